@@ -1,0 +1,33 @@
+# Every dependency is a Debian package; a missing one stops configure with the
+# package name to install.
+find_package(BoringSSL REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+macro(rl_require_pkgconfig var module debian_pkg)
+  pkg_check_modules(${var} IMPORTED_TARGET ${module})
+  if(NOT ${var}_FOUND)
+    message(FATAL_ERROR "${module} not found: install the Debian package ${debian_pkg} (apt-get install ${debian_pkg})")
+  endif()
+endmacro()
+
+rl_require_pkgconfig(URING liburing liburing-dev)
+rl_require_pkgconfig(HWLOC hwloc libhwloc-dev)
+rl_require_pkgconfig(PCAP libpcap libpcap-dev)
+
+if(RL_BUILD_TESTS)
+  find_package(GTest)
+  if(NOT GTest_FOUND)
+    message(FATAL_ERROR "GoogleTest not found: install the Debian packages libgtest-dev libgmock-dev")
+  endif()
+  find_package(nlohmann_json 3)
+  if(NOT nlohmann_json_FOUND)
+    message(FATAL_ERROR "nlohmann_json not found: install the Debian package nlohmann-json3-dev")
+  endif()
+endif()
+if(RL_BUILD_BENCH AND NOT RL_SANITIZE AND NOT RL_FUZZ)
+  find_package(benchmark)
+  if(NOT benchmark_FOUND)
+    message(FATAL_ERROR "Google Benchmark not found: install the Debian package libbenchmark-dev")
+  endif()
+endif()

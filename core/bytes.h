@@ -1,0 +1,29 @@
+// Big-endian loads and stores for wire formats.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace rl {
+
+constexpr uint16_t load_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+constexpr uint32_t load_be24(const uint8_t* p) { return uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2]; }
+constexpr uint32_t load_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+constexpr uint64_t load_be(const uint8_t* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v = v << 8 | p[i];
+  return v;
+}
+constexpr uint64_t load_be48(const uint8_t* p) { return load_be(p, 6); }
+constexpr uint64_t load_be64(const uint8_t* p) { return load_be(p, 8); }
+
+constexpr void store_be(uint8_t* p, uint64_t v, size_t n) {
+  for (size_t i = n; i-- > 0; v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+constexpr void store_be16(uint8_t* p, uint16_t v) { store_be(p, v, 2); }
+constexpr void store_be32(uint8_t* p, uint32_t v) { store_be(p, v, 4); }
+constexpr void store_be48(uint8_t* p, uint64_t v) { store_be(p, v, 6); }
+constexpr void store_be64(uint8_t* p, uint64_t v) { store_be(p, v, 8); }
+
+}  // namespace rl

@@ -1,0 +1,72 @@
+// An anti-replay sliding window you can read on one screen: a ring of 64-bit
+// blocks (RFC 6479), O(1) per packet, sized at install from 1 to 4096.
+// Two-phase, as everywhere that gets it right: check() before authentication
+// (cheap, changes nothing), commit() only after the tag verified.
+// Not thread-safe.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "simd/status.h"
+
+namespace rl {
+
+class ReplayWindow {
+ public:
+  static constexpr uint32_t kMaxSize = 4096;
+  static constexpr uint32_t kDefaultSize = 64;
+
+  // Refuses sizes outside 1..kMaxSize with invalid_argument.
+  Status init(uint32_t size = kDefaultSize) {
+    if (size == 0 || size > kMaxSize) return Status::invalid_argument;
+    size_ = size;
+    // One spare block so that the block holding `top_` never shares bits with
+    // the oldest block still inside the window.
+    blocks_ = (size + 63) / 64 + 1;
+    reset();
+    return Status::ok;
+  }
+  void reset() {
+    for (uint64_t& b : bits_) b = 0;
+    top_ = 0;
+    any_ = false;
+  }
+
+  uint32_t size() const { return size_; }
+  bool empty() const { return !any_; }
+  uint64_t highest() const { return top_; }  // meaningful when !empty()
+
+  Status check(uint64_t seq) const {
+    if (!any_ || seq > top_) return Status::ok;
+    if (top_ - seq >= size_) return Status::too_old;
+    return (bits_[block(seq)] >> (seq & 63)) & 1 ? Status::replayed : Status::ok;
+  }
+
+  // Call only after check(seq) == ok and the packet authenticated.
+  void commit(uint64_t seq) {
+    if (!any_ || seq > top_) {
+      // Clear the blocks the window slides over (at most all of them).
+      const uint64_t from = any_ ? (top_ >> 6) + 1 : seq >> 6;
+      const uint64_t to = seq >> 6;
+      if (!any_ || to - from + 1 >= blocks_) {
+        for (uint32_t i = 0; i < blocks_; ++i) bits_[i] = 0;
+      } else {
+        for (uint64_t b = from; b <= to; ++b) bits_[b % blocks_] = 0;
+      }
+      top_ = seq;
+      any_ = true;
+    }
+    bits_[block(seq)] |= uint64_t{1} << (seq & 63);
+  }
+
+ private:
+  size_t block(uint64_t seq) const { return static_cast<size_t>((seq >> 6) % blocks_); }
+
+  uint64_t bits_[kMaxSize / 64 + 1] = {};
+  uint64_t top_ = 0;
+  uint32_t size_ = kDefaultSize;
+  uint32_t blocks_ = kDefaultSize / 64 + 1;
+  bool any_ = false;
+};
+
+}  // namespace rl

@@ -1,0 +1,96 @@
+// The sliding replay window against a brute-force model, plus its edges.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/replay_window.h"
+#include "tests/support/vectors.h"
+
+namespace rl {
+namespace {
+
+// The model: a set of everything committed and the highest value.
+struct Model {
+  uint32_t size;
+  std::set<uint64_t> seen;
+  uint64_t top = 0;
+  bool any = false;
+  Status check(uint64_t s) const {
+    if (!any || s > top) return Status::ok;
+    if (top - s >= size) return Status::too_old;
+    return seen.count(s) ? Status::replayed : Status::ok;
+  }
+  void commit(uint64_t s) {
+    seen.insert(s);
+    if (!any || s > top) top = s;
+    any = true;
+  }
+};
+
+TEST(ReplayWindow, Edges) {
+  ReplayWindow w;
+  ASSERT_EQ(w.init(64), Status::ok);
+  EXPECT_EQ(w.check(0), Status::ok);
+  w.commit(0);
+  EXPECT_EQ(w.check(0), Status::replayed);
+  w.commit(100);
+  EXPECT_EQ(w.check(36), Status::too_old);   // 100 - 36 = 64: just outside
+  EXPECT_EQ(w.check(37), Status::ok);        // oldest inside
+  w.commit(37);
+  EXPECT_EQ(w.check(37), Status::replayed);
+  EXPECT_EQ(w.check(100), Status::replayed);
+  EXPECT_EQ(w.check(101), Status::ok);
+  w.commit(1'000'000);  // far future clears everything
+  EXPECT_EQ(w.check(999'999), Status::ok);
+  EXPECT_EQ(w.check(1'000'000 - 64), Status::too_old);
+  EXPECT_EQ(w.init(0), Status::invalid_argument);
+  EXPECT_EQ(w.init(ReplayWindow::kMaxSize + 1), Status::invalid_argument);
+}
+
+TEST(ReplayWindow, CheckChangesNothing) {
+  ReplayWindow w;
+  ASSERT_EQ(w.init(128), Status::ok);
+  w.commit(500);
+  for (uint64_t s = 0; s < 2000; ++s) (void)w.check(s);
+  EXPECT_EQ(w.highest(), 500u);
+  EXPECT_EQ(w.check(499), Status::ok);
+  EXPECT_EQ(w.check(500), Status::replayed);
+}
+
+TEST(ReplayWindow, HighValuesNearTheTop) {
+  ReplayWindow w;
+  ASSERT_EQ(w.init(64), Status::ok);
+  const uint64_t top = ~uint64_t{0};
+  w.commit(top - 1);
+  w.commit(top);
+  EXPECT_EQ(w.check(top), Status::replayed);
+  EXPECT_EQ(w.check(top - 2), Status::ok);
+  EXPECT_EQ(w.check(top - 64), Status::too_old);
+}
+
+TEST(ReplayWindow, MatchesModelRandomised) {
+  for (uint32_t size : {1u, 32u, 64u, 65u, 100u, 1024u, 2048u, 4096u}) {
+    ReplayWindow w;
+    ASSERT_EQ(w.init(size), Status::ok);
+    Model m{size, {}, 0, false};
+    uint64_t base = 0;
+    const auto rnd = test::random_bytes(200000, size);
+    for (size_t i = 0; i + 4 < rnd.size(); i += 4) {
+      const uint32_t r = uint32_t{rnd[i]} | uint32_t{rnd[i + 1]} << 8 | uint32_t{rnd[i + 2]} << 16;
+      // mostly near the top, sometimes far ahead, sometimes far behind
+      uint64_t s;
+      if (r % 50 == 0) base += r % (4 * size + 7);
+      s = base + (r >> 4) % (2 * size + 3);
+      s = s >= size ? s - size / 2 : s;
+      const Status want = m.check(s);
+      ASSERT_EQ(w.check(s), want) << "size " << size << " seq " << s;
+      if (want == Status::ok && (rnd[i + 3] & 3) != 0) {  // some packets fail auth: no commit
+        w.commit(s);
+        m.commit(s);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rl
