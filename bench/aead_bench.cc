@@ -103,7 +103,7 @@ inline void cpu_relax(unsigned& spins) {
   if (++spins % 4096 == 0) std::this_thread::yield();
 }
 
-// N workers, worker w pinned to core w with its own key and buffers (built on
+// N workers, each pinned to its own core with its own key and buffers (built on
 // its own thread, so its memory is on its core's NUMA node). One timed
 // iteration = every worker runs kSteps bursts; the main thread is worker 0 and
 // waits for the others, so the row's time covers the slowest worker and the
@@ -118,10 +118,13 @@ void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, si
   std::atomic<bool> stop{false}, failed{false};
   std::vector<std::thread> threads;
   double wall = 0, ticks = 0;
-  pin_thread_to_core(0);
+  // Worker 0 is this thread on the core the other rows use, so the 1-worker
+  // row matches them; worker w takes the w-th core after it.
+  const int first = main_core() >= 0 ? main_core() : 0;
+  pin_thread_to_core(first);
   for (int w = 1; w < workers; ++w)
     threads.emplace_back([&, w] {
-      pin_thread_to_core(w);
+      pin_thread_to_core(first + w);  // modulo the core count
       AeadLoop loop(s, do_open, bytes, burst);
       ready.fetch_add(1, std::memory_order_release);
       uint64_t seen = 0;
