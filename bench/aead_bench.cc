@@ -217,7 +217,40 @@ void bm_boringssl(benchmark::State& st, Suite s, bool do_open, size_t bytes) {
   set_counters(st, bytes, 1);
 }
 
+// The reference packet (bench_util.h) through our job layer and through
+// EVP_AEAD, so the report can check every implementation computes the same.
+void reference_tags() {
+  constexpr size_t n = common::kReferenceBytes;
+  for (Suite s : kAllSuites) {
+    const auto key = pattern(suite_info(s).key_len, 9);
+    const auto aad = pattern(kAad, 3);
+    AeadKey k;
+    k.init(s, key);
+    auto data = pattern(n, 1);
+    uint8_t tag[16] = {};
+    AeadJob j;
+    j.key = &k;
+    j.aad = aad;
+    j.data = data;
+    j.tag = tag;
+    seal(std::span<AeadJob>(&j, 1));
+    common::record_reference_tag("aead", suite_info(s).name, tag);
+
+    EVP_AEAD_CTX ctx;
+    EVP_AEAD_CTX_init(&ctx, evp(s), key.data(), key.size(), 16, nullptr);
+    const auto in = pattern(n, 1);
+    std::vector<uint8_t> out(n + 16);
+    uint8_t nonce[12] = {};
+    size_t out_len = 0;
+    EVP_AEAD_CTX_seal(&ctx, out.data(), &out_len, out.size(), nonce, 12, in.data(), in.size(),
+                      aad.data(), aad.size());
+    EVP_AEAD_CTX_cleanup(&ctx);
+    common::record_reference_tag("boringssl", suite_info(s).name, out.data() + n);
+  }
+}
+
 int register_all() {
+  common::at_start(reference_tags);
   for (Suite s : kAllSuites)
     for (bool o : {false, true})
       for (size_t bytes : kSizes) {

@@ -83,9 +83,13 @@ class BenchTools(unittest.TestCase):
                     "run_type": "iteration", "error_occurred": True,
                     "error_message": "open failed"}])
         peer = rows("seal/openssl/aes128gcm/1350/1", [0.5e9] * 3, 1350, 1)
-        a = self.write("a.json", doc("rl-bench", ours))
+        a = self.write("a.json", doc("rl-bench", ours, **{"rl_kat/aead/aes128gcm": "00ff",
+                                                          "rl_kat/boringssl/aes128gcm": "00ff",
+                                                          "rl_kat/aead/chacha20poly1305": "1234"}))
         self.write("a.json.cmd", "build/bin/rl-bench --benchmark_filter=x")
-        b = self.write("b.json", doc("rl-bench-openssl", peer, rl_openssl_version="OpenSSL 3.0.19"))
+        b = self.write("b.json", doc("rl-bench-openssl", peer, rl_openssl_version="OpenSSL 3.0.19",
+                                     **{"rl_kat/openssl/aes128gcm": "00ff",
+                                        "rl_kat/openssl/chacha20poly1305": "9999"}))
         crashed = self.write("c.json", "{ not json")
         out = os.path.join(self.build, "bench-results", name)
         self.run_tool(MERGE, "--build", self.build, "--command", "tools/run bench --x", out, a, b,
@@ -141,6 +145,10 @@ class BenchTools(unittest.TestCase):
         self.assertIn("open/aead/aes128gcm/64/1 failed: open failed", text)
         self.assertIn("c.json: no result", text)
         self.assertIn("command: `tools/run bench --x`", text)
+        # the reference-packet tags from different executables are compared
+        self.assertIn("aes128gcm: 3 implementations agree on the reference tag "
+                      "(aead, boringssl, openssl)", text)
+        self.assertRegex(text, r"\*\*chacha20poly1305: MISMATCH\*\*.*aead: 1234.*openssl: 9999")
 
     def test_compare_prints_ratio_per_row(self):
         before = self.make_result(1.0, "before.json")

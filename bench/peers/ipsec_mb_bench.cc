@@ -280,6 +280,23 @@ bool burst_api_works() {
   return true;
 }
 
+// The reference packet through the single-buffer API and, as a one-packet
+// burst, through the job manager.
+void reference_tags() {
+  constexpr size_t n = common::kReferenceBytes;
+  const auto aad = pattern(common::kAeadAadLen, 3);
+  for (const auto& s : kSuites) {
+    Key key(&s);
+    std::vector<Packet> ps;
+    ps.emplace_back(n, 1);  // pattern(n, 1) plaintext
+    memset(ps[0].nonce, 0, sizeof ps[0].nonce);
+    sb_seal(key, ps[0], aad.data(), n);
+    common::record_reference_tag("ipsec-mb", s.name, ps[0].tag.data());
+    if (run_burst(key, true, ps, aad.data(), n) == 1)
+      common::record_reference_tag("ipsec-mb-burst", s.name, ps[0].tag.data());
+  }
+}
+
 int register_all() {
   g_mgr = alloc_mb_mgr(0);
   if (!g_mgr) {
@@ -295,6 +312,7 @@ int register_all() {
     return 0;
   }
   g_burst_api = burst_api_works();
+  common::at_start(reference_tags);
   benchmark::AddCustomContext("rl_ipsec_mb_version", imb_get_version_str());
   benchmark::AddCustomContext("rl_ipsec_mb_arch", arch_name(g_arch));
   benchmark::AddCustomContext("rl_ipsec_mb_burst_api",

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,35 @@ inline constexpr size_t kPeerBurst = 32;  // packets in flight for burst APIs
 inline constexpr const char* kMethod =
     "keys set up outside the timed loop for every implementation; AAD 13 bytes; "
     "16-byte tag verified on open; same plaintext sizes for every implementation";
+
+// The reference packet every implementation seals once at start-up, outside
+// any timing: key = pattern(key_len, 9), nonce = 12 zero bytes, AAD =
+// pattern(13, 3), plaintext = pattern(1350, 1). Each executable records the
+// tag it got in its JSON context (rl_kat/<impl>/<suite>) and bench-report
+// checks that all implementations agree, i.e. that they all did the same work.
+inline constexpr size_t kReferenceBytes = 1350;
+inline void record_reference_tag(const char* impl, const char* suite, const uint8_t* tag,
+                                 size_t len = 16) {
+  static const char* digits = "0123456789abcdef";
+  std::string h;
+  for (size_t i = 0; i < len; ++i) {
+    h += digits[tag[i] >> 4];
+    h += digits[tag[i] & 15];
+  }
+  benchmark::AddCustomContext(std::string("rl_kat/") + impl + "/" + suite, h);
+}
+
+// Work to do once in main, after flag parsing and placement and before the
+// benchmarks run (bench/support/main.cc), rather than in a static initializer
+// where other translation units may not be initialized yet.
+inline std::vector<std::function<void()>>& start_hooks() {
+  static std::vector<std::function<void()>> hooks;
+  return hooks;
+}
+inline int at_start(std::function<void()> f) {
+  start_hooks().push_back(std::move(f));
+  return 0;
+}
 }  // namespace common
 
 }  // namespace rl::bench

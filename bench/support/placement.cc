@@ -59,8 +59,9 @@ bool env_set(const char* k) {
   return v && *v && strcmp(v, "0") != 0;
 }
 
-// Start-up: topology, TSC, pin. Runs before main through the initializer below.
-bool start_up() {
+}  // namespace
+
+void start_up() {
   const bool quiet = env_set("RL_BENCH_QUIET");
   const std::string topo_line = topology_summary();
   const double hz = tsc::hz();
@@ -82,17 +83,13 @@ bool start_up() {
     int core = core_count() - 1;
     if (const char* c = getenv("RL_BENCH_CORE"); c && *c) core = atoi(c);
     std::string why;
-    if (pin_thread_to_core(core, &why)) g_main_core = core % core_count();
+    const int n = core_count();
+    if (pin_thread_to_core(core, &why)) g_main_core = ((core % n) + n) % n;
     placement = why;
   }
   benchmark::AddCustomContext("rl_placement", placement);
   if (!quiet) fprintf(stderr, "[placement] benchmark thread: %s\n", placement.c_str());
-  return true;
 }
-
-const bool g_started = start_up();
-
-}  // namespace
 
 int core_count() {
   Topo& tp = topo();

@@ -1,7 +1,7 @@
 // Thread and memory placement for the benchmark executables, with hwloc.
 //
-// Every bench executable links placement.cc (CMake adds it to each rl-bench*
-// target). At start-up, before main, it prints the machine's topology
+// Every bench executable links placement.cc and main.cc (CMake adds them to
+// each rl-bench* target). At start-up, in main, start_up() prints the machine's topology
 // (packages, cores, caches, NUMA nodes) and the measured TSC frequency to
 // stderr, pins the main thread -- the one Google Benchmark runs single-threaded
 // benchmarks on -- to one core, and binds that thread's memory allocations to
@@ -16,6 +16,10 @@
 #include <string>
 
 namespace rl::bench {
+
+// Prints the topology and the TSC frequency, pins the calling thread and binds
+// its memory, and records all of it in the JSON context. Called once by main.
+void start_up();
 
 // Cores hwloc sees (at least 1).
 int core_count();
