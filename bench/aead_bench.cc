@@ -103,12 +103,19 @@ inline void cpu_relax(unsigned& spins) {
   if (++spins % 4096 == 0) std::this_thread::yield();
 }
 
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
 // N workers, each pinned to its own core with its own key and buffers (built on
 // its own thread, so its memory is on its core's NUMA node). One timed
 // iteration = every worker runs kSteps bursts; the main thread is worker 0 and
 // waits for the others, so the row's time covers the slowest worker and the
 // bytes are everyone's: aggregate throughput. Efficiency per core
-// (aggregate / (N x the 1-worker row)) is computed by tools/bench-report.
+// (aggregate / (N x the 1-worker row)) is computed by tools/bench-report,
+// from wall-clock time and from each worker's CPU time (cpu_bytes_per_second).
 // Cycles/byte here are TSC ticks of wall-clock time per byte of all workers.
 void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, size_t burst,
                    int workers) {
@@ -118,6 +125,9 @@ void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, si
   std::atomic<bool> stop{false}, failed{false};
   std::vector<std::thread> threads;
   double wall = 0, ticks = 0;
+  // Each worker's own CPU time in its bursts (written by that worker only,
+  // read after join): the throughput it had while it ran.
+  std::vector<double> cpu(static_cast<size_t>(workers), 0.0);
   // Worker 0 is this thread on the core the other rows use, so the 1-worker
   // row matches them; worker w takes the w-th core after it.
   const int first = main_core() >= 0 ? main_core() : 0;
@@ -136,8 +146,10 @@ void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, si
           cpu_relax(spins);
         if (g == seen) break;  // stopped
         seen = g;
+        const double c = thread_cpu_seconds();
         for (int i = 0; i < kSteps; ++i)
           if (!loop.step()) failed.store(true, std::memory_order_relaxed);
+        cpu[static_cast<size_t>(w)] += thread_cpu_seconds() - c;
         done.fetch_add(1, std::memory_order_release);
       }
     });
@@ -151,8 +163,10 @@ void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, si
     const uint64_t c0 = tsc::now();
     for (auto _ : st) {
       go.fetch_add(1, std::memory_order_release);
+      const double c = thread_cpu_seconds();
       for (int i = 0; i < kSteps; ++i)
         if (!mine.step()) failed.store(true, std::memory_order_relaxed);
+      cpu[0] += thread_cpu_seconds() - c;
       target += static_cast<uint64_t>(workers - 1);
       while (done.load(std::memory_order_acquire) < target) cpu_relax(spins);
     }
@@ -181,6 +195,14 @@ void bm_aead_scale(benchmark::State& st, Suite s, bool do_open, size_t bytes, si
   if (ticks > 0) st.counters["cycles_per_byte"] = ticks / total;
   st.counters["workers"] = workers;
   st.counters["wall_seconds"] = wall;
+  // Sum over workers of bytes / own CPU time: what the cores delivered while
+  // they ran. On a quiet machine it matches bytes_per_second; on a busy one
+  // it leaves out the time other processes took the cores.
+  double sum = 0;
+  for (double c : cpu)
+    if (c > 0) sum += total / workers / c;
+  st.counters["cpu_bytes_per_second"] =
+      benchmark::Counter(sum, benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
 }
 
 const EVP_AEAD* evp(Suite s) {

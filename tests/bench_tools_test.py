@@ -77,8 +77,8 @@ class BenchTools(unittest.TestCase):
                 + rows("seal/aead/aes128gcm/1350/32", [3.0e9 * scale] * 3, 1350, 32)
                 + rows("seal/boringssl/aes128gcm/1350/1", [1.0e9] * 3, 1350, 1)
                 + rows("seal/tls13/aes128gcm/1350/32", [1.5e9] * 3, 1350, 32)
-                + rows("seal/aead-scale1/aes128gcm/1350/32", [2.0e9] * 3, 1350, 32, {"workers": 1})
-                + rows("seal/aead-scale2/aes128gcm/1350/32", [3.6e9] * 3, 1350, 32, {"workers": 2})
+                + rows("seal/aead-scale1/aes128gcm/1350/32", [2.0e9] * 3, 1350, 32, {"workers": 1, "cpu_bytes_per_second": 2.0e9})
+                + rows("seal/aead-scale2/aes128gcm/1350/32", [3.6e9] * 3, 1350, 32, {"workers": 2, "cpu_bytes_per_second": 3.8e9})
                 + [{"name": "open/aead/aes128gcm/64/1", "run_name": "open/aead/aes128gcm/64/1",
                     "run_type": "iteration", "error_occurred": True,
                     "error_message": "open failed"}])
@@ -136,6 +136,8 @@ class BenchTools(unittest.TestCase):
         # scaling: 3.6 GB/s on 2 workers vs 2.0 on 1 = 1.8x, 90 % per core
         scale = next(l for l in lines if l.startswith("| seal | aead | aes128gcm | 1350 | 32 | 2 |"))
         self.assertIn("| 1.80x | 90% |", scale)
+        # and from the workers' CPU time: 3.8 / (2 x 2.0) = 95 %
+        self.assertTrue(scale.endswith("| 3.80 | 95% |"), scale)
         # every row table has cycles/byte: 2.5e9 Hz / 2e9 B/s
         every = next(l for l in lines if l.startswith("| seal/aead/aes128gcm/1350/1 |"))
         self.assertIn("| 1.250 |", every)
