@@ -63,7 +63,8 @@ inline std::string name(const char* op, const char* impl, const char* suite, siz
 // Sets bytes_per_second and items_per_second on every benchmark, and
 // cycles_per_byte = TSC frequency x the row's measured time / bytes processed
 // (Google Benchmark divides by the row's time for kIsRate, then kInvert flips
-// it, so the value is exactly tsc_hz / bytes_per_second).
+// it, so the value is exactly tsc_hz / bytes_per_second; the console shows it
+// with an "s" suffix because of that, the JSON value is plain cycles/byte).
 inline void set_counters(benchmark::State& st, size_t bytes, size_t burst) {
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * bytes * burst));
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations() * burst));

@@ -130,7 +130,7 @@ std::string topology_summary() {
   }
   char ver[48];
   const unsigned v = hwloc_get_api_version();
-  snprintf(ver, sizeof ver, " (hwloc %u.%u.%u)", v >> 16, (v >> 8) & 0xff, v & 0xff);
+  snprintf(ver, sizeof ver, " (hwloc API %u.%u.%u)", v >> 16, (v >> 8) & 0xff, v & 0xff);
   return s + ver;
 }
 
