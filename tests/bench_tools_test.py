@@ -91,9 +91,10 @@ class BenchTools(unittest.TestCase):
                                      **{"rl_kat/openssl/aes128gcm": "00ff",
                                         "rl_kat/openssl/chacha20poly1305": "9999"}))
         crashed = self.write("c.json", "{ not json")
+        nothing = self.write("d.json", "")  # the filter matched none of its rows
         out = os.path.join(self.build, "bench-results", name)
         self.run_tool(MERGE, "--build", self.build, "--command", "tools/run bench --x", out, a, b,
-                      crashed)
+                      crashed, nothing)
         return out
 
     def test_merge_keeps_rows_and_says_how_it_was_made(self):
@@ -111,6 +112,8 @@ class BenchTools(unittest.TestCase):
         exes = {e["input"]: e for e in rl["executables"]}
         self.assertEqual(exes["a.json"]["command"], "build/bin/rl-bench --benchmark_filter=x")
         self.assertIn("failed", exes["c.json"])
+        self.assertNotIn("failed", exes["d.json"])
+        self.assertEqual(exes["d.json"]["rows"], 0)
         self.assertEqual(exes["b.json"]["context"]["rl_openssl_version"], "OpenSSL 3.0.19")
         self.assertEqual(m["context"]["rl_openssl_version"], "OpenSSL 3.0.19")
         self.assertIn("commit", rl)
@@ -146,6 +149,7 @@ class BenchTools(unittest.TestCase):
         self.assertRegex(text, r"\*\*ipsec-mb\*\*: not measured")
         self.assertIn("open/aead/aes128gcm/64/1 failed: open failed", text)
         self.assertIn("c.json: no result", text)
+        self.assertNotIn("d.json", text)
         self.assertIn("command: `tools/run bench --x`", text)
         # the reference-packet tags from different executables are compared
         self.assertIn("aes128gcm: 3 implementations agree on the reference tag "
