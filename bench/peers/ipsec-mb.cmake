@@ -1,0 +1,16 @@
+# Peer: intel-ipsec-mb (Debian libipsec-mb-dev; no pkg-config file), executable
+# rl-bench-ipsec-mb. x86-64 only.
+find_path(IPSEC_MB_INCLUDE_DIR intel-ipsec-mb.h)
+find_library(IPSEC_MB_LIBRARY NAMES IPSec_MB)
+if(IPSEC_MB_INCLUDE_DIR AND IPSEC_MB_LIBRARY)
+  message(STATUS "rl-bench-ipsec-mb: ${IPSEC_MB_LIBRARY}")
+  add_executable(rl-bench-ipsec-mb peers/ipsec_mb_bench.cc)
+  target_include_directories(rl-bench-ipsec-mb PRIVATE ${IPSEC_MB_INCLUDE_DIR})
+  target_link_libraries(rl-bench-ipsec-mb PRIVATE ${IPSEC_MB_LIBRARY} rl_bench_support)
+  target_compile_options(rl-bench-ipsec-mb PRIVATE ${RL_WARNINGS})
+  rl_bench_peer(ipsec-mb rl-bench-ipsec-mb MEASURED)
+  rl_bench_peer(ipsec-mb-burst rl-bench-ipsec-mb MEASURED)
+else()
+  rl_bench_peer(ipsec-mb "" "intel-ipsec-mb not found (apt-get install libipsec-mb-dev)")
+  rl_bench_peer(ipsec-mb-burst "" "intel-ipsec-mb not found (apt-get install libipsec-mb-dev)")
+endif()

@@ -1,0 +1,11 @@
+# Peer: libsodium (Debian libsodium-dev), executable rl-bench-sodium.
+pkg_check_modules(SODIUM IMPORTED_TARGET libsodium)
+if(SODIUM_FOUND)
+  message(STATUS "rl-bench-sodium: libsodium ${SODIUM_VERSION}")
+  add_executable(rl-bench-sodium peers/sodium_bench.cc)
+  target_link_libraries(rl-bench-sodium PRIVATE PkgConfig::SODIUM rl_bench_support)
+  target_compile_options(rl-bench-sodium PRIVATE ${RL_WARNINGS})
+  rl_bench_peer(sodium rl-bench-sodium MEASURED)
+else()
+  rl_bench_peer(sodium "" "libsodium not found (apt-get install libsodium-dev)")
+endif()
