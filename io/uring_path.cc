@@ -1,0 +1,384 @@
+// The io_uring path.
+//   Receive: one multishot RECVMSG armed on the socket, buffers picked by the
+//   kernel from a provided-buffer ring over the RX pool; each completion is a
+//   datagram (or a GRO super-datagram, split here by its segment size). A
+//   buffer goes back to the ring when every datagram in it was recycled.
+//   Send: one SENDMSG (or SENDMSG_ZC) per datagram or per GSO run, from the TX
+//   pool, which is also registered with the ring as a fixed buffer. Buffers
+//   of a plain send return to the pool on its completion; those of a
+//   zero-copy send only on the notification CQE, when the kernel is done with
+//   the pages (never earlier: that is the classic zero-copy bug).
+#include <errno.h>
+#include <liburing.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <vector>
+
+#include "io/gso.h"
+#include "io/udp_path.h"
+
+// Kernel 6.2+ reports whether a zero-copy send fell back to copying; the
+// headers of liburing 2.3 predate the names.
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+namespace rl::io {
+namespace {
+
+constexpr uint64_t kRxTag = 1;
+constexpr uint64_t kTxFlag = uint64_t{1} << 63;
+constexpr uint16_t kGroup = 0;
+
+struct TxSlot {
+  msghdr msg{};
+  iovec iov[kMaxGsoSegments];
+  uint8_t ctrl[kGsoCmsgSpace];
+  uint32_t bufs[kMaxGsoSegments];
+  uint32_t nbufs = 0;
+  uint32_t bytes = 0;
+  bool zc = false;
+};
+
+class UringPath final : public UdpPath {
+ public:
+  UringPath(int fd, const PathConfig& cfg) : cfg_(cfg) { fd_ = fd; }
+
+  ~UringPath() override {
+    if (ring_ok_) {
+      drain(1000);
+      io_uring_queue_exit(&ring_);  // cancels the multishot receive
+    }
+    if (br_ != nullptr) munmap(br_, br_bytes_);
+    if (fd_ >= 0) close(fd_);
+  }
+
+  bool init(std::string* error) {
+    uint32_t nrx = 1;
+    while (nrx < cfg_.rx_buffers && nrx < 32768) nrx <<= 1;
+    const uint32_t rx_size = cfg_.gro ? 65536 : cfg_.buffer_size;
+    if (rx_.init(nrx, rx_size, cfg_.numa_node) != Status::ok ||
+        tx_.init(cfg_.tx_buffers, cfg_.buffer_size, cfg_.numa_node) != Status::ok) {
+      if (error) *error = "uring: buffer pools";
+      return false;
+    }
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+    params.cq_entries = cfg_.ring_entries * 8;
+    params.flags |= IORING_SETUP_CQSIZE;
+    int r = io_uring_queue_init_params(cfg_.ring_entries, &ring_, &params);
+    if (r < 0) {  // older kernels: no COOP_TASKRUN / SUBMIT_ALL
+      params = io_uring_params{};
+      r = io_uring_queue_init(cfg_.ring_entries, &ring_, 0);
+    }
+    if (r < 0) {
+      if (error) *error = std::string("io_uring_queue_init: ") + strerror(-r);
+      return false;
+    }
+    ring_ok_ = true;
+    // The TX pool as one fixed buffer: pages pinned once, not per send.
+    const iovec region = tx_.region();
+    registered_ = io_uring_register_buffers(&ring_, &region, 1) == 0;
+
+    // Provided-buffer ring over the RX pool.
+    br_bytes_ = (sizeof(io_uring_buf) * nrx + 4095) & ~size_t{4095};
+    void* mem = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) {
+      if (error) *error = "uring: buffer ring memory";
+      return false;
+    }
+    br_ = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uint64_t>(br_);
+    reg.ring_entries = nrx;
+    reg.bgid = kGroup;
+    if ((r = io_uring_register_buf_ring(&ring_, &reg, 0)) != 0) {
+      if (error) *error = std::string("io_uring_register_buf_ring: ") + strerror(-r);
+      return false;
+    }
+    br_mask_ = io_uring_buf_ring_mask(nrx);
+    for (uint32_t i = 0; i < nrx; ++i) {
+      const uint32_t id = rx_.acquire();
+      io_uring_buf_ring_add(br_, rx_.data(id), rx_.buffer_size(), static_cast<uint16_t>(id),
+                            br_mask_, static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(br_, static_cast<int>(nrx));
+    refs_.assign(nrx, 0);
+    rxq_.resize(nrx);
+
+    rx_msg_ = msghdr{};
+    rx_msg_.msg_namelen = sizeof(sockaddr_in6);
+    rx_msg_.msg_controllen = cfg_.gro ? kGroCmsgSpace : 0;
+
+    slots_.resize(cfg_.ring_entries);
+    free_slots_.resize(cfg_.ring_entries);
+    for (uint32_t i = 0; i < cfg_.ring_entries; ++i) free_slots_[i] = cfg_.ring_entries - 1 - i;
+    nfree_ = cfg_.ring_entries;
+    arm_receive();
+    io_uring_submit(&ring_);
+    return true;
+  }
+
+  PathKind kind() const override { return PathKind::uring; }
+  void disown_fd() { fd_ = -1; }
+
+  size_t receive(std::span<RxPacket> out, int timeout_ms) override {
+    size_t n = take_pending(out, 0);
+    if (n == out.size()) return n;
+    if (!armed_) {
+      arm_receive();
+      io_uring_submit(&ring_);
+    }
+    reap();
+    if (n == 0 && rxq_count_ == 0 && pend_.left == 0 && timeout_ms > 0) {
+      wait(timeout_ms);
+      reap();
+    }
+    return take_pending(out, n);
+  }
+
+  void recycle(std::span<const RxPacket> pkts) override {
+    int added = 0;
+    for (const RxPacket& p : pkts) {
+      if (p.buf >= refs_.size() || refs_[p.buf] == 0 || --refs_[p.buf] != 0) continue;
+      io_uring_buf_ring_add(br_, rx_.data(p.buf), rx_.buffer_size(), static_cast<uint16_t>(p.buf),
+                            br_mask_, added++);
+    }
+    if (added > 0) io_uring_buf_ring_advance(br_, added);
+  }
+
+  size_t send(std::span<const TxPacket> pkts) override {
+    size_t accepted = 0;
+    bool queued = false;
+    while (accepted < pkts.size()) {
+      const auto rest = pkts.subspan(accepted);
+      const size_t run = cfg_.gso ? gso_run(rest) : 1;
+      io_uring_sqe* sqe = nfree_ > 0 ? io_uring_get_sqe(&ring_) : nullptr;
+      if (sqe == nullptr) {
+        ++c_.sq_full;
+        if (queued) io_uring_submit(&ring_);
+        queued = false;
+        reap();  // make room, then try once more
+        sqe = nfree_ > 0 ? io_uring_get_sqe(&ring_) : nullptr;
+        if (sqe == nullptr) break;
+      }
+      const uint32_t si = free_slots_[--nfree_];
+      TxSlot& s = slots_[si];
+      s.msg = msghdr{};
+      s.msg.msg_iov = s.iov;
+      s.msg.msg_iovlen = run;
+      s.nbufs = static_cast<uint32_t>(run);
+      s.bytes = 0;
+      for (size_t i = 0; i < run; ++i) {
+        s.iov[i] = iovec{tx_.data(rest[i].buf) + rest[i].offset, rest[i].len};
+        s.bufs[i] = rest[i].buf;
+        s.bytes += rest[i].len;
+      }
+      if (run > 1) put_gso_cmsg(s.msg, s.ctrl, static_cast<uint16_t>(rest[0].len));
+      s.zc = cfg_.zerocopy && s.bytes >= cfg_.zc_min_bytes;
+      if (s.zc) {
+        io_uring_prep_sendmsg_zc(sqe, fd_, &s.msg, 0);
+        sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+        ++c_.tx_zc;
+      } else {
+        io_uring_prep_sendmsg(sqe, fd_, &s.msg, 0);
+      }
+      io_uring_sqe_set_data64(sqe, kTxFlag | si);
+      ++in_flight_;
+      queued = true;
+      accepted += run;
+    }
+    if (queued) {
+      io_uring_submit(&ring_);
+      ++c_.tx_calls;
+    }
+    reap();
+    return accepted;
+  }
+
+  void poll() override { reap(); }
+
+  void drain(int timeout_ms) override {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < end) {
+      io_uring_submit(&ring_);
+      wait(10);
+      reap();
+    }
+  }
+
+  uint32_t tx_in_flight() const override { return in_flight_; }
+
+ private:
+  void arm_receive() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) return;
+    io_uring_prep_recvmsg_multishot(sqe, fd_, &rx_msg_, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kGroup;
+    io_uring_sqe_set_data64(sqe, kRxTag);
+    armed_ = true;
+  }
+
+  void wait(int timeout_ms) {
+    __kernel_timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000LL};
+    io_uring_cqe* cqe = nullptr;
+    io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+  }
+
+  // Reaps every completion: TX buffers go back to the pool, received
+  // datagrams are queued for receive(). Never stops early, so a receive
+  // completion can't hold sends' completions hostage.
+  void reap() {
+    io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      const uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag & kTxFlag)
+        tx_complete(static_cast<uint32_t>(tag & ~kTxFlag), cqe);
+      else
+        rx_complete(cqe);
+      io_uring_cqe_seen(&ring_, cqe);
+    }
+  }
+
+  void rx_complete(io_uring_cqe* cqe) {
+    if (!(cqe->flags & IORING_CQE_F_MORE)) armed_ = false;  // re-armed on next receive()
+    if (cqe->res < 0) {
+      if (cqe->res == -ENOBUFS) ++c_.rx_nobufs;
+      // On a connected socket an ICMP port unreachable from a vanished peer
+      // ends the pending receive with ECONNREFUSED.
+      else if (cqe->res == -ECONNREFUSED) ++c_.tx_refused;
+      return;
+    }
+    if (!(cqe->flags & IORING_CQE_F_BUFFER)) return;
+    const uint32_t id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+    ++c_.rx_calls;
+    uint8_t* base = rx_.data(id);
+    io_uring_recvmsg_out* o = io_uring_recvmsg_validate(base, cqe->res, &rx_msg_);
+    if (o == nullptr) {
+      recycle_raw(id);
+      return;
+    }
+    if (o->flags & MSG_TRUNC) ++c_.rx_truncated;
+    uint32_t seg = 0;
+    if (cfg_.gro) {
+      for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(o, &rx_msg_); c != nullptr;
+           c = io_uring_recvmsg_cmsg_nexthdr(o, &rx_msg_, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int v = 0;
+          memcpy(&v, CMSG_DATA(c), sizeof v);
+          seg = v > 0 ? static_cast<uint32_t>(v) : 0;
+        }
+      }
+    }
+    uint8_t* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(o, &rx_msg_));
+    const uint32_t len = io_uring_recvmsg_payload_length(o, cqe->res, &rx_msg_);
+    if (len == 0) {
+      recycle_raw(id);
+      return;
+    }
+    RxDone& d = rxq_[(rxq_head_ + rxq_count_++) % rxq_.size()];  // one slot per buffer: never full
+    d = RxDone{id, payload, len, seg == 0 ? len : seg};
+  }
+
+  size_t take_pending(std::span<RxPacket> out, size_t n) {
+    while (n < out.size()) {
+      if (pend_.left == 0) {
+        if (rxq_count_ == 0) break;
+        const RxDone& d = rxq_[rxq_head_];
+        rxq_head_ = (rxq_head_ + 1) % rxq_.size();
+        --rxq_count_;
+        pend_ = Pending{d.buf, d.ptr, d.len, d.seg, true};
+      }
+      const uint32_t len = std::min(pend_.left, pend_.seg);
+      out[n++] = RxPacket{pend_.ptr, len, pend_.buf};
+      ++refs_[pend_.buf];
+      ++c_.rx_packets;
+      c_.rx_bytes += len;
+      if (!pend_.first || len < pend_.left) ++c_.gro_segments;
+      pend_.first = false;
+      pend_.ptr += len;
+      pend_.left -= len;
+    }
+    return n;
+  }
+
+  void recycle_raw(uint32_t id) {
+    io_uring_buf_ring_add(br_, rx_.data(id), rx_.buffer_size(), static_cast<uint16_t>(id), br_mask_, 0);
+    io_uring_buf_ring_advance(br_, 1);
+  }
+
+  void tx_complete(uint32_t si, io_uring_cqe* cqe) {
+    TxSlot& s = slots_[si];
+    if (cqe->flags & IORING_CQE_F_NOTIF) {  // zero-copy: the kernel is done with the pages
+      if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) ++c_.tx_zc_copied;
+      finish(si);
+      return;
+    }
+    if (cqe->res < 0) {
+      if (cqe->res == -ECONNREFUSED) ++c_.tx_refused;
+      else if (cqe->res == -EAGAIN || cqe->res == -ENOBUFS) ++c_.tx_again;
+      else ++c_.tx_errors;
+    } else {
+      c_.tx_packets += s.nbufs;
+      c_.tx_bytes += s.bytes;
+    }
+    // A zero-copy send that will still get a notification keeps its buffers.
+    if (s.zc && (cqe->flags & IORING_CQE_F_MORE)) return;
+    finish(si);
+  }
+
+  void finish(uint32_t si) {
+    TxSlot& s = slots_[si];
+    for (uint32_t i = 0; i < s.nbufs; ++i) tx_.release(s.bufs[i]);
+    s.nbufs = 0;
+    free_slots_[nfree_++] = si;
+    --in_flight_;
+  }
+
+  struct Pending {
+    uint32_t buf = BufferPool::kNone;
+    uint8_t* ptr = nullptr;
+    uint32_t left = 0, seg = 0;
+    bool first = true;
+  } pend_;
+  struct RxDone {
+    uint32_t buf;
+    uint8_t* ptr;
+    uint32_t len, seg;
+  };
+  std::vector<RxDone> rxq_;  // completed receives not yet handed out
+  size_t rxq_head_ = 0, rxq_count_ = 0;
+
+  PathConfig cfg_;
+  io_uring ring_{};
+  bool ring_ok_ = false, registered_ = false, armed_ = false;
+  BufferPool rx_;
+  io_uring_buf_ring* br_ = nullptr;
+  size_t br_bytes_ = 0;
+  int br_mask_ = 0;
+  std::vector<uint16_t> refs_;
+  msghdr rx_msg_{};
+  std::vector<TxSlot> slots_;
+  std::vector<uint32_t> free_slots_;
+  uint32_t nfree_ = 0, in_flight_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<UdpPath> make_uring_path(int fd, const PathConfig& cfg, std::string* error) {
+  auto p = std::make_unique<UringPath>(fd, cfg);
+  if (!p->init(error)) {
+    p->disown_fd();  // the caller falls back to mmsg on the same socket
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace rl::io
