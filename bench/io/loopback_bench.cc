@@ -8,7 +8,6 @@
 // payload opened), gbit_per_second, drops, cycles_per_packet (CPU time of
 // both threads at the nominal clock / packets).
 #include <arpa/inet.h>
-#include <benchmark/benchmark.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 
@@ -20,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "bench/support/bench_util.h"
 #include "core/aead.h"
 #include "io/topology.h"
 #include "io/udp_path.h"
@@ -186,11 +186,3 @@ const int registered = register_all();
 
 }  // namespace
 }  // namespace rl::io
-
-int main(int argc, char** argv) {
-  std::fprintf(stderr, "topology:\n%s", rl::io::Topology::get().describe().c_str());
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
