@@ -1,0 +1,9 @@
+# Replay tool tests: every tests/replay_*_test.cc (created by tests/CMakeLists.txt) also
+# links the rl_replay library (tools/replay), which is defined here when tools are off.
+include(${PROJECT_SOURCE_DIR}/tools/replay/rl_replay.cmake)
+file(GLOB RL_REPLAY_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/replay_*_test.cc)
+foreach(src ${RL_REPLAY_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  target_link_libraries(${name} PRIVATE rl_replay)
+  target_compile_options(${name} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict -Wno-stringop-overread>)
+endforeach()
