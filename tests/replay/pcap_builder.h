@@ -149,6 +149,7 @@ class PcapWriter {
   }
   ~PcapWriter() { close(); }
   void add(const Bytes& frame, uint32_t orig_len = 0) {
+    if (!dump_) return;
     pcap_pkthdr h{};
     h.ts.tv_sec = 1700000000 + long(n_ / 1000);
     h.ts.tv_usec = long(n_ % 1000) * 1000;

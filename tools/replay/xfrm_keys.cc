@@ -5,13 +5,14 @@
 
 namespace rl::replay {
 
-void XfrmKeys::finish(std::optional<XfrmState>& cur, bool alg_reported, Diag& diag) {
+// `reported`: a line of this state was already reported: say nothing more about it.
+void XfrmKeys::finish(std::optional<XfrmState>& cur, bool reported, Diag& diag) {
   if (!cur) return;
   XfrmState& s = *cur;
   if (!s.have_spi) {
-    diag.error(s.where, "state has no 'proto esp spi 0x…' line: ignored");
+    if (!reported) diag.error(s.where, "state has no 'proto esp spi 0x…' line: ignored");
   } else if (s.alg == XfrmState::Alg::none) {
-    if (!alg_reported) diag.error(s.where, "state has no usable 'aead …' line: ignored");
+    if (!reported) diag.error(s.where, "state has no usable 'aead …' line: ignored");
   } else {
     states_.push_back(std::move(s));
   }
@@ -22,7 +23,7 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
   const size_t before = states_.size();
   std::optional<XfrmState> cur;
   bool bad_alg_reported = false;
-  size_t lineno = 0;
+  size_t lineno = 0, state_errors = 0;
   while (!text.empty() && !diag.stop()) {
     const size_t nl = text.find('\n');
     std::string_view line0 = text.substr(0, nl);
@@ -47,8 +48,9 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
     };
     if (f[0] == "src") {
       // "src A dst B" starts a state (the selector line starts with "sel").
-      finish(cur, bad_alg_reported, diag);
+      finish(cur, diag.errors() > state_errors, diag);
       bad_alg_reported = false;
+      state_errors = diag.errors();
       cur.emplace();
       cur->where = where;
       if (f.size() < 4 || f[2] != "dst" || !parse_ip(f[1], cur->src) || !parse_ip(f[3], cur->dst))
@@ -73,7 +75,8 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
           cur->mode = std::string(f[i + 1]);
         }
       }
-      if (!cur->have_spi) diag.error(where, "no spi on the proto line");
+      if (!cur->have_spi && line.find(" spi ") == std::string_view::npos)
+        diag.error(where, "no spi on the proto line");
       continue;
     }
     if (f[0] == "replay-window") {
@@ -165,7 +168,14 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
       cur->encap = e;
       continue;
     }
-    if (f[0] == "anti-replay") continue;  // "anti-replay [esn] context:" header
+ // "anti-replay esn context:" heads the lines below; "anti-replay context: seq 0x5, oseq
+    // 0x0, bitmap 0x…" (no ESN) carries its values on the same line.
+    if (f[0] == "anti-replay") {
+      const size_t colon = line.find(':');
+      if (colon == std::string_view::npos || trim(line.substr(colon + 1)).empty()) continue;
+      line = trim(line.substr(colon + 1));
+      f = split_ws(line);
+    }
     if (f[0] == "seq-hi" || f[0] == "seq" || f[0] == "oseq-hi" || f[0] == "oseq" ||
         f[0] == "replay_window") {
       if (!need_state()) continue;
@@ -194,7 +204,7 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
     // Everything else the kernel prints (sel, lifetime, stats, bitmap words, lastused,
     // output-mark, if_id, ...) does not concern decryption.
   }
-  finish(cur, bad_alg_reported, diag);
+  finish(cur, diag.errors() > state_errors, diag);
   return states_.size() - before;
 }
 
