@@ -7,3 +7,10 @@ foreach(src ${RL_REPLAY_TESTS})
   target_link_libraries(${name} PRIVATE rl_replay)
   target_compile_options(${name} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict -Wno-stringop-overread>)
 endforeach()
+
+# The command line itself, when the tool is built.
+if(RL_BUILD_TOOLS)
+  add_test(NAME replay_cli
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/replay/cli_test.sh $<TARGET_FILE:rl-replay>
+            ${CMAKE_CURRENT_SOURCE_DIR}/data/replay)
+endif()
