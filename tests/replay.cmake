@@ -14,3 +14,17 @@ if(RL_BUILD_TOOLS)
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/replay/cli_test.sh $<TARGET_FILE:rl-replay>
             ${CMAKE_CURRENT_SOURCE_DIR}/data/replay)
 endif()
+
+# libFuzzer targets for the replay parsers (tests/replay/*_fuzz.cc), built with clang when
+# RL_FUZZ=ON; they land in bin/ beside the others, so tools/run smoke-runs them too.
+if(RL_FUZZ)
+  target_compile_options(rl_replay PRIVATE -fsanitize=fuzzer-no-link)
+  file(GLOB RL_REPLAY_FUZZERS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/replay/*_fuzz.cc)
+  foreach(src ${RL_REPLAY_FUZZERS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    target_link_libraries(${name} PRIVATE rl_replay)
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer ${RL_WARNINGS})
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  endforeach()
+endif()
