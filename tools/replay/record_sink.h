@@ -60,6 +60,8 @@ struct QuicPacket {
   QuicPacketInfo info;           // header fields; info.wire points into `wire`
   std::span<uint8_t> wire;
   QuicConn* conn = nullptr;      // connection by CID (original DCID for Initial keys)
+  // For CIDs learned after decryption (NEW_CONNECTION_ID): tracker->add_cid(*conn, dir, cid).
+  QuicTracker* tracker = nullptr;
 };
 
 struct SrtpPacket {

@@ -404,6 +404,7 @@ void Replayer::on_quic(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
     pk.info.scid = rebase(info.scid);
     pk.info.token = rebase(info.token);
     pk.conn = f.quic;
+    pk.tracker = &quic_;
     sink(Proto::quic).on_quic_packet(pk, out_);
   }
   if (r == QuicSplit::malformed)
