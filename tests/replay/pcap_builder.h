@@ -173,10 +173,19 @@ class PcapWriter {
   size_t n_ = 0;
 };
 
+// A file in this process's own temporary folder, removed when the test program exits.
 inline std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("rl_replay_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  struct Dir {
+    std::filesystem::path p = std::filesystem::temp_directory_path() /
+                              ("rl_replay_test_" + std::to_string(::getpid()));
+    Dir() { std::filesystem::create_directories(p); }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  };
+  static Dir dir;
+  return (dir.p / name).string();
 }
 
 }  // namespace rl::replay::test
