@@ -1,0 +1,15 @@
+// Every key source the tool reads, in one bundle handed to the decryptors.
+#pragma once
+#include "tools/replay/keylog.h"
+#include "tools/replay/srtp_keys.h"
+#include "tools/replay/xfrm_keys.h"
+
+namespace rl::replay {
+
+struct Keys {
+  KeyLog keylog;  // --keylog and the capture's Decryption Secrets Blocks
+  XfrmKeys xfrm;  // --xfrm
+  SrtpKeys srtp;  // --srtp-keys
+};
+
+}  // namespace rl::replay

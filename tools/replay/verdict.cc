@@ -1,0 +1,158 @@
+#include "tools/replay/verdict.h"
+
+#include <openssl/sha.h>
+
+#include <cstdio>
+
+namespace rl::replay {
+
+void Verdict::set_plaintext(ByteSpan plain) {
+  len = static_cast<uint32_t>(plain.size());
+  std::array<uint8_t, 32> d;
+  SHA256(plain.data(), plain.size(), d.data());
+  sha256 = d;
+  plaintext = plain;
+}
+
+std::string spi_text(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+
+static void json_string(std::string& o, std::string_view s) {
+  o += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += c;
+    }
+  }
+  o += '"';
+}
+
+std::map<std::string, std::string> fields(const Verdict& v) {
+  std::map<std::string, std::string> m;
+  m["frame"] = std::to_string(v.frame);
+  m["index"] = std::to_string(v.index);
+  m["proto"] = v.proto;
+  m["dir"] = v.dir;
+  m["epoch"] = v.epoch ? std::to_string(*v.epoch) : "null";
+  m["seq"] = v.seq ? std::to_string(*v.seq) : "null";
+  m["status"] = v.status;
+  m["len"] = v.len ? std::to_string(*v.len) : "null";
+  m["sha256"] = v.sha256 ? hex(*v.sha256) : "null";
+  m["type"] = v.type ? std::to_string(*v.type) : "null";
+  m["wire_len"] = std::to_string(v.wire_len);
+  m["flow"] = std::to_string(v.flow);
+  return m;
+}
+
+std::string to_json(const Verdict& v) {
+  std::string o;
+  o.reserve(200);
+  auto num = [&](const char* k, const std::optional<uint64_t>& x) {
+    o += ",\"";
+    o += k;
+    o += "\":";
+    o += x ? std::to_string(*x) : "null";
+  };
+  o += "{\"frame\":" + std::to_string(v.frame) + ",\"index\":" + std::to_string(v.index);
+  o += ",\"proto\":";
+  json_string(o, v.proto);
+  o += ",\"dir\":";
+  json_string(o, v.dir);
+  num("epoch", v.epoch);
+  num("seq", v.seq);
+  o += ",\"status\":";
+  json_string(o, v.status);
+  num("len", v.len ? std::optional<uint64_t>(*v.len) : std::nullopt);
+  o += ",\"sha256\":";
+  if (v.sha256) json_string(o, hex(*v.sha256));
+  else o += "null";
+  num("type", v.type ? std::optional<uint64_t>(static_cast<uint64_t>(*v.type)) : std::nullopt);
+  o += ",\"wire_len\":" + std::to_string(v.wire_len) + ",\"flow\":" + std::to_string(v.flow) + "}";
+  return o;
+}
+
+bool parse_flat_json(std::string_view s, std::map<std::string, std::string>& out, std::string* err) {
+  size_t i = 0;
+  auto fail = [&](const char* m) {
+    if (err) *err = std::string(m) + " at column " + std::to_string(i + 1);
+    return false;
+  };
+  auto ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  };
+  auto str = [&](std::string& r) {
+    if (i >= s.size() || s[i] != '"') return false;
+    ++i;
+    while (i < s.size() && s[i] != '"') {
+      if (s[i] == '\\') {
+        if (++i >= s.size()) return false;
+        char c = s[i];
+        if (c == 'n') r += '\n';
+        else if (c == 't') r += '\t';
+        else if (c == 'r') r += '\r';
+        else if (c == 'u') {
+          if (i + 4 >= s.size()) return false;
+          uint64_t cp = 0;
+          if (!parse_uint("0x" + std::string(s.substr(i + 1, 4)), cp)) return false;
+          r += cp < 0x80 ? static_cast<char>(cp) : '?';
+          i += 4;
+        } else r += c;
+        ++i;
+      } else {
+        r += s[i++];
+      }
+    }
+    if (i >= s.size()) return false;
+    ++i;
+    return true;
+  };
+  out.clear();
+  ws();
+  if (i >= s.size() || s[i] != '{') return fail("expected '{'");
+  ++i;
+  ws();
+  if (i < s.size() && s[i] == '}') return true;
+  for (;;) {
+    ws();
+    std::string k, v;
+    if (!str(k)) return fail("expected a quoted key");
+    ws();
+    if (i >= s.size() || s[i] != ':') return fail("expected ':'");
+    ++i;
+    ws();
+    if (i < s.size() && s[i] == '"') {
+      if (!str(v)) return fail("bad string");
+    } else {
+      size_t j = i;
+      while (j < s.size() && s[j] != ',' && s[j] != '}' && s[j] != ' ') ++j;
+      v = std::string(s.substr(i, j - i));
+      if (v.empty() || v[0] == '{' || v[0] == '[') return fail("only flat objects are read");
+      i = j;
+    }
+    out[k] = v;
+    ws();
+    if (i < s.size() && s[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < s.size() && s[i] == '}') {
+      ++i;
+      ws();
+      if (i != s.size()) return fail("text after the object");
+      return true;
+    }
+    return fail("expected ',' or '}'");
+  }
+}
+
+}  // namespace rl::replay
