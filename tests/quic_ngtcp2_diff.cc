@@ -331,7 +331,7 @@ TEST(QuicNgtcp2, SameBytesBothWays) {
 
 // v1 only: ngtcp2 0.12.1 predates RFC 9369 and writes v2 Retry packets with
 // the v1 type bits (0b11 instead of 0b00) and a tag under neither the RFC 9001
-// nor the RFC 9369 key (checked by hand: a pre-RFC draft key), so its v2 Retry
+// nor the RFC 9369 key (checked: neither key verifies it), so its v2 Retry
 // is not the RFC's (ours matches RFC 9369 App. A.4 byte for byte, see
 // quic_test Rfc/QuicVectors.RetryIntegrityTag/v2).
 TEST(QuicNgtcp2, RetryPacketsAndTagsV1) {
