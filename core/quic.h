@@ -21,6 +21,7 @@
 //
 // Not thread-safe: one object per connection, one thread at a time.
 #pragma once
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,6 +30,7 @@
 #include "core/packet.h"
 #include "core/replay_window.h"
 #include "simd/aead_key.h"
+#include "simd/jobs.h"
 #include "simd/status.h"
 #include "simd/suite.h"
 
@@ -198,7 +200,34 @@ class PacketProtection {
     bool any_acked = false;
     ReplayWindow window;
   };
-  struct OpenMeta;
+  // Per-burst scratch, kept in the object so that a call zeroes nothing it
+  // does not use (one object is used by one thread at a time).
+  struct SealMeta {
+    uint8_t* hdr;
+    uint32_t hdr_len, body_len;  // body = payload + padding
+    uint8_t pn_len;
+    bool long_hdr;
+    int job;
+  };
+  struct OpenMeta {
+    size_t pn_offset;  // from the packet start
+    Level level;
+    bool long_hdr;
+    bool unmasked;     // header protection removed in place
+    uint8_t pn_len;
+    int mask;          // index into masks, or -1
+    int job;           // index into jobs, or -1
+    Gen* gen;
+    uint64_t gen_number;
+    uint64_t pn;
+  };
+  struct Scratch {
+    AeadJob jobs[kBurst];
+    MaskJob masks[kBurst];
+    SealMeta seal[kBurst];
+    OpenMeta open[kBurst];
+    int mask_of[kBurst];
+  };
 
   static constexpr size_t idx(Space s) { return static_cast<size_t>(s); }
   static constexpr size_t idx(Level l) { return static_cast<size_t>(l); }
@@ -218,6 +247,7 @@ class PacketProtection {
   size_t seal_chunk(std::span<Packet> packets);
   size_t open_chunk(std::span<Packet> packets);
 
+  Scratch scratch_;
   Side sides_[4][2];
   SpaceState spaces_[3];
   EventQueue events_;
@@ -275,6 +305,17 @@ Status derive_packet_keys(Version v, Suite s, std::span<const uint8_t> secret, P
 // RFC 9001 §6.1: the next generation's secret ("quic ku" / "quicv2 ku").
 Status derive_next_secret(Version v, Suite s, std::span<const uint8_t> secret,
                           std::span<uint8_t> next);
+
+// quic_pn_length (core/seqnum.h, RFC 9000 §17.1) with the bit length taken in
+// one instruction instead of a loop: seal calls it for every packet. The
+// tests check that both agree.
+constexpr unsigned packet_number_length(uint64_t pn, uint64_t largest_acked, bool none_acked) {
+  const uint64_t n = none_acked ? pn + 1 : pn - largest_acked;
+  if (n == 0) return 1;
+  const unsigned bits = static_cast<unsigned>(std::bit_width(n));
+  const unsigned bytes = (n & (n - 1)) == 0 ? (bits + 7) / 8 : bits / 8 + 1;
+  return bytes > 4 ? 4 : bytes;
+}
 
 // QUIC variable-length integers (RFC 9000 §16). decode returns the bytes
 // used, 0 when `in` is too short.

@@ -322,6 +322,26 @@ TEST(QuicPn, RfcExamples) {
   EXPECT_EQ(reconstruct_closest(0xa82f30ea + 1, 0x9b32, 16, 62), 0xa82f9b32u);
 }
 
+TEST(QuicPn, FastLengthAgreesWithSeqnum) {
+  uint64_t x = 0x9e3779b97f4a7c15;
+  for (int i = 0; i < 200000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const uint64_t acked = (x >> 3) & kMaxPn;
+    const uint64_t gap = i < 100 ? static_cast<uint64_t>(i) : (x >> (i % 60)) & 0xffffffffull;
+    const uint64_t pn = std::min(kMaxPn, acked + gap);
+    ASSERT_EQ(packet_number_length(pn, acked, false), quic_pn_length(pn, acked, false)) << pn;
+    ASSERT_EQ(packet_number_length(gap, 0, true), quic_pn_length(gap, 0, true)) << gap;
+  }
+  for (unsigned b = 0; b < 62; ++b)
+    for (uint64_t d : {uint64_t{0}, uint64_t{1}}) {
+      const uint64_t n = (uint64_t{1} << b) - d;
+      EXPECT_EQ(packet_number_length(n + 5, 5, false), quic_pn_length(n + 5, 5, false)) << n;
+      EXPECT_EQ(packet_number_length(n, 0, true), quic_pn_length(n, 0, true)) << n;
+    }
+}
+
 TEST(QuicPn, WrapEdges) {
   EXPECT_EQ(reconstruct_closest(0, 0xff, 8, 62), 0xffu);   // no negative candidate
   EXPECT_EQ(reconstruct_closest(0x100, 0x00, 8, 62), 0x100u);
