@@ -840,9 +840,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     }
     if (st == Status::ok) st = g->epoch.admit_open(now);
     if (st != Status::ok) {
-      if (st == Status::replayed || st == Status::too_old) {
-        if (g == nullptr) s.slot[s.cur].epoch.count_replay();
-      }
+      if (st == Status::replayed || st == Status::too_old) s.slot[s.cur].epoch.count_replay();
       restore_header(i);
       mt.unmasked = false;
       p.view.status = st;
@@ -862,7 +860,53 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   }
   rl::open({jobs, njobs});
 
-  // Phase 3: commit, in packet order, only what authenticated.
+  // Phase 3a, while every key of the burst is still intact: put back what
+  // failed, and turn away authenticated packets that break a rule checked
+  // only after authentication (RFC 9000 §17.2/§17.3.1: reserved bits must be
+  // zero; a forged packet must not be able to trigger that connection error)
+  // or that repeat a packet number earlier in this burst. For those the
+  // ciphertext is put back by sealing again: the same key, nonce and AAD give
+  // the same bytes.
+  uint64_t burst_top[3] = {};
+  bool burst_any[3] = {};
+  for (size_t i = 0; i < packets.size(); ++i) {
+    Meta& mt = meta[i];
+    if (mt.job < 0) continue;
+    Packet& p = packets[i];
+    AeadJob& j = jobs[mt.job];
+    if (j.status != Status::ok) {
+      restore_header(i);
+      p.view.status = j.status;
+      continue;
+    }
+    const size_t sp_i = idx(space_of(mt.level));
+    Status st = (p.view.data()[0] & (mt.long_hdr ? kLongReserved : kShortReserved)) != 0
+                    ? Status::malformed
+                    : Status::ok;
+    if (st == Status::ok && burst_any[sp_i] && mt.pn <= burst_top[sp_i]) {
+      for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
+        if (meta[k].job >= 0 && packets[k].view.status == Status::ok &&
+            space_of(meta[k].level) == space_of(mt.level) && meta[k].pn == mt.pn)
+          st = Status::replayed;
+    }
+    if (st != Status::ok) {
+      rl::seal({&j, 1});
+      restore_header(i);
+      p.view.status = st;
+      j.status = st;
+      if (st == Status::replayed) {
+        Side& s = side(mt.level, Direction::open);
+        s.slot[s.cur].epoch.count_replay();
+      }
+      continue;
+    }
+    p.view.status = Status::ok;
+    if (!burst_any[sp_i] || mt.pn > burst_top[sp_i]) burst_top[sp_i] = mt.pn;
+    burst_any[sp_i] = true;
+  }
+
+  // Phase 3b: commit, in packet order, only what authenticated. Key update
+  // may rotate generations here; nothing below needs a key any more.
   size_t ok = 0;
   for (size_t i = 0; i < packets.size(); ++i) {
     Meta& mt = meta[i];
@@ -870,44 +914,23 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     Packet& p = packets[i];
     AeadJob& j = jobs[mt.job];
     Side& s = side(mt.level, Direction::open);
-    if (j.status != Status::ok) {
-      restore_header(i);
-      p.view.status = j.status;
-      count_auth_failure(s, j.status == Status::auth_failed ? gen_by_number(s, mt.gen_number)
-                                                            : nullptr);
+    if (j.status == Status::auth_failed) {
+      count_auth_failure(s, gen_by_number(s, mt.gen_number));
       continue;
     }
-    uint8_t* d = p.view.data();
+    if (j.status != Status::ok) continue;
     SpaceState& sp = spaces_[idx(space_of(mt.level))];
-    // RFC 9000 §17.2/§17.3.1: reserved bits are checked only after the packet
-    // authenticated (a forged packet must not trigger a connection error).
-    // A duplicate inside this burst is caught here, against what was
-    // committed before it.
-    Status st = (d[0] & (mt.long_hdr ? kLongReserved : kShortReserved)) != 0
-                    ? Status::malformed
-                    : sp.window.check(mt.pn);
-    if (st == Status::ok && mt.level == Level::one_rtt && s.exhausted) st = Status::key_exhausted;
-    if (st != Status::ok) {
-      // Put the ciphertext back: sealing again with the same key, nonce and
-      // AAD gives the same bytes (the key may be gone: integrity limit).
-      if (j.key->valid()) rl::seal({&j, 1});
-      restore_header(i);
-      p.view.status = st;
-      if (st == Status::replayed) s.slot[s.cur].epoch.count_replay();
-      continue;
-    }
     sp.window.commit(mt.pn);
     if (mt.level == Level::one_rtt) {
       if (mt.gen_number == s.slot[s.cur].number + 1 && s.has_next) {
         rotate_open(mt.pn);
-      } else if (mt.gen_number == s.slot[s.cur].number && mt.pn < s.first_pn) {
-        s.first_pn = mt.pn;
-      } else if (mt.gen_number == s.slot[s.cur].number && !s.any_pn) {
+      } else if (mt.gen_number == s.slot[s.cur].number && (!s.any_pn || mt.pn < s.first_pn)) {
         s.first_pn = mt.pn;
         s.any_pn = true;
       }
     }
     if (Gen* g = gen_by_number(s, mt.gen_number)) g->epoch.count_opened(j.data.size());
+    const uint8_t* d = p.view.data();
     const size_t hdr_len = mt.pn_offset + mt.pn_len;
     p.pn = mt.pn;
     p.pn_length = mt.pn_len;
@@ -915,7 +938,6 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     p.header_length = static_cast<uint32_t>(hdr_len);
     p.view.offset += static_cast<uint32_t>(hdr_len);
     p.view.length = static_cast<uint32_t>(j.data.size());
-    p.view.status = Status::ok;
     ++ok;
   }
   return ok;

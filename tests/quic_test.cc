@@ -956,3 +956,90 @@ TEST(QuicBurst, LargerThanOneChunkAndMixedOutcomes) {
 
 }  // namespace
 }  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+// Protects a short-header packet by hand (RFC 9001 §5.3/§5.4) with any first
+// byte, so that rules checked after authentication can be exercised.
+Bytes hand_protect(Version v, Suite s, const Bytes& secret, uint8_t first, uint64_t pn,
+                   size_t pn_len, const Bytes& payload) {
+  PacketKeys k;
+  EXPECT_EQ(derive_packet_keys(v, s, secret, k), Status::ok);
+  Bytes p{first};
+  for (size_t i = pn_len; i-- > 0;) p.push_back(static_cast<uint8_t>(pn >> (8 * i)));
+  const size_t hl = p.size();
+  p.insert(p.end(), payload.begin(), payload.end());
+  p.resize(p.size() + 16);
+  AeadKey key;
+  EXPECT_EQ(key.init(s, {k.key, k.key_len}), Status::ok);
+  AeadJob j;
+  j.key = &key;
+  xor_nonce(k.iv, pn, j.nonce);
+  j.aad = {p.data(), hl};
+  j.data = {p.data() + hl, payload.size()};
+  j.tag = p.data() + hl + payload.size();
+  rl::seal({&j, 1});
+  EXPECT_EQ(j.status, Status::ok);
+  MaskKey hp;
+  EXPECT_EQ(hp.init(s, {k.hp, k.hp_len}), Status::ok);
+  MaskJob m;
+  m.key = &hp;
+  m.sample = p.data() + 1 + 4;
+  rl::mask({&m, 1});
+  p[0] ^= m.mask[0] & 0x1f;
+  for (size_t i = 0; i < pn_len; ++i) p[1 + i] ^= m.mask[1 + i];
+  return p;
+}
+
+TEST(QuicRules, ReservedBitsSetAfterAuthenticationIsMalformedAndChangesNothing) {
+  const Bytes secret = test::random_bytes(32, 101);
+  PacketProtection rx;
+  ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  // The hand-built packet with clean bits opens: the construction is right.
+  const Bytes good = hand_protect(Version::v1, Suite::aes128_gcm, secret, 0x41, 0, 2, Bytes(30, 3));
+  Buf g(good);
+  ASSERT_EQ(rx.open({&g.pkt, 1}), 1u) << to_string(g.pkt.status());
+  for (uint8_t reserved : {uint8_t{0x08}, uint8_t{0x10}, uint8_t{0x18}}) {
+    const Bytes bad = hand_protect(Version::v1, Suite::aes128_gcm, secret,
+                                   static_cast<uint8_t>(0x41 | reserved), 1, 2, Bytes(30, 4));
+    Buf b(bad);
+    EXPECT_EQ(rx.open({&b.pkt, 1}), 0u);
+    EXPECT_EQ(b.pkt.status(), Status::malformed);
+    EXPECT_EQ(b.mem, bad);  // ciphertext and header put back
+    EXPECT_EQ(rx.largest_received(Space::application), 0u);
+    EXPECT_EQ(rx.auth_failures(), 0u);  // it authenticated: not an integrity failure
+  }
+}
+
+TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
+  Pair p(Version::v1);
+  p.install(Level::one_rtt, Suite::chacha20_poly1305, test::random_bytes(32, 111));
+  Buf a(Bytes(40, 1), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&a.pkt, 1}), 1u);  // pn 0, phase 0
+  Buf b(Bytes(40, 2), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);  // pn 1, phase 0
+  p.tx.on_ack(Space::application, 0);
+  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+  Buf c(Bytes(40, 3), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);  // pn 2, phase 1
+  Buf ra(a.bytes());
+  ASSERT_EQ(p.rx.open({&ra.pkt, 1}), 1u);
+  // One burst: the phase-1 packet (update), the reordered phase-0 packet,
+  // and the phase-1 packet again.
+  Buf rc(c.bytes()), rb(b.bytes()), rc2(c.bytes());
+  Packet burst[3] = {rc.pkt, rb.pkt, rc2.pkt};
+  EXPECT_EQ(p.rx.open(burst), 2u);
+  EXPECT_EQ(burst[0].status(), Status::ok);
+  EXPECT_TRUE(burst[0].key_phase);
+  EXPECT_EQ(burst[1].status(), Status::ok);
+  EXPECT_FALSE(burst[1].key_phase);
+  EXPECT_EQ(burst[2].status(), Status::replayed);
+  EXPECT_EQ(rc2.mem, c.bytes());
+  EXPECT_EQ(p.rx.generation(Direction::open), 1u);
+  EXPECT_TRUE(p.rx.has_previous());
+  EXPECT_EQ(p.rx.largest_received(Space::application), 2u);
+}
+
+}  // namespace
+}  // namespace rl::quic
