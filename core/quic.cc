@@ -140,7 +140,6 @@ Status parse_long(const uint8_t* p, size_t n, LongHeader& h) {
   return Status::ok;
 }
 
-uint64_t now_of(const Clock& c) { return c.read(); }
 
 // Connection IDs are 0..20 bytes; a variable-length memcpy compiles to a
 // `rep movs` whose start-up cost shows in the per-packet profile, so copy
@@ -254,7 +253,7 @@ Status PacketProtection::derive_into(Side& s, Gen& g, Level l, Direction d, Suit
     Limits l_epoch = s.limits;
     if (d == Direction::open) l_epoch.soft_auth_failures = l_epoch.max_auth_failures = kUnlimited;
     st = g.epoch.install(epoch_id(l, number), d, suite, {k.key, k.key_len}, l_epoch,
-                         now_of(clock_), &events_);
+                         now(), &events_);
   }
   g.number = number;
   return st;
@@ -301,6 +300,9 @@ Status PacketProtection::install(Level level, Direction dir, Suite suite,
   s.first_pn = 0;
   for (Gen& g : s.slot) g.number = 0;
   s.limits = limits != nullptr ? *limits : default_limits(Protocol::quic, suite);
+  // The clock is read on the data path only once some key has an age limit
+  // (RFC 9001 has none; callers may add them).
+  if (s.limits.soft_age_s != kUnlimited || s.limits.hard_age_s != kUnlimited) uses_clock_ = true;
   s.suite = suite;
   s.cur = 0;
   s.next = 1;
@@ -491,7 +493,7 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
   MaskJob* masks = scratch_.masks;
   Meta* meta = scratch_.seal;
   size_t njobs = 0;
-  const uint64_t now = now_of(clock_);
+  const uint64_t now = this->now();
 
   // Phase 1: headers and jobs. Packet numbers are assigned here, once, so a
   // nonce is never reused even if a later step fails.
@@ -703,7 +705,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   MaskJob* masks = scratch_.masks;
   Meta* meta = scratch_.open;
   size_t nmasks = 0, njobs = 0;
-  const uint64_t now = now_of(clock_);
+  const uint64_t now = this->now();
 
   // Phase 1: parse what is not protected; queue a mask for each packet.
   for (size_t i = 0; i < packets.size(); ++i) {

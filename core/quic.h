@@ -106,7 +106,10 @@ class PacketProtection {
   // negotiation, RFC 9368, switches before the handshake keys arrive).
   void set_version(Version v) { version_ = v; }
   Version version() const { return version_; }
-  void set_clock(Clock c) { clock_ = c; }
+  void set_clock(Clock c) {
+    clock_ = c;
+    uses_clock_ = true;
+  }
 
   // RFC 9001 §5.2 / RFC 9369 §3.3.1: both directions of the Initial keys from
   // the Destination Connection ID of the client's first Initial. Also sets the
@@ -258,6 +261,8 @@ class PacketProtection {
   uint8_t dcid_[kMaxCidLen] = {}, scid_[kMaxCidLen] = {};
   uint8_t dcid_len_ = 0, scid_len_ = 0, short_dcid_len_ = 0;
   bool spin_ = false;
+  bool uses_clock_ = false;  // some key has an age limit, or a clock was set
+  uint64_t now() const { return uses_clock_ ? clock_.read() : 0; }
 };
 
 // Splits a datagram into its coalesced packets (RFC 9000 §12.2): each long

@@ -716,6 +716,33 @@ TEST(QuicLimits, ConfidentialityLimitThenUpdate) {
   EXPECT_EQ(r.pkt.pn, 3u);
 }
 
+TEST(QuicLimits, AgeLimitsOnAnInjectedClock) {
+  struct FakeClock {
+    uint64_t t = 500;
+    static uint64_t read(void* c) { return static_cast<FakeClock*>(c)->t; }
+  } clock;
+  Limits l;
+  l.soft_age_s = 5;
+  l.hard_age_s = 10;
+  PacketProtection tx;
+  tx.set_clock(Clock{&FakeClock::read, &clock});
+  ASSERT_EQ(tx.install(Level::handshake, Direction::seal, Suite::aes128_gcm,
+                       test::random_bytes(32, 121), &l),
+            Status::ok);
+  drain(tx);
+  Buf a(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(tx.seal({&a.pkt, 1}), 1u);
+  clock.t += 5;
+  Buf b(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+  EXPECT_TRUE(has_event(drain(tx), KeyEvent::soft_limit));
+  clock.t += 5;
+  Buf c(Bytes(20, 1), Level::handshake);
+  EXPECT_EQ(tx.seal({&c.pkt, 1}), 0u);
+  EXPECT_EQ(c.pkt.status(), Status::key_expired);
+  EXPECT_TRUE(has_event(drain(tx), KeyEvent::hard_limit));
+}
+
 TEST(QuicLimits, IntegrityLimitAcrossOneRttKeys) {
   Limits l;
   l.soft_auth_failures = 2;
