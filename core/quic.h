@@ -12,12 +12,23 @@
 // after it (16 bytes, plus up to 3 bytes of PADDING for tiny payloads). The
 // engine assigns the packet number, writes the header into the headroom,
 // encrypts in place and protects the header; the view then covers the whole
-// protected packet.
+// protected packet. Padding Initial datagrams to 1200 bytes (RFC 9000 §14.1)
+// is the caller's: it owns the frames.
 //
 // Open: each view covers exactly one QUIC packet (split a datagram with
 // coalesced packets with split_datagram, or call open_datagram). On success the
 // view covers the frames and the header before it is unprotected; on any
-// failure nothing changes, neither the connection state nor the bytes.
+// failure nothing changes, neither the connection state nor the bytes: header
+// protection removed in place is put back, and a packet that authenticated but
+// is still refused (reserved bits set, duplicate in the same burst) is sealed
+// again to its original bytes. The one counter a forgery moves is the
+// integrity-limit count of failed 1-RTT opens (RFC 9001 §6.6).
+//
+// Key update (RFC 9001 §6): each 1-RTT direction keeps the current keys and
+// the pre-derived next generation; open also keeps the previous generation for
+// late packets until discard_previous(). A flipped key phase is tried with the
+// next keys and committed only once a packet authenticates under them (then a
+// peer_updated event is queued and the send side follows, §6.2).
 //
 // Not thread-safe: one object per connection, one thread at a time.
 #pragma once
