@@ -19,7 +19,7 @@ using namespace rl::quic;
 const uint8_t kDcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
 
 void install_all(PacketProtection& pp, Suite s, Direction d) {
-  uint8_t secret[48];
+  uint8_t secret[48 + 2];  // three overlapping secrets of up to 48 bytes
   for (size_t i = 0; i < sizeof secret; ++i) secret[i] = static_cast<uint8_t>(i * 13 + 1);
   const size_t n = hash_len(suite_info(s).hash);
   pp.install(Level::handshake, d, s, {secret, n});
