@@ -5,6 +5,9 @@
 function(rl_quic_fuzz_instrument)
   if(TARGET quic_open_fuzz)
     target_sources(quic_open_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/core/quic.cc)
+    # Out-of-bounds reads in the parser must crash, not pass silently.
+    target_compile_options(quic_open_fuzz PRIVATE -fsanitize=address,undefined)
+    target_link_options(quic_open_fuzz PRIVATE -fsanitize=address,undefined)
   endif()
 endfunction()
 if(RL_FUZZ)
