@@ -1070,3 +1070,46 @@ TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
 
 }  // namespace
 }  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+TEST(QuicSpaces, ZeroRttAndOneRttShareTheApplicationSpace) {
+  for (Version v : {Version::v1, Version::v2}) {
+    PacketProtection client(v), server(v);
+    const Bytes early = test::random_bytes(32, 131), app = test::random_bytes(32, 132);
+    ASSERT_EQ(client.install(Level::zero_rtt, Direction::seal, Suite::aes128_gcm, early), Status::ok);
+    ASSERT_EQ(server.install(Level::zero_rtt, Direction::open, Suite::aes128_gcm, early), Status::ok);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, app), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, app), Status::ok);
+    const Level order[] = {Level::zero_rtt, Level::zero_rtt, Level::one_rtt, Level::zero_rtt,
+                           Level::one_rtt};
+    std::vector<Bytes> wires;
+    for (size_t i = 0; i < 5; ++i) {
+      Buf b(Bytes(25, static_cast<uint8_t>(i)), order[i]);
+      ASSERT_EQ(client.seal({&b.pkt, 1}), 1u);
+      EXPECT_EQ(b.pkt.pn, i);  // one counter for both levels (RFC 9000 §12.3)
+      EXPECT_EQ(b.pkt.type,
+                order[i] == Level::zero_rtt ? PacketType::zero_rtt : PacketType::one_rtt);
+      wires.push_back(b.bytes());
+    }
+    for (size_t i = 5; i-- > 0;) {  // delivered in reverse
+      Buf r(wires[i]);
+      ASSERT_EQ(server.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+      EXPECT_EQ(r.pkt.pn, i);
+      EXPECT_EQ(r.pkt.level, order[i]);
+      EXPECT_EQ(r.bytes(), Bytes(25, static_cast<uint8_t>(i)));
+    }
+    // A packet seen again is a duplicate in the shared space.
+    Buf again(wires[1]);
+    EXPECT_EQ(server.open({&again.pkt, 1}), 0u);
+    EXPECT_EQ(again.pkt.status(), Status::replayed);
+    // The client never opens 0-RTT.
+    Buf c(wires[0]);
+    EXPECT_EQ(client.open({&c.pkt, 1}), 0u);
+    EXPECT_EQ(c.pkt.status(), Status::unknown_epoch);
+  }
+}
+
+}  // namespace
+}  // namespace rl::quic
