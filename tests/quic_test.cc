@@ -1,0 +1,1115 @@
+// QUIC v1/v2 packet protection: RFC 9001 App. A and RFC 9369 App. A byte for
+// byte (vectors read at run time, A.1 keys also typed in from the RFC text),
+// packet numbers (RFC 9000 App. A examples and wrap edges), random round trips,
+// every-byte mutation, key update, limits, coalescing, CIDs, Retry, reset.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/aead.h"
+#include "core/quic.h"
+#include "core/seqnum.h"
+#include "tests/support/backends.h"
+#include "tests/support/vectors.h"
+
+namespace rl::quic {
+namespace {
+
+using test::Bytes;
+using test::hex;
+using test::to_hex;
+
+constexpr size_t kHead = 96, kTail = 64;
+
+// A packet buffer: headroom | payload | tailroom.
+struct Buf {
+  Bytes mem;
+  Packet pkt;
+  Buf(const Bytes& payload, Level level, size_t head = kHead, size_t tail = kTail)
+      : mem(head + payload.size() + tail, 0xee) {
+    std::copy(payload.begin(), payload.end(), mem.begin() + head);
+    pkt.view = PacketView{mem.data(), static_cast<uint32_t>(mem.size()),
+                          static_cast<uint32_t>(head), static_cast<uint32_t>(payload.size())};
+    pkt.level = level;
+  }
+  // A received packet: the bytes exactly, nothing around them.
+  explicit Buf(const Bytes& wire) : mem(wire) {
+    pkt.view = PacketView{mem.data(), static_cast<uint32_t>(mem.size()), 0,
+                          static_cast<uint32_t>(mem.size())};
+  }
+  Bytes bytes() const { return Bytes(pkt.view.data(), pkt.view.data() + pkt.view.length); }
+};
+
+const nlohmann::json* find_vector(const nlohmann::json& file, const std::string& id) {
+  for (const auto& v : file["vectors"])
+    if (v["id"] == id) return &v;
+  return nullptr;
+}
+
+Version version_of(const nlohmann::json& file) {
+  return file["version"] == "00000001" ? Version::v1 : Version::v2;
+}
+
+std::vector<KeyEvent> drain(PacketProtection& pp) {
+  std::vector<KeyEvent> v;
+  KeyEvent e;
+  while (pp.poll_event(e)) v.push_back(e);
+  return v;
+}
+
+bool has_event(const std::vector<KeyEvent>& ev, KeyEvent::Kind k) {
+  return std::any_of(ev.begin(), ev.end(), [&](const KeyEvent& e) { return e.kind == k; });
+}
+
+// ---- RFC 9001 A.1 / RFC 9369 A.1, typed in from the RFC text ---------------
+
+struct TypedKeys {
+  Version v;
+  const char *client_key, *client_iv, *client_hp, *server_key, *server_iv, *server_hp;
+};
+// RFC 9001 A.1 and RFC 9369 A.1 (client DCID 0x8394c8f03e515708).
+constexpr TypedKeys kTyped[] = {
+    {Version::v1, "1f369613dd76d5467730efcbe3b1a22d", "fa044b2f42a3fd3b46fb255c",
+     "9f50449e04a0e810283a1e9933adedd2", "cf3a5331653c364c88f0f379b6067e37",
+     "0ac1493ca1905853b0bba03e", "c206b8d9b9f0f37644430b490eeaa314"},
+    {Version::v2, "8b1a0bc121284290a29e0971b5cd045d", "91f73e2351d8fa91660e909f",
+     "45b95e15235d6f45a6b19cbcb0294ba9", "82db637861d55e1d011f19ea71d5d2a7",
+     "dd13c276499c0249d3310652", "edf6d05c83121201b436e16877593c3a"},
+};
+
+TEST(QuicRfc, InitialKeysTypedFromRfc) {
+  for (const TypedKeys& t : kTyped) {
+    uint8_t c[32], s[32];
+    ASSERT_EQ(derive_initial_secrets(t.v, hex("8394c8f03e515708"), c, s), Status::ok);
+    PacketKeys ck, sk;
+    ASSERT_EQ(derive_packet_keys(t.v, Suite::aes128_gcm, {c, 32}, ck), Status::ok);
+    ASSERT_EQ(derive_packet_keys(t.v, Suite::aes128_gcm, {s, 32}, sk), Status::ok);
+    EXPECT_EQ(to_hex(ck.key, ck.key_len), t.client_key);
+    EXPECT_EQ(to_hex(ck.iv, 12), t.client_iv);
+    EXPECT_EQ(to_hex(ck.hp, ck.hp_len), t.client_hp);
+    EXPECT_EQ(to_hex(sk.key, sk.key_len), t.server_key);
+    EXPECT_EQ(to_hex(sk.iv, 12), t.server_iv);
+    EXPECT_EQ(to_hex(sk.hp, sk.hp_len), t.server_hp);
+  }
+}
+
+class QuicVectors : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(QuicVectors, InitialSecretsAndKeys) {
+  const auto file = test::load_vectors(GetParam());
+  RL_SKIP_IF_MISSING(file, GetParam());
+  const Version v = version_of(*file);
+  const auto& k = *find_vector(*file, "initial-keys");
+  uint8_t c[32], s[32];
+  ASSERT_EQ(derive_initial_secrets(v, hex(k["client_dcid"].get<std::string>()), c, s), Status::ok);
+  EXPECT_EQ(to_hex(c, 32), k["client"]["initial_secret"]);
+  EXPECT_EQ(to_hex(s, 32), k["server"]["initial_secret"]);
+  for (const auto& [side, sec] : {std::pair{"client", c}, std::pair{"server", s}}) {
+    PacketKeys pk;
+    ASSERT_EQ(derive_packet_keys(v, Suite::aes128_gcm, {sec, 32}, pk), Status::ok);
+    EXPECT_EQ(to_hex(pk.key, pk.key_len), k[side]["key"]);
+    EXPECT_EQ(to_hex(pk.iv, 12), k[side]["iv"]);
+    EXPECT_EQ(to_hex(pk.hp, pk.hp_len), k[side]["hp"]);
+  }
+}
+
+Bytes client_initial_payload(const nlohmann::json& ci) {
+  Bytes payload = hex(ci["crypto_frame"].get<std::string>());
+  payload.resize(ci["payload_length"].get<size_t>(), 0);  // PADDING frames
+  return payload;
+}
+
+TEST_P(QuicVectors, ClientInitialByteForByte) {
+  const auto file = test::load_vectors(GetParam());
+  RL_SKIP_IF_MISSING(file, GetParam());
+  const Version v = version_of(*file);
+  const auto& ci = *find_vector(*file, "client-initial");
+  const Bytes dcid = hex((*find_vector(*file, "initial-keys"))["client_dcid"].get<std::string>());
+  const Bytes payload = client_initial_payload(ci);
+  const Bytes want = hex(ci["protected_packet"].get<std::string>());
+  test::for_each_backend([&](Backend) {
+    // The header-protection mask alone, from the sample.
+    PacketKeys pk;
+    uint8_t cs[32], ss[32];
+    ASSERT_EQ(derive_initial_secrets(v, dcid, cs, ss), Status::ok);
+    ASSERT_EQ(derive_packet_keys(v, Suite::aes128_gcm, {cs, 32}, pk), Status::ok);
+    MaskKey mk;
+    ASSERT_EQ(mk.init(Suite::aes128_gcm, {pk.hp, 16}), Status::ok);
+    const Bytes sample = hex(ci["sample"].get<std::string>());
+    MaskJob mj;
+    mj.key = &mk;
+    mj.sample = sample.data();
+    rl::mask({&mj, 1});
+    EXPECT_EQ(to_hex(mj.mask, 5), ci["mask"]);
+
+    // Protect from the unprotected form.
+    PacketProtection client(v);
+    ASSERT_EQ(client.install_initial(v, dcid, /*is_server=*/false), Status::ok);
+    ASSERT_EQ(client.set_dcid(dcid), Status::ok);
+    ASSERT_EQ(client.skip_packet_numbers(Space::initial, 2), Status::ok);
+    Buf b(payload, Level::initial);
+    b.pkt.min_pn_length = 4;
+    ASSERT_EQ(client.seal({&b.pkt, 1}), 1u) << to_string(b.pkt.status());
+    EXPECT_EQ(b.pkt.pn, 2u);
+    EXPECT_EQ(to_hex(b.bytes()), to_hex(want));
+
+    // Unprotect back, on the server.
+    PacketProtection server(v);
+    ASSERT_EQ(server.install_initial(v, dcid, /*is_server=*/true), Status::ok);
+    Buf r(want);
+    ASSERT_EQ(server.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+    EXPECT_EQ(r.pkt.type, PacketType::initial);
+    EXPECT_EQ(r.pkt.pn, 2u);
+    EXPECT_EQ(to_hex(r.mem.data(), r.pkt.header_length), ci["unprotected_header"]);
+    EXPECT_EQ(r.bytes(), payload);
+    EXPECT_EQ(Bytes(r.pkt.dcid.begin(), r.pkt.dcid.end()), dcid);
+    EXPECT_EQ(server.largest_received(Space::initial), 2u);
+  });
+}
+
+TEST_P(QuicVectors, ServerInitialByteForByte) {
+  const auto file = test::load_vectors(GetParam());
+  RL_SKIP_IF_MISSING(file, GetParam());
+  const Version v = version_of(*file);
+  const auto& si = *find_vector(*file, "server-initial");
+  const Bytes dcid = hex((*find_vector(*file, "initial-keys"))["client_dcid"].get<std::string>());
+  const Bytes payload = hex(si["payload"].get<std::string>());
+  const Bytes want = hex(si["protected_packet"].get<std::string>());
+  const Bytes unprot = hex(si["unprotected_header"].get<std::string>());
+  test::for_each_backend([&](Backend) {
+    PacketProtection server(v);
+    ASSERT_EQ(server.install_initial(v, dcid, true), Status::ok);
+    // The server's SCID is in its header: bytes 7.. of the unprotected header.
+    ASSERT_EQ(server.set_dcid({}), Status::ok);
+    ASSERT_EQ(server.set_scid({unprot.data() + 7, unprot[6]}), Status::ok);
+    ASSERT_EQ(server.skip_packet_numbers(Space::initial, 1), Status::ok);
+    Buf b(payload, Level::initial);
+    b.pkt.min_pn_length = 2;
+    ASSERT_EQ(server.seal({&b.pkt, 1}), 1u);
+    EXPECT_EQ(to_hex(b.bytes()), to_hex(want));
+
+    PacketProtection client(v);
+    ASSERT_EQ(client.install_initial(v, dcid, false), Status::ok);
+    Buf r(want);
+    ASSERT_EQ(client.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+    EXPECT_EQ(r.pkt.pn, 1u);
+    EXPECT_EQ(to_hex(r.mem.data(), r.pkt.header_length), to_hex(unprot));
+    EXPECT_EQ(r.bytes(), payload);
+  });
+}
+
+TEST_P(QuicVectors, RetryIntegrityTag) {
+  const auto file = test::load_vectors(GetParam());
+  RL_SKIP_IF_MISSING(file, GetParam());
+  const Version v = version_of(*file);
+  const auto& rt = *find_vector(*file, "retry");
+  const Bytes odcid = hex(rt["original_destination_connection_id"].get<std::string>());
+  const Bytes want = hex(rt["retry_packet"].get<std::string>());
+  // The fixed key and nonce as the RFC prints them, checked against the file.
+  EXPECT_EQ(rt["key"], v == Version::v1 ? "be0c690b9f66575a1d766b54e368c84e"
+                                        : "8fb4b01b56ac48e260fbcbcead7ccc92");
+  EXPECT_EQ(rt["nonce"], v == Version::v1 ? "461599d35d632bf2239825bb"
+                                          : "d86969bc2d7c6d9990efb04a");
+  uint8_t tag[16];
+  ASSERT_EQ(retry_integrity_tag(v, odcid, {want.data(), want.size() - 16}, tag), Status::ok);
+  EXPECT_EQ(to_hex(tag, 16), rt["retry_integrity_tag_derived"]);
+  EXPECT_EQ(to_hex(tag, 16), to_hex(want.data() + want.size() - 16, 16));
+
+  Bytes out(128);
+  size_t len = 0;
+  ASSERT_EQ(write_retry(v, {}, hex(rt["source_connection_id_derived"].get<std::string>()),
+                        hex(rt["retry_token_derived"].get<std::string>()), odcid, out, &len,
+                        0x0f),
+            Status::ok);
+  out.resize(len);
+  EXPECT_EQ(to_hex(out), to_hex(want));
+  EXPECT_EQ(verify_retry(v, odcid, want), Status::ok);
+  // Another version, another ODCID, or any changed byte: rejected.
+  EXPECT_NE(verify_retry(v == Version::v1 ? Version::v2 : Version::v1, odcid, want), Status::ok);
+  Bytes other = odcid;
+  other[0] ^= 1;
+  EXPECT_EQ(verify_retry(v, other, want), Status::auth_failed);
+  for (size_t i = 0; i < want.size(); ++i) {
+    Bytes m = want;
+    m[i] ^= 0x01;
+    EXPECT_NE(verify_retry(v, odcid, m), Status::ok) << "byte " << i;
+  }
+  EXPECT_EQ(verify_retry(v, odcid, {want.data(), 20}), Status::truncated);
+
+  // open() recognises it and leaves it to verify_retry.
+  PacketProtection client(v);
+  ASSERT_EQ(client.install_initial(v, odcid, false), Status::ok);
+  Buf r(want);
+  EXPECT_EQ(client.open({&r.pkt, 1}), 0u);
+  EXPECT_EQ(r.pkt.status(), Status::not_protected);
+  EXPECT_EQ(r.pkt.type, PacketType::retry);
+  EXPECT_EQ(to_hex(Bytes(r.pkt.token.begin(), r.pkt.token.end())), rt["retry_token_derived"]);
+}
+
+TEST_P(QuicVectors, ChaChaShortHeader) {
+  const auto file = test::load_vectors(GetParam());
+  RL_SKIP_IF_MISSING(file, GetParam());
+  const Version v = version_of(*file);
+  const auto& cc = *find_vector(*file, "chacha20-short-header");
+  const Bytes secret = hex(cc["secret"].get<std::string>());
+  const uint64_t pn = cc["packet_number"].get<uint64_t>();
+  const Bytes want = hex(cc["protected_packet"].get<std::string>());
+  const Bytes payload = hex(cc["payload_plaintext"].get<std::string>());
+
+  PacketKeys pk;
+  ASSERT_EQ(derive_packet_keys(v, Suite::chacha20_poly1305, secret, pk), Status::ok);
+  EXPECT_EQ(to_hex(pk.key, pk.key_len), cc["key"]);
+  EXPECT_EQ(to_hex(pk.iv, 12), cc["iv"]);
+  EXPECT_EQ(to_hex(pk.hp, pk.hp_len), cc["hp"]);
+  uint8_t ku[32];
+  ASSERT_EQ(derive_next_secret(v, Suite::chacha20_poly1305, secret, ku), Status::ok);
+  EXPECT_EQ(to_hex(ku, 32), cc["ku"]);
+
+  test::for_each_backend([&](Backend) {
+    PacketProtection tx(v), rx(v);
+    ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, Suite::chacha20_poly1305, secret),
+              Status::ok);
+    ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::chacha20_poly1305, secret),
+              Status::ok);
+    // Bring the receiver to largest = pn - 1 with a packet of our own (a
+    // 4-byte packet number, as nothing was acknowledged yet).
+    ASSERT_EQ(tx.skip_packet_numbers(Space::application, pn - 1), Status::ok);
+    Buf first(Bytes{0x01, 0x01, 0x01}, Level::one_rtt);
+    ASSERT_EQ(tx.seal({&first.pkt, 1}), 1u);
+    EXPECT_EQ(first.pkt.pn_length, 4u);
+    Buf first_rx(first.bytes());
+    ASSERT_EQ(rx.open({&first_rx.pkt, 1}), 1u);
+    EXPECT_EQ(first_rx.pkt.pn, pn - 1);
+
+    tx.on_ack(Space::application, pn - 1);
+    Buf b(payload, Level::one_rtt);
+    b.pkt.min_pn_length = 3;
+    ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+    EXPECT_EQ(b.pkt.pn, pn);
+    EXPECT_EQ(to_hex(b.bytes()), to_hex(want));
+
+    Buf r(want);
+    ASSERT_EQ(rx.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+    EXPECT_EQ(r.pkt.pn, pn);
+    EXPECT_EQ(to_hex(r.mem.data(), r.pkt.header_length), cc["unprotected_header"]);
+    EXPECT_EQ(r.bytes(), payload);
+    // The same packet again is a duplicate (RFC 9000 §12.3) and stays as it was.
+    Buf again(want);
+    EXPECT_EQ(rx.open({&again.pkt, 1}), 0u);
+    EXPECT_EQ(again.pkt.status(), Status::replayed);
+    EXPECT_EQ(again.mem, want);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Rfc, QuicVectors,
+                         ::testing::Values("quic_v1_rfc9001.json", "quic_v2_rfc9369.json"),
+                         [](const auto& info) {
+                           return std::string(info.param).find("v1") != std::string::npos ? "v1"
+                                                                                           : "v2";
+                         });
+
+// ---- packet numbers ----------------------------------------------------------
+
+TEST(QuicPn, RfcExamples) {
+  // RFC 9000 App. A.2 (and §17.1): 0xac5c02 with 0xabe8b3 acknowledged needs
+  // 16 bits; 0xace8fe needs 24 bits.
+  EXPECT_EQ(quic_pn_length(0xac5c02, 0xabe8b3, false), 2u);
+  EXPECT_EQ(quic_pn_length(0xace8fe, 0xabe8b3, false), 3u);
+  // RFC 9000 App. A.3 (and §17.1): largest 0xa82f30ea, 16-bit 0x9b32.
+  EXPECT_EQ(reconstruct_closest(0xa82f30ea + 1, 0x9b32, 16, 62), 0xa82f9b32u);
+}
+
+TEST(QuicPn, FastLengthAgreesWithSeqnum) {
+  uint64_t x = 0x9e3779b97f4a7c15;
+  for (int i = 0; i < 200000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const uint64_t acked = (x >> 3) & kMaxPn;
+    const uint64_t gap = i < 100 ? static_cast<uint64_t>(i) : (x >> (i % 60)) & 0xffffffffull;
+    const uint64_t pn = std::min(kMaxPn, acked + gap);
+    ASSERT_EQ(packet_number_length(pn, acked, false), quic_pn_length(pn, acked, false)) << pn;
+    ASSERT_EQ(packet_number_length(gap, 0, true), quic_pn_length(gap, 0, true)) << gap;
+  }
+  for (unsigned b = 0; b < 62; ++b)
+    for (uint64_t d : {uint64_t{0}, uint64_t{1}}) {
+      const uint64_t n = (uint64_t{1} << b) - d;
+      EXPECT_EQ(packet_number_length(n + 5, 5, false), quic_pn_length(n + 5, 5, false)) << n;
+      EXPECT_EQ(packet_number_length(n, 0, true), quic_pn_length(n, 0, true)) << n;
+    }
+}
+
+TEST(QuicPn, WrapEdges) {
+  EXPECT_EQ(reconstruct_closest(0, 0xff, 8, 62), 0xffu);   // no negative candidate
+  EXPECT_EQ(reconstruct_closest(0x100, 0x00, 8, 62), 0x100u);
+  EXPECT_EQ(reconstruct_closest(0x17f, 0x01, 8, 62), 0x101u);
+  EXPECT_EQ(reconstruct_closest(0x181, 0x01, 8, 62), 0x201u);  // a tie goes up (App. A.3)
+  EXPECT_EQ(reconstruct_closest(0x181, 0x7f, 8, 62), 0x17fu);
+  // At the top of the 62-bit space a candidate above 2^62-1 is never chosen.
+  EXPECT_EQ(reconstruct_closest(kMaxPn, 0x00, 8, 62), kMaxPn - 0xff);
+  EXPECT_EQ(reconstruct_closest(kMaxPn, 0xff, 8, 62), kMaxPn);
+  EXPECT_LE(reconstruct_closest(kMaxPn - 1, 0x00000000, 32, 62), kMaxPn);
+}
+
+// Seals across byte-length boundaries of the packet number with acks that
+// keep the encoding short; the receiver must rebuild every number.
+TEST(QuicPn, EngineAcrossBoundaries) {
+  const Bytes secret = test::random_bytes(32, 7);
+  PacketProtection tx, rx;
+  ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+  ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  const uint64_t targets[] = {0,      1,      127,        128,        255,        256,
+                              257,    32767,  32768,      65535,      65536,      65537,
+                              100000, 8388607, 8388608,   16777215,   16777216,   1u << 30,
+                              (1ull << 31) + 5, (1ull << 32) - 1, 1ull << 32, (1ull << 32) + 1};
+  for (uint64_t t : targets) {
+    SCOPED_TRACE(t);
+    ASSERT_GE(t, tx.next_pn(Space::application));
+    ASSERT_EQ(tx.skip_packet_numbers(Space::application, t - tx.next_pn(Space::application)),
+              Status::ok);
+    Buf b(Bytes(20, 0x42), Level::one_rtt);
+    ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+    ASSERT_EQ(b.pkt.pn, t);
+    Buf r(b.bytes());
+    ASSERT_EQ(rx.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+    EXPECT_EQ(r.pkt.pn, t);
+    EXPECT_EQ(r.pkt.pn_length, b.pkt.pn_length);
+    tx.on_ack(Space::application, t);
+  }
+  // The end of the space: the last number is used, then sealing refuses.
+  PacketProtection top;
+  ASSERT_EQ(top.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+  ASSERT_EQ(top.skip_packet_numbers(Space::application, kMaxPn), Status::ok);
+  EXPECT_EQ(top.skip_packet_numbers(Space::application, 2), Status::invalid_argument);
+  Buf last(Bytes(20, 1), Level::one_rtt);
+  ASSERT_EQ(top.seal({&last.pkt, 1}), 1u);
+  EXPECT_EQ(last.pkt.pn, kMaxPn);
+  Buf over(Bytes(20, 1), Level::one_rtt);
+  EXPECT_EQ(top.seal({&over.pkt, 1}), 0u);
+  EXPECT_EQ(over.pkt.status(), Status::key_exhausted);
+}
+
+// ---- random round trips --------------------------------------------------------
+
+struct Pair {
+  PacketProtection tx, rx;
+  explicit Pair(Version v) : tx(v), rx(v) {}
+  void install(Level l, Suite s, const Bytes& secret) {
+    ASSERT_EQ(tx.install(l, Direction::seal, s, secret), Status::ok);
+    ASSERT_EQ(rx.install(l, Direction::open, s, secret), Status::ok);
+  }
+};
+
+TEST(QuicRoundTrip, SuitesVersionsLevelsPnLengthsBursts) {
+  uint64_t seed = 1;
+  test::for_each_backend([&](Backend) {
+    for (Version v : {Version::v1, Version::v2})
+      for (Suite s : kAllSuites)
+        for (Level l : {Level::initial, Level::zero_rtt, Level::handshake, Level::one_rtt}) {
+          SCOPED_TRACE(std::string(suite_info(s).name) + " level " +
+                       std::to_string(static_cast<int>(l)) + (v == Version::v1 ? " v1" : " v2"));
+          Pair p(v);
+          const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), ++seed);
+          p.install(l, s, secret);
+          const Bytes dcid = test::random_bytes(seed % 21, seed);
+          const Bytes scid = test::random_bytes((seed * 7) % 21, seed + 1);
+          ASSERT_EQ(p.tx.set_dcid(dcid), Status::ok);
+          ASSERT_EQ(p.tx.set_scid(scid), Status::ok);
+          ASSERT_EQ(p.rx.set_short_dcid_length(dcid.size()), Status::ok);
+          const Bytes token = l == Level::initial ? test::random_bytes(seed % 40, seed) : Bytes{};
+          const size_t sizes[] = {0, 1, 2, 3, 17, 100, 1200, 1452};
+          std::vector<Buf> bufs;
+          std::vector<Bytes> plain;
+          for (size_t i = 0; i < 24; ++i) {
+            plain.push_back(test::random_bytes(sizes[i % 8], seed * 100 + i));
+            bufs.emplace_back(plain.back(), l);
+            bufs.back().pkt.min_pn_length = static_cast<uint8_t>(i % 5);
+            bufs.back().pkt.token = token;
+          }
+          std::vector<Packet> sealed;
+          for (auto& b : bufs) sealed.push_back(b.pkt);
+          ASSERT_EQ(p.tx.seal(sealed), sealed.size());
+          std::vector<Buf> rxb;
+          for (const Packet& sp : sealed)
+            rxb.emplace_back(Bytes(sp.view.data(), sp.view.data() + sp.view.length));
+          std::vector<Packet> opened;
+          for (auto& b : rxb) opened.push_back(b.pkt);
+          ASSERT_EQ(p.rx.open(opened), opened.size());
+          for (size_t i = 0; i < opened.size(); ++i) {
+            Bytes want = plain[i];
+            Bytes got(opened[i].view.data(), opened[i].view.data() + opened[i].view.length);
+            if (want.size() + sealed[i].pn_length < 4) want.resize(4 - sealed[i].pn_length, 0);
+            EXPECT_EQ(got, want) << i;
+            EXPECT_EQ(opened[i].pn, i);
+            EXPECT_EQ(opened[i].level, l);
+            EXPECT_EQ(opened[i].pn_length, std::max<unsigned>(1, i % 5));
+            EXPECT_EQ(Bytes(opened[i].dcid.begin(), opened[i].dcid.end()), dcid);
+            if (l != Level::one_rtt) {
+              EXPECT_EQ(Bytes(opened[i].scid.begin(), opened[i].scid.end()), scid);
+            }
+            if (l == Level::initial) {
+              EXPECT_EQ(Bytes(opened[i].token.begin(), opened[i].token.end()), token);
+            }
+          }
+          EXPECT_EQ(p.rx.largest_received(space_of(l)), opened.size() - 1);
+        }
+  });
+}
+
+// ---- mutation ------------------------------------------------------------------
+
+struct RxState {
+  bool has;
+  uint64_t largest, gen;
+  bool prev;
+  uint64_t opened;
+  bool operator==(const RxState&) const = default;
+};
+
+RxState state_of(const PacketProtection& pp, Level l) {
+  const KeyCounters* c = pp.counters(l, Direction::open);
+  return {pp.has_received(space_of(l)), pp.largest_received(space_of(l)),
+          pp.generation(Direction::open), pp.has_previous(), c ? c->opened : 0};
+}
+
+// Every byte of `wire`, changed: the open fails, the bytes stay as they
+// arrived, and nothing of the receiver changes; the original still opens.
+void mutate_every_byte(PacketProtection& rx, const Bytes& wire, Level l) {
+  const RxState before = state_of(rx, l);
+  const uint64_t failures = rx.auth_failures();
+  for (size_t i = 0; i < wire.size(); ++i) {
+    for (uint8_t delta : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0x04}}) {
+      Buf m(wire);
+      m.mem[i] ^= delta;
+      const Bytes arrived = m.mem;
+      ASSERT_EQ(rx.open({&m.pkt, 1}), 0u) << "byte " << i << " delta " << int(delta);
+      EXPECT_NE(m.pkt.status(), Status::ok);
+      ASSERT_EQ(m.mem, arrived) << "byte " << i << " changed after " << to_string(m.pkt.status());
+      ASSERT_EQ(state_of(rx, l), before) << "byte " << i;
+    }
+  }
+  if (l == Level::one_rtt) {
+    EXPECT_GT(rx.auth_failures(), failures);
+  }
+  Buf ok(wire);
+  ASSERT_EQ(rx.open({&ok.pkt, 1}), 1u) << to_string(ok.pkt.status());
+}
+
+TEST(QuicMutation, ClientInitialEveryByte) {
+  const auto file = test::load_vectors("quic_v1_rfc9001.json");
+  RL_SKIP_IF_MISSING(file, "quic_v1_rfc9001.json");
+  const Bytes wire = hex((*find_vector(*file, "client-initial"))["protected_packet"].get<std::string>());
+  PacketProtection server(Version::v1);
+  ASSERT_EQ(server.install_initial(Version::v1, hex("8394c8f03e515708"), true), Status::ok);
+  mutate_every_byte(server, wire, Level::initial);
+}
+
+TEST(QuicMutation, ShortHeaderEveryByteAcrossKeyPhases) {
+  for (Suite s : kAllSuites) {
+    SCOPED_TRACE(suite_info(s).name);
+    Pair p(Version::v2);
+    p.install(Level::one_rtt, s, test::random_bytes(hash_len(suite_info(s).hash), 3));
+    const Bytes dcid = test::random_bytes(8, 4);
+    ASSERT_EQ(p.tx.set_dcid(dcid), Status::ok);
+    ASSERT_EQ(p.rx.set_short_dcid_length(8), Status::ok);
+    // Move both sides to generation 1 with generation 0 kept as previous, so
+    // that a flipped phase bit has both other generations to try.
+    Buf a(Bytes(30, 1), Level::one_rtt);
+    ASSERT_EQ(p.tx.seal({&a.pkt, 1}), 1u);
+    Buf ar(a.bytes());
+    ASSERT_EQ(p.rx.open({&ar.pkt, 1}), 1u);
+    p.tx.on_ack(Space::application, 0);
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+    Buf b(Bytes(30, 2), Level::one_rtt);
+    ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+    Buf br(b.bytes());
+    ASSERT_EQ(p.rx.open({&br.pkt, 1}), 1u);
+    ASSERT_EQ(p.rx.generation(Direction::open), 1u);
+    ASSERT_TRUE(p.rx.has_previous());
+    drain(p.rx);
+    Buf c(test::random_bytes(45, 9), Level::one_rtt);
+    ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);
+    mutate_every_byte(p.rx, c.bytes(), Level::one_rtt);
+    for (const KeyEvent& e : drain(p.rx)) EXPECT_NE(e.kind, KeyEvent::peer_updated);
+  }
+}
+
+TEST(QuicMutation, HandshakeEveryByte) {
+  Pair p(Version::v1);
+  p.install(Level::handshake, Suite::aes256_gcm, test::random_bytes(48, 5));
+  ASSERT_EQ(p.tx.set_dcid(test::random_bytes(5, 1)), Status::ok);
+  ASSERT_EQ(p.tx.set_scid(test::random_bytes(3, 2)), Status::ok);
+  Buf b(test::random_bytes(60, 6), Level::handshake);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+  mutate_every_byte(p.rx, b.bytes(), Level::handshake);
+}
+
+// ---- key update ------------------------------------------------------------------
+
+TEST(QuicKeyUpdate, BothSidesWithReorderAcrossTheUpdate) {
+  for (Version v : {Version::v1, Version::v2}) {
+    // client -> server on c2s, server -> client on s2c.
+    PacketProtection client(v), server(v);
+    const Bytes c2s = test::random_bytes(32, 11), s2c = test::random_bytes(32, 12);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, c2s), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, c2s), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, s2c), Status::ok);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, s2c), Status::ok);
+    drain(client);
+    drain(server);
+
+    auto send = [](PacketProtection& from, uint8_t fill) {
+      Buf b(Bytes(50, fill), Level::one_rtt);
+      EXPECT_EQ(from.seal({&b.pkt, 1}), 1u);
+      return b.bytes();
+    };
+    auto recv = [](PacketProtection& to, const Bytes& wire, Status want = Status::ok) {
+      Buf r(wire);
+      to.open({&r.pkt, 1});
+      EXPECT_EQ(r.pkt.status(), want) << to_string(r.pkt.status());
+      return r.pkt;
+    };
+
+    // Not before a packet of the current phase was acknowledged (§6.1).
+    EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);
+    const Bytes p0 = send(client, 0);
+    EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);
+    recv(server, p0);
+    client.on_ack(Space::application, 0);
+    const Bytes late = send(client, 1);  // generation 0, delivered after the update
+    EXPECT_EQ(client.update(Direction::open), Status::invalid_argument);
+    ASSERT_EQ(client.update(Direction::seal), Status::ok);
+    EXPECT_EQ(client.generation(Direction::seal), 1u);
+    EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);  // not acked yet
+    const Bytes p2 = send(client, 2);
+    const Bytes very_late = send(client, 3);  // generation 1, pn 3
+
+    // The server sees the flipped phase, commits to generation 1 and answers.
+    Packet r2 = recv(server, p2);
+    EXPECT_TRUE(r2.key_phase);
+    EXPECT_EQ(server.generation(Direction::open), 1u);
+    EXPECT_EQ(server.generation(Direction::seal), 1u);  // answered (§6.2)
+    const auto ev = drain(server);
+    EXPECT_TRUE(has_event(ev, KeyEvent::peer_updated));
+    // The reordered generation-0 packet still opens with the previous keys.
+    Packet rl = recv(server, late);
+    EXPECT_FALSE(rl.key_phase);
+    EXPECT_EQ(rl.pn, 1u);
+    EXPECT_EQ(server.generation(Direction::open), 1u);  // no flip back
+    recv(server, very_late);
+
+    // The server's answer reaches the client: the client's open side follows,
+    // its send side does not move again.
+    const Bytes s0 = send(server, 9);
+    Packet rs = recv(client, s0);
+    EXPECT_TRUE(rs.key_phase);
+    EXPECT_EQ(client.generation(Direction::open), 1u);
+    EXPECT_EQ(client.generation(Direction::seal), 1u);
+
+    // After discarding the previous keys, an old-phase packet fails and
+    // changes nothing.
+    Buf old_again(Bytes(50, 7), Level::one_rtt);
+    {
+      // a generation-0 packet with a low packet number, forged from the old keys
+      PacketProtection old_tx(v);
+      ASSERT_EQ(old_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, c2s), Status::ok);
+      ASSERT_EQ(old_tx.skip_packet_numbers(Space::application, 5), Status::ok);
+      ASSERT_EQ(old_tx.seal({&old_again.pkt, 1}), 1u);
+    }
+    const Bytes old_wire = old_again.bytes();
+    ASSERT_EQ(server.discard_previous(), Status::ok);
+    EXPECT_EQ(server.discard_previous(), Status::unknown_epoch);
+    // pn 5 > first pn of generation 1 (2), so it is tried with the next keys.
+    recv(server, old_wire, Status::auth_failed);
+    EXPECT_EQ(server.generation(Direction::open), 1u);
+
+    // A second update, from the server this time.
+    server.on_ack(Space::application, 0);
+    ASSERT_EQ(server.update(Direction::seal), Status::ok);
+    EXPECT_EQ(server.generation(Direction::seal), 2u);
+    const Bytes s1 = send(server, 10);
+    Packet rs1 = recv(client, s1);
+    EXPECT_FALSE(rs1.key_phase);
+    EXPECT_EQ(client.generation(Direction::open), 2u);
+    EXPECT_EQ(client.generation(Direction::seal), 2u);
+    const Bytes c5 = send(client, 11);
+    recv(server, c5);
+    EXPECT_EQ(server.generation(Direction::open), 2u);
+  }
+}
+
+TEST(QuicKeyUpdate, UsesKuLabelAndKeepsHeaderProtectionKey) {
+  // RFC 9001 §6.1/§6.6: after an update the AEAD key and iv come from
+  // ku(secret) while header protection keeps the generation-0 hp key. Open a
+  // generation-1 packet by hand from exactly those keys.
+  const Bytes s0 = test::random_bytes(32, 21);
+  uint8_t s1[32];
+  ASSERT_EQ(derive_next_secret(Version::v1, Suite::chacha20_poly1305, s0, s1), Status::ok);
+  PacketKeys k0, k1;
+  ASSERT_EQ(derive_packet_keys(Version::v1, Suite::chacha20_poly1305, s0, k0), Status::ok);
+  ASSERT_EQ(derive_packet_keys(Version::v1, Suite::chacha20_poly1305, {s1, 32}, k1), Status::ok);
+  // Build a generation-1 packet by hand from k1 (AEAD) and k0 (HP).
+  Pair p(Version::v1);
+  p.install(Level::one_rtt, Suite::chacha20_poly1305, s0);
+  Buf b(Bytes(40, 5), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+  p.tx.on_ack(Space::application, 0);
+  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+  Buf c(Bytes(40, 6), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);
+  Bytes wire = c.bytes();
+  // Unmask with k0's HP key, then open the payload with k1's key and iv.
+  MaskKey hp;
+  ASSERT_EQ(hp.init(Suite::chacha20_poly1305, {k0.hp, 32}), Status::ok);
+  MaskJob mj;
+  mj.key = &hp;
+  mj.sample = wire.data() + 1 + 4;
+  rl::mask({&mj, 1});
+  wire[0] ^= mj.mask[0] & 0x1f;
+  ASSERT_EQ(wire[0] & 0x04, 0x04);  // key phase 1
+  const size_t pn_len = (wire[0] & 3) + 1;
+  for (size_t i = 0; i < pn_len; ++i) wire[1 + i] ^= mj.mask[1 + i];
+  AeadKey key;
+  ASSERT_EQ(key.init(Suite::chacha20_poly1305, {k1.key, 32}), Status::ok);
+  AeadJob j;
+  j.key = &key;
+  xor_nonce(k1.iv, 1, j.nonce);
+  j.aad = {wire.data(), 1 + pn_len};
+  j.data = {wire.data() + 1 + pn_len, wire.size() - 1 - pn_len - 16};
+  j.tag = wire.data() + wire.size() - 16;
+  rl::open({&j, 1});
+  ASSERT_EQ(j.status, Status::ok);
+  EXPECT_EQ(Bytes(j.data.begin(), j.data.end()), Bytes(40, 6));
+}
+
+// ---- limits ----------------------------------------------------------------------
+
+TEST(QuicLimits, ConfidentialityLimitThenUpdate) {
+  Limits l;
+  l.soft_records = 2;
+  l.hard_records = 3;
+  Pair p(Version::v1);
+  const Bytes secret = test::random_bytes(32, 31);
+  ASSERT_EQ(p.tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret, &l),
+            Status::ok);
+  ASSERT_EQ(p.rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  drain(p.tx);
+  std::vector<Buf> bufs;
+  for (int i = 0; i < 4; ++i) bufs.emplace_back(Bytes(20, uint8_t(i)), Level::one_rtt);
+  std::vector<Packet> pk;
+  for (auto& b : bufs) pk.push_back(b.pkt);
+  EXPECT_EQ(p.tx.seal(pk), 3u);
+  EXPECT_EQ(pk[3].status(), Status::key_exhausted);
+  EXPECT_EQ(p.tx.next_pn(Space::application), 3u);  // the refused packet used no number
+  auto ev = drain(p.tx);
+  EXPECT_TRUE(has_event(ev, KeyEvent::soft_limit));
+  EXPECT_TRUE(has_event(ev, KeyEvent::hard_limit));
+  p.tx.on_ack(Space::application, 2);
+  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
+  Buf b(Bytes(20, 9), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+  Buf r(b.bytes());
+  ASSERT_EQ(p.rx.open({&r.pkt, 1}), 1u);
+  EXPECT_EQ(r.pkt.pn, 3u);
+}
+
+TEST(QuicLimits, AgeLimitsOnAnInjectedClock) {
+  struct FakeClock {
+    uint64_t t = 500;
+    static uint64_t read(void* c) { return static_cast<FakeClock*>(c)->t; }
+  } clock;
+  Limits l;
+  l.soft_age_s = 5;
+  l.hard_age_s = 10;
+  PacketProtection tx;
+  tx.set_clock(Clock{&FakeClock::read, &clock});
+  ASSERT_EQ(tx.install(Level::handshake, Direction::seal, Suite::aes128_gcm,
+                       test::random_bytes(32, 121), &l),
+            Status::ok);
+  drain(tx);
+  Buf a(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(tx.seal({&a.pkt, 1}), 1u);
+  clock.t += 5;
+  Buf b(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+  EXPECT_TRUE(has_event(drain(tx), KeyEvent::soft_limit));
+  clock.t += 5;
+  Buf c(Bytes(20, 1), Level::handshake);
+  EXPECT_EQ(tx.seal({&c.pkt, 1}), 0u);
+  EXPECT_EQ(c.pkt.status(), Status::key_expired);
+  EXPECT_TRUE(has_event(drain(tx), KeyEvent::hard_limit));
+}
+
+TEST(QuicLimits, IntegrityLimitAcrossOneRttKeys) {
+  Limits l;
+  l.soft_auth_failures = 2;
+  l.max_auth_failures = 4;
+  Pair p(Version::v1);
+  const Bytes secret = test::random_bytes(32, 41);
+  ASSERT_EQ(p.tx.install(Level::one_rtt, Direction::seal, Suite::chacha20_poly1305, secret),
+            Status::ok);
+  ASSERT_EQ(p.rx.install(Level::one_rtt, Direction::open, Suite::chacha20_poly1305, secret, &l),
+            Status::ok);
+  drain(p.rx);
+  Buf good(Bytes(20, 1), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&good.pkt, 1}), 1u);
+  const Bytes wire = good.bytes();
+  auto forge = [&](size_t byte, uint8_t delta = 0x10) {
+    Buf m(wire);
+    m.mem[byte] ^= delta;
+    EXPECT_EQ(p.rx.open({&m.pkt, 1}), 0u);
+    return m.pkt.status();
+  };
+  EXPECT_EQ(forge(wire.size() - 1), Status::auth_failed);  // current keys
+  EXPECT_EQ(forge(0, 0x04), Status::auth_failed);          // phase flip: tried with next keys
+  EXPECT_EQ(p.rx.auth_failures(), 2u);
+  auto ev = drain(p.rx);
+  EXPECT_TRUE(has_event(ev, KeyEvent::soft_limit));
+  EXPECT_FALSE(has_event(ev, KeyEvent::integrity_limit));
+  EXPECT_EQ(forge(wire.size() - 2), Status::auth_failed);
+  EXPECT_EQ(forge(wire.size() - 3), Status::auth_failed);
+  ev = drain(p.rx);
+  EXPECT_TRUE(has_event(ev, KeyEvent::integrity_limit));
+  // The genuine packet no longer opens: every 1-RTT open key is dead.
+  Buf r(wire);
+  EXPECT_EQ(p.rx.open({&r.pkt, 1}), 0u);
+  EXPECT_EQ(r.pkt.status(), Status::key_exhausted);
+  EXPECT_EQ(r.mem, wire);
+}
+
+// ---- datagrams, CIDs, versions, misuse -------------------------------------------------
+
+TEST(QuicDatagram, CoalescedInitialHandshakeOneRtt) {
+  for (Version v : {Version::v1, Version::v2}) {
+    PacketProtection client(v), server(v);
+    const Bytes odcid = test::random_bytes(8, 51);
+    ASSERT_EQ(client.install_initial(v, odcid, false), Status::ok);
+    ASSERT_EQ(server.install_initial(v, odcid, true), Status::ok);
+    const Bytes hs = test::random_bytes(32, 52), ap = test::random_bytes(32, 53);
+    ASSERT_EQ(client.install(Level::handshake, Direction::seal, Suite::aes128_gcm, hs), Status::ok);
+    ASSERT_EQ(server.install(Level::handshake, Direction::open, Suite::aes128_gcm, hs), Status::ok);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, ap), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, ap), Status::ok);
+    const Bytes server_cid = test::random_bytes(6, 54);
+    ASSERT_EQ(client.set_dcid(server_cid), Status::ok);
+    ASSERT_EQ(client.set_scid(test::random_bytes(4, 55)), Status::ok);
+    ASSERT_EQ(server.set_short_dcid_length(6), Status::ok);
+    Buf a(Bytes(300, 0xa1), Level::initial), b(Bytes(100, 0xb2), Level::handshake),
+        c(Bytes(50, 0xc3), Level::one_rtt);
+    Packet in[3] = {a.pkt, b.pkt, c.pkt};
+    ASSERT_EQ(client.seal(in), 3u);
+    Bytes dgram;
+    for (const Packet& p : in) dgram.insert(dgram.end(), p.view.data(), p.view.data() + p.view.length);
+
+    // Length that runs past the datagram, or short of it: nothing opens, nothing changes.
+    for (int delta : {+1, -1}) {
+      Bytes bad = dgram;
+      const size_t len_at = in[0].header_length - in[0].pn_length - 2;
+      bad[len_at + 1] = static_cast<uint8_t>(bad[len_at + 1] + delta);
+      Bytes arrived = bad;
+      Packet out[4];
+      size_t n = 0;
+      const size_t ok = server.open_datagram(bad, out, &n);
+      EXPECT_LT(ok, 3u);
+      EXPECT_NE(out[0].status(), Status::ok);
+      EXPECT_FALSE(server.has_received(Space::initial));
+      EXPECT_EQ(bad, arrived);
+    }
+
+    // The Length field against the datagram: the first packet alone, one
+    // byte longer than what is there.
+    {
+      Bytes alone(dgram.begin(), dgram.begin() + in[0].view.length - 1);
+      Packet out[2];
+      size_t n = 0;
+      EXPECT_EQ(server.open_datagram(alone, out, &n), 0u);
+      ASSERT_EQ(n, 1u);
+      EXPECT_EQ(out[0].status(), Status::truncated);
+    }
+
+    Packet out[4];
+    size_t n = 0;
+    ASSERT_EQ(server.open_datagram(dgram, out, &n), 3u);
+    ASSERT_EQ(n, 3u);
+    EXPECT_EQ(out[0].type, PacketType::initial);
+    EXPECT_EQ(out[1].type, PacketType::handshake);
+    EXPECT_EQ(out[2].type, PacketType::one_rtt);
+    EXPECT_EQ(Bytes(out[0].view.data(), out[0].view.data() + out[0].view.length), Bytes(300, 0xa1));
+    EXPECT_EQ(Bytes(out[1].view.data(), out[1].view.data() + out[1].view.length), Bytes(100, 0xb2));
+    EXPECT_EQ(Bytes(out[2].view.data(), out[2].view.data() + out[2].view.length), Bytes(50, 0xc3));
+  }
+}
+
+TEST(QuicCid, ChangeOnSendAndReceiveKeepsKeys) {
+  Pair p(Version::v1);
+  p.install(Level::one_rtt, Suite::aes256_gcm, test::random_bytes(48, 61));
+  ASSERT_EQ(p.tx.set_dcid(test::random_bytes(8, 62)), Status::ok);
+  ASSERT_EQ(p.rx.set_short_dcid_length(8), Status::ok);
+  Buf a(Bytes(20, 1), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&a.pkt, 1}), 1u);
+  Buf ar(a.bytes());
+  ASSERT_EQ(p.rx.open({&ar.pkt, 1}), 1u);
+  // Migration to a new CID of another length (RFC 9000 §9.5).
+  const Bytes cid2 = test::random_bytes(16, 63);
+  ASSERT_EQ(p.tx.set_dcid(cid2), Status::ok);
+  Buf b(Bytes(20, 2), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+  EXPECT_EQ(b.pkt.pn, 1u);
+  Buf br(b.bytes());
+  // The receiver still expects 8 bytes: the packet fails and changes nothing.
+  EXPECT_EQ(p.rx.open({&br.pkt, 1}), 0u);
+  EXPECT_EQ(br.mem, b.bytes());
+  ASSERT_EQ(p.rx.set_short_dcid_length(16), Status::ok);
+  ASSERT_EQ(p.rx.open({&br.pkt, 1}), 1u) << to_string(br.pkt.status());
+  EXPECT_EQ(Bytes(br.pkt.dcid.begin(), br.pkt.dcid.end()), cid2);
+  EXPECT_EQ(p.rx.generation(Direction::open), 0u);
+  EXPECT_EQ(p.rx.largest_received(Space::application), 1u);
+  EXPECT_EQ(p.tx.set_dcid(Bytes(21, 0)), Status::invalid_argument);
+}
+
+TEST(QuicStatelessReset, RecognisesTokenInConstantTime) {
+  const Bytes token = test::random_bytes(16, 71), other = test::random_bytes(16, 72);
+  Bytes dgram = test::random_bytes(40, 73);
+  dgram[0] = static_cast<uint8_t>((dgram[0] & 0x3f) | 0x40);
+  std::copy(token.begin(), token.end(), dgram.end() - 16);
+  const uint8_t* both[] = {other.data(), token.data()};
+  const uint8_t* only_other[] = {other.data()};
+  EXPECT_TRUE(is_stateless_reset(dgram, both));
+  EXPECT_FALSE(is_stateless_reset(dgram, only_other));
+  EXPECT_FALSE(is_stateless_reset({dgram.data() + dgram.size() - 20, 20}, both));  // < 21 bytes
+  dgram.back() ^= 1;
+  EXPECT_FALSE(is_stateless_reset(dgram, both));
+}
+
+TEST(QuicMisuse, StatusesAndNoStateChange) {
+  Pair p(Version::v1);
+  p.install(Level::handshake, Suite::aes128_gcm, test::random_bytes(32, 81));
+  // Wrong secret length and unknown levels.
+  EXPECT_EQ(p.tx.install(Level::one_rtt, Direction::seal, Suite::aes256_gcm, Bytes(32, 1)),
+            Status::invalid_argument);
+  Buf none(Bytes(20, 1), Level::one_rtt);
+  EXPECT_EQ(p.tx.seal({&none.pkt, 1}), 0u);
+  EXPECT_EQ(none.pkt.status(), Status::unknown_epoch);
+  // No room for the header or the tag.
+  Buf tight(Bytes(20, 1), Level::handshake, 4, 64);
+  EXPECT_EQ(p.tx.seal({&tight.pkt, 1}), 0u);
+  EXPECT_EQ(tight.pkt.status(), Status::buffer_too_small);
+  Buf notail(Bytes(20, 1), Level::handshake, kHead, 10);
+  EXPECT_EQ(p.tx.seal({&notail.pkt, 1}), 0u);
+  EXPECT_EQ(notail.pkt.status(), Status::buffer_too_small);
+  EXPECT_EQ(p.tx.next_pn(Space::handshake), 0u);
+  // A token on a non-Initial packet.
+  Buf tok(Bytes(20, 1), Level::handshake);
+  const Bytes t(4, 1);
+  tok.pkt.token = t;
+  EXPECT_EQ(p.tx.seal({&tok.pkt, 1}), 0u);
+  EXPECT_EQ(tok.pkt.status(), Status::invalid_argument);
+
+  // Tiny payload: PADDING to reach the sample (RFC 9001 §5.4.2).
+  Buf tiny(Bytes{}, Level::handshake);
+  ASSERT_EQ(p.tx.seal({&tiny.pkt, 1}), 1u);
+  Buf tr(tiny.bytes());
+  ASSERT_EQ(p.rx.open({&tr.pkt, 1}), 1u);
+  EXPECT_EQ(tr.bytes(), Bytes(3, 0));
+
+  // Too short to sample: truncated, never read past the end.
+  Buf b(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
+  const Bytes wire = b.bytes();
+  for (size_t cut = 0; cut < wire.size(); ++cut) {
+    Buf r(Bytes(wire.begin(), wire.begin() + cut));
+    EXPECT_EQ(p.rx.open({&r.pkt, 1}), 0u);
+    EXPECT_NE(r.pkt.status(), Status::ok);
+  }
+  // Version Negotiation and an unknown version.
+  Bytes vn = {0x80, 0, 0, 0, 0, 1, 0xaa, 1, 0xbb, 0, 0, 0, 1};
+  Buf rvn(vn);
+  EXPECT_EQ(p.rx.open({&rvn.pkt, 1}), 0u);
+  EXPECT_EQ(rvn.pkt.status(), Status::not_protected);
+  EXPECT_EQ(rvn.pkt.type, PacketType::version_negotiation);
+  Bytes unknown = wire;
+  unknown[1] = 0xfa;
+  Buf ru(unknown);
+  EXPECT_EQ(p.rx.open({&ru.pkt, 1}), 0u);
+  EXPECT_EQ(ru.pkt.status(), Status::unsupported);
+  // Another version's packet on this connection.
+  PacketProtection v2(Version::v2);
+  ASSERT_EQ(v2.install(Level::handshake, Direction::seal, Suite::aes128_gcm, test::random_bytes(32, 81)), Status::ok);
+  Buf b2(Bytes(20, 1), Level::handshake);
+  ASSERT_EQ(v2.seal({&b2.pkt, 1}), 1u);
+  Buf r2(b2.bytes());
+  EXPECT_EQ(p.rx.open({&r2.pkt, 1}), 0u);
+  EXPECT_EQ(r2.pkt.status(), Status::unsupported);
+
+  // Expired keys.
+  ASSERT_EQ(p.rx.expire(Level::handshake, Direction::open), Status::ok);
+  Buf re(wire);
+  EXPECT_EQ(p.rx.open({&re.pkt, 1}), 0u);
+  EXPECT_EQ(re.pkt.status(), Status::key_expired);
+  EXPECT_EQ(re.mem, wire);
+  ASSERT_EQ(p.tx.expire(Level::handshake, Direction::seal), Status::ok);
+  Buf se(Bytes(20, 1), Level::handshake);
+  EXPECT_EQ(p.tx.seal({&se.pkt, 1}), 0u);
+  EXPECT_EQ(se.pkt.status(), Status::key_expired);
+}
+
+TEST(QuicBurst, LargerThanOneChunkAndMixedOutcomes) {
+  Pair p(Version::v1);
+  p.install(Level::one_rtt, Suite::aes128_gcm, test::random_bytes(32, 91));
+  std::vector<Buf> bufs;
+  for (size_t i = 0; i < 150; ++i) bufs.emplace_back(test::random_bytes(64 + i, i), Level::one_rtt);
+  std::vector<Packet> pk;
+  for (auto& b : bufs) pk.push_back(b.pkt);
+  ASSERT_EQ(p.tx.seal(pk), 150u);
+  std::vector<Buf> rx;
+  for (size_t i = 0; i < pk.size(); ++i) {
+    Bytes w(pk[i].view.data(), pk[i].view.data() + pk[i].view.length);
+    if (i % 7 == 3) w[w.size() - 1] ^= 1;  // forged
+    rx.emplace_back(w);
+  }
+  rx.emplace_back(Bytes(pk[5].view.data(), pk[5].view.data() + pk[5].view.length));  // duplicate in burst
+  std::vector<Packet> ro;
+  for (auto& b : rx) ro.push_back(b.pkt);
+  const size_t want_ok = 150 - (150 + 3) / 7;
+  EXPECT_EQ(p.rx.open(ro), want_ok);
+  for (size_t i = 0; i < 150; ++i)
+    EXPECT_EQ(ro[i].status(), i % 7 == 3 ? Status::auth_failed : Status::ok) << i;
+  EXPECT_EQ(ro[150].status(), Status::replayed);
+  EXPECT_EQ(Bytes(rx[150].mem), Bytes(pk[5].view.data(), pk[5].view.data() + pk[5].view.length));
+}
+
+}  // namespace
+}  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+// Protects a short-header packet by hand (RFC 9001 §5.3/§5.4) with any first
+// byte, so that rules checked after authentication can be exercised.
+Bytes hand_protect(Version v, Suite s, const Bytes& secret, uint8_t first, uint64_t pn,
+                   size_t pn_len, const Bytes& payload) {
+  PacketKeys k;
+  EXPECT_EQ(derive_packet_keys(v, s, secret, k), Status::ok);
+  Bytes p{first};
+  for (size_t i = pn_len; i-- > 0;) p.push_back(static_cast<uint8_t>(pn >> (8 * i)));
+  const size_t hl = p.size();
+  p.insert(p.end(), payload.begin(), payload.end());
+  p.resize(p.size() + 16);
+  AeadKey key;
+  EXPECT_EQ(key.init(s, {k.key, k.key_len}), Status::ok);
+  AeadJob j;
+  j.key = &key;
+  xor_nonce(k.iv, pn, j.nonce);
+  j.aad = {p.data(), hl};
+  j.data = {p.data() + hl, payload.size()};
+  j.tag = p.data() + hl + payload.size();
+  rl::seal({&j, 1});
+  EXPECT_EQ(j.status, Status::ok);
+  MaskKey hp;
+  EXPECT_EQ(hp.init(s, {k.hp, k.hp_len}), Status::ok);
+  MaskJob m;
+  m.key = &hp;
+  m.sample = p.data() + 1 + 4;
+  rl::mask({&m, 1});
+  p[0] ^= m.mask[0] & 0x1f;
+  for (size_t i = 0; i < pn_len; ++i) p[1 + i] ^= m.mask[1 + i];
+  return p;
+}
+
+TEST(QuicRules, ReservedBitsSetAfterAuthenticationIsMalformedAndChangesNothing) {
+  const Bytes secret = test::random_bytes(32, 101);
+  PacketProtection rx;
+  ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  // The hand-built packet with clean bits opens: the construction is right.
+  const Bytes good = hand_protect(Version::v1, Suite::aes128_gcm, secret, 0x41, 0, 2, Bytes(30, 3));
+  Buf g(good);
+  ASSERT_EQ(rx.open({&g.pkt, 1}), 1u) << to_string(g.pkt.status());
+  for (uint8_t reserved : {uint8_t{0x08}, uint8_t{0x10}, uint8_t{0x18}}) {
+    const Bytes bad = hand_protect(Version::v1, Suite::aes128_gcm, secret,
+                                   static_cast<uint8_t>(0x41 | reserved), 1, 2, Bytes(30, 4));
+    Buf b(bad);
+    EXPECT_EQ(rx.open({&b.pkt, 1}), 0u);
+    EXPECT_EQ(b.pkt.status(), Status::malformed);
+    EXPECT_EQ(b.mem, bad);  // ciphertext and header put back
+    EXPECT_EQ(rx.largest_received(Space::application), 0u);
+    EXPECT_EQ(rx.auth_failures(), 0u);  // it authenticated: not an integrity failure
+  }
+}
+
+TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
+  Pair p(Version::v1);
+  p.install(Level::one_rtt, Suite::chacha20_poly1305, test::random_bytes(32, 111));
+  Buf a(Bytes(40, 1), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&a.pkt, 1}), 1u);  // pn 0, phase 0
+  Buf b(Bytes(40, 2), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);  // pn 1, phase 0
+  p.tx.on_ack(Space::application, 0);
+  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+  Buf c(Bytes(40, 3), Level::one_rtt);
+  ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);  // pn 2, phase 1
+  Buf ra(a.bytes());
+  ASSERT_EQ(p.rx.open({&ra.pkt, 1}), 1u);
+  // One burst: the phase-1 packet (update), the reordered phase-0 packet,
+  // and the phase-1 packet again.
+  Buf rc(c.bytes()), rb(b.bytes()), rc2(c.bytes());
+  Packet burst[3] = {rc.pkt, rb.pkt, rc2.pkt};
+  EXPECT_EQ(p.rx.open(burst), 2u);
+  EXPECT_EQ(burst[0].status(), Status::ok);
+  EXPECT_TRUE(burst[0].key_phase);
+  EXPECT_EQ(burst[1].status(), Status::ok);
+  EXPECT_FALSE(burst[1].key_phase);
+  EXPECT_EQ(burst[2].status(), Status::replayed);
+  EXPECT_EQ(rc2.mem, c.bytes());
+  EXPECT_EQ(p.rx.generation(Direction::open), 1u);
+  EXPECT_TRUE(p.rx.has_previous());
+  EXPECT_EQ(p.rx.largest_received(Space::application), 2u);
+}
+
+}  // namespace
+}  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+TEST(QuicSpaces, ZeroRttAndOneRttShareTheApplicationSpace) {
+  for (Version v : {Version::v1, Version::v2}) {
+    PacketProtection client(v), server(v);
+    const Bytes early = test::random_bytes(32, 131), app = test::random_bytes(32, 132);
+    ASSERT_EQ(client.install(Level::zero_rtt, Direction::seal, Suite::aes128_gcm, early), Status::ok);
+    ASSERT_EQ(server.install(Level::zero_rtt, Direction::open, Suite::aes128_gcm, early), Status::ok);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, app), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, app), Status::ok);
+    const Level order[] = {Level::zero_rtt, Level::zero_rtt, Level::one_rtt, Level::zero_rtt,
+                           Level::one_rtt};
+    std::vector<Bytes> wires;
+    for (size_t i = 0; i < 5; ++i) {
+      Buf b(Bytes(25, static_cast<uint8_t>(i)), order[i]);
+      ASSERT_EQ(client.seal({&b.pkt, 1}), 1u);
+      EXPECT_EQ(b.pkt.pn, i);  // one counter for both levels (RFC 9000 §12.3)
+      EXPECT_EQ(b.pkt.type,
+                order[i] == Level::zero_rtt ? PacketType::zero_rtt : PacketType::one_rtt);
+      wires.push_back(b.bytes());
+    }
+    for (size_t i = 5; i-- > 0;) {  // delivered in reverse
+      Buf r(wires[i]);
+      ASSERT_EQ(server.open({&r.pkt, 1}), 1u) << to_string(r.pkt.status());
+      EXPECT_EQ(r.pkt.pn, i);
+      EXPECT_EQ(r.pkt.level, order[i]);
+      EXPECT_EQ(r.bytes(), Bytes(25, static_cast<uint8_t>(i)));
+    }
+    // A packet seen again is a duplicate in the shared space.
+    Buf again(wires[1]);
+    EXPECT_EQ(server.open({&again.pkt, 1}), 0u);
+    EXPECT_EQ(again.pkt.status(), Status::replayed);
+    // The client never opens 0-RTT.
+    Buf c(wires[0]);
+    EXPECT_EQ(client.open({&c.pkt, 1}), 0u);
+    EXPECT_EQ(c.pkt.status(), Status::unknown_epoch);
+  }
+}
+
+}  // namespace
+}  // namespace rl::quic
