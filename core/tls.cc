@@ -457,7 +457,6 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         }
         if (st != Status::ok) restore(jobs[m]);
       }
-      if (st == Status::auth_failed) s.key.count_auth_failure();
       if (st != Status::ok) {
         r.status = st;
         stop = idx[m];
@@ -479,6 +478,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
 
     if (stop >= records.size()) break;  // everything done
+    // Counted only now: reaching the integrity limit wipes the key, and the
+    // restores above still needed it.
+    if (records[stop].status == Status::auth_failed &&
+        s.key.count_auth_failure() != Status::ok) {
+      refuse_rest(stop + 1, Status::key_exhausted);
+      break;
+    }
     if (closing) {
       s.closed = true;
       refuse_rest(stop + 1, Status::closed);

@@ -524,6 +524,37 @@ TEST(Tls13, SequenceNeverWraps) {
   EXPECT_EQ(w.rec.status, Status::key_exhausted);
 }
 
+TEST(Tls13, IntegrityLimitWipesTheKey) {
+  Limits l;
+  l.max_auth_failures = 2;
+  const Bytes secret = random_bytes(32, 22);
+  RecordProtection tx(v13()), rx(v13(/*stop=*/false));
+  ASSERT_EQ(tx.install(Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+  ASSERT_EQ(rx.install(Direction::open, Suite::aes128_gcm, secret, &l), Status::ok);
+  std::vector<Buf> bufs;
+  for (int i = 0; i < 3; ++i) bufs.emplace_back(Bytes(20, uint8_t(i)));
+  std::vector<Record> recs;
+  for (auto& b : bufs) recs.push_back(b.rec);
+  ASSERT_EQ(tx.seal(recs), 3u);
+  const Bytes good1(recs[1].data(), recs[1].data() + recs[1].length);
+  recs[0].data()[10] ^= 1;  // forged
+  Buf forged2 = Buf::wire(Bytes(recs[0].data(), recs[0].data() + recs[0].length));
+  forged2.rec.buf[12] ^= 2;
+  Record burst[3] = {recs[0], forged2.rec, recs[1]};
+  EXPECT_EQ(rx.open(burst), 0u);
+  EXPECT_EQ(burst[0].status, Status::auth_failed);
+  EXPECT_EQ(burst[1].status, Status::auth_failed);
+  EXPECT_EQ(burst[2].status, Status::key_exhausted);  // the second failure reached the limit
+  EXPECT_EQ(Bytes(burst[2].data(), burst[2].data() + burst[2].length), good1);
+  KeyEvent e;
+  bool integrity = false;
+  while (rx.poll_event(e)) integrity |= e.kind == KeyEvent::integrity_limit;
+  EXPECT_TRUE(integrity);
+  Buf again = Buf::wire(good1);
+  EXPECT_EQ(rx.open({&again.rec, 1}), 0u);
+  EXPECT_EQ(again.rec.status, Status::key_expired);
+}
+
 // ---- close_notify and alerts -------------------------------------------------
 
 TEST(Tls13, CloseNotifyBothWays) {
