@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include <openssl/mem.h>
 
@@ -51,6 +52,16 @@ void gcm12_nonce(const uint8_t salt[4], const uint8_t explicit_nonce[8], uint8_t
   std::memcpy(out, salt, 4);
   std::memcpy(out + 4, explicit_nonce, kExplicitNonceLen);
 }
+
+// Job storage for one chunk without constructing all kChunk jobs on every
+// call (a burst of 1 would otherwise pay for zeroing 64 jobs).
+struct JobSlots {
+  union {
+    AeadJob j[kChunk];
+  };
+  JobSlots() {}
+  AeadJob& make(size_t i) { return *new (&j[i]) AeadJob{}; }
+};
 
 void restore(AeadJob& j) {
   // An open that authenticated decrypted in place; sealing again with the same
@@ -212,7 +223,8 @@ size_t RecordProtection::seal(std::span<Record> records) {
 }
 
 size_t RecordProtection::seal_chunk(std::span<Record> records) {
-  AeadJob jobs[kChunk];
+  JobSlots slots;
+  AeadJob* jobs = slots.j;
   uint8_t aads[kChunk][kAad12Len];
   Record* owner[kChunk];
   uint32_t head_of[kChunk];
@@ -249,7 +261,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     if (seq == kLastSeq) s.seq_exhausted = true; else ++s.seq;
     if (r.type == alert && alert_closes(cfg_.version, body[0], body[1])) s.closed = true;
 
-    AeadJob& j = jobs[n];
+    AeadJob& j = slots.make(n);
     j.key = &s.key.aead();
     uint8_t* hdr = body - head;
     if (v13) {
@@ -344,7 +356,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
 
   while (start < records.size()) {
-    AeadJob jobs[kChunk];
+    JobSlots slots;
+    AeadJob* jobs = slots.j;
     uint8_t aads[kChunk][kAad12Len];
     OpenMeta meta[kChunk];
     size_t idx[kChunk];
@@ -374,7 +387,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         continue;
       }
       if (st == Status::ok && exhausted) st = Status::key_exhausted;
-      AeadJob& j = jobs[n];
+      AeadJob& j = slots.make(n);
       j.key = &s.key.aead();
       if (st == Status::ok && v13) {
         // §5.2: outer type application_data; at most 2^14+256 bytes of
