@@ -183,6 +183,15 @@ Status RecordProtection::expire(Direction dir) {
   return Status::ok;
 }
 
+// The clock is read on the data path only when the key has an age limit
+// (a vDSO call per burst is a measurable share of a small record). Without
+// one, 0 is passed: KeyEpoch only compares ages, and "now" before the install
+// time never counts as old.
+uint64_t RecordProtection::now_for(const Side& s) const {
+  if (s.limits.soft_age_s == kUnlimited && s.limits.hard_age_s == kUnlimited) return 0;
+  return cfg_.clock.read();
+}
+
 Status RecordProtection::set_padding(Padding p) {
   if (p.kind == Padding::multiple && p.n == 0) return Status::invalid_argument;
   padding_ = p;
@@ -232,7 +241,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Side& s = seal_;
   const bool v13 = cfg_.version == Version::tls13;
   const size_t head = header_size();
-  const uint64_t now = cfg_.clock.read();
+  const uint64_t now = now_for(s);
 
   for (Record& r : records) {
     if (!s.installed) { r.status = Status::unknown_epoch; continue; }
@@ -350,7 +359,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
 
   if (!s.installed) { refuse_rest(0, Status::unknown_epoch); return 0; }
   if (s.closed) { refuse_rest(0, Status::closed); return 0; }
-  if (const Status st = s.key.admit_open(cfg_.clock.read()); st != Status::ok) {
+  if (const Status st = s.key.admit_open(now_for(s)); st != Status::ok) {
     refuse_rest(0, st);
     return 0;
   }

@@ -180,6 +180,7 @@ class RecordProtection {
   const Side& side(Direction d) const { return d == Direction::seal ? seal_ : open_; }
 
   Status derive_next(Side& s);
+  uint64_t now_for(const Side& s) const;
   size_t padded_inner(size_t content_len) const;
   size_t seal_chunk(std::span<Record> records);
   size_t open_chunk(std::span<Record> records);

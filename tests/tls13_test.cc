@@ -493,6 +493,40 @@ TEST(Tls13, RecordLimitsSoftEventThenHardRefusal) {
   EXPECT_EQ(tx.seal({&again.rec, 1}), 1u);
 }
 
+TEST(Tls13, AgeLimitsOnAnInjectedClock) {
+  struct Fake {
+    uint64_t t = 5000;
+    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
+  } fake;
+  Config c = v13();
+  c.clock = Clock{&Fake::read, &fake};
+  Limits l;
+  l.soft_age_s = 10;
+  l.hard_age_s = 20;
+  const Bytes secret = random_bytes(32, 23);
+  RecordProtection tx(c), rx(c);
+  ASSERT_EQ(tx.install(Direction::seal, Suite::aes128_gcm, secret, &l), Status::ok);
+  ASSERT_EQ(rx.install(Direction::open, Suite::aes128_gcm, secret, &l), Status::ok);
+  auto seal_one = [&](Bytes& wire) {
+    Buf b(Bytes(8, 1));
+    tx.seal({&b.rec, 1});
+    wire = b.bytes();
+    return b.rec.status;
+  };
+  Bytes w1, w2, w3;
+  EXPECT_EQ(seal_one(w1), Status::ok);
+  fake.t += 10;
+  EXPECT_EQ(seal_one(w2), Status::ok);
+  KeyEvent e;
+  ASSERT_TRUE(tx.poll_event(e));
+  EXPECT_EQ(e.kind, KeyEvent::soft_limit);
+  fake.t += 10;
+  EXPECT_EQ(seal_one(w3), Status::key_expired);
+  Buf r1 = Buf::wire(w1);
+  EXPECT_EQ(rx.open({&r1.rec, 1}), 0u);
+  EXPECT_EQ(r1.rec.status, Status::key_expired);
+}
+
 TEST(Tls13, DefaultLimitIsRfc8446RecordLimitForGcm) {
   RecordProtection tx(v13());
   ASSERT_EQ(tx.install(Direction::seal, Suite::aes128_gcm, random_bytes(32, 1)), Status::ok);
