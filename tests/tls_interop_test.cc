@@ -255,6 +255,9 @@ class TlsInterop : public testing::TestWithParam<Params> {
   bool v13_ = true;
 };
 
+// Padding and KeyUpdate exist in TLS 1.3 only.
+class TlsInterop13 : public TlsInterop {};
+
 TEST_P(TlsInterop, ApplicationDataBothWays) {
   const Bytes hello = {'h', 'e', 'l', 'l', 'o'};
   auto [plain, st] = to_openssl(hello);
@@ -298,8 +301,7 @@ TEST_P(TlsInterop, LargeWritesSpanSeveralRecords) {
   EXPECT_EQ(rp_->sequence(Direction::open), (v13_ ? 0u : 1u) + g.records);
 }
 
-TEST_P(TlsInterop, PaddedRecords) {
-  if (!v13_) GTEST_SKIP() << "padding is TLS 1.3 only";
+TEST_P(TlsInterop13, PaddedRecords) {
   ASSERT_EQ(rp_->set_padding({Padding::multiple, 256}), Status::ok);
   const Bytes msg = random_bytes(300, 4);
   auto [plain, st] = to_openssl(msg, 100);
@@ -311,8 +313,7 @@ TEST_P(TlsInterop, PaddedRecords) {
   EXPECT_EQ(plain2, msg);
 }
 
-TEST_P(TlsInterop, KeyUpdateFromOpenSsl) {
-  if (!v13_) GTEST_SKIP() << "KeyUpdate is TLS 1.3 only";
+TEST_P(TlsInterop13, KeyUpdateFromOpenSsl) {
   // OpenSSL updates its write key.
   const Bytes after_peer = random_bytes(500, 5);
   Got g = peer_writes('U', after_peer);
@@ -329,8 +330,7 @@ TEST_P(TlsInterop, KeyUpdateFromOpenSsl) {
   EXPECT_NE(st, "ok");
 }
 
-TEST_P(TlsInterop, KeyUpdateOursThenData) {
-  if (!v13_) GTEST_SKIP() << "KeyUpdate is TLS 1.3 only";
+TEST_P(TlsInterop13, KeyUpdateOursThenData) {
   for (int round = 0; round < 3; ++round) {
     Bytes wire = seal_one(hex("18 000001 00"), handshake);
     ASSERT_EQ(rp_->update(Direction::seal), Status::ok);
@@ -398,6 +398,11 @@ INSTANTIATE_TEST_SUITE_P(
                     Params{Version::tls13, Suite::chacha20_poly1305},
                     Params{Version::tls12, Suite::aes128_gcm}, Params{Version::tls12, Suite::aes256_gcm},
                     Params{Version::tls12, Suite::chacha20_poly1305}),
+    name_of);
+INSTANTIATE_TEST_SUITE_P(
+    OpenSsl, TlsInterop13,
+    testing::Values(Params{Version::tls13, Suite::aes128_gcm}, Params{Version::tls13, Suite::aes256_gcm},
+                    Params{Version::tls13, Suite::chacha20_poly1305}),
     name_of);
 
 }  // namespace
