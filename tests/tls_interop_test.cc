@@ -86,7 +86,8 @@ class Peer {
  private:
   void write_all(const uint8_t* p, size_t n) {
     while (n > 0) {
-      const ssize_t w = ::write(fd_, p, n);
+      // MSG_NOSIGNAL: a peer that died must fail the test, not kill it (SIGPIPE).
+      const ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
       if (w <= 0) return;
       p += w, n -= static_cast<size_t>(w);
     }
@@ -207,7 +208,7 @@ class TlsInterop : public testing::TestWithParam<Params> {
   // at a time (a KeyUpdate changes the key for the very next record).
   struct Got {
     Bytes app;
-    size_t records = 0, key_updates = 0;
+    size_t records = 0, key_updates = 0, update_requested = 0;
     bool close_notify = false;
     Status status = Status::ok;
   };
@@ -235,9 +236,10 @@ class TlsInterop : public testing::TestWithParam<Params> {
         if (r.type == alert && content == Bytes{1, 0}) g.close_notify = true;
         if (r.type == handshake && content.size() == 5 && content[0] == 24) {
           // RFC 8446 §4.6.3 KeyUpdate: the peer's next record uses its next key.
-          EXPECT_EQ(content[4], 0) << "update_requested is not used by this test";
+          EXPECT_LE(content[4], 1);
           EXPECT_EQ(rp_->update(Direction::open), Status::ok);
           ++g.key_updates;
+          if (content[4] == 1) ++g.update_requested;
         }
       }
       if (st != Status::truncated && st != Status::ok) g.status = st;
@@ -353,6 +355,34 @@ TEST_P(TlsInterop13, KeyUpdateOursThenData) {
   }
   EXPECT_EQ(rp_->generation(Direction::seal), 3u);
   EXPECT_EQ(rp_->generation(Direction::open), 3u);
+}
+
+TEST_P(TlsInterop13, KeyUpdateRequestedByOpenSslIsAnswered) {
+  // OpenSSL sends KeyUpdate(update_requested): we move our read key, answer
+  // with our own KeyUpdate(update_not_requested) and move our write key
+  // (RFC 8446 §4.6.3); OpenSSL then reads data under our new key.
+  const Bytes data = random_bytes(2000, 30);
+  Got g = peer_writes('u', data);
+  EXPECT_EQ(g.status, Status::ok);
+  EXPECT_EQ(g.update_requested, 1u);
+  EXPECT_EQ(g.app, data);
+  Bytes wire = seal_one(hex("18 000001 00"), handshake);
+  ASSERT_EQ(rp_->update(Direction::seal), Status::ok);
+  const Bytes answer = random_bytes(30000, 31);
+  Bytes out(40000);
+  StreamWriter w(*rp_, out);
+  size_t accepted = 0;
+  ASSERT_EQ(w.write(answer, accepted), Status::ok);
+  ASSERT_EQ(w.flush(), Status::ok);
+  wire.insert(wire.end(), w.output().begin(), w.output().end());
+  auto [plain, st] = send_records(wire);
+  EXPECT_EQ(st, "ok");
+  EXPECT_EQ(plain, answer);
+  // OpenSSL keeps working under its updated key.
+  const Bytes more = random_bytes(100, 32);
+  Got g2 = peer_writes('W', more);
+  EXPECT_EQ(g2.status, Status::ok);
+  EXPECT_EQ(g2.app, more);
 }
 
 TEST_P(TlsInterop, CloseNotifyBothWays) {

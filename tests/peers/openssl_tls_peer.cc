@@ -19,6 +19,7 @@
 //   test -> peer  'W'  plaintext for the server to SSL_write; reply 'R' records
 //   test -> peer  'U'  SSL_key_update(NOT_REQUESTED) then SSL_write(payload);
 //                      reply 'R' records
+//   test -> peer  'u'  the same with SSL_KEY_UPDATE_REQUESTED
 //   test -> peer  'S'  SSL_shutdown (sends close_notify); reply 'R' records
 //   test -> peer  'Q'  exit
 #include <openssl/bio.h>
@@ -241,12 +242,15 @@ int main(int argc, char** argv) {
         break;
       }
       case 'W':
-      case 'U': {
-        if (kind == 'U' && SSL_key_update(server, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) die("SSL_key_update");
+      case 'U':
+      case 'u': {
+        if (kind != 'W' && SSL_key_update(server, kind == 'U' ? SSL_KEY_UPDATE_NOT_REQUESTED
+                                                              : SSL_KEY_UPDATE_REQUESTED) != 1)
+          die("SSL_key_update");
         if (!payload.empty() &&
             SSL_write(server, payload.data(), static_cast<int>(payload.size())) != static_cast<int>(payload.size()))
           die("SSL_write");
-        if (payload.empty() && kind == 'U') SSL_do_handshake(server);  // flushes the KeyUpdate
+        if (payload.empty() && kind != 'W') SSL_do_handshake(server);  // flushes the KeyUpdate
         send_frame('R', drain(s_w));
         break;
       }
