@@ -25,6 +25,16 @@
 // of the burst and every later open() report Status::closed, and failure()
 // says what went wrong. With stop_after_failure = false a failed record is
 // treated as if it never arrived (useful to replay captures and for tests).
+// Failed authentications count against the key's integrity budget
+// (Limits::max_auth_failures, unlimited by default for TLS): when it is
+// reached the key is wiped, an integrity_limit event is queued, the rest of
+// the burst reports key_exhausted and later opens key_expired.
+//
+// Limits: default_limits(Protocol::tls13 / tls12, suite) unless given (AES-GCM
+// 2^24.5 records, RFC 8446 §5.5); the soft limit queues an event, the hard
+// limit makes seal return key_exhausted. The sequence number never wraps:
+// after record 2^64-1 the direction returns key_exhausted. The clock is read
+// on the data path only for keys that have an age limit.
 //
 // Not thread-safe: one object, one thread.
 #pragma once
