@@ -40,13 +40,13 @@ Status StreamReader::next(std::span<uint8_t>& record) {
     size_t total = kHeaderLen;
     if (fill_ < kHeaderLen) {
       const size_t take = std::min(kHeaderLen - fill_, avail);
-      std::memcpy(s + fill_, chunk_.data() + pos_, take);
+      if (take > 0) std::memcpy(s + fill_, chunk_.data() + pos_, take);
       fill_ += take, pos_ += take;
       if (fill_ < kHeaderLen) return Status::truncated;
     }
     if (const Status st = check_header(s, total); st != Status::ok) return st;
     const size_t take = std::min(total - fill_, chunk_.size() - pos_);
-    std::memcpy(s + fill_, chunk_.data() + pos_, take);
+    if (take > 0) std::memcpy(s + fill_, chunk_.data() + pos_, take);
     fill_ += take, pos_ += take;
     if (fill_ < total) return Status::truncated;
     record = {s, total};
