@@ -162,6 +162,22 @@ TEST(TlsStream, TailRecordSurvivesUntilNextFeed) {
   EXPECT_EQ(Bytes(rec.begin(), rec.end()), b);
 }
 
+TEST(TlsStream, EmptyReadsChangeNothing) {
+  Bytes rec = hex("1703030004 01020304");
+  auto r = std::make_unique<StreamReader>();
+  std::span<uint8_t> out;
+  ASSERT_EQ(r->feed({}), Status::ok);
+  EXPECT_EQ(r->next(out), Status::truncated);
+  ASSERT_EQ(r->feed({rec.data(), 3}), Status::ok);
+  EXPECT_EQ(r->next(out), Status::truncated);
+  ASSERT_EQ(r->feed({}), Status::ok);
+  EXPECT_EQ(r->next(out), Status::truncated);
+  EXPECT_EQ(r->buffered(), 3u);
+  ASSERT_EQ(r->feed({rec.data() + 3, rec.size() - 3}), Status::ok);
+  ASSERT_EQ(r->next(out), Status::ok);
+  EXPECT_EQ(Bytes(out.begin(), out.end()), rec);
+}
+
 // ---- writer -----------------------------------------------------------------
 
 Bytes read_all(const Bytes& wire, const Bytes& secret, Version v, Suite s, const Bytes& iv,
