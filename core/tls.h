@@ -115,6 +115,8 @@ class RecordProtection {
   // handshake library may already have sent records under this key).
   // Refused (invalid_argument, nothing changed) on a TLS 1.2 object or when the
   // secret has the wrong length. `limits` default to default_limits(tls13, suite).
+  // Installing again (handshake -> application keys) replaces the key; a
+  // direction closed by close_notify, a fatal alert or a failure stays closed.
   Status install(Direction dir, Suite suite, std::span<const uint8_t> secret,
                  const Limits* limits = nullptr, uint64_t initial_seq = 0);
   // TLS 1.2: write key and IV of this direction from the key block: the IV is
