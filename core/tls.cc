@@ -1,0 +1,526 @@
+// TLS 1.3 and TLS 1.2 AEAD record protection. Read top to bottom:
+//   1. keys: install, pre-derivation of the next TLS 1.3 generation, update
+//   2. seal: TLSInnerPlaintext / explicit nonce, header, nonce, AAD -> jobs
+//   3. open: parse, jobs, then commit in order (two-phase)
+#include "core/tls.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include <openssl/mem.h>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+#include "core/hkdf.h"
+
+namespace rl::tls {
+namespace {
+
+// Records per AEAD burst: jobs and AADs live on the stack.
+constexpr size_t kChunk = 64;
+constexpr size_t kTagLen = 16;  // every suite here uses the full 16-byte tag
+constexpr size_t kAad12Len = 13;
+constexpr uint64_t kLastSeq = std::numeric_limits<uint64_t>::max();
+
+bool is_gcm(Suite s) { return s != Suite::chacha20_poly1305; }
+
+bool protected_type(uint8_t t) { return t == alert || t == handshake || t == application_data; }
+
+// Whether an alert ends the connection in that direction. TLS 1.3 (RFC 8446
+// §6): every alert but close_notify and user_canceled is an error alert, and
+// close_notify closes. TLS 1.2 (RFC 5246 §7.2): close_notify and fatal-level.
+bool alert_closes(Version v, uint8_t level, uint8_t desc) {
+  if (desc == close_notify) return true;
+  if (v == Version::tls13) return desc != user_canceled;
+  return level == fatal;
+}
+
+// TLS 1.2 AAD (RFC 5246 §6.2.3.3): seq_num ‖ type ‖ version ‖ length, where
+// length is the plaintext length.
+void aad12(uint8_t out[kAad12Len], uint64_t seq, uint8_t type, uint16_t version, size_t len) {
+  store_be64(out, seq);
+  out[8] = type;
+  store_be16(out + 9, version);
+  store_be16(out + 11, static_cast<uint16_t>(len));
+}
+
+// TLS 1.2 AES-GCM nonce (RFC 5288 §3): 4-byte salt from the key block ‖ the
+// 8-byte explicit nonce carried in the record.
+void gcm12_nonce(const uint8_t salt[4], const uint8_t explicit_nonce[8], uint8_t out[kNonceLen]) {
+  std::memcpy(out, salt, 4);
+  std::memcpy(out + 4, explicit_nonce, kExplicitNonceLen);
+}
+
+// Job storage for one chunk without constructing all kChunk jobs on every
+// call (a burst of 1 would otherwise pay for zeroing 64 jobs).
+struct JobSlots {
+  union {
+    AeadJob j[kChunk];
+  };
+  JobSlots() {}
+  AeadJob& make(size_t i) { return *new (&j[i]) AeadJob{}; }
+};
+
+void restore(AeadJob& j) {
+  // An open that authenticated decrypted in place; sealing again with the same
+  // key, nonce and AAD gives back the exact ciphertext and tag (the record
+  // then reads as it arrived).
+  rl::seal(std::span<AeadJob>(&j, 1));
+}
+
+}  // namespace
+
+// ---- 1. keys ----------------------------------------------------------------
+
+void RecordProtection::Side::wipe() {
+  key.expire();
+  OPENSSL_cleanse(iv, sizeof iv);
+  OPENSSL_cleanse(secret, sizeof secret);
+  OPENSSL_cleanse(next_secret, sizeof next_secret);
+  OPENSSL_cleanse(next_key, sizeof next_key);
+  OPENSSL_cleanse(next_iv, sizeof next_iv);
+}
+
+RecordProtection::RecordProtection(const Config& cfg) : cfg_(cfg) {}
+
+RecordProtection::~RecordProtection() {
+  seal_.wipe();
+  open_.wipe();
+}
+
+// RFC 8446 §7.2: application_traffic_secret_N+1 =
+//   HKDF-Expand-Label(application_traffic_secret_N, "traffic upd", "", Hash.length)
+// and §7.3: key = HKDF-Expand-Label(secret, "key", "", key_length),
+//           iv  = HKDF-Expand-Label(secret, "iv", "", iv_length).
+Status RecordProtection::derive_next(Side& s) {
+  const Hash h = suite_info(s.suite).hash;
+  const std::span<const uint8_t> cur{s.secret, s.secret_len};
+  Status st = hkdf_expand_label(h, cur, "traffic upd", {}, {s.next_secret, s.secret_len});
+  if (st != Status::ok) return st;
+  const std::span<const uint8_t> next{s.next_secret, s.secret_len};
+  st = hkdf_expand_label(h, next, "key", {}, {s.next_key, suite_info(s.suite).key_len});
+  if (st != Status::ok) return st;
+  return hkdf_expand_label(h, next, "iv", {}, {s.next_iv, kNonceLen});
+}
+
+Status RecordProtection::install(Direction dir, Suite suite, std::span<const uint8_t> secret,
+                                 const Limits* limits, uint64_t initial_seq) {
+  if (cfg_.version != Version::tls13) return Status::invalid_argument;
+  const SuiteInfo si = suite_info(suite);
+  if (si.key_len == 0 || secret.size() != hash_len(si.hash)) return Status::invalid_argument;
+  uint8_t key[kMaxKeyLen], iv[kNonceLen];
+  Status st = hkdf_expand_label(si.hash, secret, "key", {}, {key, si.key_len});
+  if (st == Status::ok) st = hkdf_expand_label(si.hash, secret, "iv", {}, {iv, kNonceLen});
+  Side& s = side(dir);
+  const Limits l = limits != nullptr ? *limits : default_limits(Protocol::tls13, suite);
+  if (st == Status::ok)
+    st = s.key.install(0, dir, suite, {key, si.key_len}, l, cfg_.clock.read(), &events_);
+  OPENSSL_cleanse(key, sizeof key);
+  if (st != Status::ok) {
+    OPENSSL_cleanse(iv, sizeof iv);
+    return st;
+  }
+  std::memcpy(s.iv, iv, kNonceLen);
+  OPENSSL_cleanse(iv, sizeof iv);
+  std::memcpy(s.secret, secret.data(), secret.size());
+  s.secret_len = static_cast<uint8_t>(secret.size());
+  s.suite = suite;
+  s.limits = l;
+  s.seq = initial_seq;
+  s.seq_exhausted = false;
+  s.generation = 0;
+  s.installed = true;
+  return derive_next(s);
+}
+
+Status RecordProtection::install_tls12(Direction dir, Suite suite, std::span<const uint8_t> key,
+                                       std::span<const uint8_t> iv, const Limits* limits,
+                                       uint64_t initial_seq) {
+  if (cfg_.version != Version::tls12) return Status::invalid_argument;
+  const SuiteInfo si = suite_info(suite);
+  // RFC 5288 §3: fixed_iv_length 4 (the salt); RFC 7905 §2: 12.
+  const size_t iv_len = is_gcm(suite) ? 4 : kNonceLen;
+  if (si.key_len == 0 || key.size() != si.key_len || iv.size() != iv_len)
+    return Status::invalid_argument;
+  Side& s = side(dir);
+  const Limits l = limits != nullptr ? *limits : default_limits(Protocol::tls12, suite);
+  const Status st = s.key.install(0, dir, suite, key, l, cfg_.clock.read(), &events_);
+  if (st != Status::ok) return st;
+  OPENSSL_cleanse(s.iv, sizeof s.iv);
+  std::memcpy(s.iv, iv.data(), iv.size());
+  s.suite = suite;
+  s.limits = l;
+  s.seq = initial_seq;
+  s.seq_exhausted = false;
+  s.generation = 0;
+  s.installed = true;
+  return Status::ok;
+}
+
+Status RecordProtection::update(Direction dir) {
+  Side& s = side(dir);
+  if (cfg_.version != Version::tls13 || !s.installed) return Status::invalid_argument;
+  if (!s.key.live()) return Status::key_expired;
+  const size_t key_len = suite_info(s.suite).key_len;
+  s.key.expire();  // the old generation is wiped now (and reported as expired)
+  const Status st = s.key.install(s.generation + 1, dir, s.suite, {s.next_key, key_len}, s.limits,
+                                  cfg_.clock.read(), &events_);
+  if (st != Status::ok) return st;
+  std::memcpy(s.iv, s.next_iv, kNonceLen);
+  std::memcpy(s.secret, s.next_secret, s.secret_len);
+  ++s.generation;
+  s.seq = 0;  // RFC 8446 §5.3: the sequence number restarts with each key
+  s.seq_exhausted = false;
+  return derive_next(s);
+}
+
+Status RecordProtection::expire(Direction dir) {
+  Side& s = side(dir);
+  if (!s.installed) return Status::invalid_argument;
+  s.wipe();
+  return Status::ok;
+}
+
+// The clock is read on the data path only when the key has an age limit
+// (a vDSO call per burst is a measurable share of a small record). Without
+// one, 0 is passed: KeyEpoch only compares ages, and "now" before the install
+// time never counts as old.
+uint64_t RecordProtection::now_for(const Side& s) const {
+  if (s.limits.soft_age_s == kUnlimited && s.limits.hard_age_s == kUnlimited) return 0;
+  return cfg_.clock.read();
+}
+
+Status RecordProtection::set_padding(Padding p) {
+  if (p.kind == Padding::multiple && p.n == 0) return Status::invalid_argument;
+  padding_ = p;
+  return Status::ok;
+}
+
+size_t RecordProtection::header_size() const {
+  if (cfg_.version == Version::tls12 && is_gcm(seal_.suite)) return kHeaderLen + kExplicitNonceLen;
+  return kHeaderLen;
+}
+
+// RFC 8446 §5.4: the inner plaintext is content ‖ type ‖ zeros, and its full
+// encoding must not exceed 2^14 + 1 bytes whatever the padding.
+size_t RecordProtection::padded_inner(size_t content_len) const {
+  size_t inner = content_len + 1;
+  switch (padding_.kind) {
+    case Padding::none: break;
+    case Padding::multiple:
+      if (padding_.n > 1) inner = (inner + padding_.n - 1) / padding_.n * padding_.n;
+      break;
+    case Padding::full: inner = kMaxInner13; break;
+  }
+  return std::min(inner, std::max(kMaxInner13, content_len + 1));
+}
+
+size_t RecordProtection::sealed_size(size_t content_len) const {
+  const size_t body = cfg_.version == Version::tls13 ? padded_inner(content_len) : content_len;
+  return header_size() + body + kTagLen;
+}
+
+// ---- 2. seal ------------------------------------------------------------------
+
+size_t RecordProtection::seal(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kChunk)
+    ok += seal_chunk(records.subspan(i, std::min(kChunk, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::seal_chunk(std::span<Record> records) {
+  JobSlots slots;
+  AeadJob* jobs = slots.j;
+  uint8_t aads[kChunk][kAad12Len];
+  Record* owner[kChunk];
+  uint32_t head_of[kChunk];
+  size_t n = 0;
+  Side& s = seal_;
+  const bool v13 = cfg_.version == Version::tls13;
+  const size_t head = header_size();
+  const uint64_t now = now_for(s);
+
+  for (Record& r : records) {
+    if (!s.installed) { r.status = Status::unknown_epoch; continue; }
+    if (s.closed) { r.status = Status::closed; continue; }
+    if (!r.well_formed() || !protected_type(r.type)) { r.status = Status::invalid_argument; continue; }
+    const size_t len = r.length;
+    if (len > kMaxPlaintext) { r.status = Status::record_overflow; continue; }
+    uint8_t* body = r.buf + r.offset;
+    // RFC 8446 §5.1 / RFC 5246 §6.2.1: no zero-length handshake or alert
+    // fragments; §6: an alert record holds exactly one 2-byte alert.
+    if ((len == 0 && r.type != application_data) || (r.type == alert && len != 2)) {
+      r.status = Status::invalid_argument;
+      continue;
+    }
+    const size_t inner = v13 ? padded_inner(len) : len;
+    if (r.offset < head || r.tailroom() < inner - len + kTagLen) {
+      r.status = Status::buffer_too_small;
+      continue;
+    }
+    if (s.seq_exhausted) { r.status = Status::key_exhausted; continue; }
+    const Status admitted = s.key.admit_seal(1, inner, now);
+    if (admitted != Status::ok) { r.status = admitted; continue; }
+    // The sequence number is spent from here on, whatever happens: a nonce is
+    // never used twice. It never wraps (RFC 8446 §5.3, RFC 5246 §6.1).
+    const uint64_t seq = s.seq;
+    if (seq == kLastSeq) s.seq_exhausted = true; else ++s.seq;
+    if (r.type == alert && alert_closes(cfg_.version, body[0], body[1])) s.closed = true;
+
+    AeadJob& j = slots.make(n);
+    j.key = &s.key.aead();
+    uint8_t* hdr = body - head;
+    if (v13) {
+      // TLSInnerPlaintext = content ‖ ContentType ‖ zeros (§5.2); the outer
+      // header says application_data / 0x0303 and is the AAD.
+      body[len] = r.type;
+      std::memset(body + len + 1, 0, inner - len - 1);
+      hdr[0] = application_data;
+      store_be16(hdr + 1, kLegacyVersion);
+      store_be16(hdr + 3, static_cast<uint16_t>(inner + kTagLen));
+      xor_nonce(s.iv, seq, j.nonce);
+      j.aad = {hdr, kHeaderLen};
+    } else {
+      hdr[0] = r.type;
+      store_be16(hdr + 1, kLegacyVersion);
+      store_be16(hdr + 3, static_cast<uint16_t>(head - kHeaderLen + len + kTagLen));
+      if (is_gcm(s.suite)) {
+        store_be64(hdr + kHeaderLen, seq);  // explicit nonce = sequence number
+        gcm12_nonce(s.iv, hdr + kHeaderLen, j.nonce);
+      } else {
+        xor_nonce(s.iv, seq, j.nonce);
+      }
+      aad12(aads[n], seq, r.type, kLegacyVersion, len);
+      j.aad = {aads[n], kAad12Len};
+    }
+    j.data = {body, inner};
+    j.tag = body + inner;
+    r.seq = seq;
+    owner[n] = &r;
+    head_of[n] = static_cast<uint32_t>(head);
+    ++n;
+  }
+
+  rl::seal({jobs, n});
+
+  size_t ok = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Record& r = *owner[i];
+    r.status = jobs[i].status;
+    if (r.status != Status::ok) continue;
+    r.offset -= head_of[i];
+    r.length = static_cast<uint32_t>(head_of[i] + jobs[i].data.size() + kTagLen);
+    ++ok;
+  }
+  return ok;
+}
+
+Status RecordProtection::seal_alert(Record& r, AlertLevel level, AlertDescription desc) {
+  if (!r.well_formed() || r.tailroom() + r.length < 2) return Status::buffer_too_small;
+  r.buf[r.offset] = level;
+  r.buf[r.offset + 1] = desc;
+  r.length = 2;
+  r.type = alert;
+  seal({&r, 1});
+  return r.status;
+}
+
+// ---- 3. open ------------------------------------------------------------------
+
+namespace {
+
+struct OpenMeta {
+  uint64_t seq;
+  uint32_t body_off;  // from the record start to the AEAD data
+};
+
+}  // namespace
+
+size_t RecordProtection::open(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kChunk)
+    ok += open_chunk(records.subspan(i, std::min(kChunk, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::open_chunk(std::span<Record> records) {
+  Side& s = open_;
+  const bool v13 = cfg_.version == Version::tls13;
+  size_t ok = 0;
+  size_t start = 0;
+
+  // Every record from `from` on reports `st` (nothing of theirs was touched).
+  auto refuse_rest = [&](size_t from, Status st) {
+    for (size_t k = from; k < records.size(); ++k) records[k].status = st;
+  };
+
+  if (!s.installed) { refuse_rest(0, Status::unknown_epoch); return 0; }
+  if (s.closed) { refuse_rest(0, Status::closed); return 0; }
+  if (const Status st = s.key.admit_open(now_for(s)); st != Status::ok) {
+    refuse_rest(0, st);
+    return 0;
+  }
+
+  while (start < records.size()) {
+    JobSlots slots;
+    AeadJob* jobs = slots.j;
+    uint8_t aads[kChunk][kAad12Len];
+    OpenMeta meta[kChunk];
+    size_t idx[kChunk];
+    size_t n = 0;
+    size_t parse_fail = records.size();  // first record refused before the AEAD
+    uint64_t seq = s.seq;
+    bool exhausted = s.seq_exhausted;
+
+    // Phase 1: parse every record and build its job, assuming each earlier one
+    // authenticates (over TCP the records come strictly in order).
+    for (size_t k = start; k < records.size(); ++k) {
+      Record& r = records[k];
+      Status st = Status::ok;
+      const uint8_t* p = r.buf + r.offset;
+      size_t len = 0;
+      if (!r.well_formed()) st = Status::invalid_argument;
+      else if (r.length < kHeaderLen) st = Status::truncated;
+      else {
+        len = load_be16(p + 3);
+        if (kHeaderLen + len > r.length) st = Status::truncated;
+        else if (kHeaderLen + len < r.length) st = Status::malformed;  // one record per view
+      }
+      if (st == Status::ok && v13 && p[0] == change_cipher_spec && len == 1 && p[5] == 1) {
+        // RFC 8446 §5: an unprotected change_cipher_spec (middlebox
+        // compatibility) may arrive during the handshake; the caller drops it.
+        r.status = Status::not_protected;
+        continue;
+      }
+      if (st == Status::ok && exhausted) st = Status::key_exhausted;
+      AeadJob& j = slots.make(n);
+      j.key = &s.key.aead();
+      if (st == Status::ok && v13) {
+        // §5.2: outer type application_data; at most 2^14+256 bytes of
+        // ciphertext; the inner plaintext needs at least its type byte and
+        // may not exceed 2^14+1 bytes (§5.4).
+        if (p[0] != application_data) st = Status::malformed;
+        else if (len > kMaxCiphertext13) st = Status::record_overflow;
+        else if (len < kTagLen + 1) st = Status::malformed;
+        else if (len - kTagLen > kMaxInner13) st = Status::record_overflow;
+        else {
+          xor_nonce(s.iv, seq, j.nonce);
+          j.aad = {p, kHeaderLen};
+          meta[n].body_off = kHeaderLen;
+          j.data = {r.buf + r.offset + kHeaderLen, len - kTagLen};
+        }
+      } else if (st == Status::ok) {
+        const size_t expl = is_gcm(s.suite) ? kExplicitNonceLen : 0;
+        if (!protected_type(p[0])) st = Status::malformed;
+        else if (len > kMaxCiphertext12) st = Status::record_overflow;
+        else if (len < expl + kTagLen) st = Status::malformed;
+        else if (len - expl - kTagLen > kMaxPlaintext) st = Status::record_overflow;
+        else {
+          const size_t plen = len - expl - kTagLen;
+          if ((plen == 0 && p[0] != application_data) || (p[0] == alert && plen != 2)) {
+            st = Status::malformed;
+          } else {
+            // RFC 5288 §3: the explicit nonce is whatever the sender put on
+            // the wire (we send the sequence number; others may not).
+            if (expl != 0) gcm12_nonce(s.iv, p + kHeaderLen, j.nonce);
+            else xor_nonce(s.iv, seq, j.nonce);
+            aad12(aads[n], seq, p[0], load_be16(p + 1), plen);
+            j.aad = {aads[n], kAad12Len};
+            meta[n].body_off = static_cast<uint32_t>(kHeaderLen + expl);
+            j.data = {r.buf + r.offset + kHeaderLen + expl, plen};
+          }
+        }
+      }
+      if (st != Status::ok) {
+        r.status = st;
+        parse_fail = k;
+        break;
+      }
+      j.tag = j.data.data() + j.data.size();
+      meta[n].seq = seq;
+      idx[n] = k;
+      ++n;
+      if (seq == kLastSeq) exhausted = true; else ++seq;
+    }
+
+    // Phase 2: one burst.
+    rl::open({jobs, n});
+
+    // Phase 3: commit in order, up to the first record that fails or closes.
+    size_t stop = parse_fail;  // index of the record that ended the run
+    bool closing = false;
+    for (size_t m = 0; m < n; ++m) {
+      Record& r = records[idx[m]];
+      if (stop != records.size() && idx[m] > stop) {
+        // After a failure or a closing alert: this record's nonce assumed a
+        // different history; put its bytes back as they arrived.
+        if (jobs[m].status == Status::ok) restore(jobs[m]);
+        continue;
+      }
+      Status st = jobs[m].status;
+      uint8_t type = r.buf[r.offset];
+      size_t content = jobs[m].data.size();
+      if (st == Status::ok && v13) {
+        // §5.4: the real type is the last non-zero byte; zeros after it are
+        // padding; no non-zero byte at all is an error.
+        const uint8_t* d = jobs[m].data.data();
+        size_t i = jobs[m].data.size();
+        while (i > 0 && d[i - 1] == 0) --i;
+        if (i == 0) st = Status::malformed;
+        else {
+          type = d[i - 1];
+          content = i - 1;
+          if (!protected_type(type) || (content == 0 && type != application_data) ||
+              (type == alert && content != 2))
+            st = Status::malformed;
+        }
+        if (st != Status::ok) restore(jobs[m]);
+      }
+      if (st != Status::ok) {
+        r.status = st;
+        stop = idx[m];
+        continue;
+      }
+      // Commit: the sequence number moves past this record.
+      if (meta[m].seq == kLastSeq) s.seq_exhausted = true; else s.seq = meta[m].seq + 1;
+      s.key.count_opened(content);
+      r.offset += meta[m].body_off;
+      r.length = static_cast<uint32_t>(content);
+      r.type = type;
+      r.seq = meta[m].seq;
+      r.status = Status::ok;
+      ++ok;
+      if (type == alert && alert_closes(cfg_.version, r.buf[r.offset], r.buf[r.offset + 1])) {
+        closing = true;
+        stop = idx[m];
+      }
+    }
+
+    if (stop >= records.size()) break;  // everything done
+    // Counted only now: reaching the integrity limit wipes the key, and the
+    // restores above still needed it.
+    if (records[stop].status == Status::auth_failed &&
+        s.key.count_auth_failure() != Status::ok) {
+      refuse_rest(stop + 1, Status::key_exhausted);
+      break;
+    }
+    if (closing) {
+      s.closed = true;
+      refuse_rest(stop + 1, Status::closed);
+      break;
+    }
+    if (cfg_.stop_after_failure) {
+      failure_ = records[stop].status;
+      s.closed = true;
+      refuse_rest(stop + 1, Status::closed);
+      break;
+    }
+    start = stop + 1;  // the failed record is as if it never arrived
+  }
+  return ok;
+}
+
+}  // namespace rl::tls
