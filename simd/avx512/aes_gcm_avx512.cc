@@ -1,0 +1,461 @@
+// AES-GCM (NIST SP 800-38D) on 512-bit registers: VAES runs four counter
+// blocks per ZMM, VPCLMULQDQ multiplies four GHASH blocks per ZMM.
+//
+// GHASH works in the byte-reflected domain (Intel's carry-less multiplication
+// white paper): every block is byte-reversed so that a 128-bit little-endian
+// integer holds the coefficient of x^0 in its top bit. A carry-less product of
+// two such values is the field product shifted by one bit; instead of shifting
+// every product we store H·x^-1 ("H<<1 mod P") once, and reduce the 256-bit
+// product with two multiplications by the constant 0xC2000000_00000000 (the
+// reflected x^-128-style Montgomery reduction of the GCM polynomial
+// x^128 + x^7 + x^2 + x + 1). Up to 16 blocks are multiplied by H^16..H^1,
+// summed unreduced, and reduced once ("aggregated reduction").
+//
+// Lengths that are not multiples of 16 or 64 use AVX-512BW byte masks: masked
+// loads read nothing beyond the buffer and masked stores write nothing beyond it.
+//
+// Open authenticates the ciphertext while decrypting; when the tag does not
+// match the same counter-mode pass runs again, which gives the bytes back as
+// they arrived (DESIGN.md §3). The tag is compared without data-dependent
+// branches; nothing indexes memory with secret data.
+#include "simd/avx512/aes_gcm_avx512.h"
+
+// GCC 12's AVX-512 headers build "undefined" vectors from self-initialised
+// variables, which -Wuninitialized flags inside the headers' own inlines.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "simd/backend.h"
+
+namespace rl::avx512 {
+namespace {
+
+struct alignas(64) GcmState {
+  uint8_t rk[15][16];  // AES round keys, AES-NI byte order
+  uint32_t rounds;     // 10 or 14
+  uint32_t magic;      // kMagic once prepared
+  uint8_t pad_[8];
+  // hpow[i] = H^(16-i)·x^-1 in the reflected domain for i < 16; hpow[16..19]
+  // are zero so that a tail's last ZMM load of powers stays inside the state.
+  alignas(64) uint8_t hpow[20][16];
+};
+static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
+constexpr uint32_t kMagic = 0x67636d35u;
+
+// ---- AES key schedule (FIPS-197 §5.2) with AESKEYGENASSIST -------------------
+
+inline __m128i mix(__m128i k, __m128i t) {
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  return _mm_xor_si128(k, t);
+}
+template <int kRcon>
+inline __m128i rot_sub(__m128i k) {  // RotWord(SubWord(last word)) ^ Rcon, in every word
+  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, kRcon), 0xff);
+}
+inline __m128i sub_only(__m128i k) {  // SubWord(last word) for AES-256's odd steps
+  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, 0), 0xaa);
+}
+
+// ---- GF(2^128) in the reflected domain ----------------------------------------
+
+inline __m128i rev128() {
+  return _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+inline __m128i bswap(__m128i x) { return _mm_shuffle_epi8(x, rev128()); }
+
+inline __m128i poly() {
+  return _mm_set_epi64x(static_cast<long long>(0xC200000000000000ULL), 1);
+}
+
+// [hi:lo] (256 bits) -> 128 bits.
+inline __m128i reduce(__m128i lo, __m128i hi) {
+  const __m128i p = poly();
+  __m128i t = _mm_clmulepi64_si128(lo, p, 0x10);
+  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
+  t = _mm_clmulepi64_si128(lo, p, 0x10);
+  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
+  return _mm_xor_si128(lo, hi);
+}
+
+// a · b where `hs` holds b·x^-1.
+inline __m128i gf_mul(__m128i a, __m128i hs) {
+  __m128i lo = _mm_clmulepi64_si128(a, hs, 0x00);
+  __m128i hi = _mm_clmulepi64_si128(a, hs, 0x11);
+  __m128i mid = _mm_xor_si128(_mm_clmulepi64_si128(a, hs, 0x01), _mm_clmulepi64_si128(a, hs, 0x10));
+  lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
+  hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
+  return reduce(lo, hi);
+}
+
+// h·x^-1: shift the reflected value left by one bit and fold the bit that
+// falls off (x^0 · x^-1 = x^127 + x^6 + x + 1) back in, without a branch.
+inline __m128i times_x_inv(__m128i h) {
+  const __m128i carry = _mm_srli_epi64(h, 63);
+  __m128i s = _mm_or_si128(_mm_slli_epi64(h, 1), _mm_slli_si128(carry, 8));
+  const __m128i top = _mm_srai_epi32(_mm_shuffle_epi32(h, 0xff), 31);  // all ones if bit 127
+  return _mm_xor_si128(s, _mm_and_si128(top, poly()));
+}
+
+inline __m128i xor_lanes(__m512i z) {
+  const __m256i t = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
+  return _mm_xor_si128(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+inline __m512i xor3(__m512i a, __m512i b, __m512i c) {
+  return _mm512_ternarylogic_epi64(a, b, c, 0x96);
+}
+
+// Absorbs K ZMMs of reflected, zero-padded blocks (at most 4K blocks) into x:
+// x' = (x ^ B1)·H^n ^ B2·H^(n-1) ^ ... ^ Bn·H, with `h` pointing at H^n.
+template <int K>
+inline __m128i ghash_fold(__m128i x, const __m512i* d, const uint8_t* h) {
+  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(), mid = _mm512_setzero_si512();
+  for (int i = 0; i < K; ++i) {
+    __m512i b = d[i];
+    if (i == 0) b = _mm512_xor_si512(b, _mm512_zextsi128_si512(x));
+    const __m512i hp = _mm512_loadu_si512(h + 64 * i);
+    lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(b, hp, 0x00));
+    hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(b, hp, 0x11));
+    mid = xor3(mid, _mm512_clmulepi64_epi128(b, hp, 0x01), _mm512_clmulepi64_epi128(b, hp, 0x10));
+  }
+  lo = _mm512_xor_si512(lo, _mm512_bslli_epi128(mid, 8));
+  hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128(mid, 8));
+  return reduce(xor_lanes(lo), xor_lanes(hi));
+}
+
+inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+inline __m512i rev512() { return _mm512_broadcast_i32x4(rev128()); }
+
+template <int K>
+inline __m128i ghash_tail(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+  __m512i d[K];
+  for (int i = 0; i < K; ++i)
+    d[i] = _mm512_shuffle_epi8(_mm512_maskz_loadu_epi8(byte_mask(len - 64 * i), p + 64 * i), rev512());
+  const size_t nb = (len + 15) / 16;
+  return ghash_fold<K>(x, d, s.hpow[16 - nb]);
+}
+
+// GHASH over a whole byte string, zero-padded to 16 bytes (the AAD).
+inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+  const __m512i rv = rev512();
+  for (; len >= 256; p += 256, len -= 256) {
+    __m512i d[4];
+    for (int i = 0; i < 4; ++i) d[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(p + 64 * i), rv);
+    x = ghash_fold<4>(x, d, s.hpow[0]);
+  }
+  switch ((len + 63) / 64) {
+    case 1: return ghash_tail<1>(s, x, p, len);
+    case 2: return ghash_tail<2>(s, x, p, len);
+    case 3: return ghash_tail<3>(s, x, p, len);
+    case 4: return ghash_tail<4>(s, x, p, len);
+    default: return x;
+  }
+}
+
+enum class Mode { seal, open, ctr };
+
+template <int R>
+struct RoundKeys {
+  __m512i k[R + 1];
+  explicit RoundKeys(const GcmState& s) {
+    for (int i = 0; i <= R; ++i)
+      k[i] = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(s.rk[i])));
+  }
+};
+
+template <int R, int K>
+inline void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
+  for (int r = 1; r < R; ++r)
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
+}
+
+template <int R>
+inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
+  b = _mm_xor_si128(b, _mm512_castsi512_si128(rk.k[0]));
+  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm512_castsi512_si128(rk.k[r]));
+  return _mm_aesenclast_si128(b, _mm512_castsi512_si128(rk.k[R]));
+}
+
+// Counter blocks are kept reflected so the 32-bit big-endian counter is the
+// low dword of each lane (inc32 of SP 800-38D §6.2 is a lane-wise add).
+inline __m512i lane_counts(int a, int b, int c, int d) {
+  return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
+}
+
+// K ZMMs of counter mode over `len` bytes (0 < len <= 64K) at p, with GHASH of
+// the ciphertext (input on open, output on seal) folded into x.
+template <int R, Mode M, int K>
+inline __m128i crypt_chunk(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, __m128i x,
+                           uint8_t* p, size_t len) {
+  const __m512i rv = rev512();
+  const __m512i inc4 = lane_counts(4, 4, 4, 4);
+  __m512i b[K], d[K];
+  uint64_t m[K];
+  for (int i = 0; i < K; ++i) {
+    b[i] = _mm512_shuffle_epi8(ctr, rv);
+    ctr = _mm512_add_epi32(ctr, inc4);
+  }
+  aes_zmm<R, K>(rk, b);
+  for (int i = 0; i < K; ++i) {
+    m[i] = byte_mask(len - 64 * i);
+    d[i] = _mm512_maskz_loadu_epi8(m[i], p + 64 * i);
+  }
+  if constexpr (M == Mode::open) {
+    __m512i h[K];
+    for (int i = 0; i < K; ++i) h[i] = _mm512_shuffle_epi8(d[i], rv);
+    x = ghash_fold<K>(x, h, s.hpow[16 - (len + 15) / 16]);
+  }
+  for (int i = 0; i < K; ++i) {
+    d[i] = _mm512_xor_si512(d[i], b[i]);
+    d[i] = _mm512_maskz_mov_epi8(m[i], d[i]);  // zero beyond the data, for GHASH
+    _mm512_mask_storeu_epi8(p + 64 * i, m[i], d[i]);
+  }
+  if constexpr (M == Mode::seal) {
+    for (int i = 0; i < K; ++i) d[i] = _mm512_shuffle_epi8(d[i], rv);
+    x = ghash_fold<K>(x, d, s.hpow[16 - (len + 15) / 16]);
+  }
+  return x;
+}
+
+// The whole GCM pass over one packet; returns the full 16-byte tag (seal and
+// open) in wire byte order.
+template <int R, Mode M>
+__m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, size_t alen,
+                uint8_t* data, size_t len) {
+  const RoundKeys<R> rk(s);
+  alignas(16) uint8_t j0b[16];
+  std::memcpy(j0b, nonce, 12);
+  j0b[12] = 0, j0b[13] = 0, j0b[14] = 0, j0b[15] = 1;
+  const __m128i j0 = _mm_load_si128(reinterpret_cast<const __m128i*>(j0b));
+  // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
+  __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
+  __m128i x = _mm_setzero_si128();
+  if constexpr (M != Mode::ctr) x = ghash_bytes(s, x, aad, alen);
+  const size_t total = len;
+  uint8_t* p = data;
+  for (; len >= 256; p += 256, len -= 256) x = crypt_chunk<R, M, 4>(s, rk, ctr, x, p, 256);
+  switch ((len + 63) / 64) {
+    case 1: x = crypt_chunk<R, M, 1>(s, rk, ctr, x, p, len); break;
+    case 2: x = crypt_chunk<R, M, 2>(s, rk, ctr, x, p, len); break;
+    case 3: x = crypt_chunk<R, M, 3>(s, rk, ctr, x, p, len); break;
+    case 4: x = crypt_chunk<R, M, 4>(s, rk, ctr, x, p, len); break;
+    default: break;
+  }
+  if constexpr (M == Mode::ctr) return x;
+  const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8),
+                                      static_cast<long long>(total * 8));
+  x = gf_mul(_mm_xor_si128(x, lens),
+             _mm_load_si128(reinterpret_cast<const __m128i*>(s.hpow[15])));
+  return _mm_xor_si128(bswap(x), aes_block<R>(rk, j0));
+}
+
+const GcmState* gcm_state(const AeadKey& k) {
+  if (k.suite() == Suite::chacha20_poly1305) return nullptr;
+  const auto* s = reinterpret_cast<const GcmState*>(k.backend_state());
+  return s->magic == kMagic ? s : nullptr;
+}
+
+bool usable(const AeadJob& j) {
+  return j.key != nullptr && j.key->valid() && (j.data.empty() || j.data.data() != nullptr) &&
+         j.tag != nullptr;
+}
+
+Status refuse(const AeadJob& j) {
+  return (j.key != nullptr && !j.key->valid()) ? Status::key_expired : Status::invalid_argument;
+}
+
+// SP 800-38D §5.2.1.1: plaintext at most 2^39 - 256 bits.
+constexpr uint64_t kMaxGcmBytes = (uint64_t{1} << 36) - 32;
+
+}  // namespace
+
+int aes_expand(const uint8_t* key, size_t key_len, uint8_t* out) {
+  __m128i k[15];
+  int rounds;
+  if (key_len == 16) {
+    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
+    k[1] = mix(k[0], rot_sub<0x01>(k[0]));
+    k[2] = mix(k[1], rot_sub<0x02>(k[1]));
+    k[3] = mix(k[2], rot_sub<0x04>(k[2]));
+    k[4] = mix(k[3], rot_sub<0x08>(k[3]));
+    k[5] = mix(k[4], rot_sub<0x10>(k[4]));
+    k[6] = mix(k[5], rot_sub<0x20>(k[5]));
+    k[7] = mix(k[6], rot_sub<0x40>(k[6]));
+    k[8] = mix(k[7], rot_sub<0x80>(k[7]));
+    k[9] = mix(k[8], rot_sub<0x1b>(k[8]));
+    k[10] = mix(k[9], rot_sub<0x36>(k[9]));
+    rounds = 10;
+  } else if (key_len == 32) {
+    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
+    k[1] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
+    k[2] = mix(k[0], rot_sub<0x01>(k[1]));
+    k[3] = mix(k[1], sub_only(k[2]));
+    k[4] = mix(k[2], rot_sub<0x02>(k[3]));
+    k[5] = mix(k[3], sub_only(k[4]));
+    k[6] = mix(k[4], rot_sub<0x04>(k[5]));
+    k[7] = mix(k[5], sub_only(k[6]));
+    k[8] = mix(k[6], rot_sub<0x08>(k[7]));
+    k[9] = mix(k[7], sub_only(k[8]));
+    k[10] = mix(k[8], rot_sub<0x10>(k[9]));
+    k[11] = mix(k[9], sub_only(k[10]));
+    k[12] = mix(k[10], rot_sub<0x20>(k[11]));
+    k[13] = mix(k[11], sub_only(k[12]));
+    k[14] = mix(k[12], rot_sub<0x40>(k[13]));
+    rounds = 14;
+  } else {
+    return 0;
+  }
+  for (int i = 0; i <= rounds; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), k[i]);
+  for (int i = 0; i <= rounds; ++i) k[i] = _mm_setzero_si128();
+  return rounds;
+}
+
+void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
+  auto* s = reinterpret_cast<GcmState*>(state);
+  std::memset(s, 0, sizeof *s);
+  if (suite == Suite::chacha20_poly1305) return;
+  const int rounds = aes_expand(key, suite == Suite::aes256_gcm ? 32 : 16, &s->rk[0][0]);
+  if (rounds == 0) return;
+  s->rounds = static_cast<uint32_t>(rounds);
+  // H = E(K, 0^128), SP 800-38D §6.4.
+  __m128i h = _mm_xor_si128(_mm_setzero_si128(), _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[0])));
+  for (int r = 1; r < rounds; ++r)
+    h = _mm_aesenc_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[r])));
+  h = _mm_aesenclast_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[rounds])));
+  const __m128i hs = times_x_inv(bswap(h));
+  __m128i p = hs;
+  for (int i = 1; i <= 16; ++i) {
+    _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[16 - i]), p);
+    p = gf_mul(p, hs);  // (H^i·x^-1)·H = H^(i+1)·x^-1
+  }
+  s->magic = kMagic;
+}
+
+void seal(std::span<AeadJob> jobs) {
+  for (AeadJob& j : jobs) {
+    if (!usable(j)) {
+      j.status = refuse(j);
+      continue;
+    }
+    const GcmState* s = gcm_state(*j.key);
+    if (s == nullptr) {
+      portable::seal({&j, 1});
+      continue;
+    }
+    if (j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes) {
+      j.status = Status::invalid_argument;
+      continue;
+    }
+    const __m128i t =
+        s->rounds == 10
+            ? gcm_run<10, Mode::seal>(*s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::seal>(*s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+    _mm_mask_storeu_epi8(j.tag, static_cast<__mmask16>(byte_mask(j.key->tag_len())), t);
+    j.status = Status::ok;
+  }
+}
+
+void open(std::span<AeadJob> jobs) {
+  for (AeadJob& j : jobs) {
+    if (!usable(j)) {
+      j.status = refuse(j);
+      continue;
+    }
+    const GcmState* s = gcm_state(*j.key);
+    if (s == nullptr) {
+      portable::open({&j, 1});
+      continue;
+    }
+    if (j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes) {
+      j.status = Status::invalid_argument;
+      continue;
+    }
+    const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+    // The tag is read before the data is written: it may sit right after it.
+    const __m128i want = _mm_maskz_loadu_epi8(tm, j.tag);
+    const bool r10 = s->rounds == 10;
+    const __m128i t =
+        r10 ? gcm_run<10, Mode::open>(*s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::open>(*s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+    const __m128i diff = _mm_maskz_xor_epi64(0x3, _mm_maskz_mov_epi8(tm, t), want);
+    if (_mm_testz_si128(diff, diff)) {
+      j.status = Status::ok;
+      continue;
+    }
+    // Forged or corrupted: apply the same keystream again to restore the bytes.
+    if (r10)
+      gcm_run<10, Mode::ctr>(*s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+    else
+      gcm_run<14, Mode::ctr>(*s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+    j.status = Status::auth_failed;
+  }
+}
+
+namespace {
+
+inline __m512i gather4(const uint8_t* const* p, size_t off) {
+  __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[0] + off)));
+  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[1] + off)), 1);
+  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[2] + off)), 2);
+  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[3] + off)), 3);
+  return z;
+}
+
+// Four AES-ECB encryptions, one per lane, each lane with its own key.
+template <int R>
+void mask4(MaskJob* const* m) {
+  const uint8_t* keys[4];
+  const uint8_t* samples[4];
+  for (int i = 0; i < 4; ++i) {
+    keys[i] = m[i]->key->simd_round_keys();
+    samples[i] = m[i]->sample;
+  }
+  __m512i b = _mm512_xor_si512(gather4(samples, 0), gather4(keys, 0));
+  for (int r = 1; r < R; ++r) b = _mm512_aesenc_epi128(b, gather4(keys, 16 * r));
+  b = _mm512_aesenclast_epi128(b, gather4(keys, 16 * R));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[0]->mask), _mm512_extracti32x4_epi32(b, 0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[1]->mask), _mm512_extracti32x4_epi32(b, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[2]->mask), _mm512_extracti32x4_epi32(b, 2));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[3]->mask), _mm512_extracti32x4_epi32(b, 3));
+}
+
+bool aes_mask_job(const MaskJob& m) {
+  return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
+         m.key->suite() != Suite::chacha20_poly1305 && m.key->simd_rounds() != 0;
+}
+
+}  // namespace
+
+void mask(std::span<MaskJob> jobs) {
+  for (MaskJob& m : jobs)
+    if (!aes_mask_job(m)) portable::mask({&m, 1});
+  for (int rounds : {10, 14}) {
+    MaskJob* group[4];
+    int n = 0;
+    for (MaskJob& m : jobs) {
+      if (!aes_mask_job(m) || m.key->simd_rounds() != rounds) continue;
+      group[n++] = &m;
+      if (n == 4) {
+        rounds == 10 ? mask4<10>(group) : mask4<14>(group);
+        n = 0;
+      }
+    }
+    if (n != 0) {
+      // Fill the spare lanes with the last job again: it is written twice, same value.
+      for (int i = n; i < 4; ++i) group[i] = group[n - 1];
+      rounds == 10 ? mask4<10>(group) : mask4<14>(group);
+    }
+  }
+}
+
+}  // namespace rl::avx512
