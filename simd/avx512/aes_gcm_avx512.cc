@@ -35,14 +35,17 @@
 namespace rl::avx512 {
 namespace {
 
+constexpr size_t kPowers = 32;
+
 struct alignas(64) GcmState {
   uint8_t rk[15][16];  // AES round keys, AES-NI byte order
   uint32_t rounds;     // 10 or 14
   uint32_t magic;      // kMagic once prepared
   uint8_t pad_[8];
-  // hpow[i] = H^(16-i)·x^-1 in the reflected domain for i < 16; hpow[16..19]
-  // are zero so that a tail's last ZMM load of powers stays inside the state.
-  alignas(64) uint8_t hpow[20][16];
+  // hpow[i] = H^(32-i)·x^-1 in the reflected domain for i < 32; hpow[32..35]
+  // are zero so that the last ZMM load of powers for a short group stays
+  // inside the state (those lanes multiply zero blocks).
+  alignas(64) uint8_t hpow[kPowers + 4][16];
 };
 static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
 constexpr uint32_t kMagic = 0x67636d35u;
@@ -112,52 +115,80 @@ inline __m512i xor3(__m512i a, __m512i b, __m512i c) {
   return _mm512_ternarylogic_epi64(a, b, c, 0x96);
 }
 
-// Absorbs K ZMMs of reflected, zero-padded blocks (at most 4K blocks) into x:
-// x' = (x ^ B1)·H^n ^ B2·H^(n-1) ^ ... ^ Bn·H, with `h` pointing at H^n.
+inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+inline __m512i rev512() { return _mm512_broadcast_i32x4(rev128()); }
+inline size_t blocks(size_t n) { return (n + 15) / 16; }
+
+// Aggregated GHASH: products of many blocks with their powers of H are summed
+// unreduced and reduced once. A group whose first block is multiplied by H^P
+// reads its powers from powers(s, P).
+struct Acc {
+  __m512i lo, hi, mid;
+};
+inline Acc acc_zero() { return {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()}; }
+inline const uint8_t* powers(const GcmState& s, size_t p) { return s.hpow[kPowers - p]; }
+
+// K ZMMs of reflected, zero-padded blocks times the powers at h.
 template <int K>
-inline __m128i ghash_fold(__m128i x, const __m512i* d, const uint8_t* h) {
-  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(), mid = _mm512_setzero_si512();
+inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
   for (int i = 0; i < K; ++i) {
-    __m512i b = d[i];
-    if (i == 0) b = _mm512_xor_si512(b, _mm512_zextsi128_si512(x));
     const __m512i hp = _mm512_loadu_si512(h + 64 * i);
-    lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(b, hp, 0x00));
-    hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(b, hp, 0x11));
-    mid = xor3(mid, _mm512_clmulepi64_epi128(b, hp, 0x01), _mm512_clmulepi64_epi128(b, hp, 0x10));
+    a.lo = _mm512_xor_si512(a.lo, _mm512_clmulepi64_epi128(d[i], hp, 0x00));
+    a.hi = _mm512_xor_si512(a.hi, _mm512_clmulepi64_epi128(d[i], hp, 0x11));
+    a.mid = xor3(a.mid, _mm512_clmulepi64_epi128(d[i], hp, 0x01),
+                 _mm512_clmulepi64_epi128(d[i], hp, 0x10));
   }
-  lo = _mm512_xor_si512(lo, _mm512_bslli_epi128(mid, 8));
-  hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128(mid, 8));
+}
+
+inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
+  a.lo = _mm512_xor_si512(a.lo, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x00)));
+  a.hi = _mm512_xor_si512(a.hi, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x11)));
+  a.mid = _mm512_xor_si512(
+      a.mid, _mm512_zextsi128_si512(_mm_xor_si128(_mm_clmulepi64_si128(d, h, 0x01),
+                                                   _mm_clmulepi64_si128(d, h, 0x10))));
+}
+
+inline __m128i acc_reduce(const Acc& a) {
+  const __m512i lo = _mm512_xor_si512(a.lo, _mm512_bslli_epi128(a.mid, 8));
+  const __m512i hi = _mm512_xor_si512(a.hi, _mm512_bsrli_epi128(a.mid, 8));
   return reduce(xor_lanes(lo), xor_lanes(hi));
 }
 
-inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+// The running hash enters a group by being added to its first block.
+inline __m512i with_x(__m512i d, __m128i x) { return _mm512_xor_si512(d, _mm512_zextsi128_si512(x)); }
 
-inline __m512i rev512() { return _mm512_broadcast_i32x4(rev128()); }
-
+// GHASH of 0 < len <= 64K bytes at p (zero-padded) into a, as a group whose
+// first block gets H^P, with x added to that first block.
 template <int K>
-inline __m128i ghash_tail(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   __m512i d[K];
   for (int i = 0; i < K; ++i)
     d[i] = _mm512_shuffle_epi8(_mm512_maskz_loadu_epi8(byte_mask(len - 64 * i), p + 64 * i), rev512());
-  const size_t nb = (len + 15) / 16;
-  return ghash_fold<K>(x, d, s.hpow[16 - nb]);
+  d[0] = with_x(d[0], x);
+  acc_add<K>(a, d, powers(s, P));
 }
 
-// GHASH over a whole byte string, zero-padded to 16 bytes (the AAD).
-inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
-  const __m512i rv = rev512();
-  for (; len >= 256; p += 256, len -= 256) {
-    __m512i d[4];
-    for (int i = 0; i < 4; ++i) d[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(p + 64 * i), rv);
-    x = ghash_fold<4>(x, d, s.hpow[0]);
-  }
+inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   switch ((len + 63) / 64) {
-    case 1: return ghash_tail<1>(s, x, p, len);
-    case 2: return ghash_tail<2>(s, x, p, len);
-    case 3: return ghash_tail<3>(s, x, p, len);
-    case 4: return ghash_tail<4>(s, x, p, len);
-    default: return x;
+    case 1: return acc_bytes<1>(a, s, p, len, P, x);
+    case 2: return acc_bytes<2>(a, s, p, len, P, x);
+    case 3: return acc_bytes<3>(a, s, p, len, P, x);
+    case 4: return acc_bytes<4>(a, s, p, len, P, x);
+    default: return;
   }
+}
+
+// Reduced GHASH of a byte string of any length (zero-padded), 256 bytes per reduction.
+inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+  while (len > 0) {
+    const size_t n = len < 256 ? len : 256;
+    Acc a = acc_zero();
+    acc_bytes_any(a, s, p, n, blocks(n), x);
+    x = acc_reduce(a);
+    p += n;
+    len -= n;
+  }
+  return x;
 }
 
 enum class Mode { seal, open, ctr };
@@ -192,20 +223,27 @@ inline __m512i lane_counts(int a, int b, int c, int d) {
   return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
 }
 
-// K ZMMs of counter mode over `len` bytes (0 < len <= 64K) at p, with GHASH of
-// the ciphertext (input on open, output on seal) folded into x.
-template <int R, Mode M, int K>
-inline __m128i crypt_chunk(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, __m128i x,
-                           uint8_t* p, size_t len) {
+template <int R, int K>
+inline void keystream(const RoundKeys<R>& rk, __m512i& ctr, __m512i* b) {
   const __m512i rv = rev512();
   const __m512i inc4 = lane_counts(4, 4, 4, 4);
-  __m512i b[K], d[K];
-  uint64_t m[K];
   for (int i = 0; i < K; ++i) {
     b[i] = _mm512_shuffle_epi8(ctr, rv);
     ctr = _mm512_add_epi32(ctr, inc4);
   }
   aes_zmm<R, K>(rk, b);
+}
+
+// Counter mode over 0 < len <= 64K bytes at p, and the GHASH of its
+// ciphertext (the input on open, the output on seal) into a as a group whose
+// first block gets H^P, with x added to that first block.
+template <int R, Mode M, int K>
+inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                        size_t len, Acc& a, size_t P, __m128i x) {
+  const __m512i rv = rev512();
+  __m512i b[K], d[K];
+  uint64_t m[K];
+  keystream<R, K>(rk, ctr, b);
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = _mm512_maskz_loadu_epi8(m[i], p + 64 * i);
@@ -213,50 +251,107 @@ inline __m128i crypt_chunk(const GcmState& s, const RoundKeys<R>& rk, __m512i& c
   if constexpr (M == Mode::open) {
     __m512i h[K];
     for (int i = 0; i < K; ++i) h[i] = _mm512_shuffle_epi8(d[i], rv);
-    x = ghash_fold<K>(x, h, s.hpow[16 - (len + 15) / 16]);
+    h[0] = with_x(h[0], x);
+    acc_add<K>(a, h, powers(s, P));
   }
   for (int i = 0; i < K; ++i) {
     d[i] = _mm512_xor_si512(d[i], b[i]);
-    d[i] = _mm512_maskz_mov_epi8(m[i], d[i]);  // zero beyond the data, for GHASH
+    if constexpr (M == Mode::seal) d[i] = _mm512_maskz_mov_epi8(m[i], d[i]);  // zero past the end
     _mm512_mask_storeu_epi8(p + 64 * i, m[i], d[i]);
   }
   if constexpr (M == Mode::seal) {
     for (int i = 0; i < K; ++i) d[i] = _mm512_shuffle_epi8(d[i], rv);
-    x = ghash_fold<K>(x, d, s.hpow[16 - (len + 15) / 16]);
+    d[0] = with_x(d[0], x);
+    acc_add<K>(a, d, powers(s, P));
   }
+}
+
+// 512 bytes of counter mode with no masks; on seal the GHASH of the previous
+// 512 bytes of output (at `pending`) runs alongside, so that the AES of this
+// group does not wait for it and the hash does not wait for this AES.
+template <int R, Mode M>
+inline __m128i crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                        const uint8_t* pending, __m128i x) {
+  const __m512i rv = rev512();
+  __m512i b[8];
+  keystream<R, 8>(rk, ctr, b);
+  if constexpr (M == Mode::open) {
+    Acc a = acc_zero();
+    __m512i h[8];
+    for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(p + 64 * i), rv);
+    h[0] = with_x(h[0], x);
+    acc_add<8>(a, h, powers(s, 32));
+    x = acc_reduce(a);
+  }
+  if constexpr (M == Mode::seal) {
+    if (pending != nullptr) {
+      Acc a = acc_zero();
+      __m512i h[8];
+      for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(pending + 64 * i), rv);
+      h[0] = with_x(h[0], x);
+      acc_add<8>(a, h, powers(s, 32));
+      x = acc_reduce(a);
+    }
+  }
+  for (int i = 0; i < 8; ++i)
+    _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
   return x;
 }
 
 // The whole GCM pass over one packet; returns the full 16-byte tag (seal and
-// open) in wire byte order.
+// open) in wire byte order. Short packets (data <= 256 bytes, AAD + data +
+// length block <= 32 blocks) hash everything with a single reduction.
 template <int R, Mode M>
 __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, size_t alen,
                 uint8_t* data, size_t len) {
   const RoundKeys<R> rk(s);
-  alignas(16) uint8_t j0b[16];
-  std::memcpy(j0b, nonce, 12);
-  j0b[12] = 0, j0b[13] = 0, j0b[14] = 0, j0b[15] = 1;
-  const __m128i j0 = _mm_load_si128(reinterpret_cast<const __m128i*>(j0b));
+  // J0 = nonce || 0^31 || 1, loaded without a narrow store in front of it.
+  const __m128i j0 = _mm_or_si128(_mm_maskz_loadu_epi8(0x0fff, nonce), _mm_set_epi32(0x01000000, 0, 0, 0));
+  const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
   // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
   __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
+  Acc acc = acc_zero();
   __m128i x = _mm_setzero_si128();
-  if constexpr (M != Mode::ctr) x = ghash_bytes(s, x, aad, alen);
-  const size_t total = len;
+  if constexpr (M != Mode::ctr) {
+    const size_t nb = blocks(alen) + blocks(len) + 1;
+    if (alen > 0 && alen <= 256 && len <= 256 && nb <= kPowers)
+      acc_bytes_any(acc, s, aad, alen, nb, x);  // joins the final group
+    else
+      x = ghash_bytes(s, x, aad, alen);
+  }
   uint8_t* p = data;
-  for (; len >= 256; p += 256, len -= 256) x = crypt_chunk<R, M, 4>(s, rk, ctr, x, p, 256);
-  switch ((len + 63) / 64) {
-    case 1: x = crypt_chunk<R, M, 1>(s, rk, ctr, x, p, len); break;
-    case 2: x = crypt_chunk<R, M, 2>(s, rk, ctr, x, p, len); break;
-    case 3: x = crypt_chunk<R, M, 3>(s, rk, ctr, x, p, len); break;
-    case 4: x = crypt_chunk<R, M, 4>(s, rk, ctr, x, p, len); break;
+  size_t rem = len;
+  if (rem > 512) {
+    const uint8_t* pending = nullptr;
+    do {
+      x = crypt512<R, M>(s, rk, ctr, p, pending, x);
+      pending = p;
+      p += 512;
+      rem -= 512;
+    } while (rem > 512);
+    if constexpr (M == Mode::seal) x = ghash_bytes(s, x, pending, 512);
+  }
+  if (rem > 256) {
+    Acc a = acc_zero();
+    crypt_group<R, M, 4>(s, rk, ctr, p, 256, a, 16, x);
+    if constexpr (M != Mode::ctr) x = acc_reduce(a);
+    p += 256;
+    rem -= 256;
+  }
+  // The last 0..256 bytes and the length block form the final group.
+  const size_t P = blocks(rem) + 1;
+  switch ((rem + 63) / 64) {
+    case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
     default: break;
   }
   if constexpr (M == Mode::ctr) return x;
-  const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8),
-                                      static_cast<long long>(total * 8));
-  x = gf_mul(_mm_xor_si128(x, lens),
-             _mm_load_si128(reinterpret_cast<const __m128i*>(s.hpow[15])));
-  return _mm_xor_si128(bswap(x), aes_block<R>(rk, j0));
+  __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+  if (rem == 0) lens = _mm_xor_si128(lens, x);
+  acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+  return _mm_xor_si128(bswap(acc_reduce(acc)), ekj0);
 }
 
 const GcmState* gcm_state(const AeadKey& k) {
@@ -334,8 +429,8 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
   h = _mm_aesenclast_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[rounds])));
   const __m128i hs = times_x_inv(bswap(h));
   __m128i p = hs;
-  for (int i = 1; i <= 16; ++i) {
-    _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[16 - i]), p);
+  for (size_t i = 1; i <= kPowers; ++i) {
+    _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[kPowers - i]), p);
     p = gf_mul(p, hs);  // (H^i·x^-1)·H = H^(i+1)·x^-1
   }
   s->magic = kMagic;
