@@ -35,14 +35,14 @@
 namespace rl::avx512 {
 namespace {
 
-constexpr size_t kPowers = 32;
+constexpr size_t kPowers = 36;
 
 struct alignas(64) GcmState {
   uint8_t rk[15][16];  // AES round keys, AES-NI byte order
   uint32_t rounds;     // 10 or 14
   uint32_t magic;      // kMagic once prepared
   uint8_t pad_[8];
-  // hpow[i] = H^(32-i)·x^-1 in the reflected domain for i < 32; hpow[32..35]
+  // hpow[i] = H^(36-i)·x^-1 in the reflected domain for i < 36; hpow[36..39]
   // are zero so that the last ZMM load of powers for a short group stays
   // inside the state (those lanes multiply zero blocks).
   alignas(64) uint8_t hpow[kPowers + 4][16];
@@ -234,7 +234,7 @@ inline void keystream(const RoundKeys<R>& rk, __m512i& ctr, __m512i* b) {
   aes_zmm<R, K>(rk, b);
 }
 
-// Counter mode over 0 < len <= 64K bytes at p, and the GHASH of its
+// Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
 // ciphertext (the input on open, the output on seal) into a as a group whose
 // first block gets H^P, with x added to that first block.
 template <int R, Mode M, int K>
@@ -266,41 +266,40 @@ inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
   }
 }
 
-// 512 bytes of counter mode with no masks; on seal the GHASH of the previous
+// GHASH of 512 bytes of ciphertext at q as one 32-block group, on top of the
+// products already in `seed` (the AAD, before the first group), then reduced.
+inline void hash512(const GcmState& s, const uint8_t* q, Acc& seed, __m128i& x) {
+  const __m512i rv = rev512();
+  __m512i h[8];
+  for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rv);
+  h[0] = with_x(h[0], x);
+  acc_add<8>(seed, h, powers(s, 32));
+  x = acc_reduce(seed);
+  seed = acc_zero();
+}
+
+// 512 bytes of counter mode with no masks. On seal the GHASH of the previous
 // 512 bytes of output (at `pending`) runs alongside, so that the AES of this
 // group does not wait for it and the hash does not wait for this AES.
 template <int R, Mode M>
-inline __m128i crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
-                        const uint8_t* pending, __m128i x) {
-  const __m512i rv = rev512();
+inline void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                     const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
   keystream<R, 8>(rk, ctr, b);
-  if constexpr (M == Mode::open) {
-    Acc a = acc_zero();
-    __m512i h[8];
-    for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(p + 64 * i), rv);
-    h[0] = with_x(h[0], x);
-    acc_add<8>(a, h, powers(s, 32));
-    x = acc_reduce(a);
-  }
-  if constexpr (M == Mode::seal) {
-    if (pending != nullptr) {
-      Acc a = acc_zero();
-      __m512i h[8];
-      for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(pending + 64 * i), rv);
-      h[0] = with_x(h[0], x);
-      acc_add<8>(a, h, powers(s, 32));
-      x = acc_reduce(a);
-    }
-  }
+  if constexpr (M == Mode::open) hash512(s, p, seed, x);
+  if constexpr (M == Mode::seal)
+    if (pending != nullptr) hash512(s, pending, seed, x);
   for (int i = 0; i < 8; ++i)
     _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
-  return x;
 }
 
 // The whole GCM pass over one packet; returns the full 16-byte tag (seal and
-// open) in wire byte order. Short packets (data <= 256 bytes, AAD + data +
-// length block <= 32 blocks) hash everything with a single reduction.
+// open) in wire byte order.
+//
+// GHASH groups: whole 512-byte chunks of data are one 32-block group each; the
+// last 1..512 bytes and the length block form the final group. A short AAD
+// joins the first group (or, for a short packet, the final group, so that the
+// whole packet costs one reduction); a long one is hashed on its own first.
 template <int R, Mode M>
 __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, size_t alen,
                 uint8_t* data, size_t len) {
@@ -313,38 +312,38 @@ __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, siz
   Acc acc = acc_zero();
   __m128i x = _mm_setzero_si128();
   if constexpr (M != Mode::ctr) {
-    const size_t nb = blocks(alen) + blocks(len) + 1;
-    if (alen > 0 && alen <= 256 && len <= 256 && nb <= kPowers)
-      acc_bytes_any(acc, s, aad, alen, nb, x);  // joins the final group
-    else
+    const size_t na = blocks(alen), nd = blocks(len);
+    if (alen == 0) {
+    } else if (alen <= 256 && len <= 512 && na + nd + 1 <= kPowers) {
+      acc_bytes_any(acc, s, aad, alen, na + nd + 1, x);  // one group for the whole packet
+    } else if (len > 512 && na + 32 <= kPowers) {
+      acc_bytes_any(acc, s, aad, alen, na + 32, x);  // joins the first 512-byte group
+    } else {
       x = ghash_bytes(s, x, aad, alen);
+    }
   }
   uint8_t* p = data;
   size_t rem = len;
   if (rem > 512) {
     const uint8_t* pending = nullptr;
     do {
-      x = crypt512<R, M>(s, rk, ctr, p, pending, x);
+      crypt512<R, M>(s, rk, ctr, p, pending, acc, x);
       pending = p;
       p += 512;
       rem -= 512;
     } while (rem > 512);
-    if constexpr (M == Mode::seal) x = ghash_bytes(s, x, pending, 512);
+    if constexpr (M == Mode::seal) hash512(s, pending, acc, x);
   }
-  if (rem > 256) {
-    Acc a = acc_zero();
-    crypt_group<R, M, 4>(s, rk, ctr, p, 256, a, 16, x);
-    if constexpr (M != Mode::ctr) x = acc_reduce(a);
-    p += 256;
-    rem -= 256;
-  }
-  // The last 0..256 bytes and the length block form the final group.
   const size_t P = blocks(rem) + 1;
   switch ((rem + 63) / 64) {
     case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
     case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
     case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
     case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
     default: break;
   }
   if constexpr (M == Mode::ctr) return x;
