@@ -239,17 +239,23 @@ TEST(SimdDiff, MixedBursts) {
             << "burst job " << i << " suite " << suite_info(keys[i]->suite()).name << " len "
             << mine[i].data_len << " aad " << mine[i].aad_len;
       }
-      // Forge about one job in eight: flip a tag or ciphertext bit.
+      // Forge about one job in eight: flip a ciphertext, tag, AAD or nonce bit.
       std::vector<Bytes> arrived(n);
       for (size_t i = 0; i < n; ++i) {
         jm[i] = mine[i].job(*keys[i]);
         const bool f = r.below(8) == 0;
         forged.push_back(f);
         if (f) {
-          if (mine[i].data_len > 0 && r.below(2) == 0)
-            mine[i].data()[r.below(mine[i].data_len)] ^= static_cast<uint8_t>(1u << r.below(8));
+          const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
+          const size_t where = r.below(4);
+          if (where == 0 && mine[i].data_len > 0)
+            mine[i].data()[r.below(mine[i].data_len)] ^= bit;
+          else if (where == 1 && mine[i].aad_len > 0)
+            mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
+          else if (where == 2)
+            jm[i].nonce[r.below(kNonceLen)] ^= bit;
           else
-            mine[i].tag()[r.below(mine[i].tag_len)] ^= static_cast<uint8_t>(1u << r.below(8));
+            mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
         }
         arrived[i] = mine[i].buf;
       }
@@ -270,8 +276,8 @@ TEST(SimdDiff, MixedBursts) {
 }
 
 // Every single bit of ciphertext, tag, AAD and nonce, flipped in turn, fails
-// open on every tier and leaves the bytes unchanged; lengths around the
-// 16/64/256-byte boundaries of the kernels.
+// open on every tier and leaves the bytes unchanged, alone and inside a burst
+// of four; lengths around the 16/64/256/512-byte boundaries of the kernels.
 TEST(SimdDiff, EveryBitFlipFails) {
   RL_REQUIRE_SIMD_TIER();
   for (Backend t : simd_tiers()) {
@@ -281,17 +287,35 @@ TEST(SimdDiff, EveryBitFlipFails) {
     for (Suite s : {Suite::aes128_gcm, Suite::aes256_gcm}) {
       AeadKey k;
       ASSERT_EQ(k.init(s, r.bytes(suite_info(s).key_len)), Status::ok);
-      for (size_t len : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 255u, 256u, 257u, 300u}) {
-        Packet p(r, 1 + r.below(40), len, k.tag_len());
+      for (size_t len : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 255u, 256u, 257u, 300u, 513u}) {
+        Packet p(r, len % 2 ? 1 + r.below(64) : r.below(70), len, k.tag_len());
         AeadJob j = p.job(k);
         tier.seal({&j, 1});
         ASSERT_EQ(j.status, Status::ok);
         const Bytes sealed = p.buf;
+        // A valid neighbour, so that the forged job also runs inside a burst
+        // (the tier's multi-packet path) next to packets that must still open.
+        Packet good(r, p.aad_len, len, k.tag_len());
+        const Bytes good_plain(good.data(), good.data() + len);
+        AeadJob gj = good.job(k);
+        tier.seal({&gj, 1});
+        const Bytes good_sealed = good.buf;
         auto expect_fail = [&](AeadJob f, const char* what, size_t bit) {
           const Bytes before = p.buf;
-          tier.open({&f, 1});
-          ASSERT_EQ(f.status, Status::auth_failed) << what << " bit " << bit << " len " << len;
+          AeadJob alone = f;
+          tier.open({&alone, 1});
+          ASSERT_EQ(alone.status, Status::auth_failed) << what << " bit " << bit << " len " << len;
           ASSERT_EQ(p.buf, before) << what << " bit " << bit << " len " << len;
+          std::vector<Packet> others(3, good);
+          AeadJob burst[4] = {others[0].job(k), f, others[1].job(k), others[2].job(k)};
+          tier.open(std::span<AeadJob>(burst, 4));
+          ASSERT_EQ(burst[1].status, Status::auth_failed) << what << " bit " << bit << " in a burst";
+          ASSERT_EQ(p.buf, before) << what << " bit " << bit << " in a burst";
+          for (size_t o = 0; o < 3; ++o) {
+            ASSERT_EQ(burst[o == 0 ? 0 : o + 1].status, Status::ok);
+            ASSERT_TRUE(std::equal(good_plain.begin(), good_plain.end(), others[o].data()));
+          }
+          ASSERT_EQ(good.buf, good_sealed);
           p.buf = sealed;
         };
         auto flip_region = [&](uint8_t* base, size_t n, const char* what) {
