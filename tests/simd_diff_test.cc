@@ -365,7 +365,11 @@ TEST(SimdDiff, MaskBursts) {
       for (size_t i = 0; i < n; ++i) {
         samples[i] = r.bytes(16 + r.below(8));  // not always 16-aligned sizes around it
         const size_t sel = r.below(40);
-        a[i].key = sel == 0 ? nullptr : sel == 1 ? &dead : keys[r.below(keys.size())].get();
+        // Runs of one key (the wide path) broken by other keys and unusable jobs.
+        const MaskKey* k = i > 0 && a[i - 1].key != nullptr && r.below(8) != 0
+                               ? a[i - 1].key
+                               : keys[r.below(keys.size())].get();
+        a[i].key = sel == 0 ? nullptr : sel == 1 ? &dead : k;
         a[i].sample = sel == 2 ? nullptr : samples[i].data() + r.below(samples[i].size() - 15);
         r.fill(a[i].mask, 16);
         b[i] = a[i];

@@ -582,30 +582,55 @@ void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
 
 namespace {
 
-inline __m512i gather4(const uint8_t* const* p, size_t off) {
-  __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[0] + off)));
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[1] + off)), 1);
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[2] + off)), 2);
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[3] + off)), 3);
-  return z;
+// One AES-ECB block with AES-NI (a burst's lone sample, or a run of one).
+template <int R>
+inline void mask1(MaskJob& m) {
+  const auto* rk = reinterpret_cast<const __m128i*>(m.key->simd_round_keys());
+  __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m.sample)), _mm_load_si128(rk));
+  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm_load_si128(rk + r));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m.mask), _mm_aesenclast_si128(b, _mm_load_si128(rk + R)));
 }
 
-// Four AES-ECB encryptions, one per lane, each lane with its own key.
-template <int R>
-void mask4(MaskJob* const* m) {
-  const uint8_t* keys[4];
-  const uint8_t* samples[4];
-  for (int i = 0; i < 4; ++i) {
-    keys[i] = m[i]->key->simd_round_keys();
-    samples[i] = m[i]->sample;
+// Up to 4K samples under one key: four samples per ZMM, K ZMMs in flight.
+// Spare lanes repeat the last sample; their results are not stored.
+template <int R, int K>
+inline void mask_run(MaskJob* m, size_t n) {
+  const auto* rk = reinterpret_cast<const __m128i*>(m[0].key->simd_round_keys());
+  auto sample = [&](int j) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[static_cast<size_t>(j) < n ? j : n - 1].sample));
+  };
+  __m512i b[K];
+  for (int i = 0; i < K; ++i) {
+    __m512i v = _mm512_castsi128_si512(sample(4 * i));
+    v = _mm512_inserti32x4(v, sample(4 * i + 1), 1);
+    v = _mm512_inserti32x4(v, sample(4 * i + 2), 2);
+    b[i] = _mm512_inserti32x4(v, sample(4 * i + 3), 3);
   }
-  __m512i b = _mm512_xor_si512(gather4(samples, 0), gather4(keys, 0));
-  for (int r = 1; r < R; ++r) b = _mm512_aesenc_epi128(b, gather4(keys, 16 * r));
-  b = _mm512_aesenclast_epi128(b, gather4(keys, 16 * R));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[0]->mask), _mm512_extracti32x4_epi32(b, 0));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[1]->mask), _mm512_extracti32x4_epi32(b, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[2]->mask), _mm512_extracti32x4_epi32(b, 2));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m[3]->mask), _mm512_extracti32x4_epi32(b, 3));
+  __m512i k = _mm512_broadcast_i32x4(_mm_load_si128(rk));
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], k);
+  for (int r = 1; r < R; ++r) {
+    k = _mm512_broadcast_i32x4(_mm_load_si128(rk + r));
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], k);
+  }
+  k = _mm512_broadcast_i32x4(_mm_load_si128(rk + R));
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], k);
+  for (int i = 0; i < K; ++i) {
+    auto out = [&](int j) { return reinterpret_cast<__m128i*>(m[j].mask); };
+    if (static_cast<size_t>(4 * i) < n) _mm_storeu_si128(out(4 * i), _mm512_castsi512_si128(b[i]));
+    if (static_cast<size_t>(4 * i + 1) < n) _mm_storeu_si128(out(4 * i + 1), _mm512_extracti32x4_epi32(b[i], 1));
+    if (static_cast<size_t>(4 * i + 2) < n) _mm_storeu_si128(out(4 * i + 2), _mm512_extracti32x4_epi32(b[i], 2));
+    if (static_cast<size_t>(4 * i + 3) < n) _mm_storeu_si128(out(4 * i + 3), _mm512_extracti32x4_epi32(b[i], 3));
+  }
+}
+
+template <int R>
+void mask_same_key(MaskJob* m, size_t n) {
+  switch ((n + 3) / 4) {
+    case 1: return n == 1 ? mask1<R>(m[0]) : mask_run<R, 1>(m, n);
+    case 2: return mask_run<R, 2>(m, n);
+    case 3: return mask_run<R, 3>(m, n);
+    default: return mask_run<R, 4>(m, n);
+  }
 }
 
 bool aes_mask_job(const MaskJob& m) {
@@ -615,25 +640,25 @@ bool aes_mask_job(const MaskJob& m) {
 
 }  // namespace
 
+// Runs of consecutive jobs under the same AES key (the usual case: one
+// connection's packets) go 16 at a time through the wide kernel; anything else
+// (ChaCha20 keys, unusable jobs) takes the portable path for that job.
 void mask(std::span<MaskJob> jobs) {
-  for (MaskJob& m : jobs)
-    if (!aes_mask_job(m)) portable::mask({&m, 1});
-  for (int rounds : {10, 14}) {
-    MaskJob* group[4];
-    int n = 0;
-    for (MaskJob& m : jobs) {
-      if (!aes_mask_job(m) || m.key->simd_rounds() != rounds) continue;
-      group[n++] = &m;
-      if (n == 4) {
-        rounds == 10 ? mask4<10>(group) : mask4<14>(group);
-        n = 0;
-      }
+  size_t i = 0;
+  while (i < jobs.size()) {
+    MaskJob& m = jobs[i];
+    if (!aes_mask_job(m)) {
+      portable::mask({&m, 1});
+      ++i;
+      continue;
     }
-    if (n != 0) {
-      // Fill the spare lanes with the last job again: it is written twice, same value.
-      for (int i = n; i < 4; ++i) group[i] = group[n - 1];
-      rounds == 10 ? mask4<10>(group) : mask4<14>(group);
-    }
+    size_t e = i + 1;
+    while (e < jobs.size() && e - i < 16 && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
+    if (m.key->simd_rounds() == 10)
+      mask_same_key<10>(&jobs[i], e - i);
+    else
+      mask_same_key<14>(&jobs[i], e - i);
+    i = e;
   }
 }
 
