@@ -154,6 +154,26 @@ inline __m128i acc_reduce(const Acc& a) {
   return reduce(xor_lanes(lo), xor_lanes(hi));
 }
 
+// Lane l of the result = the sum of the four lanes of v[l] (a 4x4 transpose
+// folded with XOR), so four packets' products reduce in one ZMM.
+inline __m512i lane_sums(const __m512i* v) {
+  const __m512i u = _mm512_xor_si512(_mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512i w = _mm512_xor_si512(_mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_xor_si512(_mm512_shuffle_i64x2(u, w, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i64x2(u, w, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// reduce() on four independent 256-bit values, one per lane.
+inline __m512i reduce4(__m512i lo, __m512i hi) {
+  const __m512i p = _mm512_broadcast_i32x4(poly());
+  __m512i t = _mm512_clmulepi64_epi128(lo, p, 0x10);
+  lo = _mm512_xor_si512(_mm512_shuffle_epi32(lo, _MM_PERM_BADC), t);
+  t = _mm512_clmulepi64_epi128(lo, p, 0x10);
+  return xor3(_mm512_shuffle_epi32(lo, _MM_PERM_BADC), t, hi);
+}
+
 // The running hash enters a group by being added to its first block.
 inline __m512i with_x(__m512i d, __m128i x) { return _mm512_xor_si512(d, _mm512_zextsi128_si512(x)); }
 
@@ -437,68 +457,128 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
 
 namespace {
 
-// Four short packets (AAD and data at most 64 bytes each; keys may differ but
+// N short packets (AAD and data at most 64 bytes each; keys may differ but
 // have the same number of rounds) at once. Their AES rounds are interleaved so
-// that the four dependency chains overlap, and each packet hashes AAD, data and
-// length block as one group with one reduction. Open verifies before it writes
-// anything, so a forged packet's bytes are never touched.
-template <int R, Mode M>
-void small4(AeadJob* const* job, const GcmState* const* st) {
+// that the dependency chains overlap; when all N share one key their J0 blocks
+// ride four to a ZMM as well. Each packet hashes AAD, data and length block as
+// one group with one reduction. Open verifies before it writes anything, so a
+// forged packet's bytes are never touched.
+template <int R, Mode M, int N, bool kSameKey>
+void small_n(AeadJob* const* job, const GcmState* const* st) {
+  static_assert(N % 4 == 0);
   const __m512i rv = rev512();
   // Counters 2..5 differ from J0 only in the last byte: no carries, no shuffles.
   const __m512i ctr_low = _mm512_set_epi32(5 << 24, 0, 0, 0, 4 << 24, 0, 0, 0, 3 << 24, 0, 0, 0,
                                            2 << 24, 0, 0, 0);
-  __m512i b[4];
-  __m128i e[4];
-  for (int i = 0; i < 4; ++i) {
-    const __m128i n = _mm_maskz_loadu_epi8(0x0fff, job[i]->nonce);
-    const __m512i k = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[i]->rk[0])));
-    b[i] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n), ctr_low), k);
-    e[i] = _mm_xor_si128(_mm_or_si128(n, _mm_set_epi32(0x01000000, 0, 0, 0)), _mm512_castsi512_si128(k));
+  const __m128i one = _mm_set_epi32(0x01000000, 0, 0, 0);
+  auto rk = [&](int i, int r) {
+    return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[kSameKey ? 0 : i]->rk[r])));
+  };
+  __m512i b[N];
+  __m128i n[N];
+  __m512i ez[N / 4];  // kSameKey: E(K, J0) of packet 4g+l in lane l of ez[g]
+  __m128i ex[N];      // otherwise one XMM per packet
+  for (int i = 0; i < N; ++i) {
+    n[i] = _mm_maskz_loadu_epi8(0x0fff, job[i]->nonce);
+    b[i] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n[i]), ctr_low), rk(i, 0));
+    if constexpr (!kSameKey) ex[i] = _mm_xor_si128(_mm_or_si128(n[i], one), _mm512_castsi512_si128(rk(i, 0)));
   }
-  for (int r = 1; r < R; ++r)
-    for (int i = 0; i < 4; ++i) {
-      const __m512i k = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[i]->rk[r])));
-      b[i] = _mm512_aesenc_epi128(b[i], k);
-      e[i] = _mm_aesenc_si128(e[i], _mm512_castsi512_si128(k));
+  if constexpr (kSameKey) {
+    for (int g = 0; g < N / 4; ++g) {
+      __m512i z = _mm512_castsi128_si512(_mm_or_si128(n[4 * g], one));
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 1], one), 1);
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 2], one), 2);
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 3], one), 3);
+      ez[g] = _mm512_xor_si512(z, rk(0, 0));
     }
-  for (int i = 0; i < 4; ++i) {
-    const __m512i k = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[i]->rk[R])));
-    b[i] = _mm512_aesenclast_epi128(b[i], k);
-    e[i] = _mm_aesenclast_si128(e[i], _mm512_castsi512_si128(k));
   }
-  for (int i = 0; i < 4; ++i) {
+  for (int r = 1; r < R; ++r) {
+    for (int i = 0; i < N; ++i) {
+      const __m512i k = rk(i, r);
+      b[i] = _mm512_aesenc_epi128(b[i], k);
+      if constexpr (!kSameKey) ex[i] = _mm_aesenc_si128(ex[i], _mm512_castsi512_si128(k));
+    }
+    if constexpr (kSameKey)
+      for (int g = 0; g < N / 4; ++g) ez[g] = _mm512_aesenc_epi128(ez[g], rk(0, r));
+  }
+  for (int i = 0; i < N; ++i) {
+    const __m512i k = rk(i, R);
+    b[i] = _mm512_aesenclast_epi128(b[i], k);
+    if constexpr (!kSameKey) ex[i] = _mm_aesenclast_si128(ex[i], _mm512_castsi512_si128(k));
+  }
+  if constexpr (kSameKey) {
+    for (int g = 0; g < N / 4; ++g) {
+      ez[g] = _mm512_aesenclast_epi128(ez[g], rk(0, R));
+      ex[4 * g] = _mm512_castsi512_si128(ez[g]);
+      ex[4 * g + 1] = _mm512_extracti32x4_epi32(ez[g], 1);
+      ex[4 * g + 2] = _mm512_extracti32x4_epi32(ez[g], 2);
+      ex[4 * g + 3] = _mm512_extracti32x4_epi32(ez[g], 3);
+    }
+  }
+  // Per packet: counter-mode data, and its GHASH products summed per lane.
+  __m512i o[N], lo[N], hi[N];
+  for (int i = 0; i < N; ++i) {
     AeadJob& j = *job[i];
     const GcmState& s = *st[i];
     const size_t alen = j.aad.size(), len = j.data.size();
     const size_t na = blocks(alen), nd = blocks(len);
     const __mmask64 m = byte_mask(len);
-    const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
     const __m512i d = _mm512_maskz_loadu_epi8(m, j.data.data());
-    const __m512i o = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
+    o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
+    if constexpr (M == Mode::seal) _mm512_mask_storeu_epi8(j.data.data(), m, o[i]);
     Acc acc = acc_zero();
     if (alen != 0) acc_bytes<1>(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
     if (len != 0) {
-      const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o, rv);
+      const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
       acc_add<1>(acc, &h, powers(s, nd + 1));
     }
     const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
     acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
-    const __m128i t = _mm_xor_si128(bswap(acc_reduce(acc)), e[i]);
-    if constexpr (M == Mode::seal) {
-      _mm512_mask_storeu_epi8(j.data.data(), m, o);
-      _mm_mask_storeu_epi8(j.tag, tm, t);
-      j.status = Status::ok;
+    lo[i] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+    hi[i] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+  }
+  // Four packets' lane sums side by side, one ZMM reduction for all four tags.
+  for (int g = 0; g < N / 4; ++g) {
+    const __m512i l4 = lane_sums(lo + 4 * g), h4 = lane_sums(hi + 4 * g);
+    __m512i e4;
+    if constexpr (kSameKey) {
+      e4 = ez[g];
     } else {
-      const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t), _mm_maskz_loadu_epi8(tm, j.tag));
-      if (_mm_testz_si128(diff, diff)) {
-        _mm512_mask_storeu_epi8(j.data.data(), m, o);
+      e4 = _mm512_castsi128_si512(ex[4 * g]);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 1], 1);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 2], 2);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 3], 3);
+    }
+    const __m512i t4 = _mm512_xor_si512(_mm512_shuffle_epi8(reduce4(l4, h4), rv), e4);
+    const __m128i t[4] = {_mm512_castsi512_si128(t4), _mm512_extracti32x4_epi32(t4, 1),
+                          _mm512_extracti32x4_epi32(t4, 2), _mm512_extracti32x4_epi32(t4, 3)};
+    for (int l = 0; l < 4; ++l) {
+      AeadJob& j = *job[4 * g + l];
+      const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+      if constexpr (M == Mode::seal) {
+        _mm_mask_storeu_epi8(j.tag, tm, t[l]);
         j.status = Status::ok;
       } else {
-        j.status = Status::auth_failed;
+        const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t[l]), _mm_maskz_loadu_epi8(tm, j.tag));
+        if (_mm_testz_si128(diff, diff)) {
+          _mm512_mask_storeu_epi8(j.data.data(), byte_mask(j.data.size()), o[4 * g + l]);
+          j.status = Status::ok;
+        } else {
+          j.status = Status::auth_failed;
+        }
       }
     }
   }
+}
+
+template <int R, Mode M, int N>
+void small_group(AeadJob* const* job, const GcmState* const* st) {
+  bool same = true;
+  for (int i = 1; i < N; ++i) same &= st[i] == st[0];
+  if (same)
+    small_n<R, M, N, true>(job, st);
+  else
+    small_n<R, M, N, false>(job, st);
 }
 
 template <Mode M>
@@ -535,11 +615,20 @@ void one(AeadJob& j, const GcmState& s) {
 // rest one at a time; ChaCha20-Poly1305 goes to the portable backend.
 template <Mode M>
 void run_jobs(std::span<AeadJob> jobs) {
-  AeadJob* group[4];
-  const GcmState* gs[4];
+  constexpr int kGroup = 8;
+  AeadJob* group[kGroup];
+  const GcmState* gs[kGroup];
   int n = 0;
+  // Leftovers: four at a time while possible, then one at a time.
   auto drain = [&] {
-    for (int i = 0; i < n; ++i) one<M>(*group[i], *gs[i]);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      if (gs[i]->rounds == 10)
+        small_group<10, M, 4>(group + i, gs + i);
+      else
+        small_group<14, M, 4>(group + i, gs + i);
+    }
+    for (; i < n; ++i) one<M>(*group[i], *gs[i]);
     n = 0;
   };
   for (AeadJob& j : jobs) {
@@ -564,11 +653,11 @@ void run_jobs(std::span<AeadJob> jobs) {
     if (n > 0 && gs[0]->rounds != s->rounds) drain();
     group[n] = &j;
     gs[n] = s;
-    if (++n == 4) {
+    if (++n == kGroup) {
       if (s->rounds == 10)
-        small4<10, M>(group, gs);
+        small_group<10, M, kGroup>(group, gs);
       else
-        small4<14, M>(group, gs);
+        small_group<14, M, kGroup>(group, gs);
       n = 0;
     }
   }
