@@ -7,17 +7,25 @@
 // two such values is the field product shifted by one bit; instead of shifting
 // every product we store H·x^-1 ("H<<1 mod P") once, and reduce the 256-bit
 // product with two multiplications by the constant 0xC2000000_00000000 (the
-// reflected x^-128-style Montgomery reduction of the GCM polynomial
-// x^128 + x^7 + x^2 + x + 1). Up to 16 blocks are multiplied by H^16..H^1,
-// summed unreduced, and reduced once ("aggregated reduction").
+// reflected, Montgomery-style reduction modulo x^128 + x^7 + x^2 + x + 1).
+// Many blocks are multiplied by their own powers of H (up to H^36 are kept),
+// summed unreduced and reduced once ("aggregated reduction"): one reduction
+// per 512 bytes of bulk data, and one for a whole short packet (AAD, data and
+// length block together).
+//
+// Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
+// a time with their AES rounds interleaved (small_n); longer ones run alone
+// (gcm_run) with a 512-byte main loop whose GHASH trails the AES by one chunk.
 //
 // Lengths that are not multiples of 16 or 64 use AVX-512BW byte masks: masked
 // loads read nothing beyond the buffer and masked stores write nothing beyond it.
 //
-// Open authenticates the ciphertext while decrypting; when the tag does not
-// match the same counter-mode pass runs again, which gives the bytes back as
-// they arrived (DESIGN.md §3). The tag is compared without data-dependent
-// branches; nothing indexes memory with secret data.
+// Open: short packets are verified before anything is written; longer ones are
+// authenticated while decrypting and, when the tag does not match, the same
+// counter-mode pass runs again, which gives the bytes back as they arrived
+// (DESIGN.md §3). Tags are compared without data-dependent branches (only the
+// verdict is branched on); no memory index depends on key or data; lengths,
+// nonces and counters are public and may steer branches.
 #include "simd/avx512/aes_gcm_avx512.h"
 
 // GCC 12's AVX-512 headers build "undefined" vectors from self-initialised
