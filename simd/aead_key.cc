@@ -4,6 +4,8 @@
 
 #include <openssl/mem.h>
 
+#include "simd/tiers.h"
+
 namespace rl {
 namespace {
 
@@ -62,6 +64,7 @@ Status AeadKey::init(Suite suite, std::span<const uint8_t> key, size_t tag_len) 
     }
   }
   std::memcpy(raw_, key.data(), key.size());
+  tier_prepare_aead_key(suite, key.data(), state_);
   suite_ = suite;
   tag_len_ = static_cast<uint8_t>(tag_len);
   valid_ = true;
@@ -92,6 +95,8 @@ Status MaskKey::init(Suite suite, std::span<const uint8_t> key) {
   } else if (AES_set_encrypt_key(key.data(), static_cast<unsigned>(key.size() * 8), &aes_) != 0) {
     return Status::invalid_argument;
   }
+  if (suite != Suite::chacha20_poly1305)
+    simd_rounds_ = static_cast<uint8_t>(tier_prepare_aes_key(key.data(), key.size(), simd_rk_));
   suite_ = suite;
   valid_ = true;
   return Status::ok;
@@ -99,6 +104,8 @@ Status MaskKey::init(Suite suite, std::span<const uint8_t> key) {
 
 void MaskKey::wipe() {
   OPENSSL_cleanse(&aes_, sizeof aes_);
+  OPENSSL_cleanse(simd_rk_, sizeof simd_rk_);
+  simd_rounds_ = 0;
   OPENSSL_cleanse(chacha_, sizeof chacha_);
   valid_ = false;
 }

@@ -75,9 +75,16 @@ class MaskKey {
     return {reinterpret_cast<const uint8_t*>(&aes_), sizeof aes_};
   }
   std::span<const uint8_t> debug_chacha_bytes() const { return {chacha_, sizeof chacha_}; }
+  // AES-NI round keys for the SIMD tiers (filled by init when a tier is
+  // supported; simd_rounds() is 0 otherwise, and always for ChaCha20).
+  const uint8_t* simd_round_keys() const { return simd_rk_; }
+  int simd_rounds() const { return simd_rounds_; }
+  std::span<const uint8_t> debug_simd_bytes() const { return {simd_rk_, sizeof simd_rk_}; }
 
  private:
   AES_KEY aes_{};
+  alignas(16) uint8_t simd_rk_[15 * 16]{};
+  uint8_t simd_rounds_ = 0;
   alignas(16) uint8_t chacha_[32]{};
   Suite suite_ = Suite::aes128_gcm;
   bool valid_ = false;

@@ -1,7 +1,27 @@
-// Placeholder registry: no SIMD tier is built yet (issues 9 and 10 add them).
+// Registry of the SIMD tiers. Baseline code: it only takes the tiers' function
+// addresses and calls their key preparation after checking the CPU.
 #include "simd/tiers.h"
 
+#include "simd/avx512/aes_gcm_avx512.h"
+
 namespace rl {
+
 const BackendOps* tier_avx2_ops() { return nullptr; }
-const BackendOps* tier_avx512_ops() { return nullptr; }
+
+const BackendOps* tier_avx512_ops() {
+  static constexpr BackendOps ops{"avx512", avx512::seal, avx512::open, avx512::mask};
+  return &ops;
+}
+
+void tier_prepare_aead_key(Suite suite, const uint8_t* key, uint8_t* state) {
+  if (suite == Suite::chacha20_poly1305) return;
+  if (backend_supported(Backend::avx512)) avx512::gcm_prepare(suite, key, state);
+}
+
+int tier_prepare_aes_key(const uint8_t* key, size_t key_len, uint8_t* round_keys) {
+  if (key_len != 16 && key_len != 32) return 0;
+  if (backend_supported(Backend::avx512)) return avx512::aes_expand(key, key_len, round_keys);
+  return 0;
+}
+
 }  // namespace rl

@@ -1,0 +1,775 @@
+// AES-GCM (NIST SP 800-38D) on 512-bit registers: VAES runs four counter
+// blocks per ZMM, VPCLMULQDQ multiplies four GHASH blocks per ZMM.
+//
+// GHASH works in the byte-reflected domain (Intel's carry-less multiplication
+// white paper): every block is byte-reversed so that a 128-bit little-endian
+// integer holds the coefficient of x^0 in its top bit. A carry-less product of
+// two such values is the field product shifted by one bit; instead of shifting
+// every product we store H·x^-1 ("H<<1 mod P") once, and reduce the 256-bit
+// product with two multiplications by the constant 0xC2000000_00000000 (the
+// reflected, Montgomery-style reduction modulo x^128 + x^7 + x^2 + x + 1).
+// Many blocks are multiplied by their own powers of H (up to H^36 are kept),
+// summed unreduced and reduced once ("aggregated reduction"): one reduction
+// per 512 bytes of bulk data, and one for a whole short packet (AAD, data and
+// length block together).
+//
+// Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
+// a time with their AES rounds interleaved (small_n); longer ones run alone
+// (gcm_run) with a 512-byte main loop whose GHASH trails the AES by one chunk.
+//
+// Lengths that are not multiples of 16 or 64 use AVX-512BW byte masks: masked
+// loads read nothing beyond the buffer and masked stores write nothing beyond it.
+//
+// Open: short packets are verified before anything is written; longer ones are
+// authenticated while decrypting and, when the tag does not match, the same
+// counter-mode pass runs again, which gives the bytes back as they arrived
+// (DESIGN.md §3). Tags are compared without data-dependent branches (only the
+// verdict is branched on); no memory index depends on key or data; lengths,
+// nonces and counters are public and may steer branches.
+#include "simd/avx512/aes_gcm_avx512.h"
+
+// GCC 12's AVX-512 headers build "undefined" vectors from self-initialised
+// variables, which -Wuninitialized flags inside the headers' own inlines.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "simd/backend.h"
+
+namespace rl::avx512 {
+namespace {
+
+constexpr size_t kPowers = 36;
+
+struct alignas(64) GcmState {
+  uint8_t rk[15][16];  // AES round keys, AES-NI byte order
+  uint32_t rounds;     // 10 or 14
+  uint32_t magic;      // kMagic once prepared
+  uint8_t pad_[8];
+  // hpow[i] = H^(36-i)·x^-1 in the reflected domain for i < 36; hpow[36..39]
+  // are zero so that the last ZMM load of powers for a short group stays
+  // inside the state (those lanes multiply zero blocks).
+  alignas(64) uint8_t hpow[kPowers + 4][16];
+};
+static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
+constexpr uint32_t kMagic = 0x67636d35u;
+
+// ---- AES key schedule (FIPS-197 §5.2) with AESKEYGENASSIST -------------------
+
+inline __m128i mix(__m128i k, __m128i t) {
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+  return _mm_xor_si128(k, t);
+}
+template <int kRcon>
+inline __m128i rot_sub(__m128i k) {  // RotWord(SubWord(last word)) ^ Rcon, in every word
+  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, kRcon), 0xff);
+}
+inline __m128i sub_only(__m128i k) {  // SubWord(last word) for AES-256's odd steps
+  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, 0), 0xaa);
+}
+
+// ---- GF(2^128) in the reflected domain ----------------------------------------
+
+inline __m128i rev128() {
+  return _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+inline __m128i bswap(__m128i x) { return _mm_shuffle_epi8(x, rev128()); }
+
+inline __m128i poly() {
+  return _mm_set_epi64x(static_cast<long long>(0xC200000000000000ULL), 1);
+}
+
+// [hi:lo] (256 bits) -> 128 bits.
+inline __m128i reduce(__m128i lo, __m128i hi) {
+  const __m128i p = poly();
+  __m128i t = _mm_clmulepi64_si128(lo, p, 0x10);
+  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
+  t = _mm_clmulepi64_si128(lo, p, 0x10);
+  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
+  return _mm_xor_si128(lo, hi);
+}
+
+// a · b where `hs` holds b·x^-1.
+inline __m128i gf_mul(__m128i a, __m128i hs) {
+  __m128i lo = _mm_clmulepi64_si128(a, hs, 0x00);
+  __m128i hi = _mm_clmulepi64_si128(a, hs, 0x11);
+  __m128i mid = _mm_xor_si128(_mm_clmulepi64_si128(a, hs, 0x01), _mm_clmulepi64_si128(a, hs, 0x10));
+  lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
+  hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
+  return reduce(lo, hi);
+}
+
+// h·x^-1: shift the reflected value left by one bit and fold the bit that
+// falls off (x^0 · x^-1 = x^127 + x^6 + x + 1) back in, without a branch.
+inline __m128i times_x_inv(__m128i h) {
+  const __m128i carry = _mm_srli_epi64(h, 63);
+  __m128i s = _mm_or_si128(_mm_slli_epi64(h, 1), _mm_slli_si128(carry, 8));
+  const __m128i top = _mm_srai_epi32(_mm_shuffle_epi32(h, 0xff), 31);  // all ones if bit 127
+  return _mm_xor_si128(s, _mm_and_si128(top, poly()));
+}
+
+inline __m128i xor_lanes(__m512i z) {
+  const __m256i t = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
+  return _mm_xor_si128(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+inline __m512i xor3(__m512i a, __m512i b, __m512i c) {
+  return _mm512_ternarylogic_epi64(a, b, c, 0x96);
+}
+
+inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+inline __m512i rev512() { return _mm512_broadcast_i32x4(rev128()); }
+
+// Byte-masked load/store of n bytes (n may exceed 64: a whole ZMM); whole
+// ZMMs use plain moves, which are cheaper than masked ones on some cores.
+// Masked lanes are neither read nor written, so nothing past the buffer is touched.
+inline __m512i load_n(const uint8_t* p, size_t n) {
+  return n >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(byte_mask(n), p);
+}
+inline void store_n(uint8_t* p, size_t n, __m512i v) {
+  if (n >= 64)
+    _mm512_storeu_si512(p, v);
+  else
+    _mm512_mask_storeu_epi8(p, byte_mask(n), v);
+}
+inline size_t blocks(size_t n) { return (n + 15) / 16; }
+
+// Aggregated GHASH: products of many blocks with their powers of H are summed
+// unreduced and reduced once. A group whose first block is multiplied by H^P
+// reads its powers from powers(s, P).
+struct Acc {
+  __m512i lo, hi, mid;
+};
+inline Acc acc_zero() { return {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()}; }
+inline const uint8_t* powers(const GcmState& s, size_t p) { return s.hpow[kPowers - p]; }
+
+// K ZMMs of reflected, zero-padded blocks times the powers at h.
+template <int K>
+inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
+  for (int i = 0; i < K; ++i) {
+    const __m512i hp = _mm512_loadu_si512(h + 64 * i);
+    a.lo = _mm512_xor_si512(a.lo, _mm512_clmulepi64_epi128(d[i], hp, 0x00));
+    a.hi = _mm512_xor_si512(a.hi, _mm512_clmulepi64_epi128(d[i], hp, 0x11));
+    a.mid = xor3(a.mid, _mm512_clmulepi64_epi128(d[i], hp, 0x01),
+                 _mm512_clmulepi64_epi128(d[i], hp, 0x10));
+  }
+}
+
+inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
+  a.lo = _mm512_xor_si512(a.lo, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x00)));
+  a.hi = _mm512_xor_si512(a.hi, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x11)));
+  a.mid = _mm512_xor_si512(
+      a.mid, _mm512_zextsi128_si512(_mm_xor_si128(_mm_clmulepi64_si128(d, h, 0x01),
+                                                   _mm_clmulepi64_si128(d, h, 0x10))));
+}
+
+inline __m128i acc_reduce(const Acc& a) {
+  const __m512i lo = _mm512_xor_si512(a.lo, _mm512_bslli_epi128(a.mid, 8));
+  const __m512i hi = _mm512_xor_si512(a.hi, _mm512_bsrli_epi128(a.mid, 8));
+  return reduce(xor_lanes(lo), xor_lanes(hi));
+}
+
+// Lane l of the result = the sum of the four lanes of v[l] (a 4x4 transpose
+// folded with XOR), so four packets' products reduce in one ZMM.
+inline __m512i lane_sums(const __m512i* v) {
+  const __m512i u = _mm512_xor_si512(_mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_i64x2(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512i w = _mm512_xor_si512(_mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_i64x2(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_xor_si512(_mm512_shuffle_i64x2(u, w, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i64x2(u, w, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// reduce() on four independent 256-bit values, one per lane.
+inline __m512i reduce4(__m512i lo, __m512i hi) {
+  const __m512i p = _mm512_broadcast_i32x4(poly());
+  __m512i t = _mm512_clmulepi64_epi128(lo, p, 0x10);
+  lo = _mm512_xor_si512(_mm512_shuffle_epi32(lo, _MM_PERM_BADC), t);
+  t = _mm512_clmulepi64_epi128(lo, p, 0x10);
+  return xor3(_mm512_shuffle_epi32(lo, _MM_PERM_BADC), t, hi);
+}
+
+// The running hash enters a group by being added to its first block.
+inline __m512i with_x(__m512i d, __m128i x) { return _mm512_xor_si512(d, _mm512_zextsi128_si512(x)); }
+
+// GHASH of 0 < len <= 64K bytes at p (zero-padded) into a, as a group whose
+// first block gets H^P, with x added to that first block.
+template <int K>
+inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+  __m512i d[K];
+  for (int i = 0; i < K; ++i)
+    d[i] = _mm512_shuffle_epi8(load_n(p + 64 * i, len - 64 * i), rev512());
+  d[0] = with_x(d[0], x);
+  acc_add<K>(a, d, powers(s, P));
+}
+
+inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+  switch ((len + 63) / 64) {
+    case 1: return acc_bytes<1>(a, s, p, len, P, x);
+    case 2: return acc_bytes<2>(a, s, p, len, P, x);
+    case 3: return acc_bytes<3>(a, s, p, len, P, x);
+    case 4: return acc_bytes<4>(a, s, p, len, P, x);
+    default: return;
+  }
+}
+
+// Reduced GHASH of a byte string of any length (zero-padded), 256 bytes per reduction.
+inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+  while (len > 0) {
+    const size_t n = len < 256 ? len : 256;
+    Acc a = acc_zero();
+    acc_bytes_any(a, s, p, n, blocks(n), x);
+    x = acc_reduce(a);
+    p += n;
+    len -= n;
+  }
+  return x;
+}
+
+enum class Mode { seal, open, ctr };
+
+template <int R>
+struct RoundKeys {
+  __m512i k[R + 1];
+  explicit RoundKeys(const GcmState& s) {
+    for (int i = 0; i <= R; ++i)
+      k[i] = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(s.rk[i])));
+  }
+};
+
+template <int R, int K>
+inline void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
+  for (int r = 1; r < R; ++r)
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
+}
+
+template <int R>
+inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
+  b = _mm_xor_si128(b, _mm512_castsi512_si128(rk.k[0]));
+  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm512_castsi512_si128(rk.k[r]));
+  return _mm_aesenclast_si128(b, _mm512_castsi512_si128(rk.k[R]));
+}
+
+// Counter blocks are kept reflected so the 32-bit big-endian counter is the
+// low dword of each lane (inc32 of SP 800-38D §6.2 is a lane-wise add).
+inline __m512i lane_counts(int a, int b, int c, int d) {
+  return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
+}
+
+template <int R, int K>
+inline void keystream(const RoundKeys<R>& rk, __m512i& ctr, __m512i* b) {
+  const __m512i rv = rev512();
+  const __m512i inc4 = lane_counts(4, 4, 4, 4);
+  for (int i = 0; i < K; ++i) {
+    b[i] = _mm512_shuffle_epi8(ctr, rv);
+    ctr = _mm512_add_epi32(ctr, inc4);
+  }
+  aes_zmm<R, K>(rk, b);
+}
+
+// Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
+// ciphertext (the input on open, the output on seal) into a as a group whose
+// first block gets H^P, with x added to that first block.
+template <int R, Mode M, int K>
+inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                        size_t len, Acc& a, size_t P, __m128i x) {
+  const __m512i rv = rev512();
+  __m512i b[K], d[K];
+  uint64_t m[K];
+  keystream<R, K>(rk, ctr, b);
+  for (int i = 0; i < K; ++i) {
+    m[i] = byte_mask(len - 64 * i);
+    d[i] = load_n(p + 64 * i, len - 64 * i);
+  }
+  if constexpr (M == Mode::open) {
+    __m512i h[K];
+    for (int i = 0; i < K; ++i) h[i] = _mm512_shuffle_epi8(d[i], rv);
+    h[0] = with_x(h[0], x);
+    acc_add<K>(a, h, powers(s, P));
+  }
+  for (int i = 0; i < K; ++i) {
+    d[i] = _mm512_xor_si512(d[i], b[i]);
+    if constexpr (M == Mode::seal) d[i] = _mm512_maskz_mov_epi8(m[i], d[i]);  // zero past the end
+    store_n(p + 64 * i, len - 64 * i, d[i]);
+  }
+  if constexpr (M == Mode::seal) {
+    for (int i = 0; i < K; ++i) d[i] = _mm512_shuffle_epi8(d[i], rv);
+    d[0] = with_x(d[0], x);
+    acc_add<K>(a, d, powers(s, P));
+  }
+}
+
+// GHASH of 512 bytes of ciphertext at q as one 32-block group, on top of the
+// products already in `seed` (the AAD, before the first group), then reduced.
+inline void hash512(const GcmState& s, const uint8_t* q, Acc& seed, __m128i& x) {
+  const __m512i rv = rev512();
+  __m512i h[8];
+  for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rv);
+  h[0] = with_x(h[0], x);
+  acc_add<8>(seed, h, powers(s, 32));
+  x = acc_reduce(seed);
+  seed = acc_zero();
+}
+
+// 512 bytes of counter mode with no masks. On seal the GHASH of the previous
+// 512 bytes of output (at `pending`) runs alongside, so that the AES of this
+// group does not wait for it and the hash does not wait for this AES.
+template <int R, Mode M>
+inline void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                     const uint8_t* pending, Acc& seed, __m128i& x) {
+  __m512i b[8];
+  keystream<R, 8>(rk, ctr, b);
+  if constexpr (M == Mode::open) hash512(s, p, seed, x);
+  if constexpr (M == Mode::seal)
+    if (pending != nullptr) hash512(s, pending, seed, x);
+  for (int i = 0; i < 8; ++i)
+    _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
+}
+
+// The whole GCM pass over one packet; returns the full 16-byte tag (seal and
+// open) in wire byte order.
+//
+// GHASH groups: whole 512-byte chunks of data are one 32-block group each; the
+// last 1..512 bytes and the length block form the final group. A short AAD
+// joins the first group (or, for a short packet, the final group, so that the
+// whole packet costs one reduction); a long one is hashed on its own first.
+template <int R, Mode M>
+__m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, size_t alen,
+                uint8_t* data, size_t len) {
+  const RoundKeys<R> rk(s);
+  // J0 = nonce || 0^31 || 1, loaded without a narrow store in front of it.
+  const __m128i j0 = _mm_or_si128(_mm_maskz_loadu_epi8(0x0fff, nonce), _mm_set_epi32(0x01000000, 0, 0, 0));
+  const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
+  // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
+  __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
+  Acc acc = acc_zero();
+  __m128i x = _mm_setzero_si128();
+  if constexpr (M != Mode::ctr) {
+    const size_t na = blocks(alen), nd = blocks(len);
+    if (alen == 0) {
+    } else if (alen <= 256 && len <= 512 && na + nd + 1 <= kPowers) {
+      acc_bytes_any(acc, s, aad, alen, na + nd + 1, x);  // one group for the whole packet
+    } else if (len > 512 && na + 32 <= kPowers) {
+      acc_bytes_any(acc, s, aad, alen, na + 32, x);  // joins the first 512-byte group
+    } else {
+      x = ghash_bytes(s, x, aad, alen);
+    }
+  }
+  uint8_t* p = data;
+  size_t rem = len;
+  if (rem > 512) {
+    const uint8_t* pending = nullptr;
+    do {
+      crypt512<R, M>(s, rk, ctr, p, pending, acc, x);
+      pending = p;
+      p += 512;
+      rem -= 512;
+    } while (rem > 512);
+    if constexpr (M == Mode::seal) hash512(s, pending, acc, x);
+  }
+  const size_t P = blocks(rem) + 1;
+  switch ((rem + 63) / 64) {
+    case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
+    case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
+    default: break;
+  }
+  if constexpr (M == Mode::ctr) return x;
+  __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+  if (rem == 0) lens = _mm_xor_si128(lens, x);
+  acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+  return _mm_xor_si128(bswap(acc_reduce(acc)), ekj0);
+}
+
+const GcmState* gcm_state(const AeadKey& k) {
+  if (k.suite() == Suite::chacha20_poly1305) return nullptr;
+  const auto* s = reinterpret_cast<const GcmState*>(k.backend_state());
+  return s->magic == kMagic ? s : nullptr;
+}
+
+bool usable(const AeadJob& j) {
+  return j.key != nullptr && j.key->valid() && (j.data.empty() || j.data.data() != nullptr) &&
+         j.tag != nullptr;
+}
+
+Status refuse(const AeadJob& j) {
+  return (j.key != nullptr && !j.key->valid()) ? Status::key_expired : Status::invalid_argument;
+}
+
+// SP 800-38D §5.2.1.1: plaintext at most 2^39 - 256 bits.
+constexpr uint64_t kMaxGcmBytes = (uint64_t{1} << 36) - 32;
+
+}  // namespace
+
+int aes_expand(const uint8_t* key, size_t key_len, uint8_t* out) {
+  __m128i k[15];
+  int rounds;
+  if (key_len == 16) {
+    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
+    k[1] = mix(k[0], rot_sub<0x01>(k[0]));
+    k[2] = mix(k[1], rot_sub<0x02>(k[1]));
+    k[3] = mix(k[2], rot_sub<0x04>(k[2]));
+    k[4] = mix(k[3], rot_sub<0x08>(k[3]));
+    k[5] = mix(k[4], rot_sub<0x10>(k[4]));
+    k[6] = mix(k[5], rot_sub<0x20>(k[5]));
+    k[7] = mix(k[6], rot_sub<0x40>(k[6]));
+    k[8] = mix(k[7], rot_sub<0x80>(k[7]));
+    k[9] = mix(k[8], rot_sub<0x1b>(k[8]));
+    k[10] = mix(k[9], rot_sub<0x36>(k[9]));
+    rounds = 10;
+  } else if (key_len == 32) {
+    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
+    k[1] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
+    k[2] = mix(k[0], rot_sub<0x01>(k[1]));
+    k[3] = mix(k[1], sub_only(k[2]));
+    k[4] = mix(k[2], rot_sub<0x02>(k[3]));
+    k[5] = mix(k[3], sub_only(k[4]));
+    k[6] = mix(k[4], rot_sub<0x04>(k[5]));
+    k[7] = mix(k[5], sub_only(k[6]));
+    k[8] = mix(k[6], rot_sub<0x08>(k[7]));
+    k[9] = mix(k[7], sub_only(k[8]));
+    k[10] = mix(k[8], rot_sub<0x10>(k[9]));
+    k[11] = mix(k[9], sub_only(k[10]));
+    k[12] = mix(k[10], rot_sub<0x20>(k[11]));
+    k[13] = mix(k[11], sub_only(k[12]));
+    k[14] = mix(k[12], rot_sub<0x40>(k[13]));
+    rounds = 14;
+  } else {
+    return 0;
+  }
+  for (int i = 0; i <= rounds; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), k[i]);
+  for (int i = 0; i <= rounds; ++i) k[i] = _mm_setzero_si128();
+  return rounds;
+}
+
+void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
+  auto* s = reinterpret_cast<GcmState*>(state);
+  std::memset(s, 0, sizeof *s);
+  if (suite == Suite::chacha20_poly1305) return;
+  const int rounds = aes_expand(key, suite == Suite::aes256_gcm ? 32 : 16, &s->rk[0][0]);
+  if (rounds == 0) return;
+  s->rounds = static_cast<uint32_t>(rounds);
+  // H = E(K, 0^128), SP 800-38D §6.4.
+  __m128i h = _mm_xor_si128(_mm_setzero_si128(), _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[0])));
+  for (int r = 1; r < rounds; ++r)
+    h = _mm_aesenc_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[r])));
+  h = _mm_aesenclast_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[rounds])));
+  const __m128i hs = times_x_inv(bswap(h));
+  __m128i p = hs;
+  for (size_t i = 1; i <= kPowers; ++i) {
+    _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[kPowers - i]), p);
+    p = gf_mul(p, hs);  // (H^i·x^-1)·H = H^(i+1)·x^-1
+  }
+  s->magic = kMagic;
+}
+
+namespace {
+
+// N short packets (AAD and data at most 64 bytes each; keys may differ but
+// have the same number of rounds) at once. Their AES rounds are interleaved so
+// that the dependency chains overlap; when all N share one key their J0 blocks
+// ride four to a ZMM as well. Each packet hashes AAD, data and length block as
+// one group with one reduction. Open verifies before it writes anything, so a
+// forged packet's bytes are never touched.
+template <int R, Mode M, int N, bool kSameKey>
+void small_n(AeadJob* const* job, const GcmState* const* st) {
+  static_assert(N % 4 == 0);
+  const __m512i rv = rev512();
+  // Counters 2..5 differ from J0 only in the last byte: no carries, no shuffles.
+  const __m512i ctr_low = _mm512_set_epi32(5 << 24, 0, 0, 0, 4 << 24, 0, 0, 0, 3 << 24, 0, 0, 0,
+                                           2 << 24, 0, 0, 0);
+  const __m128i one = _mm_set_epi32(0x01000000, 0, 0, 0);
+  auto rk = [&](int i, int r) {
+    return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[kSameKey ? 0 : i]->rk[r])));
+  };
+  __m512i b[N];
+  __m128i n[N];
+  __m512i ez[N / 4];  // kSameKey: E(K, J0) of packet 4g+l in lane l of ez[g]
+  __m128i ex[N];      // otherwise one XMM per packet
+  for (int i = 0; i < N; ++i) {
+    n[i] = _mm_maskz_loadu_epi8(0x0fff, job[i]->nonce);
+    b[i] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n[i]), ctr_low), rk(i, 0));
+    if constexpr (!kSameKey) ex[i] = _mm_xor_si128(_mm_or_si128(n[i], one), _mm512_castsi512_si128(rk(i, 0)));
+  }
+  if constexpr (kSameKey) {
+    for (int g = 0; g < N / 4; ++g) {
+      __m512i z = _mm512_castsi128_si512(_mm_or_si128(n[4 * g], one));
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 1], one), 1);
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 2], one), 2);
+      z = _mm512_inserti32x4(z, _mm_or_si128(n[4 * g + 3], one), 3);
+      ez[g] = _mm512_xor_si512(z, rk(0, 0));
+    }
+  }
+  for (int r = 1; r < R; ++r) {
+    for (int i = 0; i < N; ++i) {
+      const __m512i k = rk(i, r);
+      b[i] = _mm512_aesenc_epi128(b[i], k);
+      if constexpr (!kSameKey) ex[i] = _mm_aesenc_si128(ex[i], _mm512_castsi512_si128(k));
+    }
+    if constexpr (kSameKey)
+      for (int g = 0; g < N / 4; ++g) ez[g] = _mm512_aesenc_epi128(ez[g], rk(0, r));
+  }
+  for (int i = 0; i < N; ++i) {
+    const __m512i k = rk(i, R);
+    b[i] = _mm512_aesenclast_epi128(b[i], k);
+    if constexpr (!kSameKey) ex[i] = _mm_aesenclast_si128(ex[i], _mm512_castsi512_si128(k));
+  }
+  if constexpr (kSameKey) {
+    for (int g = 0; g < N / 4; ++g) {
+      ez[g] = _mm512_aesenclast_epi128(ez[g], rk(0, R));
+      ex[4 * g] = _mm512_castsi512_si128(ez[g]);
+      ex[4 * g + 1] = _mm512_extracti32x4_epi32(ez[g], 1);
+      ex[4 * g + 2] = _mm512_extracti32x4_epi32(ez[g], 2);
+      ex[4 * g + 3] = _mm512_extracti32x4_epi32(ez[g], 3);
+    }
+  }
+  // Per packet: counter-mode data, and its GHASH products summed per lane.
+  __m512i o[N], lo[N], hi[N];
+  for (int i = 0; i < N; ++i) {
+    AeadJob& j = *job[i];
+    const GcmState& s = *st[i];
+    const size_t alen = j.aad.size(), len = j.data.size();
+    const size_t na = blocks(alen), nd = blocks(len);
+    const __mmask64 m = byte_mask(len);
+    const __m512i d = load_n(j.data.data(), len);
+    o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
+    if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
+    Acc acc = acc_zero();
+    if (alen != 0) acc_bytes<1>(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
+    if (len != 0) {
+      const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
+      acc_add<1>(acc, &h, powers(s, nd + 1));
+    }
+    const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+    acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+    lo[i] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+    hi[i] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+  }
+  // Four packets' lane sums side by side, one ZMM reduction for all four tags.
+  for (int g = 0; g < N / 4; ++g) {
+    const __m512i l4 = lane_sums(lo + 4 * g), h4 = lane_sums(hi + 4 * g);
+    __m512i e4;
+    if constexpr (kSameKey) {
+      e4 = ez[g];
+    } else {
+      e4 = _mm512_castsi128_si512(ex[4 * g]);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 1], 1);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 2], 2);
+      e4 = _mm512_inserti32x4(e4, ex[4 * g + 3], 3);
+    }
+    const __m512i t4 = _mm512_xor_si512(_mm512_shuffle_epi8(reduce4(l4, h4), rv), e4);
+    const __m128i t[4] = {_mm512_castsi512_si128(t4), _mm512_extracti32x4_epi32(t4, 1),
+                          _mm512_extracti32x4_epi32(t4, 2), _mm512_extracti32x4_epi32(t4, 3)};
+    for (int l = 0; l < 4; ++l) {
+      AeadJob& j = *job[4 * g + l];
+      const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+      if constexpr (M == Mode::seal) {
+        _mm_mask_storeu_epi8(j.tag, tm, t[l]);
+        j.status = Status::ok;
+      } else {
+        const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t[l]), _mm_maskz_loadu_epi8(tm, j.tag));
+        if (_mm_testz_si128(diff, diff)) {
+          store_n(j.data.data(), j.data.size(), o[4 * g + l]);
+          j.status = Status::ok;
+        } else {
+          j.status = Status::auth_failed;
+        }
+      }
+    }
+  }
+}
+
+template <int R, Mode M, int N>
+void small_group(AeadJob* const* job, const GcmState* const* st) {
+  bool same = true;
+  for (int i = 1; i < N; ++i) same &= st[i] == st[0];
+  if (same)
+    small_n<R, M, N, true>(job, st);
+  else
+    small_n<R, M, N, false>(job, st);
+}
+
+template <Mode M>
+void one(AeadJob& j, const GcmState& s) {
+  const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+  const bool r10 = s.rounds == 10;
+  if constexpr (M == Mode::seal) {
+    const __m128i t =
+        r10 ? gcm_run<10, Mode::seal>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::seal>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+    _mm_mask_storeu_epi8(j.tag, tm, t);
+    j.status = Status::ok;
+  } else {
+    // The tag is read before the data is written: it may sit right after it.
+    const __m128i want = _mm_maskz_loadu_epi8(tm, j.tag);
+    const __m128i t =
+        r10 ? gcm_run<10, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+    const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t), want);
+    if (_mm_testz_si128(diff, diff)) {
+      j.status = Status::ok;
+      return;
+    }
+    // Forged or corrupted: apply the same keystream again to restore the bytes.
+    if (r10)
+      gcm_run<10, Mode::ctr>(s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+    else
+      gcm_run<14, Mode::ctr>(s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+    j.status = Status::auth_failed;
+  }
+}
+
+// Runs a burst: short AES-GCM packets go four at a time through small4, the
+// rest one at a time; ChaCha20-Poly1305 goes to the portable backend.
+template <Mode M>
+void run_jobs(std::span<AeadJob> jobs) {
+  constexpr int kGroup = 8;
+  AeadJob* group[kGroup];
+  const GcmState* gs[kGroup];
+  int n = 0;
+  // Leftovers: four at a time while possible, then one at a time.
+  auto drain = [&] {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      if (gs[i]->rounds == 10)
+        small_group<10, M, 4>(group + i, gs + i);
+      else
+        small_group<14, M, 4>(group + i, gs + i);
+    }
+    for (; i < n; ++i) one<M>(*group[i], *gs[i]);
+    n = 0;
+  };
+  for (AeadJob& j : jobs) {
+    if (!usable(j)) {
+      j.status = refuse(j);
+      continue;
+    }
+    const GcmState* s = gcm_state(*j.key);
+    if (s == nullptr) {
+      if constexpr (M == Mode::seal) portable::seal({&j, 1});
+      else portable::open({&j, 1});
+      continue;
+    }
+    if (j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes) {
+      j.status = Status::invalid_argument;
+      continue;
+    }
+    if (j.data.size() > 64 || j.aad.size() > 64) {
+      one<M>(j, *s);
+      continue;
+    }
+    if (n > 0 && gs[0]->rounds != s->rounds) drain();
+    group[n] = &j;
+    gs[n] = s;
+    if (++n == kGroup) {
+      if (s->rounds == 10)
+        small_group<10, M, kGroup>(group, gs);
+      else
+        small_group<14, M, kGroup>(group, gs);
+      n = 0;
+    }
+  }
+  drain();
+}
+
+}  // namespace
+
+void seal(std::span<AeadJob> jobs) { run_jobs<Mode::seal>(jobs); }
+void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
+
+namespace {
+
+// One AES-ECB block with AES-NI (a burst's lone sample, or a run of one).
+template <int R>
+inline void mask1(MaskJob& m) {
+  const auto* rk = reinterpret_cast<const __m128i*>(m.key->simd_round_keys());
+  __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m.sample)), _mm_load_si128(rk));
+  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm_load_si128(rk + r));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(m.mask), _mm_aesenclast_si128(b, _mm_load_si128(rk + R)));
+}
+
+// Up to 4K samples under one key: four samples per ZMM, K ZMMs in flight.
+// Spare lanes repeat the last sample; their results are not stored.
+template <int R, int K>
+inline void mask_run(MaskJob* m, size_t n) {
+  const auto* rk = reinterpret_cast<const __m128i*>(m[0].key->simd_round_keys());
+  auto sample = [&](int j) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[static_cast<size_t>(j) < n ? j : n - 1].sample));
+  };
+  __m512i b[K];
+  for (int i = 0; i < K; ++i) {
+    __m512i v = _mm512_castsi128_si512(sample(4 * i));
+    v = _mm512_inserti32x4(v, sample(4 * i + 1), 1);
+    v = _mm512_inserti32x4(v, sample(4 * i + 2), 2);
+    b[i] = _mm512_inserti32x4(v, sample(4 * i + 3), 3);
+  }
+  __m512i k = _mm512_broadcast_i32x4(_mm_load_si128(rk));
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], k);
+  for (int r = 1; r < R; ++r) {
+    k = _mm512_broadcast_i32x4(_mm_load_si128(rk + r));
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], k);
+  }
+  k = _mm512_broadcast_i32x4(_mm_load_si128(rk + R));
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], k);
+  for (int i = 0; i < K; ++i) {
+    auto out = [&](int j) { return reinterpret_cast<__m128i*>(m[j].mask); };
+    if (static_cast<size_t>(4 * i) < n) _mm_storeu_si128(out(4 * i), _mm512_castsi512_si128(b[i]));
+    if (static_cast<size_t>(4 * i + 1) < n) _mm_storeu_si128(out(4 * i + 1), _mm512_extracti32x4_epi32(b[i], 1));
+    if (static_cast<size_t>(4 * i + 2) < n) _mm_storeu_si128(out(4 * i + 2), _mm512_extracti32x4_epi32(b[i], 2));
+    if (static_cast<size_t>(4 * i + 3) < n) _mm_storeu_si128(out(4 * i + 3), _mm512_extracti32x4_epi32(b[i], 3));
+  }
+}
+
+template <int R>
+void mask_same_key(MaskJob* m, size_t n) {
+  switch ((n + 3) / 4) {
+    case 1: return n == 1 ? mask1<R>(m[0]) : mask_run<R, 1>(m, n);
+    case 2: return mask_run<R, 2>(m, n);
+    case 3: return mask_run<R, 3>(m, n);
+    default: return mask_run<R, 4>(m, n);
+  }
+}
+
+bool aes_mask_job(const MaskJob& m) {
+  return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
+         m.key->suite() != Suite::chacha20_poly1305 && m.key->simd_rounds() != 0;
+}
+
+}  // namespace
+
+// Runs of consecutive jobs under the same AES key (the usual case: one
+// connection's packets) go 16 at a time through the wide kernel; anything else
+// (ChaCha20 keys, unusable jobs) takes the portable path for that job.
+void mask(std::span<MaskJob> jobs) {
+  size_t i = 0;
+  while (i < jobs.size()) {
+    MaskJob& m = jobs[i];
+    if (!aes_mask_job(m)) {
+      portable::mask({&m, 1});
+      ++i;
+      continue;
+    }
+    size_t e = i + 1;
+    while (e < jobs.size() && e - i < 16 && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
+    if (m.key->simd_rounds() == 10)
+      mask_same_key<10>(&jobs[i], e - i);
+    else
+      mask_same_key<14>(&jobs[i], e - i);
+    i = e;
+  }
+}
+
+}  // namespace rl::avx512

@@ -1,0 +1,25 @@
+// The AVX-512 tier (VAES + VPCLMULQDQ on 512-bit registers): AES-GCM seal and
+// open, batched AES-ECB masks. Only reached through simd/tiers.cc after the
+// CPU check; this header is plain C++ so baseline code may include it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "simd/jobs.h"
+
+namespace rl::avx512 {
+
+// Fills an AeadKey's backend_state() (64-aligned, AeadKey::kBackendStateSize
+// bytes) with the AES round keys and the powers H^1..H^16 for an AES-GCM key.
+void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state);
+
+// AES-NI round keys for a 16- or 32-byte key: 11 or 15 16-byte round keys into
+// `round_keys` (room for 15). Returns the number of rounds (10 or 14).
+int aes_expand(const uint8_t* key, size_t key_len, uint8_t* round_keys);
+
+void seal(std::span<AeadJob> jobs);
+void open(std::span<AeadJob> jobs);
+void mask(std::span<MaskJob> jobs);
+
+}  // namespace rl::avx512

@@ -1,0 +1,423 @@
+// Differential tests: every SIMD tier this CPU runs against the portable
+// backend (BoringSSL), on the same random inputs. Seal output and tags must be
+// bit-identical, open must round-trip, every forgery must fail and leave the
+// bytes as they arrived, and nothing outside a job's buffers may be touched.
+//
+// The bounded run (CI) does at least 200,000 AEAD cases per tier; RL_SIMD_LONG=1
+// or `--long` on the command line runs at least 10^7.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aead.h"
+#include "tests/support/vectors.h"
+
+namespace rl {
+namespace {
+
+using test::Bytes;
+
+bool long_run() {
+  if (const char* e = std::getenv("RL_SIMD_LONG"); e != nullptr && *e != '\0' && *e != '0')
+    return true;
+  for (const std::string& a : ::testing::internal::GetArgvs())
+    if (a == "--long") return true;
+  return false;
+}
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {  // splitmix64
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  size_t below(size_t n) { return n == 0 ? 0 : static_cast<size_t>(next() % n); }
+  void fill(uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(next() >> 17);
+  }
+  Bytes bytes(size_t n) {
+    Bytes b(n);
+    fill(b.data(), n);
+    return b;
+  }
+};
+
+std::vector<Backend> simd_tiers() {
+  std::vector<Backend> v;
+  for (Backend b : kAllBackends)
+    if (b != Backend::portable && backend_supported(b)) v.push_back(b);
+  return v;
+}
+
+#define RL_REQUIRE_SIMD_TIER()                                                     \
+  if (simd_tiers().empty()) GTEST_SKIP() << "no SIMD tier supported on this CPU/build"
+
+constexpr size_t kGuard = 32;
+
+// One packet laid out in its own buffer, at an arbitrary misalignment, with
+// guard bytes around data and tag to catch any write outside them.
+struct Packet {
+  Bytes buf;  // [guard | aad | data | tag | guard]
+  size_t off = 0, aad_len = 0, data_len = 0, tag_len = 0;
+  uint8_t nonce[kNonceLen] = {};
+
+  Packet(Rng& r, size_t aad, size_t len, size_t tag) : aad_len(aad), data_len(len), tag_len(tag) {
+    off = kGuard + r.below(64);
+    buf.resize(off + aad + len + tag + kGuard);
+    r.fill(buf.data(), buf.size());
+    r.fill(nonce, kNonceLen);
+  }
+  uint8_t* aad() { return buf.data() + off; }
+  uint8_t* data() { return aad() + aad_len; }
+  uint8_t* tag() { return data() + data_len; }
+  AeadJob job(const AeadKey& k) {
+    AeadJob j;
+    j.key = &k;
+    std::memcpy(j.nonce, nonce, kNonceLen);
+    j.aad = {aad(), aad_len};
+    j.data = {data(), data_len};
+    j.tag = tag();
+    return j;
+  }
+};
+
+struct KeyPool {
+  std::vector<std::unique_ptr<AeadKey>> keys;
+  KeyPool(Rng& r, bool with_chacha) {
+    for (Suite s : kAllSuites) {
+      if (s == Suite::chacha20_poly1305 && !with_chacha) continue;
+      for (size_t tl : {16u, 16u, 12u, 8u}) {
+        auto k = std::make_unique<AeadKey>();
+        EXPECT_EQ(k->init(s, r.bytes(suite_info(s).key_len), tl), Status::ok);
+        keys.push_back(std::move(k));
+      }
+    }
+  }
+  const AeadKey& pick(Rng& r) { return *keys[r.below(keys.size())]; }
+};
+
+// Seals one packet with the tier and with BoringSSL, compares, opens it with
+// the tier, and (every `forge_every` cases) checks that one flipped bit fails
+// and changes nothing. Returns false on the first mismatch (with a failure).
+bool check_one(const BackendOps& tier, Rng& r, const AeadKey& k, size_t aad, size_t len,
+               bool forge) {
+  Packet p(r, aad, len, k.tag_len());
+  Packet q = p;  // same bytes for the reference
+  const Bytes plain(p.data(), p.data() + len);
+  AeadJob a = p.job(k), b = q.job(k);
+  tier.seal({&a, 1});
+  portable::seal({&b, 1});
+  if (a.status != Status::ok || b.status != Status::ok) {
+    ADD_FAILURE() << "seal status " << to_string(a.status) << " / " << to_string(b.status);
+    return false;
+  }
+  if (p.buf != q.buf) {
+    ADD_FAILURE() << "seal differs from BoringSSL: suite " << suite_info(k.suite()).name
+                  << " aad " << aad << " len " << len << " tag " << k.tag_len() << " offset "
+                  << p.off;
+    return false;
+  }
+  if (forge) {
+    // Flip one bit of the ciphertext, tag, AAD or nonce.
+    const Bytes before = p.buf;
+    AeadJob f = p.job(k);
+    const size_t where = r.below(4);
+    size_t bit = 0;
+    if (where == 0 && len > 0) {
+      bit = r.below(len * 8);
+      p.data()[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    } else if (where == 1 || (where == 0 && len == 0)) {
+      bit = r.below(k.tag_len() * 8);
+      p.tag()[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    } else if (where == 2 && aad > 0) {
+      bit = r.below(aad * 8);
+      p.aad()[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    } else {
+      bit = r.below(kNonceLen * 8);
+      f.nonce[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    }
+    const Bytes forged = p.buf;
+    tier.open({&f, 1});
+    if (f.status != Status::auth_failed || p.buf != forged) {
+      ADD_FAILURE() << "forgery (part " << where << " bit " << bit << ") gave "
+                    << to_string(f.status) << " len " << len << " aad " << aad;
+      return false;
+    }
+    p.buf = before;
+  }
+  AeadJob o = p.job(k);
+  tier.open({&o, 1});
+  if (o.status != Status::ok || !std::equal(plain.begin(), plain.end(), p.data())) {
+    ADD_FAILURE() << "open failed to round-trip: " << to_string(o.status) << " len " << len;
+    return false;
+  }
+  return true;
+}
+
+size_t case_budget() { return long_run() ? 10'000'000 : 200'000; }
+
+// Every payload length 0..1024 with AAD lengths 0..64, then random lengths up
+// to 16400, then AAD lengths up to 1100, through every tier; about a fifth of the cases also forge one bit.
+TEST(SimdDiff, LengthsAndAad) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0001};
+    KeyPool pool(r, /*with_chacha=*/false);
+    size_t cases = 0;
+    const size_t reps = long_run() ? 20 : 1;
+    for (size_t rep = 0; rep < reps; ++rep)
+      for (size_t len = 0; len <= 1024; ++len)
+        for (size_t a = 0; a < 4; ++a) {
+          const size_t aad = a == 0 ? 0 : r.below(65);
+          ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, len, r.below(5) == 0));
+          ++cases;
+        }
+    const size_t big = long_run() ? 200'000 : 4'000;
+    for (size_t i = 0; i < big; ++i) {
+      ASSERT_TRUE(check_one(tier, r, pool.pick(r), r.below(65), r.below(16401), r.below(5) == 0));
+      ++cases;
+    }
+    // Long AAD (past the kernels' 256-byte single-group limit) with short and long data.
+    for (size_t i = 0; i < big; ++i) {
+      ASSERT_TRUE(check_one(tier, r, pool.pick(r), r.below(1100), r.below(i % 2 ? 600 : 3000),
+                            r.below(5) == 0));
+      ++cases;
+    }
+    std::printf("[ %s ] %zu single-packet cases\n", to_string(t), cases);
+  }
+}
+
+// Bursts of 1..64 jobs, mixed suites (ChaCha20 too), keys, truncated tags,
+// lengths and AAD; some jobs forged. Each job gets its own status; a forged
+// job's bytes are left as they arrived; neighbours are unaffected.
+TEST(SimdDiff, MixedBursts) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0002};
+    KeyPool pool(r, /*with_chacha=*/true);
+    const size_t budget = case_budget();
+    size_t cases = 0;
+    std::vector<Packet> mine, ref;
+    std::vector<AeadJob> jm, jr;
+    std::vector<const AeadKey*> keys;
+    std::vector<Bytes> plain;
+    std::vector<bool> forged;
+    while (cases < budget) {
+      const size_t n = 1 + r.below(64);
+      mine.clear(), ref.clear(), jm.clear(), jr.clear(), keys.clear(), plain.clear(), forged.clear();
+      for (size_t i = 0; i < n; ++i) {
+        const AeadKey& k = pool.pick(r);
+        // Mostly packet-sized, sometimes tiny, sometimes large.
+        const size_t sel = r.below(16);
+        const size_t len = sel < 6 ? r.below(129) : sel < 15 ? r.below(1501) : r.below(9001);
+        mine.emplace_back(r, r.below(65), len, k.tag_len());
+        keys.push_back(&k);
+      }
+      ref = mine;
+      for (size_t i = 0; i < n; ++i) {
+        jm.push_back(mine[i].job(*keys[i]));
+        jr.push_back(ref[i].job(*keys[i]));
+        plain.emplace_back(mine[i].data(), mine[i].data() + mine[i].data_len);
+      }
+      tier.seal(jm);
+      portable::seal(jr);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(jm[i].status, Status::ok);
+        ASSERT_EQ(jr[i].status, Status::ok);
+        ASSERT_EQ(mine[i].buf, ref[i].buf)
+            << "burst job " << i << " suite " << suite_info(keys[i]->suite()).name << " len "
+            << mine[i].data_len << " aad " << mine[i].aad_len;
+      }
+      // Forge about one job in eight: flip a ciphertext, tag, AAD or nonce bit.
+      std::vector<Bytes> arrived(n);
+      for (size_t i = 0; i < n; ++i) {
+        jm[i] = mine[i].job(*keys[i]);
+        const bool f = r.below(8) == 0;
+        forged.push_back(f);
+        if (f) {
+          const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
+          const size_t where = r.below(4);
+          if (where == 0 && mine[i].data_len > 0)
+            mine[i].data()[r.below(mine[i].data_len)] ^= bit;
+          else if (where == 1 && mine[i].aad_len > 0)
+            mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
+          else if (where == 2)
+            jm[i].nonce[r.below(kNonceLen)] ^= bit;
+          else
+            mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
+        }
+        arrived[i] = mine[i].buf;
+      }
+      tier.open(jm);
+      for (size_t i = 0; i < n; ++i) {
+        if (forged[i]) {
+          ASSERT_EQ(jm[i].status, Status::auth_failed) << i;
+          ASSERT_EQ(mine[i].buf, arrived[i]) << "failed open changed bytes, job " << i;
+        } else {
+          ASSERT_EQ(jm[i].status, Status::ok) << i;
+          ASSERT_TRUE(std::equal(plain[i].begin(), plain[i].end(), mine[i].data())) << i;
+        }
+      }
+      cases += n;
+    }
+    std::printf("[ %s ] %zu burst cases\n", to_string(t), cases);
+  }
+}
+
+// Every single bit of ciphertext, tag, AAD and nonce, flipped in turn, fails
+// open on every tier and leaves the bytes unchanged, alone and inside a burst
+// of four; lengths around the 16/64/256/512-byte boundaries of the kernels.
+TEST(SimdDiff, EveryBitFlipFails) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0003};
+    for (Suite s : {Suite::aes128_gcm, Suite::aes256_gcm}) {
+      AeadKey k;
+      ASSERT_EQ(k.init(s, r.bytes(suite_info(s).key_len)), Status::ok);
+      for (size_t len : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 255u, 256u, 257u, 300u, 513u}) {
+        Packet p(r, len % 2 ? 1 + r.below(64) : r.below(70), len, k.tag_len());
+        AeadJob j = p.job(k);
+        tier.seal({&j, 1});
+        ASSERT_EQ(j.status, Status::ok);
+        const Bytes sealed = p.buf;
+        // A valid neighbour, so that the forged job also runs inside a burst
+        // (the tier's multi-packet path) next to packets that must still open.
+        Packet good(r, p.aad_len, len, k.tag_len());
+        const Bytes good_plain(good.data(), good.data() + len);
+        AeadJob gj = good.job(k);
+        tier.seal({&gj, 1});
+        const Bytes good_sealed = good.buf;
+        auto expect_fail = [&](AeadJob f, const char* what, size_t bit) {
+          const Bytes before = p.buf;
+          AeadJob alone = f;
+          tier.open({&alone, 1});
+          ASSERT_EQ(alone.status, Status::auth_failed) << what << " bit " << bit << " len " << len;
+          ASSERT_EQ(p.buf, before) << what << " bit " << bit << " len " << len;
+          std::vector<Packet> others(3, good);
+          AeadJob burst[4] = {others[0].job(k), f, others[1].job(k), others[2].job(k)};
+          tier.open(std::span<AeadJob>(burst, 4));
+          ASSERT_EQ(burst[1].status, Status::auth_failed) << what << " bit " << bit << " in a burst";
+          ASSERT_EQ(p.buf, before) << what << " bit " << bit << " in a burst";
+          for (size_t o = 0; o < 3; ++o) {
+            ASSERT_EQ(burst[o == 0 ? 0 : o + 1].status, Status::ok);
+            ASSERT_TRUE(std::equal(good_plain.begin(), good_plain.end(), others[o].data()));
+          }
+          ASSERT_EQ(good.buf, good_sealed);
+          p.buf = sealed;
+        };
+        auto flip_region = [&](uint8_t* base, size_t n, const char* what) {
+          for (size_t bit = 0; bit < n * 8; ++bit) {
+            base[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+            expect_fail(p.job(k), what, bit);
+          }
+        };
+        flip_region(p.data(), len, "ciphertext");
+        flip_region(p.tag(), k.tag_len(), "tag");
+        flip_region(p.aad(), p.aad_len, "aad");
+        for (size_t bit = 0; bit < kNonceLen * 8; ++bit) {
+          AeadJob f = p.job(k);
+          f.nonce[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+          expect_fail(f, "nonce", bit);
+        }
+        AeadJob o = p.job(k);
+        tier.open({&o, 1});
+        ASSERT_EQ(o.status, Status::ok);
+      }
+    }
+  }
+}
+
+// Batched masks against BoringSSL's one-at-a-time AES (and ChaCha20) masks:
+// bursts of 1..64 mixing AES-128, AES-256 and ChaCha20 keys, including
+// unusable jobs (no key, no sample), which get a zero mask as on portable.
+TEST(SimdDiff, MaskBursts) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0004};
+    std::vector<std::unique_ptr<MaskKey>> keys;
+    for (int i = 0; i < 12; ++i) {
+      const Suite s = kAllSuites[i % 3];
+      auto k = std::make_unique<MaskKey>();
+      ASSERT_EQ(k->init(s, r.bytes(suite_info(s).hp_key_len)), Status::ok);
+      keys.push_back(std::move(k));
+    }
+    MaskKey dead;
+    size_t cases = 0;
+    for (int round = 0; round < 3000; ++round) {
+      const size_t n = 1 + r.below(64);
+      std::vector<Bytes> samples(n);
+      std::vector<MaskJob> a(n), b(n);
+      for (size_t i = 0; i < n; ++i) {
+        samples[i] = r.bytes(16 + r.below(8));  // not always 16-aligned sizes around it
+        const size_t sel = r.below(40);
+        // Runs of one key (the wide path) broken by other keys and unusable jobs.
+        const MaskKey* k = i > 0 && a[i - 1].key != nullptr && r.below(8) != 0
+                               ? a[i - 1].key
+                               : keys[r.below(keys.size())].get();
+        a[i].key = sel == 0 ? nullptr : sel == 1 ? &dead : k;
+        a[i].sample = sel == 2 ? nullptr : samples[i].data() + r.below(samples[i].size() - 15);
+        r.fill(a[i].mask, 16);
+        b[i] = a[i];
+      }
+      tier.mask(a);
+      portable::mask(b);
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(0, std::memcmp(a[i].mask, b[i].mask, 16)) << "round " << round << " job " << i;
+      cases += n;
+    }
+    std::printf("[ %s ] %zu mask cases\n", to_string(t), cases);
+  }
+}
+
+// The tier's expanded state (round keys, powers of H) exists after init and is
+// gone after wipe(), for AEAD keys and header-protection keys.
+TEST(SimdDiff, TierStateWiped) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Suite s : {Suite::aes128_gcm, Suite::aes256_gcm}) {
+    AeadKey k;
+    ASSERT_EQ(k.init(s, test::random_bytes(suite_info(s).key_len, 77)), Status::ok);
+    auto st = k.debug_state_bytes();
+    EXPECT_GT(std::count_if(st.begin(), st.end(), [](uint8_t b) { return b != 0; }), 256);
+    k.wipe();
+    for (uint8_t b : k.debug_state_bytes()) ASSERT_EQ(b, 0);
+
+    MaskKey m;
+    ASSERT_EQ(m.init(s, test::random_bytes(suite_info(s).hp_key_len, 78)), Status::ok);
+    EXPECT_NE(m.simd_rounds(), 0);
+    auto rk = m.debug_simd_bytes();
+    EXPECT_GT(std::count_if(rk.begin(), rk.end(), [](uint8_t b) { return b != 0; }), 100);
+    m.wipe();
+    EXPECT_EQ(m.simd_rounds(), 0);
+    for (uint8_t b : m.debug_simd_bytes()) ASSERT_EQ(b, 0);
+  }
+}
+
+// RL_BACKEND / set_backend reach the tier: the active ops are the tier's.
+TEST(SimdDiff, ForcedTierIsUsed) {
+  RL_REQUIRE_SIMD_TIER();
+  const Backend saved = active_backend();
+  for (Backend t : simd_tiers()) {
+    ASSERT_EQ(set_backend(t), Status::ok);
+    EXPECT_STREQ(backend_ops().name, to_string(t));
+    EXPECT_EQ(backend_ops().seal, backend_ops_for(t)->seal);
+  }
+  set_backend(saved);
+}
+
+}  // namespace
+}  // namespace rl
