@@ -321,6 +321,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     Record& r = records[i];
     PacketView& p = r.pkt;
     r.cid = {};
+    r.newest = false;
     if (!p.well_formed()) {
       p.status = Status::invalid_argument;
       continue;
@@ -441,6 +442,10 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       type = plain[--plain_len];
       r.cid = {p.data() + 11, open_cid_len_};
     }
+    r.newest = !any_opened_ || r.epoch > newest_epoch_ ||
+               (r.epoch == newest_epoch_ && (e->window.empty() || r.seq > e->window.highest()));
+    if (r.newest) newest_epoch_ = r.epoch;
+    any_opened_ = true;
     e->window.commit(r.seq);
     e->key.count_opened(plain_len);
     r.type = type;

@@ -50,6 +50,10 @@ struct Record {
   uint16_t epoch = 0;          // out
   uint64_t seq = 0;            // out: 48-bit sequence number
   std::span<const uint8_t> cid;  // open out: the authenticated CID (points into pkt.buf)
+  // Open out: authenticated and newer (epoch, then sequence number) than every
+  // record opened before. RFC 9146 §6 / RFC 8922 ME: only such a record may
+  // move the peer address of a CID association.
+  bool newest = false;
   Status status() const { return pkt.status; }
 };
 
@@ -92,7 +96,8 @@ class RecordProtection {
   // Walks the records of one datagram (RFC 6347 §4.1.1: several records may
   // share a datagram), fills out[0..*found) with views into `datagram` and
   // opens them. A record whose header cannot be parsed ends the walk (its
-  // Status says why; the rest of the datagram cannot be framed).
+  // Status says why; the rest of the datagram cannot be framed). At most
+  // out.size() records are looked at.
   size_t open_datagram(std::span<uint8_t> datagram, std::span<Record> out, size_t* found);
 
   bool poll_event(KeyEvent& e) { return events_.poll(e); }
@@ -126,6 +131,8 @@ class RecordProtection {
   uint8_t open_cid_[kMaxCidLen] = {};
   uint8_t seal_cid_len_ = 0, open_cid_len_ = 0;
   bool open_cid_set_ = false;
+  uint16_t newest_epoch_ = 0;  // highest epoch with an authenticated record
+  bool any_opened_ = false;
 };
 
 }  // namespace rl::dtls

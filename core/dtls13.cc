@@ -312,6 +312,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     Record& r = records[i];
     PacketView& p = r.pkt;
     r.cid = {};
+    r.newest = false;
     if (!p.well_formed()) {
       p.status = Status::invalid_argument;
       continue;
@@ -458,6 +459,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       continue;
     }
     r.type = plain[--plain_len];
+    r.newest = !open_any_ || q.e->epoch > open_current_ ||
+               (q.e->epoch == open_current_ &&
+                (q.e->window.empty() || r.seq > q.e->window.highest()));
     q.e->window.commit(r.seq);
     q.e->key.count_opened(plain_len);
     if (q.e->key.counters().opened == 1 && open_any_ && q.e->epoch > open_current_) {

@@ -38,6 +38,10 @@ struct Record {
   uint64_t epoch = 0;          // out
   uint64_t seq = 0;            // out: full 64-bit sequence number
   std::span<const uint8_t> cid;  // open out: the authenticated CID (points into pkt.buf)
+  // Open out: authenticated and newer (epoch, then sequence number) than every
+  // record opened before; only such a record may move the peer address of a
+  // CID association (RFC 9146 §6, RFC 9147 §9, RFC 8922 ME).
+  bool newest = false;
   Status status() const { return pkt.status; }
 };
 
@@ -90,6 +94,7 @@ class RecordProtection {
   // record without L takes the rest. DTLSPlaintext records (first byte 21, 22
   // or 26: 13-byte header with length) are skipped and reported as
   // not_protected. A first byte that is neither ends the walk as malformed.
+  // At most out.size() records are looked at.
   size_t open_datagram(std::span<uint8_t> datagram, std::span<Record> out, size_t* found);
 
   bool poll_event(KeyEvent& e) { return events_.poll(e); }

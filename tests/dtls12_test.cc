@@ -598,3 +598,41 @@ TEST(Dtls12, BurstOfManyRecordsAcrossChunks) {
 
 }  // namespace
 }  // namespace rl::dtls
+
+namespace rl::dtls {
+namespace {
+
+TEST(Dtls12Cid, NewestFlagForPeerAddressUpdates) {
+  // RFC 9146 §6: only an authenticated record newer than all before it may
+  // move the peer address.
+  const Suite s = Suite::aes128_gcm;
+  const Bytes cid = {0x42};
+  RecordProtection a, b;
+  pair(a, b, s);
+  ASSERT_EQ(a.set_seal_cid(cid), Status::ok);
+  ASSERT_EQ(b.set_open_cid(cid), Status::ok);
+  std::vector<Bytes> w;
+  for (int i = 0; i < 8; ++i) w.push_back(seal_one(a, {uint8_t(i)}));
+  Record r;
+  ASSERT_EQ(open_one(b, w[5], nullptr, &r), Status::ok);
+  EXPECT_TRUE(r.newest);
+  ASSERT_EQ(open_one(b, w[3], nullptr, &r), Status::ok);
+  EXPECT_FALSE(r.newest);  // late: must not move the address
+  ASSERT_EQ(open_one(b, w[6], nullptr, &r), Status::ok);
+  EXPECT_TRUE(r.newest);
+  Bytes forged = w[7];
+  forged[forged.size() - 1] ^= 1;
+  ASSERT_EQ(open_one(b, forged, nullptr, &r), Status::auth_failed);
+  EXPECT_FALSE(r.newest);
+  // A newer epoch is newest even with a lower sequence number.
+  ASSERT_EQ(a.install(Direction::seal, 2, s, key_for(s, 2), iv_for(s, 2)), Status::ok);
+  ASSERT_EQ(b.install(Direction::open, 2, s, key_for(s, 2), iv_for(s, 2)), Status::ok);
+  ASSERT_EQ(open_one(b, seal_one(a, {9}), nullptr, &r), Status::ok);
+  EXPECT_TRUE(r.newest);
+  EXPECT_EQ(r.epoch, 2);
+  ASSERT_EQ(open_one(b, w[7], nullptr, &r), Status::ok);
+  EXPECT_FALSE(r.newest);  // epoch 1, late
+}
+
+}  // namespace
+}  // namespace rl::dtls

@@ -599,3 +599,28 @@ TEST(Dtls13Replay, DuplicatesAndWindow) {
 
 }  // namespace
 }  // namespace rl::dtls13
+
+namespace rl::dtls13 {
+namespace {
+
+TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
+  const Suite s = Suite::chacha20_poly1305;
+  const Bytes cid = {0xde, 0xad};
+  RecordProtection a, b;
+  pair(a, b, s, cid);
+  const Bytes r0 = seal_one(a, {0}, {cid}), r1 = seal_one(a, {1}, {cid});
+  Record r;
+  ASSERT_EQ(open_one(b, r1, nullptr, &r), Status::ok);
+  EXPECT_TRUE(r.newest);
+  EXPECT_EQ(Bytes(r.cid.begin(), r.cid.end()).size(), 2u);
+  ASSERT_EQ(open_one(b, r0, nullptr, &r), Status::ok);
+  EXPECT_FALSE(r.newest);
+  ASSERT_EQ(a.update(Direction::seal), Status::ok);
+  ASSERT_EQ(b.update(Direction::open), Status::ok);
+  const Bytes e4 = seal_one(a, {2}, {cid});
+  ASSERT_EQ(open_one(b, e4, nullptr, &r), Status::ok);
+  EXPECT_TRUE(r.newest);
+}
+
+}  // namespace
+}  // namespace rl::dtls13
