@@ -52,7 +52,7 @@ struct Buf {
   Record rec;
   explicit Buf(const Bytes& plain, uint8_t type = 23) {
     mem.assign(kHead + plain.size() + kTail, 0xee);
-    std::memcpy(mem.data() + kHead, plain.data(), plain.size());
+    if (!plain.empty()) std::memcpy(mem.data() + kHead, plain.data(), plain.size());
     rec.pkt = {mem.data(), static_cast<uint32_t>(mem.size()), kHead,
                static_cast<uint32_t>(plain.size()), Status::ok};
     rec.type = type;

@@ -185,7 +185,7 @@ struct Buf {
   Record rec;
   explicit Buf(const Bytes& plain, uint8_t type = 23) {
     mem.assign(kHead + plain.size() + kTail, 0xee);
-    std::memcpy(mem.data() + kHead, plain.data(), plain.size());
+    if (!plain.empty()) std::memcpy(mem.data() + kHead, plain.data(), plain.size());
     rec.pkt = {mem.data(), static_cast<uint32_t>(mem.size()), kHead,
                static_cast<uint32_t>(plain.size()), Status::ok};
     rec.type = type;
@@ -609,10 +609,12 @@ TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
   RecordProtection a, b;
   pair(a, b, s, cid);
   const Bytes r0 = seal_one(a, {0}, {cid}), r1 = seal_one(a, {1}, {cid});
-  Record r;
-  ASSERT_EQ(open_one(b, r1, nullptr, &r), Status::ok);
+  Bytes w1 = r1;  // the CID view points into this buffer
+  Record r = Buf::view(w1);
+  b.open({&r, 1});
+  ASSERT_EQ(r.status(), Status::ok);
   EXPECT_TRUE(r.newest);
-  EXPECT_EQ(Bytes(r.cid.begin(), r.cid.end()).size(), 2u);
+  EXPECT_EQ(Bytes(r.cid.begin(), r.cid.end()), cid);
   ASSERT_EQ(open_one(b, r0, nullptr, &r), Status::ok);
   EXPECT_FALSE(r.newest);
   ASSERT_EQ(a.update(Direction::seal), Status::ok);

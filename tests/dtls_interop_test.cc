@@ -135,7 +135,7 @@ TEST_P(DtlsInterop, OpenSslBothDirections) {
              static_cast<uint32_t>(msgs[i].size()), Status::ok};
     recs.push_back(r);
   }
-  ASSERT_EQ(engine.seal(recs), msgs.size());
+  ASSERT_EQ(engine.seal(recs), msgs.size()) << to_string(recs[0].status()) << " " << to_string(recs[1].status()) << " " << to_string(recs[4].status());
   Bytes dgram;
   for (const Record& r : recs) dgram.insert(dgram.end(), r.pkt.data(), r.pkt.data() + r.pkt.length);
   peer.send('R', dgram);
