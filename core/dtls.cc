@@ -92,6 +92,13 @@ size_t aad_cid(uint8_t* a, uint16_t version, uint16_t epoch, uint64_t seq, const
   return 23 + cid_len;
 }
 
+// The clock is read only for keys with an age limit: a clock call per burst
+// is a visible share of a small record's cost, and without age limits the
+// key's own install time stands in for "now".
+bool has_age_limit(const KeyEpoch& k) {
+  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
+}
+
 }  // namespace
 
 size_t seal_headroom(Suite s, size_t cid_len) { return kHeaderLen + cid_len + explicit_len(s); }
@@ -211,7 +218,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   uint8_t aad[kBurst][kMaxAad];
   size_t idx[kBurst];
   size_t n = 0;
-  const uint64_t now = clock_.read();
+  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
   const Suite suite = seal_.key.suite();
   const size_t cid_len = seal_cid_len_;
   const size_t ex = explicit_len(suite);
@@ -314,7 +321,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   size_t idx[kBurst];
   Epoch* slot[kBurst];
   size_t n = 0;
-  const uint64_t now = clock_.read();
+  uint64_t clock_now = 0;
+  bool clock_read = false;
+  auto now_for = [&](const KeyEpoch& k) {
+    if (!has_age_limit(k)) return k.installed_at();
+    if (!clock_read) clock_now = clock_.read(), clock_read = true;
+    return clock_now;
+  };
 
   // Phase 1: parse and check; nothing is changed here.
   for (size_t i = 0; i < records.size(); ++i) {
@@ -367,7 +380,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = Status::unknown_epoch;
       continue;
     }
-    if (const Status st = e->key.admit_open(now); st != Status::ok) {
+    if (const Status st = e->key.admit_open(now_for(e->key)); st != Status::ok) {
       p.status = st;
       continue;
     }

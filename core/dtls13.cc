@@ -47,6 +47,13 @@ bool plaintext_type(uint8_t t) { return t == 21 || t == 22 || t == 26; }
 
 Hash hash_of(Suite s) { return suite_info(s).hash; }
 
+// The clock is read only for keys with an age limit: a clock call per burst
+// is a visible share of a small record's cost, and without age limits the
+// key's own install time stands in for "now".
+bool has_age_limit(const KeyEpoch& k) {
+  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
+}
+
 }  // namespace
 
 // ---- 2. Keys --------------------------------------------------------------------
@@ -189,7 +196,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   MaskJob masks[kBurst];
   size_t idx[kBurst];
   size_t n = 0;
-  const uint64_t now = clock_.read();
+  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
   const size_t cid_len = seal_cid_len_;
 
   for (size_t i = 0; i < records.size(); ++i) {
@@ -305,7 +312,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   AeadJob jobs[kBurst];
   size_t idx[kBurst], aidx[kBurst];
   size_t n = 0;
-  const uint64_t now = clock_.read();
+  uint64_t clock_now = 0;
+  bool clock_read = false;
+  auto now_for = [&](const KeyEpoch& k) {
+    if (!has_age_limit(k)) return k.installed_at();
+    if (!clock_read) clock_now = clock_.read(), clock_read = true;
+    return clock_now;
+  };
 
   // Phase 1: parse; nothing changes.
   for (size_t i = 0; i < records.size(); ++i) {
@@ -371,7 +384,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = Status::unknown_epoch;
       continue;
     }
-    if (const Status st = e->key.admit_open(now); st != Status::ok) {
+    if (const Status st = e->key.admit_open(now_for(e->key)); st != Status::ok) {
       p.status = st;
       continue;
     }

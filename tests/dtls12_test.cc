@@ -636,3 +636,36 @@ TEST(Dtls12Cid, NewestFlagForPeerAddressUpdates) {
 
 }  // namespace
 }  // namespace rl::dtls
+
+namespace rl::dtls {
+namespace {
+
+uint64_t fake_now(void* ctx) { return *static_cast<uint64_t*>(ctx); }
+
+TEST(Dtls12Limits, AgeLimitsUseTheInjectedClock) {
+  uint64_t now = 1000;
+  Clock clock{fake_now, &now};
+  RecordProtection a(clock), b(clock);
+  Limits l;
+  l.soft_age_s = 10;
+  l.hard_age_s = 20;
+  pair(a, b, Suite::aes128_gcm, 64, &l);
+  KeyEvent e;
+  while (a.poll_event(e)) {}
+  const Bytes r0 = seal_one(a, {1});
+  EXPECT_FALSE(a.poll_event(e));
+  now = 1011;
+  const Bytes r1 = seal_one(a, {2});
+  ASSERT_TRUE(a.poll_event(e));
+  EXPECT_EQ(e.kind, KeyEvent::soft_limit);
+  EXPECT_EQ(open_one(b, r0), Status::ok);
+  now = 1020;
+  Buf late(Bytes{3});
+  a.seal({&late.rec, 1});
+  EXPECT_EQ(late.rec.status(), Status::key_expired);
+  EXPECT_EQ(open_one(b, r1), Status::key_expired);
+  EXPECT_TRUE(b.window(1)->highest() == 0);  // r1 was not committed
+}
+
+}  // namespace
+}  // namespace rl::dtls
