@@ -7,6 +7,7 @@
 #include "core/dtls.h"
 
 #include <cstring>
+#include <new>
 
 #include <openssl/mem.h>
 
@@ -98,6 +99,22 @@ size_t aad_cid(uint8_t* a, uint16_t version, uint16_t epoch, uint64_t seq, const
 bool has_age_limit(const KeyEpoch& k) {
   return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
 }
+
+// Per-burst scratch arrays without constructing all kBurst elements on every
+// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
+// more than the framing of a small record). Each used element is constructed
+// in place before use.
+template <class T, size_t N>
+struct Scratch {
+  union {
+    T v[N];
+  };
+  Scratch() {}
+  ~Scratch() {}
+  T& make(size_t i) { return *new (&v[i]) T{}; }
+  T& operator[](size_t i) { return v[i]; }
+  std::span<T> first(size_t n) { return {v, n}; }
+};
 
 }  // namespace
 
@@ -214,7 +231,7 @@ size_t RecordProtection::seal(std::span<Record> records) {
 }
 
 size_t RecordProtection::seal_chunk(std::span<Record> records) {
-  AeadJob jobs[kBurst];
+  Scratch<AeadJob, kBurst> jobs;
   uint8_t aad[kBurst][kMaxAad];
   size_t idx[kBurst];
   size_t n = 0;
@@ -273,8 +290,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     }
     const uint64_t rn = record_number(seal_.epoch, seq);
     if (ex != 0) store_be64(data - ex, rn + seal_.explicit_offset);
-    AeadJob& j = jobs[n];
-    j = AeadJob{};
+    AeadJob& j = jobs.make(n);
     j.key = &seal_.key.aead();
     make_nonce(suite, seal_.iv, data - ex, rn, j.nonce);
     const size_t alen = cid_len != 0
@@ -290,7 +306,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     idx[n++] = i;
   }
 
-  rl::seal(std::span<AeadJob>(jobs, n));
+  rl::seal(jobs.first(n));
 
   size_t ok = 0;
   for (size_t k = 0; k < n; ++k) {
@@ -316,7 +332,7 @@ size_t RecordProtection::open(std::span<Record> records) {
 }
 
 size_t RecordProtection::open_chunk(std::span<Record> records) {
-  AeadJob jobs[kBurst];
+  Scratch<AeadJob, kBurst> jobs;
   uint8_t aad[kBurst][kMaxAad];
   size_t idx[kBurst];
   Epoch* slot[kBurst];
@@ -401,8 +417,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       continue;
     }
     uint8_t* frag = p.data() + hdr;
-    AeadJob& j = jobs[n];
-    j = AeadJob{};
+    AeadJob& j = jobs.make(n);
     j.key = &e->key.aead();
     make_nonce(suite, e->iv, frag, record_number(epoch, seq), j.nonce);
     const size_t alen =
@@ -418,7 +433,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
 
   // Phase 2: one burst of AEAD work.
-  rl::open(std::span<AeadJob>(jobs, n));
+  rl::open(jobs.first(n));
 
   // Phase 3: commit, in order, only what authenticated.
   size_t ok = 0;

@@ -7,6 +7,7 @@
 #include "core/dtls13.h"
 
 #include <cstring>
+#include <new>
 
 #include <openssl/mem.h>
 
@@ -53,6 +54,22 @@ Hash hash_of(Suite s) { return suite_info(s).hash; }
 bool has_age_limit(const KeyEpoch& k) {
   return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
 }
+
+// Per-burst scratch arrays without constructing all kBurst elements on every
+// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
+// more than the framing of a small record). Each used element is constructed
+// in place before use.
+template <class T, size_t N>
+struct Scratch {
+  union {
+    T v[N];
+  };
+  Scratch() {}
+  ~Scratch() {}
+  T& make(size_t i) { return *new (&v[i]) T{}; }
+  T& operator[](size_t i) { return v[i]; }
+  std::span<T> first(size_t n) { return {v, n}; }
+};
 
 }  // namespace
 
@@ -192,8 +209,8 @@ size_t RecordProtection::seal(std::span<Record> records) {
 }
 
 size_t RecordProtection::seal_chunk(std::span<Record> records) {
-  AeadJob jobs[kBurst];
-  MaskJob masks[kBurst];
+  Scratch<AeadJob, kBurst> jobs;
+  Scratch<MaskJob, kBurst> masks;
   size_t idx[kBurst];
   size_t n = 0;
   const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
@@ -246,8 +263,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       h[at++] = static_cast<uint8_t>(seq);
     }
     if (r.with_length) store_be16(h + at, static_cast<uint16_t>(inner_len + kTagLen));
-    AeadJob& j = jobs[n];
-    j = AeadJob{};
+    AeadJob& j = jobs.make(n);
     j.key = &seal_.key.aead();
     xor_nonce(seal_.iv, seq, j.nonce);
     j.aad = {h, hdr};  // the header with the sequence number still in clear
@@ -259,18 +275,17 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     idx[n++] = i;
   }
 
-  rl::seal(std::span<AeadJob>(jobs, n));
+  rl::seal(jobs.first(n));
 
   // Record number encryption over the ciphertext just produced (§4.2.3).
   size_t m = 0;
   for (size_t k = 0; k < n; ++k) {
     if (jobs[k].status != Status::ok) continue;
-    masks[m] = MaskJob{};
-    masks[m].key = &seal_.sn;
+    masks.make(m).key = &seal_.sn;
     masks[m].sample = jobs[k].data.data();  // inner_len + 16 >= 17 bytes
     ++m;
   }
-  rl::mask(std::span<MaskJob>(masks, m));
+  rl::mask(masks.first(m));
 
   size_t ok = 0;
   m = 0;
@@ -308,8 +323,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     uint8_t wire_seq[2];  // as received (masked), to restore on failure
   };
   Parsed ps[kBurst];
-  MaskJob masks[kBurst];
-  AeadJob jobs[kBurst];
+  Scratch<MaskJob, kBurst> masks;
+  Scratch<AeadJob, kBurst> jobs;
   size_t idx[kBurst], aidx[kBurst];
   size_t n = 0;
   uint64_t clock_now = 0;
@@ -390,14 +405,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     Parsed& q = ps[n];
     q = {e, hdr, seq_at, ct_len, seq16, {b[seq_at], seq16 ? b[seq_at + 1] : uint8_t{0}}};
-    masks[n] = MaskJob{};
-    masks[n].key = &e->sn;
+    masks.make(n).key = &e->sn;
     masks[n].sample = b + hdr;
     idx[n++] = i;
   }
 
   // Phase 2: unmask the sequence numbers of the whole burst.
-  rl::mask(std::span<MaskJob>(masks, n));
+  rl::mask(masks.first(n));
 
   // Phase 3: reconstruct (§4.2.2), replay check, build AEAD jobs. The clear
   // sequence number is written into the header because the header with it is
@@ -421,8 +435,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     uint8_t* b = p.data();
     b[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
     if (q.seq16) b[q.seq_at + 1] = static_cast<uint8_t>(low);
-    AeadJob& j = jobs[a];
-    j = AeadJob{};
+    AeadJob& j = jobs.make(a);
     j.key = &q.e->key.aead();
     xor_nonce(q.e->iv, seq, j.nonce);
     j.aad = {b, q.hdr};
@@ -434,7 +447,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
 
   // Phase 4: one burst of AEAD work.
-  rl::open(std::span<AeadJob>(jobs, a));
+  rl::open(jobs.first(a));
 
   // Phase 5: commit, in order, only what authenticated.
   size_t ok = 0;
