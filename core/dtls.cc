@@ -1,0 +1,522 @@
+// DTLS 1.2 records, read top to bottom:
+//   1. wire formats and nonces
+//   2. keys and CIDs (install / expire)
+//   3. seal: build headers and AEAD jobs for a burst, run them
+//   4. open: parse, replay check, run the burst, then commit per record
+//   5. datagrams with several records
+#include "core/dtls.h"
+
+#include <cstring>
+#include <new>
+
+#include <openssl/mem.h>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+
+namespace rl::dtls {
+namespace {
+
+// ---- 1. Wire formats ---------------------------------------------------------
+//
+// RFC 6347 §4.1 DTLSCiphertext:
+//   type(1) version(2) epoch(2) sequence_number(6) length(2) fragment
+// RFC 9146 §4 CID record (type tls12_cid = 25):
+//   25 version(2) epoch(2) sequence_number(6) cid(cid_len) length(2) enc_content
+// where enc_content protects DTLSInnerPlaintext = content ‖ real_type ‖ zeros.
+// The receiver knows cid_len (it chose the CID); the record does not carry it.
+//
+// AES-GCM fragments start with the 8-byte explicit nonce (RFC 5288 §3); we
+// send epoch ‖ seq there, as RFC 6347 §4.1.2.1 and every implementation do,
+// and on open use whatever the sender put there. ChaCha20-Poly1305 has no
+// explicit nonce (RFC 7905 §2).
+
+constexpr size_t kTagLen = 16;
+constexpr size_t kMaxAad = 8 + 1 + 1 + 1 + 2 + 2 + 6 + kMaxCidLen + 2;
+
+bool is_gcm(Suite s) { return s != Suite::chacha20_poly1305; }
+size_t explicit_len(Suite s) { return is_gcm(s) ? kExplicitNonceLen : 0; }
+size_t iv_len(Suite s) { return is_gcm(s) ? 4 : kNonceLen; }
+
+// Content types that may appear as a protected record's (inner) type:
+// change_cipher_spec(20) alert(21) handshake(22) application_data(23)
+// heartbeat(24). Anything else is refused.
+bool valid_type(uint8_t t) { return t >= 20 && t <= 24; }
+
+// The "sequence number" DTLS 1.2 feeds into nonce and AAD is the 64-bit
+// epoch ‖ sequence_number (RFC 6347 §4.1.2.1).
+uint64_t record_number(uint16_t epoch, uint64_t seq) { return uint64_t{epoch} << 48 | seq; }
+
+void make_nonce(Suite s, const uint8_t iv[kNonceLen], const uint8_t* explicit_nonce,
+                uint64_t rn, uint8_t out[kNonceLen]) {
+  if (is_gcm(s)) {
+    // RFC 5288 §3: nonce = salt(4) ‖ explicit_nonce(8).
+    std::memcpy(out, iv, 4);
+    std::memcpy(out + 4, explicit_nonce, 8);
+  } else {
+    // RFC 7905 §2: nonce = iv XOR left-padded 64-bit record number.
+    xor_nonce(iv, rn, out);
+  }
+}
+
+// RFC 5246 §6.2.3.3 as amended by RFC 6347 §4.1.2.1:
+//   additional_data = epoch ‖ seq_num(6) ‖ type ‖ version ‖ length (13 bytes),
+// length being the plaintext length.
+size_t aad_plain(uint8_t* a, uint16_t epoch, uint64_t seq, uint8_t type, uint16_t version,
+                 size_t plain_len) {
+  store_be16(a, epoch);
+  store_be48(a + 2, seq);
+  a[8] = type;
+  store_be16(a + 9, version);
+  store_be16(a + 11, static_cast<uint16_t>(plain_len));
+  return 13;
+}
+
+// RFC 9146 §5 (AEAD ciphers, the RFC text, which replaced the draft's AAD):
+//   additional_data = seq_num_placeholder ‖ tls12_cid ‖ cid_length ‖ tls12_cid ‖
+//                     DTLSCiphertext.version ‖ epoch ‖ sequence_number ‖ cid ‖
+//                     length_of_DTLSInnerPlaintext
+// seq_num_placeholder is 8 bytes of 0xff; cid_length is one byte; the last
+// field is the length of the serialized DTLSInnerPlaintext (content + type +
+// padding), i.e. the AEAD plaintext length, not the record's length field.
+size_t aad_cid(uint8_t* a, uint16_t version, uint16_t epoch, uint64_t seq, const uint8_t* cid,
+               size_t cid_len, size_t inner_len) {
+  std::memset(a, 0xff, 8);
+  a[8] = kContentTls12Cid;
+  a[9] = static_cast<uint8_t>(cid_len);
+  a[10] = kContentTls12Cid;
+  store_be16(a + 11, version);
+  store_be16(a + 13, epoch);
+  store_be48(a + 15, seq);
+  if (cid_len != 0) std::memcpy(a + 21, cid, cid_len);
+  store_be16(a + 21 + cid_len, static_cast<uint16_t>(inner_len));
+  return 23 + cid_len;
+}
+
+// The clock is read only for keys with an age limit: a clock call per burst
+// is a visible share of a small record's cost, and without age limits the
+// key's own install time stands in for "now".
+bool has_age_limit(const KeyEpoch& k) {
+  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
+}
+
+// Per-burst scratch arrays without constructing all kBurst elements on every
+// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
+// more than the framing of a small record). Each used element is constructed
+// in place before use.
+template <class T, size_t N>
+struct Scratch {
+  union {
+    T v[N];
+  };
+  Scratch() {}
+  ~Scratch() {}
+  T& make(size_t i) { return *new (&v[i]) T{}; }
+  T& operator[](size_t i) { return v[i]; }
+  std::span<T> first(size_t n) { return {v, n}; }
+};
+
+}  // namespace
+
+size_t seal_headroom(Suite s, size_t cid_len) { return kHeaderLen + cid_len + explicit_len(s); }
+size_t seal_tailroom(Suite, size_t cid_len, size_t padding) {
+  return kTagLen + (cid_len != 0 ? 1 + padding : 0);
+}
+
+// ---- 2. Keys and CIDs -----------------------------------------------------------
+
+Status RecordProtection::install(Direction dir, uint16_t epoch, Suite suite,
+                                 std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                                 const KeyOptions& opt) {
+  const uint64_t first_seq = opt.first_seq;
+  const uint32_t replay_window = opt.replay_window;
+  const Limits* limits = opt.limits;
+  if (iv.size() != iv_len(suite) || first_seq > kMaxSeq) return Status::invalid_argument;
+  if (dir == Direction::open &&
+      (replay_window == 0 || replay_window > ReplayWindow::kMaxSize))
+    return Status::invalid_argument;
+  const Limits l = limits != nullptr ? *limits : default_limits(Protocol::dtls12, suite);
+  Epoch* slot = &seal_;
+  if (dir == Direction::open) {
+    // Re-installing an epoch replaces it; otherwise take an empty slot or the
+    // oldest epoch (RFC 6347 §4.1: keep the previous epoch for late records).
+    slot = nullptr;
+    for (Epoch& e : open_)
+      if (e.live() && e.epoch == epoch) slot = &e;
+    if (slot == nullptr)
+      for (Epoch& e : open_)
+        if (!e.live()) slot = &e;
+    if (slot == nullptr) slot = open_[0].epoch < open_[1].epoch ? &open_[0] : &open_[1];
+  }
+  // Validate everything before touching the live epoch: a refused install
+  // leaves the old key working.
+  AeadKey probe;
+  if (const Status st = probe.init(suite, key); st != Status::ok) return st;
+  probe.wipe();
+  slot->key.expire();
+  if (const Status st = slot->key.install(epoch, dir, suite, key, l, clock_.read(), &events_);
+      st != Status::ok)
+    return st;
+  OPENSSL_cleanse(slot->iv, sizeof slot->iv);
+  std::memcpy(slot->iv, iv.data(), iv.size());
+  slot->epoch = epoch;
+  slot->next_seq = first_seq;
+  slot->explicit_offset = opt.gcm_explicit_offset;
+  if (dir == Direction::open) slot->window.init(replay_window);
+  KeyEvent ev;
+  ev.epoch = epoch;
+  ev.dir = dir;
+  ev.kind = KeyEvent::installed;
+  events_.push(ev);
+  return Status::ok;
+}
+
+Status RecordProtection::set_seal_cid(std::span<const uint8_t> cid) {
+  if (cid.size() > kMaxCidLen) return Status::invalid_argument;
+  if (!cid.empty()) std::memcpy(seal_cid_, cid.data(), cid.size());
+  seal_cid_len_ = static_cast<uint8_t>(cid.size());
+  return Status::ok;
+}
+
+Status RecordProtection::set_open_cid(std::span<const uint8_t> cid) {
+  if (cid.size() > kMaxCidLen) return Status::invalid_argument;
+  if (!cid.empty()) std::memcpy(open_cid_, cid.data(), cid.size());
+  open_cid_len_ = static_cast<uint8_t>(cid.size());
+  // RFC 9146 §3: a zero-length CID means "send me plain records".
+  open_cid_set_ = !cid.empty();
+  return Status::ok;
+}
+
+Status RecordProtection::expire(Direction dir, uint16_t epoch) {
+  if (dir == Direction::seal) {
+    if (!seal_.live() || seal_.epoch != epoch) return Status::unknown_epoch;
+    seal_.key.expire();
+    OPENSSL_cleanse(seal_.iv, sizeof seal_.iv);
+    return Status::ok;
+  }
+  Epoch* e = open_epoch(epoch);
+  if (e == nullptr) return Status::unknown_epoch;
+  e->key.expire();
+  OPENSSL_cleanse(e->iv, sizeof e->iv);
+  e->window.reset();
+  return Status::ok;
+}
+
+RecordProtection::Epoch* RecordProtection::open_epoch(uint16_t epoch) {
+  for (Epoch& e : open_)
+    if (e.live() && e.epoch == epoch) return &e;
+  return nullptr;
+}
+
+const KeyEpoch* RecordProtection::key(Direction dir, uint16_t epoch) const {
+  if (dir == Direction::seal) return seal_.epoch == epoch ? &seal_.key : nullptr;
+  for (const Epoch& e : open_)
+    if (e.epoch == epoch && e.key.live()) return &e.key;
+  return nullptr;
+}
+
+const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
+  for (const Epoch& e : open_)
+    if (e.epoch == epoch && e.key.live()) return &e.window;
+  return nullptr;
+}
+
+// ---- 3. Seal -------------------------------------------------------------------
+
+size_t RecordProtection::seal(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kBurst)
+    ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::seal_chunk(std::span<Record> records) {
+  Scratch<AeadJob, kBurst> jobs;
+  uint8_t aad[kBurst][kMaxAad];
+  size_t idx[kBurst];
+  size_t n = 0;
+  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
+  const Suite suite = seal_.key.suite();
+  const size_t cid_len = seal_cid_len_;
+  const size_t ex = explicit_len(suite);
+
+  for (size_t i = 0; i < records.size(); ++i) {
+    Record& r = records[i];
+    PacketView& p = r.pkt;
+    if (!p.well_formed() || !valid_type(r.type)) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    if (!seal_.live()) {
+      p.status = Status::key_expired;
+      continue;
+    }
+    // With a CID the AEAD plaintext is DTLSInnerPlaintext, which RFC 9146 §4
+    // also bounds by 2^14.
+    const size_t inner_len = p.length + (cid_len != 0 ? 1 + size_t{r.padding} : 0);
+    if (inner_len > kMaxPlaintext) {
+      p.status = Status::record_overflow;
+      continue;
+    }
+    if (p.headroom() < seal_headroom(suite, cid_len) ||
+        p.tailroom() < seal_tailroom(suite, cid_len, r.padding)) {
+      p.status = Status::buffer_too_small;
+      continue;
+    }
+    // RFC 6347 §4.1: the sequence number MUST NOT wrap; the epoch's key is
+    // done (rehandshake) before it would.
+    if (seal_.next_seq > kMaxSeq) {
+      p.status = Status::key_exhausted;
+      continue;
+    }
+    if (const Status st = seal_.key.admit_seal(1, p.length, now); st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    const uint64_t seq = seal_.next_seq++;
+    uint8_t* data = p.data();
+    uint8_t* rec = data - ex - kHeaderLen - cid_len;
+    const size_t frag_len = ex + inner_len + kTagLen;
+    const uint8_t outer_type = cid_len != 0 ? kContentTls12Cid : r.type;
+    rec[0] = outer_type;
+    store_be16(rec + 1, kVersion);
+    store_be16(rec + 3, seal_.epoch);
+    store_be48(rec + 5, seq);
+    if (cid_len != 0) std::memcpy(rec + 11, seal_cid_, cid_len);
+    store_be16(rec + 11 + cid_len, static_cast<uint16_t>(frag_len));
+    if (cid_len != 0) {
+      data[p.length] = r.type;
+      std::memset(data + p.length + 1, 0, r.padding);
+    }
+    const uint64_t rn = record_number(seal_.epoch, seq);
+    if (ex != 0) store_be64(data - ex, rn + seal_.explicit_offset);
+    AeadJob& j = jobs.make(n);
+    j.key = &seal_.key.aead();
+    make_nonce(suite, seal_.iv, data - ex, rn, j.nonce);
+    const size_t alen = cid_len != 0
+                            ? aad_cid(aad[n], kVersion, seal_.epoch, seq, seal_cid_, cid_len,
+                                      inner_len)
+                            : aad_plain(aad[n], seal_.epoch, seq, r.type, kVersion, inner_len);
+    j.aad = {aad[n], alen};
+    j.data = {data, inner_len};
+    j.tag = data + inner_len;
+    r.epoch = seal_.epoch;
+    r.seq = seq;
+    r.cid = {};
+    idx[n++] = i;
+  }
+
+  rl::seal(jobs.first(n));
+
+  size_t ok = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Record& r = records[idx[k]];
+    PacketView& p = r.pkt;
+    p.status = jobs[k].status;
+    if (p.status != Status::ok) continue;
+    const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + cid_len + ex);
+    p.offset -= hdr;
+    p.length = static_cast<uint32_t>(hdr + jobs[k].data.size() + kTagLen);
+    ++ok;
+  }
+  return ok;
+}
+
+// ---- 4. Open -------------------------------------------------------------------
+
+size_t RecordProtection::open(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kBurst)
+    ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::open_chunk(std::span<Record> records) {
+  Scratch<AeadJob, kBurst> jobs;
+  uint8_t aad[kBurst][kMaxAad];
+  size_t idx[kBurst];
+  Epoch* slot[kBurst];
+  size_t n = 0;
+  uint64_t clock_now = 0;
+  bool clock_read = false;
+  auto now_for = [&](const KeyEpoch& k) {
+    if (!has_age_limit(k)) return k.installed_at();
+    if (!clock_read) clock_now = clock_.read(), clock_read = true;
+    return clock_now;
+  };
+
+  // Phase 1: parse and check; nothing is changed here.
+  for (size_t i = 0; i < records.size(); ++i) {
+    Record& r = records[i];
+    PacketView& p = r.pkt;
+    r.cid = {};
+    r.newest = false;
+    if (!p.well_formed()) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    const uint8_t* b = p.data();
+    const size_t n_in = p.length;
+    if (n_in < kHeaderLen) {
+      p.status = Status::truncated;
+      continue;
+    }
+    const uint8_t outer_type = b[0];
+    const bool cid_rec = outer_type == kContentTls12Cid;
+    // RFC 9146 §4: tls12_cid records only when we issued a non-empty CID,
+    // and then every protected record carries it.
+    if (cid_rec != open_cid_set_ || (!cid_rec && !valid_type(outer_type))) {
+      p.status = Status::malformed;
+      continue;
+    }
+    const size_t cid_len = cid_rec ? open_cid_len_ : 0;
+    const size_t hdr = kHeaderLen + cid_len;
+    if (n_in < hdr) {
+      p.status = Status::truncated;
+      continue;
+    }
+    const uint16_t version = load_be16(b + 1);
+    const uint16_t epoch = load_be16(b + 3);
+    const uint64_t seq = load_be48(b + 5);
+    const size_t frag_len = load_be16(b + 11 + cid_len);
+    if (n_in < hdr + frag_len) {
+      p.status = Status::truncated;
+      continue;
+    }
+    if (n_in > hdr + frag_len || version != kVersion) {
+      p.status = Status::malformed;
+      continue;
+    }
+    if (cid_rec && CRYPTO_memcmp(b + 11, open_cid_, cid_len) != 0) {
+      p.status = Status::unknown_epoch;  // not this association's CID
+      continue;
+    }
+    Epoch* e = open_epoch(epoch);
+    if (e == nullptr) {
+      p.status = Status::unknown_epoch;
+      continue;
+    }
+    if (const Status st = e->key.admit_open(now_for(e->key)); st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    const Suite suite = e->key.suite();
+    const size_t ex = explicit_len(suite);
+    if (frag_len < ex + kTagLen + (cid_rec ? 1 : 0)) {
+      p.status = Status::truncated;
+      continue;
+    }
+    const size_t inner_len = frag_len - ex - kTagLen;
+    if (inner_len > kMaxPlaintext) {
+      p.status = Status::record_overflow;
+      continue;
+    }
+    if (const Status st = e->window.check(seq); st != Status::ok) {
+      e->key.count_replay();
+      p.status = st;
+      continue;
+    }
+    uint8_t* frag = p.data() + hdr;
+    AeadJob& j = jobs.make(n);
+    j.key = &e->key.aead();
+    make_nonce(suite, e->iv, frag, record_number(epoch, seq), j.nonce);
+    const size_t alen =
+        cid_rec ? aad_cid(aad[n], version, epoch, seq, b + 11, cid_len, inner_len)
+                : aad_plain(aad[n], epoch, seq, outer_type, version, inner_len);
+    j.aad = {aad[n], alen};
+    j.data = {frag + ex, inner_len};
+    j.tag = frag + ex + inner_len;
+    r.epoch = epoch;
+    r.seq = seq;
+    slot[n] = e;
+    idx[n++] = i;
+  }
+
+  // Phase 2: one burst of AEAD work.
+  rl::open(jobs.first(n));
+
+  // Phase 3: commit, in order, only what authenticated.
+  size_t ok = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Record& r = records[idx[k]];
+    PacketView& p = r.pkt;
+    Epoch* e = slot[k];
+    if (jobs[k].status != Status::ok) {
+      // The integrity limit (RFC 9147 §4.5.3) may kill the key here; the
+      // record itself failed authentication either way.
+      e->key.count_auth_failure();
+      p.status = jobs[k].status == Status::auth_failed ? Status::auth_failed : jobs[k].status;
+      continue;
+    }
+    // A duplicate of a record earlier in this same burst passed the check
+    // above before the first one was committed.
+    if (const Status st = e->window.check(r.seq); st != Status::ok) {
+      e->key.count_replay();
+      p.status = st;
+      continue;
+    }
+    uint8_t* plain = jobs[k].data.data();
+    size_t plain_len = jobs[k].data.size();
+    const bool cid_rec = p.data()[0] == kContentTls12Cid;
+    uint8_t type = p.data()[0];
+    if (cid_rec) {
+      // RFC 9146 §4: strip the zero padding; the last non-zero byte is the
+      // real content type. All zeros is an error.
+      while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
+      if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
+        p.status = Status::malformed;
+        continue;
+      }
+      type = plain[--plain_len];
+      r.cid = {p.data() + 11, open_cid_len_};
+    }
+    r.newest = !any_opened_ || r.epoch > newest_epoch_ ||
+               (r.epoch == newest_epoch_ && (e->window.empty() || r.seq > e->window.highest()));
+    if (r.newest) newest_epoch_ = r.epoch;
+    any_opened_ = true;
+    e->window.commit(r.seq);
+    e->key.count_opened(plain_len);
+    r.type = type;
+    p.offset = static_cast<uint32_t>(plain - p.buf);
+    p.length = static_cast<uint32_t>(plain_len);
+    p.status = Status::ok;
+    ++ok;
+  }
+  return ok;
+}
+
+// ---- 5. Datagrams -----------------------------------------------------------------
+
+size_t RecordProtection::open_datagram(std::span<uint8_t> datagram, std::span<Record> out,
+                                       size_t* found) {
+  size_t n = 0, pos = 0;
+  while (pos < datagram.size() && n < out.size()) {
+    Record& r = out[n++];
+    r = Record{};
+    r.pkt.buf = datagram.data();
+    r.pkt.capacity = static_cast<uint32_t>(datagram.size());
+    r.pkt.offset = static_cast<uint32_t>(pos);
+    const size_t left = datagram.size() - pos;
+    const bool cid_rec = datagram[pos] == kContentTls12Cid;
+    const size_t hdr = kHeaderLen + (cid_rec && open_cid_set_ ? open_cid_len_ : 0);
+    if (left < hdr) {
+      r.pkt.length = static_cast<uint32_t>(left);
+      r.pkt.status = Status::truncated;
+      break;
+    }
+    const size_t rec_len = hdr + load_be16(datagram.data() + pos + hdr - 2);
+    if (rec_len > left) {
+      r.pkt.length = static_cast<uint32_t>(left);
+      r.pkt.status = Status::truncated;
+      break;
+    }
+    r.pkt.length = static_cast<uint32_t>(rec_len);
+    pos += rec_len;
+  }
+  if (found != nullptr) *found = n;
+  // Records whose framing failed keep their Status; open() sees them again,
+  // fails them the same way, and changes nothing.
+  return open(out.first(n));
+}
+
+}  // namespace rl::dtls

@@ -1,0 +1,570 @@
+// DTLS 1.3 records, read top to bottom:
+//   1. the unified header and what is AAD
+//   2. keys: traffic secret -> key, iv, sn_key; key update = next epoch
+//   3. seal: header with the plain sequence number as AAD, AEAD, then mask
+//   4. open: parse, unmask, reconstruct, replay check, AEAD, commit
+//   5. datagrams with several records
+#include "core/dtls13.h"
+
+#include <cstring>
+#include <new>
+
+#include <openssl/mem.h>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+#include "core/hkdf.h"
+#include "core/seqnum.h"
+
+namespace rl::dtls13 {
+namespace {
+
+// ---- 1. The unified header (RFC 9147 §4, Figure 3) ------------------------------
+//
+//   0 0 1 C S L E E | CID (if C; length known to the receiver) |
+//   seq (8 bits, or 16 if S) | length (16 bits, if L) | encrypted_record
+//
+// §4: "The entire header value shown in Figure 4 (but prior to record number
+// encryption; see Section 4.2.3) is used as the additional data value for the
+// AEAD function", and the nonce uses the 64-bit sequence number only ("unlike
+// DTLS 1.2, the epoch is not included"): nonce = iv XOR seq (RFC 8446 §5.3).
+// So seal runs the AEAD over the header with the plain sequence number and
+// masks the sequence number afterwards; open unmasks first, then verifies.
+//
+// §4.2.3: mask = AES-ECB(sn_key, ciphertext[0..15]) or ChaCha20(sn_key,
+// counter = ciphertext[0..3], nonce = ciphertext[4..15]); the leading mask
+// bytes are XORed onto the on-the-wire sequence number bytes. Ciphertext
+// shorter than 16 bytes is rejected.
+
+constexpr uint8_t kFixedBits = 0x20, kFixedMask = 0xe0;
+constexpr uint8_t kBitC = 0x10, kBitS = 0x08, kBitL = 0x04;
+constexpr size_t kTagLen = 16;
+
+// DTLS 1.3 content types: alert(21) handshake(22) application_data(23)
+// heartbeat(24) ack(26). change_cipher_spec does not exist in 1.3.
+bool valid_type(uint8_t t) { return (t >= 21 && t <= 24) || t == 26; }
+// First bytes of DTLSPlaintext records that may share a datagram (§4.1).
+bool plaintext_type(uint8_t t) { return t == 21 || t == 22 || t == 26; }
+
+Hash hash_of(Suite s) { return suite_info(s).hash; }
+
+// The clock is read only for keys with an age limit: a clock call per burst
+// is a visible share of a small record's cost, and without age limits the
+// key's own install time stands in for "now".
+bool has_age_limit(const KeyEpoch& k) {
+  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
+}
+
+// Per-burst scratch arrays without constructing all kBurst elements on every
+// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
+// more than the framing of a small record). Each used element is constructed
+// in place before use.
+template <class T, size_t N>
+struct Scratch {
+  union {
+    T v[N];
+  };
+  Scratch() {}
+  ~Scratch() {}
+  T& make(size_t i) { return *new (&v[i]) T{}; }
+  T& operator[](size_t i) { return v[i]; }
+  std::span<T> first(size_t n) { return {v, n}; }
+};
+
+}  // namespace
+
+// ---- 2. Keys --------------------------------------------------------------------
+
+void RecordProtection::Epoch::wipe() {
+  key.expire();
+  sn.wipe();
+  OPENSSL_cleanse(iv, sizeof iv);
+  OPENSSL_cleanse(secret, sizeof secret);
+  secret_len = 0;
+  window.reset();
+}
+
+// RFC 9147 §5.9 / RFC 8446 §7.3 with the "dtls13" label prefix:
+//   key = HKDF-Expand-Label(secret, "key", "", key_length)
+//   iv  = HKDF-Expand-Label(secret, "iv",  "", 12)
+//   sn_key = HKDF-Expand-Label(secret, "sn", "", key_length)     (§4.2.3)
+Status RecordProtection::load(Epoch& e, Direction dir, uint64_t epoch, Suite suite,
+                              std::span<const uint8_t> secret, const KeyOptions& opt) {
+  const SuiteInfo si = suite_info(suite);
+  if (si.key_len == 0 || secret.size() != hash_len(si.hash)) return Status::invalid_argument;
+  if (dir == Direction::open &&
+      (opt.replay_window == 0 || opt.replay_window > ReplayWindow::kMaxSize))
+    return Status::invalid_argument;
+  const Hash h = hash_of(suite);
+  uint8_t key[kMaxKeyLen], iv[kNonceLen], sn[kMaxKeyLen];
+  const std::span<const uint8_t> none;
+  Status st = hkdf_expand_label(h, secret, "key", none, {key, si.key_len}, kDtls13LabelPrefix);
+  if (st == Status::ok)
+    st = hkdf_expand_label(h, secret, "iv", none, {iv, kNonceLen}, kDtls13LabelPrefix);
+  if (st == Status::ok)
+    st = hkdf_expand_label(h, secret, "sn", none, {sn, si.key_len}, kDtls13LabelPrefix);
+  if (st == Status::ok) {
+    const Limits l = opt.limits != nullptr ? *opt.limits : default_limits(Protocol::dtls13, suite);
+    e.wipe();
+    st = e.key.install(epoch, dir, suite, {key, si.key_len}, l, clock_.read(), &events_);
+    if (st == Status::ok) st = e.sn.init(suite, {sn, si.key_len});
+    if (st == Status::ok) {
+      std::memcpy(e.iv, iv, kNonceLen);
+      std::memcpy(e.secret, secret.data(), secret.size());
+      e.secret_len = static_cast<uint8_t>(secret.size());
+      e.epoch = epoch;
+      e.next_seq = 0;
+      e.window_size = opt.replay_window;
+      e.window.init(opt.replay_window);
+      e.limits_copy = l;
+      e.limits = opt.limits != nullptr ? &e.limits_copy : nullptr;
+      KeyEvent ev;
+      ev.epoch = epoch;
+      ev.dir = dir;
+      ev.kind = KeyEvent::installed;
+      events_.push(ev);
+    } else {
+      e.wipe();
+    }
+  }
+  OPENSSL_cleanse(key, sizeof key);
+  OPENSSL_cleanse(iv, sizeof iv);
+  OPENSSL_cleanse(sn, sizeof sn);
+  return st;
+}
+
+Status RecordProtection::install(Direction dir, uint64_t epoch, Suite suite,
+                                 std::span<const uint8_t> secret, const KeyOptions& opt) {
+  if (dir == Direction::seal) return load(seal_, dir, epoch, suite, secret, opt);
+  return load(open_[epoch & 3], dir, epoch, suite, secret, opt);
+}
+
+Status RecordProtection::update(Direction dir) {
+  Epoch* from = nullptr;
+  if (dir == Direction::seal) {
+    from = seal_.live() ? &seal_ : nullptr;
+  } else {
+    for (Epoch& e : open_)
+      if (e.live() && (from == nullptr || e.epoch > from->epoch)) from = &e;
+  }
+  if (from == nullptr) return Status::key_expired;
+  // RFC 9147 §6.1: the epoch is a 64-bit counter that MUST NOT wrap.
+  if (from->epoch == UINT64_MAX) return Status::key_exhausted;
+  const Suite suite = from->key.suite();
+  const Hash h = hash_of(suite);
+  uint8_t next[48];
+  const size_t len = from->secret_len;
+  Status st = hkdf_expand_label(h, {from->secret, len}, "traffic upd", {}, {next, len},
+                                kDtls13LabelPrefix);
+  if (st == Status::ok) {
+    KeyOptions opt;
+    opt.limits = from->limits;
+    opt.replay_window = from->window_size;
+    const uint64_t epoch = from->epoch + 1;
+    Epoch& to = dir == Direction::seal ? seal_ : open_[epoch & 3];
+    st = load(to, dir, epoch, suite, {next, len}, opt);
+  }
+  OPENSSL_cleanse(next, sizeof next);
+  return st;
+}
+
+Status RecordProtection::expire(Direction dir, uint64_t epoch) {
+  Epoch& e = dir == Direction::seal ? seal_ : open_[epoch & 3];
+  if (!e.live() || e.epoch != epoch) return Status::unknown_epoch;
+  e.wipe();
+  return Status::ok;
+}
+
+Status RecordProtection::set_seal_cid(std::span<const uint8_t> cid) {
+  if (cid.size() > kMaxCidLen) return Status::invalid_argument;
+  if (!cid.empty()) std::memcpy(seal_cid_, cid.data(), cid.size());
+  seal_cid_len_ = static_cast<uint8_t>(cid.size());
+  return Status::ok;
+}
+
+Status RecordProtection::set_open_cid(std::span<const uint8_t> cid) {
+  if (cid.size() > kMaxCidLen) return Status::invalid_argument;
+  if (!cid.empty()) std::memcpy(open_cid_, cid.data(), cid.size());
+  open_cid_len_ = static_cast<uint8_t>(cid.size());
+  return Status::ok;
+}
+
+const KeyEpoch* RecordProtection::key(Direction dir, uint64_t epoch) const {
+  const Epoch& e = dir == Direction::seal ? seal_ : open_[epoch & 3];
+  return e.live() && e.epoch == epoch ? &e.key : nullptr;
+}
+
+const ReplayWindow* RecordProtection::window(uint64_t epoch) const {
+  const Epoch& e = open_[epoch & 3];
+  return e.live() && e.epoch == epoch ? &e.window : nullptr;
+}
+
+// ---- 3. Seal --------------------------------------------------------------------
+
+size_t RecordProtection::seal(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kBurst)
+    ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::seal_chunk(std::span<Record> records) {
+  Scratch<AeadJob, kBurst> jobs;
+  Scratch<MaskJob, kBurst> masks;
+  size_t idx[kBurst];
+  size_t n = 0;
+  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
+  const size_t cid_len = seal_cid_len_;
+
+  for (size_t i = 0; i < records.size(); ++i) {
+    Record& r = records[i];
+    PacketView& p = r.pkt;
+    if (!p.well_formed() || !valid_type(r.type)) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    if (!seal_.live()) {
+      p.status = Status::key_expired;
+      continue;
+    }
+    const size_t inner_len = size_t{p.length} + 1 + r.padding;
+    if (p.length > kMaxPlaintext || inner_len > kMaxInner) {
+      p.status = Status::record_overflow;
+      continue;
+    }
+    const size_t hdr = seal_headroom(cid_len, r.seq16, r.with_length);
+    if (p.headroom() < hdr || p.tailroom() < seal_tailroom(r.padding)) {
+      p.status = Status::buffer_too_small;
+      continue;
+    }
+    // §4.2.1: rekey before the sequence number would wrap.
+    if (seal_.next_seq == UINT64_MAX) {
+      p.status = Status::key_exhausted;
+      continue;
+    }
+    if (const Status st = seal_.key.admit_seal(1, p.length, now); st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    const uint64_t seq = seal_.next_seq++;
+    uint8_t* data = p.data();
+    data[p.length] = r.type;  // DTLSInnerPlaintext = content ‖ type ‖ zeros
+    std::memset(data + p.length + 1, 0, r.padding);
+    uint8_t* h = data - hdr;
+    h[0] = static_cast<uint8_t>(kFixedBits | (cid_len != 0 ? kBitC : 0) | (r.seq16 ? kBitS : 0) |
+                                (r.with_length ? kBitL : 0) | (seal_.epoch & 3));
+    size_t at = 1;
+    if (cid_len != 0) std::memcpy(h + at, seal_cid_, cid_len);
+    at += cid_len;
+    if (r.seq16) {
+      store_be16(h + at, static_cast<uint16_t>(seq));
+      at += 2;
+    } else {
+      h[at++] = static_cast<uint8_t>(seq);
+    }
+    if (r.with_length) store_be16(h + at, static_cast<uint16_t>(inner_len + kTagLen));
+    AeadJob& j = jobs.make(n);
+    j.key = &seal_.key.aead();
+    xor_nonce(seal_.iv, seq, j.nonce);
+    j.aad = {h, hdr};  // the header with the sequence number still in clear
+    j.data = {data, inner_len};
+    j.tag = data + inner_len;
+    r.epoch = seal_.epoch;
+    r.seq = seq;
+    r.cid = {};
+    idx[n++] = i;
+  }
+
+  rl::seal(jobs.first(n));
+
+  // Record number encryption over the ciphertext just produced (§4.2.3).
+  size_t m = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (jobs[k].status != Status::ok) continue;
+    masks.make(m).key = &seal_.sn;
+    masks[m].sample = jobs[k].data.data();  // inner_len + 16 >= 17 bytes
+    ++m;
+  }
+  rl::mask(masks.first(m));
+
+  size_t ok = 0;
+  m = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Record& r = records[idx[k]];
+    PacketView& p = r.pkt;
+    p.status = jobs[k].status;
+    if (p.status != Status::ok) continue;
+    const size_t hdr = seal_headroom(cid_len, r.seq16, r.with_length);
+    uint8_t* seqp = p.data() - hdr + 1 + cid_len;
+    const uint8_t* mask = masks[m++].mask;
+    seqp[0] ^= mask[0];
+    if (r.seq16) seqp[1] ^= mask[1];
+    p.offset -= static_cast<uint32_t>(hdr);
+    p.length = static_cast<uint32_t>(hdr + jobs[k].data.size() + kTagLen);
+    ++ok;
+  }
+  return ok;
+}
+
+// ---- 4. Open --------------------------------------------------------------------
+
+size_t RecordProtection::open(std::span<Record> records) {
+  size_t ok = 0;
+  for (size_t i = 0; i < records.size(); i += kBurst)
+    ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
+  return ok;
+}
+
+size_t RecordProtection::open_chunk(std::span<Record> records) {
+  struct Parsed {
+    Epoch* e;
+    size_t hdr, seq_at, ct_len;
+    bool seq16;
+    uint8_t wire_seq[2];  // as received (masked), to restore on failure
+  };
+  Parsed ps[kBurst];
+  Scratch<MaskJob, kBurst> masks;
+  Scratch<AeadJob, kBurst> jobs;
+  size_t idx[kBurst], aidx[kBurst];
+  size_t n = 0;
+  uint64_t clock_now = 0;
+  bool clock_read = false;
+  auto now_for = [&](const KeyEpoch& k) {
+    if (!has_age_limit(k)) return k.installed_at();
+    if (!clock_read) clock_now = clock_.read(), clock_read = true;
+    return clock_now;
+  };
+
+  // Phase 1: parse; nothing changes.
+  for (size_t i = 0; i < records.size(); ++i) {
+    Record& r = records[i];
+    PacketView& p = r.pkt;
+    r.cid = {};
+    r.newest = false;
+    if (!p.well_formed()) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    const uint8_t* b = p.data();
+    const size_t len = p.length;
+    if (len < 1) {
+      p.status = Status::truncated;
+      continue;
+    }
+    const uint8_t b0 = b[0];
+    if ((b0 & kFixedMask) != kFixedBits) {
+      p.status = Status::malformed;  // §4.1: not a DTLSCiphertext
+      continue;
+    }
+    const bool has_cid = (b0 & kBitC) != 0, seq16 = (b0 & kBitS) != 0, has_len = (b0 & kBitL) != 0;
+    // §9 / RFC 9146: with a CID negotiated every record carries it; without
+    // one a C bit cannot be parsed (the length is unknown).
+    if (has_cid != (open_cid_len_ != 0)) {
+      p.status = Status::malformed;
+      continue;
+    }
+    const size_t cid_len = has_cid ? open_cid_len_ : 0;
+    const size_t seq_at = 1 + cid_len;
+    const size_t hdr = seq_at + (seq16 ? 2 : 1) + (has_len ? 2 : 0);
+    if (len < hdr) {
+      p.status = Status::truncated;
+      continue;
+    }
+    if (has_cid && CRYPTO_memcmp(b + 1, open_cid_, cid_len) != 0) {
+      p.status = Status::unknown_epoch;  // another association's CID
+      continue;
+    }
+    size_t ct_len = len - hdr;
+    if (has_len) {
+      const size_t l = load_be16(b + hdr - 2);
+      if (l > ct_len) {
+        p.status = Status::truncated;
+        continue;
+      }
+      if (l < ct_len) {
+        p.status = Status::malformed;  // trailing bytes: frame with open_datagram
+        continue;
+      }
+    }
+    if (ct_len < kMinCiphertext || ct_len < kTagLen + 1) {
+      p.status = Status::truncated;  // §4.2.3: reject as failed deprotection
+      continue;
+    }
+    if (ct_len > kMaxInner + kTagLen) {
+      p.status = Status::record_overflow;
+      continue;
+    }
+    Epoch* e = open_epoch_bits(b0 & 3);
+    if (e == nullptr) {
+      p.status = Status::unknown_epoch;
+      continue;
+    }
+    if (const Status st = e->key.admit_open(now_for(e->key)); st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    Parsed& q = ps[n];
+    q = {e, hdr, seq_at, ct_len, seq16, {b[seq_at], seq16 ? b[seq_at + 1] : uint8_t{0}}};
+    masks.make(n).key = &e->sn;
+    masks[n].sample = b + hdr;
+    idx[n++] = i;
+  }
+
+  // Phase 2: unmask the sequence numbers of the whole burst.
+  rl::mask(masks.first(n));
+
+  // Phase 3: reconstruct (§4.2.2), replay check, build AEAD jobs. The clear
+  // sequence number is written into the header because the header with it is
+  // the AAD; it is put back if the record fails.
+  size_t a = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Record& r = records[idx[k]];
+    PacketView& p = r.pkt;
+    Parsed& q = ps[k];
+    const uint64_t low = q.seq16 ? uint64_t{static_cast<uint8_t>(q.wire_seq[0] ^ masks[k].mask[0])} << 8 |
+                                       static_cast<uint8_t>(q.wire_seq[1] ^ masks[k].mask[1])
+                                 : static_cast<uint8_t>(q.wire_seq[0] ^ masks[k].mask[0]);
+    const ReplayWindow& w = q.e->window;
+    const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
+    const uint64_t seq = reconstruct_closest(expected, low, q.seq16 ? 16 : 8);
+    if (const Status st = w.check(seq); st != Status::ok) {
+      q.e->key.count_replay();
+      p.status = st;
+      continue;
+    }
+    uint8_t* b = p.data();
+    b[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
+    if (q.seq16) b[q.seq_at + 1] = static_cast<uint8_t>(low);
+    AeadJob& j = jobs.make(a);
+    j.key = &q.e->key.aead();
+    xor_nonce(q.e->iv, seq, j.nonce);
+    j.aad = {b, q.hdr};
+    j.data = {b + q.hdr, q.ct_len - kTagLen};
+    j.tag = b + q.hdr + q.ct_len - kTagLen;
+    r.epoch = q.e->epoch;
+    r.seq = seq;
+    aidx[a++] = k;
+  }
+
+  // Phase 4: one burst of AEAD work.
+  rl::open(jobs.first(a));
+
+  // Phase 5: commit, in order, only what authenticated.
+  size_t ok = 0;
+  for (size_t t = 0; t < a; ++t) {
+    Parsed& q = ps[aidx[t]];
+    Record& r = records[idx[aidx[t]]];
+    PacketView& p = r.pkt;
+    uint8_t* b = p.data();
+    auto restore = [&] {
+      b[q.seq_at] = q.wire_seq[0];
+      if (q.seq16) b[q.seq_at + 1] = q.wire_seq[1];
+    };
+    if (jobs[t].status != Status::ok) {
+      restore();
+      q.e->key.count_auth_failure();  // may reach the integrity limit (§4.5.3)
+      p.status = jobs[t].status;
+      continue;
+    }
+    if (const Status st = q.e->window.check(r.seq); st != Status::ok) {
+      q.e->key.count_replay();  // a duplicate earlier in this same burst
+      p.status = st;
+      continue;
+    }
+    // RFC 8446 §5.4: strip the zero padding; the last non-zero byte is the
+    // real content type; all zeros is an error.
+    uint8_t* plain = jobs[t].data.data();
+    size_t plain_len = jobs[t].data.size();
+    while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
+    if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
+      p.status = Status::malformed;
+      continue;
+    }
+    if (plain_len - 1 > kMaxPlaintext) {
+      p.status = Status::record_overflow;
+      continue;
+    }
+    r.type = plain[--plain_len];
+    r.newest = !open_any_ || q.e->epoch > open_current_ ||
+               (q.e->epoch == open_current_ &&
+                (q.e->window.empty() || r.seq > q.e->window.highest()));
+    q.e->window.commit(r.seq);
+    q.e->key.count_opened(plain_len);
+    if (q.e->key.counters().opened == 1 && open_any_ && q.e->epoch > open_current_) {
+      KeyEvent ev;
+      ev.epoch = q.e->epoch;
+      ev.dir = Direction::open;
+      ev.kind = KeyEvent::peer_updated;
+      events_.push(ev);
+    }
+    if (!open_any_ || q.e->epoch > open_current_) open_current_ = q.e->epoch;
+    open_any_ = true;
+    if ((b[0] & kBitC) != 0) r.cid = {b + 1, open_cid_len_};
+    p.offset = static_cast<uint32_t>(plain - p.buf);
+    p.length = static_cast<uint32_t>(plain_len);
+    p.status = Status::ok;
+    ++ok;
+  }
+  return ok;
+}
+
+// ---- 5. Datagrams -----------------------------------------------------------------
+
+size_t RecordProtection::open_datagram(std::span<uint8_t> datagram, std::span<Record> out,
+                                       size_t* found) {
+  size_t n = 0, pos = 0, ok = 0, run = 0;  // run = first record not yet opened
+  auto flush = [&](size_t end) {
+    if (end > run) ok += open(out.subspan(run, end - run));
+  };
+  while (pos < datagram.size() && n < out.size()) {
+    Record& r = out[n];
+    r = Record{};
+    r.pkt.buf = datagram.data();
+    r.pkt.capacity = static_cast<uint32_t>(datagram.size());
+    r.pkt.offset = static_cast<uint32_t>(pos);
+    const size_t left = datagram.size() - pos;
+    const uint8_t* b = datagram.data() + pos;
+    size_t rec_len = 0;
+    Status st = Status::ok;
+    if (plaintext_type(b[0])) {
+      // DTLSPlaintext: type, version, epoch, seq48, length (13 bytes).
+      if (left < 13 || 13 + size_t{load_be16(b + 11)} > left) {
+        st = Status::truncated;
+      } else {
+        rec_len = 13 + load_be16(b + 11);
+        st = Status::not_protected;
+      }
+    } else if ((b[0] & kFixedMask) != kFixedBits) {
+      st = Status::malformed;
+    } else {
+      const size_t hdr = 1 + ((b[0] & kBitC) != 0 ? open_cid_len_ : 0) +
+                         ((b[0] & kBitS) != 0 ? 2 : 1) + ((b[0] & kBitL) != 0 ? 2 : 0);
+      if (left < hdr) {
+        st = Status::truncated;
+      } else if ((b[0] & kBitL) != 0) {
+        rec_len = hdr + load_be16(b + hdr - 2);
+        if (rec_len > left) st = Status::truncated;
+      } else {
+        rec_len = left;  // §4.3: no length = the rest of the datagram
+      }
+    }
+    if (st != Status::ok) {
+      flush(n);
+      r.pkt.length = static_cast<uint32_t>(st == Status::not_protected ? rec_len : left);
+      r.pkt.status = st;
+      ++n;
+      run = n;
+      if (st != Status::not_protected) break;  // cannot frame the rest
+      pos += rec_len;
+      continue;
+    }
+    r.pkt.length = static_cast<uint32_t>(rec_len);
+    pos += rec_len;
+    ++n;
+  }
+  flush(n);
+  if (found != nullptr) *found = n;
+  return ok;
+}
+
+}  // namespace rl::dtls13
