@@ -9,10 +9,7 @@
 #include <vector>
 
 #include "core/dtls.h"
-// The library is not built with coverage instrumentation; compiling the
-// protocol file into this target lets libFuzzer see its branches (the
-// archive's copy of the same object is then never pulled in by the linker).
-#include "core/dtls.cc"
+
 
 using namespace rl;
 

@@ -8,10 +8,7 @@
 #include <vector>
 
 #include "core/dtls13.h"
-// The library is not built with coverage instrumentation; compiling the
-// protocol file into this target lets libFuzzer see its branches (the
-// archive's copy of the same object is then never pulled in by the linker).
-#include "core/dtls13.cc"
+
 
 using namespace rl;
 

@@ -8,17 +8,13 @@
 //        AAD = header) and opened: reaches the padding / type rules
 //     2  the rest is content sealed by the engine with the padding and type
 //        from byte 1, then opened: must round-trip exactly
-//
-// The library in the static archive is not built with coverage
-// instrumentation in RL_FUZZ builds, so the files under test are compiled
-// into this target (the archive's copies are then never linked).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "core/tls.cc"
+#include "core/tls.h"
 #include "core/aead.h"
 #include "core/hkdf.h"
 

@@ -3,15 +3,13 @@
 // yields, concatenated, must be exactly a prefix of the stream, each with a
 // header that announces its own length, and the reader must never yield a
 // record after an error.
-//
-// The files under test are compiled into this target (the RL_FUZZ build does
-// not instrument the static library for coverage).
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "core/tls_stream.cc"
+#include "core/bytes.h"
+#include "core/tls_stream.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace rl;
