@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include <openssl/mem.h>
 
@@ -29,6 +30,21 @@ size_t inner_ip_length(const uint8_t* p, size_t n, uint8_t nh) {
   if (nh == kNextHeaderIpv6 && n >= 40 && (p[0] >> 4) == 6) return size_t{40} + load_be16(p + 4);
   return 0;
 }
+
+// Stack room for a chunk's AEAD jobs, left uninitialised: only the jobs in
+// use are constructed (zeroing all kMaxBurst of them cost more than the ESP
+// logic itself on a burst of one).
+class JobArray {
+ public:
+  AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
+  AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
+  std::span<AeadJob> first(size_t n) {
+    return {std::launder(reinterpret_cast<AeadJob*>(raw_)), n};
+  }
+
+ private:
+  alignas(AeadJob) unsigned char raw_[sizeof(AeadJob) * kMaxBurst];
+};
 
 void build_nonce(const uint8_t salt[kSaltLen], const uint8_t iv[kIvLen], uint8_t out[kNonceLen]) {
   std::memcpy(out, salt, kSaltLen);
@@ -177,7 +193,7 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
   size_t ok = 0;
   for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
     const size_t count = std::min(kMaxBurst, pkts.size() - base);
-    AeadJob jobs[kMaxBurst];
+    JobArray jobs;
     uint8_t aad[kMaxBurst][12];
     uint8_t saved[kMaxBurst][4];  // GMAC with ESN: the headroom bytes borrowed for the AAD
     uint32_t which[kMaxBurst], new_len[kMaxBurst];
@@ -242,8 +258,7 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       uint8_t* h = p.data() - hdr;
       store_be32(h, spi_);
       store_be32(h + 4, static_cast<uint32_t>(seq));
-      AeadJob& j = jobs[n];
-      j = AeadJob{};
+      AeadJob& j = jobs.make(n);
       j.key = &key_;
       std::memcpy(j.nonce, salt_, kSaltLen);
       if (iv_len_ != 0) {
@@ -290,7 +305,7 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       new_len[n] = static_cast<uint32_t>(hdr + protected_len + icv);
       ++n;
     }
-    rl::seal({jobs, n});
+    rl::seal(jobs.first(n));
     for (size_t i = 0; i < n; ++i) {
       PacketView& p = pkts[which[i]];
       const size_t hdr_at = p.offset - hdr;
@@ -429,7 +444,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     bool borrowed;  // GMAC with ESN: four headroom bytes hold SPI
     uint8_t saved[4];
   };
-  AeadJob jobs[kMaxBurst];
+  JobArray jobs;
   Slot slots[kMaxBurst];
   uint8_t aad[kMaxBurst][12];
   size_t n = 0;
@@ -501,9 +516,8 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = Status::buffer_too_small;
       continue;
     }
-    AeadJob& j = jobs[n];
+    AeadJob& j = jobs.make(n);
     Slot& s = slots[n];
-    j = AeadJob{};
     j.key = &sa->key_;
     if (hdr > 8)
       build_nonce(sa->salt_, h + 8, j.nonce);
@@ -538,7 +552,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     ++n;
   }
 
-  rl::open({jobs, n});
+  rl::open(jobs.first(n));
 
   for (size_t k = 0; k < n; ++k) {
     if (!slots[k].borrowed) continue;
