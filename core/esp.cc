@@ -268,8 +268,10 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
         store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3: the IV is the sequence number
       }
       uint8_t* t = p.data() + payload;
-      std::memset(t, 0, tfc);
-      t += tfc;
+      if (tfc != 0) {
+        std::memset(t, 0, tfc);
+        t += tfc;
+      }
       for (size_t i = 0; i < pad; ++i) t[i] = static_cast<uint8_t>(i + 1);
       t[pad] = static_cast<uint8_t>(pad);
       t[pad + 1] = nh;
