@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::vector<uint8_t> mem(64 + in.size() + 64);
-    std::memcpy(mem.data() + 64, in.data(), in.size());
+    if (!in.empty()) std::memcpy(mem.data() + 64, in.data(), in.size());
     PacketView p{mem.data(), static_cast<uint32_t>(mem.size()), 64,
                  static_cast<uint32_t>(in.size()), Status::ok};
     if (dir == Direction::seal) {
