@@ -92,6 +92,9 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
                                             (cfg.icv_len == 8 || cfg.icv_len == 12));
   if (!icv_ok) return Status::invalid_argument;
   if (cfg.gmac && !is_aes(cfg.suite)) return Status::invalid_argument;
+  // RFC 8750 §6 registers implicit IV for ENCR_AES_GCM_16, ENCR_AES_CCM_8 and
+  // ENCR_CHACHA20_POLY1305 only: no truncated GCM ICV, no GMAC.
+  if (cfg.implicit_iv && (cfg.gmac || cfg.icv_len != 16)) return Status::invalid_argument;
   const uint64_t max_seq = cfg.esn ? std::numeric_limits<uint64_t>::max()
                                    : std::numeric_limits<uint32_t>::max();
   if (dir == Direction::seal && (cfg.first_seq == 0 || cfg.first_seq > max_seq))
@@ -615,7 +618,10 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = st;
       continue;
     }
-    // Commit.
+    // Commit. The first packet that authenticates on an inbound SA tells the
+    // IKE daemon the peer has moved to it (the old SA can go once late
+    // packets are over).
+    if (sa.counters_.packets == 0) sa.event(KeyEvent::peer_updated);
     sa.window_.commit(s.seq);
     ++sa.counters_.packets;
     sa.counters_.bytes += payload;

@@ -53,12 +53,15 @@ struct SaConfig {
   uint8_t icv_len = 16;      // AES-GCM: 8, 12 or 16 (RFC 4106 §6); others: 16
   bool esn = false;          // 64-bit extended sequence numbers (RFC 4303 §2.2.1)
   bool implicit_iv = false;  // RFC 8750: no IV on the wire, nonce = salt ‖ 64-bit seq
+                             // (ICV 16, not with GMAC: the registered transforms)
   bool gmac = false;         // RFC 4543 ENCR_NULL_AUTH_AES_GMAC: authenticated, not encrypted
   Mode mode = Mode::tunnel;
   uint32_t replay_window = 64;  // inbound: 32..4096 packets
   // Lifetimes as IKEv2 / xfrm set them: soft/hard packets (records), bytes
   // (payload bytes), seconds since install; max_auth_failures kills the SA.
-  // Soft → KeyEvent::soft_limit; hard → key_expired.
+  // Soft → KeyEvent::soft_limit; hard → key_expired. Events name the SA by
+  // SPI (KeyEvent::epoch); the first authenticated packet of an inbound SA
+  // queues peer_updated.
   Limits lifetime{};
   // State carried over when an SA moves between hosts (xfrm replay state), and
   // for known-answer tests: the next sequence number to send, the highest

@@ -275,8 +275,9 @@ std::vector<Transform> all_transforms() {
     for (uint8_t icv : {8, 12, 16})
       for (bool iiv : {false, true}) {
         if (s == Suite::chacha20_poly1305 && icv != 16) continue;
+        if (iiv && icv != 16) continue;  // RFC 8750 registers ICV 16 only
         v.push_back({s, icv, false, iiv});
-        if (s != Suite::chacha20_poly1305 && icv == 16) v.push_back({s, icv, true, iiv});
+        if (s != Suite::chacha20_poly1305 && icv == 16 && !iiv) v.push_back({s, icv, true, iiv});
       }
   return v;
 }
@@ -728,7 +729,8 @@ Snapshot snap(const Sa& sa) {
 
 TEST(EspMutation, EveryByteFailsAndChangesNoState) {
   const Transform ts[] = {{Suite::aes128_gcm, 16, false, false},
-                          {Suite::aes256_gcm, 8, false, true},
+                          {Suite::aes256_gcm, 8, false, false},
+                          {Suite::aes256_gcm, 16, false, true},
                           {Suite::chacha20_poly1305, 16, false, false},
                           {Suite::aes128_gcm, 16, true, false}};
   for (const Transform& t : ts)
@@ -913,15 +915,26 @@ TEST(EspRekey, OldAndNewInboundSasOverlapUntilTheOldIsRemoved) {
     ASSERT_EQ(peer.seal(0x2222, {&fresh.back().view, 1}), 1u);
   }
   EXPECT_EQ(peer.seal(0x1111, {&fresh[0].view, 1}), 0u);
-  // One burst mixing both SAs: all open.
+  // One burst mixing both SAs: all open; the new SA's first packet tells the
+  // IKE daemon that the peer has moved to it.
+  drain(us);
   std::vector<PacketView> mix = {fresh[0].view, late[0].view, fresh[1].view, late[1].view};
   EXPECT_EQ(us.open(mix), 4u);
+  auto ev = drain(us);
+  std::map<uint64_t, size_t> first_packet;  // one peer_updated per SA (the old one
+  for (const KeyEvent& e : ev)               // had not opened anything yet either)
+    if (e.kind == KeyEvent::peer_updated) {
+      EXPECT_EQ(e.dir, Direction::open);
+      ++first_packet[e.epoch];
+    }
+  EXPECT_EQ(first_packet, (std::map<uint64_t, size_t>{{0x1111, 1}, {0x2222, 1}}));
+  EXPECT_EQ(us.open({&fresh[2].view, 1}), 1u);
+  EXPECT_TRUE(drain(us).empty());  // only the first packet says so
   // The caller deletes the old SA: its late packets are now unknown.
   ASSERT_EQ(us.remove(Direction::open, 0x1111), Status::ok);
   EXPECT_EQ(us.remove(Direction::open, 0x1111), Status::unknown_epoch);
   EXPECT_EQ(us.open({&late[2].view, 1}), 0u);
   EXPECT_EQ(late[2].view.status, Status::unknown_epoch);
-  EXPECT_EQ(us.open({&fresh[2].view, 1}), 1u);
   EXPECT_EQ(us.find(Direction::open, 0x2222)->counters().packets, 3u);
 }
 
@@ -1000,6 +1013,12 @@ TEST(EspInstall, RefusesBadConfigurations) {
   EXPECT_EQ(try_install(Direction::seal, x), Status::invalid_argument);  // GMAC is AES only
   x = config({Suite::aes128_gcm, 8, true, false}, k16, 0x10, false, Mode::tunnel);
   EXPECT_EQ(try_install(Direction::seal, x), Status::invalid_argument);  // RFC 4543: ICV 16
+  x = config({Suite::aes128_gcm, 12, false, true}, k16, 0x10, false, Mode::tunnel);
+  EXPECT_EQ(try_install(Direction::seal, x), Status::invalid_argument);  // RFC 8750: GCM_16 only
+  x = config({Suite::aes128_gcm, 16, true, true}, k16, 0x10, false, Mode::tunnel);
+  EXPECT_EQ(try_install(Direction::seal, x), Status::invalid_argument);  // no GMAC IIV
+  x = config({Suite::chacha20_poly1305, 16, false, true}, k32, 0x10, true, Mode::tunnel);
+  EXPECT_EQ(try_install(Direction::seal, x), Status::ok);
   x = c;
   x.first_seq = 0;
   EXPECT_EQ(try_install(Direction::seal, x), Status::invalid_argument);

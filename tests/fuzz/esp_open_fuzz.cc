@@ -92,10 +92,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.spi = kSpi;
   c.suite = kAllSuites[(f & 3) % 3];
   c.esn = f & 4;
-  c.implicit_iv = f & 8;
   c.gmac = (f & 16) && c.suite != Suite::chacha20_poly1305;
+  c.implicit_iv = (f & 8) && !c.gmac;
   c.mode = f & 32 ? esp::Mode::transport : esp::Mode::tunnel;
-  c.icv_len = (c.suite == Suite::chacha20_poly1305 || c.gmac) ? 16 : uint8_t(8 + 4 * (data[1] % 3));
+  c.icv_len = (c.suite == Suite::chacha20_poly1305 || c.gmac || c.implicit_iv)
+                  ? 16
+                  : uint8_t(8 + 4 * (data[1] % 3));
   c.keymat = {keymat, size_t{suite_info(c.suite).key_len} + 4};
   c.replay_window = 32;
   c.highest_received = c.esn ? (uint64_t{data[1]} << 28) : data[1];
