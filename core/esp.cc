@@ -367,6 +367,7 @@ Status Sadb::install(Direction dir, const SaConfig& cfg) {
   auto sa = std::make_unique<Sa>();
   const Status st = sa->install(dir, cfg, clock_.read(), &events_);
   if (st != Status::ok) return st;
+  if (cfg.lifetime.soft_age_s != kUnlimited || cfg.lifetime.hard_age_s != kUnlimited) ++timed_;
   t.insert(it, std::move(sa));
   return Status::ok;
 }
@@ -375,6 +376,8 @@ Status Sadb::remove(Direction dir, uint32_t spi) {
   auto& t = table(dir);
   auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
   if (it == t.end() || (*it)->spi() != spi) return Status::unknown_epoch;
+  const Limits& l = (*it)->lifetime();
+  if (l.soft_age_s != kUnlimited || l.hard_age_s != kUnlimited) --timed_;
   (*it)->expire();
   t.erase(it);
   return Status::ok;
@@ -396,7 +399,7 @@ size_t Sadb::seal(uint32_t spi, std::span<PacketView> pkts, std::span<const Seal
     for (PacketView& p : pkts) p.status = Status::unknown_epoch;
     return 0;
   }
-  return sa->seal(pkts, meta, clock_.read());
+  return sa->seal(pkts, meta, burst_time());
 }
 
 void Sadb::tick() {
@@ -453,9 +456,13 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   Slot slots[kMaxBurst];
   uint8_t aad[kMaxBurst][12];
   size_t n = 0;
-  const uint64_t now = clock_.read();
+  const uint64_t now = burst_time();
   Sa* last = nullptr;
 
+  // Headers and trailers are the only bytes ESP itself reads, one cache line
+  // each per packet: ask for all of them at once so the misses overlap.
+  for (const PacketView& p : pkts)
+    if (p.well_formed()) __builtin_prefetch(p.data());
   for (size_t i = 0; i < pkts.size(); ++i) {
     PacketView& p = pkts[i];
     if (!info.empty()) info[i] = OpenInfo{};
@@ -566,6 +573,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     std::memcpy(d - 4, slots[k].saved, 4);
   }
 
+  for (size_t k = 0; k < n; ++k) __builtin_prefetch(jobs[k].tag - 2);  // trailers
   size_t ok = 0;
   for (size_t k = 0; k < n; ++k) {
     AeadJob& j = jobs[k];

@@ -211,6 +211,10 @@ class Sadb {
 
  private:
   size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
+  // The clock is read once per burst, and only when some SA has an age limit
+  // (0 then never reaches an age: every SA was installed at a later time or
+  // has none).
+  uint64_t burst_time() const { return timed_ != 0 ? clock_.read() : 0; }
   std::vector<std::unique_ptr<Sa>>& table(Direction d) { return d == Direction::seal ? out_ : in_; }
   const std::vector<std::unique_ptr<Sa>>& table(Direction d) const {
     return d == Direction::seal ? out_ : in_;
@@ -219,6 +223,7 @@ class Sadb {
   Clock clock_;
   EventQueue events_;
   std::vector<std::unique_ptr<Sa>> out_, in_;  // sorted by SPI
+  size_t timed_ = 0;                           // SAs with a soft or hard age
 };
 
 }  // namespace rl::esp
