@@ -201,6 +201,15 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     uint8_t saved[kMaxBurst][4];  // GMAC with ESN: the headroom bytes borrowed for the AAD
     uint32_t which[kMaxBurst], new_len[kMaxBurst];
     size_t n = 0;
+    // Header and trailer are the two cache lines ESP writes besides what the
+    // AEAD touches: request them for the whole burst first, so misses overlap.
+    for (size_t k = 0; k < count; ++k) {
+      const PacketView& p = pkts[base + k];
+      if (p.well_formed() && p.offset >= hdr) {
+        __builtin_prefetch(p.data() - hdr, 1);
+        __builtin_prefetch(p.data() + p.length, 1);
+      }
+    }
     for (size_t k = 0; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];

@@ -351,6 +351,9 @@ TEST(EspRoundTrip, EverySuiteIcvEsnModeAndEncapsulation) {
             const size_t body = std::max<size_t>(plain[i].size(), meta[i].tfc_pad_to);
             EXPECT_EQ(p.length, hdr + body + (4 - (body + 2) % 4) % 4 + 2 + t.icv);
             EXPECT_EQ((p.length - t.icv) % 4, 0u);  // §2.4 alignment
+            // Headroom in front of the header is untouched (GMAC with ESN
+            // borrows four bytes of it and must give them back).
+            for (size_t b = 1; b <= 4; ++b) EXPECT_EQ(p.buf[p.offset - b], 0xEE);
             if (t.gmac && i < 5 && !plain[i].empty()) {  // authenticated only: in clear
               EXPECT_EQ(0, std::memcmp(p.data() + hdr, plain[i].data(), plain[i].size()));
             } else if (!t.gmac && plain[i].size() >= 16) {
@@ -370,6 +373,7 @@ TEST(EspRoundTrip, EverySuiteIcvEsnModeAndEncapsulation) {
               continue;
             }
             ASSERT_EQ(views[i].status, Status::ok);
+            for (size_t b = 1; b <= 4; ++b) EXPECT_EQ(views[i].buf[views[i].offset - hdr - b], 0xEE);
             Bytes want = plain[i];
             if (i == 2 && mode == Mode::transport) want.resize(200, 0);  // TFC stays
             EXPECT_EQ(to_hex(Bytes(views[i].data(), views[i].data() + views[i].length)),
