@@ -1,0 +1,680 @@
+// IPsec ESP, read top to bottom: sequence numbers, SA install and lifetimes,
+// seal, open, UDP encapsulation framing, the SA database.
+#include "core/esp.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include <openssl/mem.h>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+
+namespace rl::esp {
+namespace {
+
+constexpr uint32_t kMinWindow = 32;  // RFC 4303 §3.4.3: 32 MUST be supported, 64 SHOULD
+
+// RFC 4303 §2.4: padding so that pad length and next header end on a 4-byte
+// boundary (the AEAD transforms here have a 1-byte block).
+constexpr size_t pad_for(size_t body) { return (4 - (body + 2) % 4) % 4; }
+
+bool is_aes(Suite s) { return s == Suite::aes128_gcm || s == Suite::aes256_gcm; }
+
+// Tunnel mode: the inner packet's own length, to strip TFC padding (§2.7).
+// Returns 0 when the header does not say (short packet, wrong version).
+size_t inner_ip_length(const uint8_t* p, size_t n, uint8_t nh) {
+  if (nh == kNextHeaderIpv4 && n >= 20 && (p[0] >> 4) == 4) return load_be16(p + 2);
+  if (nh == kNextHeaderIpv6 && n >= 40 && (p[0] >> 4) == 6) return size_t{40} + load_be16(p + 4);
+  return 0;
+}
+
+// Stack room for a chunk's AEAD jobs, left uninitialised: only the jobs in
+// use are constructed (zeroing all kMaxBurst of them cost more than the ESP
+// logic itself on a burst of one).
+class JobArray {
+ public:
+  AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
+  AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
+  std::span<AeadJob> first(size_t n) {
+    return {std::launder(reinterpret_cast<AeadJob*>(raw_)), n};
+  }
+
+ private:
+  alignas(AeadJob) unsigned char raw_[sizeof(AeadJob) * kMaxBurst];
+};
+
+void build_nonce(const uint8_t salt[kSaltLen], const uint8_t iv[kIvLen], uint8_t out[kNonceLen]) {
+  std::memcpy(out, salt, kSaltLen);
+  std::memcpy(out + kSaltLen, iv, kIvLen);
+}
+
+}  // namespace
+
+// ---- Extended sequence numbers: RFC 4303 Appendix A2.2 ------------------------
+// T = Th ‖ Tl is the highest sequence number seen (window top), W the window.
+// Case A (Tl >= W - 1, the window sits inside one 2^32 subspace):
+//   Seql >= Tl - W + 1 → Seqh = Th, else Seqh = Th + 1.
+// Case B (Tl < W - 1, the window straddles two subspaces, Bl computed mod 2^32):
+//   Seql >= Bl → Seqh = Th - 1, else Seqh = Th.
+// Two edges the appendix leaves open: with Th = 0 there is no subspace -1, so a
+// low half at or above Bl can only be a packet far ahead in subspace 0; and
+// with Th = 2^32 - 1 there is no subspace above it, so "Th + 1" is refused.
+SeqHi reconstruct_seq_hi(uint64_t top, uint32_t window, uint32_t seql) {
+  const uint32_t th = static_cast<uint32_t>(top >> 32);
+  const uint32_t tl = static_cast<uint32_t>(top);
+  const uint32_t bl = tl - window + 1;  // mod 2^32
+  if (tl >= window - 1) {               // case A
+    if (seql >= bl) return {true, th};
+    if (th == std::numeric_limits<uint32_t>::max()) return {false, 0};
+    return {true, th + 1};
+  }
+  if (seql >= bl) return {true, th == 0 ? 0 : th - 1};  // case B
+  return {true, th};
+}
+
+// ---- SA install, expiry and lifetimes -----------------------------------------
+
+Sa::~Sa() { OPENSSL_cleanse(salt_, sizeof salt_); }
+
+Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue* events) {
+  expire();
+  events_ = nullptr;
+  if (cfg.spi == 0) return Status::invalid_argument;
+  const SuiteInfo info = suite_info(cfg.suite);
+  if (info.key_len == 0 || cfg.keymat.size() != size_t{info.key_len} + kSaltLen)
+    return Status::invalid_argument;
+  // RFC 4106 §6: AES-GCM ICVs of 8, 12 or 16 octets; RFC 7634 §2 and RFC 4543
+  // §3.4 fix the ICV at 16.
+  const bool icv_ok = cfg.icv_len == 16 || (is_aes(cfg.suite) && !cfg.gmac &&
+                                            (cfg.icv_len == 8 || cfg.icv_len == 12));
+  if (!icv_ok) return Status::invalid_argument;
+  if (cfg.gmac && !is_aes(cfg.suite)) return Status::invalid_argument;
+  // RFC 8750 §6 registers implicit IV for ENCR_AES_GCM_16, ENCR_AES_CCM_8 and
+  // ENCR_CHACHA20_POLY1305 only: no truncated GCM ICV, no GMAC.
+  if (cfg.implicit_iv && (cfg.gmac || cfg.icv_len != 16)) return Status::invalid_argument;
+  const uint64_t max_seq = cfg.esn ? std::numeric_limits<uint64_t>::max()
+                                   : std::numeric_limits<uint32_t>::max();
+  if (dir == Direction::seal && (cfg.first_seq == 0 || cfg.first_seq > max_seq))
+    return Status::invalid_argument;
+  if (dir == Direction::open) {
+    if (cfg.replay_window < kMinWindow || cfg.replay_window > ReplayWindow::kMaxSize ||
+        cfg.highest_received > max_seq)
+      return Status::invalid_argument;
+    window_.init(cfg.replay_window);
+    if (cfg.highest_received != 0) window_.commit(cfg.highest_received);
+  }
+  const Status st = key_.init(cfg.suite, cfg.keymat.first(info.key_len), cfg.icv_len);
+  if (st != Status::ok) return st;
+  std::memcpy(salt_, cfg.keymat.data() + info.key_len, kSaltLen);
+  spi_ = cfg.spi;
+  dir_ = dir;
+  mode_ = cfg.mode;
+  esn_ = cfg.esn;
+  gmac_ = cfg.gmac;
+  iv_len_ = cfg.implicit_iv ? 0 : kIvLen;
+  iv_mask_ = cfg.implicit_iv ? 0 : cfg.iv_mask;
+  next_seq_ = cfg.first_seq;
+  limits_ = cfg.lifetime;
+  counters_ = SaCounters{};
+  installed_at_ = now;
+  events_ = events;
+  soft_sent_ = hard_sent_ = seq_exhausted_ = dying_ = false;
+  event(KeyEvent::installed);
+  return Status::ok;
+}
+
+void Sa::expire() {
+  const bool was_live = key_.valid();
+  key_.wipe();
+  OPENSSL_cleanse(salt_, sizeof salt_);
+  if (was_live) event(KeyEvent::expired);
+}
+
+void Sa::event(KeyEvent::Kind k) {
+  if (events_ == nullptr) return;
+  KeyEvent e;
+  e.epoch = spi_;
+  e.dir = dir_;
+  e.kind = k;
+  e.records = counters_.packets;
+  e.bytes = counters_.bytes;
+  events_->push(e);
+}
+
+size_t Sa::tailroom_needed(size_t payload_len) const {
+  return pad_for(payload_len) + 2 + key_.tag_len();
+}
+
+// Hard lifetime (xfrm "hard" add-time / bytes / packets): the SA refuses work
+// with key_expired, in both directions. Checked before counting a packet.
+Status Sa::admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes) {
+  if (!key_.valid() || dying_) return Status::key_expired;
+  const bool too_old = now >= installed_at_ && now - installed_at_ >= limits_.hard_age_s;
+  // Overflow-safe "counter + n > limit".
+  const bool too_much = add_packets > limits_.hard_records - std::min(limits_.hard_records,
+                                                                      counters_.packets) ||
+                        add_bytes > limits_.hard_bytes - std::min(limits_.hard_bytes,
+                                                                  counters_.bytes);
+  if (too_old || too_much) {
+    if (!hard_sent_) {
+      hard_sent_ = true;
+      event(KeyEvent::hard_limit);
+    }
+    return Status::key_expired;
+  }
+  return Status::ok;
+}
+
+// Soft lifetime: one event for the IKE daemon to rekey.
+void Sa::soft_check(uint64_t now) {
+  if (soft_sent_) return;
+  if (counters_.packets >= limits_.soft_records || counters_.bytes >= limits_.soft_bytes ||
+      (now >= installed_at_ && now - installed_at_ >= limits_.soft_age_s)) {
+    soft_sent_ = true;
+    event(KeyEvent::soft_limit);
+  }
+}
+
+// ---- Seal ---------------------------------------------------------------------
+// Per packet: pick the next header, size TFC padding and §2.4 padding, check
+// room and lifetime, take the next sequence number (never reused: it is
+// consumed even if something later fails), write header and trailer, build
+// the AEAD job. Then one AEAD call for the burst.
+
+size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now) {
+  if (!meta.empty() && meta.size() != pkts.size()) {
+    for (PacketView& p : pkts) p.status = Status::invalid_argument;
+    return 0;
+  }
+  const size_t hdr = header_len();
+  const size_t icv = key_.tag_len();
+  const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
+                                : std::numeric_limits<uint32_t>::max();
+  size_t ok = 0;
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+    const size_t count = std::min(kMaxBurst, pkts.size() - base);
+    JobArray jobs;
+    uint8_t aad[kMaxBurst][12];
+    uint8_t saved[kMaxBurst][4];  // GMAC with ESN: the headroom bytes borrowed for the AAD
+    uint32_t which[kMaxBurst], new_len[kMaxBurst];
+    size_t n = 0;
+    // Header and trailer are the two cache lines ESP writes besides what the
+    // AEAD touches: request them for the whole burst first, so misses overlap.
+    for (size_t k = 0; k < count; ++k) {
+      const PacketView& p = pkts[base + k];
+      if (p.well_formed() && p.offset >= hdr) {
+        __builtin_prefetch(p.data() - hdr, 1);
+        __builtin_prefetch(p.data() + p.length, 1);
+      }
+    }
+    for (size_t k = 0; k < count; ++k) {
+      PacketView& p = pkts[base + k];
+      const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
+      if (!p.well_formed()) {
+        p.status = Status::invalid_argument;
+        continue;
+      }
+      if (!key_.valid()) {
+        p.status = Status::key_expired;
+        continue;
+      }
+      uint8_t nh = m.next_header;
+      if (m.dummy) {
+        nh = kNextHeaderNone;
+      } else if (mode_ == Mode::transport) {
+        if (nh == 0 || nh == kNextHeaderNone) nh = 0;
+      } else if (nh == 0) {
+        const unsigned version = p.length > 0 ? p.data()[0] >> 4 : 0;
+        nh = version == 4 ? kNextHeaderIpv4 : version == 6 ? kNextHeaderIpv6 : 0;
+      } else if (nh != kNextHeaderIpv4 && nh != kNextHeaderIpv6) {
+        nh = 0;
+      }
+      if (nh == 0) {
+        p.status = Status::invalid_argument;
+        continue;
+      }
+      const size_t payload = p.length;
+      const size_t tfc = m.tfc_pad_to > payload ? m.tfc_pad_to - payload : 0;
+      const size_t body = payload + tfc;
+      const size_t pad = pad_for(body);
+      const size_t borrow = gmac_ && esn_ ? 4 : 0;
+      if (p.offset < hdr + borrow || p.tailroom() < tfc + pad + 2 + icv) {
+        p.status = Status::buffer_too_small;
+        continue;
+      }
+      if (seq_exhausted_) {
+        // RFC 4303 §3.3.3: the counter never cycles; a new SA is needed.
+        if (!hard_sent_) {
+          hard_sent_ = true;
+          event(KeyEvent::hard_limit);
+        }
+        p.status = Status::key_exhausted;
+        continue;
+      }
+      if (const Status st = admit(now, 1, payload); st != Status::ok) {
+        p.status = st;
+        continue;
+      }
+      const uint64_t seq = next_seq_;
+      if (seq == max_seq)
+        seq_exhausted_ = true;
+      else
+        ++next_seq_;
+      ++counters_.packets;
+      counters_.bytes += payload;
+      if (m.dummy) ++counters_.dummy;
+
+      uint8_t* h = p.data() - hdr;
+      store_be32(h, spi_);
+      store_be32(h + 4, static_cast<uint32_t>(seq));
+      AeadJob& j = jobs.make(n);
+      j.key = &key_;
+      std::memcpy(j.nonce, salt_, kSaltLen);
+      if (iv_len_ != 0) {
+        store_be64(h + 8, seq ^ iv_mask_);
+        std::memcpy(j.nonce + kSaltLen, h + 8, kIvLen);
+      } else {
+        store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3: the IV is the sequence number
+      }
+      uint8_t* t = p.data() + payload;
+      if (tfc != 0) {
+        std::memset(t, 0, tfc);
+        t += tfc;
+      }
+      for (size_t i = 0; i < pad; ++i) t[i] = static_cast<uint8_t>(i + 1);
+      t[pad] = static_cast<uint8_t>(pad);
+      t[pad + 1] = nh;
+      uint8_t* icv_at = t + pad + 2;
+      const size_t protected_len = body + pad + 2;
+      if (gmac_) {
+        // RFC 4543 §3.5: everything from the SPI to the next header is AAD.
+        // With ESN the high half sits between SPI and low half: borrow four
+        // headroom bytes to lay SPI ‖ Seqh ‖ Seql ‖ ... out contiguously.
+        if (esn_) {
+          std::memcpy(saved[n], h - 4, 4);
+          store_be32(h - 4, spi_);
+          store_be32(h, static_cast<uint32_t>(seq >> 32));
+          j.aad = {h - 4, 4 + hdr + protected_len};
+        } else {
+          j.aad = {h, hdr + protected_len};
+        }
+        j.data = {icv_at, 0};
+      } else {
+        // RFC 4106 §5, RFC 7634 §2.1: AAD = SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
+        if (esn_) {
+          store_be32(aad[n], spi_);
+          store_be32(aad[n] + 4, static_cast<uint32_t>(seq >> 32));
+          store_be32(aad[n] + 8, static_cast<uint32_t>(seq));
+          j.aad = {aad[n], 12};
+        } else {
+          j.aad = {h, 8};
+        }
+        j.data = {p.data(), protected_len};
+      }
+      j.tag = icv_at;
+      which[n] = static_cast<uint32_t>(base + k);
+      new_len[n] = static_cast<uint32_t>(hdr + protected_len + icv);
+      ++n;
+    }
+    rl::seal(jobs.first(n));
+    for (size_t i = 0; i < n; ++i) {
+      PacketView& p = pkts[which[i]];
+      const size_t hdr_at = p.offset - hdr;
+      if (gmac_ && esn_) {
+        store_be32(p.buf + hdr_at, spi_);
+        std::memcpy(p.buf + hdr_at - 4, saved[i], 4);
+      }
+      p.status = jobs[i].status;
+      if (p.status != Status::ok) continue;
+      p.offset = static_cast<uint32_t>(hdr_at);
+      p.length = new_len[i];
+      ++ok;
+    }
+    soft_check(now);
+  }
+  return ok;
+}
+
+// ---- UDP encapsulation framing (RFC 3948) -------------------------------------
+
+Status classify_udp(std::span<const uint8_t> u) {
+  if (u.size() == 1 && u[0] == 0xff) return Status::keepalive;  // §2.3
+  if (u.size() < 4) return u.empty() ? Status::truncated : Status::malformed;
+  if (load_be32(u.data()) == 0) return Status::not_protected;  // §2.2 non-ESP marker
+  return u.size() < 8 ? Status::truncated : Status::ok;        // §2.1 ESP header
+}
+
+Status frame_ike(PacketView& pkt) {
+  if (!pkt.well_formed()) return Status::invalid_argument;
+  if (pkt.offset < 4) return Status::buffer_too_small;
+  pkt.offset -= 4;
+  pkt.length += 4;
+  store_be32(pkt.data(), 0);
+  return Status::ok;
+}
+
+Status make_keepalive(PacketView& pkt) {
+  if (pkt.buf == nullptr || pkt.offset >= pkt.capacity) return Status::buffer_too_small;
+  pkt.data()[0] = 0xff;
+  pkt.length = 1;
+  return Status::ok;
+}
+
+// ---- The SA database and open -------------------------------------------------
+
+namespace {
+bool by_spi(const std::unique_ptr<Sa>& a, uint32_t spi) { return a->spi() < spi; }
+}  // namespace
+
+Status Sadb::install(Direction dir, const SaConfig& cfg) {
+  auto& t = table(dir);
+  auto it = std::lower_bound(t.begin(), t.end(), cfg.spi, by_spi);
+  if (it != t.end() && (*it)->spi() == cfg.spi) return Status::invalid_argument;
+  auto sa = std::make_unique<Sa>();
+  const Status st = sa->install(dir, cfg, clock_.read(), &events_);
+  if (st != Status::ok) return st;
+  if (cfg.lifetime.soft_age_s != kUnlimited || cfg.lifetime.hard_age_s != kUnlimited) ++timed_;
+  t.insert(it, std::move(sa));
+  return Status::ok;
+}
+
+Status Sadb::remove(Direction dir, uint32_t spi) {
+  auto& t = table(dir);
+  auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
+  if (it == t.end() || (*it)->spi() != spi) return Status::unknown_epoch;
+  const Limits& l = (*it)->lifetime();
+  if (l.soft_age_s != kUnlimited || l.hard_age_s != kUnlimited) --timed_;
+  (*it)->expire();
+  t.erase(it);
+  return Status::ok;
+}
+
+Sa* Sadb::find(Direction dir, uint32_t spi) {
+  auto& t = table(dir);
+  auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
+  return it != t.end() && (*it)->spi() == spi ? it->get() : nullptr;
+}
+
+const Sa* Sadb::find(Direction dir, uint32_t spi) const {
+  return const_cast<Sadb*>(this)->find(dir, spi);
+}
+
+size_t Sadb::seal(uint32_t spi, std::span<PacketView> pkts, std::span<const SealMeta> meta) {
+  Sa* sa = find(Direction::seal, spi);
+  if (sa == nullptr) {
+    for (PacketView& p : pkts) p.status = Status::unknown_epoch;
+    return 0;
+  }
+  return sa->seal(pkts, meta, burst_time());
+}
+
+void Sadb::tick() {
+  const uint64_t now = clock_.read();
+  for (auto* t : {&out_, &in_})
+    for (auto& sa : *t) {
+      if (!sa->live()) continue;
+      sa->soft_check(now);
+      if (sa->admit(now, 0, 0) != Status::ok) sa->expire();
+    }
+}
+
+size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  if (!info.empty() && info.size() != pkts.size()) {
+    for (PacketView& p : pkts) p.status = Status::invalid_argument;
+    return 0;
+  }
+  size_t ok = 0;
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+    const size_t n = std::min(kMaxBurst, pkts.size() - base);
+    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), false);
+  }
+  return ok;
+}
+
+size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  if (!info.empty() && info.size() != pkts.size()) {
+    for (PacketView& p : pkts) p.status = Status::invalid_argument;
+    return 0;
+  }
+  size_t ok = 0;
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+    const size_t n = std::min(kMaxBurst, pkts.size() - base);
+    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), true);
+  }
+  return ok;
+}
+
+// Open, two-phase (RFC 4303 §3.4): parse, route by SPI, reconstruct the
+// sequence number, replay *check*; one AEAD call for the chunk; then, for each
+// packet that authenticated, check the trailer (§2.4) and *commit* the window,
+// counters and lifetime. Any packet that does not end as ok/dummy leaves its
+// bytes as they arrived (a decrypted one is sealed again, which restores the
+// ciphertext and tag exactly) and its SA's window and sequence state untouched.
+size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
+  struct Slot {
+    Sa* sa;
+    uint64_t seq;
+    uint32_t pkt;
+    bool borrowed;  // GMAC with ESN: four headroom bytes hold SPI
+    uint8_t saved[4];
+  };
+  JobArray jobs;
+  Slot slots[kMaxBurst];
+  uint8_t aad[kMaxBurst][12];
+  size_t n = 0;
+  const uint64_t now = burst_time();
+  Sa* last = nullptr;
+
+  // Headers and trailers are the only bytes ESP itself reads, one cache line
+  // each per packet: ask for all of them at once so the misses overlap.
+  for (const PacketView& p : pkts)
+    if (p.well_formed()) __builtin_prefetch(p.data());
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    PacketView& p = pkts[i];
+    if (!info.empty()) info[i] = OpenInfo{};
+    if (!p.well_formed()) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    if (udp) {
+      const Status c = classify_udp(p.bytes());
+      if (c == Status::not_protected) {
+        p.offset += 4;
+        p.length -= 4;
+      }
+      if (c != Status::ok) {
+        p.status = c;
+        continue;
+      }
+    }
+    if (p.length < 8) {
+      p.status = Status::truncated;
+      continue;
+    }
+    const uint8_t* h = p.data();
+    const uint32_t spi = load_be32(h);
+    Sa* sa = last != nullptr && last->spi() == spi ? last : find(Direction::open, spi);
+    if (sa == nullptr) {
+      p.status = Status::unknown_epoch;
+      continue;
+    }
+    last = sa;
+    if (!info.empty()) info[i].spi = spi;
+    const size_t hdr = sa->header_len(), icv = sa->icv_len();
+    if (p.length < hdr + 2 + icv) {
+      p.status = Status::truncated;
+      continue;
+    }
+    if (const Status st = sa->admit(now, 1, 0); st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    const uint32_t seql = load_be32(h + 4);
+    uint64_t seq = seql;
+    if (sa->esn_) {
+      const ReplayWindow& w = sa->window_;
+      const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
+      if (!hi.valid) {
+        ++sa->counters_.replay;
+        p.status = Status::too_old;
+        continue;
+      }
+      seq = uint64_t{hi.hi} << 32 | seql;
+    }
+    // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
+    Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
+    if (rs != Status::ok) {
+      ++sa->counters_.replay;
+      p.status = rs;
+      continue;
+    }
+    const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
+    const bool borrow = sa->gmac_ && sa->esn_;
+    if (borrow && p.offset < 4) {
+      p.status = Status::buffer_too_small;
+      continue;
+    }
+    AeadJob& j = jobs.make(n);
+    Slot& s = slots[n];
+    j.key = &sa->key_;
+    if (hdr > 8)
+      build_nonce(sa->salt_, h + 8, j.nonce);
+    else {
+      std::memcpy(j.nonce, sa->salt_, kSaltLen);
+      store_be64(j.nonce + kSaltLen, seq);
+    }
+    uint8_t* d = p.data();
+    s = Slot{sa, seq, static_cast<uint32_t>(i), borrow, {}};
+    if (sa->gmac_) {
+      if (borrow) {
+        std::memcpy(s.saved, d - 4, 4);
+        std::memcpy(d - 4, d, 4);  // SPI
+        store_be32(d, static_cast<uint32_t>(seq >> 32));
+        j.aad = {d - 4, 4 + hdr + body};
+      } else {
+        j.aad = {d, hdr + body};
+      }
+      j.data = {d + hdr + body, 0};
+    } else {
+      if (sa->esn_) {
+        std::memcpy(aad[n], h, 4);
+        store_be32(aad[n] + 4, static_cast<uint32_t>(seq >> 32));
+        std::memcpy(aad[n] + 8, h + 4, 4);
+        j.aad = {aad[n], 12};
+      } else {
+        j.aad = {d, 8};
+      }
+      j.data = {d + hdr, body};
+    }
+    j.tag = d + hdr + body;
+    ++n;
+  }
+
+  rl::open(jobs.first(n));
+
+  for (size_t k = 0; k < n; ++k) {
+    if (!slots[k].borrowed) continue;
+    uint8_t* d = pkts[slots[k].pkt].data();
+    std::memcpy(d, d - 4, 4);
+    std::memcpy(d - 4, slots[k].saved, 4);
+  }
+
+  // The commit pass reads each trailer and, in tunnel mode, the inner IP
+  // header: lines the AEAD touched long ago in a large burst.
+  for (size_t k = 0; k < n; ++k) {
+    __builtin_prefetch(jobs[k].tag - 2);
+    const Sa& sa = *slots[k].sa;
+    if (sa.mode_ == Mode::tunnel) __builtin_prefetch(pkts[slots[k].pkt].data() + sa.header_len());
+  }
+  size_t ok = 0;
+  for (size_t k = 0; k < n; ++k) {
+    AeadJob& j = jobs[k];
+    Slot& s = slots[k];
+    Sa& sa = *s.sa;
+    PacketView& p = pkts[s.pkt];
+    if (j.status != Status::ok) {
+      p.status = j.status;
+      if (j.status == Status::auth_failed) {
+        ++sa.counters_.integrity_failed;
+        if (sa.counters_.integrity_failed >= sa.limits_.max_auth_failures && !sa.dying_) {
+          sa.dying_ = true;  // wiped after this chunk: its other jobs may need the key
+          sa.event(KeyEvent::integrity_limit);
+        }
+      }
+      continue;
+    }
+    // The plaintext (or, for GMAC, the authenticated cleartext) trailer.
+    const size_t hdr = sa.header_len(), icv = sa.icv_len();
+    const size_t body = p.length - hdr - icv;
+    const uint8_t* b = p.data() + hdr;
+    const uint8_t pad = b[body - 2], nh = b[body - 1];
+    Status st = Status::ok;
+    size_t payload = 0;
+    if (size_t{pad} + 2 > body) {
+      st = Status::malformed;
+    } else {
+      payload = body - 2 - pad;
+      // §2.4: padding bytes are 1, 2, 3, ...; the receiver checks them.
+      for (size_t i = 0; i < pad; ++i)
+        if (b[payload + i] != i + 1) st = Status::malformed;
+      if (sa.mode_ == Mode::tunnel && nh != kNextHeaderNone) {
+        const unsigned version = payload > 0 ? b[0] >> 4 : 0;
+        if (!((nh == kNextHeaderIpv4 && version == 4) || (nh == kNextHeaderIpv6 && version == 6)))
+          st = Status::malformed;
+      }
+    }
+    if (st == Status::malformed) {
+      ++sa.counters_.malformed;
+    } else if (sa.dying_ || !sa.live()) {
+      st = Status::key_expired;
+    } else if (Status rs = sa.window_.check(s.seq); rs != Status::ok) {
+      ++sa.counters_.replay;  // the same sequence number twice in one burst
+      st = rs;
+    } else {
+      st = sa.admit(now, 1, payload);
+    }
+    if (st != Status::ok) {
+      if (!sa.gmac_) rl::seal({&j, 1});  // re-encrypt: bytes as they arrived
+      p.status = st;
+      continue;
+    }
+    // Commit. The first packet that authenticates on an inbound SA tells the
+    // IKE daemon the peer has moved to it (the old SA can go once late
+    // packets are over).
+    if (sa.counters_.packets == 0) sa.event(KeyEvent::peer_updated);
+    sa.window_.commit(s.seq);
+    ++sa.counters_.packets;
+    sa.counters_.bytes += payload;
+    sa.soft_check(now);
+    size_t tfc = 0;
+    if (sa.mode_ == Mode::tunnel) {
+      const size_t inner = inner_ip_length(b, payload, nh);
+      if (inner != 0 && inner < payload) tfc = payload - inner;  // §2.7 TFC padding
+    }
+    p.offset += static_cast<uint32_t>(hdr);
+    p.length = static_cast<uint32_t>(payload - tfc);
+    if (!info.empty()) {
+      info[s.pkt].seq = s.seq;
+      info[s.pkt].next_header = nh;
+      info[s.pkt].tfc_stripped = static_cast<uint32_t>(tfc);
+    }
+    if (nh == kNextHeaderNone) {
+      ++sa.counters_.dummy;
+      p.status = Status::dummy_packet;  // §2.6: authenticated, discarded
+      continue;
+    }
+    p.status = Status::ok;
+    ++ok;
+  }
+
+  for (size_t k = 0; k < n; ++k) {
+    Sa& sa = *slots[k].sa;
+    if (sa.dying_ && sa.live()) sa.expire();
+  }
+  return ok;
+}
+
+}  // namespace rl::esp
