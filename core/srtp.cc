@@ -180,6 +180,14 @@ Status derive_keys(const Session::KeySet& ks, MasterSlot& m, bool rtcp, uint64_t
   const std::span<const uint8_t> salt{m.salt, m.salt_len};
   uint8_t buf[32];
   Status st = Status::ok;
+  if (ks.policy.raw_session_keys) {
+    detail::cm_wipe(master);
+    st = d.aead.init(aead_suite(ks.policy.profile), {m.key, m.key_len});
+    std::memcpy(d.salt, m.salt, info.session_salt_len);
+    if (st != Status::ok) return st;
+    d.valid = true;
+    return Status::ok;
+  }
   if (info.encrypts) {
     prf(master, salt, rtcp ? kLabelRtcpEnc : kLabelRtpEnc, r, buf, info.master_key_len);
     if (info.aead) {
@@ -305,6 +313,7 @@ bool valid_policy(const Policy& p) {
     if ((p.kdr & (p.kdr - 1)) != 0 || p.kdr > (uint64_t{1} << 24)) return false;
     if (info.aead) return false;  // one expanded key per burst; libsrtp has no kdr either
   }
+  if (p.raw_session_keys && (!info.aead || p.header_ext == HeaderExtCrypto::rfc6904)) return false;
   return true;
 }
 

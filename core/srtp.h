@@ -105,6 +105,10 @@ struct Policy {
   bool srtcp_encrypt = true;  // the E flag this side sets when sealing SRTCP
   HeaderExtCrypto header_ext = HeaderExtCrypto::none;
   std::array<uint64_t, 4> encrypted_ext_ids{};  // RFC 6904: bit i = encrypt element with ID i
+  // Known-answer tests only (RFC 7714 §16-17 print session keys, not master
+  // keys): use the master key and salt as the session key and salt, no PRF.
+  // AEAD profiles only.
+  bool raw_session_keys = false;
   // Master-key lifetimes (RFC 3711 §9.2 defaults: 2^48 SRTP, 2^31 SRTCP packets).
   Limits srtp_limits = default_limits(Protocol::srtp, Suite::aes128_gcm);
   Limits srtcp_limits = default_limits(Protocol::srtcp, Suite::aes128_gcm);
