@@ -202,11 +202,12 @@ Status derive_keys(const Session::KeySet& ks, MasterSlot& m, bool rtcp, uint64_t
   }
   prf(master, salt, rtcp ? kLabelRtcpSalt : kLabelRtpSalt, r, d.salt, info.session_salt_len);
   if (st == Status::ok && !rtcp && ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
-    // RFC 6904 §5.1: AES-CM keyed with labels 6 and 7; the AEAD profiles use
-    // AES-CM of the same key size for header extensions (as libsrtp does).
+    // RFC 6904 §5.1: AES-CM keyed with labels 6 and 7. The AEAD profiles use
+    // AES-CM of the same key size with a 12-octet header salt zero-padded to
+    // 14 (their salt length), which is what libsrtp does and interoperates.
     prf(master, salt, kLabelHdrEnc, r, buf, info.master_key_len);
     if (!detail::cm_init(d.hdr, {buf, info.master_key_len})) st = Status::invalid_argument;
-    prf(master, salt, kLabelHdrSalt, r, d.hdr_salt, 14);
+    prf(master, salt, kLabelHdrSalt, r, d.hdr_salt, info.session_salt_len);
   }
   OPENSSL_cleanse(buf, sizeof buf);
   detail::cm_wipe(master);
