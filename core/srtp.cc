@@ -160,6 +160,7 @@ struct Session::KeySet {
   ProfileInfo info{};
   MasterSlot slots[kMaxMasterKeys];
   uint8_t active = 0;  // seal side: slot in use
+  bool ages = false;   // some limit is an age: read the clock
 };
 
 namespace {
@@ -381,19 +382,6 @@ namespace {
 inline uint32_t hash_ssrc(uint32_t ssrc) { return ssrc * 0x9E3779B1u; }
 }  // namespace
 
-Session::Session(Direction dir, size_t max_streams, Clock clock) : dir_(dir), clock_(clock) {
-  if (max_streams == 0) max_streams = 1;
-  pool_.resize(max_streams);
-  for (auto& s : pool_) s = std::make_unique<Stream>();
-  free_.reserve(max_streams);
-  for (size_t i = max_streams; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
-  size_t cap = 8;
-  while (cap < 2 * max_streams) cap *= 2;
-  table_.assign(cap, -1);
-  table_mask_ = static_cast<uint32_t>(cap - 1);
-}
-
-Session::~Session() = default;
 
 Session::Stream* Session::find(uint32_t ssrc) const {
   for (uint32_t i = hash_ssrc(ssrc) & table_mask_;; i = (i + 1) & table_mask_) {
@@ -586,10 +574,22 @@ struct Session::Burst {
 };
 
 size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
-  const uint64_t now = clock_.read();
+  // The clock is read at most once per call, and only for keys with age limits.
+  uint64_t now_cache = 0;
+  bool have_now = false;
+  auto now = [&](const KeySet& ks) -> uint64_t {
+    if (!ks.ages) return 0;
+    if (!have_now) {
+      now_cache = clock_.read();
+      have_now = true;
+    }
+    return now_cache;
+  };
   const bool sealing = dir_ == Direction::seal;
   size_t ok = 0;
-  Burst b;
+  Burst& b = *burst_;
+  b.n = 0;
+  b.np = 0;
 
   // Looks up or (for a template) creates the stream of `ssrc`. On open a new
   // stream is provisional until a packet authenticates on it.
@@ -651,7 +651,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
               rfc6904_xor(ks, pd.slot->d[0], p, pd.h, pd.index);
             }
           }
-          count(events_, *pd.slot, rtcp, Direction::open, pd.out_len, now);
+          count(events_, *pd.slot, rtcp, Direction::open, pd.out_len, now(ks));
         }
         ++(rtcp ? pd.stream->rtcp_packets : pd.stream->packets);
         pkt.length = pd.out_len;
@@ -715,7 +715,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
         // The sender never uses an index twice: that would repeat keystream.
         if (st == Status::ok) st = s->rtp.check(index);
-        if (st == Status::ok) st = admit(events_, m, false, Direction::seal, len, now);
+        if (st == Status::ok) st = admit(events_, m, false, Direction::seal, len, now(ks));
         DerivedKeys* d = st == Status::ok ? keys_at(ks, m, false, index) : nullptr;
         if (st == Status::ok && d == nullptr) st = Status::key_expired;
         if (st != Status::ok) {
@@ -723,7 +723,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           continue;
         }
         s->rtp.commit(index);
-        count(events_, m, false, Direction::seal, len, now);
+        count(events_, m, false, Direction::seal, len, now(ks));
         uint32_t plen = len;
         if (cryptex) {
           if (!h.extension) {
@@ -838,7 +838,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         if (st == Status::ok && b.pending_dup(s, index)) st = Status::replayed;
         if (st == Status::replayed) ++m->life[0].c.replays;
       }
-      if (st == Status::ok) st = admit(events_, *m, false, Direction::open, 0, now);
+      if (st == Status::ok) st = admit(events_, *m, false, Direction::open, 0, now(ks));
       DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, false, index) : nullptr;
       if (st == Status::ok && d == nullptr) st = Status::key_expired;
       if (st != Status::ok) {
@@ -878,7 +878,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
         s->rtp.commit(index);
         s->provisional = false;
-        count(events_, *m, false, Direction::open, auth_len, now);
+        count(events_, *m, false, Direction::open, auth_len, now(ks));
         ++s->packets;
         pkt.length = auth_len;
         pkt.status = Status::ok;
@@ -943,7 +943,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       } else if (index > 0x7fffffff) {
         st = Status::key_exhausted;  // RFC 3711 §3.4: the 31-bit index must not wrap
       }
-      if (st == Status::ok) st = admit(events_, m, true, Direction::seal, len, now);
+      if (st == Status::ok) st = admit(events_, m, true, Direction::seal, len, now(ks));
       DerivedKeys* d = st == Status::ok ? keys_at(ks, m, true, index) : nullptr;
       if (st == Status::ok && d == nullptr) st = Status::key_expired;
       if (st != Status::ok) {
@@ -951,7 +951,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         continue;
       }
       ++s->rtcp_next;
-      count(events_, m, true, Direction::seal, len, now);
+      count(events_, m, true, Direction::seal, len, now(ks));
       const bool e = ks.policy.srtcp_encrypt && info.encrypts;
       const uint32_t word = (e ? 0x80000000u : 0u) | static_cast<uint32_t>(index);
       if (!info.aead) {
@@ -1035,7 +1035,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       if (st == Status::ok && b.pending_dup(s, index)) st = Status::replayed;
       if (st == Status::replayed) ++m->life[1].c.replays;
     }
-    if (st == Status::ok) st = admit(events_, *m, true, Direction::open, 0, now);
+    if (st == Status::ok) st = admit(events_, *m, true, Direction::open, 0, now(ks));
     DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, true, index) : nullptr;
     if (st == Status::ok && d == nullptr) st = Status::key_expired;
     if (st != Status::ok) {
@@ -1059,7 +1059,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       s->rtcp.commit(index);
       s->provisional = false;
-      count(events_, *m, true, Direction::open, word_at, now);
+      count(events_, *m, true, Direction::open, word_at, now(ks));
       ++s->rtcp_packets;
       pkt.length = word_at;
       pkt.status = Status::ok;
@@ -1132,6 +1132,21 @@ size_t Session::open_rtcp(std::span<PacketView> pkts) {
 // ---------------------------------------------------------------------------
 // 5. Configuration
 
+Session::Session(Direction dir, size_t max_streams, Clock clock) : dir_(dir), clock_(clock) {
+  if (max_streams == 0) max_streams = 1;
+  pool_.resize(max_streams);
+  for (auto& s : pool_) s = std::make_unique<Stream>();
+  free_.reserve(max_streams);
+  for (size_t i = max_streams; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
+  size_t cap = 8;
+  while (cap < 2 * max_streams) cap *= 2;
+  table_.assign(cap, -1);
+  table_mask_ = static_cast<uint32_t>(cap - 1);
+  burst_ = std::make_unique<Burst>();
+}
+
+Session::~Session() = default;
+
 Status Session::make_keyset(const Policy& policy, std::span<const MasterKey> keys,
                             std::unique_ptr<KeySet>& out) {
   if (!valid_policy(policy)) return Status::invalid_argument;
@@ -1139,6 +1154,10 @@ Status Session::make_keyset(const Policy& policy, std::span<const MasterKey> key
   auto ks = std::make_unique<KeySet>();
   ks->policy = policy;
   ks->info = profile_info(policy.profile);
+  ks->ages = policy.srtp_limits.soft_age_s != kUnlimited ||
+             policy.srtp_limits.hard_age_s != kUnlimited ||
+             policy.srtcp_limits.soft_age_s != kUnlimited ||
+             policy.srtcp_limits.hard_age_s != kUnlimited;
   const uint64_t now = clock_.read();
   for (size_t i = 0; i < keys.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {

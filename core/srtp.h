@@ -236,6 +236,7 @@ class Session {
   size_t live_streams_ = 0;
   uint64_t next_key_id_ = 1;
   uint64_t refused_streams_ = 0;
+  std::unique_ptr<Burst> burst_;  // job scratch for one run(), allocated once
 };
 
 }  // namespace rl::srtp
