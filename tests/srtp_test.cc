@@ -29,7 +29,7 @@ struct Buf {
   PacketView v;
   explicit Buf(const Bytes& pkt) {
     mem.assign(kHead + pkt.size() + kTail, 0xEE);
-    std::memcpy(mem.data() + kHead, pkt.data(), pkt.size());
+    if (!pkt.empty()) std::memcpy(mem.data() + kHead, pkt.data(), pkt.size());
     v.buf = mem.data();
     v.capacity = static_cast<uint32_t>(mem.size());
     v.offset = kHead;
