@@ -467,6 +467,77 @@ TEST(SrtpHeaderExt, Rfc6904TwoByteAndGcmRoundTrip) {
 // ---------------------------------------------------------------------------
 // Cryptex (RFC 9335), checked against an independent AES-CTR construction
 
+// RFC 9335 Appendix A (typed in from the draft-ietf-avtcore-cryptex-08 text,
+// which became the RFC): every packet sealed byte for byte and opened back.
+struct CryptexVector {
+  const char* plain;
+  const char* wire;
+};
+void check_cryptex(Profile prof, const char* key, const char* salt,
+                   std::initializer_list<CryptexVector> vecs) {
+  const Bytes mk = hex(key), ms = hex(salt);
+  const MasterKey k{mk, ms, {}};
+  Policy pol;
+  pol.profile = prof;
+  pol.header_ext = HeaderExtCrypto::cryptex;
+  for (const CryptexVector& v : vecs) {
+    SCOPED_TRACE(v.plain);
+    Session tx(Direction::seal), rx(Direction::open);
+    ASSERT_EQ(tx.set_template(pol, {&k, 1}), Status::ok);
+    ASSERT_EQ(rx.set_template(pol, {&k, 1}), Status::ok);
+    Buf b(hex(v.plain));
+    ASSERT_EQ(seal1(tx, b), Status::ok);
+    EXPECT_EQ(to_hex(b.bytes()), v.wire);
+    Buf w(hex(v.wire));
+    ASSERT_EQ(open1(rx, w), Status::ok);
+    EXPECT_EQ(to_hex(w.bytes()), v.plain);
+  }
+}
+
+TEST(SrtpCryptex, Rfc9335AppendixAAesCm) {
+  check_cryptex(Profile::aes128_cm_sha1_80, "e1f97a0d3e018be0d64fa32c06de4139",
+                "0ec675ad498afeebb6960b3aabe6", {
+      {"900f1235decafbadcafebabebede000151000200abababababababababababababababab",
+       "900f1235decafbadcafebabec0de0001eb92365251c3e036f8de27e9c27ee3e0b4651d9fbc4218a70244522f34a5"},
+      {"900f1236decafbadcafebabe1000000105020002abababababababababababababababab",
+       "900f1236decafbadcafebabec2de00014ed9cc4e6a712b3096c5ca77339d4204ce0d77396cab69585fbce38194a5"},
+      {"920f1238decafbadcafebabe0001e2400000b26ebede000151000200abababababababababababababababab",
+       "920f1238decafbadcafebabe8bb6e12b5cff16ddc0de000192838c8c09e58393e1de3a9a74734d6745671338c3acf11da2df8423bee0"},
+      {"920f1239decafbadcafebabe0001e2400000b26e1000000105020002abababababababababababababababab",
+       "920f1239decafbadcafebabef70e513eb90b9b25c2de0001bbed4848faa644665f3d7f34125914e9f4d0ae923c6f479b95a0f7b53133"},
+      {"920f123adecafbadcafebabe0001e2400000b26ebede0000abababababababababababababababab",
+       "920f123adecafbadcafebabe7130b6abfe2ab0e3c0de0000e3d9f64b25c9e74cb4cf8e43fb92e3781c2c0ceab6b3a499a14c"},
+      {"920f123bdecafbadcafebabe0001e2400000b26e10000000abababababababababababababababab",
+       "920f123bdecafbadcafebabecbf24c124330e1c8c2de0000599dd45bc9d687b603e8b59d771fd38e88b170e0cd31e125eabe"},
+  });
+}
+
+TEST(SrtpCryptex, Rfc9335AppendixAAesGcm) {
+  // The appendix also prints the session key and salt the PRF gives for the
+  // 12-octet AEAD master salt.
+  const Bytes mk = hex("000102030405060708090a0b0c0d0e0f"), ms = hex("a0a1a2a3a4a5a6a7a8a9aaab");
+  Bytes sk(16), ss(12);
+  ASSERT_EQ(derive_session_key(mk, ms, 0, 0, sk), Status::ok);
+  ASSERT_EQ(derive_session_key(mk, ms, 2, 0, ss), Status::ok);
+  EXPECT_EQ(to_hex(sk), "077c6143cb221bc355ff23d5f984a16e");
+  EXPECT_EQ(to_hex(ss), "9af3e95364ebac9c99c5a7c4");
+  check_cryptex(Profile::aead_aes128_gcm, "000102030405060708090a0b0c0d0e0f",
+                "a0a1a2a3a4a5a6a7a8a9aaab", {
+      {"900f1235decafbadcafebabebede000151000200abababababababababababababababab",
+       "900f1235decafbadcafebabec0de000139972dc9572c4d99e8fc355de743fb2e94f9d8ff54e72f4193bbc5c74ffab0fa9fa0fbeb"},
+      {"900f1236decafbadcafebabe1000000105020002abababababababababababababababab",
+       "900f1236decafbadcafebabec2de0001bb75a4c545cd1f413bdb7daa2b1e3263de313667c963249081b35a65f5cb6c88b394235f"},
+      {"920f1238decafbadcafebabe0001e2400000b26ebede000151000200abababababababababababababababab",
+       "920f1238decafbadcafebabe63bbccc4a7f695c4c0de00018ad7c71fac70a80c92866b4c6ba98546ef913586e95ffaaffe956885bb0647a8bc094ac8"},
+      {"920f1239decafbadcafebabe0001e2400000b26e1000000105020002abababababababababababababababab",
+       "920f1239decafbadcafebabe3680524f8d312b00c2de0001c78d120038422bc111a7187a18246f980c059cc6bc9df8b626394eca344e4b05d80fea83"},
+      {"920f123adecafbadcafebabe0001e2400000b26ebede0000abababababababababababababababab",
+       "920f123adecafbadcafebabe15b6bb4337906fffc0de0000b7b964537a2b03ab7ba5389ce93317126b5d974df30c6884dcb651c5e120c1da"},
+      {"920f123bdecafbadcafebabe0001e2400000b26e10000000abababababababababababababababab",
+       "920f123bdecafbadcafebabedcb38c9e48bf95f4c2de000061ee432cf920317076613258d3ce4236c06ac429681ad08413512dc98b5207d8"},
+  });
+}
+
 TEST(SrtpCryptex, CmLayoutMatchesIndependentCtr) {
   Policy pol;
   pol.header_ext = HeaderExtCrypto::cryptex;
