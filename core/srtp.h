@@ -204,6 +204,9 @@ class Session {
   size_t seal_rtcp(std::span<PacketView> pkts);  // protect RTCP -> SRTCP
   size_t open_rtcp(std::span<PacketView> pkts);  // unprotect SRTCP -> RTCP
 
+  // Key events (soft/hard lifetime limits, integrity limit, expired). The
+  // epoch field names the master key: 2 * key id + (1 for SRTCP, 0 for SRTP),
+  // key ids counting from 1 in the order keys were installed on this session.
   bool poll_event(KeyEvent& e) { return events_.poll(e); }
   std::optional<StreamInfo> stream_info(uint32_t ssrc) const;
   // Counters of one master key (SRTP or SRTCP side), nullptr if unknown.
