@@ -835,7 +835,14 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       if (st == Status::ok) {
         st = s->rtp.check(index);
-        if (st == Status::ok && b.pending_dup(s, index)) st = Status::replayed;
+        if (st == Status::ok && b.pending_dup(s, index)) {
+          // Same index as a packet still waiting in this burst: finish the burst
+          // first, then take this one again on its own, so that a forged copy
+          // ahead of the genuine packet cannot get the genuine one refused.
+          finish_chunk();
+          ok += run({&pkt, 1}, false);
+          continue;
+        }
         if (st == Status::replayed) ++m->life[0].c.replays;
       }
       if (st == Status::ok) st = admit(events_, *m, false, Direction::open, 0, now(ks));
@@ -1032,7 +1039,14 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     if (st == Status::ok && e && !info.encrypts) st = Status::malformed;
     if (st == Status::ok) {
       st = s->rtcp.check(index);
-      if (st == Status::ok && b.pending_dup(s, index)) st = Status::replayed;
+      if (st == Status::ok && b.pending_dup(s, index)) {
+        // Same index as a packet still waiting in this burst: finish the burst
+        // first, then take this one again on its own, so that a forged copy
+        // ahead of the genuine packet cannot get the genuine one refused.
+        finish_chunk();
+        ok += run({&pkt, 1}, true);
+        continue;
+      }
       if (st == Status::replayed) ++m->life[1].c.replays;
     }
     if (st == Status::ok) st = admit(events_, *m, true, Direction::open, 0, now(ks));

@@ -773,6 +773,17 @@ TEST(SrtpReplay, ReplayTooOldReorderAndBurstDuplicates) {
     EXPECT_EQ(v[0].status, Status::ok);
     EXPECT_EQ(v[1].status, Status::replayed);
     EXPECT_EQ(Bytes(v[1].data(), v[1].data() + v[1].length), wire[199]);
+    // A forged copy ahead of the genuine packet in the same burst does not get
+    // the genuine one refused (a bad packet never fails its neighbours).
+    Bytes fake = wire[198];
+    fake[15] ^= 0x40;
+    Buf f(fake), g(wire[198]), h(wire[198]);
+    PacketView w[3] = {f.v, g.v, h.v};
+    EXPECT_EQ(pr.rx.open(w), 1u);
+    EXPECT_EQ(w[0].status, Status::auth_failed);
+    EXPECT_EQ(w[1].status, Status::ok);
+    EXPECT_EQ(w[2].status, Status::replayed);
+    EXPECT_EQ(Bytes(w[2].data(), w[2].data() + w[2].length), wire[198]);
   }
 }
 
@@ -791,6 +802,14 @@ TEST(SrtpReplay, SrtcpReplayAndReorder) {
     }
     Buf r(wire[2]);
     EXPECT_EQ(open1(pr.rx, r, true), Status::replayed);
+    // Forged copy then the genuine packet, in one burst.
+    Bytes fake = wire[7];
+    fake[10] ^= 1;
+    Buf f(fake), g(wire[7]);
+    PacketView w[2] = {f.v, g.v};
+    EXPECT_EQ(pr.rx.open_rtcp(w), 1u);
+    EXPECT_EQ(w[0].status, Status::auth_failed);
+    EXPECT_EQ(w[1].status, Status::ok);
     EXPECT_EQ(pr.rx.stream_info(77)->rtcp_highest, 9u);
   }
 }
