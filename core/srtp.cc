@@ -803,6 +803,14 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         continue;
       }
       Stream* s = stream_for(load_be32(p + 8), st);
+      if (s == nullptr && free_.empty() && b.np != 0) {
+        // The table is full of streams that packets of this burst created and
+        // may yet fail: finish the burst (which drops those) and retake this
+        // packet, so forged packets cannot crowd out a genuine new stream.
+        finish_chunk();
+        ok += run({&pkt, 1}, false);
+        continue;
+      }
       if (s == nullptr) {
         pkt.status = st;
         continue;
@@ -1017,6 +1025,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
 
     // open SRTCP
     Stream* s = stream_for(ssrc, st);
+    if (s == nullptr && free_.empty() && b.np != 0) {
+      finish_chunk();  // as for SRTP above
+      ok += run({&pkt, 1}, true);
+      continue;
+    }
     if (s == nullptr) {
       pkt.status = st;
       continue;

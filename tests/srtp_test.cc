@@ -36,6 +36,11 @@ struct Buf {
     v.length = static_cast<uint32_t>(pkt.size());
   }
   Bytes bytes() const { return Bytes(v.data(), v.data() + v.length); }
+  // v points into mem: moving keeps the heap buffer, copying would not.
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  Buf(Buf&&) = default;
+  Buf& operator=(Buf&&) = default;
 };
 
 Status seal1(Session& s, Buf& b, bool rtcp = false) {
@@ -1031,6 +1036,35 @@ TEST(SrtpStreams, BoundedTableChurnAndRemove) {
   ASSERT_EQ(rx2.add_stream(0x99, pol, {&mk, 1}), Status::ok);
   EXPECT_EQ(rx2.add_stream(0x99, pol, {&mk, 1}), Status::invalid_argument);
   EXPECT_EQ(open1(rx2, b), Status::ok);
+}
+
+TEST(SrtpStreams, ForgedNewStreamsDoNotCrowdOutAGenuineOneInABurst) {
+  for (Profile prof : {Profile::aes128_cm_sha1_80, Profile::aead_aes128_gcm}) {
+    for (bool rtcp : {false, true}) {
+      Policy pol;
+      pol.profile = prof;
+      const Keys k = keys_for(prof, 71);
+      const MasterKey mk = k.mk();
+      Session tx(Direction::seal, 8), rx(Direction::open, 3);
+      ASSERT_EQ(tx.set_template(pol, {&mk, 1}), Status::ok);
+      ASSERT_EQ(rx.set_template(pol, {&mk, 1}), Status::ok);
+      std::vector<Buf> bufs;
+      for (uint32_t ssrc : {1u, 2u, 3u, 4u}) {
+        bufs.emplace_back(rtcp ? rtcp_packet(ssrc, 8) : rtp_packet(ssrc, 1, 10));
+        ASSERT_EQ(seal1(tx, bufs.back(), rtcp), Status::ok);
+      }
+      ASSERT_EQ(open1(rx, bufs[0], rtcp), Status::ok);  // 1 of 3 slots used
+      // Forged packets for new SSRCs 2 and 3, then the genuine SSRC 4.
+      bufs[1].v.data()[bufs[1].v.length - 1] ^= 1;
+      bufs[2].v.data()[bufs[2].v.length - 1] ^= 1;
+      PacketView v[3] = {bufs[1].v, bufs[2].v, bufs[3].v};
+      EXPECT_EQ(rtcp ? rx.open_rtcp(v) : rx.open(v), 1u);
+      EXPECT_EQ(v[0].status, Status::auth_failed);
+      EXPECT_EQ(v[1].status, Status::auth_failed);
+      EXPECT_EQ(v[2].status, Status::ok);
+      EXPECT_EQ(rx.stream_count(), 2u);
+    }
+  }
 }
 
 TEST(SrtpStreams, SetRocForLateJoiner) {
