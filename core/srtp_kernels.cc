@@ -83,12 +83,24 @@ void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<c
   SHA_CTX c = k.inner;
   SHA1_Update(&c, a.data(), a.size());
   if (!b.empty()) SHA1_Update(&c, b.data(), b.size());
-  uint8_t inner[SHA_DIGEST_LENGTH];
-  SHA1_Final(inner, &c);
-  c = k.outer;
-  SHA1_Update(&c, inner, sizeof inner);
-  SHA1_Final(out, &c);
+  // The outer hash is always one block: inner digest ‖ 0x80 ‖ zeros ‖ the
+  // bit length of (64-byte key block + 20-byte digest) = 672. Build it and
+  // run one compression on a copy of the outer state.
+  alignas(16) uint8_t blk[SHA_CBLOCK] = {};
+  SHA1_Final(blk, &c);
+  blk[SHA_DIGEST_LENGTH] = 0x80;
+  blk[62] = 0x02;  // 672 = 0x02A0 bits
+  blk[63] = 0xA0;
+  std::memcpy(c.h, k.outer.h, sizeof c.h);
+  SHA1_Transform(&c, blk);
+  for (size_t i = 0; i < 5; ++i) {
+    out[4 * i] = static_cast<uint8_t>(c.h[i] >> 24);
+    out[4 * i + 1] = static_cast<uint8_t>(c.h[i] >> 16);
+    out[4 * i + 2] = static_cast<uint8_t>(c.h[i] >> 8);
+    out[4 * i + 3] = static_cast<uint8_t>(c.h[i]);
+  }
   OPENSSL_cleanse(&c, sizeof c);
+  OPENSSL_cleanse(blk, sizeof blk);
 }
 
 }  // namespace rl::srtp::detail

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <openssl/aes.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -222,6 +223,37 @@ void check_keystream(const nlohmann::json& t) {
   detail::cm_keystream_xor(k, iv.data(), part.data(), part.size(), 16 * 65279 + 5);
   EXPECT_EQ(0, std::memcmp(part.data(), ks.data() + 16 * 65279 + 5, part.size()));
   detail::cm_wipe(k);
+}
+
+TEST(SrtpKernels, HmacSha1MatchesBoringSslHmac) {
+  // Differential: the precomputed-pad HMAC against BoringSSL's HMAC() for
+  // message lengths around every block boundary and key lengths up to > 64.
+  for (size_t key_len : {size_t{1}, size_t{20}, size_t{64}, size_t{100}}) {
+    const Bytes key = test::random_bytes(key_len, key_len);
+    detail::HmacSha1Key k;
+    detail::hmac_sha1_init(k, key);
+    for (size_t n = 0; n < 300; ++n) {
+      const Bytes a = test::random_bytes(n, n + 1000);
+      const uint8_t roc[4] = {1, 2, 3, static_cast<uint8_t>(n)};
+      Bytes msg = a;
+      msg.insert(msg.end(), roc, roc + 4);
+      uint8_t want[20], got[20];
+      unsigned wl = 0;
+      HMAC(EVP_sha1(), key.data(), key.size(), msg.data(), msg.size(), want, &wl);
+      detail::hmac_sha1_tag(k, a, {roc, 4}, got);
+      ASSERT_EQ(to_hex(got, 20), to_hex(want, 20)) << key_len << " " << n;
+      detail::hmac_sha1_tag(k, msg, {}, got);
+      ASSERT_EQ(to_hex(got, 20), to_hex(want, 20)) << key_len << " " << n;
+    }
+    detail::hmac_sha1_wipe(k);
+  }
+  // RFC 2202 test case 2 typed in: key "Jefe".
+  detail::HmacSha1Key k;
+  const std::string jefe = "Jefe", what = "what do ya want for nothing?";
+  detail::hmac_sha1_init(k, {reinterpret_cast<const uint8_t*>(jefe.data()), jefe.size()});
+  uint8_t got[20];
+  detail::hmac_sha1_tag(k, {reinterpret_cast<const uint8_t*>(what.data()), what.size()}, {}, got);
+  EXPECT_EQ(to_hex(got, 20), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
 }
 
 TEST(SrtpKeystream, Rfc3711B2TypedIn) {
