@@ -1,0 +1,43 @@
+// The two non-AEAD kernels of SRTP's AES-CM + HMAC-SHA1 profiles, behind the
+// smallest interface the protocol needs, so that a SIMD tier can replace them
+// (several packets' keystreams at once, multi-buffer SHA-1) without touching
+// core/srtp.cc. The portable versions here run on BoringSSL.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <openssl/aes.h>
+#include <openssl/sha.h>
+
+namespace rl::srtp::detail {
+
+// An expanded AES key for counter mode (SRTP session key, PRF master key,
+// RFC 6904 header key). Wiped by its owner.
+struct CmKey {
+  AES_KEY aes{};
+  uint16_t bits = 0;  // 128, 192 or 256; 0 = unset
+};
+bool cm_init(CmKey& k, std::span<const uint8_t> key);
+void cm_wipe(CmKey& k);
+
+// data ^= AES-CM keystream starting at keystream byte `offset`, with
+// keystream block i = E(k, iv + i mod 2^128) (RFC 3711 §4.1.1). In place.
+void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
+                      uint64_t offset = 0);
+
+// HMAC-SHA1 with the ipad/opad compression already done once per session key
+// (RFC 2104 §4 "precomputed" form): per packet, only the message blocks and
+// the two final blocks are hashed.
+struct HmacSha1Key {
+  SHA_CTX inner{};
+  SHA_CTX outer{};
+  bool valid = false;
+};
+void hmac_sha1_init(HmacSha1Key& k, std::span<const uint8_t> key);
+void hmac_sha1_wipe(HmacSha1Key& k);
+// out = HMAC-SHA1(k, a ‖ b) (full 20 bytes; callers truncate).
+void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<const uint8_t> b,
+                   uint8_t out[20]);
+
+}  // namespace rl::srtp::detail
