@@ -18,7 +18,6 @@ endif()
 # libFuzzer targets for the replay parsers (tests/replay/*_fuzz.cc), built with clang when
 # RL_FUZZ=ON; they land in bin/ beside the others, so tools/run smoke-runs them too.
 if(RL_FUZZ)
-  target_compile_options(rl_replay PRIVATE -fsanitize=fuzzer-no-link)
   file(GLOB RL_REPLAY_FUZZERS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/replay/*_fuzz.cc)
   foreach(src ${RL_REPLAY_FUZZERS})
     get_filename_component(name ${src} NAME_WE)
