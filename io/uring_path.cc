@@ -113,7 +113,9 @@ class UringPath final : public UdpPath {
     rxq_.resize(nrx);
 
     rx_msg_ = msghdr{};
-    rx_msg_.msg_namelen = sizeof(sockaddr_in6);
+    // The kernel lays out [recvmsg_out | name | control | payload]; a name
+    // area rounded up to 8 keeps the control messages aligned for cmsghdr.
+    rx_msg_.msg_namelen = (sizeof(sockaddr_in6) + 7) & ~size_t{7};
     rx_msg_.msg_controllen = cfg_.gro ? kGroCmsgSpace : 0;
 
     slots_.resize(cfg_.ring_entries);
