@@ -1,0 +1,255 @@
+#include "tools/replay/tls_decryptor.h"
+
+#include <memory>
+#include <string>
+
+#include "core/bytes.h"
+#include "core/tls.h"
+#include "core/tls12_prf.h"
+
+namespace rl::replay {
+
+std::optional<TlsSuiteMap> map_tls12_suite(uint16_t cs) {
+  switch (cs) {
+    case 0xc02b: case 0xc02f: case 0x009c: case 0x009e:  // *_AES_128_GCM_SHA256
+      return TlsSuiteMap{Suite::aes128_gcm, Hash::sha256};
+    case 0xc02c: case 0xc030: case 0x009d: case 0x009f:  // *_AES_256_GCM_SHA384
+      return TlsSuiteMap{Suite::aes256_gcm, Hash::sha384};
+    case 0xcca8: case 0xcca9: case 0xccaa:  // *_CHACHA20_POLY1305_SHA256 (RFC 7905)
+      return TlsSuiteMap{Suite::chacha20_poly1305, Hash::sha256};
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<TlsSuiteMap> map_tls13_suite(uint16_t cs) {
+  switch (cs) {
+    case 0x1301: return TlsSuiteMap{Suite::aes128_gcm, Hash::sha256};
+    case 0x1302: return TlsSuiteMap{Suite::aes256_gcm, Hash::sha384};
+    case 0x1303: return TlsSuiteMap{Suite::chacha20_poly1305, Hash::sha256};
+    default: return std::nullopt;
+  }
+}
+
+namespace {
+
+std::string suite_hex(uint16_t cs) {
+  char b[8];
+  std::snprintf(b, sizeof b, "0x%04x", cs);
+  return b;
+}
+
+struct TlsFlow : FlowState {
+  struct Side {
+    std::unique_ptr<tls::RecordProtection> rp;
+    bool handshake_keys = false;    // TLS 1.3: still under the handshake traffic secret
+    const Secret* app = nullptr;    // TLS 1.3: the application secret to switch to
+    uint64_t generation = 0;        // TLS 1.3: KeyUpdates seen
+    Bytes hs;                       // TLS 1.3: partial handshake message(s)
+    const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
+    bool gap = false;               // the stream lost bytes: the sequence number is unknown
+  };
+  bool setup = false;
+  bool tls13 = false;
+  Suite suite = Suite::aes128_gcm;
+  Side side[2];
+};
+
+}  // namespace
+
+// Builds both directions' keys of a flow the first time one of its records is protected.
+static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag) {
+  st.setup = true;
+  const HelloInfo& h = f.hello;
+  auto none = [&](const char* why, const std::string& msg) {
+    st.side[0].why_not = st.side[1].why_not = why;
+    if (!msg.empty()) diag.warn(f.label(), msg);
+  };
+  if (!h.have_client_hello || !h.have_server_hello) {
+    none(kNoKey, "TLS hellos not in the capture: the session's keys cannot be matched");
+    return;
+  }
+  const SessionSecrets* ss = keys.keylog.find(h.client_random);
+  if (!ss) {
+    none(kNoKey, "");  // nothing in the key log: reported as no_key per record
+    return;
+  }
+  if (h.is13()) {
+    st.tls13 = true;
+    const auto m = map_tls13_suite(h.cipher_suite);
+    if (!m) {
+      none(kUnsupported, "TLS 1.3 cipher suite " + suite_hex(h.cipher_suite) +
+                             " is not supported (only 0x1301, 0x1302, 0x1303)");
+      return;
+    }
+    st.suite = m->suite;
+    const size_t hlen = hash_len(m->prf);
+    const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
+                                     SecretLabel::server_handshake_traffic};
+    const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
+    for (int d = 0; d < 2; ++d) {
+      TlsFlow::Side& s = st.side[d];
+      const Secret* hs = ss->get(hs_label[d]);
+      s.app = ss->get(app_label[d]);
+      const char* dn = d == 0 ? "client" : "server";
+      for (const Secret* x : {hs, s.app}) {
+        if (x && x->value.size() != hlen) {
+          diag.warn(x->where, std::string("secret is ") + std::to_string(x->value.size()) +
+                                  " bytes, the suite's hash needs " + std::to_string(hlen));
+          s.why_not = kNoKey;
+        }
+      }
+      if (s.why_not) continue;
+      const Secret* first = hs ? hs : s.app;
+      if (!first) {
+        diag.warn(f.label(), std::string("key log has no ") + dn + " traffic secret for this session");
+        s.why_not = kNoKey;
+        continue;
+      }
+      if (!hs)
+        diag.warn(f.label(), std::string("key log has no ") + dn +
+                                 " handshake traffic secret: handshake records will fail");
+      tls::Config cfg;
+      cfg.version = tls::Version::tls13;
+      cfg.stop_after_failure = false;
+      s.rp = std::make_unique<tls::RecordProtection>(cfg);
+      const Status ist = s.rp->install(Direction::open, st.suite, first->value);
+      if (ist != Status::ok) {
+        diag.warn(first->where, std::string("cannot install the secret: ") + to_string(ist));
+        s.rp.reset();
+        s.why_not = kNoKey;
+        continue;
+      }
+      s.handshake_keys = hs != nullptr;
+    }
+    return;
+  }
+  // TLS 1.2 (AEAD suites only: earlier versions have no AEAD).
+  if (h.version != 0x0303) {
+    none(kUnsupported, "TLS version " + suite_hex(h.version) + " is not supported (TLS 1.2/1.3 only)");
+    return;
+  }
+  const auto m = map_tls12_suite(h.cipher_suite);
+  if (!m) {
+    none(kUnsupported, "TLS 1.2 cipher suite " + suite_hex(h.cipher_suite) +
+                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
+    return;
+  }
+  st.suite = m->suite;
+  const Secret* ms = ss->get(SecretLabel::client_random);
+  if (!ms) {
+    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this TLS 1.2 session");
+    return;
+  }
+  tls::KeyBlock kb;
+  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
+                                         h.server_random, kb);
+  if (ks != Status::ok) {
+    none(kNoKey, "");
+    diag.warn(ms->where, std::string("cannot derive the TLS 1.2 key block: ") + to_string(ks));
+    return;
+  }
+  for (int d = 0; d < 2; ++d) {
+    tls::Config cfg;
+    cfg.version = tls::Version::tls12;
+    cfg.stop_after_failure = false;
+    TlsFlow::Side& s = st.side[d];
+    s.rp = std::make_unique<tls::RecordProtection>(cfg);
+    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, m->suite, kb.client_key(), kb.client_iv())
+                              : s.rp->install_tls12(Direction::open, m->suite, kb.server_key(), kb.server_iv());
+    if (ist != Status::ok) {
+      s.rp.reset();
+      s.why_not = kNoKey;
+    }
+  }
+}
+
+// TLS 1.3: the handshake messages of one direction (they may span records), for the
+// Finished (key switch) and KeyUpdate (next generation) messages.
+static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, const Flow& f, Dir d, Diag& diag) {
+  s.hs.insert(s.hs.end(), content.begin(), content.end());
+  size_t pos = 0;
+  while (s.hs.size() - pos >= 4) {
+    const uint8_t type = s.hs[pos];
+    const size_t len = load_be24(s.hs.data() + pos + 1);
+    if (s.hs.size() - pos - 4 < len) break;
+    pos += 4 + len;
+    if (type == 20 && s.handshake_keys) {
+      // RFC 8446 §7.1: after its Finished a side sends under its application secret.
+      s.handshake_keys = false;
+      if (!s.app) {
+        diag.warn(f.label(), std::string("key log has no ") + to_string(d) +
+                                 " application traffic secret: later records have no key");
+        s.rp.reset();
+        s.why_not = kNoKey;
+        break;
+      }
+      const Status ist = s.rp->install(Direction::open, st.suite, s.app->value);
+      if (ist != Status::ok) {
+        diag.warn(s.app->where, std::string("cannot install the secret: ") + to_string(ist));
+        s.rp.reset();
+        s.why_not = kNoKey;
+        break;
+      }
+    } else if (type == 24 && !s.handshake_keys) {
+      // RFC 8446 §4.6.3: the sender's next records use the next generation.
+      if (s.rp->update(Direction::open) == Status::ok) ++s.generation;
+    }
+  }
+  s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+}
+
+void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
+  if (!r.is_protected) {
+    RecordSink::on_tls_record(r, out);
+    return;
+  }
+  Flow& f = *r.ctx.flow;
+  if (!f.state) f.state = std::make_unique<TlsFlow>();
+  TlsFlow* st = dynamic_cast<TlsFlow*>(f.state.get());
+  Verdict v = base_verdict(r.ctx, r.proto, r.wire.size());
+  v.type = r.type;
+  if (!st) {
+    v.status = kSkipped;
+    out.emit(v);
+    return;
+  }
+  if (!st->setup) setup_flow(*st, f, keys_, diag_);
+  TlsFlow::Side& s = st->side[static_cast<size_t>(r.ctx.dir)];
+  if (!s.rp) {
+    v.status = s.why_not ? s.why_not : kNoKey;
+    out.emit(v);
+    return;
+  }
+  v.epoch = st->tls13 ? (s.handshake_keys ? 2 : 3 + s.generation) : 1;
+  tls::Record rec;
+  rec.buf = r.wire.data();
+  rec.capacity = static_cast<uint32_t>(r.wire.size());
+  rec.offset = 0;
+  rec.length = static_cast<uint32_t>(r.wire.size());
+  const uint64_t seq_before = s.rp->sequence(Direction::open);
+  s.rp->open(std::span<tls::Record>(&rec, 1));
+  v.set_status(rec.status);
+  if (rec.status != Status::ok) {
+    v.seq = seq_before;
+    out.emit(v);
+    return;
+  }
+  v.seq = rec.seq;
+  v.type = rec.type;
+  const ByteSpan content(rec.data(), rec.length);
+  v.set_plaintext(content);
+  out.emit(v);
+  if (st->tls13 && rec.type == tls::handshake)
+    on_handshake_13(*st, s, content, f, r.ctx.dir, diag_);
+}
+
+void TlsDecryptor::on_stream_gap(Flow& flow, Dir dir, uint64_t, uint64_t, uint64_t) {
+  if (auto* st = dynamic_cast<TlsFlow*>(flow.state.get())) {
+    TlsFlow::Side& s = st->side[static_cast<size_t>(dir)];
+    s.gap = true;
+    s.hs.clear();
+  }
+}
+
+}  // namespace rl::replay
