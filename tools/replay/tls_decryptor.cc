@@ -1,9 +1,11 @@
 #include "tools/replay/tls_decryptor.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "core/bytes.h"
+#include "core/hkdf.h"
 #include "core/tls.h"
 #include "core/tls12_prf.h"
 
@@ -48,6 +50,21 @@ struct TlsFlow : FlowState {
     Bytes hs;                       // TLS 1.3: partial handshake message(s)
     const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
     bool gap = false;               // the stream lost bytes: the sequence number is unknown
+    // The current key material, to re-install it one sequence number further after a
+    // record fails (see skip_failed): TLS 1.3 this generation's traffic secret, TLS 1.2
+    // the write key and IV. Wiped on destruction.
+    uint8_t secret[48] = {}, key[kMaxKeyLen] = {}, iv[kNonceLen] = {};
+    uint8_t secret_len = 0, key_len = 0, iv_len = 0;
+    void keep_secret(ByteSpan v) {
+      secret_len = static_cast<uint8_t>(std::min(v.size(), sizeof secret));
+      std::copy_n(v.data(), secret_len, secret);
+    }
+    ~Side() {
+      volatile uint8_t* p[3] = {secret, key, iv};
+      const size_t n[3] = {sizeof secret, sizeof key, sizeof iv};
+      for (int i = 0; i < 3; ++i)
+        for (size_t j = 0; j < n[i]; ++j) p[i][j] = 0;
+    }
   };
   bool setup = false;
   bool tls13 = false;
@@ -121,6 +138,7 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
         continue;
       }
       s.handshake_keys = hs != nullptr;
+      s.keep_secret(first->value);
     }
     return;
   }
@@ -160,7 +178,14 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
     if (ist != Status::ok) {
       s.rp.reset();
       s.why_not = kNoKey;
+      continue;
     }
+    const ByteSpan k = d == 0 ? kb.client_key() : kb.server_key();
+    const ByteSpan iv = d == 0 ? kb.client_iv() : kb.server_iv();
+    s.key_len = static_cast<uint8_t>(k.size());
+    s.iv_len = static_cast<uint8_t>(iv.size());
+    std::copy_n(k.data(), k.size(), s.key);
+    std::copy_n(iv.data(), iv.size(), s.iv);
   }
 }
 
@@ -191,12 +216,35 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
         s.why_not = kNoKey;
         break;
       }
+      s.keep_secret(s.app->value);
     } else if (type == 24 && !s.handshake_keys) {
       // RFC 8446 §4.6.3: the sender's next records use the next generation.
-      if (s.rp->update(Direction::open) == Status::ok) ++s.generation;
+      if (s.rp->update(Direction::open) == Status::ok) {
+        ++s.generation;
+        uint8_t next[48];
+        const Hash h = suite_info(st.suite).hash;
+        if (hkdf_expand_label(h, ByteSpan(s.secret, s.secret_len), "traffic upd", {},
+                              std::span<uint8_t>(next, s.secret_len)) == Status::ok)
+          std::copy_n(next, s.secret_len, s.secret);
+        volatile uint8_t* w = next;
+        for (size_t i = 0; i < sizeof next; ++i) w[i] = 0;
+      }
     }
   }
   s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+}
+
+// The engine treats a failed record as if it never arrived (its sequence number unused), as
+// a live endpoint must. In a capture the record did cross the wire, framed by TCP, so it
+// used its sequence number: the key is installed again at the next one, so that one bad
+// record does not fail every record after it.
+static void skip_failed(TlsFlow& st, TlsFlow::Side& s, uint64_t next_seq) {
+  if (!s.rp) return;
+  if (st.tls13)
+    s.rp->install(Direction::open, st.suite, ByteSpan(s.secret, s.secret_len), nullptr, next_seq);
+  else
+    s.rp->install_tls12(Direction::open, st.suite, ByteSpan(s.key, s.key_len),
+                        ByteSpan(s.iv, s.iv_len), nullptr, next_seq);
 }
 
 void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
@@ -233,6 +281,7 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   if (rec.status != Status::ok) {
     v.seq = seq_before;
     out.emit(v);
+    skip_failed(*st, s, seq_before + 1);
     return;
   }
   v.seq = rec.seq;
