@@ -106,7 +106,7 @@ def check_capture(rl, data, name):
                 fail("%s %s application records %s, sent %s" % (name, d, app[d], sent[d]))
     if n_ok == 0:
         fail("%s: nothing decrypted" % name)
-    print("%s: %d records, %d decrypted ok, %d checked against tshark%s" % (
+    print("%s: %d records, %d decrypted ok, %d checked against the ground truth%s" % (
         name, len(verdicts), n_ok, len(recs), ", application data against what was sent" if sent else ""))
 
 
