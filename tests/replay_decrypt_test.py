@@ -4,7 +4,8 @@
 usage: replay_decrypt_test.py RL_REPLAY DATA_DIR
 
 For every capture NAME.pcap in DATA_DIR that has NAME.keylog and NAME.truth.txt (made by
-extract_truth.py from tshark's own decryption), runs `rl-replay --json --keylog NAME.keylog
+extract_truth.py from tshark's own decryption; for dtls13_synthetic by its generator, an
+RFC 9147 implementation over python3-cryptography), runs `rl-replay --json --keylog NAME.keylog
 NAME.pcap` and checks, frame by frame:
   - the records completing in each frame: same count and same content types, in order;
   - every record tshark decrypted: our verdict at (frame, index) is ok with the same type,
@@ -13,8 +14,11 @@ NAME.pcap` and checks, frame by frame:
     each one is in the ground truth unless the capture has NAME.sent.txt;
   - NAME.sent.txt (captures tshark 4.0 cannot decrypt, DTLS ChaCha20): the application
     records of each direction, in order, are exactly what that side handed its TLS library.
+Each capture is also mutated (one tag byte of one application record flipped): exactly that
+record fails, every other verdict is unchanged.
 Then the bad-input cases: an unrelated key log, a key log line that does not parse, a
-truncated capture: clear messages, exit status 1/2 as documented, no crash.
+truncated capture, an unsupported cipher suite, a wrong master secret: clear messages,
+exit status 1/2 as documented, no crash.
 Any difference fails the test (exit 1).
 """
 import json
@@ -144,6 +148,14 @@ def check_bad_input(rl, data):
         # The record the cut went through is reported malformed by the input layer.
         if any(s not in ("ok", "not_protected", "malformed") for s in st):
             fail("truncated capture: unexpected statuses %s" % sorted(set(st)))
+        # A cipher suite the engine does not support (TLS 1.2 AES-CBC): every protected
+        # record says unsupported, one message names the suite, exit 1, nothing else.
+        cbc = os.path.join(data, "tls12_aes128cbc")
+        r = run([rl, "--json", "--keylog", cbc + ".keylog", cbc + ".pcap"])
+        st = [json.loads(l)["status"] for l in r.stdout.splitlines() if l.strip()]
+        if (r.returncode != 1 or set(st) != {"not_protected", "unsupported"}
+                or "cipher suite 0xc009 is not supported" not in r.stderr):
+            fail("unsupported suite: exit %d, statuses %s, stderr %s" % (r.returncode, sorted(set(st)), r.stderr[:300]))
         # A wrong master secret for the right session: every protected record auth_failed, exit 1.
         wrong = os.path.join(tmp, "wrong.keylog")
         lines = open(os.path.join(data, "tls12_aes128gcm.keylog")).read().split("\n")

@@ -12,6 +12,8 @@
 #   gnutls_tls13      GnuTLS gnutls-cli <-> gnutls-serv --echo, TLS 1.3 AES-128-GCM, KeyUpdate
 #   dtls12_aes128gcm  OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (cookie exchange)
 #   dtls12_chacha20   OpenSSL DTLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305
+#   tls12_aes128cbc   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-SHA (0xc009, CBC): a suite the engine
+#                     does not support; no truth file, rl-replay must say `unsupported`
 #
 # Every session runs on loopback inside a network namespace made here, segmentation
 # offloads off, captured with tcpdump (see /work/shared/CAPTURES.md).
@@ -20,7 +22,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 tls12_aes128cbc"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -84,6 +86,11 @@ feed_tls12() {
   printf 'server line one\n' >&3; sleep 0.2
   echo "tls 1.2 line two"; sleep 0.2
   big_line 3000 s >&3; sleep 0.5
+}
+feed_short() {
+  sleep 0.5
+  echo "a short line"; sleep 0.2
+  printf 'a short answer\n' >&3; sleep 0.5
 }
 feed_tls13_aes() {
   sleep 0.5
@@ -158,6 +165,8 @@ for name in ${@:-$ALL}; do
     dtls12_aes128gcm) openssl_session "$name" 4447 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls ;;
     dtls12_chacha20) openssl_session "$name" 4448 udp "-dtls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_dtls
                      dtls_sent_truth "$name" ;;
+    tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
+                     echo "wrote $name.pcap, $name.keylog"; continue ;;
     *) echo "unknown capture $name (known: $ALL)" >&2; exit 2 ;;
   esac
   "$PY" "$HERE/extract_truth.py" "$OUT/$name.pcap" "$OUT/$name.keylog" >"$OUT/$name.truth.txt"
