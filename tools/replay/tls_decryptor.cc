@@ -35,6 +35,9 @@ std::optional<TlsSuiteMap> map_tls13_suite(uint16_t cs) {
 
 namespace {
 
+// After a gap in the TCP stream: how many lost records to assume at most.
+constexpr uint64_t kGapSearch = 256;
+
 std::string suite_hex(uint16_t cs) {
   char b[8];
   std::snprintf(b, sizeof b, "0x%04x", cs);
@@ -277,6 +280,24 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   rec.length = static_cast<uint32_t>(r.wire.size());
   const uint64_t seq_before = s.rp->sequence(Direction::open);
   s.rp->open(std::span<tls::Record>(&rec, 1));
+  if (rec.status == Status::auth_failed && s.gap) {
+    // Bytes were lost in the TCP stream, and with them an unknown number of records: look
+    // for the sequence number a little further on. A record that fails leaves its bytes
+    // as they arrived (core/tls.h), so it can be tried again in place.
+    for (uint64_t k = 1; k <= kGapSearch && rec.status == Status::auth_failed; ++k) {
+      skip_failed(*st, s, seq_before + k);
+      rec.offset = 0;
+      rec.length = static_cast<uint32_t>(r.wire.size());
+      rec.status = Status::ok;
+      s.rp->open(std::span<tls::Record>(&rec, 1));
+    }
+    if (rec.status == Status::ok) {
+      s.gap = false;
+      diag_.note(f.label(), std::string(to_string(r.ctx.dir)) + ": after the stream gap, records resume at sequence number " + std::to_string(rec.seq) + " (frame " + std::to_string(r.ctx.frame) + ")");
+    } else {
+      skip_failed(*st, s, seq_before);
+    }
+  }
   v.set_status(rec.status);
   if (rec.status != Status::ok) {
     v.seq = seq_before;
@@ -294,6 +315,7 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
 }
 
 void TlsDecryptor::on_stream_gap(Flow& flow, Dir dir, uint64_t, uint64_t, uint64_t) {
+  if (!flow.state) flow.state = std::make_unique<TlsFlow>();
   if (auto* st = dynamic_cast<TlsFlow*>(flow.state.get())) {
     TlsFlow::Side& s = st->side[static_cast<size_t>(dir)];
     s.gap = true;

@@ -10,7 +10,10 @@
 //            (RFC 8446 §4.6.3, §7.2), as OpenSSL's "_N" lines are not usable.
 //
 // Each direction has its own rl::tls::RecordProtection used as an open side, with
-// stop_after_failure = false so that one bad record does not hide the rest.
+// stop_after_failure = false so that one bad record does not hide the rest; a record that
+// fails still used its sequence number on the wire, so the key is re-installed at the next
+// one. After a gap in the TCP stream the next record is tried at up to 256 sequence numbers
+// further on (lost records), and decryption resumes where it authenticates.
 //
 // Verdict fields: epoch = 1 for TLS 1.2 protected records; for TLS 1.3 the RFC 9147 §6.1
 // numbering: 2 = handshake keys, 3 + n = application generation n (n KeyUpdates). seq =
