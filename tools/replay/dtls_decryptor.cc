@@ -21,6 +21,7 @@ std::string hex16(uint16_t v) {
 
 struct DtlsFlow : FlowState {
   bool setup = false;
+  bool warned_hellos = false;
   bool v13 = false;
   const char* why_not[2] = {nullptr, nullptr};
   std::unique_ptr<dtls::RecordProtection> rp12[2];
@@ -29,16 +30,20 @@ struct DtlsFlow : FlowState {
 };
 
 void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Diag& diag) {
-  st.setup = true;
   const HelloInfo& h = f.hello;
+  st.why_not[0] = st.why_not[1] = nullptr;
   auto none = [&](const char* why, const std::string& msg) {
     st.why_not[0] = st.why_not[1] = why;
     if (!msg.empty()) diag.warn(f.label(), msg);
   };
   if (!h.have_client_hello || !h.have_server_hello) {
-    none(kNoKey, "DTLS hellos not in the capture: the session's keys cannot be matched");
+    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
+    // mid-session): no key for this record; tried again with the next one.
+    none(kNoKey, st.warned_hellos ? "" : "DTLS hellos not (yet) in the capture: the session's keys cannot be matched");
+    st.warned_hellos = true;
     return;
   }
+  st.setup = true;
   const SessionSecrets* ss = keys.keylog.find(h.client_random);
   if (!ss) {
     none(kNoKey, "");

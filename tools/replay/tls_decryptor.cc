@@ -70,6 +70,7 @@ struct TlsFlow : FlowState {
     }
   };
   bool setup = false;
+  bool warned_hellos = false;
   bool tls13 = false;
   Suite suite = Suite::aes128_gcm;
   Side side[2];
@@ -79,16 +80,20 @@ struct TlsFlow : FlowState {
 
 // Builds both directions' keys of a flow the first time one of its records is protected.
 static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag) {
-  st.setup = true;
   const HelloInfo& h = f.hello;
+  st.side[0].why_not = st.side[1].why_not = nullptr;
   auto none = [&](const char* why, const std::string& msg) {
     st.side[0].why_not = st.side[1].why_not = why;
     if (!msg.empty()) diag.warn(f.label(), msg);
   };
   if (!h.have_client_hello || !h.have_server_hello) {
-    none(kNoKey, "TLS hellos not in the capture: the session's keys cannot be matched");
+    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
+    // mid-session): no key for this record; tried again with the next one.
+    none(kNoKey, st.warned_hellos ? "" : "TLS hellos not (yet) in the capture: the session's keys cannot be matched");
+    st.warned_hellos = true;
     return;
   }
+  st.setup = true;
   const SessionSecrets* ss = keys.keylog.find(h.client_random);
   if (!ss) {
     none(kNoKey, "");  // nothing in the key log: reported as no_key per record
