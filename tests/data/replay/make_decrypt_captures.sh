@@ -12,6 +12,7 @@
 #   gnutls_tls13      GnuTLS gnutls-cli <-> gnutls-serv --echo, TLS 1.3 AES-128-GCM, KeyUpdate
 #   dtls12_aes128gcm  OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (cookie exchange)
 #   dtls12_chacha20   OpenSSL DTLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305
+#   gnutls_dtls12     GnuTLS gnutls-cli --udp <-> gnutls-serv --udp --echo, DTLS 1.2 AES-256-GCM
 #   tls12_aes128cbc   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-SHA (0xc009, CBC): a suite the engine
 #                     does not support; no truth file, rl-replay must say `unsupported`
 #
@@ -22,7 +23,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 tls12_aes128cbc"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -133,23 +134,28 @@ dtls_sent_truth() {  # NAME: sha256 of each application record each side sent, i
   } >"$OUT/$1.sent.txt"
 }
 
-gnutls_session() {  # NAME PORT
-  local name=$1 port=$2
-  start_capture "tcp port $port"
-  ip netns exec "$NS" gnutls-serv --echo -p "$port" --x509certfile "$TMP/cert.pem" \
+gnutls_session() {  # NAME PORT [udp]
+  local name=$1 port=$2 udp=${3:-}
+  local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
+  if [[ -n "$udp" ]]; then
+    prio="NORMAL:-VERS-ALL:+VERS-DTLS1.2:-CIPHER-ALL:+AES-256-GCM" l4=udp
+    sflags="--udp --mtu 1400" cflags="--udp"
+  fi
+  start_capture "$l4 port $port"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" gnutls-serv --echo $sflags -p "$port" --x509certfile "$TMP/cert.pem" \
     --x509keyfile "$TMP/key.pem" >"$TMP/gserver.out" 2>&1 &
   SRV=$!
   sleep 1
   rm -f "$TMP/gnutls.keylog"
   {
     sleep 0.5
-    big_line 17000 G; sleep 0.3
+    if [[ -z "$udp" ]]; then big_line 17000 G; sleep 0.3; fi
     echo "gnutls line one"; sleep 0.3
-    echo "^renegotiate^"; sleep 0.3
+    if [[ -z "$udp" ]]; then echo "^renegotiate^"; sleep 0.3; fi
     echo "gnutls after key update"; sleep 0.5
-  } | SSLKEYLOGFILE="$TMP/gnutls.keylog" ip netns exec "$NS" gnutls-cli --insecure \
-      --inline-commands -p "$port" --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" \
-      127.0.0.1 >"$TMP/gclient.out" 2>&1 || true
+  } | SSLKEYLOGFILE="$TMP/gnutls.keylog" ip netns exec "$NS" gnutls-cli --insecure $cflags \
+      --inline-commands -p "$port" --priority "$prio" 127.0.0.1 >"$TMP/gclient.out" 2>&1 || true
   stop_capture "$name"
   cp "$TMP/gnutls.keylog" "$OUT/$name.keylog"
 }
@@ -162,6 +168,7 @@ for name in ${@:-$ALL}; do
     tls13_aes256gcm) openssl_session "$name" 4444 tcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384" feed_tls13_aes ;;
     tls13_chacha20) openssl_session "$name" 4445 tcp "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -record_padding 64" feed_tls13_chacha ;;
     gnutls_tls13) gnutls_session "$name" 4446 ;;
+    gnutls_dtls12) gnutls_session "$name" 4450 udp ;;
     dtls12_aes128gcm) openssl_session "$name" 4447 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls ;;
     dtls12_chacha20) openssl_session "$name" 4448 udp "-dtls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_dtls
                      dtls_sent_truth "$name" ;;
