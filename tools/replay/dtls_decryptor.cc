@@ -1,5 +1,6 @@
 #include "tools/replay/dtls_decryptor.h"
 
+#include <cstdio>
 #include <memory>
 #include <string>
 

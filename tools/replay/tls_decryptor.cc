@@ -1,6 +1,7 @@
 #include "tools/replay/tls_decryptor.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 
