@@ -54,6 +54,7 @@ struct TlsFlow : FlowState {
     Bytes hs;                       // TLS 1.3: partial handshake message(s)
     const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
     bool gap = false;               // the stream lost bytes: the sequence number is unknown
+    bool synced = false;            // a record authenticated under the current key
     // The current key material, to re-install it one sequence number further after a
     // record fails (see skip_failed): TLS 1.3 this generation's traffic secret, TLS 1.2
     // the write key and IV. Wiped on destruction.
@@ -226,6 +227,7 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
         break;
       }
       s.keep_secret(s.app->value);
+      s.synced = false;
     } else if (type == 24 && !s.handshake_keys) {
       // RFC 8446 §4.6.3: the sender's next records use the next generation.
       if (s.rp->update(Direction::open) == Status::ok) {
@@ -308,9 +310,13 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   if (rec.status != Status::ok) {
     v.seq = seq_before;
     out.emit(v);
-    skip_failed(*st, s, seq_before + 1);
+    // Until one record has authenticated under this key, a failure may just as well mean
+    // the record is not under this key at all (no handshake secret in the key log, so the
+    // application key was installed from the start): then it uses no sequence number.
+    if (s.synced) skip_failed(*st, s, seq_before + 1);
     return;
   }
+  s.synced = true;
   v.seq = rec.seq;
   v.type = rec.type;
   const ByteSpan content(rec.data(), rec.length);
