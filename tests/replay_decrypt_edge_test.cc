@@ -127,7 +127,13 @@ class Tls13Session {
     t.server(flight);
     t.client(cat(tls_record(20, {1}), add(c, "client", 2, 22, handshake(20, filled(32, 6)))));
     ASSERT_EQ(c.install(Direction::seal, Suite::aes128_gcm, cap0), Status::ok);
-    t.client(add(c, "client", 3, 23, filled(100, 7)));
+    // The first record under the client's application key is corrupted: it did use
+    // sequence number 0, which the next record shows.
+    Bytes first = add(c, "client", 3, 23, filled(100, 7));
+    first[first.size() / 2] ^= 0x40;
+    want.back().corrupt = true;
+    t.client(first);
+    t.client(add(c, "client", 3, 23, filled(10, 13)));
     // NewSessionTicket and KeyUpdate in one record; the next record is generation 1.
     Bytes nst_ku = cat(handshake(4, filled(40, 8)), handshake(24, {0}));
     Bytes seg = add(s, "server", 3, 22, nst_ku);
@@ -229,8 +235,8 @@ TEST(ReplayDecrypt, Tls13WithoutHandshakeSecretsOnlyApplicationRecordsOpen) {
   }
   // The application keys are installed from the start: the 4 handshake-key records fail
   // without using a sequence number (nothing authenticated under the key yet), every
-  // application record opens, and the corrupted one fails alone.
-  EXPECT_EQ(hs_failed, 5u) << r.all_messages();
+  // application record opens, and the 2 corrupted ones fail alone.
+  EXPECT_EQ(hs_failed, 6u) << r.all_messages();
   EXPECT_EQ(ok + hs_failed, protected_verdicts(r).size());
 }
 

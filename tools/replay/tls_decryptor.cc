@@ -55,6 +55,7 @@ struct TlsFlow : FlowState {
     const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
     bool gap = false;               // the stream lost bytes: the sequence number is unknown
     bool synced = false;            // a record authenticated under the current key
+    uint64_t unsynced_fails = 0;    // records that failed before that
     // The current key material, to re-install it one sequence number further after a
     // record fails (see skip_failed): TLS 1.3 this generation's traffic secret, TLS 1.2
     // the write key and IV. Wiped on destruction.
@@ -228,6 +229,7 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
       }
       s.keep_secret(s.app->value);
       s.synced = false;
+      s.unsynced_fails = 0;
     } else if (type == 24 && !s.handshake_keys) {
       // RFC 8446 §4.6.3: the sender's next records use the next generation.
       if (s.rp->update(Direction::open) == Status::ok) {
@@ -288,11 +290,14 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   rec.length = static_cast<uint32_t>(r.wire.size());
   const uint64_t seq_before = s.rp->sequence(Direction::open);
   s.rp->open(std::span<tls::Record>(&rec, 1));
-  if (rec.status == Status::auth_failed && s.gap) {
-    // Bytes were lost in the TCP stream, and with them an unknown number of records: look
-    // for the sequence number a little further on. A record that fails leaves its bytes
-    // as they arrived (core/tls.h), so it can be tried again in place.
-    for (uint64_t k = 1; k <= kGapSearch && rec.status == Status::auth_failed; ++k) {
+  // How many records may have been lost or failed unseen before this one: after a gap in
+  // the TCP stream an unknown number; before the first record that authenticates under a
+  // key, the failures so far (they may or may not have been under this key).
+  const uint64_t search = s.gap ? kGapSearch : (s.synced ? 0 : s.unsynced_fails);
+  if (rec.status == Status::auth_failed && search > 0) {
+    // Look for the sequence number a little further on. A record that fails leaves its
+    // bytes as they arrived (core/tls.h), so it can be tried again in place.
+    for (uint64_t k = 1; k <= search && rec.status == Status::auth_failed; ++k) {
       skip_failed(*st, s, seq_before + k);
       rec.offset = 0;
       rec.length = static_cast<uint32_t>(r.wire.size());
@@ -300,8 +305,11 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
       s.rp->open(std::span<tls::Record>(&rec, 1));
     }
     if (rec.status == Status::ok) {
+      if (s.gap)
+        diag_.note(f.label(), std::string(to_string(r.ctx.dir)) +
+                                  ": after the stream gap, records resume at sequence number " +
+                                  std::to_string(rec.seq) + " (frame " + std::to_string(r.ctx.frame) + ")");
       s.gap = false;
-      diag_.note(f.label(), std::string(to_string(r.ctx.dir)) + ": after the stream gap, records resume at sequence number " + std::to_string(rec.seq) + " (frame " + std::to_string(r.ctx.frame) + ")");
     } else {
       skip_failed(*st, s, seq_before);
     }
@@ -314,9 +322,11 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
     // the record is not under this key at all (no handshake secret in the key log, so the
     // application key was installed from the start): then it uses no sequence number.
     if (s.synced) skip_failed(*st, s, seq_before + 1);
+    else ++s.unsynced_fails;
     return;
   }
   s.synced = true;
+  s.unsynced_fails = 0;
   v.seq = rec.seq;
   v.type = rec.type;
   const ByteSpan content(rec.data(), rec.length);
