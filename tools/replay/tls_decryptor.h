@@ -10,10 +10,14 @@
 //            (RFC 8446 §4.6.3, §7.2), as OpenSSL's "_N" lines are not usable.
 //
 // Each direction has its own rl::tls::RecordProtection used as an open side, with
-// stop_after_failure = false so that one bad record does not hide the rest; a record that
-// fails still used its sequence number on the wire, so the key is re-installed at the next
-// one. After a gap in the TCP stream the next record is tried at up to 256 sequence numbers
-// further on (lost records), and decryption resumes where it authenticates.
+// stop_after_failure = false so that one bad record does not hide the rest. The engine
+// treats a failed record as never received; in a capture it did cross the wire, so once a
+// key has authenticated a record, a failure uses up its sequence number (the key is
+// re-installed at the next one). Before a key's first success, a failure may also mean the
+// record was not under that key at all (a key log without handshake secrets), so it uses
+// none, and the next record is tried at up to that many numbers further on. After a gap in
+// the TCP stream the next record is tried at up to 256 numbers further on (lost records).
+// Not handled: TLS 1.3 0-RTT (CLIENT_EARLY_TRAFFIC_SECRET), TLS 1.2 renegotiation.
 //
 // Verdict fields: epoch = 1 for TLS 1.2 protected records; for TLS 1.3 the RFC 9147 §6.1
 // numbering: 2 = handshake keys, 3 + n = application generation n (n KeyUpdates). seq =
