@@ -18,16 +18,16 @@ fail() { echo "FAIL: $*"; exit 1; }
 n=$(wc -l <"$T/out.jsonl")
 w=$(awk -F'\t' '$2 != "" { n += split($2, a, ",") } END { print n }' "$DATA/tls13.tshark.txt")
 [[ $n == "$w" ]] || fail "$n JSON lines, tshark sees $w records"
-grep -q '"status":"skipped"' "$T/out.jsonl" || fail "no skipped record with the key log"
+grep -q '"status":"ok"' "$T/out.jsonl" || fail "no decrypted record with the key log"
 grep -q '^proto ' "$T/err.txt" || fail "summary not on stderr with --json"
 
 "$BIN" --expect "$T/out.jsonl" --keylog "$DATA/tls13.keylog" "$DATA/tls13.pcap" >"$T/sum.txt" 2>&1
 [[ $? == 0 ]] || fail "--expect of its own output differs: $(cat "$T/sum.txt")"
 grep -q -- '--expect: 0 difference' "$T/sum.txt" || fail "--expect summary missing"
-sed '4s/"skipped"/"ok"/' "$T/out.jsonl" >"$T/bad.jsonl"
+sed '4s/"status":"ok"/"status":"auth_failed"/' "$T/out.jsonl" >"$T/bad.jsonl"
 "$BIN" --expect "$T/bad.jsonl" --keylog "$DATA/tls13.keylog" "$DATA/tls13.pcap" >"$T/sum2.txt" 2>&1
 [[ $? == 1 ]] || fail "--expect with a difference: exit status not 1"
-grep -q 'status expected ok, got skipped' "$T/sum2.txt" || fail "difference not reported"
+grep -q 'status expected auth_failed, got ok' "$T/sum2.txt" || fail "difference not reported"
 
 printf 'CLIENT_RANDOM zz 00\n' >"$T/bad.keylog"
 "$BIN" --keylog "$T/bad.keylog" "$DATA/tls13.pcap" >"$T/o3.txt" 2>&1

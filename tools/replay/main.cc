@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "tools/replay/dtls_decryptor.h"
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
+#include "tools/replay/tls_decryptor.h"
 
 namespace {
 
@@ -158,7 +160,11 @@ int main(int argc, char** argv) {
   bool opened;
   ReplayStats st;
   {
+    TlsDecryptor tls_dec(keys, diag);
+    DtlsDecryptor dtls_dec(keys, diag);
     Replayer rep(keys, opts, fan, diag);
+    rep.set_sink(Proto::tls, &tls_dec);
+    rep.set_sink(Proto::dtls, &dtls_dec);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {

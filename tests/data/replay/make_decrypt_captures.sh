@@ -1,0 +1,181 @@
+#!/bin/bash
+# Regenerates the decryption test captures of rl-replay (tests/replay_decrypt.cmake), each
+# with its key log and its independent ground truth (extract_truth.py over tshark, or for
+# DTLS ChaCha20, which tshark 4.0 cannot decrypt, the application data handed to the peer):
+#
+#   tls12_aes128gcm   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (0xc02b)
+#   tls12_aes256gcm   OpenSSL TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 (0xc02c, SHA-384 PRF)
+#   tls12_chacha20    OpenSSL TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (0xcca9)
+#   tls13_aes256gcm   OpenSSL TLS 1.3 TLS_AES_256_GCM_SHA384, KeyUpdate, > 16 KiB message
+#   tls13_chacha20    OpenSSL TLS 1.3 TLS_CHACHA20_POLY1305_SHA256, KeyUpdates both ways
+#                     (one with update_requested), record padding, > 16 KiB message
+#   gnutls_tls13      GnuTLS gnutls-cli <-> gnutls-serv --echo, TLS 1.3 AES-128-GCM, KeyUpdate
+#   dtls12_aes128gcm  OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (cookie exchange)
+#   dtls12_chacha20   OpenSSL DTLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305
+#   gnutls_dtls12     GnuTLS gnutls-cli --udp <-> gnutls-serv --udp --echo, DTLS 1.2 AES-256-GCM
+#   tls12_aes128cbc   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-SHA (0xc009, CBC): a suite the engine
+#                     does not support; no truth file, rl-replay must say `unsupported`
+#
+# Every session runs on loopback inside a network namespace made here, segmentation
+# offloads off, captured with tcpdump (see /work/shared/CAPTURES.md).
+# Run as root: ./make_decrypt_captures.sh [NAME...]   (default: all of them)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$HERE
+PY=/usr/bin/python3
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc"
+NS=rlreplay$$
+TMP=$(mktemp -d)
+SRV= CAP=
+cleanup() {
+  [[ -n "$SRV" ]] && kill "$SRV" 2>/dev/null || true
+  [[ -n "$CAP" ]] && kill -INT "$CAP" 2>/dev/null || true
+  sleep 0.3
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=rl-replay-test -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+ip netns exec "$NS" ip link set lo mtu 1500
+ip netns exec "$NS" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+
+start_capture() {  # FILTER
+  rm -f "$TMP/cap.pcap"
+  ip netns exec "$NS" tcpdump -i lo -s 0 -U -w "$TMP/cap.pcap" "$1" 2>/dev/null &
+  CAP=$!
+  sleep 1
+}
+stop_capture() {  # NAME
+  sleep 0.5
+  [[ -n "$SRV" ]] && { kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=; }
+  kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=
+  cp "$TMP/cap.pcap" "$OUT/$1.pcap"
+}
+
+# OpenSSL s_server/s_client. $1 name, $2 port, $3 "tcp"/"udp", $4 server+client options,
+# $5 function writing the client's stdin lines (the server's lines go to fd 3).
+openssl_session() {
+  local name=$1 port=$2 l4=$3 opts=$4 feed=$5
+  start_capture "$l4 port $port"
+  rm -f "$TMP/srv_in" "$TMP/server.keylog" "$TMP/client.keylog"
+  mkfifo "$TMP/srv_in"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" openssl s_server -accept 127.0.0.1:$port -naccept 1 $opts \
+    -cert "$TMP/cert.pem" -key "$TMP/key.pem" -keylogfile "$TMP/server.keylog" \
+    <"$TMP/srv_in" >"$TMP/server.out" 2>&1 &
+  SRV=$!
+  exec 3>"$TMP/srv_in"
+  sleep 0.5
+  # shellcheck disable=SC2086
+  $feed | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts -no_ign_eof \
+    -keylogfile "$TMP/client.keylog" >"$TMP/client.out" 2>&1 || true
+  exec 3>&-
+  stop_capture "$name"
+  cp "$TMP/client.keylog" "$OUT/$name.keylog"
+}
+
+big_line() { head -c "$1" /dev/zero | tr '\0' "$2"; echo; }
+
+feed_tls12() {
+  sleep 0.5
+  big_line 20000 A; sleep 0.2
+  echo "tls 1.2 line one"; sleep 0.2
+  printf 'server line one\n' >&3; sleep 0.2
+  echo "tls 1.2 line two"; sleep 0.2
+  big_line 3000 s >&3; sleep 0.5
+}
+feed_short() {
+  sleep 0.5
+  echo "a short line"; sleep 0.2
+  printf 'a short answer\n' >&3; sleep 0.5
+}
+feed_tls13_aes() {
+  sleep 0.5
+  big_line 20000 B; sleep 0.2
+  echo "before the key update"; sleep 0.2
+  echo k; sleep 0.2
+  echo "after the key update"; sleep 0.2
+  printf 'server says hello\n' >&3; sleep 0.5
+}
+feed_tls13_chacha() {
+  sleep 0.5
+  big_line 17000 C; sleep 0.2
+  echo "line one"; sleep 0.2
+  echo K; sleep 0.3
+  echo "after K"; sleep 0.2
+  printf 'server before its own update\n' >&3; sleep 0.2
+  printf 'k\n' >&3; sleep 0.3
+  printf 'server after its own update\n' >&3; sleep 0.2
+  big_line 18000 d >&3; sleep 0.5
+}
+# DTLS: one record per line; the lines are also the ground truth of what each side sent.
+DTLS_CLIENT_LINES=("dtls client line one" "dtls client line two" "$(head -c 1000 /dev/zero | tr '\0' E)")
+DTLS_SERVER_LINES=("dtls server line one" "$(head -c 900 /dev/zero | tr '\0' f)")
+feed_dtls() {
+  sleep 0.8
+  for l in "${DTLS_CLIENT_LINES[@]}"; do echo "$l"; sleep 0.2; done
+  for l in "${DTLS_SERVER_LINES[@]}"; do echo "$l" >&3; sleep 0.2; done
+  sleep 0.5
+}
+dtls_sent_truth() {  # NAME: sha256 of each application record each side sent, in order
+  {
+    echo "# application data each side handed to OpenSSL (one DTLS record per line)"
+    echo "# dir type len sha256"
+    for l in "${DTLS_CLIENT_LINES[@]}"; do
+      printf 'sent client 23 %d %s\n' $((${#l} + 1)) "$(printf '%s\n' "$l" | sha256sum | cut -d' ' -f1)"
+    done
+    for l in "${DTLS_SERVER_LINES[@]}"; do
+      printf 'sent server 23 %d %s\n' $((${#l} + 1)) "$(printf '%s\n' "$l" | sha256sum | cut -d' ' -f1)"
+    done
+  } >"$OUT/$1.sent.txt"
+}
+
+gnutls_session() {  # NAME PORT [udp]
+  local name=$1 port=$2 udp=${3:-}
+  local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
+  if [[ -n "$udp" ]]; then
+    prio="NORMAL:-VERS-ALL:+VERS-DTLS1.2:-CIPHER-ALL:+AES-256-GCM" l4=udp
+    sflags="--udp --mtu 1400" cflags="--udp"
+  fi
+  start_capture "$l4 port $port"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" gnutls-serv --echo $sflags -p "$port" --x509certfile "$TMP/cert.pem" \
+    --x509keyfile "$TMP/key.pem" >"$TMP/gserver.out" 2>&1 &
+  SRV=$!
+  sleep 1
+  rm -f "$TMP/gnutls.keylog"
+  {
+    sleep 0.5
+    if [[ -z "$udp" ]]; then big_line 17000 G; sleep 0.3; fi
+    echo "gnutls line one"; sleep 0.3
+    if [[ -z "$udp" ]]; then echo "^renegotiate^"; sleep 0.3; fi
+    echo "gnutls after key update"; sleep 0.5
+  } | SSLKEYLOGFILE="$TMP/gnutls.keylog" ip netns exec "$NS" gnutls-cli --insecure $cflags \
+      --inline-commands -p "$port" --priority "$prio" 127.0.0.1 >"$TMP/gclient.out" 2>&1 || true
+  stop_capture "$name"
+  cp "$TMP/gnutls.keylog" "$OUT/$name.keylog"
+}
+
+for name in ${@:-$ALL}; do
+  case $name in
+    tls12_aes128gcm) openssl_session "$name" 4441 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_tls12 ;;
+    tls12_aes256gcm) openssl_session "$name" 4442 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384" feed_tls12 ;;
+    tls12_chacha20) openssl_session "$name" 4443 tcp "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_tls12 ;;
+    tls13_aes256gcm) openssl_session "$name" 4444 tcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384" feed_tls13_aes ;;
+    tls13_chacha20) openssl_session "$name" 4445 tcp "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -record_padding 64" feed_tls13_chacha ;;
+    gnutls_tls13) gnutls_session "$name" 4446 ;;
+    gnutls_dtls12) gnutls_session "$name" 4450 udp ;;
+    dtls12_aes128gcm) openssl_session "$name" 4447 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls ;;
+    dtls12_chacha20) openssl_session "$name" 4448 udp "-dtls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_dtls
+                     dtls_sent_truth "$name" ;;
+    tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
+                     echo "wrote $name.pcap, $name.keylog"; continue ;;
+    *) echo "unknown capture $name (known: $ALL)" >&2; exit 2 ;;
+  esac
+  "$PY" "$HERE/extract_truth.py" "$OUT/$name.pcap" "$OUT/$name.keylog" >"$OUT/$name.truth.txt"
+  echo "wrote $name.pcap ($(stat -c %s "$OUT/$name.pcap") bytes), $name.keylog, $name.truth.txt"
+done

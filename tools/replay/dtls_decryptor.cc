@@ -1,0 +1,200 @@
+#include "tools/replay/dtls_decryptor.h"
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "core/bytes.h"
+#include "core/dtls.h"
+#include "core/dtls13.h"
+#include "core/tls12_prf.h"
+#include "tools/replay/tls_decryptor.h"
+
+namespace rl::replay {
+
+namespace {
+
+std::string hex16(uint16_t v) {
+  char b[8];
+  std::snprintf(b, sizeof b, "0x%04x", v);
+  return b;
+}
+
+struct DtlsFlow : FlowState {
+  bool setup = false;
+  bool warned_hellos = false;
+  bool v13 = false;
+  const char* why_not[2] = {nullptr, nullptr};
+  std::unique_ptr<dtls::RecordProtection> rp12[2];
+  std::unique_ptr<dtls13::RecordProtection> rp13[2];
+  uint64_t newest13[2] = {3, 3};  // DTLS 1.3: newest open epoch per direction
+};
+
+void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Diag& diag) {
+  const HelloInfo& h = f.hello;
+  st.why_not[0] = st.why_not[1] = nullptr;
+  auto none = [&](const char* why, const std::string& msg) {
+    st.why_not[0] = st.why_not[1] = why;
+    if (!msg.empty()) diag.warn(f.label(), msg);
+  };
+  if (!h.have_client_hello || !h.have_server_hello) {
+    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
+    // mid-session): no key for this record; tried again with the next one.
+    none(kNoKey, st.warned_hellos ? "" : "DTLS hellos not (yet) in the capture: the session's keys cannot be matched");
+    st.warned_hellos = true;
+    return;
+  }
+  st.setup = true;
+  const SessionSecrets* ss = keys.keylog.find(h.client_random);
+  if (!ss) {
+    none(kNoKey, "");
+    return;
+  }
+  if (h.version == 0xfefc || unified) {
+    st.v13 = true;
+    const auto m = map_tls13_suite(h.cipher_suite);
+    if (!m) {
+      none(kUnsupported, "DTLS 1.3 cipher suite " + hex16(h.cipher_suite) +
+                             " is not supported (only 0x1301, 0x1302, 0x1303)");
+      return;
+    }
+    const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
+                                     SecretLabel::server_handshake_traffic};
+    const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
+    dtls13::KeyOptions opt;
+    opt.replay_window = 1024;
+    for (int d = 0; d < 2; ++d) {
+      auto rp = std::make_unique<dtls13::RecordProtection>();
+      bool any = false;
+      const Secret* hs = ss->get(hs_label[d]);
+      const Secret* app = ss->get(app_label[d]);
+      if (hs) {
+        const Status s = rp->install(Direction::open, 2, m->suite, hs->value, opt);
+        if (s == Status::ok) any = true;
+        else diag.warn(hs->where, std::string("cannot install the secret: ") + to_string(s));
+      }
+      if (app) {
+        const Status s = rp->install(Direction::open, 3, m->suite, app->value, opt);
+        if (s == Status::ok) any = true;
+        else diag.warn(app->where, std::string("cannot install the secret: ") + to_string(s));
+      }
+      if (any) st.rp13[d] = std::move(rp);
+      else st.why_not[d] = kNoKey;
+    }
+    return;
+  }
+  if (h.version != 0xfefd) {
+    none(kUnsupported, "DTLS version " + hex16(h.version) + " is not supported (DTLS 1.2/1.3 only)");
+    return;
+  }
+  const auto m = map_tls12_suite(h.cipher_suite);
+  if (!m) {
+    none(kUnsupported, "DTLS 1.2 cipher suite " + hex16(h.cipher_suite) +
+                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
+    return;
+  }
+  const Secret* ms = ss->get(SecretLabel::client_random);
+  if (!ms) {
+    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this DTLS 1.2 session");
+    return;
+  }
+  tls::KeyBlock kb;
+  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
+                                         h.server_random, kb);
+  if (ks != Status::ok) {
+    none(kNoKey, "");
+    diag.warn(ms->where, std::string("cannot derive the DTLS 1.2 key block: ") + to_string(ks));
+    return;
+  }
+  dtls::KeyOptions opt;
+  opt.replay_window = 1024;
+  for (int d = 0; d < 2; ++d) {
+    auto rp = std::make_unique<dtls::RecordProtection>();
+    const Status s = d == 0 ? rp->install(Direction::open, 1, m->suite, kb.client_key(), kb.client_iv(), opt)
+                            : rp->install(Direction::open, 1, m->suite, kb.server_key(), kb.server_iv(), opt);
+    if (s == Status::ok) st.rp12[d] = std::move(rp);
+    else st.why_not[d] = kNoKey;
+  }
+}
+
+}  // namespace
+
+void DtlsDecryptor::on_dtls_record(const DtlsRecord& r, VerdictSink& out) {
+  if (!r.is_protected) {
+    RecordSink::on_dtls_record(r, out);
+    return;
+  }
+  Flow& f = *r.ctx.flow;
+  if (!f.state) f.state = std::make_unique<DtlsFlow>();
+  DtlsFlow* st = dynamic_cast<DtlsFlow*>(f.state.get());
+  Verdict v = base_verdict(r.ctx, r.proto, r.wire.size());
+  if (!r.info.unified) {
+    v.epoch = r.info.epoch;
+    v.seq = r.info.seq;
+    v.type = r.info.type;
+  }
+  if (!st) {
+    v.status = kSkipped;
+    out.emit(v);
+    return;
+  }
+  if (!st->setup) setup_flow(*st, f, r.info.unified, keys_, diag_);
+  const size_t d = static_cast<size_t>(r.ctx.dir);
+  PacketView pkt;
+  pkt.buf = r.wire.data();
+  pkt.capacity = static_cast<uint32_t>(r.wire.size());
+  pkt.offset = 0;
+  pkt.length = static_cast<uint32_t>(r.wire.size());
+  if (st->rp12[d] && !r.info.unified) {
+    v.proto = "dtls12";
+    dtls::Record rec;
+    rec.pkt = pkt;
+    st->rp12[d]->open(std::span<dtls::Record>(&rec, 1));
+    v.set_status(rec.status());
+    if (rec.status() == Status::ok) {
+      v.epoch = rec.epoch;
+      v.seq = rec.seq;
+      v.type = rec.type;
+      v.set_plaintext(rec.pkt.bytes());
+    }
+    out.emit(v);
+    return;
+  }
+  if (st->rp13[d]) {
+    v.proto = "dtls13";
+    dtls13::Record rec;
+    rec.pkt = pkt;
+    st->rp13[d]->open(std::span<dtls13::Record>(&rec, 1));
+    v.set_status(rec.status());
+    if (rec.status() == Status::ok) {
+      v.epoch = rec.epoch;
+      v.seq = rec.seq;
+      v.type = rec.type;
+      const ByteSpan content = rec.pkt.bytes();
+      v.set_plaintext(content);
+      out.emit(v);
+      // KeyUpdate (RFC 9147 §8): handshake messages of 12-byte DTLS headers; a KeyUpdate
+      // under application keys moves this direction's open side to the next epoch.
+      if (rec.type == 22 && rec.epoch >= 3) {
+        size_t pos = 0;
+        while (content.size() - pos >= 12) {
+          const uint8_t type = content[pos];
+          const size_t frag_len = load_be24(content.data() + pos + 9);
+          if (content.size() - pos - 12 < frag_len) break;
+          // A retransmitted KeyUpdate comes under the same (old) epoch: update once.
+          if (type == 24 && rec.epoch == st->newest13[d] &&
+              st->rp13[d]->update(Direction::open) == Status::ok)
+            ++st->newest13[d];
+          pos += 12 + frag_len;
+        }
+      }
+      return;
+    }
+    out.emit(v);
+    return;
+  }
+  v.status = st->why_not[d] ? st->why_not[d] : kNoKey;
+  out.emit(v);
+}
+
+}  // namespace rl::replay

@@ -1,0 +1,348 @@
+#include "tools/replay/tls_decryptor.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "core/bytes.h"
+#include "core/hkdf.h"
+#include "core/tls.h"
+#include "core/tls12_prf.h"
+
+namespace rl::replay {
+
+std::optional<TlsSuiteMap> map_tls12_suite(uint16_t cs) {
+  switch (cs) {
+    case 0xc02b: case 0xc02f: case 0x009c: case 0x009e:  // *_AES_128_GCM_SHA256
+      return TlsSuiteMap{Suite::aes128_gcm, Hash::sha256};
+    case 0xc02c: case 0xc030: case 0x009d: case 0x009f:  // *_AES_256_GCM_SHA384
+      return TlsSuiteMap{Suite::aes256_gcm, Hash::sha384};
+    case 0xcca8: case 0xcca9: case 0xccaa:  // *_CHACHA20_POLY1305_SHA256 (RFC 7905)
+      return TlsSuiteMap{Suite::chacha20_poly1305, Hash::sha256};
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<TlsSuiteMap> map_tls13_suite(uint16_t cs) {
+  switch (cs) {
+    case 0x1301: return TlsSuiteMap{Suite::aes128_gcm, Hash::sha256};
+    case 0x1302: return TlsSuiteMap{Suite::aes256_gcm, Hash::sha384};
+    case 0x1303: return TlsSuiteMap{Suite::chacha20_poly1305, Hash::sha256};
+    default: return std::nullopt;
+  }
+}
+
+namespace {
+
+// After a gap in the TCP stream: how many lost records to assume at most.
+constexpr uint64_t kGapSearch = 256;
+
+std::string suite_hex(uint16_t cs) {
+  char b[8];
+  std::snprintf(b, sizeof b, "0x%04x", cs);
+  return b;
+}
+
+struct TlsFlow : FlowState {
+  struct Side {
+    std::unique_ptr<tls::RecordProtection> rp;
+    bool handshake_keys = false;    // TLS 1.3: still under the handshake traffic secret
+    const Secret* app = nullptr;    // TLS 1.3: the application secret to switch to
+    uint64_t generation = 0;        // TLS 1.3: KeyUpdates seen
+    Bytes hs;                       // TLS 1.3: partial handshake message(s)
+    const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
+    bool gap = false;               // the stream lost bytes: the sequence number is unknown
+    bool synced = false;            // a record authenticated under the current key
+    uint64_t unsynced_fails = 0;    // records that failed before that
+    // The current key material, to re-install it one sequence number further after a
+    // record fails (see skip_failed): TLS 1.3 this generation's traffic secret, TLS 1.2
+    // the write key and IV. Wiped on destruction.
+    uint8_t secret[48] = {}, key[kMaxKeyLen] = {}, iv[kNonceLen] = {};
+    uint8_t secret_len = 0, key_len = 0, iv_len = 0;
+    void keep_secret(ByteSpan v) {
+      secret_len = static_cast<uint8_t>(std::min(v.size(), sizeof secret));
+      std::copy_n(v.data(), secret_len, secret);
+    }
+    ~Side() {
+      volatile uint8_t* p[3] = {secret, key, iv};
+      const size_t n[3] = {sizeof secret, sizeof key, sizeof iv};
+      for (int i = 0; i < 3; ++i)
+        for (size_t j = 0; j < n[i]; ++j) p[i][j] = 0;
+    }
+  };
+  bool setup = false;
+  bool warned_hellos = false;
+  bool tls13 = false;
+  Suite suite = Suite::aes128_gcm;
+  Side side[2];
+};
+
+}  // namespace
+
+// Builds both directions' keys of a flow the first time one of its records is protected.
+static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag) {
+  const HelloInfo& h = f.hello;
+  st.side[0].why_not = st.side[1].why_not = nullptr;
+  auto none = [&](const char* why, const std::string& msg) {
+    st.side[0].why_not = st.side[1].why_not = why;
+    if (!msg.empty()) diag.warn(f.label(), msg);
+  };
+  if (!h.have_client_hello || !h.have_server_hello) {
+    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
+    // mid-session): no key for this record; tried again with the next one.
+    none(kNoKey, st.warned_hellos ? "" : "TLS hellos not (yet) in the capture: the session's keys cannot be matched");
+    st.warned_hellos = true;
+    return;
+  }
+  st.setup = true;
+  const SessionSecrets* ss = keys.keylog.find(h.client_random);
+  if (!ss) {
+    none(kNoKey, "");  // nothing in the key log: reported as no_key per record
+    return;
+  }
+  if (h.is13()) {
+    st.tls13 = true;
+    const auto m = map_tls13_suite(h.cipher_suite);
+    if (!m) {
+      none(kUnsupported, "TLS 1.3 cipher suite " + suite_hex(h.cipher_suite) +
+                             " is not supported (only 0x1301, 0x1302, 0x1303)");
+      return;
+    }
+    st.suite = m->suite;
+    const size_t hlen = hash_len(m->prf);
+    const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
+                                     SecretLabel::server_handshake_traffic};
+    const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
+    for (int d = 0; d < 2; ++d) {
+      TlsFlow::Side& s = st.side[d];
+      const Secret* hs = ss->get(hs_label[d]);
+      s.app = ss->get(app_label[d]);
+      const char* dn = d == 0 ? "client" : "server";
+      for (const Secret* x : {hs, s.app}) {
+        if (x && x->value.size() != hlen) {
+          diag.warn(x->where, std::string("secret is ") + std::to_string(x->value.size()) +
+                                  " bytes, the suite's hash needs " + std::to_string(hlen));
+          s.why_not = kNoKey;
+        }
+      }
+      if (s.why_not) continue;
+      const Secret* first = hs ? hs : s.app;
+      if (!first) {
+        diag.warn(f.label(), std::string("key log has no ") + dn + " traffic secret for this session");
+        s.why_not = kNoKey;
+        continue;
+      }
+      if (!hs)
+        diag.warn(f.label(), std::string("key log has no ") + dn +
+                                 " handshake traffic secret: handshake records will fail");
+      tls::Config cfg;
+      cfg.version = tls::Version::tls13;
+      cfg.stop_after_failure = false;
+      s.rp = std::make_unique<tls::RecordProtection>(cfg);
+      const Status ist = s.rp->install(Direction::open, st.suite, first->value);
+      if (ist != Status::ok) {
+        diag.warn(first->where, std::string("cannot install the secret: ") + to_string(ist));
+        s.rp.reset();
+        s.why_not = kNoKey;
+        continue;
+      }
+      s.handshake_keys = hs != nullptr;
+      s.keep_secret(first->value);
+    }
+    return;
+  }
+  // TLS 1.2 (AEAD suites only: earlier versions have no AEAD).
+  if (h.version != 0x0303) {
+    none(kUnsupported, "TLS version " + suite_hex(h.version) + " is not supported (TLS 1.2/1.3 only)");
+    return;
+  }
+  const auto m = map_tls12_suite(h.cipher_suite);
+  if (!m) {
+    none(kUnsupported, "TLS 1.2 cipher suite " + suite_hex(h.cipher_suite) +
+                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
+    return;
+  }
+  st.suite = m->suite;
+  const Secret* ms = ss->get(SecretLabel::client_random);
+  if (!ms) {
+    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this TLS 1.2 session");
+    return;
+  }
+  tls::KeyBlock kb;
+  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
+                                         h.server_random, kb);
+  if (ks != Status::ok) {
+    none(kNoKey, "");
+    diag.warn(ms->where, std::string("cannot derive the TLS 1.2 key block: ") + to_string(ks));
+    return;
+  }
+  for (int d = 0; d < 2; ++d) {
+    tls::Config cfg;
+    cfg.version = tls::Version::tls12;
+    cfg.stop_after_failure = false;
+    TlsFlow::Side& s = st.side[d];
+    s.rp = std::make_unique<tls::RecordProtection>(cfg);
+    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, m->suite, kb.client_key(), kb.client_iv())
+                              : s.rp->install_tls12(Direction::open, m->suite, kb.server_key(), kb.server_iv());
+    if (ist != Status::ok) {
+      s.rp.reset();
+      s.why_not = kNoKey;
+      continue;
+    }
+    const ByteSpan k = d == 0 ? kb.client_key() : kb.server_key();
+    const ByteSpan iv = d == 0 ? kb.client_iv() : kb.server_iv();
+    s.key_len = static_cast<uint8_t>(k.size());
+    s.iv_len = static_cast<uint8_t>(iv.size());
+    std::copy_n(k.data(), k.size(), s.key);
+    std::copy_n(iv.data(), iv.size(), s.iv);
+  }
+}
+
+// TLS 1.3: the handshake messages of one direction (they may span records), for the
+// Finished (key switch) and KeyUpdate (next generation) messages.
+static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, const Flow& f, Dir d, Diag& diag) {
+  s.hs.insert(s.hs.end(), content.begin(), content.end());
+  size_t pos = 0;
+  while (s.hs.size() - pos >= 4) {
+    const uint8_t type = s.hs[pos];
+    const size_t len = load_be24(s.hs.data() + pos + 1);
+    if (s.hs.size() - pos - 4 < len) break;
+    pos += 4 + len;
+    if (type == 20 && s.handshake_keys) {
+      // RFC 8446 §7.1: after its Finished a side sends under its application secret.
+      s.handshake_keys = false;
+      if (!s.app) {
+        diag.warn(f.label(), std::string("key log has no ") + to_string(d) +
+                                 " application traffic secret: later records have no key");
+        s.rp.reset();
+        s.why_not = kNoKey;
+        break;
+      }
+      const Status ist = s.rp->install(Direction::open, st.suite, s.app->value);
+      if (ist != Status::ok) {
+        diag.warn(s.app->where, std::string("cannot install the secret: ") + to_string(ist));
+        s.rp.reset();
+        s.why_not = kNoKey;
+        break;
+      }
+      s.keep_secret(s.app->value);
+      s.synced = false;
+      s.unsynced_fails = 0;
+    } else if (type == 24 && !s.handshake_keys) {
+      // RFC 8446 §4.6.3: the sender's next records use the next generation.
+      if (s.rp->update(Direction::open) == Status::ok) {
+        ++s.generation;
+        uint8_t next[48];
+        const Hash h = suite_info(st.suite).hash;
+        if (hkdf_expand_label(h, ByteSpan(s.secret, s.secret_len), "traffic upd", {},
+                              std::span<uint8_t>(next, s.secret_len)) == Status::ok)
+          std::copy_n(next, s.secret_len, s.secret);
+        volatile uint8_t* w = next;
+        for (size_t i = 0; i < sizeof next; ++i) w[i] = 0;
+      }
+    }
+  }
+  s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+}
+
+// The engine treats a failed record as if it never arrived (its sequence number unused), as
+// a live endpoint must. In a capture the record did cross the wire, framed by TCP, so it
+// used its sequence number: the key is installed again at the next one, so that one bad
+// record does not fail every record after it.
+static void skip_failed(TlsFlow& st, TlsFlow::Side& s, uint64_t next_seq) {
+  if (!s.rp) return;
+  if (st.tls13)
+    s.rp->install(Direction::open, st.suite, ByteSpan(s.secret, s.secret_len), nullptr, next_seq);
+  else
+    s.rp->install_tls12(Direction::open, st.suite, ByteSpan(s.key, s.key_len),
+                        ByteSpan(s.iv, s.iv_len), nullptr, next_seq);
+}
+
+void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
+  if (!r.is_protected) {
+    RecordSink::on_tls_record(r, out);
+    return;
+  }
+  Flow& f = *r.ctx.flow;
+  if (!f.state) f.state = std::make_unique<TlsFlow>();
+  TlsFlow* st = dynamic_cast<TlsFlow*>(f.state.get());
+  Verdict v = base_verdict(r.ctx, r.proto, r.wire.size());
+  v.type = r.type;
+  if (!st) {
+    v.status = kSkipped;
+    out.emit(v);
+    return;
+  }
+  if (!st->setup) setup_flow(*st, f, keys_, diag_);
+  TlsFlow::Side& s = st->side[static_cast<size_t>(r.ctx.dir)];
+  if (!s.rp) {
+    v.status = s.why_not ? s.why_not : kNoKey;
+    out.emit(v);
+    return;
+  }
+  v.epoch = st->tls13 ? (s.handshake_keys ? 2 : 3 + s.generation) : 1;
+  tls::Record rec;
+  rec.buf = r.wire.data();
+  rec.capacity = static_cast<uint32_t>(r.wire.size());
+  rec.offset = 0;
+  rec.length = static_cast<uint32_t>(r.wire.size());
+  const uint64_t seq_before = s.rp->sequence(Direction::open);
+  s.rp->open(std::span<tls::Record>(&rec, 1));
+  // How many records may have been lost or failed unseen before this one: after a gap in
+  // the TCP stream an unknown number; before the first record that authenticates under a
+  // key, the failures so far (they may or may not have been under this key).
+  const uint64_t search = s.gap ? kGapSearch : (s.synced ? 0 : s.unsynced_fails);
+  if (rec.status == Status::auth_failed && search > 0) {
+    // Look for the sequence number a little further on. A record that fails leaves its
+    // bytes as they arrived (core/tls.h), so it can be tried again in place.
+    for (uint64_t k = 1; k <= search && rec.status == Status::auth_failed; ++k) {
+      skip_failed(*st, s, seq_before + k);
+      rec.offset = 0;
+      rec.length = static_cast<uint32_t>(r.wire.size());
+      rec.status = Status::ok;
+      s.rp->open(std::span<tls::Record>(&rec, 1));
+    }
+    if (rec.status == Status::ok) {
+      if (s.gap)
+        diag_.note(f.label(), std::string(to_string(r.ctx.dir)) +
+                                  ": after the stream gap, records resume at sequence number " +
+                                  std::to_string(rec.seq) + " (frame " + std::to_string(r.ctx.frame) + ")");
+      s.gap = false;
+    } else {
+      skip_failed(*st, s, seq_before);
+    }
+  }
+  v.set_status(rec.status);
+  if (rec.status != Status::ok) {
+    v.seq = seq_before;
+    out.emit(v);
+    // Until one record has authenticated under this key, a failure may just as well mean
+    // the record is not under this key at all (no handshake secret in the key log, so the
+    // application key was installed from the start): then it uses no sequence number.
+    if (s.synced) skip_failed(*st, s, seq_before + 1);
+    else ++s.unsynced_fails;
+    return;
+  }
+  s.synced = true;
+  s.unsynced_fails = 0;
+  v.seq = rec.seq;
+  v.type = rec.type;
+  const ByteSpan content(rec.data(), rec.length);
+  v.set_plaintext(content);
+  out.emit(v);
+  if (st->tls13 && rec.type == tls::handshake)
+    on_handshake_13(*st, s, content, f, r.ctx.dir, diag_);
+}
+
+void TlsDecryptor::on_stream_gap(Flow& flow, Dir dir, uint64_t, uint64_t, uint64_t) {
+  if (!flow.state) flow.state = std::make_unique<TlsFlow>();
+  if (auto* st = dynamic_cast<TlsFlow*>(flow.state.get())) {
+    TlsFlow::Side& s = st->side[static_cast<size_t>(dir)];
+    s.gap = true;
+    s.hs.clear();
+  }
+}
+
+}  // namespace rl::replay
