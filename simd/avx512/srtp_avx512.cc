@@ -15,7 +15,9 @@
 // each per step, which fills the gaps. A stream's blocks are: the message
 // blocks read in place, one or two tail blocks (message tail, b, padding,
 // length) built on the stack, then the outer block (inner digest + padding)
-// run from the precomputed outer state.
+// run from the precomputed outer state. Bursts of 16 or more tags instead run
+// sixteen streams in the 32-bit lanes of ZMM registers (plain FIPS 180-4
+// rounds with VPROLD/VPTERNLOGD, blocks transposed on load).
 #include "simd/avx512/srtp_avx512.h"
 
 #include <immintrin.h>
@@ -239,6 +241,12 @@ inline void digest(__m128i abcd, __m128i e, uint8_t* out) {
   std::memcpy(out + 16, &ev, 4);
 }
 
+// Bursts of at least this many tags take the 16-lane path. On the AMD EPYC
+// (Zen 4) this was measured on, both paths hash at the same rate within noise
+// (seal 32 x 1200 B: 2.28 vs 2.33 Mpkt/s; 32 x 160 B: 7.1 vs 6.8 Mpkt/s); the
+// 16-lane one is kept for full bursts, where it has no idle lanes.
+constexpr size_t kX16Min = 16;
+
 struct Lane {
   const HmacJob* job;
   size_t step, ndirect, ntail;  // blocks: ndirect in place, ntail in tail[], then outer
@@ -263,9 +271,178 @@ void lane_start(Lane& ln, const HmacJob* j) {
   for (int i = 0; i < 8; ++i) lenp[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
 }
 
+// ---- Sixteen streams in the 32-bit lanes of ZMM registers (FIPS 180-4 §6.1.2
+// word by word, each lane its own message). Per block this costs about as
+// many vector instructions as one SHA-NI block costs SHA instructions, but it
+// hashes sixteen blocks at once, so bursts of many packets go this way.
+
+// VPROLD; a macro because the count must be an immediate even at -O0.
+#define RL_ROL(x, n) _mm512_rol_epi32((x), (n))
+
+// w[t] (lane i = big-endian word t of lane i's block) from sixteen 64-byte blocks.
+inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
+  __m512i r[16], a[16];
+  const __m512i bs = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(blk[i]), bs);
+#pragma GCC unroll 16
+  for (int k = 0; k < 8; ++k) {
+    a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+    a[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+  }
+  // r[4k + j], 128-bit lane L: word 4L + j of rows 4k..4k+3.
+#pragma GCC unroll 16
+  for (int k = 0; k < 4; ++k) {
+    r[4 * k + 0] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+    r[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+    r[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+    r[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+  }
+  // 4x4 transpose of 128-bit lanes among r[j], r[4+j], r[8+j], r[12+j].
+#pragma GCC unroll 16
+  for (int j = 0; j < 4; ++j) {
+    const __m512i y0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+    const __m512i y2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512i y3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+    w[0 + j] = _mm512_shuffle_i32x4(y0, y2, 0x88);
+    w[4 + j] = _mm512_shuffle_i32x4(y0, y2, 0xDD);
+    w[8 + j] = _mm512_shuffle_i32x4(y1, y3, 0x88);
+    w[12 + j] = _mm512_shuffle_i32x4(y1, y3, 0xDD);
+  }
+}
+
+#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                         \
+  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                                                 \
+    if (t >= 16) {                                                                          \
+      w[t & 15] = RL_ROL(_mm512_xor_si512(_mm512_ternarylogic_epi32(w[(t - 3) & 15],           \
+                                                                 w[(t - 8) & 15],           \
+                                                                 w[(t - 14) & 15], 0x96),   \
+                                       w[t & 15]),                                          \
+                      1);                                                                   \
+    }                                                                                       \
+    const __m512i f = _mm512_ternarylogic_epi32(b, c, d, fimm);                             \
+    const __m512i tmp = _mm512_add_epi32(                                                   \
+        _mm512_add_epi32(RL_ROL(a, 5), f),                                                     \
+        _mm512_add_epi32(e, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(kval)),    \
+                                             w[t & 15])));                                  \
+    e = d;                                                                                  \
+    d = c;                                                                                  \
+    c = RL_ROL(b, 30);                                                                       \
+    b = a;                                                                                  \
+    a = tmp;                                                                                \
+  }
+
+// One block for each of the 16 lanes; st[k] holds word k of every lane's state.
+void sha1_x16(__m512i* st, const uint8_t* const* blk) {
+  __m512i w[16];
+  load_transposed(blk, w);
+  __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4];
+  // Ch = 0xCA, Parity = 0x96, Maj = 0xE8 as three-input truth tables.
+  RL_SHA1_X16_ROUNDS(0, 19, 0xCA, 0x5a827999u)
+  RL_SHA1_X16_ROUNDS(20, 39, 0x96, 0x6ed9eba1u)
+  RL_SHA1_X16_ROUNDS(40, 59, 0xE8, 0x8f1bbcdcu)
+  RL_SHA1_X16_ROUNDS(60, 79, 0x96, 0xca62c1d6u)
+  st[0] = _mm512_add_epi32(st[0], a);
+  st[1] = _mm512_add_epi32(st[1], b);
+  st[2] = _mm512_add_epi32(st[2], c);
+  st[3] = _mm512_add_epi32(st[3], d);
+  st[4] = _mm512_add_epi32(st[4], e);
+}
+#undef RL_SHA1_X16_ROUNDS
+#undef RL_ROL
+
+struct LaneX16 {
+  const HmacJob* job;
+  size_t step, ndirect, ntail;
+  alignas(16) uint8_t tail[128];
+  alignas(16) uint8_t outer[64];
+};
+
+void lane_begin(LaneX16& ln, const HmacJob* j) {
+  Lane tmp;  // same block layout as the SHA-NI lanes
+  lane_start(tmp, j);
+  ln.job = j;
+  ln.step = 0;
+  ln.ndirect = tmp.ndirect;
+  ln.ntail = tmp.ntail;
+  std::memcpy(ln.tail, tmp.tail, sizeof ln.tail);
+  OPENSSL_cleanse(tmp.tail, sizeof tmp.tail);
+}
+
+void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
+  constexpr int kL = 16;
+  static const uint8_t kZero[64] = {};
+  LaneX16 lanes[kL];
+  alignas(64) uint32_t st[5][kL];
+  bool live[kL] = {};
+  const uint8_t* blk[kL];
+  size_t next = 0;
+  int nlive = 0;
+  auto set_state = [&](int l, const uint32_t* h) {
+    for (int k = 0; k < 5; ++k) st[k][l] = h[k];
+  };
+  auto refill = [&](int l) {
+    live[l] = next < n;
+    if (!live[l]) return;
+    lane_begin(lanes[l], &jobs[next]);
+    set_state(l, jobs[next].inner);
+    ++next;
+    ++nlive;
+  };
+  for (int l = 0; l < kL; ++l) refill(l);
+  __m512i v[5];
+  while (nlive != 0) {
+    for (int l = 0; l < kL; ++l) {
+      if (!live[l]) {
+        blk[l] = kZero;
+        continue;
+      }
+      LaneX16& ln = lanes[l];
+      const size_t s = ln.step;
+      if (s < ln.ndirect) {
+        blk[l] = ln.job->a + 64 * s;
+      } else if (s < ln.ndirect + ln.ntail) {
+        blk[l] = ln.tail + 64 * (s - ln.ndirect);
+      } else {
+        std::memset(ln.outer, 0, sizeof ln.outer);
+        for (int k = 0; k < 5; ++k) {
+          const uint32_t be = __builtin_bswap32(st[k][l]);
+          std::memcpy(ln.outer + 4 * k, &be, 4);
+        }
+        ln.outer[20] = 0x80;
+        ln.outer[62] = 0x02;
+        ln.outer[63] = 0xA0;
+        set_state(l, ln.job->outer);
+        blk[l] = ln.outer;
+      }
+    }
+    for (int k = 0; k < 5; ++k) v[k] = _mm512_load_si512(st[k]);
+    sha1_x16(v, blk);
+    for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
+    for (int l = 0; l < kL; ++l) {
+      if (!live[l]) continue;
+      LaneX16& ln = lanes[l];
+      if (++ln.step < ln.ndirect + ln.ntail + 1) continue;
+      for (int k = 0; k < 5; ++k) {
+        const uint32_t be = __builtin_bswap32(st[k][l]);
+        std::memcpy(ln.job->out + 4 * k, &be, 4);
+      }
+      --nlive;
+      refill(l);
+    }
+  }
+  OPENSSL_cleanse(lanes, sizeof lanes);
+  OPENSSL_cleanse(st, sizeof st);
+}
+
 }  // namespace
 
 void hmac_sha1(const HmacJob* jobs, size_t n) {
+  if (n >= kX16Min) {
+    hmac_sha1_x16(jobs, n);
+    return;
+  }
   constexpr int kLanes = 4;
   Lane lanes[kLanes];
   __m128i abcd[kLanes], e[kLanes];
