@@ -448,11 +448,18 @@ void Session::erase(Stream* s) {
 namespace {
 
 // AES-CM IV (RFC 3711 §4.1.1): (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16).
+// Built as two 64-bit words: byte-wise stores read back as one vector stall
+// store forwarding, which showed in burst profiles.
 void cm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, uint8_t iv[16]) {
-  std::memcpy(iv, salt, 14);
-  iv[14] = iv[15] = 0;
-  for (size_t i = 0; i < 4; ++i) iv[4 + i] ^= static_cast<uint8_t>(ssrc >> (24 - 8 * i));
-  for (size_t i = 0; i < 6; ++i) iv[8 + i] ^= static_cast<uint8_t>(index >> (40 - 8 * i));
+  uint64_t hi, lo;
+  std::memcpy(&hi, salt, 8);
+  std::memcpy(&lo, salt + 8, 8);
+  hi = __builtin_bswap64(hi) ^ ssrc;
+  lo = (__builtin_bswap64(lo) & ~uint64_t{0xffff}) ^ ((index & 0xffffffffffff) << 16);
+  hi = __builtin_bswap64(hi);
+  lo = __builtin_bswap64(lo);
+  std::memcpy(iv, &hi, 8);
+  std::memcpy(iv + 8, &lo, 8);
 }
 
 // AEAD IV (RFC 7714 §8.1 SRTP: 00 00 ‖ SSRC ‖ ROC ‖ SEQ; §9.1 SRTCP:
@@ -600,12 +607,15 @@ struct Session::Burst {
   // RFC 9335 §5.1: CSRCs, then the extension data and payload).
   size_t add_keystream(const CmPending& c, size_t at) {
     uint8_t* p = c.pkt->data();
-    uint8_t iv[16];
-    cm_iv(c.d->salt, c.h.ssrc, c.index, iv);
+    const size_t first = at;
     auto job = [&](uint8_t* data, size_t len, uint64_t off) {
-      detail::CmJob& j = cm_jobs[at++];
+      detail::CmJob& j = cm_jobs[at];
+      if (at++ == first) {
+        cm_iv(c.d->salt, c.h.ssrc, c.index, j.iv);
+      } else {
+        std::memcpy(j.iv, cm_jobs[first].iv, 16);
+      }
       j.key = &c.d->cm;
-      std::memcpy(j.iv, iv, 16);
       j.data = data;
       j.len = len;
       j.offset = off;
@@ -674,8 +684,13 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         detail::hmac_sha1_tags({b.tag_jobs, b.nc});
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
-          std::memcpy(c.pkt->data() + c.auth_len + c.mki_len, c.tag, c.tag_len);
-          OPENSSL_cleanse(c.tag, sizeof c.tag);
+          // Fixed-size copies: a variable-length one became `rep movs`.
+          uint8_t* at = c.pkt->data() + c.auth_len + c.mki_len;
+          if (c.tag_len == 10) {
+            std::memcpy(at, c.tag, 10);
+          } else {
+            std::memcpy(at, c.tag, 4);
+          }
         }
       } else {
         // Verify every tag first; decrypt only what authenticated, then commit.
@@ -683,7 +698,6 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
           c.good = CRYPTO_memcmp(c.tag, c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
-          OPENSSL_cleanse(c.tag, sizeof c.tag);
           if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
         }
         detail::cm_keystream_xor_burst({b.cm_jobs, nj});
@@ -711,6 +725,8 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           ++ok;
         }
       }
+      // The computed tags, once for the whole chunk.
+      for (size_t i = 0; i < b.nc; ++i) OPENSSL_cleanse(b.cm[i].tag, sizeof b.cm[i].tag);
       b.nc = 0;
     }
     if (b.n != 0) {
