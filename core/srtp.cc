@@ -864,7 +864,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         if (!info.aead && ks.policy.kdr == 0) {
           // Keystream and tag run with the rest of the chunk (finish_chunk).
           CmPending& c = b.cm[b.nc++];
-          c = CmPending{};
+          c.good = false;  // every field is set here: `= CmPending{}` became `rep stos`
           c.pkt = &pkt;
           c.stream = s;
           c.slot = &m;
@@ -1007,7 +1007,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       if (!info.aead && ks.policy.kdr == 0) {
         // Tag check, keystream and commit run with the rest of the chunk.
         CmPending& c = b.cm[b.nc++];
-        c = CmPending{};
+        c.good = false;  // every field is set here: `= CmPending{}` became `rep stos`
         c.pkt = &pkt;
         c.stream = s;
         c.slot = m;
