@@ -20,6 +20,12 @@
 // rounds with VPROLD/VPTERNLOGD, blocks transposed on load).
 #include "simd/avx512/srtp_avx512.h"
 
+// GCC 12's _mm512_broadcast_i32x4 passes an undefined vector as the merge
+// source of an all-ones mask; the warning is about that header, not this code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstring>
@@ -28,10 +34,6 @@
 
 #include "simd/cpu.h"
 
-// GCC 12's _mm512_broadcast_i32x4 passes an undefined vector as the merge
-// source of an all-ones mask; the warning is about that header, not this code.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace rl::avx512 {
 
