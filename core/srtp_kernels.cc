@@ -115,8 +115,8 @@ void hmac_sha1_init(HmacSha1Key& k, std::span<const uint8_t> key) {
   std::memset(block, 0, sizeof block);
   if (key.size() > SHA_CBLOCK) {
     SHA1(key.data(), key.size(), block);
-  } else {
-    std::memcpy(block, key.data(), key.size());
+  } else if (!key.empty()) {
+    std::memcpy(block, key.data(), key.size());  // (an empty span's data() may be null)
   }
   uint8_t pad[SHA_CBLOCK];
   for (size_t i = 0; i < SHA_CBLOCK; ++i) pad[i] = block[i] ^ 0x36;
