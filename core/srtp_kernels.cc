@@ -6,7 +6,20 @@
 
 #include <openssl/mem.h>
 
+#include "simd/avx512/srtp_avx512.h"
+#include "simd/backend.h"
+#include "simd/tiers.h"
+
 namespace rl::srtp::detail {
+
+bool simd_kernels_active() {
+#if defined(__x86_64__)
+  static const bool cpu = avx512::srtp_kernels_supported() && backend_supported(Backend::avx512);
+  return cpu && active_backend() == Backend::avx512;
+#else
+  return false;
+#endif
+}
 
 bool cm_init(CmKey& k, std::span<const uint8_t> key) {
   cm_wipe(k);
@@ -15,11 +28,16 @@ bool cm_init(CmKey& k, std::span<const uint8_t> key) {
     return false;
   }
   k.bits = static_cast<uint16_t>(key.size() * 8);
+  // Round keys for the SIMD tier when this CPU can run it (0 otherwise, and
+  // for 192-bit keys, which then always take the portable path).
+  k.rounds = static_cast<uint8_t>(tier_prepare_aes_key(key.data(), key.size(), k.rk));
   return true;
 }
 
 void cm_wipe(CmKey& k) {
   OPENSSL_cleanse(&k.aes, sizeof k.aes);
+  OPENSSL_cleanse(k.rk, sizeof k.rk);
+  k.rounds = 0;
   k.bits = 0;
 }
 
@@ -32,8 +50,8 @@ static void ctr_add(uint8_t ctr[16], uint64_t blocks) {
   }
 }
 
-void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
-                      uint64_t offset) {
+static void cm_portable(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
+                        uint64_t offset) {
   if (len == 0) return;
   alignas(16) uint8_t ctr[16];
   alignas(16) uint8_t ecount[16];
@@ -52,13 +70,53 @@ void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_
   OPENSSL_cleanse(ecount, sizeof ecount);
 }
 
+void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
+                      uint64_t offset) {
+  if (len == 0) return;
+  if (k.rounds != 0 && simd_kernels_active()) {
+    avx512::CtrJob j{k.rk, k.rounds, {}, data, len, offset};
+    std::memcpy(j.iv, iv, 16);
+    avx512::aes_ctr_xor(&j, 1);
+    return;
+  }
+  cm_portable(k, iv, data, len, offset);
+}
+
+void cm_keystream_xor_burst(std::span<const CmJob> jobs) {
+  if (!simd_kernels_active()) {
+    for (const CmJob& j : jobs) cm_portable(*j.key, j.iv, j.data, j.len, j.offset);
+    return;
+  }
+  constexpr size_t kChunk = 32;
+  avx512::CtrJob cj[kChunk];
+  size_t k = 0;
+  for (const CmJob& j : jobs) {
+    if (j.key->rounds == 0) {
+      cm_portable(*j.key, j.iv, j.data, j.len, j.offset);
+      continue;
+    }
+    avx512::CtrJob& c = cj[k++];
+    c.rk = j.key->rk;
+    c.rounds = j.key->rounds;
+    std::memcpy(c.iv, j.iv, 16);
+    c.data = j.data;
+    c.len = j.len;
+    c.offset = j.offset;
+    if (k == kChunk) {
+      avx512::aes_ctr_xor(cj, k);
+      k = 0;
+    }
+  }
+  if (k != 0) avx512::aes_ctr_xor(cj, k);
+}
+
 void hmac_sha1_init(HmacSha1Key& k, std::span<const uint8_t> key) {
   uint8_t block[SHA_CBLOCK];
   std::memset(block, 0, sizeof block);
   if (key.size() > SHA_CBLOCK) {
     SHA1(key.data(), key.size(), block);
-  } else {
-    std::memcpy(block, key.data(), key.size());
+  } else if (!key.empty()) {
+    std::memcpy(block, key.data(), key.size());  // (an empty span's data() may be null)
   }
   uint8_t pad[SHA_CBLOCK];
   for (size_t i = 0; i < SHA_CBLOCK; ++i) pad[i] = block[i] ^ 0x36;
@@ -78,8 +136,8 @@ void hmac_sha1_wipe(HmacSha1Key& k) {
   k.valid = false;
 }
 
-void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<const uint8_t> b,
-                   uint8_t out[20]) {
+static void tag_portable(const HmacSha1Key& k, std::span<const uint8_t> a,
+                         std::span<const uint8_t> b, uint8_t out[20]) {
   SHA_CTX c = k.inner;
   SHA1_Update(&c, a.data(), a.size());
   if (!b.empty()) SHA1_Update(&c, b.data(), b.size());
@@ -101,6 +159,38 @@ void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<c
   }
   OPENSSL_cleanse(&c, sizeof c);
   OPENSSL_cleanse(blk, sizeof blk);
+}
+
+void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<const uint8_t> b,
+                   uint8_t out[20]) {
+  if (b.size() <= avx512::kHmacMaxB && simd_kernels_active()) {
+    const avx512::HmacJob j{k.inner.h, k.outer.h, a.data(), a.size(), b.data(), b.size(), out};
+    avx512::hmac_sha1(&j, 1);
+    return;
+  }
+  tag_portable(k, a, b, out);
+}
+
+void hmac_sha1_tags(std::span<const TagJob> jobs) {
+  if (!simd_kernels_active()) {
+    for (const TagJob& j : jobs) tag_portable(*j.key, {j.a, j.alen}, {j.b, j.blen}, j.out);
+    return;
+  }
+  constexpr size_t kChunk = 32;
+  avx512::HmacJob hj[kChunk];
+  size_t k = 0;
+  for (const TagJob& j : jobs) {
+    if (j.blen > avx512::kHmacMaxB) {
+      tag_portable(*j.key, {j.a, j.alen}, {j.b, j.blen}, j.out);
+      continue;
+    }
+    hj[k++] = avx512::HmacJob{j.key->inner.h, j.key->outer.h, j.a, j.alen, j.b, j.blen, j.out};
+    if (k == kChunk) {
+      avx512::hmac_sha1(hj, k);
+      k = 0;
+    }
+  }
+  if (k != 0) avx512::hmac_sha1(hj, k);
 }
 
 }  // namespace rl::srtp::detail

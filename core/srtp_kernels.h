@@ -1,7 +1,9 @@
 // The two non-AEAD kernels of SRTP's AES-CM + HMAC-SHA1 profiles, behind the
 // smallest interface the protocol needs, so that a SIMD tier can replace them
 // (several packets' keystreams at once, multi-buffer SHA-1) without touching
-// core/srtp.cc. The portable versions here run on BoringSSL.
+// core/srtp.cc. The portable versions run on BoringSSL; when the active
+// backend is avx512 and the CPU has VAES and SHA-NI, the same calls run the
+// kernels of simd/avx512/srtp_avx512 (bit-identical, tested side by side).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,9 @@ namespace rl::srtp::detail {
 // RFC 6904 header key). Wiped by its owner.
 struct CmKey {
   AES_KEY aes{};
-  uint16_t bits = 0;  // 128, 192 or 256; 0 = unset
+  alignas(16) uint8_t rk[15 * 16] = {};  // AES-NI round keys for the SIMD tier
+  uint8_t rounds = 0;                     // 10 or 14 when rk is set, else 0
+  uint16_t bits = 0;                      // 128, 192 or 256; 0 = unset
 };
 bool cm_init(CmKey& k, std::span<const uint8_t> key);
 void cm_wipe(CmKey& k);
@@ -25,6 +29,17 @@ void cm_wipe(CmKey& k);
 // keystream block i = E(k, iv + i mod 2^128) (RFC 3711 §4.1.1). In place.
 void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
                       uint64_t offset = 0);
+
+// A burst: each job's data ^= its keystream (as cm_keystream_xor). Jobs with
+// the same key next to each other share the SIMD pipeline.
+struct CmJob {
+  const CmKey* key;
+  uint8_t iv[16];
+  uint8_t* data;
+  size_t len;
+  uint64_t offset;
+};
+void cm_keystream_xor_burst(std::span<const CmJob> jobs);
 
 // HMAC-SHA1 with the ipad/opad compression already done once per session key
 // (RFC 2104 §4 "precomputed" form): per packet, only the message blocks and
@@ -39,5 +54,20 @@ void hmac_sha1_wipe(HmacSha1Key& k);
 // out = HMAC-SHA1(k, a ‖ b) (full 20 bytes; callers truncate).
 void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<const uint8_t> b,
                    uint8_t out[20]);
+
+// A burst of tags: out = HMAC-SHA1(key, a ‖ b) for each job (20 bytes each).
+struct TagJob {
+  const HmacSha1Key* key;
+  const uint8_t* a;
+  size_t alen;
+  const uint8_t* b;
+  size_t blen;
+  uint8_t* out;
+};
+void hmac_sha1_tags(std::span<const TagJob> jobs);
+
+// Whether the calls above run the SIMD kernels now (active backend avx512 on
+// a CPU with VAES + SHA-NI).
+bool simd_kernels_active();
 
 }  // namespace rl::srtp::detail

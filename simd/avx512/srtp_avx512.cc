@@ -1,0 +1,507 @@
+// AES-CTR (SRTP's AES-CM, RFC 3711 §4.1.1) with VAES and HMAC-SHA1
+// (RFC 2104, FIPS 180-4) with the SHA extensions, written from the algorithm
+// descriptions and Intel's SHA-extensions documentation.
+//
+// AES-CTR: a packet's keystream is cut into 64-byte chunks (one ZMM = four
+// counter blocks); up to eight chunks of consecutive jobs with the same key
+// run their rounds together, so a burst of short packets keeps 32 blocks in
+// flight instead of waiting for one packet's 10-14 dependent rounds. Tails use
+// AVX-512BW byte masks: nothing is read or written beyond a packet.
+//
+// SHA-1: one 64-byte block is 20 groups of four rounds (SHA1RNDS4), the next
+// group's E comes from SHA1NEXTE and the message schedule from SHA1MSG1 /
+// XOR / SHA1MSG2. Each group depends on the previous one, so a single stream
+// is latency bound; up to four streams (packets) run in lockstep, one block
+// each per step, which fills the gaps. A stream's blocks are: the message
+// blocks read in place, one or two tail blocks (message tail, b, padding,
+// length) built on the stack, then the outer block (inner digest + padding)
+// run from the precomputed outer state. Bursts of 16 or more tags instead run
+// sixteen streams in the 32-bit lanes of ZMM registers (plain FIPS 180-4
+// rounds with VPROLD/VPTERNLOGD, blocks transposed on load).
+#include "simd/avx512/srtp_avx512.h"
+
+// GCC 12's _mm512_broadcast_i32x4 passes an undefined vector as the merge
+// source of an all-ones mask; the warning is about that header, not this code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include <openssl/mem.h>
+
+#include "simd/cpu.h"
+
+
+namespace rl::avx512 {
+
+bool srtp_kernels_supported() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx512f && f.avx512bw && f.avx512vl && f.vaes && f.aesni && f.sha;
+}
+
+// ---------------------------------------------------------------------------
+// AES-CTR
+
+namespace {
+
+constexpr int kMaxChunks = 8;  // ZMMs in flight (32 blocks)
+
+struct Chunk {
+  uint8_t* p;
+  uint32_t n;  // 1..64 bytes
+};
+
+// Big-endian counter block for each 128-bit lane from a little-endian lane
+// value (low qword = low 64 bits of the counter).
+inline __m512i to_be(__m512i le) {
+  const __m512i rev = _mm512_broadcast_i32x4(
+      _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  return _mm512_shuffle_epi8(le, rev);
+}
+
+// Counter lanes base + idx + {0,1,2,3}, with the carry into the high qword.
+inline __m512i counters(__m512i base_le, uint64_t idx) {
+  const __m512i lane = _mm512_set_epi64(0, 3, 0, 2, 0, 1, 0, 0);
+  const __m512i add = _mm512_add_epi64(lane, _mm512_maskz_set1_epi64(0x55, static_cast<long long>(idx)));
+  __m512i c = _mm512_add_epi64(base_le, add);
+  const __mmask8 carry = _mm512_mask_cmplt_epu64_mask(0x55, c, base_le);
+  c = _mm512_mask_add_epi64(c, static_cast<__mmask8>(carry << 1), c, _mm512_set1_epi64(1));
+  return c;
+}
+
+template <int K>
+inline void run_chunks(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch) {
+  __m512i x[K];
+  const __m512i k0 = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk)));
+#pragma GCC unroll 8
+  for (int j = 0; j < K; ++j) x[j] = _mm512_xor_si512(ctr[j], k0);
+  for (int r = 1; r < rounds; ++r) {
+    const __m512i k =
+        _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk + 16 * r)));
+#pragma GCC unroll 8
+    for (int j = 0; j < K; ++j) x[j] = _mm512_aesenc_epi128(x[j], k);
+  }
+  const __m512i kl =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk + 16 * rounds)));
+#pragma GCC unroll 8
+  for (int j = 0; j < K; ++j) {
+    x[j] = _mm512_aesenclast_epi128(x[j], kl);
+    if (ch[j].n == 64) {
+      const __m512i d = _mm512_loadu_si512(ch[j].p);
+      _mm512_storeu_si512(ch[j].p, _mm512_xor_si512(d, x[j]));
+    } else {
+      const __mmask64 m = (uint64_t{1} << ch[j].n) - 1;
+      const __m512i d = _mm512_maskz_loadu_epi8(m, ch[j].p);
+      _mm512_mask_storeu_epi8(ch[j].p, m, _mm512_xor_si512(d, x[j]));
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < K; ++j) x[j] = _mm512_setzero_si512();
+}
+
+void flush(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch, int k) {
+  switch (k) {
+    case 1: run_chunks<1>(rk, rounds, ctr, ch); break;
+    case 2: run_chunks<2>(rk, rounds, ctr, ch); break;
+    case 3: run_chunks<3>(rk, rounds, ctr, ch); break;
+    case 4: run_chunks<4>(rk, rounds, ctr, ch); break;
+    case 5: run_chunks<5>(rk, rounds, ctr, ch); break;
+    case 6: run_chunks<6>(rk, rounds, ctr, ch); break;
+    case 7: run_chunks<7>(rk, rounds, ctr, ch); break;
+    case 8: run_chunks<8>(rk, rounds, ctr, ch); break;
+    default: break;
+  }
+}
+
+inline uint64_t load_be64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+}  // namespace
+
+void aes_ctr_xor(const CtrJob* jobs, size_t n) {
+  __m512i ctr[kMaxChunks];
+  Chunk ch[kMaxChunks];
+  int k = 0;
+  const uint8_t* cur_rk = nullptr;
+  int cur_rounds = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const CtrJob& j = jobs[i];
+    if (j.len == 0) continue;
+    if (k != 0 && j.rk != cur_rk) {
+      flush(cur_rk, cur_rounds, ctr, ch, k);
+      k = 0;
+    }
+    cur_rk = j.rk;
+    cur_rounds = j.rounds;
+    const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
+    const __m512i base = _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
+                                          static_cast<long long>(hi), static_cast<long long>(lo),
+                                          static_cast<long long>(hi), static_cast<long long>(lo),
+                                          static_cast<long long>(hi), static_cast<long long>(lo));
+    uint64_t blk = j.offset / 16;
+    uint8_t* p = j.data;
+    size_t left = j.len;
+    const unsigned skip = static_cast<unsigned>(j.offset % 16);
+    if (skip != 0) {
+      // Start inside a block: one block on its own, its tail used.
+      __m512i c = to_be(counters(base, blk));
+      alignas(64) uint8_t ks[64];
+      Chunk tmp{ks, 16};
+      std::memset(ks, 0, sizeof ks);
+      run_chunks<1>(j.rk, j.rounds, &c, &tmp);
+      const size_t take = left < 16 - skip ? left : 16 - skip;
+      for (size_t t = 0; t < take; ++t) p[t] ^= ks[skip + t];
+      OPENSSL_cleanse(ks, sizeof ks);
+      p += take;
+      left -= take;
+      ++blk;
+    }
+    while (left != 0) {
+      const uint32_t m = left < 64 ? static_cast<uint32_t>(left) : 64u;
+      ctr[k] = to_be(counters(base, blk));
+      ch[k] = Chunk{p, m};
+      if (++k == kMaxChunks) {
+        flush(cur_rk, cur_rounds, ctr, ch, k);
+        k = 0;
+      }
+      p += m;
+      left -= m;
+      blk += 4;
+    }
+  }
+  if (k != 0) flush(cur_rk, cur_rounds, ctr, ch, k);
+}
+
+// ---------------------------------------------------------------------------
+// HMAC-SHA1
+
+namespace {
+
+inline __m128i bswap_mask() {
+  return _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+// Four rounds of group g (0..19) for every lane; f = g / 5 selects the round
+// function and constant (FIPS 180-4 §4.1.1, §4.2.1).
+#define RL_SHA1_GROUP(g, f)                                                                  \
+  _Pragma("GCC unroll 4") for (int l = 0; l < N; ++l) {                                      \
+    if ((g) >= 4) {                                                                          \
+      w[l][(g) % 4] = _mm_sha1msg2_epu32(                                                    \
+          _mm_xor_si128(_mm_sha1msg1_epu32(w[l][(g) % 4], w[l][((g) + 1) % 4]),              \
+                        w[l][((g) + 2) % 4]),                                                \
+          w[l][((g) + 3) % 4]);                                                              \
+    }                                                                                        \
+    const __m128i ein = _mm_sha1nexte_epu32(prev[l], w[l][(g) % 4]);                         \
+    prev[l] = a[l];                                                                          \
+    a[l] = _mm_sha1rnds4_epu32(a[l], ein, f);                                                \
+  }
+
+// One block for each of N lanes. abcd holds A in its top dword (D in the
+// lowest), e holds E in its top dword.
+template <int N>
+inline void sha1_step(__m128i* abcd, __m128i* e, const uint8_t* const* blk) {
+  const __m128i bs = bswap_mask();
+  __m128i a[N], prev[N], w[N][4];
+#pragma GCC unroll 4
+  for (int l = 0; l < N; ++l) {
+    a[l] = abcd[l];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      w[l][t] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[l] + 16 * t)), bs);
+    }
+    prev[l] = a[l];
+    a[l] = _mm_sha1rnds4_epu32(a[l], _mm_add_epi32(e[l], w[l][0]), 0);
+  }
+  RL_SHA1_GROUP(1, 0) RL_SHA1_GROUP(2, 0) RL_SHA1_GROUP(3, 0) RL_SHA1_GROUP(4, 0)
+  RL_SHA1_GROUP(5, 1) RL_SHA1_GROUP(6, 1) RL_SHA1_GROUP(7, 1) RL_SHA1_GROUP(8, 1)
+  RL_SHA1_GROUP(9, 1) RL_SHA1_GROUP(10, 2) RL_SHA1_GROUP(11, 2) RL_SHA1_GROUP(12, 2)
+  RL_SHA1_GROUP(13, 2) RL_SHA1_GROUP(14, 2) RL_SHA1_GROUP(15, 3) RL_SHA1_GROUP(16, 3)
+  RL_SHA1_GROUP(17, 3) RL_SHA1_GROUP(18, 3) RL_SHA1_GROUP(19, 3)
+#pragma GCC unroll 4
+  for (int l = 0; l < N; ++l) {
+    e[l] = _mm_sha1nexte_epu32(prev[l], e[l]);
+    abcd[l] = _mm_add_epi32(a[l], abcd[l]);
+  }
+}
+#undef RL_SHA1_GROUP
+
+inline __m128i load_abcd(const uint32_t* h) {
+  return _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)), 0x1B);
+}
+inline __m128i load_e(const uint32_t* h) { return _mm_set_epi32(static_cast<int>(h[4]), 0, 0, 0); }
+
+// Big-endian digest (20 bytes) from a lane's state.
+inline void digest(__m128i abcd, __m128i e, uint8_t* out) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_shuffle_epi8(abcd, bswap_mask()));
+  const uint32_t ev = __builtin_bswap32(static_cast<uint32_t>(_mm_extract_epi32(e, 3)));
+  std::memcpy(out + 16, &ev, 4);
+}
+
+// Bursts of at least this many tags take the 16-lane path. Measured on the
+// AMD EPYC (Zen 4) here, seal of 32 packets: 8.9 vs 8.6 Mpkt/s at 160 B and
+// 2.54 vs 2.36 Mpkt/s at 1200 B for the 16-lane and the SHA-NI paths.
+constexpr size_t kX16Min = 16;
+
+struct Lane {
+  const HmacJob* job;
+  size_t step, ndirect, ntail;  // blocks: ndirect in place, ntail in tail[], then outer
+  alignas(16) uint8_t tail[128];
+  alignas(16) uint8_t outer[64];
+};
+
+template <class L>
+void lane_start(L& ln, const HmacJob* j) {
+  ln.job = j;
+  ln.step = 0;
+  ln.ndirect = j->alen / 64;
+  const size_t rest = j->alen % 64;
+  const size_t tlen = rest + j->blen;
+  ln.ntail = tlen + 9 <= 64 ? 1 : 2;
+  std::memset(ln.tail, 0, sizeof ln.tail);
+  if (rest != 0) std::memcpy(ln.tail, j->a + 64 * ln.ndirect, rest);
+  if (j->blen != 0) std::memcpy(ln.tail + rest, j->b, j->blen);
+  ln.tail[tlen] = 0x80;
+  // Message length in bits, the ipad block included (RFC 2104).
+  const uint64_t bits = (uint64_t{64} + j->alen + j->blen) * 8;
+  uint8_t* lenp = ln.tail + 64 * ln.ntail - 8;
+  for (int i = 0; i < 8; ++i) lenp[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+}
+
+// ---- Sixteen streams in the 32-bit lanes of ZMM registers (FIPS 180-4 §6.1.2
+// word by word, each lane its own message). Per block this costs about as
+// many vector instructions as one SHA-NI block costs SHA instructions, but it
+// hashes sixteen blocks at once, so bursts of many packets go this way.
+
+// VPROLD; a macro because the count must be an immediate even at -O0.
+#define RL_ROL(x, n) _mm512_rol_epi32((x), (n))
+
+// w[t] (lane i = big-endian word t of lane i's block) from sixteen 64-byte blocks.
+inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
+  __m512i r[16], a[16];
+  const __m512i bs = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(blk[i]), bs);
+#pragma GCC unroll 16
+  for (int k = 0; k < 8; ++k) {
+    a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+    a[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+  }
+  // r[4k + j], 128-bit lane L: word 4L + j of rows 4k..4k+3.
+#pragma GCC unroll 16
+  for (int k = 0; k < 4; ++k) {
+    r[4 * k + 0] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+    r[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+    r[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+    r[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+  }
+  // 4x4 transpose of 128-bit lanes among r[j], r[4+j], r[8+j], r[12+j].
+#pragma GCC unroll 16
+  for (int j = 0; j < 4; ++j) {
+    const __m512i y0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+    const __m512i y2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512i y3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+    w[0 + j] = _mm512_shuffle_i32x4(y0, y2, 0x88);
+    w[4 + j] = _mm512_shuffle_i32x4(y0, y2, 0xDD);
+    w[8 + j] = _mm512_shuffle_i32x4(y1, y3, 0x88);
+    w[12 + j] = _mm512_shuffle_i32x4(y1, y3, 0xDD);
+  }
+}
+
+#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                         \
+  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                                                 \
+    if (t >= 16) {                                                                          \
+      w[t & 15] = RL_ROL(_mm512_xor_si512(_mm512_ternarylogic_epi32(w[(t - 3) & 15],           \
+                                                                 w[(t - 8) & 15],           \
+                                                                 w[(t - 14) & 15], 0x96),   \
+                                       w[t & 15]),                                          \
+                      1);                                                                   \
+    }                                                                                       \
+    const __m512i f = _mm512_ternarylogic_epi32(b, c, d, fimm);                             \
+    const __m512i tmp = _mm512_add_epi32(                                                   \
+        _mm512_add_epi32(RL_ROL(a, 5), f),                                                     \
+        _mm512_add_epi32(e, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(kval)),    \
+                                             w[t & 15])));                                  \
+    e = d;                                                                                  \
+    d = c;                                                                                  \
+    c = RL_ROL(b, 30);                                                                       \
+    b = a;                                                                                  \
+    a = tmp;                                                                                \
+  }
+
+// One block for each of the 16 lanes; st[k] holds word k of every lane's state.
+void sha1_x16(__m512i* st, const uint8_t* const* blk) {
+  __m512i w[16];
+  load_transposed(blk, w);
+  __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4];
+  // Ch = 0xCA, Parity = 0x96, Maj = 0xE8 as three-input truth tables.
+  RL_SHA1_X16_ROUNDS(0, 19, 0xCA, 0x5a827999u)
+  RL_SHA1_X16_ROUNDS(20, 39, 0x96, 0x6ed9eba1u)
+  RL_SHA1_X16_ROUNDS(40, 59, 0xE8, 0x8f1bbcdcu)
+  RL_SHA1_X16_ROUNDS(60, 79, 0x96, 0xca62c1d6u)
+  st[0] = _mm512_add_epi32(st[0], a);
+  st[1] = _mm512_add_epi32(st[1], b);
+  st[2] = _mm512_add_epi32(st[2], c);
+  st[3] = _mm512_add_epi32(st[3], d);
+  st[4] = _mm512_add_epi32(st[4], e);
+}
+#undef RL_SHA1_X16_ROUNDS
+#undef RL_ROL
+
+struct LaneX16 {
+  const HmacJob* job;
+  size_t step, ndirect, ntail;
+  alignas(16) uint8_t tail[128];
+  alignas(16) uint8_t outer[64];
+};
+
+
+void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
+  constexpr int kL = 16;
+  static const uint8_t kZero[64] = {};
+  LaneX16 lanes[kL];
+  alignas(64) uint32_t st[5][kL];
+  bool live[kL] = {};
+  const uint8_t* blk[kL];
+  size_t next = 0;
+  int nlive = 0;
+  // The state lives in v[]; st[] is its copy after each step, for reading
+  // finished digests. Lanes are (re)loaded with masked broadcasts, so no
+  // scalar store is ever read back as a vector.
+  __m512i v[5];
+  for (int k = 0; k < 5; ++k) v[k] = _mm512_setzero_si512();
+  auto set_state = [&](int l, const uint32_t* h) {
+    const __mmask16 m = static_cast<__mmask16>(1u << l);
+    for (int k = 0; k < 5; ++k) v[k] = _mm512_mask_set1_epi32(v[k], m, static_cast<int>(h[k]));
+  };
+  auto refill = [&](int l) {
+    live[l] = next < n;
+    if (!live[l]) return;
+    lane_start(lanes[l], &jobs[next]);
+    set_state(l, jobs[next].inner);
+    ++next;
+    ++nlive;
+  };
+  for (int l = 0; l < kL; ++l) refill(l);
+  while (nlive != 0) {
+    for (int l = 0; l < kL; ++l) {
+      if (!live[l]) {
+        blk[l] = kZero;
+        continue;
+      }
+      LaneX16& ln = lanes[l];
+      const size_t s = ln.step;
+      if (s < ln.ndirect) {
+        blk[l] = ln.job->a + 64 * s;
+      } else if (s < ln.ndirect + ln.ntail) {
+        blk[l] = ln.tail + 64 * (s - ln.ndirect);
+      } else {
+        std::memset(ln.outer, 0, sizeof ln.outer);
+        for (int k = 0; k < 5; ++k) {
+          const uint32_t be = __builtin_bswap32(st[k][l]);
+          std::memcpy(ln.outer + 4 * k, &be, 4);
+        }
+        ln.outer[20] = 0x80;
+        ln.outer[62] = 0x02;
+        ln.outer[63] = 0xA0;
+        set_state(l, ln.job->outer);
+        blk[l] = ln.outer;
+      }
+    }
+    sha1_x16(v, blk);
+    for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
+    for (int l = 0; l < kL; ++l) {
+      if (!live[l]) continue;
+      LaneX16& ln = lanes[l];
+      if (++ln.step < ln.ndirect + ln.ntail + 1) continue;
+      for (int k = 0; k < 5; ++k) {
+        const uint32_t be = __builtin_bswap32(st[k][l]);
+        std::memcpy(ln.job->out + 4 * k, &be, 4);
+      }
+      --nlive;
+      refill(l);
+    }
+  }
+  OPENSSL_cleanse(lanes, sizeof lanes);
+  OPENSSL_cleanse(st, sizeof st);
+}
+
+}  // namespace
+
+void hmac_sha1(const HmacJob* jobs, size_t n) {
+  if (n >= kX16Min) {
+    hmac_sha1_x16(jobs, n);
+    return;
+  }
+  constexpr int kLanes = 4;
+  Lane lanes[kLanes];
+  __m128i abcd[kLanes], e[kLanes];
+  const uint8_t* blk[kLanes];
+  int nact = 0;
+  size_t next = 0;
+  auto refill = [&](int slot) -> bool {
+    if (next == n) return false;
+    lane_start(lanes[slot], &jobs[next]);
+    abcd[slot] = load_abcd(jobs[next].inner);
+    e[slot] = load_e(jobs[next].inner);
+    ++next;
+    return true;
+  };
+  while (nact < kLanes && refill(nact)) ++nact;
+  while (nact != 0) {
+    for (int l = 0; l < nact; ++l) {
+      Lane& ln = lanes[l];
+      const size_t s = ln.step;
+      if (s < ln.ndirect) {
+        blk[l] = ln.job->a + 64 * s;
+      } else if (s < ln.ndirect + ln.ntail) {
+        blk[l] = ln.tail + 64 * (s - ln.ndirect);
+      } else {
+        // Outer hash: inner digest ‖ 0x80 ‖ 0… ‖ length of 64 + 20 bytes (672 bits).
+        std::memset(ln.outer, 0, sizeof ln.outer);
+        digest(abcd[l], e[l], ln.outer);
+        ln.outer[20] = 0x80;
+        ln.outer[62] = 0x02;
+        ln.outer[63] = 0xA0;
+        abcd[l] = load_abcd(ln.job->outer);
+        e[l] = load_e(ln.job->outer);
+        blk[l] = ln.outer;
+      }
+    }
+    switch (nact) {
+      case 4: sha1_step<4>(abcd, e, blk); break;
+      case 3: sha1_step<3>(abcd, e, blk); break;
+      case 2: sha1_step<2>(abcd, e, blk); break;
+      default: sha1_step<1>(abcd, e, blk); break;
+    }
+    for (int l = 0; l < nact;) {
+      Lane& ln = lanes[l];
+      if (++ln.step < ln.ndirect + ln.ntail + 1) {
+        ++l;
+        continue;
+      }
+      digest(abcd[l], e[l], ln.job->out);
+      if (refill(l)) {
+        ++l;
+        continue;
+      }
+      // Close the gap: the last active lane moves into slot l.
+      --nact;
+      if (l != nact) {
+        std::memcpy(static_cast<void*>(&lanes[l]), &lanes[nact], sizeof(Lane));
+        abcd[l] = abcd[nact];
+        e[l] = e[nact];
+      }
+    }
+  }
+  // The tail and outer blocks held message and inner-digest bytes.
+  OPENSSL_cleanse(lanes, sizeof lanes);
+}
+
+}  // namespace rl::avx512
