@@ -45,15 +45,17 @@ class EspCodec final : public Codec {
   Status init(const CodecConfig& cfg) {
     spi_out_ = cfg.spi_out;
     esp::SaConfig sc;
-    sc.suite = cfg.suite;
-    sc.icv_len = cfg.icv_len;
     sc.esn = cfg.esn;
     sc.mode = esp::Mode::transport;
     sc.replay_window = cfg.replay_window;
     sc.spi = cfg.spi_out;
+    sc.suite = cfg.seal_suite;
+    sc.icv_len = cfg.seal_icv;
     sc.keymat = cfg.seal_key;
     if (Status s = sadb_.install(Direction::seal, sc); s != Status::ok) return s;
     sc.spi = cfg.spi_in;
+    sc.suite = cfg.open_suite;
+    sc.icv_len = cfg.open_icv;
     sc.keymat = cfg.open_key;
     if (Status s = sadb_.install(Direction::open, sc); s != Status::ok) return s;
     const esp::Sa* sa = sadb_.find(Direction::seal, spi_out_);
@@ -85,10 +87,10 @@ class QuicCodec final : public Codec {
   Status init(const CodecConfig& cfg) {
     if (Status s = pp_.set_dcid(cfg.dcid); s != Status::ok) return s;
     if (Status s = pp_.set_short_dcid_length(cfg.local_cid_len); s != Status::ok) return s;
-    if (Status s = pp_.install(quic::Level::one_rtt, Direction::seal, cfg.suite, cfg.seal_key);
+    if (Status s = pp_.install(quic::Level::one_rtt, Direction::seal, cfg.seal_suite, cfg.seal_key);
         s != Status::ok)
       return s;
-    if (Status s = pp_.install(quic::Level::one_rtt, Direction::open, cfg.suite, cfg.open_key);
+    if (Status s = pp_.install(quic::Level::one_rtt, Direction::open, cfg.open_suite, cfg.open_key);
         s != Status::ok)
       return s;
     head_ = static_cast<uint32_t>(pp_.max_header_length(quic::Level::one_rtt, 65535)) + 1 + 4;
@@ -171,10 +173,10 @@ class Dtls13Codec final : public Codec {
   Status init(const CodecConfig& cfg) {
     dtls13::KeyOptions opt;
     opt.replay_window = std::min<uint32_t>(cfg.replay_window, 4096);
-    if (Status s = rp_.install(Direction::seal, cfg.dtls_epoch, cfg.suite, cfg.seal_key, opt);
+    if (Status s = rp_.install(Direction::seal, cfg.dtls_epoch, cfg.seal_suite, cfg.seal_key, opt);
         s != Status::ok)
       return s;
-    return rp_.install(Direction::open, cfg.dtls_epoch, cfg.suite, cfg.open_key, opt);
+    return rp_.install(Direction::open, cfg.dtls_epoch, cfg.open_suite, cfg.open_key, opt);
   }
   uint32_t headroom() const override { return static_cast<uint32_t>(dtls13::seal_headroom(0)); }
   uint32_t tailroom() const override { return static_cast<uint32_t>(dtls13::seal_tailroom(0)); }
@@ -214,25 +216,23 @@ class SrtpCodec final : public Codec {
  public:
   SrtpCodec() : seal_(Direction::seal, 256), open_(Direction::open, 256) {}
   Status init(const CodecConfig& cfg) {
-    const srtp::ProfileInfo info = srtp::profile_info(cfg.srtp_profile);
-    srtp::Policy pol;
-    pol.profile = cfg.srtp_profile;
-    pol.kdr = cfg.srtp_kdr;
-    pol.replay_window = std::clamp<uint32_t>(cfg.replay_window, srtp::kMinReplayWindow, 4096);
-    tail_ = info.srtp_tag_len;
-    const size_t klen = info.master_key_len, slen = info.master_salt_len;
-    auto load = [&](srtp::Session& s, const std::vector<uint8_t>& km,
+    auto load = [&](srtp::Session& s, srtp::Profile prof, const std::vector<uint8_t>& km,
                     const std::vector<uint8_t>& mki) {
+      const srtp::ProfileInfo info = srtp::profile_info(prof);
+      const size_t klen = info.master_key_len, slen = info.master_salt_len;
       if (km.size() != klen + slen) return Status::invalid_argument;
-      srtp::Policy p = pol;
+      srtp::Policy p;
+      p.profile = prof;
+      p.kdr = info.aead ? 0 : cfg.srtp_kdr;
+      p.replay_window = std::clamp<uint32_t>(cfg.replay_window, srtp::kMinReplayWindow, 4096);
       p.mki_len = static_cast<uint8_t>(mki.size());
+      tail_ = std::max<uint32_t>(tail_, info.srtp_tag_len + static_cast<uint32_t>(mki.size()));
       const srtp::MasterKey mk{{km.data(), klen}, {km.data() + klen, slen}, mki};
       return s.set_template(p, {&mk, 1});
     };
-    if (Status s = load(seal_, cfg.seal_key, cfg.srtp_seal_mki); s != Status::ok) return s;
-    if (Status s = load(open_, cfg.open_key, cfg.srtp_open_mki); s != Status::ok) return s;
-    tail_ += static_cast<uint32_t>(std::max(cfg.srtp_seal_mki.size(), cfg.srtp_open_mki.size()));
-    return Status::ok;
+    if (Status s = load(seal_, cfg.srtp_seal_profile, cfg.seal_key, cfg.srtp_seal_mki); s != Status::ok)
+      return s;
+    return load(open_, cfg.srtp_open_profile, cfg.open_key, cfg.srtp_open_mki);
   }
   uint32_t headroom() const override { return 0; }
   uint32_t tailroom() const override { return tail_; }

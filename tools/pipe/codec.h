@@ -28,11 +28,12 @@ inline constexpr size_t kMaxBurst = 64;
 // Everything a codec needs, from flags or a key file (tools/pipe/main.cc).
 struct CodecConfig {
   Proto proto = Proto::esp;
-  Suite suite = Suite::aes128_gcm;
+  // Each direction has its own suite (its own SA / key / crypto suite).
+  Suite seal_suite = Suite::aes128_gcm, open_suite = Suite::aes128_gcm;
   std::vector<uint8_t> seal_key, open_key;  // ESP: key‖salt; QUIC/DTLS: secret; SRTP: key‖salt
   // ESP (transport mode over UDP encapsulation, RFC 3948).
   uint32_t spi_out = 0x100, spi_in = 0x100;
-  uint8_t icv_len = 16;
+  uint8_t seal_icv = 16, open_icv = 16;
   bool esn = false;
   uint8_t next_header = 17;  // what the payload is (UDP by default)
   uint32_t replay_window = 1024;
@@ -43,7 +44,8 @@ struct CodecConfig {
   // DTLS 1.3: the epoch of the traffic secrets (3 = first application epoch).
   uint64_t dtls_epoch = 3;
   // SRTP.
-  srtp::Profile srtp_profile = srtp::Profile::aes128_cm_sha1_80;
+  srtp::Profile srtp_seal_profile = srtp::Profile::aes128_cm_sha1_80;
+  srtp::Profile srtp_open_profile = srtp::Profile::aes128_cm_sha1_80;
   std::vector<uint8_t> srtp_seal_mki, srtp_open_mki;
   uint64_t srtp_kdr = 0;
 };

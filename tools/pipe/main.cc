@@ -206,10 +206,12 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--seal-key") hexval(o.codec.seal_key);
     else if (a == "--open-key") hexval(o.codec.open_key);
     else if (a == "--suite") {
-      if (!parse_suite(val(), o.codec.suite)) die("--suite: unknown suite");
+      if (!parse_suite(val(), o.codec.seal_suite)) die("--suite: unknown suite");
+      o.codec.open_suite = o.codec.seal_suite;
       o.suite_given = true;
     } else if (a == "--srtp-profile") {
-      if (!parse_profile(val(), o.codec.srtp_profile)) die("--srtp-profile: unknown profile");
+      if (!parse_profile(val(), o.codec.srtp_seal_profile)) die("--srtp-profile: unknown profile");
+      o.codec.srtp_open_profile = o.codec.srtp_seal_profile;
     } else if (a == "--role") {
       const std::string v = val();
       if (v != "client" && v != "server") die("--role: client or server");
@@ -220,7 +222,9 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--spi-in") {
       o.codec.spi_in = static_cast<uint32_t>(parse_num(a, val()));
       o.spi_in_given = true;
-    } else if (a == "--icv") o.codec.icv_len = static_cast<uint8_t>(parse_num(a, val()));
+    } else if (a == "--icv") {
+      o.codec.seal_icv = o.codec.open_icv = static_cast<uint8_t>(parse_num(a, val()));
+    }
     else if (a == "--esn") o.codec.esn = true;
     else if (a == "--dcid") hexval(o.codec.dcid);
     else if (a == "--cid-len") o.codec.local_cid_len = static_cast<uint32_t>(parse_num(a, val()));
@@ -257,19 +261,20 @@ void load_keys(Options& o) {
     const replay::XfrmState* in =
         o.spi_in_given ? x.find(c.spi_in) : &st[st.size() > 1 ? 1 : 0];
     if (out == nullptr || in == nullptr) die("--xfrm: no state with the SPI asked for");
-    auto take = [&](const replay::XfrmState& s, std::vector<uint8_t>& keymat) {
+    auto take = [&](const replay::XfrmState& s, std::vector<uint8_t>& keymat, Suite& suite,
+                    uint8_t& icv) {
       if (s.alg == replay::XfrmState::Alg::none) die("--xfrm: state without an AEAD algorithm");
       keymat = s.key;
       keymat.insert(keymat.end(), s.salt.begin(), s.salt.end());
       if (!o.suite_given)
-        c.suite = s.alg == replay::XfrmState::Alg::chacha20_poly1305 ? Suite::chacha20_poly1305
+        suite = s.alg == replay::XfrmState::Alg::chacha20_poly1305 ? Suite::chacha20_poly1305
                   : s.key.size() == 32                               ? Suite::aes256_gcm
                                                                      : Suite::aes128_gcm;
-      if (s.icv_bits != 0) c.icv_len = static_cast<uint8_t>(s.icv_bits / 8);
+      if (s.icv_bits != 0) icv = static_cast<uint8_t>(s.icv_bits / 8);
       c.esn = c.esn || s.esn;
     };
-    take(*out, c.seal_key);
-    take(*in, c.open_key);
+    take(*out, c.seal_key, c.seal_suite, c.seal_icv);
+    take(*in, c.open_key, c.open_suite, c.open_icv);
     c.spi_out = out->spi;
     c.spi_in = in->spi;
   }
@@ -294,7 +299,8 @@ void load_keys(Options& o) {
     if (cs == nullptr || ss == nullptr) die("--keylog: CLIENT_/SERVER_TRAFFIC_SECRET_0 needed");
     c.seal_key = o.role_client ? cs->value : ss->value;
     c.open_key = o.role_client ? ss->value : cs->value;
-    if (!o.suite_given && c.seal_key.size() == 48) c.suite = Suite::aes256_gcm;
+    if (!o.suite_given && c.seal_key.size() == 48) c.seal_suite = Suite::aes256_gcm;
+    if (!o.suite_given && c.open_key.size() == 48) c.open_suite = Suite::aes256_gcm;
   }
   if (!o.srtp_keys.empty()) {
     replay::SrtpKeys k;
@@ -307,9 +313,10 @@ void load_keys(Options& o) {
       }
       return k.keys()[std::min(dflt, k.keys().size() - 1)];
     };
-    auto take = [&](const replay::SrtpKey& key, std::vector<uint8_t>& km, std::vector<uint8_t>& mki) {
+    auto take = [&](const replay::SrtpKey& key, std::vector<uint8_t>& km, std::vector<uint8_t>& mki,
+                    srtp::Profile& prof) {
       if (key.suite == nullptr || key.keys.empty()) die("--srtp-keys: line without a key");
-      if (!parse_profile(key.suite->name, c.srtp_profile)) die(std::string("--srtp-keys: suite ") + key.suite->name);
+      if (!parse_profile(key.suite->name, prof)) die(std::string("--srtp-keys: suite ") + key.suite->name);
       const replay::SrtpKeyParam& p = key.keys[0];
       km = p.key;
       km.insert(km.end(), p.salt.begin(), p.salt.end());
@@ -318,8 +325,8 @@ void load_keys(Options& o) {
         for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
       if (key.kdr != 0) c.srtp_kdr = key.kdr;
     };
-    take(pick(o.srtp_out_tag, 0), c.seal_key, c.srtp_seal_mki);
-    take(pick(o.srtp_in_tag, 1), c.open_key, c.srtp_open_mki);
+    take(pick(o.srtp_out_tag, 0), c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
+    take(pick(o.srtp_in_tag, 1), c.open_key, c.srtp_open_mki, c.srtp_open_profile);
   }
   if (c.seal_key.empty() || c.open_key.empty())
     die("no keys: give a key file or --seal-key and --open-key");
