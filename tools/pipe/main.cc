@@ -7,10 +7,11 @@
 // direction needs no locks: plain-in (bound, takes datagrams from anyone),
 // wire-out (connected to --peer), wire-in (bound to --listen, takes protected
 // datagrams from anyone; what authenticates is the key, not the address) and
-// plain-out (connected to --plain-peer). Crypto runs in place on pool
-// buffers; each datagram is copied once between the receiving socket's pool
-// and the sending socket's pool (the UdpPath API sends only from its own TX
-// pool), never allocated.
+// plain-out (connected to --plain-peer). No copy, no allocation per packet: a
+// datagram is sealed or opened in place in the buffer it was received into
+// (plain-in keeps the protocol's header room in front of each datagram) and
+// sent from there with UdpPath::send_from; the buffer goes back to the
+// receiving path when the send completed.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -334,7 +335,7 @@ void load_keys(Options& o) {
 
 // Counters of one direction, updated once per burst by its worker.
 struct DirCounters {
-  std::atomic<uint64_t> rx{0}, done{0}, tx{0}, dropped_full{0}, dropped_size{0}, tx_rejected{0};
+  std::atomic<uint64_t> rx{0}, done{0}, tx{0}, dropped_size{0}, tx_rejected{0};
   CodecCounters codec;           // owned by the worker
   std::atomic<uint64_t> failed{0};
 };
@@ -354,68 +355,59 @@ class Flow {
       return 0;
     }
     c.rx.fetch_add(n, std::memory_order_relaxed);
-    size_t k = seal_ ? seal_burst(rx, n) : open_burst(rx, n);
-    in_->recycle({rx, n});
-    send(k);
+    send(seal_ ? seal_burst(rx, n) : open_burst(rx, n));
     return n;
   }
 
   DirCounters c;
 
  private:
+  // Seals in place in the receive buffers: the datagram has the path's
+  // rx_headroom in front of it and the rest of its buffer behind it.
   size_t seal_burst(const io::RxPacket* rx, size_t n) {
-    io::BufferPool& pool = out_->tx_pool();
     const uint32_t head = codec_->headroom(), tail = codec_->tailroom();
     size_t m = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (rx[i].len + head + tail > pool.buffer_size()) {
+      const std::span<uint8_t> whole = in_->rx_buffer(rx[i].buf);
+      uint8_t* const end = whole.data() + whole.size();
+      if (rx[i].data - whole.data() < head || static_cast<size_t>(end - rx[i].data) < rx[i].len + tail) {
         c.dropped_size.fetch_add(1, std::memory_order_relaxed);
+        in_->recycle({&rx[i], 1});
         continue;
       }
-      const uint32_t id = pool.acquire();
-      if (id == io::BufferPool::kNone) {
-        c.dropped_full.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      std::memcpy(pool.data(id) + head, rx[i].data, rx[i].len);
-      views_[m] = PacketView{pool.data(id), pool.buffer_size(), head, rx[i].len, Status::ok};
-      ids_[m++] = id;
+      uint8_t* const start = rx[i].data - head;
+      views_[m] = PacketView{start, static_cast<uint32_t>(end - start), head, rx[i].len, Status::ok};
+      idx_[m++] = static_cast<uint32_t>(i);
     }
     codec_->seal({views_, m});
     size_t k = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (views_[i].status != Status::ok) {
+    for (size_t j = 0; j < m; ++j) {
+      const io::RxPacket& r = rx[idx_[j]];
+      if (views_[j].status != Status::ok) {
         ++c.codec.seal_failed;
-        pool.release(ids_[i]);
+        in_->recycle({&r, 1});
         continue;
       }
       ++c.codec.sealed;
-      tx_[k++] = io::TxPacket{ids_[i], views_[i].offset, views_[i].length};
+      fwd_[k++] = io::RxPacket{views_[j].data(), views_[j].length, r.buf};
     }
     c.done.fetch_add(k, std::memory_order_relaxed);
     c.failed.store(c.codec.seal_failed, std::memory_order_relaxed);
     return k;
   }
 
+  // Opens in place; the plaintext is sent from where it lies.
   size_t open_burst(const io::RxPacket* rx, size_t n) {
     for (size_t i = 0; i < n; ++i) views_[i] = PacketView{rx[i].data, rx[i].len, 0, rx[i].len, Status::ok};
     codec_->open({views_, n});
     count_open({views_, n}, c.codec);
-    io::BufferPool& pool = out_->tx_pool();
     size_t k = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (views_[i].status != Status::ok) continue;
-      if (views_[i].length > pool.buffer_size()) {
-        c.dropped_size.fetch_add(1, std::memory_order_relaxed);
+      if (views_[i].status != Status::ok) {
+        in_->recycle({&rx[i], 1});
         continue;
       }
-      const uint32_t id = pool.acquire();
-      if (id == io::BufferPool::kNone) {
-        c.dropped_full.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      std::memcpy(pool.data(id), views_[i].data(), views_[i].length);
-      tx_[k++] = io::TxPacket{id, 0, views_[i].length};
+      fwd_[k++] = io::RxPacket{views_[i].data(), views_[i].length, rx[i].buf};
     }
     c.done.fetch_add(k, std::memory_order_relaxed);
     c.failed.store(c.codec.auth_failed + c.codec.replayed + c.codec.malformed + c.codec.other_failed,
@@ -423,15 +415,15 @@ class Flow {
     return k;
   }
 
-  // Sends the burst; a full queue is retried briefly (completions free
-  // room), then the rest is dropped and counted.
+  // Sends the burst from the receive buffers; a full queue is retried
+  // briefly (completions free room), then the rest is dropped and counted.
   void send(size_t k) {
     size_t done = 0;
     for (int tries = 0; done < k && tries < 200; ++tries) {
-      done += out_->send({tx_ + done, k - done});
+      done += out_->send_from(*in_, {fwd_ + done, k - done});
       if (done < k) out_->poll();
     }
-    for (size_t i = done; i < k; ++i) out_->tx_pool().release(tx_[i].buf);
+    if (done < k) in_->recycle({fwd_ + done, k - done});
     c.tx.fetch_add(done, std::memory_order_relaxed);
     c.tx_rejected.fetch_add(k - done, std::memory_order_relaxed);
   }
@@ -442,8 +434,8 @@ class Flow {
   bool seal_;
   size_t burst_;
   PacketView views_[kMaxBurst];
-  uint32_t ids_[kMaxBurst];
-  io::TxPacket tx_[kMaxBurst];
+  uint32_t idx_[kMaxBurst];
+  io::RxPacket fwd_[kMaxBurst];
 };
 
 void print_counters(const char* when, const Flow& prot, const Flow& unprot, const io::UdpPath& wire_out,
@@ -452,18 +444,15 @@ void print_counters(const char* when, const Flow& prot, const Flow& unprot, cons
   const CodecCounters& o = unprot.c.codec;
   std::fprintf(stderr,
                "rl-pipe: %s protect rx=%llu sealed=%llu seal_failed=%llu tx=%llu tx_rejected=%llu "
-               "dropped_nobuf=%llu dropped_size=%llu\n",
+               "dropped_size=%llu\n",
                when, (unsigned long long)prot.c.rx.load(), (unsigned long long)prot.c.done.load(),
                (unsigned long long)prot.c.failed.load(), (unsigned long long)prot.c.tx.load(),
-               (unsigned long long)prot.c.tx_rejected.load(), (unsigned long long)prot.c.dropped_full.load(),
-               (unsigned long long)prot.c.dropped_size.load());
+               (unsigned long long)prot.c.tx_rejected.load(), (unsigned long long)prot.c.dropped_size.load());
   std::fprintf(stderr,
-               "rl-pipe: %s unprotect rx=%llu opened=%llu failed=%llu tx=%llu tx_rejected=%llu "
-               "dropped_nobuf=%llu dropped_size=%llu\n",
+               "rl-pipe: %s unprotect rx=%llu opened=%llu failed=%llu tx=%llu tx_rejected=%llu\n",
                when, (unsigned long long)unprot.c.rx.load(), (unsigned long long)unprot.c.done.load(),
                (unsigned long long)unprot.c.failed.load(), (unsigned long long)unprot.c.tx.load(),
-               (unsigned long long)unprot.c.tx_rejected.load(),
-               (unsigned long long)unprot.c.dropped_full.load(), (unsigned long long)unprot.c.dropped_size.load());
+               (unsigned long long)unprot.c.tx_rejected.load());
   if (std::strcmp(when, "exit") == 0) {
     // Per-status detail, read after the workers stopped.
     std::fprintf(stderr,
@@ -523,7 +512,7 @@ int run(int argc, char** argv) {
   auto sa = [](const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); };
 
   auto make_path = [&](const sockaddr_storage& bind, socklen_t bl, const sockaddr_storage* peer,
-                       socklen_t peer_len, bool gro, bool gso, unsigned worker,
+                       socklen_t peer_len, bool gro, bool gso, unsigned worker, uint32_t headroom,
                        const char* what) -> std::unique_ptr<io::UdpPath> {
     std::string e;
     const int fd = io::open_udp_socket(sa(bind), bl, peer ? sa(*peer) : nullptr, peer_len, gro, &e);
@@ -535,6 +524,7 @@ int run(int argc, char** argv) {
     cfg.rx_buffers = gro ? 256 : 1024;
     cfg.tx_buffers = 1024;
     cfg.numa_node = node_of(worker);
+    cfg.rx_headroom = headroom;
     auto p = io::make_udp_path(fd, cfg, &e);
     if (!p) die(std::string(what) + ": " + e);
     if (o.verbose)
@@ -543,10 +533,12 @@ int run(int argc, char** argv) {
     return p;
   };
   const unsigned w_open = o.workers == 2 ? 1 : 0;
-  auto plain_in = make_path(pl, pll, nullptr, 0, false, false, 0, "plain-in");
-  auto wire_out = make_path(any_pr, al1, &pr, prl, false, o.gso, 0, "wire-out");
-  auto wire_in = make_path(ls, lsl, nullptr, 0, o.gso, false, w_open, "wire-in");
-  auto plain_out = make_path(any_pp, al2, &pp, ppl, false, false, w_open, "plain-out");
+  // Declared in this order so that each sending path is destroyed (and
+  // drained) before the path whose receive buffers it sends from.
+  auto plain_in = make_path(pl, pll, nullptr, 0, false, false, 0, seal_codec->headroom(), "plain-in");
+  auto wire_out = make_path(any_pr, al1, &pr, prl, false, o.gso, 0, 0, "wire-out");
+  auto wire_in = make_path(ls, lsl, nullptr, 0, o.gso, false, w_open, 0, "wire-in");
+  auto plain_out = make_path(any_pp, al2, &pp, ppl, false, false, w_open, 0, "plain-out");
 
   Flow prot(plain_in.get(), wire_out.get(), seal_codec.get(), true, o.burst);
   Flow unprot(wire_in.get(), plain_out.get(), opener, false, o.burst);
