@@ -117,7 +117,11 @@ class UringPath final : public UdpPath {
     rxq_.resize(nrx);
 
     rx_msg_ = msghdr{};
-    rx_msg_.msg_namelen = sizeof(sockaddr_in6);
+    // The kernel lays out [recvmsg_out 16][name namelen][control][payload]:
+    // a name area of 32 (not sizeof(sockaddr_in6) = 28) keeps the control
+    // messages 8-byte aligned, as cmsghdr needs (UBSan caught the GRO cmsg at
+    // offset 44).
+    rx_msg_.msg_namelen = 32;
     rx_msg_.msg_controllen = cfg_.gro ? kGroCmsgSpace : 0;
 
     slots_.resize(cfg_.ring_entries);
