@@ -35,6 +35,7 @@ namespace {
 constexpr uint64_t kRxTag = 1;
 constexpr uint64_t kTxFlag = uint64_t{1} << 63;
 constexpr uint16_t kGroup = 0;
+constexpr size_t kMaxZcSegments = 8;
 
 struct TxSlot {
   UdpPath* from = nullptr;  // send_from: the buffers are `from`'s receive buffers
@@ -173,7 +174,12 @@ class UringPath final : public UdpPath {
     bool queued = false;
     while (accepted < pkts.size()) {
       const auto rest = pkts.subspan(accepted);
-      const size_t run = cfg_.gso ? gso_run(rest) : 1;
+      size_t run = cfg_.gso ? gso_run(rest) : 1;
+      // A zero-copy send pins the user pages as skb fragments, at most
+      // MAX_SKB_FRAGS (17) of them, and every segment is its own iovec of up
+      // to 2 pages: a longer GSO run fails with EMSGSIZE instead of being
+      // sent (the loopback bench lost every 32-segment run that way).
+      if (cfg_.zerocopy && run > kMaxZcSegments) run = kMaxZcSegments;
       io_uring_sqe* sqe = nfree_ > 0 ? io_uring_get_sqe(&ring_) : nullptr;
       if (sqe == nullptr) {
         ++c_.sq_full;

@@ -285,6 +285,39 @@ INSTANTIATE_TEST_SUITE_P(Paths, ForwardTest,
                            return std::string(to_string(info.param.first)) + (info.param.second ? "_zc" : "");
                          });
 
+// 64 equal datagrams in one burst with GSO and zero-copy: more segments than
+// a zero-copy send can pin (MAX_SKB_FRAGS), so the path must split the run;
+// before it did, every such send failed with EMSGSIZE and nothing arrived.
+TEST(IoPath, LongZeroCopyGsoRunsArrive) {
+  if (!uring_available()) GTEST_SKIP() << "io_uring not allowed here";
+  PathConfig cfg;
+  cfg.gso = cfg.gro = cfg.zerocopy = true;
+  cfg.zc_min_bytes = 0;
+  cfg.rx_buffers = 64;
+  Pair p = make_pair(cfg);
+  ASSERT_TRUE(p.rx && p.tx);
+  ASSERT_EQ(p.tx->kind(), PathKind::uring);
+  TxPacket t[64];
+  for (uint32_t i = 0; i < 64; ++i) {
+    t[i] = TxPacket{p.tx->tx_pool().acquire(), 0, 1350};
+    ASSERT_NE(t[i].buf, BufferPool::kNone);
+    std::memset(p.tx->tx_pool().data(t[i].buf), static_cast<int>(i), 1350);
+  }
+  ASSERT_EQ(p.tx->send(t), 64u);
+  p.tx->drain(1000);
+  uint32_t got = 0;
+  RxPacket rx[64];
+  for (int round = 0; round < 200 && got < 64; ++round) {
+    const size_t n = p.rx->receive(rx, 5);
+    for (size_t r = 0; r < n; ++r) EXPECT_EQ(rx[r].len, 1350u);
+    got += static_cast<uint32_t>(n);
+    p.rx->recycle({rx, n});
+  }
+  EXPECT_EQ(got, 64u);
+  EXPECT_EQ(p.tx->counters().tx_errors, 0u);
+  EXPECT_EQ(p.tx->tx_pool().available(), p.tx->tx_pool().count());
+}
+
 // A peer that vanished: ICMP port unreachable turns into ECONNREFUSED on the
 // connected socket; it is counted, buffers come back, nothing crashes.
 TEST(IoPath, VanishedPeerIsCounted) {
