@@ -281,7 +281,7 @@ TEST_P(PipeTest, EveryDatagramArrivesBothWays) {
   ASSERT_GE(recv_a, 0);
   const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
   // A delivers what B sent to recv_a, B delivers what A sent to recv_b.
-  const size_t a = start(true, pa, port_of(recv_a), wa, wb, {"--workers", "2"});
+  const size_t a = start(true, pa, port_of(recv_a), wa, wb, {"--workers", "2", "--zerocopy", "--stats", "1"});
   // B: one worker doing both directions, UDP GSO on its protected sends and
   // GRO on its protected receives.
   const size_t b = start(false, pb, port_of(recv_b), wb, wa, {"--workers", "1", "--gso"});
