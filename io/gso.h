@@ -28,7 +28,9 @@ inline constexpr size_t kGroCmsgSpace = CMSG_SPACE(sizeof(int));
 
 // Length of the GSO run that starts at pkts[0]: equal-size datagrams, the last
 // one may be shorter (that is how the kernel splits), bounded as above.
-inline size_t gso_run(std::span<const TxPacket> pkts) {
+// Works on TxPacket and RxPacket bursts (both have `len`).
+template <class P>
+inline size_t gso_run(std::span<const P> pkts) {
   if (pkts.empty()) return 0;
   const uint32_t seg = pkts[0].len;
   size_t n = 1, bytes = seg;

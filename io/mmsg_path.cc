@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "io/gso.h"
@@ -26,7 +27,8 @@ class MmsgPath final : public UdpPath {
   }
 
   bool init(std::string* error) {
-    const uint32_t rx_size = cfg_.gro ? 65536 : cfg_.buffer_size;
+    head_ = cfg_.gro ? 0 : (cfg_.rx_headroom + 63) & ~63u;
+    const uint32_t rx_size = (cfg_.gro ? 65536 : cfg_.buffer_size) + head_;
     if (rx_.init(cfg_.rx_buffers, rx_size, cfg_.numa_node) != Status::ok ||
         tx_.init(cfg_.tx_buffers, cfg_.buffer_size, cfg_.numa_node) != Status::ok) {
       if (error) *error = "mmsg: buffer pools";
@@ -53,7 +55,7 @@ class MmsgPath final : public UdpPath {
     for (; posted < want; ++posted) {
       rx_ids_[posted] = rx_.acquire();
       if (rx_ids_[posted] == BufferPool::kNone) break;
-      rx_iov_[posted] = iovec{rx_.data(rx_ids_[posted]), rx_.buffer_size()};
+      rx_iov_[posted] = iovec{rx_.data(rx_ids_[posted]) + head_, rx_.buffer_size() - head_};
       msghdr& m = rx_msgs_[posted].msg_hdr;
       m = msghdr{};
       m.msg_iov = &rx_iov_[posted];
@@ -75,7 +77,7 @@ class MmsgPath final : public UdpPath {
       const msghdr& m = rx_msgs_[i].msg_hdr;
       if (m.msg_flags & MSG_TRUNC) ++c_.rx_truncated;
       const uint32_t seg = gro_ ? gro_segment(m) : 0;
-      pend_.push(rx_ids_[i], rx_.data(rx_ids_[i]), rx_msgs_[i].msg_len, seg);
+      pend_.push(rx_ids_[i], rx_.data(rx_ids_[i]) + head_, rx_msgs_[i].msg_len, seg);
       n = take_pending(out, n);
     }
     return n;
@@ -86,7 +88,21 @@ class MmsgPath final : public UdpPath {
       if (p.buf < refs_.size() && refs_[p.buf] > 0 && --refs_[p.buf] == 0) rx_.release(p.buf);
   }
 
-  size_t send(std::span<const TxPacket> pkts) override {
+  size_t send(std::span<const TxPacket> pkts) override { return send_impl(pkts, nullptr); }
+  size_t send_from(UdpPath& from, std::span<const RxPacket> pkts) override {
+    return send_impl(pkts, &from);
+  }
+  std::span<uint8_t> rx_buffer(uint32_t buf) override { return {rx_.data(buf), rx_.buffer_size()}; }
+
+  // sendmmsg copies the bytes: buffers go back as soon as it returns.
+  template <class P>
+  size_t send_impl(std::span<const P> pkts, UdpPath* from) {
+    auto done_with = [&](const P& p) {
+      if constexpr (std::is_same_v<P, RxPacket>)
+        from->recycle({&p, 1});
+      else
+        tx_.release(p.buf);
+    };
     size_t accepted = 0;
     while (accepted < pkts.size()) {
       // Build up to kBurst messages (each a datagram or a GSO run).
@@ -101,7 +117,7 @@ class MmsgPath final : public UdpPath {
         m.msg_iov = &tx_iov_[iov_used];
         m.msg_iovlen = run;
         for (size_t i = 0; i < run; ++i)
-          tx_iov_[iov_used + i] = iovec{tx_.data(rest[i].buf) + rest[i].offset, rest[i].len};
+          tx_iov_[iov_used + i] = iov_of(rest[i]);
         if (run > 1) put_gso_cmsg(m, &tx_ctrl_[nmsg * kGsoCmsgSpace], static_cast<uint16_t>(rest[0].len));
         first_pkt[nmsg] = accepted + covered;
         iov_used += run;
@@ -119,16 +135,16 @@ class MmsgPath final : public UdpPath {
         // count it, drop its datagrams, go on with the rest.
         errno == ECONNREFUSED ? ++c_.tx_refused : ++c_.tx_errors;
         const size_t run = tx_msgs_[0].msg_hdr.msg_iovlen;
-        for (size_t i = 0; i < run; ++i) tx_.release(pkts[first_pkt[0] + i].buf);
+        for (size_t i = 0; i < run; ++i) done_with(pkts[first_pkt[0] + i]);
         accepted += run;
         continue;
       }
       for (int k = 0; k < r; ++k) {
         const size_t run = tx_msgs_[k].msg_hdr.msg_iovlen;
         for (size_t i = 0; i < run; ++i) {
-          const TxPacket& p = pkts[first_pkt[k] + i];
+          const P& p = pkts[first_pkt[k] + i];
           c_.tx_bytes += p.len;
-          tx_.release(p.buf);  // sendmmsg copied the bytes
+          done_with(p);  // sendmmsg copied the bytes
         }
         c_.tx_packets += run;
         accepted += run;
@@ -163,7 +179,7 @@ class MmsgPath final : public UdpPath {
       ++refs_[pend_.buf];
       ++c_.rx_packets;
       c_.rx_bytes += len;
-      if (pend_.seg != pend_.left || pend_.ptr != rx_.data(pend_.buf)) ++c_.gro_segments;
+      if (pend_.seg != pend_.left || pend_.ptr != rx_.data(pend_.buf) + head_) ++c_.gro_segments;
       pend_.ptr += len;
       pend_.left -= len;
     }
@@ -174,7 +190,11 @@ class MmsgPath final : public UdpPath {
     return n;
   }
 
+  iovec iov_of(const TxPacket& p) { return iovec{tx_.data(p.buf) + p.offset, p.len}; }
+  static iovec iov_of(const RxPacket& p) { return iovec{p.data, p.len}; }
+
   PathConfig cfg_;
+  uint32_t head_ = 0;  // rx_headroom, rounded up to 64
   bool gro_ = false;
   BufferPool rx_;
   std::vector<uint16_t> refs_;

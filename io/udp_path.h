@@ -33,6 +33,12 @@ struct PathConfig {
   uint32_t buffer_size = 2048; // 65536 when gro is on (a GRO super-datagram)
   uint32_t ring_entries = 256;
   int numa_node = -1;
+  // Bytes kept free in front of every received datagram, so that a forwarder
+  // can seal it in place (a protocol header grows it to the front). The
+  // io_uring path always has at least 44 (its recvmsg header and the source
+  // address sit there); 0 with mmsg means the datagram starts its buffer.
+  // Not for GRO receive: a segment's headroom is the previous segment.
+  uint32_t rx_headroom = 0;
 };
 
 // A received datagram: bytes inside pool buffer `buf` (several datagrams of a
@@ -73,6 +79,17 @@ class UdpPath {
   // Waits (bounded) until every in-flight send has completed.
   virtual void drain(int timeout_ms) = 0;
   virtual uint32_t tx_in_flight() const = 0;
+
+  // Forwarding without a copy: sends datagrams that live in the receive
+  // buffers of `from` (received there, then sealed or opened in place).
+  // pkts[i].buf is the RxPacket's buffer id in `from`, data/len the bytes to
+  // send inside that buffer. Each accepted packet is recycled to `from` (once
+  // per RxPacket, as receive() handed them out) when the kernel is done with
+  // its bytes; the rest stay the caller's to recycle. `from` must outlive the
+  // sends (drain() first) and be used by the same thread.
+  virtual size_t send_from(UdpPath& from, std::span<const RxPacket> pkts) = 0;
+  // The whole receive buffer `buf` (for the room around a datagram).
+  virtual std::span<uint8_t> rx_buffer(uint32_t buf) = 0;
 
   BufferPool& tx_pool() { return tx_; }
   const IoCounters& counters() const { return c_; }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <type_traits>
 #include <vector>
 
 #include "io/gso.h"
@@ -34,8 +35,11 @@ namespace {
 constexpr uint64_t kRxTag = 1;
 constexpr uint64_t kTxFlag = uint64_t{1} << 63;
 constexpr uint16_t kGroup = 0;
+constexpr size_t kMaxZcSegments = 8;
 
 struct TxSlot {
+  UdpPath* from = nullptr;  // send_from: the buffers are `from`'s receive buffers
+  RxPacket rx[kMaxGsoSegments];
   msghdr msg{};
   iovec iov[kMaxGsoSegments];
   uint8_t ctrl[kGsoCmsgSpace];
@@ -61,7 +65,8 @@ class UringPath final : public UdpPath {
   bool init(std::string* error) {
     uint32_t nrx = 1;
     while (nrx < cfg_.rx_buffers && nrx < 32768) nrx <<= 1;
-    const uint32_t rx_size = cfg_.gro ? 65536 : cfg_.buffer_size;
+    head_ = cfg_.gro ? 0 : (cfg_.rx_headroom + 63) & ~63u;
+    const uint32_t rx_size = (cfg_.gro ? 65536 : cfg_.buffer_size) + head_;
     if (rx_.init(nrx, rx_size, cfg_.numa_node) != Status::ok ||
         tx_.init(cfg_.tx_buffers, cfg_.buffer_size, cfg_.numa_node) != Status::ok) {
       if (error) *error = "uring: buffer pools";
@@ -105,8 +110,8 @@ class UringPath final : public UdpPath {
     br_mask_ = io_uring_buf_ring_mask(nrx);
     for (uint32_t i = 0; i < nrx; ++i) {
       const uint32_t id = rx_.acquire();
-      io_uring_buf_ring_add(br_, rx_.data(id), rx_.buffer_size(), static_cast<uint16_t>(id),
-                            br_mask_, static_cast<int>(i));
+      io_uring_buf_ring_add(br_, rx_.data(id) + head_, rx_.buffer_size() - head_,
+                            static_cast<uint16_t>(id), br_mask_, static_cast<int>(i));
     }
     io_uring_buf_ring_advance(br_, static_cast<int>(nrx));
     refs_.assign(nrx, 0);
@@ -149,18 +154,30 @@ class UringPath final : public UdpPath {
     int added = 0;
     for (const RxPacket& p : pkts) {
       if (p.buf >= refs_.size() || refs_[p.buf] == 0 || --refs_[p.buf] != 0) continue;
-      io_uring_buf_ring_add(br_, rx_.data(p.buf), rx_.buffer_size(), static_cast<uint16_t>(p.buf),
-                            br_mask_, added++);
+      io_uring_buf_ring_add(br_, rx_.data(p.buf) + head_, rx_.buffer_size() - head_,
+                            static_cast<uint16_t>(p.buf), br_mask_, added++);
     }
     if (added > 0) io_uring_buf_ring_advance(br_, added);
   }
 
-  size_t send(std::span<const TxPacket> pkts) override {
+  size_t send(std::span<const TxPacket> pkts) override { return send_impl(pkts, nullptr); }
+  size_t send_from(UdpPath& from, std::span<const RxPacket> pkts) override {
+    return send_impl(pkts, &from);
+  }
+  std::span<uint8_t> rx_buffer(uint32_t buf) override { return {rx_.data(buf), rx_.buffer_size()}; }
+
+  template <class P>
+  size_t send_impl(std::span<const P> pkts, UdpPath* from) {
     size_t accepted = 0;
     bool queued = false;
     while (accepted < pkts.size()) {
       const auto rest = pkts.subspan(accepted);
-      const size_t run = cfg_.gso ? gso_run(rest) : 1;
+      size_t run = cfg_.gso ? gso_run(rest) : 1;
+      // A zero-copy send pins the user pages as skb fragments, at most
+      // MAX_SKB_FRAGS (17) of them, and every segment is its own iovec of up
+      // to 2 pages: a longer GSO run fails with EMSGSIZE instead of being
+      // sent (the loopback bench lost every 32-segment run that way).
+      if (cfg_.zerocopy && run > kMaxZcSegments) run = kMaxZcSegments;
       io_uring_sqe* sqe = nfree_ > 0 ? io_uring_get_sqe(&ring_) : nullptr;
       if (sqe == nullptr) {
         ++c_.sq_full;
@@ -177,8 +194,14 @@ class UringPath final : public UdpPath {
       s.msg.msg_iovlen = run;
       s.nbufs = static_cast<uint32_t>(run);
       s.bytes = 0;
+      s.from = from;
       for (size_t i = 0; i < run; ++i) {
-        s.iov[i] = iovec{tx_.data(rest[i].buf) + rest[i].offset, rest[i].len};
+        if constexpr (std::is_same_v<P, RxPacket>) {
+          s.iov[i] = iovec{rest[i].data, rest[i].len};
+          s.rx[i] = rest[i];
+        } else {
+          s.iov[i] = iovec{tx_.data(rest[i].buf) + rest[i].offset, rest[i].len};
+        }
         s.bufs[i] = rest[i].buf;
         s.bytes += rest[i].len;
       }
@@ -261,7 +284,7 @@ class UringPath final : public UdpPath {
     if (!(cqe->flags & IORING_CQE_F_BUFFER)) return;
     const uint32_t id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     ++c_.rx_calls;
-    uint8_t* base = rx_.data(id);
+    uint8_t* base = rx_.data(id) + head_;
     io_uring_recvmsg_out* o = io_uring_recvmsg_validate(base, cqe->res, &rx_msg_);
     if (o == nullptr) {
       recycle_raw(id);
@@ -312,7 +335,8 @@ class UringPath final : public UdpPath {
   }
 
   void recycle_raw(uint32_t id) {
-    io_uring_buf_ring_add(br_, rx_.data(id), rx_.buffer_size(), static_cast<uint16_t>(id), br_mask_, 0);
+    io_uring_buf_ring_add(br_, rx_.data(id) + head_, rx_.buffer_size() - head_, static_cast<uint16_t>(id),
+                          br_mask_, 0);
     io_uring_buf_ring_advance(br_, 1);
   }
 
@@ -338,8 +362,12 @@ class UringPath final : public UdpPath {
 
   void finish(uint32_t si) {
     TxSlot& s = slots_[si];
-    for (uint32_t i = 0; i < s.nbufs; ++i) tx_.release(s.bufs[i]);
+    if (s.from != nullptr)
+      s.from->recycle({s.rx, s.nbufs});
+    else
+      for (uint32_t i = 0; i < s.nbufs; ++i) tx_.release(s.bufs[i]);
     s.nbufs = 0;
+    s.from = nullptr;
     free_slots_[nfree_++] = si;
     --in_flight_;
   }
@@ -361,6 +389,7 @@ class UringPath final : public UdpPath {
   PathConfig cfg_;
   io_uring ring_{};
   bool ring_ok_ = false, registered_ = false, armed_ = false;
+  uint32_t head_ = 0;  // rx_headroom, rounded up to 64
   BufferPool rx_;
   io_uring_buf_ring* br_ = nullptr;
   size_t br_bytes_ = 0;

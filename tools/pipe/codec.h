@@ -1,0 +1,74 @@
+// rl-pipe's protocol adapters: one object per protocol that seals a burst of
+// plaintext datagrams in place and opens a burst of protected datagrams in
+// place, with the real protocol engines (core/esp, core/quic, core/dtls13,
+// core/srtp). Configuration allocates; seal/open do not.
+//
+// Seal: each view holds the plaintext at [offset, offset+length) with at
+// least headroom() bytes before it and tailroom() after it; on ok it covers
+// the protected datagram. Open: each view covers one received datagram; on ok
+// it covers the plaintext to deliver. Each view carries its own Status.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/packet.h"
+#include "core/srtp.h"
+#include "simd/suite.h"
+
+namespace rl::pipe {
+
+enum class Proto : uint8_t { esp, quic, dtls13, srtp };
+const char* to_string(Proto p);
+
+inline constexpr size_t kMaxBurst = 64;
+
+// Everything a codec needs, from flags or a key file (tools/pipe/main.cc).
+struct CodecConfig {
+  Proto proto = Proto::esp;
+  // Each direction has its own suite (its own SA / key / crypto suite).
+  Suite seal_suite = Suite::aes128_gcm, open_suite = Suite::aes128_gcm;
+  std::vector<uint8_t> seal_key, open_key;  // ESP: key‖salt; QUIC/DTLS: secret; SRTP: key‖salt
+  // ESP (transport mode over UDP encapsulation, RFC 3948).
+  uint32_t spi_out = 0x100, spi_in = 0x100;
+  uint8_t seal_icv = 16, open_icv = 16;
+  bool esn = false;
+  uint8_t next_header = 17;  // what the payload is (UDP by default)
+  uint32_t replay_window = 1024;
+  // QUIC: the Destination Connection ID written on seal; the length of ours
+  // that short headers carry on open.
+  std::vector<uint8_t> dcid{1, 2, 3, 4, 5, 6, 7, 8};
+  uint32_t local_cid_len = 8;
+  // DTLS 1.3: the epoch of the traffic secrets (3 = first application epoch).
+  uint64_t dtls_epoch = 3;
+  // SRTP.
+  srtp::Profile srtp_seal_profile = srtp::Profile::aes128_cm_sha1_80;
+  srtp::Profile srtp_open_profile = srtp::Profile::aes128_cm_sha1_80;
+  std::vector<uint8_t> srtp_seal_mki, srtp_open_mki;
+  uint64_t srtp_kdr = 0;
+};
+
+struct CodecCounters {
+  uint64_t sealed = 0, seal_failed = 0;
+  uint64_t opened = 0, auth_failed = 0, replayed = 0, malformed = 0, other_failed = 0;
+};
+
+class Codec {
+ public:
+  virtual ~Codec() = default;
+  virtual uint32_t headroom() const = 0;
+  virtual uint32_t tailroom() const = 0;
+  // At most kMaxBurst views per call.
+  virtual size_t seal(std::span<PacketView> v) = 0;
+  virtual size_t open(std::span<PacketView> v) = 0;
+};
+
+// nullptr with *error set when the configuration is refused.
+std::unique_ptr<Codec> make_codec(const CodecConfig& cfg, std::string* error);
+
+// Counts the statuses of an opened burst into c.
+void count_open(std::span<const PacketView> v, CodecCounters& c);
+
+}  // namespace rl::pipe

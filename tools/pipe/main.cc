@@ -1,0 +1,593 @@
+// rl-pipe: an encrypted UDP pipeline over the io/ data paths.
+//
+//   plaintext in  --plain-listen --> [seal]  --> --peer         (protected)
+//   plaintext out <-- --plain-peer <-- [open] <-- --listen      (protected)
+//
+// Four sockets, each used by exactly one direction, so that one worker per
+// direction needs no locks: plain-in (bound, takes datagrams from anyone),
+// wire-out (connected to --peer), wire-in (bound to --listen, takes protected
+// datagrams from anyone; what authenticates is the key, not the address) and
+// plain-out (connected to --plain-peer). No copy, no allocation per packet: a
+// datagram is sealed or opened in place in the buffer it was received into
+// (plain-in keeps the protocol's header room in front of each datagram) and
+// sent from there with UdpPath::send_from; the buffer goes back to the
+// receiving path when the send completed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/topology.h"
+#include "io/udp_path.h"
+#include "tools/pipe/codec.h"
+#include "tools/replay/keylog.h"
+#include "tools/replay/srtp_keys.h"
+#include "tools/replay/xfrm_keys.h"
+
+namespace rl::pipe {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+const char kHelp[] = R"(rl-pipe: protect plaintext UDP datagrams and forward them to a peer rl-pipe,
+unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP).
+
+Usage: rl-pipe --proto esp|quic|dtls13|srtp --plain-listen A:P --plain-peer A:P
+               --listen A:P --peer A:P [keys] [options]
+
+Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
+  --plain-listen A:P   receive plaintext datagrams here (from any sender)
+  --plain-peer A:P     deliver unprotected datagrams (from the peer) here
+  --listen A:P         receive protected datagrams from the peer here
+  --peer A:P           send protected datagrams to the peer here (sent from an
+                       ephemeral port; the peer accepts any source address)
+
+Keys from a key file (the rl-replay formats):
+  --xfrm FILE          `ip xfrm state` text (ESP; rfc4106(gcm(aes)) or
+                       rfc7539esp(chacha20,poly1305)); the SAs are picked by
+                       --spi-out / --spi-in, default: the first state seals, the
+                       second (or the first again) opens
+  --keylog FILE        NSS key log (QUIC, DTLS 1.3): CLIENT_TRAFFIC_SECRET_0 and
+                       SERVER_TRAFFIC_SECRET_0 of the connection picked by
+                       --client-random HEX (default: the only one in the file);
+                       --role says which one this side seals with
+  --srtp-keys FILE     SDES a=crypto lines (SRTP); --srtp-out-tag / --srtp-in-tag
+                       pick lines by their crypto tag, default: the first line
+                       seals, the second (or the first again) opens
+Keys from flags:
+  --seal-key HEX       ESP: key||4-byte salt; QUIC/DTLS 1.3: traffic secret;
+                       SRTP: master key||master salt
+  --open-key HEX       the same for the direction the peer seals
+  --suite S            aes128-gcm (default), aes256-gcm, chacha20-poly1305
+                       (ESP from --xfrm and QUIC/DTLS with 48-byte secrets choose
+                       by themselves unless given)
+  --srtp-profile NAME  SDES suite name (default AES_CM_128_HMAC_SHA1_80)
+Protocol options:
+  --role client|server keylog: client seals with the CLIENT_ secret (default client)
+  --spi-out N --spi-in N   ESP SPIs (decimal or 0x hex; default 0x100 both ways)
+  --icv N              ESP ICV bytes: 8, 12 or 16 (default 16)
+  --esn                ESP extended sequence numbers
+  --dcid HEX           QUIC: Destination Connection ID written on seal
+                       (default 0102030405060708)
+  --cid-len N          QUIC: length of the CID in received short headers (default 8)
+  --replay-window N    inbound replay window in packets (default 1024)
+Running:
+  --workers 1|2        2 (default): one worker per direction; 1: one worker
+                       doing both
+  --cpus LIST          cores to pin workers to, e.g. 0,2-3 (hwloc; default: all,
+                       in order); the topology used is printed with --verbose
+  --burst N            datagrams per receive/seal/send burst (1..64, default 32)
+  --gso                UDP GSO on the protected send side and GRO on the
+                       protected receive side
+  --zerocopy           zero-copy sends (io_uring SENDMSG_ZC) of large GSO runs
+  --stats N            print the counters every N seconds (default: only at exit)
+  --verbose            print the topology and the io paths chosen
+  --help               this text
+The io path is chosen by probing (io_uring, else recvmmsg/sendmmsg); the
+environment variable RL_IO=uring|mmsg forces one. Counters are printed to
+stderr on exit (SIGINT/SIGTERM). "rl-pipe: ready" is printed to stderr once
+every socket is bound.
+)";
+
+bool parse_addr(const std::string& s, sockaddr_storage& out, socklen_t& len) {
+  out = sockaddr_storage{};
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    const size_t e = s.find(']');
+    if (e == std::string::npos || e + 1 >= s.size() || s[e + 1] != ':') return false;
+    host = s.substr(1, e - 1);
+    port = s.substr(e + 2);
+  } else {
+    const size_t c = s.rfind(':');
+    if (c == std::string::npos) return false;
+    host = s.substr(0, c);
+    port = s.substr(c + 1);
+  }
+  char* end = nullptr;
+  const unsigned long p = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p > 65535) return false;
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&out);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+bool parse_suite(const std::string& s, Suite& out) {
+  if (s == "aes128-gcm" || s == "aes128gcm") out = Suite::aes128_gcm;
+  else if (s == "aes256-gcm" || s == "aes256gcm") out = Suite::aes256_gcm;
+  else if (s == "chacha20-poly1305" || s == "chacha20poly1305") out = Suite::chacha20_poly1305;
+  else return false;
+  return true;
+}
+
+bool parse_profile(const std::string& s, srtp::Profile& out) {
+  for (srtp::Profile p : srtp::kAllProfiles) {
+    const srtp::ProfileInfo i = srtp::profile_info(p);
+    if (s == i.sdes_name || s == i.name) {
+      out = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+struct Options {
+  CodecConfig codec;
+  std::string plain_listen, plain_peer, listen, peer;
+  std::string xfrm, keylog, srtp_keys, client_random, cpus;
+  bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
+  bool spi_out_given = false, spi_in_given = false;
+  std::optional<uint64_t> srtp_out_tag, srtp_in_tag;
+  unsigned workers = 2, burst = 32, stats = 0;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "rl-pipe: %s (see --help)\n", msg.c_str());
+  std::exit(2);
+}
+
+uint64_t parse_num(const std::string& opt, const std::string& v) {
+  uint64_t n = 0;
+  if (!replay::parse_uint(v, n)) die(opt + ": not a number: " + v);
+  return n;
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    auto hexval = [&](std::vector<uint8_t>& out) {
+      const std::string v = val();
+      if (!replay::parse_hex(v, out, true)) die(a + ": not hex: " + v);
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kHelp, stdout);
+      std::exit(0);
+    } else if (a == "--proto") {
+      const std::string v = val();
+      if (v == "esp") o.codec.proto = Proto::esp;
+      else if (v == "quic") o.codec.proto = Proto::quic;
+      else if (v == "dtls13" || v == "dtls") o.codec.proto = Proto::dtls13;
+      else if (v == "srtp") o.codec.proto = Proto::srtp;
+      else die("--proto: unknown " + v);
+    } else if (a == "--plain-listen") o.plain_listen = val();
+    else if (a == "--plain-peer") o.plain_peer = val();
+    else if (a == "--listen") o.listen = val();
+    else if (a == "--peer") o.peer = val();
+    else if (a == "--xfrm") o.xfrm = val();
+    else if (a == "--keylog") o.keylog = val();
+    else if (a == "--srtp-keys") o.srtp_keys = val();
+    else if (a == "--client-random") o.client_random = val();
+    else if (a == "--seal-key") hexval(o.codec.seal_key);
+    else if (a == "--open-key") hexval(o.codec.open_key);
+    else if (a == "--suite") {
+      if (!parse_suite(val(), o.codec.seal_suite)) die("--suite: unknown suite");
+      o.codec.open_suite = o.codec.seal_suite;
+      o.suite_given = true;
+    } else if (a == "--srtp-profile") {
+      if (!parse_profile(val(), o.codec.srtp_seal_profile)) die("--srtp-profile: unknown profile");
+      o.codec.srtp_open_profile = o.codec.srtp_seal_profile;
+    } else if (a == "--role") {
+      const std::string v = val();
+      if (v != "client" && v != "server") die("--role: client or server");
+      o.role_client = v == "client";
+    } else if (a == "--spi-out") {
+      o.codec.spi_out = static_cast<uint32_t>(parse_num(a, val()));
+      o.spi_out_given = true;
+    } else if (a == "--spi-in") {
+      o.codec.spi_in = static_cast<uint32_t>(parse_num(a, val()));
+      o.spi_in_given = true;
+    } else if (a == "--icv") {
+      o.codec.seal_icv = o.codec.open_icv = static_cast<uint8_t>(parse_num(a, val()));
+    }
+    else if (a == "--esn") o.codec.esn = true;
+    else if (a == "--dcid") hexval(o.codec.dcid);
+    else if (a == "--cid-len") o.codec.local_cid_len = static_cast<uint32_t>(parse_num(a, val()));
+    else if (a == "--replay-window") o.codec.replay_window = static_cast<uint32_t>(parse_num(a, val()));
+    else if (a == "--srtp-out-tag") o.srtp_out_tag = parse_num(a, val());
+    else if (a == "--srtp-in-tag") o.srtp_in_tag = parse_num(a, val());
+    else if (a == "--workers") {
+      o.workers = static_cast<unsigned>(parse_num(a, val()));
+      if (o.workers != 1 && o.workers != 2) die("--workers: 1 or 2");
+    } else if (a == "--cpus") o.cpus = val();
+    else if (a == "--burst") {
+      o.burst = static_cast<unsigned>(parse_num(a, val()));
+      if (o.burst == 0 || o.burst > kMaxBurst) die("--burst: 1..64");
+    } else if (a == "--gso") o.gso = true;
+    else if (a == "--zerocopy") o.zerocopy = true;
+    else if (a == "--stats") o.stats = static_cast<unsigned>(parse_num(a, val()));
+    else if (a == "--verbose") o.verbose = true;
+    else die("unknown option " + a);
+  }
+  if (o.plain_listen.empty() || o.plain_peer.empty() || o.listen.empty() || o.peer.empty())
+    die("--plain-listen, --plain-peer, --listen and --peer are all needed");
+  return o;
+}
+
+// Fills o.codec's keys from the key files (flags already there win).
+void load_keys(Options& o) {
+  replay::Diag diag;
+  CodecConfig& c = o.codec;
+  if (!o.xfrm.empty()) {
+    replay::XfrmKeys x;
+    if (!x.load_file(o.xfrm, diag) || x.states().empty()) die("--xfrm: no usable state in " + o.xfrm);
+    const auto& st = x.states();
+    const replay::XfrmState* out = o.spi_out_given ? x.find(c.spi_out) : &st[0];
+    const replay::XfrmState* in =
+        o.spi_in_given ? x.find(c.spi_in) : &st[st.size() > 1 ? 1 : 0];
+    if (out == nullptr || in == nullptr) die("--xfrm: no state with the SPI asked for");
+    auto take = [&](const replay::XfrmState& s, std::vector<uint8_t>& keymat, Suite& suite,
+                    uint8_t& icv) {
+      if (s.alg == replay::XfrmState::Alg::none) die("--xfrm: state without an AEAD algorithm");
+      keymat = s.key;
+      keymat.insert(keymat.end(), s.salt.begin(), s.salt.end());
+      if (!o.suite_given)
+        suite = s.alg == replay::XfrmState::Alg::chacha20_poly1305 ? Suite::chacha20_poly1305
+                  : s.key.size() == 32                               ? Suite::aes256_gcm
+                                                                     : Suite::aes128_gcm;
+      if (s.icv_bits != 0) icv = static_cast<uint8_t>(s.icv_bits / 8);
+      c.esn = c.esn || s.esn;
+    };
+    take(*out, c.seal_key, c.seal_suite, c.seal_icv);
+    take(*in, c.open_key, c.open_suite, c.open_icv);
+    c.spi_out = out->spi;
+    c.spi_in = in->spi;
+  }
+  if (!o.keylog.empty()) {
+    replay::KeyLog k;
+    if (!k.load_file(o.keylog, diag) || k.size() == 0) die("--keylog: no secrets in " + o.keylog);
+    const replay::SessionSecrets* s = nullptr;
+    if (!o.client_random.empty()) {
+      replay::Bytes cr;
+      std::array<uint8_t, 32> r{};
+      if (!replay::parse_hex(o.client_random, cr) || cr.size() != 32) die("--client-random: 32 bytes hex");
+      std::copy(cr.begin(), cr.end(), r.begin());
+      s = k.find(r);
+    } else if (k.size() == 1) {
+      s = &k.sessions().begin()->second;
+    } else {
+      die("--keylog: several connections; pick one with --client-random");
+    }
+    if (s == nullptr) die("--keylog: no such client random");
+    const replay::Secret* cs = s->get(replay::SecretLabel::client_traffic_0);
+    const replay::Secret* ss = s->get(replay::SecretLabel::server_traffic_0);
+    if (cs == nullptr || ss == nullptr) die("--keylog: CLIENT_/SERVER_TRAFFIC_SECRET_0 needed");
+    c.seal_key = o.role_client ? cs->value : ss->value;
+    c.open_key = o.role_client ? ss->value : cs->value;
+    if (!o.suite_given && c.seal_key.size() == 48) c.seal_suite = Suite::aes256_gcm;
+    if (!o.suite_given && c.open_key.size() == 48) c.open_suite = Suite::aes256_gcm;
+  }
+  if (!o.srtp_keys.empty()) {
+    replay::SrtpKeys k;
+    if (!k.load_file(o.srtp_keys, diag) || k.keys().empty()) die("--srtp-keys: no key in " + o.srtp_keys);
+    auto pick = [&](std::optional<uint64_t> tag, size_t dflt) -> const replay::SrtpKey& {
+      if (tag) {
+        for (const replay::SrtpKey& key : k.keys())
+          if (key.tag == *tag) return key;
+        die("--srtp-keys: no line with crypto tag " + std::to_string(*tag));
+      }
+      return k.keys()[std::min(dflt, k.keys().size() - 1)];
+    };
+    auto take = [&](const replay::SrtpKey& key, std::vector<uint8_t>& km, std::vector<uint8_t>& mki,
+                    srtp::Profile& prof) {
+      if (key.suite == nullptr || key.keys.empty()) die("--srtp-keys: line without a key");
+      if (!parse_profile(key.suite->name, prof)) die(std::string("--srtp-keys: suite ") + key.suite->name);
+      const replay::SrtpKeyParam& p = key.keys[0];
+      km = p.key;
+      km.insert(km.end(), p.salt.begin(), p.salt.end());
+      mki.clear();
+      if (p.mki)
+        for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
+      if (key.kdr != 0) c.srtp_kdr = key.kdr;
+    };
+    take(pick(o.srtp_out_tag, 0), c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
+    take(pick(o.srtp_in_tag, 1), c.open_key, c.srtp_open_mki, c.srtp_open_profile);
+  }
+  if (c.seal_key.empty() || c.open_key.empty())
+    die("no keys: give a key file or --seal-key and --open-key");
+}
+
+// Counters of one direction, updated once per burst by its worker.
+struct DirCounters {
+  std::atomic<uint64_t> rx{0}, done{0}, tx{0}, dropped_size{0}, tx_rejected{0};
+  CodecCounters codec;           // owned by the worker
+  std::atomic<uint64_t> failed{0};
+};
+
+// One direction: receive a burst on `in`, seal or open it, send on `out`.
+class Flow {
+ public:
+  Flow(io::UdpPath* in, io::UdpPath* out, Codec* codec, bool seal, unsigned burst)
+      : in_(in), out_(out), codec_(codec), seal_(seal), burst_(burst) {}
+
+  // Returns the number of datagrams received.
+  size_t step(int timeout_ms) {
+    io::RxPacket rx[kMaxBurst];
+    const size_t n = in_->receive({rx, burst_}, timeout_ms);
+    if (n == 0) {
+      out_->poll();
+      return 0;
+    }
+    c.rx.fetch_add(n, std::memory_order_relaxed);
+    send(seal_ ? seal_burst(rx, n) : open_burst(rx, n));
+    return n;
+  }
+
+  DirCounters c;
+
+ private:
+  // Seals in place in the receive buffers: the datagram has the path's
+  // rx_headroom in front of it and the rest of its buffer behind it.
+  size_t seal_burst(const io::RxPacket* rx, size_t n) {
+    const uint32_t head = codec_->headroom(), tail = codec_->tailroom();
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const std::span<uint8_t> whole = in_->rx_buffer(rx[i].buf);
+      uint8_t* const end = whole.data() + whole.size();
+      if (rx[i].data - whole.data() < head || static_cast<size_t>(end - rx[i].data) < rx[i].len + tail) {
+        c.dropped_size.fetch_add(1, std::memory_order_relaxed);
+        in_->recycle({&rx[i], 1});
+        continue;
+      }
+      uint8_t* const start = rx[i].data - head;
+      views_[m] = PacketView{start, static_cast<uint32_t>(end - start), head, rx[i].len, Status::ok};
+      idx_[m++] = static_cast<uint32_t>(i);
+    }
+    codec_->seal({views_, m});
+    size_t k = 0;
+    for (size_t j = 0; j < m; ++j) {
+      const io::RxPacket& r = rx[idx_[j]];
+      if (views_[j].status != Status::ok) {
+        ++c.codec.seal_failed;
+        in_->recycle({&r, 1});
+        continue;
+      }
+      ++c.codec.sealed;
+      fwd_[k++] = io::RxPacket{views_[j].data(), views_[j].length, r.buf};
+    }
+    c.done.fetch_add(k, std::memory_order_relaxed);
+    c.failed.store(c.codec.seal_failed, std::memory_order_relaxed);
+    return k;
+  }
+
+  // Opens in place; the plaintext is sent from where it lies.
+  size_t open_burst(const io::RxPacket* rx, size_t n) {
+    for (size_t i = 0; i < n; ++i) views_[i] = PacketView{rx[i].data, rx[i].len, 0, rx[i].len, Status::ok};
+    codec_->open({views_, n});
+    count_open({views_, n}, c.codec);
+    size_t k = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (views_[i].status != Status::ok) {
+        in_->recycle({&rx[i], 1});
+        continue;
+      }
+      fwd_[k++] = io::RxPacket{views_[i].data(), views_[i].length, rx[i].buf};
+    }
+    c.done.fetch_add(k, std::memory_order_relaxed);
+    c.failed.store(c.codec.auth_failed + c.codec.replayed + c.codec.malformed + c.codec.other_failed,
+                   std::memory_order_relaxed);
+    return k;
+  }
+
+  // Sends the burst from the receive buffers; a full queue is retried
+  // briefly (completions free room), then the rest is dropped and counted.
+  void send(size_t k) {
+    size_t done = 0;
+    for (int tries = 0; done < k && tries < 200; ++tries) {
+      done += out_->send_from(*in_, {fwd_ + done, k - done});
+      if (done < k) out_->poll();
+    }
+    if (done < k) in_->recycle({fwd_ + done, k - done});
+    c.tx.fetch_add(done, std::memory_order_relaxed);
+    c.tx_rejected.fetch_add(k - done, std::memory_order_relaxed);
+  }
+
+  io::UdpPath* in_;
+  io::UdpPath* out_;
+  Codec* codec_;
+  bool seal_;
+  size_t burst_;
+  PacketView views_[kMaxBurst];
+  uint32_t idx_[kMaxBurst];
+  io::RxPacket fwd_[kMaxBurst];
+};
+
+void print_counters(const char* when, const Flow& prot, const Flow& unprot, const io::UdpPath& wire_out,
+                    const io::UdpPath& plain_out) {
+  const CodecCounters& s = prot.c.codec;
+  const CodecCounters& o = unprot.c.codec;
+  std::fprintf(stderr,
+               "rl-pipe: %s protect rx=%llu sealed=%llu seal_failed=%llu tx=%llu tx_rejected=%llu "
+               "dropped_size=%llu\n",
+               when, (unsigned long long)prot.c.rx.load(), (unsigned long long)prot.c.done.load(),
+               (unsigned long long)prot.c.failed.load(), (unsigned long long)prot.c.tx.load(),
+               (unsigned long long)prot.c.tx_rejected.load(), (unsigned long long)prot.c.dropped_size.load());
+  std::fprintf(stderr,
+               "rl-pipe: %s unprotect rx=%llu opened=%llu failed=%llu tx=%llu tx_rejected=%llu\n",
+               when, (unsigned long long)unprot.c.rx.load(), (unsigned long long)unprot.c.done.load(),
+               (unsigned long long)unprot.c.failed.load(), (unsigned long long)unprot.c.tx.load(),
+               (unsigned long long)unprot.c.tx_rejected.load());
+  if (std::strcmp(when, "exit") == 0) {
+    // Per-status detail, read after the workers stopped.
+    std::fprintf(stderr,
+                 "rl-pipe: exit open_status auth_failed=%llu replayed=%llu malformed=%llu other=%llu "
+                 "seal_status sealed=%llu failed=%llu\n",
+                 (unsigned long long)o.auth_failed, (unsigned long long)o.replayed,
+                 (unsigned long long)o.malformed, (unsigned long long)o.other_failed,
+                 (unsigned long long)s.sealed, (unsigned long long)s.seal_failed);
+    for (const io::UdpPath* p : {&wire_out, &plain_out}) {
+      const io::IoCounters& c = p->counters();
+      std::fprintf(stderr,
+                   "rl-pipe: exit %s-send path=%s tx_packets=%llu tx_calls=%llu tx_again=%llu "
+                   "tx_refused=%llu tx_errors=%llu sq_full=%llu zc=%llu zc_copied=%llu\n",
+                   p == &wire_out ? "wire" : "plain", io::to_string(p->kind()),
+                   (unsigned long long)c.tx_packets, (unsigned long long)c.tx_calls,
+                   (unsigned long long)c.tx_again, (unsigned long long)c.tx_refused,
+                   (unsigned long long)c.tx_errors, (unsigned long long)c.sq_full,
+                   (unsigned long long)c.tx_zc, (unsigned long long)c.tx_zc_copied);
+    }
+  }
+}
+
+int run(int argc, char** argv) {
+  Options o = parse_args(argc, argv);
+  load_keys(o);
+  std::string err;
+  // One codec per worker: the engines are not thread-safe, and each worker
+  // only uses its own direction's state.
+  auto seal_codec = make_codec(o.codec, &err);
+  auto open_codec = o.workers == 2 ? make_codec(o.codec, &err) : nullptr;
+  if (!seal_codec || (o.workers == 2 && !open_codec)) die(err);
+  Codec* opener = o.workers == 2 ? open_codec.get() : seal_codec.get();
+
+  const io::Topology& topo = io::Topology::get();
+  std::vector<unsigned> cores = topo.choose_cores(o.cpus);
+  if (cores.empty()) die("--cpus: no usable core in " + o.cpus);
+  if (o.verbose) std::fprintf(stderr, "rl-pipe: topology\n%s\n", topo.describe().c_str());
+  auto node_of = [&](unsigned w) {
+    const unsigned core = cores[w % cores.size()];
+    return core < topo.cores().size() ? topo.cores()[core].numa_node : -1;
+  };
+
+  sockaddr_storage pl, pp, ls, pr;
+  socklen_t pll, ppl, lsl, prl;
+  if (!parse_addr(o.plain_listen, pl, pll)) die("--plain-listen: bad address " + o.plain_listen);
+  if (!parse_addr(o.plain_peer, pp, ppl)) die("--plain-peer: bad address " + o.plain_peer);
+  if (!parse_addr(o.listen, ls, lsl)) die("--listen: bad address " + o.listen);
+  if (!parse_addr(o.peer, pr, prl)) die("--peer: bad address " + o.peer);
+  auto any_of = [](const sockaddr_storage& like, socklen_t& len) {
+    sockaddr_storage a{};
+    a.ss_family = like.ss_family;
+    len = like.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    return a;
+  };
+  socklen_t al1, al2;
+  const sockaddr_storage any_pr = any_of(pr, al1), any_pp = any_of(pp, al2);
+  auto sa = [](const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); };
+
+  auto make_path = [&](const sockaddr_storage& bind, socklen_t bl, const sockaddr_storage* peer,
+                       socklen_t peer_len, bool gro, bool gso, unsigned worker, uint32_t headroom,
+                       const char* what) -> std::unique_ptr<io::UdpPath> {
+    std::string e;
+    const int fd = io::open_udp_socket(sa(bind), bl, peer ? sa(*peer) : nullptr, peer_len, gro, &e);
+    if (fd < 0) die(std::string(what) + ": " + e);
+    io::PathConfig cfg;
+    cfg.gso = gso;
+    cfg.gro = gro;
+    cfg.zerocopy = o.zerocopy;
+    cfg.rx_buffers = gro ? 256 : 1024;
+    cfg.tx_buffers = 1024;
+    cfg.numa_node = node_of(worker);
+    cfg.rx_headroom = headroom;
+    auto p = io::make_udp_path(fd, cfg, &e);
+    if (!p) die(std::string(what) + ": " + e);
+    if (o.verbose)
+      std::fprintf(stderr, "rl-pipe: %s path=%s%s%s\n", what, io::to_string(p->kind()),
+                   e.empty() ? "" : " note: ", e.c_str());
+    return p;
+  };
+  const unsigned w_open = o.workers == 2 ? 1 : 0;
+  // Declared in this order so that each sending path is destroyed (and
+  // drained) before the path whose receive buffers it sends from.
+  auto plain_in = make_path(pl, pll, nullptr, 0, false, false, 0, seal_codec->headroom(), "plain-in");
+  auto wire_out = make_path(any_pr, al1, &pr, prl, false, o.gso, 0, 0, "wire-out");
+  auto wire_in = make_path(ls, lsl, nullptr, 0, o.gso, false, w_open, 0, "wire-in");
+  auto plain_out = make_path(any_pp, al2, &pp, ppl, false, false, w_open, 0, "plain-out");
+
+  Flow prot(plain_in.get(), wire_out.get(), seal_codec.get(), true, o.burst);
+  Flow unprot(wire_in.get(), plain_out.get(), opener, false, o.burst);
+
+  struct sigaction act {};
+  act.sa_handler = on_signal;
+  sigemptyset(&act.sa_mask);
+  sigaction(SIGINT, &act, nullptr);
+  sigaction(SIGTERM, &act, nullptr);
+  std::fprintf(stderr, "rl-pipe: ready proto=%s path=%s workers=%u\n", to_string(o.codec.proto),
+               io::to_string(wire_in->kind()), o.workers);
+
+  std::vector<std::thread> workers;
+  if (o.workers == 2) {
+    workers.emplace_back([&] {
+      topo.pin_current_thread(cores[0 % cores.size()]);
+      while (!g_stop.load(std::memory_order_relaxed)) prot.step(5);
+    });
+    workers.emplace_back([&] {
+      topo.pin_current_thread(cores[1 % cores.size()]);
+      while (!g_stop.load(std::memory_order_relaxed)) unprot.step(5);
+    });
+  } else {
+    workers.emplace_back([&] {
+      topo.pin_current_thread(cores[0]);
+      bool idle = false;
+      while (!g_stop.load(std::memory_order_relaxed)) {
+        const size_t a = prot.step(idle ? 1 : 0);
+        const size_t b = unprot.step(idle ? 1 : 0);
+        idle = a == 0 && b == 0;
+      }
+    });
+  }
+  auto last = std::chrono::steady_clock::now();
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (o.stats > 0 && std::chrono::steady_clock::now() - last >= std::chrono::seconds(o.stats)) {
+      last = std::chrono::steady_clock::now();
+      print_counters("stats", prot, unprot, *wire_out, *plain_out);
+    }
+  }
+  for (std::thread& t : workers) t.join();
+  wire_out->drain(500);
+  plain_out->drain(500);
+  print_counters("exit", prot, unprot, *wire_out, *plain_out);
+  return 0;
+}
+
+}  // namespace
+}  // namespace rl::pipe
+
+int main(int argc, char** argv) { return rl::pipe::run(argc, argv); }
