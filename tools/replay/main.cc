@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/replay/quic_decryptor.h"
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
 
@@ -158,7 +159,9 @@ int main(int argc, char** argv) {
   bool opened;
   ReplayStats st;
   {
+    QuicDecryptor quic(keys);  // the decryptors outlive the replayer that calls them
     Replayer rep(keys, opts, fan, diag);
+    rep.set_sink(Proto::quic, &quic);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {
