@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "tools/replay/esp_decryptor.h"
 #include "tools/replay/quic_decryptor.h"
+#include "tools/replay/srtp_decryptor.h"
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
 
@@ -160,8 +162,12 @@ int main(int argc, char** argv) {
   ReplayStats st;
   {
     QuicDecryptor quic(keys);  // the decryptors outlive the replayer that calls them
+    EspDecryptor esp(keys);
+    SrtpDecryptor srtp(keys);
     Replayer rep(keys, opts, fan, diag);
     rep.set_sink(Proto::quic, &quic);
+    rep.set_sink(Proto::esp, &esp);
+    rep.set_sink(Proto::srtp, &srtp);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {
