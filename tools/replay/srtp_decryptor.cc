@@ -84,9 +84,10 @@ void SrtpDecryptor::on_srtp_packet(const SrtpPacket& p, VerdictSink& out) {
       v.seq = p.seq;
     }
   } else {
-    // E flag + 31-bit index sit before the MKI and tag (RFC 3711 §3.4).
-    const size_t tail = srtp::profile_info(*srtp_profile(*p.key)).srtcp_tag_len +
-                        p.key->keys.front().mki_len + 4;
+    // E flag + 31-bit index: before the MKI and tag (RFC 3711 §3.4); with AEAD the tag is
+    // part of the ciphertext and the index follows it (RFC 7714 §9.3).
+    const srtp::ProfileInfo pi = srtp::profile_info(*srtp_profile(*p.key));
+    const size_t tail = (pi.aead ? 0 : pi.srtcp_tag_len) + p.key->keys.front().mki_len + 4;
     const bool have_index = p.wire.size() >= 8 + tail;
     const uint32_t word = have_index ? load_be32(p.wire.data() + p.wire.size() - tail) : 0;
     s.open_rtcp({&pv, 1});
