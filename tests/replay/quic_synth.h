@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -37,21 +38,24 @@ inline std::string synth_hex(const uint8_t* p, size_t n) {
 }
 
 inline std::vector<uint8_t> synth_frame(bool from_client, const uint8_t* q, size_t n) {
-  std::vector<uint8_t> f = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
-  const uint8_t c[4] = {10, 0, 0, 1}, s[4] = {10, 0, 0, 2};
-  uint8_t ip[20] = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0};
+  std::vector<uint8_t> f(14 + 20 + 8 + n, 0);
+  uint8_t* e = f.data();
+  const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+  std::memcpy(e, eth, sizeof eth);
+  uint8_t* ip = e + 14;
+  ip[0] = 0x45;
   store_be16(ip + 2, static_cast<uint16_t>(20 + 8 + n));
-  for (int i = 0; i < 4; ++i) {
-    ip[12 + i] = from_client ? c[i] : s[i];
-    ip[16 + i] = from_client ? s[i] : c[i];
-  }
-  uint8_t udp[8] = {};
+  ip[6] = 0x40;
+  ip[8] = 64;
+  ip[9] = 17;
+  const uint8_t c[4] = {10, 0, 0, 1}, s[4] = {10, 0, 0, 2};
+  std::memcpy(ip + 12, from_client ? c : s, 4);
+  std::memcpy(ip + 16, from_client ? s : c, 4);
+  uint8_t* udp = ip + 20;
   store_be16(udp, from_client ? 50000 : 443);
   store_be16(udp + 2, from_client ? 443 : 50000);
   store_be16(udp + 4, static_cast<uint16_t>(8 + n));
-  f.insert(f.end(), ip, ip + 20);
-  f.insert(f.end(), udp, udp + 8);
-  f.insert(f.end(), q, q + n);
+  std::memcpy(udp + 8, q, n);
   return f;
 }
 
