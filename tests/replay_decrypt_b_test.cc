@@ -7,8 +7,6 @@
 #include <pcap/pcap.h>
 
 #include <array>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -16,7 +14,6 @@
 #include "tests/replay/quic_synth.h"
 #include "tools/replay/esp_decryptor.h"
 #include "tools/replay/quic_decryptor.h"
-#include "tools/replay/sha256.h"
 #include "tools/replay/srtp_decryptor.h"
 
 namespace rl::replay {
@@ -202,31 +199,6 @@ TEST(SrtpReplay, SuiteNamesMapToProfiles) {
             2u);
   EXPECT_EQ(srtp_profile(k.keys()[0]), srtp::Profile::aes128_cm_sha1_80);
   EXPECT_EQ(srtp_profile(k.keys()[1]), srtp::Profile::aes128_cm_sha1_32);
-}
-
-}  // namespace
-}  // namespace rl::replay
-
-namespace rl::replay {
-namespace {
-
-// The verdicts' SHA-256 (SHA-NI when the CPU has it) equals BoringSSL's on every length
-// around the block and padding boundaries, and on FIPS 180-4's "abc" example.
-TEST(ReplaySha256, MatchesBoringSsl) {
-  std::vector<uint8_t> buf(2000);
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 131 + (i >> 3));
-  uint8_t a[32], b[32];
-  for (size_t n = 0; n < buf.size(); n += (n < 300 ? 1 : 97)) {
-    sha256(buf.data(), n, a);
-    sha256_reference(buf.data(), n, b);
-    ASSERT_EQ(0, std::memcmp(a, b, 32)) << "length " << n << " (" << sha256_impl() << ")";
-  }
-  const uint8_t abc[3] = {'a', 'b', 'c'};
-  sha256(abc, 3, a);
-  EXPECT_EQ(a[0], 0xba);  // FIPS 180-4 example: ba7816bf 8f01cfea ... f20015ad
-  EXPECT_EQ(a[1], 0x78);
-  EXPECT_EQ(a[31], 0xad);
-  std::printf("replay sha256: %s\n", sha256_impl());
 }
 
 }  // namespace

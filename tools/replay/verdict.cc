@@ -1,6 +1,6 @@
 #include "tools/replay/verdict.h"
 
-#include "tools/replay/sha256.h"
+#include <openssl/sha.h>
 
 #include <cstdio>
 
@@ -9,7 +9,7 @@ namespace rl::replay {
 void Verdict::set_plaintext(ByteSpan plain) {
   len = static_cast<uint32_t>(plain.size());
   std::array<uint8_t, 32> d;
-  replay::sha256(plain.data(), plain.size(), d.data());
+  SHA256(plain.data(), plain.size(), d.data());
   sha256 = d;
   plaintext = plain;
 }
