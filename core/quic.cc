@@ -93,7 +93,7 @@ struct LongHeader {
 // Reads a long header from `n` bytes; never reads past them. Returns
 // not_protected for Version Negotiation and Retry (the caller looks at .type),
 // unsupported for an unknown version.
-Status parse_long(const uint8_t* p, size_t n, LongHeader& h) {
+Status parse_long(const uint8_t* p, size_t n, LongHeader& h, bool greased_ok = false) {
   if (n < 7) return Status::truncated;
   h.version = load_be32(p + 1);
   h.dcid_len = p[5];
@@ -107,7 +107,8 @@ Status parse_long(const uint8_t* p, size_t n, LongHeader& h) {
     return Status::not_protected;
   }
   if (!known_version(h.version)) return Status::unsupported;
-  if ((p[0] & 0x40) == 0) return Status::malformed;  // fixed bit (RFC 9000 §17.2)
+  // Fixed bit (RFC 9000 §17.2), unless the peer may grease it (RFC 9287 §3).
+  if ((p[0] & 0x40) == 0 && !greased_ok) return Status::malformed;
   if (h.dcid_len > kMaxCidLen) return Status::malformed;
   size_t pos = h.dcid_off + h.dcid_len;
   if (pos + 1 > n) return Status::truncated;
@@ -727,7 +728,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     }
     if (d[0] & 0x80) {
       LongHeader h;
-      const Status st = parse_long(d, n, h);
+      const Status st = parse_long(d, n, h, grease_quic_bit_);
       if (st == Status::not_protected || st == Status::ok) {
         p.type = h.type;
         p.dcid = {d + h.dcid_off, h.dcid_len};
@@ -754,7 +755,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
       mt.long_hdr = true;
       mt.level = level_of(h.type);
     } else {
-      if ((d[0] & 0x40) == 0) {  // fixed bit (RFC 9000 §17.3.1)
+      if ((d[0] & 0x40) == 0 && !grease_quic_bit_) {  // fixed bit (RFC 9000 §17.3.1, RFC 9287)
         v.status = Status::malformed;
         continue;
       }

@@ -162,6 +162,9 @@ class PacketProtection {
   Status set_scid(std::span<const uint8_t> scid);
   Status set_short_dcid_length(size_t len);
   void set_spin(bool spin) { spin_ = spin; }
+  // RFC 9287: we advertised grease_quic_bit, so the peer may send packets with the
+  // fixed bit 0; open then accepts them (seal always sets it). Off by default.
+  void set_grease_quic_bit(bool accept) { grease_quic_bit_ = accept; }
   std::span<const uint8_t> dcid() const { return {dcid_, dcid_len_}; }
 
   // Returns how many packets are ok; each packet has its own Status.
@@ -272,6 +275,7 @@ class PacketProtection {
   uint8_t dcid_[kMaxCidLen] = {}, scid_[kMaxCidLen] = {};
   uint8_t dcid_len_ = 0, scid_len_ = 0, short_dcid_len_ = 0;
   bool spin_ = false;
+  bool grease_quic_bit_ = false;
   bool uses_clock_ = false;  // some key has an age limit, or a clock was set
   uint64_t now() const { return uses_clock_ ? clock_.read() : 0; }
 };

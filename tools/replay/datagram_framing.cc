@@ -112,7 +112,9 @@ QuicSplit split_quic(ByteSpan d, size_t short_dcid_len, std::vector<QuicPacketIn
         out.push_back(p);
         return QuicSplit::ok;
       }
-      if (!quic_version_known(p.version) || dl > 20 || sl > 20 || !(b[0] & 0x40)) {
+      // The fixed bit (0x40) is not checked: peers that negotiated grease_quic_bit
+      // (RFC 9287, ngtcp2 does) send it as 0.
+      if (!quic_version_known(p.version) || dl > 20 || sl > 20) {
         bad_offset = pos;
         return QuicSplit::malformed;
       }
@@ -146,7 +148,7 @@ QuicSplit split_quic(ByteSpan d, size_t short_dcid_len, std::vector<QuicPacketIn
       pos += p.wire.size();
       continue;
     }
-    if (!(b[0] & 0x40) || b.size() < 1 + short_dcid_len + 1) {
+    if (b.size() < 1 + short_dcid_len + 1) {
       bad_offset = pos;
       return QuicSplit::malformed;
     }

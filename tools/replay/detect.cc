@@ -102,7 +102,7 @@ Proto Detector::detect_udp(const FiveTuple& t, ByteSpan p, const QuicTracker& qu
   if (plausible_dtls_header(p)) return Proto::dtls;
   if ((p[0] & 0xc0) == 0xc0 && p.size() >= 7 && quic_version_known(load_be32(p.data() + 1)))
     return Proto::quic;
-  if ((p[0] & 0xc0) == 0x40) {
+  if ((p[0] & 0x80) == 0) {  // short header; the fixed bit may be greased (RFC 9287)
     size_t l = 0;
     if (quic.match_short(p, l)) return Proto::quic;
   }

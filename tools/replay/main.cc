@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "tools/replay/dtls_decryptor.h"
+#include "tools/replay/esp_decryptor.h"
+#include "tools/replay/quic_decryptor.h"
+#include "tools/replay/srtp_decryptor.h"
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
 #include "tools/replay/tls_decryptor.h"
@@ -160,11 +163,18 @@ int main(int argc, char** argv) {
   bool opened;
   ReplayStats st;
   {
+    // The decryptors outlive the replayer that calls them.
     TlsDecryptor tls_dec(keys, diag);
     DtlsDecryptor dtls_dec(keys, diag);
+    QuicDecryptor quic(keys);
+    EspDecryptor esp(keys);
+    SrtpDecryptor srtp(keys);
     Replayer rep(keys, opts, fan, diag);
     rep.set_sink(Proto::tls, &tls_dec);
     rep.set_sink(Proto::dtls, &dtls_dec);
+    rep.set_sink(Proto::quic, &quic);
+    rep.set_sink(Proto::esp, &esp);
+    rep.set_sink(Proto::srtp, &srtp);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {

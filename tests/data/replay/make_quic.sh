@@ -1,0 +1,64 @@
+#!/bin/bash
+# Regenerates quic_<name>.pcap + quic_<name>.keylog + quic_<name>.tshark.txt: QUIC sessions
+# between Debian's ngtcp2 examples (gtlsserver / gtlsclient, ngtcp2 over GnuTLS, HTTP/3) on
+# loopback inside a private network namespace with offloads off. The client fetches a
+# 6000-byte file with --key-update (10 ms after the handshake;
+# the request waits 100 ms) so that a 1-RTT key phase flip is in the capture. (Debian's
+# ngtcp2 speaks QUIC v1 and the v2 *draft* only, so v2 is covered by the unit tests.)
+#   quic_aes128   QUIC v1, TLS_AES_128_GCM_SHA256
+#   quic_chacha   QUIC v1, TLS_CHACHA20_POLY1305_SHA256
+# Ground truth: tshark_quic.sh (tshark's own QUIC decryption with the same key log).
+# Run as root: ./make_quic.sh [OUTDIR]   (default: this script's folder)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$(cd "${1:-$HERE}" && pwd)
+NS=rlquic$$
+TMP=$(mktemp -d)
+chmod 755 "$TMP"  # tcpdump drops to its own user to write the capture
+cleanup() {
+  [[ -n "${SRV:-}" ]] && kill "$SRV" 2>/dev/null || true
+  [[ -n "${CAP:-}" ]] && kill -INT "$CAP" 2>/dev/null || true
+  sleep 1
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=rl-replay-test -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+mkdir -p "$TMP/www"
+head -c 6000 /dev/zero | tr '\0' 'Q' >"$TMP/www/file"
+
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+ip netns exec "$NS" ip link set lo mtu 1500
+ip netns exec "$NS" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+
+run() {  # name port ciphers [client options...]
+  local name=$1 port=$2 ciphers=$3
+  shift 3
+  rm -f "$TMP/keys.log" "$TMP/cap.pcap"; touch "$TMP/cap.pcap"; chmod 666 "$TMP/cap.pcap"
+  ip netns exec "$NS" tcpdump -i lo -s 0 -U --immediate-mode -w "$TMP/cap.pcap" "udp port $port" 2>"$TMP/tcpdump.err" &
+  CAP=$!
+  sleep 1
+  SSLKEYLOGFILE="$TMP/srv.log" ip netns exec "$NS" gtlsserver --quiet --max-gso-dgrams=1 \
+    --ciphers="$ciphers" -d "$TMP/www" 127.0.0.1 "$port" "$TMP/key.pem" "$TMP/cert.pem" \
+    >/dev/null 2>&1 &
+  SRV=$!
+  sleep 0.5
+  SSLKEYLOGFILE="$TMP/keys.log" timeout 10 ip netns exec "$NS" gtlsclient --quiet \
+    --ciphers="$ciphers" --key-update=10ms --delay-stream=100ms --exit-on-all-streams-close "$@" \
+    127.0.0.1 "$port" "https://127.0.0.1:$port/file" >/dev/null 2>&1 || true
+  sleep 1
+  kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=
+  kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=
+  cat "$TMP/tcpdump.err" >&2
+  cp "$TMP/cap.pcap" "$OUT/quic_$name.pcap"
+  cp "$TMP/keys.log" "$OUT/quic_$name.keylog"
+  "$HERE/tshark_quic.sh" "$OUT/quic_$name.pcap" "$OUT/quic_$name.keylog" >"$OUT/quic_$name.tshark.txt"
+  echo "quic_$name: $(wc -l <"$OUT/quic_$name.tshark.txt") packets decrypted by tshark"
+}
+
+V13='NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL'
+run aes128 4433 "$V13:+AES-128-GCM"
+run chacha 4434 "$V13:+CHACHA20-POLY1305"

@@ -1,0 +1,178 @@
+/* Builds srtp.pcap for rl-replay's tests with libsrtp2 (an implementation independent of
+ * the engine): RTP and RTCP packets protected with srtp_protect / srtp_protect_rtcp and
+ * written as Ethernet/IPv4/UDP frames with pcap_dump. Fixed keys: deterministic output.
+ *   SSRC 0x11111111  AES_CM_128_HMAC_SHA1_80, RTP seq 65530.. (ROC wraps 0 -> 1), SRTCP
+ *   SSRC 0x22222222  AEAD_AES_128_GCM, ROC starting at 3 (signalled out of band, roc=3 in
+ *                    the key file), seq 65533.. (ROC 3 -> 4), SRTCP
+ * Writes: argv[1] = the capture, argv[2] = the key file (SDP a=crypto lines, RFC 4568),
+ * argv[3] = the ground truth: "<frame> <rtp|rtcp> <0xssrc> <hex of the plain packet>" for
+ * every packet as it was handed to libsrtp (make_srtp.sh hashes it).
+ * Build: cc make_srtp.c $(pkg-config --cflags --libs libsrtp2 libpcap) */
+#include <pcap/pcap.h>
+#include <srtp2/srtp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pcap_dumper_t* dumper;
+static FILE* truth;
+static int frame_no;
+
+static void put16(uint8_t* p, unsigned v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put32(uint8_t* p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 0xffff); }
+
+static void b64(const uint8_t* in, size_t n, char* out) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                 (i + 2 < n ? in[i + 2] : 0);
+    out[o++] = t[v >> 18 & 63];
+    out[o++] = t[v >> 12 & 63];
+    out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < n ? t[v & 63] : '=';
+  }
+  out[o] = 0;
+}
+
+static void write_frame(const uint8_t* udp_payload, int len, uint16_t port) {
+  uint8_t f[2048];
+  static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+  memcpy(f, eth, 14);
+  uint8_t* ip = f + 14;
+  memset(ip, 0, 20);
+  ip[0] = 0x45;
+  put16(ip + 2, 20 + 8 + len);
+  put16(ip + 4, frame_no);
+  ip[6] = 0x40;
+  ip[8] = 64;
+  ip[9] = 17;
+  put32(ip + 12, 0x0a000001);
+  put32(ip + 16, 0x0a000002);
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  put16(ip + 10, ~sum & 0xffff);
+  uint8_t* udp = ip + 20;
+  put16(udp, port);
+  put16(udp + 2, port);
+  put16(udp + 4, 8 + len);
+  put16(udp + 6, 0);  /* no UDP checksum (allowed over IPv4) */
+  memcpy(udp + 8, udp_payload, len);
+  struct pcap_pkthdr h;
+  memset(&h, 0, sizeof h);
+  h.ts.tv_sec = 1700000000 + frame_no / 50;
+  h.ts.tv_usec = (frame_no % 50) * 20000;
+  h.caplen = h.len = 14 + 20 + 8 + len;
+  pcap_dump((u_char*)dumper, &h, f);
+  ++frame_no;
+}
+
+static void note(const char* kind, uint32_t ssrc, const uint8_t* p, int len) {
+  fprintf(truth, "%d %s 0x%08x ", frame_no + 1, kind, ssrc);
+  for (int i = 0; i < len; ++i) fprintf(truth, "%02x", p[i]);
+  fputc('\n', truth);
+}
+
+static void check(srtp_err_status_t s, const char* what) {
+  if (s != srtp_err_status_ok) {
+    fprintf(stderr, "make_srtp: %s failed (%d)\n", what, (int)s);
+    exit(1);
+  }
+}
+
+struct stream {
+  uint32_t ssrc;
+  int gcm;
+  uint32_t roc;
+  uint16_t seq;
+  uint8_t key[30];
+  int key_len;
+  srtp_t session;
+};
+
+static void rtp(struct stream* s, int i) {
+  uint8_t p[1600];
+  const int payload = 20 + 37 * i;
+  p[0] = 0x80;
+  p[1] = (uint8_t)(i == 0 ? 0x80 | 96 : 96);  /* marker on the first packet */
+  put16(p + 2, s->seq);
+  put32(p + 4, 160u * (uint32_t)i + 1000u);
+  put32(p + 8, s->ssrc);
+  for (int k = 0; k < payload; ++k) p[12 + k] = (uint8_t)(s->ssrc + i * 13 + k);
+  int len = 12 + payload;
+  note("rtp", s->ssrc, p, len);
+  check(srtp_protect(s->session, p, &len), "srtp_protect");
+  write_frame(p, len, 5004);
+  s->seq++;
+}
+
+static void rtcp(struct stream* s, int i) {
+  uint8_t p[256];
+  /* Sender report (RFC 3550 §6.4.1), no report blocks. */
+  p[0] = 0x80;
+  p[1] = 200;
+  put16(p + 2, 6);
+  put32(p + 4, s->ssrc);
+  put32(p + 8, 0xe0000000u + i);
+  put32(p + 12, 0x10000000u * i);
+  put32(p + 16, 160u * i);
+  put32(p + 20, (uint32_t)i * 10);
+  put32(p + 24, (uint32_t)i * 1000);
+  int len = 28;
+  note("rtcp", s->ssrc, p, len);
+  check(srtp_protect_rtcp(s->session, p, &len), "srtp_protect_rtcp");
+  write_frame(p, len, 5005);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: make_srtp CAPTURE KEYFILE TRUTH\n");
+    return 2;
+  }
+  check(srtp_init(), "srtp_init");
+  struct stream st[2] = {{0x11111111, 0, 0, 65530, {0}, 30, NULL},
+                         {0x22222222, 1, 3, 65533, {0}, 28, NULL}};
+  FILE* keys = fopen(argv[2], "w");
+  truth = fopen(argv[3], "w");
+  if (!keys || !truth) return 2;
+  fprintf(keys, "# rl-replay SRTP keys for srtp.pcap (written by make_srtp.c)\n");
+  for (int n = 0; n < 2; ++n) {
+    struct stream* s = &st[n];
+    for (int k = 0; k < s->key_len; ++k) s->key[k] = (uint8_t)(0x31 * (n + 1) + 7 * k);
+    srtp_policy_t pol;
+    memset(&pol, 0, sizeof pol);
+    if (s->gcm) {
+      srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtp);
+      srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtcp);
+    } else {
+      srtp_crypto_policy_set_rtp_default(&pol.rtp);
+      srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+    }
+    pol.ssrc.type = ssrc_specific;
+    pol.ssrc.value = s->ssrc;
+    pol.key = s->key;
+    pol.window_size = 128;
+    check(srtp_create(&s->session, &pol), "srtp_create");
+    if (s->roc) check(srtp_set_stream_roc(s->session, s->ssrc, s->roc), "srtp_set_stream_roc");
+    char b[64];
+    b64(s->key, (size_t)s->key_len, b);
+    fprintf(keys, "ssrc=0x%08x%s a=crypto:%d %s inline:%s\n", s->ssrc,
+            s->roc ? (n == 1 ? " roc=3" : "") : "", n + 1,
+            s->gcm ? "AEAD_AES_128_GCM" : "AES_CM_128_HMAC_SHA1_80", b);
+  }
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  dumper = pcap_dump_open(dead, argv[1]);
+  if (!dumper) return 2;
+  for (int i = 0; i < 10; ++i) {
+    for (int n = 0; n < 2; ++n) rtp(&st[n], i);
+    if (i == 4 || i == 9)
+      for (int n = 0; n < 2; ++n) rtcp(&st[n], i);
+  }
+  pcap_dump_close(dumper);
+  fclose(keys);
+  fclose(truth);
+  for (int n = 0; n < 2; ++n) srtp_dealloc(st[n].session);
+  return 0;
+}
