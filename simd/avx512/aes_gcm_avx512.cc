@@ -264,36 +264,74 @@ inline __m512i lane_counts(int a, int b, int c, int d) {
   return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
 }
 
-template <int R, int K>
-inline void keystream(const RoundKeys<R>& rk, __m512i& ctr, __m512i* b) {
+// AES rounds on K ZMMs with other work stitched in: after round r (1 <= r <
+// R) work(r - 1) runs. Interleaving the GHASH multiplications with the rounds
+// in program order lets VAES and VPCLMULQDQ issue side by side; issued one
+// after the other, the AES rounds fill the scheduler first and the GHASH of
+// the group waits behind them.
+template <int R, int K, class F>
+inline void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
+#pragma GCC unroll 16
+  for (int r = 1; r < R; ++r) {
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
+    work(r - 1);
+  }
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
+}
+
+template <int K>
+inline void counters(__m512i& ctr, __m512i* b) {
   const __m512i rv = rev512();
   const __m512i inc4 = lane_counts(4, 4, 4, 4);
   for (int i = 0; i < K; ++i) {
     b[i] = _mm512_shuffle_epi8(ctr, rv);
     ctr = _mm512_add_epi32(ctr, inc4);
   }
-  aes_zmm<R, K>(rk, b);
+}
+
+// One ZMM (four blocks, index i of a 32-block group at q) of GHASH products.
+inline void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i x) {
+  __m512i d = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rev512());
+  if (i == 0) d = with_x(d, x);
+  acc_add<1>(a, &d, h + 64 * i);
 }
 
 // Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
 // ciphertext (the input on open, the output on seal) into a as a group whose
-// first block gets H^P, with x added to that first block.
-template <int R, Mode M, int K>
+// first block gets H^P, with x added to that first block. On seal with
+// kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
+// into x) during this group's AES rounds first.
+template <int R, Mode M, int K, bool kPending = false>
 inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
-                        size_t len, Acc& a, size_t P, __m128i x) {
+                        size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
-  keystream<R, K>(rk, ctr, b);
+  counters<K>(ctr, b);
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = load_n(p + 64 * i, len - 64 * i);
   }
   if constexpr (M == Mode::open) {
-    __m512i h[K];
-    for (int i = 0; i < K; ++i) h[i] = _mm512_shuffle_epi8(d[i], rv);
-    h[0] = with_x(h[0], x);
-    acc_add<K>(a, h, powers(s, P));
+    // The input's GHASH rides along with the AES rounds.
+    const uint8_t* h = powers(s, P);
+    aes_stitched<R, K>(rk, b, [&](int i) {
+      if (i < K) {
+        __m512i t = _mm512_shuffle_epi8(d[i], rv);
+        if (i == 0) t = with_x(t, x);
+        acc_add<1>(a, &t, h + 64 * i);
+      }
+    });
+  } else if constexpr (M == Mode::seal && kPending) {
+    const uint8_t* h = powers(s, 32);
+    aes_stitched<R, K>(rk, b, [&](int i) {
+      if (i < 8) hash_zmm(a, pending, i, h, x);
+    });
+    x = acc_reduce(a);
+    a = acc_zero();
+  } else {
+    aes_zmm<R, K>(rk, b);
   }
   for (int i = 0; i < K; ++i) {
     d[i] = _mm512_xor_si512(d[i], b[i]);
@@ -307,29 +345,27 @@ inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
   }
 }
 
-// GHASH of 512 bytes of ciphertext at q as one 32-block group, on top of the
-// products already in `seed` (the AAD, before the first group), then reduced.
-inline void hash512(const GcmState& s, const uint8_t* q, Acc& seed, __m128i& x) {
-  const __m512i rv = rev512();
-  __m512i h[8];
-  for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rv);
-  h[0] = with_x(h[0], x);
-  acc_add<8>(seed, h, powers(s, 32));
-  x = acc_reduce(seed);
-  seed = acc_zero();
-}
-
-// 512 bytes of counter mode with no masks. On seal the GHASH of the previous
-// 512 bytes of output (at `pending`) runs alongside, so that the AES of this
-// group does not wait for it and the hash does not wait for this AES.
-template <int R, Mode M>
+// 512 bytes of counter mode with no masks, and (kHash) the GHASH of a 512-byte
+// group of ciphertext stitched into its AES rounds: on open this chunk's input,
+// on seal the previous chunk's output at `pending` (so that the AES of this
+// chunk does not wait for that hash nor the hash for this AES). The group goes
+// on top of the products already in `seed` (the AAD, before the first group)
+// and is reduced into x.
+template <int R, Mode M, bool kHash>
 inline void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
-  keystream<R, 8>(rk, ctr, b);
-  if constexpr (M == Mode::open) hash512(s, p, seed, x);
-  if constexpr (M == Mode::seal)
-    if (pending != nullptr) hash512(s, pending, seed, x);
+  counters<8>(ctr, b);
+  const uint8_t* q = M == Mode::open ? p : pending;
+  const uint8_t* h = powers(s, 32);
+  aes_stitched<R, 8>(rk, b, [&](int i) {
+    if constexpr (kHash)
+      if (i < 8) hash_zmm(seed, q, i, h, x);
+  });
+  if constexpr (kHash) {
+    x = acc_reduce(seed);
+    seed = acc_zero();
+  }
   for (int i = 0; i < 8; ++i)
     _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
 }
@@ -365,27 +401,45 @@ __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, siz
   }
   uint8_t* p = data;
   size_t rem = len;
+  const uint8_t* pending = nullptr;  // seal: the last full chunk, not hashed yet
   if (rem > 512) {
-    const uint8_t* pending = nullptr;
-    do {
-      crypt512<R, M>(s, rk, ctr, p, pending, acc, x);
+    constexpr bool kOpenHash = M == Mode::open;
+    crypt512<R, M, kOpenHash>(s, rk, ctr, p, nullptr, acc, x);
+    pending = p;
+    p += 512;
+    rem -= 512;
+    while (rem > 512) {
+      crypt512<R, M, M != Mode::ctr>(s, rk, ctr, p, pending, acc, x);
       pending = p;
       p += 512;
       rem -= 512;
-    } while (rem > 512);
-    if constexpr (M == Mode::seal) hash512(s, pending, acc, x);
+    }
   }
   const size_t P = blocks(rem) + 1;
-  switch ((rem + 63) / 64) {
-    case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
-    default: break;
+  if (M == Mode::seal && pending != nullptr) {
+    switch ((rem + 63) / 64) {
+      case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 3: crypt_group<R, M, 3, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 4: crypt_group<R, M, 4, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 5: crypt_group<R, M, 5, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 6: crypt_group<R, M, 6, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 7: crypt_group<R, M, 7, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 8: crypt_group<R, M, 8, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      default: break;
+    }
+  } else {
+    switch ((rem + 63) / 64) {
+      case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
+      default: break;
+    }
   }
   if constexpr (M == Mode::ctr) return x;
   __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
