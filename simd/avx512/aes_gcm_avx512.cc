@@ -43,6 +43,10 @@
 namespace rl::avx512 {
 namespace {
 
+// The GHASH helpers pass three-ZMM accumulators around: out of line they go
+// through memory (and 512-bit store-to-load forwarding), so force them inline.
+#define RL_INLINE inline __attribute__((always_inline))
+
 constexpr size_t kPowers = 36;
 
 struct alignas(64) GcmState {
@@ -86,7 +90,7 @@ inline __m128i poly() {
 }
 
 // [hi:lo] (256 bits) -> 128 bits.
-inline __m128i reduce(__m128i lo, __m128i hi) {
+RL_INLINE __m128i reduce(__m128i lo, __m128i hi) {
   const __m128i p = poly();
   __m128i t = _mm_clmulepi64_si128(lo, p, 0x10);
   lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
@@ -114,7 +118,7 @@ inline __m128i times_x_inv(__m128i h) {
   return _mm_xor_si128(s, _mm_and_si128(top, poly()));
 }
 
-inline __m128i xor_lanes(__m512i z) {
+RL_INLINE __m128i xor_lanes(__m512i z) {
   const __m256i t = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
   return _mm_xor_si128(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 }
@@ -151,7 +155,7 @@ inline const uint8_t* powers(const GcmState& s, size_t p) { return s.hpow[kPower
 
 // K ZMMs of reflected, zero-padded blocks times the powers at h.
 template <int K>
-inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
+RL_INLINE void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
   for (int i = 0; i < K; ++i) {
     const __m512i hp = _mm512_loadu_si512(h + 64 * i);
     a.lo = _mm512_xor_si512(a.lo, _mm512_clmulepi64_epi128(d[i], hp, 0x00));
@@ -161,7 +165,7 @@ inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
   }
 }
 
-inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
+RL_INLINE void acc_add_block(Acc& a, __m128i d, __m128i h) {
   a.lo = _mm512_xor_si512(a.lo, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x00)));
   a.hi = _mm512_xor_si512(a.hi, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x11)));
   a.mid = _mm512_xor_si512(
@@ -169,7 +173,7 @@ inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
                                                    _mm_clmulepi64_si128(d, h, 0x10))));
 }
 
-inline __m128i acc_reduce(const Acc& a) {
+RL_INLINE __m128i acc_reduce(const Acc& a) {
   const __m512i lo = _mm512_xor_si512(a.lo, _mm512_bslli_epi128(a.mid, 8));
   const __m512i hi = _mm512_xor_si512(a.hi, _mm512_bsrli_epi128(a.mid, 8));
   return reduce(xor_lanes(lo), xor_lanes(hi));
@@ -201,7 +205,7 @@ inline __m512i with_x(__m512i d, __m128i x) { return _mm512_xor_si512(d, _mm512_
 // GHASH of 0 < len <= 64K bytes at p (zero-padded) into a, as a group whose
 // first block gets H^P, with x added to that first block.
 template <int K>
-inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+RL_INLINE void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   __m512i d[K];
   for (int i = 0; i < K; ++i)
     d[i] = _mm512_shuffle_epi8(load_n(p + 64 * i, len - 64 * i), rev512());
@@ -209,7 +213,7 @@ inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, s
   acc_add<K>(a, d, powers(s, P));
 }
 
-inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+RL_INLINE void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   switch ((len + 63) / 64) {
     case 1: return acc_bytes<1>(a, s, p, len, P, x);
     case 2: return acc_bytes<2>(a, s, p, len, P, x);
@@ -220,7 +224,7 @@ inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t le
 }
 
 // Reduced GHASH of a byte string of any length (zero-padded), 256 bytes per reduction.
-inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+RL_INLINE __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
   while (len > 0) {
     const size_t n = len < 256 ? len : 256;
     Acc a = acc_zero();
@@ -244,7 +248,7 @@ struct RoundKeys {
 };
 
 template <int R, int K>
-inline void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
+RL_INLINE void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
   for (int r = 1; r < R; ++r)
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
@@ -270,7 +274,7 @@ inline __m512i lane_counts(int a, int b, int c, int d) {
 // after the other, the AES rounds fill the scheduler first and the GHASH of
 // the group waits behind them.
 template <int R, int K, class F>
-inline void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
+RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
 #pragma GCC unroll 16
   for (int r = 1; r < R; ++r) {
@@ -291,7 +295,7 @@ inline void counters(__m512i& ctr, __m512i* b) {
 }
 
 // One ZMM (four blocks, index i of a 32-block group at q) of GHASH products.
-inline void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i x) {
+RL_INLINE void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i x) {
   __m512i d = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rev512());
   if (i == 0) d = with_x(d, x);
   acc_add<1>(a, &d, h + 64 * i);
@@ -303,7 +307,7 @@ inline void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i 
 // kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
 // into x) during this group's AES rounds first.
 template <int R, Mode M, int K, bool kPending = false>
-inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
                         size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
@@ -352,7 +356,7 @@ inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
 // on top of the products already in `seed` (the AAD, before the first group)
 // and is reduced into x.
 template <int R, Mode M, bool kHash>
-inline void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
   counters<8>(ctr, b);
