@@ -214,6 +214,10 @@ RL_INLINE void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len
 }
 
 RL_INLINE void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+  if (len <= 16) {  // one block (a TLS, DTLS or QUIC header as AAD): one XMM product
+    const __m128i d = _mm_xor_si128(bswap(_mm_maskz_loadu_epi8(static_cast<__mmask16>(byte_mask(len)), p)), x);
+    return acc_add_block(a, d, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, P))));
+  }
   switch ((len + 63) / 64) {
     case 1: return acc_bytes<1>(a, s, p, len, P, x);
     case 2: return acc_bytes<2>(a, s, p, len, P, x);
