@@ -16,6 +16,9 @@
 // Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
 // a time with their AES rounds interleaved (small_n); longer ones run alone
 // (gcm_run) with a 512-byte main loop whose GHASH trails the AES by one chunk.
+// Its GHASH multiplications are stitched into the AES rounds in program order
+// (one ZMM of products after each round), so VAES and VPCLMULQDQ issue side
+// by side instead of the rounds filling the scheduler first.
 //
 // Lengths that are not multiples of 16 or 64 use AVX-512BW byte masks: masked
 // loads read nothing beyond the buffer and masked stores write nothing beyond it.
