@@ -196,6 +196,30 @@ TEST(SimdDiff, LengthsAndAad) {
   }
 }
 
+// The single-packet kernel works in 512-byte chunks whose GHASH is stitched
+// into the next chunk's (or the tail group's) AES rounds: every length within
+// a ZMM of a chunk boundary up to 16 KiB + 512, each with a forged twin, for
+// every AAD shape that takes a different grouping (none, joins the first
+// chunk, hashed on its own).
+TEST(SimdDiff, ChunkBoundaries) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0007};
+    KeyPool pool(r, /*with_chacha=*/false);
+    size_t cases = 0;
+    for (size_t k = 1; k <= 33; ++k)
+      for (int d : {-65, -64, -63, -17, -16, -1, 0, 1, 15, 16, 63, 64, 65})
+        for (size_t aad : {size_t{0}, size_t{13}, size_t{64}, size_t{300}}) {
+          const size_t len = static_cast<size_t>(static_cast<long>(512 * k) + d);
+          ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, len, true)) << "len " << len;
+          ++cases;
+        }
+    std::printf("[ %s ] %zu chunk-boundary cases\n", to_string(t), cases);
+  }
+}
+
 // Bursts of 1..64 jobs, mixed suites (ChaCha20 too), keys, truncated tags,
 // lengths and AAD; some jobs forged. Each job gets its own status; a forged
 // job's bytes are left as they arrived; neighbours are unaffected.

@@ -16,6 +16,9 @@
 // Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
 // a time with their AES rounds interleaved (small_n); longer ones run alone
 // (gcm_run) with a 512-byte main loop whose GHASH trails the AES by one chunk.
+// Its GHASH multiplications are stitched into the AES rounds in program order
+// (one ZMM of products after each round), so VAES and VPCLMULQDQ issue side
+// by side instead of the rounds filling the scheduler first.
 //
 // Lengths that are not multiples of 16 or 64 use AVX-512BW byte masks: masked
 // loads read nothing beyond the buffer and masked stores write nothing beyond it.
@@ -42,6 +45,10 @@
 
 namespace rl::avx512 {
 namespace {
+
+// The GHASH helpers pass three-ZMM accumulators around: out of line they go
+// through memory (and 512-bit store-to-load forwarding), so force them inline.
+#define RL_INLINE inline __attribute__((always_inline))
 
 constexpr size_t kPowers = 36;
 
@@ -86,7 +93,7 @@ inline __m128i poly() {
 }
 
 // [hi:lo] (256 bits) -> 128 bits.
-inline __m128i reduce(__m128i lo, __m128i hi) {
+RL_INLINE __m128i reduce(__m128i lo, __m128i hi) {
   const __m128i p = poly();
   __m128i t = _mm_clmulepi64_si128(lo, p, 0x10);
   lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
@@ -114,7 +121,7 @@ inline __m128i times_x_inv(__m128i h) {
   return _mm_xor_si128(s, _mm_and_si128(top, poly()));
 }
 
-inline __m128i xor_lanes(__m512i z) {
+RL_INLINE __m128i xor_lanes(__m512i z) {
   const __m256i t = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
   return _mm_xor_si128(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 }
@@ -151,7 +158,7 @@ inline const uint8_t* powers(const GcmState& s, size_t p) { return s.hpow[kPower
 
 // K ZMMs of reflected, zero-padded blocks times the powers at h.
 template <int K>
-inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
+RL_INLINE void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
   for (int i = 0; i < K; ++i) {
     const __m512i hp = _mm512_loadu_si512(h + 64 * i);
     a.lo = _mm512_xor_si512(a.lo, _mm512_clmulepi64_epi128(d[i], hp, 0x00));
@@ -161,7 +168,7 @@ inline void acc_add(Acc& a, const __m512i* d, const uint8_t* h) {
   }
 }
 
-inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
+RL_INLINE void acc_add_block(Acc& a, __m128i d, __m128i h) {
   a.lo = _mm512_xor_si512(a.lo, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x00)));
   a.hi = _mm512_xor_si512(a.hi, _mm512_zextsi128_si512(_mm_clmulepi64_si128(d, h, 0x11)));
   a.mid = _mm512_xor_si512(
@@ -169,7 +176,7 @@ inline void acc_add_block(Acc& a, __m128i d, __m128i h) {
                                                    _mm_clmulepi64_si128(d, h, 0x10))));
 }
 
-inline __m128i acc_reduce(const Acc& a) {
+RL_INLINE __m128i acc_reduce(const Acc& a) {
   const __m512i lo = _mm512_xor_si512(a.lo, _mm512_bslli_epi128(a.mid, 8));
   const __m512i hi = _mm512_xor_si512(a.hi, _mm512_bsrli_epi128(a.mid, 8));
   return reduce(xor_lanes(lo), xor_lanes(hi));
@@ -201,7 +208,7 @@ inline __m512i with_x(__m512i d, __m128i x) { return _mm512_xor_si512(d, _mm512_
 // GHASH of 0 < len <= 64K bytes at p (zero-padded) into a, as a group whose
 // first block gets H^P, with x added to that first block.
 template <int K>
-inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+RL_INLINE void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   __m512i d[K];
   for (int i = 0; i < K; ++i)
     d[i] = _mm512_shuffle_epi8(load_n(p + 64 * i, len - 64 * i), rev512());
@@ -209,7 +216,11 @@ inline void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len, s
   acc_add<K>(a, d, powers(s, P));
 }
 
-inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+RL_INLINE void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
+  if (len <= 16) {  // one block (a TLS, DTLS or QUIC header as AAD): one XMM product
+    const __m128i d = _mm_xor_si128(bswap(_mm_maskz_loadu_epi8(static_cast<__mmask16>(byte_mask(len)), p)), x);
+    return acc_add_block(a, d, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, P))));
+  }
   switch ((len + 63) / 64) {
     case 1: return acc_bytes<1>(a, s, p, len, P, x);
     case 2: return acc_bytes<2>(a, s, p, len, P, x);
@@ -220,7 +231,7 @@ inline void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t le
 }
 
 // Reduced GHASH of a byte string of any length (zero-padded), 256 bytes per reduction.
-inline __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
+RL_INLINE __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, size_t len) {
   while (len > 0) {
     const size_t n = len < 256 ? len : 256;
     Acc a = acc_zero();
@@ -244,7 +255,7 @@ struct RoundKeys {
 };
 
 template <int R, int K>
-inline void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
+RL_INLINE void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
   for (int r = 1; r < R; ++r)
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
@@ -264,36 +275,74 @@ inline __m512i lane_counts(int a, int b, int c, int d) {
   return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
 }
 
-template <int R, int K>
-inline void keystream(const RoundKeys<R>& rk, __m512i& ctr, __m512i* b) {
+// AES rounds on K ZMMs with other work stitched in: after round r (1 <= r <
+// R) work(r - 1) runs. Interleaving the GHASH multiplications with the rounds
+// in program order lets VAES and VPCLMULQDQ issue side by side; issued one
+// after the other, the AES rounds fill the scheduler first and the GHASH of
+// the group waits behind them.
+template <int R, int K, class F>
+RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
+#pragma GCC unroll 16
+  for (int r = 1; r < R; ++r) {
+    for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
+    work(r - 1);
+  }
+  for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
+}
+
+template <int K>
+inline void counters(__m512i& ctr, __m512i* b) {
   const __m512i rv = rev512();
   const __m512i inc4 = lane_counts(4, 4, 4, 4);
   for (int i = 0; i < K; ++i) {
     b[i] = _mm512_shuffle_epi8(ctr, rv);
     ctr = _mm512_add_epi32(ctr, inc4);
   }
-  aes_zmm<R, K>(rk, b);
+}
+
+// One ZMM (four blocks, index i of a 32-block group at q) of GHASH products.
+RL_INLINE void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i x) {
+  __m512i d = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rev512());
+  if (i == 0) d = with_x(d, x);
+  acc_add<1>(a, &d, h + 64 * i);
 }
 
 // Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
 // ciphertext (the input on open, the output on seal) into a as a group whose
-// first block gets H^P, with x added to that first block.
-template <int R, Mode M, int K>
-inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
-                        size_t len, Acc& a, size_t P, __m128i x) {
+// first block gets H^P, with x added to that first block. On seal with
+// kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
+// into x) during this group's AES rounds first.
+template <int R, Mode M, int K, bool kPending = false>
+RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+                        size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
-  keystream<R, K>(rk, ctr, b);
+  counters<K>(ctr, b);
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = load_n(p + 64 * i, len - 64 * i);
   }
   if constexpr (M == Mode::open) {
-    __m512i h[K];
-    for (int i = 0; i < K; ++i) h[i] = _mm512_shuffle_epi8(d[i], rv);
-    h[0] = with_x(h[0], x);
-    acc_add<K>(a, h, powers(s, P));
+    // The input's GHASH rides along with the AES rounds.
+    const uint8_t* h = powers(s, P);
+    aes_stitched<R, K>(rk, b, [&](int i) {
+      if (i < K) {
+        __m512i t = _mm512_shuffle_epi8(d[i], rv);
+        if (i == 0) t = with_x(t, x);
+        acc_add<1>(a, &t, h + 64 * i);
+      }
+    });
+  } else if constexpr (M == Mode::seal && kPending) {
+    const uint8_t* h = powers(s, 32);
+    aes_stitched<R, K>(rk, b, [&](int i) {
+      if (i < 8) hash_zmm(a, pending, i, h, x);
+    });
+    x = acc_reduce(a);
+    a = acc_zero();
+  } else {
+    aes_zmm<R, K>(rk, b);
   }
   for (int i = 0; i < K; ++i) {
     d[i] = _mm512_xor_si512(d[i], b[i]);
@@ -307,29 +356,27 @@ inline void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
   }
 }
 
-// GHASH of 512 bytes of ciphertext at q as one 32-block group, on top of the
-// products already in `seed` (the AAD, before the first group), then reduced.
-inline void hash512(const GcmState& s, const uint8_t* q, Acc& seed, __m128i& x) {
-  const __m512i rv = rev512();
-  __m512i h[8];
-  for (int i = 0; i < 8; ++i) h[i] = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rv);
-  h[0] = with_x(h[0], x);
-  acc_add<8>(seed, h, powers(s, 32));
-  x = acc_reduce(seed);
-  seed = acc_zero();
-}
-
-// 512 bytes of counter mode with no masks. On seal the GHASH of the previous
-// 512 bytes of output (at `pending`) runs alongside, so that the AES of this
-// group does not wait for it and the hash does not wait for this AES.
-template <int R, Mode M>
-inline void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+// 512 bytes of counter mode with no masks, and (kHash) the GHASH of a 512-byte
+// group of ciphertext stitched into its AES rounds: on open this chunk's input,
+// on seal the previous chunk's output at `pending` (so that the AES of this
+// chunk does not wait for that hash nor the hash for this AES). The group goes
+// on top of the products already in `seed` (the AAD, before the first group)
+// and is reduced into x.
+template <int R, Mode M, bool kHash>
+RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
-  keystream<R, 8>(rk, ctr, b);
-  if constexpr (M == Mode::open) hash512(s, p, seed, x);
-  if constexpr (M == Mode::seal)
-    if (pending != nullptr) hash512(s, pending, seed, x);
+  counters<8>(ctr, b);
+  const uint8_t* q = M == Mode::open ? p : pending;
+  const uint8_t* h = powers(s, 32);
+  aes_stitched<R, 8>(rk, b, [&](int i) {
+    if constexpr (kHash)
+      if (i < 8) hash_zmm(seed, q, i, h, x);
+  });
+  if constexpr (kHash) {
+    x = acc_reduce(seed);
+    seed = acc_zero();
+  }
   for (int i = 0; i < 8; ++i)
     _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
 }
@@ -365,27 +412,45 @@ __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, siz
   }
   uint8_t* p = data;
   size_t rem = len;
+  const uint8_t* pending = nullptr;  // seal: the last full chunk, not hashed yet
   if (rem > 512) {
-    const uint8_t* pending = nullptr;
-    do {
-      crypt512<R, M>(s, rk, ctr, p, pending, acc, x);
+    constexpr bool kOpenHash = M == Mode::open;
+    crypt512<R, M, kOpenHash>(s, rk, ctr, p, nullptr, acc, x);
+    pending = p;
+    p += 512;
+    rem -= 512;
+    while (rem > 512) {
+      crypt512<R, M, M != Mode::ctr>(s, rk, ctr, p, pending, acc, x);
       pending = p;
       p += 512;
       rem -= 512;
-    } while (rem > 512);
-    if constexpr (M == Mode::seal) hash512(s, pending, acc, x);
+    }
   }
   const size_t P = blocks(rem) + 1;
-  switch ((rem + 63) / 64) {
-    case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
-    case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
-    default: break;
+  if (M == Mode::seal && pending != nullptr) {
+    switch ((rem + 63) / 64) {
+      case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 3: crypt_group<R, M, 3, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 4: crypt_group<R, M, 4, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 5: crypt_group<R, M, 5, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 6: crypt_group<R, M, 6, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 7: crypt_group<R, M, 7, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 8: crypt_group<R, M, 8, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      default: break;
+    }
+  } else {
+    switch ((rem + 63) / 64) {
+      case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
+      default: break;
+    }
   }
   if constexpr (M == Mode::ctr) return x;
   __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
