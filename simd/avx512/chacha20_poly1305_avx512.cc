@@ -257,6 +257,28 @@ inline L3 carry(const Acc6& a) {
           _mm512_add_epi64(_mm512_and_si512(a1, m44), c0), _mm512_add_epi64(_mm512_and_si512(a2, m42), c1)};
 }
 
+// h * r + m for the Horner loop, with the three products of each limb in
+// independent accumulators (m rides in one of them) so that the chain from one
+// group to the next is one IFMA latency, two adds and the carry.
+inline L3 horner(const L3& h, const L3& m, const Mul& r) {
+  const __m512i z = _mm512_setzero_si512();
+  auto sum3 = [](__m512i a, __m512i b, __m512i c) { return _mm512_add_epi64(a, _mm512_add_epi64(b, c)); };
+  Acc6 a;
+  a.lo0 = sum3(_mm512_madd52lo_epu64(m.l0, h.l0, r.r0), _mm512_madd52lo_epu64(z, h.l1, r.s2),
+               _mm512_madd52lo_epu64(z, h.l2, r.s1));
+  a.hi0 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r0), _mm512_madd52hi_epu64(z, h.l1, r.s2),
+               _mm512_madd52hi_epu64(z, h.l2, r.s1));
+  a.lo1 = sum3(_mm512_madd52lo_epu64(m.l1, h.l0, r.r1), _mm512_madd52lo_epu64(z, h.l1, r.r0),
+               _mm512_madd52lo_epu64(z, h.l2, r.s2));
+  a.hi1 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r1), _mm512_madd52hi_epu64(z, h.l1, r.r0),
+               _mm512_madd52hi_epu64(z, h.l2, r.s2));
+  a.lo2 = sum3(_mm512_madd52lo_epu64(m.l2, h.l0, r.r2), _mm512_madd52lo_epu64(z, h.l1, r.r1),
+               _mm512_madd52lo_epu64(z, h.l2, r.r0));
+  a.hi2 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r2), _mm512_madd52hi_epu64(z, h.l1, r.r1),
+               _mm512_madd52hi_epu64(z, h.l2, r.r0));
+  return carry(a);
+}
+
 inline L3 mul(const L3& a, const L3& b) {
   Acc6 acc = acc6_zero();
   madd(acc, a, as_mul(b));
@@ -373,10 +395,6 @@ struct MacInput {
   }
 };
 
-inline L3 add(const L3& a, const L3& b) {
-  return {_mm512_add_epi64(a.l0, b.l0), _mm512_add_epi64(a.l1, b.l1), _mm512_add_epi64(a.l2, b.l2)};
-}
-
 // Poly1305 (§2.5.1) of the AEAD MAC input under the one-time key otk.
 void poly1305_aead(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
   uint64_t k0, k1;
@@ -395,9 +413,7 @@ void poly1305_aead(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
   while (in.n - b > 8) {
     const L3 m = in.group(b, 8);
     if (started) {
-      Acc6 acc = acc6_zero();
-      madd(acc, h, r8);
-      h = add(carry(acc), m);
+      h = horner(h, m, r8);
     } else {
       h = m;
       started = true;
