@@ -368,6 +368,22 @@ struct MacInput {
     std::memcpy(lens + 8, &c64, 8);
   }
 
+  // Block k as two little-endian words (without the 2^128 bit).
+  void block(size_t k, uint64_t& lo, uint64_t& hi) const {
+    __m128i v;
+    if (k < a) {
+      const size_t off = 16 * k, m = aad_len - off < 16 ? aad_len - off : 16;
+      v = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << m) - 1), aad + off);
+    } else if (k < a + c) {
+      const size_t off = 16 * (k - a), m = ct_len - off < 16 ? ct_len - off : 16;
+      v = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << m) - 1), ct + off);
+    } else {
+      v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lens));
+    }
+    lo = static_cast<uint64_t>(_mm_cvtsi128_si64(v));
+    hi = static_cast<uint64_t>(_mm_extract_epi64(v, 1));
+  }
+
   // Blocks b .. b+t-1 (t <= 8) with their 2^128 bits.
   L3 group(size_t b, size_t t) const {
     const __mmask8 pad = static_cast<__mmask8>((1u << t) - 1);
@@ -394,6 +410,27 @@ struct MacInput {
     return r;
   }
 };
+
+// h = w0 + w1·2^64 + w2·2^128 < 2p: h mod p by a constant-time conditional
+// subtraction of p, plus s, mod 2^128 (§2.5.1).
+inline void poly1305_finish(uint64_t w0, uint64_t w1, uint64_t w2, const uint8_t otk[32], uint8_t tag[16]) {
+  unsigned __int128 g = static_cast<unsigned __int128>(w0) + 5;
+  const uint64_t g0 = static_cast<uint64_t>(g);
+  g = static_cast<unsigned __int128>(w1) + static_cast<uint64_t>(g >> 64);
+  const uint64_t g1 = static_cast<uint64_t>(g);
+  const uint64_t g2 = w2 + static_cast<uint64_t>(g >> 64);
+  const uint64_t take = 0 - (g2 >> 2);  // all ones when h >= p
+  w0 = (w0 & ~take) | (g0 & take);
+  w1 = (w1 & ~take) | (g1 & take);
+  uint64_t s0, s1;
+  std::memcpy(&s0, otk + 16, 8);
+  std::memcpy(&s1, otk + 24, 8);
+  unsigned __int128 t0 = static_cast<unsigned __int128>(w0) + s0;
+  const uint64_t o0 = static_cast<uint64_t>(t0);
+  const uint64_t o1 = w1 + s1 + static_cast<uint64_t>(t0 >> 64);
+  std::memcpy(tag, &o0, 8);
+  std::memcpy(tag + 8, &o1, 8);
+}
 
 // Poly1305 (§2.5.1) of the AEAD MAC input under the one-time key otk.
 void poly1305_aead(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
@@ -429,29 +466,60 @@ void poly1305_aead(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
   uint64_t h0 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l0));
   uint64_t h1 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l1));
   uint64_t h2 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l2));
-  // Full carry, then h mod p by a constant-time conditional subtraction of p.
+  // Full carry, then back to radix 2^64 for the final reduction.
   uint64_t c = h0 >> 44;
   h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c, c = h2 >> 42, h2 &= kM42;
   h0 += c * 5, c = h0 >> 44, h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c;
-  uint64_t w0 = h0 | (h1 << 44), w1 = (h1 >> 20) | (h2 << 24), w2 = h2 >> 40;
-  unsigned __int128 g = static_cast<unsigned __int128>(w0) + 5;
-  const uint64_t g0 = static_cast<uint64_t>(g);
-  g = static_cast<unsigned __int128>(w1) + static_cast<uint64_t>(g >> 64);
-  const uint64_t g1 = static_cast<uint64_t>(g);
-  const uint64_t g2 = w2 + static_cast<uint64_t>(g >> 64);
-  const uint64_t take = 0 - (g2 >> 2);  // all ones when h >= p
-  w0 = (w0 & ~take) | (g0 & take);
-  w1 = (w1 & ~take) | (g1 & take);
-  uint64_t s0, s1;
-  std::memcpy(&s0, otk + 16, 8);
-  std::memcpy(&s1, otk + 24, 8);
-  unsigned __int128 t0 = static_cast<unsigned __int128>(w0) + s0;
-  const uint64_t o0 = static_cast<uint64_t>(t0);
-  const uint64_t o1 = w1 + s1 + static_cast<uint64_t>(t0 >> 64);
-  std::memcpy(tag, &o0, 8);
-  std::memcpy(tag + 8, &o1, 8);
+  poly1305_finish(h0 | (h1 << 44), (h1 >> 20) | (h2 << 24), h2 >> 40, otk, tag);
   OPENSSL_cleanse(&pw, sizeof pw);
 }
+
+// Short MAC inputs (at most eight blocks): one block at a time in radix
+// 2^64 with 64x64->128 multiplications; no powers of r to set up.
+// h = h0 + h1·2^64 + h2·2^128 (h2 small); r1 is a multiple of 4, so
+// r1·2^128 = (r1/4)·2^130 = 5·(r1/4) = s1 (mod p).
+void poly1305_short(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
+  using u128 = unsigned __int128;
+  uint64_t r0, r1;
+  std::memcpy(&r0, otk, 8);
+  std::memcpy(&r1, otk + 8, 8);
+  r0 &= 0x0ffffffc0fffffffULL;
+  r1 &= 0x0ffffffc0ffffffcULL;
+  const uint64_t s1 = r1 + (r1 >> 2);
+  uint64_t h0 = 0, h1 = 0, h2 = 0;
+  for (size_t k = 0; k < in.n; ++k) {
+    uint64_t lo, hi;
+    in.block(k, lo, hi);
+    u128 t = static_cast<u128>(h0) + lo;
+    h0 = static_cast<uint64_t>(t);
+    t = static_cast<u128>(h1) + hi + static_cast<uint64_t>(t >> 64);
+    h1 = static_cast<uint64_t>(t);
+    h2 += 1 + static_cast<uint64_t>(t >> 64);
+    const u128 d0 = static_cast<u128>(h0) * r0 + static_cast<u128>(h1) * s1;
+    u128 d1 = static_cast<u128>(h0) * r1 + static_cast<u128>(h1) * r0 + static_cast<u128>(h2) * s1;
+    uint64_t d2 = h2 * r0;
+    d1 += static_cast<uint64_t>(d0 >> 64);
+    d2 += static_cast<uint64_t>(d1 >> 64);
+    h0 = static_cast<uint64_t>(d0);
+    h1 = static_cast<uint64_t>(d1);
+    h2 = d2 & 3;
+    const uint64_t fold = (d2 & ~uint64_t{3}) + (d2 >> 2);  // 5·(d2 >> 2)
+    t = static_cast<u128>(h0) + fold;
+    h0 = static_cast<uint64_t>(t);
+    t = static_cast<u128>(h1) + static_cast<uint64_t>(t >> 64);
+    h1 = static_cast<uint64_t>(t);
+    h2 += static_cast<uint64_t>(t >> 64);
+  }
+  poly1305_finish(h0, h1, h2, otk, tag);
+}
+
+void poly1305(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
+  if (in.n <= 8)
+    poly1305_short(otk, in, tag);
+  else
+    poly1305_aead(otk, in, tag);
+}
+
 
 // ---- the AEAD (§2.8) ------------------------------------------------------------
 
@@ -494,7 +562,7 @@ void chacha_seal_one(AeadJob& j) {
   std::memcpy(otk, ks, 32);
   crypt_rest(in, j.data.data(), len, first, static_cast<uint32_t>(w), ks);
   uint8_t tag[16];
-  poly1305_aead(otk, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
+  poly1305(otk, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
   std::memcpy(j.tag, tag, j.key->tag_len());
   OPENSSL_cleanse(ks, sizeof ks);
   OPENSSL_cleanse(otk, sizeof otk);
@@ -511,7 +579,7 @@ void chacha_open_one(AeadJob& j) {
   alignas(64) uint8_t ks[1024];
   const size_t w = first_pass(in, len, ks);
   uint8_t tag[16];
-  poly1305_aead(ks, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
+  poly1305(ks, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
   const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
   const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tag), _mm_maskz_loadu_epi8(tm, j.tag));
   if (!_mm_testz_si128(diff, diff)) {
