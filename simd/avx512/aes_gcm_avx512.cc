@@ -661,6 +661,15 @@ void run_jobs(std::span<AeadJob> jobs) {
     for (; i < n; ++i) one<M>(*group[i], *gs[i]);
     n = 0;
   };
+  // ChaCha20-Poly1305 jobs are collected so that short ones share passes.
+  constexpr size_t kChaCha = 16;
+  AeadJob* cj[kChaCha];
+  size_t cn = 0;
+  auto flush_chacha = [&] {
+    if constexpr (M == Mode::seal) chacha_seal_many(cj, cn);
+    else chacha_open_many(cj, cn);
+    cn = 0;
+  };
   for (AeadJob& j : jobs) {
     if (!usable(j)) {
       j.status = refuse(j);
@@ -669,8 +678,8 @@ void run_jobs(std::span<AeadJob> jobs) {
     const GcmState* s = gcm_state(*j.key);
     if (s == nullptr) {
       if (j.key->suite() == Suite::chacha20_poly1305 && chacha_ifma()) {
-        if constexpr (M == Mode::seal) chacha_seal_one(j);
-        else chacha_open_one(j);
+        cj[cn++] = &j;
+        if (cn == kChaCha) flush_chacha();
       } else if constexpr (M == Mode::seal) {
         portable::seal({&j, 1});
       } else {
@@ -698,6 +707,7 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
   }
   drain();
+  if (cn > 0) flush_chacha();
 }
 
 }  // namespace

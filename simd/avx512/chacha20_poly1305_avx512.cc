@@ -125,13 +125,8 @@ inline void init_state(V* x, const ChaChaInput& in, uint32_t c) {
   for (int i = 0; i < 3; ++i) bcast(x[13 + i], in.nonce[i]);
 }
 
-// Keystream blocks c .. c+15 into ks (1024 bytes, 64-aligned).
-void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
-  __m512i x[16], s[16];
-  init_state(s, in, c);
-  for (int i = 0; i < 16; ++i) x[i] = s[i];
-  rounds20(x);
-  for (int i = 0; i < 16; ++i) x[i] = _mm512_add_epi32(x[i], s[i]);
+// After the rounds (and the feed-forward): lane l's block to ks + 64·l.
+inline void store_blocks(__m512i* x, uint8_t* ks) {
   // y[g][k]: 128-bit lane L = words 4g..4g+3 of block 4L+k.
   __m512i y[4][4];
   for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
@@ -147,13 +142,7 @@ void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
   }
 }
 
-// Keystream blocks c .. c+7 into ks (512 bytes, 64-aligned).
-void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
-  __m256i x[16], s[16];
-  init_state(s, in, c);
-  for (int i = 0; i < 16; ++i) x[i] = s[i];
-  rounds20(x);
-  for (int i = 0; i < 16; ++i) x[i] = _mm256_add_epi32(x[i], s[i]);
+inline void store_blocks(__m256i* x, uint8_t* ks) {
   __m256i y[4][4];
   for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
   for (int k = 0; k < 4; ++k) {
@@ -165,6 +154,19 @@ void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
     _mm256_store_si256(b1 + 1, _mm256_permute2x128_si256(y[2][k], y[3][k], 0x31));
   }
 }
+
+// Keystream blocks c .. c+W-1 into ks (64·W bytes, 64-aligned).
+template <class V>
+void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
+  V x[16], s[16];
+  init_state(s, in, c);
+  for (int i = 0; i < 16; ++i) x[i] = s[i];
+  rounds20(x);
+  for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+  store_blocks(x, ks);
+}
+inline void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m512i>(in, c, ks); }
+inline void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m256i>(in, c, ks); }
 
 inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
 
@@ -593,6 +595,100 @@ void chacha_open_one(AeadJob& j) {
   OPENSSL_cleanse(ks, sizeof ks);
   j.status = Status::ok;
 }
+
+// ---- several short packets per pass ------------------------------------------
+
+namespace {
+
+// Packets of at most 448 bytes need at most 8 blocks (block 0 for the
+// Poly1305 key, then the data); several of them share one pass, each in
+// consecutive lanes with its own key, nonce and counters 0, 1, ...
+constexpr size_t kShortMax = 7 * 64;
+
+inline size_t lanes_for(size_t len) { return 1 + (len + 63) / 64; }
+
+template <bool kSeal, class V, int W>
+void short_batch(AeadJob* const* js, size_t n) {
+  alignas(64) uint32_t w[16][W];  // w[word][lane]; words 0..3 are broadcast
+  alignas(64) uint8_t ks[64 * W];
+  std::memset(w, 0, sizeof w);
+  size_t start[16];
+  size_t lane = 0;
+  for (size_t p = 0; p < n; ++p) {
+    const ChaChaInput in = input_for(*js[p]);
+    start[p] = lane;
+    const size_t nb = lanes_for(js[p]->data.size());
+    for (size_t b = 0; b < nb; ++b, ++lane) {
+      for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
+      w[12][lane] = static_cast<uint32_t>(b);
+      for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
+    }
+  }
+  V x[16], s[16];
+  for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
+  for (int i = 4; i < 16; ++i) std::memcpy(&s[i], w[i], sizeof(V));
+  for (int i = 0; i < 16; ++i) x[i] = s[i];
+  rounds20(x);
+  for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+  store_blocks(x, ks);
+  for (size_t p = 0; p < n; ++p) {
+    AeadJob& j = *js[p];
+    const uint8_t* otk = ks + 64 * start[p];
+    const uint8_t* kd = otk + 64;
+    const size_t len = j.data.size();
+    uint8_t tag[16];
+    if constexpr (kSeal) {
+      xor_ks(j.data.data(), kd, len);
+      poly1305(otk, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
+      std::memcpy(j.tag, tag, j.key->tag_len());
+      j.status = Status::ok;
+    } else {
+      poly1305(otk, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
+      const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
+      const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tag), _mm_maskz_loadu_epi8(tm, j.tag));
+      if (_mm_testz_si128(diff, diff)) {
+        xor_ks(j.data.data(), kd, len);
+        j.status = Status::ok;
+      } else {
+        j.status = Status::auth_failed;
+      }
+    }
+  }
+  OPENSSL_cleanse(ks, sizeof ks);
+  OPENSSL_cleanse(w, sizeof w);
+}
+
+template <bool kSeal>
+void run_many(AeadJob* const* js, size_t n) {
+  AeadJob* batch[16];
+  size_t nb = 0, lanes = 0;
+  auto flush = [&] {
+    if (lanes > 8)
+      short_batch<kSeal, __m512i, 16>(batch, nb);
+    else if (nb > 0)
+      short_batch<kSeal, __m256i, 8>(batch, nb);
+    nb = lanes = 0;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    AeadJob& j = *js[i];
+    const size_t len = j.data.size();
+    if (len > kShortMax) {
+      if constexpr (kSeal) chacha_seal_one(j);
+      else chacha_open_one(j);
+      continue;
+    }
+    const size_t need = lanes_for(len);
+    if (lanes + need > 16) flush();
+    batch[nb++] = &j;
+    lanes += need;
+  }
+  flush();
+}
+
+}  // namespace
+
+void chacha_seal_many(AeadJob* const* js, size_t n) { run_many<true>(js, n); }
+void chacha_open_many(AeadJob* const* js, size_t n) { run_many<false>(js, n); }
 
 // ---- header-protection masks --------------------------------------------------
 

@@ -14,6 +14,10 @@ namespace rl::avx512 {
 // matches, so a failed open leaves the bytes as they arrived.
 void chacha_seal_one(AeadJob& j);
 void chacha_open_one(AeadJob& j);
+// The same for n usable ChaCha20-Poly1305 jobs: packets of at most 448 bytes
+// share keystream passes (several per 16-lane pass), longer ones run alone.
+void chacha_seal_many(AeadJob* const* js, size_t n);
+void chacha_open_many(AeadJob* const* js, size_t n);
 
 // n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
 void chacha_masks(MaskJob* m, size_t n);
