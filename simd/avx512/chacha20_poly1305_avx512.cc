@@ -22,6 +22,13 @@
 // groups that straddle AAD, padding and the length block are assembled on the
 // stack with byte-masked loads (nothing past any buffer is read).
 //
+// MAC inputs of at most eight blocks (packets up to ~100 bytes) use a scalar
+// radix-2^64 Poly1305 instead: no powers of r to set up. Packets of at most
+// 448 bytes share keystream passes, several per 16-lane pass, each in its own
+// consecutive lanes (own key, nonce, counters 0..). On seal of longer packets
+// the Poly1305 groups of the ciphertext written so far run inside the next
+// pass's rounds (one group per double round).
+//
 // Open computes block 0 (the one-time Poly1305 key) and the first pass of
 // keystream, verifies the tag over the ciphertext, and only then decrypts:
 // a failed open leaves the bytes as they arrived (DESIGN.md §3). Tags are
@@ -71,9 +78,16 @@ inline void quarter(V& a, V& b, V& c, V& d) {
 }
 
 // 20 rounds (§2.3): ten column + diagonal double rounds.
-template <class V>
-inline void rounds20(V* x) {
+struct NoHook {
+  void operator()() const {}
+};
+
+// `hook` runs once per double round: Poly1305 work stitched into the ChaCha20
+// rounds so that both kinds of execution units are busy.
+template <class V, class Hook = NoHook>
+inline void rounds20(V* x, Hook&& hook = {}) {
   for (int i = 0; i < 10; ++i) {
+    hook();
     quarter(x[0], x[4], x[8], x[12]);
     quarter(x[1], x[5], x[9], x[13]);
     quarter(x[2], x[6], x[10], x[14]);
@@ -156,12 +170,12 @@ inline void store_blocks(__m256i* x, uint8_t* ks) {
 }
 
 // Keystream blocks c .. c+W-1 into ks (64·W bytes, 64-aligned).
-template <class V>
-void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
+template <class V, class Hook = NoHook>
+void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook = {}) {
   V x[16], s[16];
   init_state(s, in, c);
   for (int i = 0; i < 16; ++i) x[i] = s[i];
-  rounds20(x);
+  rounds20(x, hook);
   for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
   store_blocks(x, ks);
 }
@@ -259,25 +273,13 @@ inline L3 carry(const Acc6& a) {
           _mm512_add_epi64(_mm512_and_si512(a1, m44), c0), _mm512_add_epi64(_mm512_and_si512(a2, m42), c1)};
 }
 
-// h * r + m for the Horner loop, with the three products of each limb in
-// independent accumulators (m rides in one of them) so that the chain from one
-// group to the next is one IFMA latency, two adds and the carry.
+// h * r + m for the Horner loop (m rides in the low accumulators). The chain
+// from one group to the next is long, but the groups run inside the ChaCha20
+// rounds (seal) where the latency is hidden; fewer instructions win here.
 inline L3 horner(const L3& h, const L3& m, const Mul& r) {
   const __m512i z = _mm512_setzero_si512();
-  auto sum3 = [](__m512i a, __m512i b, __m512i c) { return _mm512_add_epi64(a, _mm512_add_epi64(b, c)); };
-  Acc6 a;
-  a.lo0 = sum3(_mm512_madd52lo_epu64(m.l0, h.l0, r.r0), _mm512_madd52lo_epu64(z, h.l1, r.s2),
-               _mm512_madd52lo_epu64(z, h.l2, r.s1));
-  a.hi0 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r0), _mm512_madd52hi_epu64(z, h.l1, r.s2),
-               _mm512_madd52hi_epu64(z, h.l2, r.s1));
-  a.lo1 = sum3(_mm512_madd52lo_epu64(m.l1, h.l0, r.r1), _mm512_madd52lo_epu64(z, h.l1, r.r0),
-               _mm512_madd52lo_epu64(z, h.l2, r.s2));
-  a.hi1 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r1), _mm512_madd52hi_epu64(z, h.l1, r.r0),
-               _mm512_madd52hi_epu64(z, h.l2, r.s2));
-  a.lo2 = sum3(_mm512_madd52lo_epu64(m.l2, h.l0, r.r2), _mm512_madd52lo_epu64(z, h.l1, r.r1),
-               _mm512_madd52lo_epu64(z, h.l2, r.r0));
-  a.hi2 = sum3(_mm512_madd52hi_epu64(z, h.l0, r.r2), _mm512_madd52hi_epu64(z, h.l1, r.r1),
-               _mm512_madd52hi_epu64(z, h.l2, r.r0));
+  Acc6 a{m.l0, m.l1, m.l2, z, z, z};
+  madd(a, h, r);
   return carry(a);
 }
 
@@ -434,47 +436,57 @@ inline void poly1305_finish(uint64_t w0, uint64_t w1, uint64_t w2, const uint8_t
   std::memcpy(tag + 8, &o1, 8);
 }
 
-// Poly1305 (§2.5.1) of the AEAD MAC input under the one-time key otk.
-void poly1305_aead(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
-  uint64_t k0, k1;
-  std::memcpy(&k0, otk, 8);
-  std::memcpy(&k1, otk + 8, 8);
-  k0 &= 0x0ffffffc0fffffffULL;  // clamp(r), §2.5
-  k1 &= 0x0ffffffc0ffffffcULL;
+// Poly1305 (§2.5.1) of an AEAD MAC input of more than eight blocks, in steps:
+// step_upto() folds groups of eight blocks (keeping the last 1..8 for
+// finish()) and may be called from a ChaCha20 hook; finish() does the rest.
+struct PolyRun {
+  const MacInput& in;
   alignas(64) Powers pw;
-  make_powers(k0 & kM44, ((k0 >> 44) | (k1 << 20)) & kM44, k1 >> 24, pw);
-
-  const Mul r8 = pw.all(8);  // r^8 in every lane
-  L3 h{_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  Mul r8;
+  L3 h;
   size_t b = 0;
   bool started = false;
-  // Keep 1..8 blocks for the final step.
-  while (in.n - b > 8) {
+
+  PolyRun(const MacInput& m, const uint8_t otk[32]) : in(m) {
+    uint64_t k0, k1;
+    std::memcpy(&k0, otk, 8);
+    std::memcpy(&k1, otk + 8, 8);
+    k0 &= 0x0ffffffc0fffffffULL;  // clamp(r), §2.5
+    k1 &= 0x0ffffffc0ffffffcULL;
+    make_powers(k0 & kM44, ((k0 >> 44) | (k1 << 20)) & kM44, k1 >> 24, pw);
+    r8 = pw.all(8);  // r^8 in every lane
+    h = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  }
+  ~PolyRun() { OPENSSL_cleanse(&pw, sizeof pw); }
+
+  // One group if its blocks lie below `ready` (MAC-input blocks that hold
+  // their final bytes) and more than eight blocks remain.
+  inline void step_upto(size_t ready) {
+    if (b + 8 > ready || in.n - b <= 8) return;
     const L3 m = in.group(b, 8);
-    if (started) {
-      h = horner(h, m, r8);
-    } else {
-      h = m;
-      started = true;
-    }
+    h = started ? horner(h, m, r8) : m;
+    started = true;
     b += 8;
   }
-  const size_t t = in.n - b;
-  const L3 m = in.group(b, t);
-  Acc6 acc = acc6_zero();
-  if (started) madd(acc, h, pw.at(8 - t));  // lane j owes r^(8+t-j)
-  madd(acc, m, pw.at(16 - t));              // tail block j owes r^(t-j); lanes >= t get 0
-  const L3 f = carry(acc);
-  uint64_t h0 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l0));
-  uint64_t h1 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l1));
-  uint64_t h2 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l2));
-  // Full carry, then back to radix 2^64 for the final reduction.
-  uint64_t c = h0 >> 44;
-  h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c, c = h2 >> 42, h2 &= kM42;
-  h0 += c * 5, c = h0 >> 44, h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c;
-  poly1305_finish(h0 | (h1 << 44), (h1 >> 20) | (h2 << 24), h2 >> 40, otk, tag);
-  OPENSSL_cleanse(&pw, sizeof pw);
-}
+
+  void finish(const uint8_t otk[32], uint8_t tag[16]) {
+    while (in.n - b > 8) step_upto(in.n);
+    const size_t t = in.n - b;
+    const L3 m = in.group(b, t);
+    Acc6 acc = acc6_zero();
+    if (started) madd(acc, h, pw.at(8 - t));  // lane j owes r^(8+t-j)
+    madd(acc, m, pw.at(16 - t));              // tail block j owes r^(t-j); lanes >= t get 0
+    const L3 f = carry(acc);
+    uint64_t h0 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l0));
+    uint64_t h1 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l1));
+    uint64_t h2 = static_cast<uint64_t>(_mm512_reduce_add_epi64(f.l2));
+    // Full carry, then back to radix 2^64 for the final reduction.
+    uint64_t c = h0 >> 44;
+    h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c, c = h2 >> 42, h2 &= kM42;
+    h0 += c * 5, c = h0 >> 44, h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c;
+    poly1305_finish(h0 | (h1 << 44), (h1 >> 20) | (h2 << 24), h2 >> 40, otk, tag);
+  }
+};
 
 // Short MAC inputs (at most eight blocks): one block at a time in radix
 // 2^64 with 64x64->128 multiplications; no powers of r to set up.
@@ -516,10 +528,12 @@ void poly1305_short(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) 
 }
 
 void poly1305(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
-  if (in.n <= 8)
+  if (in.n <= 8) {
     poly1305_short(otk, in, tag);
-  else
-    poly1305_aead(otk, in, tag);
+  } else {
+    PolyRun pr(in, otk);
+    pr.finish(otk, tag);
+  }
 }
 
 
@@ -549,6 +563,9 @@ inline size_t first_pass(const ChaChaInput& in, size_t len, uint8_t* ks) {
 
 }  // namespace
 
+// Seal: the first pass gives the Poly1305 key and the first 960 bytes; every
+// later pass runs the Poly1305 groups of the ciphertext written so far inside
+// its rounds.
 void chacha_seal_one(AeadJob& j) {
   const size_t len = j.data.size();
   if (len > kMaxChaChaBytes) {
@@ -556,15 +573,39 @@ void chacha_seal_one(AeadJob& j) {
     return;
   }
   const ChaChaInput in = input_for(j);
+  uint8_t* data = j.data.data();
   alignas(64) uint8_t ks[1024];
   const size_t w = first_pass(in, len, ks);
   const size_t first = len < (w - 1) * 64 ? len : (w - 1) * 64;
-  xor_ks(j.data.data(), ks + 64, first);
+  xor_ks(data, ks + 64, first);
   alignas(16) uint8_t otk[32];
   std::memcpy(otk, ks, 32);
-  crypt_rest(in, j.data.data(), len, first, static_cast<uint32_t>(w), ks);
+  const MacInput mi(j.aad.data(), j.aad.size(), data, len);
   uint8_t tag[16];
-  poly1305(otk, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
+  if (mi.n <= 8) {
+    crypt_rest(in, data, len, first, static_cast<uint32_t>(w), ks);
+    poly1305_short(otk, mi, tag);
+  } else {
+    PolyRun pr(mi, otk);
+    size_t off = first;
+    uint32_t ctr = static_cast<uint32_t>(w);
+    while (off < len) {
+      const size_t left = len - off, ready = mi.a + off / 16;
+      auto hook = [&] { pr.step_upto(ready); };
+      if (left > 512) {
+        keystream<__m512i>(in, ctr, ks, hook);
+        const size_t n = left < 1024 ? left : 1024;
+        xor_ks(data + off, ks, n);
+        off += n;
+        ctr += 16;
+      } else {
+        keystream<__m256i>(in, ctr, ks, hook);
+        xor_ks(data + off, ks, left);
+        off = len;
+      }
+    }
+    pr.finish(otk, tag);
+  }
   std::memcpy(j.tag, tag, j.key->tag_len());
   OPENSSL_cleanse(ks, sizeof ks);
   OPENSSL_cleanse(otk, sizeof otk);
@@ -577,6 +618,9 @@ void chacha_open_one(AeadJob& j) {
     j.status = Status::invalid_argument;
     return;
   }
+  // Verify first (RFC 8439 §2.8 allows it: the MAC covers the ciphertext),
+  // then decrypt. Running the MAC inside the rounds here would need the whole
+  // keystream buffered and measured no faster.
   const ChaChaInput in = input_for(j);
   alignas(64) uint8_t ks[1024];
   const size_t w = first_pass(in, len, ks);
