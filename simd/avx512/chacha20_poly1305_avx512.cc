@@ -655,22 +655,28 @@ template <bool kSeal, class V, int W>
 void short_batch(AeadJob* const* js, size_t n) {
   alignas(64) uint32_t w[16][W];  // w[word][lane]; words 0..3 are broadcast
   alignas(64) uint8_t ks[64 * W];
-  std::memset(w, 0, sizeof w);
   size_t start[16];
-  size_t lane = 0;
-  for (size_t p = 0; p < n; ++p) {
-    const ChaChaInput in = input_for(*js[p]);
-    start[p] = lane;
-    const size_t nb = lanes_for(js[p]->data.size());
-    for (size_t b = 0; b < nb; ++b, ++lane) {
-      for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
-      w[12][lane] = static_cast<uint32_t>(b);
-      for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
-    }
-  }
   V x[16], s[16];
-  for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
-  for (int i = 4; i < 16; ++i) std::memcpy(&s[i], w[i], sizeof(V));
+  if (n == 1) {  // one packet: its counters 0..W-1, nothing to gather
+    start[0] = 0;
+    init_state(s, input_for(*js[0]), 0);
+  } else {
+    std::memset(w, 0, sizeof w);
+    size_t lane = 0;
+    for (size_t p = 0; p < n; ++p) {
+      const ChaChaInput in = input_for(*js[p]);
+      start[p] = lane;
+      const size_t nb = lanes_for(js[p]->data.size());
+      for (size_t b = 0; b < nb; ++b, ++lane) {
+        for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
+        w[12][lane] = static_cast<uint32_t>(b);
+        for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
+      }
+    }
+    for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
+    for (int i = 4; i < 16; ++i) std::memcpy(&s[i], w[i], sizeof(V));
+    OPENSSL_cleanse(w, sizeof w);
+  }
   for (int i = 0; i < 16; ++i) x[i] = s[i];
   rounds20(x);
   for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
@@ -699,7 +705,6 @@ void short_batch(AeadJob* const* js, size_t n) {
     }
   }
   OPENSSL_cleanse(ks, sizeof ks);
-  OPENSSL_cleanse(w, sizeof w);
 }
 
 template <bool kSeal>
