@@ -90,9 +90,10 @@ struct Packet {
 
 struct KeyPool {
   std::vector<std::unique_ptr<AeadKey>> keys;
-  KeyPool(Rng& r, bool with_chacha) {
+  KeyPool(Rng& r, bool with_chacha, bool only_chacha = false) {
     for (Suite s : kAllSuites) {
       if (s == Suite::chacha20_poly1305 && !with_chacha) continue;
+      if (s != Suite::chacha20_poly1305 && only_chacha) continue;
       for (size_t tl : {16u, 16u, 12u, 8u}) {
         auto k = std::make_unique<AeadKey>();
         EXPECT_EQ(k->init(s, r.bytes(suite_info(s).key_len), tl), Status::ok);
@@ -220,6 +221,74 @@ TEST(SimdDiff, ChunkBoundaries) {
   }
 }
 
+// The same coverage for ChaCha20-Poly1305 alone (full and truncated tags):
+// every length 0..1024 with AAD 0..64, lengths around the 8- and 16-block
+// passes of the keystream and the 8-block Poly1305 groups, random lengths to
+// 16400, long AAD; then ChaCha20-only bursts to the bounded budget (>= 200,000
+// cases per tier; RL_SIMD_LONG=1 for >= 10^7).
+TEST(SimdDiff, ChaChaLengthsAndAad) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0011};
+    KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
+    size_t cases = 0;
+    const size_t reps = long_run() ? 20 : 1;
+    for (size_t rep = 0; rep < reps; ++rep)
+      for (size_t len = 0; len <= 1024; ++len)
+        for (size_t a = 0; a < 4; ++a) {
+          const size_t aad = a == 0 ? 0 : a == 1 ? len % 65 : r.below(65);
+          ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, len, r.below(5) == 0));
+          ++cases;
+        }
+    for (size_t base : {448u, 512u, 960u, 1024u, 1472u, 1536u, 1984u, 2048u, 16384u})
+      for (size_t d = 0; d < 130; ++d)
+        for (size_t aad : {0u, 13u, 16u, 17u, 129u}) {
+          ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, base + d - 65, r.below(3) == 0));
+          ++cases;
+        }
+    const size_t big = long_run() ? 200'000 : 4'000;
+    for (size_t i = 0; i < big; ++i) {
+      ASSERT_TRUE(check_one(tier, r, pool.pick(r), r.below(65), r.below(16401), r.below(5) == 0));
+      ++cases;
+    }
+    for (size_t i = 0; i < big; ++i) {
+      ASSERT_TRUE(check_one(tier, r, pool.pick(r), r.below(1100), r.below(i % 2 ? 600 : 3000),
+                            r.below(5) == 0));
+      ++cases;
+    }
+    // Packet-sized bursts of one key: the bulk of the bounded budget.
+    const size_t budget = case_budget();
+    std::vector<Packet> mine, ref;
+    std::vector<AeadJob> jm, jr;
+    while (cases < budget) {
+      const AeadKey& k = pool.pick(r);
+      const size_t n = 1 + r.below(32);
+      mine.clear(), ref.clear(), jm.clear(), jr.clear();
+      for (size_t i = 0; i < n; ++i) mine.emplace_back(r, r.below(65), r.below(1501), k.tag_len());
+      ref = mine;
+      for (size_t i = 0; i < n; ++i) jm.push_back(mine[i].job(k)), jr.push_back(ref[i].job(k));
+      tier.seal(jm);
+      portable::seal(jr);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(jm[i].status, Status::ok);
+        ASSERT_EQ(mine[i].buf, ref[i].buf) << "len " << mine[i].data_len << " aad " << mine[i].aad_len;
+        jm[i] = mine[i].job(k);
+      }
+      tier.open(jm);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(jm[i].status, Status::ok);
+        jr[i] = ref[i].job(k);
+      }
+      portable::open(jr);  // both back to the same plaintext
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(mine[i].buf, ref[i].buf);
+      cases += n;
+    }
+    std::printf("[ %s ] %zu ChaCha20-Poly1305 cases\n", to_string(t), cases);
+  }
+}
+
 // Bursts of 1..64 jobs, mixed suites (ChaCha20 too), keys, truncated tags,
 // lengths and AAD; some jobs forged. Each job gets its own status; a forged
 // job's bytes are left as they arrived; neighbours are unaffected.
@@ -301,17 +370,19 @@ TEST(SimdDiff, MixedBursts) {
 
 // Every single bit of ciphertext, tag, AAD and nonce, flipped in turn, fails
 // open on every tier and leaves the bytes unchanged, alone and inside a burst
-// of four; lengths around the 16/64/256/512-byte boundaries of the kernels.
+// of four; lengths around the 16/64/128/256/448/512-byte boundaries of the
+// kernels; AES-GCM and ChaCha20-Poly1305.
 TEST(SimdDiff, EveryBitFlipFails) {
   RL_REQUIRE_SIMD_TIER();
   for (Backend t : simd_tiers()) {
     SCOPED_TRACE(to_string(t));
     const BackendOps& tier = *backend_ops_for(t);
     Rng r{0x5eed0003};
-    for (Suite s : {Suite::aes128_gcm, Suite::aes256_gcm}) {
+    for (Suite s : kAllSuites) {
       AeadKey k;
       ASSERT_EQ(k.init(s, r.bytes(suite_info(s).key_len)), Status::ok);
-      for (size_t len : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 255u, 256u, 257u, 300u, 513u}) {
+      for (size_t len : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 127u, 128u, 129u, 255u, 256u, 257u,
+                         300u, 448u, 449u, 513u}) {
         Packet p(r, len % 2 ? 1 + r.below(64) : r.below(70), len, k.tag_len());
         AeadJob j = p.job(k);
         tier.seal({&j, 1});
@@ -405,6 +476,42 @@ TEST(SimdDiff, MaskBursts) {
       cases += n;
     }
     std::printf("[ %s ] %zu mask cases\n", to_string(t), cases);
+  }
+}
+
+// ChaCha20 masks (QUIC §5.4.4, DTLS 1.3 §4.2.3) in long same-key runs (the
+// tier's 16- and 8-lane passes and their remainders), against BoringSSL one at
+// a time, with samples at every alignment and counters near 2^32.
+TEST(SimdDiff, ChaChaMaskRuns) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0014};
+    MaskKey k1, k2;
+    ASSERT_EQ(k1.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    ASSERT_EQ(k2.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    size_t cases = 0;
+    for (size_t n = 1; n <= 80; ++n)
+      for (int rep = 0; rep < 20; ++rep) {
+        Bytes pool = r.bytes(16 * n + 64);
+        std::vector<MaskJob> a(n), b(n);
+        for (size_t i = 0; i < n; ++i) {
+          a[i].key = (rep % 4 == 3 && i % 5 == 4) ? &k2 : &k1;  // runs broken by another key
+          a[i].sample = pool.data() + r.below(pool.size() - 15);
+          if (rep % 3 == 0) {  // counter words close to wrapping
+            uint8_t* s = const_cast<uint8_t*>(a[i].sample);
+            s[3] = 0xff, s[2] = 0xff, s[1] = static_cast<uint8_t>(0xff - r.below(2));
+          }
+          b[i] = a[i];
+        }
+        tier.mask(a);
+        portable::mask(b);
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(0, std::memcmp(a[i].mask, b[i].mask, 16)) << "n " << n << " job " << i;
+        cases += n;
+      }
+    std::printf("[ %s ] %zu ChaCha20 mask cases\n", to_string(t), cases);
   }
 }
 

@@ -41,7 +41,9 @@
 
 #include <cstring>
 
+#include "simd/avx512/chacha20_poly1305_avx512.h"
 #include "simd/backend.h"
+#include "simd/cpu.h"
 
 namespace rl::avx512 {
 namespace {
@@ -459,6 +461,12 @@ __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, siz
   return _mm_xor_si128(bswap(acc_reduce(acc)), ekj0);
 }
 
+// The ChaCha20-Poly1305 kernels need AVX512-IFMA on top of the tier's features.
+bool chacha_ifma() {
+  static const bool ok = cpu_features().avx512ifma;
+  return ok;
+}
+
 const GcmState* gcm_state(const AeadKey& k) {
   if (k.suite() == Suite::chacha20_poly1305) return nullptr;
   const auto* s = reinterpret_cast<const GcmState*>(k.backend_state());
@@ -698,7 +706,8 @@ void one(AeadJob& j, const GcmState& s) {
 }
 
 // Runs a burst: short AES-GCM packets go four at a time through small4, the
-// rest one at a time; ChaCha20-Poly1305 goes to the portable backend.
+// rest one at a time; ChaCha20-Poly1305 goes to chacha20_poly1305_avx512.cc
+// (or the portable backend on a CPU without IFMA).
 template <Mode M>
 void run_jobs(std::span<AeadJob> jobs) {
   constexpr int kGroup = 8;
@@ -717,6 +726,15 @@ void run_jobs(std::span<AeadJob> jobs) {
     for (; i < n; ++i) one<M>(*group[i], *gs[i]);
     n = 0;
   };
+  // ChaCha20-Poly1305 jobs are collected so that short ones share passes.
+  constexpr size_t kChaCha = 16;
+  AeadJob* cj[kChaCha];
+  size_t cn = 0;
+  auto flush_chacha = [&] {
+    if constexpr (M == Mode::seal) chacha_seal_many(cj, cn);
+    else chacha_open_many(cj, cn);
+    cn = 0;
+  };
   for (AeadJob& j : jobs) {
     if (!usable(j)) {
       j.status = refuse(j);
@@ -724,8 +742,14 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
     const GcmState* s = gcm_state(*j.key);
     if (s == nullptr) {
-      if constexpr (M == Mode::seal) portable::seal({&j, 1});
-      else portable::open({&j, 1});
+      if (j.key->suite() == Suite::chacha20_poly1305 && chacha_ifma()) {
+        cj[cn++] = &j;
+        if (cn == kChaCha) flush_chacha();
+      } else if constexpr (M == Mode::seal) {
+        portable::seal({&j, 1});
+      } else {
+        portable::open({&j, 1});
+      }
       continue;
     }
     if (j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes) {
@@ -748,6 +772,7 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
   }
   drain();
+  if (cn > 0) flush_chacha();
 }
 
 }  // namespace
@@ -808,6 +833,11 @@ void mask_same_key(MaskJob* m, size_t n) {
   }
 }
 
+bool chacha_mask_job(const MaskJob& m) {
+  return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
+         m.key->suite() == Suite::chacha20_poly1305 && chacha_ifma();
+}
+
 bool aes_mask_job(const MaskJob& m) {
   return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
          m.key->suite() != Suite::chacha20_poly1305 && m.key->simd_rounds() != 0;
@@ -816,12 +846,21 @@ bool aes_mask_job(const MaskJob& m) {
 }  // namespace
 
 // Runs of consecutive jobs under the same AES key (the usual case: one
-// connection's packets) go 16 at a time through the wide kernel; anything else
-// (ChaCha20 keys, unusable jobs) takes the portable path for that job.
+// connection's packets) go 16 at a time through the wide kernel, runs under one
+// ChaCha20 key through chacha_masks (16 per pass); anything else (unusable
+// jobs) takes the portable path for that job.
 void mask(std::span<MaskJob> jobs) {
   size_t i = 0;
   while (i < jobs.size()) {
     MaskJob& m = jobs[i];
+    if (chacha_mask_job(m)) {
+      // A run of one ChaCha20 key: sixteen masks per pass.
+      size_t e = i + 1;
+      while (e < jobs.size() && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
+      chacha_masks(&jobs[i], e - i);
+      i = e;
+      continue;
+    }
     if (!aes_mask_job(m)) {
       portable::mask({&m, 1});
       ++i;

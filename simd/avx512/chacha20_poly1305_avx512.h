@@ -1,0 +1,25 @@
+// The AVX-512 tier's ChaCha20-Poly1305 (RFC 8439): ChaCha20 sixteen (or
+// eight) blocks per pass, Poly1305 with AVX512-IFMA, and batched ChaCha20
+// header-protection masks. Only reached from simd/avx512/ after the tier's CPU
+// check (which includes IFMA); this header is plain C++.
+#pragma once
+#include <cstddef>
+
+#include "simd/jobs.h"
+
+namespace rl::avx512 {
+
+// One usable ChaCha20-Poly1305 job (key valid, buffers present), in place.
+// Open verifies the tag over the ciphertext first and decrypts only when it
+// matches, so a failed open leaves the bytes as they arrived.
+void chacha_seal_one(AeadJob& j);
+void chacha_open_one(AeadJob& j);
+// The same for n usable ChaCha20-Poly1305 jobs: packets of at most 448 bytes
+// share keystream passes (several per 16-lane pass), longer ones run alone.
+void chacha_seal_many(AeadJob* const* js, size_t n);
+void chacha_open_many(AeadJob* const* js, size_t n);
+
+// n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
+void chacha_masks(MaskJob* m, size_t n);
+
+}  // namespace rl::avx512
