@@ -13,6 +13,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/scratch.h"
 
 namespace rl::dtls {
 namespace {
@@ -92,29 +93,6 @@ size_t aad_cid(uint8_t* a, uint16_t version, uint16_t epoch, uint64_t seq, const
   store_be16(a + 21 + cid_len, static_cast<uint16_t>(inner_len));
   return 23 + cid_len;
 }
-
-// The clock is read only for keys with an age limit: a clock call per burst
-// is a visible share of a small record's cost, and without age limits the
-// key's own install time stands in for "now".
-bool has_age_limit(const KeyEpoch& k) {
-  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
-}
-
-// Per-burst scratch arrays without constructing all kBurst elements on every
-// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
-// more than the framing of a small record). Each used element is constructed
-// in place before use.
-template <class T, size_t N>
-struct Scratch {
-  union {
-    T v[N];
-  };
-  Scratch() {}
-  ~Scratch() {}
-  T& make(size_t i) { return *new (&v[i]) T{}; }
-  T& operator[](size_t i) { return v[i]; }
-  std::span<T> first(size_t n) { return {v, n}; }
-};
 
 }  // namespace
 
@@ -235,7 +213,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   uint8_t aad[kBurst][kMaxAad];
   size_t idx[kBurst];
   size_t n = 0;
-  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
+  const uint64_t now = seal_.key.limits().has_age_limit() ? clock_.read() : seal_.key.installed_at();
   const Suite suite = seal_.key.suite();
   const size_t cid_len = seal_cid_len_;
   const size_t ex = explicit_len(suite);
@@ -340,7 +318,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   uint64_t clock_now = 0;
   bool clock_read = false;
   auto now_for = [&](const KeyEpoch& k) {
-    if (!has_age_limit(k)) return k.installed_at();
+    if (!k.limits().has_age_limit()) return k.installed_at();
     if (!clock_read) clock_now = clock_.read(), clock_read = true;
     return clock_now;
   };

@@ -13,6 +13,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/scratch.h"
 #include "core/hkdf.h"
 #include "core/seqnum.h"
 
@@ -47,29 +48,6 @@ bool valid_type(uint8_t t) { return (t >= 21 && t <= 24) || t == 26; }
 bool plaintext_type(uint8_t t) { return t == 21 || t == 22 || t == 26; }
 
 Hash hash_of(Suite s) { return suite_info(s).hash; }
-
-// The clock is read only for keys with an age limit: a clock call per burst
-// is a visible share of a small record's cost, and without age limits the
-// key's own install time stands in for "now".
-bool has_age_limit(const KeyEpoch& k) {
-  return k.limits().soft_age_s != kUnlimited || k.limits().hard_age_s != kUnlimited;
-}
-
-// Per-burst scratch arrays without constructing all kBurst elements on every
-// call (AeadJob/MaskJob have member initializers; zeroing 32 of them costs
-// more than the framing of a small record). Each used element is constructed
-// in place before use.
-template <class T, size_t N>
-struct Scratch {
-  union {
-    T v[N];
-  };
-  Scratch() {}
-  ~Scratch() {}
-  T& make(size_t i) { return *new (&v[i]) T{}; }
-  T& operator[](size_t i) { return v[i]; }
-  std::span<T> first(size_t n) { return {v, n}; }
-};
 
 }  // namespace
 
@@ -213,7 +191,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<MaskJob, kBurst> masks;
   size_t idx[kBurst];
   size_t n = 0;
-  const uint64_t now = has_age_limit(seal_.key) ? clock_.read() : seal_.key.installed_at();
+  const uint64_t now = seal_.key.limits().has_age_limit() ? clock_.read() : seal_.key.installed_at();
   const size_t cid_len = seal_cid_len_;
 
   for (size_t i = 0; i < records.size(); ++i) {
@@ -330,7 +308,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   uint64_t clock_now = 0;
   bool clock_read = false;
   auto now_for = [&](const KeyEpoch& k) {
-    if (!has_age_limit(k)) return k.installed_at();
+    if (!k.limits().has_age_limit()) return k.installed_at();
     if (!clock_read) clock_now = clock_.read(), clock_read = true;
     return clock_now;
   };

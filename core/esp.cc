@@ -376,7 +376,7 @@ Status Sadb::install(Direction dir, const SaConfig& cfg) {
   auto sa = std::make_unique<Sa>();
   const Status st = sa->install(dir, cfg, clock_.read(), &events_);
   if (st != Status::ok) return st;
-  if (cfg.lifetime.soft_age_s != kUnlimited || cfg.lifetime.hard_age_s != kUnlimited) ++timed_;
+  if (cfg.lifetime.has_age_limit()) ++timed_;
   t.insert(it, std::move(sa));
   return Status::ok;
 }
@@ -385,8 +385,7 @@ Status Sadb::remove(Direction dir, uint32_t spi) {
   auto& t = table(dir);
   auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
   if (it == t.end() || (*it)->spi() != spi) return Status::unknown_epoch;
-  const Limits& l = (*it)->lifetime();
-  if (l.soft_age_s != kUnlimited || l.hard_age_s != kUnlimited) --timed_;
+  if ((*it)->lifetime().has_age_limit()) --timed_;
   (*it)->expire();
   t.erase(it);
   return Status::ok;

@@ -34,6 +34,12 @@ struct Limits {
   uint64_t soft_bytes = kUnlimited, hard_bytes = kUnlimited;
   uint64_t soft_auth_failures = kUnlimited, max_auth_failures = kUnlimited;
   uint64_t soft_age_s = kUnlimited, hard_age_s = kUnlimited;
+
+  // Protocols read the clock on the data path only for keys with an age
+  // limit: a clock call per burst is a visible share of a small record's cost.
+  constexpr bool has_age_limit() const {
+    return soft_age_s != kUnlimited || hard_age_s != kUnlimited;
+  }
 };
 
 // Defaults per protocol and suite, from the RFCs (see keys.cc for the table and

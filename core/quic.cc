@@ -303,7 +303,7 @@ Status PacketProtection::install(Level level, Direction dir, Suite suite,
   s.limits = limits != nullptr ? *limits : default_limits(Protocol::quic, suite);
   // The clock is read on the data path only once some key has an age limit
   // (RFC 9001 has none; callers may add them).
-  if (s.limits.soft_age_s != kUnlimited || s.limits.hard_age_s != kUnlimited) uses_clock_ = true;
+  if (s.limits.has_age_limit()) uses_clock_ = true;
   s.suite = suite;
   s.cur = 0;
   s.next = 1;

@@ -1341,10 +1341,7 @@ Status Session::make_keyset(const Policy& policy, std::span<const MasterKey> key
   auto ks = std::make_unique<KeySet>();
   ks->policy = policy;
   ks->info = profile_info(policy.profile);
-  ks->ages = policy.srtp_limits.soft_age_s != kUnlimited ||
-             policy.srtp_limits.hard_age_s != kUnlimited ||
-             policy.srtcp_limits.soft_age_s != kUnlimited ||
-             policy.srtcp_limits.hard_age_s != kUnlimited;
+  ks->ages = policy.srtp_limits.has_age_limit() || policy.srtcp_limits.has_age_limit();
   const uint64_t now = clock_.read();
   for (size_t i = 0; i < keys.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
