@@ -213,7 +213,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   uint8_t aad[kBurst][kMaxAad];
   size_t idx[kBurst];
   size_t n = 0;
-  const uint64_t now = seal_.key.limits().has_age_limit() ? clock_.read() : seal_.key.installed_at();
+  const uint64_t now = BurstClock(clock_).now_for(seal_.key);
   const Suite suite = seal_.key.suite();
   const size_t cid_len = seal_cid_len_;
   const size_t ex = explicit_len(suite);
@@ -315,13 +315,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   size_t idx[kBurst];
   Epoch* slot[kBurst];
   size_t n = 0;
-  uint64_t clock_now = 0;
-  bool clock_read = false;
-  auto now_for = [&](const KeyEpoch& k) {
-    if (!k.limits().has_age_limit()) return k.installed_at();
-    if (!clock_read) clock_now = clock_.read(), clock_read = true;
-    return clock_now;
-  };
+  BurstClock clock(clock_);
 
   // Phase 1: parse and check; nothing is changed here.
   for (size_t i = 0; i < records.size(); ++i) {
@@ -374,7 +368,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = Status::unknown_epoch;
       continue;
     }
-    if (const Status st = e->key.admit_open(now_for(e->key)); st != Status::ok) {
+    if (const Status st = e->key.admit_open(clock.now_for(e->key)); st != Status::ok) {
       p.status = st;
       continue;
     }

@@ -141,4 +141,25 @@ class KeyEpoch {
   bool soft_sent_ = false, hard_sent_ = false, integrity_sent_ = false;
 };
 
+// "Now" for the keys of one burst: the clock is read at most once, and only
+// when a key has an age limit (a clock call is a visible share of a small
+// record's cost); a key without one is given its install time.
+class BurstClock {
+ public:
+  explicit BurstClock(const Clock& c) : clock_(c) {}
+  uint64_t now_for(const KeyEpoch& k) {
+    if (!k.limits().has_age_limit()) return k.installed_at();
+    if (!read_) {
+      now_ = clock_.read();
+      read_ = true;
+    }
+    return now_;
+  }
+
+ private:
+  const Clock& clock_;
+  uint64_t now_ = 0;
+  bool read_ = false;
+};
+
 }  // namespace rl
