@@ -2,6 +2,7 @@
 // burst, run them on the active backend, read each job's Status.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "core/bytes.h"
@@ -16,8 +17,8 @@ inline void mask(std::span<MaskJob> jobs) { backend_ops().mask(jobs); }
 // nonce = iv XOR the left-zero-padded 64-bit sequence number: TLS 1.3 (RFC 8446
 // §5.3), TLS 1.2 ChaCha20 (RFC 7905 §2), QUIC (RFC 9001 §5.3), DTLS 1.3.
 inline void xor_nonce(const uint8_t iv[kNonceLen], uint64_t seq, uint8_t out[kNonceLen]) {
-  for (size_t i = 0; i < 4; ++i) out[i] = iv[i];
-  for (size_t i = 0; i < 8; ++i) out[4 + i] = iv[4 + i] ^ static_cast<uint8_t>(seq >> (56 - 8 * i));
+  std::memcpy(out, iv, 4);
+  store_be64(out + 4, load_be64(iv + 4) ^ seq);
 }
 
 }  // namespace rl

@@ -2,12 +2,26 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace rl {
 
-constexpr uint16_t load_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+// The fixed-width forms compile to one load or store plus a byte swap; the
+// byte loops stay for constant evaluation and odd widths.
+constexpr uint16_t load_be16(const uint8_t* p) {
+  if (std::is_constant_evaluated()) return uint16_t(p[0] << 8 | p[1]);
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return __builtin_bswap16(v);
+}
 constexpr uint32_t load_be24(const uint8_t* p) { return uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2]; }
 constexpr uint32_t load_be32(const uint8_t* p) {
+  if (!std::is_constant_evaluated()) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+  }
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 constexpr uint64_t load_be(const uint8_t* p, size_t n) {
@@ -16,14 +30,31 @@ constexpr uint64_t load_be(const uint8_t* p, size_t n) {
   return v;
 }
 constexpr uint64_t load_be48(const uint8_t* p) { return load_be(p, 6); }
-constexpr uint64_t load_be64(const uint8_t* p) { return load_be(p, 8); }
+constexpr uint64_t load_be64(const uint8_t* p) {
+  if (std::is_constant_evaluated()) return load_be(p, 8);
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
 
 constexpr void store_be(uint8_t* p, uint64_t v, size_t n) {
   for (size_t i = n; i-- > 0; v >>= 8) p[i] = static_cast<uint8_t>(v);
 }
-constexpr void store_be16(uint8_t* p, uint16_t v) { store_be(p, v, 2); }
-constexpr void store_be32(uint8_t* p, uint32_t v) { store_be(p, v, 4); }
+constexpr void store_be16(uint8_t* p, uint16_t v) {
+  if (std::is_constant_evaluated()) return store_be(p, v, 2);
+  v = __builtin_bswap16(v);
+  std::memcpy(p, &v, 2);
+}
+constexpr void store_be32(uint8_t* p, uint32_t v) {
+  if (std::is_constant_evaluated()) return store_be(p, v, 4);
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
 constexpr void store_be48(uint8_t* p, uint64_t v) { store_be(p, v, 6); }
-constexpr void store_be64(uint8_t* p, uint64_t v) { store_be(p, v, 8); }
+constexpr void store_be64(uint8_t* p, uint64_t v) {
+  if (std::is_constant_evaluated()) return store_be(p, v, 8);
+  v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
 
 }  // namespace rl

@@ -1,5 +1,6 @@
 #include "core/keys.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace rl {
@@ -117,6 +118,12 @@ Status KeyEpoch::install(uint64_t epoch_id, Direction dir, Suite suite,
   events_ = events;
   installed_at_ = now;
   soft_sent_ = hard_sent_ = integrity_sent_ = false;
+  const auto below = [](uint64_t soft, uint64_t hard) {
+    return std::min(soft, hard == kUnlimited ? hard : hard + 1);
+  };
+  quiet_records_ = below(limits.soft_records, limits.hard_records);
+  quiet_bytes_ = below(limits.soft_bytes, limits.hard_bytes);
+  quiet_age_ = std::min(limits.soft_age_s, limits.hard_age_s);
   return Status::ok;
 }
 
@@ -147,7 +154,7 @@ void KeyEpoch::check_soft(uint64_t now) {
   }
 }
 
-Status KeyEpoch::admit_seal(uint64_t records, uint64_t bytes, uint64_t now) {
+Status KeyEpoch::admit_seal_slow(uint64_t records, uint64_t bytes, uint64_t now) {
   if (!key_.valid()) return Status::key_expired;
   if (now >= installed_at_ && now - installed_at_ >= limits_.hard_age_s) {
     if (!hard_sent_) {
@@ -171,7 +178,7 @@ Status KeyEpoch::admit_seal(uint64_t records, uint64_t bytes, uint64_t now) {
   return Status::ok;
 }
 
-Status KeyEpoch::admit_open(uint64_t now) {
+Status KeyEpoch::admit_open_slow(uint64_t now) {
   if (!key_.valid()) return Status::key_expired;
   if (now >= installed_at_ && now - installed_at_ >= limits_.hard_age_s) {
     if (!hard_sent_) {
@@ -184,10 +191,8 @@ Status KeyEpoch::admit_open(uint64_t now) {
   return Status::ok;
 }
 
-void KeyEpoch::count_opened(uint64_t bytes) {
-  ++counters_.opened;
-  counters_.bytes_opened += bytes;
-  if (counters_.bytes_opened >= limits_.soft_bytes && !soft_sent_ && dir_ == Direction::open) {
+void KeyEpoch::opened_past_soft() {
+  if (!soft_sent_ && dir_ == Direction::open) {
     soft_sent_ = true;
     event(KeyEvent::soft_limit);
   }

@@ -118,10 +118,24 @@ class KeyEpoch {
   // Hot path. admit_seal checks that `records` more records of `bytes` total
   // fit under the hard limits and age, and if so counts them; otherwise returns
   // key_exhausted / key_expired and counts nothing.
-  Status admit_seal(uint64_t records, uint64_t bytes, uint64_t now);
+  // The common case (far from every limit, nothing to report) is inline; the
+  // rest goes to the out-of-line path that raises events.
+  Status admit_seal(uint64_t records, uint64_t bytes, uint64_t now) {
+    if (quiet(now) && records < quiet_records_ - counters_.sealed &&
+        bytes < quiet_bytes_ - counters_.bytes_sealed) {
+      counters_.sealed += records;
+      counters_.bytes_sealed += bytes;
+      return Status::ok;
+    }
+    return admit_seal_slow(records, bytes, now);
+  }
   // Checks that the key may open at all (live, not past its hard age).
-  Status admit_open(uint64_t now);
-  void count_opened(uint64_t bytes);
+  Status admit_open(uint64_t now) { return quiet(now) ? Status::ok : admit_open_slow(now); }
+  void count_opened(uint64_t bytes) {
+    ++counters_.opened;
+    counters_.bytes_opened += bytes;
+    if (counters_.bytes_opened >= limits_.soft_bytes) opened_past_soft();
+  }
   void count_replay() { ++counters_.replays; }
   // Returns key_exhausted once the integrity limit is reached (the key is then
   // wiped), ok otherwise.
@@ -130,6 +144,15 @@ class KeyEpoch {
  private:
   void event(KeyEvent::Kind k);
   void check_soft(uint64_t now);
+  Status admit_seal_slow(uint64_t records, uint64_t bytes, uint64_t now);
+  Status admit_open_slow(uint64_t now);
+  void opened_past_soft();
+  // Live, younger than both age limits (or the clock went back), and the seal
+  // counters below quiet_*: no limit can trip and no event is due.
+  bool quiet(uint64_t now) const {
+    return key_.valid() && (now < installed_at_ || now - installed_at_ < quiet_age_) &&
+           counters_.sealed < quiet_records_ && counters_.bytes_sealed < quiet_bytes_;
+  }
 
   AeadKey key_;
   Limits limits_;
@@ -137,6 +160,9 @@ class KeyEpoch {
   EventQueue* events_ = nullptr;
   uint64_t id_ = 0;
   uint64_t installed_at_ = 0;
+  // Counts below which neither a soft nor a hard limit is reached:
+  // min(soft, hard + 1), and the younger of the two age limits.
+  uint64_t quiet_records_ = 0, quiet_bytes_ = 0, quiet_age_ = 0;
   Direction dir_ = Direction::seal;
   bool soft_sent_ = false, hard_sent_ = false, integrity_sent_ = false;
 };
