@@ -16,6 +16,7 @@ namespace rl::esp {
 namespace {
 
 constexpr uint32_t kMinWindow = 32;  // RFC 4303 §3.4.3: 32 MUST be supported, 64 SHOULD
+constexpr uint32_t kMaxResyncTries = 1024;
 
 // RFC 4303 §2.4: padding so that pad length and next header end on a 4-byte
 // boundary (the AEAD transforms here have a 1-byte block).
@@ -46,10 +47,6 @@ class JobArray {
   alignas(AeadJob) unsigned char raw_[sizeof(AeadJob) * kMaxBurst];
 };
 
-void build_nonce(const uint8_t salt[kSaltLen], const uint8_t iv[kIvLen], uint8_t out[kNonceLen]) {
-  std::memcpy(out, salt, kSaltLen);
-  std::memcpy(out + kSaltLen, iv, kIvLen);
-}
 
 }  // namespace
 
@@ -95,6 +92,7 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   // RFC 8750 §6 registers implicit IV for ENCR_AES_GCM_16, ENCR_AES_CCM_8 and
   // ENCR_CHACHA20_POLY1305 only: no truncated GCM ICV, no GMAC.
   if (cfg.implicit_iv && (cfg.gmac || cfg.icv_len != 16)) return Status::invalid_argument;
+  if (cfg.resync_tries > kMaxResyncTries) return Status::invalid_argument;
   const uint64_t max_seq = cfg.esn ? std::numeric_limits<uint64_t>::max()
                                    : std::numeric_limits<uint32_t>::max();
   if (dir == Direction::seal && (cfg.first_seq == 0 || cfg.first_seq > max_seq))
@@ -119,6 +117,9 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   next_seq_ = cfg.first_seq;
   limits_ = cfg.lifetime;
   counters_ = SaCounters{};
+  resync_after_ = cfg.resync_after;
+  resync_tries_ = cfg.resync_tries;
+  failed_in_a_row_ = 0;
   installed_at_ = now;
   events_ = events;
   soft_sent_ = hard_sent_ = seq_exhausted_ = dying_ = false;
@@ -338,6 +339,78 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
   return ok;
 }
 
+// ---- Open: one packet's AEAD inputs, and Appendix A3 resynchronisation ---------
+
+void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[12],
+                  uint8_t saved[4]) const {
+  const size_t hdr = header_len();
+  j.key = &key_;
+  std::memcpy(j.nonce, salt_, kSaltLen);
+  if (iv_len_ != 0)
+    std::memcpy(j.nonce + kSaltLen, d + 8, kIvLen);
+  else
+    store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3
+  if (gmac_) {
+    // RFC 4543 §3.5: SPI through next header is AAD; with ESN, Seqh sits
+    // between SPI and Seql, laid out in four borrowed headroom bytes.
+    if (esn_) {
+      std::memcpy(saved, d - 4, 4);
+      std::memcpy(d - 4, d, 4);  // SPI
+      store_be32(d, static_cast<uint32_t>(seq >> 32));
+      j.aad = {d - 4, 4 + hdr + body};
+    } else {
+      j.aad = {d, hdr + body};
+    }
+    j.data = {d + hdr + body, 0};
+  } else {
+    // RFC 4106 §5, RFC 7634 §2.1: SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
+    if (esn_) {
+      std::memcpy(aad, d, 4);
+      store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
+      std::memcpy(aad + 8, d + 4, 4);
+      j.aad = {aad, 12};
+    } else {
+      j.aad = {d, 8};
+    }
+    j.data = {d + hdr, body};
+  }
+  j.tag = d + hdr + body;
+}
+
+// RFC 4303 Appendix A3.2: a "bad" packet is retried with successively larger
+// Seqh values, a bounded number of times. One failure in resync_after is
+// selected (A3.1 leaves the trigger local), so forgeries cannot make every
+// packet cost resync_tries extra opens.
+bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t job_aad[12]) {
+  if (!esn_ || resync_after_ == 0 || failed_in_a_row_ == 0 || failed_in_a_row_ % resync_after_ != 0)
+    return false;
+  const uint32_t seql = static_cast<uint32_t>(seq);
+  uint64_t hi = seq >> 32;
+  for (uint32_t t = 0; t < resync_tries_ && hi < std::numeric_limits<uint32_t>::max(); ++t) {
+    ++hi;
+    const uint64_t candidate = hi << 32 | seql;
+    if (window_.check(candidate) != Status::ok) continue;
+    AeadJob j;
+    uint8_t aad[12], saved[4];
+    open_job(d, body, candidate, j, aad, saved);
+    rl::open({&j, 1});
+    if (gmac_ && esn_) {
+      std::memcpy(d, d - 4, 4);
+      std::memcpy(d - 4, saved, 4);
+    }
+    ++counters_.resync_tries;
+    if (j.status == Status::ok) {
+      ++counters_.resyncs;
+      seq = candidate;
+      std::memcpy(job_aad, aad, sizeof aad);
+      if (j.aad.data() == aad) j.aad = {job_aad, j.aad.size()};
+      job = j;
+      return true;
+    }
+  }
+  return false;
+}
+
 // ---- UDP encapsulation framing (RFC 3948) -------------------------------------
 
 Status classify_udp(std::span<const uint8_t> u) {
@@ -537,38 +610,8 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       continue;
     }
     AeadJob& j = jobs.make(n);
-    Slot& s = slots[n];
-    j.key = &sa->key_;
-    if (hdr > 8)
-      build_nonce(sa->salt_, h + 8, j.nonce);
-    else {
-      std::memcpy(j.nonce, sa->salt_, kSaltLen);
-      store_be64(j.nonce + kSaltLen, seq);
-    }
-    uint8_t* d = p.data();
-    s = Slot{sa, seq, static_cast<uint32_t>(i), borrow, {}};
-    if (sa->gmac_) {
-      if (borrow) {
-        std::memcpy(s.saved, d - 4, 4);
-        std::memcpy(d - 4, d, 4);  // SPI
-        store_be32(d, static_cast<uint32_t>(seq >> 32));
-        j.aad = {d - 4, 4 + hdr + body};
-      } else {
-        j.aad = {d, hdr + body};
-      }
-      j.data = {d + hdr + body, 0};
-    } else {
-      if (sa->esn_) {
-        std::memcpy(aad[n], h, 4);
-        store_be32(aad[n] + 4, static_cast<uint32_t>(seq >> 32));
-        std::memcpy(aad[n] + 8, h + 4, 4);
-        j.aad = {aad[n], 12};
-      } else {
-        j.aad = {d, 8};
-      }
-      j.data = {d + hdr, body};
-    }
-    j.tag = d + hdr + body;
+    slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), borrow, {}};
+    sa->open_job(p.data(), body, seq, j, aad[n], slots[n].saved);
     ++n;
   }
 
@@ -594,6 +637,11 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     Slot& s = slots[k];
     Sa& sa = *s.sa;
     PacketView& p = pkts[s.pkt];
+    if (j.status == Status::auth_failed) {
+      ++sa.failed_in_a_row_;
+      const size_t body = p.length - sa.header_len() - sa.icv_len();
+      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[k])) j.status = Status::ok;
+    }
     if (j.status != Status::ok) {
       p.status = j.status;
       if (j.status == Status::auth_failed) {
@@ -644,6 +692,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     // IKE daemon the peer has moved to it (the old SA can go once late
     // packets are over).
     if (sa.counters_.packets == 0) sa.event(KeyEvent::peer_updated);
+    sa.failed_in_a_row_ = 0;
     sa.window_.commit(s.seq);
     ++sa.counters_.packets;
     sa.counters_.bytes += payload;

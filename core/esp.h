@@ -30,6 +30,7 @@
 #include "core/packet.h"
 #include "core/replay_window.h"
 #include "simd/aead_key.h"
+#include "simd/jobs.h"
 #include "simd/status.h"
 #include "simd/suite.h"
 
@@ -71,6 +72,15 @@ struct SaConfig {
   // Explicit IV = 64-bit sequence number XOR iv_mask. Any constant keeps the
   // IV unique per key (RFC 4106 §3.1); Linux's seqiv uses a random one.
   uint64_t iv_mask = 0;
+  // Inbound ESN SAs, RFC 4303 Appendix A3: after every `resync_after`
+  // consecutive packets that failed authentication, the last of them is
+  // retried with the high half of its sequence number raised by 1, 2, ...
+  // `resync_tries` (the sender got more than 2^32 packets ahead, all lost).
+  // Selecting one packet in `resync_after` bounds what a flood of forgeries
+  // can cost: resync_tries / resync_after extra opens per forgery.
+  // resync_after = 0 turns it off.
+  uint32_t resync_after = 64;
+  uint32_t resync_tries = 8;
 };
 
 // Per-packet instructions for seal.
@@ -97,6 +107,8 @@ struct SaCounters {
   uint64_t integrity_failed = 0;    // ICV did not verify
   uint64_t malformed = 0;           // authenticated, but padding/next header broke §2.4
   uint64_t dummy = 0;               // dummy packets received or sent
+  uint64_t resync_tries = 0;        // Appendix A3 retries with a raised Seqh
+  uint64_t resyncs = 0;             // ... of which one authenticated
 };
 
 // RFC 4303 Appendix A2.2: the high half of the sequence number of a packet
@@ -140,7 +152,17 @@ class Sa {
 
  private:
   friend class Sadb;
-  struct Pending;
+  // The AEAD job that opens the packet at `d` (ESP header first, `body` bytes
+  // between header and ICV) as sequence number `seq`. GMAC with ESN borrows
+  // the four headroom bytes before `d` (their old value goes to `saved`; the
+  // caller restores d[-4..4) after the AEAD call).
+  void open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[12],
+                uint8_t saved[4]) const;
+  // Appendix A3 for one packet that failed to authenticate as `seq`: on a
+  // selected failure, retries with a raised Seqh; on success `seq` is the
+  // packet's sequence number, the packet is decrypted and `j`/`aad` are the
+  // job that did it (so that a later refusal can seal the bytes back).
+  bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[12]);
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);
@@ -161,6 +183,8 @@ class Sa {
   Mode mode_ = Mode::tunnel;
   bool esn_ = false, gmac_ = false;
   bool soft_sent_ = false, hard_sent_ = false;
+  uint32_t resync_after_ = 0, resync_tries_ = 0;
+  uint64_t failed_in_a_row_ = 0;  // consecutive packets that failed authentication
   bool seq_exhausted_ = false;  // the last sequence number was sent
   bool dying_ = false;          // integrity limit reached inside the current burst
 };

@@ -473,6 +473,125 @@ TEST(EspEsn, HighHalfWrapWithReordering) {
   EXPECT_EQ(sa.counters().packets, 10u);
 }
 
+// RFC 4303 Appendix A3: the sender is two 2^32 subspaces ahead of the
+// receiver's window (more than 2^32 packets lost). Every packet fails until
+// the resync_after-th failure in a row is retried with Seqh + 1, + 2 and
+// authenticates; the window top then moves to it and traffic flows again.
+TEST(EspEsn, AppendixA3ResyncAfterLossOfMoreThanTwoToTheThirtyTwo) {
+  for (const Transform& t : all_transforms()) {
+    SCOPED_TRACE(describe(t, true, Mode::tunnel, false));
+    const Bytes keymat = test::random_bytes(suite_info(t.suite).key_len + 4, 31);
+    SaConfig c = config(t, keymat, 0x700, true, Mode::tunnel);
+    c.first_seq = (uint64_t{5} << 32) + 100;
+    c.resync_after = 4;
+    c.resync_tries = 3;
+    Sadb tx;
+    ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
+    SaConfig r = c;
+    r.highest_received = (uint64_t{3} << 32) + 90;  // Seql 100.. reconstructs to Seqh 3
+    Sadb rx;
+    ASSERT_EQ(rx.install(Direction::open, r), Status::ok);
+    const Sa& sa = *rx.find(Direction::open, c.spi);
+    std::vector<Buf> pkts;
+    std::vector<Bytes> plain;
+    for (int i = 0; i < 6; ++i) {
+      plain.push_back(ipv4_packet(80 + i, 40 + i));
+      pkts.emplace_back(plain.back());
+      ASSERT_EQ(tx.seal(c.spi, {&pkts.back().view, 1}), 1u);
+    }
+    for (int i = 0; i < 3; ++i) {
+      const Bytes wire = pkts[i].bytes();
+      EXPECT_EQ(rx.open({&pkts[i].view, 1}), 0u) << i;
+      EXPECT_EQ(pkts[i].view.status, Status::auth_failed) << i;
+      EXPECT_EQ(pkts[i].bytes(), wire) << i;  // as it arrived
+    }
+    EXPECT_EQ(sa.counters().resync_tries, 0u);  // not selected yet
+    EXPECT_EQ(sa.replay().highest(), r.highest_received);
+    // The fourth failure in a row is selected: Seqh 4 fails, Seqh 5 opens.
+    OpenInfo info;
+    EXPECT_EQ(rx.open({&pkts[3].view, 1}, {&info, 1}), 1u);
+    EXPECT_EQ(pkts[3].view.status, Status::ok);
+    EXPECT_EQ(pkts[3].bytes(), plain[3]);
+    EXPECT_EQ(info.seq, (uint64_t{5} << 32) + 103);
+    EXPECT_EQ(sa.counters().resync_tries, 2u);
+    EXPECT_EQ(sa.counters().resyncs, 1u);
+    EXPECT_EQ(sa.replay().highest(), (uint64_t{5} << 32) + 103);
+    // Back in sync: the next packets open without retries; the earlier ones
+    // still can (they are inside the window now).
+    for (int i : {4, 5, 0}) {
+      EXPECT_EQ(rx.open({&pkts[i].view, 1}), 1u) << i;
+      EXPECT_EQ(pkts[i].bytes(), plain[i]) << i;
+    }
+    EXPECT_EQ(sa.counters().resync_tries, 2u);
+    EXPECT_EQ(sa.counters().packets, 4u);
+  }
+}
+
+// The retries are bounded: a sender further ahead than resync_tries subspaces
+// is never accepted, an SA with resync_after = 0 never retries, a non-ESN SA
+// never retries, and a flood of forgeries costs at most resync_tries extra
+// opens per resync_after forgeries and changes no window state.
+TEST(EspEsn, AppendixA3RetriesAreBoundedAndOptional) {
+  const Bytes keymat = test::random_bytes(20, 32);
+  const Transform gcm{Suite::aes128_gcm, 16, false, false};
+  struct Case {
+    bool esn;
+    uint32_t after, tries;
+    uint64_t ahead;  // subspaces the sender is ahead
+  };
+  for (const Case& k : {Case{true, 2, 3, 4}, Case{true, 0, 8, 1}, Case{false, 2, 8, 0}}) {
+    SaConfig c = config(gcm, keymat, 0x701, k.esn, Mode::tunnel);
+    c.resync_after = k.after;
+    c.resync_tries = k.tries;
+    c.first_seq = (k.ahead << 32) + 500;
+    Sadb tx;
+    ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
+    SaConfig r = c;
+    r.highest_received = 490;
+    Sadb rx;
+    ASSERT_EQ(rx.install(Direction::open, r), Status::ok);
+    const Sa& sa = *rx.find(Direction::open, c.spi);
+    for (int i = 0; i < 10; ++i) {
+      Buf b(ipv4_packet(60, i));
+      ASSERT_EQ(tx.seal(c.spi, {&b.view, 1}), 1u);
+      if (!k.esn) b.view.data()[20] ^= 1;  // without ESN a forgery is the only failure
+      EXPECT_EQ(rx.open({&b.view, 1}), 0u) << i;
+      EXPECT_EQ(b.view.status, Status::auth_failed);
+    }
+    EXPECT_EQ(sa.counters().resyncs, 0u);
+    EXPECT_EQ(sa.replay().highest(), 490u);
+    const uint64_t selected = k.esn && k.after != 0 ? 10 / k.after : 0;
+    EXPECT_EQ(sa.counters().resync_tries, selected * k.tries);
+    EXPECT_EQ(sa.counters().integrity_failed, 10u);
+  }
+  // A success resets the count of failures in a row: failures either side of
+  // it do not add up to a selection.
+  SaConfig c = config(gcm, keymat, 0x702, true, Mode::tunnel);
+  c.resync_after = 3;
+  c.first_seq = 1000;
+  Sadb tx, rx;
+  ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
+  ASSERT_EQ(rx.install(Direction::open, c), Status::ok);
+  for (int round = 0; round < 4; ++round)
+    for (int i = 0; i < 3; ++i) {
+      Buf b(ipv4_packet(60, i));
+      ASSERT_EQ(tx.seal(c.spi, {&b.view, 1}), 1u);
+      if (i < 2) b.view.data()[20] ^= 1;
+      EXPECT_EQ(rx.open({&b.view, 1}), i < 2 ? 0u : 1u);
+    }
+  EXPECT_EQ(rx.find(Direction::open, c.spi)->counters().resync_tries, 0u);
+}
+
+TEST(EspInstall, RefusesTooManyResyncTries) {
+  const Bytes keymat = test::random_bytes(20, 33);
+  SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x703, true, Mode::tunnel);
+  c.resync_tries = 1025;
+  Sadb db;
+  EXPECT_EQ(db.install(Direction::open, c), Status::invalid_argument);
+  c.resync_tries = 1024;
+  EXPECT_EQ(db.install(Direction::open, c), Status::ok);
+}
+
 TEST(EspEsn, WithoutEsnTheCounterNeverWraps) {
   const Bytes keymat = test::random_bytes(20, 5);
   SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x700, false, Mode::tunnel);
