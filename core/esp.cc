@@ -3,6 +3,7 @@
 #include "core/esp.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -30,6 +31,24 @@ size_t inner_ip_length(const uint8_t* p, size_t n, uint8_t nh) {
   if (nh == kNextHeaderIpv4 && n >= 20 && (p[0] >> 4) == 4) return load_be16(p + 2);
   if (nh == kNextHeaderIpv6 && n >= 40 && (p[0] >> 4) == 6) return size_t{40} + load_be16(p + 4);
   return 0;
+}
+
+// §2.4: padding bytes are 1, 2, 3, ...; the receiver checks them. Up to 8
+// bytes (every sender that pads to 4) are one word compare: the 8 bytes that
+// end where the padding ends are inside the packet (the ESP header alone is 8).
+bool padding_ok(const uint8_t* pad_at, size_t pad) {
+  if (pad == 0) return true;
+  if (pad <= 8) {
+    static_assert(std::endian::native == std::endian::little);
+    uint64_t w;
+    std::memcpy(&w, pad_at + pad - 8, 8);
+    const unsigned shift = 8 * (8 - static_cast<unsigned>(pad));
+    constexpr uint64_t kOneToEight = 0x0807060504030201;  // little-endian 01 02 .. 08
+    return (w >> shift) == (kOneToEight & (~uint64_t{0} >> shift));
+  }
+  for (size_t i = 0; i < pad; ++i)
+    if (pad_at[i] != i + 1) return false;
+  return true;
 }
 
 // Stack room for a chunk's AEAD jobs, left uninitialised: only the jobs in
@@ -169,6 +188,18 @@ Status Sa::admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes) {
   return Status::ok;
 }
 
+bool Sa::quiet(uint64_t now, uint64_t packets, uint64_t bytes) const {
+  const auto below = [](uint64_t count, uint64_t add, uint64_t soft, uint64_t hard) {
+    const uint64_t limit = std::min(soft, hard);  // reaching soft speaks; passing hard refuses
+    return count < limit && add < limit - count;
+  };
+  return key_.valid() && !dying_ &&
+         (now < installed_at_ ||
+          now - installed_at_ < std::min(limits_.soft_age_s, limits_.hard_age_s)) &&
+         below(counters_.packets, packets, limits_.soft_records, limits_.hard_records) &&
+         below(counters_.bytes, bytes, limits_.soft_bytes, limits_.hard_bytes);
+}
+
 // Soft lifetime: one event for the IKE daemon to rekey.
 void Sa::soft_check(uint64_t now) {
   if (soft_sent_) return;
@@ -204,13 +235,16 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     size_t n = 0;
     // Header and trailer are the two cache lines ESP writes besides what the
     // AEAD touches: request them for the whole burst first, so misses overlap.
+    uint64_t total = 0;
     for (size_t k = 0; k < count; ++k) {
       const PacketView& p = pkts[base + k];
+      total += p.length;
       if (p.well_formed() && p.offset >= hdr) {
         __builtin_prefetch(p.data() - hdr, 1);
         __builtin_prefetch(p.data() + p.length, 1);
       }
     }
+    const bool quiet_burst = quiet(now, count, total);
     for (size_t k = 0; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
@@ -255,7 +289,8 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
         p.status = Status::key_exhausted;
         continue;
       }
-      if (const Status st = admit(now, 1, payload); st != Status::ok) {
+      if (const Status st = quiet_burst ? Status::ok : admit(now, 1, payload);
+          st != Status::ok) {
         p.status = st;
         continue;
       }
@@ -334,7 +369,7 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       p.length = new_len[i];
       ++ok;
     }
-    soft_check(now);
+    if (!quiet_burst) soft_check(now);
   }
   return ok;
 }
@@ -531,6 +566,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     uint64_t seq;
     uint32_t pkt;
     bool borrowed;  // GMAC with ESN: four headroom bytes hold SPI
+    bool quiet;     // the SA cannot reach a lifetime in this chunk (Sa::quiet)
     uint8_t saved[4];
   };
   JobArray jobs;
@@ -539,11 +575,15 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   size_t n = 0;
   const uint64_t now = burst_time();
   Sa* last = nullptr;
+  bool last_quiet = false;
 
   // Headers and trailers are the only bytes ESP itself reads, one cache line
   // each per packet: ask for all of them at once so the misses overlap.
-  for (const PacketView& p : pkts)
+  uint64_t total = 0;
+  for (const PacketView& p : pkts) {
+    total += p.length;
     if (p.well_formed()) __builtin_prefetch(p.data());
+  }
   for (size_t i = 0; i < pkts.size(); ++i) {
     PacketView& p = pkts[i];
     if (!info.empty()) info[i] = OpenInfo{};
@@ -573,6 +613,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = Status::unknown_epoch;
       continue;
     }
+    if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
     last = sa;
     if (!info.empty()) info[i].spi = spi;
     const size_t hdr = sa->header_len(), icv = sa->icv_len();
@@ -580,7 +621,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = Status::truncated;
       continue;
     }
-    if (const Status st = sa->admit(now, 1, 0); st != Status::ok) {
+    if (const Status st = last_quiet ? Status::ok : sa->admit(now, 1, 0); st != Status::ok) {
       p.status = st;
       continue;
     }
@@ -610,7 +651,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       continue;
     }
     AeadJob& j = jobs.make(n);
-    slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), borrow, {}};
+    slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), borrow, last_quiet, {}};
     sa->open_job(p.data(), body, seq, j, aad[n], slots[n].saved);
     ++n;
   }
@@ -664,9 +705,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       st = Status::malformed;
     } else {
       payload = body - 2 - pad;
-      // §2.4: padding bytes are 1, 2, 3, ...; the receiver checks them.
-      for (size_t i = 0; i < pad; ++i)
-        if (b[payload + i] != i + 1) st = Status::malformed;
+      if (!padding_ok(b + payload, pad)) st = Status::malformed;
       if (sa.mode_ == Mode::tunnel && nh != kNextHeaderNone) {
         const unsigned version = payload > 0 ? b[0] >> 4 : 0;
         if (!((nh == kNextHeaderIpv4 && version == 4) || (nh == kNextHeaderIpv6 && version == 6)))
@@ -680,7 +719,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     } else if (Status rs = sa.window_.check(s.seq); rs != Status::ok) {
       ++sa.counters_.replay;  // the same sequence number twice in one burst
       st = rs;
-    } else {
+    } else if (!s.quiet) {
       st = sa.admit(now, 1, payload);
     }
     if (st != Status::ok) {
@@ -696,7 +735,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     sa.window_.commit(s.seq);
     ++sa.counters_.packets;
     sa.counters_.bytes += payload;
-    sa.soft_check(now);
+    if (!s.quiet) sa.soft_check(now);
     size_t tfc = 0;
     if (sa.mode_ == Mode::tunnel) {
       const size_t inner = inner_ip_length(b, payload, nh);

@@ -166,6 +166,10 @@ class Sa {
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);
+  // True when `packets` more packets of `bytes` payload in total cannot reach a
+  // soft or hard lifetime (nor has the age): admit and soft_check would say ok
+  // and stay silent, so a burst may skip them.
+  bool quiet(uint64_t now, uint64_t packets, uint64_t bytes) const;
   void event(KeyEvent::Kind k);
 
   AeadKey key_;

@@ -837,6 +837,30 @@ TEST(EspTrailer, PaddingAndNextHeaderRules) {
   }
 }
 
+// Every padding length 1..20 with every pad byte wrong in turn: the word-wide
+// check for short padding and the byte loop for long padding agree with §2.4.
+TEST(EspTrailer, EveryShortPaddingByteIsChecked) {
+  const Bytes keymat = test::random_bytes(20, 12);
+  const Bytes inner = ipv4_packet(26, 1);
+  uint32_t seq = 1;
+  for (size_t pad = 1; pad <= 20; ++pad)
+    for (size_t wrong = 0; wrong <= pad; ++wrong) {  // wrong == pad: all bytes right
+      SCOPED_TRACE("pad " + std::to_string(pad) + " wrong byte " + std::to_string(wrong));
+      Bytes body = inner;
+      for (size_t i = 0; i < pad; ++i)
+        body.push_back(static_cast<uint8_t>(i + 1 + (i == wrong ? 0x40 : 0)));
+      body.push_back(static_cast<uint8_t>(pad));
+      body.push_back(4);
+      SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x4001, false,
+                          Mode::tunnel);
+      Sadb db;
+      ASSERT_EQ(db.install(Direction::open, c), Status::ok);
+      Buf b(handmade(keymat, 0x4001, seq++, body));
+      db.open({&b.view, 1});
+      EXPECT_EQ(b.view.status, wrong == pad ? Status::ok : Status::malformed);
+    }
+}
+
 // ---- Every-byte mutation --------------------------------------------------------
 
 struct Snapshot {
