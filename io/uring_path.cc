@@ -127,8 +127,12 @@ class UringPath final : public UdpPath {
     free_slots_.resize(cfg_.ring_entries);
     for (uint32_t i = 0; i < cfg_.ring_entries; ++i) free_slots_[i] = cfg_.ring_entries - 1 - i;
     nfree_ = cfg_.ring_entries;
-    arm_receive();
-    io_uring_submit(&ring_);
+    // The receive is armed by the first receive(), not here: io_uring runs a
+    // request's task work (the multishot recvmsg copying datagrams into the
+    // buffers) in the task that submitted it, and init() runs in whichever
+    // thread built the path. Armed here, the receive work of a worker ran in
+    // the thread that created it (the bench's sender), serialised with that
+    // thread's sends.
     return true;
   }
 
