@@ -53,6 +53,15 @@ struct Pair {
   std::unique_ptr<UdpPath> rx, tx;
 };
 
+// Whether a test of path `k` can run: io_uring allowed here, and RL_IO (the
+// CI runs the suite once with RL_IO=uring and once with RL_IO=mmsg) not
+// forcing the other path.
+bool path_allowed(PathKind k) {
+  if (k == PathKind::uring && !uring_available()) return false;
+  const char* env = std::getenv("RL_IO");
+  return env == nullptr || *env == '\0' || std::strcmp(env, to_string(k)) == 0;
+}
+
 Pair make_pair(PathConfig cfg) {
   std::string err;
   const sockaddr_in any = loopback(0);
@@ -85,7 +94,7 @@ uint8_t byte_at(uint32_t i, uint32_t k) { return static_cast<uint8_t>(i * 131 + 
 
 TEST_P(IoPathTest, EveryByteArrivesAndCryptoRunsInPlace) {
   const Variant v = GetParam();
-  if (v.kind == PathKind::uring && !uring_available()) GTEST_SKIP() << "io_uring not allowed here";
+  if (!path_allowed(v.kind)) GTEST_SKIP() << to_string(v.kind) << " not allowed here or not RL_IO";
   PathConfig cfg;
   cfg.kind = v.kind;
   cfg.gso = v.gso;
@@ -188,7 +197,7 @@ class ForwardTest : public ::testing::TestWithParam<std::pair<PathKind, bool>> {
 
 TEST_P(ForwardTest, SendFromReceiveBuffersRecyclesThem) {
   const auto [kind, zc] = GetParam();
-  if (kind == PathKind::uring && !uring_available()) GTEST_SKIP() << "io_uring not allowed here";
+  if (!path_allowed(kind)) GTEST_SKIP() << to_string(kind) << " not allowed here or not RL_IO";
   PathConfig cfg;
   cfg.kind = kind;
   cfg.zerocopy = zc;
@@ -291,7 +300,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, ForwardTest,
 // a zero-copy send can pin (MAX_SKB_FRAGS), so the path must split the run;
 // before it did, every such send failed with EMSGSIZE and nothing arrived.
 TEST(IoPath, LongZeroCopyGsoRunsArrive) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring not allowed here";
+  if (!path_allowed(PathKind::uring)) GTEST_SKIP() << "io_uring not allowed here or not RL_IO";
   PathConfig cfg;
   cfg.gso = cfg.gro = cfg.zerocopy = true;
   cfg.zc_min_bytes = 0;
@@ -324,7 +333,7 @@ TEST(IoPath, LongZeroCopyGsoRunsArrive) {
 // connected socket; it is counted, buffers come back, nothing crashes.
 TEST(IoPath, VanishedPeerIsCounted) {
   for (PathKind kind : {PathKind::mmsg, PathKind::uring}) {
-    if (kind == PathKind::uring && !uring_available()) continue;
+    if (!path_allowed(kind)) continue;
     std::string err;
     const sockaddr_in any = loopback(0);
     const int probe = open_udp_socket(reinterpret_cast<const sockaddr*>(&any), sizeof any, nullptr, 0, false, &err);
@@ -355,8 +364,9 @@ TEST(IoPath, VanishedPeerIsCounted) {
 
 // The paths, for the fault tests that run over both.
 std::vector<PathKind> kinds() {
-  std::vector<PathKind> k{PathKind::mmsg};
-  if (uring_available()) k.push_back(PathKind::uring);
+  std::vector<PathKind> k;
+  for (PathKind p : {PathKind::mmsg, PathKind::uring})
+    if (path_allowed(p)) k.push_back(p);
   return k;
 }
 
@@ -496,7 +506,7 @@ TEST(IoFaults, BlockedPeerBackpressure) {
 // 4-entry ring. The path submits what it has, reaps, and goes on; every
 // datagram arrives, none is lost, every buffer comes back.
 TEST(IoFaults, FullSubmissionQueue) {
-  if (!uring_available()) GTEST_SKIP() << "io_uring not allowed here";
+  if (!path_allowed(PathKind::uring)) GTEST_SKIP() << "io_uring not allowed here or not RL_IO";
   PathConfig cfg;
   cfg.ring_entries = 4;
   cfg.rx_buffers = 128;
@@ -565,10 +575,15 @@ TEST(IoFaults, ShutdownWithPacketsInFlight) {
 }
 
 TEST(IoPath, EnvironmentForcesTheFallback) {
+  const char* was = std::getenv("RL_IO");
+  const std::string saved = was ? was : "";
   setenv("RL_IO", "mmsg", 1);
   PathConfig cfg;  // asks for uring
   Pair p = make_pair(cfg);
-  unsetenv("RL_IO");
+  if (was)  // the rest of the suite runs as RL_IO asked
+    setenv("RL_IO", saved.c_str(), 1);
+  else
+    unsetenv("RL_IO");
   ASSERT_TRUE(p.rx);
   EXPECT_EQ(p.rx->kind(), PathKind::mmsg);
 }
