@@ -11,8 +11,15 @@
 // does not hit the confidentiality limit). Both seal the burst in place in
 // the TX pool buffers and open it in place in the RX pool buffers.
 // Counters: items_per_second (packets opened), bytes_per_second (protected
-// payload opened), gbit_per_second, drops, cycles_per_packet (CPU time of
-// both threads at the nominal clock / packets).
+// payload opened), gbit_per_second, drops (sent, never opened),
+// socket_drops (skbs the receiving socket dropped, SO_MEMINFO; a GSO run
+// counts once), stalls_20ms (windows written off by time), and
+// cycles_per_packet = tx_cycles_per_packet + rx_cycles_per_packet: each
+// thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) at the nominal clock per
+// packet opened, the sender's wait for window room left out. On a shared
+// machine the packet rates follow the share of the cores the two threads
+// get; the cycle counts do not, and the pair cannot go faster than
+// clock / max(tx, rx) cycles per packet.
 #include <arpa/inet.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
