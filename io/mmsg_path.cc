@@ -45,12 +45,19 @@ class MmsgPath final : public UdpPath {
   PathKind kind() const override { return PathKind::mmsg; }
   void disown_fd() { fd_ = -1; }
 
+  // Datagrams already received but not handed out are served first; a new
+  // recvmmsg only runs when none is left, so that every received message
+  // (a GRO super-datagram can hold 64 datagrams, more than `out` has room
+  // for) is queued whole and none is overwritten. Before, a second
+  // super-datagram replaced the pending one: its datagrams were lost and its
+  // buffer never came back (the mmsg-gso bench "drops").
   size_t receive(std::span<RxPacket> out, int timeout_ms) override {
     size_t n = take_pending(out, 0);
-    if (n == out.size()) return n;
+    if (n == out.size() || pend_.left > 0 || q_count_ > 0) return n;
     pollfd p{fd_, POLLIN, 0};
     if (n == 0 && ::poll(&p, 1, timeout_ms) <= 0) return 0;
-    size_t want = std::min(kBurst, out.size() - n);
+    // Without GRO every message is one datagram: no more than fit in `out`.
+    const size_t want = gro_ ? kBurst : std::min(kBurst, out.size() - n);
     size_t posted = 0;
     for (; posted < want; ++posted) {
       rx_ids_[posted] = rx_.acquire();
@@ -76,11 +83,11 @@ class MmsgPath final : public UdpPath {
     for (size_t i = 0; i < got; ++i) {
       const msghdr& m = rx_msgs_[i].msg_hdr;
       if (m.msg_flags & MSG_TRUNC) ++c_.rx_truncated;
-      const uint32_t seg = gro_ ? gro_segment(m) : 0;
-      pend_.push(rx_ids_[i], rx_.data(rx_ids_[i]) + head_, rx_msgs_[i].msg_len, seg);
-      n = take_pending(out, n);
+      q_[i] = Msg{rx_ids_[i], rx_msgs_[i].msg_len, gro_ ? gro_segment(m) : 0};
     }
-    return n;
+    q_head_ = 0;
+    q_count_ = got;
+    return take_pending(out, n);
   }
 
   void recycle(std::span<const RxPacket> pkts) override {
@@ -161,19 +168,31 @@ class MmsgPath final : public UdpPath {
   uint32_t tx_in_flight() const override { return 0; }
 
  private:
-  // Datagrams of the last receive not yet handed out (a GRO super-datagram
-  // may hold more than the caller's span has room for).
+  // The messages of the last recvmmsg not yet handed out, and the datagrams
+  // of the one being handed out (a GRO super-datagram may hold more than the
+  // caller's span has room for).
+  struct Msg {
+    uint32_t buf, len, seg;
+  };
+  Msg q_[kBurst] = {};
+  size_t q_head_ = 0, q_count_ = 0;
   struct Pending {
     uint32_t buf = BufferPool::kNone;
     uint8_t* ptr = nullptr;
     uint32_t left = 0, seg = 0;
-    void push(uint32_t b, uint8_t* p, uint32_t len, uint32_t s) {
-      buf = b, ptr = p, left = len, seg = s == 0 ? len : s;
-    }
   } pend_;
 
   size_t take_pending(std::span<RxPacket> out, size_t n) {
-    while (pend_.left > 0 && n < out.size()) {
+    while (n < out.size()) {
+      if (pend_.left == 0) {
+        if (pend_.buf != BufferPool::kNone && refs_[pend_.buf] == 0) rx_.release(pend_.buf);  // empty datagram
+        pend_.buf = BufferPool::kNone;
+        if (q_count_ == 0) break;
+        const Msg& m = q_[q_head_++];
+        --q_count_;
+        pend_ = Pending{m.buf, rx_.data(m.buf) + head_, m.len, m.seg == 0 ? m.len : m.seg};
+        continue;
+      }
       const uint32_t len = std::min(pend_.left, pend_.seg);
       out[n++] = RxPacket{pend_.ptr, len, pend_.buf};
       ++refs_[pend_.buf];
@@ -184,7 +203,7 @@ class MmsgPath final : public UdpPath {
       pend_.left -= len;
     }
     if (pend_.left == 0 && pend_.buf != BufferPool::kNone) {
-      if (refs_[pend_.buf] == 0) rx_.release(pend_.buf);  // empty datagram
+      if (refs_[pend_.buf] == 0) rx_.release(pend_.buf);
       pend_.buf = BufferPool::kNone;
     }
     return n;

@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -20,6 +23,7 @@ namespace rl::io {
 struct TcpTlsPath::Impl {
   io_uring ring{};
   bool ring_ok = false;
+  bool uring = true;  // false: poll/recv/send fallback
   int fd = -1;
   uint8_t* rx = nullptr;
   uint8_t* tx = nullptr;
@@ -80,6 +84,12 @@ bool TcpTlsPath::init(int fd, tls::RecordProtection& rp, std::string* error, siz
     if (error) *error = "tcp: buffer memory";
     return false;
   }
+  const char* env = std::getenv("RL_IO");
+  m.uring = uring_available() && !(env != nullptr && std::strcmp(env, "mmsg") == 0);
+  if (!m.uring) {  // the fallback: plain syscalls on the same buffers
+    m.writer.emplace(rp, std::span<uint8_t>(m.tx, m.tx_len));
+    return true;
+  }
   if (int r = io_uring_queue_init(8, &m.ring, 0); r < 0) {
     if (error) *error = std::string("io_uring_queue_init: ") + strerror(-r);
     return false;
@@ -94,9 +104,20 @@ bool TcpTlsPath::init(int fd, tls::RecordProtection& rp, std::string* error, siz
   return true;
 }
 
-long TcpTlsPath::receive(int timeout_ms, Deliver deliver, void* ctx) {
+PathKind TcpTlsPath::kind() const { return impl_->uring ? PathKind::uring : PathKind::mmsg; }
+
+// One read into the RX buffer: bytes read, 0 when nothing came in time,
+// -1 at end of stream or on an error.
+int TcpTlsPath::read_some(int timeout_ms) {
   Impl& m = *impl_;
-  if (m.eof || m.reader.error() != Status::ok) return -1;
+  if (!m.uring) {
+    pollfd p{m.fd, POLLIN, 0};
+    const int pr = ::poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
+    if (pr == 0 || (pr < 0 && errno == EINTR)) return 0;
+    const ssize_t n = pr < 0 ? -1 : recv(m.fd, m.rx, m.rx_len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    return n <= 0 ? -1 : static_cast<int>(n);
+  }
   io_uring_sqe* sqe = io_uring_get_sqe(&m.ring);
   // Registered buffer 0 (the RX region); sockets ignore the offset. A linked
   // timeout cancels the read when nothing comes in time.
@@ -118,7 +139,15 @@ long TcpTlsPath::receive(int timeout_ms, Deliver deliver, void* ctx) {
     io_uring_cqe_seen(&m.ring, cqe);
   }
   if (n == -ECANCELED || n == -EINTR) return 0;  // timed out: nothing came
-  if (n <= 0) {
+  return n <= 0 ? -1 : n;
+}
+
+long TcpTlsPath::receive(int timeout_ms, Deliver deliver, void* ctx) {
+  Impl& m = *impl_;
+  if (m.eof || m.reader.error() != Status::ok) return -1;
+  const int n = read_some(timeout_ms);
+  if (n == 0) return 0;
+  if (n < 0) {
     m.eof = true;
     return -1;
   }
@@ -159,6 +188,18 @@ Status TcpTlsPath::send_output() {
   Impl& m = *impl_;
   while (!m.writer->output().empty()) {
     const std::span<const uint8_t> out = m.writer->output();
+    if (!m.uring) {  // send() copies: the TX buffer is free when it returns
+      const ssize_t r = ::send(m.fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        ++c_.tx_errors;
+        return Status::closed;
+      }
+      ++c_.tx_sends;
+      c_.tx_bytes += static_cast<uint64_t>(r);
+      m.writer->consume(static_cast<size_t>(r));
+      continue;
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(&m.ring);
     // Zero-copy from registered buffer 1: the bytes are sealed records in the
     // TX region itself.

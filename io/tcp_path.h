@@ -7,6 +7,10 @@
 // buffer only after the zero-copy notification.
 // Sends are synchronous (send() returns when the kernel is done with the
 // bytes); one object per connection, one thread.
+// Fallback: where io_uring is not available (or RL_IO=mmsg forces it) the
+// same object reads with poll()+recv() into the same buffer and sends with
+// send() (which copies, so the TX buffer is free again when it returns);
+// records are cut, opened and sealed in place exactly as above.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +20,7 @@
 
 #include "core/tls.h"
 #include "core/tls_stream.h"
+#include "io/udp_path.h"
 
 namespace rl::io {
 
@@ -51,9 +56,12 @@ class TcpTlsPath {
   Status send(std::span<const uint8_t> data, bool flush);
 
   const TcpCounters& counters() const { return c_; }
+  // uring, or mmsg for the plain-syscall fallback (named as the UDP paths).
+  PathKind kind() const;
 
  private:
   Status send_output();
+  int read_some(int timeout_ms);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   TcpCounters c_;

@@ -34,9 +34,8 @@ struct PathConfig {
   uint32_t ring_entries = 256;
   int numa_node = -1;
   // Bytes kept free in front of every received datagram, so that a forwarder
-  // can seal it in place (a protocol header grows it to the front). The
-  // io_uring path always has at least 44 (its recvmsg header and the source
-  // address sit there); 0 with mmsg means the datagram starts its buffer.
+  // can seal it in place (a protocol header grows it to the front), rounded
+  // up to 64; 0 means the datagram starts its buffer.
   // Not for GRO receive: a segment's headroom is the previous segment.
   uint32_t rx_headroom = 0;
 };

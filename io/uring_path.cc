@@ -47,6 +47,7 @@ struct TxSlot {
   uint32_t nbufs = 0;
   uint32_t bytes = 0;
   bool zc = false;
+  bool again = false;  // EAGAIN: to be queued for retry once its notification is in
 };
 
 class UringPath final : public UdpPath {
@@ -127,8 +128,13 @@ class UringPath final : public UdpPath {
     free_slots_.resize(cfg_.ring_entries);
     for (uint32_t i = 0; i < cfg_.ring_entries; ++i) free_slots_[i] = cfg_.ring_entries - 1 - i;
     nfree_ = cfg_.ring_entries;
-    arm_receive();
-    io_uring_submit(&ring_);
+    retry_.assign(cfg_.ring_entries, 0);
+    // The receive is armed by the first receive(), not here: io_uring runs a
+    // request's task work (the multishot recvmsg copying datagrams into the
+    // buffers) in the task that submitted it, and init() runs in whichever
+    // thread built the path. Armed here, the receive work of a worker ran in
+    // the thread that created it (the bench's sender), serialised with that
+    // thread's sends.
     return true;
   }
 
@@ -138,7 +144,10 @@ class UringPath final : public UdpPath {
   size_t receive(std::span<RxPacket> out, int timeout_ms) override {
     size_t n = take_pending(out, 0);
     if (n == out.size()) return n;
-    if (!armed_) {
+    // Re-armed after it ended, unless it ended because the buffer ring ran
+    // dry (ENOBUFS) and nothing was recycled since: the datagrams wait in the
+    // socket until the caller hands buffers back.
+    if (!armed_ && !starved_) {
       arm_receive();
       io_uring_submit(&ring_);
     }
@@ -157,7 +166,10 @@ class UringPath final : public UdpPath {
       io_uring_buf_ring_add(br_, rx_.data(p.buf) + head_, rx_.buffer_size() - head_,
                             static_cast<uint16_t>(p.buf), br_mask_, added++);
     }
-    if (added > 0) io_uring_buf_ring_advance(br_, added);
+    if (added > 0) {
+      io_uring_buf_ring_advance(br_, added);
+      starved_ = false;
+    }
   }
 
   size_t send(std::span<const TxPacket> pkts) override { return send_impl(pkts, nullptr); }
@@ -166,8 +178,23 @@ class UringPath final : public UdpPath {
   }
   std::span<uint8_t> rx_buffer(uint32_t buf) override { return {rx_.data(buf), rx_.buffer_size()}; }
 
+  // A send the socket cannot take at once (its buffer full) must neither
+  // be lost nor overtaken. Left to io_uring it would wait armed on the
+  // socket, every blocked send of a burst on its own, and the kernel wakes
+  // such waiters last-armed first: datagrams left out of order (the
+  // BlockedPeerBackpressure test saw 0..14, 30, ...). Linking the sends of a
+  // burst kept the order but cost ~10% of the sender's cycles per datagram
+  // (each link hop is a task-work round). So sends are MSG_DONTWAIT: a full
+  // socket fails them at once with EAGAIN (counted in tx_again), they keep
+  // their slot and buffers and queue up in order in retry_, and while any is
+  // queued new sends are refused (the caller keeps its buffers, as with
+  // sendmmsg's EAGAIN); each send()/poll() tries the queue again, in order.
   template <class P>
   size_t send_impl(std::span<const P> pkts, UdpPath* from) {
+    if (nretry_ > 0) {
+      retry();
+      if (nretry_ > 0) return 0;
+    }
     size_t accepted = 0;
     bool queued = false;
     while (accepted < pkts.size()) {
@@ -184,6 +211,7 @@ class UringPath final : public UdpPath {
         if (queued) io_uring_submit(&ring_);
         queued = false;
         reap();  // make room, then try once more
+        if (nretry_ > 0) break;  // the socket is full: the rest stays the caller's
         sqe = nfree_ > 0 ? io_uring_get_sqe(&ring_) : nullptr;
         if (sqe == nullptr) break;
       }
@@ -207,14 +235,8 @@ class UringPath final : public UdpPath {
       }
       if (run > 1) put_gso_cmsg(s.msg, s.ctrl, static_cast<uint16_t>(rest[0].len));
       s.zc = cfg_.zerocopy && s.bytes >= cfg_.zc_min_bytes;
-      if (s.zc) {
-        io_uring_prep_sendmsg_zc(sqe, fd_, &s.msg, 0);
-        sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
-        ++c_.tx_zc;
-      } else {
-        io_uring_prep_sendmsg(sqe, fd_, &s.msg, 0);
-      }
-      io_uring_sqe_set_data64(sqe, kTxFlag | si);
+      if (s.zc) ++c_.tx_zc;
+      prep_send(sqe, si);
       ++in_flight_;
       queued = true;
       accepted += run;
@@ -227,11 +249,48 @@ class UringPath final : public UdpPath {
     return accepted;
   }
 
-  void poll() override { reap(); }
+  void prep_send(io_uring_sqe* sqe, uint32_t si) {
+    TxSlot& s = slots_[si];
+    if (s.zc) {
+      io_uring_prep_sendmsg_zc(sqe, fd_, &s.msg, MSG_DONTWAIT);
+      sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+    } else if (s.nbufs == 1) {
+      // One datagram to the connected peer: SEND, no msghdr to copy in.
+      io_uring_prep_send(sqe, fd_, s.iov[0].iov_base, s.iov[0].iov_len, MSG_DONTWAIT);
+    } else {
+      io_uring_prep_sendmsg(sqe, fd_, &s.msg, MSG_DONTWAIT);
+    }
+    io_uring_sqe_set_data64(sqe, kTxFlag | si);
+  }
+
+  // Submits the queued EAGAIN sends again, all of them, in order (those
+  // that fail again queue up again in the same order: inline completions
+  // come back in submission order).
+  void retry() {
+    const uint32_t n = nretry_;
+    uint32_t done = 0;
+    for (; done < n; ++done) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) break;
+      prep_send(sqe, retry_[(retry_head_ + done) % retry_.size()]);
+    }
+    retry_head_ = (retry_head_ + done) % retry_.size();
+    nretry_ -= done;
+    // Any not resubmitted (no room in the SQ: cannot happen, the SQ has an
+    // entry per slot) would now sit behind the ones that fail again.
+    io_uring_submit(&ring_);
+    reap();
+  }
+
+  void poll() override {
+    reap();
+    if (nretry_ > 0) retry();
+  }
 
   void drain(int timeout_ms) override {
     const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (in_flight_ > 0 && std::chrono::steady_clock::now() < end) {
+      if (nretry_ > 0) retry();
       io_uring_submit(&ring_);
       wait(10);
       reap();
@@ -241,10 +300,16 @@ class UringPath final : public UdpPath {
   uint32_t tx_in_flight() const override { return in_flight_; }
 
  private:
+  // Without GRO nothing is needed from the control data or the source
+  // address: a multishot RECV puts the datagram at the start of the buffer,
+  // with no recvmsg header to lay out and parse (cheaper per datagram).
   void arm_receive() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) return;
-    io_uring_prep_recvmsg_multishot(sqe, fd_, &rx_msg_, 0);
+    if (cfg_.gro)
+      io_uring_prep_recvmsg_multishot(sqe, fd_, &rx_msg_, 0);
+    else
+      io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kGroup;
     io_uring_sqe_set_data64(sqe, kRxTag);
@@ -275,7 +340,10 @@ class UringPath final : public UdpPath {
   void rx_complete(io_uring_cqe* cqe) {
     if (!(cqe->flags & IORING_CQE_F_MORE)) armed_ = false;  // re-armed on next receive()
     if (cqe->res < 0) {
-      if (cqe->res == -ENOBUFS) ++c_.rx_nobufs;
+      if (cqe->res == -ENOBUFS) {
+        ++c_.rx_nobufs;
+        starved_ = true;
+      }
       // On a connected socket an ICMP port unreachable from a vanished peer
       // ends the pending receive with ECONNREFUSED.
       else if (cqe->res == -ECONNREFUSED) ++c_.tx_refused;
@@ -285,6 +353,18 @@ class UringPath final : public UdpPath {
     const uint32_t id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     ++c_.rx_calls;
     uint8_t* base = rx_.data(id) + head_;
+    if (!cfg_.gro) {
+      const uint32_t len = static_cast<uint32_t>(cqe->res);
+      if (len == 0) {
+        recycle_raw(id);
+        return;
+      }
+      // RECV does not report MSG_TRUNC: a datagram that filled the buffer
+      // may have been cut (it then fails authentication).
+      if (len >= rx_.buffer_size() - head_) ++c_.rx_truncated;
+      rxq_[(rxq_head_ + rxq_count_++) % rxq_.size()] = RxDone{id, base, len, len};
+      return;
+    }
     io_uring_recvmsg_out* o = io_uring_recvmsg_validate(base, cqe->res, &rx_msg_);
     if (o == nullptr) {
       recycle_raw(id);
@@ -338,18 +418,31 @@ class UringPath final : public UdpPath {
     io_uring_buf_ring_add(br_, rx_.data(id) + head_, rx_.buffer_size() - head_, static_cast<uint16_t>(id),
                           br_mask_, 0);
     io_uring_buf_ring_advance(br_, 1);
+    starved_ = false;
   }
 
   void tx_complete(uint32_t si, io_uring_cqe* cqe) {
     TxSlot& s = slots_[si];
     if (cqe->flags & IORING_CQE_F_NOTIF) {  // zero-copy: the kernel is done with the pages
       if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) ++c_.tx_zc_copied;
-      finish(si);
+      if (s.again)
+        queue_retry(si);  // its retry waited for the pages to be free
+      else
+        finish(si);
+      return;
+    }
+    if (cqe->res == -EAGAIN || cqe->res == -ENOBUFS) {
+      ++c_.tx_again;
+      // Kept, to be sent again in order; a zero-copy send first waits for
+      // its notification.
+      if (s.zc && (cqe->flags & IORING_CQE_F_MORE))
+        s.again = true;
+      else
+        queue_retry(si);
       return;
     }
     if (cqe->res < 0) {
       if (cqe->res == -ECONNREFUSED) ++c_.tx_refused;
-      else if (cqe->res == -EAGAIN || cqe->res == -ENOBUFS) ++c_.tx_again;
       else ++c_.tx_errors;
     } else {
       c_.tx_packets += s.nbufs;
@@ -358,6 +451,11 @@ class UringPath final : public UdpPath {
     // A zero-copy send that will still get a notification keeps its buffers.
     if (s.zc && (cqe->flags & IORING_CQE_F_MORE)) return;
     finish(si);
+  }
+
+  void queue_retry(uint32_t si) {
+    slots_[si].again = false;
+    retry_[(retry_head_ + nretry_++) % retry_.size()] = si;
   }
 
   void finish(uint32_t si) {
@@ -388,7 +486,7 @@ class UringPath final : public UdpPath {
 
   PathConfig cfg_;
   io_uring ring_{};
-  bool ring_ok_ = false, registered_ = false, armed_ = false;
+  bool ring_ok_ = false, registered_ = false, armed_ = false, starved_ = false;
   uint32_t head_ = 0;  // rx_headroom, rounded up to 64
   BufferPool rx_;
   io_uring_buf_ring* br_ = nullptr;
@@ -399,6 +497,8 @@ class UringPath final : public UdpPath {
   std::vector<TxSlot> slots_;
   std::vector<uint32_t> free_slots_;
   uint32_t nfree_ = 0, in_flight_ = 0;
+  std::vector<uint32_t> retry_;  // slots of EAGAIN sends, in order
+  uint32_t retry_head_ = 0, nretry_ = 0;
 };
 
 }  // namespace

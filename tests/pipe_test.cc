@@ -238,6 +238,13 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     return out;
   }
 
+  size_t count_in_log(size_t i, const std::string& what) const {
+    const std::string text = slurp(logs_[i]);
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+
   static std::string slurp(const std::string& path) {
     std::ifstream f(path);
     std::stringstream s;
@@ -379,6 +386,92 @@ TEST_P(PipeTest, TamperedForgedAndReplayedAreDroppedAndCounted) {
   EXPECT_EQ(cb["rx"], 4 * kCount);
   EXPECT_EQ(cb["opened"], kCount);
   EXPECT_EQ(cb["failed"], 3 * kCount);
+  close(capture);
+  close(recv_b);
+  close(sender);
+  close(sink);
+}
+
+// ESP rekey, make-before-break (SIGHUP): the test plays the network between
+// A and B, holding back some of A's old-key packets. After the rekey A seals
+// with the new SPI, B opens the new packets and still the late old ones;
+// after a second rekey the oldest SA is gone and its late packets fail.
+TEST_P(PipeTest, EspRekeyOnSighupMakeBeforeBreak) {
+  if (proto() != "esp") GTEST_SKIP() << "rekey is ESP only in rl-pipe";
+  const int capture = udp_socket(), recv_b = udp_socket(), sender = udp_socket(), sink = udp_socket();
+  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
+  const size_t a = start(true, pa, port_of(sink), wa, port_of(capture));
+  const size_t b = start(false, pb, port_of(recv_b), wb, wa);
+  ASSERT_EQ(pids_.size(), 2u);
+
+  auto spi_of = [](const Bytes& w) {
+    return w.size() < 4 ? 0u : uint32_t{w[0]} << 24 | uint32_t{w[1]} << 16 | uint32_t{w[2]} << 8 | w[3];
+  };
+  std::vector<uint8_t> seen(64, 0);
+  // Datagrams first..first+n through A; returns what A put on the wire.
+  auto through_a = [&](uint32_t first, uint32_t n, uint32_t want_spi) {
+    std::vector<Bytes> wire;
+    for (uint32_t i = first; i < first + n; ++i) {
+      const Bytes d = datagram(i, 0);
+      send_to(sender, pa, d.data(), d.size());
+      Bytes w = recv_one(capture, 2000);
+      EXPECT_FALSE(w.empty()) << "A did not forward datagram " << i;
+      EXPECT_EQ(spi_of(w), want_spi) << "datagram " << i;
+      wire.push_back(w);
+    }
+    return wire;
+  };
+  // Forwards to B; expects each to arrive (or none at all).
+  auto to_b = [&](const std::vector<Bytes>& wire, size_t from, size_t to, bool arrive) {
+    for (size_t k = from; k < to; ++k) send_to(capture, wb, wire[k].data(), wire[k].size());
+    if (!arrive) {
+      EXPECT_TRUE(recv_one(recv_b, 300).empty()) << "a packet of a removed SA was delivered";
+      return;
+    }
+    for (size_t got = 0; got < to - from; ++got) {
+      const Bytes r = recv_one(recv_b, 2000);
+      ASSERT_FALSE(r.empty()) << "missing after " << got;
+      const uint32_t i = index_of(r);
+      ASSERT_LT(i, seen.size());
+      ASSERT_EQ(r, datagram(i, 0));
+      ASSERT_EQ(seen[i]++, 0) << "delivered twice: " << i;
+    }
+  };
+  auto rekey = [&](uint32_t gen) {
+    // The old states stay in the file; the new ones (same reqids) come last.
+    std::ofstream f(dir_ + "/xfrm.txt", std::ios::app);
+    const Bytes k1 = pattern(20, static_cast<uint8_t>(10 + gen)), k2 = pattern(36, static_cast<uint8_t>(20 + gen));
+    f << "src 127.0.0.1 dst 127.0.0.1\n\tproto esp spi 0x0000" << gen << "001 reqid 1 mode transport\n"
+      << "\taead rfc4106(gcm(aes)) 0x" << hexs(k1) << " 128\n"
+      << "src 127.0.0.1 dst 127.0.0.1\n\tproto esp spi 0x0000" << gen << "002 reqid 2 mode transport\n"
+      << "\taead rfc7539esp(chacha20,poly1305) 0x" << hexs(k2) << " 128\n";
+    f.close();
+    const size_t before_a = count_in_log(a, "rl-pipe: rekeyed"), before_b = count_in_log(b, "rl-pipe: rekeyed");
+    kill(pids_[a], SIGHUP);
+    kill(pids_[b], SIGHUP);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while ((count_in_log(a, "rl-pipe: rekeyed") < before_a + 2 || count_in_log(b, "rl-pipe: rekeyed") < before_b + 2) &&
+           std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(count_in_log(a, "rl-pipe: rekeyed"), before_a + 2) << slurp(logs_[a]);
+    ASSERT_EQ(count_in_log(b, "rl-pipe: rekeyed"), before_b + 2) << slurp(logs_[b]);
+  };
+
+  const std::vector<Bytes> old_wire = through_a(0, 16, 0x1001);
+  to_b(old_wire, 0, 8, true);
+  rekey(2);
+  const std::vector<Bytes> new_wire = through_a(16, 16, 0x2001);
+  to_b(new_wire, 0, 16, true);
+  to_b(old_wire, 8, 12, true);  // late, old SA: still opens
+  rekey(3);
+  to_b(old_wire, 12, 16, false);  // the SA before the previous one is gone
+  const std::vector<Bytes> gen3 = through_a(32, 8, 0x3001);
+  to_b(gen3, 0, 8, true);
+  for (uint32_t i = 0; i < 40; ++i) EXPECT_EQ(seen[i], i < 12 || i >= 16 ? 1 : 0) << i;
+
+  auto cb = stop(b, "rl-pipe: exit unprotect");
+  EXPECT_EQ(cb["opened"], 36u);
+  EXPECT_EQ(cb["failed"], 4u);
   close(capture);
   close(recv_b);
   close(sender);

@@ -58,6 +58,7 @@ class EspCodec final : public Codec {
     sc.icv_len = cfg.open_icv;
     sc.keymat = cfg.open_key;
     if (Status s = sadb_.install(Direction::open, sc); s != Status::ok) return s;
+    spi_in_ = cfg.spi_in;
     const esp::Sa* sa = sadb_.find(Direction::seal, spi_out_);
     head_ = static_cast<uint32_t>(sa->header_len());
     for (size_t len = 1500; len < 1504; ++len)
@@ -72,10 +73,47 @@ class EspCodec final : public Codec {
   }
   size_t open(std::span<PacketView> v) override { return sadb_.open_udp(v); }
 
+  Status rekey(const CodecConfig& next, Direction which) override {
+    esp::SaConfig sc;
+    sc.esn = next.esn;
+    sc.mode = esp::Mode::transport;
+    sc.replay_window = next.replay_window;
+    if (which == Direction::seal) {
+      if (next.spi_out == spi_out_) return Status::invalid_argument;
+      sc.spi = next.spi_out;
+      sc.suite = next.seal_suite;
+      sc.icv_len = next.seal_icv;
+      sc.keymat = next.seal_key;
+      if (Status s = sadb_.install(Direction::seal, sc); s != Status::ok) return s;
+      const esp::Sa* sa = sadb_.find(Direction::seal, next.spi_out);
+      if (sa->header_len() > head_) {  // the receive buffers keep head_ bytes in front
+        sadb_.remove(Direction::seal, next.spi_out);
+        return Status::buffer_too_small;
+      }
+      for (size_t len = 1500; len < 1504; ++len)
+        tail_ = std::max(tail_, static_cast<uint32_t>(sa->tailroom_needed(len)));
+      sadb_.remove(Direction::seal, spi_out_);  // no packet is sealed with it any more
+      spi_out_ = next.spi_out;
+      return Status::ok;
+    }
+    if (next.spi_in == spi_in_) return Status::invalid_argument;
+    sc.spi = next.spi_in;
+    sc.suite = next.open_suite;
+    sc.icv_len = next.open_icv;
+    sc.keymat = next.open_key;
+    if (Status s = sadb_.install(Direction::open, sc); s != Status::ok) return s;
+    // Two inbound SAs at most: the new one and the one it replaces (late
+    // packets); the one before that is over.
+    if (old_in_ != 0) sadb_.remove(Direction::open, old_in_);
+    old_in_ = spi_in_;
+    spi_in_ = next.spi_in;
+    return Status::ok;
+  }
+
  private:
   esp::Sadb sadb_;
   esp::SealMeta meta_[kMaxBurst];
-  uint32_t spi_out_ = 0, head_ = 0, tail_ = 0;
+  uint32_t spi_out_ = 0, spi_in_ = 0, old_in_ = 0, head_ = 0, tail_ = 0;
 };
 
 // QUIC 1-RTT short-header packets. Each plaintext datagram travels as one

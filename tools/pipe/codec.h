@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/keys.h"
 #include "core/packet.h"
 #include "core/srtp.h"
 #include "simd/suite.h"
@@ -63,6 +64,17 @@ class Codec {
   // At most kMaxBurst views per call.
   virtual size_t seal(std::span<PacketView> v) = 0;
   virtual size_t open(std::span<PacketView> v) = 0;
+  // Make-before-break rekey of one direction from `next` (new keys, new
+  // SPIs): open installs the new inbound SA beside the current one, which
+  // still opens late packets until the rekey after this one removes it;
+  // seal moves to the new outbound SA. Called by the worker that owns the
+  // direction, between bursts (it allocates). unsupported where the
+  // protocol has no such rekey here (only ESP has).
+  virtual Status rekey(const CodecConfig& next, Direction which) {
+    (void)next;
+    (void)which;
+    return Status::unsupported;
+  }
 };
 
 // nullptr with *error set when the configuration is refused.

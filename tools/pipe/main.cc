@@ -37,8 +37,9 @@
 namespace rl::pipe {
 namespace {
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false}, g_hup{false};
 void on_signal(int) { g_stop.store(true); }
+void on_hup(int) { g_hup.store(true); }
 
 const char kHelp[] = R"(rl-pipe: protect plaintext UDP datagrams and forward them to a peer rl-pipe,
 unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP).
@@ -92,6 +93,12 @@ Running:
                        protected receive side
   --zerocopy           zero-copy sends (io_uring SENDMSG_ZC) of large GSO runs
   --stats N            print the counters every N seconds (default: only at exit)
+Rekey (ESP): on SIGHUP the --xfrm file is read again, and the newest state
+  with the reqid of the current outbound (inbound) SA but another SPI becomes
+  the new outbound (inbound) SA, make-before-break: the new inbound SA opens
+  beside the old one, which keeps opening late packets until the next rekey;
+  sealing moves to the new SPI. "rl-pipe: rekeyed seal|open spi=0x..." (or
+  "rekey failed ...") is printed per direction.
   --verbose            print the topology and the io paths chosen
   --help               this text
 The io path is chosen by probing (io_uring, else recvmmsg/sendmmsg); the
@@ -159,6 +166,7 @@ struct Options {
   std::string xfrm, keylog, srtp_keys, client_random, cpus;
   bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
   bool spi_out_given = false, spi_in_given = false;
+  uint32_t reqid_out = 0, reqid_in = 0;  // of the SAs picked from --xfrm
   std::optional<uint64_t> srtp_out_tag, srtp_in_tag;
   unsigned workers = 2, burst = 32, stats = 0;
 };
@@ -278,6 +286,8 @@ void load_keys(Options& o) {
     take(*in, c.open_key, c.open_suite, c.open_icv);
     c.spi_out = out->spi;
     c.spi_in = in->spi;
+    o.reqid_out = out->reqid;
+    o.reqid_in = in->reqid;
   }
   if (!o.keylog.empty()) {
     replay::KeyLog k;
@@ -331,6 +341,70 @@ void load_keys(Options& o) {
   }
   if (c.seal_key.empty() || c.open_key.empty())
     die("no keys: give a key file or --seal-key and --open-key");
+}
+
+// The next ESP SAs from the --xfrm file read again (SIGHUP): per direction,
+// the last state in file order with that direction's reqid and an SPI other
+// than the current one. False (with *why) when there is none.
+bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
+  if (o.codec.proto != Proto::esp || o.xfrm.empty()) {
+    *why = "rekey needs --proto esp with --xfrm";
+    return false;
+  }
+  if (o.reqid_out == o.reqid_in) {
+    *why = "rekey needs distinct reqids for the outbound and inbound states";
+    return false;
+  }
+  replay::Diag diag;
+  replay::XfrmKeys x;
+  if (!x.load_file(o.xfrm, diag)) {
+    *why = "cannot read " + o.xfrm;
+    return false;
+  }
+  const replay::XfrmState *out = nullptr, *in = nullptr;
+  for (const replay::XfrmState& s : x.states()) {
+    if (s.alg == replay::XfrmState::Alg::none) continue;
+    if (s.reqid == o.reqid_out && s.spi != o.codec.spi_out) out = &s;
+    if (s.reqid == o.reqid_in && s.spi != o.codec.spi_in) in = &s;
+  }
+  if (out == nullptr || in == nullptr) {
+    *why = "no new state for reqid " + std::to_string(out == nullptr ? o.reqid_out : o.reqid_in);
+    return false;
+  }
+  next = o.codec;
+  auto take = [&](const replay::XfrmState& s, std::vector<uint8_t>& keymat, Suite& suite, uint8_t& icv) {
+    keymat = s.key;
+    keymat.insert(keymat.end(), s.salt.begin(), s.salt.end());
+    suite = s.alg == replay::XfrmState::Alg::chacha20_poly1305 ? Suite::chacha20_poly1305
+            : s.key.size() == 32                               ? Suite::aes256_gcm
+                                                               : Suite::aes128_gcm;
+    if (s.icv_bits != 0) icv = static_cast<uint8_t>(s.icv_bits / 8);
+  };
+  take(*out, next.seal_key, next.seal_suite, next.seal_icv);
+  take(*in, next.open_key, next.open_suite, next.open_icv);
+  next.spi_out = out->spi;
+  next.spi_in = in->spi;
+  return true;
+}
+
+// A rekey handed from the main thread to the workers: each applies its
+// direction between bursts (no lock on the data path: one flag load per
+// loop) and clears its flag.
+struct RekeyOrder {
+  CodecConfig next;
+  std::atomic<bool> seal{false}, open{false};
+};
+
+void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d) {
+  if (!flag.load(std::memory_order_acquire)) return;
+  const Status s = codec.rekey(r.next, d);
+  const uint32_t spi = d == Direction::seal ? r.next.spi_out : r.next.spi_in;
+  const char* what = d == Direction::seal ? "seal" : "open";
+  if (s == Status::ok)
+    std::fprintf(stderr, "rl-pipe: rekeyed %s spi=0x%x\n", what, spi);
+  else
+    std::fprintf(stderr, "rl-pipe: rekey failed %s spi=0x%x: %s\n", what, spi, to_string(s));
+  flag.store(false, std::memory_order_release);
 }
 
 // Counters of one direction, updated once per burst by its worker.
@@ -548,6 +622,10 @@ int run(int argc, char** argv) {
   sigemptyset(&act.sa_mask);
   sigaction(SIGINT, &act, nullptr);
   sigaction(SIGTERM, &act, nullptr);
+  act.sa_handler = on_hup;
+  sigaction(SIGHUP, &act, nullptr);
+  RekeyOrder rekey;
+  Codec* sealer = seal_codec.get();
   std::fprintf(stderr, "rl-pipe: ready proto=%s path=%s workers=%u\n", to_string(o.codec.proto),
                io::to_string(wire_in->kind()), o.workers);
 
@@ -555,17 +633,25 @@ int run(int argc, char** argv) {
   if (o.workers == 2) {
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[0 % cores.size()]);
-      while (!g_stop.load(std::memory_order_relaxed)) prot.step(5);
+      while (!g_stop.load(std::memory_order_relaxed)) {
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
+        prot.step(5);
+      }
     });
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[1 % cores.size()]);
-      while (!g_stop.load(std::memory_order_relaxed)) unprot.step(5);
+      while (!g_stop.load(std::memory_order_relaxed)) {
+        apply_rekey(rekey, rekey.open, *opener, Direction::open);
+        unprot.step(5);
+      }
     });
   } else {
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[0]);
       bool idle = false;
       while (!g_stop.load(std::memory_order_relaxed)) {
+        apply_rekey(rekey, rekey.open, *opener, Direction::open);  // inbound first
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
         const size_t a = prot.step(idle ? 1 : 0);
         const size_t b = unprot.step(idle ? 1 : 0);
         idle = a == 0 && b == 0;
@@ -575,6 +661,19 @@ int run(int argc, char** argv) {
   auto last = std::chrono::steady_clock::now();
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_hup.load() && !rekey.seal.load(std::memory_order_acquire) &&
+        !rekey.open.load(std::memory_order_acquire)) {
+      g_hup.store(false);
+      std::string why;
+      if (next_esp_keys(o, rekey.next, &why)) {
+        o.codec.spi_out = rekey.next.spi_out;  // the current SAs from now on
+        o.codec.spi_in = rekey.next.spi_in;
+        rekey.open.store(true, std::memory_order_release);
+        rekey.seal.store(true, std::memory_order_release);
+      } else {
+        std::fprintf(stderr, "rl-pipe: rekey failed: %s\n", why.c_str());
+      }
+    }
     if (o.stats > 0 && std::chrono::steady_clock::now() - last >= std::chrono::seconds(o.stats)) {
       last = std::chrono::steady_clock::now();
       print_counters("stats", prot, unprot, *wire_out, *plain_out);
