@@ -466,14 +466,18 @@ void cm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, uint8_t iv[16]
 // 00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ index), XOR the 12-byte session salt.
 void gcm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, bool rtcp,
             uint8_t iv[kNonceLen]) {
-  uint8_t x[12] = {};
-  store_be32(x + 2, ssrc);
-  if (rtcp) {
-    store_be32(x + 8, static_cast<uint32_t>(index));
-  } else {
-    store_be48(x + 6, index);  // ROC ‖ SEQ
-  }
-  for (size_t i = 0; i < 12; ++i) iv[i] = x[i] ^ salt[i];
+  // Both layouts are bytes 2-5 SSRC, 6-11 a 48-bit big-endian number (ROC ‖
+  // SEQ, or the 31-bit SRTCP index with zeros above it), so one 64-bit and
+  // one 32-bit word do it.
+  (void)rtcp;
+  uint64_t hi;
+  uint32_t lo;
+  std::memcpy(&hi, salt, 8);
+  std::memcpy(&lo, salt + 8, 4);
+  hi ^= __builtin_bswap64(uint64_t{ssrc} << 16 | ((index >> 32) & 0xffff));
+  lo ^= __builtin_bswap32(static_cast<uint32_t>(index));
+  std::memcpy(iv, &hi, 8);
+  std::memcpy(iv + 8, &lo, 4);
 }
 
 // Walks RFC 8285 extension elements, calling f(id, offset, length) on each
@@ -795,8 +799,14 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     uint8_t* p = pkt.data();
     const uint32_t len = pkt.length;
-    Pending pd;
+    // Built in its burst slot (b.n < kMax here), not copied there: a local
+    // copy cost a `rep stos` and store-forwarding stalls per packet. Only
+    // b.n++ makes it part of the burst.
+    Pending& pd = b.pend[b.n];
     pd.pkt = &pkt;
+    pd.cc_swapped = 0;
+    pd.cryptex = false;
+    pd.e0 = false;
 
     if (!rtcp) {
       // ---------------- SRTP ----------------
@@ -913,7 +923,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
         // AEAD (RFC 7714 §8): AAD = header, tag after the ciphertext, then MKI.
         AeadJob& job = b.jobs[b.n];
-        job = AeadJob{};
+        job.status = Status::ok;
         job.key = &d->aead;
         gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
         uint32_t aad_len = h.header_len;
@@ -930,7 +940,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         pd.slot = &m;
         pd.index = index;
         pd.out_len = plen + trailer;
-        b.pend[b.n++] = pd;
+        ++b.n;
         continue;
       }
 
@@ -1067,7 +1077,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         continue;
       }
       AeadJob& job = b.jobs[b.n];
-      job = AeadJob{};
+      job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
       uint32_t aad_len = h.header_len;
@@ -1085,7 +1095,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       pd.out_len = ct_end;
       pd.h = h;
       pd.cryptex = cryptex;
-      b.pend[b.n++] = pd;
+      ++b.n;
       continue;
     }
 
@@ -1151,7 +1161,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       // AEAD (RFC 7714 §9, §17): header ‖ ciphertext ‖ tag ‖ E‖index ‖ MKI.
       AeadJob& job = b.jobs[b.n];
-      job = AeadJob{};
+      job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, ssrc, index, true, job.nonce);
       store_be32(p + len + 16, word);
@@ -1160,7 +1170,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         // AAD = header (8 octets) ‖ E‖index, not contiguous on the wire.
         std::memcpy(pd.scratch, p, 8);
         store_be32(pd.scratch + 8, word);
-        job.aad = {b.pend[b.n].scratch, 12};
+        job.aad = {pd.scratch, 12};
         job.data = {p + 8, len - 8u};
         job.tag = p + len;
       } else {
@@ -1169,7 +1179,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         store_be32(p + len, word);
         job.aad = {p, len + 4u};
         job.data = {p + len, size_t{0}};
-        job.tag = b.pend[b.n].scratch;
+        job.tag = pd.scratch;
         pd.e0 = true;
         pd.e0_at = len;
       }
@@ -1177,8 +1187,6 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       pd.slot = &m;
       pd.index = index;
       pd.out_len = len + trailer;
-      b.pend[b.n] = pd;
-      if (e) job.aad = {b.pend[b.n].scratch, 12};
       ++b.n;
       continue;
     }
@@ -1255,7 +1263,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     const uint32_t tag_at = word_at - 16;
     AeadJob& job = b.jobs[b.n];
-    job = AeadJob{};
+    job.status = Status::ok;
     job.key = &d->aead;
     gcm_iv(d->salt, ssrc, index, true, job.nonce);
     pd.stream = s;
@@ -1265,8 +1273,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     if (e) {
       std::memcpy(pd.scratch, p, 8);
       store_be32(pd.scratch + 8, word);
-      b.pend[b.n] = pd;
-      job.aad = {b.pend[b.n].scratch, 12};
+      job.aad = {pd.scratch, 12};
       job.data = {p + 8, tag_at - 8u};
       job.tag = p + tag_at;
     } else {
@@ -1276,10 +1283,9 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       store_be32(p + tag_at, word);
       pd.e0 = true;
       pd.e0_at = tag_at;
-      b.pend[b.n] = pd;
       job.aad = {p, tag_at + 4u};
       job.data = {p + tag_at, size_t{0}};
-      job.tag = b.pend[b.n].scratch;
+      job.tag = pd.scratch;
     }
     ++b.n;
   }
