@@ -596,6 +596,7 @@ struct Session::Burst {
   size_t nc = 0;
   detail::CmJob cm_jobs[2 * kMax];  // cryptex: CSRCs and the rest, two jobs
   detail::TagJob tag_jobs[kMax];
+  alignas(64) uint8_t ks[detail::kOneMaxPayload];  // open of a lone packet: its keystream
 
   bool pending_dup(const Stream* s, uint64_t index) const {
     for (size_t i = 0; i < n; ++i) {
@@ -679,13 +680,26 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         CmPending& c = b.cm[i];
         b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, c.tag};
       }
-      if (sealing) {
+      // A lone packet runs keystream and tag stitched in one kernel: one
+      // SHA-1 stream is latency bound and the AES work fits in its gaps.
+      const CmPending& c0 = b.cm[0];
+      const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
+                       detail::cm_hmac_one_active(c0.d->cm) &&
+                       (sealing || c0.auth_len - c0.h.header_len <= detail::kOneMaxPayload);
+      if (sealing && one) {
+        uint8_t iv[16];
+        cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
+        detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, c0.pkt->data(), c0.auth_len,
+                            c0.h.header_len, c0.roc, b.cm[0].tag);
+      } else if (sealing) {
         // Encrypt, then tag the ciphertext (RFC 3711 §3.3 steps 5-7).
         for (size_t i = 0; i < b.nc; ++i) {
           if (b.cm[i].encrypts) nj = b.add_keystream(b.cm[i], nj);
         }
         detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         detail::hmac_sha1_tags({b.tag_jobs, b.nc});
+      }
+      if (sealing) {
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
           // Fixed-size copies: a variable-length one became `rep movs`.
@@ -698,13 +712,27 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
       } else {
         // Verify every tag first; decrypt only what authenticated, then commit.
-        detail::hmac_sha1_tags({b.tag_jobs, b.nc});
-        for (size_t i = 0; i < b.nc; ++i) {
-          CmPending& c = b.cm[i];
-          c.good = CRYPTO_memcmp(c.tag, c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
-          if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
+        if (one) {
+          CmPending& c = b.cm[0];
+          uint8_t iv[16];
+          cm_iv(c.d->salt, c.h.ssrc, c.index, iv);
+          uint8_t* p = c.pkt->data();
+          const size_t plen = c.auth_len - c.h.header_len;
+          detail::cm_open_one(c.d->cm, iv, c.d->mac, p, c.auth_len, c.h.header_len, c.roc, c.tag,
+                              b.ks);
+          c.good = CRYPTO_memcmp(c.tag, p + c.auth_len + c.mki_len, c.tag_len) == 0;
+          if (c.good) detail::xor_into(p + c.h.header_len, b.ks, plen);
+          OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
+        } else {
+          detail::hmac_sha1_tags({b.tag_jobs, b.nc});
+          for (size_t i = 0; i < b.nc; ++i) {
+            CmPending& c = b.cm[i];
+            c.good =
+                CRYPTO_memcmp(c.tag, c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
+            if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
+          }
+          detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         }
-        detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
           PacketView& pkt = *c.pkt;

@@ -390,6 +390,30 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
   };
   for (int l = 0; l < kL; ++l) refill(l);
   while (nlive != 0) {
+    // While every live lane is still inside its message (the bulk of a long
+    // packet), run those blocks back to back: no per-lane phase branches and
+    // no state copy per block, only pointer bumps (dead lanes stay on kZero).
+    size_t run = ~size_t{0};
+    for (int l = 0; l < kL; ++l) {
+      if (!live[l]) continue;
+      const size_t left = lanes[l].step < lanes[l].ndirect ? lanes[l].ndirect - lanes[l].step : 0;
+      if (left < run) run = left;
+    }
+    if (run != 0) {
+      size_t adv[kL];
+      for (int l = 0; l < kL; ++l) {
+        blk[l] = live[l] ? lanes[l].job->a + 64 * lanes[l].step : kZero;
+        adv[l] = live[l] ? 64 : 0;
+      }
+      for (size_t r = 0; r < run; ++r) {
+        sha1_x16(v, blk);
+        for (int l = 0; l < kL; ++l) blk[l] += adv[l];
+      }
+      for (int l = 0; l < kL; ++l) {
+        if (live[l]) lanes[l].step += run;
+      }
+      continue;
+    }
     for (int l = 0; l < kL; ++l) {
       if (!live[l]) {
         blk[l] = kZero;
@@ -502,6 +526,101 @@ void hmac_sha1(const HmacJob* jobs, size_t n) {
   }
   // The tail and outer blocks held message and inner-digest bytes.
   OPENSSL_cleanse(lanes, sizeof lanes);
+}
+
+// ---------------------------------------------------------------------------
+// One packet, keystream stitched with the tag
+
+namespace {
+
+// Keystream for payload bytes [at, at + n) (at a multiple of 64, n <= 64):
+// XORed into p (kXor) or stored to p.
+template <bool kXor>
+inline void ctr_chunk(const uint8_t* rk, int rounds, __m512i base, size_t at, uint8_t* p,
+                      uint32_t n) {
+  __m512i x = _mm512_xor_si512(to_be(counters(base, at / 16)),
+                               _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk))));
+  for (int r = 1; r < rounds; ++r) {
+    x = _mm512_aesenc_epi128(
+        x, _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk + 16 * r))));
+  }
+  x = _mm512_aesenclast_epi128(
+      x, _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk + 16 * rounds))));
+  const __mmask64 m = n == 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+  if (kXor) x = _mm512_xor_si512(x, _mm512_maskz_loadu_epi8(m, p));
+  _mm512_mask_storeu_epi8(p, m, x);
+  x = _mm512_setzero_si512();
+}
+
+template <bool kSeal>
+void cm_hmac_one(const CmHmacJob& j, uint8_t* ks) {
+  const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
+  const __m512i base = _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
+                                        static_cast<long long>(hi), static_cast<long long>(lo),
+                                        static_cast<long long>(hi), static_cast<long long>(lo),
+                                        static_cast<long long>(hi), static_cast<long long>(lo));
+  uint8_t* const pay = j.msg + j.hdr;
+  const size_t plen = j.mlen - j.hdr;
+  size_t done = 0;  // payload bytes whose keystream is done
+  // Keystream up to message byte `end` (whole 64-byte payload chunks).
+  auto upto = [&](size_t end) {
+    const size_t want = end > j.hdr ? (end - j.hdr < plen ? end - j.hdr : plen) : 0;
+    while (done < want) {
+      const uint32_t n = plen - done < 64 ? static_cast<uint32_t>(plen - done) : 64u;
+      if (kSeal) {
+        ctr_chunk<true>(j.rk, j.rounds, base, done, pay + done, n);
+      } else {
+        ctr_chunk<false>(j.rk, j.rounds, base, done, ks + done, n);
+      }
+      done += 64;
+    }
+  };
+  __m128i abcd = load_abcd(j.inner), e = load_e(j.inner);
+  const size_t ndirect = j.mlen / 64;
+  // Sealing hashes ciphertext: block s needs its bytes encrypted first, and
+  // the next block's keystream runs while block s is hashed.
+  upto(64);
+  for (size_t s = 0; s < ndirect; ++s) {
+    upto(64 * (s + 2));
+    const uint8_t* blk = j.msg + 64 * s;
+    sha1_step<1>(&abcd, &e, &blk);
+  }
+  upto(j.mlen);
+  const HmacJob hj{j.inner, j.outer, j.msg, j.mlen, j.b, j.blen, j.out};
+  Lane ln;
+  lane_start(ln, &hj);
+  for (size_t t = 0; t < ln.ntail; ++t) {
+    const uint8_t* blk = ln.tail + 64 * t;
+    sha1_step<1>(&abcd, &e, &blk);
+  }
+  std::memset(ln.outer, 0, sizeof ln.outer);
+  digest(abcd, e, ln.outer);
+  ln.outer[20] = 0x80;
+  ln.outer[62] = 0x02;
+  ln.outer[63] = 0xA0;
+  abcd = load_abcd(j.outer);
+  e = load_e(j.outer);
+  const uint8_t* ob = ln.outer;
+  sha1_step<1>(&abcd, &e, &ob);
+  digest(abcd, e, j.out);
+  OPENSSL_cleanse(&ln, sizeof ln);
+}
+
+}  // namespace
+
+void cm_hmac_seal1(const CmHmacJob& j) { cm_hmac_one<true>(j, nullptr); }
+void cm_hmac_open1(const CmHmacJob& j, uint8_t* ks) { cm_hmac_one<false>(j, ks); }
+
+void xor_into(uint8_t* data, const uint8_t* ks, size_t len) {
+  while (len != 0) {
+    const size_t n = len < 64 ? len : 64;
+    const __mmask64 m = n == 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+    _mm512_mask_storeu_epi8(data, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, data),
+                                                      _mm512_maskz_loadu_epi8(m, ks)));
+    data += n;
+    ks += n;
+    len -= n;
+  }
 }
 
 }  // namespace rl::avx512
