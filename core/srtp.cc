@@ -384,11 +384,17 @@ inline uint32_t hash_ssrc(uint32_t ssrc) { return ssrc * 0x9E3779B1u; }
 
 
 Session::Stream* Session::find(uint32_t ssrc) const {
+  // Bursts are mostly runs of one SSRC: the last stream found is checked
+  // first (erase() forgets it).
+  if (last_ != nullptr && last_->ssrc == ssrc) return last_;
   for (uint32_t i = hash_ssrc(ssrc) & table_mask_;; i = (i + 1) & table_mask_) {
     const int32_t e = table_[i];
     if (e < 0) return nullptr;
     Stream* s = pool_[static_cast<size_t>(e)].get();
-    if (s->ssrc == ssrc) return s;
+    if (s->ssrc == ssrc) {
+      last_ = s;
+      return s;
+    }
   }
 }
 
@@ -417,6 +423,7 @@ Session::Stream* Session::create(uint32_t ssrc, KeySet* ks, bool provisional) {
 }
 
 void Session::erase(Stream* s) {
+  last_ = nullptr;
   uint32_t i = hash_ssrc(s->ssrc) & table_mask_;
   while (pool_[static_cast<size_t>(table_[i])].get() != s) i = (i + 1) & table_mask_;
   const int32_t idx = table_[i];
@@ -676,16 +683,16 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
   auto finish_chunk = [&]() {
     if (b.nc != 0) {
       size_t nj = 0;
-      for (size_t i = 0; i < b.nc; ++i) {
-        CmPending& c = b.cm[i];
-        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, c.tag};
-      }
       // A lone packet runs keystream and tag stitched in one kernel: one
       // SHA-1 stream is latency bound and the AES work fits in its gaps.
       const CmPending& c0 = b.cm[0];
       const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
                        detail::cm_hmac_one_active(c0.d->cm) &&
                        (sealing || c0.auth_len - c0.h.header_len <= detail::kOneMaxPayload);
+      for (size_t i = 0; i < (one ? 0 : b.nc); ++i) {
+        CmPending& c = b.cm[i];
+        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, c.tag};
+      }
       if (sealing && one) {
         uint8_t iv[16];
         cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);

@@ -205,7 +205,8 @@ inline __m128i bswap_mask() {
 // One block for each of N lanes. abcd holds A in its top dword (D in the
 // lowest), e holds E in its top dword.
 template <int N>
-inline void sha1_step(__m128i* abcd, __m128i* e, const uint8_t* const* blk) {
+__attribute__((always_inline)) inline void sha1_step(__m128i* abcd, __m128i* e,
+                                                    const uint8_t* const* blk) {
   const __m128i bs = bswap_mask();
   __m128i a[N], prev[N], w[N][4];
 #pragma GCC unroll 4
