@@ -336,10 +336,9 @@ inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
     a = tmp;                                                                                \
   }
 
-// One block for each of the 16 lanes; st[k] holds word k of every lane's state.
-void sha1_x16(__m512i* st, const uint8_t* const* blk) {
-  __m512i w[16];
-  load_transposed(blk, w);
+// One block for each of the 16 lanes; st[k] holds word k of every lane's
+// state, w[t] word t of every lane's block (overwritten).
+inline void sha1_x16_words(__m512i* st, __m512i* w) {
   __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4];
   // Ch = 0xCA, Parity = 0x96, Maj = 0xE8 as three-input truth tables.
   RL_SHA1_X16_ROUNDS(0, 19, 0xCA, 0x5a827999u)
@@ -354,6 +353,12 @@ void sha1_x16(__m512i* st, const uint8_t* const* blk) {
 }
 #undef RL_SHA1_X16_ROUNDS
 #undef RL_ROL
+
+void sha1_x16(__m512i* st, const uint8_t* const* blk) {
+  __m512i w[16];
+  load_transposed(blk, w);
+  sha1_x16_words(st, w);
+}
 
 struct LaneX16 {
   const HmacJob* job;
@@ -377,9 +382,32 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
   // scalar store is ever read back as a vector.
   __m512i v[5];
   for (int k = 0; k < 5; ++k) v[k] = _mm512_setzero_si512();
+  // New lane states are collected and merged just before the next block:
+  // lanes of one key (the usual burst) take one masked broadcast per word.
+  const uint32_t* pend_h[kL];
+  uint32_t pend_mask = 0;
   auto set_state = [&](int l, const uint32_t* h) {
-    const __mmask16 m = static_cast<__mmask16>(1u << l);
-    for (int k = 0; k < 5; ++k) v[k] = _mm512_mask_set1_epi32(v[k], m, static_cast<int>(h[k]));
+    pend_h[l] = h;
+    pend_mask |= 1u << l;
+  };
+  auto flush_state = [&]() {
+    if (pend_mask == 0) return;
+    const uint32_t* h0 = pend_h[__builtin_ctz(pend_mask)];
+    bool same = true;
+    for (uint32_t m = pend_mask; m != 0; m &= m - 1) same = same && pend_h[__builtin_ctz(m)] == h0;
+    if (same) {
+      const __mmask16 mk = static_cast<__mmask16>(pend_mask);
+      for (int k = 0; k < 5; ++k) v[k] = _mm512_mask_set1_epi32(v[k], mk, static_cast<int>(h0[k]));
+    } else {
+      for (uint32_t m = pend_mask; m != 0; m &= m - 1) {
+        const int l = __builtin_ctz(m);
+        const __mmask16 mk = static_cast<__mmask16>(1u << l);
+        for (int k = 0; k < 5; ++k) {
+          v[k] = _mm512_mask_set1_epi32(v[k], mk, static_cast<int>(pend_h[l][k]));
+        }
+      }
+    }
+    pend_mask = 0;
   };
   auto refill = [&](int l) {
     live[l] = next < n;
@@ -406,6 +434,7 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
         blk[l] = live[l] ? lanes[l].job->a + 64 * lanes[l].step : kZero;
         adv[l] = live[l] ? 64 : 0;
       }
+      flush_state();
       for (size_t r = 0; r < run; ++r) {
         sha1_x16(v, blk);
         for (int l = 0; l < kL; ++l) blk[l] += adv[l];
@@ -415,7 +444,27 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
       }
       continue;
     }
+    bool all_outer = true;
     for (int l = 0; l < kL; ++l) {
+      if (live[l] && lanes[l].step != lanes[l].ndirect + lanes[l].ntail) all_outer = false;
+    }
+    if (all_outer) {
+      // Every live lane is at its outer block, inner digest ‖ 0x80 ‖ 0… ‖
+      // 672 as 32-bit words: the digest words are the lanes' state as it
+      // stands, so the block is built in registers, not stored and reloaded.
+      __m512i w[16];
+      for (int k = 0; k < 5; ++k) w[k] = v[k];
+      w[5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+      for (int k = 6; k < 15; ++k) w[k] = _mm512_setzero_si512();
+      w[15] = _mm512_set1_epi32(672);
+      for (int l = 0; l < kL; ++l) {
+        if (live[l]) set_state(l, lanes[l].job->outer);
+      }
+      flush_state();
+      sha1_x16_words(v, w);
+      for (int k = 0; k < 16; ++k) w[k] = _mm512_setzero_si512();
+    }
+    for (int l = 0; l < kL && !all_outer; ++l) {
       if (!live[l]) {
         blk[l] = kZero;
         continue;
@@ -439,7 +488,10 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
         blk[l] = ln.outer;
       }
     }
-    sha1_x16(v, blk);
+    if (!all_outer) {
+      flush_state();
+      sha1_x16(v, blk);
+    }
     for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
     for (int l = 0; l < kL; ++l) {
       if (!live[l]) continue;
