@@ -23,7 +23,9 @@ using detail::HmacSha1Key;
 // ---------------------------------------------------------------------------
 // 1. Parsing, index, PRF
 
-Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
+namespace {
+// The body of parse_rtp_header(), inlined into the per-packet loop.
+[[gnu::always_inline]] inline Status parse_header(const uint8_t* p, size_t len, RtpHeader& h) {
   h = RtpHeader{};
   if (len < 12) return Status::truncated;
   if ((p[0] >> 6) != 2) return Status::malformed;  // RFC 3550 §5.1: version 2
@@ -44,6 +46,11 @@ Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
   }
   h.header_len = static_cast<uint32_t>(off);
   return Status::ok;
+}
+}  // namespace
+
+Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
+  return parse_header(p, len, h);
 }
 
 bool estimate_index(uint64_t highest, uint16_t seq, uint64_t& index) {
@@ -236,7 +243,7 @@ DerivedKeys* keys_at(const Session::KeySet& ks, MasterSlot& m, bool rtcp, uint64
   return d.valid ? &d : nullptr;
 }
 
-void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
+[[gnu::noinline, gnu::cold]] void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
                 KeyEvent::Kind kind) {
   const Lifetime& l = m.life[rtcp];
   KeyEvent e;
@@ -248,7 +255,7 @@ void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
   q.push(e);
 }
 
-Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
+[[gnu::always_inline]] inline Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
              uint64_t now) {
   Lifetime& l = m.life[rtcp];
   const bool old = now >= l.installed_at && now - l.installed_at >= l.limits.hard_age_s;
@@ -273,7 +280,7 @@ Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t by
 }
 
 // Counts one packet that was sealed or authenticated; soft limit -> event.
-void count(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
+[[gnu::always_inline]] inline void count(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
            uint64_t now) {
   Lifetime& l = m.life[rtcp];
   uint64_t records;
@@ -847,7 +854,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       // ---------------- SRTP ----------------
       if (sealing) {
         RtpHeader h;
-        st = parse_rtp_header(p, len, h);
+        st = parse_header(p, len, h);
         if (st == Status::ok && h.padding) {
           // RFC 3550 §5.1: the last octet counts the padding, itself included.
           const uint8_t pad = p[len - 1];
@@ -1012,7 +1019,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       const uint32_t auth_len = len - trailer;  // header ‖ ciphertext
       RtpHeader h;
-      st = parse_rtp_header(p, auth_len, h);
+      st = parse_header(p, auth_len, h);
       MasterSlot* m = nullptr;
       if (st == Status::ok) {
         // MKI sits after the ciphertext (AES-CM, RFC 3711 §3.1) or after the
