@@ -264,17 +264,44 @@ void lane_start(L& ln, const HmacJob* j) {
   const size_t rest = j->alen % 64;
   const size_t tlen = rest + j->blen;
   ln.ntail = tlen + 9 <= 64 ? 1 : 2;
-  // Two vector stores and a masked copy (rest < 64) instead of memset and
-  // memcpy calls: this runs once per packet.
-  const __mmask64 rm = (__mmask64{1} << rest) - 1;
-  _mm512_store_si512(ln.tail + 64, _mm512_setzero_si512());
-  _mm512_store_si512(ln.tail, _mm512_maskz_loadu_epi8(rm, j->a + 64 * ln.ndirect));
-  if (j->blen != 0) std::memcpy(ln.tail + rest, j->b, j->blen);
-  ln.tail[tlen] = 0x80;
-  // Message length in bits, the ipad block included (RFC 2104).
+  // The one or two tail blocks are built in registers and written with one
+  // full 64-byte store each, so that the block loads that follow are
+  // forwarded from those stores instead of waiting on byte stores (this
+  // runs once per packet). Masked loads touch only the bytes they keep; the
+  // b bytes are loaded from addresses shifted so they land at `rest`.
+  auto mask = [](size_t from, size_t to) -> __mmask64 {  // bits [from, to), to <= 64
+    const __mmask64 hi = to >= 64 ? ~__mmask64{0} : (__mmask64{1} << to) - 1;
+    return hi & ~((__mmask64{1} << from) - 1);
+  };
+  const uintptr_t bp = reinterpret_cast<uintptr_t>(j->b);
+  __m512i t0 = _mm512_maskz_loadu_epi8(mask(0, rest), j->a + 64 * ln.ndirect);
+  __m512i t1 = _mm512_setzero_si512();
+  if (j->blen != 0) {
+    t0 = _mm512_mask_loadu_epi8(t0, mask(rest, tlen < 64 ? tlen : 64),
+                                reinterpret_cast<const void*>(bp - rest));
+    if (tlen > 64) {
+      t1 = _mm512_maskz_loadu_epi8(mask(0, tlen - 64), reinterpret_cast<const void*>(bp + (64 - rest)));
+    }
+  }
+  const __m512i pad = _mm512_set1_epi8(static_cast<char>(0x80));
+  if (tlen < 64) {
+    t0 = _mm512_mask_mov_epi8(t0, __mmask64{1} << tlen, pad);
+  } else {
+    t1 = _mm512_mask_mov_epi8(t1, __mmask64{1} << (tlen - 64), pad);
+  }
+  // Message length in bits, the ipad block included (RFC 2104), big-endian
+  // in the last 8 bytes of the last tail block.
   const uint64_t bits = (uint64_t{64} + j->alen + j->blen) * 8;
-  uint8_t* lenp = ln.tail + 64 * ln.ntail - 8;
-  for (int i = 0; i < 8; ++i) lenp[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+  const __m512i len = _mm512_set1_epi64(static_cast<long long>(__builtin_bswap64(bits)));
+  if (ln.ntail == 1) {
+    t0 = _mm512_mask_mov_epi64(t0, 0x80, len);
+  } else {
+    t1 = _mm512_mask_mov_epi64(t1, 0x80, len);
+  }
+  _mm512_store_si512(ln.tail, t0);
+  _mm512_store_si512(ln.tail + 64, t1);
+  t0 = _mm512_setzero_si512();
+  t1 = _mm512_setzero_si512();
 }
 
 // ---- Sixteen streams in the 32-bit lanes of ZMM registers (FIPS 180-4 §6.1.2
