@@ -612,7 +612,25 @@ struct Session::Burst {
   detail::TagJob tag_jobs[kMax];
   alignas(64) uint8_t ks[detail::kOneMaxPayload];  // open of a lone packet: its keystream
 
-  bool pending_dup(const Stream* s, uint64_t index) const {
+  // Every packet waiting in this burst belongs to hint_s and has an index
+  // <= hint_max (hint_s null: no such bound is known). In-order packets of
+  // one stream, the usual burst, then skip the scan. May over-approximate
+  // (a packet counted here can still fail before it waits), never under.
+  const Stream* hint_s = nullptr;
+  uint64_t hint_max = 0;
+
+  bool pending_dup(const Stream* s, uint64_t index) {
+    if (n + nc == 0 || (s == hint_s && index > hint_max)) {
+      hint_s = s;
+      hint_max = index;
+      return false;
+    }
+    const bool dup = scan_dup(s, index);
+    if (s != hint_s) hint_s = nullptr;  // two streams waiting: no bound
+    return dup;
+  }
+
+  bool scan_dup(const Stream* s, uint64_t index) const {
     for (size_t i = 0; i < n; ++i) {
       if (pend[i].stream == s && pend[i].index == index) return true;
     }
