@@ -594,7 +594,6 @@ struct CmPending {
   uint8_t mki_len = 0, tag_len = 0;
   bool cryptex = false, encrypts = false, good = false;
   uint8_t roc[4] = {};
-  uint8_t tag[20] = {};
 };
 
 }  // namespace
@@ -610,6 +609,7 @@ struct Session::Burst {
   size_t nc = 0;
   detail::CmJob cm_jobs[2 * kMax];  // cryptex: CSRCs and the rest, two jobs
   detail::TagJob tag_jobs[kMax];
+  uint8_t tags[kMax][20];  // computed tags of cm[], wiped in one go
   alignas(64) uint8_t ks[detail::kOneMaxPayload];  // open of a lone packet: its keystream
 
   // Every packet waiting in this burst belongs to hint_s and has an index
@@ -716,13 +716,13 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
                        (sealing || c0.auth_len - c0.h.header_len <= detail::kOneMaxPayload);
       for (size_t i = 0; i < (one ? 0 : b.nc); ++i) {
         CmPending& c = b.cm[i];
-        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, c.tag};
+        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, b.tags[i]};
       }
       if (sealing && one) {
         uint8_t iv[16];
         cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
         detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, c0.pkt->data(), c0.auth_len,
-                            c0.h.header_len, c0.roc, b.cm[0].tag);
+                            c0.h.header_len, c0.roc, b.tags[0]);
       } else if (sealing) {
         // Encrypt, then tag the ciphertext (RFC 3711 §3.3 steps 5-7).
         for (size_t i = 0; i < b.nc; ++i) {
@@ -737,9 +737,9 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           // Fixed-size copies: a variable-length one became `rep movs`.
           uint8_t* at = c.pkt->data() + c.auth_len + c.mki_len;
           if (c.tag_len == 10) {
-            std::memcpy(at, c.tag, 10);
+            std::memcpy(at, b.tags[i], 10);
           } else {
-            std::memcpy(at, c.tag, 4);
+            std::memcpy(at, b.tags[i], 4);
           }
         }
       } else {
@@ -750,9 +750,9 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           cm_iv(c.d->salt, c.h.ssrc, c.index, iv);
           uint8_t* p = c.pkt->data();
           const size_t plen = c.auth_len - c.h.header_len;
-          detail::cm_open_one(c.d->cm, iv, c.d->mac, p, c.auth_len, c.h.header_len, c.roc, c.tag,
-                              b.ks);
-          c.good = CRYPTO_memcmp(c.tag, p + c.auth_len + c.mki_len, c.tag_len) == 0;
+          detail::cm_open_one(c.d->cm, iv, c.d->mac, p, c.auth_len, c.h.header_len, c.roc,
+                              b.tags[0], b.ks);
+          c.good = CRYPTO_memcmp(b.tags[0], p + c.auth_len + c.mki_len, c.tag_len) == 0;
           if (c.good) detail::xor_into(p + c.h.header_len, b.ks, plen);
           OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
         } else {
@@ -760,7 +760,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           for (size_t i = 0; i < b.nc; ++i) {
             CmPending& c = b.cm[i];
             c.good =
-                CRYPTO_memcmp(c.tag, c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
+                CRYPTO_memcmp(b.tags[i], c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
             if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
           }
           detail::cm_keystream_xor_burst({b.cm_jobs, nj});
@@ -790,7 +790,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
       }
       // The computed tags, once for the whole chunk.
-      for (size_t i = 0; i < b.nc; ++i) OPENSSL_cleanse(b.cm[i].tag, sizeof b.cm[i].tag);
+      OPENSSL_cleanse(b.tags, b.nc * sizeof b.tags[0]);
       b.nc = 0;
     }
     if (b.n != 0) {

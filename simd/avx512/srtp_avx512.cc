@@ -527,10 +527,16 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
       if (!live[l]) continue;
       LaneX16& ln = lanes[l];
       if (++ln.step < ln.ndirect + ln.ntail + 1) continue;
-      for (int k = 0; k < 5; ++k) {
-        const uint32_t be = __builtin_bswap32(st[k][l]);
-        std::memcpy(ln.job->out + 4 * k, &be, 4);
-      }
+      // One 16-byte and one 4-byte store: callers read the tag back in 8-
+      // and 2-byte pieces, which forward from these but not from five
+      // separate 4-byte stores.
+      const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
+                                      static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(ln.job->out),
+                       _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
+                                                        0, 1, 2, 3)));
+      const uint32_t e4 = __builtin_bswap32(st[4][l]);
+      std::memcpy(ln.job->out + 16, &e4, 4);
       --nlive;
       refill(l);
     }
