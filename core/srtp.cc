@@ -859,14 +859,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     uint8_t* p = pkt.data();
     const uint32_t len = pkt.length;
-    // Built in its burst slot (b.n < kMax here), not copied there: a local
-    // copy cost a `rep stos` and store-forwarding stalls per packet. Only
-    // b.n++ makes it part of the burst.
+    // An AEAD packet's entry is built in its burst slot (b.n < kMax here),
+    // not copied there: a local copy cost a `rep stos` and store-forwarding
+    // stalls per packet. Only b.n++ makes it part of the burst; the AEAD
+    // paths reset it where they start their job.
     Pending& pd = b.pend[b.n];
-    pd.pkt = &pkt;
-    pd.cc_swapped = 0;
-    pd.cryptex = false;
-    pd.e0 = false;
 
     if (!rtcp) {
       // ---------------- SRTP ----------------
@@ -983,6 +980,10 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
         // AEAD (RFC 7714 §8): AAD = header, tag after the ciphertext, then MKI.
         AeadJob& job = b.jobs[b.n];
+        pd.pkt = &pkt;
+        pd.cc_swapped = 0;
+        pd.cryptex = false;
+        pd.e0 = false;
         job.status = Status::ok;
         job.key = &d->aead;
         gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
@@ -1137,6 +1138,10 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         continue;
       }
       AeadJob& job = b.jobs[b.n];
+      pd.pkt = &pkt;
+      pd.cc_swapped = 0;
+      pd.cryptex = false;
+      pd.e0 = false;
       job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
@@ -1221,6 +1226,10 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       // AEAD (RFC 7714 §9, §17): header ‖ ciphertext ‖ tag ‖ E‖index ‖ MKI.
       AeadJob& job = b.jobs[b.n];
+      pd.pkt = &pkt;
+      pd.cc_swapped = 0;
+      pd.cryptex = false;
+      pd.e0 = false;
       job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, ssrc, index, true, job.nonce);
@@ -1323,6 +1332,10 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     const uint32_t tag_at = word_at - 16;
     AeadJob& job = b.jobs[b.n];
+    pd.pkt = &pkt;
+    pd.cc_swapped = 0;
+    pd.cryptex = false;
+    pd.e0 = false;
     job.status = Status::ok;
     job.key = &d->aead;
     gcm_iv(d->salt, ssrc, index, true, job.nonce);
