@@ -23,7 +23,9 @@ using detail::HmacSha1Key;
 // ---------------------------------------------------------------------------
 // 1. Parsing, index, PRF
 
-Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
+namespace {
+// The body of parse_rtp_header(), inlined into the per-packet loop.
+[[gnu::always_inline]] inline Status parse_header(const uint8_t* p, size_t len, RtpHeader& h) {
   h = RtpHeader{};
   if (len < 12) return Status::truncated;
   if ((p[0] >> 6) != 2) return Status::malformed;  // RFC 3550 §5.1: version 2
@@ -44,6 +46,11 @@ Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
   }
   h.header_len = static_cast<uint32_t>(off);
   return Status::ok;
+}
+}  // namespace
+
+Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
+  return parse_header(p, len, h);
 }
 
 bool estimate_index(uint64_t highest, uint16_t seq, uint64_t& index) {
@@ -236,7 +243,7 @@ DerivedKeys* keys_at(const Session::KeySet& ks, MasterSlot& m, bool rtcp, uint64
   return d.valid ? &d : nullptr;
 }
 
-void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
+[[gnu::noinline, gnu::cold]] void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
                 KeyEvent::Kind kind) {
   const Lifetime& l = m.life[rtcp];
   KeyEvent e;
@@ -248,7 +255,7 @@ void push_event(EventQueue& q, const MasterSlot& m, bool rtcp, Direction dir,
   q.push(e);
 }
 
-Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
+[[gnu::always_inline]] inline Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
              uint64_t now) {
   Lifetime& l = m.life[rtcp];
   const bool old = now >= l.installed_at && now - l.installed_at >= l.limits.hard_age_s;
@@ -273,7 +280,7 @@ Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t by
 }
 
 // Counts one packet that was sealed or authenticated; soft limit -> event.
-void count(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
+[[gnu::always_inline]] inline void count(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
            uint64_t now) {
   Lifetime& l = m.life[rtcp];
   uint64_t records;
@@ -384,11 +391,17 @@ inline uint32_t hash_ssrc(uint32_t ssrc) { return ssrc * 0x9E3779B1u; }
 
 
 Session::Stream* Session::find(uint32_t ssrc) const {
+  // Bursts are mostly runs of one SSRC: the last stream found is checked
+  // first (erase() forgets it).
+  if (last_ != nullptr && last_->ssrc == ssrc) return last_;
   for (uint32_t i = hash_ssrc(ssrc) & table_mask_;; i = (i + 1) & table_mask_) {
     const int32_t e = table_[i];
     if (e < 0) return nullptr;
     Stream* s = pool_[static_cast<size_t>(e)].get();
-    if (s->ssrc == ssrc) return s;
+    if (s->ssrc == ssrc) {
+      last_ = s;
+      return s;
+    }
   }
 }
 
@@ -417,6 +430,7 @@ Session::Stream* Session::create(uint32_t ssrc, KeySet* ks, bool provisional) {
 }
 
 void Session::erase(Stream* s) {
+  last_ = nullptr;
   uint32_t i = hash_ssrc(s->ssrc) & table_mask_;
   while (pool_[static_cast<size_t>(table_[i])].get() != s) i = (i + 1) & table_mask_;
   const int32_t idx = table_[i];
@@ -466,14 +480,18 @@ void cm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, uint8_t iv[16]
 // 00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ index), XOR the 12-byte session salt.
 void gcm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, bool rtcp,
             uint8_t iv[kNonceLen]) {
-  uint8_t x[12] = {};
-  store_be32(x + 2, ssrc);
-  if (rtcp) {
-    store_be32(x + 8, static_cast<uint32_t>(index));
-  } else {
-    store_be48(x + 6, index);  // ROC ‖ SEQ
-  }
-  for (size_t i = 0; i < 12; ++i) iv[i] = x[i] ^ salt[i];
+  // Both layouts are bytes 2-5 SSRC, 6-11 a 48-bit big-endian number (ROC ‖
+  // SEQ, or the 31-bit SRTCP index with zeros above it), so one 64-bit and
+  // one 32-bit word do it.
+  (void)rtcp;
+  uint64_t hi;
+  uint32_t lo;
+  std::memcpy(&hi, salt, 8);
+  std::memcpy(&lo, salt + 8, 4);
+  hi ^= __builtin_bswap64(uint64_t{ssrc} << 16 | ((index >> 32) & 0xffff));
+  lo ^= __builtin_bswap32(static_cast<uint32_t>(index));
+  std::memcpy(iv, &hi, 8);
+  std::memcpy(iv + 8, &lo, 4);
 }
 
 // Walks RFC 8285 extension elements, calling f(id, offset, length) on each
@@ -576,7 +594,6 @@ struct CmPending {
   uint8_t mki_len = 0, tag_len = 0;
   bool cryptex = false, encrypts = false, good = false;
   uint8_t roc[4] = {};
-  uint8_t tag[20] = {};
 };
 
 }  // namespace
@@ -592,8 +609,28 @@ struct Session::Burst {
   size_t nc = 0;
   detail::CmJob cm_jobs[2 * kMax];  // cryptex: CSRCs and the rest, two jobs
   detail::TagJob tag_jobs[kMax];
+  uint8_t tags[kMax][20];  // computed tags of cm[], wiped in one go
+  alignas(64) uint8_t ks[detail::kOneMaxPayload];  // open of a lone packet: its keystream
 
-  bool pending_dup(const Stream* s, uint64_t index) const {
+  // Every packet waiting in this burst belongs to hint_s and has an index
+  // <= hint_max (hint_s null: no such bound is known). In-order packets of
+  // one stream, the usual burst, then skip the scan. May over-approximate
+  // (a packet counted here can still fail before it waits), never under.
+  const Stream* hint_s = nullptr;
+  uint64_t hint_max = 0;
+
+  bool pending_dup(const Stream* s, uint64_t index) {
+    if (n + nc == 0 || (s == hint_s && index > hint_max)) {
+      hint_s = s;
+      hint_max = index;
+      return false;
+    }
+    const bool dup = scan_dup(s, index);
+    if (s != hint_s) hint_s = nullptr;  // two streams waiting: no bound
+    return dup;
+  }
+
+  bool scan_dup(const Stream* s, uint64_t index) const {
     for (size_t i = 0; i < n; ++i) {
       if (pend[i].stream == s && pend[i].index == index) return true;
     }
@@ -671,36 +708,63 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
   auto finish_chunk = [&]() {
     if (b.nc != 0) {
       size_t nj = 0;
-      for (size_t i = 0; i < b.nc; ++i) {
+      // A lone packet runs keystream and tag stitched in one kernel: one
+      // SHA-1 stream is latency bound and the AES work fits in its gaps.
+      const CmPending& c0 = b.cm[0];
+      const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
+                       detail::cm_hmac_one_active(c0.d->cm) &&
+                       (sealing || c0.auth_len - c0.h.header_len <= detail::kOneMaxPayload);
+      for (size_t i = 0; i < (one ? 0 : b.nc); ++i) {
         CmPending& c = b.cm[i];
-        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, c.tag};
+        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, b.tags[i]};
       }
-      if (sealing) {
+      if (sealing && one) {
+        uint8_t iv[16];
+        cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
+        detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, c0.pkt->data(), c0.auth_len,
+                            c0.h.header_len, c0.roc, b.tags[0]);
+      } else if (sealing) {
         // Encrypt, then tag the ciphertext (RFC 3711 §3.3 steps 5-7).
         for (size_t i = 0; i < b.nc; ++i) {
           if (b.cm[i].encrypts) nj = b.add_keystream(b.cm[i], nj);
         }
         detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         detail::hmac_sha1_tags({b.tag_jobs, b.nc});
+      }
+      if (sealing) {
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
           // Fixed-size copies: a variable-length one became `rep movs`.
           uint8_t* at = c.pkt->data() + c.auth_len + c.mki_len;
           if (c.tag_len == 10) {
-            std::memcpy(at, c.tag, 10);
+            std::memcpy(at, b.tags[i], 10);
           } else {
-            std::memcpy(at, c.tag, 4);
+            std::memcpy(at, b.tags[i], 4);
           }
         }
       } else {
         // Verify every tag first; decrypt only what authenticated, then commit.
-        detail::hmac_sha1_tags({b.tag_jobs, b.nc});
-        for (size_t i = 0; i < b.nc; ++i) {
-          CmPending& c = b.cm[i];
-          c.good = CRYPTO_memcmp(c.tag, c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
-          if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
+        if (one) {
+          CmPending& c = b.cm[0];
+          uint8_t iv[16];
+          cm_iv(c.d->salt, c.h.ssrc, c.index, iv);
+          uint8_t* p = c.pkt->data();
+          const size_t plen = c.auth_len - c.h.header_len;
+          detail::cm_open_one(c.d->cm, iv, c.d->mac, p, c.auth_len, c.h.header_len, c.roc,
+                              b.tags[0], b.ks);
+          c.good = CRYPTO_memcmp(b.tags[0], p + c.auth_len + c.mki_len, c.tag_len) == 0;
+          if (c.good) detail::xor_into(p + c.h.header_len, b.ks, plen);
+          OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
+        } else {
+          detail::hmac_sha1_tags({b.tag_jobs, b.nc});
+          for (size_t i = 0; i < b.nc; ++i) {
+            CmPending& c = b.cm[i];
+            c.good =
+                CRYPTO_memcmp(b.tags[i], c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
+            if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
+          }
+          detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         }
-        detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         for (size_t i = 0; i < b.nc; ++i) {
           CmPending& c = b.cm[i];
           PacketView& pkt = *c.pkt;
@@ -726,7 +790,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
       }
       // The computed tags, once for the whole chunk.
-      for (size_t i = 0; i < b.nc; ++i) OPENSSL_cleanse(b.cm[i].tag, sizeof b.cm[i].tag);
+      OPENSSL_cleanse(b.tags, b.nc * sizeof b.tags[0]);
       b.nc = 0;
     }
     if (b.n != 0) {
@@ -795,14 +859,17 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     uint8_t* p = pkt.data();
     const uint32_t len = pkt.length;
-    Pending pd;
-    pd.pkt = &pkt;
+    // An AEAD packet's entry is built in its burst slot (b.n < kMax here),
+    // not copied there: a local copy cost a `rep stos` and store-forwarding
+    // stalls per packet. Only b.n++ makes it part of the burst; the AEAD
+    // paths reset it where they start their job.
+    Pending& pd = b.pend[b.n];
 
     if (!rtcp) {
       // ---------------- SRTP ----------------
       if (sealing) {
         RtpHeader h;
-        st = parse_rtp_header(p, len, h);
+        st = parse_header(p, len, h);
         if (st == Status::ok && h.padding) {
           // RFC 3550 §5.1: the last octet counts the padding, itself included.
           const uint8_t pad = p[len - 1];
@@ -913,7 +980,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         }
         // AEAD (RFC 7714 §8): AAD = header, tag after the ciphertext, then MKI.
         AeadJob& job = b.jobs[b.n];
-        job = AeadJob{};
+        pd.pkt = &pkt;
+        pd.cc_swapped = 0;
+        pd.cryptex = false;
+        pd.e0 = false;
+        job.status = Status::ok;
         job.key = &d->aead;
         gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
         uint32_t aad_len = h.header_len;
@@ -930,7 +1001,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         pd.slot = &m;
         pd.index = index;
         pd.out_len = plen + trailer;
-        b.pend[b.n++] = pd;
+        ++b.n;
         continue;
       }
 
@@ -967,7 +1038,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       const uint32_t auth_len = len - trailer;  // header ‖ ciphertext
       RtpHeader h;
-      st = parse_rtp_header(p, auth_len, h);
+      st = parse_header(p, auth_len, h);
       MasterSlot* m = nullptr;
       if (st == Status::ok) {
         // MKI sits after the ciphertext (AES-CM, RFC 3711 §3.1) or after the
@@ -1067,7 +1138,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         continue;
       }
       AeadJob& job = b.jobs[b.n];
-      job = AeadJob{};
+      pd.pkt = &pkt;
+      pd.cc_swapped = 0;
+      pd.cryptex = false;
+      pd.e0 = false;
+      job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
       uint32_t aad_len = h.header_len;
@@ -1085,7 +1160,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       pd.out_len = ct_end;
       pd.h = h;
       pd.cryptex = cryptex;
-      b.pend[b.n++] = pd;
+      ++b.n;
       continue;
     }
 
@@ -1151,7 +1226,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       }
       // AEAD (RFC 7714 §9, §17): header ‖ ciphertext ‖ tag ‖ E‖index ‖ MKI.
       AeadJob& job = b.jobs[b.n];
-      job = AeadJob{};
+      pd.pkt = &pkt;
+      pd.cc_swapped = 0;
+      pd.cryptex = false;
+      pd.e0 = false;
+      job.status = Status::ok;
       job.key = &d->aead;
       gcm_iv(d->salt, ssrc, index, true, job.nonce);
       store_be32(p + len + 16, word);
@@ -1160,7 +1239,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         // AAD = header (8 octets) ‖ E‖index, not contiguous on the wire.
         std::memcpy(pd.scratch, p, 8);
         store_be32(pd.scratch + 8, word);
-        job.aad = {b.pend[b.n].scratch, 12};
+        job.aad = {pd.scratch, 12};
         job.data = {p + 8, len - 8u};
         job.tag = p + len;
       } else {
@@ -1169,7 +1248,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         store_be32(p + len, word);
         job.aad = {p, len + 4u};
         job.data = {p + len, size_t{0}};
-        job.tag = b.pend[b.n].scratch;
+        job.tag = pd.scratch;
         pd.e0 = true;
         pd.e0_at = len;
       }
@@ -1177,8 +1256,6 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       pd.slot = &m;
       pd.index = index;
       pd.out_len = len + trailer;
-      b.pend[b.n] = pd;
-      if (e) job.aad = {b.pend[b.n].scratch, 12};
       ++b.n;
       continue;
     }
@@ -1255,7 +1332,11 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     const uint32_t tag_at = word_at - 16;
     AeadJob& job = b.jobs[b.n];
-    job = AeadJob{};
+    pd.pkt = &pkt;
+    pd.cc_swapped = 0;
+    pd.cryptex = false;
+    pd.e0 = false;
+    job.status = Status::ok;
     job.key = &d->aead;
     gcm_iv(d->salt, ssrc, index, true, job.nonce);
     pd.stream = s;
@@ -1265,8 +1346,7 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     if (e) {
       std::memcpy(pd.scratch, p, 8);
       store_be32(pd.scratch + 8, word);
-      b.pend[b.n] = pd;
-      job.aad = {b.pend[b.n].scratch, 12};
+      job.aad = {pd.scratch, 12};
       job.data = {p + 8, tag_at - 8u};
       job.tag = p + tag_at;
     } else {
@@ -1276,10 +1356,9 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
       store_be32(p + tag_at, word);
       pd.e0 = true;
       pd.e0_at = tag_at;
-      b.pend[b.n] = pd;
       job.aad = {p, tag_at + 4u};
       job.data = {p + tag_at, size_t{0}};
-      job.tag = b.pend[b.n].scratch;
+      job.tag = pd.scratch;
     }
     ++b.n;
   }

@@ -235,6 +235,7 @@ class Session {
   std::vector<std::unique_ptr<Stream>> pool_;
   std::vector<uint32_t> free_;       // free pool slots
   std::vector<int32_t> table_;       // open addressing: pool index or -1
+  mutable Stream* last_ = nullptr;   // find()'s one-entry cache, a live stream
   uint32_t table_mask_ = 0;
   size_t live_streams_ = 0;
   uint64_t next_key_id_ = 1;

@@ -193,4 +193,24 @@ void hmac_sha1_tags(std::span<const TagJob> jobs) {
   if (k != 0) avx512::hmac_sha1(hj, k);
 }
 
+bool cm_hmac_one_active(const CmKey& k) { return k.rounds != 0 && simd_kernels_active(); }
+
+void cm_seal_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, uint8_t* msg,
+                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]) {
+  avx512::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
+  std::memcpy(j.iv, iv, 16);
+  avx512::cm_hmac_seal1(j);
+}
+
+void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, const uint8_t* msg,
+                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20], uint8_t* ks) {
+  // The open kernel only reads msg.
+  avx512::CmHmacJob j{k.rk,          k.rounds, {}, const_cast<uint8_t*>(msg), mlen, hdr, roc, 4,
+                      mac.inner.h, mac.outer.h, out};
+  std::memcpy(j.iv, iv, 16);
+  avx512::cm_hmac_open1(j, ks);
+}
+
+void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { avx512::xor_into(data, ks, len); }
+
 }  // namespace rl::srtp::detail

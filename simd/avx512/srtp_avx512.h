@@ -41,4 +41,29 @@ struct HmacJob {
 inline constexpr size_t kHmacMaxB = 32;
 void hmac_sha1(const HmacJob* jobs, size_t n);
 
+// One packet of an AES-CM + HMAC-SHA1 profile, keystream and tag interleaved
+// block by block (a single SHA-1 stream is latency bound; the AES work fills
+// its gaps). The packet is msg[0, mlen): header msg[0, hdr), payload after
+// it; the tag is HMAC-SHA1 over msg ‖ b (blen <= kHmacMaxB), 20 bytes to out.
+struct CmHmacJob {
+  const uint8_t* rk;
+  int rounds;
+  uint8_t iv[16];  // keystream block 0 (payload offset 0)
+  uint8_t* msg;
+  size_t mlen, hdr;
+  const uint8_t* b;
+  size_t blen;
+  const uint32_t* inner;
+  const uint32_t* outer;
+  uint8_t* out;
+};
+// Seal: payload ^= keystream, then the tag over the ciphertext.
+void cm_hmac_seal1(const CmHmacJob& j);
+// Open: the tag over msg as it is (nothing written to msg); the payload's
+// keystream goes to ks (mlen - hdr bytes rounded up to 64), for xor_into
+// once the tag has been checked.
+void cm_hmac_open1(const CmHmacJob& j, uint8_t* ks);
+// data[0, len) ^= ks[0, len).
+void xor_into(uint8_t* data, const uint8_t* ks, size_t len);
+
 }  // namespace rl::avx512
