@@ -18,6 +18,7 @@ class JsonLinesWriter : public VerdictSink {
 
  private:
   std::FILE* out_;
+  std::string buf_;
 };
 
 // Per protocol and direction: seen, decrypted, failed by Status, skipped for lack of keys.
@@ -38,6 +39,8 @@ class Summary : public VerdictSink {
 
  private:
   std::map<std::pair<std::string, std::string>, Row> rows_;
+  Row* last_ = nullptr;
+  std::string last_proto_, last_dir_;
 };
 
 // --expect FILE.jsonl: compares each verdict with the line of the same (frame, index).
