@@ -30,6 +30,7 @@ class Summary : public VerdictSink {
     uint64_t failed_total() const;
   };
   void emit(const Verdict& v) override;
+  bool wants_digest() const override { return false; }
   // ESP/SRTP directions are SPIs/SSRCs; rows are kept per (proto, dir).
   const std::map<std::pair<std::string, std::string>, Row>& rows() const { return rows_; }
   uint64_t failed() const;
@@ -70,6 +71,7 @@ class PlaintextWriter : public VerdictSink {
  public:
   bool open(const std::string& dir, Diag& diag);
   void emit(const Verdict& v) override;
+  bool wants_digest() const override { return false; }
   ~PlaintextWriter() override;
   size_t files() const { return files_.size(); }
 
@@ -81,13 +83,18 @@ class PlaintextWriter : public VerdictSink {
 
 class Fanout : public VerdictSink {
  public:
-  void add(VerdictSink* s) { sinks_.push_back(s); }
+  void add(VerdictSink* s) {
+    sinks_.push_back(s);
+    wants_ = wants_ || s->wants_digest();
+  }
   void emit(const Verdict& v) override {
     for (VerdictSink* s : sinks_) s->emit(v);
   }
+  bool wants_digest() const override { return wants_; }
 
  private:
   std::vector<VerdictSink*> sinks_;
+  bool wants_ = false;
 };
 
 }  // namespace rl::replay

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "simd/status.h"
@@ -62,6 +63,13 @@ class VerdictSink {
  public:
   virtual ~VerdictSink() = default;
   virtual void emit(const Verdict& v) = 0;
+  // Whether emit() reads the digest: a decryptor that emits a burst at once then hashes
+  // its plaintexts in pairs first (compute_digests), or not at all.
+  virtual bool wants_digest() const { return true; }
 };
+
+// Fills the digest of every verdict that has a plaintext and none yet, two at a time
+// (sha256_pair).
+void compute_digests(std::span<Verdict* const> verdicts);
 
 }  // namespace rl::replay
