@@ -214,6 +214,38 @@ void QuicDecryptor::on_quic_packet(const QuicPacket& p, VerdictSink& out) {
   }
 
   const size_t l = static_cast<size_t>(*level);
+  if (*level == Level::zero_rtt && !c.installed[d][l] && p.ctx.dir == Dir::client &&
+      c.client_random && !c.cipher_suite) {
+    // 0-RTT before the server's Initial named the suite: the resumed session's suite is
+    // not in the ClientHello, so each engine suite of the early secret's hash length is
+    // tried (only the right one authenticates; a failed open changes nothing).
+    const SessionSecrets* ss = keys_.keylog.find(*c.client_random);
+    const Secret* sec = ss ? ss->get(SecretLabel::client_early_traffic) : nullptr;
+    if (sec) {
+      const bool sha384 = sec->value.size() == 48;
+      Status st = Status::auth_failed;
+      for (Suite suite : {Suite::aes128_gcm, Suite::chacha20_poly1305, Suite::aes256_gcm}) {
+        if ((suite == Suite::aes256_gcm) != sha384) continue;
+        if (c.rx[d]->install(Level::zero_rtt, Direction::open, suite, sec->value) != Status::ok) continue;
+        quic::Packet pk;
+        pk.view = PacketView{p.wire.data(), static_cast<uint32_t>(p.wire.size()), 0,
+                             static_cast<uint32_t>(p.wire.size())};
+        c.rx[d]->open({&pk, 1});
+        st = pk.status();
+        if (st != Status::ok) continue;
+        c.installed[d][l] = true;
+        v.set_status(st);
+        v.seq = pk.pn;
+        v.epoch = 1;
+        v.set_plaintext(pk.view.bytes());
+        out.emit(v);
+        return;
+      }
+      v.set_status(st);
+      out.emit(v);
+      return;
+    }
+  }
   if (!c.installed[d][l]) {
     v.status = c.unsupported_suite ? to_string(Status::unsupported) : kNoKey;
     out.emit(v);
