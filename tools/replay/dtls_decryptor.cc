@@ -110,8 +110,12 @@ void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Dia
   opt.replay_window = 1024;
   for (int d = 0; d < 2; ++d) {
     auto rp = std::make_unique<dtls::RecordProtection>();
-    const Status s = d == 0 ? rp->install(Direction::open, 1, m->suite, kb.client_key(), kb.client_iv(), opt)
-                            : rp->install(Direction::open, 1, m->suite, kb.server_key(), kb.server_iv(), opt);
+    Status s = d == 0 ? rp->install(Direction::open, 1, m->suite, kb.client_key(), kb.client_iv(), opt)
+                      : rp->install(Direction::open, 1, m->suite, kb.server_key(), kb.server_iv(), opt);
+    // RFC 9146: the records this side sends carry the CID its peer asked for (none when
+    // that CID is empty); the open side then takes only tls12_cid records with exactly it.
+    if (s == Status::ok && h.cid_negotiated() && !h.cid_sent_by(d == 0).empty())
+      s = rp->set_open_cid(h.cid_sent_by(d == 0));
     if (s == Status::ok) st.rp12[d] = std::move(rp);
     else st.why_not[d] = kNoKey;
   }

@@ -352,7 +352,11 @@ void Replayer::on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
   const size_t di = static_cast<size_t>(d);
   dtls_units_.clear();
   size_t bad = 0;
-  const DtlsSplit r = split_dtls(payload, 0, dtls_units_, bad);
+  // RFC 9146: a tls12_cid record's header length depends on the CID its receiver asked for.
+  const size_t cid_len = f.hello.have_server_hello && f.hello.cid_negotiated()
+                             ? f.hello.cid_sent_by(d == Dir::client).size()
+                             : 0;
+  const DtlsSplit r = split_dtls(payload, cid_len, dtls_units_, bad);
   const std::span<uint8_t> copy = copy_unit(payload);
   for (const DtlsRecordInfo& info : dtls_units_) {
     DtlsRecord rec;
@@ -372,6 +376,8 @@ void Replayer::on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
     rec.info = info;
     rec.info.wire = rec.wire;
     rec.info.fragment = rec.wire.subspan(rec.wire.size() - info.fragment.size());
+    if (!info.cid.empty())
+      rec.info.cid = rec.wire.subspan(static_cast<size_t>(info.cid.data() - info.wire.data()), info.cid.size());
     sink(Proto::dtls).on_dtls_record(rec, out_);
   }
   if (r == DtlsSplit::malformed)
