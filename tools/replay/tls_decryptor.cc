@@ -9,6 +9,7 @@
 #include "core/hkdf.h"
 #include "core/tls.h"
 #include "core/tls12_prf.h"
+#include "tools/replay/session_keys.h"
 
 namespace rl::replay {
 
@@ -38,12 +39,6 @@ namespace {
 
 // After a gap in the TCP stream: how many lost records to assume at most.
 constexpr uint64_t kGapSearch = 256;
-
-std::string suite_hex(uint16_t cs) {
-  char b[8];
-  std::snprintf(b, sizeof b, "0x%04x", cs);
-  return b;
-}
 
 struct TlsFlow : FlowState {
   struct Side {
@@ -101,42 +96,23 @@ struct TlsFlow : FlowState {
 
 // Builds both directions' keys of a flow the first time one of its records is protected.
 static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag) {
-  const HelloInfo& h = f.hello;
-  st.side[0].why_not = st.side[1].why_not = nullptr;
-  auto none = [&](const char* why, const std::string& msg) {
-    st.side[0].why_not = st.side[1].why_not = why;
-    if (!msg.empty()) diag.warn(f.label(), msg);
-  };
-  if (!h.have_client_hello || !h.have_server_hello) {
-    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
-    // mid-session): no key for this record; tried again with the next one.
-    none(kNoKey, st.warned_hellos ? "" : "TLS hellos not (yet) in the capture: the session's keys cannot be matched");
-    st.warned_hellos = true;
-    return;
-  }
+  const SessionKeys k = session_keys(f.hello, /*dtls=*/false, false, keys, diag, f.label(), st.warned_hellos);
+  const char* why = k.state == SessionKeys::State::unsupported ? kUnsupported : kNoKey;
+  st.side[0].why_not = st.side[1].why_not = k.state == SessionKeys::State::ok ? nullptr : why;
+  if (k.state == SessionKeys::State::wait_hellos) return;
   st.setup = true;
-  const SessionSecrets* ss = keys.keylog.find(h.client_random);
-  if (!ss) {
-    none(kNoKey, "");  // nothing in the key log: reported as no_key per record
-    return;
-  }
-  if (h.is13()) {
+  if (k.state != SessionKeys::State::ok) return;
+  st.suite = k.suite;
+  if (k.v13) {
     st.tls13 = true;
-    const auto m = map_tls13_suite(h.cipher_suite);
-    if (!m) {
-      none(kUnsupported, "TLS 1.3 cipher suite " + suite_hex(h.cipher_suite) +
-                             " is not supported (only 0x1301, 0x1302, 0x1303)");
-      return;
-    }
-    st.suite = m->suite;
-    const size_t hlen = hash_len(m->prf);
+    const size_t hlen = hash_len(k.hash);
     const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
                                      SecretLabel::server_handshake_traffic};
     const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
     for (int d = 0; d < 2; ++d) {
       TlsFlow::Side& s = st.side[d];
-      const Secret* hs = ss->get(hs_label[d]);
-      s.app = ss->get(app_label[d]);
+      const Secret* hs = k.secrets->get(hs_label[d]);
+      s.app = k.secrets->get(app_label[d]);
       const char* dn = d == 0 ? "client" : "server";
       for (const Secret* x : {hs, s.app}) {
         if (x && x->value.size() != hlen) {
@@ -171,49 +147,25 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
     }
     return;
   }
-  // TLS 1.2 (AEAD suites only: earlier versions have no AEAD).
-  if (h.version != 0x0303) {
-    none(kUnsupported, "TLS version " + suite_hex(h.version) + " is not supported (TLS 1.2/1.3 only)");
-    return;
-  }
-  const auto m = map_tls12_suite(h.cipher_suite);
-  if (!m) {
-    none(kUnsupported, "TLS 1.2 cipher suite " + suite_hex(h.cipher_suite) +
-                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
-    return;
-  }
-  st.suite = m->suite;
-  const Secret* ms = ss->get(SecretLabel::client_random);
-  if (!ms) {
-    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this TLS 1.2 session");
-    return;
-  }
-  tls::KeyBlock kb;
-  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
-                                         h.server_random, kb);
-  if (ks != Status::ok) {
-    none(kNoKey, "");
-    diag.warn(ms->where, std::string("cannot derive the TLS 1.2 key block: ") + to_string(ks));
-    return;
-  }
+  const tls::KeyBlock& kb = k.kb;
   for (int d = 0; d < 2; ++d) {
     tls::Config cfg;
     cfg.version = tls::Version::tls12;
     cfg.stop_after_failure = false;
     TlsFlow::Side& s = st.side[d];
     s.rp = std::make_unique<tls::RecordProtection>(cfg);
-    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, m->suite, kb.client_key(), kb.client_iv())
-                              : s.rp->install_tls12(Direction::open, m->suite, kb.server_key(), kb.server_iv());
+    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, k.suite, kb.client_key(), kb.client_iv())
+                              : s.rp->install_tls12(Direction::open, k.suite, kb.server_key(), kb.server_iv());
     if (ist != Status::ok) {
       s.rp.reset();
       s.why_not = kNoKey;
       continue;
     }
-    const ByteSpan k = d == 0 ? kb.client_key() : kb.server_key();
+    const ByteSpan key = d == 0 ? kb.client_key() : kb.server_key();
     const ByteSpan iv = d == 0 ? kb.client_iv() : kb.server_iv();
-    s.key_len = static_cast<uint8_t>(k.size());
+    s.key_len = static_cast<uint8_t>(key.size());
     s.iv_len = static_cast<uint8_t>(iv.size());
-    std::copy_n(k.data(), k.size(), s.key);
+    std::copy_n(key.data(), key.size(), s.key);
     std::copy_n(iv.data(), iv.size(), s.iv);
   }
 }
