@@ -32,6 +32,7 @@ class QuicDecryptor : public RecordSink {
   void on_quic_packet(const QuicPacket& p, VerdictSink& out) override;
   void finish(Diag& diag) override;
   void flush(VerdictSink& out) override;
+  bool holding() const override { return !held_.empty(); }
 
   struct Conn;
 

@@ -105,6 +105,8 @@ class RecordSink {
   // emitted (another sink's, a malformed unit's), when its buffer of unit copies is full,
   // and at the end of the capture, so verdicts still come out in capture order.
   virtual void flush(VerdictSink& out);
+  // Whether flush() has anything to emit (units whose bytes the driver must keep).
+  virtual bool holding() const { return false; }
 
   // A verdict with frame/index/flow/dir/proto/wire_len filled from the unit.
   static Verdict base_verdict(const UnitContext& c, const char* proto, size_t wire_len);

@@ -91,6 +91,8 @@ void Replayer::set_sink(Proto p, RecordSink* s) {
 
 std::span<uint8_t> Replayer::copy_unit(ByteSpan src) {
   constexpr size_t kArena = 256 << 10;
+  // Nothing held: start over, so that the copy lands in memory still in cache.
+  if (!pending_ || !pending_->holding()) arena_used_ = 0;
   if (arena_.size() - arena_used_ < src.size()) {
     flush_pending();  // nothing references the arena any more
     arena_used_ = 0;
