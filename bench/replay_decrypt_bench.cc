@@ -4,10 +4,14 @@
 // here by sealing with rl::quic under real traffic secrets given as an NSS key log. Each
 // iteration replays the whole capture with a fresh decryptor: link/IP/UDP parsing, flow
 // lookup, QUIC CID tracking and splitting, the copy handed to the sink, header protection
-// removal + AEAD open (rl::quic), and the verdict with its SHA-256 of the plaintext.
+// removal + AEAD open (rl::quic), and the verdict.
 // bytes_per_second = capture bytes (frames as stored, Ethernet headers included).
-//   open/replay-quic/<suite>/1350/1      from a pcap file through libpcap (Replayer::run)
-//   open/replay-quic-mem/<suite>/1350/1  the same frames from memory (no libpcap, no file)
+//   open/replay-quic/<suite>/1350/1          from the pcap file (Replayer::run), verdicts counted
+//   open/replay-quic-mem/<suite>/1350/1      the same frames from memory (no file)
+//   open/replay-quic-summary/<suite>/1350/1  from the file into what rl-replay runs by
+//                                            default: the human summary (no digests needed)
+//   open/replay-quic-json/<suite>/1350/1     rl-replay --json: summary + one JSON line per
+//                                            packet with the SHA-256 of its plaintext, to /dev/null
 #include <pcap/pcap.h>
 #include <unistd.h>
 
@@ -21,6 +25,7 @@
 #include "tests/replay/quic_synth.h"
 #include "tools/replay/quic_decryptor.h"
 #include "tools/replay/replay.h"
+#include "tools/replay/report.h"
 
 namespace rl::bench {
 namespace {
@@ -63,12 +68,15 @@ SynthCapture& capture(Suite suite) {
   return *c;
 }
 
+// Counts verdicts; asks for no digest (as the summary), so replay-quic(-mem) rows measure
+// input + decryption; the -json row adds the digests and the JSON lines.
 struct Count : replay::VerdictSink {
   uint64_t n = 0, ok = 0;
   void emit(const replay::Verdict& v) override {
     ++n;
     ok += v.status == to_string(Status::ok);
   }
+  bool wants_digest() const override { return false; }
 };
 
 void finish(benchmark::State& st, const SynthCapture& cap, const Count& c) {
@@ -90,6 +98,34 @@ void bm_file(benchmark::State& st, Suite suite) {
     rep.run(cap.path);
     benchmark::DoNotOptimize(c.n);
   }
+  finish(st, cap, c);
+}
+
+// What main.cc builds: the summary always, the JSON Lines writer with --json.
+void bm_tool(benchmark::State& st, Suite suite, bool json) {
+  SynthCapture& cap = capture(suite);
+  Count c;
+  std::FILE* null = std::fopen("/dev/null", "w");
+  if (!null) {
+    st.SkipWithError("cannot open /dev/null");
+    return;
+  }
+  for (auto _ : st) {
+    replay::Diag diag;
+    diag.quiet = true;
+    replay::Summary summary;
+    replay::JsonLinesWriter jw(null);
+    replay::Fanout fan;
+    fan.add(&c);
+    fan.add(&summary);
+    if (json) fan.add(&jw);
+    replay::QuicDecryptor q(cap.keys);
+    replay::Replayer rep(cap.keys, {}, fan, diag);
+    rep.set_sink(replay::Proto::quic, &q);
+    rep.run(cap.path);
+    benchmark::DoNotOptimize(summary.failed());
+  }
+  std::fclose(null);
   finish(st, cap, c);
 }
 
@@ -123,6 +159,12 @@ int register_all() {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(
         name("open", "replay-quic-mem", suite_info(s).name, kDatagram, 1).c_str(), bm_mem, s)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(
+        name("open", "replay-quic-summary", suite_info(s).name, kDatagram, 1).c_str(), bm_tool, s, false)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(
+        name("open", "replay-quic-json", suite_info(s).name, kDatagram, 1).c_str(), bm_tool, s, true)
         ->Unit(benchmark::kMillisecond);
   }
   return 0;

@@ -177,7 +177,7 @@ TEST(ReplayCapture, SummaryCountsAndPlaintextExport) {
   EXPECT_EQ(s.rows().at({"tls13", "server"}).failed.at("replayed"), 1u);
   EXPECT_EQ(s.failed(), 2u);
   // sha256("hi")
-  EXPECT_EQ(hex(*v.sha256), "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4");
+  EXPECT_EQ(hex(*v.digest()), "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4");
 
   const std::string dir = temp_path("plain");
   Diag d;

@@ -132,6 +132,58 @@ TEST(QuicReplay, DamagedPacketFailsAloneAndChangesNothing) {
   }
 }
 
+// 1-RTT packets are held and opened in bursts (QuicDecryptor::flush): verdicts of other
+// flows and protocols in between (here a DTLS flow's cleartext records, and on the QUIC
+// flow itself long headers whose length runs past the datagram, reported malformed by the
+// driver) must still come out in capture order, and every QUIC packet must decrypt as when
+// it is alone.
+TEST(QuicReplay, BurstsKeepCaptureOrderAmongOtherVerdicts) {
+  const test::QuicSynth syn = test::make_quic_synth(quic::Version::v1, Suite::aes128_gcm, 300, 400, 50);
+  ASSERT_TRUE(syn.ok);
+  const Keys keys = keys_from(syn.keylog);
+  const std::vector<Verdict> alone = replay_quic(syn, keys);
+  test::QuicSynth mixed = syn;
+  mixed.frames.clear();
+  std::vector<size_t> quic_frame;  // 1-based frame number of each original frame
+  const uint8_t dtls_hello[] = {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0};
+  const uint8_t stray[] = {0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0x00, 1, 2, 3};
+  for (size_t i = 0; i < syn.frames.size(); ++i) {
+    mixed.frames.push_back(syn.frames[i]);
+    quic_frame.push_back(mixed.frames.size());
+    if (i % 7 == 3 || i % 11 == 5) {
+      std::vector<uint8_t> f = test::synth_frame(i % 2 == 0, i % 7 == 3 ? dtls_hello : stray,
+                                                 i % 7 == 3 ? sizeof dtls_hello : sizeof stray);
+      if (i % 7 == 3) {  // the DTLS records on another flow
+        store_be16(f.data() + 14 + 20, 40000);
+        store_be16(f.data() + 14 + 20 + 2, 4433);
+      }
+      mixed.frames.push_back(f);
+    }
+  }
+  const std::vector<Verdict> out = replay_quic(mixed, keys);
+  for (size_t i = 1; i < out.size(); ++i)
+    ASSERT_TRUE(out[i - 1].frame < out[i].frame ||
+                (out[i - 1].frame == out[i].frame && out[i - 1].index < out[i].index))
+        << "verdict " << i << " (frame " << out[i].frame << ") after frame " << out[i - 1].frame;
+  std::vector<const Verdict*> q;
+  size_t dtls = 0, malformed = 0;
+  for (const Verdict& v : out) {
+    if (std::string_view(v.status) == "malformed") ++malformed;
+    else if (std::string_view(v.proto) == "quic") q.push_back(&v);
+    else ++dtls;
+  }
+  EXPECT_GT(dtls, 40u);
+  EXPECT_GT(malformed, 20u);
+  ASSERT_EQ(q.size(), alone.size());
+  for (size_t i = 0; i < q.size(); ++i) {
+    EXPECT_EQ(q[i]->frame, quic_frame[i]) << i;
+    EXPECT_STREQ(q[i]->status, "ok") << i;
+    EXPECT_EQ(q[i]->sha256, alone[i].sha256) << i;
+    EXPECT_EQ(q[i]->epoch, alone[i].epoch) << i;
+    EXPECT_EQ(q[i]->seq, alone[i].seq) << i;
+  }
+}
+
 TEST(QuicReplay, WithoutTheKeyLogOnlyInitialsDecrypt) {
   const test::QuicSynth syn = test::make_quic_synth(quic::Version::v1, Suite::aes128_gcm, 6);
   const std::vector<Verdict> out = replay_quic(syn, Keys{});

@@ -96,6 +96,9 @@ CASES = [
     # capture, key option, key file, [(ground truth, must cover every verdict)]
     ("quic_aes128.pcap", "--keylog", "quic_aes128.keylog", [(truth_quic("quic_aes128.tshark.txt"), True)]),
     ("quic_chacha.pcap", "--keylog", "quic_chacha.keylog", [(truth_quic("quic_chacha.tshark.txt"), True)]),
+    # 0-RTT: the client's 0-RTT packet rides behind its Initial, before the server named
+    # the suite (CLIENT_EARLY_TRAFFIC_SECRET)
+    ("quic_0rtt.pcap", "--keylog", "quic_0rtt.keylog", [(truth_quic("quic_0rtt.tshark.txt"), True)]),
     ("esp.pcap", "--xfrm", "esp.xfrm", [(truth_plain("esp.plain.txt"), True),
                                         (truth_tshark_esp("esp.tshark.txt"), False)]),
     ("srtp.pcap", "--srtp-keys", "srtp.keys", [(truth_plain("srtp.plain.txt"), True)]),
@@ -116,6 +119,23 @@ with tempfile.TemporaryDirectory() as tmp:
         print("%s: %d verdicts (%s), %d ground-truth entries checked" % (cap, len(out), ",".join(protos), n))
         if len(out) < 10:
             fail("%s: only %d verdicts" % (cap, len(out)))
+        if cap == "quic_0rtt.pcap":
+            early = [v for v in out if v["epoch"] == 1]
+            if not early:
+                fail("%s: no 0-RTT packet (epoch 1) decrypted" % cap)
+            else:
+                print("%s: %d 0-RTT packet(s) decrypted (epoch 1)" % (cap, len(early)))
+            # The 0-RTT packet ends frame 1 (behind the Initial): a flipped tag byte fails
+            # it alone (all the trial suites refuse it), the handshake goes on.
+            f0 = early[0]["frame"]
+            mut0 = os.path.join(tmp, "mut0_" + cap)
+            flip_byte(path, mut0, f0)
+            _, out0, _ = replay(mut0, opt, keys)
+            failed0 = [(v["frame"], v["index"], v["status"]) for v in out0 if v["status"] != "ok"]
+            if failed0 != [(f0, early[0]["index"], "auth_failed")]:
+                fail("%s: a flipped 0-RTT tag byte gave failures %s" % (cap, failed0))
+            else:
+                print("%s: flipped 0-RTT tag byte -> that packet alone auth_failed" % cap)
         # One flipped byte in the last frame's tag: that packet, and only it, fails.
         last = max(v["frame"] for v in out)
         mutated = os.path.join(tmp, "mut_" + cap)

@@ -10,6 +10,7 @@ namespace rl::replay::test {
 struct Collect : VerdictSink {
   std::vector<Verdict> v;
   void emit(const Verdict& x) override {
+    x.digest();  // while the plaintext is alive: the copy keeps the digest
     v.push_back(x);
     v.back().plaintext = {};
   }

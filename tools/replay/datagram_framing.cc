@@ -47,6 +47,28 @@ DtlsSplit split_dtls(ByteSpan d, size_t cid_len, std::vector<DtlsRecordInfo>& ou
       }
       r.wire = b.first(h + len);
       r.fragment = r.wire.subspan(h);
+    } else if (b[0] == 25 && b.size() >= 13 && (load_be16(b.data() + 1) == 0xfefd ||
+                                                 load_be16(b.data() + 1) == 0xfeff)) {
+      // RFC 9146 §4: type, version, epoch, sequence number, cid, length.
+      r.type = 25;
+      r.has_cid = true;
+      r.version = load_be16(b.data() + 1);
+      r.epoch = load_be16(b.data() + 3);
+      r.seq = load_be48(b.data() + 5);
+      if (cid_len == 0) {
+        r.wire = b;
+        r.fragment = b.subspan(11);
+        out.push_back(r);
+        return DtlsSplit::ok;
+      }
+      const size_t h = 11 + cid_len + 2;
+      if (b.size() < h || b.size() - h < load_be16(b.data() + h - 2)) {
+        bad_offset = pos;
+        return DtlsSplit::malformed;
+      }
+      r.cid = b.subspan(11, cid_len);
+      r.wire = b.first(h + load_be16(b.data() + h - 2));
+      r.fragment = r.wire.subspan(h);
     } else if (plausible_dtls_header(b)) {
       r.type = b[0];
       r.version = load_be16(b.data() + 1);

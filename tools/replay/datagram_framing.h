@@ -17,14 +17,16 @@ struct DtlsRecordInfo {
   uint16_t version = 0;   // plaintext header only
   uint16_t epoch = 0;     // plaintext: full epoch; unified: the low two bits
   uint64_t seq = 0;       // plaintext: 48-bit sequence number; unified: encrypted, not read
-  bool has_cid = false;   // unified C bit
+  bool has_cid = false;   // unified C bit; or a DTLS 1.2 tls12_cid record (type 25)
+  ByteSpan cid;           // tls12_cid record: the connection ID in its header
   uint8_t seq_len = 0;    // unified: 1 or 2
 };
 
 enum class DtlsSplit { ok, malformed };
-// Appends each record of `dgram`. Unified headers with a connection ID need its length
-// (negotiated in the handshake): `cid_len` (0 when unknown; a record with C set and no
-// known length is then taken to run to the end of the datagram).
+// Appends each record of `dgram`. Unified headers with a connection ID, and DTLS 1.2
+// tls12_cid records (RFC 9146 §4: type 25, the CID between sequence number and length),
+// need its length (negotiated in the handshake): `cid_len` (0 when unknown; such a record
+// is then taken to run to the end of the datagram).
 DtlsSplit split_dtls(ByteSpan dgram, size_t cid_len, std::vector<DtlsRecordInfo>& out,
                      size_t& bad_offset);
 // A plaintext DTLS record header (13 bytes): type 20..25, version 0xfeff/0xfefd/0xfefc.

@@ -8,17 +8,12 @@
 #include "core/dtls.h"
 #include "core/dtls13.h"
 #include "core/tls12_prf.h"
+#include "tools/replay/session_keys.h"
 #include "tools/replay/tls_decryptor.h"
 
 namespace rl::replay {
 
 namespace {
-
-std::string hex16(uint16_t v) {
-  char b[8];
-  std::snprintf(b, sizeof b, "0x%04x", v);
-  return b;
-}
 
 struct DtlsFlow : FlowState {
   bool setup = false;
@@ -32,32 +27,14 @@ struct DtlsFlow : FlowState {
 
 void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Diag& diag) {
   const HelloInfo& h = f.hello;
-  st.why_not[0] = st.why_not[1] = nullptr;
-  auto none = [&](const char* why, const std::string& msg) {
-    st.why_not[0] = st.why_not[1] = why;
-    if (!msg.empty()) diag.warn(f.label(), msg);
-  };
-  if (!h.have_client_hello || !h.have_server_hello) {
-    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
-    // mid-session): no key for this record; tried again with the next one.
-    none(kNoKey, st.warned_hellos ? "" : "DTLS hellos not (yet) in the capture: the session's keys cannot be matched");
-    st.warned_hellos = true;
-    return;
-  }
+  const SessionKeys k = session_keys(h, /*dtls=*/true, unified, keys, diag, f.label(), st.warned_hellos);
+  const char* why = k.state == SessionKeys::State::unsupported ? kUnsupported : kNoKey;
+  st.why_not[0] = st.why_not[1] = k.state == SessionKeys::State::ok ? nullptr : why;
+  if (k.state == SessionKeys::State::wait_hellos) return;
   st.setup = true;
-  const SessionSecrets* ss = keys.keylog.find(h.client_random);
-  if (!ss) {
-    none(kNoKey, "");
-    return;
-  }
-  if (h.version == 0xfefc || unified) {
+  if (k.state != SessionKeys::State::ok) return;
+  if (k.v13) {
     st.v13 = true;
-    const auto m = map_tls13_suite(h.cipher_suite);
-    if (!m) {
-      none(kUnsupported, "DTLS 1.3 cipher suite " + hex16(h.cipher_suite) +
-                             " is not supported (only 0x1301, 0x1302, 0x1303)");
-      return;
-    }
     const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
                                      SecretLabel::server_handshake_traffic};
     const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
@@ -66,15 +43,15 @@ void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Dia
     for (int d = 0; d < 2; ++d) {
       auto rp = std::make_unique<dtls13::RecordProtection>();
       bool any = false;
-      const Secret* hs = ss->get(hs_label[d]);
-      const Secret* app = ss->get(app_label[d]);
+      const Secret* hs = k.secrets->get(hs_label[d]);
+      const Secret* app = k.secrets->get(app_label[d]);
       if (hs) {
-        const Status s = rp->install(Direction::open, 2, m->suite, hs->value, opt);
+        const Status s = rp->install(Direction::open, 2, k.suite, hs->value, opt);
         if (s == Status::ok) any = true;
         else diag.warn(hs->where, std::string("cannot install the secret: ") + to_string(s));
       }
       if (app) {
-        const Status s = rp->install(Direction::open, 3, m->suite, app->value, opt);
+        const Status s = rp->install(Direction::open, 3, k.suite, app->value, opt);
         if (s == Status::ok) any = true;
         else diag.warn(app->where, std::string("cannot install the secret: ") + to_string(s));
       }
@@ -83,35 +60,17 @@ void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Dia
     }
     return;
   }
-  if (h.version != 0xfefd) {
-    none(kUnsupported, "DTLS version " + hex16(h.version) + " is not supported (DTLS 1.2/1.3 only)");
-    return;
-  }
-  const auto m = map_tls12_suite(h.cipher_suite);
-  if (!m) {
-    none(kUnsupported, "DTLS 1.2 cipher suite " + hex16(h.cipher_suite) +
-                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
-    return;
-  }
-  const Secret* ms = ss->get(SecretLabel::client_random);
-  if (!ms) {
-    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this DTLS 1.2 session");
-    return;
-  }
-  tls::KeyBlock kb;
-  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
-                                         h.server_random, kb);
-  if (ks != Status::ok) {
-    none(kNoKey, "");
-    diag.warn(ms->where, std::string("cannot derive the DTLS 1.2 key block: ") + to_string(ks));
-    return;
-  }
+  const tls::KeyBlock& kb = k.kb;
   dtls::KeyOptions opt;
   opt.replay_window = 1024;
   for (int d = 0; d < 2; ++d) {
     auto rp = std::make_unique<dtls::RecordProtection>();
-    const Status s = d == 0 ? rp->install(Direction::open, 1, m->suite, kb.client_key(), kb.client_iv(), opt)
-                            : rp->install(Direction::open, 1, m->suite, kb.server_key(), kb.server_iv(), opt);
+    Status s = d == 0 ? rp->install(Direction::open, 1, k.suite, kb.client_key(), kb.client_iv(), opt)
+                      : rp->install(Direction::open, 1, k.suite, kb.server_key(), kb.server_iv(), opt);
+    // RFC 9146: the records this side sends carry the CID its peer asked for (none when
+    // that CID is empty); the open side then takes only tls12_cid records with exactly it.
+    if (s == Status::ok && h.cid_negotiated() && !h.cid_sent_by(d == 0).empty())
+      s = rp->set_open_cid(h.cid_sent_by(d == 0));
     if (s == Status::ok) st.rp12[d] = std::move(rp);
     else st.why_not[d] = kNoKey;
   }

@@ -35,10 +35,17 @@ class PcapSource {
   uint64_t frames() const { return count_; }
 
  private:
+  Next next_mapped(Frame& f, Diag& diag);
   pcap* p_ = nullptr;
   std::string path_;
   int dlt_ = -1;
   uint64_t size_ = 0, count_ = 0;
+  // Classic pcap files are read from a memory map (frames are views into it: no read()
+  // copy per frame); libpcap still opens the file (link type, errors) and reads pcapng.
+  const uint8_t* map_ = nullptr;
+  size_t map_len_ = 0, pos_ = 0;
+  bool swapped_ = false, nanos_ = false;
+  uint32_t snaplen_ = 0;
 };
 
 // The IP packet inside a frame of link type `dlt` (libpcap DLT_ value): Ethernet with any

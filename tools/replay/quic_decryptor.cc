@@ -155,6 +155,7 @@ QuicDecryptor::QuicDecryptor(const Keys& keys) : RecordSink(keys) {}
 QuicDecryptor::~QuicDecryptor() = default;
 
 QuicDecryptor::Conn& QuicDecryptor::conn_of(const QuicPacket& p) {
+  if (p.conn == last_qc_) return *last_conn_;
   auto& c = conns_[p.conn];
   if (!c) {
     c = std::make_unique<Conn>();
@@ -162,6 +163,8 @@ QuicDecryptor::Conn& QuicDecryptor::conn_of(const QuicPacket& p) {
       c->install_initial(p.conn->version ? p.conn->version : p.info.version,
                          p.conn->original_dcid);
   }
+  last_qc_ = p.conn;
+  last_conn_ = c.get();
   return *c;
 }
 
@@ -170,10 +173,28 @@ void QuicDecryptor::on_quic_packet(const QuicPacket& p, VerdictSink& out) {
   const bool v1_or_v2 = p.info.type == QuicType::one_rtt || p.info.version == kQuicV1 ||
                         p.info.version == kQuicV2;
   if (!p.conn || p.info.type == QuicType::version_negotiation || !v1_or_v2) {
+    flush(out);
     RecordSink::on_quic_packet(p, out);
     return;
   }
   Conn& c = conn_of(p);
+  const size_t d = static_cast<size_t>(p.ctx.dir);
+  if (p.info.type == QuicType::one_rtt && c.installed[d][static_cast<size_t>(Level::one_rtt)]) {
+    // Held: opened with the others at the next flush.
+    if (held_.size() == quic::kBurst) flush(out);
+    Held& h = held_.emplace_back();
+    h.v = base_verdict(p.ctx, "quic", p.wire.size());
+    h.rx = c.rx[d].get();
+    // A short header coalesced behind long ones was split without its DCID length (the
+    // datagram started with a long header): ask the tracker, as for a leading one.
+    h.dcid_len = p.info.dcid.size();
+    if (p.tracker && !p.tracker->short_dcid_len(*p.conn, p.ctx.dir, p.wire, h.dcid_len))
+      h.dcid_len = p.info.dcid.size();
+    h.pk.view = PacketView{p.wire.data(), static_cast<uint32_t>(p.wire.size()), 0,
+                           static_cast<uint32_t>(p.wire.size())};
+    return;
+  }
+  flush(out);
   Verdict v = base_verdict(p.ctx, "quic", p.wire.size());
 
   if (p.info.type == QuicType::retry) {
@@ -192,8 +213,39 @@ void QuicDecryptor::on_quic_packet(const QuicPacket& p, VerdictSink& out) {
     c.install_initial(p.info.version, c.initial_dcid);
   }
 
-  const size_t d = static_cast<size_t>(p.ctx.dir);
   const size_t l = static_cast<size_t>(*level);
+  if (*level == Level::zero_rtt && !c.installed[d][l] && p.ctx.dir == Dir::client &&
+      c.client_random && !c.cipher_suite) {
+    // 0-RTT before the server's Initial named the suite: the resumed session's suite is
+    // not in the ClientHello, so each engine suite of the early secret's hash length is
+    // tried (only the right one authenticates; a failed open changes nothing).
+    const SessionSecrets* ss = keys_.keylog.find(*c.client_random);
+    const Secret* sec = ss ? ss->get(SecretLabel::client_early_traffic) : nullptr;
+    if (sec) {
+      const bool sha384 = sec->value.size() == 48;
+      Status st = Status::auth_failed;
+      for (Suite suite : {Suite::aes128_gcm, Suite::chacha20_poly1305, Suite::aes256_gcm}) {
+        if ((suite == Suite::aes256_gcm) != sha384) continue;
+        if (c.rx[d]->install(Level::zero_rtt, Direction::open, suite, sec->value) != Status::ok) continue;
+        quic::Packet pk;
+        pk.view = PacketView{p.wire.data(), static_cast<uint32_t>(p.wire.size()), 0,
+                             static_cast<uint32_t>(p.wire.size())};
+        c.rx[d]->open({&pk, 1});
+        st = pk.status();
+        if (st != Status::ok) continue;
+        c.installed[d][l] = true;
+        v.set_status(st);
+        v.seq = pk.pn;
+        v.epoch = 1;
+        v.set_plaintext(pk.view.bytes());
+        out.emit(v);
+        return;
+      }
+      v.set_status(st);
+      out.emit(v);
+      return;
+    }
+  }
   if (!c.installed[d][l]) {
     v.status = c.unsupported_suite ? to_string(Status::unsupported) : kNoKey;
     out.emit(v);
@@ -230,6 +282,72 @@ void QuicDecryptor::on_quic_packet(const QuicPacket& p, VerdictSink& out) {
     }
   }
   out.emit(v);
+}
+
+void QuicDecryptor::flush(VerdictSink& out) {
+  if (held_.empty()) return;
+  // Open each PacketProtection's packets as one burst (capture order within it; different
+  // ones share no state, so their order between them does not matter).
+  std::array<quic::Packet, quic::kBurst> burst;
+  std::array<size_t, quic::kBurst> idx;
+  for (size_t i = 0; i < held_.size(); ++i) {
+    if (held_[i].done) continue;
+    quic::PacketProtection& rx = *held_[i].rx;
+    const size_t dcid_len = held_[i].dcid_len;
+    size_t n = 0;
+    for (size_t j = i; j < held_.size(); ++j) {
+      Held& h = held_[j];
+      if (h.done || h.rx != &rx || h.dcid_len != dcid_len) continue;
+      h.done = true;
+      idx[n] = j;
+      burst[n++] = h.pk;
+    }
+    rx.set_short_dcid_length(dcid_len);
+    rx.open({burst.data(), n});
+    // The engine moves to the next key generation once the burst is done, so a burst
+    // that spans two key updates fails the packets after the second one. A failed open
+    // changes nothing (core/quic.h), so each one is tried again alone, in order, under
+    // the keys the burst left (a live receiver never sees two updates in one burst: the
+    // sender waits for an acknowledgement between them, RFC 9001 §6.1).
+    for (size_t k = 0; k < n; ++k) {
+      if (burst[k].status() != Status::auth_failed) continue;
+      burst[k] = held_[idx[k]].pk;
+      rx.open({&burst[k], 1});
+    }
+    // Key generation of each packet (epoch 3 + generation): generations only grow with
+    // the packet number (RFC 9001 §6.4), so walking the authenticated packets from the
+    // highest number down, each flip of the key phase bit is one generation less.
+    const uint64_t gen = rx.generation(Direction::open);
+    std::array<size_t, quic::kBurst> ok;
+    size_t n_ok = 0;
+    for (size_t k = 0; k < n; ++k)
+      if (burst[k].status() == Status::ok) ok[n_ok++] = k;
+    std::sort(ok.begin(), ok.begin() + n_ok, [&](size_t a, size_t b) { return burst[a].pn > burst[b].pn; });
+    uint64_t g = gen;
+    for (size_t m = 0; m < n_ok; ++m) {
+      const quic::Packet& pk = burst[ok[m]];
+      if (m == 0) {
+        if (pk.key_phase != static_cast<bool>(gen & 1) && g > 0) --g;
+      } else if (pk.key_phase != burst[ok[m - 1]].key_phase && g > 0) {
+        --g;
+      }
+      held_[idx[ok[m]]].v.epoch = 3 + g;
+    }
+    for (size_t k = 0; k < n; ++k) {
+      Held& h = held_[idx[k]];
+      h.pk = burst[k];
+      h.v.set_status(h.pk.status());
+      if (h.pk.status() == Status::ok) {
+        h.v.seq = h.pk.pn;
+        h.v.set_plaintext(h.pk.view.bytes());
+      }
+    }
+  }
+  emit_.clear();
+  for (Held& h : held_) emit_.push_back(&h.v);
+  if (out.wants_digest()) compute_digests(emit_);
+  for (const Verdict* v : emit_) out.emit(*v);
+  held_.clear();
 }
 
 void QuicDecryptor::finish(Diag& diag) {

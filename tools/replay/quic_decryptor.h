@@ -10,10 +10,17 @@
 // Verdict: index = position in the datagram, epoch = 0 Initial, 1 0-RTT, 2 Handshake,
 // 3 + key generation for 1-RTT (as DTLS 1.3 counts epochs), seq = full packet number,
 // sha256 over the whole decrypted payload (every frame, PADDING too).
+//
+// 1-RTT packets are held back and opened as bursts (up to 64 per flush, grouped by the
+// PacketProtection that opens them), then their verdicts go out in capture order; every
+// other packet type flushes the held ones first and is opened alone (Initial packets
+// teach the keys of everything after them).
 #pragma once
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
+#include "core/quic.h"
 #include "tools/replay/record_sink.h"
 
 namespace rl::replay {
@@ -24,12 +31,26 @@ class QuicDecryptor : public RecordSink {
   ~QuicDecryptor() override;
   void on_quic_packet(const QuicPacket& p, VerdictSink& out) override;
   void finish(Diag& diag) override;
+  void flush(VerdictSink& out) override;
+  bool holding() const override { return !held_.empty(); }
 
   struct Conn;
 
  private:
   Conn& conn_of(const QuicPacket& p);
   std::unordered_map<const QuicConn*, std::unique_ptr<Conn>> conns_;
+  // Held 1-RTT packets: verdict so far, the packet to open, who opens it.
+  struct Held {
+    Verdict v;
+    quic::Packet pk;
+    quic::PacketProtection* rx = nullptr;
+    size_t dcid_len = 0;
+    bool done = false;
+  };
+  std::vector<Held> held_;
+  std::vector<Verdict*> emit_;  // flush scratch
+  const QuicConn* last_qc_ = nullptr;  // conn_of cache
+  Conn* last_conn_ = nullptr;
 };
 
 }  // namespace rl::replay

@@ -90,4 +90,6 @@ void RecordSink::on_esp_packet(const EspPacket& p, VerdictSink& out) {
 
 void RecordSink::finish(Diag&) {}
 
+void RecordSink::flush(VerdictSink&) {}
+
 }  // namespace rl::replay

@@ -9,7 +9,8 @@
 //
 // Every unit carries its attribution, already final: `frame` (1-based frame that delivered
 // its last byte) and `index` (0-based among all units completing in that frame). The bytes
-// are a private mutable copy: decrypt in place. Per-flow state goes in Flow::state.
+// are a private mutable copy: decrypt in place (they live until flush(), see below).
+// Per-flow state goes in Flow::state.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -98,6 +99,14 @@ class RecordSink {
   virtual void on_esp_packet(const EspPacket& p, VerdictSink& out);
   // End of capture (report keys that never matched, flush state...).
   virtual void finish(Diag& diag);
+  // A sink may hold verdicts back (to open several units as one burst) and emit them here.
+  // Until the driver calls flush, the units' bytes stay valid and untouched (and their
+  // Flow / QuicConn pointers too); the driver calls it before any other verdict is
+  // emitted (another sink's, a malformed unit's), when its buffer of unit copies is full,
+  // and at the end of the capture, so verdicts still come out in capture order.
+  virtual void flush(VerdictSink& out);
+  // Whether flush() has anything to emit (units whose bytes the driver must keep).
+  virtual bool holding() const { return false; }
 
   // A verdict with frame/index/flow/dir/proto/wire_len filled from the unit.
   static Verdict base_verdict(const UnitContext& c, const char* proto, size_t wire_len);

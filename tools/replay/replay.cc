@@ -89,6 +89,21 @@ void Replayer::set_sink(Proto p, RecordSink* s) {
   if (p == Proto::esp) sinks_[static_cast<size_t>(Proto::esp_udp)] = s ? s : &default_sink_;
 }
 
+std::span<uint8_t> Replayer::copy_unit(ByteSpan src) {
+  constexpr size_t kArena = 256 << 10;
+  // Nothing held: start over, so that the copy lands in memory still in cache.
+  if (!pending_ || !pending_->holding()) arena_used_ = 0;
+  if (arena_.size() - arena_used_ < src.size()) {
+    flush_pending();  // nothing references the arena any more
+    arena_used_ = 0;
+    if (arena_.size() < std::max(kArena, src.size())) arena_.resize(std::max(kArena, src.size()));
+  }
+  uint8_t* d = arena_.data() + arena_used_;
+  if (!src.empty()) std::memcpy(d, src.data(), src.size());
+  arena_used_ += src.size();
+  return {d, src.size()};
+}
+
 uint32_t Replayer::next_index(uint64_t frame) {
   if (frame != idx_frame_) {
     idx_frame_ = frame;
@@ -269,14 +284,14 @@ void Replayer::on_tls_record(Flow& f, Dir d, const TlsRecordView& rv) {
   r.plain_seq = f.plain_seq[di];
   if (!r.is_protected) ++f.plain_seq[di];
   if (rv.type == 20 && !is13) f.tls12_ccs[di] = true;
-  scratch_.assign(rv.wire.begin(), rv.wire.end());
-  r.wire = std::span<uint8_t>(scratch_);
+  r.wire = copy_unit(rv.wire);
   r.fragment = r.wire.subspan(kTlsHeaderLen);
   sink(Proto::tls).on_tls_record(r, out_);
 }
 
 void Replayer::malformed_unit(Flow& f, Dir d, const char* proto, uint64_t frame, size_t len,
                               const std::string& why) {
+  flush_pending();
   diag_.warn(where(frame), f.label() + " " + to_string(d) + ": " + why);
   UnitContext c{&f, d, frame, next_index(frame)};
   Verdict v = RecordSink::base_verdict(c, proto, len);
@@ -339,8 +354,12 @@ void Replayer::on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
   const size_t di = static_cast<size_t>(d);
   dtls_units_.clear();
   size_t bad = 0;
-  const DtlsSplit r = split_dtls(payload, 0, dtls_units_, bad);
-  scratch_.assign(payload.begin(), payload.end());
+  // RFC 9146: a tls12_cid record's header length depends on the CID its receiver asked for.
+  const size_t cid_len = f.hello.have_server_hello && f.hello.cid_negotiated()
+                             ? f.hello.cid_sent_by(d == Dir::client).size()
+                             : 0;
+  const DtlsSplit r = split_dtls(payload, cid_len, dtls_units_, bad);
+  const std::span<uint8_t> copy = copy_unit(payload);
   for (const DtlsRecordInfo& info : dtls_units_) {
     DtlsRecord rec;
     rec.is_protected = info.unified || info.epoch > 0;
@@ -355,10 +374,12 @@ void Replayer::on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
     rec.proto = is13 || info.unified ? "dtls13" : "dtls12";
     rec.ctx = {&f, d, frame, next_index(frame)};
     const size_t off = static_cast<size_t>(info.wire.data() - payload.data());
-    rec.wire = std::span<uint8_t>(scratch_).subspan(off, info.wire.size());
+    rec.wire = copy.subspan(off, info.wire.size());
     rec.info = info;
     rec.info.wire = rec.wire;
     rec.info.fragment = rec.wire.subspan(rec.wire.size() - info.fragment.size());
+    if (!info.cid.empty())
+      rec.info.cid = rec.wire.subspan(static_cast<size_t>(info.cid.data() - info.wire.data()), info.cid.size());
     sink(Proto::dtls).on_dtls_record(rec, out_);
   }
   if (r == DtlsSplit::malformed)
@@ -388,17 +409,17 @@ void Replayer::on_quic(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
   quic_units_.clear();
   size_t bad = 0;
   const QuicSplit r = split_quic(payload, dcid_len, quic_units_, bad);
-  scratch_.assign(payload.begin(), payload.end());
+  const std::span<uint8_t> copy = copy_unit(payload);
   for (const QuicPacketInfo& info : quic_units_) {
     if (info.type != QuicType::one_rtt) quic_.on_long(info, f, d, frame);
     QuicPacket pk;
     pk.ctx = {&f, d, frame, next_index(frame)};
     const size_t off = static_cast<size_t>(info.wire.data() - payload.data());
-    pk.wire = std::span<uint8_t>(scratch_).subspan(off, info.wire.size());
+    pk.wire = copy.subspan(off, info.wire.size());
     pk.info = info;
     pk.info.wire = pk.wire;
     auto rebase = [&](ByteSpan s) {
-      return s.empty() ? s : ByteSpan(scratch_.data() + (s.data() - payload.data()), s.size());
+      return s.empty() ? s : ByteSpan(copy.data() + (s.data() - payload.data()), s.size());
     };
     pk.info.dcid = rebase(info.dcid);
     pk.info.scid = rebase(info.scid);
@@ -427,8 +448,7 @@ void Replayer::on_srtp(Flow& f, Dir d, const IpPacket& p, ByteSpan payload, uint
       seen_ssrcs_.size() < 4096)
     seen_ssrcs_.push_back(sp.ssrc);
   sp.ctx = {&f, d, frame, next_index(frame)};
-  scratch_.assign(payload.begin(), payload.end());
-  sp.wire = std::span<uint8_t>(scratch_);
+  sp.wire = copy_unit(payload);
   sink(Proto::srtp).on_srtp_packet(sp, out_);
 }
 
@@ -448,8 +468,7 @@ void Replayer::on_esp(const IpPacket& p, ByteSpan esp, bool udp, Flow& f, Dir d,
       seen_spis_.size() < 4096)
     seen_spis_.push_back(e.spi);
   e.ctx = {&f, d, frame, next_index(frame)};
-  scratch_.assign(esp.begin(), esp.end());
-  e.wire = std::span<uint8_t>(scratch_);
+  e.wire = copy_unit(esp);
   sink(udp ? Proto::esp_udp : Proto::esp).on_esp_packet(e, out_);
 }
 
@@ -468,6 +487,7 @@ void Replayer::end() {
     }
   }
   ip_.flush(diag_, name_);
+  flush_pending();
   std::array<RecordSink*, static_cast<size_t>(Proto::count)> done{};
   size_t n = 0;
   for (RecordSink* s : sinks_) {

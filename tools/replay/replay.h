@@ -71,7 +71,20 @@ class Replayer {
   void on_srtp(Flow& f, Dir d, const IpPacket& p, ByteSpan payload, uint16_t dport, uint64_t frame);
   void malformed_unit(Flow& f, Dir d, const char* proto, uint64_t frame, size_t len,
                       const std::string& why);
-  RecordSink& sink(Proto p) { return *sinks_[static_cast<size_t>(p)]; }
+  // The sink a unit goes to; another sink's held verdicts are flushed first.
+  RecordSink& sink(Proto p) {
+    RecordSink* s = sinks_[static_cast<size_t>(p)];
+    if (pending_ && pending_ != s) pending_->flush(out_);
+    pending_ = s;
+    return *s;
+  }
+  void flush_pending() {
+    if (pending_) pending_->flush(out_);
+    pending_ = nullptr;
+  }
+  // A private mutable copy of a unit (or a datagram of units) in arena_; it stays valid
+  // until the sink it goes to is flushed.
+  std::span<uint8_t> copy_unit(ByteSpan src);
   void progress(bool final);
 
   const Keys& keys_;
@@ -90,7 +103,11 @@ class Replayer {
   uint64_t idx_frame_ = 0;
   uint32_t idx_ = 0;
   uint64_t last_frame_ = 0;
-  Bytes scratch_;  // mutable copy of the unit handed to a sink
+  // Units' private copies, one after the other; reused from the start once full (after
+  // flushing the sink that may hold some of them).
+  Bytes arena_;
+  size_t arena_used_ = 0;
+  RecordSink* pending_ = nullptr;  // the last sink called (it may hold verdicts back)
   std::vector<DtlsRecordInfo> dtls_units_;
   std::vector<QuicPacketInfo> quic_units_;
   // For "key never matched" reports.

@@ -9,9 +9,10 @@
 namespace rl::replay {
 
 void JsonLinesWriter::emit(const Verdict& v) {
-  const std::string s = to_json(v);
-  std::fwrite(s.data(), 1, s.size(), out_);
-  std::fputc('\n', out_);
+  buf_.clear();
+  append_json(buf_, v);
+  buf_ += '\n';
+  std::fwrite(buf_.data(), 1, buf_.size(), out_);
 }
 
 bool Summary::neutral(std::string_view s) {
@@ -26,7 +27,13 @@ uint64_t Summary::Row::failed_total() const {
 }
 
 void Summary::emit(const Verdict& v) {
-  Row& r = rows_[{v.proto, v.dir}];
+  // Runs of one (proto, dir) are the rule: keep the last row (map nodes do not move).
+  if (!last_ || last_dir_ != v.dir || last_proto_ != v.proto) {
+    last_ = &rows_[{v.proto, v.dir}];
+    last_proto_ = v.proto;
+    last_dir_ = v.dir;
+  }
+  Row& r = *last_;
   ++r.seen;
   const std::string_view s = v.status;
   if (s == "ok") ++r.ok;

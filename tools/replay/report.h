@@ -18,6 +18,7 @@ class JsonLinesWriter : public VerdictSink {
 
  private:
   std::FILE* out_;
+  std::string buf_;
 };
 
 // Per protocol and direction: seen, decrypted, failed by Status, skipped for lack of keys.
@@ -29,6 +30,7 @@ class Summary : public VerdictSink {
     uint64_t failed_total() const;
   };
   void emit(const Verdict& v) override;
+  bool wants_digest() const override { return false; }
   // ESP/SRTP directions are SPIs/SSRCs; rows are kept per (proto, dir).
   const std::map<std::pair<std::string, std::string>, Row>& rows() const { return rows_; }
   uint64_t failed() const;
@@ -38,6 +40,8 @@ class Summary : public VerdictSink {
 
  private:
   std::map<std::pair<std::string, std::string>, Row> rows_;
+  Row* last_ = nullptr;
+  std::string last_proto_, last_dir_;
 };
 
 // --expect FILE.jsonl: compares each verdict with the line of the same (frame, index).
@@ -67,6 +71,7 @@ class PlaintextWriter : public VerdictSink {
  public:
   bool open(const std::string& dir, Diag& diag);
   void emit(const Verdict& v) override;
+  bool wants_digest() const override { return false; }
   ~PlaintextWriter() override;
   size_t files() const { return files_.size(); }
 
@@ -78,13 +83,18 @@ class PlaintextWriter : public VerdictSink {
 
 class Fanout : public VerdictSink {
  public:
-  void add(VerdictSink* s) { sinks_.push_back(s); }
+  void add(VerdictSink* s) {
+    sinks_.push_back(s);
+    wants_ = wants_ || s->wants_digest();
+  }
   void emit(const Verdict& v) override {
     for (VerdictSink* s : sinks_) s->emit(v);
   }
+  bool wants_digest() const override { return wants_; }
 
  private:
   std::vector<VerdictSink*> sinks_;
+  bool wants_ = false;
 };
 
 }  // namespace rl::replay

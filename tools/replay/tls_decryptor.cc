@@ -9,6 +9,7 @@
 #include "core/hkdf.h"
 #include "core/tls.h"
 #include "core/tls12_prf.h"
+#include "tools/replay/session_keys.h"
 
 namespace rl::replay {
 
@@ -38,12 +39,6 @@ namespace {
 
 // After a gap in the TCP stream: how many lost records to assume at most.
 constexpr uint64_t kGapSearch = 256;
-
-std::string suite_hex(uint16_t cs) {
-  char b[8];
-  std::snprintf(b, sizeof b, "0x%04x", cs);
-  return b;
-}
 
 struct TlsFlow : FlowState {
   struct Side {
@@ -77,48 +72,47 @@ struct TlsFlow : FlowState {
   bool tls13 = false;
   Suite suite = Suite::aes128_gcm;
   Side side[2];
+  // TLS 1.3 0-RTT (RFC 8446 §2.3, §4.2.10): the client's records sent before the
+  // ServerHello are early data under CLIENT_EARLY_TRAFFIC_SECRET, and so are its records
+  // up to its EndOfEarlyData (handshake type 5). The suite is the resumed session's, which
+  // the ClientHello does not name: each engine suite of the secret's hash length is tried
+  // on the first early record (only the right one authenticates).
+  struct Early {
+    std::unique_ptr<tls::RecordProtection> rp[2];
+    Suite suite[2] = {};
+    size_t candidates = 0;   // rp[0..candidates): still undecided when > 1
+    bool active = false;     // the client's records are tried under the early key first
+    bool tried = false;      // key log looked up
+    uint8_t secret[48] = {};
+    uint8_t secret_len = 0;
+    ~Early() {
+      volatile uint8_t* p = secret;
+      for (size_t i = 0; i < sizeof secret; ++i) p[i] = 0;
+    }
+  } early;
 };
 
 }  // namespace
 
 // Builds both directions' keys of a flow the first time one of its records is protected.
 static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag) {
-  const HelloInfo& h = f.hello;
-  st.side[0].why_not = st.side[1].why_not = nullptr;
-  auto none = [&](const char* why, const std::string& msg) {
-    st.side[0].why_not = st.side[1].why_not = why;
-    if (!msg.empty()) diag.warn(f.label(), msg);
-  };
-  if (!h.have_client_hello || !h.have_server_hello) {
-    // Not yet (0-RTT data before the ServerHello) or never (a capture that starts
-    // mid-session): no key for this record; tried again with the next one.
-    none(kNoKey, st.warned_hellos ? "" : "TLS hellos not (yet) in the capture: the session's keys cannot be matched");
-    st.warned_hellos = true;
-    return;
-  }
+  const SessionKeys k = session_keys(f.hello, /*dtls=*/false, false, keys, diag, f.label(), st.warned_hellos);
+  const char* why = k.state == SessionKeys::State::unsupported ? kUnsupported : kNoKey;
+  st.side[0].why_not = st.side[1].why_not = k.state == SessionKeys::State::ok ? nullptr : why;
+  if (k.state == SessionKeys::State::wait_hellos) return;
   st.setup = true;
-  const SessionSecrets* ss = keys.keylog.find(h.client_random);
-  if (!ss) {
-    none(kNoKey, "");  // nothing in the key log: reported as no_key per record
-    return;
-  }
-  if (h.is13()) {
+  if (k.state != SessionKeys::State::ok) return;
+  st.suite = k.suite;
+  if (k.v13) {
     st.tls13 = true;
-    const auto m = map_tls13_suite(h.cipher_suite);
-    if (!m) {
-      none(kUnsupported, "TLS 1.3 cipher suite " + suite_hex(h.cipher_suite) +
-                             " is not supported (only 0x1301, 0x1302, 0x1303)");
-      return;
-    }
-    st.suite = m->suite;
-    const size_t hlen = hash_len(m->prf);
+    const size_t hlen = hash_len(k.hash);
     const SecretLabel hs_label[2] = {SecretLabel::client_handshake_traffic,
                                      SecretLabel::server_handshake_traffic};
     const SecretLabel app_label[2] = {SecretLabel::client_traffic_0, SecretLabel::server_traffic_0};
     for (int d = 0; d < 2; ++d) {
       TlsFlow::Side& s = st.side[d];
-      const Secret* hs = ss->get(hs_label[d]);
-      s.app = ss->get(app_label[d]);
+      const Secret* hs = k.secrets->get(hs_label[d]);
+      s.app = k.secrets->get(app_label[d]);
       const char* dn = d == 0 ? "client" : "server";
       for (const Secret* x : {hs, s.app}) {
         if (x && x->value.size() != hlen) {
@@ -153,49 +147,25 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
     }
     return;
   }
-  // TLS 1.2 (AEAD suites only: earlier versions have no AEAD).
-  if (h.version != 0x0303) {
-    none(kUnsupported, "TLS version " + suite_hex(h.version) + " is not supported (TLS 1.2/1.3 only)");
-    return;
-  }
-  const auto m = map_tls12_suite(h.cipher_suite);
-  if (!m) {
-    none(kUnsupported, "TLS 1.2 cipher suite " + suite_hex(h.cipher_suite) +
-                           " is not supported (AES-GCM and ChaCha20-Poly1305 suites only)");
-    return;
-  }
-  st.suite = m->suite;
-  const Secret* ms = ss->get(SecretLabel::client_random);
-  if (!ms) {
-    none(kNoKey, "key log has no CLIENT_RANDOM (master secret) line for this TLS 1.2 session");
-    return;
-  }
-  tls::KeyBlock kb;
-  const Status ks = tls::tls12_key_block(m->suite, m->prf, ms->value, h.client_random,
-                                         h.server_random, kb);
-  if (ks != Status::ok) {
-    none(kNoKey, "");
-    diag.warn(ms->where, std::string("cannot derive the TLS 1.2 key block: ") + to_string(ks));
-    return;
-  }
+  const tls::KeyBlock& kb = k.kb;
   for (int d = 0; d < 2; ++d) {
     tls::Config cfg;
     cfg.version = tls::Version::tls12;
     cfg.stop_after_failure = false;
     TlsFlow::Side& s = st.side[d];
     s.rp = std::make_unique<tls::RecordProtection>(cfg);
-    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, m->suite, kb.client_key(), kb.client_iv())
-                              : s.rp->install_tls12(Direction::open, m->suite, kb.server_key(), kb.server_iv());
+    const Status ist = d == 0 ? s.rp->install_tls12(Direction::open, k.suite, kb.client_key(), kb.client_iv())
+                              : s.rp->install_tls12(Direction::open, k.suite, kb.server_key(), kb.server_iv());
     if (ist != Status::ok) {
       s.rp.reset();
       s.why_not = kNoKey;
       continue;
     }
-    const ByteSpan k = d == 0 ? kb.client_key() : kb.server_key();
+    const ByteSpan key = d == 0 ? kb.client_key() : kb.server_key();
     const ByteSpan iv = d == 0 ? kb.client_iv() : kb.server_iv();
-    s.key_len = static_cast<uint8_t>(k.size());
+    s.key_len = static_cast<uint8_t>(key.size());
     s.iv_len = static_cast<uint8_t>(iv.size());
-    std::copy_n(k.data(), k.size(), s.key);
+    std::copy_n(key.data(), key.size(), s.key);
     std::copy_n(iv.data(), iv.size(), s.iv);
   }
 }
@@ -260,6 +230,89 @@ static void skip_failed(TlsFlow& st, TlsFlow::Side& s, uint64_t next_seq) {
                         ByteSpan(s.iv, s.iv_len), nullptr, next_seq);
 }
 
+// Looks up the early traffic secret once the ClientHello is known and no ServerHello yet.
+static void start_early(TlsFlow& st, const Flow& f, const Keys& keys) {
+  TlsFlow::Early& e = st.early;
+  e.tried = true;
+  const SessionSecrets* ss = keys.keylog.find(f.hello.client_random);
+  const Secret* sec = ss ? ss->get(SecretLabel::client_early_traffic) : nullptr;
+  if (!sec || (sec->value.size() != 32 && sec->value.size() != 48)) return;
+  const Suite cands[2][2] = {{Suite::aes128_gcm, Suite::chacha20_poly1305}, {Suite::aes256_gcm, Suite::aes256_gcm}};
+  const size_t row = sec->value.size() == 48, n = row ? 1 : 2;
+  for (size_t i = 0; i < n; ++i) {
+    tls::Config cfg;
+    cfg.version = tls::Version::tls13;
+    cfg.stop_after_failure = false;
+    auto rp = std::make_unique<tls::RecordProtection>(cfg);
+    if (rp->install(Direction::open, cands[row][i], sec->value) != Status::ok) continue;
+    e.suite[e.candidates] = cands[row][i];
+    e.rp[e.candidates++] = std::move(rp);
+  }
+  e.secret_len = static_cast<uint8_t>(sec->value.size());
+  std::copy_n(sec->value.data(), e.secret_len, e.secret);
+  e.active = e.candidates > 0;
+}
+
+// A client record while early data may be flowing. Returns false when the record is not
+// early data (it failed under the early key and the handshake keys are there to try):
+// early data is over (EndOfEarlyData, or the server rejected 0-RTT and the client moved on).
+static bool open_early(TlsFlow& st, const TlsRecord& r, Verdict& v, VerdictSink& out) {
+  TlsFlow::Early& e = st.early;
+  tls::Record rec;
+  auto reset = [&] {
+    rec.buf = r.wire.data();
+    rec.capacity = static_cast<uint32_t>(r.wire.size());
+    rec.offset = 0;
+    rec.length = static_cast<uint32_t>(r.wire.size());
+    rec.status = Status::ok;
+  };
+  size_t hit = e.candidates;
+  const uint64_t seq_before = e.rp[0]->sequence(Direction::open);
+  for (size_t i = 0; i < e.candidates; ++i) {
+    reset();
+    e.rp[i]->open(std::span<tls::Record>(&rec, 1));
+    if (rec.status == Status::ok) {
+      hit = i;
+      break;
+    }
+  }
+  const TlsFlow::Side& cs = st.side[0];
+  if (hit == e.candidates) {
+    if (st.setup && cs.rp) {  // the handshake keys take over
+      e.active = false;
+      return false;
+    }
+    v.epoch = 1;
+    v.seq = seq_before;
+    v.set_status(rec.status);
+    out.emit(v);
+    // The record crossed the wire under the early key (whichever suite): it used a number.
+    for (size_t i = 0; i < e.candidates; ++i)
+      e.rp[i]->install(Direction::open, e.suite[i], ByteSpan(e.secret, e.secret_len), nullptr, seq_before + 1);
+    return true;
+  }
+  if (e.candidates > 1) {  // the suite is decided
+    e.rp[0] = std::move(e.rp[hit]);
+    e.suite[0] = e.suite[hit];
+    e.candidates = 1;
+  }
+  v.epoch = 1;
+  v.seq = rec.seq;
+  v.type = rec.type;
+  v.set_status(Status::ok);
+  const ByteSpan content(rec.data(), rec.length);
+  v.set_plaintext(content);
+  out.emit(v);
+  // EndOfEarlyData ends the early data; the client's next records use its handshake key.
+  if (rec.type == tls::handshake)
+    for (size_t pos = 0; content.size() - pos >= 4;) {
+      if (content[pos] == 5) e.active = false;
+      pos += 4 + load_be24(content.data() + pos + 1);
+      if (pos > content.size()) break;
+    }
+  return true;
+}
+
 void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   if (!r.is_protected) {
     RecordSink::on_tls_record(r, out);
@@ -275,7 +328,12 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
     out.emit(v);
     return;
   }
-  if (!st->setup) setup_flow(*st, f, keys_, diag_);
+  if (r.ctx.dir == Dir::client && !st->early.tried && f.hello.have_client_hello &&
+      !f.hello.have_server_hello)
+    start_early(*st, f, keys_);
+  if (!st->setup && (r.ctx.dir == Dir::server || !st->early.active || f.hello.have_server_hello))
+    setup_flow(*st, f, keys_, diag_);
+  if (r.ctx.dir == Dir::client && st->early.active && open_early(*st, r, v, out)) return;
   TlsFlow::Side& s = st->side[static_cast<size_t>(r.ctx.dir)];
   if (!s.rp) {
     v.status = s.why_not ? s.why_not : kNoKey;

@@ -17,10 +17,16 @@
 // record was not under that key at all (a key log without handshake secrets), so it uses
 // none, and the next record is tried at up to that many numbers further on. After a gap in
 // the TCP stream the next record is tried at up to 256 numbers further on (lost records).
-// Not handled: TLS 1.3 0-RTT (CLIENT_EARLY_TRAFFIC_SECRET), TLS 1.2 renegotiation.
+//   TLS 1.3 0-RTT: the client's records before the ServerHello, and after it up to its
+//            EndOfEarlyData, open under CLIENT_EARLY_TRAFFIC_SECRET (suite found by trial:
+//            the ClientHello does not say which one the resumed session had); when the
+//            server rejected 0-RTT the first record that fails under it goes to the
+//            handshake key instead.
+// Not handled: TLS 1.2 renegotiation.
 //
 // Verdict fields: epoch = 1 for TLS 1.2 protected records; for TLS 1.3 the RFC 9147 §6.1
-// numbering: 2 = handshake keys, 3 + n = application generation n (n KeyUpdates). seq =
+// numbering: 1 = early data, 2 = handshake keys, 3 + n = application generation n (n
+// KeyUpdates). seq =
 // the record sequence number under that key. type = the real content type (TLS 1.3: the
 // inner type). sha256 = the record content (TLS 1.3 without inner type and padding).
 #pragma once

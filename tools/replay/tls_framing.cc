@@ -59,7 +59,8 @@ bool parse_hello(uint8_t type, ByteSpan body, bool dtls, HelloInfo& info) {
   }
   if (!r.ok) return false;
   uint16_t best = legacy, selected = 0;
-  bool etm = false, ems = false;
+  bool etm = false, ems = false, cid_ext = false;
+  ByteSpan cid;
   if (!r.b.empty()) {
     Reader ex{r.vec(2)};
     if (!r.ok) return false;
@@ -84,6 +85,9 @@ bool parse_hello(uint8_t type, ByteSpan body, bool dtls, HelloInfo& info) {
         etm = true;
       } else if (et == 23) {
         ems = true;
+      } else if (et == 54 && dtls) {  // RFC 9146 connection_id: opaque cid<0..2^8-1>
+        cid = e.vec(1);
+        cid_ext = e.ok;
       }
     }
     if (!ex.ok) return false;
@@ -93,6 +97,8 @@ bool parse_hello(uint8_t type, ByteSpan body, bool dtls, HelloInfo& info) {
     std::memcpy(info.client_random.data(), random.data(), 32);
     info.client_legacy_version = legacy;
     info.client_max_version = best;
+    info.client_cid_ext = cid_ext;
+    info.client_cid.assign(cid.begin(), cid.end());
   } else {
     if (std::memcmp(random.data(), kHrrRandom, 32) == 0) {
       info.hello_retry = true;  // the real ServerHello follows
@@ -104,6 +110,8 @@ bool parse_hello(uint8_t type, ByteSpan body, bool dtls, HelloInfo& info) {
     info.version = selected ? selected : legacy;
     info.encrypt_then_mac = etm;
     info.extended_master_secret = ems;
+    info.server_cid_ext = cid_ext;
+    info.server_cid.assign(cid.begin(), cid.end());
   }
   return true;
 }

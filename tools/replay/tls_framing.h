@@ -19,6 +19,14 @@ struct HelloInfo {
   uint16_t version = 0;             // negotiated: supported_versions if present, else legacy
   uint16_t cipher_suite = 0;
   bool encrypt_then_mac = false, extended_master_secret = false;
+  // RFC 9146 connection_id (54) in each hello: the CID that side wants to receive.
+  bool client_cid_ext = false, server_cid_ext = false;
+  Bytes client_cid, server_cid;
+  // DTLS 1.2 with CIDs negotiated (both hellos carry the extension, RFC 9146 §3): records
+  // sent by the client carry server_cid, the server's carry client_cid (an empty one
+  // means plain records that way).
+  bool cid_negotiated() const { return client_cid_ext && server_cid_ext; }
+  const Bytes& cid_sent_by(bool client) const { return client ? server_cid : client_cid; }
   // TLS 1.3 / DTLS 1.3 negotiated?
   bool is13() const { return version == 0x0304 || version == 0xfefc; }
 };

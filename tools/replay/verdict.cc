@@ -1,17 +1,33 @@
 #include "tools/replay/verdict.h"
 
-#include <openssl/sha.h>
-
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
+
+#include "tools/replay/sha256.h"
 
 namespace rl::replay {
 
-void Verdict::set_plaintext(ByteSpan plain) {
-  len = static_cast<uint32_t>(plain.size());
-  std::array<uint8_t, 32> d;
-  SHA256(plain.data(), plain.size(), d.data());
-  sha256 = d;
-  plaintext = plain;
+const std::optional<std::array<uint8_t, 32>>& Verdict::digest() const {
+  if (has_plaintext && !sha256) sha256 = replay::sha256(plaintext);
+  return sha256;
+}
+
+void compute_digests(std::span<Verdict* const> vs) {
+  Verdict* a = nullptr;
+  for (Verdict* v : vs) {
+    if (!v->has_plaintext || v->sha256) continue;
+    if (!a) {
+      a = v;
+      continue;
+    }
+    Digest da, db;
+    sha256_pair(a->plaintext, v->plaintext, da, db);
+    a->sha256 = da;
+    v->sha256 = db;
+    a = nullptr;
+  }
+  if (a) a->digest();
 }
 
 std::string spi_text(uint32_t v) {
@@ -22,6 +38,12 @@ std::string spi_text(uint32_t v) {
 
 static void json_string(std::string& o, std::string_view s) {
   o += '"';
+  if (std::none_of(s.begin(), s.end(), [](char c) {
+        return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+      })) {
+    (o += s) += '"';
+    return;
+  }
   for (char c : s) {
     if (c == '"' || c == '\\') {
       o += '\\';
@@ -47,37 +69,61 @@ std::map<std::string, std::string> fields(const Verdict& v) {
   m["seq"] = v.seq ? std::to_string(*v.seq) : "null";
   m["status"] = v.status;
   m["len"] = v.len ? std::to_string(*v.len) : "null";
-  m["sha256"] = v.sha256 ? hex(*v.sha256) : "null";
+  m["sha256"] = v.digest() ? hex(*v.sha256) : "null";
   m["type"] = v.type ? std::to_string(*v.type) : "null";
   m["wire_len"] = std::to_string(v.wire_len);
   m["flow"] = std::to_string(v.flow);
   return m;
 }
 
-std::string to_json(const Verdict& v) {
-  std::string o;
-  o.reserve(200);
-  auto num = [&](const char* k, const std::optional<uint64_t>& x) {
-    o += ",\"";
-    o += k;
-    o += "\":";
-    o += x ? std::to_string(*x) : "null";
-  };
-  o += "{\"frame\":" + std::to_string(v.frame) + ",\"index\":" + std::to_string(v.index);
+namespace {
+void put_num(std::string& o, const char* key, uint64_t x) {
+  o += key;
+  char b[24];
+  const auto r = std::to_chars(b, b + sizeof b, x);
+  o.append(b, r.ptr);
+}
+void put_opt(std::string& o, const char* key, bool has, uint64_t x) {
+  if (has) put_num(o, key, x);
+  else (o += key) += "null";
+}
+}  // namespace
+
+void append_json(std::string& o, const Verdict& v) {
+  put_num(o, "{\"frame\":", v.frame);
+  put_num(o, ",\"index\":", v.index);
   o += ",\"proto\":";
   json_string(o, v.proto);
   o += ",\"dir\":";
   json_string(o, v.dir);
-  num("epoch", v.epoch);
-  num("seq", v.seq);
+  put_opt(o, ",\"epoch\":", v.epoch.has_value(), v.epoch.value_or(0));
+  put_opt(o, ",\"seq\":", v.seq.has_value(), v.seq.value_or(0));
   o += ",\"status\":";
   json_string(o, v.status);
-  num("len", v.len ? std::optional<uint64_t>(*v.len) : std::nullopt);
+  put_opt(o, ",\"len\":", v.len.has_value(), v.len.value_or(0));
   o += ",\"sha256\":";
-  if (v.sha256) json_string(o, hex(*v.sha256));
-  else o += "null";
-  num("type", v.type ? std::optional<uint64_t>(static_cast<uint64_t>(*v.type)) : std::nullopt);
-  o += ",\"wire_len\":" + std::to_string(v.wire_len) + ",\"flow\":" + std::to_string(v.flow) + "}";
+  if (v.digest()) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    char h[66];
+    h[0] = h[65] = '"';
+    for (size_t i = 0; i < 32; ++i) {
+      h[1 + 2 * i] = kHex[(*v.sha256)[i] >> 4];
+      h[2 + 2 * i] = kHex[(*v.sha256)[i] & 15];
+    }
+    o.append(h, sizeof h);
+  } else {
+    o += "null";
+  }
+  put_opt(o, ",\"type\":", v.type.has_value(), static_cast<uint64_t>(v.type.value_or(0)));
+  put_num(o, ",\"wire_len\":", v.wire_len);
+  put_num(o, ",\"flow\":", v.flow);
+  o += '}';
+}
+
+std::string to_json(const Verdict& v) {
+  std::string o;
+  o.reserve(200);
+  append_json(o, v);
   return o;
 }
 

@@ -13,6 +13,10 @@
 #   dtls12_aes128gcm  OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (cookie exchange)
 #   dtls12_chacha20   OpenSSL DTLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305
 #   gnutls_dtls12     GnuTLS gnutls-cli --udp <-> gnutls-serv --udp --echo, DTLS 1.2 AES-256-GCM
+#   tls13_early       OpenSSL TLS 1.3 0-RTT: a first session saves its ticket (-sess_out, not
+#                     captured), the captured second one resumes it (-sess_in) and sends
+#                     early data (-early_data FILE) under CLIENT_EARLY_TRAFFIC_SECRET, then
+#                     EndOfEarlyData, then 1-RTT lines both ways (TLS_AES_128_GCM_SHA256)
 #   tls12_aes128cbc   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-SHA (0xc009, CBC): a suite the engine
 #                     does not support; no truth file, rl-replay must say `unsupported`
 #
@@ -23,7 +27,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -134,6 +138,39 @@ dtls_sent_truth() {  # NAME: sha256 of each application record each side sent, i
   } >"$OUT/$1.sent.txt"
 }
 
+# TLS 1.3 0-RTT: one s_server accepting two connections with -early_data; the first
+# client only fetches a ticket, the second (captured) resumes with early data.
+early_session() {  # NAME PORT
+  local name=$1 port=$2 opts="-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256"
+  rm -f "$TMP/srv_in" "$TMP/sess.pem" "$TMP/client.keylog" "$TMP/first.keylog"
+  mkfifo "$TMP/srv_in"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" openssl s_server -accept 127.0.0.1:$port -naccept 2 -early_data $opts \
+    -cert "$TMP/cert.pem" -key "$TMP/key.pem" <"$TMP/srv_in" >"$TMP/server.out" 2>&1 &
+  SRV=$!
+  exec 3>"$TMP/srv_in"
+  sleep 0.5
+  # shellcheck disable=SC2086
+  { sleep 0.8; } | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts \
+    -sess_out "$TMP/sess.pem" -keylogfile "$TMP/first.keylog" >"$TMP/first.out" 2>&1 || true
+  [[ -s "$TMP/sess.pem" ]] || { echo "no session ticket from the first connection" >&2; exit 1; }
+  printf 'early data line one\nearly data line two\n' >"$TMP/early.txt"
+  start_capture "tcp port $port"
+  # shellcheck disable=SC2086
+  {
+    sleep 0.6
+    echo "after the handshake"; sleep 0.2
+    printf 'server answers\n' >&3; sleep 0.5
+  } | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts -no_ign_eof \
+      -sess_in "$TMP/sess.pem" -early_data "$TMP/early.txt" -keylogfile "$TMP/client.keylog" \
+      >"$TMP/client.out" 2>&1 || true
+  exec 3>&-
+  grep -q "Early data was accepted" "$TMP/client.out" ||
+    { echo "the server did not accept the early data:" >&2; cat "$TMP/client.out" >&2; exit 1; }
+  stop_capture "$name"
+  cp "$TMP/client.keylog" "$OUT/$name.keylog"
+}
+
 gnutls_session() {  # NAME PORT [udp]
   local name=$1 port=$2 udp=${3:-}
   local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
@@ -167,6 +204,7 @@ for name in ${@:-$ALL}; do
     tls12_chacha20) openssl_session "$name" 4443 tcp "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_tls12 ;;
     tls13_aes256gcm) openssl_session "$name" 4444 tcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384" feed_tls13_aes ;;
     tls13_chacha20) openssl_session "$name" 4445 tcp "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -record_padding 64" feed_tls13_chacha ;;
+    tls13_early) early_session "$name" 4451 ;;
     gnutls_tls13) gnutls_session "$name" 4446 ;;
     gnutls_dtls12) gnutls_session "$name" 4450 udp ;;
     dtls12_aes128gcm) openssl_session "$name" 4447 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls ;;

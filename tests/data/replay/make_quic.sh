@@ -7,11 +7,15 @@
 # ngtcp2 speaks QUIC v1 and the v2 *draft* only, so v2 is covered by the unit tests.)
 #   quic_aes128   QUIC v1, TLS_AES_128_GCM_SHA256
 #   quic_chacha   QUIC v1, TLS_CHACHA20_POLY1305_SHA256
+#   quic_0rtt     QUIC v1 0-RTT, TLS_AES_128_GCM_SHA256: a first connection (not captured)
+#                 saves the session and transport parameters (--session-file, --tp-file),
+#                 the captured second one to the same server resumes and sends its request
+#                 in 0-RTT packets (CLIENT_EARLY_TRAFFIC_SECRET)
 # Ground truth: tshark_quic.sh (tshark's own QUIC decryption with the same key log).
-# Run as root: ./make_quic.sh [OUTDIR]   (default: this script's folder)
+# Run as root: ./make_quic.sh [aes128|chacha|0rtt...]   (default: all, into this folder)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$(cd "${1:-$HERE}" && pwd)
+OUT=$HERE
 NS=rlquic$$
 TMP=$(mktemp -d)
 chmod 755 "$TMP"  # tcpdump drops to its own user to write the capture
@@ -59,6 +63,43 @@ run() {  # name port ciphers [client options...]
   echo "quic_$name: $(wc -l <"$OUT/quic_$name.tshark.txt") packets decrypted by tshark"
 }
 
+run_0rtt() {  # name port ciphers
+  local name=$1 port=$2 ciphers=$3
+  rm -f "$TMP/keys.log" "$TMP/cap.pcap" "$TMP/sess" "$TMP/tp"
+  SSLKEYLOGFILE="$TMP/srv.log" ip netns exec "$NS" gtlsserver --quiet --max-gso-dgrams=1 \
+    --ciphers="$ciphers" -d "$TMP/www" 127.0.0.1 "$port" "$TMP/key.pem" "$TMP/cert.pem" \
+    >/dev/null 2>&1 &
+  SRV=$!
+  sleep 0.5
+  timeout 10 ip netns exec "$NS" gtlsclient --quiet --ciphers="$ciphers" \
+    --session-file="$TMP/sess" --tp-file="$TMP/tp" --exit-on-all-streams-close \
+    127.0.0.1 "$port" "https://127.0.0.1:$port/small" >/dev/null 2>&1 || true
+  [[ -s "$TMP/sess" && -s "$TMP/tp" ]] || { echo "no session/transport parameters saved" >&2; exit 1; }
+  touch "$TMP/cap.pcap"; chmod 666 "$TMP/cap.pcap"
+  ip netns exec "$NS" tcpdump -i lo -s 0 -U --immediate-mode -w "$TMP/cap.pcap" "udp port $port" 2>"$TMP/tcpdump.err" &
+  CAP=$!
+  sleep 1
+  SSLKEYLOGFILE="$TMP/keys.log" timeout 10 ip netns exec "$NS" gtlsclient --quiet \
+    --ciphers="$ciphers" --session-file="$TMP/sess" --tp-file="$TMP/tp" \
+    --exit-on-all-streams-close 127.0.0.1 "$port" "https://127.0.0.1:$port/small" \
+    >"$TMP/client0.out" 2>&1 || true
+  sleep 1
+  kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=
+  kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=
+  grep -q CLIENT_EARLY_TRAFFIC_SECRET "$TMP/keys.log" || { echo "no 0-RTT in the second connection" >&2; exit 1; }
+  cp "$TMP/cap.pcap" "$OUT/quic_$name.pcap"
+  cp "$TMP/keys.log" "$OUT/quic_$name.keylog"
+  "$HERE/tshark_quic.sh" "$OUT/quic_$name.pcap" "$OUT/quic_$name.keylog" >"$OUT/quic_$name.tshark.txt"
+  echo "quic_$name: $(wc -l <"$OUT/quic_$name.tshark.txt") packets decrypted by tshark"
+}
+
 V13='NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL'
-run aes128 4433 "$V13:+AES-128-GCM"
-run chacha 4434 "$V13:+CHACHA20-POLY1305"
+head -c 300 /dev/zero | tr '\0' 'z' >"$TMP/www/small"
+for which in ${@:-aes128 chacha 0rtt}; do
+  case $which in
+    aes128) run aes128 4433 "$V13:+AES-128-GCM" ;;
+    chacha) run chacha 4434 "$V13:+CHACHA20-POLY1305" ;;
+    0rtt) run_0rtt 0rtt 4435 "$V13:+AES-128-GCM" ;;
+    *) echo "unknown capture $which (aes128 chacha 0rtt)" >&2; exit 2 ;;
+  esac
+done
