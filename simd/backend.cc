@@ -72,7 +72,8 @@ bool backend_supported(Backend b) {
   switch (b) {
     case Backend::portable: return true;
     case Backend::avx2:
-      return backend_ops_for(b) != nullptr && f.avx2 && f.vaes && f.vpclmulqdq && f.aesni;
+      return backend_ops_for(b) != nullptr && f.avx2 && f.vaes && f.vpclmulqdq && f.aesni && f.pclmul &&
+             f.bmi2;
     case Backend::avx512:
       return backend_ops_for(b) != nullptr && f.avx512f && f.avx512bw && f.avx512vl && f.vaes &&
              f.vpclmulqdq && f.aesni;

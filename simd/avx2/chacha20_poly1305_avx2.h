@@ -1,0 +1,21 @@
+// The AVX2 tier's ChaCha20-Poly1305 (RFC 8439): ChaCha20 eight blocks per
+// pass in YMM registers (two per pass for short packets), Poly1305 in scalar
+// 64-bit arithmetic stitched into the ChaCha20 rounds, and batched ChaCha20
+// header-protection masks. Only reached from simd/avx2/ after the tier's CPU
+// check; this header is plain C++.
+#pragma once
+#include <cstddef>
+
+#include "simd/jobs.h"
+
+namespace rl::avx2 {
+
+// One usable ChaCha20-Poly1305 job (key valid, buffers present), in place. A
+// failed open leaves the bytes as they arrived.
+void chacha_seal_one(AeadJob& j);
+void chacha_open_one(AeadJob& j);
+
+// n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
+void chacha_masks(MaskJob* m, size_t n);
+
+}  // namespace rl::avx2
