@@ -451,16 +451,25 @@ void one(AeadJob& j, const GcmState& s) {
 
 template <Mode M>
 void run_jobs(std::span<AeadJob> jobs) {
+  // ChaCha20-Poly1305 jobs are collected so that short ones share passes.
+  constexpr size_t kChaCha = 16;
+  AeadJob* cj[kChaCha];
+  size_t cn = 0;
+  auto flush_chacha = [&] {
+    if constexpr (M == Mode::seal)
+      chacha_seal_many(cj, cn);
+    else
+      chacha_open_many(cj, cn);
+    cn = 0;
+  };
   for (AeadJob& j : jobs) {
     if (!usable(j)) {
       j.status = refuse(j);
       continue;
     }
     if (j.key->suite() == Suite::chacha20_poly1305) {
-      if constexpr (M == Mode::seal)
-        chacha_seal_one(j);
-      else
-        chacha_open_one(j);
+      cj[cn++] = &j;
+      if (cn == kChaCha) flush_chacha();
       continue;
     }
     const GcmState* s = gcm_state(*j.key);
@@ -477,6 +486,7 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
     one<M>(j, *s);
   }
+  if (cn > 0) flush_chacha();
 }
 
 }  // namespace

@@ -63,6 +63,26 @@ RL_INLINE void quarter(__m256i& a, __m256i& b, __m256i& c, __m256i& d) {
   c = _mm256_add_epi32(c, d), b = rol<7>(_mm256_xor_si256(b, c));
 }
 
+// Four independent quarter rounds in lockstep (columns or diagonals of a
+// vertical pass): each step for all four before the next, as the chains are
+// long and the out-of-order window is filled with independent work first.
+#define RL_QSTEP(A, B, C, D, ROT)                                                     \
+  for (int q = 0; q < 4; ++q) x[A[q]] = _mm256_add_epi32(x[A[q]], x[B[q]]);           \
+  for (int q = 0; q < 4; ++q) x[D[q]] = ROT(_mm256_xor_si256(x[D[q]], x[A[q]]));
+RL_INLINE void double_round(__m256i* x) {
+  static constexpr int a[4] = {0, 1, 2, 3}, b[4] = {4, 5, 6, 7}, c[4] = {8, 9, 10, 11}, d[4] = {12, 13, 14, 15};
+  static constexpr int b2[4] = {5, 6, 7, 4}, c2[4] = {10, 11, 8, 9}, d2[4] = {15, 12, 13, 14};
+  RL_QSTEP(a, b, c, d, rol16)
+  RL_QSTEP(c, d, a, b, rol<12>)
+  RL_QSTEP(a, b, c, d, rol8)
+  RL_QSTEP(c, d, a, b, rol<7>)
+  RL_QSTEP(a, b2, c2, d2, rol16)
+  RL_QSTEP(c2, d2, a, b2, rol<12>)
+  RL_QSTEP(a, b2, c2, d2, rol8)
+  RL_QSTEP(c2, d2, a, b2, rol<7>)
+}
+#undef RL_QSTEP
+
 struct NoHook {
   void operator()() const {}
 };
@@ -117,14 +137,7 @@ void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook = {}
   for (int i = 0; i < 16; ++i) x[i] = s[i];
   for (int i = 0; i < 10; ++i) {
     hook();
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
+    double_round(x);
   }
   for (int i = 0; i < 16; ++i) x[i] = _mm256_add_epi32(x[i], s[i]);
   store_blocks(x, ks);
@@ -195,8 +208,11 @@ RL_INLINE void xor_ks(uint8_t* p, const uint8_t* ks, size_t n) {
 // h = h0 + h1·2^64 + h2·2^128 (h2 small); r1 is a multiple of 4, so
 // r1·2^128 = (r1/4)·2^130 = 5·(r1/4) = s1 (mod p).
 struct Poly {
-  uint64_t r0, r1, s1, h0 = 0, h1 = 0, h2 = 0;
+  uint64_t r0 = 0, r1 = 0, s1 = 0, h0 = 0, h1 = 0, h2 = 0;
 
+  Poly() = default;
+  Poly(const Poly&) = default;
+  Poly& operator=(const Poly&) = default;
   explicit Poly(const uint8_t otk[32]) {
     std::memcpy(&r0, otk, 8);
     std::memcpy(&r1, otk + 8, 8);
@@ -209,27 +225,34 @@ struct Poly {
     for (auto* p : v) *p = 0;
   }
 
+  // h = (h + block + 2^128)·r mod 2^130-5 (partly reduced), with MULX and
+  // ADC chains: written with 128-bit integers GCC spills the halves.
   RL_INLINE void block(uint64_t lo, uint64_t hi) {
-    using u128 = unsigned __int128;
-    u128 t = static_cast<u128>(h0) + lo;
-    h0 = static_cast<uint64_t>(t);
-    t = static_cast<u128>(h1) + hi + static_cast<uint64_t>(t >> 64);
-    h1 = static_cast<uint64_t>(t);
-    h2 += 1 + static_cast<uint64_t>(t >> 64);  // the 2^128 bit of a whole block
-    const u128 d0 = static_cast<u128>(h0) * r0 + static_cast<u128>(h1) * s1;
-    u128 d1 = static_cast<u128>(h0) * r1 + static_cast<u128>(h1) * r0 + static_cast<u128>(h2) * s1;
-    uint64_t d2 = h2 * r0;
-    d1 += static_cast<uint64_t>(d0 >> 64);
-    d2 += static_cast<uint64_t>(d1 >> 64);
-    h0 = static_cast<uint64_t>(d0);
-    h1 = static_cast<uint64_t>(d1);
-    h2 = d2 & 3;
+    unsigned long long a0, a1, c0, c1, c2, c3, m0, m1, m2, m3;
+    unsigned char c = _addcarry_u64(0, h0, lo, &a0);
+    c = _addcarry_u64(c, h1, hi, &a1);
+    const uint64_t a2 = h2 + 1 + c;  // the 2^128 bit of a whole block
+    m0 = _mulx_u64(a0, r0, &c0);     // h0·r0
+    m1 = _mulx_u64(a1, s1, &c1);     // h1·s1
+    m2 = _mulx_u64(a0, r1, &c2);     // h0·r1
+    m3 = _mulx_u64(a1, r0, &c3);     // h1·r0
+    unsigned long long d0, d0h, d1, d1h;
+    c = _addcarry_u64(0, m0, m1, &d0);
+    _addcarry_u64(c, c0, c1, &d0h);  // products < 2^124: no carry out
+    c = _addcarry_u64(0, m2, m3, &d1);
+    _addcarry_u64(c, c2, c3, &d1h);
+    c = _addcarry_u64(0, d1, a2 * s1, &d1);  // h2 is small: one-word products
+    d1h += c;
+    c = _addcarry_u64(0, d1, d0h, &d1);
+    d1h += c;
+    const uint64_t d2 = a2 * r0 + d1h;
     const uint64_t fold = (d2 & ~uint64_t{3}) + (d2 >> 2);  // 5·(d2 >> 2)
-    t = static_cast<u128>(h0) + fold;
-    h0 = static_cast<uint64_t>(t);
-    t = static_cast<u128>(h1) + static_cast<uint64_t>(t >> 64);
-    h1 = static_cast<uint64_t>(t);
-    h2 += static_cast<uint64_t>(t >> 64);
+    unsigned long long n0, n1;
+    c = _addcarry_u64(0, d0, fold, &n0);
+    c = _addcarry_u64(c, d1, 0, &n1);
+    h0 = n0;
+    h1 = n1;
+    h2 = (d2 & 3) + c;
   }
   RL_INLINE void block_at(const uint8_t* p) {
     uint64_t lo, hi;
@@ -305,7 +328,10 @@ enum class Mac { none, seal, open };
 
 template <Mac kMac>
 void crypt_from(const uint8_t* key, const ChaChaInput& in, uint8_t* data, size_t len, size_t off, uint32_t ctr,
-                uint8_t* ks, Poly* poly, size_t& hashed) {
+                uint8_t* ks, Poly* poly_in, size_t& hashed) {
+  // A local copy, so that its words stay in registers (nothing aliases it).
+  Poly local = poly_in != nullptr ? *poly_in : Poly();
+  Poly* poly = &local;
   while (off < len) {
     const size_t left = len - off, n = left < 512 ? left : 512;
     const size_t nb = blocks64(n);
@@ -331,6 +357,7 @@ void crypt_from(const uint8_t* key, const ChaChaInput& in, uint8_t* data, size_t
     off += n;
     ctr += 8;
   }
+  if (poly_in != nullptr) *poly_in = local;
 }
 
 }  // namespace
@@ -418,6 +445,104 @@ void chacha_open_one(AeadJob& j) {
   j.status = ok ? Status::ok : Status::auth_failed;
 }
 
+// ---- several short packets per pass ------------------------------------------
+
+namespace {
+
+// Packets of at most 448 bytes need at most eight blocks (block 0 for the
+// Poly1305 key, then the data); several share one eight-lane pass, each in
+// consecutive lanes with its own key, nonce and counters 0, 1, ...
+constexpr size_t kShortMax = kFirstPass;
+
+inline size_t lanes_for(size_t len) { return 1 + blocks64(len); }
+
+template <bool kSeal>
+void short_batch(AeadJob* const* js, size_t n) {
+  alignas(32) uint32_t w[16][8];  // w[word][lane]; words 0..3 are the constants
+  alignas(64) uint8_t ks[512];
+  size_t start[8];
+  std::memset(w, 0, sizeof w);
+  size_t lane = 0;
+  for (size_t p = 0; p < n; ++p) {
+    const ChaChaInput in = input_for(*js[p]);
+    start[p] = lane;
+    const size_t nb = lanes_for(js[p]->data.size());
+    for (size_t b = 0; b < nb; ++b, ++lane) {
+      for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
+      w[12][lane] = static_cast<uint32_t>(b);
+      for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
+    }
+  }
+  __m256i x[16], st[16];
+  for (int i = 0; i < 4; ++i) st[i] = _mm256_set1_epi32(static_cast<int>(kSigma[i]));
+  for (int i = 4; i < 16; ++i) st[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[i]));
+  OPENSSL_cleanse(w, sizeof w);
+  for (int i = 0; i < 16; ++i) x[i] = st[i];
+  for (int i = 0; i < 10; ++i) double_round(x);
+  for (int i = 0; i < 16; ++i) x[i] = _mm256_add_epi32(x[i], st[i]);
+  store_blocks(x, ks);
+  for (size_t p = 0; p < n; ++p) {
+    AeadJob& j = *js[p];
+    const uint8_t* otk = ks + 64 * start[p];
+    const size_t len = j.data.size(), tl = j.key->tag_len();
+    uint8_t tag[16];
+    Poly poly(otk);
+    poly.padded(j.aad.data(), j.aad.size());
+    if constexpr (kSeal) {
+      xor_ks(j.data.data(), otk + 64, len);
+      poly.padded(j.data.data(), len);
+      poly.finish(otk, j.aad.size(), len, tag);
+      std::memcpy(j.tag, tag, tl);
+      j.status = Status::ok;
+    } else {
+      poly.padded(j.data.data(), len);
+      poly.finish(otk, j.aad.size(), len, tag);
+      if (tags_equal(tag, j.tag, tl)) {
+        xor_ks(j.data.data(), otk + 64, len);
+        j.status = Status::ok;
+      } else {
+        j.status = Status::auth_failed;
+      }
+    }
+    OPENSSL_cleanse(tag, sizeof tag);
+  }
+  OPENSSL_cleanse(ks, sizeof ks);
+}
+
+template <bool kSeal>
+void run_many(AeadJob* const* js, size_t n) {
+  AeadJob* batch[8];
+  size_t nb = 0, lanes = 0;
+  auto flush = [&] {
+    if (nb == 1) {  // alone: the two-block kernel wastes less than an eight-lane pass
+      if constexpr (kSeal) chacha_seal_one(*batch[0]);
+      else chacha_open_one(*batch[0]);
+    } else if (nb > 1) {
+      short_batch<kSeal>(batch, nb);
+    }
+    nb = lanes = 0;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    AeadJob& j = *js[i];
+    const size_t len = j.data.size();
+    if (len > kShortMax) {
+      if constexpr (kSeal) chacha_seal_one(j);
+      else chacha_open_one(j);
+      continue;
+    }
+    const size_t need = lanes_for(len);
+    if (lanes + need > 8) flush();
+    batch[nb++] = &j;
+    lanes += need;
+  }
+  flush();
+}
+
+}  // namespace
+
+void chacha_seal_many(AeadJob* const* js, size_t n) { run_many<true>(js, n); }
+void chacha_open_many(AeadJob* const* js, size_t n) { run_many<false>(js, n); }
+
 // ---- header-protection masks --------------------------------------------------
 
 namespace {
@@ -436,16 +561,7 @@ void masks8(MaskJob* m, size_t n) {
   for (int i = 0; i < 4; ++i) x[i] = _mm256_set1_epi32(static_cast<int>(kSigma[i]));
   for (int i = 0; i < 8; ++i) x[4 + i] = _mm256_set1_epi32(static_cast<int>(le32(key + 4 * i)));
   for (int i = 0; i < 4; ++i) x[12 + i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[i]));
-  for (int i = 0; i < 10; ++i) {
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
-  }
+  for (int i = 0; i < 10; ++i) double_round(x);
   // Words 0..3 of each lane's block, with the feed-forward; transposed so
   // that 128-bit lane L of t[k] holds the first row of block 4L+k.
   __m256i r[4], t[4];

@@ -15,6 +15,11 @@ namespace rl::avx2 {
 void chacha_seal_one(AeadJob& j);
 void chacha_open_one(AeadJob& j);
 
+// The same for n usable ChaCha20-Poly1305 jobs: packets of at most 448 bytes
+// share eight-lane keystream passes (several per pass), longer ones run alone.
+void chacha_seal_many(AeadJob* const* js, size_t n);
+void chacha_open_many(AeadJob* const* js, size_t n);
+
 // n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
 void chacha_masks(MaskJob* m, size_t n);
 
