@@ -193,6 +193,29 @@ void keystream_n(const uint8_t* key, const ChaChaInput& in, uint32_t c, size_t n
   if (nb > 2) keystream2(key, in, c + 2, ks + 128);
 }
 
+// 0 <= n <= 16 bytes, zero padded, from overlapping scalar loads: nothing
+// outside the buffer is read, and no copy to the stack (whose wide reload
+// would stall on store forwarding).
+RL_INLINE __m128i load16_part(const uint8_t* p, size_t n) {
+  uint64_t lo = 0, hi = 0;
+  if (n >= 8) {
+    std::memcpy(&lo, p, 8);
+    if (n > 8) {
+      uint64_t t;
+      std::memcpy(&t, p + n - 8, 8);  // bytes n-8 .. n-1: keep the top n-8
+      hi = t >> (8 * (16 - n));
+    }
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);  // overlapping bytes are equal, so OR them
+    lo = a | (uint64_t{b} << (8 * (n - 4)));
+  } else if (n > 0) {
+    lo = p[0] | (uint64_t{p[n / 2]} << (8 * (n / 2))) | (uint64_t{p[n - 1]} << (8 * (n - 1)));
+  }
+  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
+}
+
 // p[0..n) ^= ks[0..n).
 RL_INLINE void xor_ks(uint8_t* p, const uint8_t* ks, size_t n) {
   size_t i = 0;
@@ -234,11 +257,11 @@ struct Poly {
   // Written in assembly: with the intrinsics GCC kept the carry-chain
   // intermediates in memory, which doubled the time per block. Products: d0 = h0·r0 + h1·s1, d1 = h0·r1 + h1·r0 + h2·s1,
   // d2 = h2·r0 + carries; then 2^130 = 5 folds d2's bits above 2^130 back.
-  RL_INLINE void block_at(const uint8_t* p) {
+  RL_INLINE void block(uint64_t lo, uint64_t hi) {
     uint64_t d0h, d1, d1h, t1;
     __asm__(
-        "addq 0(%[p]), %[h0]\n\t"
-        "adcq 8(%[p]), %[h1]\n\t"
+        "addq %[lo], %[h0]\n\t"
+        "adcq %[hi], %[h1]\n\t"
         "adcq $1, %[h2]\n\t"  // the 2^128 bit of a whole block
         "movq %[h0], %%rdx\n\t"
         "mulxq %[r1], %[d1], %[d1h]\n\t"
@@ -270,21 +293,22 @@ struct Poly {
         "movq %[d1], %[h1]\n\t"
         : [h0] "+&r"(h0), [h1] "+&r"(h1), [h2] "+&r"(h2), [d0h] "=&r"(d0h), [d1] "=&r"(d1), [d1h] "=&r"(d1h),
           [t1] "=&r"(t1)
-        : [p] "r"(p), "m"(*reinterpret_cast<const uint8_t(*)[16]>(p)), [r0] "r"(r0), [r1] "r"(r1), [s1] "r"(s1)
+        : [lo] "rm"(lo), [hi] "rm"(hi), [r0] "r"(r0), [r1] "r"(r1), [s1] "r"(s1)
         : "rdx", "cc");
   }
-  RL_INLINE void block(uint64_t lo, uint64_t hi) {
-    alignas(16) uint64_t m[2] = {lo, hi};
-    block_at(reinterpret_cast<const uint8_t*>(m));
+  RL_INLINE void block_at(const uint8_t* p) {
+    uint64_t lo, hi;
+    std::memcpy(&lo, p, 8);
+    std::memcpy(&hi, p + 8, 8);
+    block(lo, hi);
   }
   // len bytes, zero padded to whole blocks (§2.8's MAC input pieces).
   RL_INLINE void padded(const uint8_t* p, size_t len) {
     size_t i = 0;
     for (; i + 16 <= len; i += 16) block_at(p + i);
-    if (i < len) {
-      alignas(16) uint8_t b[16] = {};
-      std::memcpy(b, p + i, len - i);
-      block_at(b);
+    if (i < len) {  // the zero-padded tail, from overlapping loads (see load16_part)
+      const __m128i v = load16_part(p + i, len - i);
+      block(static_cast<uint64_t>(_mm_cvtsi128_si64(v)), static_cast<uint64_t>(_mm_extract_epi64(v, 1)));
     }
   }
 
