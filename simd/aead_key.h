@@ -41,13 +41,16 @@ class AeadKey {
   uint8_t* backend_state() { return state_; }
   const uint8_t* backend_state() const { return state_; }
   static constexpr size_t kBackendStateSize = 1024;
+  // The AVX2 tier's state follows the first region (both tiers may run one
+  // key on a CPU that has both): backend_state() + kBackendStateSize.
+  static constexpr size_t kAvx2StateSize = 1024;
 
   // Test hook: every byte that held key material, to show that wipe() cleared it.
   std::span<const uint8_t> debug_raw_bytes() const { return {raw_, sizeof raw_}; }
-  std::span<const uint8_t> debug_state_bytes() const { return {state_, sizeof state_}; }
+  std::span<const uint8_t> debug_state_bytes() const { return {state_, sizeof state_}; }  // both regions
 
  private:
-  alignas(64) uint8_t state_[kBackendStateSize];
+  alignas(64) uint8_t state_[kBackendStateSize + kAvx2StateSize];
   alignas(16) uint8_t raw_[kMaxKeyLen];
   EVP_AEAD_CTX aead_;
   EVP_CIPHER_CTX* cipher_ = nullptr;  // AES-GCM non-destructive open

@@ -9,6 +9,17 @@
 namespace rl {
 namespace {
 
+// What a tier needs, for the message that refuses it.
+const char* backend_requirements(Backend b) {
+  switch (b) {
+    case Backend::portable: return "nothing";
+    case Backend::avx2: return "AVX2 + VAES + VPCLMULQDQ + AES-NI + PCLMUL + BMI2 with OS YMM state";
+    case Backend::avx512:
+      return "AVX-512F/BW/VL + VAES + VPCLMULQDQ + AES-NI with OS ZMM state";
+  }
+  return "?";
+}
+
 constexpr BackendOps kPortable{"portable", portable::seal, portable::open, portable::mask};
 
 Backend initial_backend() {
@@ -22,7 +33,8 @@ Backend initial_backend() {
     return best_backend();
   }
   if (!backend_supported(*b)) {
-    std::fprintf(stderr, "recordlayer: RL_BACKEND=%s is not supported on this CPU/build; using auto\n", env);
+    std::fprintf(stderr, "recordlayer: RL_BACKEND=%s refused: this CPU/OS/build lacks %s; using auto (%s)\n", env,
+                 backend_requirements(*b), to_string(best_backend()));
     return best_backend();
   }
   return *b;
@@ -72,7 +84,8 @@ bool backend_supported(Backend b) {
   switch (b) {
     case Backend::portable: return true;
     case Backend::avx2:
-      return backend_ops_for(b) != nullptr && f.avx2 && f.vaes && f.vpclmulqdq && f.aesni;
+      return backend_ops_for(b) != nullptr && f.avx2 && f.vaes && f.vpclmulqdq && f.aesni && f.pclmul &&
+             f.bmi2;
     case Backend::avx512:
       return backend_ops_for(b) != nullptr && f.avx512f && f.avx512bw && f.avx512vl && f.vaes &&
              f.vpclmulqdq && f.aesni;
