@@ -614,21 +614,59 @@ void chacha_seal_one(AeadJob& j) {
   j.status = Status::ok;
 }
 
+// Open keeps the whole keystream (packets up to kOpenBuffered bytes) so that
+// the Poly1305 groups of the ciphertext, all present from the start, run
+// inside the rounds of every pass after the first (which yields the key);
+// only when the tag matches is the buffered keystream XORed in.
+constexpr size_t kOpenBuffered = 16384;
+
 void chacha_open_one(AeadJob& j) {
   const size_t len = j.data.size();
   if (len > kMaxChaChaBytes) {
     j.status = Status::invalid_argument;
     return;
   }
-  // Verify first (RFC 8439 §2.8 allows it: the MAC covers the ciphertext),
-  // then decrypt. Running the MAC inside the rounds here would need the whole
-  // keystream buffered and measured no faster.
   const ChaChaInput in = input_for(j);
+  uint8_t tag[16];
+  const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
+  if (len <= kOpenBuffered) {
+    // Blocks 0 .. nb-1 (block 0 = the Poly1305 key); passes may run up to
+    // 15 blocks past nb.
+    alignas(64) uint8_t kb[64 * (kOpenBuffered / 64 + 1 + 15)];
+    const size_t nb = 1 + (len + 63) / 64;
+    size_t done = first_pass(in, len, kb);
+    const MacInput mi(j.aad.data(), j.aad.size(), j.data.data(), len);
+    if (mi.n <= 8) {
+      if (done < nb) keystream8(in, static_cast<uint32_t>(done), kb + 64 * done), done += 8;
+      poly1305_short(kb, mi, tag);
+    } else {
+      PolyRun pr(mi, kb);
+      auto hook = [&] { pr.step_upto(mi.n); };
+      while (done < nb) {
+        if (nb - done > 8) {
+          keystream<__m512i>(in, static_cast<uint32_t>(done), kb + 64 * done, hook);
+          done += 16;
+        } else {
+          keystream<__m256i>(in, static_cast<uint32_t>(done), kb + 64 * done, hook);
+          done += 8;
+        }
+      }
+      pr.finish(kb, tag);
+    }
+    const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tag), _mm_maskz_loadu_epi8(tm, j.tag));
+    const bool ok = _mm_testz_si128(diff, diff);
+    if (ok) xor_ks(j.data.data(), kb + 64, len);
+    OPENSSL_cleanse(kb, 64 * done);
+    OPENSSL_cleanse(tag, sizeof tag);
+    j.status = ok ? Status::ok : Status::auth_failed;
+    return;
+  }
+  // Longer packets: verify first (RFC 8439 §2.8 allows it: the MAC covers
+  // the ciphertext), then decrypt, recomputing the keystream after the first
+  // pass.
   alignas(64) uint8_t ks[1024];
   const size_t w = first_pass(in, len, ks);
-  uint8_t tag[16];
   poly1305(ks, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
-  const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
   const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tag), _mm_maskz_loadu_epi8(tm, j.tag));
   if (!_mm_testz_si128(diff, diff)) {
     OPENSSL_cleanse(ks, sizeof ks);
@@ -745,35 +783,61 @@ void chacha_open_many(AeadJob* const* js, size_t n) { run_many<false>(js, n); }
 
 namespace {
 
-// Up to W samples under one key: lane l runs the block with counter and nonce
-// taken from sample l (state words 12..15 are the sample's four LE words);
-// the mask is the first 16 bytes, i.e. words 0..3. Spare lanes repeat the last
-// sample and are not stored.
+// Up to W samples under one key: lane l runs the block whose counter and nonce
+// are sample l (state words 12..15 are the sample's four LE words); the mask
+// is that block's words 0..3 (§5.4.4 of RFC 9001 uses the first five bytes,
+// the job carries sixteen). Register g holds samples g, 4+g, 8+g, 12+g in its
+// 128-bit lanes, so one in-lane 4x4 transpose turns the samples into words
+// 12..15 with lane 4L+g = sample 4L+g, and the same transpose of words 0..3
+// after the rounds puts each mask back in one 128-bit lane: no scalar gather
+// or scatter, and words 4..15 are neither fed forward nor transposed. Spare
+// lanes repeat the last sample and are not stored.
+inline __m128i sample_at(const MaskJob* m, size_t n, size_t l) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[l < n ? l : n - 1].sample));
+}
+
 template <class V, int W>
 void masks_w(MaskJob* m, size_t n) {
   const uint8_t* key = m[0].key->chacha_key();
-  alignas(64) uint32_t w[4][W];
-  for (int l = 0; l < W; ++l) {
-    const uint8_t* s = m[static_cast<size_t>(l) < n ? l : n - 1].sample;
-    for (int i = 0; i < 4; ++i) w[i][l] = le32(s + 4 * i);
+  V in[4], x[16];
+  for (int g = 0; g < 4; ++g) {
+    if constexpr (W == 16) {
+      __m512i v = _mm512_castsi128_si512(sample_at(m, n, g));
+      v = _mm512_inserti32x4(v, sample_at(m, n, 4 + g), 1);
+      v = _mm512_inserti32x4(v, sample_at(m, n, 8 + g), 2);
+      in[g] = _mm512_inserti32x4(v, sample_at(m, n, 12 + g), 3);
+    } else {
+      in[g] = _mm256_inserti128_si256(_mm256_castsi128_si256(sample_at(m, n, g)), sample_at(m, n, 4 + g), 1);
+    }
   }
-  V x[16], s12[4];
+  transpose4(in, x + 12);
   for (int i = 0; i < 4; ++i) bcast(x[i], kSigma[i]);
   for (int i = 0; i < 8; ++i) bcast(x[4 + i], le32(key + 4 * i));
-  for (int i = 0; i < 4; ++i) {
-    std::memcpy(&s12[i], w[i], sizeof(V));
-    x[12 + i] = s12[i];
-  }
   rounds20(x);
-  V c;
   for (int i = 0; i < 4; ++i) {
+    V c;
     bcast(c, kSigma[i]);
-    x[i] = vadd(x[i], c);
+    in[i] = vadd(x[i], c);
   }
-  alignas(64) uint32_t o[4][W];
-  for (int i = 0; i < 4; ++i) std::memcpy(o[i], &x[i], sizeof(V));
-  for (size_t l = 0; l < n; ++l)
-    for (int i = 0; i < 4; ++i) std::memcpy(m[l].mask + 4 * i, &o[i][l], 4);
+  V out[4];
+  transpose4(in, out);
+  auto put = [](MaskJob& j, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(j.mask), v); };
+  for (int g = 0; g < 4; ++g) {
+    for (int L = 0; L < W / 4; ++L) {
+      const size_t l = static_cast<size_t>(4 * L + g);
+      if (l >= n) continue;
+      if constexpr (W == 16) {
+        switch (L) {
+          case 0: put(m[l], _mm512_castsi512_si128(out[g])); break;
+          case 1: put(m[l], _mm512_extracti32x4_epi32(out[g], 1)); break;
+          case 2: put(m[l], _mm512_extracti32x4_epi32(out[g], 2)); break;
+          default: put(m[l], _mm512_extracti32x4_epi32(out[g], 3)); break;
+        }
+      } else {
+        put(m[l], L == 0 ? _mm256_castsi256_si128(out[g]) : _mm256_extracti128_si256(out[g], 1));
+      }
+    }
+  }
 }
 
 }  // namespace
