@@ -101,6 +101,24 @@ inline void rounds20(V* x, Hook&& hook = {}) {
   }
 }
 
+// The same, fully unrolled: for the mask kernel, whose rounds are all there
+// is (11.5 vs 12.3 ns per mask here); with a Poly1305 hook the loop measured
+// faster.
+template <class V>
+inline void rounds20_unrolled(V* x) {
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; ++i) {
+    quarter(x[0], x[4], x[8], x[12]);
+    quarter(x[1], x[5], x[9], x[13]);
+    quarter(x[2], x[6], x[10], x[14]);
+    quarter(x[3], x[7], x[11], x[15]);
+    quarter(x[0], x[5], x[10], x[15]);
+    quarter(x[1], x[6], x[11], x[12]);
+    quarter(x[2], x[7], x[8], x[13]);
+    quarter(x[3], x[4], x[9], x[14]);
+  }
+}
+
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words. With a..d the
 // lanes' values of four state words, out[k] holds those four words of the
 // lane's block k. The same transpose also turns four 16-byte samples per lane
@@ -813,7 +831,7 @@ void masks_w(MaskJob* m, size_t n) {
   transpose4(in, x + 12);
   for (int i = 0; i < 4; ++i) bcast(x[i], kSigma[i]);
   for (int i = 0; i < 8; ++i) bcast(x[4 + i], le32(key + 4 * i));
-  rounds20(x);
+  rounds20_unrolled(x);
   for (int i = 0; i < 4; ++i) {
     V c;
     bcast(c, kSigma[i]);
