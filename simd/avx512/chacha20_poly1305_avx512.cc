@@ -44,6 +44,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <optional>
 
 #include <openssl/mem.h>
 
@@ -381,6 +382,7 @@ struct MacInput {
   size_t c_full;    // whole ciphertext blocks
   uint8_t lens[16];
 
+  MacInput() = default;
   MacInput(const uint8_t* ad, size_t al, const uint8_t* p, size_t len)
       : aad(ad), aad_len(al), ct(p), ct_len(len) {
     a = (al + 15) / 16;
@@ -765,6 +767,73 @@ void short_batch(AeadJob* const* js, size_t n) {
   OPENSSL_cleanse(ks, sizeof ks);
 }
 
+// Seal of a run of packets of 449..1472 bytes (one 16-block pass, or a 16-
+// and an 8-block pass): the Poly1305 of packet i runs inside the rounds of
+// packet i+1, so that its latency (the power table, the last groups and the
+// final sum) hides behind ChaCha20 work, and packet i's tag is written once
+// packet i+1's keystream is done. The last packet's MAC finishes on its own.
+constexpr size_t kPipeMax = 23 * 64;
+
+class SealPipe {
+ public:
+  ~SealPipe() { OPENSSL_cleanse(ks_, sizeof ks_); }
+
+  void push(AeadJob& j) {
+    Slot& me = slot_[cur_];
+    Slot* prev = prev_;
+    const size_t len = j.data.size();
+    const ChaChaInput in = input_for(j);
+    uint8_t* data = j.data.data();
+    auto hook = [prev] {
+      if (prev != nullptr) prev->pr->step_upto(prev->mi.n);
+    };
+    keystream<__m512i>(in, 0, ks_, hook);
+    const size_t first = len < 960 ? len : 960;
+    xor_ks(data, ks_ + 64, first);
+    std::memcpy(me.otk, ks_, 32);
+    // The power table's latency overlaps the second pass.
+    me.j = &j;
+    me.mi = MacInput(j.aad.data(), j.aad.size(), data, len);
+    me.pr.emplace(me.mi, me.otk);
+    if (len > first) {
+      keystream<__m256i>(in, 16, ks_, hook);
+      xor_ks(data + first, ks_, len - first);
+    }
+    if (prev != nullptr) finish(*prev);
+    prev_ = &me;
+    cur_ ^= 1;
+  }
+
+  void drain() {
+    if (prev_ != nullptr) finish(*prev_);
+    prev_ = nullptr;
+  }
+
+ private:
+  struct Slot {
+    AeadJob* j = nullptr;
+    MacInput mi;
+    alignas(16) uint8_t otk[32];
+    std::optional<PolyRun> pr;
+    ~Slot() { OPENSSL_cleanse(otk, sizeof otk); }
+  };
+
+  static void finish(Slot& s) {
+    uint8_t tag[16];
+    s.pr->finish(s.otk, tag);
+    std::memcpy(s.j->tag, tag, s.j->key->tag_len());
+    s.j->status = Status::ok;
+    s.pr.reset();
+    OPENSSL_cleanse(s.otk, sizeof s.otk);
+    OPENSSL_cleanse(tag, sizeof tag);
+  }
+
+  alignas(64) uint8_t ks_[1024];
+  Slot slot_[2];
+  Slot* prev_ = nullptr;
+  int cur_ = 0;
+};
+
 template <bool kSeal>
 void run_many(AeadJob* const* js, size_t n) {
   AeadJob* batch[16];
@@ -776,12 +845,21 @@ void run_many(AeadJob* const* js, size_t n) {
       short_batch<kSeal, __m256i, 8>(batch, nb);
     nb = lanes = 0;
   };
+  std::optional<SealPipe> pipe;
   for (size_t i = 0; i < n; ++i) {
     AeadJob& j = *js[i];
     const size_t len = j.data.size();
     if (len > kShortMax) {
-      if constexpr (kSeal) chacha_seal_one(j);
-      else chacha_open_one(j);
+      if constexpr (kSeal) {
+        if (len <= kPipeMax && n > 1) {
+          if (!pipe) pipe.emplace();
+          pipe->push(j);
+        } else {
+          chacha_seal_one(j);
+        }
+      } else {
+        chacha_open_one(j);
+      }
       continue;
     }
     const size_t need = lanes_for(len);
@@ -790,6 +868,7 @@ void run_many(AeadJob* const* js, size_t n) {
     lanes += need;
   }
   flush();
+  if (pipe) pipe->drain();
 }
 
 }  // namespace
