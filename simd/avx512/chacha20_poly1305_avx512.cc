@@ -796,36 +796,47 @@ class SealPipe {
  public:
   ~SealPipe() { OPENSSL_cleanse(ks_, sizeof ks_); }
 
+  // One packet: a 16-block pass (blocks 0..15) and, past 960 bytes, an
+  // 8-block pass (blocks 16..23).
   void push(AeadJob& j) {
-    Slot& me = slot_[cur_];
-    Slot* prev = prev_;
     const size_t len = j.data.size();
     const ChaChaInput in = input_for(j);
-    uint8_t* data = j.data.data();
-    auto hook = [prev] {
-      if (prev != nullptr) prev->pr->step_upto(prev->mi.n);
-    };
-    keystream<__m512i>(in, 0, ks_, hook);
-    const size_t first = len < 960 ? len : 960;
-    xor_ks(data, ks_ + 64, first);
-    std::memcpy(me.otk, ks_, 32);
-    // The power table's latency overlaps the second pass.
-    me.j = &j;
-    me.mi = MacInput(j.aad.data(), j.aad.size(), data, len);
-    me.pr.emplace(me.mi, me.otk);
-    if (len > first) {
+    auto hook = [this] { step_pending(); };
+    Slot& me = first_pass(j, in, hook);
+    if (len > 960) {
       keystream<__m256i>(in, 16, ks_, hook);
-      xor_ks(data + first, ks_, len - first);
+      xor_ks(j.data.data() + 960, ks_, len - 960);
     }
-    if (prev != nullptr) finish(*prev);
-    prev_ = &me;
-    cur_ ^= 1;
+    retire(&me, nullptr);
   }
 
-  void drain() {
-    if (prev_ != nullptr) finish(*prev_);
-    prev_ = nullptr;
+  // Two packets of 961..1472 bytes: their first 16-block passes, then one
+  // 16-lane pass for both tails (lanes 0..7: A's blocks 16..23, lanes 8..15:
+  // B's) instead of two 8-lane passes, which cost 2/3 of a 16-lane pass each.
+  void push_pair(AeadJob& ja, AeadJob& jb) {
+    const ChaChaInput ia = input_for(ja), ib = input_for(jb);
+    auto hook = [this] { step_pending(); };
+    Slot& sa = first_pass(ja, ia, hook);
+    Slot& sb = first_pass(jb, ib, hook);
+    __m512i x[16], st[16];
+    const __mmask16 hi = 0xFF00;
+    for (int i = 0; i < 4; ++i) bcast(st[i], kSigma[i]);
+    auto pair = [&](uint32_t va, uint32_t vb) {
+      return _mm512_mask_blend_epi32(hi, _mm512_set1_epi32(static_cast<int>(va)), _mm512_set1_epi32(static_cast<int>(vb)));
+    };
+    for (int i = 0; i < 8; ++i) st[4 + i] = pair(ia.key[i], ib.key[i]);
+    st[12] = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 23, 22, 21, 20, 19, 18, 17, 16);
+    for (int i = 0; i < 3; ++i) st[13 + i] = pair(ia.nonce[i], ib.nonce[i]);
+    for (int i = 0; i < 16; ++i) x[i] = st[i];
+    rounds20(x, hook);
+    for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], st[i]);
+    store_blocks(x, ks_);
+    xor_ks(ja.data.data() + 960, ks_, ja.data.size() - 960);
+    xor_ks(jb.data.data() + 960, ks_ + 512, jb.data.size() - 960);
+    retire(&sa, &sb);
   }
+
+  void drain() { retire(nullptr, nullptr); }
 
  private:
   struct Slot {
@@ -835,6 +846,37 @@ class SealPipe {
     std::optional<PolyRun> pr;
     ~Slot() { OPENSSL_cleanse(otk, sizeof otk); }
   };
+
+  // Blocks 0..15 of j: the one-time key into a fresh slot (whose power table
+  // then builds while later passes run) and the first 960 bytes encrypted.
+  template <class Hook>
+  Slot& first_pass(AeadJob& j, const ChaChaInput& in, Hook& hook) {
+    const size_t len = j.data.size();
+    keystream<__m512i>(in, 0, ks_, hook);
+    xor_ks(j.data.data(), ks_ + 64, len < 960 ? len : 960);
+    Slot& me = slot_[next_];
+    next_ = (next_ + 1) % 4;
+    std::memcpy(me.otk, ks_, 32);
+    me.j = &j;
+    me.mi = MacInput(j.aad.data(), j.aad.size(), j.data.data(), len);
+    me.pr.emplace(me.mi, me.otk);
+    return me;
+  }
+
+  // One Poly1305 group of each packet whose MAC is pending (its ciphertext
+  // is complete).
+  inline void step_pending() {
+    if (pend_[0] != nullptr) pend_[0]->pr->step_upto(pend_[0]->mi.n);
+    if (pend_[1] != nullptr) pend_[1]->pr->step_upto(pend_[1]->mi.n);
+  }
+
+  // Finishes the pending MACs and makes a, b (just encrypted) pending.
+  void retire(Slot* a, Slot* b) {
+    for (Slot* p : pend_)
+      if (p != nullptr) finish(*p);
+    pend_[0] = a;
+    pend_[1] = b;
+  }
 
   static void finish(Slot& s) {
     uint8_t tag[16];
@@ -847,9 +889,9 @@ class SealPipe {
   }
 
   alignas(64) uint8_t ks_[1024];
-  Slot slot_[2];
-  Slot* prev_ = nullptr;
-  int cur_ = 0;
+  Slot slot_[4];  // at most two pending and two being encrypted
+  Slot* pend_[2] = {nullptr, nullptr};
+  int next_ = 0;
 };
 
 // Kept out of line, as are chacha_seal_one and chacha_open_one: their stack
@@ -857,7 +899,14 @@ class SealPipe {
 // run_many's frame and cost short packets ~40 ns a call in cache misses.
 __attribute__((noinline)) void seal_pipelined(AeadJob* const* js, size_t n) {
   SealPipe pipe;
-  for (size_t i = 0; i < n; ++i) pipe.push(*js[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 1 < n && js[i]->data.size() > 960 && js[i + 1]->data.size() > 960) {
+      pipe.push_pair(*js[i], *js[i + 1]);
+      ++i;
+    } else {
+      pipe.push(*js[i]);
+    }
+  }
   pipe.drain();
 }
 
