@@ -15,7 +15,9 @@ namespace rl::avx512 {
 void chacha_seal_one(AeadJob& j);
 void chacha_open_one(AeadJob& j);
 // The same for n usable ChaCha20-Poly1305 jobs: packets of at most 448 bytes
-// share keystream passes (several per 16-lane pass), longer ones run alone.
+// share keystream passes (several per 16-lane pass); on seal, packets of
+// 449..1472 bytes are pipelined (each one's Poly1305 inside the next one's
+// ChaCha20 rounds); longer ones run alone.
 void chacha_seal_many(AeadJob* const* js, size_t n);
 void chacha_open_many(AeadJob* const* js, size_t n);
 
