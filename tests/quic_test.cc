@@ -522,6 +522,7 @@ TEST(QuicMutation, ShortHeaderEveryByteAcrossKeyPhases) {
     Buf ar(a.bytes());
     ASSERT_EQ(p.rx.open({&ar.pkt, 1}), 1u);
     p.tx.on_ack(Space::application, 0);
+    p.tx.confirm_handshake();  // RFC 9001 §6.1
     ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
     Buf b(Bytes(30, 2), Level::one_rtt);
     ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
@@ -581,6 +582,11 @@ TEST(QuicKeyUpdate, BothSidesWithReorderAcrossTheUpdate) {
     client.on_ack(Space::application, 0);
     const Bytes late = send(client, 1);  // generation 0, delivered after the update
     EXPECT_EQ(client.update(Direction::open), Status::invalid_argument);
+    // Acknowledged, but not before the handshake is confirmed (§6.1).
+    EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);
+    EXPECT_EQ(client.generation(Direction::seal), 0u);
+    client.confirm_handshake();
+    server.confirm_handshake();
     ASSERT_EQ(client.update(Direction::seal), Status::ok);
     EXPECT_EQ(client.generation(Direction::seal), 1u);
     EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);  // not acked yet
@@ -657,6 +663,7 @@ TEST(QuicKeyUpdate, UsesKuLabelAndKeepsHeaderProtectionKey) {
   Buf b(Bytes(40, 5), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
   p.tx.on_ack(Space::application, 0);
+  p.tx.confirm_handshake();  // RFC 9001 §6.1
   ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 6), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);
@@ -708,6 +715,7 @@ TEST(QuicLimits, ConfidentialityLimitThenUpdate) {
   EXPECT_TRUE(has_event(ev, KeyEvent::soft_limit));
   EXPECT_TRUE(has_event(ev, KeyEvent::hard_limit));
   p.tx.on_ack(Space::application, 2);
+  p.tx.confirm_handshake();  // RFC 9001 §6.1
   ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
   Buf b(Bytes(20, 9), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
@@ -1047,6 +1055,7 @@ TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
   Buf b(Bytes(40, 2), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);  // pn 1, phase 0
   p.tx.on_ack(Space::application, 0);
+  p.tx.confirm_handshake();  // RFC 9001 §6.1
   ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 3), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);  // pn 2, phase 1
