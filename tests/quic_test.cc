@@ -1001,11 +1001,13 @@ Bytes hand_protect(Version v, Suite s, const Bytes& secret, uint8_t first, uint6
                    size_t pn_len, const Bytes& payload) {
   PacketKeys k;
   EXPECT_EQ(derive_packet_keys(v, s, secret, k), Status::ok);
-  Bytes p{first};
-  for (size_t i = pn_len; i-- > 0;) p.push_back(static_cast<uint8_t>(pn >> (8 * i)));
-  const size_t hl = p.size();
-  p.insert(p.end(), payload.begin(), payload.end());
-  p.resize(p.size() + 16);
+  // Sized once and filled by index (GCC 12 warns, wrongly, about push_back
+  // on a one-byte vector here).
+  const size_t hl = 1 + pn_len;
+  Bytes p(hl + payload.size() + 16, 0);
+  p[0] = first;
+  for (size_t i = 0; i < pn_len; ++i) p[1 + i] = static_cast<uint8_t>(pn >> (8 * (pn_len - 1 - i)));
+  std::copy(payload.begin(), payload.end(), p.begin() + static_cast<std::ptrdiff_t>(hl));
   AeadKey key;
   EXPECT_EQ(key.init(s, {k.key, k.key_len}), Status::ok);
   AeadJob j;
@@ -1118,6 +1120,189 @@ TEST(QuicSpaces, ZeroRttAndOneRttShareTheApplicationSpace) {
     EXPECT_EQ(client.open({&c.pkt, 1}), 0u);
     EXPECT_EQ(c.pkt.status(), Status::unknown_epoch);
   }
+}
+
+}  // namespace
+}  // namespace rl::quic
+
+// ---- key update errors (RFC 9001 §6.1, §6.2, §6.4) --------------------------------
+
+namespace rl::quic {
+namespace {
+
+// One direction of a connection: `tx` seals with secret `s`, `rx` opens it.
+struct Link {
+  PacketProtection tx, rx;
+  Bytes secret = test::random_bytes(32, 171);
+  Link() {
+    EXPECT_EQ(tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+    EXPECT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  }
+  Bytes send(uint8_t fill) {
+    Buf b(Bytes(48, fill), Level::one_rtt);
+    EXPECT_EQ(tx.seal({&b.pkt, 1}), 1u);
+    return b.bytes();
+  }
+};
+
+Status open_one(PacketProtection& pp, const Bytes& wire, Bytes* after = nullptr) {
+  Buf r(wire);
+  pp.open({&r.pkt, 1});
+  if (after != nullptr) *after = r.mem;
+  return r.pkt.status();
+}
+
+TEST(QuicKeyUpdateError, UpdateRefusedBeforeConfirmationAndBeforeAckOfCurrentPhase) {
+  Link l;
+  const Bytes p0 = l.send(0);
+  ASSERT_EQ(open_one(l.rx, p0), Status::ok);
+  l.tx.on_ack(Space::application, 0);
+  // §6.1: MUST NOT initiate before the handshake is confirmed.
+  EXPECT_FALSE(l.tx.handshake_confirmed());
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 0u);
+  l.tx.confirm_handshake();
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 1u);
+  // §6.1: no subsequent update before an ACK for a packet of the current phase:
+  // nothing sent yet, then sent but only older packets acknowledged.
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  const Bytes p1 = l.send(1);  // pn 1, the first of generation 1
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  l.tx.on_ack(Space::application, 0);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  l.tx.on_ack(Space::application, 1);
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 2u);
+  EXPECT_EQ(l.tx.key_update_error(), KeyUpdateError::none);
+}
+
+TEST(QuicKeyUpdateError, OldKeysAfterNewerKeysIsRefusedAndReported) {
+  Link l;
+  l.rx.confirm_handshake();
+  const Bytes p0 = l.send(0), p1 = l.send(1);  // generation 0
+  l.tx.on_ack(Space::application, 0);
+  l.tx.confirm_handshake();
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p2 = l.send(2);  // generation 1, pn 2
+  ASSERT_EQ(open_one(l.rx, p0), Status::ok);
+  ASSERT_EQ(open_one(l.rx, p2), Status::ok);
+  ASSERT_EQ(l.rx.generation(Direction::open), 1u);
+  // A late generation-0 packet numbered below the first generation-1 one is fine.
+  ASSERT_EQ(open_one(l.rx, p1), Status::ok);
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::none);
+
+  // A generation-0 packet numbered after pn 2: the peer went back to old
+  // keys (§6.4, MUST be a KEY_UPDATE_ERROR).
+  PacketProtection old_tx;
+  ASSERT_EQ(old_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, l.secret), Status::ok);
+  ASSERT_EQ(old_tx.skip_packet_numbers(Space::application, 3), Status::ok);
+  Buf b(Bytes(48, 3), Level::one_rtt);
+  ASSERT_EQ(old_tx.seal({&b.pkt, 1}), 1u);
+  const Bytes bad = b.bytes();
+  // A forgery of the same shape (last byte of the tag changed) is only an
+  // authentication failure, not a key update error.
+  Bytes forged = bad;
+  forged.back() ^= 1;
+  const uint64_t failures = l.rx.auth_failures();
+  Bytes after;
+  EXPECT_EQ(open_one(l.rx, forged, &after), Status::auth_failed);
+  EXPECT_EQ(after, forged);
+  EXPECT_EQ(l.rx.auth_failures(), failures + 1);
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::none);
+
+  EXPECT_EQ(open_one(l.rx, bad, &after), Status::malformed);
+  EXPECT_EQ(after, bad);  // bytes as they arrived
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::old_keys_after_new);
+  EXPECT_EQ(l.rx.auth_failures(), failures + 1);  // not counted as a forgery
+  EXPECT_EQ(l.rx.largest_received(Space::application), 2u);  // nothing committed
+  EXPECT_EQ(l.rx.generation(Direction::open), 1u);
+  EXPECT_TRUE(l.rx.has_previous());
+  EXPECT_STREQ(to_string(l.rx.key_update_error()), "old_keys_after_new");
+}
+
+// The peer (tx) updates twice; the receiver reports the ACKs it sends.
+// Returns the status of the packet that carries the second update.
+Status second_update(bool report_acks, uint64_t acked_by_receiver, KeyUpdateError* err,
+                     uint64_t* gen_after) {
+  Link l;
+  l.tx.confirm_handshake();
+  const Bytes p0 = l.send(0);
+  EXPECT_EQ(open_one(l.rx, p0), Status::ok);
+  l.tx.on_ack(Space::application, 0);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p1 = l.send(1);  // generation 1, pn 1
+  EXPECT_EQ(open_one(l.rx, p1), Status::ok);
+  EXPECT_EQ(l.rx.generation(Direction::open), 1u);
+  if (report_acks) l.rx.on_ack_sent(acked_by_receiver);
+  // The peer claims an ACK for pn 1 and updates again.
+  l.tx.on_ack(Space::application, 1);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p2 = l.send(2);  // generation 2, pn 2
+  Bytes after;
+  const Status st = open_one(l.rx, p2, &after);
+  if (st != Status::ok) {
+    EXPECT_EQ(after, p2);
+    EXPECT_EQ(l.rx.largest_received(Space::application), 1u);
+  }
+  *err = l.rx.key_update_error();
+  *gen_after = l.rx.generation(Direction::open);
+  return st;
+}
+
+TEST(QuicKeyUpdateError, ConsecutiveUpdateBeforeOurAckIsRefused) {
+  KeyUpdateError err;
+  uint64_t gen = 0;
+  // We acknowledged only pn 0 (generation 0): the peer cannot have had an ACK
+  // for a generation-1 packet (§6.2).
+  EXPECT_EQ(second_update(true, 0, &err, &gen), Status::malformed);
+  EXPECT_EQ(err, KeyUpdateError::consecutive_update);
+  EXPECT_EQ(gen, 1u);
+  // We acknowledged pn 1: the second update is allowed.
+  EXPECT_EQ(second_update(true, 1, &err, &gen), Status::ok);
+  EXPECT_EQ(err, KeyUpdateError::none);
+  EXPECT_EQ(gen, 2u);
+  // A caller that does not report its ACKs does not get the check.
+  EXPECT_EQ(second_update(false, 0, &err, &gen), Status::ok);
+  EXPECT_EQ(err, KeyUpdateError::none);
+  EXPECT_EQ(gen, 2u);
+}
+
+TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
+  // Endpoint A seals with `sa` and opens with `sb`; its peer B the other way.
+  const Bytes sa = test::random_bytes(32, 181), sb = test::random_bytes(32, 182);
+  PacketProtection a, b_tx, b_rx;
+  ASSERT_EQ(a.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, sa), Status::ok);
+  ASSERT_EQ(a.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, sb), Status::ok);
+  ASSERT_EQ(b_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, sb), Status::ok);
+  ASSERT_EQ(b_rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, sa), Status::ok);
+  auto send = [](PacketProtection& from, uint8_t fill) {
+    Buf x(Bytes(48, fill), Level::one_rtt);
+    EXPECT_EQ(from.seal({&x.pkt, 1}), 1u);
+    return x.bytes();
+  };
+  a.confirm_handshake();
+  const Bytes a0 = send(a, 0);
+  ASSERT_EQ(open_one(b_rx, a0), Status::ok);
+  const Bytes b0 = send(b_tx, 0), b1 = send(b_tx, 1);  // B's generation 0
+  ASSERT_EQ(open_one(a, b0), Status::ok);
+  ASSERT_EQ(a.on_ack(Space::application, 0, 0), Status::ok);  // carried in B's pn 0
+  ASSERT_EQ(a.update(Direction::seal), Status::ok);
+  const Bytes a1 = send(a, 1);  // A's generation 1, pn 1
+  ASSERT_EQ(open_one(b_rx, a1), Status::ok);
+  ASSERT_EQ(open_one(a, b1), Status::ok);
+  // An ACK of pn 0 (generation 0) in B's generation-0 packet pn 1 is fine.
+  EXPECT_EQ(a.on_ack(Space::application, 0, 1), Status::ok);
+  EXPECT_EQ(a.key_update_error(), KeyUpdateError::none);
+  // B acknowledges A's generation-1 packet in its generation-0 packet pn 1:
+  // it should have updated its send keys first (§6.2, MAY be an error).
+  EXPECT_EQ(a.on_ack(Space::application, 1, 1), Status::malformed);
+  EXPECT_EQ(a.key_update_error(), KeyUpdateError::ack_in_old_keys);
+  // Not applied: a further update still waits for an ACK of generation 1.
+  EXPECT_EQ(a.update(Direction::seal), Status::invalid_argument);
+  // Unchecked when the carrier is not given.
+  EXPECT_EQ(a.on_ack(Space::application, 1), Status::ok);
+  EXPECT_EQ(a.update(Direction::seal), Status::ok);
 }
 
 }  // namespace
