@@ -613,7 +613,6 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   const MaskKey* hp = &s.hp;
   AeadJob* jobs = scratch_.jobs;
   MaskJob* masks = scratch_.masks;
-  SealMeta* meta = scratch_.seal;
   uint64_t total = 0;
   for (size_t i = 0; i < n; ++i) {
     Packet& p = packets[i];
@@ -644,10 +643,14 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     MaskJob& m = masks[i];
     m.key = hp;
     m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-    meta[i].hdr = h;
-    meta[i].hdr_len = static_cast<uint32_t>(hdr_len);
-    meta[i].body_len = static_cast<uint32_t>(body);
-    meta[i].pn_len = static_cast<uint8_t>(pn_len);
+    // Outputs while the packet's line is at hand (a fallback rewrites them).
+    p.pn = pn;
+    p.pn_length = static_cast<uint8_t>(pn_len);
+    p.key_phase = phase;
+    p.type = PacketType::one_rtt;
+    p.header_length = static_cast<uint32_t>(hdr_len);
+    p.dcid = {h + 1, cid_len};
+    p.scid = {};
     total += body;
   }
   if (g.epoch.admit_seal(n, total, now()) != Status::ok) return false;
@@ -661,23 +664,18 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   size_t ok = 0;
   for (size_t i = 0; i < n; ++i) {
     Packet& p = packets[i];
-    const SealMeta& mt = meta[i];
-    p.pn = pn0 + i;
-    p.pn_length = mt.pn_len;
-    p.key_phase = phase;
-    p.type = PacketType::one_rtt;
-    p.header_length = mt.hdr_len;
-    p.dcid = {mt.hdr + 1, cid_len};
-    p.scid = {};
-    if (jobs[i].status != Status::ok) {  // the packet number stays used
-      p.view.status = jobs[i].status;
+    const AeadJob& j = jobs[i];
+    if (j.status != Status::ok) {  // the packet number stays used
+      p.view.status = j.status;
       continue;
     }
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint8_t* mask = masks[i].mask;
-    mt.hdr[0] ^= mask[0] & kShortHpBits;
-    xor_pn(mt.hdr + 1 + cid_len, mask, mt.pn_len);  // pn + payload >= 4 bytes
-    p.view.offset -= mt.hdr_len;
-    p.view.length = mt.hdr_len + mt.body_len + static_cast<uint32_t>(kTagLen);
+    h[0] ^= mask[0] & kShortHpBits;
+    xor_pn(h + 1 + cid_len, mask, hdr_len - 1 - static_cast<unsigned>(cid_len));  // pn + payload >= 4 bytes
+    p.view.offset -= hdr_len;
+    p.view.length = hdr_len + static_cast<uint32_t>(j.data.size() + kTagLen);
     p.view.status = Status::ok;
     ++ok;
   }
@@ -937,6 +935,170 @@ bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
   return true;
 }
 
+// Phases 2 and 3 of open for a burst that parse_1rtt took (all 1-RTT, masks
+// computed): the same rules as the general path below, with what is fixed for
+// the burst (the generations, the decoding base, the admission of each key)
+// read once into locals.
+size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
+  const size_t n = packets.size();
+  rl::mask({scratch_.masks, n});
+  AeadJob* jobs = scratch_.jobs;
+  const MaskJob* masks = scratch_.masks;
+  OpenMeta* meta = scratch_.open;
+  Side& s = side(Level::one_rtt, Direction::open);
+  ReceivedPns& w = spaces_[idx(Space::application)].window;
+  const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
+  Gen* const cur = &s.slot[s.cur];
+  Gen* const next = s.has_next ? &s.slot[s.next] : nullptr;
+  Gen* const prev = s.has_prev ? &s.slot[s.prev] : nullptr;
+  const uint64_t cur_number = cur->number;
+  const bool cur_phase = cur_number & 1;
+  const bool prev_by_pn = prev != nullptr && s.any_pn;
+  const uint64_t first_pn = s.first_pn;
+  const size_t pn_off = 1 + size_t{short_dcid_len_};
+  const uint64_t now = this->now();
+  // Admission of each generation (cur, next, prev), asked once per burst.
+  Status adm[3];
+  bool asked[3] = {false, false, false};
+  auto restore = [&](uint8_t* d, const uint8_t* mask, unsigned pn_len) {
+    xor_pn(d + pn_off, mask, pn_len);
+    d[0] ^= mask[0] & kShortHpBits;
+  };
+
+  // Phase 2: remove header protection, decode the packet number against the
+  // largest received (RFC 9000 App. A.3), refuse duplicates, pick the keys
+  // (RFC 9001 §6.3/§6.5, as in the general path), queue the AEAD job.
+  size_t njobs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    OpenMeta& mt = meta[i];
+    Packet& p = packets[i];
+    uint8_t* d = p.view.buf + p.view.offset;
+    const uint8_t* mask = masks[i].mask;
+    const uint8_t first = d[0] ^ (mask[0] & kShortHpBits);
+    d[0] = first;
+    const unsigned pn_len = (first & 3) + 1u;
+    const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
+    mt.pn_len = static_cast<uint8_t>(pn_len);
+    mt.pn = pn;
+    Status st = w.check(pn);
+    Gen* g = nullptr;
+    int gi = 0;
+    if (st == Status::ok) {
+      if (((first & kKeyPhaseBit) != 0) == cur_phase) {
+        g = cur;
+      } else if (prev_by_pn && pn < first_pn) {
+        g = prev;
+        gi = 2;
+      } else if (next != nullptr) {
+        g = next;
+        gi = 1;
+        mt.try_prev = prev_by_pn;
+      } else {
+        st = Status::unknown_epoch;
+      }
+    }
+    if (st == Status::ok) {
+      if (!asked[gi]) {
+        adm[gi] = g->epoch.admit_open(now);
+        asked[gi] = true;
+      }
+      st = adm[gi];
+    }
+    if (st != Status::ok) {
+      if (st == Status::replayed || st == Status::too_old) cur->epoch.count_replay();
+      restore(d, mask, pn_len);
+      p.view.status = st;
+      continue;
+    }
+    mt.unmasked = true;
+    mt.gen = g;
+    mt.gen_number = g->number;
+    const size_t hdr_len = pn_off + pn_len;
+    const size_t len = p.view.length;
+    AeadJob& j = jobs[njobs];
+    j.key = &g->epoch.aead();
+    xor_nonce(g->iv, pn, j.nonce);
+    j.aad = {d, hdr_len};
+    j.data = {d + hdr_len, len - hdr_len - kTagLen};
+    j.tag = d + len - kTagLen;
+    j.status = Status::ok;
+    mt.job = static_cast<int>(njobs++);
+  }
+  rl::open({jobs, njobs});
+
+  // Phase 3: as in the general path (see there), one pass in packet order.
+  uint64_t top = 0;
+  bool any = false, any_failed = false, rotate = false;
+  uint64_t rotate_pn = 0;
+  size_t ok = 0;
+  for (size_t i = 0; i < n; ++i) {
+    OpenMeta& mt = meta[i];
+    if (mt.job < 0) continue;
+    Packet& p = packets[i];
+    AeadJob& j = jobs[mt.job];
+    uint8_t* d = p.view.buf + p.view.offset;
+    if (j.status != Status::ok) {
+      if (j.status == Status::auth_failed && mt.try_prev && retry_previous(s, mt, j)) {
+        note_key_update_error(KeyUpdateError::old_keys_after_new);  // RFC 9001 §6.4
+        j.status = Status::malformed;
+      }
+      restore(d, masks[i].mask, mt.pn_len);
+      p.view.status = j.status;
+      any_failed |= j.status == Status::auth_failed;
+      continue;
+    }
+    Status st = (d[0] & kShortReserved) != 0 ? Status::malformed : Status::ok;
+    if (st == Status::ok && any && mt.pn <= top) {
+      for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
+        if (meta[k].job >= 0 && packets[k].view.status == Status::ok && meta[k].pn == mt.pn)
+          st = Status::replayed;
+    }
+    const bool next_gen = mt.gen_number == cur_number + 1;
+    if (st == Status::ok && next_gen && consecutive_update(s)) {
+      note_key_update_error(KeyUpdateError::consecutive_update);  // RFC 9001 §6.2
+      st = Status::malformed;
+    }
+    if (st != Status::ok) {
+      rl::seal({&j, 1});
+      restore(d, masks[i].mask, mt.pn_len);
+      p.view.status = st;
+      j.status = st;
+      if (st == Status::replayed) cur->epoch.count_replay();
+      continue;
+    }
+    if (!any || mt.pn > top) top = mt.pn;
+    any = true;
+    w.commit(mt.pn);
+    if (next_gen) {
+      if (!rotate || mt.pn < rotate_pn) rotate_pn = mt.pn;
+      rotate = true;
+    } else if (mt.gen_number == cur_number && (!s.any_pn || mt.pn < s.first_pn)) {
+      s.first_pn = mt.pn;
+      s.any_pn = true;
+    }
+    const size_t data_len = j.data.size();
+    mt.gen->epoch.count_opened(data_len);
+    const uint32_t hdr_len = static_cast<uint32_t>(pn_off + mt.pn_len);
+    p.pn = mt.pn;
+    p.pn_length = mt.pn_len;
+    p.key_phase = (d[0] & kKeyPhaseBit) != 0;
+    p.header_length = hdr_len;
+    p.view.offset += hdr_len;
+    p.view.length = static_cast<uint32_t>(data_len);
+    p.view.status = Status::ok;
+    ++ok;
+  }
+  if (rotate && s.has_next && !s.exhausted) rotate_open(rotate_pn);
+  if (any_failed) {
+    for (size_t i = 0; i < n; ++i) {
+      const OpenMeta& mt = meta[i];
+      if (mt.job >= 0 && jobs[mt.job].status == Status::auth_failed)
+        count_auth_failure(s, gen_by_number(s, mt.gen_number));
+    }
+  }
+  return ok;
+}
+
 size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   using Meta = OpenMeta;
   AeadJob* jobs = scratch_.jobs;
@@ -946,9 +1108,8 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   const uint64_t now = this->now();
 
   // Phase 1: parse what is not protected; queue a mask for each packet.
-  if (parse_1rtt(packets)) {
-    nmasks = packets.size();
-  } else {
+  if (parse_1rtt(packets)) return open_1rtt(packets);
+  {
   for (size_t i = 0; i < packets.size(); ++i) {
     Packet& p = packets[i];
     PacketView& v = p.view;

@@ -331,6 +331,7 @@ class PacketProtection {
   size_t seal_chunk(std::span<Packet> packets);
   bool seal_1rtt(std::span<Packet> packets, size_t* ok);
   bool parse_1rtt(std::span<Packet> packets);
+  size_t open_1rtt(std::span<Packet> packets);
   bool retry_previous(Side& s, const OpenMeta& mt, const AeadJob& j);
   bool consecutive_update(const Side& s) const;
   void note_key_update_error(KeyUpdateError e) {
