@@ -405,8 +405,8 @@ Status PacketProtection::update(Direction dir) {
   if (!s.installed) return Status::unknown_epoch;
   if (!s.has_next) return Status::key_expired;
   // RFC 9001 §6.1: not before the handshake is confirmed, and no new update
-  // before a packet sent with the current keys was acknowledged.
-  if (!handshake_confirmed_) return Status::invalid_argument;
+  // before a packet sent with the current keys was acknowledged (the second
+  // implies the first, see quic.h).
   const SpaceState& sp = spaces_[idx(Space::application)];
   if (!s.any_pn || !sp.any_acked || sp.largest_acked < s.first_pn) return Status::invalid_argument;
   rotate_seal();

@@ -137,16 +137,16 @@ class PacketProtection {
   Status install(Level level, Direction dir, Suite suite, std::span<const uint8_t> secret,
                  const Limits* limits = nullptr);
   // update(seal): start a key update (RFC 9001 §6.1): the send side moves to
-  // the pre-derived next generation and flips the key phase. Refused with
-  // invalid_argument where §6.1 forbids initiating one: before
-  // confirm_handshake(), and until a packet sent with the current keys was
-  // acknowledged (on_ack). The open side follows the peer by itself;
+  // the pre-derived next generation and flips the key phase. §6.1 forbids it
+  // before the handshake is confirmed and before a packet sent with the
+  // current keys was acknowledged; update() is refused with invalid_argument
+  // until on_ack() reports an ACK for a packet of the current phase, which
+  // covers both: an ACK of a 1-RTT packet confirms the handshake (§4.1.2: a
+  // client MAY take it as confirmation; a server opens no 1-RTT packet, so no
+  // ACK, before its handshake is complete), and an ACK of 0-RTT packets
+  // only does not count. The open side follows the peer by itself;
   // update(open) is refused with invalid_argument.
   Status update(Direction dir);
-  // RFC 9001 §4.1.2: the handshake is confirmed (server: handshake complete;
-  // client: HANDSHAKE_DONE received). Until then update() is refused.
-  void confirm_handshake() { handshake_confirmed_ = true; }
-  bool handshake_confirmed() const { return handshake_confirmed_; }
   // Drops the previous 1-RTT open generation (the caller runs the 3×PTO timer
   // of RFC 9001 §6.5). Returns unknown_epoch when there is none.
   Status discard_previous();
@@ -352,7 +352,6 @@ class PacketProtection {
   bool spin_ = false;
   bool grease_quic_bit_ = false;
   bool uses_clock_ = false;  // some key has an age limit, or a clock was set
-  bool handshake_confirmed_ = false;
   bool ack_sent_reported_ = false;  // on_ack_sent was called at least once
   uint64_t largest_ack_sent_ = 0;
   KeyUpdateError key_update_error_ = KeyUpdateError::none;

@@ -522,8 +522,7 @@ TEST(QuicMutation, ShortHeaderEveryByteAcrossKeyPhases) {
     Buf ar(a.bytes());
     ASSERT_EQ(p.rx.open({&ar.pkt, 1}), 1u);
     p.tx.on_ack(Space::application, 0);
-    p.tx.confirm_handshake();  // RFC 9001 §6.1
-    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+        ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
     Buf b(Bytes(30, 2), Level::one_rtt);
     ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
     Buf br(b.bytes());
@@ -582,11 +581,6 @@ TEST(QuicKeyUpdate, BothSidesWithReorderAcrossTheUpdate) {
     client.on_ack(Space::application, 0);
     const Bytes late = send(client, 1);  // generation 0, delivered after the update
     EXPECT_EQ(client.update(Direction::open), Status::invalid_argument);
-    // Acknowledged, but not before the handshake is confirmed (§6.1).
-    EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);
-    EXPECT_EQ(client.generation(Direction::seal), 0u);
-    client.confirm_handshake();
-    server.confirm_handshake();
     ASSERT_EQ(client.update(Direction::seal), Status::ok);
     EXPECT_EQ(client.generation(Direction::seal), 1u);
     EXPECT_EQ(client.update(Direction::seal), Status::invalid_argument);  // not acked yet
@@ -663,8 +657,7 @@ TEST(QuicKeyUpdate, UsesKuLabelAndKeepsHeaderProtectionKey) {
   Buf b(Bytes(40, 5), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
   p.tx.on_ack(Space::application, 0);
-  p.tx.confirm_handshake();  // RFC 9001 §6.1
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 6), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);
   Bytes wire = c.bytes();
@@ -715,8 +708,7 @@ TEST(QuicLimits, ConfidentialityLimitThenUpdate) {
   EXPECT_TRUE(has_event(ev, KeyEvent::soft_limit));
   EXPECT_TRUE(has_event(ev, KeyEvent::hard_limit));
   p.tx.on_ack(Space::application, 2);
-  p.tx.confirm_handshake();  // RFC 9001 §6.1
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
   Buf b(Bytes(20, 9), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
   Buf r(b.bytes());
@@ -1057,8 +1049,7 @@ TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
   Buf b(Bytes(40, 2), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);  // pn 1, phase 0
   p.tx.on_ack(Space::application, 0);
-  p.tx.confirm_handshake();  // RFC 9001 §6.1
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 3), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);  // pn 2, phase 1
   Buf ra(a.bytes());
@@ -1153,25 +1144,30 @@ Status open_one(PacketProtection& pp, const Bytes& wire, Bytes* after = nullptr)
 }
 
 TEST(QuicKeyUpdateError, UpdateRefusedBeforeConfirmationAndBeforeAckOfCurrentPhase) {
+  // A client that sent 0-RTT (pn 0) and then 1-RTT (pn 1).
+  const Bytes early = test::random_bytes(32, 172);
   Link l;
-  const Bytes p0 = l.send(0);
-  ASSERT_EQ(open_one(l.rx, p0), Status::ok);
-  l.tx.on_ack(Space::application, 0);
-  // §6.1: MUST NOT initiate before the handshake is confirmed.
-  EXPECT_FALSE(l.tx.handshake_confirmed());
+  ASSERT_EQ(l.tx.install(Level::zero_rtt, Direction::seal, Suite::aes128_gcm, early), Status::ok);
+  Buf z(Bytes(48, 9), Level::zero_rtt);
+  ASSERT_EQ(l.tx.seal({&z.pkt, 1}), 1u);
+  const Bytes p1 = l.send(0);  // 1-RTT, pn 1
+  // §6.1: not before the handshake is confirmed. An ACK of the 0-RTT packet
+  // alone confirms nothing (§4.1.2 needs an ACK of a 1-RTT packet).
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 0), Status::ok);
   EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
   EXPECT_EQ(l.tx.generation(Direction::seal), 0u);
-  l.tx.confirm_handshake();
+  ASSERT_EQ(l.tx.on_ack(Space::application, 1), Status::ok);
   ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
   EXPECT_EQ(l.tx.generation(Direction::seal), 1u);
   // §6.1: no subsequent update before an ACK for a packet of the current phase:
   // nothing sent yet, then sent but only older packets acknowledged.
   EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
-  const Bytes p1 = l.send(1);  // pn 1, the first of generation 1
+  const Bytes p2 = l.send(1);  // pn 2, the first of generation 1
   EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
-  l.tx.on_ack(Space::application, 0);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 1), Status::ok);
   EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
-  l.tx.on_ack(Space::application, 1);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 2), Status::ok);
   ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
   EXPECT_EQ(l.tx.generation(Direction::seal), 2u);
   EXPECT_EQ(l.tx.key_update_error(), KeyUpdateError::none);
@@ -1179,10 +1175,8 @@ TEST(QuicKeyUpdateError, UpdateRefusedBeforeConfirmationAndBeforeAckOfCurrentPha
 
 TEST(QuicKeyUpdateError, OldKeysAfterNewerKeysIsRefusedAndReported) {
   Link l;
-  l.rx.confirm_handshake();
   const Bytes p0 = l.send(0), p1 = l.send(1);  // generation 0
   l.tx.on_ack(Space::application, 0);
-  l.tx.confirm_handshake();
   ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
   const Bytes p2 = l.send(2);  // generation 1, pn 2
   ASSERT_EQ(open_one(l.rx, p0), Status::ok);
@@ -1226,7 +1220,6 @@ TEST(QuicKeyUpdateError, OldKeysAfterNewerKeysIsRefusedAndReported) {
 Status second_update(bool report_acks, uint64_t acked_by_receiver, KeyUpdateError* err,
                      uint64_t* gen_after) {
   Link l;
-  l.tx.confirm_handshake();
   const Bytes p0 = l.send(0);
   EXPECT_EQ(open_one(l.rx, p0), Status::ok);
   l.tx.on_ack(Space::application, 0);
@@ -1281,7 +1274,6 @@ TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
     EXPECT_EQ(from.seal({&x.pkt, 1}), 1u);
     return x.bytes();
   };
-  a.confirm_handshake();
   const Bytes a0 = send(a, 0);
   ASSERT_EQ(open_one(b_rx, a0), Status::ok);
   const Bytes b0 = send(b_tx, 0), b1 = send(b_tx, 1);  // B's generation 0
