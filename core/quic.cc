@@ -908,7 +908,6 @@ bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
   const uint8_t fixed = grease_quic_bit_ ? 0 : 0x40;
   const MaskKey* hp = &s.hp;
   MaskJob* masks = scratch_.masks;
-  OpenMeta* meta = scratch_.open;
   for (size_t i = 0; i < packets.size(); ++i) {
     Packet& p = packets[i];
     const PacketView v = p.view;
@@ -916,14 +915,8 @@ bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
     if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return false;
     const uint8_t* d = v.buf + v.offset;
     if ((d[0] & 0x80) != 0 || (d[0] & fixed) != fixed) return false;
-    OpenMeta& mt = meta[i];
-    mt.pn_offset = pn_off;
-    mt.level = Level::one_rtt;
-    mt.long_hdr = false;
-    mt.unmasked = false;
-    mt.try_prev = false;
-    mt.mask = static_cast<int>(i);
-    mt.job = -1;
+    // open_1rtt needs no per-packet meta before phase 2 (the header layout
+    // is the burst's; the general path writes its own if this gives up).
     masks[i].key = hp;
     masks[i].sample = d + pn_off + 4;
     p.level = Level::one_rtt;
@@ -980,6 +973,8 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
     const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
     mt.pn_len = static_cast<uint8_t>(pn_len);
     mt.pn = pn;
+    mt.try_prev = false;
+    mt.job = -1;
     Status st = w.check(pn);
     Gen* g = nullptr;
     int gi = 0;
@@ -1010,7 +1005,6 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
       p.view.status = st;
       continue;
     }
-    mt.unmasked = true;
     mt.gen = g;
     mt.gen_number = g->number;
     const size_t hdr_len = pn_off + pn_len;
