@@ -1299,3 +1299,86 @@ TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
 
 }  // namespace
 }  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, parse_1rtt,
+// open_1rtt); the same packets with a Handshake packet in front take the
+// general ones. Both must give the same bytes, statuses and state.
+TEST(QuicBurst, OneRttFastPathsAgreeWithGeneralPaths) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 191);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 192);
+      const Bytes dcid = test::random_bytes(8, 193);
+      PacketProtection tx[2], rx[2];
+      for (int k = 0; k < 2; ++k) {
+        ASSERT_EQ(tx[k].install(Level::handshake, Direction::seal, s, hs), Status::ok);
+        ASSERT_EQ(tx[k].install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+        ASSERT_EQ(rx[k].install(Level::handshake, Direction::open, s, hs), Status::ok);
+        ASSERT_EQ(rx[k].install(Level::one_rtt, Direction::open, s, app), Status::ok);
+        ASSERT_EQ(tx[k].set_dcid(dcid), Status::ok);
+        ASSERT_EQ(rx[k].set_short_dcid_length(8), Status::ok);
+      }
+      constexpr size_t kN = 9;
+      std::vector<Buf> bufs[2];
+      for (int k = 0; k < 2; ++k) {
+        if (k == 1) bufs[k].emplace_back(Bytes(40, 0xaa), Level::handshake);
+        for (size_t i = 0; i < kN; ++i)
+          bufs[k].emplace_back(test::random_bytes(i * 37 % 200, 200 + i), Level::one_rtt);
+        std::vector<Packet> pk;
+        for (Buf& b : bufs[k]) pk.push_back(b.pkt);
+        ASSERT_EQ(tx[k].seal(pk), pk.size());
+        for (size_t i = 0; i < pk.size(); ++i) bufs[k][i].pkt = pk[i];
+      }
+      for (size_t i = 0; i < kN; ++i) {
+        EXPECT_EQ(bufs[0][i].bytes(), bufs[1][i + 1].bytes()) << i;
+        EXPECT_EQ(bufs[0][i].pkt.pn, bufs[1][i + 1].pkt.pn);
+        EXPECT_EQ(bufs[0][i].pkt.header_length, bufs[1][i + 1].pkt.header_length);
+      }
+      // Receive: packet 3 forged, packet 5 repeated at the end, packets 6 and
+      // 7 swapped.
+      std::vector<Bytes> wire;
+      for (size_t i = 0; i < kN; ++i) wire.push_back(bufs[0][i].bytes());
+      wire[3][wire[3].size() / 2] ^= 0x40;
+      std::swap(wire[6], wire[7]);
+      wire.push_back(wire[5]);
+      std::vector<Buf> in[2];
+      for (int k = 0; k < 2; ++k) {
+        if (k == 1) in[k].emplace_back(bufs[1][0].bytes());
+        for (const Bytes& w : wire) in[k].emplace_back(w);
+        std::vector<Packet> pk;
+        for (Buf& b : in[k]) pk.push_back(b.pkt);
+        const size_t ok = rx[k].open(pk);
+        EXPECT_EQ(ok, wire.size() - 2 + (k == 1 ? 1 : 0));
+        for (size_t i = 0; i < pk.size(); ++i) in[k][i].pkt = pk[i];
+      }
+      for (size_t i = 0; i < wire.size(); ++i) {
+        const Buf& a = in[0][i];
+        const Buf& b = in[1][i + 1];
+        EXPECT_EQ(a.pkt.status(), b.pkt.status()) << i;
+        EXPECT_EQ(a.mem, b.mem) << i;
+        if (a.pkt.status() != Status::ok) {
+          EXPECT_EQ(a.mem, wire[i]) << i;  // refused packets are left as they arrived
+          continue;
+        }
+        EXPECT_EQ(a.pkt.pn, b.pkt.pn);
+        EXPECT_EQ(a.pkt.header_length, b.pkt.header_length);
+        EXPECT_EQ(a.pkt.view.offset, b.pkt.view.offset);
+        EXPECT_EQ(a.pkt.view.length, b.pkt.view.length);
+        EXPECT_EQ(a.pkt.key_phase, b.pkt.key_phase);
+        EXPECT_EQ(a.pkt.type, PacketType::one_rtt);
+      }
+      EXPECT_EQ(in[0][3].pkt.status(), Status::auth_failed);
+      EXPECT_EQ(in[0][kN].pkt.status(), Status::replayed);
+      EXPECT_EQ(rx[0].largest_received(Space::application), rx[1].largest_received(Space::application));
+      EXPECT_EQ(rx[0].auth_failures(), 1u);
+      EXPECT_EQ(rx[1].auth_failures(), 1u);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace rl::quic
