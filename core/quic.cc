@@ -165,6 +165,21 @@ inline void copy_cid(uint8_t* d, const uint8_t* s, size_t n) {
   }
 }
 
+// Header protection of the packet number field (RFC 9001 §5.4.1) with one
+// 4-byte load and store: the first `pn_len` bytes get mask[1..pn_len], the
+// bytes after them (payload, which always follows: the sample is 4 bytes
+// further) are stored back unchanged. Returns the field after the XOR, as
+// the truncated packet number.
+inline uint32_t xor_pn(uint8_t* pn, const uint8_t* mask, unsigned pn_len) {
+  uint32_t raw, m;
+  std::memcpy(&raw, pn, 4);
+  std::memcpy(&m, mask + 1, 4);
+  const uint32_t keep = pn_len >= 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * pn_len)) - 1;
+  raw ^= m & keep;  // little-endian: the first bytes are the low ones
+  std::memcpy(pn, &raw, 4);
+  return __builtin_bswap32(raw) >> (8 * (4 - pn_len));
+}
+
 }  // namespace
 
 const char* to_string(PacketType t) {
@@ -191,11 +206,7 @@ size_t varint_decode(std::span<const uint8_t> in, uint64_t* value) {
 
 // ---- keys ------------------------------------------------------------------
 
-PacketProtection::PacketProtection(Version v) : version_(v) {
-  // RFC 9000 §12.3: a receiver must discard duplicates; a window of the
-  // largest size remembers 4096 packet numbers per space.
-  for (SpaceState& s : spaces_) s.window.init(ReplayWindow::kMaxSize);
-}
+PacketProtection::PacketProtection(Version v) : version_(v) {}
 
 PacketProtection::~PacketProtection() {
   for (auto& level : sides_)
@@ -393,8 +404,9 @@ Status PacketProtection::update(Direction dir) {
   Side& s = side(Level::one_rtt, Direction::seal);
   if (!s.installed) return Status::unknown_epoch;
   if (!s.has_next) return Status::key_expired;
-  // RFC 9001 §6.1: no new update before a packet sent with the current keys
-  // was acknowledged.
+  // RFC 9001 §6.1: not before the handshake is confirmed, and no new update
+  // before a packet sent with the current keys was acknowledged (the second
+  // implies the first, see quic.h).
   const SpaceState& sp = spaces_[idx(Space::application)];
   if (!s.any_pn || !sp.any_acked || sp.largest_acked < s.first_pn) return Status::invalid_argument;
   rotate_seal();
@@ -438,10 +450,72 @@ PacketProtection::Gen* PacketProtection::gen_by_number(Side& s, uint64_t number)
   return nullptr;
 }
 
-void PacketProtection::on_ack(Space sp, uint64_t largest_acked) {
+Status PacketProtection::on_ack(Space sp, uint64_t largest_acked, uint64_t carried_in) {
+  if (sp == Space::application && carried_in != kUnknownPn) {
+    // RFC 9001 §6.2: a peer updates its send keys before it acknowledges a
+    // packet that carried our update, so an ACK for a packet of our current
+    // send generation must come in a packet of at least that generation. The
+    // carrier's generation follows from its packet number: below the first
+    // packet of the current open keys it used the previous ones.
+    const Side& rx = side(Level::one_rtt, Direction::open);
+    const Side& tx = side(Level::one_rtt, Direction::seal);
+    if (rx.installed && tx.installed && tx.any_pn && largest_acked >= tx.first_pn) {
+      uint64_t carrier = rx.slot[rx.cur].number;
+      if (rx.any_pn && carried_in < rx.first_pn && carrier > 0) --carrier;
+      if (carrier < tx.slot[tx.cur].number) {
+        note_key_update_error(KeyUpdateError::ack_in_old_keys);
+        return Status::malformed;
+      }
+    }
+  }
   SpaceState& s = spaces_[idx(sp)];
   if (!s.any_acked || largest_acked > s.largest_acked) s.largest_acked = largest_acked;
   s.any_acked = true;
+  return Status::ok;
+}
+
+void PacketProtection::on_ack_sent(uint64_t largest_acknowledged) {
+  if (!ack_sent_reported_ || largest_acknowledged > largest_ack_sent_)
+    largest_ack_sent_ = largest_acknowledged;
+  ack_sent_reported_ = true;
+}
+
+// RFC 9001 §6.2: the peer may start the update after the current one only
+// once it got an ACK for a packet it sent with the current keys, i.e. once we
+// acknowledged a packet numbered at or after the first one of the current
+// open generation. The first update (from generation 0) has no such rule.
+bool PacketProtection::consecutive_update(const Side& s) const {
+  return ack_sent_reported_ && s.slot[s.cur].number >= 1 && s.any_pn &&
+         largest_ack_sent_ < s.first_pn;
+}
+
+// A packet with a flipped phase, numbered after the first packet of the
+// current keys, failed with the next keys: if the previous keys open it, the
+// peer went back to old keys (RFC 9001 §6.4). The bytes are put back either way.
+bool PacketProtection::retry_previous(Side& s, const OpenMeta& mt, const AeadJob& j) {
+  if (!s.has_prev) return false;
+  Gen& g = s.slot[s.prev];
+  if (!g.epoch.live()) return false;
+  AeadJob r;
+  r.key = &g.epoch.aead();
+  xor_nonce(g.iv, mt.pn, r.nonce);
+  r.aad = j.aad;
+  r.data = j.data;
+  r.tag = j.tag;
+  rl::open({&r, 1});
+  if (r.status != Status::ok) return false;
+  rl::seal({&r, 1});
+  return true;
+}
+
+const char* to_string(KeyUpdateError e) {
+  switch (e) {
+    case KeyUpdateError::none: return "none";
+    case KeyUpdateError::old_keys_after_new: return "old_keys_after_new";
+    case KeyUpdateError::consecutive_update: return "consecutive_update";
+    case KeyUpdateError::ack_in_old_keys: return "ack_in_old_keys";
+  }
+  return "?";
 }
 
 Status PacketProtection::skip_packet_numbers(Space sp, uint64_t count) {
@@ -488,7 +562,129 @@ size_t PacketProtection::seal(std::span<Packet> packets) {
   return ok;
 }
 
+namespace {
+
+// The truncated packet number, big-endian, in 1..4 bytes (one or two stores
+// instead of a byte loop).
+void store_pn(uint8_t* p, uint64_t pn, unsigned len) {
+  switch (len) {
+    case 1: p[0] = static_cast<uint8_t>(pn); break;
+    case 2: store_be16(p, static_cast<uint16_t>(pn)); break;
+    case 3:
+      store_be16(p, static_cast<uint16_t>(pn >> 8));
+      p[2] = static_cast<uint8_t>(pn);
+      break;
+    default: store_be32(p, static_cast<uint32_t>(pn)); break;
+  }
+}
+
+}  // namespace
+
+// The data path: a burst of 1-RTT packets only. Everything that is the same
+// for the whole burst (keys, CID, first-byte bits, packet-number state) is read
+// once into locals: every header byte is stored through a uint8_t*, which may
+// alias any member, so the general loop below reloads them for each packet.
+// Admission to the key's limits is one call for the burst; masks are queued
+// in the same pass as the AEAD jobs (the sample's address is known before the
+// ciphertext is). Returns false, having committed nothing (no packet number
+// used, nothing counted), when any packet needs the general path; the caller
+// then runs it for the whole burst.
+bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
+  Side& s = side(Level::one_rtt, Direction::seal);
+  if (!s.installed) return false;
+  Gen& g = s.slot[s.cur];
+  if (!g.epoch.live()) return false;
+  SpaceState& sp = spaces_[idx(Space::application)];
+  const size_t n = packets.size();
+  const uint64_t pn0 = sp.next_pn;
+  if (pn0 > kMaxPn + 1 - n) return false;
+  uint8_t cid[kMaxCidLen];
+  std::memcpy(cid, dcid_, kMaxCidLen);
+  const size_t cid_len = dcid_len_;
+  const uint8_t first = static_cast<uint8_t>(0x40 | (spin_ ? 0x20 : 0) |
+                                             ((g.number & 1) ? kKeyPhaseBit : 0));
+  const bool phase = g.number & 1;
+  const uint64_t acked = sp.largest_acked;
+  const bool none_acked = !sp.any_acked;
+  uint8_t iv_lo[4];
+  std::memcpy(iv_lo, g.iv, 4);
+  const uint64_t iv_hi = load_be64(g.iv + 4);
+  const AeadKey* key = &g.epoch.aead();
+  const MaskKey* hp = &s.hp;
+  AeadJob* jobs = scratch_.jobs;
+  MaskJob* masks = scratch_.masks;
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Packet& p = packets[i];
+    const PacketView v = p.view;
+    if (p.level != Level::one_rtt || !p.token.empty() || p.min_pn_length > 4 || !v.well_formed())
+      return false;
+    const uint64_t pn = pn0 + i;
+    unsigned pn_len = packet_number_length(pn, acked, none_acked);
+    if (pn_len < p.min_pn_length) pn_len = p.min_pn_length;
+    const size_t pad = pn_len + v.length < 4 ? 4 - pn_len - v.length : 0;
+    const size_t body = v.length + pad;
+    const size_t hdr_len = 1 + cid_len + pn_len;
+    if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return false;
+    uint8_t* data = v.buf + v.offset;
+    uint8_t* h = data - hdr_len;
+    h[0] = static_cast<uint8_t>(first | (pn_len - 1));
+    copy_cid(h + 1, cid, cid_len);
+    store_pn(h + 1 + cid_len, pn, pn_len);
+    if (pad != 0) std::memset(data + v.length, 0, pad);
+    AeadJob& j = jobs[i];
+    j.key = key;
+    std::memcpy(j.nonce, iv_lo, 4);
+    store_be64(j.nonce + 4, iv_hi ^ pn);
+    j.aad = {h, hdr_len};
+    j.data = {data, body};
+    j.tag = data + body;
+    j.status = Status::ok;
+    MaskJob& m = masks[i];
+    m.key = hp;
+    m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
+    // Outputs while the packet's line is at hand (a fallback rewrites them).
+    p.pn = pn;
+    p.pn_length = static_cast<uint8_t>(pn_len);
+    p.key_phase = phase;
+    p.type = PacketType::one_rtt;
+    p.header_length = static_cast<uint32_t>(hdr_len);
+    p.dcid = {h + 1, cid_len};
+    p.scid = {};
+    total += body;
+  }
+  if (g.epoch.admit_seal(n, total, now()) != Status::ok) return false;
+  sp.next_pn = pn0 + n;
+  if (!s.any_pn) {
+    s.first_pn = pn0;
+    s.any_pn = true;
+  }
+  rl::seal({jobs, n});
+  rl::mask({masks, n});
+  size_t ok = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Packet& p = packets[i];
+    const AeadJob& j = jobs[i];
+    if (j.status != Status::ok) {  // the packet number stays used
+      p.view.status = j.status;
+      continue;
+    }
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
+    const uint8_t* mask = masks[i].mask;
+    h[0] ^= mask[0] & kShortHpBits;
+    xor_pn(h + 1 + cid_len, mask, hdr_len - 1 - static_cast<unsigned>(cid_len));  // pn + payload >= 4 bytes
+    p.view.offset -= hdr_len;
+    p.view.length = hdr_len + static_cast<uint32_t>(j.data.size() + kTagLen);
+    p.view.status = Status::ok;
+    ++ok;
+  }
+  *ok_out = ok;
+  return true;
+}
+
 size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
+  if (size_t ok = 0; seal_1rtt(packets, &ok)) return ok;
   using Meta = SealMeta;
   AeadJob* jobs = scratch_.jobs;
   MaskJob* masks = scratch_.masks;
@@ -642,8 +838,7 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
     const Meta& mt = meta[i];
     const uint8_t* mask = masks[mask_of[i]].mask;
     mt.hdr[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
-    uint8_t* pnp = mt.hdr + mt.hdr_len - mt.pn_len;
-    for (size_t b = 0; b < mt.pn_len; ++b) pnp[b] ^= mask[1 + b];
+    xor_pn(mt.hdr + mt.hdr_len - mt.pn_len, mask, mt.pn_len);  // pn + body >= 4 bytes
     PacketView& v = packets[i].view;
     v.offset -= mt.hdr_len;
     v.length = mt.hdr_len + mt.body_len + static_cast<uint32_t>(kTagLen);
@@ -700,6 +895,204 @@ void PacketProtection::count_auth_failure(Side& s, Gen* g) {
   }
 }
 
+// Phase 1 of open for a burst of short-header packets (the data path): the
+// 1-RTT key checks are made once, and each packet costs a few compares and one
+// mask job. Returns false when any packet needs the general parser, which
+// then rewrites everything this wrote.
+bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
+  const Side& s = side(Level::one_rtt, Direction::open);
+  if (!s.installed || s.exhausted || !s.hp.valid()) return false;
+  const size_t cid_len = short_dcid_len_;
+  const size_t pn_off = 1 + cid_len;
+  // Fixed bit (RFC 9000 §17.3.1), unless the peer may grease it (RFC 9287).
+  const uint8_t fixed = grease_quic_bit_ ? 0 : 0x40;
+  const MaskKey* hp = &s.hp;
+  MaskJob* masks = scratch_.masks;
+  for (size_t i = 0; i < packets.size(); ++i) {
+    Packet& p = packets[i];
+    const PacketView v = p.view;
+    // RFC 9001 §5.4.2: the sample must fit (else the general path says truncated).
+    if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return false;
+    const uint8_t* d = v.buf + v.offset;
+    if ((d[0] & 0x80) != 0 || (d[0] & fixed) != fixed) return false;
+    // open_1rtt needs no per-packet meta before phase 2 (the header layout
+    // is the burst's; the general path writes its own if this gives up).
+    masks[i].key = hp;
+    masks[i].sample = d + pn_off + 4;
+    p.level = Level::one_rtt;
+    p.type = PacketType::one_rtt;
+    p.token = {};
+    p.scid = {};
+    p.dcid = {d + 1, cid_len};
+  }
+  return true;
+}
+
+// Phases 2 and 3 of open for a burst that parse_1rtt took (all 1-RTT, masks
+// computed): the same rules as the general path below, with what is fixed for
+// the burst (the generations, the decoding base, the admission of each key)
+// read once into locals.
+size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
+  const size_t n = packets.size();
+  rl::mask({scratch_.masks, n});
+  AeadJob* jobs = scratch_.jobs;
+  const MaskJob* masks = scratch_.masks;
+  OpenMeta* meta = scratch_.open;
+  Side& s = side(Level::one_rtt, Direction::open);
+  ReceivedPns& w = spaces_[idx(Space::application)].window;
+  const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
+  Gen* const cur = &s.slot[s.cur];
+  Gen* const next = s.has_next ? &s.slot[s.next] : nullptr;
+  Gen* const prev = s.has_prev ? &s.slot[s.prev] : nullptr;
+  const uint64_t cur_number = cur->number;
+  const bool cur_phase = cur_number & 1;
+  const bool prev_by_pn = prev != nullptr && s.any_pn;
+  const uint64_t first_pn = s.first_pn;
+  const size_t pn_off = 1 + size_t{short_dcid_len_};
+  const uint64_t now = this->now();
+  // Admission of each generation (cur, next, prev), asked once per burst.
+  Status adm[3];
+  bool asked[3] = {false, false, false};
+  auto restore = [&](uint8_t* d, const uint8_t* mask, unsigned pn_len) {
+    xor_pn(d + pn_off, mask, pn_len);
+    d[0] ^= mask[0] & kShortHpBits;
+  };
+
+  // Phase 2: remove header protection, decode the packet number against the
+  // largest received (RFC 9000 App. A.3), refuse duplicates, pick the keys
+  // (RFC 9001 §6.3/§6.5, as in the general path), queue the AEAD job.
+  size_t njobs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    OpenMeta& mt = meta[i];
+    Packet& p = packets[i];
+    uint8_t* d = p.view.buf + p.view.offset;
+    const uint8_t* mask = masks[i].mask;
+    const uint8_t first = d[0] ^ (mask[0] & kShortHpBits);
+    d[0] = first;
+    const unsigned pn_len = (first & 3) + 1u;
+    const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
+    mt.pn_len = static_cast<uint8_t>(pn_len);
+    mt.pn = pn;
+    mt.try_prev = false;
+    mt.job = -1;
+    Status st = w.check(pn);
+    Gen* g = nullptr;
+    int gi = 0;
+    if (st == Status::ok) {
+      if (((first & kKeyPhaseBit) != 0) == cur_phase) {
+        g = cur;
+      } else if (prev_by_pn && pn < first_pn) {
+        g = prev;
+        gi = 2;
+      } else if (next != nullptr) {
+        g = next;
+        gi = 1;
+        mt.try_prev = prev_by_pn;
+      } else {
+        st = Status::unknown_epoch;
+      }
+    }
+    if (st == Status::ok) {
+      if (!asked[gi]) {
+        adm[gi] = g->epoch.admit_open(now);
+        asked[gi] = true;
+      }
+      st = adm[gi];
+    }
+    if (st != Status::ok) {
+      if (st == Status::replayed || st == Status::too_old) cur->epoch.count_replay();
+      restore(d, mask, pn_len);
+      p.view.status = st;
+      continue;
+    }
+    mt.gen = g;
+    mt.gen_number = g->number;
+    const size_t hdr_len = pn_off + pn_len;
+    const size_t len = p.view.length;
+    AeadJob& j = jobs[njobs];
+    j.key = &g->epoch.aead();
+    xor_nonce(g->iv, pn, j.nonce);
+    j.aad = {d, hdr_len};
+    j.data = {d + hdr_len, len - hdr_len - kTagLen};
+    j.tag = d + len - kTagLen;
+    j.status = Status::ok;
+    mt.job = static_cast<int>(njobs++);
+  }
+  rl::open({jobs, njobs});
+
+  // Phase 3: as in the general path (see there), one pass in packet order.
+  uint64_t top = 0;
+  bool any = false, any_failed = false, rotate = false;
+  uint64_t rotate_pn = 0;
+  size_t ok = 0;
+  for (size_t i = 0; i < n; ++i) {
+    OpenMeta& mt = meta[i];
+    if (mt.job < 0) continue;
+    Packet& p = packets[i];
+    AeadJob& j = jobs[mt.job];
+    uint8_t* d = p.view.buf + p.view.offset;
+    if (j.status != Status::ok) {
+      if (j.status == Status::auth_failed && mt.try_prev && retry_previous(s, mt, j)) {
+        note_key_update_error(KeyUpdateError::old_keys_after_new);  // RFC 9001 §6.4
+        j.status = Status::malformed;
+      }
+      restore(d, masks[i].mask, mt.pn_len);
+      p.view.status = j.status;
+      any_failed |= j.status == Status::auth_failed;
+      continue;
+    }
+    Status st = (d[0] & kShortReserved) != 0 ? Status::malformed : Status::ok;
+    if (st == Status::ok && any && mt.pn <= top) {
+      for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
+        if (meta[k].job >= 0 && packets[k].view.status == Status::ok && meta[k].pn == mt.pn)
+          st = Status::replayed;
+    }
+    const bool next_gen = mt.gen_number == cur_number + 1;
+    if (st == Status::ok && next_gen && consecutive_update(s)) {
+      note_key_update_error(KeyUpdateError::consecutive_update);  // RFC 9001 §6.2
+      st = Status::malformed;
+    }
+    if (st != Status::ok) {
+      rl::seal({&j, 1});
+      restore(d, masks[i].mask, mt.pn_len);
+      p.view.status = st;
+      j.status = st;
+      if (st == Status::replayed) cur->epoch.count_replay();
+      continue;
+    }
+    if (!any || mt.pn > top) top = mt.pn;
+    any = true;
+    w.commit(mt.pn);
+    if (next_gen) {
+      if (!rotate || mt.pn < rotate_pn) rotate_pn = mt.pn;
+      rotate = true;
+    } else if (mt.gen_number == cur_number && (!s.any_pn || mt.pn < s.first_pn)) {
+      s.first_pn = mt.pn;
+      s.any_pn = true;
+    }
+    const size_t data_len = j.data.size();
+    mt.gen->epoch.count_opened(data_len);
+    const uint32_t hdr_len = static_cast<uint32_t>(pn_off + mt.pn_len);
+    p.pn = mt.pn;
+    p.pn_length = mt.pn_len;
+    p.key_phase = (d[0] & kKeyPhaseBit) != 0;
+    p.header_length = hdr_len;
+    p.view.offset += hdr_len;
+    p.view.length = static_cast<uint32_t>(data_len);
+    p.view.status = Status::ok;
+    ++ok;
+  }
+  if (rotate && s.has_next && !s.exhausted) rotate_open(rotate_pn);
+  if (any_failed) {
+    for (size_t i = 0; i < n; ++i) {
+      const OpenMeta& mt = meta[i];
+      if (mt.job >= 0 && jobs[mt.job].status == Status::auth_failed)
+        count_auth_failure(s, gen_by_number(s, mt.gen_number));
+    }
+  }
+  return ok;
+}
+
 size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   using Meta = OpenMeta;
   AeadJob* jobs = scratch_.jobs;
@@ -709,11 +1102,13 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   const uint64_t now = this->now();
 
   // Phase 1: parse what is not protected; queue a mask for each packet.
+  if (parse_1rtt(packets)) return open_1rtt(packets);
+  {
   for (size_t i = 0; i < packets.size(); ++i) {
     Packet& p = packets[i];
     PacketView& v = p.view;
     Meta& mt = meta[i];
-    mt = Meta{0, Level::one_rtt, false, false, 0, -1, -1, nullptr, 0, 0};
+    mt = Meta{};
     p.token = {};
     p.scid = {};
     if (!v.well_formed()) {
@@ -793,6 +1188,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     m.sample = d + mt.pn_offset + 4;
     mt.mask = static_cast<int>(nmasks++);
   }
+  }
   rl::mask({masks, nmasks});
 
   // Phase 2: remove header protection in place, rebuild the packet number,
@@ -801,7 +1197,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     uint8_t* d = packets[i].view.data();
     const Meta& mt = meta[i];
     const uint8_t* mask = masks[mt.mask].mask;
-    for (size_t b = 0; b < mt.pn_len; ++b) d[mt.pn_offset + b] ^= mask[1 + b];
+    xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
   };
   for (size_t i = 0; i < packets.size(); ++i) {
@@ -810,11 +1206,11 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     Packet& p = packets[i];
     uint8_t* d = p.view.data();
     const uint8_t* mask = masks[mt.mask].mask;
-    d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
-    mt.pn_len = static_cast<uint8_t>((d[0] & 3) + 1);
-    for (size_t b = 0; b < mt.pn_len; ++b) d[mt.pn_offset + b] ^= mask[1 + b];
+    const uint8_t first = d[0] ^ (mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits));
+    d[0] = first;
+    mt.pn_len = static_cast<uint8_t>((first & 3) + 1);
+    const uint64_t truncated = xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     mt.unmasked = true;
-    const uint64_t truncated = load_be(d + mt.pn_offset, mt.pn_len);
     SpaceState& sp = spaces_[idx(space_of(mt.level))];
     const uint64_t expected = sp.window.empty() ? 0 : sp.window.highest() + 1;
     // RFC 9000 App. A.3.
@@ -831,14 +1227,18 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
         // which case it belongs to the previous keys.
         const bool phase = d[0] & kKeyPhaseBit;
         const bool cur_phase = s.slot[s.cur].number & 1;
-        if (phase == cur_phase)
+        if (phase == cur_phase) {
           g = &s.slot[s.cur];
-        else if (s.has_prev && s.any_pn && mt.pn < s.first_pn)
+        } else if (s.has_prev && s.any_pn && mt.pn < s.first_pn) {
           g = &s.slot[s.prev];
-        else if (s.has_next)
+        } else if (s.has_next) {
           g = &s.slot[s.next];
-        else
+          // If the next keys fail, the previous ones are tried (phase 3) to
+          // tell a §6.4 violation from a forgery.
+          mt.try_prev = s.has_prev && s.any_pn;
+        } else {
           st = Status::unknown_epoch;
+        }
       }
     }
     if (st == Status::ok) st = g->epoch.admit_open(now);
@@ -863,23 +1263,37 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   }
   rl::open({jobs, njobs});
 
-  // Phase 3a, while every key of the burst is still intact: put back what
-  // failed, and turn away authenticated packets that break a rule checked
-  // only after authentication (RFC 9000 §17.2/§17.3.1: reserved bits must be
-  // zero; a forged packet must not be able to trigger that connection error)
-  // or that repeat a packet number earlier in this burst. For those the
-  // ciphertext is put back by sealing again: the same key, nonce and AAD give
-  // the same bytes.
+  // Phase 3, one pass in packet order. Put back what failed; turn away
+  // authenticated packets that break a rule checked only after
+  // authentication (RFC 9000 §17.2/§17.3.1: reserved bits must be zero, and a
+  // forged packet must not be able to trigger that connection error), that
+  // repeat a packet number earlier in this burst, or that break the key
+  // update rules (RFC 9001 §6.2, §6.4); for those the ciphertext is put back
+  // by sealing again (same key, nonce and AAD give the same bytes). Commit the
+  // rest. Everything that can wipe or rotate keys (a key update, the
+  // integrity limit) waits until after the pass, so every key of the burst is
+  // intact while it runs.
   uint64_t burst_top[3] = {};
   bool burst_any[3] = {};
+  bool any_failed = false, rotate = false;
+  uint64_t rotate_pn = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < packets.size(); ++i) {
     Meta& mt = meta[i];
     if (mt.job < 0) continue;
     Packet& p = packets[i];
     AeadJob& j = jobs[mt.job];
+    Side& s = side(mt.level, Direction::open);
     if (j.status != Status::ok) {
+      if (j.status == Status::auth_failed && mt.try_prev && retry_previous(s, mt, j)) {
+        // RFC 9001 §6.4: the previous keys open a packet numbered after the
+        // first packet of the current (newer) keys. A connection error.
+        note_key_update_error(KeyUpdateError::old_keys_after_new);
+        j.status = Status::malformed;
+      }
       restore_header(i);
       p.view.status = j.status;
+      any_failed |= j.status == Status::auth_failed;
       continue;
     }
     const size_t sp_i = idx(space_of(mt.level));
@@ -892,56 +1306,55 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
             space_of(meta[k].level) == space_of(mt.level) && meta[k].pn == mt.pn)
           st = Status::replayed;
     }
+    const bool next_gen = mt.level == Level::one_rtt && mt.gen_number == s.slot[s.cur].number + 1;
+    if (st == Status::ok && next_gen && consecutive_update(s)) {
+      // RFC 9001 §6.2: the peer updates again before we acknowledged a packet
+      // it sent with the current keys.
+      note_key_update_error(KeyUpdateError::consecutive_update);
+      st = Status::malformed;
+    }
     if (st != Status::ok) {
       rl::seal({&j, 1});
       restore_header(i);
       p.view.status = st;
       j.status = st;
-      if (st == Status::replayed) {
-        Side& s = side(mt.level, Direction::open);
-        s.slot[s.cur].epoch.count_replay();
-      }
+      if (st == Status::replayed) s.slot[s.cur].epoch.count_replay();
       continue;
     }
-    p.view.status = Status::ok;
     if (!burst_any[sp_i] || mt.pn > burst_top[sp_i]) burst_top[sp_i] = mt.pn;
     burst_any[sp_i] = true;
-  }
-
-  // Phase 3b: commit, in packet order, only what authenticated. Key update
-  // may rotate generations here; nothing below needs a key any more.
-  size_t ok = 0;
-  for (size_t i = 0; i < packets.size(); ++i) {
-    Meta& mt = meta[i];
-    if (mt.job < 0) continue;
-    Packet& p = packets[i];
-    AeadJob& j = jobs[mt.job];
-    Side& s = side(mt.level, Direction::open);
-    if (j.status == Status::auth_failed) {
-      count_auth_failure(s, gen_by_number(s, mt.gen_number));
-      continue;
-    }
-    if (j.status != Status::ok) continue;
-    SpaceState& sp = spaces_[idx(space_of(mt.level))];
-    sp.window.commit(mt.pn);
+    spaces_[sp_i].window.commit(mt.pn);
     if (mt.level == Level::one_rtt) {
-      if (mt.gen_number == s.slot[s.cur].number + 1 && s.has_next) {
-        rotate_open(mt.pn);
+      if (next_gen) {
+        if (!rotate || mt.pn < rotate_pn) rotate_pn = mt.pn;
+        rotate = true;
       } else if (mt.gen_number == s.slot[s.cur].number && (!s.any_pn || mt.pn < s.first_pn)) {
         s.first_pn = mt.pn;
         s.any_pn = true;
       }
     }
-    if (Gen* g = gen_by_number(s, mt.gen_number)) g->epoch.count_opened(j.data.size());
-    const uint8_t* d = p.view.data();
+    mt.gen->epoch.count_opened(j.data.size());
     const size_t hdr_len = mt.pn_offset + mt.pn_len;
     p.pn = mt.pn;
     p.pn_length = mt.pn_len;
-    p.key_phase = !mt.long_hdr && (d[0] & kKeyPhaseBit);
+    p.key_phase = !mt.long_hdr && (p.view.data()[0] & kKeyPhaseBit);
     p.header_length = static_cast<uint32_t>(hdr_len);
     p.view.offset += static_cast<uint32_t>(hdr_len);
     p.view.length = static_cast<uint32_t>(j.data.size());
+    p.view.status = Status::ok;
     ++ok;
+  }
+  if (rotate) {
+    Side& s = side(Level::one_rtt, Direction::open);
+    if (s.has_next && !s.exhausted) rotate_open(rotate_pn);
+  }
+  if (any_failed) {
+    for (size_t i = 0; i < packets.size(); ++i) {
+      const Meta& mt = meta[i];
+      if (mt.job < 0 || jobs[mt.job].status != Status::auth_failed) continue;
+      Side& s = side(mt.level, Direction::open);
+      count_auth_failure(s, gen_by_number(s, mt.gen_number));
+    }
   }
   return ok;
 }

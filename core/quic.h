@@ -39,7 +39,6 @@
 
 #include "core/keys.h"
 #include "core/packet.h"
-#include "core/replay_window.h"
 #include "simd/aead_key.h"
 #include "simd/jobs.h"
 #include "simd/status.h"
@@ -85,6 +84,9 @@ inline constexpr size_t kTagLen = 16;        // every QUIC AEAD
 inline constexpr size_t kSampleLen = 16;     // RFC 9001 §5.4.2
 inline constexpr uint64_t kMaxPn = (uint64_t{1} << 62) - 1;
 inline constexpr size_t kBurst = 64;         // jobs per batched call
+
+enum class KeyUpdateError : uint8_t { none, old_keys_after_new, consecutive_update, ack_in_old_keys };
+const char* to_string(KeyUpdateError e);
 
 struct Packet {
   PacketView view;
@@ -135,10 +137,15 @@ class PacketProtection {
   Status install(Level level, Direction dir, Suite suite, std::span<const uint8_t> secret,
                  const Limits* limits = nullptr);
   // update(seal): start a key update (RFC 9001 §6.1): the send side moves to
-  // the pre-derived next generation and flips the key phase. Refused with
-  // invalid_argument until a packet sent with the current keys was
-  // acknowledged (on_ack). The open side follows the peer by itself; update(open)
-  // is refused with invalid_argument.
+  // the pre-derived next generation and flips the key phase. §6.1 forbids it
+  // before the handshake is confirmed and before a packet sent with the
+  // current keys was acknowledged; update() is refused with invalid_argument
+  // until on_ack() reports an ACK for a packet of the current phase, which
+  // covers both: an ACK of a 1-RTT packet confirms the handshake (§4.1.2: a
+  // client MAY take it as confirmation; a server opens no 1-RTT packet, so no
+  // ACK, before its handshake is complete), and an ACK of 0-RTT packets
+  // only does not count. The open side follows the peer by itself;
+  // update(open) is refused with invalid_argument.
   Status update(Direction dir);
   // Drops the previous 1-RTT open generation (the caller runs the 3×PTO timer
   // of RFC 9001 §6.5). Returns unknown_epoch when there is none.
@@ -149,8 +156,31 @@ class PacketProtection {
 
   // The largest packet number the peer acknowledged in a space: the packet
   // number length is chosen from it (RFC 9000 §17.1), and it allows the next
-  // key update.
-  void on_ack(Space s, uint64_t largest_acked);
+  // key update. `carried_in` is the packet number of the received 1-RTT
+  // packet whose ACK frame this is (kUnknownPn: not checked): an ACK carried
+  // with keys older than those of a packet it acknowledges is the §6.2
+  // KEY_UPDATE_ERROR (the peer acknowledged our key update without updating);
+  // it is refused with malformed, recorded in key_update_error(), and not
+  // applied.
+  static constexpr uint64_t kUnknownPn = ~uint64_t{0};
+  Status on_ack(Space s, uint64_t largest_acked, uint64_t carried_in = kUnknownPn);
+  // The largest packet number we acknowledged (application space) in an ACK
+  // frame we sent, called once that packet is sealed. Callers that report
+  // it get the §6.2 check of consecutive key updates (see key_update_error);
+  // without it that check is off.
+  void on_ack_sent(uint64_t largest_acknowledged);
+
+  // Key update errors (RFC 9001 §6.2, §6.4), for the caller to close the
+  // connection with KEY_UPDATE_ERROR (0x0e). The packet that shows the error
+  // is refused with Status::malformed and changes nothing else; the first
+  // error stays recorded here.
+  //  old_keys_after_new  §6.4 (MUST): a packet opens with the previous keys
+  //                      although a lower-numbered packet used the current ones.
+  //  consecutive_update  §6.2 (MAY): the peer updates again before we sent an
+  //                      ACK for a packet of its current phase (on_ack_sent;
+  //                      checked only when the caller reports sent ACKs).
+  //  ack_in_old_keys     §6.2 (MAY): see on_ack's `carried_in`.
+  KeyUpdateError key_update_error() const { return key_update_error_; }
   // Skips `count` packet numbers on send (RFC 9000 §21.4: skipping detects
   // optimistic acknowledgements). Only forward, so no nonce is ever reused.
   Status skip_packet_numbers(Space s, uint64_t count);
@@ -211,11 +241,47 @@ class PacketProtection {
     uint64_t first_pn = 0;
     bool any_pn = false;
   };
+  // Packet numbers received in one space (RFC 9000 §12.3: duplicates are
+  // discarded; App. A.3 decodes against the largest). A ring of 64 words, so
+  // that finding a packet number's word is a mask, not the division a ring
+  // of any size needs (core/replay_window.h): open pays it on every packet.
+  // Remembers the 4032 packet numbers below the largest (63 words; the 64th
+  // is the one the largest is in); older ones are too_old.
+  class ReceivedPns {
+   public:
+    static constexpr uint64_t kWords = 64, kWindow = (kWords - 1) * 64;
+    bool empty() const { return !any_; }
+    uint64_t highest() const { return top_; }  // meaningful when !empty()
+    Status check(uint64_t pn) const {
+      if (!any_ || pn > top_) return Status::ok;
+      if (top_ - pn >= kWindow) return Status::too_old;
+      return (bits_[(pn >> 6) % kWords] >> (pn & 63)) & 1 ? Status::replayed : Status::ok;
+    }
+    // After check(pn) == ok and authentication.
+    void commit(uint64_t pn) {
+      if (!any_ || pn > top_) {
+        const uint64_t from = any_ ? (top_ >> 6) + 1 : 0, to = pn >> 6;
+        if (!any_ || to - from + 1 >= kWords) {
+          for (uint64_t& w : bits_) w = 0;
+        } else {
+          for (uint64_t b = from; b <= to; ++b) bits_[b % kWords] = 0;
+        }
+        top_ = pn;
+        any_ = true;
+      }
+      bits_[(pn >> 6) % kWords] |= uint64_t{1} << (pn & 63);
+    }
+
+   private:
+    uint64_t bits_[kWords] = {};
+    uint64_t top_ = 0;
+    bool any_ = false;
+  };
   struct SpaceState {
     uint64_t next_pn = 0;
     uint64_t largest_acked = 0;
     bool any_acked = false;
-    ReplayWindow window;
+    ReceivedPns window;
   };
   // Per-burst scratch, kept in the object so that a call zeroes nothing it
   // does not use (one object is used by one thread at a time).
@@ -227,16 +293,17 @@ class PacketProtection {
     int job;
   };
   struct OpenMeta {
-    size_t pn_offset;  // from the packet start
-    Level level;
-    bool long_hdr;
-    bool unmasked;     // header protection removed in place
-    uint8_t pn_len;
-    int mask;          // index into masks, or -1
-    int job;           // index into jobs, or -1
-    Gen* gen;
-    uint64_t gen_number;
-    uint64_t pn;
+    size_t pn_offset = 0;  // from the packet start
+    Level level = Level::one_rtt;
+    bool long_hdr = false;
+    bool unmasked = false;  // header protection removed in place
+    bool try_prev = false;  // next keys tried on a flipped phase; previous ones exist
+    uint8_t pn_len = 0;
+    int mask = -1;          // index into masks, or -1
+    int job = -1;           // index into jobs, or -1
+    Gen* gen = nullptr;
+    uint64_t gen_number = 0;
+    uint64_t pn = 0;
   };
   struct Scratch {
     AeadJob jobs[kBurst];
@@ -262,6 +329,14 @@ class PacketProtection {
   void count_auth_failure(Side& s, Gen* g);
 
   size_t seal_chunk(std::span<Packet> packets);
+  bool seal_1rtt(std::span<Packet> packets, size_t* ok);
+  bool parse_1rtt(std::span<Packet> packets);
+  size_t open_1rtt(std::span<Packet> packets);
+  bool retry_previous(Side& s, const OpenMeta& mt, const AeadJob& j);
+  bool consecutive_update(const Side& s) const;
+  void note_key_update_error(KeyUpdateError e) {
+    if (key_update_error_ == KeyUpdateError::none) key_update_error_ = e;
+  }
   size_t open_chunk(std::span<Packet> packets);
 
   Scratch scratch_;
@@ -277,6 +352,9 @@ class PacketProtection {
   bool spin_ = false;
   bool grease_quic_bit_ = false;
   bool uses_clock_ = false;  // some key has an age limit, or a clock was set
+  bool ack_sent_reported_ = false;  // on_ack_sent was called at least once
+  uint64_t largest_ack_sent_ = 0;
+  KeyUpdateError key_update_error_ = KeyUpdateError::none;
   uint64_t now() const { return uses_clock_ ? clock_.read() : 0; }
 };
 

@@ -522,7 +522,7 @@ TEST(QuicMutation, ShortHeaderEveryByteAcrossKeyPhases) {
     Buf ar(a.bytes());
     ASSERT_EQ(p.rx.open({&ar.pkt, 1}), 1u);
     p.tx.on_ack(Space::application, 0);
-    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+        ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
     Buf b(Bytes(30, 2), Level::one_rtt);
     ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
     Buf br(b.bytes());
@@ -657,7 +657,7 @@ TEST(QuicKeyUpdate, UsesKuLabelAndKeepsHeaderProtectionKey) {
   Buf b(Bytes(40, 5), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
   p.tx.on_ack(Space::application, 0);
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 6), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);
   Bytes wire = c.bytes();
@@ -708,7 +708,7 @@ TEST(QuicLimits, ConfidentialityLimitThenUpdate) {
   EXPECT_TRUE(has_event(ev, KeyEvent::soft_limit));
   EXPECT_TRUE(has_event(ev, KeyEvent::hard_limit));
   p.tx.on_ack(Space::application, 2);
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);  // the next generation has its own budget
   Buf b(Bytes(20, 9), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);
   Buf r(b.bytes());
@@ -993,11 +993,13 @@ Bytes hand_protect(Version v, Suite s, const Bytes& secret, uint8_t first, uint6
                    size_t pn_len, const Bytes& payload) {
   PacketKeys k;
   EXPECT_EQ(derive_packet_keys(v, s, secret, k), Status::ok);
-  Bytes p{first};
-  for (size_t i = pn_len; i-- > 0;) p.push_back(static_cast<uint8_t>(pn >> (8 * i)));
-  const size_t hl = p.size();
-  p.insert(p.end(), payload.begin(), payload.end());
-  p.resize(p.size() + 16);
+  // Sized once and filled by index (GCC 12 warns, wrongly, about push_back
+  // on a one-byte vector here).
+  const size_t hl = 1 + pn_len;
+  Bytes p(hl + payload.size() + 16, 0);
+  p[0] = first;
+  for (size_t i = 0; i < pn_len; ++i) p[1 + i] = static_cast<uint8_t>(pn >> (8 * (pn_len - 1 - i)));
+  std::copy(payload.begin(), payload.end(), p.begin() + static_cast<std::ptrdiff_t>(hl));
   AeadKey key;
   EXPECT_EQ(key.init(s, {k.key, k.key_len}), Status::ok);
   AeadJob j;
@@ -1047,7 +1049,7 @@ TEST(QuicRules, BurstWithUpdateOldPhaseAndDuplicate) {
   Buf b(Bytes(40, 2), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&b.pkt, 1}), 1u);  // pn 1, phase 0
   p.tx.on_ack(Space::application, 0);
-  ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
+    ASSERT_EQ(p.tx.update(Direction::seal), Status::ok);
   Buf c(Bytes(40, 3), Level::one_rtt);
   ASSERT_EQ(p.tx.seal({&c.pkt, 1}), 1u);  // pn 2, phase 1
   Buf ra(a.bytes());
@@ -1109,6 +1111,273 @@ TEST(QuicSpaces, ZeroRttAndOneRttShareTheApplicationSpace) {
     EXPECT_EQ(client.open({&c.pkt, 1}), 0u);
     EXPECT_EQ(c.pkt.status(), Status::unknown_epoch);
   }
+}
+
+}  // namespace
+}  // namespace rl::quic
+
+// ---- key update errors (RFC 9001 §6.1, §6.2, §6.4) --------------------------------
+
+namespace rl::quic {
+namespace {
+
+// One direction of a connection: `tx` seals with secret `s`, `rx` opens it.
+struct Link {
+  PacketProtection tx, rx;
+  Bytes secret = test::random_bytes(32, 171);
+  Link() {
+    EXPECT_EQ(tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+    EXPECT_EQ(rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  }
+  Bytes send(uint8_t fill) {
+    Buf b(Bytes(48, fill), Level::one_rtt);
+    EXPECT_EQ(tx.seal({&b.pkt, 1}), 1u);
+    return b.bytes();
+  }
+};
+
+Status open_one(PacketProtection& pp, const Bytes& wire, Bytes* after = nullptr) {
+  Buf r(wire);
+  pp.open({&r.pkt, 1});
+  if (after != nullptr) *after = r.mem;
+  return r.pkt.status();
+}
+
+TEST(QuicKeyUpdateError, UpdateRefusedBeforeConfirmationAndBeforeAckOfCurrentPhase) {
+  // A client that sent 0-RTT (pn 0) and then 1-RTT (pn 1).
+  const Bytes early = test::random_bytes(32, 172);
+  Link l;
+  ASSERT_EQ(l.tx.install(Level::zero_rtt, Direction::seal, Suite::aes128_gcm, early), Status::ok);
+  Buf z(Bytes(48, 9), Level::zero_rtt);
+  ASSERT_EQ(l.tx.seal({&z.pkt, 1}), 1u);
+  const Bytes p1 = l.send(0);  // 1-RTT, pn 1
+  // §6.1: not before the handshake is confirmed. An ACK of the 0-RTT packet
+  // alone confirms nothing (§4.1.2 needs an ACK of a 1-RTT packet).
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 0), Status::ok);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 0u);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 1), Status::ok);
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 1u);
+  // §6.1: no subsequent update before an ACK for a packet of the current phase:
+  // nothing sent yet, then sent but only older packets acknowledged.
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  const Bytes p2 = l.send(1);  // pn 2, the first of generation 1
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 1), Status::ok);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::invalid_argument);
+  ASSERT_EQ(l.tx.on_ack(Space::application, 2), Status::ok);
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  EXPECT_EQ(l.tx.generation(Direction::seal), 2u);
+  EXPECT_EQ(l.tx.key_update_error(), KeyUpdateError::none);
+}
+
+TEST(QuicKeyUpdateError, OldKeysAfterNewerKeysIsRefusedAndReported) {
+  Link l;
+  const Bytes p0 = l.send(0), p1 = l.send(1);  // generation 0
+  l.tx.on_ack(Space::application, 0);
+  ASSERT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p2 = l.send(2);  // generation 1, pn 2
+  ASSERT_EQ(open_one(l.rx, p0), Status::ok);
+  ASSERT_EQ(open_one(l.rx, p2), Status::ok);
+  ASSERT_EQ(l.rx.generation(Direction::open), 1u);
+  // A late generation-0 packet numbered below the first generation-1 one is fine.
+  ASSERT_EQ(open_one(l.rx, p1), Status::ok);
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::none);
+
+  // A generation-0 packet numbered after pn 2: the peer went back to old
+  // keys (§6.4, MUST be a KEY_UPDATE_ERROR).
+  PacketProtection old_tx;
+  ASSERT_EQ(old_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, l.secret), Status::ok);
+  ASSERT_EQ(old_tx.skip_packet_numbers(Space::application, 3), Status::ok);
+  Buf b(Bytes(48, 3), Level::one_rtt);
+  ASSERT_EQ(old_tx.seal({&b.pkt, 1}), 1u);
+  const Bytes bad = b.bytes();
+  // A forgery of the same shape (last byte of the tag changed) is only an
+  // authentication failure, not a key update error.
+  Bytes forged = bad;
+  forged.back() ^= 1;
+  const uint64_t failures = l.rx.auth_failures();
+  Bytes after;
+  EXPECT_EQ(open_one(l.rx, forged, &after), Status::auth_failed);
+  EXPECT_EQ(after, forged);
+  EXPECT_EQ(l.rx.auth_failures(), failures + 1);
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::none);
+
+  EXPECT_EQ(open_one(l.rx, bad, &after), Status::malformed);
+  EXPECT_EQ(after, bad);  // bytes as they arrived
+  EXPECT_EQ(l.rx.key_update_error(), KeyUpdateError::old_keys_after_new);
+  EXPECT_EQ(l.rx.auth_failures(), failures + 1);  // not counted as a forgery
+  EXPECT_EQ(l.rx.largest_received(Space::application), 2u);  // nothing committed
+  EXPECT_EQ(l.rx.generation(Direction::open), 1u);
+  EXPECT_TRUE(l.rx.has_previous());
+  EXPECT_STREQ(to_string(l.rx.key_update_error()), "old_keys_after_new");
+}
+
+// The peer (tx) updates twice; the receiver reports the ACKs it sends.
+// Returns the status of the packet that carries the second update.
+Status second_update(bool report_acks, uint64_t acked_by_receiver, KeyUpdateError* err,
+                     uint64_t* gen_after) {
+  Link l;
+  const Bytes p0 = l.send(0);
+  EXPECT_EQ(open_one(l.rx, p0), Status::ok);
+  l.tx.on_ack(Space::application, 0);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p1 = l.send(1);  // generation 1, pn 1
+  EXPECT_EQ(open_one(l.rx, p1), Status::ok);
+  EXPECT_EQ(l.rx.generation(Direction::open), 1u);
+  if (report_acks) l.rx.on_ack_sent(acked_by_receiver);
+  // The peer claims an ACK for pn 1 and updates again.
+  l.tx.on_ack(Space::application, 1);
+  EXPECT_EQ(l.tx.update(Direction::seal), Status::ok);
+  const Bytes p2 = l.send(2);  // generation 2, pn 2
+  Bytes after;
+  const Status st = open_one(l.rx, p2, &after);
+  if (st != Status::ok) {
+    EXPECT_EQ(after, p2);
+    EXPECT_EQ(l.rx.largest_received(Space::application), 1u);
+  }
+  *err = l.rx.key_update_error();
+  *gen_after = l.rx.generation(Direction::open);
+  return st;
+}
+
+TEST(QuicKeyUpdateError, ConsecutiveUpdateBeforeOurAckIsRefused) {
+  KeyUpdateError err;
+  uint64_t gen = 0;
+  // We acknowledged only pn 0 (generation 0): the peer cannot have had an ACK
+  // for a generation-1 packet (§6.2).
+  EXPECT_EQ(second_update(true, 0, &err, &gen), Status::malformed);
+  EXPECT_EQ(err, KeyUpdateError::consecutive_update);
+  EXPECT_EQ(gen, 1u);
+  // We acknowledged pn 1: the second update is allowed.
+  EXPECT_EQ(second_update(true, 1, &err, &gen), Status::ok);
+  EXPECT_EQ(err, KeyUpdateError::none);
+  EXPECT_EQ(gen, 2u);
+  // A caller that does not report its ACKs does not get the check.
+  EXPECT_EQ(second_update(false, 0, &err, &gen), Status::ok);
+  EXPECT_EQ(err, KeyUpdateError::none);
+  EXPECT_EQ(gen, 2u);
+}
+
+TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
+  // Endpoint A seals with `sa` and opens with `sb`; its peer B the other way.
+  const Bytes sa = test::random_bytes(32, 181), sb = test::random_bytes(32, 182);
+  PacketProtection a, b_tx, b_rx;
+  ASSERT_EQ(a.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, sa), Status::ok);
+  ASSERT_EQ(a.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, sb), Status::ok);
+  ASSERT_EQ(b_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, sb), Status::ok);
+  ASSERT_EQ(b_rx.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, sa), Status::ok);
+  auto send = [](PacketProtection& from, uint8_t fill) {
+    Buf x(Bytes(48, fill), Level::one_rtt);
+    EXPECT_EQ(from.seal({&x.pkt, 1}), 1u);
+    return x.bytes();
+  };
+  const Bytes a0 = send(a, 0);
+  ASSERT_EQ(open_one(b_rx, a0), Status::ok);
+  const Bytes b0 = send(b_tx, 0), b1 = send(b_tx, 1);  // B's generation 0
+  ASSERT_EQ(open_one(a, b0), Status::ok);
+  ASSERT_EQ(a.on_ack(Space::application, 0, 0), Status::ok);  // carried in B's pn 0
+  ASSERT_EQ(a.update(Direction::seal), Status::ok);
+  const Bytes a1 = send(a, 1);  // A's generation 1, pn 1
+  ASSERT_EQ(open_one(b_rx, a1), Status::ok);
+  ASSERT_EQ(open_one(a, b1), Status::ok);
+  // An ACK of pn 0 (generation 0) in B's generation-0 packet pn 1 is fine.
+  EXPECT_EQ(a.on_ack(Space::application, 0, 1), Status::ok);
+  EXPECT_EQ(a.key_update_error(), KeyUpdateError::none);
+  // B acknowledges A's generation-1 packet in its generation-0 packet pn 1:
+  // it should have updated its send keys first (§6.2, MAY be an error).
+  EXPECT_EQ(a.on_ack(Space::application, 1, 1), Status::malformed);
+  EXPECT_EQ(a.key_update_error(), KeyUpdateError::ack_in_old_keys);
+  // Not applied: a further update still waits for an ACK of generation 1.
+  EXPECT_EQ(a.update(Direction::seal), Status::invalid_argument);
+  // Unchecked when the carrier is not given.
+  EXPECT_EQ(a.on_ack(Space::application, 1), Status::ok);
+  EXPECT_EQ(a.update(Direction::seal), Status::ok);
+}
+
+}  // namespace
+}  // namespace rl::quic
+
+namespace rl::quic {
+namespace {
+
+// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, parse_1rtt,
+// open_1rtt); the same packets with a Handshake packet in front take the
+// general ones. Both must give the same bytes, statuses and state.
+TEST(QuicBurst, OneRttFastPathsAgreeWithGeneralPaths) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 191);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 192);
+      const Bytes dcid = test::random_bytes(8, 193);
+      PacketProtection tx[2], rx[2];
+      for (int k = 0; k < 2; ++k) {
+        ASSERT_EQ(tx[k].install(Level::handshake, Direction::seal, s, hs), Status::ok);
+        ASSERT_EQ(tx[k].install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+        ASSERT_EQ(rx[k].install(Level::handshake, Direction::open, s, hs), Status::ok);
+        ASSERT_EQ(rx[k].install(Level::one_rtt, Direction::open, s, app), Status::ok);
+        ASSERT_EQ(tx[k].set_dcid(dcid), Status::ok);
+        ASSERT_EQ(rx[k].set_short_dcid_length(8), Status::ok);
+      }
+      constexpr size_t kN = 9;
+      std::vector<Buf> bufs[2];
+      for (int k = 0; k < 2; ++k) {
+        if (k == 1) bufs[k].emplace_back(Bytes(40, 0xaa), Level::handshake);
+        for (size_t i = 0; i < kN; ++i)
+          bufs[k].emplace_back(test::random_bytes(i * 37 % 200, 200 + i), Level::one_rtt);
+        std::vector<Packet> pk;
+        for (Buf& b : bufs[k]) pk.push_back(b.pkt);
+        ASSERT_EQ(tx[k].seal(pk), pk.size());
+        for (size_t i = 0; i < pk.size(); ++i) bufs[k][i].pkt = pk[i];
+      }
+      for (size_t i = 0; i < kN; ++i) {
+        EXPECT_EQ(bufs[0][i].bytes(), bufs[1][i + 1].bytes()) << i;
+        EXPECT_EQ(bufs[0][i].pkt.pn, bufs[1][i + 1].pkt.pn);
+        EXPECT_EQ(bufs[0][i].pkt.header_length, bufs[1][i + 1].pkt.header_length);
+      }
+      // Receive: packet 3 forged, packet 5 repeated at the end, packets 6 and
+      // 7 swapped.
+      std::vector<Bytes> wire;
+      for (size_t i = 0; i < kN; ++i) wire.push_back(bufs[0][i].bytes());
+      wire[3][wire[3].size() / 2] ^= 0x40;
+      std::swap(wire[6], wire[7]);
+      wire.push_back(wire[5]);
+      std::vector<Buf> in[2];
+      for (int k = 0; k < 2; ++k) {
+        if (k == 1) in[k].emplace_back(bufs[1][0].bytes());
+        for (const Bytes& w : wire) in[k].emplace_back(w);
+        std::vector<Packet> pk;
+        for (Buf& b : in[k]) pk.push_back(b.pkt);
+        const size_t ok = rx[k].open(pk);
+        EXPECT_EQ(ok, wire.size() - 2 + (k == 1 ? 1 : 0));
+        for (size_t i = 0; i < pk.size(); ++i) in[k][i].pkt = pk[i];
+      }
+      for (size_t i = 0; i < wire.size(); ++i) {
+        const Buf& a = in[0][i];
+        const Buf& b = in[1][i + 1];
+        EXPECT_EQ(a.pkt.status(), b.pkt.status()) << i;
+        EXPECT_EQ(a.mem, b.mem) << i;
+        if (a.pkt.status() != Status::ok) {
+          EXPECT_EQ(a.mem, wire[i]) << i;  // refused packets are left as they arrived
+          continue;
+        }
+        EXPECT_EQ(a.pkt.pn, b.pkt.pn);
+        EXPECT_EQ(a.pkt.header_length, b.pkt.header_length);
+        EXPECT_EQ(a.pkt.view.offset, b.pkt.view.offset);
+        EXPECT_EQ(a.pkt.view.length, b.pkt.view.length);
+        EXPECT_EQ(a.pkt.key_phase, b.pkt.key_phase);
+        EXPECT_EQ(a.pkt.type, PacketType::one_rtt);
+      }
+      EXPECT_EQ(in[0][3].pkt.status(), Status::auth_failed);
+      EXPECT_EQ(in[0][kN].pkt.status(), Status::replayed);
+      EXPECT_EQ(rx[0].largest_received(Space::application), rx[1].largest_received(Space::application));
+      EXPECT_EQ(rx[0].auth_failures(), 1u);
+      EXPECT_EQ(rx[1].auth_failures(), 1u);
+    }
+  });
 }
 
 }  // namespace
