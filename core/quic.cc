@@ -939,7 +939,7 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
   const MaskJob* masks = scratch_.masks;
   OpenMeta* meta = scratch_.open;
   Side& s = side(Level::one_rtt, Direction::open);
-  ReceivedPns& w = spaces_[idx(Space::application)].window;
+  ReplayWindow& w = spaces_[idx(Space::application)].window;
   const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
   Gen* const cur = &s.slot[s.cur];
   Gen* const next = s.has_next ? &s.slot[s.next] : nullptr;

@@ -39,6 +39,7 @@
 
 #include "core/keys.h"
 #include "core/packet.h"
+#include "core/replay_window.h"
 #include "simd/aead_key.h"
 #include "simd/jobs.h"
 #include "simd/status.h"
@@ -242,46 +243,13 @@ class PacketProtection {
     bool any_pn = false;
   };
   // Packet numbers received in one space (RFC 9000 §12.3: duplicates are
-  // discarded; App. A.3 decodes against the largest). A ring of 64 words, so
-  // that finding a packet number's word is a mask, not the division a ring
-  // of any size needs (core/replay_window.h): open pays it on every packet.
-  // Remembers the 4032 packet numbers below the largest (63 words; the 64th
-  // is the one the largest is in); older ones are too_old.
-  class ReceivedPns {
-   public:
-    static constexpr uint64_t kWords = 64, kWindow = (kWords - 1) * 64;
-    bool empty() const { return !any_; }
-    uint64_t highest() const { return top_; }  // meaningful when !empty()
-    Status check(uint64_t pn) const {
-      if (!any_ || pn > top_) return Status::ok;
-      if (top_ - pn >= kWindow) return Status::too_old;
-      return (bits_[(pn >> 6) % kWords] >> (pn & 63)) & 1 ? Status::replayed : Status::ok;
-    }
-    // After check(pn) == ok and authentication.
-    void commit(uint64_t pn) {
-      if (!any_ || pn > top_) {
-        const uint64_t from = any_ ? (top_ >> 6) + 1 : 0, to = pn >> 6;
-        if (!any_ || to - from + 1 >= kWords) {
-          for (uint64_t& w : bits_) w = 0;
-        } else {
-          for (uint64_t b = from; b <= to; ++b) bits_[b % kWords] = 0;
-        }
-        top_ = pn;
-        any_ = true;
-      }
-      bits_[(pn >> 6) % kWords] |= uint64_t{1} << (pn & 63);
-    }
-
-   private:
-    uint64_t bits_[kWords] = {};
-    uint64_t top_ = 0;
-    bool any_ = false;
-  };
+  // discarded; App. A.3 decodes against the largest), the last 4096 of them.
   struct SpaceState {
+    SpaceState() { window.init(ReplayWindow::kMaxSize); }
     uint64_t next_pn = 0;
     uint64_t largest_acked = 0;
     bool any_acked = false;
-    ReceivedPns window;
+    ReplayWindow window;
   };
   // Per-burst scratch, kept in the object so that a call zeroes nothing it
   // does not use (one object is used by one thread at a time).
