@@ -40,7 +40,7 @@ class AeadKey {
   EVP_CIPHER_CTX* evp_cipher() const { return cipher_; }
   uint8_t* backend_state() { return state_; }
   const uint8_t* backend_state() const { return state_; }
-  static constexpr size_t kBackendStateSize = 1024;
+  static constexpr size_t kBackendStateSize = 1152;
 
   // Test hook: every byte that held key material, to show that wipe() cleared it.
   std::span<const uint8_t> debug_raw_bytes() const { return {raw_, sizeof raw_}; }
