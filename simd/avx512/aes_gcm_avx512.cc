@@ -298,9 +298,23 @@ RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
 }
 
+// K ZMMs of counter blocks (wire byte order) from ctr, which moves on by 4K.
+// When the low byte of the counter does not wrap within the K ZMMs (always
+// for packets under 4 KiB, whose counters run 2..255), the blocks are one
+// byte-swap and then plain adds to the last byte (in a little-endian dword,
+// byte 15 is bits 24..31); otherwise each ZMM is swapped on its own. The
+// branch depends only on the counter, which is public.
 template <int K>
-inline void counters(__m512i& ctr, __m512i* b) {
+RL_INLINE void counters(__m512i& ctr, __m512i* b) {
   const __m512i rv = rev512();
+  const uint32_t low = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(ctr))) & 0xff;
+  if (low + 4 * K - 1 <= 0xff) {
+    b[0] = _mm512_shuffle_epi8(ctr, rv);
+    for (int i = 1; i < K; ++i)
+      b[i] = _mm512_add_epi32(b[0], _mm512_broadcast_i32x4(_mm_set_epi32(4 * i << 24, 0, 0, 0)));
+    ctr = _mm512_add_epi32(ctr, lane_counts(4 * K, 4 * K, 4 * K, 4 * K));
+    return;
+  }
   const __m512i inc4 = lane_counts(4, 4, 4, 4);
   for (int i = 0; i < K; ++i) {
     b[i] = _mm512_shuffle_epi8(ctr, rv);
@@ -316,19 +330,23 @@ RL_INLINE void kara_enter(Acc& a) { a.mid = xor3(a.mid, a.lo, a.hi); }
 RL_INLINE void kara_leave(Acc& a) { a.mid = xor3(a.mid, a.lo, a.hi); }
 
 // One ZMM (four blocks, index i of a 32-block group at q) of GHASH products,
-// into an accumulator in Karatsuba form.
-RL_INLINE void hash_zmm(Acc& a, const GcmState& s, const uint8_t* q, int i, __m128i x) {
+// into an accumulator in Karatsuba form. Even i leave their products in e;
+// odd i add both ZMMs' products with one three-way XOR per part.
+RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int i, __m128i x) {
   __m512i d = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rev512());
   if (i == 0) d = with_x(d, x);
   const __m512i hp = _mm512_load_si512(powers(s, 32) + 64 * i);
   const __m512i hk = _mm512_load_si512(s.hk[i / 2]);
   const __m512i dk = _mm512_xor_si512(d, _mm512_shuffle_epi32(d, _MM_PERM_BADC));
-  a.lo = _mm512_xor_si512(a.lo, _mm512_clmulepi64_epi128(d, hp, 0x00));
-  a.hi = _mm512_xor_si512(a.hi, _mm512_clmulepi64_epi128(d, hp, 0x11));
-  if (i % 2 == 0)
-    a.mid = _mm512_xor_si512(a.mid, _mm512_clmulepi64_epi128(dk, hk, 0x00));
-  else
-    a.mid = _mm512_xor_si512(a.mid, _mm512_clmulepi64_epi128(dk, hk, 0x10));
+  const __m512i lo = _mm512_clmulepi64_epi128(d, hp, 0x00);
+  const __m512i hi = _mm512_clmulepi64_epi128(d, hp, 0x11);
+  if (i % 2 == 0) {
+    e = {lo, hi, _mm512_clmulepi64_epi128(dk, hk, 0x00)};
+  } else {
+    a.lo = xor3(a.lo, e.lo, lo);
+    a.hi = xor3(a.hi, e.hi, hi);
+    a.mid = xor3(a.mid, e.mid, _mm512_clmulepi64_epi128(dk, hk, 0x10));
+  }
 }
 
 // Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
@@ -359,8 +377,9 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& c
     });
   } else if constexpr (M == Mode::seal && kPending) {
     kara_enter(a);
+    Acc e;
     aes_stitched<R, K>(rk, b, [&](int i) {
-      if (i < 8) hash_zmm(a, s, pending, i, x);
+      if (i < 8) hash_zmm(a, e, s, pending, i, x);
     });
     kara_leave(a);
     x = acc_reduce(a);
@@ -393,9 +412,10 @@ RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
   counters<8>(ctr, b);
   const uint8_t* q = M == Mode::open ? p : pending;
   if constexpr (kHash) kara_enter(seed);
+  Acc e;
   aes_stitched<R, 8>(rk, b, [&](int i) {
     if constexpr (kHash)
-      if (i < 8) hash_zmm(seed, s, q, i, x);
+      if (i < 8) hash_zmm(seed, e, s, q, i, x);
   });
   if constexpr (kHash) {
     kara_leave(seed);
