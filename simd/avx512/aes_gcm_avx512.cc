@@ -672,7 +672,8 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
     o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
     if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
     Acc acc = acc_zero();
-    if (alen != 0) acc_bytes<1>(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
+    // A header-sized AAD (<= 16 bytes) is one XMM product, not a ZMM one.
+    if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
     if (len != 0) {
       const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
       acc_add<1>(acc, &h, powers(s, nd + 1));
