@@ -11,7 +11,10 @@
 // Many blocks are multiplied by their own powers of H (up to H^36 are kept),
 // summed unreduced and reduced once ("aggregated reduction"): one reduction
 // per 512 bytes of bulk data, and one for a whole short packet (AAD, data and
-// length block together).
+// length block together). The 512-byte groups multiply with Karatsuba (three
+// VPCLMULQDQ per ZMM; the lo^hi halves of H^1..H^32 are kept with the powers):
+// on Zen 4 a 512-bit VPCLMULQDQ holds its pipe for two cycles and VAES shares
+// those pipes, so the multiplication count is what bounds the stitched loop.
 //
 // Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
 // a time with their AES rounds interleaved (small_n); longer ones run alone
