@@ -11,7 +11,10 @@
 // Many blocks are multiplied by their own powers of H (up to H^36 are kept),
 // summed unreduced and reduced once ("aggregated reduction"): one reduction
 // per 512 bytes of bulk data, and one for a whole short packet (AAD, data and
-// length block together).
+// length block together). The 512-byte groups multiply with Karatsuba (three
+// VPCLMULQDQ per ZMM; the lo^hi halves of H^1..H^32 are kept with the powers):
+// on Zen 4 a 512-bit VPCLMULQDQ holds its pipe for two cycles and VAES shares
+// those pipes, so the multiplication count is what bounds the stitched loop.
 //
 // Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
 // a time with their AES rounds interleaved (small_n); longer ones run alone
@@ -63,6 +66,11 @@ struct alignas(64) GcmState {
   // are zero so that the last ZMM load of powers for a short group stays
   // inside the state (those lanes multiply zero blocks).
   alignas(64) uint8_t hpow[kPowers + 4][16];
+  // Karatsuba halves for the 32-block groups (H^32..H^1): lane l of hk[m]
+  // holds lo^hi of H^(32-8m-l)·x^-1 in its low qword and of H^(28-8m-l)·x^-1
+  // in its high qword, so ZMM group 2m of a group uses the low qwords and
+  // group 2m+1 the high ones (VPCLMULQDQ picks the qword by immediate).
+  alignas(64) uint8_t hk[4][64];
 };
 static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
 constexpr uint32_t kMagic = 0x67636d35u;
@@ -293,9 +301,23 @@ RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
 }
 
+// K ZMMs of counter blocks (wire byte order) from ctr, which moves on by 4K.
+// When the low byte of the counter does not wrap within the K ZMMs (always
+// for packets under 4 KiB, whose counters run 2..255), the blocks are one
+// byte-swap and then plain adds to the last byte (in a little-endian dword,
+// byte 15 is bits 24..31); otherwise each ZMM is swapped on its own. The
+// branch depends only on the counter, which is public.
 template <int K>
-inline void counters(__m512i& ctr, __m512i* b) {
+RL_INLINE void counters(__m512i& ctr, __m512i* b) {
   const __m512i rv = rev512();
+  const uint32_t low = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(ctr))) & 0xff;
+  if (low + 4 * K - 1 <= 0xff) {
+    b[0] = _mm512_shuffle_epi8(ctr, rv);
+    for (int i = 1; i < K; ++i)
+      b[i] = _mm512_add_epi32(b[0], _mm512_broadcast_i32x4(_mm_set_epi32(4 * i << 24, 0, 0, 0)));
+    ctr = _mm512_add_epi32(ctr, lane_counts(4 * K, 4 * K, 4 * K, 4 * K));
+    return;
+  }
   const __m512i inc4 = lane_counts(4, 4, 4, 4);
   for (int i = 0; i < K; ++i) {
     b[i] = _mm512_shuffle_epi8(ctr, rv);
@@ -303,11 +325,31 @@ inline void counters(__m512i& ctr, __m512i* b) {
   }
 }
 
-// One ZMM (four blocks, index i of a 32-block group at q) of GHASH products.
-RL_INLINE void hash_zmm(Acc& a, const uint8_t* q, int i, const uint8_t* h, __m128i x) {
+// 32-block groups multiply with Karatsuba: lo·lo, hi·hi and (lo^hi)·(lo^hi)
+// (three VPCLMULQDQ per ZMM instead of four; on Zen 4 a 512-bit VPCLMULQDQ
+// takes its pipe for two cycles and shares it with VAES). An accumulator in
+// Karatsuba form holds mid' = mid ^ lo ^ hi; kara_enter/kara_leave convert.
+RL_INLINE void kara_enter(Acc& a) { a.mid = xor3(a.mid, a.lo, a.hi); }
+RL_INLINE void kara_leave(Acc& a) { a.mid = xor3(a.mid, a.lo, a.hi); }
+
+// One ZMM (four blocks, index i of a 32-block group at q) of GHASH products,
+// into an accumulator in Karatsuba form. Even i leave their products in e;
+// odd i add both ZMMs' products with one three-way XOR per part.
+RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int i, __m128i x) {
   __m512i d = _mm512_shuffle_epi8(_mm512_loadu_si512(q + 64 * i), rev512());
   if (i == 0) d = with_x(d, x);
-  acc_add<1>(a, &d, h + 64 * i);
+  const __m512i hp = _mm512_load_si512(powers(s, 32) + 64 * i);
+  const __m512i hk = _mm512_load_si512(s.hk[i / 2]);
+  const __m512i dk = _mm512_xor_si512(d, _mm512_shuffle_epi32(d, _MM_PERM_BADC));
+  const __m512i lo = _mm512_clmulepi64_epi128(d, hp, 0x00);
+  const __m512i hi = _mm512_clmulepi64_epi128(d, hp, 0x11);
+  if (i % 2 == 0) {
+    e = {lo, hi, _mm512_clmulepi64_epi128(dk, hk, 0x00)};
+  } else {
+    a.lo = xor3(a.lo, e.lo, lo);
+    a.hi = xor3(a.hi, e.hi, hi);
+    a.mid = xor3(a.mid, e.mid, _mm512_clmulepi64_epi128(dk, hk, 0x10));
+  }
 }
 
 // Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
@@ -337,10 +379,12 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& c
       }
     });
   } else if constexpr (M == Mode::seal && kPending) {
-    const uint8_t* h = powers(s, 32);
+    kara_enter(a);
+    Acc e;
     aes_stitched<R, K>(rk, b, [&](int i) {
-      if (i < 8) hash_zmm(a, pending, i, h, x);
+      if (i < 8) hash_zmm(a, e, s, pending, i, x);
     });
+    kara_leave(a);
     x = acc_reduce(a);
     a = acc_zero();
   } else {
@@ -370,12 +414,14 @@ RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
   __m512i b[8];
   counters<8>(ctr, b);
   const uint8_t* q = M == Mode::open ? p : pending;
-  const uint8_t* h = powers(s, 32);
+  if constexpr (kHash) kara_enter(seed);
+  Acc e;
   aes_stitched<R, 8>(rk, b, [&](int i) {
     if constexpr (kHash)
-      if (i < 8) hash_zmm(seed, q, i, h, x);
+      if (i < 8) hash_zmm(seed, e, s, q, i, x);
   });
   if constexpr (kHash) {
+    kara_leave(seed);
     x = acc_reduce(seed);
     seed = acc_zero();
   }
@@ -546,6 +592,14 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
     _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[kPowers - i]), p);
     p = gf_mul(p, hs);  // (H^i·x^-1)·H = H^(i+1)·x^-1
   }
+  for (int m = 0; m < 4; ++m)
+    for (int l = 0; l < 4; ++l)
+      for (int half = 0; half < 2; ++half) {
+        const __m128i h1 = _mm_load_si128(reinterpret_cast<const __m128i*>(powers(*s, 32 - 8 * m - 4 * half - l)));
+        const uint64_t k = static_cast<uint64_t>(_mm_cvtsi128_si64(h1)) ^
+                           static_cast<uint64_t>(_mm_extract_epi64(h1, 1));
+        std::memcpy(s->hk[m] + 16 * l + 8 * half, &k, 8);
+      }
   s->magic = kMagic;
 }
 
@@ -621,7 +675,8 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
     o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
     if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
     Acc acc = acc_zero();
-    if (alen != 0) acc_bytes<1>(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
+    // A header-sized AAD (<= 16 bytes) is one XMM product, not a ZMM one.
+    if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
     if (len != 0) {
       const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
       acc_add<1>(acc, &h, powers(s, nd + 1));
