@@ -4,6 +4,7 @@
 // (cheap, changes nothing), commit() only after the tag verified.
 // Not thread-safe.
 #pragma once
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -21,8 +22,9 @@ class ReplayWindow {
     if (size == 0 || size > kMaxSize) return Status::invalid_argument;
     size_ = size;
     // One spare block so that the block holding `top_` never shares bits with
-    // the oldest block still inside the window.
-    blocks_ = (size + 63) / 64 + 1;
+    // the oldest block still inside the window; rounded up to a power of two
+    // so that the ring index is a mask, not a 64-bit division per packet.
+    blocks_ = std::bit_ceil((size + 63) / 64 + 1);
     reset();
     return Status::ok;
   }
@@ -51,7 +53,7 @@ class ReplayWindow {
       if (!any_ || to - from + 1 >= blocks_) {
         for (uint32_t i = 0; i < blocks_; ++i) bits_[i] = 0;
       } else {
-        for (uint64_t b = from; b <= to; ++b) bits_[b % blocks_] = 0;
+        for (uint64_t b = from; b <= to; ++b) bits_[b & (blocks_ - 1)] = 0;
       }
       top_ = seq;
       any_ = true;
@@ -60,12 +62,12 @@ class ReplayWindow {
   }
 
  private:
-  size_t block(uint64_t seq) const { return static_cast<size_t>((seq >> 6) % blocks_); }
+  size_t block(uint64_t seq) const { return static_cast<size_t>((seq >> 6) & (blocks_ - 1)); }
 
-  uint64_t bits_[kMaxSize / 64 + 1] = {};
+  uint64_t bits_[2 * kMaxSize / 64] = {};  // bit_ceil(kMaxSize / 64 + 1) blocks
   uint64_t top_ = 0;
   uint32_t size_ = kDefaultSize;
-  uint32_t blocks_ = kDefaultSize / 64 + 1;
+  uint32_t blocks_ = 2;  // bit_ceil(kDefaultSize / 64 + 1)
   bool any_ = false;
 };
 
