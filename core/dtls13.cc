@@ -13,6 +13,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/job_fill.h"
 #include "core/scratch.h"
 #include "core/hkdf.h"
 #include "core/seqnum.h"
@@ -189,10 +190,24 @@ size_t RecordProtection::seal(std::span<Record> records) {
 size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
   Scratch<MaskJob, kBurst> masks;
-  size_t idx[kBurst];
+  alignas(16) uint8_t aad[kBurst][16];
+  uint8_t idx[kBurst];
   size_t n = 0;
   const uint64_t now = BurstClock(clock_).now_for(seal_.key);
   const size_t cid_len = seal_cid_len_;
+  const bool live = seal_.live();
+  const AeadKey* key = &seal_.key.aead();
+  const recjob::Block16 iv = recjob::load_iv(seal_.iv);
+  const uint8_t flags0 =
+      static_cast<uint8_t>(kFixedBits | (cid_len != 0 ? kBitC : 0) | (seal_.epoch & 3));
+  // Fast mode: the whole chunk fits under every limit and in the sequence
+  // space: the key is asked once (lazily) and counts the burst once.
+  const bool fast = live && UINT64_MAX - seal_.next_seq > records.size() &&
+                    recjob::far_from_limits(seal_.key, records.size(),
+                                            records.size() * uint64_t{kMaxPlaintext});
+  Status refuse = Status::ok;
+  bool asked = false;
+  uint64_t bytes = 0;
 
   for (size_t i = 0; i < records.size(); ++i) {
     Record& r = records[i];
@@ -201,7 +216,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       p.status = Status::invalid_argument;
       continue;
     }
-    if (!seal_.live()) {
+    if (!live) {
       p.status = Status::key_expired;
       continue;
     }
@@ -215,43 +230,76 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       p.status = Status::buffer_too_small;
       continue;
     }
-    // §4.2.1: rekey before the sequence number would wrap.
-    if (seal_.next_seq == UINT64_MAX) {
-      p.status = Status::key_exhausted;
-      continue;
-    }
-    if (const Status st = seal_.key.admit_seal(1, p.length, now); st != Status::ok) {
-      p.status = st;
-      continue;
+    if (fast) {
+      if (!asked) {
+        refuse = seal_.key.admit_seal(0, 0, now);  // live, not too old
+        asked = true;
+      }
+      if (refuse != Status::ok) {
+        p.status = refuse;
+        continue;
+      }
+      bytes += p.length;
+    } else {
+      // §4.2.1: rekey before the sequence number would wrap.
+      if (seal_.next_seq == UINT64_MAX) {
+        p.status = Status::key_exhausted;
+        continue;
+      }
+      if (const Status st = seal_.key.admit_seal(1, p.length, now); st != Status::ok) {
+        p.status = st;
+        continue;
+      }
     }
     const uint64_t seq = seal_.next_seq++;
     uint8_t* data = p.data();
     data[p.length] = r.type;  // DTLSInnerPlaintext = content ‖ type ‖ zeros
-    std::memset(data + p.length + 1, 0, r.padding);
+    if (r.padding != 0) std::memset(data + p.length + 1, 0, r.padding);
     uint8_t* h = data - hdr;
-    h[0] = static_cast<uint8_t>(kFixedBits | (cid_len != 0 ? kBitC : 0) | (r.seq16 ? kBitS : 0) |
-                                (r.with_length ? kBitL : 0) | (seal_.epoch & 3));
-    size_t at = 1;
-    if (cid_len != 0) std::memcpy(h + at, seal_cid_, cid_len);
-    at += cid_len;
-    if (r.seq16) {
-      store_be16(h + at, static_cast<uint16_t>(seq));
-      at += 2;
+    const uint16_t wire_len = static_cast<uint16_t>(inner_len + kTagLen);
+    std::span<const uint8_t> aad_view;
+    if (cid_len == 0) {
+      // The header (at most 5 bytes) composed in a register: written to the
+      // record and, as the AAD the kernel loads, to a 16-byte slot.
+      uint64_t w = flags0 | (r.seq16 ? kBitS : 0) | (r.with_length ? kBitL : 0);
+      size_t at = 1;
+      if (r.seq16) {
+        w |= uint64_t{__builtin_bswap16(static_cast<uint16_t>(seq))} << 8;
+        at = 3;
+      } else {
+        w |= uint64_t{static_cast<uint8_t>(seq)} << 8;
+        at = 2;
+      }
+      if (r.with_length) w |= uint64_t{__builtin_bswap16(wire_len)} << (8 * at);
+      recjob::store16(aad[n], {w, 0});
+      h[0] = static_cast<uint8_t>(w);
+      h[1] = static_cast<uint8_t>(w >> 8);
+      if (hdr > 2) h[2] = static_cast<uint8_t>(w >> 16);
+      if (hdr > 3) h[3] = static_cast<uint8_t>(w >> 24);
+      if (hdr > 4) h[4] = static_cast<uint8_t>(w >> 32);
+      aad_view = {aad[n], hdr};
     } else {
-      h[at++] = static_cast<uint8_t>(seq);
+      h[0] = static_cast<uint8_t>(flags0 | (r.seq16 ? kBitS : 0) | (r.with_length ? kBitL : 0));
+      std::memcpy(h + 1, seal_cid_, cid_len);
+      size_t at = 1 + cid_len;
+      if (r.seq16) {
+        store_be16(h + at, static_cast<uint16_t>(seq));
+        at += 2;
+      } else {
+        h[at++] = static_cast<uint8_t>(seq);
+      }
+      if (r.with_length) store_be16(h + at, wire_len);
+      aad_view = {h, hdr};  // the header with the sequence number still in clear
     }
-    if (r.with_length) store_be16(h + at, static_cast<uint16_t>(inner_len + kTagLen));
-    AeadJob& j = jobs.make(n);
-    j.key = &seal_.key.aead();
-    xor_nonce(seal_.iv, seq, j.nonce);
-    j.aad = {h, hdr};  // the header with the sequence number still in clear
-    j.data = {data, inner_len};
-    j.tag = data + inner_len;
+    recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), aad_view, {data, inner_len},
+                 data + inner_len);
     r.epoch = seal_.epoch;
     r.seq = seq;
     r.cid = {};
-    idx[n++] = i;
+    idx[n++] = static_cast<uint8_t>(i);
   }
+  // Counted once: far_from_limits() guaranteed this cannot refuse.
+  if (fast && n != 0) seal_.key.admit_seal(n, bytes, now);
 
   rl::seal(jobs.first(n));
 
@@ -296,16 +344,31 @@ size_t RecordProtection::open(std::span<Record> records) {
 size_t RecordProtection::open_chunk(std::span<Record> records) {
   struct Parsed {
     Epoch* e;
-    size_t hdr, seq_at, ct_len;
+    uint16_t hdr, seq_at;
+    uint32_t ct_len;
     bool seq16;
-    uint8_t wire_seq[2];  // as received (masked), to restore on failure
   };
+  // The AAD is the header with the clear sequence number (§4). It is built
+  // here, never in the record: a record that fails keeps its bytes as they
+  // arrived with nothing to put back, and the kernel loads a slot written
+  // with one store. Headers longer than 16 bytes (long CIDs) take a slot of
+  // kMaxHdr.
+  static constexpr size_t kMaxHdr = 1 + kMaxCidLen + 2 + 2;
   Parsed ps[kBurst];
   Scratch<MaskJob, kBurst> masks;
   Scratch<AeadJob, kBurst> jobs;
-  size_t idx[kBurst], aidx[kBurst];
+  alignas(16) uint8_t aad[kBurst][16];
+  uint8_t long_aad[kBurst][kMaxHdr];  // touched only for headers over 16 bytes
+  uint8_t idx[kBurst], aidx[kBurst];
   size_t n = 0;
   BurstClock clock(clock_);
+  unsigned last_bits = 4;  // the epoch bits of the previous record (4: none)
+  Epoch* last = nullptr;
+  Status last_admit = Status::ok;
+
+  // The headers are most likely not in L1: ask for all of them before the
+  // first is parsed (a prefetch never faults, whatever the view holds).
+  for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
 
   // Phase 1: parse; nothing changes.
   for (size_t i = 0; i < records.size(); ++i) {
@@ -366,36 +429,44 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = Status::record_overflow;
       continue;
     }
-    Epoch* e = open_epoch_bits(b0 & 3);
+    // A burst is almost always one epoch: looked up and admitted once.
+    if ((b0 & 3u) != last_bits) {
+      last_bits = b0 & 3u;
+      last = open_epoch_bits(last_bits);
+      if (last != nullptr) last_admit = last->key.admit_open(clock.now_for(last->key));
+    }
+    Epoch* e = last;
     if (e == nullptr) {
       p.status = Status::unknown_epoch;
       continue;
     }
-    if (const Status st = e->key.admit_open(clock.now_for(e->key)); st != Status::ok) {
-      p.status = st;
+    if (last_admit != Status::ok) {
+      p.status = last_admit;
       continue;
     }
-    Parsed& q = ps[n];
-    q = {e, hdr, seq_at, ct_len, seq16, {b[seq_at], seq16 ? b[seq_at + 1] : uint8_t{0}}};
-    masks.make(n).key = &e->sn;
-    masks[n].sample = b + hdr;
-    idx[n++] = i;
+    ps[n] = {e, static_cast<uint16_t>(hdr), static_cast<uint16_t>(seq_at),
+             static_cast<uint32_t>(ct_len), seq16};
+    MaskJob& mj = masks.make(n);
+    mj.key = &e->sn;
+    mj.sample = b + hdr;
+    idx[n++] = static_cast<uint8_t>(i);
   }
 
   // Phase 2: unmask the sequence numbers of the whole burst.
   rl::mask(masks.first(n));
 
-  // Phase 3: reconstruct (§4.2.2), replay check, build AEAD jobs. The clear
-  // sequence number is written into the header because the header with it is
-  // the AAD; it is put back if the record fails.
+  // Phase 3: reconstruct (§4.2.2), replay check, build AEAD jobs with the
+  // header-with-clear-sequence-number as AAD.
   size_t a = 0;
   for (size_t k = 0; k < n; ++k) {
     Record& r = records[idx[k]];
     PacketView& p = r.pkt;
     Parsed& q = ps[k];
-    const uint64_t low = q.seq16 ? uint64_t{static_cast<uint8_t>(q.wire_seq[0] ^ masks[k].mask[0])} << 8 |
-                                       static_cast<uint8_t>(q.wire_seq[1] ^ masks[k].mask[1])
-                                 : static_cast<uint8_t>(q.wire_seq[0] ^ masks[k].mask[0]);
+    uint8_t* b = p.data();
+    const uint8_t* m = masks[k].mask;
+    const uint64_t low = q.seq16 ? uint64_t{static_cast<uint8_t>(b[q.seq_at] ^ m[0])} << 8 |
+                                       static_cast<uint8_t>(b[q.seq_at + 1] ^ m[1])
+                                 : static_cast<uint8_t>(b[q.seq_at] ^ m[0]);
     const ReplayWindow& w = q.e->window;
     const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
     const uint64_t seq = reconstruct_closest(expected, low, q.seq16 ? 16 : 8);
@@ -404,36 +475,36 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = st;
       continue;
     }
-    uint8_t* b = p.data();
-    b[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
-    if (q.seq16) b[q.seq_at + 1] = static_cast<uint8_t>(low);
-    AeadJob& j = jobs.make(a);
-    j.key = &q.e->key.aead();
-    xor_nonce(q.e->iv, seq, j.nonce);
-    j.aad = {b, q.hdr};
-    j.data = {b + q.hdr, q.ct_len - kTagLen};
-    j.tag = b + q.hdr + q.ct_len - kTagLen;
+    uint8_t* ad;
+    if (q.hdr <= 16) {
+      ad = aad[a];
+      std::memcpy(ad, b, 16);  // the record holds at least hdr + 17 bytes
+    } else {
+      ad = long_aad[a];
+      std::memcpy(ad, b, q.hdr);
+    }
+    ad[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
+    if (q.seq16) ad[q.seq_at + 1] = static_cast<uint8_t>(low);
+    recjob::make(&jobs[a], &q.e->key.aead(), recjob::xor_seq(recjob::load_iv(q.e->iv), seq),
+                 {ad, q.hdr}, {b + q.hdr, q.ct_len - kTagLen}, b + q.hdr + q.ct_len - kTagLen);
     r.epoch = q.e->epoch;
     r.seq = seq;
-    aidx[a++] = k;
+    aidx[a++] = static_cast<uint8_t>(k);
   }
 
   // Phase 4: one burst of AEAD work.
   rl::open(jobs.first(a));
 
-  // Phase 5: commit, in order, only what authenticated.
+  // Phase 5: commit, in order, only what authenticated. Each record's inner
+  // type byte (its last non-zero byte) is read: the kernel wrote it a whole
+  // burst ago, so all of them are asked for first.
+  for (size_t t = 0; t < a; ++t) __builtin_prefetch(jobs[t].data.data() + jobs[t].data.size() - 1);
   size_t ok = 0;
   for (size_t t = 0; t < a; ++t) {
     Parsed& q = ps[aidx[t]];
     Record& r = records[idx[aidx[t]]];
     PacketView& p = r.pkt;
-    uint8_t* b = p.data();
-    auto restore = [&] {
-      b[q.seq_at] = q.wire_seq[0];
-      if (q.seq16) b[q.seq_at + 1] = q.wire_seq[1];
-    };
     if (jobs[t].status != Status::ok) {
-      restore();
       q.e->key.count_auth_failure();  // may reach the integrity limit (§4.5.3)
       p.status = jobs[t].status;
       continue;
@@ -471,6 +542,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     if (!open_any_ || q.e->epoch > open_current_) open_current_ = q.e->epoch;
     open_any_ = true;
+    uint8_t* b = p.data();
     if ((b[0] & kBitC) != 0) r.cid = {b + 1, open_cid_len_};
     p.offset = static_cast<uint32_t>(plain - p.buf);
     p.length = static_cast<uint32_t>(plain_len);

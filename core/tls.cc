@@ -8,12 +8,15 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 
 #include <openssl/mem.h>
 
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/hkdf.h"
+#include "core/job_fill.h"
+#include "core/scratch.h"
 
 namespace rl::tls {
 namespace {
@@ -38,30 +41,9 @@ bool alert_closes(Version v, uint8_t level, uint8_t desc) {
 }
 
 // TLS 1.2 AAD (RFC 5246 §6.2.3.3): seq_num ‖ type ‖ version ‖ length, where
-// length is the plaintext length.
-void aad12(uint8_t out[kAad12Len], uint64_t seq, uint8_t type, uint16_t version, size_t len) {
-  store_be64(out, seq);
-  out[8] = type;
-  store_be16(out + 9, version);
-  store_be16(out + 11, static_cast<uint16_t>(len));
-}
-
-// TLS 1.2 AES-GCM nonce (RFC 5288 §3): 4-byte salt from the key block ‖ the
-// 8-byte explicit nonce carried in the record.
-void gcm12_nonce(const uint8_t salt[4], const uint8_t explicit_nonce[8], uint8_t out[kNonceLen]) {
-  std::memcpy(out, salt, 4);
-  std::memcpy(out + 4, explicit_nonce, kExplicitNonceLen);
-}
-
-// Job storage for one chunk without constructing all kChunk jobs on every
-// call (a burst of 1 would otherwise pay for zeroing 64 jobs).
-struct JobSlots {
-  union {
-    AeadJob j[kChunk];
-  };
-  JobSlots() {}
-  AeadJob& make(size_t i) { return *new (&j[i]) AeadJob{}; }
-};
+// length is the plaintext length (recjob::aad13). TLS 1.2 AES-GCM nonce (RFC
+// 5288 §3): 4-byte salt from the key block ‖ the 8-byte explicit nonce
+// carried in the record.
 
 void restore(AeadJob& j) {
   // An open that authenticated decrypted in place; sealing again with the same
@@ -232,20 +214,94 @@ size_t RecordProtection::seal(std::span<Record> records) {
 }
 
 size_t RecordProtection::seal_chunk(std::span<Record> records) {
-  JobSlots slots;
-  AeadJob* jobs = slots.j;
-  uint8_t aads[kChunk][kAad12Len];
-  Record* owner[kChunk];
-  uint32_t head_of[kChunk];
-  size_t n = 0;
   Side& s = seal_;
+  if (!s.installed || s.closed) {
+    const Status st = s.installed ? Status::closed : Status::unknown_epoch;
+    for (Record& r : records) r.status = st;
+    return 0;
+  }
+  Scratch<AeadJob, kChunk> jobs;
+  alignas(16) uint8_t aads[kChunk][16];
+  Record* owner[kChunk];
+  size_t n = 0;
   const bool v13 = cfg_.version == Version::tls13;
-  const size_t head = header_size();
+  const bool gcm12 = !v13 && is_gcm(s.suite);
+  const uint32_t head = static_cast<uint32_t>(gcm12 ? kHeaderLen + kExplicitNonceLen : kHeaderLen);
+  const bool pad_none = padding_.kind == Padding::none;
   const uint64_t now = now_for(s);
+  const AeadKey* key = &s.key.aead();
+  const recjob::Block16 iv = recjob::load_iv(s.iv);
+  // Fast mode: the whole chunk fits under every limit and far from the end of
+  // the sequence space, so limits are checked once (lazily, at the first
+  // record that gets that far) and counted once after the loop.
+  const bool fast = kLastSeq - s.seq > records.size() && !s.seq_exhausted &&
+                    recjob::far_from_limits(s.key, records.size(), records.size() * uint64_t{kMaxInner13});
+  Status refuse = Status::ok;  // fast mode: the key's answer for every record
+  bool asked = false;
+  uint64_t bytes = 0;
+  bool closed = false;
 
-  for (Record& r : records) {
-    if (!s.installed) { r.status = Status::unknown_epoch; continue; }
-    if (s.closed) { r.status = Status::closed; continue; }
+  // The common burst, application data without padding, in a loop of its
+  // own: one test says a record is simple (every check below would pass),
+  // and the header, AAD and nonce are composed without the general branches.
+  // It stops at the first record that is not simple; the general loop takes
+  // over from there, so every status is the one the general loop gives.
+  size_t from = 0;
+  auto simple = [&](auto v13c, auto gcmc) {
+    constexpr bool V13 = decltype(v13c)::value, GCM = decltype(gcmc)::value;
+    constexpr uint32_t H = GCM ? kHeaderLen + kExplicitNonceLen : kHeaderLen;
+    constexpr uint32_t grow = (V13 ? 1 : 0) + kTagLen;  // tailroom needed
+    uint64_t seq = s.seq;
+    uint64_t sum = 0;
+    size_t k = 0;
+    for (; k < records.size(); ++k) {
+      Record& r = records[k];
+      uint8_t* const buf = r.buf;
+      const uint32_t cap = r.capacity, off = r.offset, len = r.length;
+      if (buf == nullptr || r.type != application_data || off < H || off > cap ||
+          cap - off < len || len > kMaxPlaintext || cap - off - len < grow)
+        break;
+      if (k == 0) {
+        refuse = s.key.admit_seal(0, 0, now);  // live, not too old
+        asked = true;
+        if (refuse != Status::ok) break;
+      }
+      uint8_t* const body = buf + off;
+      uint8_t* const hdr = body - H;
+      const uint32_t inner = V13 ? len + 1 : len;
+      if constexpr (V13) body[len] = application_data;
+      const uint16_t wire_len = static_cast<uint16_t>(H - kHeaderLen + inner + kTagLen);
+      const uint32_t h4 = uint32_t{application_data} | uint32_t{0x0303} << 8 |
+                          uint32_t{static_cast<uint8_t>(wire_len >> 8)} << 24;
+      std::memcpy(hdr, &h4, 4);
+      hdr[4] = static_cast<uint8_t>(wire_len);
+      if constexpr (GCM) store_be64(hdr + kHeaderLen, seq);  // explicit nonce
+      if constexpr (V13) {
+        recjob::store16(aads[n], {uint64_t{h4} | uint64_t{static_cast<uint8_t>(wire_len)} << 32, 0});
+      } else {
+        recjob::store16(aads[n], recjob::aad13(seq, application_data, kLegacyVersion,
+                                               static_cast<uint16_t>(len)));
+      }
+      recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), {aads[n], V13 ? kHeaderLen : kAad12Len},
+                   {body, inner}, body + inner);
+      r.seq = seq;
+      owner[n] = &r;
+      ++n;
+      ++seq;
+      sum += inner;
+    }
+    s.seq = seq;
+    bytes = sum;
+    from = k;
+  };
+  if (fast && (pad_none || !v13)) {
+    if (v13) simple(std::true_type{}, std::false_type{});
+    else if (gcm12) simple(std::false_type{}, std::true_type{});
+    else simple(std::false_type{}, std::false_type{});
+  }
+
+  for (Record& r : records.subspan(from)) {
+    if (closed) { r.status = Status::closed; continue; }
     if (!r.well_formed() || !protected_type(r.type)) { r.status = Status::invalid_argument; continue; }
     const size_t len = r.length;
     if (len > kMaxPlaintext) { r.status = Status::record_overflow; continue; }
@@ -256,63 +312,77 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       r.status = Status::invalid_argument;
       continue;
     }
-    const size_t inner = v13 ? padded_inner(len) : len;
+    const size_t inner = !v13 ? len : pad_none ? len + 1 : padded_inner(len);
     if (r.offset < head || r.tailroom() < inner - len + kTagLen) {
       r.status = Status::buffer_too_small;
       continue;
     }
-    if (s.seq_exhausted) { r.status = Status::key_exhausted; continue; }
-    const Status admitted = s.key.admit_seal(1, inner, now);
-    if (admitted != Status::ok) { r.status = admitted; continue; }
+    if (fast) {
+      if (!asked) {
+        refuse = s.key.admit_seal(0, 0, now);  // live, not too old
+        asked = true;
+      }
+      if (refuse != Status::ok) { r.status = refuse; continue; }
+      bytes += inner;
+    } else {
+      if (s.seq_exhausted) { r.status = Status::key_exhausted; continue; }
+      const Status admitted = s.key.admit_seal(1, inner, now);
+      if (admitted != Status::ok) { r.status = admitted; continue; }
+    }
     // The sequence number is spent from here on, whatever happens: a nonce is
     // never used twice. It never wraps (RFC 8446 §5.3, RFC 5246 §6.1).
     const uint64_t seq = s.seq;
-    if (seq == kLastSeq) s.seq_exhausted = true; else ++s.seq;
-    if (r.type == alert && alert_closes(cfg_.version, body[0], body[1])) s.closed = true;
+    if (seq == kLastSeq) s.seq_exhausted = true; else s.seq = seq + 1;
+    if (r.type == alert && alert_closes(cfg_.version, body[0], body[1])) closed = s.closed = true;
 
-    AeadJob& j = slots.make(n);
-    j.key = &s.key.aead();
     uint8_t* hdr = body - head;
     if (v13) {
       // TLSInnerPlaintext = content ‖ ContentType ‖ zeros (§5.2); the outer
-      // header says application_data / 0x0303 and is the AAD.
+      // header says application_data / 0x0303 and is the AAD. The type byte
+      // goes first: the kernel reads the block holding it last.
       body[len] = r.type;
-      std::memset(body + len + 1, 0, inner - len - 1);
+      if (inner > len + 1) std::memset(body + len + 1, 0, inner - len - 1);
+      const uint16_t wire_len = static_cast<uint16_t>(inner + kTagLen);
+      // The 5 header bytes, written once into the record and once as a
+      // 16-byte AAD slot that the kernel loads whole.
+      const recjob::Block16 h{uint64_t{application_data} | uint64_t{0x0303} << 8 |
+                                  uint64_t{__builtin_bswap16(wire_len)} << 24,
+                              0};
       hdr[0] = application_data;
       store_be16(hdr + 1, kLegacyVersion);
-      store_be16(hdr + 3, static_cast<uint16_t>(inner + kTagLen));
-      xor_nonce(s.iv, seq, j.nonce);
-      j.aad = {hdr, kHeaderLen};
+      store_be16(hdr + 3, wire_len);
+      recjob::store16(aads[n], h);
+      recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), {aads[n], kHeaderLen},
+                   {body, inner}, body + inner);
     } else {
+      const uint16_t wire_len = static_cast<uint16_t>(head - kHeaderLen + len + kTagLen);
       hdr[0] = r.type;
       store_be16(hdr + 1, kLegacyVersion);
-      store_be16(hdr + 3, static_cast<uint16_t>(head - kHeaderLen + len + kTagLen));
-      if (is_gcm(s.suite)) {
-        store_be64(hdr + kHeaderLen, seq);  // explicit nonce = sequence number
-        gcm12_nonce(s.iv, hdr + kHeaderLen, j.nonce);
-      } else {
-        xor_nonce(s.iv, seq, j.nonce);
-      }
-      aad12(aads[n], seq, r.type, kLegacyVersion, len);
-      j.aad = {aads[n], kAad12Len};
+      store_be16(hdr + 3, wire_len);
+      // RFC 5288 §3: explicit nonce = the sequence number; RFC 7905 §2:
+      // iv XOR sequence. The salt-only iv is zero past byte 4, so both are
+      // iv XOR BE64(seq) in bytes 4..11.
+      if (gcm12) store_be64(hdr + kHeaderLen, seq);
+      recjob::store16(aads[n], recjob::aad13(seq, r.type, kLegacyVersion, static_cast<uint16_t>(len)));
+      recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), {aads[n], kAad12Len}, {body, inner},
+                   body + inner);
     }
-    j.data = {body, inner};
-    j.tag = body + inner;
     r.seq = seq;
     owner[n] = &r;
-    head_of[n] = static_cast<uint32_t>(head);
     ++n;
   }
+  // Counted once: far_from_limits() guaranteed this cannot refuse.
+  if (fast && n != 0) s.key.admit_seal(n, bytes, now);
 
-  rl::seal({jobs, n});
+  rl::seal(jobs.first(n));
 
   size_t ok = 0;
   for (size_t i = 0; i < n; ++i) {
     Record& r = *owner[i];
     r.status = jobs[i].status;
     if (r.status != Status::ok) continue;
-    r.offset -= head_of[i];
-    r.length = static_cast<uint32_t>(head_of[i] + jobs[i].data.size() + kTagLen);
+    r.offset -= head;
+    r.length = static_cast<uint32_t>(head + jobs[i].data.size() + kTagLen);
     ++ok;
   }
   return ok;
@@ -364,10 +434,14 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     return 0;
   }
 
+  const AeadKey* key = &s.key.aead();
+  const recjob::Block16 iv = recjob::load_iv(s.iv);
+  const bool gcm12 = !v13 && is_gcm(s.suite);
+  const uint32_t salt = recjob::le32(s.iv);
+
   while (start < records.size()) {
-    JobSlots slots;
-    AeadJob* jobs = slots.j;
-    uint8_t aads[kChunk][kAad12Len];
+    Scratch<AeadJob, kChunk> jobs;
+    alignas(16) uint8_t aads[kChunk][16];
     OpenMeta meta[kChunk];
     size_t idx[kChunk];
     size_t n = 0;
@@ -375,12 +449,17 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     uint64_t seq = s.seq;
     bool exhausted = s.seq_exhausted;
 
+    // The headers are most likely not in L1: ask for all of them before the
+    // first is parsed (a prefetch never faults, whatever the view holds).
+    for (size_t k = start; k < records.size(); ++k)
+      __builtin_prefetch(records[k].buf + records[k].offset + 3);
+
     // Phase 1: parse every record and build its job, assuming each earlier one
     // authenticates (over TCP the records come strictly in order).
     for (size_t k = start; k < records.size(); ++k) {
       Record& r = records[k];
       Status st = Status::ok;
-      const uint8_t* p = r.buf + r.offset;
+      uint8_t* p = r.buf + r.offset;
       size_t len = 0;
       if (!r.well_formed()) st = Status::invalid_argument;
       else if (r.length < kHeaderLen) st = Status::truncated;
@@ -396,8 +475,6 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         continue;
       }
       if (st == Status::ok && exhausted) st = Status::key_exhausted;
-      AeadJob& j = slots.make(n);
-      j.key = &s.key.aead();
       if (st == Status::ok && v13) {
         // §5.2: outer type application_data; at most 2^14+256 bytes of
         // ciphertext; the inner plaintext needs at least its type byte and
@@ -407,13 +484,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         else if (len < kTagLen + 1) st = Status::malformed;
         else if (len - kTagLen > kMaxInner13) st = Status::record_overflow;
         else {
-          xor_nonce(s.iv, seq, j.nonce);
-          j.aad = {p, kHeaderLen};
+          const size_t clen = len - kTagLen;
+          recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), {p, kHeaderLen},
+                       {p + kHeaderLen, clen}, p + kHeaderLen + clen);
           meta[n].body_off = kHeaderLen;
-          j.data = {r.buf + r.offset + kHeaderLen, len - kTagLen};
         }
       } else if (st == Status::ok) {
-        const size_t expl = is_gcm(s.suite) ? kExplicitNonceLen : 0;
+        const size_t expl = gcm12 ? kExplicitNonceLen : 0;
         if (!protected_type(p[0])) st = Status::malformed;
         else if (len > kMaxCiphertext12) st = Status::record_overflow;
         else if (len < expl + kTagLen) st = Status::malformed;
@@ -425,12 +502,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
           } else {
             // RFC 5288 §3: the explicit nonce is whatever the sender put on
             // the wire (we send the sequence number; others may not).
-            if (expl != 0) gcm12_nonce(s.iv, p + kHeaderLen, j.nonce);
-            else xor_nonce(s.iv, seq, j.nonce);
-            aad12(aads[n], seq, p[0], load_be16(p + 1), plen);
-            j.aad = {aads[n], kAad12Len};
+            const recjob::Block16 nonce =
+                gcm12 ? recjob::salt_explicit(salt, p + kHeaderLen) : recjob::xor_seq(iv, seq);
+            recjob::store16(aads[n], recjob::aad13(seq, p[0], load_be16(p + 1),
+                                                   static_cast<uint16_t>(plen)));
+            uint8_t* body = p + kHeaderLen + expl;
+            recjob::make(&jobs[n], key, nonce, {aads[n], kAad12Len}, {body, plen}, body + plen);
             meta[n].body_off = static_cast<uint32_t>(kHeaderLen + expl);
-            j.data = {r.buf + r.offset + kHeaderLen + expl, plen};
           }
         }
       }
@@ -439,7 +517,6 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         parse_fail = k;
         break;
       }
-      j.tag = j.data.data() + j.data.size();
       meta[n].seq = seq;
       idx[n] = k;
       ++n;
@@ -447,9 +524,14 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
 
     // Phase 2: one burst.
-    rl::open({jobs, n});
+    rl::open(jobs.first(n));
 
     // Phase 3: commit in order, up to the first record that fails or closes.
+    // TLS 1.3 reads each record's inner type byte (its last non-zero byte):
+    // the kernel wrote it a whole burst ago, so all of them are asked for first.
+    if (v13)
+      for (size_t m = 0; m < n; ++m)
+        __builtin_prefetch(jobs[m].data.data() + jobs[m].data.size() - 1);
     size_t stop = parse_fail;  // index of the record that ended the run
     bool closing = false;
     for (size_t m = 0; m < n; ++m) {

@@ -1,0 +1,111 @@
+// Filling AEAD jobs on the record-layer hot path (TLS, DTLS 1.2, DTLS 1.3).
+//
+// The kernels read a job's 12-byte nonce and a short AAD with one wide
+// (masked) load. A load that spans several narrower stores still sitting in
+// the store buffer cannot be forwarded and waits until they reach the cache
+// (a store-forwarding stall, ~20 cycles). So the nonce, and an AAD built on
+// the stack, are composed in registers and written with ONE 16-byte store
+// that covers everything the kernel reads: the nonce store also covers the
+// 4 padding bytes after AeadJob::nonce (checked below), an AAD slot is 16
+// bytes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <span>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "core/keys.h"
+#include "simd/jobs.h"
+
+namespace rl::recjob {
+
+static_assert(offsetof(AeadJob, aad) >= offsetof(AeadJob, nonce) + 16,
+              "a 16-byte nonce store must stay inside AeadJob's nonce and padding");
+
+// Two little-endian 64-bit words = 16 bytes in memory order.
+struct Block16 {
+  uint64_t lo, hi;
+};
+
+inline void store16(void* dst, Block16 b) {
+#if defined(__SSE2__)
+  _mm_storeu_si128(static_cast<__m128i*>(dst),
+                   _mm_set_epi64x(static_cast<long long>(b.hi), static_cast<long long>(b.lo)));
+#else
+  std::memcpy(dst, &b, 16);
+#endif
+}
+
+inline uint64_t le64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint32_t le32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// A 12-byte IV held as the two words of a Block16 (bytes 12..15 zero), read
+// once per burst.
+inline Block16 load_iv(const uint8_t iv[kNonceLen]) { return {le64(iv), le32(iv + 8)}; }
+
+// iv XOR the left-zero-padded big-endian 64-bit `seq` (RFC 8446 §5.3,
+// RFC 7905 §2, RFC 9147 §4): nonce bytes 4..11 are XORed with BE64(seq).
+inline Block16 xor_seq(Block16 iv, uint64_t seq) {
+  const uint64_t be = __builtin_bswap64(seq);  // memory order of BE64(seq)
+  return {iv.lo ^ (be << 32), iv.hi ^ (be >> 32)};
+}
+
+// salt(4) ‖ explicit(8) with the explicit part given in memory order
+// (RFC 5288 §3).
+inline Block16 salt_explicit(uint32_t salt_le, const uint8_t* explicit_nonce) {
+  return {uint64_t{salt_le} | uint64_t{le32(explicit_nonce)} << 32, le32(explicit_nonce + 4)};
+}
+inline Block16 salt_seq(uint32_t salt_le, uint64_t be_seq_number) {
+  const uint64_t be = __builtin_bswap64(be_seq_number);
+  return {uint64_t{salt_le} | be << 32, be >> 32};
+}
+
+// The 13-byte TLS 1.2 / DTLS 1.2 AAD (RFC 5246 §6.2.3.3, RFC 6347 §4.1.2.1):
+// seq64 ‖ type ‖ version ‖ length, seq64 being epoch ‖ seq48 for DTLS.
+inline Block16 aad13(uint64_t seq64, uint8_t type, uint16_t version, uint16_t len) {
+  return {__builtin_bswap64(seq64),
+          uint64_t{type} | uint64_t{__builtin_bswap16(version)} << 8 |
+              uint64_t{__builtin_bswap16(len)} << 24};
+}
+
+// Constructs job `j` in place (raw storage) with every field given: nothing
+// is zeroed first and then overwritten, and the nonce is one store.
+inline AeadJob& make(AeadJob* slot, const AeadKey* key, Block16 nonce,
+                     std::span<const uint8_t> aad, std::span<uint8_t> data, uint8_t* tag) {
+  AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
+  store16(j->nonce, nonce);
+  j->key = key;
+  j->aad = aad;
+  j->data = data;
+  j->tag = tag;
+  j->status = Status::ok;
+  return *j;
+}
+
+// Whether `n` more records of at most `max_bytes` in total stay below every
+// record and byte limit of `k` (soft and hard). Then admitting them with one
+// admit_seal(n, bytes) gives exactly what admitting them one at a time would
+// (no limit trips part way, no event falls due), so a burst is counted once.
+inline bool far_from_limits(const KeyEpoch& k, uint64_t n, uint64_t max_bytes) {
+  const Limits& l = k.limits();
+  const KeyCounters& c = k.counters();
+  const uint64_t rec_cap = l.soft_records < l.hard_records ? l.soft_records : l.hard_records;
+  const uint64_t byte_cap = l.soft_bytes < l.hard_bytes ? l.soft_bytes : l.hard_bytes;
+  return c.sealed < rec_cap && n < rec_cap - c.sealed && c.bytes_sealed < byte_cap &&
+         max_bytes < byte_cap - c.bytes_sealed;
+}
+
+}  // namespace rl::recjob
