@@ -734,34 +734,17 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       e4 = _mm512_inserti32x4(e4, ex[4 * g + 3], 3);
     }
     const __m512i t4 = _mm512_xor_si512(_mm512_shuffle_epi8(reduce4(l4, h4), rv), e4);
-    if constexpr (M == Mode::seal) {
-      const __m128i t[4] = {_mm512_castsi512_si128(t4), _mm512_extracti32x4_epi32(t4, 1),
-                            _mm512_extracti32x4_epi32(t4, 2), _mm512_extracti32x4_epi32(t4, 3)};
-      for (int l = 0; l < 4; ++l) {
-        AeadJob& j = *job[4 * g + l];
-        _mm_mask_storeu_epi8(j.tag, static_cast<__mmask16>(byte_mask(j.key->tag_len())), t[l]);
+    const __m128i t[4] = {_mm512_castsi512_si128(t4), _mm512_extracti32x4_epi32(t4, 1),
+                          _mm512_extracti32x4_epi32(t4, 2), _mm512_extracti32x4_epi32(t4, 3)};
+    for (int l = 0; l < 4; ++l) {
+      AeadJob& j = *job[4 * g + l];
+      const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+      if constexpr (M == Mode::seal) {
+        _mm_mask_storeu_epi8(j.tag, tm, t[l]);
         j.status = Status::ok;
-      }
-    } else {
-      // The four received tags side by side, compared with one byte compare
-      // over each packet's tag bytes: 16 mask bits per packet, all zero iff it
-      // authenticated (the compare itself takes the same time either way).
-      __mmask64 tm = 0;
-      __m128i w[4];
-      for (int l = 0; l < 4; ++l) {
-        const AeadJob& j = *job[4 * g + l];
-        const size_t tl = j.key->tag_len();
-        tm |= byte_mask(tl) << (16 * l);
-        w[l] = load_short(j.tag, tl);
-      }
-      __m512i want = _mm512_castsi128_si512(w[0]);
-      want = _mm512_inserti32x4(want, w[1], 1);
-      want = _mm512_inserti32x4(want, w[2], 2);
-      want = _mm512_inserti32x4(want, w[3], 3);
-      const uint64_t bad = _mm512_mask_cmpneq_epi8_mask(tm, t4, want);
-      for (int l = 0; l < 4; ++l) {
-        AeadJob& j = *job[4 * g + l];
-        if (static_cast<uint16_t>(bad >> (16 * l)) == 0) {
+      } else {
+        const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t[l]), _mm_maskz_loadu_epi8(tm, j.tag));
+        if (_mm_testz_si128(diff, diff)) {
           store_n(j.data.data(), j.data.size(), o[4 * g + l]);
           j.status = Status::ok;
         } else {
