@@ -29,6 +29,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include <openssl/mem.h>
@@ -377,10 +378,13 @@ RL_INLINE void crypt_last_any(const GcmState& s, __m256i& ctr, uint8_t* p, size_
   }
 }
 
+// Only AeadJob::nonce is passed here: the job keeps at least 4 bytes after it
+// (checked below), so one plain 16-byte load stays inside the job and forwards
+// from the single 16-byte store the protocols make (core/job_fill.h).
+static_assert(offsetof(AeadJob, aad) >= offsetof(AeadJob, nonce) + 16,
+              "a 16-byte nonce load must stay inside AeadJob");
 inline __m128i load_nonce(const uint8_t* nonce) {
-  uint32_t w2;
-  std::memcpy(&w2, nonce + 8, 4);
-  const __m128i n = _mm_insert_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(nonce)), static_cast<int>(w2), 2);
+  const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nonce));
   return _mm_insert_epi32(n, 0x01000000, 3);  // J0 = nonce || 0^31 || 1 (§7.1 step 2)
 }
 

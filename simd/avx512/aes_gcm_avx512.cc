@@ -42,6 +42,8 @@
 #endif
 #include <immintrin.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "simd/avx512/chacha20_poly1305_avx512.h"
@@ -157,6 +159,39 @@ inline void store_n(uint8_t* p, size_t n, __m512i v) {
 }
 inline size_t blocks(size_t n) { return (n + 15) / 16; }
 
+// A job's 12-byte nonce with bytes 12..15 zeroed, from ONE plain 16-byte load:
+// AeadJob keeps at least 4 bytes after `nonce` inside the job (checked here),
+// and the protocols write the nonce with one 16-byte store (core/job_fill.h).
+// A plain load contained in that store forwards from it; a masked load may
+// not forward on Zen 4 and then waits for the store to reach the cache.
+static_assert(offsetof(AeadJob, aad) >= offsetof(AeadJob, nonce) + 16,
+              "a 16-byte nonce load must stay inside AeadJob");
+inline __m128i load_nonce(const AeadJob& j) {
+  return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(j.nonce)), _mm_set_epi32(0, -1, -1, -1));
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RL_GCM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RL_GCM_ASAN 1
+#endif
+#endif
+
+// 1..16 bytes at p, zero-padded (a header as AAD). When the 16 bytes from p
+// stay inside p's 4 KiB page, one plain load (which can forward from a wider
+// or equal store just made) then zeroing in-register; otherwise (or under
+// ASan, which would flag the harmless over-read) a masked load that touches
+// nothing past the n bytes. The branch depends on the address only.
+inline __m128i load_short(const uint8_t* p, size_t n) {
+  const auto m = static_cast<__mmask16>(byte_mask(n));
+#if !defined(RL_GCM_ASAN)
+  if ((reinterpret_cast<uintptr_t>(p) & 4095) <= 4096 - 16)
+    return _mm_maskz_mov_epi8(m, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#endif
+  return _mm_maskz_loadu_epi8(m, p);
+}
+
 // Aggregated GHASH: products of many blocks with their powers of H are summed
 // unreduced and reduced once. A group whose first block is multiplied by H^P
 // reads its powers from powers(s, P).
@@ -228,7 +263,7 @@ RL_INLINE void acc_bytes(Acc& a, const GcmState& s, const uint8_t* p, size_t len
 
 RL_INLINE void acc_bytes_any(Acc& a, const GcmState& s, const uint8_t* p, size_t len, size_t P, __m128i x) {
   if (len <= 16) {  // one block (a TLS, DTLS or QUIC header as AAD): one XMM product
-    const __m128i d = _mm_xor_si128(bswap(_mm_maskz_loadu_epi8(static_cast<__mmask16>(byte_mask(len)), p)), x);
+    const __m128i d = _mm_xor_si128(bswap(load_short(p, len)), x);
     return acc_add_block(a, d, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, P))));
   }
   switch ((len + 63) / 64) {
@@ -437,11 +472,11 @@ RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr,
 // joins the first group (or, for a short packet, the final group, so that the
 // whole packet costs one reduction); a long one is hashed on its own first.
 template <int R, Mode M>
-__m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, size_t alen,
+__m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t alen,
                 uint8_t* data, size_t len) {
   const RoundKeys<R> rk(s);
-  // J0 = nonce || 0^31 || 1, loaded without a narrow store in front of it.
-  const __m128i j0 = _mm_or_si128(_mm_maskz_loadu_epi8(0x0fff, nonce), _mm_set_epi32(0x01000000, 0, 0, 0));
+  // J0 = nonce || 0^31 || 1 (nonce from load_nonce: bytes 12..15 are zero).
+  const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
   const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
   // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
   __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
@@ -627,7 +662,7 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
   __m512i ez[N / 4];  // kSameKey: E(K, J0) of packet 4g+l in lane l of ez[g]
   __m128i ex[N];      // otherwise one XMM per packet
   for (int i = 0; i < N; ++i) {
-    n[i] = _mm_maskz_loadu_epi8(0x0fff, job[i]->nonce);
+    n[i] = load_nonce(*job[i]);
     b[i] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n[i]), ctr_low), rk(i, 0));
     if constexpr (!kSameKey) ex[i] = _mm_xor_si128(_mm_or_si128(n[i], one), _mm512_castsi512_si128(rk(i, 0)));
   }
@@ -734,18 +769,19 @@ template <Mode M>
 void one(AeadJob& j, const GcmState& s) {
   const __mmask16 tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
   const bool r10 = s.rounds == 10;
+  const __m128i nonce = load_nonce(j);
   if constexpr (M == Mode::seal) {
     const __m128i t =
-        r10 ? gcm_run<10, Mode::seal>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
-            : gcm_run<14, Mode::seal>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+        r10 ? gcm_run<10, Mode::seal>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::seal>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
     _mm_mask_storeu_epi8(j.tag, tm, t);
     j.status = Status::ok;
   } else {
     // The tag is read before the data is written: it may sit right after it.
     const __m128i want = _mm_maskz_loadu_epi8(tm, j.tag);
     const __m128i t =
-        r10 ? gcm_run<10, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
-            : gcm_run<14, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
+        r10 ? gcm_run<10, Mode::open>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size())
+            : gcm_run<14, Mode::open>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size());
     const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t), want);
     if (_mm_testz_si128(diff, diff)) {
       j.status = Status::ok;
@@ -753,9 +789,9 @@ void one(AeadJob& j, const GcmState& s) {
     }
     // Forged or corrupted: apply the same keystream again to restore the bytes.
     if (r10)
-      gcm_run<10, Mode::ctr>(s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+      gcm_run<10, Mode::ctr>(s, nonce, nullptr, 0, j.data.data(), j.data.size());
     else
-      gcm_run<14, Mode::ctr>(s, j.nonce, nullptr, 0, j.data.data(), j.data.size());
+      gcm_run<14, Mode::ctr>(s, nonce, nullptr, 0, j.data.data(), j.data.size());
     j.status = Status::auth_failed;
   }
 }
