@@ -96,6 +96,9 @@ CASES = [
     # capture, key option, key file, [(ground truth, must cover every verdict)]
     ("quic_aes128.pcap", "--keylog", "quic_aes128.keylog", [(truth_quic("quic_aes128.tshark.txt"), True)]),
     ("quic_chacha.pcap", "--keylog", "quic_chacha.keylog", [(truth_quic("quic_chacha.tshark.txt"), True)]),
+    # AES-256-GCM (SHA-384 key schedule), three concurrent streams, a key update, coalesced
+    # Initial/Handshake/1-RTT packets in one datagram
+    ("quic_aes256.pcap", "--keylog", "quic_aes256.keylog", [(truth_quic("quic_aes256.tshark.txt"), True)]),
     # 0-RTT: the client's 0-RTT packet rides behind its Initial, before the server named
     # the suite (CLIENT_EARLY_TRAFFIC_SECRET)
     ("quic_0rtt.pcap", "--keylog", "quic_0rtt.keylog", [(truth_quic("quic_0rtt.tshark.txt"), True)]),
