@@ -356,7 +356,15 @@ def check_mid_stream(rl, data, name):
         r, vs = replay_json(rl, keylog, path, quiet=False)
     st = sorted({v["status"] for v in vs})
     n_rec = len([v for v in vs if v["status"] == "no_key"])
-    if r.returncode not in (0, 1) or set(st) - {"no_key", "not_protected"} or n_rec < len(later) // 2:
+    # The same records as in the whole capture, each from its own side (the side on the
+    # lower port is the server when no SYN says), with the same lengths.
+    got = [(v["dir"], v["wire_len"]) for v in vs if v["status"] == "no_key"][-len(later):]
+    want = [(v["dir"], v["wire_len"]) for v in later]
+    if got != want:
+        fail("%s from frame %d: records found %s, in the whole capture %s" % (name, first + 1, got, want))
+    if "middle of this TCP connection" not in r.stderr:
+        fail("%s from frame %d: no message saying the capture starts mid-stream" % (name, first + 1))
+    if r.returncode not in (0, 1) or set(st) - {"no_key", "not_protected"} or n_rec < len(later):
         fail("%s from frame %d: exit %d, statuses %s, %d records found again (%d after the cut); %s" % (
             name, first + 1, r.returncode, st, n_rec, len(later), r.stderr[:300]))
     else:
