@@ -111,7 +111,7 @@ TEST(ReplayPcapng, InterfacesOfDifferentLinkTypesBothByteOrders) {
     n.shb();
     n.idb(DLT_EN10MB);           // microseconds (default)
     n.idb(DLT_LINUX_SLL2, 9);    // nanoseconds
-    n.idb(DLT_RAW, 0x80 | 10);   // 2^-10 s
+    n.idb(101, 0x80 | 10);       // LINKTYPE_RAW (libpcap's DLT_RAW), 2^-10 s
     const Bytes a = rl::test::random_bytes(60, 1), b = rl::test::random_bytes(80, 2),
                 c = rl::test::random_bytes(33, 3), e = rl::test::random_bytes(41, 4);
     n.epb(0, 1700000000123456ull, a);
@@ -150,7 +150,7 @@ TEST(ReplayPcapng, NewSectionResetsInterfacesAndByteOrder) {
   Ng m;
   m.big = true;
   m.shb();
-  m.idb(DLT_RAW);
+  m.idb(101);
   m.epb(0, 2, b);
   n.out.insert(n.out.end(), m.out.begin(), m.out.end());
   Diag d;
@@ -164,7 +164,7 @@ TEST(ReplayPcapng, NewSectionResetsInterfacesAndByteOrder) {
   Ng k;
   k.big = true;
   k.shb();
-  k.idb(DLT_RAW);
+  k.idb(101);
   k.epb(1, 3, a);
   n.out.insert(n.out.end(), k.out.begin(), k.out.end());
   Diag d2;

@@ -115,6 +115,19 @@ uint16_t load_u16(const uint8_t* p, bool swapped) {
   std::memcpy(&v, p, 2);
   return swapped ? __builtin_bswap16(v) : v;
 }
+int dlt_of_linktype(uint16_t lt);
+}  // namespace
+
+// Files carry LINKTYPE_ values (the tcpdump.org registry); the code here speaks libpcap's
+// DLT_ values, which differ for a few (libpcap maps them for the files it reads itself).
+namespace {
+int dlt_of_linktype(uint16_t lt) {
+  switch (lt) {
+    case 101: return DLT_RAW;   // LINKTYPE_RAW
+    case 108: return DLT_LOOP;  // LINKTYPE_LOOP (OpenBSD loopback)
+    default: return lt;         // Ethernet 1, NULL 0, SLL 113, SLL2 276, IPV4 228, IPV6 229
+  }
+}
 }  // namespace
 
 bool PcapSource::open_pcapng_check(Diag& diag) {
@@ -130,7 +143,7 @@ bool PcapSource::open_pcapng_check(Diag& diag) {
     if (len < 12 || len % 4 || len > map_len_ - pos) break;
     const uint32_t t = load_u32(map_ + pos, swapped);
     if (t == 1 && len >= 20) {
-      dlt_ = load_u16(map_ + pos + 8, swapped);
+      dlt_ = dlt_of_linktype(load_u16(map_ + pos + 8, swapped));
       break;
     }
     if (t == 6 || t == 3 || t == 2) break;  // a packet before any interface: next() says so
@@ -169,7 +182,7 @@ PcapSource::Next PcapSource::next_pcapng(Frame& f, Diag& diag) {
     const size_t blen = len - 12;
     if (type == 1) {  // Interface Description Block
       if (blen < 8) return cut("pcapng interface description block too short", diag);
-      Iface ifc{load_u16(body, swapped_), 1000000, load_u32(body + 4, swapped_)};
+      Iface ifc{dlt_of_linktype(load_u16(body, swapped_)), 1000000, load_u32(body + 4, swapped_)};
       // Options: if_tsresol (9), one byte: 10^-n, or 2^-n with the top bit set.
       for (size_t o = 8; o + 4 <= blen;) {
         const uint16_t code = load_u16(body + o, swapped_), olen = load_u16(body + o + 2, swapped_);

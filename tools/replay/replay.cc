@@ -545,6 +545,12 @@ void Replayer::end() {
   const uint64_t fr = last_frame_;
   for (auto& fp : flows_.all()) {
     Flow& f = *fp;
+    if (f.ip_proto == 6 && f.proto == Proto::unknown && !f.midstream_held.empty()) {
+      // Seen from its middle and never shown two chained TLS records: not TLS.
+      f.midstream_held.clear();
+      f.proto = Proto::count;
+      ++st_.tcp_not_tls;
+    }
     if (f.ip_proto != 6 || f.proto == Proto::count) continue;
     for (size_t di = 0; di < 2; ++di) {
       StreamAdapter a(*this, f, static_cast<Dir>(di));
