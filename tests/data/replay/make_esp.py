@@ -8,6 +8,9 @@
 #   0x00001003  ChaCha20-Poly1305 (rfc7539esp), no ESN, UDP-encapsulated (RFC 3948, 4500)
 #   0x00001004  AES-128-GCM, ESN, UDP-encapsulated, starting mid-stream
 #   0x00001005  AES-256-GCM, no ESN, IPv6 outer and inner headers (2001:db8::/32)
+#   0x00001006  AES-128-GCM, no ESN, inner packets of 2-4 KB: the outer IPv4 packet is
+#               fragmented (Scapy fragment(), 1400-byte fragments), every other one with its
+#               fragments sent last first; the ESP packet completes at its last fragment's frame
 # esp.xfrm is written by hand in the form `ip xfrm state` prints (the kernel here has no
 # AEAD for xfrm). esp.plain.txt is the ground truth: for every ESP frame, what the
 # generator handed Scapy before protection: "<frame> <spi> <seq> <len> <sha256>".
@@ -18,7 +21,7 @@ import hashlib
 import os
 import sys
 
-from scapy.all import IP, IPv6, UDP, Ether, Raw, wrpcap
+from scapy.all import IP, IPv6, UDP, Ether, Raw, fragment, wrpcap
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
@@ -39,7 +42,9 @@ SAS = [
     (0x1004, "AES-GCM", key(16, 0x90), bytes.fromhex("d0d1d2d3"), True, True, (3 << 32) | 0xfffffff0, 4,
      "rfc4106(gcm(aes))"),
     (0x1005, "AES-GCM", key(32, 0x20), bytes.fromhex("e0e1e2e3"), False, False, 1, 5, "rfc4106(gcm(aes))"),
+    (0x1006, "AES-GCM", key(16, 0x60), bytes.fromhex("f0f1f2f3"), False, False, 1, 4, "rfc4106(gcm(aes))"),
 ]
+FRAG = {0x1006}
 V6 = {0x1005}
 
 frames, plain, xfrm = [], [], []
@@ -51,7 +56,8 @@ for spi, algo, k, salt, esn, udp, first, count, xalg in SAS:
                              esn_en=esn, esn=(first >> 32) if esn else 0)
     for i in range(count):
         seq = first + i
-        payload = Raw(bytes((seq * 7 + j) & 0xff for j in range(40 + 97 * i)))
+        size = 2000 + 700 * i if spi in FRAG else 40 + 97 * i
+        payload = Raw(bytes((seq * 7 + j) & 0xff for j in range(size)))
         if v6:
             inner = IPv6(bytes(IPv6(src="2001:db8:1::1", dst="2001:db8:2::1") / UDP(sport=1000 + i, dport=53) / payload))
         else:
@@ -68,7 +74,14 @@ for spi, algo, k, salt, esn, udp, first, count, xalg in SAS:
             p.len = None
             p.chksum = None
             p = IP(bytes(p))
-        frames.append(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p)
+        if spi in FRAG:
+            p.id = 0x4000 + i
+            p.flags = 0
+            frags = fragment(IP(bytes(p)), fragsize=1400)
+            for fr in (frags[::-1] if i % 2 else frags):
+                frames.append(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / fr)
+        else:
+            frames.append(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p)
         data = bytes(inner)
         plain.append("%d 0x%08x %d %d %s" % (len(frames), spi, seq, len(data), hashlib.sha256(data).hexdigest()))
     # The receiving side's state as `ip xfrm state` would print it right before the capture.
