@@ -14,6 +14,7 @@ namespace {
 
 // How many bytes of a TCP flow seen only from its middle are searched for TLS records.
 constexpr size_t kMidStreamProbeBytes = 64 * 1024;
+constexpr size_t kMidStreamHeldTotal = 64 * 1024 * 1024;
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -267,10 +268,14 @@ void Replayer::on_tcp(const IpPacket& p, uint64_t frame) {
 
 void Replayer::on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame) {
   if (f.proto == Proto::unknown && !f.tcp_syn_seen && f.detect_tries == 0 &&
-      detect_.detect_tcp(data) == Proto::unknown) {
+      detect_.detect_tcp(data) == Proto::unknown &&
+      (f.midstream_bytes > 0 || midstream_held_total_ < kMidStreamHeldTotal)) {
     // Mid-stream: hold the bytes until two chained record headers show TLS (each
-    // direction's own bytes), or give up after 64 KiB.
+    // direction's own bytes), or give up after 64 KiB (and, over all flows, hold no more
+    // than kMidStreamHeldTotal: past it, new mid-stream flows are judged by their first
+    // bytes alone).
     f.midstream_bytes += data.size();
+    midstream_held_total_ += data.size();
     f.midstream_held.push_back({d, frame, Bytes(data.begin(), data.end())});
     size_t at = SIZE_MAX;
     for (const Dir dd : {Dir::client, Dir::server}) {
@@ -281,6 +286,7 @@ void Replayer::on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame) {
     }
     if (at == SIZE_MAX) {
       if (f.midstream_bytes < kMidStreamProbeBytes) return;
+      midstream_held_total_ -= f.midstream_bytes;
       f.midstream_held.clear();
       f.midstream_held.shrink_to_fit();
       f.detect_tries = 1;
@@ -293,6 +299,7 @@ void Replayer::on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame) {
     mid_stream_tls(f, frame);
     auto held = std::move(f.midstream_held);
     f.midstream_held.clear();
+    midstream_held_total_ -= f.midstream_bytes;
     f.tls[0].start_mid_stream();
     f.tls[1].start_mid_stream();
     for (auto& c : held) {

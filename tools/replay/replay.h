@@ -101,6 +101,7 @@ class Replayer {
   IpReassembler ip_;
   ReplayStats st_;
   int dlt_ = -1;
+  size_t midstream_held_total_ = 0;  // bytes held by mid-stream flows not yet detected
   std::string name_;
   uint64_t idx_frame_ = 0;
   uint32_t idx_ = 0;
