@@ -223,6 +223,206 @@ def pcap_frames(blob):
     return out
 
 
+def pcap_parts(blob):
+    """(global header, [(record header, data)]) of a classic pcap file."""
+    le = blob[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+    order = "little" if le else "big"
+    out, pos = [], 24
+    while pos + 16 <= len(blob):
+        caplen = int.from_bytes(blob[pos + 8:pos + 12], order)
+        out.append((blob[pos:pos + 16], blob[pos + 16:pos + 16 + caplen]))
+        pos += 16 + caplen
+    return blob[:24], out, order
+
+
+def replay_json(rl, keylog, cap, quiet=True):
+    r = run([rl, "--json"] + (["--quiet"] if quiet else []) + ["--keylog", keylog, cap])
+    return r, [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def ok_set(vs):
+    """What each direction's application gets, whatever frame delivered it."""
+    return sorted((v["dir"], v["epoch"], v["seq"], v["type"], v["sha256"]) for v in vs if v["status"] == "ok")
+
+
+def tcp_payload_len(data, linktype_off=14):
+    """TCP payload length of an Ethernet/IPv4 frame (0 if it is not one)."""
+    if len(data) < linktype_off + 20 or data[linktype_off] >> 4 != 4 or data[linktype_off + 9] != 6:
+        return 0
+    ihl = (data[linktype_off] & 15) * 4
+    tot = int.from_bytes(data[linktype_off + 2:linktype_off + 4], "big")
+    doff = (data[linktype_off + ihl + 12] >> 4) * 4
+    return tot - ihl - doff
+
+
+def check_wire_disorder(rl, data, name):
+    """What a real wire does to TCP: a segment retransmitted (an exact duplicate of a data
+    frame, later), and two data segments of one direction delivered out of order. Every
+    record still decrypts exactly once with the same plaintext (frame numbers move), none
+    fails, exit status 0."""
+    cap = os.path.join(data, name + ".pcap")
+    keylog = os.path.join(data, name + ".keylog")
+    _, base = replay_json(rl, keylog, cap)
+    want = ok_set(base)
+    blob = open(cap, "rb").read()
+    ghdr, frames, _ = pcap_parts(blob)
+    data_idx = [i for i, (_, d) in enumerate(frames) if tcp_payload_len(d) > 0]
+    # Two consecutive data frames from the same sender (same source port), small enough
+    # to be whole records or parts of one.
+    sport = lambda d: d[14 + (d[14] & 15) * 4:14 + (d[14] & 15) * 4 + 2]
+    pairs = [(a, b) for a, b in zip(data_idx, data_idx[1:]) if b == a + 1 and sport(frames[a][1]) == sport(frames[b][1])]
+    if not pairs or len(data_idx) < 4:
+        fail("%s: no data segments to disorder" % name)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {}
+        dup = data_idx[len(data_idx) // 2]
+        fr = list(frames)
+        fr.insert(dup + 2, frames[dup])  # the same segment again, two frames later
+        variants["a retransmitted segment (frame %d again)" % (dup + 1)] = fr
+        a, b = pairs[len(pairs) // 2]
+        fr = list(frames)
+        fr[a], fr[b] = fr[b], fr[a]
+        variants["two segments swapped (frames %d and %d)" % (a + 1, b + 1)] = fr
+        a0, b0 = pairs[0]
+        fr = list(frames)
+        fr[a0], fr[b0] = fr[b0], fr[a0]
+        fr.insert(b0 + 1, frames[a0])
+        variants["out of order and retransmitted (frames %d, %d)" % (a0 + 1, b0 + 1)] = fr
+        for label, fr in variants.items():
+            path = os.path.join(tmp, "w.pcap")
+            with open(path, "wb") as f:
+                f.write(ghdr)
+                for h, d in fr:
+                    f.write(h + d)
+            r, vs = replay_json(rl, keylog, path)
+            bad = sorted({v["status"] for v in vs} - {"ok", "not_protected"})
+            if r.returncode != 0 or bad or ok_set(vs) != want:
+                fail("%s with %s: exit %d, statuses %s, %d of %d records as before; %s" % (
+                    name, label, r.returncode, bad, len(set(ok_set(vs)) & set(want)), len(want), r.stderr[:300]))
+            else:
+                print("%s with %s: every record decrypts once, as before" % (name, label))
+
+
+def check_snaplen(rl, data, name, snap):
+    """A capture taken with a small snaplen (tcpdump -s): frames carry only their first
+    `snap` bytes. rl-replay must say so clearly (the frame and the lengths), not decrypt
+    or fail records whose bytes were never captured, not crash, and exit 2."""
+    cap = os.path.join(data, name + ".pcap")
+    keylog = os.path.join(data, name + ".keylog")
+    ghdr, frames, order = pcap_parts(open(cap, "rb").read())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "snap.pcap")
+        with open(path, "wb") as f:
+            f.write(ghdr[:16] + snap.to_bytes(4, order) + ghdr[20:])
+            for h, d in frames:
+                d = d[:snap]
+                f.write(h[:8] + len(d).to_bytes(4, order) + h[12:] + d)
+        r, vs = replay_json(rl, keylog, path, quiet=False)
+    st = sorted({v["status"] for v in vs})
+    if r.returncode < 0 or r.returncode not in (1, 2):
+        fail("%s at snaplen %d: exit %d; %s" % (name, snap, r.returncode, r.stderr[:300]))
+    elif "ok" in st or "auth_failed" in st:
+        fail("%s at snaplen %d: statuses %s (nothing whole was captured)" % (name, snap, st))
+    elif "snaplen" not in r.stderr:
+        fail("%s at snaplen %d: no message about the snapshot length: %s" % (name, snap, r.stderr[:400]))
+    else:
+        print("%s at snaplen %d: exit %d, statuses %s, reported: %s" % (
+            name, snap, r.returncode, st, [l for l in r.stderr.splitlines() if "snaplen" in l][0][:160]))
+
+
+def check_mid_stream(rl, data, name):
+    """A capture that starts in the middle of a TLS connection (no SYN, no hellos, the
+    first segment begins inside a record): records are found again (resynchronised), each
+    protected one is reported without keys, nothing fails or crashes."""
+    cap = os.path.join(data, name + ".pcap")
+    keylog = os.path.join(data, name + ".keylog")
+    _, base = replay_json(rl, keylog, cap)
+    ghdr, frames, _ = pcap_parts(open(cap, "rb").read())
+    # Start with the second of a pair of data frames of one sender: the first one starts
+    # a record that the second continues (the > 16 KiB message spans many segments).
+    big = [v for v in base if v["status"] == "ok" and v["wire_len"] > 8000]
+    if not big:
+        fail("%s: no large record to cut into" % name)
+        return
+    first = big[0]["frame"] - 2  # 0-based index of a frame inside that record
+    later = [v for v in base if v["frame"] > big[0]["frame"] + 1 and v["status"] == "ok"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mid.pcap")
+        with open(path, "wb") as f:
+            f.write(ghdr)
+            for h, d in frames[first:]:
+                f.write(h + d)
+        r, vs = replay_json(rl, keylog, path, quiet=False)
+    st = sorted({v["status"] for v in vs})
+    n_rec = len([v for v in vs if v["status"] == "no_key"])
+    # The same records as in the whole capture, each from its own side (the side on the
+    # lower port is the server when no SYN says), with the same lengths.
+    got = [(v["dir"], v["wire_len"]) for v in vs if v["status"] == "no_key"][-len(later):]
+    want = [(v["dir"], v["wire_len"]) for v in later]
+    if got != want:
+        fail("%s from frame %d: records found %s, in the whole capture %s" % (name, first + 1, got, want))
+    if "middle of this TCP connection" not in r.stderr:
+        fail("%s from frame %d: no message saying the capture starts mid-stream" % (name, first + 1))
+    if r.returncode not in (0, 1) or set(st) - {"no_key", "not_protected"} or n_rec < len(later):
+        fail("%s from frame %d: exit %d, statuses %s, %d records found again (%d after the cut); %s" % (
+            name, first + 1, r.returncode, st, n_rec, len(later), r.stderr[:300]))
+    else:
+        print("%s from frame %d (mid-stream): exit %d, %d records found again and reported no_key" % (
+            name, first + 1, r.returncode, n_rec))
+
+
+def pcapng_merge(parts, out):
+    """Writes one pcapng with one interface per (linktype, pcap path) in `parts`, the
+    frames of all of them merged by timestamp (as dumpcap -i A -i B writes)."""
+    def block(t, body):
+        body += b"\0" * (-len(body) % 4)
+        n = len(body) + 12
+        return t.to_bytes(4, "little") + n.to_bytes(4, "little") + body + n.to_bytes(4, "little")
+    pkts = []
+    idbs = b""
+    for iface, path in enumerate(parts):
+        ghdr, frames, order = pcap_parts(open(path, "rb").read())
+        link = int.from_bytes(ghdr[20:24], order)
+        idbs += block(1, link.to_bytes(2, "little") + b"\0\0" + (262144).to_bytes(4, "little"))
+        for h, d in frames:
+            sec, usec = int.from_bytes(h[0:4], order), int.from_bytes(h[4:8], order)
+            orig = int.from_bytes(h[12:16], order)
+            pkts.append((sec * 1000000 + usec, iface, orig, d))
+    pkts.sort(key=lambda p: (p[0], p[1]))
+    with open(out, "wb") as f:
+        f.write(block(0x0a0d0d0a, (0x1a2b3c4d).to_bytes(4, "little") + b"\1\0\0\0" + b"\xff" * 8))
+        f.write(idbs)
+        for ts, iface, orig, d in pkts:
+            f.write(block(6, iface.to_bytes(4, "little") + (ts >> 32).to_bytes(4, "little") +
+                          (ts & 0xffffffff).to_bytes(4, "little") + len(d).to_bytes(4, "little") +
+                          orig.to_bytes(4, "little") + d))
+
+
+def check_multi_interface(rl, data, names):
+    """A pcapng with several interfaces of different link types (Ethernet lo, Linux
+    cooked v2 "any", IPv6): every session decrypts exactly as in its own capture."""
+    want = []
+    keys = ""
+    for n in names:
+        _, vs = replay_json(rl, os.path.join(data, n + ".keylog"), os.path.join(data, n + ".pcap"))
+        want += ok_set(vs)
+        keys += open(os.path.join(data, n + ".keylog")).read()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "multi.pcapng")
+        pcapng_merge([os.path.join(data, n + ".pcap") for n in names], path)
+        kl = os.path.join(tmp, "all.keylog")
+        open(kl, "w").write(keys)
+        r, vs = replay_json(rl, kl, path)
+    bad = sorted({v["status"] for v in vs} - {"ok", "not_protected"})
+    if r.returncode != 0 or bad or ok_set(vs) != sorted(want):
+        fail("pcapng with interfaces %s: exit %d, statuses %s, %d of %d records as in their own captures; %s" % (
+            names, r.returncode, bad, len(set(ok_set(vs)) & set(want)), len(want), r.stderr[:300]))
+    else:
+        print("pcapng with %d interfaces (%s): all %d records as in their own captures" % (
+            len(names), ", ".join(names), len(want)))
+
+
 def check_mutation(rl, data, name):
     """Flips the last byte (the tag's last byte) of one application record that sits alone
     in its frame: exactly that record must fail authentication, every other verdict must be
@@ -280,6 +480,12 @@ def main():
     for n in ("tls12_aes128gcm", "tls13_chacha20", "gnutls_tls13"):
         check_gap(rl, data, n)
     check_bad_input(rl, data)
+    for n in ("tls12_aes128gcm", "tls13_chacha20", "gnutls_tls12_chacha20"):
+        check_wire_disorder(rl, data, n)
+    check_snaplen(rl, data, "tls12_aes128gcm", 96)
+    check_mid_stream(rl, data, "tls13_aes256gcm")
+    check_mid_stream(rl, data, "gnutls_tls12_aes128gcm")
+    check_multi_interface(rl, data, ["tls12_aes128gcm", "tls12_sll2", "tls13_ipv6", "dtls12_aes128gcm"])
     if failures:
         print("%d failure(s)" % len(failures))
         sys.exit(1)

@@ -141,8 +141,10 @@ TEST(ReplayInput, SnapLengthCutPacketIsReportedNotRead) {
   RunResult r = run_capture(path);
   ASSERT_EQ(r.verdicts.size(), 1u);
   EXPECT_EQ(r.verdicts[0].frame, 2u);
-  EXPECT_TRUE(r.has_message("frame 1: warning: IPv4 packet cut short: total length 328, 100 bytes captured"))
+  // One error (the capture cannot prove that frame), naming the frame and both lengths.
+  EXPECT_TRUE(r.has_message("frame 1: error: frame captured only 100 of its 328 bytes (the capture's snaplen"))
       << r.all_messages();
+  EXPECT_EQ(r.stats.snaplen_cut, 1u);
 }
 
 TEST(ReplayInput, UnsupportedLinkTypeIsAnErrorNotACrash) {

@@ -230,6 +230,22 @@ TEST(ReplayKeyLog, DecryptionSecretsBlockInPcapngBothByteOrders) {
   kl.load_pcapng_dsb(p4, d4);
   EXPECT_EQ(d4.errors(), 1u) << all(d4);
   EXPECT_TRUE(has(d4, "pcapng block at offset 48: error:")) << all(d4);
+  // A block length of almost 4 GiB (a multiple of 4) in a small file: reported as cut
+  // short before anything is allocated for it (the pcapng fuzzer found the allocation).
+  const std::string p5 = temp_path("dsb_huge.pcapng");
+  {
+    Bytes f = make_pcapng(false, text, frame);
+    const size_t dsb_off = 28 + 20;
+    f[dsb_off + 4] = 0xf0;
+    f[dsb_off + 5] = 0xff;
+    f[dsb_off + 6] = 0xff;
+    f[dsb_off + 7] = 0xff;
+    std::ofstream(p5, std::ios::binary).write(reinterpret_cast<const char*>(f.data()), long(f.size()));
+  }
+  Diag d5 = quiet();
+  EXPECT_EQ(kl.load_pcapng_dsb(p5, d5), 0u);
+  EXPECT_EQ(d5.errors(), 1u) << all(d5);
+  EXPECT_TRUE(has(d5, "pcapng block at offset 48: error: Decryption Secrets Block cut short")) << all(d5);
 }
 
 // `ip xfrm state` output as iproute2 prints it (one ESN state with a UDP encapsulation and

@@ -54,7 +54,11 @@ Flow& FlowTable::lookup(const FiveTuple& t, bool syn, bool synack, uint64_t fram
       f->id = static_cast<uint32_t>(flows_.size() + 1);
       f->ip_proto = t.proto;
       f->first_frame = frame;
-      const bool src_is_server = synack && !syn;
+      // Without a SYN (the capture began after the handshake) the first speaker may be
+      // either side: the one on the lower port is taken as the server (services listen on
+      // low ports, clients use ephemeral ones), as Wireshark guesses too.
+      const bool src_is_server =
+          (synack && !syn) || (t.proto == 6 && !syn && !synack && t.sport < t.dport);
       f->client = src_is_server ? t.dst : t.src;
       f->client_port = src_is_server ? t.dport : t.sport;
       f->server = src_is_server ? t.src : t.dst;

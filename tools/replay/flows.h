@@ -39,6 +39,18 @@ struct Flow {
   Proto proto = Proto::unknown;  // what the flow carries, once detected
   bool proto_forced = false;     // set by --proto
   uint32_t detect_tries = 0;
+  // TCP: a SYN was seen (the capture has the connection's start). A flow seen only from
+  // the middle of its stream is detected by two chained TLS record headers in its first
+  // bytes (held here meanwhile, both directions in capture order) rather than by its
+  // first segment, which usually starts inside a record.
+  bool tcp_syn_seen = false;
+  struct HeldChunk {
+    Dir dir;
+    uint64_t frame;
+    Bytes data;
+  };
+  std::vector<HeldChunk> midstream_held;
+  size_t midstream_bytes = 0;
 
   // TCP
   std::array<TcpStream, 2> tcp;

@@ -127,6 +127,13 @@ size_t KeyLog::load_pcapng_dsb(const std::string& path, Diag& diag) {
   };
   uint8_t h[12];
   bool first = true;
+  // A block length is checked against what the file holds before anything is allocated
+  // for it (a damaged length could ask for 4 GiB).
+  uint64_t file_size = 0;
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    const long e = std::ftell(f);
+    file_size = e > 0 ? static_cast<uint64_t>(e) : 0;
+  }
   while (!diag.stop()) {
     if (std::fseek(f, static_cast<long>(off), SEEK_SET) != 0) break;
     const size_t got = std::fread(h, 1, 12, f);
@@ -157,6 +164,10 @@ size_t KeyLog::load_pcapng_dsb(const std::string& path, Diag& diag) {
     if (len < 12 || len % 4) {
       diag.error(where, "block total length " + std::to_string(len) + " invalid; stopped reading secrets");
       break;
+    }
+    if (len > file_size - off) {
+      if (type == 0x0000000A) diag.error(where, "Decryption Secrets Block cut short");
+      break;  // the capture reader reports a cut packet block
     }
     if (type == 0x0000000A) {  // Decryption Secrets Block
       ++dsb;

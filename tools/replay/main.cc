@@ -184,14 +184,15 @@ int main(int argc, char** argv) {
                    rep.flows().size());
       summary.print(out);
       if (st.udp_unrecognized || st.tcp_not_tls || st.esp_udp_ike || st.esp_udp_keepalive ||
-          st.stream_gaps || st.not_ip)
+          st.stream_gaps || st.not_ip || st.snaplen_cut)
         std::fprintf(out,
                      "not replayed: %llu UDP datagrams of no known protocol, %llu TCP flows "
                      "not TLS, %llu IKE (non-ESP marker), %llu NAT keepalives, %llu frames "
-                     "not IP; %llu TCP stream gaps\n",
+                     "not IP, %llu frames cut short by the snaplen; %llu TCP stream gaps\n",
                      (unsigned long long)st.udp_unrecognized, (unsigned long long)st.tcp_not_tls,
                      (unsigned long long)st.esp_udp_ike, (unsigned long long)st.esp_udp_keepalive,
-                     (unsigned long long)st.not_ip, (unsigned long long)st.stream_gaps);
+                     (unsigned long long)st.not_ip, (unsigned long long)st.snaplen_cut,
+                     (unsigned long long)st.stream_gaps);
     }
   }
   const size_t mism = expect.empty() ? 0 : ex.finish(diag);

@@ -31,6 +31,27 @@ bool PcapSource::open(const std::string& path, Diag& diag) {
   path_ = path;
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+  // pcapng is read here from a memory map (see pcap_source.h: libpcap cannot read several
+  // link types in one file); libpcap reads classic pcap headers and anything else.
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    uint8_t magic[4];
+    struct stat fs {};
+    if (fd >= 0 && ::fstat(fd, &fs) == 0 && fs.st_size >= 28 && ::pread(fd, magic, 4, 0) == 4 &&
+        load_u32(magic, false) == 0x0A0D0D0A) {
+      void* m = ::mmap(nullptr, static_cast<size_t>(fs.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED) {
+        ::madvise(m, static_cast<size_t>(fs.st_size), MADV_SEQUENTIAL);
+        map_ = static_cast<const uint8_t*>(m);
+        map_len_ = static_cast<size_t>(fs.st_size);
+        pos_ = 0;
+        ng_ = true;
+        ::close(fd);
+        return open_pcapng_check(diag);
+      }
+    }
+    if (fd >= 0) ::close(fd);
+  }
   p_ = pcap_open_offline(path.c_str(), err);
   if (!p_) {
     diag.error(path, std::string("cannot read capture: ") + err);
@@ -74,16 +95,154 @@ bool PcapSource::open(const std::string& path, Diag& diag) {
   return true;
 }
 
+PcapSource::Next PcapSource::cut(const std::string& what, Diag& diag) {
+  // Worded as libpcap words it, so that both readers report a damaged file alike.
+  diag.error(path_ + ": frame " + std::to_string(count_ + 1),
+             "capture cut short or damaged after " + std::to_string(count_) + " complete frames: " + what);
+  pos_ = map_len_;
+  return Next::error;
+}
+
+// pcapng (draft-ietf-opsawg-pcapng): blocks of {type, total length, body, total length};
+// a Section Header Block sets the byte order and starts a new set of interfaces; an
+// Interface Description Block gives the link type, snaplen and timestamp resolution of
+// the next interface id; packets come in Enhanced (6), Simple (3) and obsolete (2) Packet
+// Blocks. Other blocks (statistics, name resolution, Decryption Secrets: keylog.cc) are
+// skipped here.
+namespace {
+uint16_t load_u16(const uint8_t* p, bool swapped) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return swapped ? __builtin_bswap16(v) : v;
+}
+int dlt_of_linktype(uint16_t lt);
+}  // namespace
+
+// Files carry LINKTYPE_ values (the tcpdump.org registry); the code here speaks libpcap's
+// DLT_ values, which differ for a few (libpcap maps them for the files it reads itself).
+namespace {
+int dlt_of_linktype(uint16_t lt) {
+  switch (lt) {
+    case 101: return DLT_RAW;   // LINKTYPE_RAW
+    case 108: return DLT_LOOP;  // LINKTYPE_LOOP (OpenBSD loopback)
+    default: return lt;         // Ethernet 1, NULL 0, SLL 113, SLL2 276, IPV4 228, IPV6 229
+  }
+}
+}  // namespace
+
+bool PcapSource::open_pcapng_check(Diag& diag) {
+  // The link type the driver reports for the file: the first interface's. Interfaces
+  // of a type we cannot decode are reported per frame (link_payload), not refused here:
+  // the other interfaces of the file may well be readable.
+  size_t pos = 0;
+  bool swapped = false;
+  while (pos + 12 <= map_len_) {
+    const uint32_t type = load_u32(map_ + pos, false);
+    if (type == 0x0A0D0D0A) swapped = load_u32(map_ + pos + 8, false) == 0x4D3C2B1A;
+    const uint32_t len = load_u32(map_ + pos + 4, swapped);
+    if (len < 12 || len % 4 || len > map_len_ - pos) break;
+    const uint32_t t = load_u32(map_ + pos, swapped);
+    if (t == 1 && len >= 20) {
+      dlt_ = dlt_of_linktype(load_u16(map_ + pos + 8, swapped));
+      break;
+    }
+    if (t == 6 || t == 3 || t == 2) break;  // a packet before any interface: next() says so
+    pos += len;
+  }
+  if (dlt_ >= 0 && !link_supported(dlt_)) {
+    const char* n = pcap_datalink_val_to_name(dlt_);
+    diag.warn(path_, "first interface has unsupported link type " + std::to_string(dlt_) + " (" +
+                         (n ? n : "?") + "): Ethernet, raw IP, Linux cooked SLL/SLL2 and BSD loopback are read");
+  }
+  return true;
+}
+
+PcapSource::Next PcapSource::next_pcapng(Frame& f, Diag& diag) {
+  for (;;) {
+    if (pos_ == map_len_) return Next::end;
+    const size_t left = map_len_ - pos_;
+    if (left < 12)
+      return cut("truncated pcapng block header; only " + std::to_string(left) + " bytes left", diag);
+    const uint8_t* b = map_ + pos_;
+    if (load_u32(b, false) == 0x0A0D0D0A) {  // Section Header Block: byte order first
+      const uint32_t bom = load_u32(b + 8, false);
+      if (bom == 0x1A2B3C4D) swapped_ = false;
+      else if (bom == 0x4D3C2B1A) swapped_ = true;
+      else return cut("bad byte-order magic in a pcapng section header", diag);
+      ifaces_.clear();
+    }
+    const uint32_t type = load_u32(b, swapped_), len = load_u32(b + 4, swapped_);
+    if (len < 12 || len % 4)
+      return cut("pcapng block total length " + std::to_string(len) + " invalid", diag);
+    if (len > left)
+      return cut("truncated dump file; pcapng block of " + std::to_string(len) + " bytes, only got " +
+                     std::to_string(left), diag);
+    pos_ += len;
+    const uint8_t* body = b + 8;
+    const size_t blen = len - 12;
+    if (type == 1) {  // Interface Description Block
+      if (blen < 8) return cut("pcapng interface description block too short", diag);
+      Iface ifc{dlt_of_linktype(load_u16(body, swapped_)), 1000000, load_u32(body + 4, swapped_)};
+      // Options: if_tsresol (9), one byte: 10^-n, or 2^-n with the top bit set.
+      for (size_t o = 8; o + 4 <= blen;) {
+        const uint16_t code = load_u16(body + o, swapped_), olen = load_u16(body + o + 2, swapped_);
+        if (code == 0 || o + 4 + olen > blen) break;
+        if (code == 9 && olen >= 1) {
+          const uint8_t r = body[o + 4];
+          const unsigned e = r & 0x7f;
+          if (r & 0x80) ifc.units = e < 63 ? uint64_t{1} << e : 0;
+          else {
+            uint64_t u = 1;
+            for (unsigned i = 0; i < e && u; ++i) u = u <= UINT64_MAX / 10 ? u * 10 : 0;
+            ifc.units = u;
+          }
+          if (ifc.units == 0) return cut("pcapng timestamp resolution out of range", diag);
+        }
+        o += 4 + ((olen + 3u) & ~3u);
+      }
+      ifaces_.push_back(ifc);
+      continue;
+    }
+    uint32_t iface = 0, caplen = 0, orig = 0;
+    uint64_t ts = 0;
+    const uint8_t* data = nullptr;
+    if (type == 6 || type == 2) {  // Enhanced / obsolete Packet Block
+      if (blen < 20) return cut("pcapng packet block too short", diag);
+      iface = type == 6 ? load_u32(body, swapped_) : load_u16(body, swapped_);
+      ts = uint64_t{load_u32(body + 4, swapped_)} << 32 | load_u32(body + 8, swapped_);
+      caplen = load_u32(body + 12, swapped_);
+      orig = load_u32(body + 16, swapped_);
+      data = body + 20;
+      if (caplen > blen - 20)
+        return cut("pcapng packet block captured length " + std::to_string(caplen) + " runs past its block", diag);
+    } else if (type == 3) {  // Simple Packet Block: interface 0, no timestamp
+      if (blen < 4) return cut("pcapng simple packet block too short", diag);
+      orig = load_u32(body, swapped_);
+      caplen = static_cast<uint32_t>(blen - 4);
+      if (orig < caplen) caplen = orig;
+      if (!ifaces_.empty() && ifaces_[0].snaplen && caplen > ifaces_[0].snaplen) caplen = ifaces_[0].snaplen;
+      data = body + 4;
+    } else {
+      continue;  // not a packet
+    }
+    if (iface >= ifaces_.size())
+      return cut("pcapng packet on interface " + std::to_string(iface) + ", but only " +
+                     std::to_string(ifaces_.size()) + " interface(s) described",
+                 diag);
+    const Iface& ifc = ifaces_[iface];
+    f.number = ++count_;
+    f.ts_usec = static_cast<int64_t>(static_cast<unsigned __int128>(ts) * 1000000 / ifc.units);
+    f.data = ByteSpan(data, caplen);
+    f.orig_len = orig;
+    f.linktype = ifc.dlt;
+    return Next::frame;
+  }
+}
+
 PcapSource::Next PcapSource::next_mapped(Frame& f, Diag& diag) {
+  if (ng_) return next_pcapng(f, diag);
   if (pos_ == map_len_) return Next::end;
-  auto cut = [&](const std::string& what) {
-    // Worded as libpcap words it, so that both readers report a damaged file alike.
-    diag.error(path_ + ": frame " + std::to_string(count_ + 1),
-               "capture cut short or damaged after " + std::to_string(count_) +
-                   " complete frames: " + what);
-    pos_ = map_len_;
-    return Next::error;
-  };
+  auto cut = [&](const std::string& what) { return this->cut(what, diag); };
   const size_t left = map_len_ - pos_;
   if (left < 16)
     return cut("truncated dump file; tried to read 16 header bytes, only got " + std::to_string(left));

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tools/replay/common.h"
 
@@ -14,6 +15,7 @@ struct Frame {
   int64_t ts_usec = 0;
   ByteSpan data;        // caplen bytes, valid until the next call to next()
   uint32_t orig_len = 0;
+  int linktype = -1;    // pcapng: the link type of the frame's interface (-1: the file's)
 };
 
 class PcapSource {
@@ -36,6 +38,9 @@ class PcapSource {
 
  private:
   Next next_mapped(Frame& f, Diag& diag);
+  Next next_pcapng(Frame& f, Diag& diag);
+  bool open_pcapng_check(Diag& diag);
+  Next cut(const std::string& what, Diag& diag);
   pcap* p_ = nullptr;
   std::string path_;
   int dlt_ = -1;
@@ -46,6 +51,16 @@ class PcapSource {
   size_t map_len_ = 0, pos_ = 0;
   bool swapped_ = false, nanos_ = false;
   uint32_t snaplen_ = 0;
+  // pcapng (read here, not by libpcap: libpcap refuses a file whose interfaces have
+  // different link types, as `dumpcap -i eth0 -i any` writes): the current section's
+  // byte order and interfaces (link type, timestamp units per second, snaplen).
+  struct Iface {
+    int dlt;
+    uint64_t units;
+    uint32_t snaplen;
+  };
+  bool ng_ = false;
+  std::vector<Iface> ifaces_;
 };
 
 // The IP packet inside a frame of link type `dlt` (libpcap DLT_ value): Ethernet with any

@@ -11,6 +11,10 @@
 namespace rl::replay {
 
 namespace {
+
+// How many bytes of a TCP flow seen only from its middle are searched for TLS records.
+constexpr size_t kMidStreamProbeBytes = 64 * 1024;
+constexpr size_t kMidStreamHeldTotal = 64 * 1024 * 1024;
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -36,6 +40,13 @@ struct FramerAdapter final : TlsFramer::Output {
   FramerAdapter(Replayer& rr, Flow& ff, Dir dd) : r(rr), f(ff), d(dd) {}
   void on_record(const TlsRecordView& rec) override { r.on_tls_record(f, d, rec); }
   void on_unframed(uint64_t off, uint64_t len, uint64_t frame, const char* why) override {
+    if (why == TlsFramer::kMidStream) {  // not damage: bytes from before the capture began
+      ++r.st_.midstream_skipped;
+      r.diag_.note(r.where(frame), f.label() + " " + to_string(d) + ": " + why + " (" +
+                                       std::to_string(len) + " bytes at stream offset " +
+                                       std::to_string(off) + ")");
+      return;
+    }
     r.malformed_unit(f, d, "tls", frame, static_cast<size_t>(len),
                      std::string(why) + " (" + std::to_string(len) + " bytes at stream offset " +
                          std::to_string(off) + ")");
@@ -171,9 +182,22 @@ void Replayer::frame(const Frame& f) {
   ++st_.frames;
   st_.capture_bytes += f.data.size();
   last_frame_ = f.number;
+  if (f.orig_len > f.data.size()) {
+    // Captured with a snapshot length shorter than the frame (tcpdump -s N): the bytes
+    // past it are gone, so nothing in this frame can be verified. Said once, counted,
+    // and not decoded (the IP layer would only see a packet cut short).
+    if (++st_.snaplen_cut == 1)
+      diag_.error(where(f.number),
+                  "frame captured only " + std::to_string(f.data.size()) + " of its " +
+                      std::to_string(f.orig_len) +
+                      " bytes (the capture's snaplen is too small, e.g. tcpdump -s): frames cut "
+                      "short are not decoded and their records cannot be verified; capture "
+                      "with -s 0");
+    return;
+  }
   ByteSpan ip;
   std::string why;
-  if (!link_payload(dlt_, f.data, ip, &why)) {
+  if (!link_payload(f.linktype >= 0 ? f.linktype : dlt_, f.data, ip, &why)) {
     if (why.empty()) {
       ++st_.not_ip;
     } else {
@@ -221,6 +245,7 @@ void Replayer::on_tcp(const IpPacket& p, uint64_t frame) {
   Dir d;
   Flow& f = flows_.lookup(t, syn && !ack, syn && ack, frame, d);
   const size_t di = static_cast<size_t>(d);
+  if (syn) f.tcp_syn_seen = true;
   ByteSpan payload = s.subspan((s[12] >> 4) * 4u);
   ++f.packets[di];
   f.bytes[di] += payload.size();
@@ -242,6 +267,47 @@ void Replayer::on_tcp(const IpPacket& p, uint64_t frame) {
 }
 
 void Replayer::on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame) {
+  if (f.proto == Proto::unknown && !f.tcp_syn_seen && f.detect_tries == 0 &&
+      detect_.detect_tcp(data) == Proto::unknown &&
+      (f.midstream_bytes > 0 || midstream_held_total_ < kMidStreamHeldTotal)) {
+    // Mid-stream: hold the bytes until two chained record headers show TLS (each
+    // direction's own bytes), or give up after 64 KiB (and, over all flows, hold no more
+    // than kMidStreamHeldTotal: past it, new mid-stream flows are judged by their first
+    // bytes alone).
+    f.midstream_bytes += data.size();
+    midstream_held_total_ += data.size();
+    f.midstream_held.push_back({d, frame, Bytes(data.begin(), data.end())});
+    size_t at = SIZE_MAX;
+    for (const Dir dd : {Dir::client, Dir::server}) {
+      Bytes all;
+      for (const auto& c : f.midstream_held)
+        if (c.dir == dd) all.insert(all.end(), c.data.begin(), c.data.end());
+      at = std::min(at, find_tls_chain(all));
+    }
+    if (at == SIZE_MAX) {
+      if (f.midstream_bytes < kMidStreamProbeBytes) return;
+      midstream_held_total_ -= f.midstream_bytes;
+      f.midstream_held.clear();
+      f.midstream_held.shrink_to_fit();
+      f.detect_tries = 1;
+      f.proto = Proto::count;
+      ++st_.tcp_not_tls;
+      return;
+    }
+    f.detect_tries = 1;
+    f.proto = Proto::tls;
+    mid_stream_tls(f, frame);
+    auto held = std::move(f.midstream_held);
+    f.midstream_held.clear();
+    midstream_held_total_ -= f.midstream_bytes;
+    f.tls[0].start_mid_stream();
+    f.tls[1].start_mid_stream();
+    for (auto& c : held) {
+      FramerAdapter fa(*this, f, c.dir);
+      f.tls[static_cast<size_t>(c.dir)].feed(c.data, c.frame, fa);
+    }
+    return;
+  }
   if (f.proto == Proto::unknown) {
     f.detect_tries = 1;
     f.proto = detect_.detect_tcp(data);
@@ -250,10 +316,20 @@ void Replayer::on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame) {
       ++st_.tcp_not_tls;
       return;
     }
+    if (!f.tcp_syn_seen) mid_stream_tls(f, frame);
   }
   if (f.proto != Proto::tls) return;
   FramerAdapter fa(*this, f, d);
   f.tls[static_cast<size_t>(d)].feed(data, frame, fa);
+}
+
+void Replayer::mid_stream_tls(Flow& f, uint64_t frame) {
+  diag_.warn(where(frame), f.label() + ": the capture starts in the middle of this TCP connection "
+                           "(no SYN): TLS records found by their headers");
+  // After the handshake everything but ChangeCipherSpec is protected (TLS 1.2 after its
+  // CCS, TLS 1.3 always): alerts and handshake messages seen from here are ciphertext
+  // (and, the hellos missing, the session's keys cannot be found).
+  f.tls12_ccs = {true, true};
 }
 
 static const char* tls_label(const HelloInfo& h) {
@@ -476,6 +552,12 @@ void Replayer::end() {
   const uint64_t fr = last_frame_;
   for (auto& fp : flows_.all()) {
     Flow& f = *fp;
+    if (f.ip_proto == 6 && f.proto == Proto::unknown && !f.midstream_held.empty()) {
+      // Seen from its middle and never shown two chained TLS records: not TLS.
+      f.midstream_held.clear();
+      f.proto = Proto::count;
+      ++st_.tcp_not_tls;
+    }
     if (f.ip_proto != 6 || f.proto == Proto::count) continue;
     for (size_t di = 0; di < 2; ++di) {
       StreamAdapter a(*this, f, static_cast<Dir>(di));
@@ -487,6 +569,9 @@ void Replayer::end() {
     }
   }
   ip_.flush(diag_, name_);
+  if (st_.snaplen_cut > 1)
+    diag_.error(name_, std::to_string(st_.snaplen_cut) +
+                           " frames cut short by the snaplen were not decoded");
   flush_pending();
   std::array<RecordSink*, static_cast<size_t>(Proto::count)> done{};
   size_t n = 0;

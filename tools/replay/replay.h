@@ -30,7 +30,8 @@ struct ReplayStats {
   uint64_t frames = 0, capture_bytes = 0, not_ip = 0, link_errors = 0, ip_packets = 0,
            ip_dropped = 0, tcp_segments = 0, udp_datagrams = 0, esp_packets = 0, other_ip = 0,
            transport_malformed = 0, udp_unrecognized = 0, tcp_not_tls = 0, esp_udp_ike = 0,
-           esp_udp_keepalive = 0, units = 0, stream_gaps = 0;
+           esp_udp_keepalive = 0, units = 0, stream_gaps = 0,
+           midstream_skipped = 0, snaplen_cut = 0;
 };
 
 class Replayer {
@@ -65,6 +66,7 @@ class Replayer {
   void on_udp(const IpPacket& p, uint64_t frame);
   void on_esp(const IpPacket& p, ByteSpan esp, bool udp, Flow& flow, Dir dir, uint64_t frame);
   void on_tls_bytes(Flow& f, Dir d, ByteSpan data, uint64_t frame);
+  void mid_stream_tls(Flow& f, uint64_t frame);
   void on_tls_record(Flow& f, Dir d, const TlsRecordView& r);
   void on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void on_quic(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
@@ -99,6 +101,7 @@ class Replayer {
   IpReassembler ip_;
   ReplayStats st_;
   int dlt_ = -1;
+  size_t midstream_held_total_ = 0;  // bytes held by mid-stream flows not yet detected
   std::string name_;
   uint64_t idx_frame_ = 0;
   uint32_t idx_ = 0;

@@ -235,17 +235,35 @@ bool TlsFramer::resync(Output& out, uint64_t frame) {
     if (buf_.size() >= kTlsHeaderLen) {
       const size_t drop = buf_.size() - (kTlsHeaderLen - 1);
       resync_from_ = 0;
-      out.on_unframed(buf_off_, drop, frame, "not a TLS record header");
+      out.on_unframed(buf_off_, drop, frame, mid_stream_ ? kMidStream : "not a TLS record header");
       buf_.erase(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(drop));
       buf_off_ += drop;
     }
     return false;
   }
-  if (i) out.on_unframed(buf_off_, i, frame, "not a TLS record header");
+  if (i) out.on_unframed(buf_off_, i, frame, mid_stream_ ? kMidStream : "not a TLS record header");
   buf_.erase(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(i));
   buf_off_ += i;
   synced_ = true;
+  mid_stream_ = false;
   return true;
+}
+
+void TlsFramer::start_mid_stream() {
+  synced_ = false;
+  resync_from_ = 0;
+  mid_stream_ = true;
+}
+
+size_t find_tls_chain(ByteSpan b) {
+  for (size_t i = 0; i + kTlsHeaderLen <= b.size(); ++i) {
+    if (!plausible_tls_header(b.data() + i)) continue;
+    const size_t n = kTlsHeaderLen + load_be16(b.data() + i + 3);
+    if (i + n + kTlsHeaderLen <= b.size() && plausible_tls_header(b.data() + i + n) &&
+        load_be16(b.data() + i + 1) == load_be16(b.data() + i + n + 1))
+      return i;
+  }
+  return SIZE_MAX;
 }
 
 void TlsFramer::gap(uint64_t offset, uint64_t len, uint64_t frame, Output& out) {
@@ -264,7 +282,8 @@ void TlsFramer::gap(uint64_t offset, uint64_t len, uint64_t frame, Output& out) 
 void TlsFramer::finish(uint64_t frame, Output& out) {
   if (!buf_.empty())
     out.on_unframed(buf_off_, buf_.size(), frame,
-                    synced_ ? "record cut short at the end of the stream" : "not a TLS record header");
+                    synced_ ? "record cut short at the end of the stream"
+                            : mid_stream_ ? kMidStream : "not a TLS record header");
   buf_.clear();
 }
 

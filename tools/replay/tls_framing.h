@@ -73,6 +73,10 @@ class TlsFramer {
   void feed(ByteSpan data, uint64_t frame, Output& out);
   void gap(uint64_t offset, uint64_t len, uint64_t frame, Output& out);
   void finish(uint64_t frame, Output& out);  // end of stream: report a partial record
+  // The capture starts in the middle of this stream: the bytes before the first record
+  // header found are the tail of a record never captured, reported with kMidStream.
+  void start_mid_stream();
+  static constexpr const char* kMidStream = "capture starts mid-stream: tail of a record whose start was not captured";
   uint64_t records() const { return records_; }
 
  private:
@@ -82,11 +86,15 @@ class TlsFramer {
   uint64_t offset_ = 0;   // stream offset of the next byte fed
   bool synced_ = true;
   size_t resync_from_ = 1;  // 0 after a gap: buf_[0] may itself be a header
+  bool mid_stream_ = false;  // not synced yet since the capture began mid-stream
   uint64_t records_ = 0;
 };
 
 // A plausible TLS record header (5 bytes): type 20..24, version 3.0..3.4, length ≤ 2^14+2048.
 bool plausible_tls_header(const uint8_t* h);
+// Offset of the first plausible header in `b` whose record ends inside `b` at another
+// plausible header (two chained records: strong evidence of TLS), or SIZE_MAX.
+size_t find_tls_chain(ByteSpan b);
 inline constexpr size_t kTlsHeaderLen = 5;
 inline constexpr size_t kTlsMaxRecordLen = 16384 + 2048;
 

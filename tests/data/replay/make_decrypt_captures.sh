@@ -19,6 +19,14 @@
 #                     EndOfEarlyData, then 1-RTT lines both ways (TLS_AES_128_GCM_SHA256)
 #   tls12_aes128cbc   OpenSSL TLS 1.2 ECDHE-ECDSA-AES128-SHA (0xc009, CBC): a suite the engine
 #                     does not support; no truth file, rl-replay must say `unsupported`
+#   gnutls_tls13_chacha20  GnuTLS TLS 1.3 TLS_CHACHA20_POLY1305_SHA256, > 16 KiB message, KeyUpdate
+#   gnutls_tls12_chacha20  GnuTLS TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (0xcca9)
+#   gnutls_tls12_aes128gcm GnuTLS TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (0xc02b), > 16 KiB message
+#   gnutls_dtls12_chacha20 GnuTLS DTLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (tshark 4.0 cannot
+#                     decrypt it: the truth is what the client sent and the echo server returned)
+#   tls13_ipv6        OpenSSL TLS 1.3 AES-128-GCM over [::1] (IPv6 loopback), KeyUpdate
+#   tls12_sll2        OpenSSL TLS 1.2 AES-128-GCM captured with `tcpdump -i any`: Linux cooked
+#                     v2 (SLL2) link layer, as captures "on any interface" are
 #
 # Every session runs on loopback inside a network namespace made here, segmentation
 # offloads off, captured with tcpdump (see /work/shared/CAPTURES.md).
@@ -27,7 +35,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -47,9 +55,11 @@ ip netns exec "$NS" ip link set lo up
 ip netns exec "$NS" ip link set lo mtu 1500
 ip netns exec "$NS" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
 
-start_capture() {  # FILTER
+CAPIF="-i lo" HOST=127.0.0.1
+start_capture() {  # FILTER   (interface and link type: $CAPIF)
   rm -f "$TMP/cap.pcap"
-  ip netns exec "$NS" tcpdump -i lo -s 0 -U -w "$TMP/cap.pcap" "$1" 2>/dev/null &
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" tcpdump $CAPIF -s 0 -U -w "$TMP/cap.pcap" "$1" 2>/dev/null &
   CAP=$!
   sleep 1
 }
@@ -68,14 +78,14 @@ openssl_session() {
   rm -f "$TMP/srv_in" "$TMP/server.keylog" "$TMP/client.keylog"
   mkfifo "$TMP/srv_in"
   # shellcheck disable=SC2086
-  ip netns exec "$NS" openssl s_server -accept 127.0.0.1:$port -naccept 1 $opts \
+  ip netns exec "$NS" openssl s_server -accept $HOST:$port -naccept 1 $opts \
     -cert "$TMP/cert.pem" -key "$TMP/key.pem" -keylogfile "$TMP/server.keylog" \
     <"$TMP/srv_in" >"$TMP/server.out" 2>&1 &
   SRV=$!
   exec 3>"$TMP/srv_in"
   sleep 0.5
   # shellcheck disable=SC2086
-  $feed | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts -no_ign_eof \
+  $feed | ip netns exec "$NS" openssl s_client -connect $HOST:$port $opts -no_ign_eof \
     -keylogfile "$TMP/client.keylog" >"$TMP/client.out" 2>&1 || true
   exec 3>&-
   stop_capture "$name"
@@ -138,6 +148,20 @@ dtls_sent_truth() {  # NAME: sha256 of each application record each side sent, i
   } >"$OUT/$1.sent.txt"
 }
 
+# GnuTLS DTLS: gnutls-cli sends each line as one record, gnutls-serv --echo returns it.
+GNUTLS_DTLS_LINES=("gnutls line one" "gnutls after key update")
+gnutls_echo_truth() {  # NAME
+  {
+    echo "# application data the client handed to GnuTLS, and the echo server returned"
+    echo "# dir type len sha256"
+    for d in client server; do
+      for l in "${GNUTLS_DTLS_LINES[@]}"; do
+        printf 'sent %s 23 %d %s\n' $d $((${#l} + 1)) "$(printf '%s\n' "$l" | sha256sum | cut -d' ' -f1)"
+      done
+    done
+  } >"$OUT/$1.sent.txt"
+}
+
 # TLS 1.3 0-RTT: one s_server accepting two connections with -early_data; the first
 # client only fetches a ticket, the second (captured) resumes with early data.
 early_session() {  # NAME PORT
@@ -171,13 +195,14 @@ early_session() {  # NAME PORT
   cp "$TMP/client.keylog" "$OUT/$name.keylog"
 }
 
-gnutls_session() {  # NAME PORT [udp]
-  local name=$1 port=$2 udp=${3:-}
+gnutls_session() {  # NAME PORT [udp] [PRIORITY] [rekey]
+  local name=$1 port=$2 udp=${3:-} rekey=${5:-yes}
   local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
   if [[ -n "$udp" ]]; then
     prio="NORMAL:-VERS-ALL:+VERS-DTLS1.2:-CIPHER-ALL:+AES-256-GCM" l4=udp
     sflags="--udp --mtu 1400" cflags="--udp"
   fi
+  [[ -n "${4:-}" ]] && prio=$4
   start_capture "$l4 port $port"
   # shellcheck disable=SC2086
   ip netns exec "$NS" gnutls-serv --echo $sflags -p "$port" --x509certfile "$TMP/cert.pem" \
@@ -189,7 +214,7 @@ gnutls_session() {  # NAME PORT [udp]
     sleep 0.5
     if [[ -z "$udp" ]]; then big_line 17000 G; sleep 0.3; fi
     echo "gnutls line one"; sleep 0.3
-    if [[ -z "$udp" ]]; then echo "^renegotiate^"; sleep 0.3; fi
+    if [[ -z "$udp" && $rekey == yes ]]; then echo "^renegotiate^"; sleep 0.3; fi
     echo "gnutls after key update"; sleep 0.5
   } | SSLKEYLOGFILE="$TMP/gnutls.keylog" ip netns exec "$NS" gnutls-cli --insecure $cflags \
       --inline-commands -p "$port" --priority "$prio" 127.0.0.1 >"$TMP/gclient.out" 2>&1 || true
@@ -210,6 +235,13 @@ for name in ${@:-$ALL}; do
     dtls12_aes128gcm) openssl_session "$name" 4447 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls ;;
     dtls12_chacha20) openssl_session "$name" 4448 udp "-dtls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" feed_dtls
                      dtls_sent_truth "$name" ;;
+    gnutls_tls13_chacha20) gnutls_session "$name" 4452 "" "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305" ;;
+    gnutls_tls12_chacha20) gnutls_session "$name" 4453 "" "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305" no ;;
+    gnutls_tls12_aes128gcm) gnutls_session "$name" 4454 "" "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM" no ;;
+    gnutls_dtls12_chacha20) gnutls_session "$name" 4455 udp "NORMAL:-VERS-ALL:+VERS-DTLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305"
+                     gnutls_echo_truth "$name" ;;
+    tls13_ipv6) HOST="[::1]" openssl_session "$name" 4456 tcp "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" feed_tls13_aes ;;
+    tls12_sll2) CAPIF="-i any -y LINUX_SLL2" openssl_session "$name" 4457 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_tls12 ;;
     tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
                      echo "wrote $name.pcap, $name.keylog"; continue ;;
     *) echo "unknown capture $name (known: $ALL)" >&2; exit 2 ;;

@@ -7,12 +7,14 @@
 # ngtcp2 speaks QUIC v1 and the v2 *draft* only, so v2 is covered by the unit tests.)
 #   quic_aes128   QUIC v1, TLS_AES_128_GCM_SHA256
 #   quic_chacha   QUIC v1, TLS_CHACHA20_POLY1305_SHA256
+#   quic_aes256   QUIC v1, TLS_AES_256_GCM_SHA384 (SHA-384 key schedule, AES-256 header
+#                 protection), the file fetched on 3 concurrent streams (-n 3), key update
 #   quic_0rtt     QUIC v1 0-RTT, TLS_AES_128_GCM_SHA256: a first connection (not captured)
 #                 saves the session and transport parameters (--session-file, --tp-file),
 #                 the captured second one to the same server resumes and sends its request
 #                 in 0-RTT packets (CLIENT_EARLY_TRAFFIC_SECRET)
 # Ground truth: tshark_quic.sh (tshark's own QUIC decryption with the same key log).
-# Run as root: ./make_quic.sh [aes128|chacha|0rtt...]   (default: all, into this folder)
+# Run as root: ./make_quic.sh [aes128|chacha|aes256|0rtt...]   (default: all, into this folder)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE
@@ -95,11 +97,12 @@ run_0rtt() {  # name port ciphers
 
 V13='NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL'
 head -c 300 /dev/zero | tr '\0' 'z' >"$TMP/www/small"
-for which in ${@:-aes128 chacha 0rtt}; do
+for which in ${@:-aes128 chacha aes256 0rtt}; do
   case $which in
     aes128) run aes128 4433 "$V13:+AES-128-GCM" ;;
     chacha) run chacha 4434 "$V13:+CHACHA20-POLY1305" ;;
+    aes256) run aes256 4436 "$V13:+AES-256-GCM" -n 3 ;;
     0rtt) run_0rtt 0rtt 4435 "$V13:+AES-128-GCM" ;;
-    *) echo "unknown capture $which (aes128 chacha 0rtt)" >&2; exit 2 ;;
+    *) echo "unknown capture $which (aes128 chacha aes256 0rtt)" >&2; exit 2 ;;
   esac
 done

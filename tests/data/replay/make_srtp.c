@@ -4,6 +4,9 @@
  *   SSRC 0x11111111  AES_CM_128_HMAC_SHA1_80, RTP seq 65530.. (ROC wraps 0 -> 1), SRTCP
  *   SSRC 0x22222222  AEAD_AES_128_GCM, ROC starting at 3 (signalled out of band, roc=3 in
  *                    the key file), seq 65533.. (ROC 3 -> 4), SRTCP
+ *   SSRC 0x33333333  AES_256_CM_HMAC_SHA1_80 (RFC 6188), seq 65528.. (ROC 0 -> 1), SRTCP
+ *   SSRC 0x44444444  AEAD_AES_256_GCM (RFC 7714), ROC starting at 0xfffe (roc=65534 in the
+ *                    key file), seq 65532.. (ROC 0xfffe -> 0xffff), SRTCP
  * Writes: argv[1] = the capture, argv[2] = the key file (SDP a=crypto lines, RFC 4568),
  * argv[3] = the ground truth: "<frame> <rtp|rtcp> <0xssrc> <hex of the plain packet>" for
  * every packet as it was handed to libsrtp (make_srtp.sh hashes it).
@@ -84,10 +87,10 @@ static void check(srtp_err_status_t s, const char* what) {
 
 struct stream {
   uint32_t ssrc;
-  int gcm;
+  int gcm;   /* 0 AES-CM + HMAC-SHA1-80, 1 AES-GCM (16-byte tag) */
   uint32_t roc;
   uint16_t seq;
-  uint8_t key[30];
+  uint8_t key[46];
   int key_len;
   srtp_t session;
 };
@@ -132,20 +135,30 @@ int main(int argc, char** argv) {
     return 2;
   }
   check(srtp_init(), "srtp_init");
-  struct stream st[2] = {{0x11111111, 0, 0, 65530, {0}, 30, NULL},
-                         {0x22222222, 1, 3, 65533, {0}, 28, NULL}};
+  enum { kStreams = 4 };
+  struct stream st[kStreams] = {{0x11111111, 0, 0, 65530, {0}, 30, NULL},
+                                {0x22222222, 1, 3, 65533, {0}, 28, NULL},
+                                {0x33333333, 0, 0, 65528, {0}, 46, NULL},
+                                {0x44444444, 1, 0xfffe, 65532, {0}, 44, NULL}};
   FILE* keys = fopen(argv[2], "w");
   truth = fopen(argv[3], "w");
   if (!keys || !truth) return 2;
   fprintf(keys, "# rl-replay SRTP keys for srtp.pcap (written by make_srtp.c)\n");
-  for (int n = 0; n < 2; ++n) {
+  for (int n = 0; n < kStreams; ++n) {
     struct stream* s = &st[n];
+    const int big = s->key_len > 30;
     for (int k = 0; k < s->key_len; ++k) s->key[k] = (uint8_t)(0x31 * (n + 1) + 7 * k);
     srtp_policy_t pol;
     memset(&pol, 0, sizeof pol);
-    if (s->gcm) {
+    if (s->gcm && big) {
+      srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtp);
+      srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtcp);
+    } else if (s->gcm) {
       srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtp);
       srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtcp);
+    } else if (big) {
+      srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&pol.rtp);
+      srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&pol.rtcp);
     } else {
       srtp_crypto_policy_set_rtp_default(&pol.rtp);
       srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
@@ -156,23 +169,25 @@ int main(int argc, char** argv) {
     pol.window_size = 128;
     check(srtp_create(&s->session, &pol), "srtp_create");
     if (s->roc) check(srtp_set_stream_roc(s->session, s->ssrc, s->roc), "srtp_set_stream_roc");
-    char b[64];
+    char b[96];
     b64(s->key, (size_t)s->key_len, b);
-    fprintf(keys, "ssrc=0x%08x%s a=crypto:%d %s inline:%s\n", s->ssrc,
-            s->roc ? (n == 1 ? " roc=3" : "") : "", n + 1,
-            s->gcm ? "AEAD_AES_128_GCM" : "AES_CM_128_HMAC_SHA1_80", b);
+    char roc[32] = "";
+    if (s->roc) snprintf(roc, sizeof roc, " roc=%u", (unsigned)s->roc);
+    fprintf(keys, "ssrc=0x%08x%s a=crypto:%d %s inline:%s\n", s->ssrc, roc, n + 1,
+            s->gcm ? (big ? "AEAD_AES_256_GCM" : "AEAD_AES_128_GCM")
+                   : (big ? "AES_256_CM_HMAC_SHA1_80" : "AES_CM_128_HMAC_SHA1_80"), b);
   }
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
   dumper = pcap_dump_open(dead, argv[1]);
   if (!dumper) return 2;
   for (int i = 0; i < 10; ++i) {
-    for (int n = 0; n < 2; ++n) rtp(&st[n], i);
+    for (int n = 0; n < kStreams; ++n) rtp(&st[n], i);
     if (i == 4 || i == 9)
-      for (int n = 0; n < 2; ++n) rtcp(&st[n], i);
+      for (int n = 0; n < kStreams; ++n) rtcp(&st[n], i);
   }
   pcap_dump_close(dumper);
   fclose(keys);
   fclose(truth);
-  for (int n = 0; n < 2; ++n) srtp_dealloc(st[n].session);
+  for (int n = 0; n < kStreams; ++n) srtp_dealloc(st[n].session);
   return 0;
 }
