@@ -139,6 +139,24 @@ inline void rounds20_unrolled(V* x) {
   }
 }
 
+// 20 rounds with hook(i) before double round i, fully unrolled (for the
+// multi-buffer passes, whose hook work differs per double round).
+template <class V, class Hook>
+inline void rounds20_indexed(V* x, Hook&& hook) {
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; ++i) {
+    hook(i);
+    quarter(x[0], x[4], x[8], x[12]);
+    quarter(x[1], x[5], x[9], x[13]);
+    quarter(x[2], x[6], x[10], x[14]);
+    quarter(x[3], x[7], x[11], x[15]);
+    quarter(x[0], x[5], x[10], x[15]);
+    quarter(x[1], x[6], x[11], x[12]);
+    quarter(x[2], x[7], x[8], x[13]);
+    quarter(x[3], x[4], x[9], x[14]);
+  }
+}
+
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words. With a..d the
 // lanes' values of four state words, out[k] holds those four words of the
 // lane's block k. The same transpose also turns four 16-byte samples per lane
@@ -1079,12 +1097,12 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
     __m512i x[16];
     s[12] = _mm512_set1_epi32(static_cast<int>(c));
     for (int i = 0; i < 16; ++i) x[i] = s[i];
-    rounds20(x, hook);
+    rounds20_indexed(x, hook);
     for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
     store_blocks(x, kSeal || c == 0 ? ks : kb + 1024 * (c - 1));
   };
 
-  pass(0, NoHook{});
+  pass(0, [](int) {});
   for (int l = 0; l < kMbLanes; ++l) std::memcpy(otk[l], ks + 64 * l, 32);
   {
     const MacInput* m0[8] = {&mi[0], &mi[1], &mi[2], &mi[3], &mi[4], &mi[5], &mi[6], &mi[7]};
@@ -1100,15 +1118,13 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   constexpr size_t kLag = kSeal ? 2 : 1;
   size_t q_next = 0;
   for (uint32_t c = 1; c <= maxb; ++c) {
-    int k = 0;
     const size_t q = c >= kLag ? c - kLag : SIZE_MAX;
     const bool run = q < nq;
-    auto hook = [&] {
+    auto hook = [&](int k) {
       if (run) {
         if (k < 2) poly[k].prep(q);
         else poly[k & 1].step((k - 2) >> 1);
       }
-      ++k;
     };
     pass(c, hook);
     if (run) q_next = q + 1;
