@@ -214,6 +214,24 @@ inline void store_blocks(__m512i* x, uint8_t* ks) {
   }
 }
 
+// The same transpose, handing lane l's block to emit(l, block) instead of
+// storing it (the multi-buffer seal XORs it straight into packet l).
+template <class Emit>
+inline void emit_blocks(__m512i* x, Emit&& emit) {
+  __m512i y[4][4];
+  for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i p0 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i p1 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i p2 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i p3 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(3, 2, 3, 2));
+    emit(0 + k, _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(2, 0, 2, 0)));
+    emit(4 + k, _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(3, 1, 3, 1)));
+    emit(8 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(2, 0, 2, 0)));
+    emit(12 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+
 inline void store_blocks(__m256i* x, uint8_t* ks) {
   __m256i y[4][4];
   for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
@@ -1093,13 +1111,30 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   for (int i = 4; i < 16; ++i) s[i] = _mm512_load_si512(w[i]);
   OPENSSL_cleanse(w, sizeof w);
 
+  size_t lens[16];
+  uint8_t* data[16];
+  for (int l = 0; l < kMbLanes; ++l) lens[l] = js[l]->data.size(), data[l] = js[l]->data.data();
   auto pass = [&](uint32_t c, auto&& hook) {
     __m512i x[16];
     s[12] = _mm512_set1_epi32(static_cast<int>(c));
     for (int i = 0; i < 16; ++i) x[i] = s[i];
     rounds20_indexed(x, hook);
     for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
-    store_blocks(x, kSeal || c == 0 ? ks : kb + 1024 * (c - 1));
+    if (c == 0 || !kSeal) {
+      store_blocks(x, c == 0 ? ks : kb + 1024 * (c - 1));
+      return;
+    }
+    const size_t off = 64 * (c - 1);
+    emit_blocks(x, [&](int l, __m512i b) {
+      if (off + 64 <= lens[l]) {
+        uint8_t* p = data[l] + off;
+        _mm512_storeu_si512(p, _mm512_xor_si512(_mm512_loadu_si512(p), b));
+      } else if (off < lens[l]) {
+        const __mmask64 m = byte_mask(lens[l] - off);
+        uint8_t* p = data[l] + off;
+        _mm512_mask_storeu_epi8(p, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p), b));
+      }
+    });
   };
 
   pass(0, [](int) {});
@@ -1128,13 +1163,6 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
     };
     pass(c, hook);
     if (run) q_next = q + 1;
-    if constexpr (kSeal) {
-      const size_t off = 64 * (c - 1);
-      for (int l = 0; l < kMbLanes; ++l) {
-        const size_t len = js[l]->data.size();
-        if (off < len) xor_ks(js[l]->data.data() + off, ks + 64 * l, len - off < 64 ? len - off : 64);
-      }
-    }
   }
   for (size_t q = q_next; q < nq; ++q) {
     for (int g = 0; g < 2; ++g) {
