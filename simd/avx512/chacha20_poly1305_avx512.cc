@@ -1055,15 +1055,21 @@ struct alignas(64) MbPoly {
     for (int i = 0; i < 4; ++i) m[i] = limbs(c[2 * i], c[2 * i + 1], 0xFF);
   }
 
+  // Horner's rule in the form h = h·r + m (m rides in the low accumulators),
+  // which leaves one multiplication by r for finish(): with h = 0 at the start
+  // this is (((m1·r + m2)·r + ...)·r + mn)·r, as §2.5.1 computes.
   inline void step(int i) {
-    const L3 x{_mm512_add_epi64(h.l0, m[i].l0), _mm512_add_epi64(h.l1, m[i].l1), _mm512_add_epi64(h.l2, m[i].l2)};
-    Acc6 a = acc6_zero();
-    madd(a, x, r);
-    h = blend(act[i], h, carry(a));
+    const __m512i z = _mm512_setzero_si512();
+    Acc6 a{m[i].l0, m[i].l1, m[i].l2, z, z, z};
+    madd(a, h, r);
+    h = act[i] == 0xFF ? carry(a) : blend(act[i], h, carry(a));
   }
 
   // Lane p's tag.
   void finish(const uint8_t* const* otk, uint8_t (*tags)[16]) {
+    Acc6 a = acc6_zero();
+    madd(a, h, r);
+    h = carry(a);
     alignas(64) uint64_t l0[8], l1[8], l2[8];
     _mm512_store_si512(l0, h.l0);
     _mm512_store_si512(l1, h.l1);
