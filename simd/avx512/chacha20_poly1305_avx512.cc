@@ -35,6 +35,15 @@
 // VPSHUFB does the rotations), so a 16-block pass costs ~640 cycles and every
 // Poly1305 group (~45 instructions) competes for the same ports.
 //
+// Runs of sixteen packets of 449..1472 bytes (seal and open, bursts of 16 or
+// more) go across the lanes instead: ChaCha20 with lane l = packet l (pass c
+// computes block c of all sixteen: 1 + ceil(len/64) passes, no partial pass)
+// and Poly1305 with 64-bit lane p = packet p, eight packets per register,
+// each lane multiplying by its own r one block at a time (no power table, no
+// horizontal sum); four MAC blocks per packet run inside every pass's rounds.
+// At 32 x 1350 B this measured 1.19x (seal) and 1.2x (open) faster than the
+// per-packet pipeline below.
+//
 // Open computes block 0 (the one-time Poly1305 key) and the first pass of
 // keystream, then (packets up to 16 KiB) the rest of the keystream into a
 // buffer with the Poly1305 groups inside the rounds, verifies the tag over
@@ -52,7 +61,6 @@
 #endif
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <type_traits>
@@ -1227,8 +1235,7 @@ template <bool kSeal>
 void run_band(AeadJob** js, size_t n) {
   size_t rest = 0;
   for (size_t i = 0; i < n;) {
-    static const bool kMbOff = std::getenv("RL_CHACHA_MB_OFF") != nullptr;  // TEMP: A/B measurement
-    if (!kMbOff && n - i >= kMbLanes && mb_worth(js + i)) {
+    if (n - i >= kMbLanes && mb_worth(js + i)) {
       mb16<kSeal>(js + i);
       i += kMbLanes;
     } else {
