@@ -1212,6 +1212,7 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   OPENSSL_cleanse(otk, sizeof otk);
   OPENSSL_cleanse(tags, sizeof tags);
   if constexpr (!kSeal) OPENSSL_cleanse(kb, 1024 * maxb);
+  OPENSSL_cleanse(s, sizeof s);  // the keys, if spilled
   poly[0].wipe();
   poly[1].wipe();
 }
