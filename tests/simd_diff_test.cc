@@ -368,6 +368,141 @@ TEST(SimdDiff, MixedBursts) {
   }
 }
 
+// ChaCha20-Poly1305 bursts of 16..64 packets of 449..1472 bytes, the sizes
+// the avx512 tier runs sixteen at a time across the lanes: equal lengths,
+// lengths within 64 bytes of each other, and mixed lengths (partly outside
+// that range); AAD of 0..64 bytes per packet (lanes end their MAC input at
+// different blocks), truncated tags, about one job in eight forged.
+TEST(SimdDiff, ChaChaAcrossLanes) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed00c4};
+    KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
+    const size_t budget = long_run() ? 2000000 : 40000;
+    size_t cases = 0;
+    while (cases < budget) {
+      const size_t n = 16 + r.below(49);
+      const size_t mode = r.below(4);
+      const size_t base = 449 + r.below(1472 - 449 + 1);
+      const size_t aad_fixed = r.below(2) == 0 ? r.below(65) : SIZE_MAX;
+      const AeadKey* one_key = r.below(2) == 0 ? &pool.pick(r) : nullptr;
+      std::vector<Packet> mine, ref;
+      std::vector<const AeadKey*> keys;
+      for (size_t i = 0; i < n; ++i) {
+        const AeadKey& k = one_key != nullptr ? *one_key : pool.pick(r);
+        size_t len = base;
+        if (mode == 1) len = std::min<size_t>(1472, 449 + r.below(64) + (base - 449) * 15 / 16);
+        if (mode == 2) len = 449 + r.below(1472 - 449 + 1);
+        if (mode == 3) len = r.below(8) == 0 ? r.below(2000) : base;
+        mine.emplace_back(r, aad_fixed != SIZE_MAX ? aad_fixed : r.below(65), len, k.tag_len());
+        keys.push_back(&k);
+      }
+      ref = mine;
+      std::vector<AeadJob> jm, jr;
+      std::vector<Bytes> plain;
+      for (size_t i = 0; i < n; ++i) {
+        jm.push_back(mine[i].job(*keys[i]));
+        jr.push_back(ref[i].job(*keys[i]));
+        plain.emplace_back(mine[i].data(), mine[i].data() + mine[i].data_len);
+      }
+      tier.seal(jm);
+      portable::seal(jr);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(jm[i].status, Status::ok);
+        ASSERT_EQ(mine[i].buf, ref[i].buf)
+            << "mode " << mode << " job " << i << " of " << n << " len " << mine[i].data_len << " aad "
+            << mine[i].aad_len << " tag " << mine[i].tag_len;
+      }
+      std::vector<bool> forged;
+      std::vector<Bytes> arrived(n);
+      for (size_t i = 0; i < n; ++i) {
+        jm[i] = mine[i].job(*keys[i]);
+        const bool f = r.below(8) == 0;
+        forged.push_back(f);
+        if (f) {
+          const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
+          const size_t where = r.below(4);
+          if (where == 0 && mine[i].data_len > 0)
+            mine[i].data()[r.below(mine[i].data_len)] ^= bit;
+          else if (where == 1 && mine[i].aad_len > 0)
+            mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
+          else if (where == 2)
+            jm[i].nonce[r.below(kNonceLen)] ^= bit;
+          else
+            mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
+        }
+        arrived[i] = mine[i].buf;
+      }
+      tier.open(jm);
+      for (size_t i = 0; i < n; ++i) {
+        if (forged[i]) {
+          ASSERT_EQ(jm[i].status, Status::auth_failed) << i;
+          ASSERT_EQ(mine[i].buf, arrived[i]) << "failed open changed bytes, job " << i;
+        } else {
+          ASSERT_EQ(jm[i].status, Status::ok) << "mode " << mode << " job " << i << " len " << mine[i].data_len;
+          ASSERT_TRUE(std::equal(plain[i].begin(), plain[i].end(), mine[i].data())) << i;
+        }
+      }
+      cases += n;
+    }
+    std::printf("[ %s ] %zu across-lanes cases\n", to_string(t), cases);
+  }
+}
+
+// Every bit of one packet's ciphertext, tag, AAD and nonce, flipped in turn
+// inside a burst of sixteen sealed across the lanes (lanes 3 and 12, one per
+// Poly1305 register): that packet fails and keeps its bytes, the other
+// fifteen open.
+TEST(SimdDiff, ChaChaAcrossLanesEveryBitFlip) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed00c5};
+    AeadKey k;
+    ASSERT_EQ(k.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    std::vector<Packet> sealed;
+    for (size_t i = 0; i < 16; ++i) sealed.emplace_back(r, 13, 500 + 7 * i, k.tag_len());
+    std::vector<Bytes> plain;
+    for (Packet& p : sealed) plain.emplace_back(p.data(), p.data() + p.data_len);
+    std::vector<AeadJob> jobs;
+    for (Packet& p : sealed) jobs.push_back(p.job(k));
+    tier.seal(jobs);
+    size_t flips = 0;
+    for (size_t victim : {3u, 12u}) {
+      const Packet& v = sealed[victim];
+      const size_t bits = 8 * (v.data_len + v.tag_len + v.aad_len + kNonceLen);
+      for (size_t bit = 0; bit < bits; ++bit) {
+        std::vector<Packet> work = sealed;
+        std::vector<AeadJob> js;
+        for (Packet& p : work) js.push_back(p.job(k));
+        const uint8_t m = static_cast<uint8_t>(1u << (bit % 8));
+        size_t byte = bit / 8;
+        Packet& w = work[victim];
+        if (byte < w.data_len) w.data()[byte] ^= m;
+        else if ((byte -= w.data_len) < w.tag_len) w.tag()[byte] ^= m;
+        else if ((byte -= w.tag_len) < w.aad_len) w.aad()[byte] ^= m;
+        else js[victim].nonce[byte - w.aad_len] ^= m;
+        const Bytes arrived = w.buf;
+        tier.open(js);
+        for (size_t i = 0; i < 16; ++i) {
+          if (i == victim) {
+            ASSERT_EQ(js[i].status, Status::auth_failed) << "bit " << bit;
+            ASSERT_EQ(work[i].buf, arrived) << "bit " << bit;
+          } else {
+            ASSERT_EQ(js[i].status, Status::ok) << "bit " << bit << " job " << i;
+            ASSERT_TRUE(std::equal(plain[i].begin(), plain[i].end(), work[i].data()));
+          }
+        }
+        ++flips;
+      }
+    }
+    std::printf("[ %s ] %zu bit flips across lanes\n", to_string(t), flips);
+  }
+}
+
 // Every single bit of ciphertext, tag, AAD and nonce, flipped in turn, fails
 // open on every tier and leaves the bytes unchanged, alone and inside a burst
 // of four; lengths around the 16/64/128/256/448/512-byte boundaries of the

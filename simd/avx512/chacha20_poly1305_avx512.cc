@@ -35,6 +35,15 @@
 // VPSHUFB does the rotations), so a 16-block pass costs ~640 cycles and every
 // Poly1305 group (~45 instructions) competes for the same ports.
 //
+// Runs of sixteen packets of 449..1472 bytes (seal and open, bursts of 16 or
+// more) go across the lanes instead: ChaCha20 with lane l = packet l (pass c
+// computes block c of all sixteen: 1 + ceil(len/64) passes, no partial pass)
+// and Poly1305 with 64-bit lane p = packet p, eight packets per register,
+// each lane multiplying by its own r one block at a time (no power table, no
+// horizontal sum); four MAC blocks per packet run inside every pass's rounds.
+// At 32 x 1350 B this measured 1.15-1.2x faster (seal and open) than the
+// per-packet pipeline below.
+//
 // Open computes block 0 (the one-time Poly1305 key) and the first pass of
 // keystream, then (packets up to 16 KiB) the rest of the keystream into a
 // buffer with the Poly1305 groups inside the rounds, verifies the tag over
@@ -138,6 +147,24 @@ inline void rounds20_unrolled(V* x) {
   }
 }
 
+// 20 rounds with hook(i) before double round i, fully unrolled (for the
+// multi-buffer passes, whose hook work differs per double round).
+template <class V, class Hook>
+inline void rounds20_indexed(V* x, Hook&& hook) {
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; ++i) {
+    hook(i);
+    quarter(x[0], x[4], x[8], x[12]);
+    quarter(x[1], x[5], x[9], x[13]);
+    quarter(x[2], x[6], x[10], x[14]);
+    quarter(x[3], x[7], x[11], x[15]);
+    quarter(x[0], x[5], x[10], x[15]);
+    quarter(x[1], x[6], x[11], x[12]);
+    quarter(x[2], x[7], x[8], x[13]);
+    quarter(x[3], x[4], x[9], x[14]);
+  }
+}
+
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words. With a..d the
 // lanes' values of four state words, out[k] holds those four words of the
 // lane's block k. The same transpose also turns four 16-byte samples per lane
@@ -192,6 +219,24 @@ inline void store_blocks(__m512i* x, uint8_t* ks) {
     _mm512_store_si512(ks + 64 * (4 + k), _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(3, 1, 3, 1)));
     _mm512_store_si512(ks + 64 * (8 + k), _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(2, 0, 2, 0)));
     _mm512_store_si512(ks + 64 * (12 + k), _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+
+// The same transpose, handing lane l's block to emit(l, block) instead of
+// storing it (the multi-buffer seal XORs it straight into packet l).
+template <class Emit>
+inline void emit_blocks(__m512i* x, Emit&& emit) {
+  __m512i y[4][4];
+  for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i p0 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i p1 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i p2 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i p3 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(3, 2, 3, 2));
+    emit(0 + k, _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(2, 0, 2, 0)));
+    emit(4 + k, _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(3, 1, 3, 1)));
+    emit(8 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(2, 0, 2, 0)));
+    emit(12 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(3, 1, 3, 1)));
   }
 }
 
@@ -910,6 +955,302 @@ __attribute__((noinline)) void seal_pipelined(AeadJob* const* js, size_t n) {
   pipe.drain();
 }
 
+// ---- sixteen packets across the lanes (multi-buffer) ---------------------------
+
+// A run of 16 packets of 449..1472 bytes: ChaCha20 with lane l = packet l
+// (pass c computes block c of all sixteen packets, so 1 + ceil(len/64)
+// passes cover them with no partial pass), and Poly1305 with lane p = packet
+// p, eight packets per register, each lane multiplying by its own r one
+// block at a time: no power table and no horizontal sum per packet. Lanes
+// whose MAC input has ended (packets of different lengths or AAD) keep
+// their accumulator through a mask. The Poly1305 work of four MAC blocks per
+// packet runs inside each pass's rounds (seal: over ciphertext written two
+// passes earlier; open: over the ciphertext as it arrived, the keystream
+// being buffered until the tags are checked).
+constexpr int kMbLanes = 16;
+
+// 8x8 transpose of 64-bit words: r[p] = row p (64 bytes of packet p), out
+// c[w] = word w of every row.
+inline void transpose8x8(const __m512i* r, __m512i* c) {
+  __m512i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi64(r[2 * i], r[2 * i + 1]);      // words 0,2,4,6
+    t[2 * i + 1] = _mm512_unpackhi_epi64(r[2 * i], r[2 * i + 1]);  // words 1,3,5,7
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3
+    __m512i* t4 = t + 4 * h;
+    u[4 * h + 0] = _mm512_shuffle_i64x2(t4[0], t4[2], _MM_SHUFFLE(2, 0, 2, 0));  // w0 | w4
+    u[4 * h + 1] = _mm512_shuffle_i64x2(t4[0], t4[2], _MM_SHUFFLE(3, 1, 3, 1));  // w2 | w6
+    u[4 * h + 2] = _mm512_shuffle_i64x2(t4[1], t4[3], _MM_SHUFFLE(2, 0, 2, 0));  // w1 | w5
+    u[4 * h + 3] = _mm512_shuffle_i64x2(t4[1], t4[3], _MM_SHUFFLE(3, 1, 3, 1));  // w3 | w7
+  }
+  c[0] = _mm512_shuffle_i64x2(u[0], u[4], _MM_SHUFFLE(2, 0, 2, 0));
+  c[4] = _mm512_shuffle_i64x2(u[0], u[4], _MM_SHUFFLE(3, 1, 3, 1));
+  c[2] = _mm512_shuffle_i64x2(u[1], u[5], _MM_SHUFFLE(2, 0, 2, 0));
+  c[6] = _mm512_shuffle_i64x2(u[1], u[5], _MM_SHUFFLE(3, 1, 3, 1));
+  c[1] = _mm512_shuffle_i64x2(u[2], u[6], _MM_SHUFFLE(2, 0, 2, 0));
+  c[5] = _mm512_shuffle_i64x2(u[2], u[6], _MM_SHUFFLE(3, 1, 3, 1));
+  c[3] = _mm512_shuffle_i64x2(u[3], u[7], _MM_SHUFFLE(2, 0, 2, 0));
+  c[7] = _mm512_shuffle_i64x2(u[3], u[7], _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+// Poly1305 of eight MAC inputs, one per 64-bit lane, in chunks of four
+// blocks: prep(q) loads blocks 4q..4q+3 of every lane, step(i) folds block i
+// of the chunk: h = (h + m)·r in the lanes whose input still has that block.
+struct alignas(64) MbPoly {
+  L3 m[4];
+  L3 h;
+  Mul r;
+  __mmask8 act[4];
+  const MacInput* mi[8];
+  const uint8_t* base[8];  // ct - 16·a: MAC block k of a ciphertext block at base + 16k
+  size_t fast_lo, fast_hi;  // chunks whose blocks lie in whole ciphertext blocks of every lane
+  size_t nmax;
+  alignas(64) uint8_t tmp[8][64];
+
+  void init(const MacInput* const* in, const uint8_t* const* otk) {
+    alignas(64) uint64_t r0[8], r1[8], r2[8];
+    size_t lo = 0, hi = SIZE_MAX;
+    nmax = 0;
+    for (int p = 0; p < 8; ++p) {
+      mi[p] = in[p];
+      uint64_t k0, k1;
+      std::memcpy(&k0, otk[p], 8);
+      std::memcpy(&k1, otk[p] + 8, 8);
+      k0 &= 0x0ffffffc0fffffffULL;  // clamp(r), §2.5
+      k1 &= 0x0ffffffc0ffffffcULL;
+      r0[p] = k0 & kM44;
+      r1[p] = ((k0 >> 44) | (k1 << 20)) & kM44;
+      r2[p] = k1 >> 24;
+      base[p] = in[p]->ct - 16 * in[p]->a;
+      if (in[p]->a > lo) lo = in[p]->a;
+      if (in[p]->a + in[p]->c_full < hi) hi = in[p]->a + in[p]->c_full;
+      if (in[p]->n > nmax) nmax = in[p]->n;
+    }
+    fast_lo = (lo + 3) / 4;
+    fast_hi = hi / 4;
+    const L3 rv{_mm512_load_si512(r0), _mm512_load_si512(r1), _mm512_load_si512(r2)};
+    r = as_mul(rv);
+    h = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    OPENSSL_cleanse(r0, sizeof r0);
+    OPENSSL_cleanse(r1, sizeof r1);
+    OPENSSL_cleanse(r2, sizeof r2);
+  }
+  size_t chunks() const { return (nmax + 3) / 4; }
+
+  inline void prep(size_t q) {
+    const size_t k0 = 4 * q;
+    __m512i rows[8], c[8];
+    if (q >= fast_lo && q < fast_hi) {
+      for (int p = 0; p < 8; ++p) rows[p] = _mm512_loadu_si512(base[p] + 16 * k0);
+      act[0] = act[1] = act[2] = act[3] = 0xFF;
+    } else {
+      act[0] = act[1] = act[2] = act[3] = 0;
+      for (int p = 0; p < 8; ++p) {
+        const MacInput& in = *mi[p];
+        for (int i = 0; i < 4; ++i) {
+          uint64_t w[2] = {0, 0};
+          if (k0 + i < in.n) {
+            in.block(k0 + i, w[0], w[1]);
+            act[i] |= static_cast<__mmask8>(1u << p);
+          }
+          std::memcpy(tmp[p] + 16 * i, w, 16);
+        }
+        rows[p] = _mm512_load_si512(tmp[p]);
+      }
+    }
+    transpose8x8(rows, c);
+    for (int i = 0; i < 4; ++i) m[i] = limbs(c[2 * i], c[2 * i + 1], 0xFF);
+  }
+
+  // Horner's rule in the form h = h·r + m (m rides in the low accumulators),
+  // which leaves one multiplication by r for finish(): with h = 0 at the start
+  // this is (((m1·r + m2)·r + ...)·r + mn)·r, as §2.5.1 computes.
+  inline void step(int i) {
+    const __m512i z = _mm512_setzero_si512();
+    Acc6 a{m[i].l0, m[i].l1, m[i].l2, z, z, z};
+    madd(a, h, r);
+    h = act[i] == 0xFF ? carry(a) : blend(act[i], h, carry(a));
+  }
+
+  // Lane p's tag.
+  void finish(const uint8_t* const* otk, uint8_t (*tags)[16]) {
+    Acc6 a = acc6_zero();
+    madd(a, h, r);
+    h = carry(a);
+    alignas(64) uint64_t l0[8], l1[8], l2[8];
+    _mm512_store_si512(l0, h.l0);
+    _mm512_store_si512(l1, h.l1);
+    _mm512_store_si512(l2, h.l2);
+    for (int p = 0; p < 8; ++p) {
+      uint64_t h0 = l0[p], h1 = l1[p], h2 = l2[p];
+      uint64_t c = h0 >> 44;
+      h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c, c = h2 >> 42, h2 &= kM42;
+      h0 += c * 5, c = h0 >> 44, h0 &= kM44, h1 += c, c = h1 >> 44, h1 &= kM44, h2 += c;
+      poly1305_finish(h0 | (h1 << 44), (h1 >> 20) | (h2 << 24), h2 >> 40, otk[p], tags[p]);
+    }
+    OPENSSL_cleanse(l0, sizeof l0);
+    OPENSSL_cleanse(l1, sizeof l1);
+    OPENSSL_cleanse(l2, sizeof l2);
+  }
+
+  void wipe() { OPENSSL_cleanse(this, sizeof *this); }
+};
+
+constexpr size_t kMbMin = kShortMax + 1, kMbMax = kPipeMax;
+constexpr size_t kMbMaxBlocks = (kMbMax + 63) / 64;  // data blocks per packet
+
+// Sixteen packets of kMbMin..kMbMax bytes.
+template <bool kSeal>
+__attribute__((noinline)) void mb16(AeadJob* const* js) {
+  alignas(64) uint32_t w[16][16];  // w[word][lane]
+  alignas(64) uint8_t ks[1024];
+  // Open: data blocks 1..P-1 of every lane, pass by pass (1024 bytes each).
+  alignas(64) uint8_t kb[kSeal ? 64 : 1024 * kMbMaxBlocks];
+  alignas(64) uint8_t otk[16][32];
+  MacInput mi[16];
+  alignas(64) MbPoly poly[2];
+  size_t maxb = 0;
+  for (int l = 0; l < kMbLanes; ++l) {
+    const ChaChaInput in = input_for(*js[l]);
+    for (int i = 0; i < 8; ++i) w[4 + i][l] = in.key[i];
+    w[12][l] = 0;
+    for (int i = 0; i < 3; ++i) w[13 + i][l] = in.nonce[i];
+    const size_t len = js[l]->data.size();
+    mi[l] = MacInput(js[l]->aad.data(), js[l]->aad.size(), js[l]->data.data(), len);
+    if ((len + 63) / 64 > maxb) maxb = (len + 63) / 64;
+  }
+  __m512i s[16];
+  for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
+  for (int i = 4; i < 16; ++i) s[i] = _mm512_load_si512(w[i]);
+  OPENSSL_cleanse(w, sizeof w);
+
+  size_t lens[16];
+  uint8_t* data[16];
+  for (int l = 0; l < kMbLanes; ++l) lens[l] = js[l]->data.size(), data[l] = js[l]->data.data();
+  auto pass = [&](uint32_t c, auto&& hook) {
+    __m512i x[16];
+    s[12] = _mm512_set1_epi32(static_cast<int>(c));
+    for (int i = 0; i < 16; ++i) x[i] = s[i];
+    rounds20_indexed(x, hook);
+    for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+    if (c == 0 || !kSeal) {
+      store_blocks(x, c == 0 ? ks : kb + 1024 * (c - 1));
+      return;
+    }
+    const size_t off = 64 * (c - 1);
+    emit_blocks(x, [&](int l, __m512i b) {
+      if (off + 64 <= lens[l]) {
+        uint8_t* p = data[l] + off;
+        _mm512_storeu_si512(p, _mm512_xor_si512(_mm512_loadu_si512(p), b));
+      } else if (off < lens[l]) {
+        const __mmask64 m = byte_mask(lens[l] - off);
+        uint8_t* p = data[l] + off;
+        _mm512_mask_storeu_epi8(p, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p), b));
+      }
+    });
+  };
+
+  pass(0, [](int) {});
+  for (int l = 0; l < kMbLanes; ++l) std::memcpy(otk[l], ks + 64 * l, 32);
+  {
+    const MacInput* m0[8] = {&mi[0], &mi[1], &mi[2], &mi[3], &mi[4], &mi[5], &mi[6], &mi[7]};
+    const MacInput* m1[8] = {&mi[8], &mi[9], &mi[10], &mi[11], &mi[12], &mi[13], &mi[14], &mi[15]};
+    const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
+    const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
+    poly[0].init(m0, o0);
+    poly[1].init(m1, o1);
+  }
+  const size_t nq = poly[0].chunks() > poly[1].chunks() ? poly[0].chunks() : poly[1].chunks();
+  // Seal: in pass c (data block c-1), ciphertext blocks 0..c-2 are written,
+  // which cover MAC chunk c-2. Open: all ciphertext is there from the start.
+  constexpr size_t kLag = kSeal ? 2 : 1;
+  size_t q_next = 0;
+  for (uint32_t c = 1; c <= maxb; ++c) {
+    const size_t q = c >= kLag ? c - kLag : SIZE_MAX;
+    const bool run = q < nq;
+    auto hook = [&](int k) {
+      if (run) {
+        if (k < 2) poly[k].prep(q);
+        else poly[k & 1].step((k - 2) >> 1);
+      }
+    };
+    pass(c, hook);
+    if (run) q_next = q + 1;
+  }
+  for (size_t q = q_next; q < nq; ++q) {
+    for (int g = 0; g < 2; ++g) {
+      poly[g].prep(q);
+      for (int i = 0; i < 4; ++i) poly[g].step(i);
+    }
+  }
+  uint8_t tags[16][16];
+  const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
+  const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
+  poly[0].finish(o0, tags);
+  poly[1].finish(o1, tags + 8);
+  for (int l = 0; l < kMbLanes; ++l) {
+    AeadJob& j = *js[l];
+    if constexpr (kSeal) {
+      std::memcpy(j.tag, tags[l], j.key->tag_len());
+      j.status = Status::ok;
+    } else {
+      const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
+      const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tags[l]), _mm_maskz_loadu_epi8(tm, j.tag));
+      if (_mm_testz_si128(diff, diff)) {
+        uint8_t* d = j.data.data();
+        const size_t len = j.data.size();
+        for (size_t off = 0, c = 0; off < len; off += 64, ++c)
+          xor_ks(d + off, kb + 1024 * c + 64 * l, len - off < 64 ? len - off : 64);
+        j.status = Status::ok;
+      } else {
+        j.status = Status::auth_failed;
+      }
+    }
+  }
+  OPENSSL_cleanse(ks, sizeof ks);
+  OPENSSL_cleanse(otk, sizeof otk);
+  OPENSSL_cleanse(tags, sizeof tags);
+  if constexpr (!kSeal) OPENSSL_cleanse(kb, 1024 * maxb);
+  OPENSSL_cleanse(s, sizeof s);  // the keys, if spilled
+  poly[0].wipe();
+  poly[1].wipe();
+}
+
+// Whether a run of sixteen packets fills enough of the multi-buffer passes.
+inline bool mb_worth(AeadJob* const* js) {
+  size_t sum = 0, maxb = 0;
+  for (int l = 0; l < kMbLanes; ++l) {
+    const size_t b = (js[l]->data.size() + 63) / 64;
+    sum += b;
+    if (b > maxb) maxb = b;
+  }
+  return sum * 8 >= maxb * kMbLanes * 7;
+}
+
+
+
+// Packets of 449..1472 bytes: runs of sixteen across the lanes when their
+// lengths fill the passes well, the rest one by one (seal: pipelined).
+template <bool kSeal>
+void run_band(AeadJob** js, size_t n) {
+  size_t rest = 0;
+  for (size_t i = 0; i < n;) {
+    if (n - i >= kMbLanes && mb_worth(js + i)) {
+      mb16<kSeal>(js + i);
+      i += kMbLanes;
+    } else {
+      js[rest++] = js[i++];
+    }
+  }
+  if constexpr (kSeal) {
+    if (rest > 1) seal_pipelined(js, rest);
+    else if (rest == 1) chacha_seal_one(*js[0]);
+  } else {
+    for (size_t i = 0; i < rest; ++i) chacha_open_one(*js[i]);
+  }
+}
+
 template <bool kSeal>
 void run_many(AeadJob* const* js, size_t n) {
   AeadJob* batch[16];
@@ -927,13 +1268,11 @@ void run_many(AeadJob* const* js, size_t n) {
     AeadJob& j = *js[i];
     const size_t len = j.data.size();
     if (len > kShortMax) {
-      if constexpr (kSeal) {
-        if (len <= kPipeMax && n > 1) {
-          pipe[np++] = &j;
-          if (np == 32) seal_pipelined(pipe, np), np = 0;
-        } else {
-          chacha_seal_one(j);
-        }
+      if (len <= kPipeMax && n > 1) {
+        pipe[np++] = &j;
+        if (np == 32) run_band<kSeal>(pipe, np), np = 0;
+      } else if constexpr (kSeal) {
+        chacha_seal_one(j);
       } else {
         chacha_open_one(j);
       }
@@ -945,8 +1284,7 @@ void run_many(AeadJob* const* js, size_t n) {
     lanes += need;
   }
   flush();
-  if (np > 1) seal_pipelined(pipe, np);
-  else if (np == 1) chacha_seal_one(*pipe[0]);
+  run_band<kSeal>(pipe, np);
 }
 
 }  // namespace
