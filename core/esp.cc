@@ -12,6 +12,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/job_fill.h"
 
 namespace rl::esp {
 namespace {
@@ -57,6 +58,7 @@ bool padding_ok(const uint8_t* pad_at, size_t pad) {
 class JobArray {
  public:
   AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
+  void* slot(size_t i) { return raw_ + i * sizeof(AeadJob); }
   AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
   std::span<AeadJob> first(size_t n) {
     return {std::launder(reinterpret_cast<AeadJob*>(raw_)), n};
@@ -229,7 +231,9 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
   for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
     const size_t count = std::min(kMaxBurst, pkts.size() - base);
     JobArray jobs;
-    uint8_t aad[kMaxBurst][12];
+    // AADs in 16-byte slots, each written with one store (core/job_fill.h):
+    // the kernel's wide AAD load then never waits on narrower stores.
+    alignas(16) uint8_t aad[kMaxBurst][16];
     uint8_t saved[kMaxBurst][4];  // GMAC with ESN: the headroom bytes borrowed for the AAD
     uint32_t which[kMaxBurst], new_len[kMaxBurst];
     size_t n = 0;
@@ -245,6 +249,8 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       }
     }
     const bool quiet_burst = quiet(now, count, total);
+    const uint32_t salt = recjob::le32(salt_);
+    const uint32_t spi_be = __builtin_bswap32(spi_);
     for (size_t k = 0; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
@@ -304,17 +310,18 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       if (m.dummy) ++counters_.dummy;
 
       uint8_t* h = p.data() - hdr;
-      store_be32(h, spi_);
-      store_be32(h + 4, static_cast<uint32_t>(seq));
-      AeadJob& j = jobs.make(n);
+      const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
+      const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
+      std::memcpy(h, &spi_seql, 8);
+      // The nonce is salt ‖ IV composed in registers (one 16-byte store), not
+      // copied back from the header just written. RFC 8750 §3: without an IV
+      // field the IV is the sequence number.
+      const uint64_t ivv = iv_len_ != 0 ? seq ^ iv_mask_ : seq;
+      if (iv_len_ != 0) store_be64(h + 8, ivv);
+      AeadJob& j = *::new (jobs.slot(n)) AeadJob;
+      recjob::store16(j.nonce, recjob::salt_seq(salt, ivv));
       j.key = &key_;
-      std::memcpy(j.nonce, salt_, kSaltLen);
-      if (iv_len_ != 0) {
-        store_be64(h + 8, seq ^ iv_mask_);
-        std::memcpy(j.nonce + kSaltLen, h + 8, kIvLen);
-      } else {
-        store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3: the IV is the sequence number
-      }
+      j.status = Status::ok;
       uint8_t* t = p.data() + payload;
       if (tfc != 0) {
         std::memset(t, 0, tfc);
@@ -341,12 +348,12 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       } else {
         // RFC 4106 §5, RFC 7634 §2.1: AAD = SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
         if (esn_) {
-          store_be32(aad[n], spi_);
-          store_be32(aad[n] + 4, static_cast<uint32_t>(seq >> 32));
-          store_be32(aad[n] + 8, static_cast<uint32_t>(seq));
+          const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+          recjob::store16(aad[n], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
           j.aad = {aad[n], 12};
         } else {
-          j.aad = {h, 8};
+          recjob::store16(aad[n], {spi_seql, 0});
+          j.aad = {aad[n], 8};
         }
         j.data = {p.data(), protected_len};
       }
@@ -376,15 +383,14 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
 
 // ---- Open: one packet's AEAD inputs, and Appendix A3 resynchronisation ---------
 
-void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[12],
+void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[16],
                   uint8_t saved[4]) const {
   const size_t hdr = header_len();
   j.key = &key_;
-  std::memcpy(j.nonce, salt_, kSaltLen);
-  if (iv_len_ != 0)
-    std::memcpy(j.nonce + kSaltLen, d + 8, kIvLen);
-  else
-    store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3
+  // salt ‖ IV in one 16-byte store (core/job_fill.h); RFC 8750 §3: without
+  // an IV field the IV is the sequence number.
+  recjob::store16(j.nonce, iv_len_ != 0 ? recjob::salt_explicit(recjob::le32(salt_), d + 8)
+                                        : recjob::salt_seq(recjob::le32(salt_), seq));
   if (gmac_) {
     // RFC 4543 §3.5: SPI through next header is AAD; with ESN, Seqh sits
     // between SPI and Seql, laid out in four borrowed headroom bytes.
@@ -400,9 +406,8 @@ void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad
   } else {
     // RFC 4106 §5, RFC 7634 §2.1: SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
     if (esn_) {
-      std::memcpy(aad, d, 4);
-      store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
-      std::memcpy(aad + 8, d + 4, 4);
+      const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+      recjob::store16(aad, {uint64_t{recjob::le32(d)} | uint64_t{seqh_be} << 32, recjob::le32(d + 4)});
       j.aad = {aad, 12};
     } else {
       j.aad = {d, 8};
@@ -416,7 +421,7 @@ void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad
 // Seqh values, a bounded number of times. One failure in resync_after is
 // selected (A3.1 leaves the trigger local), so forgeries cannot make every
 // packet cost resync_tries extra opens.
-bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t job_aad[12]) {
+bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t job_aad[16]) {
   if (!esn_ || resync_after_ == 0 || failed_in_a_row_ == 0 || failed_in_a_row_ % resync_after_ != 0)
     return false;
   const uint32_t seql = static_cast<uint32_t>(seq);
@@ -426,7 +431,8 @@ bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t jo
     const uint64_t candidate = hi << 32 | seql;
     if (window_.check(candidate) != Status::ok) continue;
     AeadJob j;
-    uint8_t aad[12], saved[4];
+    alignas(16) uint8_t aad[16];
+    uint8_t saved[4];
     open_job(d, body, candidate, j, aad, saved);
     rl::open({&j, 1});
     if (gmac_ && esn_) {
@@ -571,7 +577,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   };
   JobArray jobs;
   Slot slots[kMaxBurst];
-  uint8_t aad[kMaxBurst][12];
+  alignas(16) uint8_t aad[kMaxBurst][16];
   size_t n = 0;
   const uint64_t now = burst_time();
   Sa* last = nullptr;
