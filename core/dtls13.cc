@@ -339,6 +339,15 @@ size_t RecordProtection::open(std::span<Record> records) {
   return ok;
 }
 
+namespace {
+// Byte `at` (memory order) of a 16-byte block held in registers.
+inline void put_byte(recjob::Block16& w, size_t at, uint8_t v) {
+  uint64_t& x = at < 8 ? w.lo : w.hi;
+  const unsigned sh = 8 * static_cast<unsigned>(at & 7);
+  x = (x & ~(uint64_t{0xff} << sh)) | uint64_t{v} << sh;
+}
+}  // namespace
+
 size_t RecordProtection::open_chunk(std::span<Record> records) {
   struct Parsed {
     Epoch* e;
@@ -481,14 +490,20 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     uint8_t* ad;
     if (q.hdr <= 16) {
+      // Header with the clear sequence number composed in registers and
+      // written with one store (core/job_fill.h): byte stores into the slot
+      // after a wide copy would stall the kernel's AAD load.
       ad = aad[a];
-      std::memcpy(ad, b, 16);  // the record holds at least hdr + 17 bytes
+      recjob::Block16 w{recjob::le64(b), recjob::le64(b + 8)};  // hdr + 17 bytes are there
+      put_byte(w, q.seq_at, static_cast<uint8_t>(q.seq16 ? low >> 8 : low));
+      if (q.seq16) put_byte(w, q.seq_at + 1u, static_cast<uint8_t>(low));
+      recjob::store16(ad, w);
     } else {
       ad = long_aad[a];
       std::memcpy(ad, b, q.hdr);
+      ad[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
+      if (q.seq16) ad[q.seq_at + 1] = static_cast<uint8_t>(low);
     }
-    ad[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
-    if (q.seq16) ad[q.seq_at + 1] = static_cast<uint8_t>(low);
     recjob::make(&jobs[a], &q.e->key.aead(), recjob::xor_seq(recjob::load_iv(q.e->iv), seq),
                  {ad, q.hdr}, {b + q.hdr, q.ct_len - kTagLen}, b + q.hdr + q.ct_len - kTagLen);
     r.epoch = q.e->epoch;
@@ -551,8 +566,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     if (!open_any_ || q.e->epoch > open_current_) open_current_ = q.e->epoch;
     open_any_ = true;
-    uint8_t* b = p.data();
-    if ((b[0] & kBitC) != 0) r.cid = {b + 1, open_cid_len_};
+    // A CID sits before the sequence number; the header line itself is
+    // not read again (a large burst has long pushed it out of L1).
+    if (q.seq_at > 1) r.cid = {p.data() + 1, open_cid_len_};
     p.offset = static_cast<uint32_t>(plain - p.buf);
     p.length = static_cast<uint32_t>(plain_len);
     p.status = Status::ok;
