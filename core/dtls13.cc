@@ -341,10 +341,14 @@ size_t RecordProtection::open(std::span<Record> records) {
 
 namespace {
 // Byte `at` (memory order) of a 16-byte block held in registers.
+// (No reference to either word: that sent the block through the stack.)
 inline void put_byte(recjob::Block16& w, size_t at, uint8_t v) {
-  uint64_t& x = at < 8 ? w.lo : w.hi;
   const unsigned sh = 8 * static_cast<unsigned>(at & 7);
-  x = (x & ~(uint64_t{0xff} << sh)) | uint64_t{v} << sh;
+  const uint64_t keep = ~(uint64_t{0xff} << sh), put = uint64_t{v} << sh;
+  if (at < 8)
+    w.lo = (w.lo & keep) | put;
+  else
+    w.hi = (w.hi & keep) | put;
 }
 }  // namespace
 
