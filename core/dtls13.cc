@@ -293,6 +293,11 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     }
     recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), aad_view, {data, inner_len},
                  data + inner_len);
+    // The record-number mask's job in the same pass (§4.2.3): its sample, the
+    // first ciphertext bytes, is where the kernel will write them.
+    MaskJob& mj = *::new (static_cast<void*>(&masks[n])) MaskJob;
+    mj.key = &seal_.sn;
+    mj.sample = data;  // inner_len + 16 >= 17 bytes
     r.epoch = seal_.epoch;
     r.seq = seq;
     r.cid = {};
@@ -303,18 +308,11 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 
   rl::seal(jobs.first(n));
 
-  // Record number encryption over the ciphertext just produced (§4.2.3).
-  size_t m = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (jobs[k].status != Status::ok) continue;
-    masks.make(m).key = &seal_.sn;
-    masks[m].sample = jobs[k].data.data();  // inner_len + 16 >= 17 bytes
-    ++m;
-  }
-  rl::mask(masks.first(m));
+  // Record number encryption over the ciphertext just produced (§4.2.3). A
+  // record whose seal failed gets a mask too, which is never applied.
+  rl::mask(masks.first(n));
 
   size_t ok = 0;
-  m = 0;
   for (size_t k = 0; k < n; ++k) {
     Record& r = records[idx[k]];
     PacketView& p = r.pkt;
@@ -322,7 +320,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
     if (p.status != Status::ok) continue;
     const size_t hdr = seal_headroom(cid_len, r.seq16, r.with_length);
     uint8_t* seqp = p.data() - hdr + 1 + cid_len;
-    const uint8_t* mask = masks[m++].mask;
+    const uint8_t* mask = masks[k].mask;
     seqp[0] ^= mask[0];
     if (r.seq16) seqp[1] ^= mask[1];
     p.offset -= static_cast<uint32_t>(hdr);
@@ -340,6 +338,19 @@ size_t RecordProtection::open(std::span<Record> records) {
     ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
   return ok;
 }
+
+namespace {
+// Byte `at` (memory order) of a 16-byte block held in registers.
+// (No reference to either word: that sent the block through the stack.)
+inline void put_byte(recjob::Block16& w, size_t at, uint8_t v) {
+  const unsigned sh = 8 * static_cast<unsigned>(at & 7);
+  const uint64_t keep = ~(uint64_t{0xff} << sh), put = uint64_t{v} << sh;
+  if (at < 8)
+    w.lo = (w.lo & keep) | put;
+  else
+    w.hi = (w.hi & keep) | put;
+}
+}  // namespace
 
 size_t RecordProtection::open_chunk(std::span<Record> records) {
   struct Parsed {
@@ -458,6 +469,12 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // Phase 3: reconstruct (§4.2.2), replay check, build AEAD jobs with the
   // header-with-clear-sequence-number as AAD.
   size_t a = 0;
+  // Whether the accepted records are all of one epoch with rising sequence
+  // numbers: then none repeats another of this burst and the commit phase
+  // need not check the window again.
+  bool rising = true;
+  const Epoch* prev_e = nullptr;
+  uint64_t prev_seq = 0;
   for (size_t k = 0; k < n; ++k) {
     Record& r = records[idx[k]];
     PacketView& p = r.pkt;
@@ -477,18 +494,27 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     uint8_t* ad;
     if (q.hdr <= 16) {
+      // Header with the clear sequence number composed in registers and
+      // written with one store (core/job_fill.h): byte stores into the slot
+      // after a wide copy would stall the kernel's AAD load.
       ad = aad[a];
-      std::memcpy(ad, b, 16);  // the record holds at least hdr + 17 bytes
+      recjob::Block16 w{recjob::le64(b), recjob::le64(b + 8)};  // hdr + 17 bytes are there
+      put_byte(w, q.seq_at, static_cast<uint8_t>(q.seq16 ? low >> 8 : low));
+      if (q.seq16) put_byte(w, q.seq_at + 1u, static_cast<uint8_t>(low));
+      recjob::store16(ad, w);
     } else {
       ad = long_aad[a];
       std::memcpy(ad, b, q.hdr);
+      ad[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
+      if (q.seq16) ad[q.seq_at + 1] = static_cast<uint8_t>(low);
     }
-    ad[q.seq_at] = static_cast<uint8_t>(q.seq16 ? low >> 8 : low);
-    if (q.seq16) ad[q.seq_at + 1] = static_cast<uint8_t>(low);
     recjob::make(&jobs[a], &q.e->key.aead(), recjob::xor_seq(recjob::load_iv(q.e->iv), seq),
                  {ad, q.hdr}, {b + q.hdr, q.ct_len - kTagLen}, b + q.hdr + q.ct_len - kTagLen);
     r.epoch = q.e->epoch;
     r.seq = seq;
+    if (prev_e != nullptr && (q.e != prev_e || seq <= prev_seq)) rising = false;
+    prev_e = q.e;
+    prev_seq = seq;
     aidx[a++] = static_cast<uint8_t>(k);
   }
 
@@ -509,10 +535,12 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       p.status = jobs[t].status;
       continue;
     }
-    if (const Status st = q.e->window.check(r.seq); st != Status::ok) {
-      q.e->key.count_replay();  // a duplicate earlier in this same burst
-      p.status = st;
-      continue;
+    if (!rising) {
+      if (const Status st = q.e->window.check(r.seq); st != Status::ok) {
+        q.e->key.count_replay();  // a duplicate earlier in this same burst
+        p.status = st;
+        continue;
+      }
     }
     // RFC 8446 §5.4: strip the zero padding; the last non-zero byte is the
     // real content type; all zeros is an error.
@@ -542,8 +570,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     if (!open_any_ || q.e->epoch > open_current_) open_current_ = q.e->epoch;
     open_any_ = true;
-    uint8_t* b = p.data();
-    if ((b[0] & kBitC) != 0) r.cid = {b + 1, open_cid_len_};
+    // A CID sits before the sequence number; the header line itself is
+    // not read again (a large burst has long pushed it out of L1).
+    if (q.seq_at > 1) r.cid = {p.data() + 1, open_cid_len_};
     p.offset = static_cast<uint32_t>(plain - p.buf);
     p.length = static_cast<uint32_t>(plain_len);
     p.status = Status::ok;

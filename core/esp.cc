@@ -12,6 +12,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/job_fill.h"
 
 namespace rl::esp {
 namespace {
@@ -57,6 +58,7 @@ bool padding_ok(const uint8_t* pad_at, size_t pad) {
 class JobArray {
  public:
   AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
+  void* slot(size_t i) { return raw_ + i * sizeof(AeadJob); }
   AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
   std::span<AeadJob> first(size_t n) {
     return {std::launder(reinterpret_cast<AeadJob*>(raw_)), n};
@@ -229,7 +231,9 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
   for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
     const size_t count = std::min(kMaxBurst, pkts.size() - base);
     JobArray jobs;
-    uint8_t aad[kMaxBurst][12];
+    // AADs in 16-byte slots, each written with one store (core/job_fill.h):
+    // the kernel's wide AAD load then never waits on narrower stores.
+    alignas(16) uint8_t aad[kMaxBurst][16];
     uint8_t saved[kMaxBurst][4];  // GMAC with ESN: the headroom bytes borrowed for the AAD
     uint32_t which[kMaxBurst], new_len[kMaxBurst];
     size_t n = 0;
@@ -245,6 +249,8 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       }
     }
     const bool quiet_burst = quiet(now, count, total);
+    const uint32_t salt = recjob::le32(salt_);
+    const uint32_t spi_be = __builtin_bswap32(spi_);
     for (size_t k = 0; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
@@ -304,25 +310,29 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       if (m.dummy) ++counters_.dummy;
 
       uint8_t* h = p.data() - hdr;
-      store_be32(h, spi_);
-      store_be32(h + 4, static_cast<uint32_t>(seq));
-      AeadJob& j = jobs.make(n);
+      const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
+      const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
+      std::memcpy(h, &spi_seql, 8);
+      // The nonce is salt ‖ IV composed in registers (one 16-byte store), not
+      // copied back from the header just written. RFC 8750 §3: without an IV
+      // field the IV is the sequence number.
+      const uint64_t ivv = iv_len_ != 0 ? seq ^ iv_mask_ : seq;
+      if (iv_len_ != 0) store_be64(h + 8, ivv);
+      AeadJob& j = *::new (jobs.slot(n)) AeadJob;
+      recjob::store16(j.nonce, recjob::salt_seq(salt, ivv));
       j.key = &key_;
-      std::memcpy(j.nonce, salt_, kSaltLen);
-      if (iv_len_ != 0) {
-        store_be64(h + 8, seq ^ iv_mask_);
-        std::memcpy(j.nonce + kSaltLen, h + 8, kIvLen);
-      } else {
-        store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3: the IV is the sequence number
-      }
+      j.status = Status::ok;
       uint8_t* t = p.data() + payload;
       if (tfc != 0) {
         std::memset(t, 0, tfc);
         t += tfc;
       }
-      for (size_t i = 0; i < pad; ++i) t[i] = static_cast<uint8_t>(i + 1);
-      t[pad] = static_cast<uint8_t>(pad);
-      t[pad + 1] = nh;
+      // §2.4 padding 1, 2, 3 (pad <= 3), pad length, next header: one 8-byte
+      // store, which fits since tailroom >= pad + 2 + icv >= 10; the bytes
+      // past the trailer are the ICV's, written by the kernel.
+      const uint64_t trailer = (uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
+                               uint64_t{pad} << (8 * pad) | uint64_t{nh} << (8 * pad + 8);
+      std::memcpy(t, &trailer, 8);
       uint8_t* icv_at = t + pad + 2;
       const size_t protected_len = body + pad + 2;
       if (gmac_) {
@@ -341,12 +351,12 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       } else {
         // RFC 4106 §5, RFC 7634 §2.1: AAD = SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
         if (esn_) {
-          store_be32(aad[n], spi_);
-          store_be32(aad[n] + 4, static_cast<uint32_t>(seq >> 32));
-          store_be32(aad[n] + 8, static_cast<uint32_t>(seq));
+          const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+          recjob::store16(aad[n], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
           j.aad = {aad[n], 12};
         } else {
-          j.aad = {h, 8};
+          recjob::store16(aad[n], {spi_seql, 0});
+          j.aad = {aad[n], 8};
         }
         j.data = {p.data(), protected_len};
       }
@@ -376,15 +386,14 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
 
 // ---- Open: one packet's AEAD inputs, and Appendix A3 resynchronisation ---------
 
-void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[12],
+void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[16],
                   uint8_t saved[4]) const {
   const size_t hdr = header_len();
   j.key = &key_;
-  std::memcpy(j.nonce, salt_, kSaltLen);
-  if (iv_len_ != 0)
-    std::memcpy(j.nonce + kSaltLen, d + 8, kIvLen);
-  else
-    store_be64(j.nonce + kSaltLen, seq);  // RFC 8750 §3
+  // salt ‖ IV in one 16-byte store (core/job_fill.h); RFC 8750 §3: without
+  // an IV field the IV is the sequence number.
+  recjob::store16(j.nonce, iv_len_ != 0 ? recjob::salt_explicit(recjob::le32(salt_), d + 8)
+                                        : recjob::salt_seq(recjob::le32(salt_), seq));
   if (gmac_) {
     // RFC 4543 §3.5: SPI through next header is AAD; with ESN, Seqh sits
     // between SPI and Seql, laid out in four borrowed headroom bytes.
@@ -400,9 +409,8 @@ void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad
   } else {
     // RFC 4106 §5, RFC 7634 §2.1: SPI ‖ Seq, or SPI ‖ Seqh ‖ Seql with ESN.
     if (esn_) {
-      std::memcpy(aad, d, 4);
-      store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
-      std::memcpy(aad + 8, d + 4, 4);
+      const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+      recjob::store16(aad, {uint64_t{recjob::le32(d)} | uint64_t{seqh_be} << 32, recjob::le32(d + 4)});
       j.aad = {aad, 12};
     } else {
       j.aad = {d, 8};
@@ -416,7 +424,7 @@ void Sa::open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad
 // Seqh values, a bounded number of times. One failure in resync_after is
 // selected (A3.1 leaves the trigger local), so forgeries cannot make every
 // packet cost resync_tries extra opens.
-bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t job_aad[12]) {
+bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t job_aad[16]) {
   if (!esn_ || resync_after_ == 0 || failed_in_a_row_ == 0 || failed_in_a_row_ % resync_after_ != 0)
     return false;
   const uint32_t seql = static_cast<uint32_t>(seq);
@@ -426,7 +434,8 @@ bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t jo
     const uint64_t candidate = hi << 32 | seql;
     if (window_.check(candidate) != Status::ok) continue;
     AeadJob j;
-    uint8_t aad[12], saved[4];
+    alignas(16) uint8_t aad[16];
+    uint8_t saved[4];
     open_job(d, body, candidate, j, aad, saved);
     rl::open({&j, 1});
     if (gmac_ && esn_) {
@@ -571,11 +580,15 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   };
   JobArray jobs;
   Slot slots[kMaxBurst];
-  uint8_t aad[kMaxBurst][12];
+  alignas(16) uint8_t aad[kMaxBurst][16];
   size_t n = 0;
   const uint64_t now = burst_time();
   Sa* last = nullptr;
   bool last_quiet = false;
+  // Whether the accepted packets are all of one SA with rising sequence
+  // numbers: then none repeats another of this chunk, and the commit pass
+  // need not check the window a second time.
+  bool rising = true;
 
   // Headers and trailers are the only bytes ESP itself reads, one cache line
   // each per packet: ask for all of them at once so the misses overlap.
@@ -650,6 +663,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = Status::buffer_too_small;
       continue;
     }
+    if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
     AeadJob& j = jobs.make(n);
     slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), borrow, last_quiet, {}};
     sa->open_job(p.data(), body, seq, j, aad[n], slots[n].saved);
@@ -681,7 +695,12 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     if (j.status == Status::auth_failed) {
       ++sa.failed_in_a_row_;
       const size_t body = p.length - sa.header_len() - sa.icv_len();
-      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[k])) j.status = Status::ok;
+      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[k])) {
+        j.status = Status::ok;
+        // A new sequence number: it and everything after it is checked
+        // against the window again.
+        rising = false;
+      }
     }
     if (j.status != Status::ok) {
       p.status = j.status;
@@ -716,7 +735,8 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       ++sa.counters_.malformed;
     } else if (sa.dying_ || !sa.live()) {
       st = Status::key_expired;
-    } else if (Status rs = sa.window_.check(s.seq); rs != Status::ok) {
+    } else if (Status rs = rising ? Status::ok : sa.window_.check(s.seq);
+               rs != Status::ok) {
       ++sa.counters_.replay;  // the same sequence number twice in one burst
       st = rs;
     } else if (!s.quiet) {

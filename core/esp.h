@@ -156,13 +156,13 @@ class Sa {
   // between header and ICV) as sequence number `seq`. GMAC with ESN borrows
   // the four headroom bytes before `d` (their old value goes to `saved`; the
   // caller restores d[-4..4) after the AEAD call).
-  void open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[12],
+  void open_job(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[16],
                 uint8_t saved[4]) const;
   // Appendix A3 for one packet that failed to authenticate as `seq`: on a
   // selected failure, retries with a raised Seqh; on success `seq` is the
   // packet's sequence number, the packet is decrypted and `j`/`aad` are the
   // job that did it (so that a later refusal can seal the bytes back).
-  bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[12]);
+  bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);
