@@ -1097,10 +1097,10 @@ struct alignas(64) MbPoly {
   void wipe() { OPENSSL_cleanse(this, sizeof *this); }
 };
 
-constexpr size_t kMbMin = kShortMax + 1, kMbMax = kPipeMax;
+constexpr size_t kMbMax = kPipeMax;
 constexpr size_t kMbMaxBlocks = (kMbMax + 63) / 64;  // data blocks per packet
 
-// Sixteen packets of kMbMin..kMbMax bytes.
+// Sixteen packets of kShortMax + 1 .. kMbMax bytes.
 template <bool kSeal>
 __attribute__((noinline)) void mb16(AeadJob* const* js) {
   alignas(64) uint32_t w[16][16];  // w[word][lane]
