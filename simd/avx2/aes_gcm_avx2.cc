@@ -35,6 +35,7 @@
 #include <openssl/mem.h>
 
 #include "simd/avx2/chacha20_poly1305_avx2.h"
+#include "simd/avx2/load16.h"
 #include "simd/backend.h"
 
 namespace rl::avx2 {
@@ -113,29 +114,6 @@ inline __m128i times_x_inv(__m128i h) {
 
 inline size_t blocks(size_t n) { return (n + 15) / 16; }
 
-// 0 <= n <= 16 bytes, zero padded. AVX2 has no byte-masked loads; assembling
-// the value from overlapping scalar loads reads nothing outside the buffer
-// and avoids a store-forwarding stall (a copy to the stack and a wide load
-// from it cost ~20 cycles on a 13-byte AAD).
-RL_INLINE __m128i load16_part(const uint8_t* p, size_t n) {
-  uint64_t lo = 0, hi = 0;
-  if (n >= 8) {
-    std::memcpy(&lo, p, 8);
-    if (n > 8) {
-      uint64_t t;
-      std::memcpy(&t, p + n - 8, 8);  // bytes n-8 .. n-1: keep the top n-8
-      hi = t >> (8 * (16 - n));
-    }
-  } else if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);  // overlapping bytes are equal, so OR them
-    lo = a | (uint64_t{b} << (8 * (n - 4)));
-  } else if (n > 0) {
-    lo = p[0] | (uint64_t{p[n / 2]} << (8 * (n / 2))) | (uint64_t{p[n - 1]} << (8 * (n - 1)));
-  }
-  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
-}
 // 0 <= n <= 16 bytes of v to p, nothing past them.
 RL_INLINE void store16_part(uint8_t* p, size_t n, __m128i v) {
   uint64_t w = static_cast<uint64_t>(_mm_cvtsi128_si64(v));

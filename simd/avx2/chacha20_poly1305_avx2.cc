@@ -41,6 +41,7 @@
 
 #include <openssl/mem.h>
 
+#include "simd/avx2/load16.h"
 #include "simd/backend.h"
 
 namespace rl::avx2 {
@@ -193,28 +194,6 @@ void keystream_n(const uint8_t* key, const ChaChaInput& in, uint32_t c, size_t n
   if (nb > 2) keystream2(key, in, c + 2, ks + 128);
 }
 
-// 0 <= n <= 16 bytes, zero padded, from overlapping scalar loads: nothing
-// outside the buffer is read, and no copy to the stack (whose wide reload
-// would stall on store forwarding).
-RL_INLINE __m128i load16_part(const uint8_t* p, size_t n) {
-  uint64_t lo = 0, hi = 0;
-  if (n >= 8) {
-    std::memcpy(&lo, p, 8);
-    if (n > 8) {
-      uint64_t t;
-      std::memcpy(&t, p + n - 8, 8);  // bytes n-8 .. n-1: keep the top n-8
-      hi = t >> (8 * (16 - n));
-    }
-  } else if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);  // overlapping bytes are equal, so OR them
-    lo = a | (uint64_t{b} << (8 * (n - 4)));
-  } else if (n > 0) {
-    lo = p[0] | (uint64_t{p[n / 2]} << (8 * (n / 2))) | (uint64_t{p[n - 1]} << (8 * (n - 1)));
-  }
-  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
-}
 
 // p[0..n) ^= ks[0..n).
 RL_INLINE void xor_ks(uint8_t* p, const uint8_t* ks, size_t n) {
