@@ -164,6 +164,69 @@ bool check_one(const BackendOps& tier, Rng& r, const AeadKey& k, size_t aad, siz
 
 size_t case_budget() { return long_run() ? 10'000'000 : 200'000; }
 
+// One burst: sealed by the tier and by BoringSSL (bit-identical), then about
+// one job in `forge_one_in` (never if 0) gets a flipped bit in its ciphertext,
+// AAD, nonce or tag, and the tier opens the whole burst: forged jobs fail and
+// keep their bytes as they arrived, the others give the plaintext back.
+// Returns false after the first mismatch (reported with `what`).
+bool check_burst(const BackendOps& tier, Rng& r, std::vector<Packet>& mine,
+                 const std::vector<const AeadKey*>& keys, size_t forge_one_in,
+                 const std::string& what) {
+  const size_t n = mine.size();
+  std::vector<Packet> ref = mine;
+  std::vector<AeadJob> jm, jr;
+  std::vector<Bytes> plain;
+  for (size_t i = 0; i < n; ++i) {
+    jm.push_back(mine[i].job(*keys[i]));
+    jr.push_back(ref[i].job(*keys[i]));
+    plain.emplace_back(mine[i].data(), mine[i].data() + mine[i].data_len);
+  }
+  tier.seal(jm);
+  portable::seal(jr);
+  for (size_t i = 0; i < n; ++i) {
+    if (jm[i].status != Status::ok || jr[i].status != Status::ok || mine[i].buf != ref[i].buf) {
+      ADD_FAILURE() << what << ": seal of job " << i << " of " << n << " differs ("
+                    << to_string(jm[i].status) << " / " << to_string(jr[i].status) << ") suite "
+                    << suite_info(keys[i]->suite()).name << " len " << mine[i].data_len << " aad "
+                    << mine[i].aad_len << " tag " << mine[i].tag_len;
+      return false;
+    }
+  }
+  std::vector<bool> forged(n, false);
+  std::vector<Bytes> arrived(n);
+  for (size_t i = 0; i < n; ++i) {
+    jm[i] = mine[i].job(*keys[i]);
+    forged[i] = forge_one_in != 0 && r.below(forge_one_in) == 0;
+    if (forged[i]) {
+      const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
+      const size_t where = r.below(4);
+      if (where == 0 && mine[i].data_len > 0)
+        mine[i].data()[r.below(mine[i].data_len)] ^= bit;
+      else if (where == 1 && mine[i].aad_len > 0)
+        mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
+      else if (where == 2)
+        jm[i].nonce[r.below(kNonceLen)] ^= bit;
+      else
+        mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
+    }
+    arrived[i] = mine[i].buf;
+  }
+  tier.open(jm);
+  for (size_t i = 0; i < n; ++i) {
+    const bool good = forged[i] ? jm[i].status == Status::auth_failed && mine[i].buf == arrived[i]
+                                : jm[i].status == Status::ok &&
+                                      std::equal(plain[i].begin(), plain[i].end(), mine[i].data());
+    if (!good) {
+      ADD_FAILURE() << what << ": open of " << (forged[i] ? "forged " : "") << "job " << i
+                    << " of " << n << " gave " << to_string(jm[i].status) << " len "
+                    << mine[i].data_len << " aad " << mine[i].aad_len
+                    << (forged[i] ? " (or changed the bytes)" : "");
+      return false;
+    }
+  }
+  return true;
+}
+
 // Every payload length 0..1024 with AAD lengths 0..64, then random lengths up
 // to 16400, then AAD lengths up to 1100, through every tier; about a fifth of the cases also forge one bit.
 TEST(SimdDiff, LengthsAndAad) {
@@ -260,29 +323,13 @@ TEST(SimdDiff, ChaChaLengthsAndAad) {
     }
     // Packet-sized bursts of one key: the bulk of the bounded budget.
     const size_t budget = case_budget();
-    std::vector<Packet> mine, ref;
-    std::vector<AeadJob> jm, jr;
+    std::vector<Packet> mine;
     while (cases < budget) {
       const AeadKey& k = pool.pick(r);
       const size_t n = 1 + r.below(32);
-      mine.clear(), ref.clear(), jm.clear(), jr.clear();
+      mine.clear();
       for (size_t i = 0; i < n; ++i) mine.emplace_back(r, r.below(65), r.below(1501), k.tag_len());
-      ref = mine;
-      for (size_t i = 0; i < n; ++i) jm.push_back(mine[i].job(k)), jr.push_back(ref[i].job(k));
-      tier.seal(jm);
-      portable::seal(jr);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(jm[i].status, Status::ok);
-        ASSERT_EQ(mine[i].buf, ref[i].buf) << "len " << mine[i].data_len << " aad " << mine[i].aad_len;
-        jm[i] = mine[i].job(k);
-      }
-      tier.open(jm);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(jm[i].status, Status::ok);
-        jr[i] = ref[i].job(k);
-      }
-      portable::open(jr);  // both back to the same plaintext
-      for (size_t i = 0; i < n; ++i) ASSERT_EQ(mine[i].buf, ref[i].buf);
+      ASSERT_TRUE(check_burst(tier, r, mine, std::vector<const AeadKey*>(n, &k), 0, "one-key burst"));
       cases += n;
     }
     std::printf("[ %s ] %zu ChaCha20-Poly1305 cases\n", to_string(t), cases);
@@ -301,14 +348,11 @@ TEST(SimdDiff, MixedBursts) {
     KeyPool pool(r, /*with_chacha=*/true);
     const size_t budget = case_budget();
     size_t cases = 0;
-    std::vector<Packet> mine, ref;
-    std::vector<AeadJob> jm, jr;
+    std::vector<Packet> mine;
     std::vector<const AeadKey*> keys;
-    std::vector<Bytes> plain;
-    std::vector<bool> forged;
     while (cases < budget) {
       const size_t n = 1 + r.below(64);
-      mine.clear(), ref.clear(), jm.clear(), jr.clear(), keys.clear(), plain.clear(), forged.clear();
+      mine.clear(), keys.clear();
       for (size_t i = 0; i < n; ++i) {
         const AeadKey& k = pool.pick(r);
         // Mostly packet-sized, sometimes tiny, sometimes large.
@@ -317,51 +361,7 @@ TEST(SimdDiff, MixedBursts) {
         mine.emplace_back(r, r.below(65), len, k.tag_len());
         keys.push_back(&k);
       }
-      ref = mine;
-      for (size_t i = 0; i < n; ++i) {
-        jm.push_back(mine[i].job(*keys[i]));
-        jr.push_back(ref[i].job(*keys[i]));
-        plain.emplace_back(mine[i].data(), mine[i].data() + mine[i].data_len);
-      }
-      tier.seal(jm);
-      portable::seal(jr);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(jm[i].status, Status::ok);
-        ASSERT_EQ(jr[i].status, Status::ok);
-        ASSERT_EQ(mine[i].buf, ref[i].buf)
-            << "burst job " << i << " suite " << suite_info(keys[i]->suite()).name << " len "
-            << mine[i].data_len << " aad " << mine[i].aad_len;
-      }
-      // Forge about one job in eight: flip a ciphertext, tag, AAD or nonce bit.
-      std::vector<Bytes> arrived(n);
-      for (size_t i = 0; i < n; ++i) {
-        jm[i] = mine[i].job(*keys[i]);
-        const bool f = r.below(8) == 0;
-        forged.push_back(f);
-        if (f) {
-          const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
-          const size_t where = r.below(4);
-          if (where == 0 && mine[i].data_len > 0)
-            mine[i].data()[r.below(mine[i].data_len)] ^= bit;
-          else if (where == 1 && mine[i].aad_len > 0)
-            mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
-          else if (where == 2)
-            jm[i].nonce[r.below(kNonceLen)] ^= bit;
-          else
-            mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
-        }
-        arrived[i] = mine[i].buf;
-      }
-      tier.open(jm);
-      for (size_t i = 0; i < n; ++i) {
-        if (forged[i]) {
-          ASSERT_EQ(jm[i].status, Status::auth_failed) << i;
-          ASSERT_EQ(mine[i].buf, arrived[i]) << "failed open changed bytes, job " << i;
-        } else {
-          ASSERT_EQ(jm[i].status, Status::ok) << i;
-          ASSERT_TRUE(std::equal(plain[i].begin(), plain[i].end(), mine[i].data())) << i;
-        }
-      }
+      ASSERT_TRUE(check_burst(tier, r, mine, keys, 8, "mixed burst"));
       cases += n;
     }
     std::printf("[ %s ] %zu burst cases\n", to_string(t), cases);
@@ -388,7 +388,7 @@ TEST(SimdDiff, ChaChaAcrossLanes) {
       const size_t base = 449 + r.below(1472 - 449 + 1);
       const size_t aad_fixed = r.below(2) == 0 ? r.below(65) : SIZE_MAX;
       const AeadKey* one_key = r.below(2) == 0 ? &pool.pick(r) : nullptr;
-      std::vector<Packet> mine, ref;
+      std::vector<Packet> mine;
       std::vector<const AeadKey*> keys;
       for (size_t i = 0; i < n; ++i) {
         const AeadKey& k = one_key != nullptr ? *one_key : pool.pick(r);
@@ -399,52 +399,7 @@ TEST(SimdDiff, ChaChaAcrossLanes) {
         mine.emplace_back(r, aad_fixed != SIZE_MAX ? aad_fixed : r.below(65), len, k.tag_len());
         keys.push_back(&k);
       }
-      ref = mine;
-      std::vector<AeadJob> jm, jr;
-      std::vector<Bytes> plain;
-      for (size_t i = 0; i < n; ++i) {
-        jm.push_back(mine[i].job(*keys[i]));
-        jr.push_back(ref[i].job(*keys[i]));
-        plain.emplace_back(mine[i].data(), mine[i].data() + mine[i].data_len);
-      }
-      tier.seal(jm);
-      portable::seal(jr);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(jm[i].status, Status::ok);
-        ASSERT_EQ(mine[i].buf, ref[i].buf)
-            << "mode " << mode << " job " << i << " of " << n << " len " << mine[i].data_len << " aad "
-            << mine[i].aad_len << " tag " << mine[i].tag_len;
-      }
-      std::vector<bool> forged;
-      std::vector<Bytes> arrived(n);
-      for (size_t i = 0; i < n; ++i) {
-        jm[i] = mine[i].job(*keys[i]);
-        const bool f = r.below(8) == 0;
-        forged.push_back(f);
-        if (f) {
-          const uint8_t bit = static_cast<uint8_t>(1u << r.below(8));
-          const size_t where = r.below(4);
-          if (where == 0 && mine[i].data_len > 0)
-            mine[i].data()[r.below(mine[i].data_len)] ^= bit;
-          else if (where == 1 && mine[i].aad_len > 0)
-            mine[i].aad()[r.below(mine[i].aad_len)] ^= bit;
-          else if (where == 2)
-            jm[i].nonce[r.below(kNonceLen)] ^= bit;
-          else
-            mine[i].tag()[r.below(mine[i].tag_len)] ^= bit;
-        }
-        arrived[i] = mine[i].buf;
-      }
-      tier.open(jm);
-      for (size_t i = 0; i < n; ++i) {
-        if (forged[i]) {
-          ASSERT_EQ(jm[i].status, Status::auth_failed) << i;
-          ASSERT_EQ(mine[i].buf, arrived[i]) << "failed open changed bytes, job " << i;
-        } else {
-          ASSERT_EQ(jm[i].status, Status::ok) << "mode " << mode << " job " << i << " len " << mine[i].data_len;
-          ASSERT_TRUE(std::equal(plain[i].begin(), plain[i].end(), mine[i].data())) << i;
-        }
-      }
+      ASSERT_TRUE(check_burst(tier, r, mine, keys, 8, "across lanes, mode " + std::to_string(mode)));
       cases += n;
     }
     std::printf("[ %s ] %zu across-lanes cases\n", to_string(t), cases);
