@@ -14,6 +14,7 @@
 #include "core/bytes.h"
 #include "core/dtls.h"
 #include "tests/support/backends.h"
+#include "tests/dtls_test_util.h"
 #include "tests/support/vectors.h"
 
 namespace rl::dtls {
@@ -46,26 +47,7 @@ Bytes tls12_prf(const EVP_MD* md, const Bytes& secret, const std::string& label,
 }
 
 // A buffer with room on both sides, as the engine expects.
-struct Buf {
-  static constexpr uint32_t kHead = 64 + kMaxCidLen, kTail = 64 + 256;
-  Bytes mem;
-  Record rec;
-  explicit Buf(const Bytes& plain, uint8_t type = 23) {
-    mem.assign(kHead + plain.size() + kTail, 0xee);
-    if (!plain.empty()) std::memcpy(mem.data() + kHead, plain.data(), plain.size());
-    rec.pkt = {mem.data(), static_cast<uint32_t>(mem.size()), kHead,
-               static_cast<uint32_t>(plain.size()), Status::ok};
-    rec.type = type;
-  }
-  // A received record: exactly the bytes, no room needed.
-  static Record view(Bytes& wire) {
-    Record r;
-    r.pkt = {wire.data(), static_cast<uint32_t>(wire.size()), 0,
-             static_cast<uint32_t>(wire.size()), Status::ok};
-    return r;
-  }
-  Bytes bytes() const { return Bytes(rec.pkt.data(), rec.pkt.data() + rec.pkt.length); }
-};
+using Buf = test::RecordBuf<Record, 64 + kMaxCidLen>;
 
 Bytes key_for(Suite s, uint8_t seed) { return test::random_bytes(suite_info(s).key_len, seed); }
 Bytes iv_for(Suite s, uint8_t seed) {

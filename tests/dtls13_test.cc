@@ -19,6 +19,7 @@
 
 #include "core/dtls13.h"
 #include "tests/support/backends.h"
+#include "tests/dtls_test_util.h"
 #include "tests/support/vectors.h"
 
 namespace rl::dtls13 {
@@ -179,24 +180,8 @@ Bytes secret_for(Suite s, uint8_t seed) {
   return test::random_bytes(s == Suite::aes256_gcm ? 48 : 32, seed);
 }
 
-struct Buf {
-  static constexpr uint32_t kHead = 8 + kMaxCidLen, kTail = 64 + 256;
-  Bytes mem;
-  Record rec;
-  explicit Buf(const Bytes& plain, uint8_t type = 23) {
-    mem.assign(kHead + plain.size() + kTail, 0xee);
-    if (!plain.empty()) std::memcpy(mem.data() + kHead, plain.data(), plain.size());
-    rec.pkt = {mem.data(), static_cast<uint32_t>(mem.size()), kHead,
-               static_cast<uint32_t>(plain.size()), Status::ok};
-    rec.type = type;
-  }
-  static Record view(Bytes& wire) {
-    Record r;
-    r.pkt = {wire.data(), static_cast<uint32_t>(wire.size()), 0,
-             static_cast<uint32_t>(wire.size()), Status::ok};
-    return r;
-  }
-};
+// A buffer with room on both sides, as the engine expects.
+using Buf = test::RecordBuf<Record, 8 + kMaxCidLen>;
 
 Bytes seal_one(RecordProtection& a, const Bytes& plain, const ref::Shape& sh = {},
                uint8_t type = 23, uint16_t pad = 0) {
