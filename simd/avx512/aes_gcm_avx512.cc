@@ -698,32 +698,106 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       ex[4 * g + 3] = _mm512_extracti32x4_epi32(ez[g], 3);
     }
   }
-  // Per packet: counter-mode data, and its GHASH products summed per lane.
-  __m512i o[N], lo[N], hi[N];
+  // Per packet: counter-mode data, and the reflected blocks it hashes.
+  __m512i o[N], hr[N];
   for (int i = 0; i < N; ++i) {
     AeadJob& j = *job[i];
-    const GcmState& s = *st[i];
-    const size_t alen = j.aad.size(), len = j.data.size();
-    const size_t na = blocks(alen), nd = blocks(len);
-    const __mmask64 m = byte_mask(len);
+    const size_t len = j.data.size();
     const __m512i d = load_n(j.data.data(), len);
-    o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
+    o[i] = _mm512_maskz_mov_epi8(byte_mask(len), _mm512_xor_si512(d, b[i]));
     if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
-    Acc acc = acc_zero();
-    // A header-sized AAD (<= 16 bytes) is one XMM product, not a ZMM one.
-    if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
-    if (len != 0) {
-      const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
-      acc_add<1>(acc, &h, powers(s, nd + 1));
-    }
-    const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
-    acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
-    lo[i] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
-    hi[i] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+    hr[i] = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
   }
-  // Four packets' lane sums side by side, one ZMM reduction for all four tags.
   for (int g = 0; g < N / 4; ++g) {
-    const __m512i l4 = lane_sums(lo + 4 * g), h4 = lane_sums(hi + 4 * g);
+    AeadJob* const* jg = job + 4 * g;
+    const GcmState* const* sg = st + 4 * g;
+    // Lane l of l4/h4: packet 4g+l's unreduced GHASH (AAD, data, length block).
+    __m512i l4, h4;
+    bool header_aad = true;
+    for (int l = 0; l < 4; ++l) header_aad &= jg[l]->aad.size() <= 16;
+    if (header_aad) {
+      // The four packets side by side, one lane each: block k of every packet
+      // in ZMM k (a 4x4 transpose), the AAD blocks in one ZMM, the length
+      // blocks in another, each times per-lane powers of H. Six ZMM products
+      // and one lane-wise sum replace a product per packet of each kind.
+      const __m512i u0 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512i u1 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(3, 2, 3, 2));
+      const __m512i u2 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512i u3 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      __m512i v[6];
+      v[0] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+      v[1] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+      v[2] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+      v[3] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+      __m128i a[4];
+      for (int l = 0; l < 4; ++l) {
+        const size_t alen = jg[l]->aad.size();
+        a[l] = alen == 0 ? _mm_setzero_si128() : load_short(jg[l]->aad.data(), alen);
+      }
+      v[4] = _mm512_castsi128_si512(a[0]);
+      v[4] = _mm512_inserti32x4(v[4], a[1], 1);
+      v[4] = _mm512_inserti32x4(v[4], a[2], 2);
+      v[4] = _mm512_inserti32x4(v[4], a[3], 3);
+      v[4] = _mm512_shuffle_epi8(v[4], rv);
+      auto bits = [&](int l, bool of_aad) {
+        return static_cast<long long>((of_aad ? jg[l]->aad.size() : jg[l]->data.size()) * 8);
+      };
+      v[5] = _mm512_set_epi64(bits(3, true), bits(3, false), bits(2, true), bits(2, false), bits(1, true),
+                              bits(1, false), bits(0, true), bits(0, false));
+      // Powers: row r_l = powers(s_l, nd_l + 2); its row 0 is the AAD
+      // block's power H^(nd+2), row 1+k block k's H^(nd+1-k) (zero rows past
+      // H^1 for blocks that are all padding); the length block takes H^1.
+      const uint8_t* r[4];
+      bool uniform = true;
+      for (int l = 0; l < 4; ++l) {
+        r[l] = powers(*sg[l], blocks(jg[l]->data.size()) + 2);
+        uniform &= r[l] == r[0];
+      }
+      Acc acc = acc_zero();
+      auto mul = [&](__m512i d, __m512i hp) {
+        acc.lo = _mm512_xor_si512(acc.lo, _mm512_clmulepi64_epi128(d, hp, 0x00));
+        acc.hi = _mm512_xor_si512(acc.hi, _mm512_clmulepi64_epi128(d, hp, 0x11));
+        acc.mid = xor3(acc.mid, _mm512_clmulepi64_epi128(d, hp, 0x01), _mm512_clmulepi64_epi128(d, hp, 0x10));
+      };
+      auto row = [](const uint8_t* q, int k) { return _mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * k)); };
+      if (uniform) {
+        for (int k = 0; k < 4; ++k) mul(v[k], _mm512_broadcast_i32x4(row(r[0], 1 + k)));
+        mul(v[4], _mm512_broadcast_i32x4(row(r[0], 0)));
+        mul(v[5], _mm512_broadcast_i32x4(row(powers(*sg[0], 1), 0)));
+      } else {
+        auto lanes = [&](const uint8_t* const* q, int k) {
+          __m512i z = _mm512_castsi128_si512(row(q[0], k));
+          z = _mm512_inserti32x4(z, row(q[1], k), 1);
+          z = _mm512_inserti32x4(z, row(q[2], k), 2);
+          return _mm512_inserti32x4(z, row(q[3], k), 3);
+        };
+        for (int k = 0; k < 4; ++k) mul(v[k], lanes(r, 1 + k));
+        mul(v[4], lanes(r, 0));
+        const uint8_t* h1[4] = {powers(*sg[0], 1), powers(*sg[1], 1), powers(*sg[2], 1), powers(*sg[3], 1)};
+        mul(v[5], lanes(h1, 0));
+      }
+      l4 = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+      h4 = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+    } else {
+      // Longer AAD: each packet's products summed within its ZMM, then the
+      // four packets' lane sums side by side.
+      __m512i lo[4], hi[4];
+      for (int l = 0; l < 4; ++l) {
+        const AeadJob& j = *jg[l];
+        const GcmState& s = *sg[l];
+        const size_t alen = j.aad.size(), len = j.data.size();
+        const size_t na = blocks(alen), nd = blocks(len);
+        Acc acc = acc_zero();
+        if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
+        if (len != 0) acc_add<1>(acc, &hr[4 * g + l], powers(s, nd + 1));
+        const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+        acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+        lo[l] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+        hi[l] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+      }
+      l4 = lane_sums(lo);
+      h4 = lane_sums(hi);
+    }
     __m512i e4;
     if constexpr (kSameKey) {
       e4 = ez[g];
