@@ -299,9 +299,9 @@ struct RoundKeys {
   }
 };
 
+// AES of K ZMMs that already hold block ^ round key 0 (see counters()).
 template <int R, int K>
 RL_INLINE void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
-  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
   for (int r = 1; r < R; ++r)
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
@@ -314,20 +314,14 @@ inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
   return _mm_aesenclast_si128(b, _mm512_castsi512_si128(rk.k[R]));
 }
 
-// Counter blocks are kept reflected so the 32-bit big-endian counter is the
-// low dword of each lane (inc32 of SP 800-38D §6.2 is a lane-wise add).
-inline __m512i lane_counts(int a, int b, int c, int d) {
-  return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
-}
 
 // AES rounds on K ZMMs with other work stitched in: after round r (1 <= r <
 // R) work(r - 1) runs. Interleaving the GHASH multiplications with the rounds
 // in program order lets VAES and VPCLMULQDQ issue side by side; issued one
 // after the other, the AES rounds fill the scheduler first and the GHASH of
-// the group waits behind them.
+// the group waits behind them. b holds block ^ round key 0 (see counters()).
 template <int R, int K, class F>
 RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
-  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
 #pragma GCC unroll 16
   for (int r = 1; r < R; ++r) {
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
@@ -336,28 +330,38 @@ RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
 }
 
-// K ZMMs of counter blocks (wire byte order) from ctr, which moves on by 4K.
-// When the low byte of the counter does not wrap within the K ZMMs (always
-// for packets under 4 KiB, whose counters run 2..255), the blocks are one
-// byte-swap and then plain adds to the last byte (in a little-endian dword,
-// byte 15 is bits 24..31); otherwise each ZMM is swapped on its own. The
-// branch depends only on the counter, which is public.
+// Counter blocks, already XORed with round key 0 (AES's first step). Every
+// group of the data starts at counter 2 + 32k, so its 32 counters are n =
+// 32k + o for o = 2..33: for o < 32 that is (32k) XOR o, and for o = 32, 33
+// it is 32(k+1) XOR (o - 32), since a multiple of 32 has its five low bits
+// clear. So with X(m) = (counter block of m) ^ round key 0, block j of the
+// group is X(32k) or X(32k + 32) with one byte XORed in: one XOR per ZMM,
+// instead of an add for the counter and an XOR for the round key. The
+// counters are public; nothing here depends on data.
+struct Ctr {
+  __m512i base;  // reflected block of counter 32k in every lane (the counter is the low dword)
+  __m512i x;     // X(32k), wire byte order
+};
+
+inline Ctr ctr_start(__m128i nonce, __m512i rk0) {  // nonce: bytes 12..15 zero (counter 0)
+  return {_mm512_broadcast_i32x4(bswap(nonce)), _mm512_xor_si512(_mm512_broadcast_i32x4(nonce), rk0)};
+}
+
+// Byte 15 (the counter's low byte) of block 4i+l of a group, l = lane: o mod 32.
+inline __m512i ctr_offsets(int i) {
+  auto o = [&](int l) { return ((2 + 4 * i + l) & 31) << 24; };
+  return _mm512_set_epi32(o(3), 0, 0, 0, o(2), 0, 0, 0, o(1), 0, 0, 0, o(0), 0, 0, 0);
+}
+
+// The K ZMMs of the next group (K <= 8); c moves on by 32 blocks.
 template <int K>
-RL_INLINE void counters(__m512i& ctr, __m512i* b) {
-  const __m512i rv = rev512();
-  const uint32_t low = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(ctr))) & 0xff;
-  if (low + 4 * K - 1 <= 0xff) {
-    b[0] = _mm512_shuffle_epi8(ctr, rv);
-    for (int i = 1; i < K; ++i)
-      b[i] = _mm512_add_epi32(b[0], _mm512_broadcast_i32x4(_mm_set_epi32(4 * i << 24, 0, 0, 0)));
-    ctr = _mm512_add_epi32(ctr, lane_counts(4 * K, 4 * K, 4 * K, 4 * K));
-    return;
-  }
-  const __m512i inc4 = lane_counts(4, 4, 4, 4);
-  for (int i = 0; i < K; ++i) {
-    b[i] = _mm512_shuffle_epi8(ctr, rv);
-    ctr = _mm512_add_epi32(ctr, inc4);
-  }
+RL_INLINE void counters(Ctr& c, __m512i rk0, __m512i* b) {
+  c.base = _mm512_add_epi32(c.base, _mm512_set_epi32(0, 0, 0, 32, 0, 0, 0, 32, 0, 0, 0, 32, 0, 0, 0, 32));
+  const __m512i next = _mm512_xor_si512(_mm512_shuffle_epi8(c.base, rev512()), rk0);
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(c.x, ctr_offsets(i));
+  // Blocks 30 and 31 of a full group (lanes 2 and 3 of ZMM 7) are counters 32(k+1) + 0, 1.
+  if constexpr (K == 8) b[7] = _mm512_mask_xor_epi64(b[7], 0xf0, next, ctr_offsets(7));
+  c.x = next;
 }
 
 // 32-block groups multiply with Karatsuba: lo·lo, hi·hi and (lo^hi)·(lo^hi)
@@ -393,12 +397,12 @@ RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int
 // kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
 // into x) during this group's AES rounds first.
 template <int R, Mode M, int K, bool kPending = false>
-RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
                         size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
-  counters<K>(ctr, b);
+  counters<K>(ctr, rk.k[0], b);
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = load_n(p + 64 * i, len - 64 * i);
@@ -444,10 +448,10 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& c
 // on top of the products already in `seed` (the AAD, before the first group)
 // and is reduced into x.
 template <int R, Mode M, bool kHash>
-RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
-  counters<8>(ctr, b);
+  counters<8>(ctr, rk.k[0], b);
   const uint8_t* q = M == Mode::open ? p : pending;
   if constexpr (kHash) kara_enter(seed);
   Acc e;
@@ -479,7 +483,7 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
   const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
   // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
-  __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
+  Ctr ctr = ctr_start(nonce, rk.k[0]);
   Acc acc = acc_zero();
   __m128i x = _mm_setzero_si128();
   if constexpr (M != Mode::ctr) {
