@@ -299,9 +299,9 @@ struct RoundKeys {
   }
 };
 
+// AES of K ZMMs that already hold block ^ round key 0 (see counters()).
 template <int R, int K>
 RL_INLINE void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
-  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
   for (int r = 1; r < R; ++r)
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
@@ -314,20 +314,14 @@ inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
   return _mm_aesenclast_si128(b, _mm512_castsi512_si128(rk.k[R]));
 }
 
-// Counter blocks are kept reflected so the 32-bit big-endian counter is the
-// low dword of each lane (inc32 of SP 800-38D §6.2 is a lane-wise add).
-inline __m512i lane_counts(int a, int b, int c, int d) {
-  return _mm512_set_epi32(0, 0, 0, d, 0, 0, 0, c, 0, 0, 0, b, 0, 0, 0, a);
-}
 
 // AES rounds on K ZMMs with other work stitched in: after round r (1 <= r <
 // R) work(r - 1) runs. Interleaving the GHASH multiplications with the rounds
 // in program order lets VAES and VPCLMULQDQ issue side by side; issued one
 // after the other, the AES rounds fill the scheduler first and the GHASH of
-// the group waits behind them.
+// the group waits behind them. b holds block ^ round key 0 (see counters()).
 template <int R, int K, class F>
 RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
-  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(b[i], rk.k[0]);
 #pragma GCC unroll 16
   for (int r = 1; r < R; ++r) {
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
@@ -336,28 +330,38 @@ RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
 }
 
-// K ZMMs of counter blocks (wire byte order) from ctr, which moves on by 4K.
-// When the low byte of the counter does not wrap within the K ZMMs (always
-// for packets under 4 KiB, whose counters run 2..255), the blocks are one
-// byte-swap and then plain adds to the last byte (in a little-endian dword,
-// byte 15 is bits 24..31); otherwise each ZMM is swapped on its own. The
-// branch depends only on the counter, which is public.
+// Counter blocks, already XORed with round key 0 (AES's first step). Every
+// group of the data starts at counter 2 + 32k, so its 32 counters are n =
+// 32k + o for o = 2..33: for o < 32 that is (32k) XOR o, and for o = 32, 33
+// it is 32(k+1) XOR (o - 32), since a multiple of 32 has its five low bits
+// clear. So with X(m) = (counter block of m) ^ round key 0, block j of the
+// group is X(32k) or X(32k + 32) with one byte XORed in: one XOR per ZMM,
+// instead of an add for the counter and an XOR for the round key. The
+// counters are public; nothing here depends on data.
+struct Ctr {
+  __m512i base;  // reflected block of counter 32k in every lane (the counter is the low dword)
+  __m512i x;     // X(32k), wire byte order
+};
+
+inline Ctr ctr_start(__m128i nonce, __m512i rk0) {  // nonce: bytes 12..15 zero (counter 0)
+  return {_mm512_broadcast_i32x4(bswap(nonce)), _mm512_xor_si512(_mm512_broadcast_i32x4(nonce), rk0)};
+}
+
+// Byte 15 (the counter's low byte) of block 4i+l of a group, l = lane: o mod 32.
+inline __m512i ctr_offsets(int i) {
+  auto o = [&](int l) { return ((2 + 4 * i + l) & 31) << 24; };
+  return _mm512_set_epi32(o(3), 0, 0, 0, o(2), 0, 0, 0, o(1), 0, 0, 0, o(0), 0, 0, 0);
+}
+
+// The K ZMMs of the next group (K <= 8); c moves on by 32 blocks.
 template <int K>
-RL_INLINE void counters(__m512i& ctr, __m512i* b) {
-  const __m512i rv = rev512();
-  const uint32_t low = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm512_castsi512_si128(ctr))) & 0xff;
-  if (low + 4 * K - 1 <= 0xff) {
-    b[0] = _mm512_shuffle_epi8(ctr, rv);
-    for (int i = 1; i < K; ++i)
-      b[i] = _mm512_add_epi32(b[0], _mm512_broadcast_i32x4(_mm_set_epi32(4 * i << 24, 0, 0, 0)));
-    ctr = _mm512_add_epi32(ctr, lane_counts(4 * K, 4 * K, 4 * K, 4 * K));
-    return;
-  }
-  const __m512i inc4 = lane_counts(4, 4, 4, 4);
-  for (int i = 0; i < K; ++i) {
-    b[i] = _mm512_shuffle_epi8(ctr, rv);
-    ctr = _mm512_add_epi32(ctr, inc4);
-  }
+RL_INLINE void counters(Ctr& c, __m512i rk0, __m512i* b) {
+  c.base = _mm512_add_epi32(c.base, _mm512_set_epi32(0, 0, 0, 32, 0, 0, 0, 32, 0, 0, 0, 32, 0, 0, 0, 32));
+  const __m512i next = _mm512_xor_si512(_mm512_shuffle_epi8(c.base, rev512()), rk0);
+  for (int i = 0; i < K; ++i) b[i] = _mm512_xor_si512(c.x, ctr_offsets(i));
+  // Blocks 30 and 31 of a full group (lanes 2 and 3 of ZMM 7) are counters 32(k+1) + 0, 1.
+  if constexpr (K == 8) b[7] = _mm512_mask_xor_epi64(b[7], 0xf0, next, ctr_offsets(7));
+  c.x = next;
 }
 
 // 32-block groups multiply with Karatsuba: lo·lo, hi·hi and (lo^hi)·(lo^hi)
@@ -393,12 +397,12 @@ RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int
 // kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
 // into x) during this group's AES rounds first.
 template <int R, Mode M, int K, bool kPending = false>
-RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
                         size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
-  counters<K>(ctr, b);
+  counters<K>(ctr, rk.k[0], b);
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = load_n(p + 64 * i, len - 64 * i);
@@ -444,10 +448,10 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, __m512i& c
 // on top of the products already in `seed` (the AAD, before the first group)
 // and is reduced into x.
 template <int R, Mode M, bool kHash>
-RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, __m512i& ctr, uint8_t* p,
+RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x) {
   __m512i b[8];
-  counters<8>(ctr, b);
+  counters<8>(ctr, rk.k[0], b);
   const uint8_t* q = M == Mode::open ? p : pending;
   if constexpr (kHash) kara_enter(seed);
   Acc e;
@@ -479,7 +483,7 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
   const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
   // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
-  __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(j0)), lane_counts(1, 2, 3, 4));
+  Ctr ctr = ctr_start(nonce, rk.k[0]);
   Acc acc = acc_zero();
   __m128i x = _mm_setzero_si128();
   if constexpr (M != Mode::ctr) {
@@ -698,32 +702,106 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       ex[4 * g + 3] = _mm512_extracti32x4_epi32(ez[g], 3);
     }
   }
-  // Per packet: counter-mode data, and its GHASH products summed per lane.
-  __m512i o[N], lo[N], hi[N];
+  // Per packet: counter-mode data, and the reflected blocks it hashes.
+  __m512i o[N], hr[N];
   for (int i = 0; i < N; ++i) {
     AeadJob& j = *job[i];
-    const GcmState& s = *st[i];
-    const size_t alen = j.aad.size(), len = j.data.size();
-    const size_t na = blocks(alen), nd = blocks(len);
-    const __mmask64 m = byte_mask(len);
+    const size_t len = j.data.size();
     const __m512i d = load_n(j.data.data(), len);
-    o[i] = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(d, b[i]));
+    o[i] = _mm512_maskz_mov_epi8(byte_mask(len), _mm512_xor_si512(d, b[i]));
     if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
-    Acc acc = acc_zero();
-    // A header-sized AAD (<= 16 bytes) is one XMM product, not a ZMM one.
-    if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
-    if (len != 0) {
-      const __m512i h = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
-      acc_add<1>(acc, &h, powers(s, nd + 1));
-    }
-    const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
-    acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
-    lo[i] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
-    hi[i] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+    hr[i] = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
   }
-  // Four packets' lane sums side by side, one ZMM reduction for all four tags.
   for (int g = 0; g < N / 4; ++g) {
-    const __m512i l4 = lane_sums(lo + 4 * g), h4 = lane_sums(hi + 4 * g);
+    AeadJob* const* jg = job + 4 * g;
+    const GcmState* const* sg = st + 4 * g;
+    // Lane l of l4/h4: packet 4g+l's unreduced GHASH (AAD, data, length block).
+    __m512i l4, h4;
+    bool header_aad = true;
+    for (int l = 0; l < 4; ++l) header_aad &= jg[l]->aad.size() <= 16;
+    if (header_aad) {
+      // The four packets side by side, one lane each: block k of every packet
+      // in ZMM k (a 4x4 transpose), the AAD blocks in one ZMM, the length
+      // blocks in another, each times per-lane powers of H. Six ZMM products
+      // and one lane-wise sum replace a product per packet of each kind.
+      const __m512i u0 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512i u1 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(3, 2, 3, 2));
+      const __m512i u2 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512i u3 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      __m512i v[6];
+      v[0] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+      v[1] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+      v[2] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+      v[3] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+      __m128i a[4];
+      for (int l = 0; l < 4; ++l) {
+        const size_t alen = jg[l]->aad.size();
+        a[l] = alen == 0 ? _mm_setzero_si128() : load_short(jg[l]->aad.data(), alen);
+      }
+      v[4] = _mm512_castsi128_si512(a[0]);
+      v[4] = _mm512_inserti32x4(v[4], a[1], 1);
+      v[4] = _mm512_inserti32x4(v[4], a[2], 2);
+      v[4] = _mm512_inserti32x4(v[4], a[3], 3);
+      v[4] = _mm512_shuffle_epi8(v[4], rv);
+      auto bits = [&](int l, bool of_aad) {
+        return static_cast<long long>((of_aad ? jg[l]->aad.size() : jg[l]->data.size()) * 8);
+      };
+      v[5] = _mm512_set_epi64(bits(3, true), bits(3, false), bits(2, true), bits(2, false), bits(1, true),
+                              bits(1, false), bits(0, true), bits(0, false));
+      // Powers: row r_l = powers(s_l, nd_l + 2); its row 0 is the AAD
+      // block's power H^(nd+2), row 1+k block k's H^(nd+1-k) (zero rows past
+      // H^1 for blocks that are all padding); the length block takes H^1.
+      const uint8_t* r[4];
+      bool uniform = true;
+      for (int l = 0; l < 4; ++l) {
+        r[l] = powers(*sg[l], blocks(jg[l]->data.size()) + 2);
+        uniform &= r[l] == r[0];
+      }
+      Acc acc = acc_zero();
+      auto mul = [&](__m512i d, __m512i hp) {
+        acc.lo = _mm512_xor_si512(acc.lo, _mm512_clmulepi64_epi128(d, hp, 0x00));
+        acc.hi = _mm512_xor_si512(acc.hi, _mm512_clmulepi64_epi128(d, hp, 0x11));
+        acc.mid = xor3(acc.mid, _mm512_clmulepi64_epi128(d, hp, 0x01), _mm512_clmulepi64_epi128(d, hp, 0x10));
+      };
+      auto row = [](const uint8_t* q, int k) { return _mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * k)); };
+      if (uniform) {
+        for (int k = 0; k < 4; ++k) mul(v[k], _mm512_broadcast_i32x4(row(r[0], 1 + k)));
+        mul(v[4], _mm512_broadcast_i32x4(row(r[0], 0)));
+        mul(v[5], _mm512_broadcast_i32x4(row(powers(*sg[0], 1), 0)));
+      } else {
+        auto lanes = [&](const uint8_t* const* q, int k) {
+          __m512i z = _mm512_castsi128_si512(row(q[0], k));
+          z = _mm512_inserti32x4(z, row(q[1], k), 1);
+          z = _mm512_inserti32x4(z, row(q[2], k), 2);
+          return _mm512_inserti32x4(z, row(q[3], k), 3);
+        };
+        for (int k = 0; k < 4; ++k) mul(v[k], lanes(r, 1 + k));
+        mul(v[4], lanes(r, 0));
+        const uint8_t* h1[4] = {powers(*sg[0], 1), powers(*sg[1], 1), powers(*sg[2], 1), powers(*sg[3], 1)};
+        mul(v[5], lanes(h1, 0));
+      }
+      l4 = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+      h4 = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+    } else {
+      // Longer AAD: each packet's products summed within its ZMM, then the
+      // four packets' lane sums side by side.
+      __m512i lo[4], hi[4];
+      for (int l = 0; l < 4; ++l) {
+        const AeadJob& j = *jg[l];
+        const GcmState& s = *sg[l];
+        const size_t alen = j.aad.size(), len = j.data.size();
+        const size_t na = blocks(alen), nd = blocks(len);
+        Acc acc = acc_zero();
+        if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
+        if (len != 0) acc_add<1>(acc, &hr[4 * g + l], powers(s, nd + 1));
+        const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+        acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+        lo[l] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
+        hi[l] = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
+      }
+      l4 = lane_sums(lo);
+      h4 = lane_sums(hi);
+    }
     __m512i e4;
     if constexpr (kSameKey) {
       e4 = ez[g];
