@@ -16,10 +16,13 @@
 // once the whole pool is used; the pool stays within a few hundred KiB.
 // What this charges open/quic with that open/aead does not have: the packets
 // come from L2 (the aead rows reuse one L1-resident burst), and the
-// PauseTiming/ResumeTiming pair once per pool. Measured (AES-128-GCM, 1350 B,
-// burst 16, perf): the AEAD kernel runs ~4% slower here than in the aead row,
-// about 5 ns per packet, plus ~3 ns per packet of harness; 256 KiB was the
-// cheapest pool of 64..1024 KiB (smaller pauses more often, larger misses L2).
+// PauseTiming/ResumeTiming pair once per pool. That pair costs ~0.55 us of
+// timed CPU (measured with an empty Google Benchmark loop): with the former
+// 256 KiB pool it came every 5 bursts of 32 x 1350 B, ~3.4 ns per packet; the
+// pool is now 640 KiB like the TLS and DTLS rows (every 14 bursts, ~1.2 ns),
+// which measured ~0.7% better for open/quic/aes128gcm/1350/32 (same binary,
+// alternating runs, CPU-time medians of 5). bench/tls_bench.cc's aead-tls rows
+// show what such a pool's placement costs the kernel itself: 1-3 ns.
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -88,7 +91,7 @@ void bm_quic_seal(benchmark::State& st, Suite s, size_t bytes, size_t burst) {
 // Pool of sealed bursts; open one burst per iteration.
 void bm_quic_open(benchmark::State& st, Suite s, size_t bytes, size_t burst) {
   Conn c(s);
-  constexpr size_t kPool = 256 * 1024;  // L2-resident, like packets just received
+  constexpr size_t kPool = 640 * 1024;  // in this core's 1 MiB L2, like packets just received
   const size_t pool_bursts = std::max<size_t>(1, kPool / ((bytes + 64) * burst));
   Slots sl(pool_bursts * burst, bytes);
   auto reseal = [&] {
