@@ -68,6 +68,7 @@
 #include <openssl/mem.h>
 
 #include "simd/backend.h"
+#include "simd/chacha_common.h"
 
 namespace rl::avx512 {
 namespace {
@@ -179,18 +180,11 @@ inline void transpose4(const V* in, V* out) {
   out[3] = unhi64(t1, t3);
 }
 
-constexpr uint32_t kSigma[4] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};  // §2.3
-
-struct ChaChaInput {
-  uint32_t key[8];
-  uint32_t nonce[3];
-};
-
-inline uint32_t le32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);  // x86 is little-endian, as §2.3 wants
-  return v;
-}
+using chacha::ChaChaInput;
+using chacha::input_for;
+using chacha::kMaxChaChaBytes;
+using chacha::kSigma;
+using chacha::le32;
 
 // State for counters c .. c+W-1 (lane l gets c+l).
 template <class V>
@@ -621,20 +615,7 @@ void poly1305(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
   }
 }
 
-
 // ---- the AEAD (§2.8) ------------------------------------------------------------
-
-ChaChaInput input_for(const AeadJob& j) {
-  ChaChaInput in;
-  const uint8_t* k = j.key->raw().data();
-  for (int i = 0; i < 8; ++i) in.key[i] = le32(k + 4 * i);
-  for (int i = 0; i < 3; ++i) in.nonce[i] = le32(j.nonce + 4 * i);
-  return in;
-}
-
-// BoringSSL's limit: the 32-bit block counter must not wrap (§2.8: at most
-// 2^38 - 64 bytes), block 0 being the Poly1305 key.
-constexpr uint64_t kMaxChaChaBytes = (uint64_t{1} << 38) - 64;
 
 // The first pass: blocks 0.. (16, or 8 when that covers the packet).
 inline size_t first_pass(const ChaChaInput& in, size_t len, uint8_t* ks) {
