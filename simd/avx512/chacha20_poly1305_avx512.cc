@@ -58,6 +58,9 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// GCC 12 misreads the vector values that MacInput::group() assembles on its
+// stack (and hands back by value) as pointers into that frame.
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
 #endif
 #include <immintrin.h>
 
@@ -361,6 +364,18 @@ inline L3 horner(const L3& h, const L3& m, const Mul& r) {
   return carry(a);
 }
 
+// h * r^16 + m1 * r^8 + m2: two groups per carry. The bounds above hold with
+// twelve terms per limb (lo sums < 2^56, hi < 2^46), and the m1 products do
+// not wait for h, so the chain from step to step is as long as horner()'s
+// for twice the blocks.
+inline L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const Mul& r8) {
+  const __m512i z = _mm512_setzero_si512();
+  Acc6 a{m2.l0, m2.l1, m2.l2, z, z, z};
+  madd(a, m1, r8);
+  madd(a, h, r16);
+  return carry(a);
+}
+
 inline L3 mul(const L3& a, const L3& b) {
   Acc6 acc = acc6_zero();
   madd(acc, a, as_mul(b));
@@ -521,7 +536,6 @@ inline void poly1305_finish(uint64_t w0, uint64_t w1, uint64_t w2, const uint8_t
 struct PolyRun {
   const MacInput& in;
   alignas(64) Powers pw;
-  Mul r8;
   L3 h;
   size_t b = 0;
   bool started = false;
@@ -533,17 +547,30 @@ struct PolyRun {
     k0 &= 0x0ffffffc0fffffffULL;  // clamp(r), §2.5
     k1 &= 0x0ffffffc0ffffffcULL;
     make_powers(k0 & kM44, ((k0 >> 44) | (k1 << 20)) & kM44, k1 >> 24, pw);
-    r8 = pw.all(8);  // r^8 in every lane
     h = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
   }
   ~PolyRun() { OPENSSL_cleanse(&pw, sizeof pw); }
 
-  // One group if its blocks lie below `ready` (MAC-input blocks that hold
-  // their final bytes) and more than eight blocks remain.
+  // Two groups (or one) if their blocks lie below `ready` (MAC-input blocks
+  // that hold their final bytes) and more than eight blocks remain after.
   inline void step_upto(size_t ready) {
+    if (b + 16 <= ready && in.n - b > 16) {
+      const L3 m1 = in.group(b, 8), m2 = in.group(b + 8, 8);
+      const Mul r8 = pw.all(8);
+      if (started) h = horner2(h, m1, m2, pw.all(0), r8);  // r^16, r^8
+      else h = horner(m1, m2, r8);
+      started = true;
+      b += 16;
+      return;
+    }
     if (b + 8 > ready || in.n - b <= 8) return;
     const L3 m = in.group(b, 8);
-    h = started ? horner(h, m, r8) : m;
+    if (started) {
+      const Mul r8 = pw.all(8);
+      h = horner(h, m, r8);
+    } else {
+      h = m;
+    }
     started = true;
     b += 8;
   }
