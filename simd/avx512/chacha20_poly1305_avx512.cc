@@ -40,9 +40,11 @@
 // computes block c of all sixteen: 1 + ceil(len/64) passes, no partial pass)
 // and Poly1305 with 64-bit lane p = packet p, eight packets per register,
 // each lane multiplying by its own r one block at a time (no power table, no
-// horizontal sum); four MAC blocks per packet run inside every pass's rounds.
-// At 32 x 1350 B this measured 1.15-1.2x faster (seal and open) than the
-// per-packet pipeline below.
+// horizontal sum). The data passes run in pairs (two interleaved states) and
+// Poly1305 runs outside them: seal encrypts all sixteen packets, then MACs
+// them; open MACs them, then decrypts the packets whose tag matched. At 32 x
+// 1350 B that measured 3.35 (seal) and 3.33 GB/s (open) against 2.94 and 2.93
+// for single passes with four MAC blocks per packet inside each pass's rounds.
 //
 // Open computes block 0 (the one-time Poly1305 key) and the first pass of
 // keystream, then (packets up to 2 KiB) the rest of the keystream into a
@@ -143,24 +145,6 @@ template <class V>
 inline void rounds20_unrolled(V* x) {
 #pragma GCC unroll 10
   for (int i = 0; i < 10; ++i) {
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
-  }
-}
-
-// 20 rounds with hook(i) before double round i, fully unrolled (for the
-// multi-buffer passes, whose hook work differs per double round).
-template <class V, class Hook>
-inline void rounds20_indexed(V* x, Hook&& hook) {
-#pragma GCC unroll 10
-  for (int i = 0; i < 10; ++i) {
-    hook(i);
     quarter(x[0], x[4], x[8], x[12]);
     quarter(x[1], x[5], x[9], x[13]);
     quarter(x[2], x[6], x[10], x[14]);
@@ -1091,10 +1075,7 @@ __attribute__((noinline)) void seal_pipelined(AeadJob* const* js, size_t n) {
 // p, eight packets per register, each lane multiplying by its own r one
 // block at a time: no power table and no horizontal sum per packet. Lanes
 // whose MAC input has ended (packets of different lengths or AAD) keep
-// their accumulator through a mask. The Poly1305 work of four MAC blocks per
-// packet runs inside each pass's rounds (seal: over ciphertext written two
-// passes earlier; open: over the ciphertext as it arrived, the keystream
-// being buffered until the tags are checked).
+// their accumulator through a mask.
 constexpr int kMbLanes = 16;
 
 // 8x8 transpose of 64-bit words: r[p] = row p (64 bytes of packet p), out
@@ -1226,15 +1207,18 @@ struct alignas(64) MbPoly {
 };
 
 constexpr size_t kMbMax = kPipeMax;
-constexpr size_t kMbMaxBlocks = (kMbMax + 63) / 64;  // data blocks per packet
 
-// Sixteen packets of kShortMax + 1 .. kMbMax bytes.
+// Sixteen packets of kShortMax + 1 .. kMbMax bytes. After pass 0 (the
+// one-time keys), the data passes run two at a time (blocks c and c+1 of
+// every packet in two interleaved states, as keystream32), and Poly1305 runs
+// between them, outside the rounds, its two eight-packet halves as two
+// independent chains. Seal MACs the chunks whose ciphertext is written;
+// open MACs everything first and then decrypts only the packets whose tag
+// matched, straight into the packets (no keystream buffer).
 template <bool kSeal>
 __attribute__((noinline)) void mb16(AeadJob* const* js) {
   alignas(64) uint32_t w[16][16];  // w[word][lane]
   alignas(64) uint8_t ks[1024];
-  // Open: data blocks 1..P-1 of every lane, pass by pass (1024 bytes each).
-  alignas(64) uint8_t kb[kSeal ? 64 : 1024 * kMbMaxBlocks];
   alignas(64) uint8_t otk[16][32];
   MacInput mi[16];
   alignas(64) MbPoly poly[2];
@@ -1256,18 +1240,14 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   size_t lens[16];
   uint8_t* data[16];
   for (int l = 0; l < kMbLanes; ++l) lens[l] = js[l]->data.size(), data[l] = js[l]->data.data();
-  auto pass = [&](uint32_t c, auto&& hook) {
-    __m512i x[16];
+  uint32_t live = 0xFFFF;  // open: the packets whose tag matched
+  // Feed-forward of pass c and data block c-1 XORed into every live packet.
+  auto emit_pass = [&](__m512i* x, uint32_t c) {
     s[12] = _mm512_set1_epi32(static_cast<int>(c));
-    for (int i = 0; i < 16; ++i) x[i] = s[i];
-    rounds20_indexed(x, hook);
     for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
-    if (c == 0 || !kSeal) {
-      store_blocks(x, c == 0 ? ks : kb + 1024 * (c - 1));
-      return;
-    }
     const size_t off = 64 * (c - 1);
     emit_blocks(x, [&](int l, __m512i b) {
+      if (((live >> l) & 1) == 0) return;
       if (off + 64 <= lens[l]) {
         uint8_t* p = data[l] + off;
         _mm512_storeu_si512(p, _mm512_xor_si512(_mm512_loadu_si512(p), b));
@@ -1278,68 +1258,91 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
       }
     });
   };
+  // Data passes c .. maxb, two at a time; after(c_done) runs after each.
+  auto data_passes = [&](auto&& after) {
+    for (uint32_t c = 1; c <= maxb;) {
+      __m512i x[16], y[16];
+      for (int i = 0; i < 16; ++i) x[i] = s[i];
+      x[12] = _mm512_set1_epi32(static_cast<int>(c));
+      if (c + 1 <= maxb) {
+        for (int i = 0; i < 16; ++i) y[i] = s[i];
+        y[12] = _mm512_set1_epi32(static_cast<int>(c + 1));
+#pragma GCC unroll 10
+        for (int r = 0; r < 10; ++r) double_round(x, y);
+        emit_pass(x, c);
+        emit_pass(y, c + 1);
+        c += 2;
+      } else {
+        rounds20_unrolled(x);
+        emit_pass(x, c);
+        c += 1;
+      }
+      after(c - 1);
+    }
+  };
 
-  pass(0, [](int) {});
+  {  // pass 0: the one-time keys
+    __m512i x[16];
+    s[12] = _mm512_setzero_si512();
+    for (int i = 0; i < 16; ++i) x[i] = s[i];
+    rounds20_unrolled(x);
+    for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+    store_blocks(x, ks);
+  }
   for (int l = 0; l < kMbLanes; ++l) std::memcpy(otk[l], ks + 64 * l, 32);
+  const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
+  const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
   {
     const MacInput* m0[8] = {&mi[0], &mi[1], &mi[2], &mi[3], &mi[4], &mi[5], &mi[6], &mi[7]};
     const MacInput* m1[8] = {&mi[8], &mi[9], &mi[10], &mi[11], &mi[12], &mi[13], &mi[14], &mi[15]};
-    const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
-    const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
     poly[0].init(m0, o0);
     poly[1].init(m1, o1);
   }
   const size_t nq = poly[0].chunks() > poly[1].chunks() ? poly[0].chunks() : poly[1].chunks();
-  // Seal: in pass c (data block c-1), ciphertext blocks 0..c-2 are written,
-  // which cover MAC chunk c-2. Open: all ciphertext is there from the start.
-  constexpr size_t kLag = kSeal ? 2 : 1;
   size_t q_next = 0;
-  for (uint32_t c = 1; c <= maxb; ++c) {
-    const size_t q = c >= kLag ? c - kLag : SIZE_MAX;
-    const bool run = q < nq;
-    auto hook = [&](int k) {
-      if (run) {
-        if (k < 2) poly[k].prep(q);
-        else poly[k & 1].step((k - 2) >> 1);
+  // MAC chunks q_next .. upto-1 (chunk q lies in data blocks <= q).
+  auto mac_upto = [&](size_t upto) {
+    for (; q_next < upto && q_next < nq; ++q_next) {
+      poly[0].prep(q_next);
+      poly[1].prep(q_next);
+      for (int i = 0; i < 4; ++i) {
+        poly[0].step(i);
+        poly[1].step(i);
       }
-    };
-    pass(c, hook);
-    if (run) q_next = q + 1;
-  }
-  for (size_t q = q_next; q < nq; ++q) {
-    for (int g = 0; g < 2; ++g) {
-      poly[g].prep(q);
-      for (int i = 0; i < 4; ++i) poly[g].step(i);
     }
-  }
+  };
   uint8_t tags[16][16];
-  const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
-  const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
-  poly[0].finish(o0, tags);
-  poly[1].finish(o1, tags + 8);
-  for (int l = 0; l < kMbLanes; ++l) {
-    AeadJob& j = *js[l];
-    if constexpr (kSeal) {
+  if constexpr (kSeal) {
+    // All the ciphertext first (16 packets of at most 1472 bytes stay in
+    // L1), then the MACs: running them between the pass pairs measured ~27%
+    // slower.
+    data_passes([](uint32_t) {});
+    mac_upto(nq);
+    poly[0].finish(o0, tags);
+    poly[1].finish(o1, tags + 8);
+    for (int l = 0; l < kMbLanes; ++l) {
+      AeadJob& j = *js[l];
       std::memcpy(j.tag, tags[l], j.key->tag_len());
       j.status = Status::ok;
-    } else {
+    }
+  } else {
+    mac_upto(nq);
+    poly[0].finish(o0, tags);
+    poly[1].finish(o1, tags + 8);
+    live = 0;
+    for (int l = 0; l < kMbLanes; ++l) {
+      AeadJob& j = *js[l];
       const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
       const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tags[l]), _mm_maskz_loadu_epi8(tm, j.tag));
-      if (_mm_testz_si128(diff, diff)) {
-        uint8_t* d = j.data.data();
-        const size_t len = j.data.size();
-        for (size_t off = 0, c = 0; off < len; off += 64, ++c)
-          xor_ks(d + off, kb + 1024 * c + 64 * l, len - off < 64 ? len - off : 64);
-        j.status = Status::ok;
-      } else {
-        j.status = Status::auth_failed;
-      }
+      const bool ok = _mm_testz_si128(diff, diff);
+      live |= static_cast<uint32_t>(ok) << l;
+      j.status = ok ? Status::ok : Status::auth_failed;
     }
+    if (live != 0) data_passes([](uint32_t) {});
   }
   OPENSSL_cleanse(ks, sizeof ks);
   OPENSSL_cleanse(otk, sizeof otk);
   OPENSSL_cleanse(tags, sizeof tags);
-  if constexpr (!kSeal) OPENSSL_cleanse(kb, 1024 * maxb);
   OPENSSL_cleanse(s, sizeof s);  // the keys, if spilled
   poly[0].wipe();
   poly[1].wipe();
