@@ -1206,9 +1206,8 @@ struct alignas(64) MbPoly {
   void wipe() { OPENSSL_cleanse(this, sizeof *this); }
 };
 
-constexpr size_t kMbMax = kPipeMax;
 
-// Sixteen packets of kShortMax + 1 .. kMbMax bytes. After pass 0 (the
+// Sixteen packets of kShortMax + 1 .. kPipeMax bytes. After pass 0 (the
 // one-time keys), the data passes run two at a time (blocks c and c+1 of
 // every packet in two interleaved states, as keystream32), and Poly1305 runs
 // between them, outside the rounds, its two eight-packet halves as two
