@@ -27,8 +27,9 @@
 // 448 bytes share keystream passes, several per 16-lane pass, each in its own
 // consecutive lanes (own key, nonce, counters 0..). On seal of longer packets
 // the Poly1305 groups of the ciphertext written so far run inside the next
-// pass's rounds (one group per double round); in a burst of 449..1472-byte
-// packets, packet i's whole Poly1305 runs inside packet i+1's rounds.
+// 16- or 8-block pass's rounds (one step per double round); in a burst of
+// 449..1472-byte packets that do not fill sixteen lanes, packet i's whole
+// Poly1305 runs inside packet i+1's rounds.
 //
 // On this CPU (Zen 4) the ZMM rounds run at about 1.5 vector instructions per
 // cycle (8 cycles per 16-lane quarter round, whatever mix of VPROLD, shifts or
@@ -53,9 +54,10 @@
 // first and then compute the keystream): a failed open leaves the bytes as
 // they arrived (DESIGN.md §3). Long seals and opens run ChaCha20 in 32-block
 // passes (two 16-lane states whose rounds interleave: 6.85 instead of 7.75
-// cycles per 16-lane quarter round), seal hashing each pass's 2 KiB of
-// ciphertext right after it. Tags are
-// compared without data-dependent branches (only the verdict is branched on);
+// cycles per 16-lane quarter round); Poly1305 then runs outside the rounds
+// in two independent chains (seal: after the 32-block passes, per 16 KiB of
+// ciphertext). Tags are compared without data-dependent branches (only the
+// verdict is branched on);
 // lengths and nonces are public and steer branches; no memory index depends
 // on key or data. Keystream, one-time keys and accumulators are cleared.
 #include "simd/avx512/chacha20_poly1305_avx512.h"
