@@ -43,6 +43,7 @@
 
 #include "simd/avx2/load16.h"
 #include "simd/backend.h"
+#include "simd/chacha_common.h"
 
 namespace rl::avx2 {
 namespace {
@@ -91,18 +92,11 @@ RL_INLINE void double_round(__m256i* x) {
 }
 #undef RL_QSTEP
 
-constexpr uint32_t kSigma[4] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};  // §2.3
-
-struct ChaChaInput {
-  uint32_t key[8];
-  uint32_t nonce[3];
-};
-
-inline uint32_t le32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);  // x86 is little-endian, as §2.3 wants
-  return v;
-}
+using chacha::ChaChaInput;
+using chacha::input_for;
+using chacha::kMaxChaChaBytes;
+using chacha::kSigma;
+using chacha::le32;
 
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words.
 RL_INLINE void transpose4(const __m256i* in, __m256i* out) {
@@ -315,17 +309,6 @@ struct Poly {
 
 // ---- the AEAD (§2.8) ------------------------------------------------------------
 
-ChaChaInput input_for(const AeadJob& j) {
-  ChaChaInput in;
-  const uint8_t* k = j.key->raw().data();
-  for (int i = 0; i < 8; ++i) in.key[i] = le32(k + 4 * i);
-  for (int i = 0; i < 3; ++i) in.nonce[i] = le32(j.nonce + 4 * i);
-  return in;
-}
-
-// BoringSSL's limit: the 32-bit block counter must not wrap (§2.8: at most
-// 2^38 - 64 bytes), block 0 being the Poly1305 key.
-constexpr uint64_t kMaxChaChaBytes = (uint64_t{1} << 38) - 64;
 constexpr size_t kFirstPass = 7 * 64;  // data bytes one eight-lane pass covers after block 0
 
 inline size_t blocks64(size_t n) { return (n + 63) / 64; }
