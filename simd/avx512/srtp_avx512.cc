@@ -184,8 +184,10 @@ void aes_ctr_xor(const CtrJob* jobs, size_t n) {
     if (j.offset == 0 && (j.iv[14] | j.iv[15]) == 0 && (left + 63) / 64 <= kTabChunks) {
       // The usual SRTP job: counter blocks from the table.
       const __m512i iv = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(j.iv)));
-      for (int c = 0; left != 0; ++c) {
-        push(_mm512_xor_si512(iv, _mm512_load_si512(kCtrTab.b[c])), left < 64 ? static_cast<uint32_t>(left) : 64u);
+      const uint8_t* row = kCtrTab.b[0];
+      while (left != 0) {  // (push() advances p and left)
+        push(_mm512_xor_si512(iv, _mm512_load_si512(row)), left < 64 ? static_cast<uint32_t>(left) : 64u);
+        row += 64;
       }
       continue;
     }
@@ -210,8 +212,9 @@ void aes_ctr_xor(const CtrJob* jobs, size_t n) {
       left -= take;
       ++blk;
     }
-    for (; left != 0; blk += 4) {
+    while (left != 0) {
       push(to_be(counters(base, blk)), left < 64 ? static_cast<uint32_t>(left) : 64u);
+      blk += 4;
     }
   }
   if (k != 0) flush(cur_rk, cur_rounds, ctr, ch, k);
