@@ -2,8 +2,11 @@
 //   1. RTP header parsing, index estimation, the AES-CM PRF
 //   2. key sets (master keys, derived session keys, lifetimes)
 //   3. the stream table
-//   4. per-packet work: seal/open of SRTP and SRTCP, AES-CM+HMAC inline,
-//      AEAD packets collected into one rl::seal / rl::open burst
+//   4. per-packet work: one loop for seal/open of SRTP and SRTCP. Each
+//      packet passes its rules and waits in the burst; then the AES-CM +
+//      HMAC-SHA1 packets run through the keystream and tag kernels together,
+//      the AEAD packets through one rl::seal / rl::open call, and each packet
+//      is settled (open: state committed only if it authenticated)
 //   5. configuration calls
 #include "core/srtp.h"
 
@@ -255,28 +258,26 @@ DerivedKeys* keys_at(const Session::KeySet& ks, MasterSlot& m, bool rtcp, uint64
   q.push(e);
 }
 
-[[gnu::always_inline]] inline Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir, uint64_t bytes,
-             uint64_t now) {
+// Whether the master key may still protect (seal) or verify (open) a packet
+// of `bytes` (RFC 3711 §9.2); a hard limit reached for the first time posts
+// its event.
+[[gnu::always_inline]] inline Status admit(EventQueue& q, MasterSlot& m, bool rtcp, Direction dir,
+                                           uint64_t bytes, uint64_t now) {
   Lifetime& l = m.life[rtcp];
-  const bool old = now >= l.installed_at && now - l.installed_at >= l.limits.hard_age_s;
-  if (old) {
-    if (!l.hard_sent) {
-      l.hard_sent = true;
-      push_event(q, m, rtcp, dir, KeyEvent::hard_limit);
-    }
-    return Status::key_expired;
+  Status st = Status::ok;
+  if (now >= l.installed_at && now - l.installed_at >= l.limits.hard_age_s) {
+    st = Status::key_expired;
+  } else if (l.c.auth_failures >= l.limits.max_auth_failures) {
+    return Status::key_exhausted;  // the integrity limit has its own event
+  } else if (dir == Direction::seal && (l.c.sealed >= l.limits.hard_records ||
+                                        bytes > l.limits.hard_bytes - l.c.bytes_sealed)) {
+    st = Status::key_exhausted;
   }
-  if (l.c.auth_failures >= l.limits.max_auth_failures) return Status::key_exhausted;
-  if (dir == Direction::seal) {
-    if (l.c.sealed >= l.limits.hard_records || bytes > l.limits.hard_bytes - l.c.bytes_sealed) {
-      if (!l.hard_sent) {
-        l.hard_sent = true;
-        push_event(q, m, rtcp, dir, KeyEvent::hard_limit);
-      }
-      return Status::key_exhausted;
-    }
+  if (st != Status::ok && !l.hard_sent) {
+    l.hard_sent = true;
+    push_event(q, m, rtcp, dir, KeyEvent::hard_limit);
   }
-  return Status::ok;
+  return st;
 }
 
 // Counts one packet that was sealed or authenticated; soft limit -> event.
@@ -565,48 +566,45 @@ void cryptex_swap_out(uint8_t* p, uint8_t cc) {
 
 bool is_cryptex_profile(uint16_t p) { return p == 0xC0DE || p == 0xC2DE; }
 
-// One packet waiting for the AEAD burst.
-struct Pending {
-  PacketView* pkt = nullptr;
-  Session::Stream* stream = nullptr;
-  MasterSlot* slot = nullptr;
-  uint64_t index = 0;
-  uint32_t out_len = 0;
-  uint32_t e0_at = 0;  // SRTCP E=0: where tag and index word belong
-  RtpHeader h;
-  uint8_t cc_swapped = 0;
-  bool cryptex = false;
-  bool e0 = false;
-  uint8_t scratch[16] = {};  // SRTCP AAD (E=1) or tag (E=0)
-};
-
-// One AES-CM / NULL + HMAC-SHA1 SRTP packet waiting for the kernel bursts
-// (keystream and tags of the whole chunk at once, core/srtp_kernels.h). Only
-// with kdr 0: the session keys then cannot change under a waiting packet.
-struct CmPending {
-  PacketView* pkt = nullptr;
-  Session::Stream* stream = nullptr;
-  MasterSlot* slot = nullptr;
-  DerivedKeys* d = nullptr;
-  uint64_t index = 0;
-  RtpHeader h;
-  uint32_t auth_len = 0;  // header ‖ (cipher)text
-  uint8_t mki_len = 0, tag_len = 0;
-  bool cryptex = false, encrypts = false, good = false;
-  uint8_t roc[4] = {};
+// One packet whose rules have passed, waiting for the kernels of its chunk:
+// AES-CM / NULL + HMAC-SHA1 packets in Burst::cm (keystreams and tags of the
+// whole chunk at once, core/srtp_kernels.h), AEAD packets in Burst::ae (one
+// rl::seal / rl::open call). SRTP and SRTCP share every field but `h`.
+struct Waiting {
+  PacketView* pkt;
+  Session::Stream* stream;
+  MasterSlot* slot;
+  DerivedKeys* d;
+  uint64_t index;
+  RtpHeader h;       // SRTP (SRTCP: only h.ssrc)
+  uint32_t out_len;  // packet length once sealed / opened
+  bool cryptex;      // open: RFC 9335 marker to restore
+  // AES-CM / NULL + HMAC-SHA1 (RFC 3711 §4.2): the tag is HMAC over
+  // p[0, auth_len) ‖ word (SRTP: the ROC; SRTCP: E‖index, which is also on
+  // the wire right after p[0, auth_len)), truncated, at p + tag_at. The
+  // keystream covers p[enc_from, auth_len) (with cryptex: see add_keystream).
+  uint32_t auth_len, enc_from, tag_at;
+  uint8_t tag_len;
+  bool encrypts, good;
+  uint8_t word[4];
+  // AEAD
+  uint32_t e0_at;  // SRTCP E=0: where tag and index word belong
+  uint8_t cc_swapped;
+  bool e0;
+  uint8_t scratch[16];  // SRTCP AAD (E=1) or tag (E=0)
 };
 
 }  // namespace
 
 struct Session::Burst {
   static constexpr size_t kMax = 32;
+  Waiting ae[kMax];  // AEAD packets
   AeadJob jobs[kMax];
-  Pending pend[kMax];
   size_t n = 0;
+  Waiting cm[kMax];  // AES-CM / NULL + HMAC-SHA1 packets
+  size_t nc = 0;
   Stream* provisional[kMax];
   size_t np = 0;
-  CmPending cm[kMax];
-  size_t nc = 0;
   detail::CmJob cm_jobs[2 * kMax];  // cryptex: CSRCs and the rest, two jobs
   detail::TagJob tag_jobs[kMax];
   uint8_t tags[kMax][20];  // computed tags of cm[], wiped in one go
@@ -618,6 +616,8 @@ struct Session::Burst {
   // (a packet counted here can still fail before it waits), never under.
   const Stream* hint_s = nullptr;
   uint64_t hint_max = 0;
+
+  bool full() const { return n == kMax || np == kMax || nc == kMax; }
 
   bool pending_dup(const Stream* s, uint64_t index) {
     if (n + nc == 0 || (s == hint_s && index > hint_max)) {
@@ -632,7 +632,7 @@ struct Session::Burst {
 
   bool scan_dup(const Stream* s, uint64_t index) const {
     for (size_t i = 0; i < n; ++i) {
-      if (pend[i].stream == s && pend[i].index == index) return true;
+      if (ae[i].stream == s && ae[i].index == index) return true;
     }
     for (size_t i = 0; i < nc; ++i) {
       if (cm[i].stream == s && cm[i].index == index) return true;
@@ -642,7 +642,7 @@ struct Session::Burst {
 
   // The keystream job(s) of a waiting packet (RFC 3711 §4.1.1; with cryptex,
   // RFC 9335 §5.1: CSRCs, then the extension data and payload).
-  size_t add_keystream(const CmPending& c, size_t at) {
+  size_t add_keystream(const Waiting& c, size_t at) {
     uint8_t* p = c.pkt->data();
     const size_t first = at;
     auto job = [&](uint8_t* data, size_t len, uint64_t off) {
@@ -662,13 +662,41 @@ struct Session::Burst {
       job(p + 12, csrc, 0);
       job(p + c.h.ext_offset + 4, c.auth_len - c.h.ext_offset - 4, csrc);
     } else {
-      job(p + c.h.header_len, c.auth_len - c.h.header_len, 0);
+      job(p + c.enc_from, c.auth_len - c.enc_from, 0);
     }
     return at;
   }
 };
 
-size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
+namespace {
+
+// Open, after authentication: the header as the sender wrote it (RFC 9335
+// §5.1 marker back to an RFC 8285 profile, or RFC 6904 §4 element data
+// decrypted).
+void restore_header(const Session::KeySet& ks, const Waiting& w, uint8_t* p) {
+  if (w.cryptex) {
+    store_be16(p + w.h.ext_offset, w.h.ext_profile == 0xC0DE ? 0xBEDE : 0x1000);
+  } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
+    rfc6904_xor(ks, *w.d, p, w.h, w.index);
+  }
+}
+
+}  // namespace
+
+// One burst of SRTP or SRTCP packets, sealed or opened (one instance each).
+// The loop at the bottom takes each packet through its rules (fixed header,
+// stream, master key, index, replay check, key lifetime, session keys) and
+// lets it wait in the burst; once the burst is full or the input ends,
+// finish_chunk() runs the kernels over every waiting packet and settles each
+// one (accept: tag written, or tag checked and state committed; reject).
+// The pieces are defined in that order below: settling, kernels, rules.
+template <bool rtcp, bool sealing>
+size_t Session::run(std::span<PacketView> pkts) {
+  constexpr Direction dir = sealing ? Direction::seal : Direction::open;
+  if (dir_ != dir) {
+    for (PacketView& p : pkts) p.status = Status::invalid_argument;
+    return 0;
+  }
   // The clock is read at most once per call, and only for keys with age limits.
   uint64_t now_cache = 0;
   bool have_now = false;
@@ -680,354 +708,364 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
     }
     return now_cache;
   };
-  const bool sealing = dir_ == Direction::seal;
   size_t ok = 0;
   Burst& b = *burst_;
   b.n = 0;
   b.np = 0;
   b.nc = 0;
 
-  // Looks up or (for a template) creates the stream of `ssrc`. On open a new
-  // stream is provisional until a packet authenticates on it.
-  auto stream_for = [&](uint32_t ssrc, Status& st) -> Stream* {
-    Stream* s = find(ssrc);
-    if (s != nullptr) return s;
-    if (!template_) {
-      st = Status::unknown_epoch;
-      return nullptr;
+  // ---- settling a packet once its kernel ran
+
+  // Sealed, or authenticated (open: only now is any state committed, RFC
+  // 3711 §3.3 step 6 / §3.4).
+  auto accept = [&](Waiting& w) {
+    PacketView& pkt = *w.pkt;
+    Stream& s = *w.stream;
+    if (!sealing) {
+      const KeySet& ks = *s.keys;
+      (rtcp ? s.rtcp : s.rtp).commit(w.index);
+      s.provisional = false;
+      if (!rtcp) restore_header(ks, w, pkt.data());
+      count(events_, *w.slot, rtcp, Direction::open, w.out_len, now(ks));
     }
-    s = create(ssrc, template_.get(), !sealing);
-    if (s == nullptr) {
-      st = Status::unknown_epoch;  // stream table full
-      return nullptr;
-    }
-    if (!sealing) b.provisional[b.np++] = s;
-    return s;
+    ++(rtcp ? s.rtcp_packets : s.packets);
+    pkt.length = w.out_len;
+    pkt.status = Status::ok;
+    ++ok;
+  };
+  auto reject = [&](Waiting& w, Status st) {
+    w.pkt->status = st;
+    if (!sealing) count_failure(events_, *w.slot, rtcp);
   };
 
-  auto finish_chunk = [&]() {
-    if (b.nc != 0) {
-      size_t nj = 0;
-      // A lone packet runs keystream and tag stitched in one kernel: one
-      // SHA-1 stream is latency bound and the AES work fits in its gaps.
-      const CmPending& c0 = b.cm[0];
-      const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
-                       detail::cm_hmac_one_active(c0.d->cm) &&
-                       (sealing || c0.auth_len - c0.h.header_len <= detail::kOneMaxPayload);
-      for (size_t i = 0; i < (one ? 0 : b.nc); ++i) {
-        CmPending& c = b.cm[i];
-        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.roc, 4, b.tags[i]};
+  // ---- the kernels over everything waiting
+
+  auto finish_cm = [&]() {
+    // A lone packet runs keystream and tag stitched in one kernel: one SHA-1
+    // stream is latency bound and the AES work fits in its gaps.
+    Waiting& c0 = b.cm[0];
+    const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
+                     detail::cm_hmac_one_active(c0.d->cm) &&
+                     (sealing || c0.auth_len - c0.enc_from <= detail::kOneMaxPayload);
+    size_t nj = 0;
+    if (one) {
+      uint8_t iv[16];
+      cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
+      uint8_t* p = c0.pkt->data();
+      if (sealing) {
+        detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
+                            b.tags[0]);
+      } else {
+        const size_t plen = c0.auth_len - c0.enc_from;
+        detail::cm_open_one(c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
+                            b.tags[0], b.ks);
+        c0.good = CRYPTO_memcmp(b.tags[0], p + c0.tag_at, c0.tag_len) == 0;
+        if (c0.good) detail::xor_into(p + c0.enc_from, b.ks, plen);
+        OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
       }
-      if (sealing && one) {
-        uint8_t iv[16];
-        cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
-        detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, c0.pkt->data(), c0.auth_len,
-                            c0.h.header_len, c0.roc, b.tags[0]);
-      } else if (sealing) {
+    } else {
+      for (size_t i = 0; i < b.nc; ++i) {
+        Waiting& c = b.cm[i];
+        b.tag_jobs[i] = detail::TagJob{&c.d->mac, c.pkt->data(), c.auth_len, c.word, 4, b.tags[i]};
+      }
+      if (sealing) {
         // Encrypt, then tag the ciphertext (RFC 3711 §3.3 steps 5-7).
         for (size_t i = 0; i < b.nc; ++i) {
           if (b.cm[i].encrypts) nj = b.add_keystream(b.cm[i], nj);
         }
         detail::cm_keystream_xor_burst({b.cm_jobs, nj});
         detail::hmac_sha1_tags({b.tag_jobs, b.nc});
-      }
-      if (sealing) {
-        for (size_t i = 0; i < b.nc; ++i) {
-          CmPending& c = b.cm[i];
-          // Fixed-size copies: a variable-length one became `rep movs`.
-          uint8_t* at = c.pkt->data() + c.auth_len + c.mki_len;
-          if (c.tag_len == 10) {
-            std::memcpy(at, b.tags[i], 10);
-          } else {
-            std::memcpy(at, b.tags[i], 4);
-          }
-        }
       } else {
-        // Verify every tag first; decrypt only what authenticated, then commit.
-        if (one) {
-          CmPending& c = b.cm[0];
-          uint8_t iv[16];
-          cm_iv(c.d->salt, c.h.ssrc, c.index, iv);
-          uint8_t* p = c.pkt->data();
-          const size_t plen = c.auth_len - c.h.header_len;
-          detail::cm_open_one(c.d->cm, iv, c.d->mac, p, c.auth_len, c.h.header_len, c.roc,
-                              b.tags[0], b.ks);
-          c.good = CRYPTO_memcmp(b.tags[0], p + c.auth_len + c.mki_len, c.tag_len) == 0;
-          if (c.good) detail::xor_into(p + c.h.header_len, b.ks, plen);
-          OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
+        // Verify every tag first; decrypt only what authenticated.
+        detail::hmac_sha1_tags({b.tag_jobs, b.nc});
+        for (size_t i = 0; i < b.nc; ++i) {
+          Waiting& c = b.cm[i];
+          c.good = CRYPTO_memcmp(b.tags[i], c.pkt->data() + c.tag_at, c.tag_len) == 0;
+          if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
+        }
+        detail::cm_keystream_xor_burst({b.cm_jobs, nj});
+      }
+    }
+    for (size_t i = 0; i < b.nc; ++i) {
+      Waiting& c = b.cm[i];
+      if (sealing) {
+        // Fixed-size copies: a variable-length one became `rep movs`.
+        uint8_t* at = c.pkt->data() + c.tag_at;
+        if (c.tag_len == 10) {
+          std::memcpy(at, b.tags[i], 10);
         } else {
-          detail::hmac_sha1_tags({b.tag_jobs, b.nc});
-          for (size_t i = 0; i < b.nc; ++i) {
-            CmPending& c = b.cm[i];
-            c.good =
-                CRYPTO_memcmp(b.tags[i], c.pkt->data() + c.auth_len + c.mki_len, c.tag_len) == 0;
-            if (c.good && c.encrypts) nj = b.add_keystream(c, nj);
-          }
-          detail::cm_keystream_xor_burst({b.cm_jobs, nj});
+          std::memcpy(at, b.tags[i], 4);
         }
-        for (size_t i = 0; i < b.nc; ++i) {
-          CmPending& c = b.cm[i];
-          PacketView& pkt = *c.pkt;
-          if (!c.good) {
-            count_failure(events_, *c.slot, false);
-            pkt.status = Status::auth_failed;
-            continue;
-          }
-          uint8_t* p = pkt.data();
-          KeySet& ks = *c.stream->keys;
-          if (c.cryptex) {
-            store_be16(p + c.h.ext_offset, c.h.ext_profile == 0xC0DE ? 0xBEDE : 0x1000);
-          } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
-            rfc6904_xor(ks, *c.d, p, c.h, c.index);
-          }
-          c.stream->rtp.commit(c.index);
-          c.stream->provisional = false;
-          count(events_, *c.slot, false, Direction::open, c.auth_len, now(ks));
-          ++c.stream->packets;
-          pkt.length = c.auth_len;
-          pkt.status = Status::ok;
-          ++ok;
-        }
+      } else if (!c.good) {
+        reject(c, Status::auth_failed);
+        continue;
       }
-      // The computed tags, once for the whole chunk.
-      OPENSSL_cleanse(b.tags, b.nc * sizeof b.tags[0]);
-      b.nc = 0;
+      accept(c);
     }
-    if (b.n != 0) {
-      std::span<AeadJob> jobs{b.jobs, b.n};
-      if (sealing) {
-        rl::seal(jobs);
-      } else {
-        rl::open(jobs);
-      }
-      for (size_t i = 0; i < b.n; ++i) {
-        Pending& pd = b.pend[i];
-        PacketView& pkt = *pd.pkt;
-        uint8_t* p = pkt.data();
-        const Status st = b.jobs[i].status;
-        if (pd.e0) {
-          // SRTCP E=0 AEAD: put tag and index word back in wire order.
-          const uint32_t word = load_be32(p + pd.e0_at);
-          if (!sealing) {
-            std::memcpy(p + pd.e0_at, pd.scratch, 16);
-            store_be32(p + pd.e0_at + 16, word);
-          } else if (st == Status::ok) {
-            std::memcpy(p + pd.e0_at, pd.scratch, 16);
-            store_be32(p + pd.e0_at + 16, word);
-          }
-        }
-        if (pd.cc_swapped != 0) cryptex_swap_out(p, pd.cc_swapped);
-        KeySet& ks = *pd.stream->keys;
-        if (st != Status::ok) {
-          pkt.status = st;
-          if (!sealing) count_failure(events_, *pd.slot, rtcp);
-          continue;
-        }
-        if (!sealing) {
-          // Commit only now that the packet authenticated.
-          (rtcp ? pd.stream->rtcp : pd.stream->rtp).commit(pd.index);
-          pd.stream->provisional = false;
-          if (!rtcp) {
-            if (pd.cryptex) {
-              store_be16(p + pd.h.ext_offset, pd.h.ext_profile == 0xC0DE ? 0xBEDE : 0x1000);
-            } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
-              rfc6904_xor(ks, pd.slot->d[0], p, pd.h, pd.index);
-            }
-          }
-          count(events_, *pd.slot, rtcp, Direction::open, pd.out_len, now(ks));
-        }
-        ++(rtcp ? pd.stream->rtcp_packets : pd.stream->packets);
-        pkt.length = pd.out_len;
-        pkt.status = Status::ok;
-        ++ok;
-      }
+    // The computed tags, once for the whole chunk.
+    OPENSSL_cleanse(b.tags, b.nc * sizeof b.tags[0]);
+    b.nc = 0;
+  };
+
+  auto finish_aead = [&]() {
+    std::span<AeadJob> jobs{b.jobs, b.n};
+    if (sealing) {
+      rl::seal(jobs);
+    } else {
+      rl::open(jobs);
     }
+    for (size_t i = 0; i < b.n; ++i) {
+      Waiting& w = b.ae[i];
+      uint8_t* p = w.pkt->data();
+      const Status st = b.jobs[i].status;
+      if (w.e0 && (!sealing || st == Status::ok)) {
+        // SRTCP E=0: tag and index word back in wire order.
+        const uint32_t word = load_be32(p + w.e0_at);
+        std::memcpy(p + w.e0_at, w.scratch, 16);
+        store_be32(p + w.e0_at + 16, word);
+      }
+      if (w.cc_swapped != 0) cryptex_swap_out(p, w.cc_swapped);
+      if (st != Status::ok) {
+        reject(w, st);
+        continue;
+      }
+      accept(w);
+    }
+    b.n = 0;
+  };
+
+  auto finish_chunk = [&]() {
+    if (b.nc != 0) finish_cm();
+    if (b.n != 0) finish_aead();
     // Streams that a forged or failed packet created leave no trace.
     for (size_t i = 0; i < b.np; ++i) {
       if (b.provisional[i]->in_use && b.provisional[i]->provisional) erase(b.provisional[i]);
     }
-    b.n = 0;
     b.np = 0;
   };
 
+  // ---- the rules every packet passes before it waits
+
+  // A packet that must wait for the ones before it (see its two callers):
+  // finish the burst, then take this packet again on its own.
+  auto retake = [&](PacketView& pkt) {
+    finish_chunk();
+    ok += run<rtcp, sealing>({&pkt, 1});
+  };
+
+  // The stream of `ssrc`, looked up or (for a template) created; on open a
+  // new stream is provisional until a packet authenticates on it. Null when
+  // the packet is settled already: refused with a status, or retaken.
+  auto stream_for = [&](PacketView& pkt, uint32_t ssrc) -> Stream* {
+    Stream* s = find(ssrc);
+    if (s != nullptr) return s;
+    if (template_) s = create(ssrc, template_.get(), !sealing);
+    if (s != nullptr) {
+      if (!sealing) b.provisional[b.np++] = s;
+    } else if (template_ && !sealing && free_.empty() && b.np != 0) {
+      // The table is full of streams that packets of this burst created and
+      // may yet fail: finish the burst (which drops those) and retake this
+      // packet, so forged packets cannot crowd out a genuine new stream.
+      retake(pkt);
+    } else {
+      pkt.status = Status::unknown_epoch;  // no template, or the table is full
+    }
+    return s;
+  };
+
+  // Open: the replay check before authentication (RFC 3711 §3.3.2). True when
+  // the packet was retaken: it has the index of a packet still waiting in
+  // this burst, so it goes after it, and a forged copy ahead of the genuine
+  // packet cannot get the genuine one refused.
+  auto replay_check = [&](PacketView& pkt, Stream* s, MasterSlot* m, uint64_t index,
+                          Status& st) -> bool {
+    st = (rtcp ? s->rtcp : s->rtp).check(index);
+    if (st == Status::ok && b.pending_dup(s, index)) {
+      retake(pkt);
+      return true;
+    }
+    if (st == Status::replayed) ++m->life[rtcp].c.replays;
+    return false;
+  };
+
+  // The master key's lifetime (RFC 3711 §9.2), then the session keys for the
+  // index (§4.3.1). Seal counts the packet against the key here.
+  auto keys_for = [&](Stream* s, MasterSlot* m, uint64_t index, uint32_t len,
+                      Status& st) -> DerivedKeys* {
+    const KeySet& ks = *s->keys;
+    st = admit(events_, *m, rtcp, dir, sealing ? len : 0, now(ks));
+    DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, rtcp, index) : nullptr;
+    if (st == Status::ok && d == nullptr) st = Status::key_expired;
+    if (d != nullptr && sealing) count(events_, *m, rtcp, Direction::seal, len, now(ks));
+    return d;
+  };
+
+  // The entry of the packet: built in its burst slot, not copied there (a
+  // local copy cost a `rep stos` and store-forwarding stalls per packet); only
+  // queue() makes it part of the burst.
+  auto entry = [&](bool aead) -> Waiting& { return aead ? b.ae[b.n] : b.cm[b.nc]; };
+  // (w.h is set by the callers that need it: copying the header just parsed
+  // stalls on store forwarding, which showed in AEAD seal at burst 1.)
+  auto start = [&](Waiting& w, PacketView& pkt, Stream* s, MasterSlot* m, DerivedKeys* d,
+                   uint64_t index) {
+    w.pkt = &pkt;
+    w.stream = s;
+    w.slot = m;
+    w.d = d;
+    w.index = index;
+    w.cryptex = false;
+    w.good = false;
+    w.cc_swapped = 0;
+    w.e0 = false;
+  };
+  auto queue = [&](bool aead, const KeySet& ks) {
+    if (aead) {
+      ++b.n;
+      return;
+    }
+    ++b.nc;
+    // With a key derivation rate the next packet may re-derive the session
+    // keys this one points to: run it now.
+    if (ks.policy.kdr != 0) finish_chunk();
+  };
+  auto aead_job = [&](const DerivedKeys* d, uint32_t ssrc, uint64_t index) -> AeadJob& {
+    AeadJob& job = b.jobs[b.n];
+    job.status = Status::ok;
+    job.key = &d->aead;
+    gcm_iv(d->salt, ssrc, index, rtcp, job.nonce);
+    return job;
+  };
+
+  // RFC 3711 §3.1: header ‖ ciphertext ‖ MKI ‖ tag, the ciphertext up to
+  // `end`; the tag covers header ‖ ciphertext ‖ ROC (§4.2). w.h is set.
+  auto srtp_cm = [&](Waiting& w, const ProfileInfo& info, uint32_t end, uint32_t mki_len) {
+    w.auth_len = end;
+    w.enc_from = w.h.header_len;
+    w.tag_at = end + mki_len;
+    w.tag_len = info.srtp_tag_len;
+    w.encrypts = info.encrypts;
+    store_be32(w.word, static_cast<uint32_t>(w.index >> 16));
+  };
+
+  // RFC 7714 §8: AAD = the RTP header, the ciphertext up to `end`, the tag
+  // after it. With cryptex (RFC 9335 §5.1) the AAD is the fixed header ‖ the
+  // extension header, made contiguous by moving the CSRCs behind it for the
+  // operation (finish_aead() moves them back).
+  auto srtp_aead = [&](Waiting& w, const RtpHeader& h, uint8_t* p, uint32_t end, bool cryptex) {
+    AeadJob& job = aead_job(w.d, h.ssrc, w.index);
+    uint32_t aad_len = h.header_len;
+    if (cryptex) {
+      cryptex_swap_in(p, h.cc);
+      w.cc_swapped = h.cc;
+      aad_len = 16;
+    }
+    job.aad = {p, aad_len};
+    job.data = {p + aad_len, end - aad_len};
+    job.tag = p + end;
+  };
+
   for (PacketView& pkt : pkts) {
-    if (b.n == Burst::kMax || b.np == Burst::kMax || b.nc == Burst::kMax) finish_chunk();
-    Status st = Status::ok;
+    if (b.full()) finish_chunk();
     if (!pkt.well_formed()) {
       pkt.status = Status::invalid_argument;
       continue;
     }
     uint8_t* p = pkt.data();
     const uint32_t len = pkt.length;
-    // An AEAD packet's entry is built in its burst slot (b.n < kMax here),
-    // not copied there: a local copy cost a `rep stos` and store-forwarding
-    // stalls per packet. Only b.n++ makes it part of the burst; the AEAD
-    // paths reset it where they start their job.
-    Pending& pd = b.pend[b.n];
+    Status st = Status::ok;
+    // RFC 3550 §5.1, §6.4: the fixed header (12 octets RTP, 8 RTCP) holds the
+    // SSRC; version 2.
+    if (len < (rtcp ? 8u : 12u)) {
+      pkt.status = Status::truncated;
+      continue;
+    }
+    if ((p[0] >> 6) != 2) {
+      pkt.status = Status::malformed;
+      continue;
+    }
 
-    if (!rtcp) {
-      // ---------------- SRTP ----------------
-      if (sealing) {
-        RtpHeader h;
-        st = parse_header(p, len, h);
-        if (st == Status::ok && h.padding) {
-          // RFC 3550 §5.1: the last octet counts the padding, itself included.
-          const uint8_t pad = p[len - 1];
-          if (len == h.header_len || pad == 0 || pad > len - h.header_len) st = Status::malformed;
-        }
-        Stream* s = st == Status::ok ? stream_for(h.ssrc, st) : nullptr;
-        if (s == nullptr) {
-          pkt.status = st;
-          continue;
-        }
-        KeySet& ks = *s->keys;
-        const ProfileInfo& info = ks.info;
-        MasterSlot& m = ks.slots[ks.active];
-        const bool cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex &&
-                             (h.extension || h.cc != 0);
-        const uint32_t grow = (cryptex && !h.extension ? 4u : 0u);
-        const uint32_t trailer = ks.policy.mki_len + info.srtp_tag_len;
-        uint64_t index = 0;
-        if (!m.live) {
-          st = Status::key_expired;
-        } else if (pkt.tailroom() < trailer + grow) {
-          st = Status::buffer_too_small;
-        } else if (cryptex && h.extension && h.ext_profile != 0xBEDE && h.ext_profile != 0x1000) {
-          st = Status::malformed;  // RFC 9335 §5: only RFC 8285 extension blocks
-        } else if (s->rtp.empty()) {
-          index = uint64_t{s->initial_roc} << 16 | h.seq;
-        } else if (!estimate_index(s->rtp.highest(), h.seq, index)) {
-          st = Status::key_exhausted;
-        }
-        // The sender never uses an index twice: that would repeat keystream.
-        if (st == Status::ok) st = s->rtp.check(index);
-        if (st == Status::ok) st = admit(events_, m, false, Direction::seal, len, now(ks));
-        DerivedKeys* d = st == Status::ok ? keys_at(ks, m, false, index) : nullptr;
-        if (st == Status::ok && d == nullptr) st = Status::key_expired;
-        if (st != Status::ok) {
-          pkt.status = st;
-          continue;
-        }
-        s->rtp.commit(index);
-        count(events_, m, false, Direction::seal, len, now(ks));
-        uint32_t plen = len;
-        if (cryptex) {
-          if (!h.extension) {
-            // RFC 9335 §5.1: CSRCs without an extension get an empty one so
-            // that the 0xC0DE marker is there.
-            const uint32_t at = 12 + 4u * h.cc;
-            std::memmove(p + at + 4, p + at, plen - at);
-            store_be16(p + at, 0xBEDE);
-            store_be16(p + at + 2, 0);
-            p[0] |= 0x10;
-            plen += 4;
-            parse_rtp_header(p, plen, h);
-          }
-          store_be16(p + h.ext_offset, h.ext_profile == 0xBEDE ? 0xC0DE : 0xC2DE);
-        } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
-          rfc6904_xor(ks, *d, p, h, index);
-        }
-        const uint8_t* mki = m.mki;
-        if (!info.aead && ks.policy.kdr == 0) {
-          // Keystream and tag run with the rest of the chunk (finish_chunk).
-          CmPending& c = b.cm[b.nc++];
-          c.good = false;  // every field is set here: `= CmPending{}` became `rep stos`
-          c.pkt = &pkt;
-          c.stream = s;
-          c.slot = &m;
-          c.d = d;
-          c.index = index;
-          c.h = h;
-          c.auth_len = plen;
-          c.mki_len = ks.policy.mki_len;
-          c.tag_len = info.srtp_tag_len;
-          c.cryptex = cryptex;
-          c.encrypts = info.encrypts;
-          store_be32(c.roc, static_cast<uint32_t>(index >> 16));
-          std::memcpy(p + plen, mki, ks.policy.mki_len);
-          pkt.length = plen + trailer;
-          ++s->packets;
-          pkt.status = Status::ok;
-          ++ok;
-          continue;
-        }
-        if (!info.aead) {
-          if (info.encrypts) {
-            uint8_t iv[16];
-            cm_iv(d->salt, h.ssrc, index, iv);
-            if (cryptex) {
-              const uint32_t csrc = 4u * h.cc;
-              detail::cm_keystream_xor(d->cm, iv, p + 12, csrc, 0);
-              detail::cm_keystream_xor(d->cm, iv, p + h.ext_offset + 4, plen - h.ext_offset - 4,
-                                       csrc);
-            } else {
-              detail::cm_keystream_xor(d->cm, iv, p + h.header_len, plen - h.header_len);
-            }
-          }
-          std::memcpy(p + plen, mki, ks.policy.mki_len);
-          // RFC 3711 §4.2: tag over the authenticated portion ‖ ROC.
-          uint8_t roc[4];
-          store_be32(roc, static_cast<uint32_t>(index >> 16));
-          uint8_t tag[20];
-          detail::hmac_sha1_tag(d->mac, {p, plen}, {roc, 4}, tag);
-          std::memcpy(p + plen + ks.policy.mki_len, tag, info.srtp_tag_len);
-          OPENSSL_cleanse(tag, sizeof tag);
-          pkt.length = plen + trailer;
-          ++s->packets;
-          pkt.status = Status::ok;
-          ++ok;
-          continue;
-        }
-        // AEAD (RFC 7714 §8): AAD = header, tag after the ciphertext, then MKI.
-        AeadJob& job = b.jobs[b.n];
-        pd.pkt = &pkt;
-        pd.cc_swapped = 0;
-        pd.cryptex = false;
-        pd.e0 = false;
-        job.status = Status::ok;
-        job.key = &d->aead;
-        gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
-        uint32_t aad_len = h.header_len;
-        if (cryptex) {
-          cryptex_swap_in(p, h.cc);
-          pd.cc_swapped = h.cc;
-          aad_len = 16;
-        }
-        job.aad = {p, aad_len};
-        job.data = {p + aad_len, plen - aad_len};
-        job.tag = p + plen;
-        std::memcpy(p + plen + 16, mki, ks.policy.mki_len);
-        pd.stream = s;
-        pd.slot = &m;
-        pd.index = index;
-        pd.out_len = plen + trailer;
-        ++b.n;
-        continue;
+    if (!rtcp && sealing) {
+      // ---------------- seal SRTP (RFC 3711 §3.1, §3.3; RFC 7714 §8) ----------------
+      RtpHeader h;
+      st = parse_header(p, len, h);
+      if (st == Status::ok && h.padding) {
+        // RFC 3550 §5.1: the last octet counts the padding, itself included.
+        const uint8_t pad = p[len - 1];
+        if (len == h.header_len || pad == 0 || pad > len - h.header_len) st = Status::malformed;
       }
-
-      // open SRTP
-      if (len < 12) {
-        pkt.status = Status::truncated;
-        continue;
-      }
-      // The SSRC is in the fixed header; the key set tells the trailer size.
-      if ((p[0] >> 6) != 2) {
-        pkt.status = Status::malformed;
-        continue;
-      }
-      Stream* s = stream_for(load_be32(p + 8), st);
-      if (s == nullptr && free_.empty() && b.np != 0) {
-        // The table is full of streams that packets of this burst created and
-        // may yet fail: finish the burst (which drops those) and retake this
-        // packet, so forged packets cannot crowd out a genuine new stream.
-        finish_chunk();
-        ok += run({&pkt, 1}, false);
-        continue;
-      }
-      if (s == nullptr) {
+      if (st != Status::ok) {
         pkt.status = st;
         continue;
       }
+      Stream* s = stream_for(pkt, h.ssrc);
+      if (s == nullptr) continue;
+      KeySet& ks = *s->keys;
+      const ProfileInfo& info = ks.info;
+      MasterSlot& m = ks.slots[ks.active];
+      const bool cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex &&
+                           (h.extension || h.cc != 0);
+      const uint32_t grow = (cryptex && !h.extension ? 4u : 0u);
+      const uint32_t mki_len = ks.policy.mki_len;
+      const uint32_t trailer = mki_len + info.srtp_tag_len;
+      uint64_t index = 0;
+      if (!m.live) {
+        st = Status::key_expired;
+      } else if (pkt.tailroom() < trailer + grow) {
+        st = Status::buffer_too_small;
+      } else if (cryptex && h.extension && h.ext_profile != 0xBEDE && h.ext_profile != 0x1000) {
+        st = Status::malformed;  // RFC 9335 §5: only RFC 8285 extension blocks
+      } else if (s->rtp.empty()) {
+        index = uint64_t{s->initial_roc} << 16 | h.seq;
+      } else if (!estimate_index(s->rtp.highest(), h.seq, index)) {
+        st = Status::key_exhausted;
+      }
+      // The sender never uses an index twice: that would repeat keystream.
+      if (st == Status::ok) st = s->rtp.check(index);
+      DerivedKeys* d = st == Status::ok ? keys_for(s, &m, index, len, st) : nullptr;
+      if (d == nullptr) {
+        pkt.status = st;
+        continue;
+      }
+      s->rtp.commit(index);
+      uint32_t plen = len;
+      if (cryptex) {
+        if (!h.extension) {
+          // RFC 9335 §5.1: CSRCs without an extension get an empty one so
+          // that the 0xC0DE marker is there.
+          const uint32_t at = 12 + 4u * h.cc;
+          std::memmove(p + at + 4, p + at, plen - at);
+          store_be16(p + at, 0xBEDE);
+          store_be16(p + at + 2, 0);
+          p[0] |= 0x10;
+          plen += 4;
+          parse_rtp_header(p, plen, h);
+        }
+        store_be16(p + h.ext_offset, h.ext_profile == 0xBEDE ? 0xC0DE : 0xC2DE);
+      } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
+        rfc6904_xor(ks, *d, p, h, index);
+      }
+      Waiting& w = entry(info.aead);
+      start(w, pkt, s, &m, d, index);
+      w.out_len = plen + trailer;
+      if (!info.aead) {
+        w.h = h;
+        w.cryptex = cryptex;
+        srtp_cm(w, info, plen, mki_len);
+        std::memcpy(p + plen, m.mki, mki_len);
+      } else {
+        // RFC 7714 §8: header ‖ ciphertext ‖ tag ‖ MKI.
+        srtp_aead(w, h, p, plen, cryptex);
+        std::memcpy(p + plen + 16, m.mki, mki_len);
+      }
+      queue(info.aead, ks);
+      continue;
+    }
+
+    if (!rtcp) {
+      // ---------------- open SRTP (RFC 3711 §3.3; RFC 7714 §8) ----------------
+      // The key set of the SSRC tells the trailer size.
+      Stream* s = stream_for(pkt, load_be32(p + 8));
+      if (s == nullptr) continue;
       KeySet& ks = *s->keys;
       const ProfileInfo& info = ks.info;
       const uint32_t mki_len = ks.policy.mki_len;
@@ -1036,7 +1074,9 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
         pkt.status = Status::truncated;
         continue;
       }
-      const uint32_t auth_len = len - trailer;  // header ‖ ciphertext
+      // Header ‖ ciphertext: AES-CM's authenticated portion; for AEAD the tag
+      // (srtp_tag_len 16) is what follows it, before the MKI.
+      const uint32_t auth_len = len - trailer;
       RtpHeader h;
       st = parse_header(p, auth_len, h);
       MasterSlot* m = nullptr;
@@ -1054,346 +1094,131 @@ size_t Session::run(std::span<PacketView> pkts, bool rtcp) {
           st = Status::too_old;
         }
       }
-      if (st == Status::ok) {
-        st = s->rtp.check(index);
-        if (st == Status::ok && b.pending_dup(s, index)) {
-          // Same index as a packet still waiting in this burst: finish the burst
-          // first, then take this one again on its own, so that a forged copy
-          // ahead of the genuine packet cannot get the genuine one refused.
-          finish_chunk();
-          ok += run({&pkt, 1}, false);
-          continue;
-        }
-        if (st == Status::replayed) ++m->life[0].c.replays;
-      }
-      if (st == Status::ok) st = admit(events_, *m, false, Direction::open, 0, now(ks));
-      DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, false, index) : nullptr;
-      if (st == Status::ok && d == nullptr) st = Status::key_expired;
-      if (st != Status::ok) {
+      if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
+      DerivedKeys* d = st == Status::ok ? keys_for(s, m, index, len, st) : nullptr;
+      if (d == nullptr) {
         pkt.status = st;
         continue;
       }
-      const bool cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex && h.extension &&
-                           is_cryptex_profile(h.ext_profile);
-      if (!info.aead && ks.policy.kdr == 0) {
-        // Tag check, keystream and commit run with the rest of the chunk.
-        CmPending& c = b.cm[b.nc++];
-        c.good = false;  // every field is set here: `= CmPending{}` became `rep stos`
-        c.pkt = &pkt;
-        c.stream = s;
-        c.slot = m;
-        c.d = d;
-        c.index = index;
-        c.h = h;
-        c.auth_len = auth_len;
-        c.mki_len = static_cast<uint8_t>(mki_len);
-        c.tag_len = info.srtp_tag_len;
-        c.cryptex = cryptex;
-        c.encrypts = info.encrypts;
-        store_be32(c.roc, static_cast<uint32_t>(index >> 16));
-        continue;
-      }
+      Waiting& w = entry(info.aead);
+      start(w, pkt, s, m, d, index);
+      w.h = h;
+      w.cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex && h.extension &&
+                  is_cryptex_profile(h.ext_profile);
+      w.out_len = auth_len;
       if (!info.aead) {
-        uint8_t roc[4];
-        store_be32(roc, static_cast<uint32_t>(index >> 16));
-        uint8_t tag[20];
-        detail::hmac_sha1_tag(d->mac, {p, auth_len}, {roc, 4}, tag);
-        const bool good = CRYPTO_memcmp(tag, p + auth_len + mki_len, info.srtp_tag_len) == 0;
-        OPENSSL_cleanse(tag, sizeof tag);
-        if (!good) {
-          count_failure(events_, *m, false);
-          pkt.status = Status::auth_failed;
-          continue;
-        }
-        if (info.encrypts) {
-          uint8_t iv[16];
-          cm_iv(d->salt, h.ssrc, index, iv);
-          if (cryptex) {
-            const uint32_t csrc = 4u * h.cc;
-            detail::cm_keystream_xor(d->cm, iv, p + 12, csrc, 0);
-            detail::cm_keystream_xor(d->cm, iv, p + h.ext_offset + 4,
-                                     auth_len - h.ext_offset - 4, csrc);
-          } else {
-            detail::cm_keystream_xor(d->cm, iv, p + h.header_len, auth_len - h.header_len);
-          }
-        }
-        if (cryptex) {
-          store_be16(p + h.ext_offset, h.ext_profile == 0xC0DE ? 0xBEDE : 0x1000);
-        } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
-          rfc6904_xor(ks, *d, p, h, index);
-        }
-        s->rtp.commit(index);
-        s->provisional = false;
-        count(events_, *m, false, Direction::open, auth_len, now(ks));
-        ++s->packets;
-        pkt.length = auth_len;
-        pkt.status = Status::ok;
-        ++ok;
-        continue;
+        srtp_cm(w, info, auth_len, mki_len);
+      } else {
+        srtp_aead(w, h, p, auth_len, w.cryptex);
       }
-      // AEAD open: tag is the last 16 bytes before the MKI.
-      const uint32_t ct_end = len - mki_len - 16;
-      if (ct_end < h.header_len) {
-        pkt.status = Status::truncated;
-        continue;
-      }
-      AeadJob& job = b.jobs[b.n];
-      pd.pkt = &pkt;
-      pd.cc_swapped = 0;
-      pd.cryptex = false;
-      pd.e0 = false;
-      job.status = Status::ok;
-      job.key = &d->aead;
-      gcm_iv(d->salt, h.ssrc, index, false, job.nonce);
-      uint32_t aad_len = h.header_len;
-      if (cryptex) {
-        cryptex_swap_in(p, h.cc);
-        pd.cc_swapped = h.cc;
-        aad_len = 16;
-      }
-      job.aad = {p, aad_len};
-      job.data = {p + aad_len, ct_end - aad_len};
-      job.tag = p + ct_end;
-      pd.stream = s;
-      pd.slot = m;
-      pd.index = index;
-      pd.out_len = ct_end;
-      pd.h = h;
-      pd.cryptex = cryptex;
-      ++b.n;
+      queue(info.aead, ks);
       continue;
     }
 
-    // ---------------- SRTCP ----------------
-    if (len < 8) {
-      pkt.status = Status::truncated;
-      continue;
-    }
-    if ((p[0] >> 6) != 2) {
-      pkt.status = Status::malformed;
-      continue;
-    }
+    // ---------------- SRTCP (RFC 3711 §3.4; RFC 7714 §9) ----------------
     const uint32_t ssrc = load_be32(p + 4);
+    Stream* s = stream_for(pkt, ssrc);
+    if (s == nullptr) continue;
+    KeySet& ks = *s->keys;
+    const ProfileInfo& info = ks.info;
+    const uint32_t mki_len = ks.policy.mki_len;
+    const uint32_t trailer = 4 + mki_len + info.srtcp_tag_len;
+    // AES-CM: header ‖ payload ‖ E‖index ‖ MKI ‖ tag; the tag covers
+    // everything up to and including E‖index. AEAD (RFC 7714 §9, §17):
+    // header ‖ ciphertext ‖ tag ‖ E‖index ‖ MKI.
+    MasterSlot* m = nullptr;
+    uint64_t index = 0;
+    uint32_t word = 0, word_at = 0;  // E‖index, and where it is (open)
     if (sealing) {
-      Stream* s = stream_for(ssrc, st);
-      if (s == nullptr) {
-        pkt.status = st;
-        continue;
-      }
-      KeySet& ks = *s->keys;
-      const ProfileInfo& info = ks.info;
-      MasterSlot& m = ks.slots[ks.active];
-      const uint32_t mki_len = ks.policy.mki_len;
-      const uint32_t trailer = 4 + mki_len + info.srtcp_tag_len;
-      const uint64_t index = s->rtcp_next;
-      if (!m.live) {
+      m = &ks.slots[ks.active];
+      index = s->rtcp_next;
+      if (!m->live) {
         st = Status::key_expired;
       } else if (pkt.tailroom() < trailer) {
         st = Status::buffer_too_small;
       } else if (index > 0x7fffffff) {
         st = Status::key_exhausted;  // RFC 3711 §3.4: the 31-bit index must not wrap
       }
-      if (st == Status::ok) st = admit(events_, m, true, Direction::seal, len, now(ks));
-      DerivedKeys* d = st == Status::ok ? keys_at(ks, m, true, index) : nullptr;
-      if (st == Status::ok && d == nullptr) st = Status::key_expired;
-      if (st != Status::ok) {
-        pkt.status = st;
+      word = (ks.policy.srtcp_encrypt && info.encrypts ? 0x80000000u : 0u) |
+             static_cast<uint32_t>(index);
+    } else {
+      if (len < 8 + trailer) {
+        pkt.status = Status::truncated;
         continue;
       }
-      ++s->rtcp_next;
-      count(events_, m, true, Direction::seal, len, now(ks));
-      const bool e = ks.policy.srtcp_encrypt && info.encrypts;
-      const uint32_t word = (e ? 0x80000000u : 0u) | static_cast<uint32_t>(index);
-      if (!info.aead) {
-        // RFC 3711 §3.4: header ‖ payload ‖ E‖index ‖ MKI ‖ tag; the tag
-        // covers everything up to and including E‖index.
-        if (e) {
-          uint8_t iv[16];
-          cm_iv(d->salt, ssrc, index, iv);
-          detail::cm_keystream_xor(d->cm, iv, p + 8, len - 8);
-        }
+      word_at = info.aead ? len - mki_len - 4 : len - info.srtcp_tag_len - mki_len - 4;
+      word = load_be32(p + word_at);
+      index = word & 0x7fffffff;
+      m = find_mki(ks, p + word_at + 4);
+      if (m == nullptr) st = Status::unknown_epoch;
+      if (st == Status::ok && (word >> 31) != 0 && !info.encrypts) st = Status::malformed;
+      if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
+    }
+    DerivedKeys* d = st == Status::ok ? keys_for(s, m, index, len, st) : nullptr;
+    if (d == nullptr) {
+      pkt.status = st;
+      continue;
+    }
+    if (sealing) ++s->rtcp_next;
+    const bool e = (word >> 31) != 0;
+    Waiting& w = entry(info.aead);
+    start(w, pkt, s, m, d, index);
+    if (!info.aead) {
+      w.h.ssrc = ssrc;  // the keystream's IV; SRTCP has no other header field here
+      // The authenticated portion ends with E‖index; it is hashed as `word`.
+      const uint32_t end = sealing ? len : word_at;
+      w.out_len = sealing ? len + trailer : word_at;
+      w.auth_len = end;
+      w.enc_from = 8;
+      w.tag_at = end + 4 + mki_len;
+      w.tag_len = info.srtcp_tag_len;
+      w.encrypts = e;
+      store_be32(w.word, word);
+      if (sealing) {
         store_be32(p + len, word);
-        std::memcpy(p + len + 4, m.mki, mki_len);
-        uint8_t tag[20];
-        detail::hmac_sha1_tag(d->mac, {p, len + 4u}, {}, tag);
-        std::memcpy(p + len + 4 + mki_len, tag, info.srtcp_tag_len);
-        OPENSSL_cleanse(tag, sizeof tag);
-        pkt.length = len + trailer;
-        ++s->rtcp_packets;
-        pkt.status = Status::ok;
-        ++ok;
-        continue;
+        std::memcpy(p + len + 4, m->mki, mki_len);
       }
-      // AEAD (RFC 7714 §9, §17): header ‖ ciphertext ‖ tag ‖ E‖index ‖ MKI.
-      AeadJob& job = b.jobs[b.n];
-      pd.pkt = &pkt;
-      pd.cc_swapped = 0;
-      pd.cryptex = false;
-      pd.e0 = false;
-      job.status = Status::ok;
-      job.key = &d->aead;
-      gcm_iv(d->salt, ssrc, index, true, job.nonce);
-      store_be32(p + len + 16, word);
-      std::memcpy(p + len + 20, m.mki, mki_len);
+    } else {
+      AeadJob& job = aead_job(d, ssrc, index);
+      // Seal: the tag goes at `tag_at`, then E‖index and MKI follow it.
+      const uint32_t tag_at = sealing ? len : word_at - 16;
+      w.out_len = sealing ? len + trailer : tag_at;
+      if (sealing) {
+        store_be32(p + len + 16, word);
+        std::memcpy(p + len + 20, m->mki, mki_len);
+      }
       if (e) {
         // AAD = header (8 octets) ‖ E‖index, not contiguous on the wire.
-        std::memcpy(pd.scratch, p, 8);
-        store_be32(pd.scratch + 8, word);
-        job.aad = {pd.scratch, 12};
-        job.data = {p + 8, len - 8u};
-        job.tag = p + len;
+        std::memcpy(w.scratch, p, 8);
+        store_be32(w.scratch + 8, word);
+        job.aad = {w.scratch, 12};
+        job.data = {p + 8, tag_at - 8u};
+        job.tag = p + tag_at;
       } else {
-        // AAD = whole RTCP packet ‖ E‖index: put the word right after the
-        // packet for the operation, the tag goes to scratch.
-        store_be32(p + len, word);
-        job.aad = {p, len + 4u};
-        job.data = {p + len, size_t{0}};
-        job.tag = pd.scratch;
-        pd.e0 = true;
-        pd.e0_at = len;
+        // AAD = whole RTCP packet ‖ E‖index: the word goes right after the
+        // packet for the operation and the tag to scratch (open: the tag
+        // moves there); finish_aead() puts them back in wire order.
+        if (!sealing) std::memcpy(w.scratch, p + tag_at, 16);
+        store_be32(p + tag_at, word);
+        w.e0 = true;
+        w.e0_at = tag_at;
+        job.aad = {p, tag_at + 4u};
+        job.data = {p + tag_at, size_t{0}};
+        job.tag = w.scratch;
       }
-      pd.stream = s;
-      pd.slot = &m;
-      pd.index = index;
-      pd.out_len = len + trailer;
-      ++b.n;
-      continue;
     }
-
-    // open SRTCP
-    Stream* s = stream_for(ssrc, st);
-    if (s == nullptr && free_.empty() && b.np != 0) {
-      finish_chunk();  // as for SRTP above
-      ok += run({&pkt, 1}, true);
-      continue;
-    }
-    if (s == nullptr) {
-      pkt.status = st;
-      continue;
-    }
-    KeySet& ks = *s->keys;
-    const ProfileInfo& info = ks.info;
-    const uint32_t mki_len = ks.policy.mki_len;
-    const uint32_t trailer = 4 + mki_len + info.srtcp_tag_len;
-    if (len < 8 + trailer) {
-      pkt.status = Status::truncated;
-      continue;
-    }
-    // AES-CM: ... ‖ E‖index ‖ MKI ‖ tag. AEAD: ... ‖ tag ‖ E‖index ‖ MKI.
-    const uint32_t word_at = info.aead ? len - mki_len - 4 : len - info.srtcp_tag_len - mki_len - 4;
-    const uint32_t word = load_be32(p + word_at);
-    const bool e = (word >> 31) != 0;
-    const uint64_t index = word & 0x7fffffff;
-    MasterSlot* m = find_mki(ks, p + word_at + 4);
-    if (m == nullptr) st = Status::unknown_epoch;
-    if (st == Status::ok && e && !info.encrypts) st = Status::malformed;
-    if (st == Status::ok) {
-      st = s->rtcp.check(index);
-      if (st == Status::ok && b.pending_dup(s, index)) {
-        // Same index as a packet still waiting in this burst: finish the burst
-        // first, then take this one again on its own, so that a forged copy
-        // ahead of the genuine packet cannot get the genuine one refused.
-        finish_chunk();
-        ok += run({&pkt, 1}, true);
-        continue;
-      }
-      if (st == Status::replayed) ++m->life[1].c.replays;
-    }
-    if (st == Status::ok) st = admit(events_, *m, true, Direction::open, 0, now(ks));
-    DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, true, index) : nullptr;
-    if (st == Status::ok && d == nullptr) st = Status::key_expired;
-    if (st != Status::ok) {
-      pkt.status = st;
-      continue;
-    }
-    if (!info.aead) {
-      uint8_t tag[20];
-      detail::hmac_sha1_tag(d->mac, {p, word_at + 4u}, {}, tag);
-      const bool good = CRYPTO_memcmp(tag, p + word_at + 4 + mki_len, info.srtcp_tag_len) == 0;
-      OPENSSL_cleanse(tag, sizeof tag);
-      if (!good) {
-        count_failure(events_, *m, true);
-        pkt.status = Status::auth_failed;
-        continue;
-      }
-      if (e) {
-        uint8_t iv[16];
-        cm_iv(d->salt, ssrc, index, iv);
-        detail::cm_keystream_xor(d->cm, iv, p + 8, word_at - 8);
-      }
-      s->rtcp.commit(index);
-      s->provisional = false;
-      count(events_, *m, true, Direction::open, word_at, now(ks));
-      ++s->rtcp_packets;
-      pkt.length = word_at;
-      pkt.status = Status::ok;
-      ++ok;
-      continue;
-    }
-    const uint32_t tag_at = word_at - 16;
-    AeadJob& job = b.jobs[b.n];
-    pd.pkt = &pkt;
-    pd.cc_swapped = 0;
-    pd.cryptex = false;
-    pd.e0 = false;
-    job.status = Status::ok;
-    job.key = &d->aead;
-    gcm_iv(d->salt, ssrc, index, true, job.nonce);
-    pd.stream = s;
-    pd.slot = m;
-    pd.index = index;
-    pd.out_len = tag_at;
-    if (e) {
-      std::memcpy(pd.scratch, p, 8);
-      store_be32(pd.scratch + 8, word);
-      job.aad = {pd.scratch, 12};
-      job.data = {p + 8, tag_at - 8u};
-      job.tag = p + tag_at;
-    } else {
-      // Swap tag and index word so that the AAD (packet ‖ E‖index) is
-      // contiguous; finish_chunk() swaps them back.
-      std::memcpy(pd.scratch, p + tag_at, 16);
-      store_be32(p + tag_at, word);
-      pd.e0 = true;
-      pd.e0_at = tag_at;
-      job.aad = {p, tag_at + 4u};
-      job.data = {p + tag_at, size_t{0}};
-      job.tag = pd.scratch;
-    }
-    ++b.n;
+    queue(info.aead, ks);
   }
   finish_chunk();
   return ok;
 }
 
-size_t Session::seal(std::span<PacketView> pkts) {
-  if (dir_ != Direction::seal) {
-    for (PacketView& p : pkts) p.status = Status::invalid_argument;
-    return 0;
-  }
-  return run(pkts, false);
-}
-size_t Session::open(std::span<PacketView> pkts) {
-  if (dir_ != Direction::open) {
-    for (PacketView& p : pkts) p.status = Status::invalid_argument;
-    return 0;
-  }
-  return run(pkts, false);
-}
-size_t Session::seal_rtcp(std::span<PacketView> pkts) {
-  if (dir_ != Direction::seal) {
-    for (PacketView& p : pkts) p.status = Status::invalid_argument;
-    return 0;
-  }
-  return run(pkts, true);
-}
-size_t Session::open_rtcp(std::span<PacketView> pkts) {
-  if (dir_ != Direction::open) {
-    for (PacketView& p : pkts) p.status = Status::invalid_argument;
-    return 0;
-  }
-  return run(pkts, true);
-}
+// The direction is the session's: a seal call on an open session (or the
+// reverse) refuses every packet.
+size_t Session::seal(std::span<PacketView> pkts) { return run<false, true>(pkts); }
+size_t Session::open(std::span<PacketView> pkts) { return run<false, false>(pkts); }
+size_t Session::seal_rtcp(std::span<PacketView> pkts) { return run<true, true>(pkts); }
+size_t Session::open_rtcp(std::span<PacketView> pkts) { return run<true, false>(pkts); }
 
 // ---------------------------------------------------------------------------
 // 5. Configuration

@@ -226,7 +226,9 @@ class Session {
   KeySet* keyset_for(std::optional<uint32_t> ssrc) const;
   Status make_keyset(const Policy& policy, std::span<const MasterKey> keys,
                      std::unique_ptr<KeySet>& out);
-  size_t run(std::span<PacketView> pkts, bool rtcp);
+  // One burst of SRTP or SRTCP packets to seal or to open (srtp.cc §4).
+  template <bool rtcp, bool sealing>
+  size_t run(std::span<PacketView> pkts);
 
   Direction dir_;
   Clock clock_;

@@ -121,6 +121,31 @@ void flush(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch, i
   }
 }
 
+// SRTP's counter blocks start with their low 16 bits zero (RFC 3711 §4.1.1:
+// IV = (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16); the PRF's IV is
+// x * 2^16, §4.3.1), so block i < 2^16 is the IV with i in its last two
+// bytes: no carry, and big-endian i can be XORed in from a table instead of
+// adding in little-endian and byte-swapping every chunk. kCtrTab[c] holds
+// blocks 4c..4c+3 of a chunk (i in bytes 14-15 of each 16-byte lane). Other
+// jobs (an offset, as RFC 6904 and cryptex use; or low IV bits set) take the
+// general counter path.
+constexpr int kTabChunks = 64;  // payloads up to 4 KiB
+struct CtrTab {
+  alignas(64) uint8_t b[kTabChunks][64];
+};
+constexpr CtrTab make_ctr_tab() {
+  CtrTab t{};
+  for (int c = 0; c < kTabChunks; ++c) {
+    for (int j = 0; j < 4; ++j) {
+      const int i = 4 * c + j;
+      t.b[c][16 * j + 14] = static_cast<uint8_t>(i >> 8);
+      t.b[c][16 * j + 15] = static_cast<uint8_t>(i);
+    }
+  }
+  return t;
+}
+constexpr CtrTab kCtrTab = make_ctr_tab();
+
 inline uint64_t load_be64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -144,14 +169,34 @@ void aes_ctr_xor(const CtrJob* jobs, size_t n) {
     }
     cur_rk = j.rk;
     cur_rounds = j.rounds;
+    uint8_t* p = j.data;
+    size_t left = j.len;
+    auto push = [&](__m512i c, uint32_t m) {  // one chunk of m bytes at p
+      ctr[k] = c;
+      ch[k] = Chunk{p, m};
+      if (++k == kMaxChunks) {
+        flush(cur_rk, cur_rounds, ctr, ch, k);
+        k = 0;
+      }
+      p += m;
+      left -= m;
+    };
+    if (j.offset == 0 && (j.iv[14] | j.iv[15]) == 0 && (left + 63) / 64 <= kTabChunks) {
+      // The usual SRTP job: counter blocks from the table.
+      const __m512i iv = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(j.iv)));
+      const uint8_t* row = kCtrTab.b[0];
+      while (left != 0) {  // (push() advances p and left)
+        push(_mm512_xor_si512(iv, _mm512_load_si512(row)), left < 64 ? static_cast<uint32_t>(left) : 64u);
+        row += 64;
+      }
+      continue;
+    }
     const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
     const __m512i base = _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
                                           static_cast<long long>(hi), static_cast<long long>(lo),
                                           static_cast<long long>(hi), static_cast<long long>(lo),
                                           static_cast<long long>(hi), static_cast<long long>(lo));
     uint64_t blk = j.offset / 16;
-    uint8_t* p = j.data;
-    size_t left = j.len;
     const unsigned skip = static_cast<unsigned>(j.offset % 16);
     if (skip != 0) {
       // Start inside a block: one block on its own, its tail used.
@@ -168,15 +213,7 @@ void aes_ctr_xor(const CtrJob* jobs, size_t n) {
       ++blk;
     }
     while (left != 0) {
-      const uint32_t m = left < 64 ? static_cast<uint32_t>(left) : 64u;
-      ctr[k] = to_be(counters(base, blk));
-      ch[k] = Chunk{p, m};
-      if (++k == kMaxChunks) {
-        flush(cur_rk, cur_rounds, ctr, ch, k);
-        k = 0;
-      }
-      p += m;
-      left -= m;
+      push(to_be(counters(base, blk)), left < 64 ? static_cast<uint32_t>(left) : 64u);
       blk += 4;
     }
   }
