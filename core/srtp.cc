@@ -630,6 +630,16 @@ struct Session::Burst {
     return dup;
   }
 
+  bool waiting(const Stream* s) const {
+    for (size_t i = 0; i < n; ++i) {
+      if (ae[i].stream == s) return true;
+    }
+    for (size_t i = 0; i < nc; ++i) {
+      if (cm[i].stream == s) return true;
+    }
+    return false;
+  }
+
   bool scan_dup(const Stream* s, uint64_t index) const {
     for (size_t i = 0; i < n; ++i) {
       if (ae[i].stream == s && ae[i].index == index) return true;
@@ -1088,6 +1098,14 @@ size_t Session::run(std::span<PacketView> pkts) {
       }
       uint64_t index = 0;
       if (st == Status::ok) {
+        if (s->rtp.empty() && b.waiting(s)) {
+          // No packet of the stream has authenticated yet, so there is no s_l
+          // to estimate the ROC from (RFC 3711 §3.3.1), but one waits in this
+          // burst: settle it first and estimate from it, as one at a time
+          // would (a new stream whose first burst wraps the sequence number).
+          retake(pkt);
+          continue;
+        }
         if (s->rtp.empty()) {
           index = uint64_t{s->initial_roc} << 16 | h.seq;
         } else if (!estimate_index(s->rtp.highest(), h.seq, index)) {

@@ -980,6 +980,48 @@ TEST(SrtpBurst, BurstEqualsOneByOneSrtcpAndKdr) {
   }
 }
 
+// A new stream whose first burst wraps the sequence number (65533, 65534,
+// 65535, 0, 1, ...): the receiver has no s_l until a packet authenticates, so
+// the packets after the wrap are estimated from the first one of the burst
+// (ROC + 1), as one at a time, not from the template's initial ROC. A forged
+// first packet must not decide the ROC of the others.
+TEST(SrtpBurst, NewStreamWrapsInItsFirstBurst) {
+  for (Profile prof : {Profile::aes128_cm_sha1_80, Profile::aead_aes128_gcm}) {
+    for (bool forge_first : {false, true}) {
+      SCOPED_TRACE(std::string(profile_info(prof).name) + (forge_first ? " forged first" : ""));
+      Policy pol;
+      pol.profile = prof;
+      Pair pr(pol, {keys_for(prof, 91)});
+      constexpr size_t kN = 8;
+      std::vector<Bytes> plain, wire;
+      std::vector<Buf> c;
+      std::vector<PacketView> v;
+      for (size_t i = 0; i < kN; ++i) {
+        plain.push_back(rtp_packet(0x7700, static_cast<uint16_t>(65533 + i), 100 + i));
+        Buf x(plain.back());
+        ASSERT_EQ(seal1(pr.tx, x, false), Status::ok) << i;
+        wire.push_back(x.bytes());
+      }
+      for (size_t i = 0; i < kN; ++i) {
+        Bytes w = wire[i];
+        if (forge_first && i == 0) w[w.size() - 1] ^= 1;
+        c.emplace_back(w);
+      }
+      for (Buf& x : c) v.push_back(x.v);
+      EXPECT_EQ(pr.rx.open(v), forge_first ? kN - 1 : kN);
+      for (size_t i = 0; i < kN; ++i) {
+        c[i].v = v[i];
+        if (forge_first && i == 0) {
+          EXPECT_EQ(v[i].status, Status::auth_failed);
+          continue;
+        }
+        ASSERT_EQ(v[i].status, Status::ok) << i;
+        EXPECT_EQ(to_hex(c[i].bytes()), to_hex(plain[i])) << i;
+      }
+    }
+  }
+}
+
 TEST(SrtpMki, SenderSwitchesKeysReceiverFollowsByMki) {
   for (Profile prof : {Profile::aes128_cm_sha1_32, Profile::aead_aes128_gcm}) {
     Policy pol;
