@@ -438,11 +438,25 @@ struct TailRun {
   }
 };
 
-inline void tail_finish(SealTail& t) {
-  if (t.k == 0) return;
-  TailRun<8> r(t);
-  for (int i = 0; i < t.k; ++i) r.work(i);
+template <int K>
+void tail_finish_k(const SealTail& t) {
+  TailRun<K> r(t);
+  for (int i = 0; i < K; ++i) r.work(i);
   r.done();
+}
+
+inline void tail_finish(SealTail& t) {
+  switch (t.k) {
+    case 1: tail_finish_k<1>(t); break;
+    case 2: tail_finish_k<2>(t); break;
+    case 3: tail_finish_k<3>(t); break;
+    case 4: tail_finish_k<4>(t); break;
+    case 5: tail_finish_k<5>(t); break;
+    case 6: tail_finish_k<6>(t); break;
+    case 7: tail_finish_k<7>(t); break;
+    case 8: tail_finish_k<8>(t); break;
+    default: break;
+  }
   t.k = 0;
 }
 
@@ -1029,6 +1043,9 @@ void run_jobs(std::span<AeadJob> jobs) {
     else chacha_open_many(cj, cn);
     cn = 0;
   };
+  auto long_aes128 = [](const AeadJob& j) {
+    return j.data.size() > 512 && j.key != nullptr && j.key->suite() == Suite::aes128_gcm;
+  };
   for (AeadJob& j : jobs) {
     if (!usable(j)) {
       j.status = refuse(j);
@@ -1051,8 +1068,11 @@ void run_jobs(std::span<AeadJob> jobs) {
       continue;
     }
     if constexpr (M == Mode::seal) {
-      // AES-256 keeps its 15 round keys in registers only without it.
-      if (j.data.size() > 512 && s->rounds == 10) {
+      // Only when the next job can take the tail (finished alone, a tail
+      // costs more than on the plain path). AES-256 keeps its 15 round keys
+      // in registers only without it.
+      if (j.data.size() > 512 && s->rounds == 10 && &j + 1 < jobs.data() + jobs.size() &&
+          long_aes128(*(&j + 1))) {
         seal_deferred(j, *s, tail);
         continue;
       }
