@@ -1011,6 +1011,34 @@ void seal_deferred(AeadJob& j, const GcmState& s, SealTail& t) {
   j.status = Status::ok;
 }
 
+// An AES-128-GCM seal job over 512 bytes that passes run_jobs' checks.
+bool long_aes128(const AeadJob& j) {
+  if (!usable(j) || j.data.size() <= 512 || j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes)
+    return false;
+  const GcmState* s = gcm_state(*j.key);
+  return s != nullptr && s->rounds == 10;
+}
+
+// Seal of a run of long AES-128 jobs from j[0] (up to n): each but the last
+// leaves its last GHASH group to the next (seal_deferred; a tail finished on
+// its own costs more than the plain path, so a lone packet is not deferred).
+// Out of line so that short bursts do not pay for the SealTail frame.
+// Returns how many jobs it sealed.
+__attribute__((noinline)) size_t seal_long_run(AeadJob* j, size_t n) {
+  SealTail tail;
+  tail.k = 0;
+  size_t i = 0;
+  for (; i < n && long_aes128(j[i]); ++i) {
+    const GcmState& s = *gcm_state(*j[i].key);
+    if (i + 1 < n && long_aes128(j[i + 1]))
+      seal_deferred(j[i], s, tail);
+    else
+      one<Mode::seal>(j[i], s);
+  }
+  tail_finish(tail);
+  return i;
+}
+
 // Runs a burst: short AES-GCM packets go four at a time through small4, the
 // rest one at a time; ChaCha20-Poly1305 goes to chacha20_poly1305_avx512.cc
 // (or the portable backend on a CPU without IFMA).
@@ -1036,17 +1064,13 @@ void run_jobs(std::span<AeadJob> jobs) {
   constexpr size_t kChaCha = 16;
   AeadJob* cj[kChaCha];
   size_t cn = 0;
-  SealTail tail;
-  tail.k = 0;
   auto flush_chacha = [&] {
     if constexpr (M == Mode::seal) chacha_seal_many(cj, cn);
     else chacha_open_many(cj, cn);
     cn = 0;
   };
-  auto long_aes128 = [](const AeadJob& j) {
-    return j.data.size() > 512 && j.key != nullptr && j.key->suite() == Suite::aes128_gcm;
-  };
-  for (AeadJob& j : jobs) {
+  for (size_t idx = 0; idx < jobs.size(); ++idx) {
+    AeadJob& j = jobs[idx];
     if (!usable(j)) {
       j.status = refuse(j);
       continue;
@@ -1068,12 +1092,10 @@ void run_jobs(std::span<AeadJob> jobs) {
       continue;
     }
     if constexpr (M == Mode::seal) {
-      // Only when the next job can take the tail (finished alone, a tail
-      // costs more than on the plain path). AES-256 keeps its 15 round keys
-      // in registers only without it.
-      if (j.data.size() > 512 && s->rounds == 10 && &j + 1 < jobs.data() + jobs.size() &&
-          long_aes128(*(&j + 1))) {
-        seal_deferred(j, *s, tail);
+      // Runs of long AES-128 packets (AES-256 keeps its 15 round keys in
+      // registers only without the deferral).
+      if (j.data.size() > 512 && s->rounds == 10 && idx + 1 < jobs.size() && long_aes128(jobs[idx + 1])) {
+        idx += seal_long_run(&j, jobs.size() - idx) - 1;
         continue;
       }
     }
@@ -1094,7 +1116,6 @@ void run_jobs(std::span<AeadJob> jobs) {
   }
   drain();
   if (cn > 0) flush_chacha();
-  if constexpr (M == Mode::seal) tail_finish(tail);
 }
 
 }  // namespace
