@@ -1069,8 +1069,9 @@ void run_jobs(std::span<AeadJob> jobs) {
     else chacha_open_many(cj, cn);
     cn = 0;
   };
-  for (size_t idx = 0; idx < jobs.size(); ++idx) {
-    AeadJob& j = jobs[idx];
+  AeadJob* const end = jobs.data() + jobs.size();
+  for (AeadJob* jp = jobs.data(); jp != end; ++jp) {
+    AeadJob& j = *jp;
     if (!usable(j)) {
       j.status = refuse(j);
       continue;
@@ -1091,15 +1092,15 @@ void run_jobs(std::span<AeadJob> jobs) {
       j.status = Status::invalid_argument;
       continue;
     }
-    if constexpr (M == Mode::seal) {
-      // Runs of long AES-128 packets (AES-256 keeps its 15 round keys in
-      // registers only without the deferral).
-      if (j.data.size() > 512 && s->rounds == 10 && idx + 1 < jobs.size() && long_aes128(jobs[idx + 1])) {
-        idx += seal_long_run(&j, jobs.size() - idx) - 1;
-        continue;
-      }
-    }
     if (j.data.size() > 64 || j.aad.size() > 64) {
+      if constexpr (M == Mode::seal) {
+        // Runs of long AES-128 packets (AES-256 keeps its 15 round keys in
+        // registers only without the deferral).
+        if (j.data.size() > 512 && s->rounds == 10 && jp + 1 != end && long_aes128(jp[1])) {
+          jp += seal_long_run(jp, static_cast<size_t>(end - jp)) - 1;
+          continue;
+        }
+      }
       one<M>(j, *s);
       continue;
     }
