@@ -397,7 +397,7 @@ RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int
 // the AES pipes idle, while the next packet's first 512-byte pass (which on
 // seal has no GHASH of its own) runs its AES rounds with the multiplier
 // idle. The group's reflected ciphertext (running hash folded in), the
-// products so far (AAD remnants, length block), E(K, J0) and where the tag
+// length block (the rest of the packet's hash is already in x), E(K, J0) and where the tag
 // goes wait here; the next packet multiplies them in its first pass's rounds
 // and stores the tag, and the burst's last one is finished on its own.
 //
@@ -1000,9 +1000,9 @@ void one(AeadJob& j, const GcmState& s) {
 // Seal of a packet longer than 512 bytes whose last GHASH group and tag are
 // left in t (SealTail), finishing the one t held before. AES-128 only: with
 // AES-256's 15 broadcast round keys, the tail's accumulators and the AAD's
-// products next to eight AES blocks, GCC spills round keys, and a 512-bit
-// reload of a spill still in flight waits for the store (1350-byte seal
-// 360 -> 482 TSC per packet).
+// products next to eight AES blocks, GCC spills round keys (1350-byte seal
+// 360 -> 380 TSC per packet; hashing the AAD after the first pass, or
+// broadcasting round keys from memory at each use, did not help).
 void seal_deferred(AeadJob& j, const GcmState& s, SealTail& t) {
   const __m128i nonce = load_nonce(j);
   gcm_run<10, Mode::seal, true>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size(), &t);
