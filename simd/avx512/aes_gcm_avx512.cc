@@ -397,9 +397,10 @@ RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int
 // the AES pipes idle, while the next packet's first 512-byte pass (which on
 // seal has no GHASH of its own) runs its AES rounds with the multiplier
 // idle. The group's reflected ciphertext (running hash folded in), the
-// length block (the rest of the packet's hash is already in x), E(K, J0) and where the tag
-// goes wait here; the next packet multiplies them in its first pass's rounds
-// and stores the tag, and the burst's last one is finished on its own.
+// length block (the rest of the packet's hash is already in x), E(K, J0)
+// and where the tag goes wait here; the next packet multiplies them in its
+// first pass's rounds and stores the tag. A run's last packet takes the
+// plain path (seal_long_run).
 //
 // The next packet loads these right after they were stored (a few hundred
 // instructions apart at most), so they go through memory as 256-bit halves:
