@@ -391,14 +391,87 @@ RL_INLINE void hash_zmm(Acc& a, Acc& e, const GcmState& s, const uint8_t* q, int
   }
 }
 
+// Seal of a burst of long packets defers each packet's last GHASH group to
+// the next long packet: that group can only be hashed once its own AES pass
+// is done, so at the end of its packet its products and reduction run with
+// the AES pipes idle, while the next packet's first 512-byte pass (which on
+// seal has no GHASH of its own) runs its AES rounds with the multiplier
+// idle. The group's reflected ciphertext (running hash folded in), the
+// length block (the rest of the packet's hash is already in x), E(K, J0)
+// and where the tag goes wait here; the next packet multiplies them in its
+// first pass's rounds and stores the tag. A run's last packet takes the
+// plain path (seal_long_run).
+//
+// The next packet loads these right after they were stored (a few hundred
+// instructions apart at most), so they go through memory as 256-bit halves:
+// Zen 4 forwards a 256-bit store to a 256-bit load, while a 512-bit load
+// from 512-bit stores still in flight waits until they commit.
+struct alignas(64) SealTail {
+  __m256i d[16];     // ZMM i as halves 2i (low) and 2i + 1
+  __m128i lens, ekj0;
+  const uint8_t* h;  // powers for d[0]
+  const uint8_t* h1; // H^1
+  uint8_t* tag;
+  int k;             // ZMMs in d; 0: nothing pending
+  __mmask16 tm;
+};
+
+// A pending tail of K ZMMs being finished: work(i) multiplies ZMM i of the
+// group (a no-op past its end), done() reduces and stores the tag. K is a
+// template argument: with a run-time bound per slot GCC keeps the
+// accumulator in memory.
+template <int K>
+struct TailRun {
+  Acc a;
+  const SealTail& t;
+  RL_INLINE explicit TailRun(const SealTail& tail) : a(acc_zero()), t(tail) {
+    acc_add_block(a, t.lens, _mm_load_si128(reinterpret_cast<const __m128i*>(t.h1)));
+  }
+  RL_INLINE void work(int i) {
+    if (i < K) {
+      const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256(t.d + 2 * i)),
+                                           _mm256_load_si256(t.d + 2 * i + 1), 1);
+      acc_add<1>(a, &v, t.h + 64 * i);
+    }
+  }
+  RL_INLINE void done() {
+    _mm_mask_storeu_epi8(t.tag, t.tm, _mm_xor_si128(bswap(acc_reduce(a)), t.ekj0));
+  }
+};
+
+template <int K>
+void tail_finish_k(const SealTail& t) {
+  TailRun<K> r(t);
+  for (int i = 0; i < K; ++i) r.work(i);
+  r.done();
+}
+
+inline void tail_finish(SealTail& t) {
+  switch (t.k) {
+    case 1: tail_finish_k<1>(t); break;
+    case 2: tail_finish_k<2>(t); break;
+    case 3: tail_finish_k<3>(t); break;
+    case 4: tail_finish_k<4>(t); break;
+    case 5: tail_finish_k<5>(t); break;
+    case 6: tail_finish_k<6>(t); break;
+    case 7: tail_finish_k<7>(t); break;
+    case 8: tail_finish_k<8>(t); break;
+    default: break;
+  }
+  t.k = 0;
+}
+
 // Counter mode over 0 < len <= 64K bytes at p (K <= 8), and the GHASH of its
 // ciphertext (the input on open, the output on seal) into a as a group whose
 // first block gets H^P, with x added to that first block. On seal with
 // kPending, the 512 bytes of ciphertext at `pending` are hashed (and reduced
 // into x) during this group's AES rounds first.
-template <int R, Mode M, int K, bool kPending = false>
+// Seal with kOut: the group's reflected ZMMs go to out->d for a later
+// packet to multiply (SealTail) instead of into a.
+template <int R, Mode M, int K, bool kPending = false, bool kOut = false>
 RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
-                        size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr) {
+                        size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr,
+                        SealTail* out = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
@@ -437,7 +510,15 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, 
   if constexpr (M == Mode::seal) {
     for (int i = 0; i < K; ++i) d[i] = _mm512_shuffle_epi8(d[i], rv);
     d[0] = with_x(d[0], x);
-    acc_add<K>(a, d, powers(s, P));
+    if constexpr (kOut) {
+      for (int i = 0; i < K; ++i) {
+        _mm256_store_si256(out->d + 2 * i, _mm512_castsi512_si256(d[i]));
+        _mm256_store_si256(out->d + 2 * i + 1, _mm512_extracti64x4_epi64(d[i], 1));
+      }
+      out->k = K;
+    } else {
+      acc_add<K>(a, d, powers(s, P));
+    }
   }
 }
 
@@ -447,18 +528,40 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, 
 // chunk does not wait for that hash nor the hash for this AES). The group goes
 // on top of the products already in `seed` (the AAD, before the first group)
 // and is reduced into x.
-template <int R, Mode M, bool kHash>
+// With kPrev (and no kHash), an earlier packet's pending SealTail, if any,
+// is multiplied in the rounds instead and its tag stored.
+template <int R, Mode M, bool kHash, bool kPrev = false>
 RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
-                     const uint8_t* pending, Acc& seed, __m128i& x) {
+                     const uint8_t* pending, Acc& seed, __m128i& x, SealTail* prev = nullptr) {
   __m512i b[8];
   counters<8>(ctr, rk.k[0], b);
   const uint8_t* q = M == Mode::open ? p : pending;
   if constexpr (kHash) kara_enter(seed);
   Acc e;
-  aes_stitched<R, 8>(rk, b, [&](int i) {
-    if constexpr (kHash)
-      if (i < 8) hash_zmm(seed, e, s, q, i, x);
-  });
+  if constexpr (!kHash && kPrev) {
+    auto with_tail = [&]<int KP>() {
+      TailRun<KP> t(*prev);
+      aes_stitched<R, 8>(rk, b, [&](int i) { t.work(i); });
+      t.done();
+    };
+    switch (prev->k) {
+      case 1: with_tail.template operator()<1>(); break;
+      case 2: with_tail.template operator()<2>(); break;
+      case 3: with_tail.template operator()<3>(); break;
+      case 4: with_tail.template operator()<4>(); break;
+      case 5: with_tail.template operator()<5>(); break;
+      case 6: with_tail.template operator()<6>(); break;
+      case 7: with_tail.template operator()<7>(); break;
+      case 8: with_tail.template operator()<8>(); break;
+      default: aes_zmm<R, 8>(rk, b); break;
+    }
+    prev->k = 0;
+  } else {
+    aes_stitched<R, 8>(rk, b, [&](int i) {
+      if constexpr (kHash)
+        if (i < 8) hash_zmm(seed, e, s, q, i, x);
+    });
+  }
   if constexpr (kHash) {
     kara_leave(seed);
     x = acc_reduce(seed);
@@ -475,9 +578,12 @@ RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uin
 // last 1..512 bytes and the length block form the final group. A short AAD
 // joins the first group (or, for a short packet, the final group, so that the
 // whole packet costs one reduction); a long one is hashed on its own first.
-template <int R, Mode M>
+//
+// kDefer (seal, len > 512): the last group is left in *tail (SealTail) and
+// an earlier packet's tail is finished in the first pass; returns nothing.
+template <int R, Mode M, bool kDefer = false>
 __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t alen,
-                uint8_t* data, size_t len) {
+                uint8_t* data, size_t len, SealTail* tail = nullptr) {
   const RoundKeys<R> rk(s);
   // J0 = nonce || 0^31 || 1 (nonce from load_nonce: bytes 12..15 are zero).
   const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
@@ -502,7 +608,7 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const uint8_t* pending = nullptr;  // seal: the last full chunk, not hashed yet
   if (rem > 512) {
     constexpr bool kOpenHash = M == Mode::open;
-    crypt512<R, M, kOpenHash>(s, rk, ctr, p, nullptr, acc, x);
+    crypt512<R, M, kOpenHash, kDefer>(s, rk, ctr, p, nullptr, acc, x, tail);
     pending = p;
     p += 512;
     rem -= 512;
@@ -514,7 +620,25 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
     }
   }
   const size_t P = blocks(rem) + 1;
-  if (M == Mode::seal && pending != nullptr) {
+  if constexpr (kDefer) {
+    switch ((rem + 63) / 64) {
+      case 1: crypt_group<R, M, 1, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 2: crypt_group<R, M, 2, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 3: crypt_group<R, M, 3, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 4: crypt_group<R, M, 4, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 5: crypt_group<R, M, 5, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 6: crypt_group<R, M, 6, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 7: crypt_group<R, M, 7, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 8: crypt_group<R, M, 8, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      default: break;
+    }
+    // acc is empty here: the pending chunk was reduced into x.
+    tail->lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+    tail->h1 = powers(s, 1);
+    tail->h = powers(s, P);
+    tail->ekj0 = ekj0;
+    return x;
+  } else if (M == Mode::seal && pending != nullptr) {
     switch ((rem + 63) / 64) {
       case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
       case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
@@ -874,6 +998,48 @@ void one(AeadJob& j, const GcmState& s) {
   }
 }
 
+// Seal of a packet longer than 512 bytes whose last GHASH group and tag are
+// left in t (SealTail), finishing the one t held before. AES-128 only: with
+// AES-256's 15 broadcast round keys, the tail's accumulators and the AAD's
+// products next to eight AES blocks, GCC spills round keys (1350-byte seal
+// 360 -> 380 TSC per packet; hashing the AAD after the first pass, or
+// broadcasting round keys from memory at each use, did not help).
+void seal_deferred(AeadJob& j, const GcmState& s, SealTail& t) {
+  const __m128i nonce = load_nonce(j);
+  gcm_run<10, Mode::seal, true>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size(), &t);
+  t.tag = j.tag;
+  t.tm = static_cast<__mmask16>(byte_mask(j.key->tag_len()));
+  j.status = Status::ok;
+}
+
+// An AES-128-GCM seal job over 512 bytes that passes run_jobs' checks.
+bool long_aes128(const AeadJob& j) {
+  if (!usable(j) || j.data.size() <= 512 || j.data.size() > kMaxGcmBytes || j.aad.size() > kMaxGcmBytes)
+    return false;
+  const GcmState* s = gcm_state(*j.key);
+  return s != nullptr && s->rounds == 10;
+}
+
+// Seal of a run of long AES-128 jobs from j[0] (up to n): each but the last
+// leaves its last GHASH group to the next (seal_deferred; a tail finished on
+// its own costs more than the plain path, so a lone packet is not deferred).
+// Out of line so that short bursts do not pay for the SealTail frame.
+// Returns how many jobs it sealed.
+__attribute__((noinline)) size_t seal_long_run(AeadJob* j, size_t n) {
+  SealTail tail;
+  tail.k = 0;
+  size_t i = 0;
+  for (; i < n && long_aes128(j[i]); ++i) {
+    const GcmState& s = *gcm_state(*j[i].key);
+    if (i + 1 < n && long_aes128(j[i + 1]))
+      seal_deferred(j[i], s, tail);
+    else
+      one<Mode::seal>(j[i], s);
+  }
+  tail_finish(tail);
+  return i;
+}
+
 // Runs a burst: short AES-GCM packets go four at a time through small4, the
 // rest one at a time; ChaCha20-Poly1305 goes to chacha20_poly1305_avx512.cc
 // (or the portable backend on a CPU without IFMA).
@@ -904,7 +1070,9 @@ void run_jobs(std::span<AeadJob> jobs) {
     else chacha_open_many(cj, cn);
     cn = 0;
   };
-  for (AeadJob& j : jobs) {
+  AeadJob* const end = jobs.data() + jobs.size();
+  for (AeadJob* jp = jobs.data(); jp != end; ++jp) {
+    AeadJob& j = *jp;
     if (!usable(j)) {
       j.status = refuse(j);
       continue;
@@ -926,6 +1094,14 @@ void run_jobs(std::span<AeadJob> jobs) {
       continue;
     }
     if (j.data.size() > 64 || j.aad.size() > 64) {
+      if constexpr (M == Mode::seal) {
+        // Runs of long AES-128 packets (AES-256 keeps its 15 round keys in
+        // registers only without the deferral).
+        if (j.data.size() > 512 && s->rounds == 10 && jp + 1 != end && long_aes128(jp[1])) {
+          jp += seal_long_run(jp, static_cast<size_t>(end - jp)) - 1;
+          continue;
+        }
+      }
       one<M>(j, *s);
       continue;
     }
