@@ -491,13 +491,16 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         }
       } else if (st == Status::ok) {
         const size_t expl = gcm12 ? kExplicitNonceLen : 0;
-        if (!protected_type(p[0])) st = Status::malformed;
+        // RFC 5246 §7.1, §7.4.1.1: a renegotiation's ChangeCipherSpec is sent under
+        // the current keys, so TLS 1.2 opens a protected one (exactly 1 byte).
+        if (!protected_type(p[0]) && p[0] != change_cipher_spec) st = Status::malformed;
         else if (len > kMaxCiphertext12) st = Status::record_overflow;
         else if (len < expl + kTagLen) st = Status::malformed;
         else if (len - expl - kTagLen > kMaxPlaintext) st = Status::record_overflow;
         else {
           const size_t plen = len - expl - kTagLen;
-          if ((plen == 0 && p[0] != application_data) || (p[0] == alert && plen != 2)) {
+          if ((plen == 0 && p[0] != application_data) || (p[0] == alert && plen != 2) ||
+              (p[0] == change_cipher_spec && plen != 1)) {
             st = Status::malformed;
           } else {
             // RFC 5288 §3: the explicit nonce is whatever the sender put on

@@ -302,7 +302,10 @@ TEST(Tls12, OpenRules) {
     return w.rec.status;
   };
   Bytes ccs = hex("1403030001 01");
-  EXPECT_EQ(open_one(ccs), Status::malformed);  // change_cipher_spec is never protected
+  EXPECT_EQ(open_one(ccs), Status::malformed);  // a plaintext change_cipher_spec is not a protected record
+  Bytes ccs2 = hex("1403030019");  // protected change_cipher_spec (renegotiation) of 2 bytes
+  ccs2.resize(5 + 8 + 2 + 16, 0);
+  EXPECT_EQ(open_one(ccs2), Status::malformed);
   Bytes short_rec = hex("1703030010");          // shorter than explicit nonce + tag
   short_rec.resize(5 + 16, 0);
   EXPECT_EQ(open_one(short_rec), Status::malformed);

@@ -59,6 +59,9 @@ struct Flow {
   HelloInfo hello;
   std::array<HelloParser, 2> hello_parser{HelloParser(false), HelloParser(false)};
   std::array<bool, 2> tls12_ccs{};  // TLS 1.2: ChangeCipherSpec seen in this direction
+  // TLS 1.2 renegotiation: client randoms of the encrypted ClientHellos the TLS decryptor
+  // read (their key log entries are used even though no plaintext hello names them).
+  std::vector<std::array<uint8_t, 32>> renegotiated_randoms;
   std::array<uint64_t, 2> plain_seq{};
   // QUIC
   QuicConn* quic = nullptr;

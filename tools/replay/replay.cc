@@ -342,9 +342,11 @@ void Replayer::on_tls_record(Flow& f, Dir d, const TlsRecordView& rv) {
   const size_t di = static_cast<size_t>(d);
   const bool is13 = f.hello.have_server_hello && f.hello.is13();
   TlsRecord r;
-  r.is_protected = rv.type == 23 || (!is13 && f.tls12_ccs[di] && rv.type != 20);
+  r.is_protected = rv.type == 23 || (!is13 && f.tls12_ccs[di] && (rv.type != 20 || rv.fragment.size() != 1));
   // A TLS 1.3 server's records after its ServerHello are all type 23; a TLS 1.2 peer's
-  // records after its ChangeCipherSpec are protected whatever their type.
+  // records after its ChangeCipherSpec are protected whatever their type, a later
+  // ChangeCipherSpec too (renegotiation: it is sent under the current keys, so it is not
+  // the 1-byte plaintext one, RFC 5246 §7.1).
   if (rv.type == 22 && !r.is_protected) {
     f.hello_parser[di].on_handshake_record(rv.fragment, f.hello);
     if (d == Dir::client && f.hello.have_client_hello && f.hello_parser[di].done()) {
@@ -586,6 +588,11 @@ void Replayer::end() {
 void Replayer::report_unused_keys() {
   for (auto& [r, ss] : keys_.keylog.sessions()) {
     if (std::find(seen_randoms_.begin(), seen_randoms_.end(), r) != seen_randoms_.end()) continue;
+    const bool renegotiated = std::any_of(flows_.all().begin(), flows_.all().end(), [&](const auto& f) {
+      return std::find(f->renegotiated_randoms.begin(), f->renegotiated_randoms.end(), r) !=
+             f->renegotiated_randoms.end();
+    });
+    if (renegotiated) continue;
     if (quic_.size()) continue;  // QUIC hellos are encrypted: cannot tell without decrypting
     diag_.warn(ss.first_where(), "key log entry for client random " + hex(ByteSpan(r.data(), 8)) +
                                      "… matches no TLS/DTLS ClientHello in " + name_);

@@ -44,9 +44,17 @@ struct TlsFlow : FlowState {
   struct Side {
     std::unique_ptr<tls::RecordProtection> rp;
     bool handshake_keys = false;    // TLS 1.3: still under the handshake traffic secret
+    Suite suite12 = Suite::aes128_gcm;  // TLS 1.2: this side's current suite
+    uint64_t renegotiations = 0;    // TLS 1.2: key blocks moved to after the first
+    // TLS 1.2 renegotiation: the next key block, taken at this side's next (encrypted)
+    // ChangeCipherSpec. Wiped on destruction.
+    bool pending = false;
+    Suite pending_suite = Suite::aes128_gcm;
+    uint8_t pending_key[kMaxKeyLen] = {}, pending_iv[kNonceLen] = {};
+    uint8_t pending_key_len = 0, pending_iv_len = 0;
     const Secret* app = nullptr;    // TLS 1.3: the application secret to switch to
     uint64_t generation = 0;        // TLS 1.3: KeyUpdates seen
-    Bytes hs;                       // TLS 1.3: partial handshake message(s)
+    Bytes hs;                       // partial handshake message(s)
     const char* why_not = nullptr;  // no keys for this side: kNoKey / kUnsupported
     bool gap = false;               // the stream lost bytes: the sequence number is unknown
     bool synced = false;            // a record authenticated under the current key
@@ -61,9 +69,9 @@ struct TlsFlow : FlowState {
       std::copy_n(v.data(), secret_len, secret);
     }
     ~Side() {
-      volatile uint8_t* p[3] = {secret, key, iv};
-      const size_t n[3] = {sizeof secret, sizeof key, sizeof iv};
-      for (int i = 0; i < 3; ++i)
+      volatile uint8_t* p[5] = {secret, key, iv, pending_key, pending_iv};
+      const size_t n[5] = {sizeof secret, sizeof key, sizeof iv, sizeof pending_key, sizeof pending_iv};
+      for (int i = 0; i < 5; ++i)
         for (size_t j = 0; j < n[i]; ++j) p[i][j] = 0;
     }
   };
@@ -72,6 +80,7 @@ struct TlsFlow : FlowState {
   bool tls13 = false;
   Suite suite = Suite::aes128_gcm;
   Side side[2];
+  HelloInfo reneg;  // TLS 1.2 renegotiation: the hellos read from decrypted records
   // TLS 1.3 0-RTT (RFC 8446 §2.3, §4.2.10): the client's records sent before the
   // ServerHello are early data under CLIENT_EARLY_TRAFFIC_SECRET, and so are its records
   // up to its EndOfEarlyData (handshake type 5). The suite is the resumed session's, which
@@ -161,6 +170,7 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
       s.why_not = kNoKey;
       continue;
     }
+    s.suite12 = k.suite;
     const ByteSpan key = d == 0 ? kb.client_key() : kb.server_key();
     const ByteSpan iv = d == 0 ? kb.client_iv() : kb.server_iv();
     s.key_len = static_cast<uint8_t>(key.size());
@@ -217,6 +227,76 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
   s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
+// TLS 1.2 renegotiation (RFC 5246 §7.4.1.1, RFC 5746): the new ClientHello and ServerHello
+// travel in handshake records under the current keys. Once both are read, the key log's
+// master secret for the new client random gives the next key block; each side sends under
+// it after its own ChangeCipherSpec (also encrypted, see on_ccs_12).
+static void on_handshake_12(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, Flow& f, Dir d,
+                            const Keys& keys, Diag& diag) {
+  s.hs.insert(s.hs.end(), content.begin(), content.end());
+  size_t pos = 0;
+  while (s.hs.size() - pos >= 4) {
+    const uint8_t type = s.hs[pos];
+    const size_t len = load_be24(s.hs.data() + pos + 1);
+    if (s.hs.size() - pos - 4 < len) break;
+    const ByteSpan body(s.hs.data() + pos + 4, len);
+    pos += 4 + len;
+    if (type == 1 && d == Dir::client) {
+      st.reneg = HelloInfo{};
+      if (parse_hello(1, body, false, st.reneg) && st.reneg.have_client_hello)
+        f.renegotiated_randoms.push_back(st.reneg.client_random);
+    } else if (type == 2 && d == Dir::server && st.reneg.have_client_hello) {
+      if (!parse_hello(2, body, false, st.reneg) || !st.reneg.have_server_hello) continue;
+      bool warned = false;
+      const SessionKeys k = session_keys(st.reneg, false, false, keys, diag, f.label(), warned);
+      if (k.state != SessionKeys::State::ok || k.v13) {
+        diag.warn(f.label(), "renegotiated session: no usable key in the key log, later records have no key");
+        for (TlsFlow::Side& x : st.side) {
+          x.pending = true;
+          x.pending_key_len = 0;  // no key: the side's records after its ChangeCipherSpec
+        }
+        continue;
+      }
+      for (int i = 0; i < 2; ++i) {
+        TlsFlow::Side& x = st.side[i];
+        const ByteSpan key = i == 0 ? k.kb.client_key() : k.kb.server_key();
+        const ByteSpan iv = i == 0 ? k.kb.client_iv() : k.kb.server_iv();
+        x.pending = true;
+        x.pending_suite = k.suite;
+        x.pending_key_len = static_cast<uint8_t>(key.size());
+        x.pending_iv_len = static_cast<uint8_t>(iv.size());
+        std::copy_n(key.data(), key.size(), x.pending_key);
+        std::copy_n(iv.data(), iv.size(), x.pending_iv);
+      }
+      st.reneg = HelloInfo{};
+    }
+  }
+  s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+}
+
+// TLS 1.2: a decrypted ChangeCipherSpec after a renegotiation's hellos: this side's next
+// records are under the new key block, from sequence number 0 (RFC 5246 §6.1).
+static void on_ccs_12(TlsFlow::Side& s) {
+  if (!s.pending) return;
+  s.pending = false;
+  ++s.renegotiations;
+  s.synced = false;
+  s.unsynced_fails = 0;
+  s.hs.clear();
+  if (s.pending_key_len == 0 ||
+      s.rp->install_tls12(Direction::open, s.pending_suite, ByteSpan(s.pending_key, s.pending_key_len),
+                          ByteSpan(s.pending_iv, s.pending_iv_len)) != Status::ok) {
+    s.rp.reset();
+    s.why_not = kNoKey;
+    return;
+  }
+  s.suite12 = s.pending_suite;
+  s.key_len = s.pending_key_len;
+  s.iv_len = s.pending_iv_len;
+  std::copy_n(s.pending_key, sizeof s.key, s.key);
+  std::copy_n(s.pending_iv, sizeof s.iv, s.iv);
+}
+
 // The engine treats a failed record as if it never arrived (its sequence number unused), as
 // a live endpoint must. In a capture the record did cross the wire, framed by TCP, so it
 // used its sequence number: the key is installed again at the next one, so that one bad
@@ -226,7 +306,7 @@ static void skip_failed(TlsFlow& st, TlsFlow::Side& s, uint64_t next_seq) {
   if (st.tls13)
     s.rp->install(Direction::open, st.suite, ByteSpan(s.secret, s.secret_len), nullptr, next_seq);
   else
-    s.rp->install_tls12(Direction::open, st.suite, ByteSpan(s.key, s.key_len),
+    s.rp->install_tls12(Direction::open, s.suite12, ByteSpan(s.key, s.key_len),
                         ByteSpan(s.iv, s.iv_len), nullptr, next_seq);
 }
 
@@ -340,7 +420,7 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
     out.emit(v);
     return;
   }
-  v.epoch = st->tls13 ? (s.handshake_keys ? 2 : 3 + s.generation) : 1;
+  v.epoch = st->tls13 ? (s.handshake_keys ? 2 : 3 + s.generation) : 1 + s.renegotiations;
   tls::Record rec;
   rec.buf = r.wire.data();
   rec.capacity = static_cast<uint32_t>(r.wire.size());
@@ -392,6 +472,10 @@ void TlsDecryptor::on_tls_record(const TlsRecord& r, VerdictSink& out) {
   out.emit(v);
   if (st->tls13 && rec.type == tls::handshake)
     on_handshake_13(*st, s, content, f, r.ctx.dir, diag_);
+  else if (!st->tls13 && rec.type == tls::handshake)
+    on_handshake_12(*st, s, content, f, r.ctx.dir, keys_, diag_);
+  else if (!st->tls13 && rec.type == tls::change_cipher_spec)
+    on_ccs_12(s);
 }
 
 void TlsDecryptor::on_stream_gap(Flow& flow, Dir dir, uint64_t, uint64_t, uint64_t) {

@@ -22,9 +22,12 @@
 //            the ClientHello does not say which one the resumed session had); when the
 //            server rejected 0-RTT the first record that fails under it goes to the
 //            handshake key instead.
-// Not handled: TLS 1.2 renegotiation.
+//   TLS 1.2 renegotiation: the new hellos are read from decrypted handshake records, the
+//            key log's entry for the new client random gives the next key block, and each
+//            side moves to it after its own (encrypted) ChangeCipherSpec.
 //
-// Verdict fields: epoch = 1 for TLS 1.2 protected records; for TLS 1.3 the RFC 9147 §6.1
+// Verdict fields: epoch = 1 + n for TLS 1.2 protected records (n renegotiations this side
+// has moved through); for TLS 1.3 the RFC 9147 §6.1
 // numbering: 1 = early data, 2 = handshake keys, 3 + n = application generation n (n
 // KeyUpdates). seq =
 // the record sequence number under that key. type = the real content type (TLS 1.3: the

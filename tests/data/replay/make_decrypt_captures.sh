@@ -27,15 +27,24 @@
 #   tls13_ipv6        OpenSSL TLS 1.3 AES-128-GCM over [::1] (IPv6 loopback), KeyUpdate
 #   tls12_sll2        OpenSSL TLS 1.2 AES-128-GCM captured with `tcpdump -i any`: Linux cooked
 #                     v2 (SLL2) link layer, as captures "on any interface" are
+#   tls12_reneg       OpenSSL TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 with a renegotiation the
+#                     server starts (R: HelloRequest): the second handshake, its
+#                     ChangeCipherSpecs included, is encrypted under the first key block, the
+#                     key log has two CLIENT_RANDOM lines
+# Variants that rl-replay decrypted exactly like tshark and that are not committed (run them
+# by name with OUT=DIR to check a change): tls13_kk (KeyUpdate with update_requested from
+# both sides, padding), tls13_hrr (HelloRetryRequest), tls12_resume (abbreviated handshake),
+# tls12_smallfrag (-max_send_frag 512), dtls12_aes256gcm (OpenSSL, -mtu 500),
+# gnutls_tls13_aes256.
 #
 # Every session runs on loopback inside a network namespace made here, segmentation
 # offloads off, captured with tcpdump (see /work/shared/CAPTURES.md).
 # Run as root: ./make_decrypt_captures.sh [NAME...]   (default: all of them)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$HERE
+OUT=${OUT:-$HERE}
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -126,6 +135,24 @@ feed_tls13_chacha() {
   printf 'server after its own update\n' >&3; sleep 0.2
   big_line 18000 d >&3; sleep 0.5
 }
+feed_tls13_kk() {  # KeyUpdates with update_requested from both sides
+  sleep 0.5
+  echo "client before K"; sleep 0.2
+  echo K; sleep 0.3
+  printf 'server after the client K\n' >&3; sleep 0.2
+  printf 'K\n' >&3; sleep 0.3
+  echo "client after the server K"; sleep 0.2
+  big_line 5000 k; sleep 0.2
+  printf 'server after its K\n' >&3; sleep 0.5
+}
+feed_tls12_reneg() {  # TLS 1.2 renegotiation (R on the server: HelloRequest), a second handshake under the first keys
+  sleep 0.5
+  echo "before renegotiation"; sleep 0.2
+  printf 'server before\n' >&3; sleep 0.2
+  printf 'R\n' >&3; sleep 0.8
+  echo "after renegotiation"; sleep 0.2
+  big_line 3000 r >&3; sleep 0.5
+}
 # DTLS: one record per line; the lines are also the ground truth of what each side sent.
 DTLS_CLIENT_LINES=("dtls client line one" "dtls client line two" "$(head -c 1000 /dev/zero | tr '\0' E)")
 DTLS_SERVER_LINES=("dtls server line one" "$(head -c 900 /dev/zero | tr '\0' f)")
@@ -195,6 +222,36 @@ early_session() {  # NAME PORT
   cp "$TMP/client.keylog" "$OUT/$name.keylog"
 }
 
+# TLS 1.2 resumption: a first session (not captured) saves its session, the captured second
+# one resumes it (abbreviated handshake: the server's CCS and Finished come first).
+resume_session() {  # NAME PORT OPTIONS
+  local name=$1 port=$2 opts=$3
+  rm -f "$TMP/srv_in" "$TMP/sess.pem" "$TMP/client.keylog"
+  mkfifo "$TMP/srv_in"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS" openssl s_server -accept 127.0.0.1:$port -naccept 2 $opts \
+    -cert "$TMP/cert.pem" -key "$TMP/key.pem" <"$TMP/srv_in" >"$TMP/server.out" 2>&1 &
+  SRV=$!
+  exec 3>"$TMP/srv_in"
+  sleep 0.5
+  # shellcheck disable=SC2086
+  { sleep 0.8; } | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts \
+    -sess_out "$TMP/sess.pem" >"$TMP/first.out" 2>&1 || true
+  [[ -s "$TMP/sess.pem" ]] || { echo "no session from the first connection" >&2; exit 1; }
+  start_capture "tcp port $port"
+  # shellcheck disable=SC2086
+  {
+    sleep 0.6
+    echo "resumed session line"; sleep 0.2
+    printf 'server answers the resumed session\n' >&3; sleep 0.5
+  } | ip netns exec "$NS" openssl s_client -connect 127.0.0.1:$port $opts -no_ign_eof \
+      -sess_in "$TMP/sess.pem" -keylogfile "$TMP/client.keylog" >"$TMP/client.out" 2>&1 || true
+  exec 3>&-
+  grep -q "^Reused" "$TMP/client.out" || { echo "the session was not resumed" >&2; exit 1; }
+  stop_capture "$name"
+  cp "$TMP/client.keylog" "$OUT/$name.keylog"
+}
+
 gnutls_session() {  # NAME PORT [udp] [PRIORITY] [rekey]
   local name=$1 port=$2 udp=${3:-} rekey=${5:-yes}
   local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
@@ -242,6 +299,13 @@ for name in ${@:-$ALL}; do
                      gnutls_echo_truth "$name" ;;
     tls13_ipv6) HOST="[::1]" openssl_session "$name" 4456 tcp "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256" feed_tls13_aes ;;
     tls12_sll2) CAPIF="-i any -y LINUX_SLL2" openssl_session "$name" 4457 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_tls12 ;;
+    tls13_kk) openssl_session "$name" 4460 tcp "-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -record_padding 100" feed_tls13_kk ;;
+    tls13_hrr) openssl_session "$name" 4461 tcp "-tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384 -groups P-384:X25519" feed_tls13_aes ;;
+    tls12_reneg) openssl_session "$name" 4462 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384" feed_tls12_reneg ;;
+    tls12_resume) resume_session "$name" 4463 "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305" ;;
+    tls12_smallfrag) openssl_session "$name" 4464 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -max_send_frag 512" feed_tls12 ;;
+    dtls12_aes256gcm) openssl_session "$name" 4465 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -mtu 500" feed_dtls ;;
+    gnutls_tls13_aes256) gnutls_session "$name" 4466 "" "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" ;;
     tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
                      echo "wrote $name.pcap, $name.keylog"; continue ;;
     *) echo "unknown capture $name (known: $ALL)" >&2; exit 2 ;;

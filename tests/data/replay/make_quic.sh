@@ -17,7 +17,7 @@
 # Run as root: ./make_quic.sh [aes128|chacha|aes256|0rtt...]   (default: all, into this folder)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$HERE
+OUT=${OUT:-$HERE}
 NS=rlquic$$
 TMP=$(mktemp -d)
 chmod 755 "$TMP"  # tcpdump drops to its own user to write the capture
@@ -34,27 +34,28 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   -subj /CN=rl-replay-test -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
 mkdir -p "$TMP/www"
 head -c 6000 /dev/zero | tr '\0' 'Q' >"$TMP/www/file"
+head -c 60000 /dev/zero | tr '\0' 'G' >"$TMP/www/big"
 
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 ip netns exec "$NS" ip link set lo mtu 1500
 ip netns exec "$NS" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
 
-run() {  # name port ciphers [client options...]
-  local name=$1 port=$2 ciphers=$3
+run() {  # name port ciphers [client options...]   ($SRV_GSO: server GSO option, $FILE: path)
+  local name=$1 port=$2 ciphers=$3 gso=${SRV_GSO---max-gso-dgrams=1} file=${FILE:-file}
   shift 3
   rm -f "$TMP/keys.log" "$TMP/cap.pcap"; touch "$TMP/cap.pcap"; chmod 666 "$TMP/cap.pcap"
   ip netns exec "$NS" tcpdump -i lo -s 0 -U --immediate-mode -w "$TMP/cap.pcap" "udp port $port" 2>"$TMP/tcpdump.err" &
   CAP=$!
   sleep 1
-  SSLKEYLOGFILE="$TMP/srv.log" ip netns exec "$NS" gtlsserver --quiet --max-gso-dgrams=1 \
+  SSLKEYLOGFILE="$TMP/srv.log" ip netns exec "$NS" gtlsserver --quiet $gso \
     --ciphers="$ciphers" -d "$TMP/www" 127.0.0.1 "$port" "$TMP/key.pem" "$TMP/cert.pem" \
     >/dev/null 2>&1 &
   SRV=$!
   sleep 0.5
   SSLKEYLOGFILE="$TMP/keys.log" timeout 10 ip netns exec "$NS" gtlsclient --quiet \
     --ciphers="$ciphers" --key-update=10ms --delay-stream=100ms --exit-on-all-streams-close "$@" \
-    127.0.0.1 "$port" "https://127.0.0.1:$port/file" >/dev/null 2>&1 || true
+    127.0.0.1 "$port" "https://127.0.0.1:$port/$file" >/dev/null 2>&1 || true
   sleep 1
   kill "$SRV" 2>/dev/null || true; wait "$SRV" 2>/dev/null || true; SRV=
   kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; CAP=
@@ -103,6 +104,9 @@ for which in ${@:-aes128 chacha aes256 0rtt}; do
     chacha) run chacha 4434 "$V13:+CHACHA20-POLY1305" ;;
     aes256) run aes256 4436 "$V13:+AES-256-GCM" -n 3 ;;
     0rtt) run_0rtt 0rtt 4435 "$V13:+AES-128-GCM" ;;
+    gso) SRV_GSO= FILE=big run gso 4437 "$V13:+AES-128-GCM" -n 4 ;;
+    gso256) SRV_GSO= FILE=big run gso256 4438 "$V13:+AES-256-GCM" -n 2 ;;
+    gsochacha) SRV_GSO= FILE=big run gsochacha 4439 "$V13:+CHACHA20-POLY1305" -n 3 ;;
     *) echo "unknown capture $which (aes128 chacha aes256 0rtt)" >&2; exit 2 ;;
   esac
 done
