@@ -1,5 +1,6 @@
 #include "tools/replay/dtls_decryptor.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -23,6 +24,10 @@ struct DtlsFlow : FlowState {
   std::unique_ptr<dtls::RecordProtection> rp12[2];
   std::unique_ptr<dtls13::RecordProtection> rp13[2];
   uint64_t newest13[2] = {3, 3};  // DTLS 1.3: newest open epoch per direction
+  // DTLS 1.2 renegotiation: the hellos read from decrypted handshake records, and the
+  // newest epoch installed (epoch 1 from the plaintext hellos).
+  HelloInfo reneg;
+  uint16_t newest12 = 1;
 };
 
 void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Diag& diag) {
@@ -76,6 +81,47 @@ void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Dia
   }
 }
 
+// DTLS 1.2 renegotiation (RFC 6347 §4.2, RFC 5246 §7.4.1): the new ClientHello and
+// ServerHello come in handshake records under the current epoch; once both are read, the
+// key log's master secret for the new client random gives the key block of the next epoch
+// (RFC 6347 §4.1: the epoch goes up by one with each ChangeCipherSpec), installed beside the
+// current one in both directions. Only unfragmented hellos are read; a retransmitted
+// ServerHello installs nothing new.
+void on_handshake_12(DtlsFlow& st, ByteSpan content, uint16_t epoch, Flow& f, Dir d, const Keys& keys,
+                     Diag& diag) {
+  for (size_t pos = 0; content.size() - pos >= 12;) {
+    const uint8_t type = content[pos];
+    const size_t len = load_be24(content.data() + pos + 1);
+    const size_t frag_off = load_be24(content.data() + pos + 6);
+    const size_t frag_len = load_be24(content.data() + pos + 9);
+    if (content.size() - pos - 12 < frag_len) break;
+    const ByteSpan body(content.data() + pos + 12, frag_len);
+    pos += 12 + frag_len;
+    if (frag_off != 0 || frag_len != len) continue;
+    if (type == 1 && d == Dir::client) {
+      st.reneg = HelloInfo{};
+      if (parse_hello(1, body, true, st.reneg) && st.reneg.have_client_hello &&
+          std::find(f.renegotiated_randoms.begin(), f.renegotiated_randoms.end(),
+                    st.reneg.client_random) == f.renegotiated_randoms.end())
+        f.renegotiated_randoms.push_back(st.reneg.client_random);
+    } else if (type == 2 && d == Dir::server && st.reneg.have_client_hello && epoch == st.newest12) {
+      if (!parse_hello(2, body, true, st.reneg) || !st.reneg.have_server_hello) continue;
+      bool warned = false;
+      const SessionKeys k = session_keys(st.reneg, true, false, keys, diag, f.label(), warned);
+      st.reneg = HelloInfo{};
+      if (k.state != SessionKeys::State::ok || k.v13) continue;
+      const uint16_t next = static_cast<uint16_t>(epoch + 1);
+      dtls::KeyOptions opt;
+      opt.replay_window = 1024;
+      for (int i = 0; i < 2; ++i)
+        if (st.rp12[i])
+          i == 0 ? st.rp12[i]->install(Direction::open, next, k.suite, k.kb.client_key(), k.kb.client_iv(), opt)
+                 : st.rp12[i]->install(Direction::open, next, k.suite, k.kb.server_key(), k.kb.server_iv(), opt);
+      st.newest12 = next;
+    }
+  }
+}
+
 }  // namespace
 
 void DtlsDecryptor::on_dtls_record(const DtlsRecord& r, VerdictSink& out) {
@@ -117,6 +163,8 @@ void DtlsDecryptor::on_dtls_record(const DtlsRecord& r, VerdictSink& out) {
       v.set_plaintext(rec.pkt.bytes());
     }
     out.emit(v);
+    if (rec.status() == Status::ok && rec.type == 22)
+      on_handshake_12(*st, rec.pkt.bytes(), rec.epoch, f, r.ctx.dir, keys_, diag_);
     return;
   }
   if (st->rp13[d]) {

@@ -4,7 +4,9 @@
 //   DTLS 1.2: CLIENT_RANDOM <client random> <master secret>; the key block comes from the
 //             TLS 1.2 PRF (core/tls12_prf.h) with the randoms and cipher suite of the
 //             captured hellos; epoch 1 keys (rl::dtls, RFC 6347 §4.1). Records carry their
-//             epoch and 48-bit sequence number. A renegotiation (epoch 2+) has no key here.
+//             epoch and 48-bit sequence number. A renegotiation: the new hellos are read
+//             from decrypted handshake records and the key log's entry for the new client
+//             random gives the next epoch's key block (epoch 2, 3, ...), both directions.
 //   DTLS 1.3: CLIENT/SERVER_HANDSHAKE_TRAFFIC_SECRET (epoch 2) and
 //             CLIENT/SERVER_TRAFFIC_SECRET_0 (epoch 3) with the "dtls13" labels, record
 //             numbers decrypted by rl::dtls13 (RFC 9147 §4.2.3); a decrypted KeyUpdate

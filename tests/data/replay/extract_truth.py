@@ -11,7 +11,10 @@ Two tshark passes with the same key log:
      record in record order (TLS 1.3: without inner type and padding).
 Within one frame the protected records follow the cleartext ones (one direction per frame,
 and a side protects everything after its ChangeCipherSpec / ServerHello), so the k-th of
-D decrypted blocks in a frame of R records is record R - D + k.
+D decrypted blocks in a frame of R records is record R - D + k. DTLS 1.2 is matched by
+length instead (each block goes to the next record whose length is the block's plus 16 or
+24, the AEAD overhead): tshark does not follow a renegotiation's new epoch, so a frame can
+hold a record it decrypted (the encrypted ChangeCipherSpec) before one it did not.
 
 Output lines:
   frame N records R types T1,T2,...        every frame with a record (count + types)
@@ -31,13 +34,15 @@ def tshark(args):
 def main():
     cap, keylog = sys.argv[1], sys.argv[2]
     common = ["-r", cap, "-o", "tls.keylog_file:" + keylog]
-    types = {}
+    types, dtls_lens = {}, {}
     for line in tshark(common + ["-T", "fields", "-e", "frame.number", "-e", "tls.record.content_type",
-                                 "-e", "dtls.record.content_type"]).splitlines():
-        parts = line.split("\t")
-        t = ",".join(p for p in parts[1:] if p)
+                                 "-e", "dtls.record.content_type", "-e", "dtls.record.length"]).splitlines():
+        parts = line.split("\t") + ["", "", ""]
+        t = ",".join(p for p in parts[1:3] if p)
         if t:
             types[int(parts[0])] = [int(x) for x in t.split(",")]
+        if parts[3]:
+            dtls_lens[int(parts[0])] = [int(x) for x in parts[3].split(",")]
 
     decrypted = {}  # frame -> [bytes]
     frame = None
@@ -72,10 +77,21 @@ def main():
         print("frame %d records %d types %s" % (n, len(t), ",".join(map(str, t)) or "-"))
         if len(d) > len(t):
             sys.exit("frame %d: %d decrypted blocks but %d records" % (n, len(d), len(t)))
+        idxs = [len(t) - len(d) + k for k in range(len(d))]
+        lens = dtls_lens.get(n)
+        if lens and len(lens) == len(t):
+            at, by_len = 0, []
+            for ln, _ in d:
+                while at < len(lens) and lens[at] - ln not in (16, 24):
+                    at += 1
+                by_len.append(at)
+                at += 1
+            if at <= len(lens):
+                idxs = by_len
         for k, (ln, data) in enumerate(d):
             if len(data) != ln:
                 sys.exit("frame %d: decrypted block %d has %d of %d bytes" % (n, k, len(data), ln))
-            idx = len(t) - len(d) + k
+            idx = idxs[k]
             print("rec %d %d %d %d %s" % (n, idx, t[idx], ln, hashlib.sha256(data).hexdigest()))
 
 

@@ -31,6 +31,10 @@
 #                     server starts (R: HelloRequest): the second handshake, its
 #                     ChangeCipherSpecs included, is encrypted under the first key block, the
 #                     key log has two CLIENT_RANDOM lines
+#   dtls12_reneg      OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 with a renegotiation the
+#                     server starts (R): the second handshake under epoch 1, the application
+#                     lines after it under epoch 2 (tshark 4.0 does not follow it: the truth
+#                     of those records is what each side handed OpenSSL, $name.sent.txt)
 # Variants that rl-replay decrypted exactly like tshark and that are not committed (run them
 # by name with OUT=DIR to check a change): tls13_kk (KeyUpdate with update_requested from
 # both sides, padding), tls13_hrr (HelloRetryRequest), tls12_resume (abbreviated handshake),
@@ -44,7 +48,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE}
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg dtls12_reneg"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -159,6 +163,14 @@ DTLS_SERVER_LINES=("dtls server line one" "$(head -c 900 /dev/zero | tr '\0' f)"
 feed_dtls() {
   sleep 0.8
   for l in "${DTLS_CLIENT_LINES[@]}"; do echo "$l"; sleep 0.2; done
+  for l in "${DTLS_SERVER_LINES[@]}"; do echo "$l" >&3; sleep 0.2; done
+  sleep 0.5
+}
+feed_dtls_reneg() {  # as feed_dtls, with a renegotiation the server starts in between
+  sleep 0.8
+  echo "${DTLS_CLIENT_LINES[0]}"; sleep 0.2
+  printf 'R\n' >&3; sleep 1
+  for l in "${DTLS_CLIENT_LINES[@]:1}"; do echo "$l"; sleep 0.2; done
   for l in "${DTLS_SERVER_LINES[@]}"; do echo "$l" >&3; sleep 0.2; done
   sleep 0.5
 }
@@ -306,6 +318,8 @@ for name in ${@:-$ALL}; do
     tls12_smallfrag) openssl_session "$name" 4464 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -max_send_frag 512" feed_tls12 ;;
     dtls12_aes256gcm) openssl_session "$name" 4465 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -mtu 500" feed_dtls ;;
     gnutls_tls13_aes256) gnutls_session "$name" 4466 "" "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" ;;
+    dtls12_reneg) openssl_session "$name" 4467 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls_reneg
+                 dtls_sent_truth "$name" ;;
     tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
                      echo "wrote $name.pcap, $name.keylog"; continue ;;
     *) echo "unknown capture $name (known: $ALL)" >&2; exit 2 ;;

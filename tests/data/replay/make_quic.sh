@@ -106,6 +106,9 @@ for which in ${@:-aes128 chacha aes256 0rtt}; do
     0rtt) run_0rtt 0rtt 4435 "$V13:+AES-128-GCM" ;;
     gso) SRV_GSO= FILE=big run gso 4437 "$V13:+AES-128-GCM" -n 4 ;;
     gso256) SRV_GSO= FILE=big run gso256 4438 "$V13:+AES-256-GCM" -n 2 ;;
+    migrate) SRV_GSO= run migrate 4440 "$V13:+AES-128-GCM" --change-local-addr=50ms --nat-rebinding ;;
+    lossy) SRV_GSO= FILE=big run lossy 4441 "$V13:+AES-128-GCM" -t 0.1 -r 0.1 ;;
+    shortcid) run shortcid 4442 "$V13:+AES-256-GCM" --dcid=0102030405060708090a --scid=a1a2 ;;
     gsochacha) SRV_GSO= FILE=big run gsochacha 4439 "$V13:+CHACHA20-POLY1305" -n 3 ;;
     *) echo "unknown capture $which (aes128 chacha aes256 0rtt)" >&2; exit 2 ;;
   esac
