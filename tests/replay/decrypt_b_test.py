@@ -105,6 +105,13 @@ CASES = [
     ("esp.pcap", "--xfrm", "esp.xfrm", [(truth_plain("esp.plain.txt"), True),
                                         (truth_tshark_esp("esp.tshark.txt"), False)]),
     ("srtp.pcap", "--srtp-keys", "srtp.keys", [(truth_plain("srtp.plain.txt"), True)]),
+    # connection migration: the client moves to a new local port (--change-local-addr)
+    # and NAT-rebinds, so the connection's 1-RTT packets come on two UDP flows
+    ("quic_migrate.pcap", "--keylog", "quic_migrate.keylog", [(truth_quic("quic_migrate.tshark.txt"), True)]),
+    # two master keys told apart by their MKI (4-byte and 1-byte), RTP header extensions
+    # (one- and two-byte forms), CSRCs, padding, AES_CM_128_HMAC_SHA1_32 with its 80-bit
+    # SRTCP tag, SRTCP under each key
+    ("srtp_mki.pcap", "--srtp-keys", "srtp_mki.keys", [(truth_plain("srtp_mki.plain.txt"), True)]),
 ]
 
 def pcap_rewrite(src, dst, edit):
@@ -192,7 +199,9 @@ with tempfile.TemporaryDirectory() as tmp:
         # One flipped byte in the last frame's tag: that packet, and only it, fails.
         last = max(v["frame"] for v in out)
         mutated = os.path.join(tmp, "mut_" + cap)
-        flip_byte(path, mutated, last)
+        # srtp_mki.pcap ends with an AEAD SRTCP packet: ... tag | E+index | MKI (RFC 7714
+        # §17): its last byte is the MKI, so the tag byte is one further in.
+        flip_byte(path, mutated, last, 2 if cap == "srtp_mki.pcap" else 1)
         rc2, out2, _ = replay(mutated, opt, keys)
         failed = [(v["frame"], v["index"]) for v in out2 if v["status"] != "ok"]
         last_idx = max(v["index"] for v in out if v["frame"] == last)
@@ -202,6 +211,14 @@ with tempfile.TemporaryDirectory() as tmp:
             fail("%s: flipped tag byte not reported as auth_failed" % cap)
         else:
             print("%s: flipped tag byte in frame %d -> auth_failed, exit 1" % (cap, last))
+        if cap == "srtp_mki.pcap":  # an MKI that names no key: that packet alone, no key
+            flip_byte(path, mutated, last, 1)
+            rc3, out3, _ = replay(mutated, opt, keys)
+            failed = [(v["frame"], v["index"], v["status"]) for v in out3 if v["status"] != "ok"]
+            if rc3 != 1 or failed != [(last, last_idx, "unknown_epoch")]:
+                fail("%s: a flipped MKI byte in frame %d gave exit %d, failures %s" % (cap, last, rc3, failed))
+            else:
+                print("%s: flipped MKI byte in frame %d -> unknown_epoch, exit 1" % (cap, last))
 
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)

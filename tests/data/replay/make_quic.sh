@@ -13,6 +13,12 @@
 #                 saves the session and transport parameters (--session-file, --tp-file),
 #                 the captured second one to the same server resumes and sends its request
 #                 in 0-RTT packets (CLIENT_EARLY_TRAFFIC_SECRET)
+#   quic_migrate  QUIC v1 AES-128-GCM, the client migrates to a new local port
+#                 (--change-local-addr) with NAT rebinding: the connection on two UDP flows
+# Variants that rl-replay decrypted exactly like tshark and that are not committed (run them
+# by name with OUT=DIR to check a change): gso, gso256, gsochacha (server GSO on: packet
+# trains sent with UDP_SEGMENT, a 60000-byte file on 2-4 streams, key update), lossy (-t/-r
+# 10% loss: packet-number gaps, retransmissions), shortcid (10-byte DCID, 2-byte SCID).
 # Ground truth: tshark_quic.sh (tshark's own QUIC decryption with the same key log).
 # Run as root: ./make_quic.sh [aes128|chacha|aes256|0rtt...]   (default: all, into this folder)
 set -euo pipefail
@@ -98,7 +104,7 @@ run_0rtt() {  # name port ciphers
 
 V13='NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL'
 head -c 300 /dev/zero | tr '\0' 'z' >"$TMP/www/small"
-for which in ${@:-aes128 chacha aes256 0rtt}; do
+for which in ${@:-aes128 chacha aes256 0rtt migrate}; do
   case $which in
     aes128) run aes128 4433 "$V13:+AES-128-GCM" ;;
     chacha) run chacha 4434 "$V13:+CHACHA20-POLY1305" ;;
@@ -110,6 +116,6 @@ for which in ${@:-aes128 chacha aes256 0rtt}; do
     lossy) SRV_GSO= FILE=big run lossy 4441 "$V13:+AES-128-GCM" -t 0.1 -r 0.1 ;;
     shortcid) run shortcid 4442 "$V13:+AES-256-GCM" --dcid=0102030405060708090a --scid=a1a2 ;;
     gsochacha) SRV_GSO= FILE=big run gsochacha 4439 "$V13:+CHACHA20-POLY1305" -n 3 ;;
-    *) echo "unknown capture $which (aes128 chacha aes256 0rtt)" >&2; exit 2 ;;
+    *) echo "unknown capture $which (aes128 chacha aes256 0rtt migrate gso gso256 gsochacha lossy shortcid)" >&2; exit 2 ;;
   esac
 done

@@ -10,6 +10,13 @@
  * Writes: argv[1] = the capture, argv[2] = the key file (SDP a=crypto lines, RFC 4568),
  * argv[3] = the ground truth: "<frame> <rtp|rtcp> <0xssrc> <hex of the plain packet>" for
  * every packet as it was handed to libsrtp (make_srtp.sh hashes it).
+ * With a 4th argument "mki" it writes the MKI variant instead (srtp_mki.pcap):
+ *   SSRC 0x55555555  AES_CM_128_HMAC_SHA1_32 (SRTCP keeps its 80-bit tag, RFC 4568 §6.2.2),
+ *                    two master keys with 4-byte MKIs (srtp_protect_mki, the second key from
+ *                    packet 5 on), RTP header extension (RFC 8285 one-byte), 2 CSRCs,
+ *                    padding (P bit) on odd packets, SRTCP under both keys
+ *   SSRC 0x66666666  AEAD_AES_256_GCM, two master keys with 1-byte MKIs, RTP header
+ *                    extension (two-byte form), SRTCP
  * Build: cc make_srtp.c $(pkg-config --cflags --libs libsrtp2 libpcap) */
 #include <pcap/pcap.h>
 #include <srtp2/srtp.h>
@@ -129,7 +136,121 @@ static void rtcp(struct stream* s, int i) {
   write_frame(p, len, 5005);
 }
 
+/* The MKI variant: a stream with two master keys, RTP packets with header extensions,
+ * CSRCs and padding. */
+struct mstream {
+  uint32_t ssrc;
+  int gcm, key_len, mki_len;
+  uint16_t seq;
+  uint8_t key[2][46], mki[2][4];
+  srtp_master_key_t mk[2];
+  srtp_master_key_t* mkp[2];
+  srtp_t session;
+};
+
+static void mki_rtp(struct mstream* s, int i, unsigned which) {
+  uint8_t p[1600];
+  int o = 0;
+  const int csrcs = s->gcm ? 0 : 2, pad = !s->gcm && (i & 1) ? 7 : 0;
+  p[o++] = (uint8_t)(0x80 | 0x10 | (pad ? 0x20 : 0) | csrcs);  /* V=2, X=1 */
+  p[o++] = 111;
+  put16(p + o, s->seq); o += 2;
+  put32(p + o, 960u * (uint32_t)i); o += 4;
+  put32(p + o, s->ssrc); o += 4;
+  for (int c = 0; c < csrcs; ++c, o += 4) put32(p + o, 0xc0000000u + (uint32_t)c);
+  if (s->gcm) {  /* RFC 8285 two-byte header: 0x1000, 2 words: id 1 len 3, id 2 len 2 */
+    put16(p + o, 0x1000); put16(p + o + 2, 2); o += 4;
+    const uint8_t e[8] = {1, 3, 0xa, 0xb, 0xc, 2, 2, 0x5};
+    memcpy(p + o, e, 8); o += 8;
+  } else {       /* one-byte header 0xBEDE, 1 word: id 1 len 2 (3 bytes) + 1 byte padding */
+    put16(p + o, 0xbede); put16(p + o + 2, 1); o += 4;
+    const uint8_t e[4] = {0x12, (uint8_t)i, 0x77, 0};
+    memcpy(p + o, e, 4); o += 4;
+  }
+  const int payload = 30 + 41 * i;
+  for (int k = 0; k < payload; ++k) p[o++] = (uint8_t)(s->ssrc + i * 7 + k);
+  if (pad) {
+    for (int k = 0; k < pad - 1; ++k) p[o++] = 0;
+    p[o++] = (uint8_t)pad;
+  }
+  int len = o;
+  note("rtp", s->ssrc, p, len);
+  check(srtp_protect_mki(s->session, p, &len, 1, which), "srtp_protect_mki");
+  write_frame(p, len, 6004);
+  s->seq++;
+}
+
+static void mki_rtcp(struct mstream* s, int i, unsigned which) {
+  uint8_t p[256];
+  p[0] = 0x80;
+  p[1] = 200;
+  put16(p + 2, 6);
+  put32(p + 4, s->ssrc);
+  for (int k = 8; k < 28; k += 4) put32(p + k, 0x01010101u * (uint32_t)(i + k));
+  int len = 28;
+  note("rtcp", s->ssrc, p, len);
+  check(srtp_protect_rtcp_mki(s->session, p, &len, 1, which), "srtp_protect_rtcp_mki");
+  write_frame(p, len, 6005);
+}
+
+static int main_mki(char** argv) {
+  check(srtp_init(), "srtp_init");
+  struct mstream st[2] = {{0x55555555, 0, 30, 4, 40000, {{0}}, {{0}}, {{0}}, {0}, NULL},
+                          {0x66666666, 1, 44, 1, 100, {{0}}, {{0}}, {{0}}, {0}, NULL}};
+  FILE* keys = fopen(argv[2], "w");
+  truth = fopen(argv[3], "w");
+  if (!keys || !truth) return 2;
+  fprintf(keys, "# rl-replay SRTP keys for srtp_mki.pcap (written by make_srtp.c mki)\n");
+  for (int n = 0; n < 2; ++n) {
+    struct mstream* s = &st[n];
+    srtp_policy_t pol;
+    memset(&pol, 0, sizeof pol);
+    if (s->gcm) {
+      srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtp);
+      srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtcp);
+    } else {
+      srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&pol.rtp);
+      srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+    }
+    fprintf(keys, "ssrc=0x%08x a=crypto:%d %s ", s->ssrc, n + 1,
+            s->gcm ? "AEAD_AES_256_GCM" : "AES_CM_128_HMAC_SHA1_32");
+    for (int m = 0; m < 2; ++m) {
+      for (int k = 0; k < s->key_len; ++k) s->key[m][k] = (uint8_t)(0x45 * (n + 1) + 11 * k + 97 * m);
+      for (int k = 0; k < s->mki_len; ++k) s->mki[m][k] = (uint8_t)(k == s->mki_len - 1 ? m + 1 : 0);
+      s->mk[m].key = s->key[m];
+      s->mk[m].mki_id = s->mki[m];
+      s->mk[m].mki_size = (unsigned)s->mki_len;
+      s->mkp[m] = &s->mk[m];
+      char b[96];
+      b64(s->key[m], (size_t)s->key_len, b);
+      fprintf(keys, "%sinline:%s|2^31|%d:%d", m ? ";" : "", b, m + 1, s->mki_len);
+    }
+    fputc('\n', keys);
+    pol.ssrc.type = ssrc_specific;
+    pol.ssrc.value = s->ssrc;
+    pol.keys = s->mkp;
+    pol.num_master_keys = 2;
+    pol.window_size = 128;
+    check(srtp_create(&s->session, &pol), "srtp_create");
+  }
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  dumper = pcap_dump_open(dead, argv[1]);
+  if (!dumper) return 2;
+  for (int i = 0; i < 10; ++i) {
+    const unsigned which = i < 5 ? 0 : 1;
+    for (int n = 0; n < 2; ++n) mki_rtp(&st[n], i, which);
+    if (i == 3 || i == 8)
+      for (int n = 0; n < 2; ++n) mki_rtcp(&st[n], i, which);
+  }
+  pcap_dump_close(dumper);
+  fclose(keys);
+  fclose(truth);
+  for (int n = 0; n < 2; ++n) srtp_dealloc(st[n].session);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[4], "mki") == 0) return main_mki(argv);
   if (argc != 4) {
     fprintf(stderr, "usage: make_srtp CAPTURE KEYFILE TRUTH\n");
     return 2;
