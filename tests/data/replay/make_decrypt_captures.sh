@@ -31,12 +31,15 @@
 #                     server starts (R: HelloRequest): the second handshake, its
 #                     ChangeCipherSpecs included, is encrypted under the first key block, the
 #                     key log has two CLIENT_RANDOM lines
+#   gnutls_tls12_reneg GnuTLS TLS 1.2 AES-256-GCM, > 16 KiB message, a renegotiation the
+#                     client starts (^renegotiate^ on TLS 1.2)
 #   dtls12_reneg      OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 with a renegotiation the
 #                     server starts (R): the second handshake under epoch 1, the application
 #                     lines after it under epoch 2 (tshark 4.0 does not follow it: the truth
 #                     of those records is what each side handed OpenSSL, $name.sent.txt)
 # Variants that rl-replay decrypted exactly like tshark and that are not committed (run them
-# by name with OUT=DIR to check a change): tls13_kk (KeyUpdate with update_requested from
+# by name with OUT=DIR to check a change): tls12_rsa_chacha20, tls12_rsakx_aes256 (RSA key
+# exchange), tls12_dhe_aes128 (RSA certificate), tls13_kk (KeyUpdate with update_requested from
 # both sides, padding), tls13_hrr (HelloRetryRequest), tls12_resume (abbreviated handshake),
 # tls12_smallfrag (-max_send_frag 512), dtls12_aes256gcm (OpenSSL, -mtu 500),
 # gnutls_tls13_aes256.
@@ -48,7 +51,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE}
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg dtls12_reneg"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg gnutls_tls12_reneg dtls12_reneg"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -63,6 +66,9 @@ trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   -subj /CN=rl-replay-test -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+  -subj /CN=rl-replay-test -keyout "$TMP/rsakey.pem" -out "$TMP/rsacert.pem" 2>/dev/null
+CERT=cert KEY=key
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 ip netns exec "$NS" ip link set lo mtu 1500
@@ -92,7 +98,7 @@ openssl_session() {
   mkfifo "$TMP/srv_in"
   # shellcheck disable=SC2086
   ip netns exec "$NS" openssl s_server -accept $HOST:$port -naccept 1 $opts \
-    -cert "$TMP/cert.pem" -key "$TMP/key.pem" -keylogfile "$TMP/server.keylog" \
+    -cert "$TMP/$CERT.pem" -key "$TMP/$KEY.pem" -keylogfile "$TMP/server.keylog" \
     <"$TMP/srv_in" >"$TMP/server.out" 2>&1 &
   SRV=$!
   exec 3>"$TMP/srv_in"
@@ -318,6 +324,10 @@ for name in ${@:-$ALL}; do
     tls12_smallfrag) openssl_session "$name" 4464 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -max_send_frag 512" feed_tls12 ;;
     dtls12_aes256gcm) openssl_session "$name" 4465 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -mtu 500" feed_dtls ;;
     gnutls_tls13_aes256) gnutls_session "$name" 4466 "" "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" ;;
+    tls12_rsa_chacha20) CERT=rsacert KEY=rsakey openssl_session "$name" 4468 tcp "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305" feed_tls12 ;;
+    tls12_rsakx_aes256) CERT=rsacert KEY=rsakey openssl_session "$name" 4469 tcp "-tls1_2 -cipher AES256-GCM-SHA384" feed_tls12 ;;
+    tls12_dhe_aes128) CERT=rsacert KEY=rsakey openssl_session "$name" 4470 tcp "-tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256" feed_tls12 ;;
+    gnutls_tls12_reneg) gnutls_session "$name" 4471 "" "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM" ;;
     dtls12_reneg) openssl_session "$name" 4467 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls_reneg
                  dtls_sent_truth "$name" ;;
     tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
