@@ -28,6 +28,10 @@ struct DtlsFlow : FlowState {
   // newest epoch installed (epoch 1 from the plaintext hellos).
   HelloInfo reneg;
   uint16_t newest12 = 1;
+  // The client random of the newest key block and how many handshakes used it (GnuTLS
+  // keeps the random in a DTLS renegotiation: the next CLIENT_RANDOM line is the master).
+  std::array<uint8_t, 32> random_in_use{};
+  size_t random_uses = 1;
 };
 
 void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Diag& diag) {
@@ -66,6 +70,7 @@ void setup_flow(DtlsFlow& st, const Flow& f, bool unified, const Keys& keys, Dia
     return;
   }
   const tls::KeyBlock& kb = k.kb;
+  st.random_in_use = h.client_random;
   dtls::KeyOptions opt;
   opt.replay_window = 1024;
   for (int d = 0; d < 2; ++d) {
@@ -107,7 +112,11 @@ void on_handshake_12(DtlsFlow& st, ByteSpan content, uint16_t epoch, Flow& f, Di
     } else if (type == 2 && d == Dir::server && st.reneg.have_client_hello && epoch == st.newest12) {
       if (!parse_hello(2, body, true, st.reneg) || !st.reneg.have_server_hello) continue;
       bool warned = false;
-      const SessionKeys k = session_keys(st.reneg, true, false, keys, diag, f.label(), warned);
+      const bool same = st.reneg.client_random == st.random_in_use;
+      const SessionKeys k = session_keys(st.reneg, true, false, keys, diag, f.label(), warned,
+                                         same ? st.random_uses : 0);
+      st.random_uses = same ? st.random_uses + 1 : 1;
+      st.random_in_use = st.reneg.client_random;
       st.reneg = HelloInfo{};
       if (k.state != SessionKeys::State::ok || k.v13) continue;
       const uint16_t next = static_cast<uint16_t>(epoch + 1);

@@ -90,6 +90,17 @@ size_t KeyLog::add_text(std::string_view text, const std::string& source, Diag& 
     SessionSecrets& ss = by_random_[r];
     ss.client_random = r;
     auto& slot = ss.s[static_cast<size_t>(label)];
+    if (slot && slot->value != secret && label == SecretLabel::client_random) {
+      bool known = false;
+      for (const Secret& m : ss.later_masters) known = known || m.value == secret;
+      if (!known) {
+        diag.note(where, "another CLIENT_RANDOM for this client random (first at " + slot->where +
+                             "): kept for a renegotiation that reuses the random");
+        ss.later_masters.push_back(Secret{std::move(secret), where});
+        ++added;
+      }
+      continue;
+    }
     if (slot && slot->value != secret) {
       diag.warn(where, std::string(to_string(label)) + " for this client random differs from " +
                            slot->where + ": keeping the first");

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tools/replay/common.h"
 
@@ -34,6 +35,9 @@ struct Secret {
 struct SessionSecrets {
   std::array<uint8_t, 32> client_random{};
   std::array<std::optional<Secret>, static_cast<size_t>(SecretLabel::count)> s;
+  // Later CLIENT_RANDOM lines with another master secret for the same client random, in
+  // log order: a (D)TLS 1.2 renegotiation whose ClientHello kept the random (GnuTLS DTLS).
+  std::vector<Secret> later_masters;
   const Secret* get(SecretLabel l) const {
     auto& o = s[static_cast<size_t>(l)];
     return o ? &*o : nullptr;

@@ -1,5 +1,6 @@
 #include "tools/replay/session_keys.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "tools/replay/tls_decryptor.h"
@@ -15,7 +16,7 @@ std::string hex16(uint16_t v) {
 }  // namespace
 
 SessionKeys session_keys(const HelloInfo& h, bool dtls, bool unified, const Keys& keys,
-                         Diag& diag, const std::string& label, bool& warned_hellos) {
+                         Diag& diag, const std::string& label, bool& warned_hellos, size_t master) {
   SessionKeys k;
   const std::string name = dtls ? "DTLS" : "TLS";
   auto fail = [&](SessionKeys::State s, const std::string& msg) {
@@ -58,6 +59,8 @@ SessionKeys session_keys(const HelloInfo& h, bool dtls, bool unified, const Keys
   k.suite = m->suite;
   k.hash = m->prf;
   const Secret* ms = ss->get(SecretLabel::client_random);
+  if (ms && master > 0 && !ss->later_masters.empty())
+    ms = &ss->later_masters[std::min(master, ss->later_masters.size()) - 1];
   if (!ms)
     return fail(SessionKeys::State::no_key,
                 "key log has no CLIENT_RANDOM (master secret) line for this " + name + " 1.2 session");

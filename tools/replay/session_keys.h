@@ -30,7 +30,11 @@ struct SessionKeys {
 
 // `dtls`: DTLS 1.2 (0xfefd) / 1.3 (0xfefc, or `unified` records seen) rather than TLS
 // 1.2 (0x0303) / 1.3. `warned_hellos`: per-flow flag, so "hellos missing" is said once.
+// `master`: for (D)TLS 1.2, which of the client random's master secrets (0 = the first
+// CLIENT_RANDOM line, n = later_masters[n - 1], past the end: the last one), for a
+// renegotiation that kept the client random.
 SessionKeys session_keys(const HelloInfo& h, bool dtls, bool unified, const Keys& keys,
-                         Diag& diag, const std::string& flow_label, bool& warned_hellos);
+                         Diag& diag, const std::string& flow_label, bool& warned_hellos,
+                         size_t master = 0);
 
 }  // namespace rl::replay

@@ -81,6 +81,10 @@ struct TlsFlow : FlowState {
   Suite suite = Suite::aes128_gcm;
   Side side[2];
   HelloInfo reneg;  // TLS 1.2 renegotiation: the hellos read from decrypted records
+  // The client random of the current key block and how many handshakes used it (a
+  // renegotiation may keep the random: then the next CLIENT_RANDOM line is its master).
+  std::array<uint8_t, 32> random_in_use{};
+  size_t random_uses = 1;
   // TLS 1.3 0-RTT (RFC 8446 §2.3, §4.2.10): the client's records sent before the
   // ServerHello are early data under CLIENT_EARLY_TRAFFIC_SECRET, and so are its records
   // up to its EndOfEarlyData (handshake type 5). The suite is the resumed session's, which
@@ -157,6 +161,7 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
     return;
   }
   const tls::KeyBlock& kb = k.kb;
+  st.random_in_use = f.hello.client_random;
   for (int d = 0; d < 2; ++d) {
     tls::Config cfg;
     cfg.version = tls::Version::tls12;
@@ -248,7 +253,11 @@ static void on_handshake_12(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, Flo
     } else if (type == 2 && d == Dir::server && st.reneg.have_client_hello) {
       if (!parse_hello(2, body, false, st.reneg) || !st.reneg.have_server_hello) continue;
       bool warned = false;
-      const SessionKeys k = session_keys(st.reneg, false, false, keys, diag, f.label(), warned);
+      const bool same = st.reneg.client_random == st.random_in_use;
+      const SessionKeys k = session_keys(st.reneg, false, false, keys, diag, f.label(), warned,
+                                         same ? st.random_uses : 0);
+      st.random_uses = same ? st.random_uses + 1 : 1;
+      st.random_in_use = st.reneg.client_random;
       if (k.state != SessionKeys::State::ok || k.v13) {
         diag.warn(f.label(), "renegotiated session: no usable key in the key log, later records have no key");
         for (TlsFlow::Side& x : st.side) {

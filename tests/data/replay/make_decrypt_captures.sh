@@ -33,6 +33,10 @@
 #                     key log has two CLIENT_RANDOM lines
 #   gnutls_tls12_reneg GnuTLS TLS 1.2 AES-256-GCM, > 16 KiB message, a renegotiation the
 #                     client starts (^renegotiate^ on TLS 1.2)
+#   gnutls_dtls12_reneg GnuTLS DTLS 1.2 AES-128-GCM with a renegotiation the client starts:
+#                     GnuTLS keeps the client random, so the key log has two CLIENT_RANDOM
+#                     lines for it (the second is the renegotiation's master secret);
+#                     tshark 4.0 decrypts none of it: truth is the echoed lines ($name.sent.txt)
 #   dtls12_reneg      OpenSSL DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 with a renegotiation the
 #                     server starts (R): the second handshake under epoch 1, the application
 #                     lines after it under epoch 2 (tshark 4.0 does not follow it: the truth
@@ -51,7 +55,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE}
 PY=/usr/bin/python3
-ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg gnutls_tls12_reneg dtls12_reneg"
+ALL="tls12_aes128gcm tls12_aes256gcm tls12_chacha20 tls13_aes256gcm tls13_chacha20 tls13_early gnutls_tls13 dtls12_aes128gcm dtls12_chacha20 gnutls_dtls12 tls12_aes128cbc gnutls_tls13_chacha20 gnutls_tls12_chacha20 gnutls_tls12_aes128gcm gnutls_dtls12_chacha20 tls13_ipv6 tls12_sll2 tls12_reneg gnutls_tls12_reneg dtls12_reneg gnutls_dtls12_reneg"
 NS=rlreplay$$
 TMP=$(mktemp -d)
 SRV= CAP=
@@ -270,7 +274,7 @@ resume_session() {  # NAME PORT OPTIONS
   cp "$TMP/client.keylog" "$OUT/$name.keylog"
 }
 
-gnutls_session() {  # NAME PORT [udp] [PRIORITY] [rekey]
+gnutls_session() {  # NAME PORT [udp] [PRIORITY] [rekey: yes (TLS only) / no / force]
   local name=$1 port=$2 udp=${3:-} rekey=${5:-yes}
   local prio="NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM" l4=tcp sflags= cflags=
   if [[ -n "$udp" ]]; then
@@ -289,7 +293,7 @@ gnutls_session() {  # NAME PORT [udp] [PRIORITY] [rekey]
     sleep 0.5
     if [[ -z "$udp" ]]; then big_line 17000 G; sleep 0.3; fi
     echo "gnutls line one"; sleep 0.3
-    if [[ -z "$udp" && $rekey == yes ]]; then echo "^renegotiate^"; sleep 0.3; fi
+    if [[ $rekey == force || ( -z "$udp" && $rekey == yes ) ]]; then echo "^renegotiate^"; sleep 0.5; fi
     echo "gnutls after key update"; sleep 0.5
   } | SSLKEYLOGFILE="$TMP/gnutls.keylog" ip netns exec "$NS" gnutls-cli --insecure $cflags \
       --inline-commands -p "$port" --priority "$prio" 127.0.0.1 >"$TMP/gclient.out" 2>&1 || true
@@ -328,6 +332,8 @@ for name in ${@:-$ALL}; do
     tls12_rsakx_aes256) CERT=rsacert KEY=rsakey openssl_session "$name" 4469 tcp "-tls1_2 -cipher AES256-GCM-SHA384" feed_tls12 ;;
     tls12_dhe_aes128) CERT=rsacert KEY=rsakey openssl_session "$name" 4470 tcp "-tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256" feed_tls12 ;;
     gnutls_tls12_reneg) gnutls_session "$name" 4471 "" "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM" ;;
+    gnutls_dtls12_reneg) gnutls_session "$name" 4472 udp "NORMAL:-VERS-ALL:+VERS-DTLS1.2:-CIPHER-ALL:+AES-128-GCM" force
+                 gnutls_echo_truth "$name" ;;
     dtls12_reneg) openssl_session "$name" 4467 udp "-dtls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256" feed_dtls_reneg
                  dtls_sent_truth "$name" ;;
     tls12_aes128cbc) openssl_session "$name" 4449 tcp "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA" feed_short
