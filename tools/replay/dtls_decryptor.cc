@@ -122,10 +122,13 @@ void on_handshake_12(DtlsFlow& st, ByteSpan content, uint16_t epoch, Flow& f, Di
       const uint16_t next = static_cast<uint16_t>(epoch + 1);
       dtls::KeyOptions opt;
       opt.replay_window = 1024;
-      for (int i = 0; i < 2; ++i)
-        if (st.rp12[i])
-          i == 0 ? st.rp12[i]->install(Direction::open, next, k.suite, k.kb.client_key(), k.kb.client_iv(), opt)
-                 : st.rp12[i]->install(Direction::open, next, k.suite, k.kb.server_key(), k.kb.server_iv(), opt);
+      for (int i = 0; i < 2; ++i) {
+        const ByteSpan key = i == 0 ? k.kb.client_key() : k.kb.server_key();
+        const ByteSpan iv = i == 0 ? k.kb.client_iv() : k.kb.server_iv();
+        // A refused install leaves that direction without the new epoch: its records
+        // then say unknown_epoch.
+        if (st.rp12[i]) (void)st.rp12[i]->install(Direction::open, next, k.suite, key, iv, opt);
+      }
       st.newest12 = next;
     }
   }

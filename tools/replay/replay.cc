@@ -588,8 +588,9 @@ void Replayer::end() {
 void Replayer::report_unused_keys() {
   for (auto& [r, ss] : keys_.keylog.sessions()) {
     if (std::find(seen_randoms_.begin(), seen_randoms_.end(), r) != seen_randoms_.end()) continue;
+    const std::array<uint8_t, 32> random = r;  // (a lambda cannot capture a binding before C++20 P1091 in clang)
     const bool renegotiated = std::any_of(flows_.all().begin(), flows_.all().end(), [&](const auto& f) {
-      return std::find(f->renegotiated_randoms.begin(), f->renegotiated_randoms.end(), r) !=
+      return std::find(f->renegotiated_randoms.begin(), f->renegotiated_randoms.end(), random) !=
              f->renegotiated_randoms.end();
     });
     if (renegotiated) continue;
