@@ -18,7 +18,8 @@
 # Variants that rl-replay decrypted exactly like tshark and that are not committed (run them
 # by name with OUT=DIR to check a change): gso, gso256, gsochacha (server GSO on: packet
 # trains sent with UDP_SEGMENT, a 60000-byte file on 2-4 streams, key update), lossy (-t/-r
-# 10% loss: packet-number gaps, retransmissions), shortcid (10-byte DCID, 2-byte SCID).
+# 10% loss: packet-number gaps, retransmissions), shortcid (10-byte DCID, 2-byte SCID),
+# sll2 (captured with `tcpdump -i any`: Linux cooked v2 link layer, ChaCha20).
 # Ground truth: tshark_quic.sh (tshark's own QUIC decryption with the same key log).
 # Run as root: ./make_quic.sh [aes128|chacha|aes256|0rtt...]   (default: all, into this folder)
 set -euo pipefail
@@ -51,7 +52,7 @@ run() {  # name port ciphers [client options...]   ($SRV_GSO: server GSO option,
   local name=$1 port=$2 ciphers=$3 gso=${SRV_GSO---max-gso-dgrams=1} file=${FILE:-file}
   shift 3
   rm -f "$TMP/keys.log" "$TMP/cap.pcap"; touch "$TMP/cap.pcap"; chmod 666 "$TMP/cap.pcap"
-  ip netns exec "$NS" tcpdump -i lo -s 0 -U --immediate-mode -w "$TMP/cap.pcap" "udp port $port" 2>"$TMP/tcpdump.err" &
+  ip netns exec "$NS" tcpdump ${CAPIF:--i lo} -s 0 -U --immediate-mode -w "$TMP/cap.pcap" "udp port $port" 2>"$TMP/tcpdump.err" &
   CAP=$!
   sleep 1
   SSLKEYLOGFILE="$TMP/srv.log" ip netns exec "$NS" gtlsserver --quiet $gso \
@@ -114,8 +115,9 @@ for which in ${@:-aes128 chacha aes256 0rtt migrate}; do
     gso256) SRV_GSO= FILE=big run gso256 4438 "$V13:+AES-256-GCM" -n 2 ;;
     migrate) SRV_GSO= run migrate 4440 "$V13:+AES-128-GCM" --change-local-addr=50ms --nat-rebinding ;;
     lossy) SRV_GSO= FILE=big run lossy 4441 "$V13:+AES-128-GCM" -t 0.1 -r 0.1 ;;
+    sll2) CAPIF="-i any -y LINUX_SLL2" run sll2 4443 "$V13:+CHACHA20-POLY1305" ;;
     shortcid) run shortcid 4442 "$V13:+AES-256-GCM" --dcid=0102030405060708090a --scid=a1a2 ;;
     gsochacha) SRV_GSO= FILE=big run gsochacha 4439 "$V13:+CHACHA20-POLY1305" -n 3 ;;
-    *) echo "unknown capture $which (aes128 chacha aes256 0rtt migrate gso gso256 gsochacha lossy shortcid)" >&2; exit 2 ;;
+    *) echo "unknown capture $which (aes128 chacha aes256 0rtt migrate gso gso256 gsochacha lossy shortcid sll2)" >&2; exit 2 ;;
   esac
 done
