@@ -44,7 +44,11 @@ int udp_socket(uint16_t port = 0) {
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
+  if (fd < 0) return -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
   const int big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   return fd;
@@ -55,12 +59,23 @@ uint16_t port_of(int fd) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
   return ntohs(a.sin_port);
 }
-// A port free right now (bound, read, closed: the pipe binds it next).
+// A port free right now, for the pipe to bind next. Taken below the kernel's
+// ephemeral range (32768 and up) so that no port-0 bind, here or in a test
+// CTest runs beside this one, can be handed it before the pipe binds it; each
+// test process starts in its own block of the range.
 uint16_t free_port() {
-  const int fd = udp_socket();
-  const uint16_t p = port_of(fd);
-  close(fd);
-  return p;
+  constexpr uint16_t kLow = 20000, kHigh = 32768;
+  static uint16_t next = static_cast<uint16_t>(kLow + getpid() % 1000 * 12);
+  for (int tries = 0; tries < kHigh - kLow; ++tries) {
+    const uint16_t p = next;
+    next = next + 1 == kHigh ? kLow : next + 1;
+    const int fd = udp_socket(p);
+    if (fd >= 0) {
+      close(fd);
+      return p;
+    }
+  }
+  return 0;
 }
 std::string addr(uint16_t p) { return "127.0.0.1:" + std::to_string(p); }
 void send_to(int fd, uint16_t port, const uint8_t* p, size_t n) {
