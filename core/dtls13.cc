@@ -205,8 +205,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   const bool fast = live && UINT64_MAX - seal_.next_seq > records.size() &&
                     recjob::far_from_limits(seal_.key, records.size(),
                                             records.size() * uint64_t{kMaxPlaintext});
-  Status refuse = Status::ok;
-  bool asked = false;
+  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
   uint64_t bytes = 0;
 
   for (size_t i = 0; i < records.size(); ++i) {
@@ -231,10 +230,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       continue;
     }
     if (fast) {
-      if (!asked) {
-        refuse = seal_.key.admit_seal(0, 0, now);  // live, not too old
-        asked = true;
-      }
+      const Status refuse = admit(seal_.key, now);  // live, not too old
       if (refuse != Status::ok) {
         p.status = refuse;
         continue;

@@ -108,4 +108,19 @@ inline bool far_from_limits(const KeyEpoch& k, uint64_t n, uint64_t max_bytes) {
          max_bytes < byte_cap - c.bytes_sealed;
 }
 
+// Fast mode (far_from_limits) asks the key once per burst whether it is live
+// and not too old, at the first record that gets that far; every later record
+// of the burst gets the same answer.
+struct BurstAdmit {
+  Status answer = Status::ok;
+  bool asked = false;
+  Status operator()(KeyEpoch& k, uint64_t now) {
+    if (!asked) {
+      answer = k.admit_seal(0, 0, now);
+      asked = true;
+    }
+    return answer;
+  }
+};
+
 }  // namespace rl::recjob

@@ -236,8 +236,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   // record that gets that far) and counted once after the loop.
   const bool fast = kLastSeq - s.seq > records.size() && !s.seq_exhausted &&
                     recjob::far_from_limits(s.key, records.size(), records.size() * uint64_t{kMaxInner13});
-  Status refuse = Status::ok;  // fast mode: the key's answer for every record
-  bool asked = false;
+  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
   uint64_t bytes = 0;
   bool closed = false;
 
@@ -262,9 +261,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
           cap - off < len || len > kMaxPlaintext || cap - off - len < grow)
         break;
       if (k == 0) {
-        refuse = s.key.admit_seal(0, 0, now);  // live, not too old
-        asked = true;
-        if (refuse != Status::ok) break;
+        if (admit(s.key, now) != Status::ok) break;  // live, not too old
       }
       uint8_t* const body = buf + off;
       uint8_t* const hdr = body - H;
@@ -318,10 +315,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       continue;
     }
     if (fast) {
-      if (!asked) {
-        refuse = s.key.admit_seal(0, 0, now);  // live, not too old
-        asked = true;
-      }
+      const Status refuse = admit(s.key, now);  // live, not too old
       if (refuse != Status::ok) { r.status = refuse; continue; }
       bytes += inner;
     } else {
