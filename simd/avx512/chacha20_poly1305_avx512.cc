@@ -191,25 +191,9 @@ inline void init_state(V* x, const ChaChaInput& in, uint32_t c) {
   for (int i = 0; i < 3; ++i) bcast(x[13 + i], in.nonce[i]);
 }
 
-// After the rounds (and the feed-forward): lane l's block to ks + 64·l.
-inline void store_blocks(__m512i* x, uint8_t* ks) {
-  // y[g][k]: 128-bit lane L = words 4g..4g+3 of block 4L+k.
-  __m512i y[4][4];
-  for (int g = 0; g < 4; ++g) transpose4(x + 4 * g, y[g]);
-  for (int k = 0; k < 4; ++k) {
-    const __m512i p0 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i p1 = _mm512_shuffle_i32x4(y[0][k], y[1][k], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512i p2 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i p3 = _mm512_shuffle_i32x4(y[2][k], y[3][k], _MM_SHUFFLE(3, 2, 3, 2));
-    _mm512_store_si512(ks + 64 * (0 + k), _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm512_store_si512(ks + 64 * (4 + k), _mm512_shuffle_i32x4(p0, p2, _MM_SHUFFLE(3, 1, 3, 1)));
-    _mm512_store_si512(ks + 64 * (8 + k), _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(2, 0, 2, 0)));
-    _mm512_store_si512(ks + 64 * (12 + k), _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-}
-
-// The same transpose, handing lane l's block to emit(l, block) instead of
-// storing it (the multi-buffer seal XORs it straight into packet l).
+// The blocks of the 16 lanes after the rounds (and the feed-forward), from
+// word order back to byte order: lane l's block goes to emit(l, block) (the
+// multi-buffer seal XORs it straight into packet l).
 template <class Emit>
 inline void emit_blocks(__m512i* x, Emit&& emit) {
   __m512i y[4][4];
@@ -224,6 +208,11 @@ inline void emit_blocks(__m512i* x, Emit&& emit) {
     emit(8 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(2, 0, 2, 0)));
     emit(12 + k, _mm512_shuffle_i32x4(p1, p3, _MM_SHUFFLE(3, 1, 3, 1)));
   }
+}
+
+// After the rounds (and the feed-forward): lane l's block to ks + 64·l.
+inline void store_blocks(__m512i* x, uint8_t* ks) {
+  emit_blocks(x, [ks](int l, __m512i b) { _mm512_store_si512(ks + 64 * l, b); });
 }
 
 inline void store_blocks(__m256i* x, uint8_t* ks) {
