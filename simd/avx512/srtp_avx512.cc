@@ -393,25 +393,35 @@ inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
   }
 }
 
-#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                         \
-  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                                                 \
-    if (t >= 16) {                                                                          \
-      w[t & 15] = RL_ROL(_mm512_xor_si512(_mm512_ternarylogic_epi32(w[(t - 3) & 15],           \
-                                                                 w[(t - 8) & 15],           \
-                                                                 w[(t - 14) & 15], 0x96),   \
-                                       w[t & 15]),                                          \
-                      1);                                                                   \
-    }                                                                                       \
-    const __m512i f = _mm512_ternarylogic_epi32(b, c, d, fimm);                             \
-    const __m512i tmp = _mm512_add_epi32(                                                   \
-        _mm512_add_epi32(RL_ROL(a, 5), f),                                                     \
-        _mm512_add_epi32(e, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(kval)),    \
-                                             w[t & 15])));                                  \
-    e = d;                                                                                  \
-    d = c;                                                                                  \
+// The round's dependency chain is a -> {VPROLD a,5 (2 cycles on Zen 4);
+// f(b, c, d) with b = a} -> add: three cycles if the sum is formed as
+// rol5(a) + (f + (e + (K + W))), where e, K and W are ready rounds ahead.
+// Left to itself, GCC associated it as ((rol5(a) + f) + e) + ..., five
+// cycles a round, which made 16-lane SHA-1 latency bound (80 rounds x 5 >
+// the ~430 cycles of vector-op throughput per block). The empty asm makes
+// each partial sum opaque, so the order written is the order run.
+#define RL_OPAQUE(x) __asm__("" : "+v"(x))
+#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                          \
+  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                         \
+    if (t >= 16) {                                                                           \
+      /* w[t-3] last: it is the one computed most recently. */                              \
+      w[t & 15] = RL_ROL(_mm512_xor_si512(_mm512_ternarylogic_epi32(w[(t - 8) & 15],         \
+                                                                    w[(t - 14) & 15],        \
+                                                                    w[t & 15], 0x96),        \
+                                          w[(t - 3) & 15]),                                  \
+                         1);                                                                 \
+    }                                                                                        \
+    __m512i x = _mm512_add_epi32(                                                            \
+        e, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(kval)), w[t & 15]));          \
+    RL_OPAQUE(x);                                                                            \
+    x = _mm512_add_epi32(_mm512_ternarylogic_epi32(b, c, d, fimm), x);                       \
+    RL_OPAQUE(x);                                                                            \
+    x = _mm512_add_epi32(RL_ROL(a, 5), x);                                                   \
+    e = d;                                                                                   \
+    d = c;                                                                                   \
     c = RL_ROL(b, 30);                                                                       \
-    b = a;                                                                                  \
-    a = tmp;                                                                                \
+    b = a;                                                                                   \
+    a = x;                                                                                   \
   }
 
 // One block for each of the 16 lanes; st[k] holds word k of every lane's
@@ -430,6 +440,7 @@ inline void sha1_x16_words(__m512i* st, __m512i* w) {
   st[4] = _mm512_add_epi32(st[4], e);
 }
 #undef RL_SHA1_X16_ROUNDS
+#undef RL_OPAQUE
 #undef RL_ROL
 
 void sha1_x16(__m512i* st, const uint8_t* const* blk) {
