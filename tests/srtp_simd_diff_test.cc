@@ -7,6 +7,7 @@
 #include <openssl/aes.h>
 #include <openssl/hmac.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -201,6 +202,58 @@ TEST(SrtpSimdDiff, HmacBurstsMixingKeysAndLengths) {
             << "round " << round << " job " << i;
       }
       for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
+    }
+  });
+}
+
+// Bursts of equal-sized packets, as a sender's burst usually is: the 16-lane
+// kernel runs groups of 16 jobs with the same block count in lockstep (one
+// phase for all lanes) and the rest with per-lane refills. Sizes on both
+// sides of the one/two tail block edge (alen % 64 + blen + 9 vs 64), burst
+// sizes around multiples of 16, one key or several, lengths that differ
+// within a block count, and a group whose last job breaks the lockstep.
+TEST(SrtpSimdDiff, HmacBurstsOfEqualBlockCounts) {
+  std::mt19937_64 rng(5);
+  test::for_each_backend([&](Backend) {
+    for (size_t alen : {size_t{0}, size_t{12}, size_t{51}, size_t{52}, size_t{55}, size_t{56},
+                        size_t{63}, size_t{64}, size_t{172}, size_t{176}, size_t{1212},
+                        size_t{1216}, size_t{1500}}) {
+      for (size_t n : {size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{32}, size_t{33},
+                       size_t{48}}) {
+        for (int variant = 0; variant < 4; ++variant) {
+          // 0: one key, one length; 1: several keys; 2: lengths alen..alen+3
+          // (same block count unless at an edge); 3: job 20 (or the last)
+          // one block longer.
+          const size_t nkeys = variant == 1 ? 3 : 1;
+          std::vector<Bytes> keys;
+          std::vector<HmacSha1Key> hk(nkeys);
+          for (size_t i = 0; i < nkeys; ++i) {
+            keys.push_back(test::random_bytes(20, rng()));
+            hmac_sha1_init(hk[i], keys[i]);
+          }
+          std::vector<Bytes> a(n), b(n);
+          std::vector<std::array<uint8_t, 20>> out(n);
+          std::vector<TagJob> jobs(n);
+          std::vector<size_t> which(n);
+          const size_t odd = n > 20 ? 20 : n - 1;
+          for (size_t i = 0; i < n; ++i) {
+            which[i] = i % nkeys;
+            size_t len = alen;
+            if (variant == 2) len += rng() % 4;
+            if (variant == 3 && i == odd) len += 64;
+            a[i] = test::random_bytes(len, rng());
+            b[i] = test::random_bytes(4, rng());
+            jobs[i] = TagJob{&hk[which[i]], a[i].data(), a[i].size(), b[i].data(), b[i].size(),
+                             out[i].data()};
+          }
+          hmac_sha1_tags(jobs);
+          for (size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(Bytes(out[i].begin(), out[i].end()), ref_hmac(keys[which[i]], a[i], b[i]))
+                << "alen " << alen << " n " << n << " variant " << variant << " job " << i;
+          }
+          for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
+        }
+      }
     }
   });
 }

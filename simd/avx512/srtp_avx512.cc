@@ -457,7 +457,103 @@ struct LaneX16 {
 };
 
 
+// Word k of the state of every lane from h[l] (five words each): one
+// broadcast per word when all lanes share a key, as a burst's packets do.
+inline void states_x16(__m512i* v, const uint32_t* const* h) {
+  bool same = true;
+  for (int l = 1; l < 16; ++l) same = same && h[l] == h[0];
+  if (same) {
+    for (int k = 0; k < 5; ++k) v[k] = _mm512_set1_epi32(static_cast<int>(h[0][k]));
+    return;
+  }
+  for (int k = 0; k < 5; ++k) {
+    alignas(64) uint32_t col[16];
+    for (int l = 0; l < 16; ++l) col[l] = h[l][k];
+    v[k] = _mm512_load_si512(col);
+  }
+}
+
+// Sixteen jobs whose messages have the same number of blocks (a burst of
+// equal-sized packets, the usual case): every lane is in the same phase at
+// every step, so the steps run without the per-lane bookkeeping of
+// hmac_sha1_x16 (which lets lanes finish and refill at different steps).
+// `lanes` is scratch for the tail blocks.
+void hmac_sha1_wave16(const HmacJob* j, LaneX16* lanes) {
+  const uint32_t* h[16];
+  const uint8_t* blk[16];
+  for (int l = 0; l < 16; ++l) {
+    lane_start(lanes[l], &j[l]);
+    h[l] = j[l].inner;
+    blk[l] = j[l].a;
+  }
+  __m512i v[5];
+  states_x16(v, h);
+  const size_t nd = lanes[0].ndirect, nt = lanes[0].ntail;
+  for (size_t s = 0; s < nd; ++s) {
+    sha1_x16(v, blk);
+    for (int l = 0; l < 16; ++l) blk[l] += 64;
+  }
+  for (size_t t = 0; t < nt; ++t) {
+    for (int l = 0; l < 16; ++l) blk[l] = lanes[l].tail + 64 * t;
+    sha1_x16(v, blk);
+  }
+  // Outer block: inner digest ‖ 0x80 ‖ 0… ‖ 672 (bits of 64 + 20 bytes) as
+  // 32-bit words, the digest words being the state as it stands.
+  __m512i w[16];
+  for (int k = 0; k < 5; ++k) w[k] = v[k];
+  w[5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  for (int k = 6; k < 15; ++k) w[k] = _mm512_setzero_si512();
+  w[15] = _mm512_set1_epi32(672);
+  for (int l = 0; l < 16; ++l) h[l] = j[l].outer;
+  states_x16(v, h);
+  sha1_x16_words(v, w);
+  for (int k = 0; k < 16; ++k) w[k] = _mm512_setzero_si512();
+  alignas(64) uint32_t st[5][16];
+  for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
+  for (int l = 0; l < 16; ++l) {
+    // One 16-byte and one 4-byte store (see hmac_sha1_x16).
+    const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
+                                    static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(j[l].out),
+                     _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
+                                                      0, 1, 2, 3)));
+    const uint32_t e4 = __builtin_bswap32(st[4][l]);
+    std::memcpy(j[l].out + 16, &e4, 4);
+  }
+  OPENSSL_cleanse(st, sizeof st);
+}
+
+// Whether jobs[0, 16) have messages of the same block count, tails included.
+inline bool same_blocks16(const HmacJob* j) {
+  auto tails = [](const HmacJob& x) { return x.alen % 64 + x.blen + 9 <= 64 ? 1u : 2u; };
+  const size_t nd = j[0].alen / 64;
+  const unsigned nt = tails(j[0]);
+  bool same = true;
+  for (int l = 1; l < 16; ++l) same = same && j[l].alen / 64 == nd && tails(j[l]) == nt;
+  return same;
+}
+
+void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n);
+
 void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
+  size_t done = 0;
+  if (same_blocks16(jobs)) {
+    LaneX16 lanes[16];
+    while (n - done >= 16 && same_blocks16(jobs + done)) {
+      hmac_sha1_wave16(jobs + done, lanes);
+      done += 16;
+    }
+    OPENSSL_cleanse(lanes, sizeof lanes);
+  }
+  if (done == n) return;
+  if (done == 0 || n - done >= kX16Min) {
+    hmac_sha1_x16_mixed(jobs + done, n - done);
+  } else {
+    hmac_sha1(jobs + done, n - done);
+  }
+}
+
+void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
   constexpr int kL = 16;
   static const uint8_t kZero[64] = {};
   LaneX16 lanes[kL];
