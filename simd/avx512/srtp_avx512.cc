@@ -304,7 +304,12 @@ inline void digest(__m128i abcd, __m128i e, uint8_t* out) {
 // four SHA-NI blocks 54 ns, both interleaved 219 ns, sixteen 4-block AES
 // chunks 44 ns, interleaved with the step 212 ns: the sums, since SHA-NI,
 // VAES and the vector ALU ops share the FP pipes there. So a burst's tags
-// stay on one engine and the keystream runs as its own pass.
+// stay on one engine and the keystream runs as its own pass. (Re-measured
+// after the 16-lane rounds got their 3-cycle chain: a 10-op SHA-1 round mix
+// takes ~6 cycles, and two SHA1RNDS4 or two VAESENC added to it cost about
+// as much again as on their own; VPROLD costs ~0.55 cycles there, an add or
+// VPTERNLOGD ~0.43, a shift ~0.2, a 128-bit insert or broadcast from memory
+// ~0.4, so neither shifts-for-rotates nor load-side transposes pay.)
 constexpr size_t kX16Min = 16;
 
 struct Lane {
@@ -403,13 +408,15 @@ inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
   }
 }
 
-// The round's dependency chain is a -> {VPROLD a,5 (2 cycles on Zen 4);
-// f(b, c, d) with b = a} -> add: three cycles if the sum is formed as
-// rol5(a) + (f + (e + (K + W))), where e, K and W are ready rounds ahead.
-// Left to itself, GCC associated it as ((rol5(a) + f) + e) + ..., five
-// cycles a round, which made 16-lane SHA-1 latency bound (80 rounds x 5 >
-// the ~430 cycles of vector-op throughput per block). The empty asm makes
-// each partial sum opaque, so the order written is the order run.
+// The round's dependency chain is a -> {VPROLD a,5 (2 cycles latency on
+// Zen 4); f(b, c, d) with b = a} -> add -> add: three cycles if the sum is
+// formed as rol5(a) + (f + (e + (K + W))), where e, K and W are ready rounds
+// ahead. Written as (rol5(a) + f) + (e + (K + W)), GCC emitted rol5(a) + f,
+// + (e + W), + K: five cycles a round, 400 cycles per block of latency
+// alone, as much as the block's ~750 vector ops take at the ~1.6-1.9 ZMM
+// integer ops per cycle this core sustains, and the two did not overlap
+// well. The empty asm makes each partial sum opaque, so the order written
+// is the order run: one 16-lane block step went from about 165 to 144 ns.
 #define RL_OPAQUE(x) __asm__("" : "+v"(x))
 #define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                          \
   _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                         \
