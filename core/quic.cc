@@ -972,6 +972,7 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
     const unsigned pn_len = (first & 3) + 1u;
     const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
     mt.pn_len = static_cast<uint8_t>(pn_len);
+    mt.first = first;
     mt.pn = pn;
     mt.try_prev = false;
     mt.job = -1;
@@ -1041,7 +1042,9 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
       any_failed |= j.status == Status::auth_failed;
       continue;
     }
-    Status st = (d[0] & kShortReserved) != 0 ? Status::malformed : Status::ok;
+    // The first byte as phase 2 unprotected it (not read again from the
+    // packet, whose line the kernel has pushed out of L1).
+    Status st = (mt.first & kShortReserved) != 0 ? Status::malformed : Status::ok;
     if (st == Status::ok && any && mt.pn <= top) {
       for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
         if (meta[k].job >= 0 && packets[k].view.status == Status::ok && meta[k].pn == mt.pn)
@@ -1075,7 +1078,7 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
     const uint32_t hdr_len = static_cast<uint32_t>(pn_off + mt.pn_len);
     p.pn = mt.pn;
     p.pn_length = mt.pn_len;
-    p.key_phase = (d[0] & kKeyPhaseBit) != 0;
+    p.key_phase = (mt.first & kKeyPhaseBit) != 0;
     p.header_length = hdr_len;
     p.view.offset += hdr_len;
     p.view.length = static_cast<uint32_t>(data_len);
