@@ -1512,5 +1512,70 @@ TEST(QuicBurst, MixedBurstsAgreeWithOneAtATime) {
     }
   });
 }
+
+// seal_1rtt writes most headers from a per-burst template (packet-number
+// length computed once, CID of 7+ bytes) and the rest byte by byte; the
+// general path (a Handshake packet in front) writes every header its own
+// way. Over CID lengths on both sides of the template's limits, per-packet
+// minimum packet-number lengths, payloads short enough to need padding and a
+// burst whose packet numbers cross from 1- to 2-byte encodings, both must
+// give the same bytes.
+TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 401);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 402);
+      for (size_t cid_len : {0, 4, 6, 7, 8, 11, 12, 15, 20}) {
+        for (uint64_t skip : {uint64_t{0}, uint64_t{125}, uint64_t{0x01020304}}) {
+          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip));
+          const Bytes dcid = test::random_bytes(cid_len, 403 + cid_len);
+          PacketProtection tx[2];
+          for (int k = 0; k < 2; ++k) {
+            ASSERT_EQ(tx[k].install(Level::handshake, Direction::seal, s, hs), Status::ok);
+            ASSERT_EQ(tx[k].install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+            ASSERT_EQ(tx[k].set_dcid(dcid), Status::ok);
+            ASSERT_EQ(tx[k].skip_packet_numbers(Space::application, skip), Status::ok);
+          }
+          constexpr uint8_t kMinLen[] = {0, 4, 2, 0, 3, 1, 0, 0};
+          constexpr size_t kLen[] = {40, 0, 1, 2, 300, 3, 17, 64};
+          std::vector<Buf> bufs[2];
+          for (int k = 0; k < 2; ++k) {
+            if (k == 1) bufs[k].emplace_back(Bytes(30, 0xaa), Level::handshake);
+            for (size_t i = 0; i < std::size(kLen); ++i) {
+              bufs[k].emplace_back(test::random_bytes(kLen[i], 410 + i), Level::one_rtt);
+              bufs[k].back().pkt.min_pn_length = kMinLen[i];
+            }
+            std::vector<Packet> pk;
+            for (Buf& b : bufs[k]) pk.push_back(b.pkt);
+            ASSERT_EQ(tx[k].seal(pk), pk.size());
+            for (size_t i = 0; i < pk.size(); ++i) bufs[k][i].pkt = pk[i];
+          }
+          for (size_t i = 0; i < std::size(kLen); ++i) {
+            const Packet& a = bufs[0][i].pkt;
+            const Packet& b = bufs[1][i + 1].pkt;
+            EXPECT_EQ(bufs[0][i].bytes(), bufs[1][i + 1].bytes()) << i;
+            EXPECT_EQ(a.pn, b.pn);
+            EXPECT_EQ(a.pn, skip + i);
+            EXPECT_EQ(a.pn_length, b.pn_length);
+            EXPECT_GE(a.pn_length, std::max<unsigned>(kMinLen[i], packet_number_length(a.pn, 0, true)));
+            EXPECT_EQ(a.header_length, b.header_length);
+            EXPECT_EQ(a.header_length, 1 + cid_len + a.pn_length);
+          }
+          // And they open.
+          PacketProtection rx;
+          ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, s, app), Status::ok);
+          ASSERT_EQ(rx.set_short_dcid_length(cid_len), Status::ok);
+          std::vector<Buf> in;
+          for (size_t i = 0; i < std::size(kLen); ++i) in.emplace_back(bufs[0][i].bytes());
+          std::vector<Packet> pk;
+          for (Buf& b : in) pk.push_back(b.pkt);
+          EXPECT_EQ(rx.open(pk), pk.size());
+          for (size_t i = 0; i < pk.size(); ++i) EXPECT_EQ(pk[i].pn, skip + i);
+        }
+      }
+    }
+  });
+}
 }  // namespace
 }  // namespace rl::quic
