@@ -10,6 +10,7 @@
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/hkdf.h"
+#include "core/job_fill.h"
 #include "core/seqnum.h"
 
 namespace rl::quic {
@@ -606,9 +607,34 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   const bool phase = g.number & 1;
   const uint64_t acked = sp.largest_acked;
   const bool none_acked = !sp.any_acked;
-  uint8_t iv_lo[4];
-  std::memcpy(iv_lo, g.iv, 4);
-  const uint64_t iv_hi = load_be64(g.iv + 4);
+  const recjob::Block16 iv = recjob::load_iv(g.iv);
+  // RFC 9000 §17.1's length grows with pn - largest_acked, so when the
+  // burst's first and last packet numbers need the same length, every packet
+  // between does: computed once (pn_len_all), else per packet (0).
+  const unsigned len_first = packet_number_length(pn0, acked, none_acked);
+  const unsigned pn_len_all =
+      n > 0 && len_first == packet_number_length(pn0 + n - 1, acked, none_acked) ? len_first : 0;
+  // The header of a packet whose packet number takes `tmpl_len` bytes (in a
+  // steady burst, all of them) is two 8-byte stores: a template with the
+  // first byte and the CID, the packet number ORed into the second. Possible
+  // when the first byte and CID fill the first store (a CID of 7 or more
+  // bytes) and the header is at most 16 bytes; tmpl_len 0 = never.
+  unsigned tmpl_len = 0;
+  uint64_t tmpl_lo = 0, tmpl_hi = 0, tmpl_pn_mask = 0;
+  if (cid_len >= 7 && n > 0) {
+    unsigned l = pn_len_all != 0 ? pn_len_all : len_first;
+    if (packets[0].min_pn_length > l && packets[0].min_pn_length <= 4) l = packets[0].min_pn_length;
+    if (cid_len + l <= 15) {
+      uint8_t t[16] = {};
+      t[0] = static_cast<uint8_t>(first | (l - 1));
+      std::memcpy(t + 1, cid, cid_len);
+      const size_t hdr = 1 + cid_len + l;
+      tmpl_lo = recjob::le64(t);
+      tmpl_hi = recjob::le64(t + hdr - 8);
+      tmpl_pn_mask = ~uint64_t{0} << (8 * (8 - l));
+      tmpl_len = l;
+    }
+  }
   const AeadKey* key = &g.epoch.aead();
   const MaskKey* hp = &s.hp;
   AeadJob* jobs = scratch_.jobs;
@@ -620,7 +646,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     if (p.level != Level::one_rtt || !p.token.empty() || p.min_pn_length > 4 || !v.well_formed())
       return false;
     const uint64_t pn = pn0 + i;
-    unsigned pn_len = packet_number_length(pn, acked, none_acked);
+    unsigned pn_len = pn_len_all != 0 ? pn_len_all : packet_number_length(pn, acked, none_acked);
     if (pn_len < p.min_pn_length) pn_len = p.min_pn_length;
     const size_t pad = pn_len + v.length < 4 ? 4 - pn_len - v.length : 0;
     const size_t body = v.length + pad;
@@ -628,14 +654,19 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return false;
     uint8_t* data = v.buf + v.offset;
     uint8_t* h = data - hdr_len;
-    h[0] = static_cast<uint8_t>(first | (pn_len - 1));
-    copy_cid(h + 1, cid, cid_len);
-    store_pn(h + 1 + cid_len, pn, pn_len);
+    if (pn_len == tmpl_len) {
+      const uint64_t hi = tmpl_hi | (__builtin_bswap64(pn) & tmpl_pn_mask);
+      std::memcpy(h, &tmpl_lo, 8);
+      std::memcpy(data - 8, &hi, 8);
+    } else {
+      h[0] = static_cast<uint8_t>(first | (pn_len - 1));
+      copy_cid(h + 1, cid, cid_len);
+      store_pn(h + 1 + cid_len, pn, pn_len);
+    }
     if (pad != 0) std::memset(data + v.length, 0, pad);
     AeadJob& j = jobs[i];
     j.key = key;
-    std::memcpy(j.nonce, iv_lo, 4);
-    store_be64(j.nonce + 4, iv_hi ^ pn);
+    recjob::store16(j.nonce, recjob::xor_seq(iv, pn));  // one store (core/job_fill.h)
     j.aad = {h, hdr_len};
     j.data = {data, body};
     j.tag = data + body;
@@ -972,6 +1003,7 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
     const unsigned pn_len = (first & 3) + 1u;
     const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
     mt.pn_len = static_cast<uint8_t>(pn_len);
+    mt.first = first;
     mt.pn = pn;
     mt.try_prev = false;
     mt.job = -1;
@@ -1041,7 +1073,9 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
       any_failed |= j.status == Status::auth_failed;
       continue;
     }
-    Status st = (d[0] & kShortReserved) != 0 ? Status::malformed : Status::ok;
+    // The first byte as phase 2 unprotected it (not read again from the
+    // packet, whose line the kernel has pushed out of L1).
+    Status st = (mt.first & kShortReserved) != 0 ? Status::malformed : Status::ok;
     if (st == Status::ok && any && mt.pn <= top) {
       for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
         if (meta[k].job >= 0 && packets[k].view.status == Status::ok && meta[k].pn == mt.pn)
@@ -1075,7 +1109,7 @@ size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
     const uint32_t hdr_len = static_cast<uint32_t>(pn_off + mt.pn_len);
     p.pn = mt.pn;
     p.pn_length = mt.pn_len;
-    p.key_phase = (d[0] & kKeyPhaseBit) != 0;
+    p.key_phase = (mt.first & kKeyPhaseBit) != 0;
     p.header_length = hdr_len;
     p.view.offset += hdr_len;
     p.view.length = static_cast<uint32_t>(data_len);

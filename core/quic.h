@@ -267,6 +267,7 @@ class PacketProtection {
     bool unmasked = false;  // header protection removed in place
     bool try_prev = false;  // next keys tried on a flipped phase; previous ones exist
     uint8_t pn_len = 0;
+    uint8_t first = 0;      // open_1rtt: the first byte once unprotected
     int mask = -1;          // index into masks, or -1
     int job = -1;           // index into jobs, or -1
     Gen* gen = nullptr;

@@ -1380,5 +1380,202 @@ TEST(QuicBurst, OneRttFastPathsAgreeWithGeneralPaths) {
   });
 }
 
+
+// Bursts that mix what the 1-RTT fast paths take (short headers of the
+// current, next or previous keys) with what they refuse or hand to the
+// general path (a long-header packet, a packet too short to sample, a
+// forged tag, a packet repeated in the burst or from an earlier burst, a
+// flipped key phase, late packets of the old phase), opened once as bursts
+// and once one packet at a time on a second receiver. Each packet must get
+// the same status and bytes, and after each burst both receivers the same
+// state. Every packet number in a burst sits on the same side of the key
+// update for both, so burst and one-at-a-time must agree exactly.
+TEST(QuicBurst, MixedBurstsAgreeWithOneAtATime) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 301);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 302);
+      const Bytes dcid = test::random_bytes(8, 303);
+      PacketProtection tx, rx_burst, rx_one;
+      ASSERT_EQ(tx.install(Level::handshake, Direction::seal, s, hs), Status::ok);
+      ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+      ASSERT_EQ(tx.set_dcid(dcid), Status::ok);
+      for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+        ASSERT_EQ(rx->install(Level::handshake, Direction::open, s, hs), Status::ok);
+        ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, app), Status::ok);
+        ASSERT_EQ(rx->set_short_dcid_length(8), Status::ok);
+      }
+      auto seal_one = [&](Level level, size_t len, uint64_t seed) {
+        Buf b(test::random_bytes(len, seed), level);
+        std::vector<Packet> pk{b.pkt};
+        EXPECT_EQ(tx.seal(pk), 1u);
+        b.pkt = pk[0];
+        return b.bytes();
+      };
+      // P[0..11] with the first keys, then a key update, Q[12..17] with the
+      // next ones (flipped key phase); H a Handshake packet.
+      std::vector<Bytes> wire;
+      for (size_t i = 0; i < 12; ++i) wire.push_back(seal_one(Level::one_rtt, 20 + i * 53 % 300, 310 + i));
+      ASSERT_EQ(tx.on_ack(Space::application, 5), Status::ok);
+      ASSERT_EQ(tx.update(Direction::seal), Status::ok);
+      for (size_t i = 12; i < 18; ++i) wire.push_back(seal_one(Level::one_rtt, 30 + i * 41 % 250, 310 + i));
+      const Bytes h = seal_one(Level::handshake, 60, 399);
+      auto forged = [&](size_t i) {
+        Bytes b = wire[i];
+        b.back() ^= 0x01;  // the tag
+        return b;
+      };
+      Bytes short_q15(wire[15].begin(), wire[15].begin() + 20);  // cannot hold the sample
+      const std::vector<std::vector<Bytes>> bursts = {
+          // fast path: reordering, a repeat inside the burst, a forged tag
+          {wire[0], wire[1], wire[3], wire[2], wire[1], forged(4), wire[5], wire[6]},
+          // general path (long header): a repeat of an earlier burst's packet
+          {wire[7], h, wire[8], wire[6]},
+          // fast path: the peer's key update (next keys), late packets of the
+          // old phase numbered below it, the genuine packet 4 after its forgery
+          {wire[9], wire[12], wire[10], wire[13], wire[4]},
+          // general path (a packet too short to sample)
+          {wire[14], short_q15, wire[16]},
+          // fast path with the previous keys kept: a late old-phase packet, a
+          // repeat, a forgery, a too-short packet alone
+          {wire[17], wire[11], wire[13], forged(15)},
+          {short_q15},
+      };
+      for (size_t bi = 0; bi < bursts.size(); ++bi) {
+        SCOPED_TRACE("burst " + std::to_string(bi));
+        const std::vector<Bytes>& in = bursts[bi];
+        std::vector<Buf> a, b;
+        for (const Bytes& w : in) {
+          a.emplace_back(w);
+          b.emplace_back(w);
+        }
+        std::vector<Packet> pa;
+        for (Buf& x : a) pa.push_back(x.pkt);
+        const size_t ok_burst = rx_burst.open(pa);
+        size_t ok_one = 0;
+        for (size_t i = 0; i < b.size(); ++i) {
+          std::vector<Packet> pb{b[i].pkt};
+          ok_one += rx_one.open(pb);
+          b[i].pkt = pb[0];
+        }
+        EXPECT_EQ(ok_burst, ok_one);
+        for (size_t i = 0; i < in.size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          a[i].pkt = pa[i];
+          EXPECT_EQ(a[i].pkt.status(), b[i].pkt.status());
+          EXPECT_EQ(a[i].mem, b[i].mem);
+          if (a[i].pkt.status() != Status::ok) {
+            EXPECT_EQ(a[i].mem, in[i]);  // refused packets are left as they arrived
+            continue;
+          }
+          EXPECT_EQ(a[i].pkt.pn, b[i].pkt.pn);
+          EXPECT_EQ(a[i].pkt.type, b[i].pkt.type);
+          EXPECT_EQ(a[i].pkt.header_length, b[i].pkt.header_length);
+          EXPECT_EQ(a[i].pkt.view.offset, b[i].pkt.view.offset);
+          EXPECT_EQ(a[i].pkt.view.length, b[i].pkt.view.length);
+          EXPECT_EQ(a[i].pkt.key_phase, b[i].pkt.key_phase);
+        }
+        for (Space sp : {Space::handshake, Space::application}) {
+          EXPECT_EQ(rx_burst.has_received(sp), rx_one.has_received(sp));
+          EXPECT_EQ(rx_burst.largest_received(sp), rx_one.largest_received(sp));
+        }
+        EXPECT_EQ(rx_burst.generation(Direction::open), rx_one.generation(Direction::open));
+        EXPECT_EQ(rx_burst.has_previous(), rx_one.has_previous());
+        EXPECT_EQ(rx_burst.auth_failures(), rx_one.auth_failures());
+        EXPECT_EQ(rx_burst.key_update_error(), rx_one.key_update_error());
+        const KeyCounters* ca = rx_burst.counters(Level::one_rtt, Direction::open);
+        const KeyCounters* cb = rx_one.counters(Level::one_rtt, Direction::open);
+        ASSERT_NE(ca, nullptr);
+        ASSERT_NE(cb, nullptr);
+        EXPECT_EQ(ca->opened, cb->opened);
+        EXPECT_EQ(ca->bytes_opened, cb->bytes_opened);
+        EXPECT_EQ(ca->replays, cb->replays);
+        EXPECT_EQ(ca->auth_failures, cb->auth_failures);
+        const auto ea = drain(rx_burst), eb = drain(rx_one);
+        ASSERT_EQ(ea.size(), eb.size());
+        for (size_t i = 0; i < ea.size(); ++i) {
+          EXPECT_EQ(ea[i].kind, eb[i].kind);
+          EXPECT_EQ(ea[i].epoch, eb[i].epoch);
+        }
+      }
+      // What the bursts should have given (so that the comparison above is
+      // not between two receivers that refuse everything).
+      EXPECT_EQ(rx_burst.generation(Direction::open), 1u);
+      EXPECT_TRUE(rx_burst.has_previous());
+      EXPECT_EQ(rx_burst.auth_failures(), 2u);
+      EXPECT_EQ(rx_burst.largest_received(Space::application), 17u);
+      EXPECT_TRUE(rx_burst.has_received(Space::handshake));
+      EXPECT_EQ(rx_burst.key_update_error(), KeyUpdateError::none);
+      // Opened with the next keys: 12, 13, 14, 16, 17 (15 never whole).
+      EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->opened, 5u);
+    }
+  });
+}
+
+// seal_1rtt writes most headers from a per-burst template (packet-number
+// length computed once, CID of 7+ bytes) and the rest byte by byte; the
+// general path (a Handshake packet in front) writes every header its own
+// way. Over CID lengths on both sides of the template's limits, per-packet
+// minimum packet-number lengths, payloads short enough to need padding and a
+// burst whose packet numbers cross from 1- to 2-byte encodings, both must
+// give the same bytes.
+TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 401);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 402);
+      for (size_t cid_len : {0, 4, 6, 7, 8, 11, 12, 15, 20}) {
+        for (uint64_t skip : {uint64_t{0}, uint64_t{125}, uint64_t{0x01020304}}) {
+          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip));
+          const Bytes dcid = test::random_bytes(cid_len, 403 + cid_len);
+          PacketProtection tx[2];
+          for (int k = 0; k < 2; ++k) {
+            ASSERT_EQ(tx[k].install(Level::handshake, Direction::seal, s, hs), Status::ok);
+            ASSERT_EQ(tx[k].install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+            ASSERT_EQ(tx[k].set_dcid(dcid), Status::ok);
+            ASSERT_EQ(tx[k].skip_packet_numbers(Space::application, skip), Status::ok);
+          }
+          constexpr uint8_t kMinLen[] = {0, 4, 2, 0, 3, 1, 0, 0};
+          constexpr size_t kLen[] = {40, 0, 1, 2, 300, 3, 17, 64};
+          std::vector<Buf> bufs[2];
+          for (int k = 0; k < 2; ++k) {
+            if (k == 1) bufs[k].emplace_back(Bytes(30, 0xaa), Level::handshake);
+            for (size_t i = 0; i < std::size(kLen); ++i) {
+              bufs[k].emplace_back(test::random_bytes(kLen[i], 410 + i), Level::one_rtt);
+              bufs[k].back().pkt.min_pn_length = kMinLen[i];
+            }
+            std::vector<Packet> pk;
+            for (Buf& b : bufs[k]) pk.push_back(b.pkt);
+            ASSERT_EQ(tx[k].seal(pk), pk.size());
+            for (size_t i = 0; i < pk.size(); ++i) bufs[k][i].pkt = pk[i];
+          }
+          for (size_t i = 0; i < std::size(kLen); ++i) {
+            const Packet& a = bufs[0][i].pkt;
+            const Packet& b = bufs[1][i + 1].pkt;
+            EXPECT_EQ(bufs[0][i].bytes(), bufs[1][i + 1].bytes()) << i;
+            EXPECT_EQ(a.pn, b.pn);
+            EXPECT_EQ(a.pn, skip + i);
+            EXPECT_EQ(a.pn_length, b.pn_length);
+            EXPECT_GE(a.pn_length, std::max<unsigned>(kMinLen[i], packet_number_length(a.pn, 0, true)));
+            EXPECT_EQ(a.header_length, b.header_length);
+            EXPECT_EQ(a.header_length, 1 + cid_len + a.pn_length);
+          }
+          // And they open.
+          PacketProtection rx;
+          ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, s, app), Status::ok);
+          ASSERT_EQ(rx.set_short_dcid_length(cid_len), Status::ok);
+          std::vector<Buf> in;
+          for (size_t i = 0; i < std::size(kLen); ++i) in.emplace_back(bufs[0][i].bytes());
+          std::vector<Packet> pk;
+          for (Buf& b : in) pk.push_back(b.pkt);
+          EXPECT_EQ(rx.open(pk), pk.size());
+          for (size_t i = 0; i < pk.size(); ++i) EXPECT_EQ(pk[i].pn, skip + i);
+        }
+      }
+    }
+  });
+}
 }  // namespace
 }  // namespace rl::quic
