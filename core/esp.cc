@@ -218,6 +218,79 @@ void Sa::soft_check(uint64_t now) {
 // consumed even if something later fails), write header and trailer, build
 // the AEAD job. Then one AEAD call for the burst.
 
+// The lean seal loop: a burst of a quiet, non-GMAC SA whose sequence numbers
+// stay below the last one. Per packet only what varies: the next header, the
+// room check, header, IV, trailer and job, composed in registers and written
+// with one store each; the sequence number and counters live in registers and
+// are written once. It stops at the first packet that needs anything else
+// (dummy, TFC, too little room, a next header to refuse); seal() goes on.
+template <bool kEsn, bool kTunnel>
+size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
+                    uint8_t (*aad)[16], uint32_t* new_len) {
+  const size_t hdr = header_len(), icv = key_.tag_len();
+  const uint32_t salt = recjob::le32(salt_);
+  const uint32_t spi_be = __builtin_bswap32(spi_);
+  const bool explicit_iv = iv_len_ != 0;
+  const uint64_t mask = iv_mask_;
+  const AeadKey* const key = &key_;
+  uint64_t seq = next_seq_, bytes = 0;
+  size_t k = 0;
+  for (; k < pkts.size(); ++k) {
+    PacketView& p = pkts[k];
+    uint8_t* const buf = p.buf;
+    const uint32_t off = p.offset, len = p.length, cap = p.capacity;
+    if (buf == nullptr || off > cap || len > cap - off) break;
+    uint8_t nh = 0;
+    if (!meta.empty()) {
+      const SealMeta& m = meta[k];
+      if (m.dummy || m.tfc_pad_to > len) break;
+      nh = m.next_header;
+    }
+    if constexpr (kTunnel) {
+      if (nh == 0) {
+        const unsigned version = len > 0 ? buf[off] >> 4 : 0;
+        nh = version == 4 ? kNextHeaderIpv4 : version == 6 ? kNextHeaderIpv6 : 0;
+      }
+      if (nh != kNextHeaderIpv4 && nh != kNextHeaderIpv6) break;
+    } else {
+      if (nh == 0 || nh == kNextHeaderNone) break;
+    }
+    const size_t pad = pad_for(len);
+    if (off < hdr || cap - off - len < pad + 2 + icv) break;
+    uint8_t* const d = buf + off;
+    uint8_t* const h = d - hdr;
+    const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
+    const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
+    std::memcpy(h, &spi_seql, 8);
+    const uint64_t ivv = explicit_iv ? seq ^ mask : seq;
+    if (explicit_iv) store_be64(h + 8, ivv);
+    // §2.4 padding 1, 2, 3, pad length, next header: one 8-byte store (the
+    // bytes past the trailer are the ICV's, written by the kernel).
+    const uint64_t trailer = (uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
+                             uint64_t{pad} << (8 * pad) | uint64_t{nh} << (8 * pad + 8);
+    std::memcpy(d + len, &trailer, 8);
+    const size_t protected_len = len + pad + 2;
+    std::span<const uint8_t> a;
+    if constexpr (kEsn) {
+      const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
+      a = {aad[k], 12};
+    } else {
+      recjob::store16(aad[k], {spi_seql, 0});
+      a = {aad[k], 8};
+    }
+    recjob::make(jobs + k, key, recjob::salt_seq(salt, ivv), a, {d, protected_len},
+                 d + protected_len);
+    new_len[k] = static_cast<uint32_t>(hdr + protected_len + icv);
+    bytes += len;
+    ++seq;
+  }
+  counters_.packets += k;
+  counters_.bytes += bytes;
+  next_seq_ = seq;
+  return k;
+}
+
 size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now) {
   if (!meta.empty() && meta.size() != pkts.size()) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
@@ -251,7 +324,21 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     const bool quiet_burst = quiet(now, count, total);
     const uint32_t salt = recjob::le32(salt_);
     const uint32_t spi_be = __builtin_bswap32(spi_);
-    for (size_t k = 0; k < count; ++k) {
+    size_t k = 0;
+    // quiet: live and within lifetimes for the whole chunk; no packet of the
+    // chunk can take the last sequence number (nor is it gone).
+    if (quiet_burst && !gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_) {
+      const std::span<PacketView> chunk = pkts.subspan(base, count);
+      const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
+      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+      const bool tunnel = mode_ == Mode::tunnel;
+      n = k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, new_len)
+                             : seal_run<true, false>(chunk, cmeta, raw, aad, new_len))
+                   : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, new_len)
+                             : seal_run<false, false>(chunk, cmeta, raw, aad, new_len));
+      for (size_t i = 0; i < n; ++i) which[i] = static_cast<uint32_t>(base + i);
+    }
+    for (; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
       if (!p.well_formed()) {

@@ -172,6 +172,12 @@ class Sa {
   template <bool kEsn, bool kExplicitIv>
   size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
                    uint8_t (*aad)[16]) const;
+  // The lean seal loop of seal() (see there): seals pkts[0..) while they need
+  // nothing unusual (no dummy, no TFC, room enough, a next header the mode
+  // allows); returns how many it took, their jobs in raw storage `jobs`.
+  template <bool kEsn, bool kTunnel>
+  size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
+                  uint8_t (*aad)[16], uint32_t* new_len);
   template <bool kTunnel>
   size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                     const uint64_t* seqs, size_t k, size_t n, size_t& ok);
