@@ -218,6 +218,79 @@ void Sa::soft_check(uint64_t now) {
 // consumed even if something later fails), write header and trailer, build
 // the AEAD job. Then one AEAD call for the burst.
 
+// The lean seal loop: a burst of a quiet, non-GMAC SA whose sequence numbers
+// stay below the last one. Per packet only what varies: the next header, the
+// room check, header, IV, trailer and job, composed in registers and written
+// with one store each; the sequence number and counters live in registers and
+// are written once. It stops at the first packet that needs anything else
+// (dummy, TFC, too little room, a next header to refuse); seal() goes on.
+template <bool kEsn, bool kTunnel>
+size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
+                    uint8_t (*aad)[16], uint32_t* new_len) {
+  const size_t hdr = header_len(), icv = key_.tag_len();
+  const uint32_t salt = recjob::le32(salt_);
+  const uint32_t spi_be = __builtin_bswap32(spi_);
+  const bool explicit_iv = iv_len_ != 0;
+  const uint64_t mask = iv_mask_;
+  const AeadKey* const key = &key_;
+  uint64_t seq = next_seq_, bytes = 0;
+  size_t k = 0;
+  for (; k < pkts.size(); ++k) {
+    PacketView& p = pkts[k];
+    uint8_t* const buf = p.buf;
+    const uint32_t off = p.offset, len = p.length, cap = p.capacity;
+    if (buf == nullptr || off > cap || len > cap - off) break;
+    uint8_t nh = 0;
+    if (!meta.empty()) {
+      const SealMeta& m = meta[k];
+      if (m.dummy || m.tfc_pad_to > len) break;
+      nh = m.next_header;
+    }
+    if constexpr (kTunnel) {
+      if (nh == 0) {
+        const unsigned version = len > 0 ? buf[off] >> 4 : 0;
+        nh = version == 4 ? kNextHeaderIpv4 : version == 6 ? kNextHeaderIpv6 : 0;
+      }
+      if (nh != kNextHeaderIpv4 && nh != kNextHeaderIpv6) break;
+    } else {
+      if (nh == 0 || nh == kNextHeaderNone) break;
+    }
+    const size_t pad = pad_for(len);
+    if (off < hdr || cap - off - len < pad + 2 + icv) break;
+    uint8_t* const d = buf + off;
+    uint8_t* const h = d - hdr;
+    const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
+    const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
+    std::memcpy(h, &spi_seql, 8);
+    const uint64_t ivv = explicit_iv ? seq ^ mask : seq;
+    if (explicit_iv) store_be64(h + 8, ivv);
+    // §2.4 padding 1, 2, 3, pad length, next header: one 8-byte store (the
+    // bytes past the trailer are the ICV's, written by the kernel).
+    const uint64_t trailer = (uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
+                             uint64_t{pad} << (8 * pad) | uint64_t{nh} << (8 * pad + 8);
+    std::memcpy(d + len, &trailer, 8);
+    const size_t protected_len = len + pad + 2;
+    std::span<const uint8_t> a;
+    if constexpr (kEsn) {
+      const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
+      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
+      a = {aad[k], 12};
+    } else {
+      recjob::store16(aad[k], {spi_seql, 0});
+      a = {aad[k], 8};
+    }
+    recjob::make(jobs + k, key, recjob::salt_seq(salt, ivv), a, {d, protected_len},
+                 d + protected_len);
+    new_len[k] = static_cast<uint32_t>(hdr + protected_len + icv);
+    bytes += len;
+    ++seq;
+  }
+  counters_.packets += k;
+  counters_.bytes += bytes;
+  next_seq_ = seq;
+  return k;
+}
+
 size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now) {
   if (!meta.empty() && meta.size() != pkts.size()) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
@@ -251,7 +324,21 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     const bool quiet_burst = quiet(now, count, total);
     const uint32_t salt = recjob::le32(salt_);
     const uint32_t spi_be = __builtin_bswap32(spi_);
-    for (size_t k = 0; k < count; ++k) {
+    size_t k = 0;
+    // quiet: live and within lifetimes for the whole chunk; no packet of the
+    // chunk can take the last sequence number (nor is it gone).
+    if (quiet_burst && !gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_) {
+      const std::span<PacketView> chunk = pkts.subspan(base, count);
+      const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
+      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+      const bool tunnel = mode_ == Mode::tunnel;
+      n = k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, new_len)
+                             : seal_run<true, false>(chunk, cmeta, raw, aad, new_len))
+                   : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, new_len)
+                             : seal_run<false, false>(chunk, cmeta, raw, aad, new_len));
+      for (size_t i = 0; i < n; ++i) which[i] = static_cast<uint32_t>(base + i);
+    }
+    for (; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
       if (!p.well_formed()) {
@@ -563,12 +650,146 @@ size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
   return ok;
 }
 
-// Open, two-phase (RFC 4303 §3.4): parse, route by SPI, reconstruct the
-// sequence number, replay *check*; one AEAD call for the chunk; then, for each
-// packet that authenticated, check the trailer (§2.4) and *commit* the window,
+// ---- Open: the lean path for the common burst -----------------------------------
+// Most bursts are packets of one SA, in order, within lifetimes. For them,
+// open_chunk runs these two loops instead of its general ones: the SA's
+// constants sit in registers, ESN and IV layout are compile-time, and nothing
+// is looked up, admitted or probed per packet. They take only what the
+// general loops would accept with the same result, and stop at the first
+// packet that needs anything else; the general loops go on from there.
+
+template <bool kEsn, bool kExplicitIv>
+size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
+                     uint8_t (*aad)[16]) const {
+  const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
+  const size_t hdr = header_len(), icv = key_.tag_len(), min_len = hdr + 2 + icv;
+  const uint64_t top = window_.empty() ? 0 : window_.highest();
+  const uint32_t window = window_.size();
+  const uint32_t salt = recjob::le32(salt_);
+  const AeadKey* const key = &key_;
+  uint64_t prev = top;
+  size_t i = 0;
+  for (; i < pkts.size(); ++i) {
+    const PacketView& p = pkts[i];
+    uint8_t* const buf = p.buf;
+    const uint32_t off = p.offset, len = p.length, cap = p.capacity;
+    if (buf == nullptr || off > cap || len > cap - off || len < min_len) break;
+    uint8_t* const d = buf + off;
+    const uint64_t h = recjob::le64(d);  // SPI ‖ Seql, memory order: read once
+    if (static_cast<uint32_t>(h) != spi_mem) break;
+    const uint32_t seql_mem = static_cast<uint32_t>(h >> 32);
+    uint64_t seq = __builtin_bswap32(seql_mem);
+    std::span<const uint8_t> a{d, 8};
+    if constexpr (kEsn) {
+      const SeqHi hi = reconstruct_seq_hi(top, window, static_cast<uint32_t>(seq));
+      if (!hi.valid) break;
+      seq |= uint64_t{hi.hi} << 32;
+      // RFC 4106 §5: SPI ‖ Seqh ‖ Seql, one 16-byte store (core/job_fill.h).
+      recjob::store16(aad[i], {uint64_t{spi_mem} | uint64_t{__builtin_bswap32(hi.hi)} << 32,
+                               seql_mem});
+      a = {aad[i], 12};
+    }
+    // Above every earlier packet and the window top: the window check says
+    // ok, no two packets of the run share a number, and 0 never gets here.
+    if (seq <= prev) break;
+    prev = seq;
+    seqs[i] = seq;
+    const size_t body = len - min_len + 2;
+    recjob::make(jobs + i, key,
+                 kExplicitIv ? recjob::salt_explicit(salt, d + 8) : recjob::salt_seq(salt, seq), a,
+                 {d + hdr, body}, d + hdr + body);
+  }
+  return i;
+}
+
+// What the general commit does for an authenticated packet of a quiet SA
+// (no admission or soft check) that sits above the window top (no second
+// window check) with padding 1, 2, .. of at most 6 bytes and a next header
+// that is not 59 (in tunnel mode: the inner IP version's). Counters are
+// summed in registers and written once.
+template <bool kTunnel>
+size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
+                      const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
+  if (dying_) return k;
+  const size_t hdr = header_len(), icv = key_.tag_len();
+  // The trailer and inner header lines, written by the AEAD long ago in a
+  // large burst: requested a few packets ahead.
+  constexpr size_t kAhead = 4;
+  for (size_t a = k; a < std::min(n, k + kAhead); ++a) {
+    __builtin_prefetch(jobs[a].tag - 1);
+    if constexpr (kTunnel) __builtin_prefetch(pkts[a].data() + hdr);
+  }
+  const uint64_t packets0 = counters_.packets;
+  uint64_t packets = packets0, bytes = counters_.bytes;
+  for (; k < n; ++k) {
+    if (k + kAhead < n) {
+      __builtin_prefetch(jobs[k + kAhead].tag - 1);
+      if constexpr (kTunnel) __builtin_prefetch(pkts[k + kAhead].data() + hdr);
+    }
+    if (jobs[k].status != Status::ok) break;
+    PacketView& p = pkts[k];
+    uint8_t* const b = p.buf + p.offset + hdr;
+    const size_t body = p.length - hdr - icv;
+    // The 8 bytes that end with the next header, one load: inside the
+    // packet, as the ESP header alone is 8 bytes.
+    const uint64_t t = recjob::le64(b + body - 8);
+    const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
+    const uint8_t nh = static_cast<uint8_t>(t >> 56);
+    if (pad > 6 || pad + 2 > body || nh == kNextHeaderNone) break;
+    constexpr uint64_t kOneToSix = 0x060504030201;  // §2.4: 01 02 .. 06 in memory order
+    const uint64_t mask = (uint64_t{1} << (8 * pad)) - 1;
+    if (((t >> (8 * (6 - pad))) & mask) != (kOneToSix & mask)) break;
+    const size_t payload = body - 2 - pad;
+    size_t tfc = 0;
+    if constexpr (kTunnel) {
+      if (payload == 0) break;
+      const unsigned version = b[0] >> 4;
+      if (!((nh == kNextHeaderIpv4 && version == 4) || (nh == kNextHeaderIpv6 && version == 6)))
+        break;
+      const size_t inner = inner_ip_length(b, payload, nh);
+      if (inner != 0 && inner < payload) tfc = payload - inner;  // §2.7 TFC padding
+    }
+    const uint64_t seq = seqs[k];
+    if (!window_.empty() && seq <= window_.highest()) break;  // moved by a resync
+    // The first packet that authenticates tells the IKE daemon the peer has
+    // moved to this SA (counters_ are exact here: nothing summed yet).
+    if (packets == 0) event(KeyEvent::peer_updated);
+    window_.commit(seq);
+    ++packets;
+    bytes += payload;
+    p.offset += static_cast<uint32_t>(hdr);
+    p.length = static_cast<uint32_t>(payload - tfc);
+    p.status = Status::ok;
+    if (!info.empty()) {
+      info[k].seq = seq;
+      info[k].next_header = nh;
+      info[k].tfc_stripped = static_cast<uint32_t>(tfc);
+    }
+  }
+  if (packets != packets0) {
+    counters_.packets = packets;
+    counters_.bytes = bytes;
+    failed_in_a_row_ = 0;
+    ok += packets - packets0;
+  }
+  return k;
+}
+
+// ---- Open ----------------------------------------------------------------------
+// Two-phase (RFC 4303 §3.4): parse, route by SPI, reconstruct the sequence
+// number, replay *check*; one AEAD call for the chunk; then, for each packet
+// that authenticated, check the trailer (§2.4) and *commit* the window,
 // counters and lifetime. Any packet that does not end as ok/dummy leaves its
 // bytes as they arrived (a decrypted one is sealed again, which restores the
 // ciphertext and tag exactly) and its SA's window and sequence state untouched.
+//
+// A prefix of packets of the first packet's SA (not GMAC, quiet for the whole
+// chunk) takes the lean loops above on both sides of the AEAD call; the
+// general loops take over at the first packet that is anything else (another
+// SPI, a replay, a short packet, ...) and, after the AEAD call, for each
+// prefix packet the lean commit leaves (failed ICV, bad padding, dummy, a
+// resync that moved the window). esp_test compares bursts that mix both with
+// opens one packet at a time.
 size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
   struct Slot {
     Sa* sa;
@@ -580,6 +801,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   };
   JobArray jobs;
   Slot slots[kMaxBurst];
+  uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
   alignas(16) uint8_t aad[kMaxBurst][16];
   size_t n = 0;
   const uint64_t now = burst_time();
@@ -589,6 +811,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   // numbers: then none repeats another of this chunk, and the commit pass
   // need not check the window a second time.
   bool rising = true;
+  bool any_borrowed = false;
 
   // Headers and trailers are the only bytes ESP itself reads, one cache line
   // each per packet: ask for all of them at once so the misses overlap.
@@ -597,9 +820,34 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     total += p.length;
     if (p.well_formed()) __builtin_prefetch(p.data());
   }
-  for (size_t i = 0; i < pkts.size(); ++i) {
+  if (!info.empty()) std::fill(info.begin(), info.end(), OpenInfo{});
+
+  // The lean prefix: what it takes, the general loop would take too (well
+  // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
+  // classifier as well; admitted, as the SA is quiet; window check ok).
+  Sa* fast = nullptr;
+  size_t fast_n = 0;
+  if (!pkts.empty() && pkts[0].well_formed() && pkts[0].length >= 8) {
+    Sa* sa = find(Direction::open, load_be32(pkts[0].data()));
+    if (sa != nullptr && !sa->gmac_ && sa->quiet(now, pkts.size(), total)) {
+      fast = last = sa;
+      last_quiet = true;
+      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+      const bool iv = sa->iv_len_ != 0;
+      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<true, false>(pkts, raw, seqs, aad))
+                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<false, false>(pkts, raw, seqs, aad));
+      n = fast_n;
+      if (!info.empty())
+        for (size_t k = 0; k < fast_n; ++k) info[k].spi = sa->spi_;
+      // The general loop compares with the last accepted packet.
+      if (n != 0) slots[n - 1] = Slot{sa, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
+    }
+  }
+
+  for (size_t i = fast_n; i < pkts.size(); ++i) {
     PacketView& p = pkts[i];
-    if (!info.empty()) info[i] = OpenInfo{};
     if (!p.well_formed()) {
       p.status = Status::invalid_argument;
       continue;
@@ -663,31 +911,43 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
       p.status = Status::buffer_too_small;
       continue;
     }
+    any_borrowed |= borrow;
     if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
     AeadJob& j = jobs.make(n);
-    slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), borrow, last_quiet, {}};
-    sa->open_job(p.data(), body, seq, j, aad[n], slots[n].saved);
+    Slot& s = slots[n];
+    s.sa = sa;
+    s.seq = seq;
+    s.pkt = static_cast<uint32_t>(i);
+    s.borrowed = borrow;
+    s.quiet = last_quiet;
+    sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
     ++n;
   }
 
   rl::open(jobs.first(n));
 
-  for (size_t k = 0; k < n; ++k) {
-    if (!slots[k].borrowed) continue;
-    uint8_t* d = pkts[slots[k].pkt].data();
-    std::memcpy(d, d - 4, 4);
-    std::memcpy(d - 4, slots[k].saved, 4);
+  if (any_borrowed) {
+    for (size_t k = fast_n; k < n; ++k) {
+      if (!slots[k].borrowed) continue;
+      uint8_t* d = pkts[slots[k].pkt].data();
+      std::memcpy(d, d - 4, 4);
+      std::memcpy(d - 4, slots[k].saved, 4);
+    }
   }
 
   // The commit pass reads each trailer and, in tunnel mode, the inner IP
-  // header: lines the AEAD touched long ago in a large burst.
-  for (size_t k = 0; k < n; ++k) {
-    __builtin_prefetch(jobs[k].tag - 2);
+  // header: lines the AEAD touched long ago in a large burst. (The lean
+  // commit requests them a few packets ahead itself.)
+  for (size_t k = fast_n; k < n; ++k) {
+    __builtin_prefetch(jobs[k].tag - 1);
     const Sa& sa = *slots[k].sa;
     if (sa.mode_ == Mode::tunnel) __builtin_prefetch(pkts[slots[k].pkt].data() + sa.header_len());
   }
   size_t ok = 0;
-  for (size_t k = 0; k < n; ++k) {
+  bool any_dying = false;
+
+  // The general commit of packet k.
+  const auto commit = [&](size_t k) {
     AeadJob& j = jobs[k];
     Slot& s = slots[k];
     Sa& sa = *s.sa;
@@ -708,10 +968,11 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
         ++sa.counters_.integrity_failed;
         if (sa.counters_.integrity_failed >= sa.limits_.max_auth_failures && !sa.dying_) {
           sa.dying_ = true;  // wiped after this chunk: its other jobs may need the key
+          any_dying = true;
           sa.event(KeyEvent::integrity_limit);
         }
       }
-      continue;
+      return;
     }
     // The plaintext (or, for GMAC, the authenticated cleartext) trailer.
     const size_t hdr = sa.header_len(), icv = sa.icv_len();
@@ -745,7 +1006,7 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     if (st != Status::ok) {
       if (!sa.gmac_) rl::seal({&j, 1});  // re-encrypt: bytes as they arrived
       p.status = st;
-      continue;
+      return;
     }
     // Commit. The first packet that authenticates on an inbound SA tells the
     // IKE daemon the peer has moved to it (the old SA can go once late
@@ -771,15 +1032,31 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     if (nh == kNextHeaderNone) {
       ++sa.counters_.dummy;
       p.status = Status::dummy_packet;  // §2.6: authenticated, discarded
-      continue;
+      return;
     }
     p.status = Status::ok;
     ++ok;
-  }
+  };
 
-  for (size_t k = 0; k < n; ++k) {
-    Sa& sa = *slots[k].sa;
-    if (sa.dying_ && sa.live()) sa.expire();
+  size_t k = 0;
+  if (fast != nullptr) {
+    AeadJob* const done = &jobs[0];
+    const bool tunnel = fast->mode_ == Mode::tunnel;
+    while (k < fast_n) {
+      k = tunnel ? fast->commit_run<true>(pkts, info, done, seqs, k, fast_n, ok)
+                 : fast->commit_run<false>(pkts, info, done, seqs, k, fast_n, ok);
+      if (k == fast_n) break;
+      slots[k] = Slot{fast, seqs[k], static_cast<uint32_t>(k), false, true, {}};
+      commit(k++);
+    }
+  }
+  for (; k < n; ++k) commit(k);
+
+  if (any_dying) {
+    for (size_t m = 0; m < n; ++m) {
+      Sa* sa = m < fast_n ? fast : slots[m].sa;
+      if (sa->dying_ && sa->live()) sa->expire();
+    }
   }
   return ok;
 }

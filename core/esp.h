@@ -163,6 +163,24 @@ class Sa {
   // packet's sequence number, the packet is decrypted and `j`/`aad` are the
   // job that did it (so that a later refusal can seal the bytes back).
   bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
+  // The lean open path of Sadb::open_chunk (see there). parse_run builds the
+  // AEAD jobs of pkts[0..) (into raw storage `jobs`, sequence numbers into
+  // `seqs`) while the packets are this SA's, long enough and rising above the
+  // window; it returns how many it took. commit_run commits jobs [k, n) of
+  // such a prefix while they authenticated with an ordinary trailer and
+  // returns the first it left for the general commit.
+  template <bool kEsn, bool kExplicitIv>
+  size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
+                   uint8_t (*aad)[16]) const;
+  // The lean seal loop of seal() (see there): seals pkts[0..) while they need
+  // nothing unusual (no dummy, no TFC, room enough, a next header the mode
+  // allows); returns how many it took, their jobs in raw storage `jobs`.
+  template <bool kEsn, bool kTunnel>
+  size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
+                  uint8_t (*aad)[16], uint32_t* new_len);
+  template <bool kTunnel>
+  size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
+                    const uint64_t* seqs, size_t k, size_t n, size_t& ok);
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);

@@ -1224,5 +1224,340 @@ TEST(EspSeal, LongBurstIsChunked) {
   for (int i = 0; i < 200; ++i) EXPECT_EQ(info[i].seq, 200u - i);
 }
 
+// ---- Mixed bursts against one packet at a time -----------------------------------
+// Sadb::open runs a lean path for the common burst (packets of one SA rising
+// above the window) and the general path for everything else, switching
+// within one burst. A burst mixing ordinary packets with replays, forged ICVs,
+// bad padding, dummies, TFC padding, another SA's packets, unknown SPIs,
+// truncated and reordered packets, across an ESN high-half change, must end
+// exactly as opening the same packets one at a time does: statuses, bytes,
+// OpenInfo, events and SA state.
+
+// Re-encrypts an ESP packet after `edit` changed its plaintext body (payload ‖
+// padding ‖ pad length ‖ next header): the ICV verifies, the trailer may not.
+template <class Edit>
+Bytes reencrypt(const Bytes& wire, const Transform& t, const Bytes& keymat, bool esn,
+                uint64_t seq, Edit edit) {
+  const size_t klen = suite_info(t.suite).key_len, hdr = t.implicit_iv ? 8 : 16;
+  AeadKey key;
+  EXPECT_EQ(key.init(t.suite, {keymat.data(), klen}, t.icv), Status::ok);
+  Bytes pkt = wire;
+  AeadJob j;
+  j.key = &key;
+  std::memcpy(j.nonce, keymat.data() + klen, 4);
+  if (t.implicit_iv)
+    store_be64(j.nonce + 4, seq);
+  else
+    std::memcpy(j.nonce + 4, pkt.data() + 8, 8);
+  uint8_t aad[12];
+  std::memcpy(aad, pkt.data(), 4);
+  if (esn) {
+    store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
+    std::memcpy(aad + 8, pkt.data() + 4, 4);
+    j.aad = {aad, 12};
+  } else {
+    j.aad = {pkt.data(), 8};
+  }
+  j.data = {pkt.data() + hdr, pkt.size() - hdr - t.icv};
+  j.tag = pkt.data() + pkt.size() - t.icv;
+  rl::open({&j, 1});
+  EXPECT_EQ(j.status, Status::ok);
+  edit(j.data);
+  rl::seal({&j, 1});
+  return pkt;
+}
+
+struct MixResult {
+  std::vector<Status> status;
+  std::vector<Bytes> bytes;
+  std::vector<OpenInfo> info;
+  std::vector<KeyEvent::Kind> events;
+  std::vector<uint64_t> state;  // per inbound SA: window top, counters
+};
+
+TEST(EspBurst, MixedBurstsMatchOneAtATime) {
+  struct Setup {
+    Transform t;
+    bool esn;
+    Mode mode;
+    uint64_t first;
+  } setups[] = {
+      {{Suite::aes128_gcm, 16, false, false}, false, Mode::tunnel, 1},
+      {{Suite::aes256_gcm, 12, false, false}, true, Mode::tunnel, (uint64_t{1} << 32) - 40},
+      {{Suite::chacha20_poly1305, 16, false, true}, true, Mode::transport, (uint64_t{5} << 32) - 30},
+      {{Suite::aes128_gcm, 16, false, true}, false, Mode::tunnel, 1000},
+      {{Suite::aes128_gcm, 16, true, false}, true, Mode::tunnel, 1},  // GMAC: general path only
+  };
+  constexpr uint32_t kSpiA = 0x5100, kSpiB = 0x5200;
+  for (const Setup& su : setups)
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+      SCOPED_TRACE(describe(su.t, su.esn, su.mode, false) + " seed " + std::to_string(seed));
+      std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(su.t.suite));
+      const Bytes keymat = test::random_bytes(suite_info(su.t.suite).key_len + kSaltLen, seed);
+      const Bytes keymat_b = test::random_bytes(suite_info(su.t.suite).key_len + kSaltLen, seed + 99);
+      SaConfig ca = config(su.t, keymat, kSpiA, su.esn, su.mode);
+      SaConfig cb = config(su.t, keymat_b, kSpiB, su.esn, su.mode);
+      ca.first_seq = cb.first_seq = su.first;
+      ca.highest_received = cb.highest_received = su.first - 1;
+      ca.replay_window = 64;
+      cb.replay_window = 128;
+      Sadb tx;
+      ASSERT_EQ(tx.install(Direction::seal, ca), Status::ok);
+      ASSERT_EQ(tx.install(Direction::seal, cb), Status::ok);
+      auto seal_one = [&](uint32_t spi, size_t len, SealMeta m) {
+        Bytes inner = su.mode == Mode::tunnel ? (rng() & 1 ? ipv4_packet(len, rng())
+                                                            : ipv6_packet(len + 40, rng()))
+                                              : test::random_bytes(len, rng());
+        if (su.mode == Mode::transport) m.next_header = m.next_header ? m.next_header : 17;
+        Buf b(inner, 64, 128);
+        EXPECT_EQ(tx.seal(spi, {&b.view, 1}, {&m, 1}), 1u);
+        return b.bytes();
+      };
+      // The arrival list: mostly A's packets in order, with every kind of
+      // packet the lean path must hand to the general one.
+      std::vector<Bytes> wire;
+      std::vector<Bytes> sent_a;
+      uint64_t seq_a = su.first;
+      for (int i = 0; i < 150; ++i) {
+        // The first ones go through every kind once; then at random.
+        static constexpr unsigned kFirst[] = {0, 60, 64, 68, 72, 75, 78, 84, 86, 88, 94, 0};
+        const unsigned kind = i < 12 ? kFirst[i] : static_cast<unsigned>(rng() % 100);
+        const size_t len = 60 + rng() % 200;
+        if (kind < 60 || sent_a.empty()) {
+          sent_a.push_back(seal_one(kSpiA, len, {}));
+          wire.push_back(sent_a.back());
+          ++seq_a;
+        } else if (kind < 64) {
+          // A replay of a recent packet: still inside the window whether the
+          // window is the burst's or the moment's (further back, a burst
+          // judges against the window as the burst found it: replayed where
+          // one at a time says too_old, or with ESN another Seqh and a
+          // failed ICV; both refusals that change nothing).
+          wire.push_back(sent_a[sent_a.size() - 1 - rng() % std::min<size_t>(sent_a.size(), 8)]);
+        } else if (kind < 68) {  // forged ICV
+          Bytes f = seal_one(kSpiA, len, {});
+          ++seq_a;
+          f[f.size() - 1 - rng() % su.t.icv] ^= 0x10;
+          wire.push_back(f);
+        } else if (kind < 72 && !su.t.gmac) {  // authenticated, bad padding
+          SealMeta m;
+          const Bytes ok = seal_one(kSpiA, (len & ~size_t{3}) + 1, m);  // padding 1..3 bytes
+          wire.push_back(reencrypt(ok, su.t, keymat, su.esn, seq_a++, [&](std::span<uint8_t> body) {
+            body[body.size() - 3] ^= 0x20;  // the last padding byte
+          }));
+        } else if (kind < 75) {  // dummy
+          SealMeta m;
+          m.dummy = true;
+          wire.push_back(seal_one(kSpiA, len, m));
+          ++seq_a;
+        } else if (kind < 78) {  // TFC padding
+          SealMeta m;
+          m.tfc_pad_to = static_cast<uint32_t>(len + 40 + rng() % 50);
+          wire.push_back(seal_one(kSpiA, len, m));
+          ++seq_a;
+        } else if (kind < 84) {  // the other SA
+          wire.push_back(seal_one(kSpiB, len, {}));
+        } else if (kind < 86) {  // unknown SPI
+          Bytes u = seal_one(kSpiB, len, {});
+          store_be32(u.data(), 0x5300);
+          wire.push_back(u);
+        } else if (kind < 88) {  // truncated
+          Bytes tr = seal_one(kSpiA, len, {});
+          ++seq_a;
+          tr.resize(rng() % 26);  // below the shortest ESP packet (8 + 2 + ICV 16)
+          wire.push_back(tr);
+        } else if (kind < 94) {  // sent, held back and delivered a little later
+          Bytes late = seal_one(kSpiA, len, {});
+          ++seq_a;
+          const size_t at = wire.size() - std::min<size_t>(wire.size(), rng() % 4);
+          sent_a.push_back(seal_one(kSpiA, len, {}));
+          ++seq_a;
+          wire.push_back(sent_a.back());
+          wire.insert(wire.begin() + static_cast<ptrdiff_t>(std::max(at, wire.size() - 1)), late);
+        } else {  // a gap: lost packets
+          seal_one(kSpiA, len, {});
+          ++seq_a;
+        }
+      }
+      // Opens `wire` in bursts whose sizes `next_burst` picks, on fresh SAs.
+      auto run = [&](auto next_burst) {
+        Sadb rx;
+        EXPECT_EQ(rx.install(Direction::open, ca), Status::ok);
+        EXPECT_EQ(rx.install(Direction::open, cb), Status::ok);
+        drain(rx);
+        MixResult r;
+        std::vector<Buf> bufs;
+        for (const Bytes& w : wire) bufs.emplace_back(w);
+        std::vector<PacketView> views;
+        for (Buf& b : bufs) views.push_back(b.view);
+        r.info.resize(wire.size());
+        for (size_t at = 0; at < wire.size();) {
+          const size_t n = std::min(next_burst(), wire.size() - at);
+          rx.open({views.data() + at, n}, {r.info.data() + at, n});
+          at += n;
+        }
+        for (const PacketView& v : views) {
+          r.status.push_back(v.status);
+          r.bytes.push_back(Bytes(v.data(), v.data() + v.length));
+        }
+        for (const KeyEvent& e : drain(rx)) r.events.push_back(e.kind);
+        for (uint32_t spi : {kSpiA, kSpiB}) {
+          const Sa* sa = rx.find(Direction::open, spi);
+          const SaCounters& k = sa->counters();
+          r.state.insert(r.state.end(), {sa->replay().highest(), k.packets, k.bytes, k.replay,
+                                         k.integrity_failed, k.malformed, k.dummy});
+        }
+        return r;
+      };
+      const MixResult one = run([] { return size_t{1}; });
+      const MixResult all = run([] { return size_t{64}; });
+      std::mt19937_64 split(seed);
+      const MixResult some = run([&] { return size_t{1} + split() % 40; });
+      // The reference saw every kind of packet the lean path leaves.
+      std::set<Status> kinds(one.status.begin(), one.status.end());
+      for (Status want : {Status::ok, Status::replayed, Status::auth_failed, Status::dummy_packet,
+                          Status::unknown_epoch, Status::truncated})
+        EXPECT_TRUE(kinds.count(want)) << "no packet ended as " << static_cast<int>(want);
+      if (!su.t.gmac) {
+        EXPECT_TRUE(kinds.count(Status::malformed));
+      }
+      for (const MixResult* r : {&all, &some}) {
+        ASSERT_EQ(r->status.size(), one.status.size());
+        for (size_t i = 0; i < one.status.size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          EXPECT_EQ(r->status[i], one.status[i]);
+          EXPECT_EQ(to_hex(r->bytes[i]), to_hex(one.bytes[i]));
+          EXPECT_EQ(r->info[i].spi, one.info[i].spi);
+          EXPECT_EQ(r->info[i].seq, one.info[i].seq);
+          EXPECT_EQ(r->info[i].next_header, one.info[i].next_header);
+          EXPECT_EQ(r->info[i].tfc_stripped, one.info[i].tfc_stripped);
+        }
+        EXPECT_EQ(r->events, one.events);
+        EXPECT_EQ(r->state, one.state);
+      }
+    }
+}
+
+// An Appendix A3 resync inside a burst moves the window top past the rest of
+// the burst's lean prefix: a later packet that authenticated with its old
+// sequence number is now left of the window and must be refused, not
+// committed.
+TEST(EspBurst, ResyncInsideABurstRechecksLaterPackets) {
+  const Bytes keymat = test::random_bytes(20, 31);
+  SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x5400, true, Mode::tunnel);
+  c.resync_after = 1;
+  c.highest_received = 4;
+  Sadb far, near, rx;
+  c.first_seq = (uint64_t{1} << 32) + 5;  // a sender 2^32 ahead
+  ASSERT_EQ(far.install(Direction::seal, c), Status::ok);
+  c.first_seq = 6;
+  ASSERT_EQ(near.install(Direction::seal, c), Status::ok);
+  ASSERT_EQ(rx.install(Direction::open, c), Status::ok);
+  Buf a(ipv4_packet(80, 1)), b(ipv4_packet(80, 2)), d(ipv4_packet(80, 3));
+  ASSERT_EQ(far.seal(0x5400, {&a.view, 1}), 1u);   // 2^32 + 5
+  ASSERT_EQ(near.seal(0x5400, {&b.view, 1}), 1u);  // 6
+  ASSERT_EQ(far.seal(0x5400, {&d.view, 1}), 1u);   // 2^32 + 6
+  const Bytes b_wire = b.bytes();
+  PacketView v[3] = {a.view, b.view, d.view};
+  OpenInfo info[3];
+  EXPECT_EQ(rx.open(v, info), 2u);
+  EXPECT_EQ(v[0].status, Status::ok);
+  EXPECT_EQ(info[0].seq, (uint64_t{1} << 32) + 5);
+  EXPECT_EQ(v[1].status, Status::too_old);
+  EXPECT_EQ(Bytes(v[1].data(), v[1].data() + v[1].length), b_wire);  // as it arrived
+  EXPECT_EQ(v[2].status, Status::ok);
+  EXPECT_EQ(info[2].seq, (uint64_t{1} << 32) + 6);
+  const Sa* sa = rx.find(Direction::open, 0x5400);
+  EXPECT_EQ(sa->replay().highest(), (uint64_t{1} << 32) + 6);
+  EXPECT_EQ(sa->counters().packets, 2u);
+  EXPECT_EQ(sa->counters().resyncs, 2u);
+}
+
+// Seal has a lean loop for the common burst too; it hands over to the general
+// loop at a dummy, TFC padding, a next header to refuse, a packet without room
+// or not well formed. Bursts mixing them must seal exactly what sealing one
+// packet at a time does (same bytes, statuses, sequence numbers, counters),
+// including a burst that reaches the last sequence number without ESN.
+TEST(EspBurst, SealBurstsMatchOneAtATime) {
+  struct Setup {
+    Transform t;
+    bool esn;
+    Mode mode;
+    uint64_t first;
+  } setups[] = {
+      {{Suite::aes128_gcm, 16, false, false}, false, Mode::tunnel, 1},
+      {{Suite::aes256_gcm, 8, false, false}, true, Mode::tunnel, (uint64_t{1} << 32) - 20},
+      {{Suite::chacha20_poly1305, 16, false, true}, true, Mode::transport, 77},
+      {{Suite::aes128_gcm, 16, false, true}, false, Mode::tunnel, 0xffffffff - 50},  // runs out
+      {{Suite::aes256_gcm, 16, true, false}, true, Mode::tunnel, 5},  // GMAC: general loop only
+  };
+  for (const Setup& su : setups)
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+      SCOPED_TRACE(describe(su.t, su.esn, su.mode, false) + " seed " + std::to_string(seed));
+      std::mt19937_64 rng(seed * 104729 + static_cast<uint64_t>(su.t.suite));
+      const Bytes keymat = test::random_bytes(suite_info(su.t.suite).key_len + kSaltLen, seed);
+      SaConfig c = config(su.t, keymat, 0x5500, su.esn, su.mode);
+      c.first_seq = su.first;
+      std::vector<Buf> plain;
+      std::vector<SealMeta> meta;
+      for (int i = 0; i < 90; ++i) {
+        const unsigned kind = i < 8 ? static_cast<unsigned>(i) * 12 : static_cast<unsigned>(rng() % 100);
+        const size_t len = 40 + rng() % 300;
+        SealMeta m;
+        Bytes inner = su.mode == Mode::tunnel ? (rng() & 1 ? ipv4_packet(len, rng())
+                                                            : ipv6_packet(len + 40, rng()))
+                                              : test::random_bytes(len, rng());
+        if (su.mode == Mode::transport) m.next_header = 6;
+        uint32_t head = 64, tail = 64;
+        if (kind >= 12 && kind < 24) m.dummy = true;
+        if (kind >= 24 && kind < 36) m.tfc_pad_to = static_cast<uint32_t>(inner.size() + rng() % 20);
+        if (kind >= 36 && kind < 42) m.tfc_pad_to = static_cast<uint32_t>(inner.size() / 2);  // no effect
+        if (kind >= 48 && kind < 54) m.next_header = su.mode == Mode::tunnel ? 17 : 59;  // refused
+        if (kind >= 54 && kind < 60) m.next_header = kNextHeaderIpv6;  // tunnel: may contradict
+        if (kind >= 60 && kind < 66) head = 4;   // no room for the header
+        if (kind >= 66 && kind < 72) tail = 3;   // no room for the trailer
+        if (kind >= 72 && kind < 75) inner[0] = 0x15;  // tunnel: not IP
+        plain.emplace_back(inner, head, tail);
+        meta.push_back(m);
+        if (kind >= 75 && kind < 78) plain.back().view.length = 1u << 30;  // not well formed
+      }
+      auto run = [&](auto next_burst) {
+        Sadb tx;
+        EXPECT_EQ(tx.install(Direction::seal, c), Status::ok);
+        std::vector<Buf> bufs = plain;
+        std::vector<PacketView> views;
+        for (Buf& b : bufs) views.push_back(b.view);
+        size_t ok = 0;
+        for (size_t at = 0; at < views.size();) {
+          const size_t n = std::min(next_burst(), views.size() - at);
+          ok += tx.seal(0x5500, {views.data() + at, n}, {meta.data() + at, n});
+          at += n;
+        }
+        std::vector<std::string> out;
+        for (const PacketView& v : views)
+          out.push_back(std::string(to_string(v.status)) + " " +
+                        (v.status == Status::ok ? to_hex(Bytes(v.data(), v.data() + v.length))
+                                                : std::string()));
+        const Sa* sa = tx.find(Direction::seal, 0x5500);
+        out.push_back(std::to_string(ok) + " next " + std::to_string(sa->next_seq()) + " packets " +
+                      std::to_string(sa->counters().packets) + " bytes " +
+                      std::to_string(sa->counters().bytes) + " dummy " +
+                      std::to_string(sa->counters().dummy));
+        return out;
+      };
+      const auto one = run([] { return size_t{1}; });
+      const auto all = run([] { return size_t{90}; });  // chunks of 64 and 26
+      std::mt19937_64 split(seed);
+      const auto some = run([&] { return size_t{1} + split() % 30; });
+      EXPECT_EQ(all, one);
+      EXPECT_EQ(some, one);
+      // The reference saw sealed packets and refusals.
+      size_t sealed = 0;
+      for (size_t i = 0; i + 1 < one.size(); ++i) sealed += one[i].rfind("ok ", 0) == 0;
+      EXPECT_GT(sealed, 10u);
+      EXPECT_LT(sealed, 90u);
+    }
+}
+
 }  // namespace
 }  // namespace rl::esp
