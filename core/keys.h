@@ -131,8 +131,10 @@ class KeyEpoch {
   }
   // Checks that the key may open at all (live, not past its hard age).
   Status admit_open(uint64_t now) { return quiet(now) ? Status::ok : admit_open_slow(now); }
-  void count_opened(uint64_t bytes) {
-    ++counters_.opened;
+  void count_opened(uint64_t bytes) { count_opened(1, bytes); }
+  // `records` records of `bytes` in all, counted once (a burst's).
+  void count_opened(uint64_t records, uint64_t bytes) {
+    counters_.opened += records;
     counters_.bytes_opened += bytes;
     if (counters_.bytes_opened >= limits_.soft_bytes) opened_past_soft();
   }

@@ -38,4 +38,60 @@ struct Buf {
   Bytes bytes() const { return Bytes(rec.buf + rec.offset, rec.buf + rec.offset + rec.length); }
 };
 
+// Opens `wire` (whole records, one per view) as one burst on `burst` and one
+// record at a time on `one` (two receivers with the same key and config),
+// and expects the same for every record: status, type, sequence number,
+// view and bytes; then the same sequence and key counters. This is how
+// open's lean loops (the usual records) are held to its general ones.
+// `sent` holds, per record, the type and content it was sealed with, or an
+// empty type (0) for a record that must be refused: both ways are also held
+// to that (one record at a time takes the lean loops too).
+struct Sent {
+  uint8_t type = 0;
+  Bytes content;
+};
+inline void expect_burst_equals_one_by_one(RecordProtection& burst, RecordProtection& one,
+                                           const std::vector<Bytes>& wire,
+                                           const std::vector<Sent>& sent) {
+  ASSERT_EQ(wire.size(), sent.size());
+  std::vector<Buf> a, b;
+  for (const Bytes& w : wire) {
+    a.push_back(Buf::wire(w));
+    b.push_back(Buf::wire(w));
+  }
+  std::vector<Record> recs;
+  for (Buf& x : a) recs.push_back(x.rec);
+  const size_t ok_burst = burst.open(recs);
+  size_t ok_one = 0;
+  for (size_t i = 0; i < wire.size(); ++i) {
+    SCOPED_TRACE("record " + std::to_string(i));
+    Record r = b[i].rec;
+    ok_one += one.open({&r, 1});
+    EXPECT_EQ(recs[i].status, r.status);
+    EXPECT_EQ(r.status == Status::ok, sent[i].type != 0);
+    if (r.status == Status::ok) {
+      EXPECT_EQ(r.type, sent[i].type);
+      EXPECT_EQ(Bytes(r.data(), r.data() + r.length), sent[i].content);
+    }
+    if (r.status != Status::ok) {
+      // Refused: its bytes are as they arrived.
+      EXPECT_EQ(Bytes(recs[i].buf, recs[i].buf + recs[i].capacity), wire[i]);
+      continue;
+    }
+    EXPECT_EQ(recs[i].type, r.type);
+    EXPECT_EQ(recs[i].seq, r.seq);
+    EXPECT_EQ(recs[i].offset, r.offset);
+    EXPECT_EQ(recs[i].length, r.length);
+    EXPECT_EQ(Bytes(recs[i].data(), recs[i].data() + recs[i].length),
+              Bytes(r.data(), r.data() + r.length));
+  }
+  EXPECT_EQ(ok_burst, ok_one);
+  EXPECT_EQ(burst.sequence(Direction::open), one.sequence(Direction::open));
+  const KeyCounters& cb = burst.counters(Direction::open);
+  const KeyCounters& co = one.counters(Direction::open);
+  EXPECT_EQ(cb.opened, co.opened);
+  EXPECT_EQ(cb.bytes_opened, co.bytes_opened);
+  EXPECT_EQ(cb.auth_failures, co.auth_failures);
+}
+
 }  // namespace rl::tls::test
