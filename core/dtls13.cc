@@ -533,7 +533,11 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     if (!rising) {
       if (const Status st = q.e->window.check(r.seq); st != Status::ok) {
-        q.e->key.count_replay();  // a duplicate earlier in this same burst
+        // A duplicate of a record earlier in this same burst. It opened:
+        // sealing it again with the same key, nonce and AAD puts back the
+        // exact ciphertext and tag (its bytes as they arrived).
+        rl::seal({&jobs[t], 1});
+        q.e->key.count_replay();
         p.status = st;
         continue;
       }

@@ -580,6 +580,7 @@ TEST(Dtls13Replay, DuplicatesAndWindow) {
   Record rs[2] = {Buf::view(d1), Buf::view(d2)};
   EXPECT_EQ(b.open(rs), 1u);
   EXPECT_EQ(rs[1].status(), Status::replayed);
+  EXPECT_EQ(d2, w[1000]);  // opened, then refused: put back as it arrived
 }
 
 // A duplicate that is not next to its twin, after a record with a higher
@@ -589,11 +590,13 @@ TEST(Dtls13Replay, DuplicateAfterHigherRecordInOneBurst) {
     RecordProtection a, b;
     pair(a, b, s);
     Bytes w0 = seal_one(a, {1}), w1 = seal_one(a, {2}), w2 = w0;
+    const Bytes sent0 = w0;
     Record rs[3] = {Buf::view(w0), Buf::view(w1), Buf::view(w2)};
     EXPECT_EQ(b.open(rs), 2u);
     EXPECT_EQ(rs[0].status(), Status::ok);
     EXPECT_EQ(rs[1].status(), Status::ok);
     EXPECT_EQ(rs[2].status(), Status::replayed);
+    EXPECT_EQ(w2, sent0);  // opened, then refused: put back as it arrived
   }
 }
 
