@@ -735,7 +735,7 @@ size_t Session::run(std::span<PacketView> pkts) {
   // finish_chunk() changes any of it within a run (it may erase streams, and
   // a freed Stream can come back for another SSRC), so it forgets the cache.
   struct Cur {
-    const Stream* s = nullptr;
+    Stream* s = nullptr;
     KeySet* ks = nullptr;
     MasterSlot* m = nullptr;   // ks->slots[ks->active] (open: when there is no MKI)
     DerivedKeys* d = nullptr;  // m's session keys if kdr == 0 and derived, else null
@@ -907,6 +907,9 @@ size_t Session::run(std::span<PacketView> pkts) {
   // new stream is provisional until a packet authenticates on it. Null when
   // the packet is settled already: refused with a status, or retaken.
   auto stream_for = [&](PacketView& pkt, uint32_t ssrc) -> Stream* {
+    // The cached stream is live (only finish_chunk() erases, and it clears
+    // the cache): no call to find() for the run's usual SSRC.
+    if (cur.s != nullptr && cur.s->ssrc == ssrc) return cur.s;
     Stream* s = find(ssrc);
     if (s != nullptr) return s;
     if (template_) s = create(ssrc, template_.get(), !sealing);
