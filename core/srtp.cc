@@ -741,7 +741,7 @@ size_t Session::run(std::span<PacketView> pkts) {
     DerivedKeys* d = nullptr;  // m's session keys if kdr == 0 and derived, else null
     uint32_t mki_len = 0, tag_len = 0;
     HeaderExtCrypto hx = HeaderExtCrypto::none;
-    bool aead = false, live = false;
+    bool aead = false, live = false, ages = false;
   } cur;
   auto resolve = [&](Stream* s) -> const Cur& {
     if (s != cur.s) {
@@ -756,6 +756,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       cur.tag_len = rtcp ? ks.info.srtcp_tag_len : ks.info.srtp_tag_len;
       cur.hx = ks.policy.header_ext;
       cur.aead = ks.info.aead;
+      cur.ages = ks.ages;
     }
     return cur;
   };
@@ -944,10 +945,11 @@ size_t Session::run(std::span<PacketView> pkts) {
   // The master key's lifetime (RFC 3711 §9.2), then the session keys for the
   // index (§4.3.1). Seal counts the packet against the key here.
   // `known`: m's session keys from the stream cache (null: look them up).
-  auto keys_for = [&](Stream* s, MasterSlot* m, DerivedKeys* known, uint64_t index,
-                      uint32_t len, Status& st) -> DerivedKeys* {
-    const KeySet& ks = *s->keys;
-    const uint64_t t = now(ks);  // once: admit()'s stores make the compiler reload ks.ages
+  // `ks` is the stream's key set and `ages` its flag, passed in from the
+  // stream cache: reading them through the stream was a dependent-load stall.
+  auto keys_for = [&](const KeySet& ks, bool ages, MasterSlot* m, DerivedKeys* known,
+                      uint64_t index, uint32_t len, Status& st) -> DerivedKeys* {
+    const uint64_t t = ages ? now(ks) : 0;
     st = admit(events_, *m, rtcp, dir, sealing ? len : 0, t);
     DerivedKeys* d = st != Status::ok ? nullptr
                      : known != nullptr ? known
@@ -1087,7 +1089,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       }
       // The sender never uses an index twice: that would repeat keystream.
       if (st == Status::ok) st = s->rtp.check(index);
-      DerivedKeys* d = st == Status::ok ? keys_for(s, &m, c.d, index, len, st) : nullptr;
+      DerivedKeys* d = st == Status::ok ? keys_for(ks, c.ages, &m, c.d, index, len, st) : nullptr;
       if (d == nullptr) {
         pkt.status = st;
         continue;
@@ -1177,7 +1179,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       }
       if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
       DerivedKeys* d =
-          st == Status::ok ? keys_for(s, m, m == c.m ? c.d : nullptr, index, len, st) : nullptr;
+          st == Status::ok ? keys_for(ks, c.ages, m, m == c.m ? c.d : nullptr, index, len, st) : nullptr;
       if (d == nullptr) {
         pkt.status = st;
         continue;
@@ -1236,7 +1238,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       if (st == Status::ok && (word >> 31) != 0 && !info.encrypts) st = Status::malformed;
       if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
     }
-    DerivedKeys* d = st == Status::ok ? keys_for(s, m, nullptr, index, len, st) : nullptr;
+    DerivedKeys* d = st == Status::ok ? keys_for(ks, ks.ages, m, nullptr, index, len, st) : nullptr;
     if (d == nullptr) {
       pkt.status = st;
       continue;
