@@ -17,6 +17,7 @@
 
 #include "core/aead.h"
 #include "core/bytes.h"
+#include "core/job_fill.h"
 
 namespace rl::srtp {
 
@@ -56,7 +57,10 @@ Status parse_rtp_header(const uint8_t* p, size_t len, RtpHeader& h) {
   return parse_header(p, len, h);
 }
 
-bool estimate_index(uint64_t highest, uint16_t seq, uint64_t& index) {
+namespace {
+// The body of estimate_index(), inlined into the per-packet loop (a call
+// there also forced `index` through memory).
+[[gnu::always_inline]] inline bool estimate(uint64_t highest, uint16_t seq, uint64_t& index) {
   // RFC 3711 Appendix A, with ROC and s_l taken from the highest index.
   const uint64_t roc = highest >> 16;
   const uint32_t s_l = static_cast<uint32_t>(highest & 0xffff);
@@ -72,6 +76,11 @@ bool estimate_index(uint64_t highest, uint16_t seq, uint64_t& index) {
   }
   index = v << 16 | seq;
   return true;
+}
+}  // namespace
+
+bool estimate_index(uint64_t highest, uint16_t seq, uint64_t& index) {
+  return estimate(highest, seq, index);
 }
 
 namespace {
@@ -463,36 +472,34 @@ void Session::erase(Stream* s) {
 namespace {
 
 // AES-CM IV (RFC 3711 §4.1.1): (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16).
-// Built as two 64-bit words: byte-wise stores read back as one vector stall
-// store forwarding, which showed in burst profiles.
+// Composed in registers and written with ONE 16-byte store: the keystream
+// kernels load the IV as one vector, and a load spanning two narrower stores
+// still in the store buffer cannot be forwarded (core/job_fill.h).
 void cm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, uint8_t iv[16]) {
   uint64_t hi, lo;
   std::memcpy(&hi, salt, 8);
   std::memcpy(&lo, salt + 8, 8);
   hi = __builtin_bswap64(hi) ^ ssrc;
   lo = (__builtin_bswap64(lo) & ~uint64_t{0xffff}) ^ ((index & 0xffffffffffff) << 16);
-  hi = __builtin_bswap64(hi);
-  lo = __builtin_bswap64(lo);
-  std::memcpy(iv, &hi, 8);
-  std::memcpy(iv + 8, &lo, 8);
+  recjob::store16(iv, {__builtin_bswap64(hi), __builtin_bswap64(lo)});
 }
 
 // AEAD IV (RFC 7714 §8.1 SRTP: 00 00 ‖ SSRC ‖ ROC ‖ SEQ; §9.1 SRTCP:
 // 00 00 ‖ SSRC ‖ 00 00 ‖ 0 ‖ index), XOR the 12-byte session salt.
-void gcm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, bool rtcp,
-            uint8_t iv[kNonceLen]) {
-  // Both layouts are bytes 2-5 SSRC, 6-11 a 48-bit big-endian number (ROC ‖
-  // SEQ, or the 31-bit SRTCP index with zeros above it), so one 64-bit and
-  // one 32-bit word do it.
-  (void)rtcp;
+// Both layouts are bytes 2-5 SSRC, 6-11 a 48-bit big-endian number (ROC ‖
+// SEQ, or the 31-bit SRTCP index with zeros above it), so one 64-bit and
+// one 32-bit word do it. Written as ONE 16-byte store over the nonce and
+// AeadJob's padding after it (core/job_fill.h): the AEAD kernels read the
+// nonce with one wide load, which an 8 + 4-byte pair of stores right before
+// stalls (store forwarding).
+void gcm_iv(const uint8_t salt[16], uint32_t ssrc, uint64_t index, uint8_t iv[16]) {
   uint64_t hi;
   uint32_t lo;
   std::memcpy(&hi, salt, 8);
   std::memcpy(&lo, salt + 8, 4);
   hi ^= __builtin_bswap64(uint64_t{ssrc} << 16 | ((index >> 32) & 0xffff));
   lo ^= __builtin_bswap32(static_cast<uint32_t>(index));
-  std::memcpy(iv, &hi, 8);
-  std::memcpy(iv + 8, &lo, 4);
+  recjob::store16(iv, {hi, lo});
 }
 
 // Walks RFC 8285 extension elements, calling f(id, offset, length) on each
@@ -720,6 +727,39 @@ size_t Session::run(std::span<PacketView> pkts) {
   };
   size_t ok = 0;
   Burst& b = *burst_;
+  // What the previous packet's stream resolved to (a burst is mostly one
+  // SSRC): its key set, active master key, the policy fields the rules read
+  // and, without a key derivation rate, the session keys. Each packet then
+  // compares one pointer instead of chasing stream -> key set -> slot (those
+  // dependent loads were the top stalls of the per-packet loop). Only
+  // finish_chunk() changes any of it within a run (it may erase streams, and
+  // a freed Stream can come back for another SSRC), so it forgets the cache.
+  struct Cur {
+    Stream* s = nullptr;
+    KeySet* ks = nullptr;
+    MasterSlot* m = nullptr;   // ks->slots[ks->active] (open: when there is no MKI)
+    DerivedKeys* d = nullptr;  // m's session keys if kdr == 0 and derived, else null
+    uint32_t mki_len = 0, tag_len = 0;
+    HeaderExtCrypto hx = HeaderExtCrypto::none;
+    bool aead = false, live = false, ages = false;
+  } cur;
+  auto resolve = [&](Stream* s) -> const Cur& {
+    if (s != cur.s) {
+      KeySet& ks = *s->keys;
+      MasterSlot& m = ks.slots[ks.active];
+      cur.s = s;
+      cur.ks = &ks;
+      cur.m = &m;
+      cur.live = m.live;
+      cur.d = m.live && ks.policy.kdr == 0 && m.d[rtcp].valid ? &m.d[rtcp] : nullptr;
+      cur.mki_len = ks.policy.mki_len;
+      cur.tag_len = rtcp ? ks.info.srtcp_tag_len : ks.info.srtp_tag_len;
+      cur.hx = ks.policy.header_ext;
+      cur.aead = ks.info.aead;
+      cur.ages = ks.ages;
+    }
+    return cur;
+  };
   b.n = 0;
   b.np = 0;
   b.nc = 0;
@@ -845,6 +885,7 @@ size_t Session::run(std::span<PacketView> pkts) {
   };
 
   auto finish_chunk = [&]() {
+    cur.s = nullptr;
     if (b.nc != 0) finish_cm();
     if (b.n != 0) finish_aead();
     // Streams that a forged or failed packet created leave no trace.
@@ -867,6 +908,9 @@ size_t Session::run(std::span<PacketView> pkts) {
   // new stream is provisional until a packet authenticates on it. Null when
   // the packet is settled already: refused with a status, or retaken.
   auto stream_for = [&](PacketView& pkt, uint32_t ssrc) -> Stream* {
+    // The cached stream is live (only finish_chunk() erases, and it clears
+    // the cache): no call to find() for the run's usual SSRC.
+    if (cur.s != nullptr && cur.s->ssrc == ssrc) return cur.s;
     Stream* s = find(ssrc);
     if (s != nullptr) return s;
     if (template_) s = create(ssrc, template_.get(), !sealing);
@@ -900,13 +944,18 @@ size_t Session::run(std::span<PacketView> pkts) {
 
   // The master key's lifetime (RFC 3711 §9.2), then the session keys for the
   // index (§4.3.1). Seal counts the packet against the key here.
-  auto keys_for = [&](Stream* s, MasterSlot* m, uint64_t index, uint32_t len,
-                      Status& st) -> DerivedKeys* {
-    const KeySet& ks = *s->keys;
-    st = admit(events_, *m, rtcp, dir, sealing ? len : 0, now(ks));
-    DerivedKeys* d = st == Status::ok ? keys_at(ks, *m, rtcp, index) : nullptr;
+  // `known`: m's session keys from the stream cache (null: look them up).
+  // `ks` is the stream's key set and `ages` its flag, passed in from the
+  // stream cache: reading them through the stream was a dependent-load stall.
+  auto keys_for = [&](const KeySet& ks, bool ages, MasterSlot* m, DerivedKeys* known,
+                      uint64_t index, uint32_t len, Status& st) -> DerivedKeys* {
+    const uint64_t t = ages ? now(ks) : 0;
+    st = admit(events_, *m, rtcp, dir, sealing ? len : 0, t);
+    DerivedKeys* d = st != Status::ok ? nullptr
+                     : known != nullptr ? known
+                                        : keys_at(ks, *m, rtcp, index);
     if (st == Status::ok && d == nullptr) st = Status::key_expired;
-    if (d != nullptr && sealing) count(events_, *m, rtcp, Direction::seal, len, now(ks));
+    if (d != nullptr && sealing) count(events_, *m, rtcp, Direction::seal, len, t);
     return d;
   };
 
@@ -942,7 +991,7 @@ size_t Session::run(std::span<PacketView> pkts) {
     AeadJob& job = b.jobs[b.n];
     job.status = Status::ok;
     job.key = &d->aead;
-    gcm_iv(d->salt, ssrc, index, rtcp, job.nonce);
+    gcm_iv(d->salt, ssrc, index, job.nonce);
     return job;
   };
 
@@ -974,7 +1023,16 @@ size_t Session::run(std::span<PacketView> pkts) {
     job.tag = p + end;
   };
 
+  // The headers two packets ahead are fetched while this one passes its rules
+  // (an open burst's packets have usually just arrived from the network and
+  // are not in L1). A prefetch never faults, whatever the view holds.
+  auto prefetch = [&](size_t i) {
+    if (i < pkts.size()) __builtin_prefetch(pkts[i].buf + pkts[i].offset);
+  };
+  prefetch(0);
+  prefetch(1);
   for (PacketView& pkt : pkts) {
+    prefetch(static_cast<size_t>(&pkt - pkts.data()) + 2);
     if (b.full()) finish_chunk();
     if (!pkt.well_formed()) {
       pkt.status = Status::invalid_argument;
@@ -1009,16 +1067,16 @@ size_t Session::run(std::span<PacketView> pkts) {
       }
       Stream* s = stream_for(pkt, h.ssrc);
       if (s == nullptr) continue;
-      KeySet& ks = *s->keys;
+      const Cur& c = resolve(s);
+      KeySet& ks = *c.ks;
       const ProfileInfo& info = ks.info;
-      MasterSlot& m = ks.slots[ks.active];
-      const bool cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex &&
-                           (h.extension || h.cc != 0);
+      MasterSlot& m = *c.m;
+      const bool cryptex = c.hx == HeaderExtCrypto::cryptex && (h.extension || h.cc != 0);
       const uint32_t grow = (cryptex && !h.extension ? 4u : 0u);
-      const uint32_t mki_len = ks.policy.mki_len;
-      const uint32_t trailer = mki_len + info.srtp_tag_len;
+      const uint32_t mki_len = c.mki_len;
+      const uint32_t trailer = mki_len + c.tag_len;
       uint64_t index = 0;
-      if (!m.live) {
+      if (!c.live) {
         st = Status::key_expired;
       } else if (pkt.tailroom() < trailer + grow) {
         st = Status::buffer_too_small;
@@ -1026,12 +1084,12 @@ size_t Session::run(std::span<PacketView> pkts) {
         st = Status::malformed;  // RFC 9335 §5: only RFC 8285 extension blocks
       } else if (s->rtp.empty()) {
         index = uint64_t{s->initial_roc} << 16 | h.seq;
-      } else if (!estimate_index(s->rtp.highest(), h.seq, index)) {
+      } else if (!estimate(s->rtp.highest(), h.seq, index)) {
         st = Status::key_exhausted;
       }
       // The sender never uses an index twice: that would repeat keystream.
       if (st == Status::ok) st = s->rtp.check(index);
-      DerivedKeys* d = st == Status::ok ? keys_for(s, &m, index, len, st) : nullptr;
+      DerivedKeys* d = st == Status::ok ? keys_for(ks, c.ages, &m, c.d, index, len, st) : nullptr;
       if (d == nullptr) {
         pkt.status = st;
         continue;
@@ -1051,23 +1109,25 @@ size_t Session::run(std::span<PacketView> pkts) {
           parse_rtp_header(p, plen, h);
         }
         store_be16(p + h.ext_offset, h.ext_profile == 0xBEDE ? 0xC0DE : 0xC2DE);
-      } else if (ks.policy.header_ext == HeaderExtCrypto::rfc6904) {
+      } else if (c.hx == HeaderExtCrypto::rfc6904) {
         rfc6904_xor(ks, *d, p, h, index);
       }
-      Waiting& w = entry(info.aead);
+      Waiting& w = entry(c.aead);
       start(w, pkt, s, &m, d, index);
       w.out_len = plen + trailer;
-      if (!info.aead) {
+      // (The MKI copies are guarded: with mki_len 0, the usual case, a
+      // variable-length memcpy is still a library call per packet.)
+      if (!c.aead) {
         w.h = h;
         w.cryptex = cryptex;
         srtp_cm(w, info, plen, mki_len);
-        std::memcpy(p + plen, m.mki, mki_len);
+        if (mki_len != 0) std::memcpy(p + plen, m.mki, mki_len);
       } else {
         // RFC 7714 §8: header ‖ ciphertext ‖ tag ‖ MKI.
         srtp_aead(w, h, p, plen, cryptex);
-        std::memcpy(p + plen + 16, m.mki, mki_len);
+        if (mki_len != 0) std::memcpy(p + plen + 16, m.mki, mki_len);
       }
-      queue(info.aead, ks);
+      queue(c.aead, ks);
       continue;
     }
 
@@ -1076,10 +1136,11 @@ size_t Session::run(std::span<PacketView> pkts) {
       // The key set of the SSRC tells the trailer size.
       Stream* s = stream_for(pkt, load_be32(p + 8));
       if (s == nullptr) continue;
-      KeySet& ks = *s->keys;
+      const Cur& c = resolve(s);
+      KeySet& ks = *c.ks;
       const ProfileInfo& info = ks.info;
-      const uint32_t mki_len = ks.policy.mki_len;
-      const uint32_t trailer = mki_len + info.srtp_tag_len;
+      const uint32_t mki_len = c.mki_len;
+      const uint32_t trailer = mki_len + c.tag_len;
       if (len < 12 + trailer) {
         pkt.status = Status::truncated;
         continue;
@@ -1093,7 +1154,11 @@ size_t Session::run(std::span<PacketView> pkts) {
       if (st == Status::ok) {
         // MKI sits after the ciphertext (AES-CM, RFC 3711 §3.1) or after the
         // AEAD tag (RFC 7714 §8).
-        m = find_mki(ks, p + (info.aead ? len - mki_len : auth_len));
+        if (mki_len == 0) {
+          m = c.live ? c.m : nullptr;  // find_mki() without an MKI
+        } else {
+          m = find_mki(ks, p + (c.aead ? len - mki_len : auth_len));
+        }
         if (m == nullptr) st = Status::unknown_epoch;
       }
       uint64_t index = 0;
@@ -1108,28 +1173,29 @@ size_t Session::run(std::span<PacketView> pkts) {
         }
         if (s->rtp.empty()) {
           index = uint64_t{s->initial_roc} << 16 | h.seq;
-        } else if (!estimate_index(s->rtp.highest(), h.seq, index)) {
+        } else if (!estimate(s->rtp.highest(), h.seq, index)) {
           st = Status::too_old;
         }
       }
       if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
-      DerivedKeys* d = st == Status::ok ? keys_for(s, m, index, len, st) : nullptr;
+      DerivedKeys* d =
+          st == Status::ok ? keys_for(ks, c.ages, m, m == c.m ? c.d : nullptr, index, len, st) : nullptr;
       if (d == nullptr) {
         pkt.status = st;
         continue;
       }
-      Waiting& w = entry(info.aead);
+      Waiting& w = entry(c.aead);
       start(w, pkt, s, m, d, index);
       w.h = h;
-      w.cryptex = ks.policy.header_ext == HeaderExtCrypto::cryptex && h.extension &&
+      w.cryptex = c.hx == HeaderExtCrypto::cryptex && h.extension &&
                   is_cryptex_profile(h.ext_profile);
       w.out_len = auth_len;
-      if (!info.aead) {
+      if (!c.aead) {
         srtp_cm(w, info, auth_len, mki_len);
       } else {
         srtp_aead(w, h, p, auth_len, w.cryptex);
       }
-      queue(info.aead, ks);
+      queue(c.aead, ks);
       continue;
     }
 
@@ -1172,7 +1238,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       if (st == Status::ok && (word >> 31) != 0 && !info.encrypts) st = Status::malformed;
       if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
     }
-    DerivedKeys* d = st == Status::ok ? keys_for(s, m, index, len, st) : nullptr;
+    DerivedKeys* d = st == Status::ok ? keys_for(ks, ks.ages, m, nullptr, index, len, st) : nullptr;
     if (d == nullptr) {
       pkt.status = st;
       continue;
@@ -1194,7 +1260,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       store_be32(w.word, word);
       if (sealing) {
         store_be32(p + len, word);
-        std::memcpy(p + len + 4, m->mki, mki_len);
+        if (mki_len != 0) std::memcpy(p + len + 4, m->mki, mki_len);
       }
     } else {
       AeadJob& job = aead_job(d, ssrc, index);
@@ -1203,7 +1269,7 @@ size_t Session::run(std::span<PacketView> pkts) {
       w.out_len = sealing ? len + trailer : tag_at;
       if (sealing) {
         store_be32(p + len + 16, word);
-        std::memcpy(p + len + 20, m->mki, mki_len);
+        if (mki_len != 0) std::memcpy(p + len + 20, m->mki, mki_len);
       }
       if (e) {
         // AAD = header (8 octets) ‖ E‖index, not contiguous on the wire.

@@ -980,6 +980,134 @@ TEST(SrtpBurst, BurstEqualsOneByOneSrtcpAndKdr) {
   }
 }
 
+// Session::run() caches what the previous packet's stream resolved to (key
+// set, master key, session keys, policy fields). Bursts that switch streams
+// on almost every packet, between the template's streams and explicit ones
+// with other profiles and an MKI, with new SSRCs appearing mid-burst, a
+// forged packet that creates (and loses) a provisional stream ahead of its
+// genuine copy, a replay and a truncated packet, must give exactly what the
+// same packets give one at a time: bytes, statuses and stream state.
+TEST(SrtpBurst, StreamSwitchesInsideABurstEqualOneAtATime) {
+  const Keys kt = keys_for(Profile::aead_aes128_gcm, 301);
+  const Keys ke1 = keys_for(Profile::aes128_cm_sha1_80, 302);
+  const Keys ke2a = keys_for(Profile::aead_aes256_gcm, 303, 2, 1);
+  const Keys ke2b = keys_for(Profile::aead_aes256_gcm, 304, 2, 2);
+  constexpr uint32_t kT1 = 0xA1, kT2 = 0xA2, kT3 = 0xA3, kE1 = 0xE1, kE2 = 0xE2;
+  auto setup = [&](Session& s) {
+    Policy pt;
+    pt.profile = Profile::aead_aes128_gcm;
+    const MasterKey mt = kt.mk();
+    ASSERT_EQ(s.set_template(pt, {&mt, 1}), Status::ok);
+    Policy p1;
+    p1.profile = Profile::aes128_cm_sha1_80;
+    const MasterKey m1 = ke1.mk();
+    ASSERT_EQ(s.add_stream(kE1, p1, {&m1, 1}), Status::ok);
+    Policy p2;
+    p2.profile = Profile::aead_aes256_gcm;
+    p2.mki_len = 2;
+    const MasterKey m2[2] = {ke2a.mk(), ke2b.mk()};
+    ASSERT_EQ(s.add_stream(kE2, p2, m2), Status::ok);
+    if (s.direction() == Direction::seal) {
+      ASSERT_EQ(s.select_master_key(kE2, ke2b.mki), Status::ok);
+    }
+  };
+  Session tx_burst(Direction::seal, 8), tx_one(Direction::seal, 8);
+  Session rx_burst(Direction::open, 8), rx_one(Direction::open, 8);
+  for (Session* s : {&tx_burst, &tx_one, &rx_burst, &rx_one}) setup(*s);
+
+  // Sealing: one burst vs one at a time.
+  const uint32_t order[] = {kT1, kT1, kE1, kT1, kE1, kE1, kT2, kE2, kT1, kE2, kT2, kE1,
+                            kT3, kE2, kE2, kT1, kT2, kT2, kE1, kT1, kE2, kT3, kT1, kE1};
+  std::map<uint32_t, uint16_t> seq;
+  std::vector<Bytes> plain;
+  for (uint32_t ssrc : order) {
+    const uint16_t q = static_cast<uint16_t>(100 + seq[ssrc]++);
+    plain.push_back(rtp_packet(ssrc, q, 20 + (plain.size() * 29) % 300));
+  }
+  std::vector<Buf> a, b;
+  std::vector<PacketView> v;
+  for (const Bytes& p : plain) {
+    a.emplace_back(p);
+    b.emplace_back(p);
+  }
+  for (Buf& x : b) v.push_back(x.v);
+  ASSERT_EQ(tx_burst.seal(v), plain.size());
+  std::vector<Bytes> wire;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_EQ(seal1(tx_one, a[i]), Status::ok) << i;
+    b[i].v = v[i];
+    ASSERT_EQ(to_hex(b[i].bytes()), to_hex(a[i].bytes())) << i;
+    wire.push_back(a[i].bytes());
+  }
+  for (uint32_t ssrc : {kT1, kT2, kT3, kE1, kE2}) {
+    const auto x = tx_burst.stream_info(ssrc), y = tx_one.stream_info(ssrc);
+    ASSERT_TRUE(x && y);
+    EXPECT_EQ(x->highest_index, y->highest_index);
+    EXPECT_EQ(x->packets, y->packets);
+  }
+
+  // Opening: the wire packets reordered by stream switches, plus trouble.
+  std::vector<Bytes> in;
+  size_t first_t3 = 0;
+  for (size_t i = 0; i < wire.size(); ++i) {
+    if (order[i] == kT3 && first_t3 == 0) {
+      first_t3 = i;
+      Bytes forged = wire[i];
+      forged[forged.size() - 3] ^= 0x40;  // a forged copy ahead of the genuine one
+      in.push_back(forged);
+    }
+    in.push_back(wire[i]);
+    if (i == 9) in.push_back(wire[3]);   // a replay of an earlier T1 packet
+    if (i == 14) {
+      Bytes forged = wire[11];            // a forged E1 packet (not yet opened)
+      forged[15] ^= 1;
+      in.push_back(forged);
+    }
+    if (i == 17) in.push_back(Bytes(wire[5].begin(), wire[5].begin() + 11));  // truncated
+    if (i == 20) in.push_back(wire[20]);  // a duplicate right after itself
+  }
+  std::vector<Buf> c, d;
+  std::vector<PacketView> w;
+  for (const Bytes& p : in) {
+    c.emplace_back(p);
+    d.emplace_back(p);
+  }
+  for (Buf& x : c) w.push_back(x.v);
+  const size_t opened = rx_burst.open(w);
+  size_t opened_one = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Status st = open1(rx_one, d[i]);
+    opened_one += st == Status::ok;
+    c[i].v = w[i];
+    EXPECT_EQ(w[i].status, st) << i;
+    EXPECT_EQ(to_hex(c[i].bytes()), to_hex(d[i].bytes())) << i;
+  }
+  EXPECT_EQ(opened, opened_one);
+  EXPECT_EQ(opened, wire.size());  // every genuine packet once, nothing else
+  for (uint32_t ssrc : {kT1, kT2, kT3, kE1, kE2}) {
+    const auto x = rx_burst.stream_info(ssrc), y = rx_one.stream_info(ssrc);
+    ASSERT_TRUE(x && y);
+    EXPECT_EQ(x->highest_index, y->highest_index);
+    EXPECT_EQ(x->roc, y->roc);
+    EXPECT_EQ(x->packets, y->packets);
+  }
+  EXPECT_EQ(rx_burst.stream_count(), rx_one.stream_count());
+  for (bool rtcp : {false}) {
+    const KeyCounters* x = rx_burst.key_counters(kE1, {}, rtcp);
+    const KeyCounters* y = rx_one.key_counters(kE1, {}, rtcp);
+    ASSERT_TRUE(x && y);
+    EXPECT_EQ(x->opened, y->opened);
+    EXPECT_EQ(x->auth_failures, y->auth_failures);
+    EXPECT_EQ(x->replays, y->replays);
+  }
+  // Every plaintext came back where its packet was.
+  for (size_t i = 0, j = 0; i < in.size(); ++i) {
+    if (w[i].status != Status::ok) continue;
+    while (to_hex(wire[j]) != to_hex(in[i])) ++j;
+    EXPECT_EQ(to_hex(c[i].bytes()), to_hex(plain[j])) << i;
+  }
+}
+
 // A new stream whose first burst wraps the sequence number (65533, 65534,
 // 65535, 0, 1, ...): the receiver has no s_l until a packet authenticates, so
 // the packets after the wrap are estimated from the first one of the burst
