@@ -408,23 +408,29 @@ struct OpenMeta {
 // else; the general loops go on from there. (Separate functions, so that
 // their few constants stay in registers.)
 
+// The start of `r` if it is one whole application_data record alone in its
+// view, with at least `min_len` bytes after the header (read only then);
+// else null. *len gets the header's length field.
+inline uint8_t* whole_app_record(const Record& r, size_t min_len, size_t* len) {
+  const uint32_t off = r.offset, len_v = r.length, cap = r.capacity;
+  if (r.buf == nullptr || off > cap || len_v > cap - off || len_v < kHeaderLen + min_len)
+    return nullptr;
+  uint8_t* const p = r.buf + off;
+  *len = load_be16(p + 3);
+  return p[0] == application_data && kHeaderLen + *len == len_v ? p : nullptr;
+}
+
 // Builds jobs[i] for records[i] while each is such a record; seq is the
 // first record's. Returns how many.
 size_t parse13_run(std::span<Record> records, const AeadKey* key, recjob::Block16 iv,
                    uint64_t seq, AeadJob* jobs, OpenMeta* meta) {
   size_t i = 0;
   for (; i < records.size(); ++i) {
-    const Record& r = records[i];
-    uint8_t* const buf = r.buf;
-    const uint32_t off = r.offset, len_v = r.length, cap = r.capacity;
-    if (buf == nullptr || off > cap || len_v > cap - off || len_v < kHeaderLen + kTagLen + 1) break;
-    uint8_t* const p = buf + off;
-    const size_t len = load_be16(p + 3);
+    size_t len = 0;
+    uint8_t* const p = whole_app_record(records[i], kTagLen + 1, &len);
     // §5.2, §5.4: application_data, the type byte and the tag at least, and
     // at most 2^14+1 bytes of inner plaintext (which is under 2^14+256).
-    if (p[0] != application_data || kHeaderLen + len != len_v ||
-        len - (kTagLen + 1) > kMaxInner13 - 1)
-      break;
+    if (p == nullptr || len - (kTagLen + 1) > kMaxInner13 - 1) break;
     const size_t clen = len - kTagLen;
     recjob::make(jobs + i, key, recjob::xor_seq(iv, seq + i), {p, kHeaderLen},
                  {p + kHeaderLen, clen}, p + kHeaderLen + clen);
@@ -443,16 +449,9 @@ size_t parse12_run(std::span<Record> records, const AeadKey* key, recjob::Block1
   const size_t expl = gcm ? kExplicitNonceLen : 0;
   size_t i = 0;
   for (; i < records.size(); ++i) {
-    const Record& r = records[i];
-    uint8_t* const buf = r.buf;
-    const uint32_t off = r.offset, len_v = r.length, cap = r.capacity;
-    if (buf == nullptr || off > cap || len_v > cap - off || len_v < kHeaderLen + expl + kTagLen)
-      break;
-    uint8_t* const p = buf + off;
-    const size_t len = load_be16(p + 3);
-    if (p[0] != application_data || kHeaderLen + len != len_v ||
-        len - expl - kTagLen > kMaxPlaintext)
-      break;
+    size_t len = 0;
+    uint8_t* const p = whole_app_record(records[i], expl + kTagLen, &len);
+    if (p == nullptr || len - expl - kTagLen > kMaxPlaintext) break;
     const size_t plen = len - expl - kTagLen;
     const recjob::Block16 nonce =
         gcm ? recjob::salt_explicit(salt, p + kHeaderLen) : recjob::xor_seq(iv, seq + i);
@@ -466,42 +465,20 @@ size_t parse12_run(std::span<Record> records, const AeadKey* key, recjob::Block1
   return i;
 }
 
-// TLS 1.2: commits records[i] while each opened. Returns how many; *bytes
-// gets their content bytes.
-size_t commit12_run(std::span<Record> records, const AeadJob* jobs, const OpenMeta* meta,
-                    uint64_t* bytes) {
+// Commits records[i] (job i) while each opened; TLS 1.3 also needs its inner
+// plaintext to end in the application_data type byte (no padding: §5.4).
+// Returns how many; *bytes gets their content bytes.
+size_t commit_run(std::span<Record> records, const AeadJob* jobs, const OpenMeta* meta, bool v13,
+                  uint64_t* bytes) {
   uint64_t sum = 0;
   size_t i = 0;
   for (; i < records.size(); ++i) {
     const AeadJob& j = jobs[i];
     if (j.status != Status::ok) break;
-    const size_t content = j.data.size();
+    const size_t content = j.data.size() - (v13 ? 1 : 0);
+    if (v13 && j.data[content] != application_data) break;
     Record& r = records[i];
     r.offset += meta[i].body_off;
-    r.length = static_cast<uint32_t>(content);
-    r.type = application_data;
-    r.seq = meta[i].seq;
-    r.status = Status::ok;
-    sum += content;
-  }
-  *bytes = sum;
-  return i;
-}
-
-// Commits records[i] (job i) while each opened and its inner plaintext ends
-// in the application_data type byte (no padding: §5.4). Returns how many;
-// *bytes gets their content bytes.
-size_t commit13_run(std::span<Record> records, const AeadJob* jobs, const OpenMeta* meta,
-                    uint64_t* bytes) {
-  uint64_t sum = 0;
-  size_t i = 0;
-  for (; i < records.size(); ++i) {
-    const AeadJob& j = jobs[i];
-    if (j.status != Status::ok) break;
-    const size_t content = j.data.size() - 1;
-    if (j.data[content] != application_data) break;
-    Record& r = records[i];
-    r.offset += kHeaderLen;
     r.length = static_cast<uint32_t>(content);
     r.type = application_data;
     r.seq = meta[i].seq;
@@ -655,8 +632,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     size_t m0 = 0;  // the lean loop's records, committed with one count
     if (lean != 0) {
       uint64_t bytes = 0;
-      m0 = v13 ? commit13_run(records.subspan(start, lean), &jobs[0], meta, &bytes)
-               : commit12_run(records.subspan(start, lean), &jobs[0], meta, &bytes);
+      m0 = commit_run(records.subspan(start, lean), &jobs[0], meta, v13, &bytes);
       if (m0 != 0) {
         s.seq = meta[m0 - 1].seq + 1;  // far from kLastSeq (checked above)
         s.key.count_opened(m0, bytes);
