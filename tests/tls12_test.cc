@@ -399,29 +399,20 @@ TEST(Tls12, MixedBurstsAgreeWithOneAtATime) {
       const Bytes key = random_bytes(suite_info(s).key_len, 33);
       const Bytes iv = random_bytes(s == Suite::chacha20_poly1305 ? 12 : 4, 34);
       ASSERT_EQ(one.install_tls12(Direction::open, s, key, iv), Status::ok);
-      std::vector<Bytes> wire;
-      std::vector<test::Sent> sent;
-      auto seal_one = [&](const Bytes& content, uint8_t type) {
-        Buf b(content, type);
-        Record r = b.rec;
-        EXPECT_EQ(p.tx.seal({&r, 1}), 1u);
-        wire.emplace_back(r.data(), r.data() + r.length);
-        sent.push_back({type, content});
-      };
+      test::Wire wire;
+      auto seal_one = [&](const Bytes& content, uint8_t type) { wire.seal(p.tx, content, type); };
       for (int round = 0; round < 3; ++round) {
         for (int i = 0; i < 5; ++i) seal_one(random_bytes(1350 + i, 40 + i + round), application_data);
         seal_one(random_bytes(40, 52), handshake);
         seal_one(Bytes{1, 90}, alert);  // warning user_canceled: does not close
         seal_one({}, application_data);
-        Bytes forged = wire[wire.size() - 4];
-        forged[forged.size() - 3] ^= 0x01;
-        wire.push_back(forged);
-        sent.emplace_back();
-        wire.push_back(random_bytes(9, 53));  // junk
-        sent.emplace_back();
+        Bytes forged = wire.records[wire.records.size() - 4];
+        forged.at(forged.size() - 3) ^= 0x01;  // a tag byte
+        wire.refused(forged);
+        wire.refused(random_bytes(9, 53));  // junk
         for (int i = 0; i < 40; ++i) seal_one(random_bytes(64 + 97 * i, 60 + i), application_data);
       }
-      test::expect_burst_equals_one_by_one(p.rx, one, wire, sent);
+      test::expect_burst_equals_one_by_one(p.rx, one, wire);
     }
   });
 }

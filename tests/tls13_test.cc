@@ -727,15 +727,10 @@ TEST(Tls13, MixedBurstsAgreeWithOneAtATime) {
       Pair p(s, 31, /*stop=*/false);
       RecordProtection one(v13(false));
       ASSERT_EQ(one.install(Direction::open, s, p.secret), Status::ok);
-      std::vector<Bytes> wire;
-      std::vector<test::Sent> sent;
+      test::Wire wire;
       auto seal_one = [&](const Bytes& content, uint8_t type, Padding pad = {}) {
         EXPECT_EQ(p.tx.set_padding(pad), Status::ok);
-        Buf b(content, type);
-        Record r = b.rec;
-        EXPECT_EQ(p.tx.seal({&r, 1}), 1u);
-        wire.emplace_back(r.data(), r.data() + r.length);
-        sent.push_back({type, content});
+        wire.seal(p.tx, content, type);
       };
       for (int round = 0; round < 3; ++round) {
         for (int i = 0; i < 5; ++i) seal_one(random_bytes(1350 + i, 40 + i + round), application_data);
@@ -744,17 +739,14 @@ TEST(Tls13, MixedBurstsAgreeWithOneAtATime) {
         seal_one(random_bytes(40, 52), handshake);
         seal_one(Bytes{1, 90}, alert);  // warning user_canceled: does not close
         seal_one({}, application_data);
-        Bytes forged = wire[wire.size() - 3];
+        Bytes forged = wire.records[wire.records.size() - 3];
         forged[forged.size() / 2] ^= 0x40;
-        wire.push_back(forged);
-        sent.emplace_back();
-        wire.push_back(Bytes{change_cipher_spec, 3, 3, 0, 1, 1});
-        sent.emplace_back();
-        wire.push_back(random_bytes(9, 53));  // junk
-        sent.emplace_back();
+        wire.refused(forged);
+        wire.refused(Bytes{change_cipher_spec, 3, 3, 0, 1, 1});
+        wire.refused(random_bytes(9, 53));  // junk
         for (int i = 0; i < 40; ++i) seal_one(random_bytes(64 + 97 * i, 60 + i), application_data);
       }
-      test::expect_burst_equals_one_by_one(p.rx, one, wire, sent);
+      test::expect_burst_equals_one_by_one(p.rx, one, wire);
     }
   });
 }

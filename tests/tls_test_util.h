@@ -50,10 +50,29 @@ struct Sent {
   uint8_t type = 0;
   Bytes content;
 };
+// Records as they go on the wire, each with what it was sealed with.
+struct Wire {
+  std::vector<Bytes> records;
+  std::vector<Sent> sent;
+  // Seals `content` as one record of `type` on `tx`.
+  void seal(RecordProtection& tx, const Bytes& content, uint8_t type) {
+    Buf b(content, type);
+    Record r = b.rec;
+    EXPECT_EQ(tx.seal({&r, 1}), 1u);
+    records.emplace_back(r.data(), r.data() + r.length);
+    sent.push_back({type, content});
+  }
+  // A record that must be refused.
+  void refused(Bytes record) {
+    records.push_back(std::move(record));
+    sent.emplace_back();
+  }
+};
+
 inline void expect_burst_equals_one_by_one(RecordProtection& burst, RecordProtection& one,
-                                           const std::vector<Bytes>& wire,
-                                           const std::vector<Sent>& sent) {
-  ASSERT_EQ(wire.size(), sent.size());
+                                           const Wire& w) {
+  const std::vector<Bytes>& wire = w.records;
+  const std::vector<Sent>& sent = w.sent;
   std::vector<Buf> a, b;
   for (const Bytes& w : wire) {
     a.push_back(Buf::wire(w));
