@@ -1,7 +1,13 @@
 // Helpers shared by the DTLS 1.2 and DTLS 1.3 tests.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/support/vectors.h"
 
@@ -36,5 +42,64 @@ struct RecordBuf {
   }
   Bytes bytes() const { return Bytes(rec.pkt.data(), rec.pkt.data() + rec.pkt.length); }
 };
+
+// Opens `wire` (one record per view) as one burst on `burst` and one record
+// at a time on `one` (two receivers with the same keys), and expects the same
+// for every record and each of `epochs` (window, counters). `sent` holds per
+// record the type and content it was sealed with, type 0 for a record that
+// must be refused: both ways are also held to that. A copy of a record of
+// the same burst is found replayed alone but may fail authentication in the
+// burst, before its twin is committed: refused either way, as it arrived,
+// and counted as one failure or replay either way. `Buf` is the test's
+// RecordBuf.
+template <class Buf, class Proto>
+void expect_burst_equals_one_by_one(Proto& burst, Proto& one, const std::vector<Bytes>& wire,
+                                    const std::vector<std::pair<uint8_t, Bytes>>& sent,
+                                    std::initializer_list<uint64_t> epochs) {
+  ASSERT_EQ(wire.size(), sent.size());
+  using Record = decltype(Buf::view(std::declval<Bytes&>()));
+  std::vector<Bytes> wa = wire, wb = wire;
+  std::vector<Record> recs;
+  for (Bytes& w : wa) recs.push_back(Buf::view(w));
+  const size_t ok_burst = burst.open(recs);
+  size_t ok_one = 0;
+  for (size_t i = 0; i < wire.size(); ++i) {
+    SCOPED_TRACE("record " + std::to_string(i));
+    Record r = Buf::view(wb[i]);
+    ok_one += one.open({&r, 1});
+    const Record& q = recs[i];
+    EXPECT_EQ(r.status() == Status::ok, sent[i].first != 0);
+    if (r.status() != Status::ok) {
+      EXPECT_NE(q.status(), Status::ok);
+      EXPECT_EQ(wa[i], wire[i]);
+      continue;
+    }
+    EXPECT_EQ(q.status(), Status::ok);
+    EXPECT_EQ(r.type, sent[i].first);
+    EXPECT_EQ(Bytes(r.pkt.data(), r.pkt.data() + r.pkt.length), sent[i].second);
+    EXPECT_EQ(q.type, r.type);
+    EXPECT_EQ(q.epoch, r.epoch);
+    EXPECT_EQ(q.seq, r.seq);
+    EXPECT_EQ(q.newest, r.newest);
+    EXPECT_EQ(q.cid.size(), r.cid.size());
+    EXPECT_EQ(Bytes(q.pkt.data(), q.pkt.data() + q.pkt.length), sent[i].second);
+  }
+  EXPECT_EQ(ok_burst, ok_one);
+  for (uint64_t ep : epochs) {
+    SCOPED_TRACE("epoch " + std::to_string(ep));
+    const auto* win_b = burst.window(ep);
+    const auto* win_o = one.window(ep);
+    const auto* key_b = burst.key(Direction::open, ep);
+    const auto* key_o = one.key(Direction::open, ep);
+    ASSERT_TRUE(win_b != nullptr && win_o != nullptr && key_b != nullptr && key_o != nullptr);
+    EXPECT_EQ(win_b->empty(), win_o->empty());
+    EXPECT_EQ(win_b->highest(), win_o->highest());
+    const KeyCounters& kb = key_b->counters();
+    const KeyCounters& ko = key_o->counters();
+    EXPECT_EQ(kb.opened, ko.opened);
+    EXPECT_EQ(kb.bytes_opened, ko.bytes_opened);
+    EXPECT_EQ(kb.auth_failures + kb.replays, ko.auth_failures + ko.replays);
+  }
+}
 
 }  // namespace rl::test
