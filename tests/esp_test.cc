@@ -1275,13 +1275,17 @@ struct MixResult {
   std::vector<uint64_t> state;  // per inbound SA: window top, counters
 };
 
+// One SA's shape in the burst tests below: transform, ESN, mode, first
+// sequence number.
+struct BurstSetup {
+  Transform t;
+  bool esn;
+  Mode mode;
+  uint64_t first;
+};
+
 TEST(EspBurst, MixedBurstsMatchOneAtATime) {
-  struct Setup {
-    Transform t;
-    bool esn;
-    Mode mode;
-    uint64_t first;
-  } setups[] = {
+  const BurstSetup setups[] = {
       {{Suite::aes128_gcm, 16, false, false}, false, Mode::tunnel, 1},
       {{Suite::aes256_gcm, 12, false, false}, true, Mode::tunnel, (uint64_t{1} << 32) - 40},
       {{Suite::chacha20_poly1305, 16, false, true}, true, Mode::transport, (uint64_t{5} << 32) - 30},
@@ -1289,7 +1293,7 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       {{Suite::aes128_gcm, 16, true, false}, true, Mode::tunnel, 1},  // GMAC: general path only
   };
   constexpr uint32_t kSpiA = 0x5100, kSpiB = 0x5200;
-  for (const Setup& su : setups)
+  for (const BurstSetup& su : setups)
     for (uint64_t seed = 1; seed <= 6; ++seed) {
       SCOPED_TRACE(describe(su.t, su.esn, su.mode, false) + " seed " + std::to_string(seed));
       std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(su.t.suite));
@@ -1479,19 +1483,14 @@ TEST(EspBurst, ResyncInsideABurstRechecksLaterPackets) {
 // packet at a time does (same bytes, statuses, sequence numbers, counters),
 // including a burst that reaches the last sequence number without ESN.
 TEST(EspBurst, SealBurstsMatchOneAtATime) {
-  struct Setup {
-    Transform t;
-    bool esn;
-    Mode mode;
-    uint64_t first;
-  } setups[] = {
+  const BurstSetup setups[] = {
       {{Suite::aes128_gcm, 16, false, false}, false, Mode::tunnel, 1},
       {{Suite::aes256_gcm, 8, false, false}, true, Mode::tunnel, (uint64_t{1} << 32) - 20},
       {{Suite::chacha20_poly1305, 16, false, true}, true, Mode::transport, 77},
       {{Suite::aes128_gcm, 16, false, true}, false, Mode::tunnel, 0xffffffff - 50},  // runs out
       {{Suite::aes256_gcm, 16, true, false}, true, Mode::tunnel, 5},  // GMAC: general loop only
   };
-  for (const Setup& su : setups)
+  for (const BurstSetup& su : setups)
     for (uint64_t seed = 1; seed <= 4; ++seed) {
       SCOPED_TRACE(describe(su.t, su.esn, su.mode, false) + " seed " + std::to_string(seed));
       std::mt19937_64 rng(seed * 104729 + static_cast<uint64_t>(su.t.suite));
