@@ -185,16 +185,29 @@ static void setup_flow(TlsFlow& st, const Flow& f, const Keys& keys, Diag& diag)
   }
 }
 
+// Appends `content` to the handshake bytes `hs` of one direction and hands each
+// complete message (type, body; RFC 8446 §4, RFC 5246 §7.4: 1-byte type,
+// 3-byte length) to on_message in order, until it returns false; the messages
+// handed over leave `hs`, a partial one waits for the next record.
+template <class F>
+static void walk_handshake(std::vector<uint8_t>& hs, ByteSpan content, F&& on_message) {
+  hs.insert(hs.end(), content.begin(), content.end());
+  size_t pos = 0;
+  while (hs.size() - pos >= 4) {
+    const uint8_t type = hs[pos];
+    const size_t len = load_be24(hs.data() + pos + 1);
+    if (hs.size() - pos - 4 < len) break;
+    const ByteSpan body(hs.data() + pos + 4, len);
+    pos += 4 + len;
+    if (!on_message(type, body)) break;
+  }
+  hs.erase(hs.begin(), hs.begin() + static_cast<std::ptrdiff_t>(pos));
+}
+
 // TLS 1.3: the handshake messages of one direction (they may span records), for the
 // Finished (key switch) and KeyUpdate (next generation) messages.
 static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, const Flow& f, Dir d, Diag& diag) {
-  s.hs.insert(s.hs.end(), content.begin(), content.end());
-  size_t pos = 0;
-  while (s.hs.size() - pos >= 4) {
-    const uint8_t type = s.hs[pos];
-    const size_t len = load_be24(s.hs.data() + pos + 1);
-    if (s.hs.size() - pos - 4 < len) break;
-    pos += 4 + len;
+  walk_handshake(s.hs, content, [&](uint8_t type, ByteSpan) {
     if (type == 20 && s.handshake_keys) {
       // RFC 8446 §7.1: after its Finished a side sends under its application secret.
       s.handshake_keys = false;
@@ -203,14 +216,14 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
                                  " application traffic secret: later records have no key");
         s.rp.reset();
         s.why_not = kNoKey;
-        break;
+        return false;
       }
       const Status ist = s.rp->install(Direction::open, st.suite, s.app->value);
       if (ist != Status::ok) {
         diag.warn(s.app->where, std::string("cannot install the secret: ") + to_string(ist));
         s.rp.reset();
         s.why_not = kNoKey;
-        break;
+        return false;
       }
       s.keep_secret(s.app->value);
       s.synced = false;
@@ -228,8 +241,8 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
         for (size_t i = 0; i < sizeof next; ++i) w[i] = 0;
       }
     }
-  }
-  s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+    return true;
+  });
 }
 
 // TLS 1.2 renegotiation (RFC 5246 §7.4.1.1, RFC 5746): the new ClientHello and ServerHello
@@ -238,20 +251,13 @@ static void on_handshake_13(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, con
 // it after its own ChangeCipherSpec (also encrypted, see on_ccs_12).
 static void on_handshake_12(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, Flow& f, Dir d,
                             const Keys& keys, Diag& diag) {
-  s.hs.insert(s.hs.end(), content.begin(), content.end());
-  size_t pos = 0;
-  while (s.hs.size() - pos >= 4) {
-    const uint8_t type = s.hs[pos];
-    const size_t len = load_be24(s.hs.data() + pos + 1);
-    if (s.hs.size() - pos - 4 < len) break;
-    const ByteSpan body(s.hs.data() + pos + 4, len);
-    pos += 4 + len;
+  walk_handshake(s.hs, content, [&](uint8_t type, ByteSpan body) {
     if (type == 1 && d == Dir::client) {
       st.reneg = HelloInfo{};
       if (parse_hello(1, body, false, st.reneg) && st.reneg.have_client_hello)
         f.renegotiated_randoms.push_back(st.reneg.client_random);
     } else if (type == 2 && d == Dir::server && st.reneg.have_client_hello) {
-      if (!parse_hello(2, body, false, st.reneg) || !st.reneg.have_server_hello) continue;
+      if (!parse_hello(2, body, false, st.reneg) || !st.reneg.have_server_hello) return true;
       bool warned = false;
       const bool same = st.reneg.client_random == st.random_in_use;
       const SessionKeys k = session_keys(st.reneg, false, false, keys, diag, f.label(), warned,
@@ -264,7 +270,7 @@ static void on_handshake_12(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, Flo
           x.pending = true;
           x.pending_key_len = 0;  // no key: the side's records after its ChangeCipherSpec
         }
-        continue;
+        return true;
       }
       for (int i = 0; i < 2; ++i) {
         TlsFlow::Side& x = st.side[i];
@@ -279,8 +285,8 @@ static void on_handshake_12(TlsFlow& st, TlsFlow::Side& s, ByteSpan content, Flo
       }
       st.reneg = HelloInfo{};
     }
-  }
-  s.hs.erase(s.hs.begin(), s.hs.begin() + static_cast<std::ptrdiff_t>(pos));
+    return true;
+  });
 }
 
 // TLS 1.2: a decrypted ChangeCipherSpec after a renegotiation's hellos: this side's next
