@@ -2,6 +2,7 @@
 // addresses and calls their key preparation after checking the CPU.
 #include "simd/tiers.h"
 
+#include "simd/aes_schedule.h"
 #include "simd/avx2/aes_gcm_avx2.h"
 #include "simd/avx512/aes_gcm_avx512.h"
 
@@ -28,9 +29,8 @@ void tier_prepare_aead_key(Suite suite, const uint8_t* key, uint8_t* state) {
 
 int tier_prepare_aes_key(const uint8_t* key, size_t key_len, uint8_t* round_keys) {
   if (key_len != 16 && key_len != 32) return 0;
-  if (backend_supported(Backend::avx512)) return avx512::aes_expand(key, key_len, round_keys);
-  if (backend_supported(Backend::avx2)) return avx2::aes_expand(key, key_len, round_keys);
-  return 0;
+  if (!backend_supported(Backend::avx512) && !backend_supported(Backend::avx2)) return 0;
+  return aes_expand(key, key_len, round_keys);
 }
 
 }  // namespace rl

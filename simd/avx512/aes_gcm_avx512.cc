@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "simd/aes_schedule.h"
 #include "simd/avx512/chacha20_poly1305_avx512.h"
 #include "simd/backend.h"
 #include "simd/cpu.h"
@@ -76,22 +77,6 @@ struct alignas(64) GcmState {
 };
 static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
 constexpr uint32_t kMagic = 0x67636d35u;
-
-// ---- AES key schedule (FIPS-197 §5.2) with AESKEYGENASSIST -------------------
-
-inline __m128i mix(__m128i k, __m128i t) {
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  return _mm_xor_si128(k, t);
-}
-template <int kRcon>
-inline __m128i rot_sub(__m128i k) {  // RotWord(SubWord(last word)) ^ Rcon, in every word
-  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, kRcon), 0xff);
-}
-inline __m128i sub_only(__m128i k) {  // SubWord(last word) for AES-256's odd steps
-  return _mm_shuffle_epi32(_mm_aeskeygenassist_si128(k, 0), 0xaa);
-}
 
 // ---- GF(2^128) in the reflected domain ----------------------------------------
 
@@ -695,47 +680,6 @@ Status refuse(const AeadJob& j) {
 constexpr uint64_t kMaxGcmBytes = (uint64_t{1} << 36) - 32;
 
 }  // namespace
-
-int aes_expand(const uint8_t* key, size_t key_len, uint8_t* out) {
-  __m128i k[15];
-  int rounds;
-  if (key_len == 16) {
-    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-    k[1] = mix(k[0], rot_sub<0x01>(k[0]));
-    k[2] = mix(k[1], rot_sub<0x02>(k[1]));
-    k[3] = mix(k[2], rot_sub<0x04>(k[2]));
-    k[4] = mix(k[3], rot_sub<0x08>(k[3]));
-    k[5] = mix(k[4], rot_sub<0x10>(k[4]));
-    k[6] = mix(k[5], rot_sub<0x20>(k[5]));
-    k[7] = mix(k[6], rot_sub<0x40>(k[6]));
-    k[8] = mix(k[7], rot_sub<0x80>(k[7]));
-    k[9] = mix(k[8], rot_sub<0x1b>(k[8]));
-    k[10] = mix(k[9], rot_sub<0x36>(k[9]));
-    rounds = 10;
-  } else if (key_len == 32) {
-    k[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-    k[1] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
-    k[2] = mix(k[0], rot_sub<0x01>(k[1]));
-    k[3] = mix(k[1], sub_only(k[2]));
-    k[4] = mix(k[2], rot_sub<0x02>(k[3]));
-    k[5] = mix(k[3], sub_only(k[4]));
-    k[6] = mix(k[4], rot_sub<0x04>(k[5]));
-    k[7] = mix(k[5], sub_only(k[6]));
-    k[8] = mix(k[6], rot_sub<0x08>(k[7]));
-    k[9] = mix(k[7], sub_only(k[8]));
-    k[10] = mix(k[8], rot_sub<0x10>(k[9]));
-    k[11] = mix(k[9], sub_only(k[10]));
-    k[12] = mix(k[10], rot_sub<0x20>(k[11]));
-    k[13] = mix(k[11], sub_only(k[12]));
-    k[14] = mix(k[12], rot_sub<0x40>(k[13]));
-    rounds = 14;
-  } else {
-    return 0;
-  }
-  for (int i = 0; i <= rounds; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), k[i]);
-  for (int i = 0; i <= rounds; ++i) k[i] = _mm_setzero_si128();
-  return rounds;
-}
 
 void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
   auto* s = reinterpret_cast<GcmState*>(state);

@@ -14,10 +14,6 @@ namespace rl::avx512 {
 // bytes) with the AES round keys and the powers H^1..H^16 for an AES-GCM key.
 void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state);
 
-// AES-NI round keys for a 16- or 32-byte key: 11 or 15 16-byte round keys into
-// `round_keys` (room for 15). Returns the number of rounds (10 or 14).
-int aes_expand(const uint8_t* key, size_t key_len, uint8_t* round_keys);
-
 void seal(std::span<AeadJob> jobs);
 void open(std::span<AeadJob> jobs);
 void mask(std::span<MaskJob> jobs);

@@ -14,7 +14,7 @@ bool srtp_kernels_supported();
 
 // data ^= AES-CTR keystream, block i = E(rk, iv + offset/16 + i mod 2^128),
 // starting offset%16 bytes into the first block. rk: rounds+1 16-byte AES-NI
-// round keys (aes_expand()), rounds 10 or 14.
+// round keys (rl::aes_expand(), simd/aes_schedule.h), rounds 10 or 14.
 struct CtrJob {
   const uint8_t* rk;
   int rounds;
