@@ -47,6 +47,7 @@
 #include <cstring>
 
 #include "simd/aes_schedule.h"
+#include "simd/ghash128.h"
 #include "simd/avx512/chacha20_poly1305_avx512.h"
 #include "simd/backend.h"
 #include "simd/cpu.h"
@@ -78,45 +79,7 @@ struct alignas(64) GcmState {
 static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
 constexpr uint32_t kMagic = 0x67636d35u;
 
-// ---- GF(2^128) in the reflected domain ----------------------------------------
-
-inline __m128i rev128() {
-  return _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-inline __m128i bswap(__m128i x) { return _mm_shuffle_epi8(x, rev128()); }
-
-inline __m128i poly() {
-  return _mm_set_epi64x(static_cast<long long>(0xC200000000000000ULL), 1);
-}
-
-// [hi:lo] (256 bits) -> 128 bits.
-RL_INLINE __m128i reduce(__m128i lo, __m128i hi) {
-  const __m128i p = poly();
-  __m128i t = _mm_clmulepi64_si128(lo, p, 0x10);
-  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
-  t = _mm_clmulepi64_si128(lo, p, 0x10);
-  lo = _mm_xor_si128(_mm_shuffle_epi32(lo, 0x4e), t);
-  return _mm_xor_si128(lo, hi);
-}
-
-// a · b where `hs` holds b·x^-1.
-inline __m128i gf_mul(__m128i a, __m128i hs) {
-  __m128i lo = _mm_clmulepi64_si128(a, hs, 0x00);
-  __m128i hi = _mm_clmulepi64_si128(a, hs, 0x11);
-  __m128i mid = _mm_xor_si128(_mm_clmulepi64_si128(a, hs, 0x01), _mm_clmulepi64_si128(a, hs, 0x10));
-  lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
-  hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
-  return reduce(lo, hi);
-}
-
-// h·x^-1: shift the reflected value left by one bit and fold the bit that
-// falls off (x^0 · x^-1 = x^127 + x^6 + x + 1) back in, without a branch.
-inline __m128i times_x_inv(__m128i h) {
-  const __m128i carry = _mm_srli_epi64(h, 63);
-  __m128i s = _mm_or_si128(_mm_slli_epi64(h, 1), _mm_slli_si128(carry, 8));
-  const __m128i top = _mm_srai_epi32(_mm_shuffle_epi32(h, 0xff), 31);  // all ones if bit 127
-  return _mm_xor_si128(s, _mm_and_si128(top, poly()));
-}
+// ---- GF(2^128) in the reflected domain (one block: simd/ghash128.h) -------------
 
 RL_INLINE __m128i xor_lanes(__m512i z) {
   const __m256i t = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
@@ -693,12 +656,7 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
   for (int r = 1; r < rounds; ++r)
     h = _mm_aesenc_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[r])));
   h = _mm_aesenclast_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[rounds])));
-  const __m128i hs = times_x_inv(bswap(h));
-  __m128i p = hs;
-  for (size_t i = 1; i <= kPowers; ++i) {
-    _mm_store_si128(reinterpret_cast<__m128i*>(s->hpow[kPowers - i]), p);
-    p = gf_mul(p, hs);  // (H^i·x^-1)·H = H^(i+1)·x^-1
-  }
+  store_powers(h, s->hpow, kPowers);
   for (int m = 0; m < 4; ++m)
     for (int l = 0; l < 4; ++l)
       for (int half = 0; half < 2; ++half) {
