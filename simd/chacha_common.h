@@ -5,6 +5,7 @@
 // possibly one built for AVX-512, for all of them. Hence `static` functions
 // and constexpr (internal) constants; the struct is a plain type.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -36,6 +37,30 @@ static inline __attribute__((always_inline)) ChaChaInput input_for(const AeadJob
   for (int i = 0; i < 8; ++i) in.key[i] = le32(k + 4 * i);
   for (int i = 0; i < 3; ++i) in.nonce[i] = le32(j.nonce + 4 * i);
   return in;
+}
+
+// Lanes a short packet takes in a batched pass: block 0 (its Poly1305 key)
+// and one per 64 bytes of data.
+static inline size_t lanes_for(size_t len) { return 1 + (len + 63) / 64; }
+
+// Lays n short packets out lane by lane in w[word][lane] (W lanes, all of them
+// zeroed first): each packet in consecutive lanes from start[p] on, with its
+// key (words 4..11), block counters 0, 1, ... (word 12) and nonce (13..15).
+// Words 0..3 (the constants) are the caller's. The caller wipes w after use.
+template <size_t W>
+static inline void gather_lanes(AeadJob* const* js, size_t n, uint32_t (*w)[W], size_t* start) {
+  std::memset(w, 0, sizeof(uint32_t) * 16 * W);
+  size_t lane = 0;
+  for (size_t p = 0; p < n; ++p) {
+    const ChaChaInput in = input_for(*js[p]);
+    start[p] = lane;
+    const size_t nb = lanes_for(js[p]->data.size());
+    for (size_t b = 0; b < nb; ++b, ++lane) {
+      for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
+      w[12][lane] = static_cast<uint32_t>(b);
+      for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
+    }
+  }
 }
 
 }  // namespace rl::chacha

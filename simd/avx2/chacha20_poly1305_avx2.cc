@@ -93,9 +93,11 @@ RL_INLINE void double_round(__m256i* x) {
 #undef RL_QSTEP
 
 using chacha::ChaChaInput;
+using chacha::gather_lanes;
 using chacha::input_for;
 using chacha::kMaxChaChaBytes;
 using chacha::kSigma;
+using chacha::lanes_for;
 using chacha::le32;
 
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words.
@@ -450,25 +452,12 @@ namespace {
 // consecutive lanes with its own key, nonce and counters 0, 1, ...
 constexpr size_t kShortMax = kFirstPass;
 
-inline size_t lanes_for(size_t len) { return 1 + blocks64(len); }
-
 template <bool kSeal>
 void short_batch(AeadJob* const* js, size_t n) {
   alignas(32) uint32_t w[16][8];  // w[word][lane]; words 0..3 are the constants
   alignas(64) uint8_t ks[512];
   size_t start[8];
-  std::memset(w, 0, sizeof w);
-  size_t lane = 0;
-  for (size_t p = 0; p < n; ++p) {
-    const ChaChaInput in = input_for(*js[p]);
-    start[p] = lane;
-    const size_t nb = lanes_for(js[p]->data.size());
-    for (size_t b = 0; b < nb; ++b, ++lane) {
-      for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
-      w[12][lane] = static_cast<uint32_t>(b);
-      for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
-    }
-  }
+  gather_lanes(js, n, w, start);
   __m256i x[16], st[16];
   for (int i = 0; i < 4; ++i) st[i] = _mm256_set1_epi32(static_cast<int>(kSigma[i]));
   for (int i = 4; i < 16; ++i) st[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[i]));

@@ -173,9 +173,11 @@ inline void transpose4(const V* in, V* out) {
 }
 
 using chacha::ChaChaInput;
+using chacha::gather_lanes;
 using chacha::input_for;
 using chacha::kMaxChaChaBytes;
 using chacha::kSigma;
+using chacha::lanes_for;
 using chacha::le32;
 
 // State for counters c .. c+W-1 (lane l gets c+l).
@@ -875,8 +877,6 @@ namespace {
 // consecutive lanes with its own key, nonce and counters 0, 1, ...
 constexpr size_t kShortMax = 7 * 64;
 
-inline size_t lanes_for(size_t len) { return 1 + (len + 63) / 64; }
-
 template <bool kSeal, class V, int W>
 void short_batch(AeadJob* const* js, size_t n) {
   alignas(64) uint32_t w[16][W];  // w[word][lane]; words 0..3 are broadcast
@@ -887,18 +887,7 @@ void short_batch(AeadJob* const* js, size_t n) {
     start[0] = 0;
     init_state(s, input_for(*js[0]), 0);
   } else {
-    std::memset(w, 0, sizeof w);
-    size_t lane = 0;
-    for (size_t p = 0; p < n; ++p) {
-      const ChaChaInput in = input_for(*js[p]);
-      start[p] = lane;
-      const size_t nb = lanes_for(js[p]->data.size());
-      for (size_t b = 0; b < nb; ++b, ++lane) {
-        for (int i = 0; i < 8; ++i) w[4 + i][lane] = in.key[i];
-        w[12][lane] = static_cast<uint32_t>(b);
-        for (int i = 0; i < 3; ++i) w[13 + i][lane] = in.nonce[i];
-      }
-    }
+    gather_lanes(js, n, w, start);
     for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
     for (int i = 4; i < 16; ++i) std::memcpy(&s[i], w[i], sizeof(V));
     OPENSSL_cleanse(w, sizeof w);
