@@ -624,20 +624,11 @@ void Sadb::tick() {
     }
 }
 
-size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
-  if (!info.empty() && info.size() != pkts.size()) {
-    for (PacketView& p : pkts) p.status = Status::invalid_argument;
-    return 0;
-  }
-  size_t ok = 0;
-  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
-    const size_t n = std::min(kMaxBurst, pkts.size() - base);
-    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), false);
-  }
-  return ok;
-}
+size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) { return open_bursts(pkts, info, false); }
 
-size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) { return open_bursts(pkts, info, true); }
+
+size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
   if (!info.empty() && info.size() != pkts.size()) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
     return 0;
@@ -645,7 +636,7 @@ size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
   size_t ok = 0;
   for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
     const size_t n = std::min(kMaxBurst, pkts.size() - base);
-    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), true);
+    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), udp);
   }
   return ok;
 }

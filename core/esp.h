@@ -256,6 +256,8 @@ class Sadb {
   uint64_t now() const { return clock_.read(); }
 
  private:
+  // open / open_udp: checks info, then kMaxBurst packets at a time.
+  size_t open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
   size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
   // The clock is read once per burst, and only when some SA has an age limit
   // (0 then never reaches an age: every SA was installed at a later time or
