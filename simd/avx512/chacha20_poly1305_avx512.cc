@@ -110,13 +110,26 @@ inline void quarter(V& a, V& b, V& c, V& d) {
   c = vadd(c, d), b = vrol<7>(vxor(b, c));
 }
 
-// 20 rounds (§2.3): ten column + diagonal double rounds.
 struct NoHook {
   void operator()() const {}
 };
 
-// `hook` runs once per double round: Poly1305 work stitched into the ChaCha20
-// rounds so that both kinds of execution units are busy.
+// One column round and one diagonal round (RFC 8439 §2.3).
+template <class V>
+inline __attribute__((always_inline)) void columns_diagonals(V* x) {
+  quarter(x[0], x[4], x[8], x[12]);
+  quarter(x[1], x[5], x[9], x[13]);
+  quarter(x[2], x[6], x[10], x[14]);
+  quarter(x[3], x[7], x[11], x[15]);
+  quarter(x[0], x[5], x[10], x[15]);
+  quarter(x[1], x[6], x[11], x[12]);
+  quarter(x[2], x[7], x[8], x[13]);
+  quarter(x[3], x[4], x[9], x[14]);
+}
+
+// 20 rounds (§2.3): ten column + diagonal double rounds. `hook` runs once per
+// double round: Poly1305 work stitched into the ChaCha20 rounds so that both
+// kinds of execution units are busy.
 template <class V>
 inline void rounds20_unrolled(V* x);
 
@@ -128,14 +141,7 @@ inline void rounds20(V* x, Hook&& hook = {}) {
   }
   for (int i = 0; i < 10; ++i) {
     hook();
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
+    columns_diagonals(x);
   }
 }
 
@@ -146,16 +152,7 @@ inline void rounds20(V* x, Hook&& hook = {}) {
 template <class V>
 inline void rounds20_unrolled(V* x) {
 #pragma GCC unroll 10
-  for (int i = 0; i < 10; ++i) {
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
-  }
+  for (int i = 0; i < 10; ++i) columns_diagonals(x);
 }
 
 // Inside every 128-bit lane: 4x4 transpose of 32-bit words. With a..d the
