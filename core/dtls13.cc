@@ -346,6 +346,115 @@ inline void put_byte(recjob::Block16& w, size_t at, uint8_t v) {
   else
     w.hi = (w.hi & keep) | put;
 }
+
+// The lean loops of DTLS 1.3 open, for the usual burst: records of the
+// current epoch in the header shape our peers send (C as negotiated, 16-bit
+// sequence number, length present: RFC 9147 §4), one per view, sequence
+// numbers rising above the window's top, application data without padding,
+// far from every limit. Each takes only what the general loops of open_chunk
+// would take with the same result and stops at the first record that needs
+// anything else; the general loops go on from there. (Separate functions, so
+// that their few constants stay in registers.)
+
+// Phase 1: how many records from the first have the lean shape; their mask
+// jobs (sample = the first ciphertext bytes, §4.2.3) are built.
+size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8_t* cid,
+                  size_t cid_len, const MaskKey* sn, MaskJob* masks) {
+  size_t i = 0;
+  for (; i < records.size(); ++i) {
+    const PacketView& p = records[i].pkt;
+    uint8_t* const buf = p.buf;
+    const uint32_t off = p.offset, len = p.length, cap = p.capacity;
+    // §4.2.3: at least 16 bytes of ciphertext for the sample; the tag and
+    // the inner type byte make 17.
+    if (buf == nullptr || off > cap || len > cap - off || len < hdr + kTagLen + 1) break;
+    const uint8_t* const b = buf + off;
+    const size_t ct_len = len - hdr;
+    if (b[0] != b0 || load_be16(b + hdr - 2) != ct_len || ct_len > kMaxInner + kTagLen) break;
+    if (cid_len != 0 && CRYPTO_memcmp(b + 1, cid, cid_len) != 0) break;
+    MaskJob* const mj = ::new (static_cast<void*>(masks + i)) MaskJob;
+    mj->key = sn;
+    mj->sample = b + hdr;
+  }
+  return i;
+}
+
+// Phase 3: unmasks and reconstructs each record's sequence number (§4.2.2)
+// and builds its AEAD job, while the number lies in [expected, expected +
+// 2^15] (then the closest candidate is expected + (low - expected) mod 2^16,
+// above the window's top, so the replay check passes) and above the
+// previous record's. The AAD is the header with the clear sequence number
+// (§4): the first 16 bytes of the record (hdr + 17 are there) with the mask
+// XORed onto the two sequence bytes at byte `seq_at`, one store. kPos says
+// where those bytes sit: 0 in the first 8 (no CID or one of up to 5 bytes),
+// 1 in the second 8, 2 across the two.
+template <int kPos>
+size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned seq_at,
+                 uint64_t expected, const AeadKey* key, recjob::Block16 iv, const MaskJob* masks,
+                 AeadJob* jobs, uint8_t (*aad)[16]) {
+  const unsigned sh = 8 * seq_at;
+  uint64_t lo = expected;  // the least sequence number the next record may have
+  size_t k = 0;
+  for (; k < records.size(); ++k) {
+    Record& r = records[k];
+    uint8_t* const b = r.pkt.buf + r.pkt.offset;
+    const size_t ct_len = r.pkt.length - hdr;
+    uint16_t m16;
+    std::memcpy(&m16, masks[k].mask, 2);
+    recjob::Block16 w{recjob::le64(b), recjob::le64(b + 8)};
+    uint16_t clear;  // the sequence bytes in memory order, unmasked
+    if constexpr (kPos == 0) {
+      w.lo ^= uint64_t{m16} << sh;
+      clear = static_cast<uint16_t>(w.lo >> sh);
+    } else if constexpr (kPos == 1) {
+      w.hi ^= uint64_t{m16} << (sh - 64);
+      clear = static_cast<uint16_t>(w.hi >> (sh - 64));
+    } else {
+      w.lo ^= uint64_t{m16} << 56;
+      w.hi ^= uint64_t{m16} >> 8;
+      clear = static_cast<uint16_t>(w.lo >> 56 | w.hi << 8);
+    }
+    const uint64_t low = __builtin_bswap16(clear);
+    const uint64_t d = (low - expected) & 0xffff;
+    const uint64_t seq = expected + d;
+    if (d > 0x8000 || seq < lo) break;
+    lo = seq + 1;
+    recjob::store16(aad[k], w);
+    recjob::make(jobs + k, key, recjob::xor_seq(iv, seq), {aad[k], hdr},
+                 {b + hdr, ct_len - kTagLen}, b + hdr + ct_len - kTagLen);
+    r.epoch = epoch;
+    r.seq = seq;
+  }
+  return k;
+}
+
+// Phase 5: commits records[t] (job t) while each opened and is application
+// data without padding (RFC 8446 §5.4: its last byte is the type). Returns
+// how many; *bytes gets their content bytes.
+size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow& window,
+                   size_t cid_len, uint64_t* bytes) {
+  uint64_t sum = 0;
+  size_t t = 0;
+  for (; t < records.size(); ++t) {
+    const AeadJob& j = jobs[t];
+    if (j.status != Status::ok) break;
+    uint8_t* const plain = j.data.data();
+    const size_t content = j.data.size() - 1;
+    if (plain[content] != 23 || content > kMaxPlaintext) break;
+    Record& r = records[t];
+    PacketView& p = r.pkt;
+    window.commit(r.seq);
+    r.type = 23;
+    r.newest = true;  // the current epoch, above every record opened before
+    if (cid_len != 0) r.cid = {p.buf + p.offset + 1, cid_len};
+    p.offset = static_cast<uint32_t>(plain - p.buf);
+    p.length = static_cast<uint32_t>(content);
+    p.status = Status::ok;
+    sum += content;
+  }
+  *bytes = sum;
+  return t;
+}
 }  // namespace
 
 size_t RecordProtection::open_chunk(std::span<Record> records) {
@@ -377,8 +486,36 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // first is parsed (a prefetch never faults, whatever the view holds).
   for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
 
-  // Phase 1: parse; nothing changes.
-  for (size_t i = 0; i < records.size(); ++i) {
+  // The lean loops' epoch: the current one, when the burst cannot reach a
+  // limit (then counting it once equals counting each record), its sequence
+  // numbers are far from 2^64, and the header fits one 16-byte AAD slot.
+  Epoch* const le = &open_[open_current_ & 3];
+  const size_t lhdr = 1 + size_t{open_cid_len_} + 2 + 2;
+  const uint64_t lexpected = le->window.empty() ? 0 : le->window.highest() + 1;
+  const KeyCounters& lc = le->key.counters();
+  const uint64_t lsoft = le->key.limits().soft_bytes;
+  const bool lean_ok = open_any_ && le->live() && le->epoch == open_current_ && lhdr <= 16 &&
+                       lexpected < (uint64_t{1} << 62) && lc.bytes_opened < lsoft &&
+                       lsoft - lc.bytes_opened > records.size() * uint64_t{kMaxPlaintext};
+  size_t lean = 0;  // records 0..lean-1 passed the lean parse
+
+  // Phase 1: parse; nothing changes. The usual records first, through the
+  // lean loop; the epoch is admitted only once its first record is one the
+  // general loop would admit it for too.
+  if (lean_ok) {
+    const uint8_t b0 = static_cast<uint8_t>(kFixedBits | (open_cid_len_ != 0 ? kBitC : 0) | kBitS |
+                                            kBitL | (open_current_ & 3));
+    lean = lean_parse(records, b0, lhdr, open_cid_, open_cid_len_, &le->sn, &masks[0]);
+    if (lean != 0) {
+      last_bits = open_current_ & 3;
+      last = le;
+      last_admit = le->key.admit_open(clock.now_for(le->key));
+      if (last_admit != Status::ok) lean = 0;
+    }
+    for (size_t i = 0; i < lean; ++i) idx[i] = static_cast<uint8_t>(i);
+    n = lean;
+  }
+  for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
     PacketView& p = r.pkt;
     r.cid = {};
@@ -471,7 +608,24 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   bool rising = true;
   const Epoch* prev_e = nullptr;
   uint64_t prev_seq = 0;
-  for (size_t k = 0; k < n; ++k) {
+  size_t lean_a = 0;  // records 0..lean_a-1 got their jobs in the lean loop
+  if (lean != 0) {
+    const unsigned seq_at = 1u + open_cid_len_;
+    const auto run = seq_at + 2 <= 8 ? lean_jobs<0> : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
+    lean_a = run(records.first(lean), le->epoch, lhdr, seq_at, lexpected, &le->key.aead(),
+                 recjob::load_iv(le->iv), &masks[0], &jobs[0], aad);
+    for (size_t k = 0; k < lean_a; ++k) aidx[k] = static_cast<uint8_t>(k);
+    a = lean_a;
+    if (lean_a != 0) {
+      prev_e = le;
+      prev_seq = records[lean_a - 1].seq;
+    }
+    // The rest of the lean-parsed records go through the general loop.
+    for (size_t k = lean_a; k < lean; ++k)
+      ps[k] = {le, static_cast<uint16_t>(lhdr), static_cast<uint16_t>(1 + open_cid_len_),
+               static_cast<uint32_t>(records[k].pkt.length - lhdr), true};
+  }
+  for (size_t k = lean_a; k < n; ++k) {
     Record& r = records[idx[k]];
     PacketView& p = r.pkt;
     Parsed& q = ps[k];
@@ -522,7 +676,19 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // burst ago, so all of them are asked for first.
   for (size_t t = 0; t < a; ++t) __builtin_prefetch(jobs[t].data.data() + jobs[t].data.size() - 1);
   size_t ok = 0;
-  for (size_t t = 0; t < a; ++t) {
+  size_t m0 = 0;  // the lean loop's records, committed with one count
+  if (lean_a != 0) {
+    uint64_t bytes = 0;
+    m0 = lean_commit(records.first(lean_a), &jobs[0], le->window, open_cid_len_, &bytes);
+    if (m0 != 0) le->key.count_opened(m0, bytes);
+    ok = m0;
+  }
+  // What the general loop of phase 1 does for every record it sees.
+  for (size_t i = m0; i < lean; ++i) {
+    records[i].cid = {};
+    records[i].newest = false;
+  }
+  for (size_t t = m0; t < a; ++t) {
     Parsed& q = ps[aidx[t]];
     Record& r = records[idx[aidx[t]]];
     PacketView& p = r.pkt;
