@@ -471,6 +471,11 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // kMaxHdr.
   static constexpr size_t kMaxHdr = 1 + kMaxCidLen + 2 + 2;
   Parsed ps[kBurst];
+  // What phase 1 keeps for a record of the lean shape.
+  auto lean_parsed = [this](Epoch* e, size_t hdr, const Record& r) {
+    return Parsed{e, static_cast<uint16_t>(hdr), static_cast<uint16_t>(1 + open_cid_len_),
+                  static_cast<uint32_t>(r.pkt.length - hdr), true};
+  };
   Scratch<MaskJob, kBurst> masks;
   Scratch<AeadJob, kBurst> jobs;
   alignas(16) uint8_t aad[kBurst][16];
@@ -621,9 +626,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
       prev_seq = records[lean_a - 1].seq;
     }
     // The rest of the lean-parsed records go through the general loop.
-    for (size_t k = lean_a; k < lean; ++k)
-      ps[k] = {le, static_cast<uint16_t>(lhdr), static_cast<uint16_t>(1 + open_cid_len_),
-               static_cast<uint32_t>(records[k].pkt.length - lhdr), true};
+    for (size_t k = lean_a; k < lean; ++k) ps[k] = lean_parsed(le, lhdr, records[k]);
   }
   for (size_t k = lean_a; k < n; ++k) {
     Record& r = records[idx[k]];
@@ -683,11 +686,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     if (m0 != 0) le->key.count_opened(m0, bytes);
     ok = m0;
   }
-  // What the general loop of phase 1 does for every record it sees.
+  // What the general loop of phase 1 does for every record it sees, and
+  // what it would have kept for the commit of those the lean loop did not.
   for (size_t i = m0; i < lean; ++i) {
     records[i].cid = {};
     records[i].newest = false;
   }
+  for (size_t k = m0; k < lean_a; ++k) ps[k] = lean_parsed(le, lhdr, records[k]);
   for (size_t t = m0; t < a; ++t) {
     Parsed& q = ps[aidx[t]];
     Record& r = records[idx[aidx[t]]];
@@ -712,12 +717,16 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     // real content type; all zeros is an error.
     uint8_t* plain = jobs[t].data.data();
     size_t plain_len = jobs[t].data.size();
+    // A record refused here opened: it is sealed again (as above) so that
+    // it keeps its bytes as they arrived.
     while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
     if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
+      rl::seal({&jobs[t], 1});
       p.status = Status::malformed;
       continue;
     }
     if (plain_len - 1 > kMaxPlaintext) {
+      rl::seal({&jobs[t], 1});
       p.status = Status::record_overflow;
       continue;
     }
