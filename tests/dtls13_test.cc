@@ -312,6 +312,73 @@ TEST(Dtls13Reference, KeysFromSecretWithDtls13Prefix) {
   EXPECT_EQ(open_one(b, good), Status::ok);
 }
 
+// Bursts of the usual records (16-bit sequence number, length, no padding:
+// the seal's lean loop in core/dtls13.cc) broken by every kind that takes
+// the general loop (padding, 8-bit sequence number, no length, another type,
+// an invalid type, no headroom, empty content), sealed at once, over two
+// chunks, and one at a time on a second sealer: the same statuses and bytes,
+// and each record as the reference encoder builds it. CIDs put the sequence
+// number and length in the first, across, and in the second 8 header bytes;
+// 12 bytes make a header too long for the lean loop.
+TEST(Dtls13Reference, SealBurstsEqualOneAtATimeAndReference) {
+  test::for_each_backend([](Backend) {
+    for (Suite s : kAllSuites) {
+      for (const Bytes& cid : {Bytes{}, Bytes{1, 2, 3}, Bytes{1, 2, 3, 4, 5}, Bytes{1, 2, 3, 4, 5, 6},
+                               Bytes(9, 7), Bytes(12, 8)}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + " cid " + std::to_string(cid.size()));
+        RecordProtection a, one, b;
+        pair(a, b, s, cid);
+        ASSERT_EQ(one.install(Direction::seal, 3, s, secret_for(s, 1)), Status::ok);
+        ASSERT_EQ(one.set_seal_cid(cid), Status::ok);
+        uint64_t seq = 0;
+        for (int round = 0; round < 3; ++round) {
+          std::vector<Buf> burst, single;
+          std::vector<ref::Shape> shape;
+          std::vector<Bytes> content;
+          for (size_t i = 0; i < 35; ++i) {
+            const int odd = i % 9 == 4 ? static_cast<int>((i / 9 + 2 * round) % 7) + 1 : 0;
+            ref::Shape sh{cid, odd != 2, odd != 3};
+            content.push_back(test::random_bytes(odd == 7 ? 0 : 1 + (53 * i) % 400, i + 40 * round));
+            for (auto* v : {&burst, &single}) {
+              v->emplace_back(content.back(), odd == 4 ? 22 : odd == 5 ? 20 : 23);
+              Record& r = v->back().rec;
+              r.seq16 = sh.seq16;
+              r.with_length = sh.length;
+              r.padding = odd == 1 ? 9 : 0;
+              if (odd == 6) r.pkt.offset = 3;  // no room for the header
+            }
+            shape.push_back(sh);
+          }
+          std::vector<Record> recs;
+          for (Buf& x : burst) recs.push_back(x.rec);
+          const size_t ok = a.seal(recs);
+          size_t ok_one = 0;
+          for (size_t i = 0; i < recs.size(); ++i) {
+            SCOPED_TRACE("round " + std::to_string(round) + " record " + std::to_string(i));
+            Record& r1 = single[i].rec;
+            ok_one += one.seal({&r1, 1});
+            ASSERT_EQ(recs[i].status(), r1.status());
+            EXPECT_EQ(burst[i].mem, single[i].mem);  // every byte of the buffer
+            if (r1.status() != Status::ok) continue;
+            EXPECT_EQ(recs[i].pkt.offset, r1.pkt.offset);
+            EXPECT_EQ(recs[i].pkt.length, r1.pkt.length);
+            EXPECT_EQ(recs[i].seq, seq);
+            EXPECT_EQ(recs[i].epoch, 3u);
+            const Bytes want = ref::protect(s, secret_for(s, 1), 3, seq, shape[i], r1.type,
+                                            content[i], r1.padding);
+            EXPECT_EQ(test::to_hex(Bytes(recs[i].pkt.data(), recs[i].pkt.data() + recs[i].pkt.length)),
+                      test::to_hex(want));
+            ++seq;
+          }
+          EXPECT_EQ(ok, ok_one);
+          EXPECT_EQ(a.next_seq(), one.next_seq());
+          EXPECT_EQ(a.next_seq(), seq);
+        }
+      }
+    }
+  });
+}
+
 // ---- round trips and header shapes -------------------------------------------------
 
 TEST(Dtls13, RoundTripEveryShapeAndSize) {
