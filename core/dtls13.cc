@@ -191,11 +191,12 @@ namespace {
 // registers.)
 
 // XORs `v` (4 bytes, memory order) into the 16-byte header image `w` at
-// bit `sh`. kPos says where bytes sh/8 .. sh/8 + 3 sit: 0 in the first 8 (no
-// CID or one of up to 3 bytes), 1 in the second 8, 2 across the two.
+// bit `sh`. kPos says where bytes sh/8 .. sh/8 + 3 sit: 0 in the first 8 (a
+// CID of up to 3 bytes), 1 in the second 8, 2 across the two; 3 is no CID
+// (the 5-byte header: the lean functions take it as a constant).
 template <int kPos>
 inline recjob::Block16 xor_in(recjob::Block16 w, uint32_t v, unsigned sh) {
-  if constexpr (kPos == 0) {
+  if constexpr (kPos == 0 || kPos == 3) {
     w.lo ^= uint64_t{v} << sh;
   } else if constexpr (kPos == 1) {
     w.hi ^= uint64_t{v} << (sh - 64);
@@ -226,6 +227,7 @@ size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, uns
                 uint64_t seq0, const AeadKey* key, recjob::Block16 iv, const MaskKey* sn,
                 uint64_t epoch, AeadJob* jobs, MaskJob* masks, uint8_t (*aad)[16],
                 uint64_t* bytes) {
+  if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t sum = 0;
   size_t i = 0;
@@ -260,6 +262,7 @@ size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, uns
 template <int kPos>
 size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob* masks,
                    const uint8_t (*aad)[16], size_t hdr, unsigned seq_at) {
+  if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   size_t ok = 0;
   for (size_t k = 0; k < records.size(); ++k) {
@@ -321,14 +324,16 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   // is asked once its first record is one the general loop would ask for.
   const size_t lhdr = seal_headroom(cid_len);
   const unsigned seq_at = 1 + static_cast<unsigned>(cid_len);
-  const int lpos = seq_at + 4 <= 8 ? 0 : seq_at >= 8 ? 1 : 2;
+  const int lpos = cid_len == 0 ? 3 : seq_at + 4 <= 8 ? 0 : seq_at >= 8 ? 1 : 2;
   size_t lean = 0;
   if (fast && lhdr <= 16 && !records.empty() && lean_sealable(records[0], lhdr) &&
       admit(seal_.key, now) == Status::ok) {
     uint8_t head[16] = {static_cast<uint8_t>(flags0 | kBitS | kBitL)};
     if (cid_len != 0) std::memcpy(head + 1, seal_cid_, cid_len);
     const recjob::Block16 base{recjob::le64(head), recjob::le64(head + 8)};
-    const auto run = lpos == 0 ? seal_run<0> : lpos == 1 ? seal_run<1> : seal_run<2>;
+    const auto run = lpos == 3   ? seal_run<3>
+                     : lpos == 0 ? seal_run<0>
+                     : lpos == 1 ? seal_run<1> : seal_run<2>;
     lean = run(records, base, lhdr, seq_at, seal_.next_seq, key, iv, &seal_.sn, seal_.epoch,
                &jobs[0], &masks[0], aad, &bytes);
     for (size_t i = 0; i < lean; ++i) idx[i] = static_cast<uint8_t>(i);
@@ -438,7 +443,9 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 
   size_t ok = 0;
   if (lean != 0) {
-    const auto finish = lpos == 0 ? seal_finish<0> : lpos == 1 ? seal_finish<1> : seal_finish<2>;
+    const auto finish = lpos == 3   ? seal_finish<3>
+                        : lpos == 0 ? seal_finish<0>
+                        : lpos == 1 ? seal_finish<1> : seal_finish<2>;
     ok = finish(records.first(lean), &jobs[0], &masks[0], aad, lhdr, seq_at);
   }
   for (size_t k = lean; k < n; ++k) {
@@ -518,12 +525,13 @@ size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8
 // previous record's. The AAD is the header with the clear sequence number
 // (§4): the first 16 bytes of the record (hdr + 17 are there) with the mask
 // XORed onto the two sequence bytes at byte `seq_at`, one store. kPos says
-// where those bytes sit: 0 in the first 8 (no CID or one of up to 5 bytes),
-// 1 in the second 8, 2 across the two.
+// where those bytes sit: 0 in the first 8 (a CID of up to 5 bytes), 1 in
+// the second 8, 2 across the two; 3 is no CID (a constant 5-byte header).
 template <int kPos>
 size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned seq_at,
                  uint64_t expected, const AeadKey* key, recjob::Block16 iv, const MaskJob* masks,
                  AeadJob* jobs, uint8_t (*aad)[16]) {
+  if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t lo = expected;  // the least sequence number the next record may have
   size_t k = 0;
@@ -535,7 +543,7 @@ size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned
     std::memcpy(&m16, masks[k].mask, 2);
     recjob::Block16 w{recjob::le64(b), recjob::le64(b + 8)};
     uint16_t clear;  // the sequence bytes in memory order, unmasked
-    if constexpr (kPos == 0) {
+    if constexpr (kPos == 0 || kPos == 3) {
       w.lo ^= uint64_t{m16} << sh;
       clear = static_cast<uint16_t>(w.lo >> sh);
     } else if constexpr (kPos == 1) {
@@ -748,7 +756,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   size_t lean_a = 0;  // records 0..lean_a-1 got their jobs in the lean loop
   if (lean != 0) {
     const unsigned seq_at = 1u + open_cid_len_;
-    const auto run = seq_at + 2 <= 8 ? lean_jobs<0> : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
+    const auto run = seq_at == 1 ? lean_jobs<3>
+                     : seq_at + 2 <= 8 ? lean_jobs<0>
+                     : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
     lean_a = run(records.first(lean), le->epoch, lhdr, seq_at, lexpected, &le->key.aead(),
                  recjob::load_iv(le->iv), &masks[0], &jobs[0], aad);
     for (size_t k = 0; k < lean_a; ++k) aidx[k] = static_cast<uint8_t>(k);
