@@ -879,6 +879,40 @@ TEST(Dtls13Replay, DuplicateAfterHigherRecordInOneBurst) {
 namespace rl::dtls13 {
 namespace {
 
+// Records that start down the lean loops (core/dtls13.cc) and are refused
+// later (forged, replayed, another type) report what the general loop
+// reports: not newest, no CID, whatever the view held before.
+TEST(Dtls13Cid, RefusedRecordsOfALeanBurstAreNotNewest) {
+  for (Suite s : kAllSuites) {
+    const Bytes cid = {7, 8, 9};
+    RecordProtection a, b;
+    pair(a, b, s, cid);
+    ASSERT_EQ(open_one(b, seal_one(a, {0}, {cid})), Status::ok);  // the current epoch is known
+    Bytes w0 = seal_one(a, {1}, {cid}), w1 = seal_one(a, {2}, {cid}), w2 = w0,
+          w3 = seal_one(a, {3}, {cid}, 22);
+    w1[w1.size() - 1] ^= 1;  // forged tag
+    Record rs[4] = {Buf::view(w0), Buf::view(w1), Buf::view(w2), Buf::view(w3)};
+    const uint8_t junk[1] = {0};
+    for (Record& r : rs) {
+      r.newest = true;
+      r.cid = junk;
+    }
+    EXPECT_EQ(b.open(rs), 2u);
+    EXPECT_EQ(rs[0].status(), Status::ok);
+    EXPECT_TRUE(rs[0].newest);
+    EXPECT_EQ(Bytes(rs[0].cid.begin(), rs[0].cid.end()), cid);
+    for (int i : {1, 2}) {
+      SCOPED_TRACE(i);
+      EXPECT_NE(rs[i].status(), Status::ok);
+      EXPECT_FALSE(rs[i].newest);
+      EXPECT_TRUE(rs[i].cid.empty());
+    }
+    EXPECT_EQ(rs[3].status(), Status::ok);
+    EXPECT_EQ(rs[3].type, 22);
+    EXPECT_TRUE(rs[3].newest);
+  }
+}
+
 TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
   const Suite s = Suite::chacha20_poly1305;
   const Bytes cid = {0xde, 0xad};
