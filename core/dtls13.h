@@ -18,6 +18,7 @@
 #include "core/packet.h"
 #include "core/replay_window.h"
 #include "simd/aead_key.h"
+#include "simd/jobs.h"
 
 namespace rl::dtls13 {
 
@@ -129,6 +130,13 @@ class RecordProtection {
     return e.live() ? &e : nullptr;
   }
   size_t seal_chunk(std::span<Record> records);
+  // The seal's lean loop (core/dtls13.cc): CIDs up to this many bytes keep
+  // the header within one 16-byte AAD slot.
+  static constexpr size_t kLeanMaxCid = 11;
+  [[gnu::noinline]] size_t seal_lean(std::span<Record> records, AeadJob* jobs, MaskJob* masks,
+                                     uint8_t (*aad)[16], uint64_t* bytes);
+  [[gnu::noinline]] size_t seal_lean_finish(std::span<Record> records, const AeadJob* jobs,
+                                            const MaskJob* masks, const uint8_t (*aad)[16]);
   size_t open_chunk(std::span<Record> records);
 
   Clock clock_;

@@ -312,6 +312,73 @@ TEST(Dtls13Reference, KeysFromSecretWithDtls13Prefix) {
   EXPECT_EQ(open_one(b, good), Status::ok);
 }
 
+// Bursts of the usual records (16-bit sequence number, length, no padding:
+// the seal's lean loop in core/dtls13.cc) broken by every kind that takes
+// the general loop (padding, 8-bit sequence number, no length, another type,
+// an invalid type, no headroom, empty content), sealed at once, over two
+// chunks, and one at a time on a second sealer: the same statuses and bytes,
+// and each record as the reference encoder builds it. CIDs put the sequence
+// number and length in the first, across, and in the second 8 header bytes;
+// 12 bytes make a header too long for the lean loop.
+TEST(Dtls13Reference, SealBurstsEqualOneAtATimeAndReference) {
+  test::for_each_backend([](Backend) {
+    for (Suite s : kAllSuites) {
+      for (const Bytes& cid : {Bytes{}, Bytes{1, 2, 3}, Bytes{1, 2, 3, 4, 5}, Bytes{1, 2, 3, 4, 5, 6},
+                               Bytes(9, 7), Bytes(12, 8)}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + " cid " + std::to_string(cid.size()));
+        RecordProtection a, one, b;
+        pair(a, b, s, cid);
+        ASSERT_EQ(one.install(Direction::seal, 3, s, secret_for(s, 1)), Status::ok);
+        ASSERT_EQ(one.set_seal_cid(cid), Status::ok);
+        uint64_t seq = 0;
+        for (int round = 0; round < 3; ++round) {
+          std::vector<Buf> burst, single;
+          std::vector<ref::Shape> shape;
+          std::vector<Bytes> content;
+          for (size_t i = 0; i < 35; ++i) {
+            const int odd = i % 9 == 4 ? static_cast<int>((i / 9 + 2 * round) % 7) + 1 : 0;
+            ref::Shape sh{cid, odd != 2, odd != 3};
+            content.push_back(test::random_bytes(odd == 7 ? 0 : 1 + (53 * i) % 400, i + 40 * round));
+            for (auto* v : {&burst, &single}) {
+              v->emplace_back(content.back(), odd == 4 ? 22 : odd == 5 ? 20 : 23);
+              Record& r = v->back().rec;
+              r.seq16 = sh.seq16;
+              r.with_length = sh.length;
+              r.padding = odd == 1 ? 9 : 0;
+              if (odd == 6) r.pkt.offset = 3;  // no room for the header
+            }
+            shape.push_back(sh);
+          }
+          std::vector<Record> recs;
+          for (Buf& x : burst) recs.push_back(x.rec);
+          const size_t ok = a.seal(recs);
+          size_t ok_one = 0;
+          for (size_t i = 0; i < recs.size(); ++i) {
+            SCOPED_TRACE("round " + std::to_string(round) + " record " + std::to_string(i));
+            Record& r1 = single[i].rec;
+            ok_one += one.seal({&r1, 1});
+            ASSERT_EQ(recs[i].status(), r1.status());
+            EXPECT_EQ(burst[i].mem, single[i].mem);  // every byte of the buffer
+            if (r1.status() != Status::ok) continue;
+            EXPECT_EQ(recs[i].pkt.offset, r1.pkt.offset);
+            EXPECT_EQ(recs[i].pkt.length, r1.pkt.length);
+            EXPECT_EQ(recs[i].seq, seq);
+            EXPECT_EQ(recs[i].epoch, 3u);
+            const Bytes want = ref::protect(s, secret_for(s, 1), 3, seq, shape[i], r1.type,
+                                            content[i], r1.padding);
+            EXPECT_EQ(test::to_hex(Bytes(recs[i].pkt.data(), recs[i].pkt.data() + recs[i].pkt.length)),
+                      test::to_hex(want));
+            ++seq;
+          }
+          EXPECT_EQ(ok, ok_one);
+          EXPECT_EQ(a.next_seq(), one.next_seq());
+          EXPECT_EQ(a.next_seq(), seq);
+        }
+      }
+    }
+  });
+}
+
 // ---- round trips and header shapes -------------------------------------------------
 
 TEST(Dtls13, RoundTripEveryShapeAndSize) {
@@ -583,14 +650,31 @@ TEST(Dtls13Replay, DuplicatesAndWindow) {
   EXPECT_EQ(d2, w[1000]);  // opened, then refused: put back as it arrived
 }
 
+// The records after a lean run (part 2 of the test below): one of each kind
+// that takes another way through open, or none.
+enum class Odd {
+  none, handshake, alert, padded, forged, junk, duplicate, late, seq8, no_length, gap,
+  old_epoch, empty, largest, overflow, kCount
+};
+
 // Bursts that mix the usual records with every kind that takes another way
 // through open: padded, another type, an alert, a forged record, junk, a
 // duplicate, a late record below the newest, two epochs. Opened at once and
 // one at a time on a second receiver; both are also held to what was sealed.
+// Part 2 opens one burst per call, so that each starts where the lean loops
+// (core/dtls13.cc) take it: a run of the usual records of the current epoch
+// (16-bit sequence number, length), then one odd record at a chosen place,
+// then usual records again; with CIDs that put the sequence number in the
+// first, across, and in the second 8 header bytes, and one (12 bytes) whose
+// header is too long for the lean loops.
 TEST(Dtls13, MixedBurstsAgreeWithOneAtATime) {
   test::for_each_backend([](Backend) {
     for (Suite s : kAllSuites) {
-      for (const ref::Shape& sh : {ref::Shape{{}, true, true}, ref::Shape{{0xc1, 0xd2, 0xe3}, false, true}}) {
+      for (const ref::Shape& sh :
+           {ref::Shape{{}, true, true}, ref::Shape{{0xc1, 0xd2, 0xe3}, false, true},
+            ref::Shape{{1, 2, 3, 4, 5, 6}, true, true},
+            ref::Shape{{9, 8, 7, 6, 5, 4, 3, 2, 1}, true, true},
+            ref::Shape{{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, true, true}}) {
         SCOPED_TRACE(name(s, sh));
         RecordProtection a, b, c;
         pair(a, b, s, sh.cid, nullptr, 256);
@@ -631,6 +715,142 @@ TEST(Dtls13, MixedBurstsAgreeWithOneAtATime) {
           for (int i = 0; i < 40; ++i) add(test::random_bytes(64 + 97 * i, 60 + i));
         }
         test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3, 4});
+
+        // Part 2. Both receivers now have epoch 4 current and epoch 3 kept.
+        const ref::Shape ln{sh.cid, true, true};  // the shape the lean loops take
+        uint8_t seed = 0;
+        auto usual = [&](size_t len) {
+          const Bytes plain = test::random_bytes(len, ++seed);
+          wire.push_back(seal_one(a, plain, ln));
+          sent.emplace_back(23, plain);
+        };
+        // One record sealed after each burst and held back; the late kind
+        // sends the one from two bursts ago (below the top, in the window).
+        std::vector<std::pair<Bytes, Bytes>> held;  // wire, content
+        auto hold = [&] {
+          const Bytes plain = test::random_bytes(30, ++seed);
+          held.emplace_back(seal_one(a, plain, ln), plain);
+        };
+        hold();
+        hold();
+        uint64_t old_seq = b.window(3)->highest() + 1;  // epoch 3: above its top
+        for (int k = 0; k < static_cast<int>(Odd::kCount); ++k) {
+          for (size_t pos : {0, 1, 7, 30}) {
+            const Odd odd = static_cast<Odd>(k);
+            SCOPED_TRACE("odd kind " + std::to_string(k) + " at " + std::to_string(pos));
+            wire.clear();
+            sent.clear();
+            const size_t len = std::min<size_t>(32, pos + 4);
+            for (size_t i = 0; i < pos; ++i) usual(20 + (37 * i) % 300);
+            switch (odd) {
+              case Odd::none: usual(500); break;
+              case Odd::handshake: wire.push_back(seal_one(a, {5, 6, 7}, ln, 22)); sent.emplace_back(22, Bytes{5, 6, 7}); break;
+              case Odd::alert: wire.push_back(seal_one(a, {1, 0}, ln, 21)); sent.emplace_back(21, Bytes{1, 0}); break;
+              case Odd::padded: wire.push_back(seal_one(a, {3}, ln, 23, 7)); sent.emplace_back(23, Bytes{3}); break;
+              case Odd::forged: {
+                Bytes f = seal_one(a, test::random_bytes(60, ++seed), ln);
+                f[f.size() - 20] ^= 1;
+                refused(f);
+                break;
+              }
+              case Odd::junk: refused(test::random_bytes(40, ++seed)); break;
+              case Odd::duplicate:
+                if (pos == 0) {
+                  // The last record of the previous burst.
+                  refused(seal_one(a, {}, ln));
+                  ASSERT_EQ(open_one(b, wire.back()), Status::ok);
+                  ASSERT_EQ(open_one(c, wire.back()), Status::ok);
+                } else {
+                  refused(wire[pos / 2]);
+                }
+                break;
+              case Odd::late:
+                wire.push_back(held[held.size() - 2].first);
+                sent.emplace_back(23, held[held.size() - 2].second);
+                break;
+              case Odd::seq8: wire.push_back(seal_one(a, {8}, {sh.cid, false, true})); sent.emplace_back(23, Bytes{8}); break;
+              case Odd::no_length: wire.push_back(seal_one(a, {9}, {sh.cid, true, false})); sent.emplace_back(23, Bytes{9}); break;
+              case Odd::gap:  // 100 records never arrive
+                for (int i = 0; i < 100; ++i) seal_one(a, {}, ln);
+                usual(77);
+                break;
+              case Odd::old_epoch:  // a late record of epoch 3, above its top
+                wire.push_back(ref::protect(s, secret_for(s, 1), 3, old_seq++, ln, 23, {4, 4}, 0));
+                sent.emplace_back(23, Bytes{4, 4});
+                break;
+              case Odd::empty: usual(0); break;
+              case Odd::largest: usual(kMaxPlaintext); break;
+              case Odd::overflow: {  // content of 2^14 + 1 bytes (RFC 8446 §5.4)
+                const uint64_t seq = a.next_seq();
+                seal_one(a, {}, ln);  // never arrives: its sequence number is taken
+                refused(ref::protect(s, secret_for(s, 2), 4, seq, ln, 23,
+                                     Bytes(kMaxPlaintext + 1, 1), 0));
+                break;
+              }
+              default: FAIL();
+            }
+            while (wire.size() < len) usual(100 + wire.size());
+            test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3, 4});
+            hold();
+          }
+        }
+      }
+    }
+  });
+}
+
+// The lean loops reconstruct a 16-bit sequence number as expected + d with
+// d = (low - expected) mod 2^16 for d <= 2^15 only; RFC 9147 §4.2.2 (closest
+// to expected) gives the same there, and for d = 2^15 + 1 the number below
+// expected (refused here: far below the window). Records built by the
+// reference encoder. A burst reconstructs every record from the expected
+// value at its start, one at a time moves it on; the distances are chosen
+// so that both read the same number: the record alone, or after three
+// records when 3 more (0x8004 - 3 = 0x8001) is still past the half.
+TEST(Dtls13Seq, LeanReconstructionAtHalfTheSpace) {
+  test::for_each_backend([](Backend) {
+    for (Suite s : kAllSuites) {
+      for (const Bytes& cid : {Bytes{}, Bytes{1, 2, 3, 4, 5, 6}, Bytes{1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + " cid " + std::to_string(cid.size()));
+        RecordProtection a, b, c;
+        pair(a, b, s, cid, nullptr, 256);
+        ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), {nullptr, 256}), Status::ok);
+        ASSERT_EQ(c.set_open_cid(cid), Status::ok);
+        const ref::Shape ln{cid, true, true};
+        std::vector<Bytes> wire;
+        std::vector<std::pair<uint8_t, Bytes>> sent;
+        auto rec = [&](uint64_t seq, bool ok) {
+          const Bytes plain = test::random_bytes(50, static_cast<uint8_t>(seq));
+          wire.push_back(ref::protect(s, secret_for(s, 1), 3, seq, ln, 23, plain, 0));
+          sent.emplace_back(ok ? 23 : 0, ok ? plain : Bytes{});
+        };
+        auto burst = [&] {
+          test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3});
+          wire.clear();
+          sent.clear();
+        };
+        for (uint64_t q = 0; q < 3; ++q) rec(q, true);
+        burst();  // top 2: expected 3
+        uint64_t e = 3;
+        for (uint64_t d : {uint64_t{0x7fff}, uint64_t{0x8000}, uint64_t{0x8001}, uint64_t{0xffff},
+                           uint64_t{0}, uint64_t{1}}) {
+          SCOPED_TRACE("alone, d " + std::to_string(d));
+          const bool ok = d <= 0x8000;
+          rec(e + d, ok);
+          burst();
+          const uint64_t top = ok ? e + d : e - 1;
+          for (uint64_t i = 1; i <= 3; ++i) rec(top + i, true);
+          burst();
+          e = top + 4;
+        }
+        for (uint64_t d : {uint64_t{0x7fff}, uint64_t{0x8000}, uint64_t{0x8004}}) {
+          SCOPED_TRACE("after three, d " + std::to_string(d));
+          const bool ok = d <= 0x8000;
+          for (uint64_t i = 0; i < 3; ++i) rec(e + i, true);
+          rec(e + d, ok);
+          burst();
+          e = (ok ? e + d : e + 2) + 1;
+        }
       }
     }
   });
@@ -658,6 +878,40 @@ TEST(Dtls13Replay, DuplicateAfterHigherRecordInOneBurst) {
 
 namespace rl::dtls13 {
 namespace {
+
+// Records that start down the lean loops (core/dtls13.cc) and are refused
+// later (forged, replayed, another type) report what the general loop
+// reports: not newest, no CID, whatever the view held before.
+TEST(Dtls13Cid, RefusedRecordsOfALeanBurstAreNotNewest) {
+  for (Suite s : kAllSuites) {
+    const Bytes cid = {7, 8, 9};
+    RecordProtection a, b;
+    pair(a, b, s, cid);
+    ASSERT_EQ(open_one(b, seal_one(a, {0}, {cid})), Status::ok);  // the current epoch is known
+    Bytes w0 = seal_one(a, {1}, {cid}), w1 = seal_one(a, {2}, {cid}), w2 = w0,
+          w3 = seal_one(a, {3}, {cid}, 22);
+    w1[w1.size() - 1] ^= 1;  // forged tag
+    Record rs[4] = {Buf::view(w0), Buf::view(w1), Buf::view(w2), Buf::view(w3)};
+    const uint8_t junk[1] = {0};
+    for (Record& r : rs) {
+      r.newest = true;
+      r.cid = junk;
+    }
+    EXPECT_EQ(b.open(rs), 2u);
+    EXPECT_EQ(rs[0].status(), Status::ok);
+    EXPECT_TRUE(rs[0].newest);
+    EXPECT_EQ(Bytes(rs[0].cid.begin(), rs[0].cid.end()), cid);
+    for (int i : {1, 2}) {
+      SCOPED_TRACE(i);
+      EXPECT_NE(rs[i].status(), Status::ok);
+      EXPECT_FALSE(rs[i].newest);
+      EXPECT_TRUE(rs[i].cid.empty());
+    }
+    EXPECT_EQ(rs[3].status(), Status::ok);
+    EXPECT_EQ(rs[3].type, 22);
+    EXPECT_TRUE(rs[3].newest);
+  }
+}
 
 TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
   const Suite s = Suite::chacha20_poly1305;
