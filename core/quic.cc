@@ -1000,27 +1000,29 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
     const uint8_t first = d[0] ^ (mask[0] & kShortHpBits);
     if ((first & (kKeyPhaseBit | kShortReserved)) != want) break;
     // RFC 9001 §5.4.1: the packet number field, one 4-byte load (the sample
-    // lies 4 bytes after its start, so they are in the packet).
-    const unsigned bits = 8 * ((first & 3) + 1u);
-    const uint32_t keep = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
-    const uint32_t raw = recjob::le32(d + pn_off) ^ (recjob::le32(mask + 1) & keep);
-    // RFC 9000 App. A.3 (reconstruct_closest) for a packet number that is
-    // not below the expected one's window: the candidate, moved up one
-    // window when it lies half a window or more below `expected`. One
-    // more than half a window above is the other branch there: general.
-    const uint64_t win = uint64_t{1} << bits, hwin = win >> 1;
-    uint64_t pn = (expected & ~(win - 1)) | (__builtin_bswap32(raw) >> (32 - bits));
-    if (pn + hwin <= expected) pn += win;
-    if (pn < lo || pn > expected + hwin) break;
+    // lies 4 bytes after its start, so they are in the packet). `low` covers
+    // its pn_len bytes: as a little-endian mask of the first bytes and, the
+    // same number, as the mask of the truncated packet number's bits.
+    const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
+    const uint32_t low = ~uint32_t{0} >> shift;
+    const uint32_t raw = recjob::le32(d + pn_off) ^ (recjob::le32(mask + 1) & low);
+    // RFC 9000 App. A.3 (reconstruct_closest) when its answer is not below
+    // `expected`: expected + the distance up to the truncated value, when that
+    // is at most half a window. Anything else (an answer below `expected`,
+    // never rising) is the general loop's.
+    const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
+    if (up > (low >> 1) + 1) break;
+    const uint64_t pn = expected + up;
+    if (pn < lo) break;
     if (i == 0 && g.epoch.admit_open(now) != Status::ok) break;  // asked once, as the general loop would
     lo = pn + 1;
     d[0] = first;
     std::memcpy(d + pn_off, &raw, 4);
-    const size_t hdr_len = pn_off + bits / 8;
+    const size_t hdr_len = pn_off + 4 - shift / 8;
     const size_t len = v.length;
     recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
                  {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
-    lm[i] = LeanMeta{pn, static_cast<uint32_t>(hdr_len)};
+    lm[i].pn = pn;
   }
   return i;
 }
@@ -1041,15 +1043,16 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
   for (; i < count; ++i) {
     const AeadJob& j = jobs[i];
     if (j.status != Status::ok) break;
-    const LeanMeta m = lm[i];
-    w.commit(m.pn);
+    const uint64_t pn = lm[i].pn;
+    w.commit(pn);
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint32_t len = static_cast<uint32_t>(j.data.size());
     Packet& p = packets[i];
-    p.pn = m.pn;
-    p.pn_length = static_cast<uint8_t>(m.hdr_len - pn_off);
+    p.pn = pn;
+    p.pn_length = static_cast<uint8_t>(hdr_len - pn_off);
     p.key_phase = phase;
-    p.header_length = m.hdr_len;
-    p.view.offset += m.hdr_len;
+    p.header_length = hdr_len;
+    p.view.offset += hdr_len;
     p.view.length = len;
     p.view.status = Status::ok;
     sum += len;
@@ -1071,13 +1074,12 @@ void PacketProtection::lean_to_meta(size_t jobs, size_t masks) {
     mt.level = Level::one_rtt;
     mt.mask = static_cast<int>(i);
     if (i < jobs) {
-      const LeanMeta& m = scratch_.lean[i];
       mt.unmasked = true;
-      mt.pn_len = static_cast<uint8_t>(m.hdr_len - pn_off);
+      mt.pn_len = static_cast<uint8_t>(scratch_.jobs[i].aad.size() - pn_off);
       mt.job = static_cast<int>(i);
       mt.gen = cur;
       mt.gen_number = cur->number;
-      mt.pn = m.pn;
+      mt.pn = scratch_.lean[i].pn;
     }
   }
 }

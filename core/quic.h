@@ -273,10 +273,10 @@ class PacketProtection {
     uint64_t gen_number = 0;
     uint64_t pn = 0;
   };
-  // What the lean open loops keep per packet (packet i has mask i and job i).
+  // What the lean open loops keep per packet beside job i (whose AAD is the
+  // header) and mask i.
   struct LeanMeta {
     uint64_t pn;
-    uint32_t hdr_len;
   };
   struct Scratch {
     AeadJob jobs[kBurst];
