@@ -640,7 +640,43 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   AeadJob* jobs = scratch_.jobs;
   MaskJob* masks = scratch_.masks;
   uint64_t total = 0;
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+  // The lean loop: while a packet's header is the template's (its packet
+  // number takes tmpl_len bytes) and needs no padding, only the stores; the
+  // loop below goes on from the first packet that needs more.
+  if (tmpl_len != 0 && pn_len_all != 0) {
+    const size_t hdr_len = 1 + cid_len + tmpl_len;
+    const uint32_t min_len = tmpl_len >= 4 ? 0 : 4 - tmpl_len;  // else padded (RFC 9001 §5.4.2)
+    const recjob::Block16 iv0 = iv;
+    for (; i < n; ++i) {
+      Packet& p = packets[i];
+      const PacketView v = p.view;
+      const unsigned pn_len = p.min_pn_length > pn_len_all ? p.min_pn_length : pn_len_all;
+      if (p.level != Level::one_rtt || !p.token.empty() || pn_len != tmpl_len ||
+          !v.well_formed() || v.length < min_len || v.offset < hdr_len ||
+          v.tailroom() < kTagLen)
+        break;
+      const uint64_t pn = pn0 + i;
+      uint8_t* data = v.buf + v.offset;
+      uint8_t* h = data - hdr_len;
+      const uint64_t hi = tmpl_hi | (__builtin_bswap64(pn) & tmpl_pn_mask);
+      std::memcpy(h, &tmpl_lo, 8);
+      std::memcpy(data - 8, &hi, 8);
+      recjob::make(jobs + i, key, recjob::xor_seq(iv0, pn), {h, hdr_len}, {data, v.length},
+                   data + v.length);
+      masks[i].key = hp;
+      masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
+      p.pn = pn;
+      p.pn_length = static_cast<uint8_t>(tmpl_len);
+      p.key_phase = phase;
+      p.type = PacketType::one_rtt;
+      p.header_length = static_cast<uint32_t>(hdr_len);
+      p.dcid = {h + 1, cid_len};
+      p.scid = {};
+      total += v.length;
+    }
+  }
+  for (; i < n; ++i) {
     Packet& p = packets[i];
     const PacketView v = p.view;
     if (p.level != Level::one_rtt || !p.token.empty() || p.min_pn_length > 4 || !v.well_formed())

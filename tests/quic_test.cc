@@ -1656,9 +1656,14 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
       SCOPED_TRACE(suite_info(s).name);
       const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 401);
       const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 402);
+      // The second set of lengths needs no padding until its fourth packet,
+      // so the lean loop of seal_1rtt meets the per-packet minimum lengths.
+      constexpr size_t kLens[2][8] = {{40, 0, 1, 2, 300, 3, 17, 64}, {40, 50, 60, 2, 300, 33, 17, 64}};
+      for (const auto& kLen : kLens)
       for (size_t cid_len : {0, 4, 6, 7, 8, 11, 12, 15, 20}) {
         for (uint64_t skip : {uint64_t{0}, uint64_t{125}, uint64_t{0x01020304}}) {
-          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip));
+          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip) +
+                       " lengths " + std::to_string(kLen[1]));
           const Bytes dcid = test::random_bytes(cid_len, 403 + cid_len);
           PacketProtection tx[2];
           for (int k = 0; k < 2; ++k) {
@@ -1668,7 +1673,6 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
             ASSERT_EQ(tx[k].skip_packet_numbers(Space::application, skip), Status::ok);
           }
           constexpr uint8_t kMinLen[] = {0, 4, 2, 0, 3, 1, 0, 0};
-          constexpr size_t kLen[] = {40, 0, 1, 2, 300, 3, 17, 64};
           std::vector<Buf> bufs[2];
           for (int k = 0; k < 2; ++k) {
             if (k == 1) bufs[k].emplace_back(Bytes(30, 0xaa), Level::handshake);
