@@ -1303,9 +1303,9 @@ TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
 namespace rl::quic {
 namespace {
 
-// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, parse_1rtt,
-// open_1rtt); the same packets with a Handshake packet in front take the
-// general ones. Both must give the same bytes, statuses and state.
+// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, the lean
+// open loops); the same packets with a Handshake packet in front take the
+// general ones (the lean open loops stop at the first packet). Both must give the same bytes, statuses and state.
 TEST(QuicBurst, OneRttFastPathsAgreeWithGeneralPaths) {
   test::for_each_backend([&](Backend) {
     for (Suite s : kAllSuites) {
