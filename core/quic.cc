@@ -640,7 +640,43 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   AeadJob* jobs = scratch_.jobs;
   MaskJob* masks = scratch_.masks;
   uint64_t total = 0;
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+  // The lean loop: while a packet's header is the template's (its packet
+  // number takes tmpl_len bytes) and needs no padding, only the stores; the
+  // loop below goes on from the first packet that needs more.
+  if (tmpl_len != 0 && pn_len_all != 0) {
+    const size_t hdr_len = 1 + cid_len + tmpl_len;
+    const uint32_t min_len = tmpl_len >= 4 ? 0 : 4 - tmpl_len;  // else padded (RFC 9001 §5.4.2)
+    const recjob::Block16 iv0 = iv;
+    for (; i < n; ++i) {
+      Packet& p = packets[i];
+      const PacketView v = p.view;
+      const unsigned pn_len = p.min_pn_length > pn_len_all ? p.min_pn_length : pn_len_all;
+      if (p.level != Level::one_rtt || !p.token.empty() || pn_len != tmpl_len ||
+          !v.well_formed() || v.length < min_len || v.offset < hdr_len ||
+          v.tailroom() < kTagLen)
+        break;
+      const uint64_t pn = pn0 + i;
+      uint8_t* data = v.buf + v.offset;
+      uint8_t* h = data - hdr_len;
+      const uint64_t hi = tmpl_hi | (__builtin_bswap64(pn) & tmpl_pn_mask);
+      std::memcpy(h, &tmpl_lo, 8);
+      std::memcpy(data - 8, &hi, 8);
+      recjob::make(jobs + i, key, recjob::xor_seq(iv0, pn), {h, hdr_len}, {data, v.length},
+                   data + v.length);
+      masks[i].key = hp;
+      masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
+      p.pn = pn;
+      p.pn_length = static_cast<uint8_t>(tmpl_len);
+      p.key_phase = phase;
+      p.type = PacketType::one_rtt;
+      p.header_length = static_cast<uint32_t>(hdr_len);
+      p.dcid = {h + 1, cid_len};
+      p.scid = {};
+      total += v.length;
+    }
+  }
+  for (; i < n; ++i) {
     Packet& p = packets[i];
     const PacketView v = p.view;
     if (p.level != Level::one_rtt || !p.token.empty() || p.min_pn_length > 4 || !v.well_formed())
@@ -926,28 +962,40 @@ void PacketProtection::count_auth_failure(Side& s, Gen* g) {
   }
 }
 
-// Phase 1 of open for a burst of short-header packets (the data path): the
-// 1-RTT key checks are made once, and each packet costs a few compares and one
-// mask job. Returns false when any packet needs the general parser, which
-// then rewrites everything this wrote.
-bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
+// ---- open: the lean loops -------------------------------------------------------
+//
+// The usual burst is short-header packets of one connection under the
+// current 1-RTT keys, packet numbers rising above everything received, far
+// from every limit. Three lean loops take a prefix of the burst through the
+// three phases of open_chunk with the same results as the general loops and
+// stop at the first packet that needs anything else; the general loops go on
+// from that packet (and take the lean packets' state over, lean_to_meta).
+// Each is a separate function so that its few constants stay in registers.
+
+// RFC 9000 §17.1/App. A.3 with packet numbers below 2^61: reconstruction
+// never meets the 2^62 bound, so the lean decode needs no limit checks.
+constexpr uint64_t kLeanMaxExpected = uint64_t{1} << 61;
+
+// Phase 1: while packets are short headers (RFC 9000 §17.3.1: fixed bit set,
+// unless greased, RFC 9287) long enough to sample (RFC 9001 §5.4.2), queue
+// mask i for packet i. Writes the outputs the general parser writes. Returns
+// how many.
+size_t PacketProtection::lean_parse(std::span<Packet> packets) {
   const Side& s = side(Level::one_rtt, Direction::open);
-  if (!s.installed || s.exhausted || !s.hp.valid()) return false;
+  if (!s.installed || s.exhausted || !s.hp.valid()) return 0;
   const size_t cid_len = short_dcid_len_;
   const size_t pn_off = 1 + cid_len;
-  // Fixed bit (RFC 9000 §17.3.1), unless the peer may grease it (RFC 9287).
-  const uint8_t fixed = grease_quic_bit_ ? 0 : 0x40;
+  const uint8_t want = grease_quic_bit_ ? 0x00 : 0x40;
+  const uint8_t check = grease_quic_bit_ ? 0x80 : 0xc0;
   const MaskKey* hp = &s.hp;
   MaskJob* masks = scratch_.masks;
-  for (size_t i = 0; i < packets.size(); ++i) {
+  size_t i = 0;
+  for (; i < packets.size(); ++i) {
     Packet& p = packets[i];
     const PacketView v = p.view;
-    // RFC 9001 §5.4.2: the sample must fit (else the general path says truncated).
-    if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return false;
+    if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) break;
     const uint8_t* d = v.buf + v.offset;
-    if ((d[0] & 0x80) != 0 || (d[0] & fixed) != fixed) return false;
-    // open_1rtt needs no per-packet meta before phase 2 (the header layout
-    // is the burst's; the general path writes its own if this gives up).
+    if ((d[0] & check) != want) break;
     masks[i].key = hp;
     masks[i].sample = d + pn_off + 4;
     p.level = Level::one_rtt;
@@ -956,175 +1004,120 @@ bool PacketProtection::parse_1rtt(std::span<Packet> packets) {
     p.scid = {};
     p.dcid = {d + 1, cid_len};
   }
-  return true;
+  return i;
 }
 
-// Phases 2 and 3 of open for a burst that parse_1rtt took (all 1-RTT, masks
-// computed): the same rules as the general path below, with what is fixed for
-// the burst (the generations, the decoding base, the admission of each key)
-// read once into locals.
-size_t PacketProtection::open_1rtt(std::span<Packet> packets) {
-  const size_t n = packets.size();
-  rl::mask({scratch_.masks, n});
-  AeadJob* jobs = scratch_.jobs;
-  const MaskJob* masks = scratch_.masks;
-  OpenMeta* meta = scratch_.open;
+// Phase 2 for packets [0, count) that lean_parse took: while a packet, once
+// its header protection is off, has the current key phase and zero reserved
+// bits (a packet with reserved bits set is refused only after it
+// authenticated: the general loops do that), and a packet number above every
+// one received and every earlier one of this run (so the replay check is
+// passed by construction), unprotect its header and build job i with the
+// current keys. Nothing of a packet it stops at is written. Returns how many.
+size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint64_t now) {
   Side& s = side(Level::one_rtt, Direction::open);
-  ReplayWindow& w = spaces_[idx(Space::application)].window;
+  Gen& g = s.slot[s.cur];
+  const ReplayWindow& w = spaces_[idx(Space::application)].window;
   const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
-  Gen* const cur = &s.slot[s.cur];
-  Gen* const next = s.has_next ? &s.slot[s.next] : nullptr;
-  Gen* const prev = s.has_prev ? &s.slot[s.prev] : nullptr;
-  const uint64_t cur_number = cur->number;
-  const bool cur_phase = cur_number & 1;
-  const bool prev_by_pn = prev != nullptr && s.any_pn;
-  const uint64_t first_pn = s.first_pn;
+  if (count == 0 || expected >= kLeanMaxExpected) return 0;
+  const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
   const size_t pn_off = 1 + size_t{short_dcid_len_};
-  const uint64_t now = this->now();
-  // Admission of each generation (cur, next, prev), asked once per burst.
-  Status adm[3];
-  bool asked[3] = {false, false, false};
-  auto restore = [&](uint8_t* d, const uint8_t* mask, unsigned pn_len) {
-    xor_pn(d + pn_off, mask, pn_len);
-    d[0] ^= mask[0] & kShortHpBits;
-  };
-
-  // Phase 2: remove header protection, decode the packet number against the
-  // largest received (RFC 9000 App. A.3), refuse duplicates, pick the keys
-  // (RFC 9001 §6.3/§6.5, as in the general path), queue the AEAD job.
-  size_t njobs = 0;
-  for (size_t i = 0; i < n; ++i) {
-    OpenMeta& mt = meta[i];
-    Packet& p = packets[i];
-    uint8_t* d = p.view.buf + p.view.offset;
+  const AeadKey* key = &g.epoch.aead();
+  const recjob::Block16 iv = recjob::load_iv(g.iv);
+  const MaskJob* masks = scratch_.masks;
+  AeadJob* jobs = scratch_.jobs;
+  LeanMeta* lm = scratch_.lean;
+  uint64_t lo = expected;  // the lowest packet number the next one may have
+  size_t i = 0;
+  for (; i < count; ++i) {
+    const PacketView& v = packets[i].view;
+    uint8_t* d = v.buf + v.offset;
     const uint8_t* mask = masks[i].mask;
     const uint8_t first = d[0] ^ (mask[0] & kShortHpBits);
+    if ((first & (kKeyPhaseBit | kShortReserved)) != want) break;
+    // RFC 9001 §5.4.1: the packet number field, one 4-byte load (the sample
+    // lies 4 bytes after its start, so they are in the packet). `low` covers
+    // its pn_len bytes: as a little-endian mask of the first bytes and, the
+    // same number, as the mask of the truncated packet number's bits.
+    const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
+    const uint32_t low = ~uint32_t{0} >> shift;
+    const uint32_t raw = recjob::le32(d + pn_off) ^ (recjob::le32(mask + 1) & low);
+    // RFC 9000 App. A.3 (reconstruct_closest) when its answer is not below
+    // `expected`: expected + the distance up to the truncated value, when that
+    // is at most half a window. Anything else (an answer below `expected`,
+    // never rising) is the general loop's.
+    const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
+    if (up > (low >> 1) + 1) break;
+    const uint64_t pn = expected + up;
+    if (pn < lo) break;
+    if (i == 0 && g.epoch.admit_open(now) != Status::ok) break;  // asked once, as the general loop would
+    lo = pn + 1;
     d[0] = first;
-    const unsigned pn_len = (first & 3) + 1u;
-    const uint64_t pn = reconstruct_closest(expected, xor_pn(d + pn_off, mask, pn_len), 8 * pn_len, 62);
-    mt.pn_len = static_cast<uint8_t>(pn_len);
-    mt.first = first;
-    mt.pn = pn;
-    mt.try_prev = false;
-    mt.job = -1;
-    Status st = w.check(pn);
-    Gen* g = nullptr;
-    int gi = 0;
-    if (st == Status::ok) {
-      if (((first & kKeyPhaseBit) != 0) == cur_phase) {
-        g = cur;
-      } else if (prev_by_pn && pn < first_pn) {
-        g = prev;
-        gi = 2;
-      } else if (next != nullptr) {
-        g = next;
-        gi = 1;
-        mt.try_prev = prev_by_pn;
-      } else {
-        st = Status::unknown_epoch;
-      }
-    }
-    if (st == Status::ok) {
-      if (!asked[gi]) {
-        adm[gi] = g->epoch.admit_open(now);
-        asked[gi] = true;
-      }
-      st = adm[gi];
-    }
-    if (st != Status::ok) {
-      if (st == Status::replayed || st == Status::too_old) cur->epoch.count_replay();
-      restore(d, mask, pn_len);
-      p.view.status = st;
-      continue;
-    }
-    mt.gen = g;
-    mt.gen_number = g->number;
-    const size_t hdr_len = pn_off + pn_len;
-    const size_t len = p.view.length;
-    AeadJob& j = jobs[njobs];
-    j.key = &g->epoch.aead();
-    xor_nonce(g->iv, pn, j.nonce);
-    j.aad = {d, hdr_len};
-    j.data = {d + hdr_len, len - hdr_len - kTagLen};
-    j.tag = d + len - kTagLen;
-    j.status = Status::ok;
-    mt.job = static_cast<int>(njobs++);
+    std::memcpy(d + pn_off, &raw, 4);
+    const size_t hdr_len = pn_off + 4 - shift / 8;
+    const size_t len = v.length;
+    recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
+                 {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
+    lm[i].pn = pn;
   }
-  rl::open({jobs, njobs});
+  return i;
+}
 
-  // Phase 3: as in the general path (see there), one pass in packet order.
-  uint64_t top = 0;
-  bool any = false, any_failed = false, rotate = false;
-  uint64_t rotate_pn = 0;
-  size_t ok = 0;
-  for (size_t i = 0; i < n; ++i) {
-    OpenMeta& mt = meta[i];
-    if (mt.job < 0) continue;
+// Phase 3 for packets [0, count) that lean_jobs took: while they
+// authenticated, commit them as the general loop would (window, outputs);
+// their counters are left to the caller, once for the run (*bytes: their
+// payload bytes). Returns how many.
+size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes) {
+  const Side& s = side(Level::one_rtt, Direction::open);
+  const bool phase = s.slot[s.cur].number & 1;
+  const uint32_t pn_off = 1 + uint32_t{short_dcid_len_};
+  ReplayWindow& w = spaces_[idx(Space::application)].window;
+  const AeadJob* jobs = scratch_.jobs;
+  const LeanMeta* lm = scratch_.lean;
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i < count; ++i) {
+    const AeadJob& j = jobs[i];
+    if (j.status != Status::ok) break;
+    const uint64_t pn = lm[i].pn;
+    w.commit(pn);
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
+    const uint32_t len = static_cast<uint32_t>(j.data.size());
     Packet& p = packets[i];
-    AeadJob& j = jobs[mt.job];
-    uint8_t* d = p.view.buf + p.view.offset;
-    if (j.status != Status::ok) {
-      if (j.status == Status::auth_failed && mt.try_prev && retry_previous(s, mt, j)) {
-        note_key_update_error(KeyUpdateError::old_keys_after_new);  // RFC 9001 §6.4
-        j.status = Status::malformed;
-      }
-      restore(d, masks[i].mask, mt.pn_len);
-      p.view.status = j.status;
-      any_failed |= j.status == Status::auth_failed;
-      continue;
-    }
-    // The first byte as phase 2 unprotected it (not read again from the
-    // packet, whose line the kernel has pushed out of L1).
-    Status st = (mt.first & kShortReserved) != 0 ? Status::malformed : Status::ok;
-    if (st == Status::ok && any && mt.pn <= top) {
-      for (size_t k = 0; k < i; ++k)  // rare: out of order within the burst
-        if (meta[k].job >= 0 && packets[k].view.status == Status::ok && meta[k].pn == mt.pn)
-          st = Status::replayed;
-    }
-    const bool next_gen = mt.gen_number == cur_number + 1;
-    if (st == Status::ok && next_gen && consecutive_update(s)) {
-      note_key_update_error(KeyUpdateError::consecutive_update);  // RFC 9001 §6.2
-      st = Status::malformed;
-    }
-    if (st != Status::ok) {
-      rl::seal({&j, 1});
-      restore(d, masks[i].mask, mt.pn_len);
-      p.view.status = st;
-      j.status = st;
-      if (st == Status::replayed) cur->epoch.count_replay();
-      continue;
-    }
-    if (!any || mt.pn > top) top = mt.pn;
-    any = true;
-    w.commit(mt.pn);
-    if (next_gen) {
-      if (!rotate || mt.pn < rotate_pn) rotate_pn = mt.pn;
-      rotate = true;
-    } else if (mt.gen_number == cur_number && (!s.any_pn || mt.pn < s.first_pn)) {
-      s.first_pn = mt.pn;
-      s.any_pn = true;
-    }
-    const size_t data_len = j.data.size();
-    mt.gen->epoch.count_opened(data_len);
-    const uint32_t hdr_len = static_cast<uint32_t>(pn_off + mt.pn_len);
-    p.pn = mt.pn;
-    p.pn_length = mt.pn_len;
-    p.key_phase = (mt.first & kKeyPhaseBit) != 0;
+    p.pn = pn;
+    p.pn_length = static_cast<uint8_t>(hdr_len - pn_off);
+    p.key_phase = phase;
     p.header_length = hdr_len;
     p.view.offset += hdr_len;
-    p.view.length = static_cast<uint32_t>(data_len);
+    p.view.length = len;
     p.view.status = Status::ok;
-    ++ok;
+    sum += len;
   }
-  if (rotate && s.has_next && !s.exhausted) rotate_open(rotate_pn);
-  if (any_failed) {
-    for (size_t i = 0; i < n; ++i) {
-      const OpenMeta& mt = meta[i];
-      if (mt.job >= 0 && jobs[mt.job].status == Status::auth_failed)
-        count_auth_failure(s, gen_by_number(s, mt.gen_number));
+  *bytes = sum;
+  return i;
+}
+
+// Hands the lean packets over to the general loops: [0, jobs) have job i
+// (header unprotected), [jobs, masks) only mask i.
+void PacketProtection::lean_to_meta(size_t jobs, size_t masks) {
+  Side& s = side(Level::one_rtt, Direction::open);
+  Gen* cur = &s.slot[s.cur];
+  const size_t pn_off = 1 + size_t{short_dcid_len_};
+  for (size_t i = 0; i < masks; ++i) {
+    OpenMeta& mt = scratch_.open[i];
+    mt = OpenMeta{};
+    mt.pn_offset = pn_off;
+    mt.level = Level::one_rtt;
+    mt.mask = static_cast<int>(i);
+    if (i < jobs) {
+      mt.unmasked = true;
+      mt.pn_len = static_cast<uint8_t>(scratch_.jobs[i].aad.size() - pn_off);
+      mt.job = static_cast<int>(i);
+      mt.gen = cur;
+      mt.gen_number = cur->number;
+      mt.pn = scratch_.lean[i].pn;
     }
   }
-  return ok;
 }
 
 size_t PacketProtection::open_chunk(std::span<Packet> packets) {
@@ -1135,10 +1128,12 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   size_t nmasks = 0, njobs = 0;
   const uint64_t now = this->now();
 
-  // Phase 1: parse what is not protected; queue a mask for each packet.
-  if (parse_1rtt(packets)) return open_1rtt(packets);
+  // Phase 1: parse what is not protected; queue a mask for each packet. The
+  // lean loop takes the usual packets first (mask i for packet i).
+  const size_t lean_masks = lean_parse(packets);
+  nmasks = lean_masks;
   {
-  for (size_t i = 0; i < packets.size(); ++i) {
+  for (size_t i = lean_masks; i < packets.size(); ++i) {
     Packet& p = packets[i];
     PacketView& v = p.view;
     Meta& mt = meta[i];
@@ -1226,7 +1221,11 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   rl::mask({masks, nmasks});
 
   // Phase 2: remove header protection in place, rebuild the packet number,
-  // check for duplicates, pick the key generation, queue the AEAD job.
+  // check for duplicates, pick the key generation, queue the AEAD job. The
+  // lean loop first (job i for packet i), the general one from where it stops.
+  const size_t lean_jobs_n = lean_jobs(packets, lean_masks, now);
+  njobs = lean_jobs_n;
+  if (lean_jobs_n < packets.size()) lean_to_meta(lean_jobs_n, lean_masks);
   auto restore_header = [&](size_t i) {
     uint8_t* d = packets[i].view.data();
     const Meta& mt = meta[i];
@@ -1234,7 +1233,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
   };
-  for (size_t i = 0; i < packets.size(); ++i) {
+  for (size_t i = lean_jobs_n; i < packets.size(); ++i) {
     Meta& mt = meta[i];
     if (mt.mask < 0) continue;
     Packet& p = packets[i];
@@ -1311,8 +1310,31 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   bool burst_any[3] = {};
   bool any_failed = false, rotate = false;
   uint64_t rotate_pn = 0;
-  size_t ok = 0;
-  for (size_t i = 0; i < packets.size(); ++i) {
+  // The lean packets first, while they authenticated: their counters once
+  // (no soft limit within reach, else packet by packet as below).
+  uint64_t lean_bytes = 0;
+  const size_t lean_ok = lean_commit(packets, lean_jobs_n, &lean_bytes);
+  size_t ok = lean_ok;
+  if (lean_ok != 0) {
+    Side& s = side(Level::one_rtt, Direction::open);
+    KeyEpoch& k = s.slot[s.cur].epoch;
+    if (!s.any_pn) {  // rising: the first is the lowest
+      s.first_pn = scratch_.lean[0].pn;
+      s.any_pn = true;
+    }
+    const uint64_t soft = k.limits().soft_bytes, opened = k.counters().bytes_opened;
+    if (opened < soft && soft - opened > lean_bytes) {
+      k.count_opened(lean_ok, lean_bytes);
+    } else {
+      for (size_t i = 0; i < lean_ok; ++i) k.count_opened(jobs[i].data.size());
+    }
+    const size_t sp_i = idx(Space::application);
+    burst_top[sp_i] = scratch_.lean[lean_ok - 1].pn;
+    burst_any[sp_i] = true;
+    if (lean_ok == packets.size()) return ok;
+  }
+  if (lean_jobs_n == packets.size()) lean_to_meta(lean_jobs_n, lean_masks);  // else done above
+  for (size_t i = lean_ok; i < packets.size(); ++i) {
     Meta& mt = meta[i];
     if (mt.job < 0) continue;
     Packet& p = packets[i];

@@ -267,18 +267,23 @@ class PacketProtection {
     bool unmasked = false;  // header protection removed in place
     bool try_prev = false;  // next keys tried on a flipped phase; previous ones exist
     uint8_t pn_len = 0;
-    uint8_t first = 0;      // open_1rtt: the first byte once unprotected
     int mask = -1;          // index into masks, or -1
     int job = -1;           // index into jobs, or -1
     Gen* gen = nullptr;
     uint64_t gen_number = 0;
     uint64_t pn = 0;
   };
+  // What the lean open loops keep per packet beside job i (whose AAD is the
+  // header) and mask i.
+  struct LeanMeta {
+    uint64_t pn;
+  };
   struct Scratch {
     AeadJob jobs[kBurst];
     MaskJob masks[kBurst];
     SealMeta seal[kBurst];
     OpenMeta open[kBurst];
+    LeanMeta lean[kBurst];
     int mask_of[kBurst];
   };
 
@@ -299,8 +304,10 @@ class PacketProtection {
 
   size_t seal_chunk(std::span<Packet> packets);
   bool seal_1rtt(std::span<Packet> packets, size_t* ok);
-  bool parse_1rtt(std::span<Packet> packets);
-  size_t open_1rtt(std::span<Packet> packets);
+  size_t lean_parse(std::span<Packet> packets);
+  size_t lean_jobs(std::span<Packet> packets, size_t count, uint64_t now);
+  size_t lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes);
+  void lean_to_meta(size_t jobs, size_t masks);
   bool retry_previous(Side& s, const OpenMeta& mt, const AeadJob& j);
   bool consecutive_update(const Side& s) const;
   void note_key_update_error(KeyUpdateError e) {

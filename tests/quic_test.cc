@@ -1303,9 +1303,9 @@ TEST(QuicKeyUpdateError, AckOfNewKeysCarriedWithOldKeys) {
 namespace rl::quic {
 namespace {
 
-// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, parse_1rtt,
-// open_1rtt); the same packets with a Handshake packet in front take the
-// general ones. Both must give the same bytes, statuses and state.
+// A burst of 1-RTT packets only takes the fast paths (seal_1rtt, the lean
+// open loops); the same packets with a Handshake packet in front take the
+// general ones (the lean open loops stop at the first packet). Both must give the same bytes, statuses and state.
 TEST(QuicBurst, OneRttFastPathsAgreeWithGeneralPaths) {
   test::for_each_backend([&](Backend) {
     for (Suite s : kAllSuites) {
@@ -1421,6 +1421,13 @@ TEST(QuicBurst, MixedBurstsAgreeWithOneAtATime) {
       ASSERT_EQ(tx.update(Direction::seal), Status::ok);
       for (size_t i = 12; i < 18; ++i) wire.push_back(seal_one(Level::one_rtt, 30 + i * 41 % 250, 310 + i));
       const Bytes h = seal_one(Level::handshake, 60, 399);
+      // R[18..29] with the same keys, then a second update: S[30..35] (key
+      // phase back to 0), and a second Handshake packet.
+      for (size_t i = 18; i < 30; ++i) wire.push_back(seal_one(Level::one_rtt, 40 + i * 37 % 400, 310 + i));
+      ASSERT_EQ(tx.on_ack(Space::application, 20), Status::ok);
+      ASSERT_EQ(tx.update(Direction::seal), Status::ok);
+      for (size_t i = 30; i < 36; ++i) wire.push_back(seal_one(Level::one_rtt, 1200 + i, 310 + i));
+      const Bytes h2 = seal_one(Level::handshake, 70, 398);
       auto forged = [&](size_t i) {
         Bytes b = wire[i];
         b.back() ^= 0x01;  // the tag
@@ -1441,6 +1448,20 @@ TEST(QuicBurst, MixedBurstsAgreeWithOneAtATime) {
           // repeat, a forgery, a too-short packet alone
           {wire[17], wire[11], wire[13], forged(15)},
           {short_q15},
+          // The lean loops (current keys, packet numbers rising) with what
+          // makes them hand over to the general loops part way: a forgery
+          // inside a lean run (after the AEAD), then the genuine packet
+          // after a later one; a repeat of a packet of the same lean run
+          // (before the AEAD); a long header; a repeat of an earlier burst's
+          // packet; the peer's second key update (flipped phase) after a
+          // lean run and a repeat (counted on the keys current before the
+          // update, in a burst as one at a time); then lean runs under the
+          // new keys.
+          {wire[18], wire[19], wire[20], forged(21), wire[22], wire[21]},
+          {wire[23], wire[24], wire[24], h2, wire[25], wire[13]},
+          {wire[26], wire[27], wire[28], wire[27]},
+          {wire[29], wire[28], wire[30], wire[31]},
+          {wire[32], wire[33], wire[34], wire[35]},
       };
       for (size_t bi = 0; bi < bursts.size(); ++bi) {
         SCOPED_TRACE("burst " + std::to_string(bi));
@@ -1497,19 +1518,128 @@ TEST(QuicBurst, MixedBurstsAgreeWithOneAtATime) {
         for (size_t i = 0; i < ea.size(); ++i) {
           EXPECT_EQ(ea[i].kind, eb[i].kind);
           EXPECT_EQ(ea[i].epoch, eb[i].epoch);
+          EXPECT_EQ(ea[i].records, eb[i].records);
+          EXPECT_EQ(ea[i].bytes, eb[i].bytes);
+        }
+        // And both hold what was sealed: every packet that opened has its
+        // frames, in place, under the packet number it was sealed with.
+        for (size_t i = 0; i < in.size(); ++i) {
+          if (a[i].pkt.status() != Status::ok || a[i].pkt.type != PacketType::one_rtt) continue;
+          ASSERT_LT(a[i].pkt.pn, wire.size());
+          const size_t k = static_cast<size_t>(a[i].pkt.pn);
+          const Bytes frames = test::random_bytes(
+              k < 12 ? 20 + k * 53 % 300 : k < 18 ? 30 + k * 41 % 250 : k < 30 ? 40 + k * 37 % 400 : 1200 + k,
+              310 + k);
+          EXPECT_EQ(a[i].bytes(), frames) << "pn " << k;
         }
       }
       // What the bursts should have given (so that the comparison above is
       // not between two receivers that refuse everything).
-      EXPECT_EQ(rx_burst.generation(Direction::open), 1u);
+      EXPECT_EQ(rx_burst.generation(Direction::open), 2u);
       EXPECT_TRUE(rx_burst.has_previous());
-      EXPECT_EQ(rx_burst.auth_failures(), 2u);
-      EXPECT_EQ(rx_burst.largest_received(Space::application), 17u);
+      EXPECT_EQ(rx_burst.auth_failures(), 3u);
+      EXPECT_EQ(rx_burst.largest_received(Space::application), 35u);
       EXPECT_TRUE(rx_burst.has_received(Space::handshake));
       EXPECT_EQ(rx_burst.key_update_error(), KeyUpdateError::none);
-      // Opened with the next keys: 12, 13, 14, 16, 17 (15 never whole).
-      EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->opened, 5u);
+      // Opened with the newest keys: 30..35.
+      EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->opened, 6u);
+      EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->replays, 0u);  // all before
     }
+  });
+}
+
+// The edges of the lean open loops, with hand-built packets (no CID):
+// reserved bits set inside a lean run (refused only after the AEAD, by the
+// general loops), packet numbers exactly half a window above the expected
+// one (lean) and one more (general: App. A.3's other branch), a decode that
+// moves up a window, and a soft byte limit crossed inside a lean run (the
+// event must carry the counters of the packet that crossed it, not the
+// run's). Burst and one at a time must agree on everything.
+TEST(QuicBurst, LeanRunEdgesAgreeWithOneAtATime) {
+  test::for_each_backend([&](Backend) {
+    const Bytes secret = test::random_bytes(32, 501);
+    Limits l = default_limits(Protocol::quic, Suite::aes128_gcm);
+    l.soft_bytes = 50;  // crossed by the second 30-byte packet
+    PacketProtection rx_burst, rx_one;
+    for (PacketProtection* rx : {&rx_burst, &rx_one})
+      ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret, &l),
+                Status::ok);
+    drain(rx_burst);
+    drain(rx_one);
+    auto pkt = [&](uint64_t pn, size_t pn_len, uint8_t reserved = 0) {
+      return hand_protect(Version::v1, Suite::aes128_gcm, secret,
+                          static_cast<uint8_t>(0x40 | reserved | (pn_len - 1)), pn, pn_len,
+                          Bytes(30, static_cast<uint8_t>(pn)));
+    };
+    const std::vector<std::vector<Bytes>> bursts = {
+        {pkt(0, 2), pkt(1, 2), pkt(2, 2), pkt(3, 2, 0x10), pkt(4, 2), pkt(5, 2)},
+        // expected 6: 134 is 6 + 128 (lean), 135 one more (general)
+        {pkt(6, 1), pkt(7, 1), pkt(134, 1), pkt(135, 1), pkt(136, 1)},
+        {pkt(400, 2)},
+        // expected 401: the 1-byte 8 decodes to 264 + 256 = 520
+        {pkt(520, 1), pkt(521, 4), pkt(522, 3, 0x08), pkt(523, 3)},
+        // expected 524: the 1-byte 145 is 657 as a candidate, more than half
+        // a window above: App. A.3 takes 401 (a late packet, not a repeat)
+        {pkt(524, 1), pkt(401, 1)},
+    };
+    const std::vector<uint64_t> want_pn = {0,   1,   2,   4,   5,   6,   7,   134,
+                                           135, 136, 400, 520, 521, 523, 524, 401};
+    std::vector<uint64_t> got_pn;
+    for (size_t bi = 0; bi < bursts.size(); ++bi) {
+      SCOPED_TRACE("burst " + std::to_string(bi));
+      const std::vector<Bytes>& in = bursts[bi];
+      std::vector<Buf> a, b;
+      for (const Bytes& w : in) {
+        a.emplace_back(w);
+        b.emplace_back(w);
+      }
+      std::vector<Packet> pa;
+      for (Buf& x : a) pa.push_back(x.pkt);
+      const size_t ok_burst = rx_burst.open(pa);
+      size_t ok_one = 0;
+      for (Buf& x : b) ok_one += rx_one.open({&x.pkt, 1});
+      EXPECT_EQ(ok_burst, ok_one);
+      for (size_t i = 0; i < in.size(); ++i) {
+        SCOPED_TRACE("packet " + std::to_string(i));
+        a[i].pkt = pa[i];
+        EXPECT_EQ(a[i].pkt.status(), b[i].pkt.status());
+        EXPECT_EQ(a[i].mem, b[i].mem);
+        if (a[i].pkt.status() != Status::ok) {
+          EXPECT_EQ(a[i].pkt.status(), Status::malformed);  // the reserved bits
+          EXPECT_EQ(a[i].mem, in[i]);
+          continue;
+        }
+        EXPECT_EQ(a[i].pkt.pn, b[i].pkt.pn);
+        EXPECT_EQ(a[i].pkt.pn_length, b[i].pkt.pn_length);
+        EXPECT_EQ(a[i].pkt.header_length, b[i].pkt.header_length);
+        EXPECT_EQ(a[i].pkt.view.offset, b[i].pkt.view.offset);
+        EXPECT_EQ(a[i].pkt.view.length, b[i].pkt.view.length);
+        EXPECT_EQ(a[i].pkt.key_phase, b[i].pkt.key_phase);
+        EXPECT_EQ(a[i].bytes(), Bytes(30, static_cast<uint8_t>(a[i].pkt.pn)));
+        got_pn.push_back(a[i].pkt.pn);
+      }
+      EXPECT_EQ(rx_burst.largest_received(Space::application),
+                rx_one.largest_received(Space::application));
+      const KeyCounters* ca = rx_burst.counters(Level::one_rtt, Direction::open);
+      const KeyCounters* cb = rx_one.counters(Level::one_rtt, Direction::open);
+      EXPECT_EQ(ca->opened, cb->opened);
+      EXPECT_EQ(ca->bytes_opened, cb->bytes_opened);
+      EXPECT_EQ(ca->replays, cb->replays);
+      const auto ea = drain(rx_burst), eb = drain(rx_one);
+      ASSERT_EQ(ea.size(), eb.size());
+      for (size_t i = 0; i < ea.size(); ++i) {
+        EXPECT_EQ(ea[i].kind, eb[i].kind);
+        EXPECT_EQ(ea[i].records, eb[i].records);
+        EXPECT_EQ(ea[i].bytes, eb[i].bytes);
+      }
+      if (bi == 0) {  // the soft limit, at the second packet
+        ASSERT_EQ(ea.size(), 1u);
+        EXPECT_EQ(ea[0].kind, KeyEvent::soft_limit);
+        EXPECT_EQ(ea[0].records, 2u);
+        EXPECT_EQ(ea[0].bytes, 60u);
+      }
+    }
+    EXPECT_EQ(got_pn, want_pn);
   });
 }
 
@@ -1526,9 +1656,14 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
       SCOPED_TRACE(suite_info(s).name);
       const Bytes hs = test::random_bytes(hash_len(suite_info(s).hash), 401);
       const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 402);
+      // The second set of lengths needs no padding until its fourth packet,
+      // so the lean loop of seal_1rtt meets the per-packet minimum lengths.
+      constexpr size_t kLens[2][8] = {{40, 0, 1, 2, 300, 3, 17, 64}, {40, 50, 60, 2, 300, 33, 17, 64}};
+      for (const auto& kLen : kLens)
       for (size_t cid_len : {0, 4, 6, 7, 8, 11, 12, 15, 20}) {
         for (uint64_t skip : {uint64_t{0}, uint64_t{125}, uint64_t{0x01020304}}) {
-          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip));
+          SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip) +
+                       " lengths " + std::to_string(kLen[1]));
           const Bytes dcid = test::random_bytes(cid_len, 403 + cid_len);
           PacketProtection tx[2];
           for (int k = 0; k < 2; ++k) {
@@ -1538,7 +1673,6 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
             ASSERT_EQ(tx[k].skip_packet_numbers(Space::application, skip), Status::ok);
           }
           constexpr uint8_t kMinLen[] = {0, 4, 2, 0, 3, 1, 0, 0};
-          constexpr size_t kLen[] = {40, 0, 1, 2, 300, 3, 17, 64};
           std::vector<Buf> bufs[2];
           for (int k = 0; k < 2; ++k) {
             if (k == 1) bufs[k].emplace_back(Bytes(30, 0xaa), Level::handshake);
