@@ -768,23 +768,22 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   const uint32_t salt_lo = recjob::le32(d.salt + 8);
   uint64_t prev = top;
   uint64_t index[Burst::kMax];
-  uint64_t bytes = 0;
+  // Every header of the chunk requested at once so that the misses overlap:
+  // received packets are often not in L1 yet, nor are a large burst's sent
+  // ones (the AEAD of the last burst went through them). A prefetch never
+  // faults, whatever a view holds.
+  for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
   size_t n = 0;
   for (; n < count; ++n) {
-    if constexpr (!sealing) {
-      // Received packets are often not in L1 yet (as in the general loop).
-      if (n + 2 < count) __builtin_prefetch(pkts[n + 2].buf + pkts[n + 2].offset);
-    }
     PacketView& pkt = pkts[n];
     uint8_t* const buf = pkt.buf;
     const uint32_t off = pkt.offset, len = pkt.length, cap = pkt.capacity;
-    // Well formed, the fixed header there, and the tag: seal has room for it
-    // after the packet, open finds it at the end.
-    if (buf == nullptr || off > cap) break;
-    if constexpr (sealing) {
-      if (len < 12 || uint64_t{len} + kTag > cap - off) break;
-    } else {
-      if (len < 12 + kTag || len > cap - off) break;
+    // Well formed (offset + length within the capacity, in 64 bits where
+    // the 32-bit fields cannot wrap), the fixed header there, and the tag:
+    // seal has room for it after the packet, open finds it at the end.
+    if (buf == nullptr || len < (sealing ? 12 : 12 + kTag) ||
+        uint64_t{off} + len + (sealing ? kTag : 0) > cap) {
+      break;
     }
     uint8_t* const p = buf + off;
     const uint32_t end = sealing ? len : len - kTag;  // header ‖ payload
@@ -806,18 +805,13 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
     const uint64_t ahead = static_cast<uint16_t>(seq - static_cast<uint16_t>(base));
     if (ahead - 1 >= kAhead) break;
     const uint64_t i = base + ahead;
+    index[n] = i;
     if constexpr (sealing) {
-      // The sender never uses an index twice (the replay check says ok to
-      // an index above the highest).
-      s->rtp.commit(i);
-      bytes += len;
       pkt.length = len + kTag;
       pkt.status = Status::ok;
     } else {
       // Above every earlier packet of the chunk too: no duplicate waits.
       if (i <= prev) break;
-      index[n] = i;
-      bytes += end;
     }
     prev = i;
     recjob::make(&b.jobs[n], key,
@@ -828,21 +822,28 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   if (n == 0) return 0;
   const std::span<AeadJob> jobs{b.jobs, n};
   KeyCounters& c = m.life[0].c;
-  size_t good = n;
+  size_t good = 0;
   if constexpr (sealing) {
-    // Admitted and counted as the general loop does before the AEAD call.
-    c.sealed += n;
-    c.bytes_sealed += bytes;
+    // Admitted, counted and the indices marked used (the sender never uses
+    // one twice; the replay check said ok to each, being above the highest)
+    // as the general loop does before the AEAD call.
+    s->rtp.commit_rising(index, n);
     rl::seal(jobs);
+    uint64_t bytes = 0;  // each packet's length with its tag, sealed or not
+    good = n;
     for (size_t k = 0; k < n; ++k) {
+      bytes += pkts[k].length;
       const Status st = b.jobs[k].status;
       if (st == Status::ok) [[likely]] continue;
       pkts[k].length -= kTag;
       pkts[k].status = st;
       --good;
     }
+    c.sealed += n;
+    c.bytes_sealed += bytes - kTag * n;
   } else {
     rl::open(jobs);
+    uint64_t bytes = 0;
     for (size_t k = 0; k < n; ++k) {
       PacketView& pkt = pkts[k];
       const Status st = b.jobs[k].status;
@@ -850,13 +851,12 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
       if (st != Status::ok) [[unlikely]] {
         // Bytes as they arrived (rl::open), no state but the failure count.
         count_failure(events_, m, false);
-        bytes -= pkt.length - kTag;
-        --good;
         continue;
       }
-      s->rtp.commit(index[k]);
-      pkt.length -= kTag;
+      index[good++] = index[k];  // the authenticated ones' indices, in order
+      bytes += pkt.length -= kTag;
     }
+    s->rtp.commit_rising(index, good);
     c.opened += good;
     c.bytes_opened += bytes;
   }
