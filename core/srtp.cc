@@ -709,8 +709,10 @@ void restore_header(const Session::KeySet& ks, const Waiting& w, uint8_t* p) {
 // loop would take with the same result is taken: the first packet that needs
 // anything else (another SSRC, an index not above every earlier one, a short
 // or odd packet, padding to check on seal) ends the lean prefix, which is
-// settled at once; the general loop goes on from that packet. srtp_test's
-// burst tests compare bursts mixing both with packets one at a time.
+// settled at once if it is most of the chunk (else the general loop takes
+// the chunk from its start); the general loop goes on from that packet.
+// srtp_test's LeanAndGeneralLoopsAgree compares sessions that take the lean
+// loop with sessions that never do, in bursts and one at a time.
 
 namespace {
 // Whether n more packets of at most `max_bytes` together leave the master
@@ -737,6 +739,7 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   constexpr Direction dir = sealing ? Direction::seal : Direction::open;
   constexpr uint32_t kTag = 16;  // RFC 7714 §8: AEAD_AES_*_GCM tags
   constexpr uint64_t kAhead = 32767;
+  constexpr size_t kMinPrefix = 8;
   const PacketView& first = pkts[0];
   if (!first.well_formed() || first.length < 12) return 0;
   Stream* const s = find(load_be32(first.data() + 8));
@@ -805,21 +808,20 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
     const uint64_t ahead = static_cast<uint16_t>(seq - static_cast<uint16_t>(base));
     if (ahead - 1 >= kAhead) break;
     const uint64_t i = base + ahead;
+    // Open: above every earlier packet of the chunk too, so no duplicate
+    // waits (seal: by construction).
+    if (!sealing && i <= prev) break;
     index[n] = i;
-    if constexpr (sealing) {
-      pkt.length = len + kTag;
-      pkt.status = Status::ok;
-    } else {
-      // Above every earlier packet of the chunk too: no duplicate waits.
-      if (i <= prev) break;
-    }
     prev = i;
     recjob::make(&b.jobs[n], key,
                  {salt_hi ^ uint64_t{__builtin_bswap16(static_cast<uint16_t>(i >> 32))} << 48,
                   salt_lo ^ __builtin_bswap32(static_cast<uint32_t>(i))},
                  {p, hl}, {p + hl, end - hl}, p + end);
   }
-  if (n == 0) return 0;
+  // Nothing has changed yet. A short prefix (a burst of interleaved streams)
+  // goes to the general loop with the rest, in one AEAD call, rather than
+  // splitting it in two.
+  if (n == 0 || (n < count && n < kMinPrefix)) return 0;
   const std::span<AeadJob> jobs{b.jobs, n};
   KeyCounters& c = m.life[0].c;
   size_t good = 0;
@@ -829,18 +831,18 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
     // as the general loop does before the AEAD call.
     s->rtp.commit_rising(index, n);
     rl::seal(jobs);
-    uint64_t bytes = 0;  // each packet's length with its tag, sealed or not
-    good = n;
+    uint64_t bytes = 0;  // of every packet admitted, sealed or not
     for (size_t k = 0; k < n; ++k) {
-      bytes += pkts[k].length;
+      PacketView& pkt = pkts[k];
       const Status st = b.jobs[k].status;
-      if (st == Status::ok) [[likely]] continue;
-      pkts[k].length -= kTag;
-      pkts[k].status = st;
-      --good;
+      bytes += pkt.length;
+      pkt.status = st;
+      if (st != Status::ok) [[unlikely]] continue;
+      pkt.length += kTag;
+      ++good;
     }
     c.sealed += n;
-    c.bytes_sealed += bytes - kTag * n;
+    c.bytes_sealed += bytes;
   } else {
     rl::open(jobs);
     uint64_t bytes = 0;
