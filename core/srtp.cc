@@ -734,6 +734,18 @@ bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_
 }
 }  // namespace
 
+namespace {
+// The window marks of a lean chunk (indices rising, above the highest): a lone
+// packet, as in bursts of 1, through commit() inline rather than the call.
+[[gnu::always_inline]] inline void commit_run(ReplayWindow& w, const uint64_t* index, size_t n) {
+  if (n == 1) {
+    w.commit(index[0]);
+  } else {
+    w.commit_rising(index, n);
+  }
+}
+}  // namespace
+
 template <bool sealing>
 size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   constexpr Direction dir = sealing ? Direction::seal : Direction::open;
@@ -775,7 +787,9 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   // received packets are often not in L1 yet, nor are a large burst's sent
   // ones (the AEAD of the last burst went through them). A prefetch never
   // faults, whatever a view holds.
-  for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
+  if (count > 1) {
+    for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
+  }
   size_t n = 0;
   for (; n < count; ++n) {
     PacketView& pkt = pkts[n];
@@ -829,7 +843,7 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
     // Admitted, counted and the indices marked used (the sender never uses
     // one twice; the replay check said ok to each, being above the highest)
     // as the general loop does before the AEAD call.
-    s->rtp.commit_rising(index, n);
+    commit_run(s->rtp, index, n);
     rl::seal(jobs);
     uint64_t bytes = 0;  // of every packet admitted, sealed or not
     for (size_t k = 0; k < n; ++k) {
@@ -858,7 +872,7 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
       index[good++] = index[k];  // the authenticated ones' indices, in order
       bytes += pkt.length -= kTag;
     }
-    s->rtp.commit_rising(index, good);
+    commit_run(s->rtp, index, good);
     c.opened += good;
     c.bytes_opened += bytes;
   }
@@ -881,6 +895,19 @@ size_t Session::run(std::span<PacketView> pkts) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
     return 0;
   }
+  size_t ok = 0;
+  // SRTP: the lean loop takes whole chunks while it can, the general loop
+  // below the rest, from the first packet the lean loop left.
+  std::span<PacketView> rest = pkts;
+  if constexpr (!rtcp) {
+    while (!rest.empty()) {
+      const size_t n = std::min(Burst::kMax, rest.size());
+      const size_t took = lean<sealing>(rest.first(n), ok);
+      rest = rest.subspan(took);
+      if (took < n) break;
+    }
+    if (rest.empty()) return ok;
+  }
   // The clock is read at most once per call, and only for keys with age limits.
   uint64_t now_cache = 0;
   bool have_now = false;
@@ -892,7 +919,6 @@ size_t Session::run(std::span<PacketView> pkts) {
     }
     return now_cache;
   };
-  size_t ok = 0;
   Burst& b = *burst_;
   // What the previous packet's stream resolved to (a burst is mostly one
   // SSRC): its key set, active master key, the policy fields the rules read
@@ -1193,17 +1219,6 @@ size_t Session::run(std::span<PacketView> pkts) {
   // The headers two packets ahead are fetched while this one passes its rules
   // (an open burst's packets have usually just arrived from the network and
   // are not in L1). A prefetch never faults, whatever the view holds.
-  // SRTP: the lean loop takes whole chunks while it can, the loop below the
-  // rest, from the first packet the lean loop left.
-  std::span<PacketView> rest = pkts;
-  if constexpr (!rtcp) {
-    while (!rest.empty()) {
-      const size_t n = std::min(Burst::kMax, rest.size());
-      const size_t took = lean<sealing>(rest.first(n), ok);
-      rest = rest.subspan(took);
-      if (took < n) break;
-    }
-  }
   auto prefetch = [&](size_t i) {
     if (i < rest.size()) __builtin_prefetch(rest[i].buf + rest[i].offset);
   };
