@@ -2,7 +2,9 @@
 //   1. RTP header parsing, index estimation, the AES-CM PRF
 //   2. key sets (master keys, derived session keys, lifetimes)
 //   3. the stream table
-//   4. per-packet work: one loop for seal/open of SRTP and SRTCP. Each
+//   4. per-packet work: first a lean loop for the usual SRTP AEAD chunk (one
+//      stream in order, nothing unusual), then one general loop for seal/open
+//      of SRTP and SRTCP that takes whatever the lean loop left. Each
 //      packet passes its rules and waits in the burst; then the AES-CM +
 //      HMAC-SHA1 packets run through the keystream and tag kernels together,
 //      the AEAD packets through one rl::seal / rl::open call, and each packet
