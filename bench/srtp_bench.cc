@@ -3,6 +3,12 @@
 //   seal|open/srtcp/<profile>/<bytes>/<burst>   RTCP: 8-byte header + <bytes>
 //   tag/hmac-<variant>/sha1_80/<bytes>/1        the three ways to run HMAC-SHA1
 //                                               per packet with BoringSSL
+//   seal|open/aead-srtp/<gcm profile>/<bytes>/<burst>  the raw AEAD (rl::seal /
+//                                               rl::open) over the same buffers
+//                                               as the srtp rows: AAD = the
+//                                               12-byte header in the packet,
+//                                               payload in place; what SRTP-GCM
+//                                               framing is measured against
 // libsrtp2's numbers come from rl-bench-libsrtp (bench/peers/libsrtp_bench.cc),
 // which measures srtp_protect/srtp_unprotect the same way.
 //
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "bench/support/bench_util.h"
+#include "core/aead.h"
 #include "core/bytes.h"
 #include "core/srtp.h"
 
@@ -120,6 +127,57 @@ void bm_open(benchmark::State& st, Profile p, bool rtcp, size_t bytes, size_t bu
   set_counters(st, bytes, burst);
 }
 
+// The raw AEAD over the srtp rows' buffers: seal over one burst of the Ring
+// (tag written after the payload, as SRTP does), open rotating over a ring as
+// large as open/srtp's. Open flips each packet between plaintext and
+// ciphertext with two tags (as aead_bench.cc does), so every timed open
+// succeeds with nothing refilled; the ring's packets come from L2 as open/srtp's do.
+void bm_aead_srtp(benchmark::State& st, Profile p, bool do_open, size_t bytes, size_t burst) {
+  const Suite s = p == Profile::aead_aes256_gcm ? Suite::aes256_gcm : Suite::aes128_gcm;
+  auto key = std::make_unique<AeadKey>();
+  key->init(s, pattern(suite_info(s).key_len, 9));
+  const size_t n = do_open ? ring_size(bytes) : burst;
+  Ring r(false, bytes, n);
+  r.reset(0, n);
+  std::vector<AeadJob> jobs(n);
+  std::vector<std::vector<uint8_t>> tag_c(n, std::vector<uint8_t>(16));
+  for (size_t i = 0; i < n; ++i) {
+    AeadJob& j = jobs[i];
+    uint8_t* pkt = r.v[i].data();
+    j.key = key.get();
+    store_be64(j.nonce + 4, i + 1);
+    j.aad = {pkt, 12};
+    j.data = {pkt + 12, bytes};
+    j.tag = pkt + 12 + bytes;
+  }
+  if (do_open) {
+    for (size_t i = 0; i < n; ++i) jobs[i].tag = tag_c[i].data();
+    seal(jobs);  // payload = C, tag_c = tag(C)
+    for (size_t i = 0; i < n; ++i) jobs[i].tag = r.v[i].data() + 12 + bytes;
+    seal(jobs);  // payload = P, tag(P) after it
+  }
+  const size_t rounds = n / burst;
+  std::vector<uint8_t> on_plain(rounds, 1);
+  size_t k = 0;
+  for (auto _ : st) {
+    std::span<AeadJob> round{jobs.data() + k * burst, burst};
+    if (do_open) {
+      for (size_t i = 0; i < burst; ++i) {
+        const size_t at = k * burst + i;
+        round[i].tag = on_plain[k] ? r.v[at].data() + 12 + bytes : tag_c[at].data();
+      }
+      open(round);
+      if (round[0].status != Status::ok) st.SkipWithError("open failed");
+      on_plain[k] ^= 1;
+    } else {
+      seal(round);
+      benchmark::DoNotOptimize(round[0].tag[0]);
+    }
+    k = k + 1 == rounds ? 0 : k + 1;
+  }
+  set_counters(st, bytes, burst);
+}
+
 // HMAC-SHA1 per packet (header+payload ‖ ROC, 80-bit tag): precomputed SHA_CTX
 // pair (what core/srtp_kernels.cc does), HMAC_CTX_copy from a keyed
 // template, HMAC_Init_ex(NULL key) re-init on one context.
@@ -173,6 +231,10 @@ int register_all() {
                                        rtcp, bytes, burst);
           benchmark::RegisterBenchmark(name("open", impl, prof, bytes, burst).c_str(), bm_open, p,
                                        rtcp, bytes, burst);
+          if (!rtcp && srtp::profile_info(p).aead)
+            for (bool o : {false, true})
+              benchmark::RegisterBenchmark(name(o ? "open" : "seal", "aead-srtp", prof, bytes, burst).c_str(),
+                                           bm_aead_srtp, p, o, bytes, burst);
         }
       }
     }

@@ -2,7 +2,9 @@
 //   1. RTP header parsing, index estimation, the AES-CM PRF
 //   2. key sets (master keys, derived session keys, lifetimes)
 //   3. the stream table
-//   4. per-packet work: one loop for seal/open of SRTP and SRTCP. Each
+//   4. per-packet work: first a lean loop for the usual SRTP AEAD chunk (one
+//      stream in order, nothing unusual), then one general loop for seal/open
+//      of SRTP and SRTCP that takes whatever the lean loop left. Each
 //      packet passes its rules and waits in the burst; then the AES-CM +
 //      HMAC-SHA1 packets run through the keystream and tag kernels together,
 //      the AEAD packets through one rl::seal / rl::open call, and each packet
@@ -700,6 +702,187 @@ void restore_header(const Session::KeySet& ks, const Waiting& w, uint8_t* p) {
 
 }  // namespace
 
+// ---- The lean loop for the usual SRTP AEAD chunk
+// Most bursts are in-order packets of one stream: an AEAD profile, no MKI, no
+// header-extension encryption, a stream that has carried packets already and
+// a master key far from its limits. For them run() settles each chunk here:
+// the stream's constants sit in registers, nothing is looked up, admitted or
+// probed per packet, and the counters are written once. Only what the general
+// loop would take with the same result is taken: the first packet that needs
+// anything else (another SSRC, an index not above every earlier one, a short
+// or odd packet, padding to check on seal) ends the lean prefix, which is
+// settled at once if it is most of the chunk (else the general loop takes
+// the chunk from its start); the general loop goes on from that packet.
+// srtp_test's LeanAndGeneralLoopsAgree compares sessions that take the lean
+// loop with sessions that never do, in bursts and one at a time.
+
+namespace {
+// Whether n more packets of at most `max_bytes` together leave the master
+// key's SRTP lifetime below every limit that admit() and count() check: then
+// admitting and counting them one at a time refuses none and posts no event,
+// and one sum at the end gives the same counters.
+bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_bytes) {
+  const Limits& lim = l.limits;
+  const KeyCounters& c = l.c;
+  if (c.auth_failures >= lim.max_auth_failures) return false;
+  if (dir == Direction::seal) {
+    const uint64_t rec_cap = std::min(lim.soft_records, lim.hard_records);
+    const uint64_t byte_cap = std::min(lim.soft_bytes, lim.hard_bytes);
+    return c.sealed < rec_cap && n < rec_cap - c.sealed && c.bytes_sealed < byte_cap &&
+           max_bytes < byte_cap - c.bytes_sealed;
+  }
+  return c.opened < lim.soft_records && n < lim.soft_records - c.opened &&
+         c.bytes_opened < lim.soft_bytes && max_bytes < lim.soft_bytes - c.bytes_opened;
+}
+}  // namespace
+
+namespace {
+// The window marks of a lean chunk (indices rising, above the highest): a lone
+// packet, as in bursts of 1, through commit() inline rather than the call.
+[[gnu::always_inline]] inline void commit_run(ReplayWindow& w, const uint64_t* index, size_t n) {
+  if (n == 1) {
+    w.commit(index[0]);
+  } else {
+    w.commit_rising(index, n);
+  }
+}
+}  // namespace
+
+template <bool sealing>
+size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
+  constexpr Direction dir = sealing ? Direction::seal : Direction::open;
+  constexpr uint32_t kTag = 16;  // RFC 7714 §8: AEAD_AES_*_GCM tags
+  constexpr uint64_t kAhead = 32767;
+  constexpr size_t kMinPrefix = 8;
+  const PacketView& first = pkts[0];
+  if (!first.well_formed() || first.length < 12) return 0;
+  Stream* const s = find(load_be32(first.data() + 8));
+  if (s == nullptr || s->rtp.empty()) return 0;
+  KeySet& ks = *s->keys;
+  if (!ks.info.aead || ks.policy.mki_len != 0 || ks.policy.header_ext != HeaderExtCrypto::none ||
+      ks.ages) {
+    return 0;
+  }
+  MasterSlot& m = ks.slots[ks.active];
+  DerivedKeys& d = m.d[0];
+  const size_t count = pkts.size();
+  // (Lengths are 32-bit: 2^32 bytes a packet bounds the chunk's bytes.)
+  if (!m.live || !d.valid || !far_from_limits(m.life[0], dir, count, uint64_t{count} << 32)) {
+    return 0;
+  }
+  // Every index this chunk can reach is below 2^48 (RFC 3711 §3.3.1: the
+  // ROC must not wrap): open estimates each from the highest authenticated
+  // index (nothing commits before the AEAD call, as in the general loop);
+  // seal from the highest sealed, which moves with each packet.
+  const uint64_t top = s->rtp.highest();
+  if (((top + (sealing ? count : 1) * kAhead) >> 48) != 0) return 0;
+  Burst& b = *burst_;
+  const AeadKey* const key = &d.aead;
+  const uint32_t ssrc_mem = recjob::le32(first.data() + 8);  // the SSRC in memory order
+  // RFC 7714 §8.1: IV = (00 00 ‖ SSRC ‖ ROC ‖ SEQ) XOR salt, ROC ‖ SEQ being
+  // BE48(index) in bytes 6..11; bytes 0..5 are the stream's.
+  const uint64_t salt_hi = recjob::le64(d.salt) ^ uint64_t{ssrc_mem} << 16;
+  const uint32_t salt_lo = recjob::le32(d.salt + 8);
+  uint64_t prev = top;
+  uint64_t index[Burst::kMax];
+  // Every header of the chunk requested at once so that the misses overlap:
+  // received packets are often not in L1 yet, nor are a large burst's sent
+  // ones (the AEAD of the last burst went through them). A prefetch never
+  // faults, whatever a view holds.
+  if (count > 1) {
+    for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
+  }
+  size_t n = 0;
+  for (; n < count; ++n) {
+    PacketView& pkt = pkts[n];
+    uint8_t* const buf = pkt.buf;
+    const uint32_t off = pkt.offset, len = pkt.length, cap = pkt.capacity;
+    // Well formed (offset + length within the capacity, in 64 bits where
+    // the 32-bit fields cannot wrap), the fixed header there, and the tag:
+    // seal has room for it after the packet, open finds it at the end.
+    if (buf == nullptr || len < (sealing ? 12 : 12 + kTag) ||
+        uint64_t{off} + len + (sealing ? kTag : 0) > cap) {
+      break;
+    }
+    uint8_t* const p = buf + off;
+    const uint32_t end = sealing ? len : len - kTag;  // header ‖ payload
+    const uint32_t w = recjob::le32(p);  // V P X CC ‖ M PT ‖ sequence number
+    // RFC 3550 §5.1: version 2; on seal a padded packet has its padding
+    // checked by the general loop.
+    if ((w & (sealing ? 0xe0u : 0xc0u)) != 0x80 || recjob::le32(p + 8) != ssrc_mem) break;
+    uint32_t hl = 12 + 4 * (w & 0x0f);  // CSRCs
+    if (w & 0x10) {
+      // An extension block, authenticated only (RFC 8285, RFC 7714 §8.2).
+      if (hl + 4 > end) break;
+      hl += 4 + 4 * uint32_t{load_be16(p + hl + 2)};
+    }
+    if (hl > end) break;
+    // RFC 3711 Appendix A: a sequence number 1..2^15-1 ahead of s_l is the
+    // index that far ahead of the highest one (ROC + 1 across the wrap).
+    const uint16_t seq = __builtin_bswap16(static_cast<uint16_t>(w >> 16));
+    const uint64_t base = sealing ? prev : top;
+    const uint64_t ahead = static_cast<uint16_t>(seq - static_cast<uint16_t>(base));
+    if (ahead - 1 >= kAhead) break;
+    const uint64_t i = base + ahead;
+    // Open: above every earlier packet of the chunk too, so no duplicate
+    // waits (seal: by construction).
+    if (!sealing && i <= prev) break;
+    index[n] = i;
+    prev = i;
+    recjob::make(&b.jobs[n], key,
+                 {salt_hi ^ uint64_t{__builtin_bswap16(static_cast<uint16_t>(i >> 32))} << 48,
+                  salt_lo ^ __builtin_bswap32(static_cast<uint32_t>(i))},
+                 {p, hl}, {p + hl, end - hl}, p + end);
+  }
+  // Nothing has changed yet. A short prefix (a burst of interleaved streams)
+  // goes to the general loop with the rest, in one AEAD call, rather than
+  // splitting it in two.
+  if (n == 0 || (n < count && n < kMinPrefix)) return 0;
+  const std::span<AeadJob> jobs{b.jobs, n};
+  KeyCounters& c = m.life[0].c;
+  size_t good = 0;
+  if constexpr (sealing) {
+    // Admitted, counted and the indices marked used (the sender never uses
+    // one twice; the replay check said ok to each, being above the highest)
+    // as the general loop does before the AEAD call.
+    commit_run(s->rtp, index, n);
+    rl::seal(jobs);
+    uint64_t bytes = 0;  // of every packet admitted, sealed or not
+    for (size_t k = 0; k < n; ++k) {
+      PacketView& pkt = pkts[k];
+      const Status st = b.jobs[k].status;
+      bytes += pkt.length;
+      pkt.status = st;
+      if (st != Status::ok) [[unlikely]] continue;
+      pkt.length += kTag;
+      ++good;
+    }
+    c.sealed += n;
+    c.bytes_sealed += bytes;
+  } else {
+    rl::open(jobs);
+    uint64_t bytes = 0;
+    for (size_t k = 0; k < n; ++k) {
+      PacketView& pkt = pkts[k];
+      const Status st = b.jobs[k].status;
+      pkt.status = st;
+      if (st != Status::ok) [[unlikely]] {
+        // Bytes as they arrived (rl::open), no state but the failure count.
+        count_failure(events_, m, false);
+        continue;
+      }
+      index[good++] = index[k];  // the authenticated ones' indices, in order
+      bytes += pkt.length -= kTag;
+    }
+    commit_run(s->rtp, index, good);
+    c.opened += good;
+    c.bytes_opened += bytes;
+  }
+  s->packets += good;
+  ok += good;
+  return n;
+}
+
 // One burst of SRTP or SRTCP packets, sealed or opened (one instance each).
 // The loop at the bottom takes each packet through its rules (fixed header,
 // stream, master key, index, replay check, key lifetime, session keys) and
@@ -714,6 +897,19 @@ size_t Session::run(std::span<PacketView> pkts) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
     return 0;
   }
+  size_t ok = 0;
+  // SRTP: the lean loop takes whole chunks while it can, the general loop
+  // below the rest, from the first packet the lean loop left.
+  std::span<PacketView> rest = pkts;
+  if constexpr (!rtcp) {
+    while (!rest.empty()) {
+      const size_t n = std::min(Burst::kMax, rest.size());
+      const size_t took = lean<sealing>(rest.first(n), ok);
+      rest = rest.subspan(took);
+      if (took < n) break;
+    }
+    if (rest.empty()) return ok;
+  }
   // The clock is read at most once per call, and only for keys with age limits.
   uint64_t now_cache = 0;
   bool have_now = false;
@@ -725,7 +921,6 @@ size_t Session::run(std::span<PacketView> pkts) {
     }
     return now_cache;
   };
-  size_t ok = 0;
   Burst& b = *burst_;
   // What the previous packet's stream resolved to (a burst is mostly one
   // SSRC): its key set, active master key, the policy fields the rules read
@@ -1027,12 +1222,12 @@ size_t Session::run(std::span<PacketView> pkts) {
   // (an open burst's packets have usually just arrived from the network and
   // are not in L1). A prefetch never faults, whatever the view holds.
   auto prefetch = [&](size_t i) {
-    if (i < pkts.size()) __builtin_prefetch(pkts[i].buf + pkts[i].offset);
+    if (i < rest.size()) __builtin_prefetch(rest[i].buf + rest[i].offset);
   };
   prefetch(0);
   prefetch(1);
-  for (PacketView& pkt : pkts) {
-    prefetch(static_cast<size_t>(&pkt - pkts.data()) + 2);
+  for (PacketView& pkt : rest) {
+    prefetch(static_cast<size_t>(&pkt - rest.data()) + 2);
     if (b.full()) finish_chunk();
     if (!pkt.well_formed()) {
       pkt.status = Status::invalid_argument;

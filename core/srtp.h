@@ -229,6 +229,10 @@ class Session {
   // One burst of SRTP or SRTCP packets to seal or to open (srtp.cc §4).
   template <bool rtcp, bool sealing>
   size_t run(std::span<PacketView> pkts);
+  // The lean loop for the usual SRTP AEAD chunk (srtp.cc §4): how many of the
+  // first `pkts` (at most one chunk) it settled; run() takes the rest.
+  template <bool sealing>
+  size_t lean(std::span<PacketView> pkts, size_t& ok);
 
   Direction dir_;
   Clock clock_;

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/bytes.h"
@@ -825,6 +826,40 @@ TEST(SrtpReplay, ReplayTooOldReorderAndBurstDuplicates) {
   }
 }
 
+// ReplayWindow::commit_rising (the lean loop's commit, core/replay_window.h)
+// leaves exactly what one commit() per index does: rising runs with gaps
+// inside a block, across blocks and beyond the window, from an empty window
+// and a used one, every window size the policy allows at its edges.
+TEST(SrtpReplay, CommitRisingEqualsOneCommitEach) {
+  uint64_t rng = 99;
+  auto rand = [&](uint64_t n) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (rng >> 33) % n;
+  };
+  for (uint32_t size : {64u, 65u, 128u, 1000u, 4096u}) {
+    ReplayWindow a, b;
+    ASSERT_EQ(a.init(size), Status::ok);
+    ASSERT_EQ(b.init(size), Status::ok);
+    uint64_t top = rand(1000);
+    for (int round = 0; round < 300; ++round) {
+      std::vector<uint64_t> seqs;
+      const size_t n = rand(40);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t r = rand(100);
+        top += r < 80 ? 1 : r < 95 ? 1 + rand(100) : 1 + rand(3 * size);
+        seqs.push_back(top);
+      }
+      for (uint64_t q : seqs) a.commit(q);
+      b.commit_rising(seqs.data(), seqs.size());
+      ASSERT_EQ(a.empty(), b.empty());
+      if (a.empty()) continue;
+      ASSERT_EQ(a.highest(), b.highest());
+      const uint64_t lo = a.highest() > 2 * size ? a.highest() - 2 * size : 0;
+      for (uint64_t q = lo; q <= a.highest() + 2; ++q) ASSERT_EQ(a.check(q), b.check(q)) << q;
+    }
+  }
+}
+
 TEST(SrtpReplay, SrtcpReplayAndReorder) {
   for (Profile prof : {Profile::aes256_cm_sha1_32, Profile::aead_aes256_gcm}) {
     Pair pr(Policy{.profile = prof}, {keys_for(prof, 12)});
@@ -1147,6 +1182,277 @@ TEST(SrtpBurst, NewStreamWrapsInItsFirstBurst) {
         EXPECT_EQ(to_hex(c[i].bytes()), to_hex(plain[i])) << i;
       }
     }
+  }
+}
+
+// srtp.cc's lean loop (the usual AEAD chunk: one stream in order, no MKI, no
+// header-extension encryption, far from limits) against the general loop.
+// The same packets go through sessions that take the lean loop and through
+// sessions that never do (an age limit that never falls due keeps every
+// packet in the general loop), each in bursts and one at a time. The bursts
+// mix packets the lean loop takes (in order, CSRCs and extension blocks,
+// gaps, the sequence-number wrap) with packets it must leave to the general
+// loop at any place in a chunk and across chunks: on seal another SSRC,
+// padding, a sequence number repeated or behind, no tailroom, short or not
+// version 2; on open forged, replayed, reordered, duplicated and truncated
+// packets and a new SSRC. Bytes, statuses, stream state and key counters
+// must agree everywhere. (The replay window is large, and open never jumps
+// far, so that where a burst's estimate or window check differs from one
+// at a time by design, at the window edge or 2^15 ahead, is not reached.)
+TEST(SrtpBurst, LeanAndGeneralLoopsAgree) {
+  for (Profile prof : {Profile::aead_aes128_gcm, Profile::aead_aes256_gcm}) {
+    SCOPED_TRACE(profile_info(prof).name);
+    const Keys k = keys_for(prof, 501);
+    const MasterKey mk = k.mk();
+    // [0] lean, bursts  [1] lean, one at a time  [2] general, bursts
+    // [3] general, one at a time
+    std::unique_ptr<Session> tx[4], rx[4];
+    for (int i = 0; i < 4; ++i) {
+      Policy pol;
+      pol.profile = prof;
+      pol.replay_window = 1024;
+      if (i >= 2) pol.srtp_limits.soft_age_s = uint64_t{1} << 40;
+      tx[i] = std::make_unique<Session>(Direction::seal, 8);
+      rx[i] = std::make_unique<Session>(Direction::open, 8);
+      ASSERT_EQ(tx[i]->set_template(pol, {&mk, 1}), Status::ok);
+      ASSERT_EQ(rx[i]->set_template(pol, {&mk, 1}), Status::ok);
+    }
+    constexpr uint32_t kA = 0xA0A0, kB = 0xB0B0;
+    uint64_t rng = 12345;
+    auto rand = [&](uint64_t n) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      return (rng >> 33) % n;
+    };
+    // Runs `in` through the four sessions of `s`; packets listed in `cap` get
+    // `cap` bytes of capacity after their start (no tailroom). Checks that
+    // all four agree and returns what [0] produced.
+    auto run4 = [&](std::unique_ptr<Session>(&s)[4], bool seal, const std::vector<Bytes>& in,
+                    const std::map<size_t, uint32_t>& cap) -> std::vector<std::pair<Status, Bytes>> {
+      std::vector<std::vector<Buf>> bufs(4);
+      std::vector<std::vector<PacketView>> views(4);
+      for (int i = 0; i < 4; ++i) {
+        for (const Bytes& p : in) bufs[i].emplace_back(p);
+        for (const auto& [at, c] : cap) bufs[i][at].v.capacity = Buf::kHead + c;
+        for (Buf& b : bufs[i]) views[i].push_back(b.v);
+        if (i % 2 == 0) {
+          seal ? s[i]->seal(views[i]) : s[i]->open(views[i]);
+        } else {
+          for (PacketView& v : views[i]) {
+            std::span<PacketView> one{&v, 1};
+            seal ? s[i]->seal(one) : s[i]->open(one);
+          }
+        }
+        for (size_t j = 0; j < in.size(); ++j) bufs[i][j].v = views[i][j];
+      }
+      std::vector<std::pair<Status, Bytes>> out;
+      for (size_t j = 0; j < in.size(); ++j) {
+        out.emplace_back(views[0][j].status, bufs[0][j].bytes());
+        for (int i = 1; i < 4; ++i) {
+          EXPECT_EQ(views[i][j].status, out[j].first) << "session " << i << " packet " << j;
+          EXPECT_EQ(to_hex(bufs[i][j].bytes()), to_hex(out[j].second))
+              << "session " << i << " packet " << j;
+        }
+      }
+      for (uint32_t ssrc : {kA, kB}) {
+        const auto x = s[0]->stream_info(ssrc);
+        for (int i = 1; i < 4; ++i) {
+          const auto y = s[i]->stream_info(ssrc);
+          EXPECT_EQ(x.has_value(), y.has_value()) << i;
+          if (!x || !y) continue;
+          EXPECT_EQ(x->highest_index, y->highest_index) << i;
+          EXPECT_EQ(x->any, y->any) << i;
+          EXPECT_EQ(x->packets, y->packets) << i;
+        }
+      }
+      const KeyCounters* x = s[0]->key_counters(std::nullopt, {}, false);
+      for (int i = 1; i < 4; ++i) {
+        const KeyCounters* y = s[i]->key_counters(std::nullopt, {}, false);
+        EXPECT_EQ(x->sealed, y->sealed) << i;
+        EXPECT_EQ(x->bytes_sealed, y->bytes_sealed) << i;
+        EXPECT_EQ(x->opened, y->opened) << i;
+        EXPECT_EQ(x->bytes_opened, y->bytes_opened) << i;
+        EXPECT_EQ(x->auth_failures, y->auth_failures) << i;
+        EXPECT_EQ(x->replays, y->replays) << i;
+      }
+      EXPECT_EQ(s[0]->stream_count(), s[2]->stream_count());
+      return out;
+    };
+
+    // ---- seal: 60 bursts of 1..80 packets, mostly the next packet of A.
+    uint16_t next_a = 65000, next_b = 7;  // A wraps in the run
+    std::vector<uint16_t> unused;         // sequence numbers A skipped
+    std::vector<Bytes> wire_a, wire_b;    // sealed, in order
+    std::vector<Bytes> plain_a, plain_b;
+    size_t lean_kinds = 0, odd_kinds = 0;
+    for (int burst = 0; burst < 60; ++burst) {
+      std::vector<Bytes> in;
+      std::map<size_t, uint32_t> cap;
+      std::vector<int> kind;
+      const size_t n = 1 + rand(80);
+      for (size_t j = 0; j < n; ++j) {
+        const uint64_t r = rand(100);
+        const size_t payload = 1 + rand(300);
+        Bytes p;
+        int kd = 0;
+        if (r < 70 || burst == 0) {
+          p = rtp_packet(kA, next_a++, payload);
+        } else if (r < 75) {
+          p = rtp_packet(kA, next_a++, payload, 2, hex("10aa0000"));  // CSRCs + extension
+        } else if (r < 78) {
+          next_a = static_cast<uint16_t>(next_a + 3);  // a gap, to be filled later
+          for (int g = 3; g > 0; --g) unused.push_back(static_cast<uint16_t>(next_a - g));
+          p = rtp_packet(kA, next_a++, payload);
+        } else if (r < 81) {
+          p = rtp_packet(kA, next_a++, payload + 4);
+          p[0] |= 0x20;  // RFC 3550 padding: 4 octets, the last one counts them
+          p.back() = 4;
+          kd = 1;
+        } else if (r < 85) {
+          p = rtp_packet(kB, next_b++, payload);
+          kd = 2;
+        } else if (r < 88 && !unused.empty()) {
+          p = rtp_packet(kA, unused.back(), payload);  // behind, never used
+          unused.pop_back();
+          kd = 3;
+        } else if (r < 91) {
+          p = rtp_packet(kA, static_cast<uint16_t>(next_a - 1 - rand(5)), payload);  // used
+          kd = 4;
+        } else if (r < 93) {
+          p = rtp_packet(kA, next_a, payload);
+          // No room for the tag, or (1 in 3) a view whose packet overruns it.
+          cap[in.size()] = static_cast<uint32_t>(r < 92 ? p.size() + rand(16) : p.size() - 1 - rand(8));
+          kd = 5;
+        } else if (r < 95) {
+          p = rtp_packet(kA, next_a, payload);
+          p.resize(rand(12));
+          kd = 6;
+        } else if (r < 97) {
+          p = rtp_packet(kA, next_a, payload);
+          p[0] = 0x40;
+          kd = 7;
+        } else {
+          p = rtp_packet(kA, static_cast<uint16_t>(next_a + 40000), payload);  // far ahead
+          kd = 8;
+        }
+        (kd == 0 ? lean_kinds : odd_kinds)++;
+        kind.push_back(kd);
+        in.push_back(p);
+      }
+      const auto out = run4(tx, true, in, cap);
+      for (size_t j = 0; j < in.size(); ++j) {
+        if (out[j].first != Status::ok) continue;
+        const bool b = load_be32(in[j].data() + 8) == kB;
+        (b ? wire_b : wire_a).push_back(out[j].second);
+        (b ? plain_b : plain_a).push_back(in[j]);
+      }
+      if (::testing::Test::HasFailure()) return;
+    }
+    EXPECT_GT(lean_kinds, 1000u);
+    EXPECT_GT(odd_kinds, 300u);
+    // Every sequence number sealed is used: sealing any of them again is
+    // refused alike (a window bit the lean loop did not set would let one in).
+    {
+      std::vector<Bytes> again;
+      for (const Bytes& p : plain_a) again.push_back(p);
+      for (size_t from = 0; from < again.size(); from += 50) {
+        const std::vector<Bytes> part(again.begin() + from,
+                                      again.begin() + std::min(again.size(), from + 50));
+        for (const auto& [st, bytes] : run4(tx, true, part, {})) EXPECT_NE(st, Status::ok);
+      }
+    }
+    ASSERT_GT(tx[0]->stream_info(kA)->roc, 0u);  // the wrap was sealed
+
+    // ---- open: the sealed packets of A in order with B's mixed in, in
+    // bursts of 1..80, with trouble.
+    size_t ia = 0, ib = 0, ok_total = 0;
+    std::vector<size_t> opened_a;  // indices into wire_a opened so far
+    while (ia < wire_a.size()) {
+      std::vector<Bytes> in;
+      std::vector<const Bytes*> plain_of;  // what each packet should open to, if genuine
+      std::map<size_t, uint32_t> cap;
+      const size_t n = 1 + rand(80);
+      for (size_t j = 0; j < n && ia < wire_a.size(); ++j) {
+        const uint64_t r = rand(100);
+        if (r < 75) {
+          in.push_back(wire_a[ia]);
+          plain_of.push_back(&plain_a[ia]);
+          opened_a.push_back(ia++);
+        } else if (r < 80 && ib < wire_b.size()) {
+          in.push_back(wire_b[ib]);
+          plain_of.push_back(&plain_b[ib++]);
+        } else if (r < 84) {
+          Bytes f = wire_a[ia];  // forged: a byte outside the sequence number
+          size_t at = 4 + rand(f.size() - 4);
+          f[at] ^= static_cast<uint8_t>(1 + rand(255));
+          in.push_back(f);
+          plain_of.push_back(nullptr);
+        } else if (r < 87 && !opened_a.empty()) {
+          const size_t back = opened_a[opened_a.size() - 1 - rand(std::min<size_t>(opened_a.size(), 20))];
+          in.push_back(wire_a[back]);  // a replay
+          plain_of.push_back(nullptr);
+        } else if (r < 90 && ia + 1 < wire_a.size()) {
+          in.push_back(wire_a[ia + 1]);  // two swapped
+          in.push_back(wire_a[ia]);
+          plain_of.push_back(&plain_a[ia + 1]);
+          plain_of.push_back(&plain_a[ia]);
+          opened_a.push_back(ia + 1);
+          opened_a.push_back(ia);
+          ia += 2;
+        } else if (r < 93) {
+          in.push_back(wire_a[ia]);  // the same packet twice in a row
+          in.push_back(wire_a[ia]);
+          plain_of.push_back(&plain_a[ia]);
+          plain_of.push_back(nullptr);
+          opened_a.push_back(ia++);
+        } else if (r < 95) {
+          in.push_back(Bytes(wire_a[ia].begin(), wire_a[ia].begin() + rand(28)));  // short
+          plain_of.push_back(nullptr);
+        } else if (r < 96) {
+          cap[in.size()] = static_cast<uint32_t>(wire_a[ia].size() - 1 - rand(8));  // overruns its view
+          in.push_back(wire_a[ia]);
+          plain_of.push_back(nullptr);
+        } else if (r < 97) {
+          ++ia;  // lost
+        } else {
+          Bytes f = wire_a[ia];  // a forged copy ahead of the genuine one
+          f[f.size() - 1] ^= 0x80;
+          in.push_back(f);
+          in.push_back(wire_a[ia]);
+          plain_of.push_back(nullptr);
+          plain_of.push_back(&plain_a[ia]);
+          opened_a.push_back(ia++);
+        }
+      }
+      const auto out = run4(rx, false, in, cap);
+      for (size_t j = 0; j < in.size(); ++j) {
+        if (plain_of[j] != nullptr) {
+          EXPECT_EQ(out[j].first, Status::ok) << j;
+          EXPECT_EQ(to_hex(out[j].second), to_hex(*plain_of[j])) << j;
+          ++ok_total;
+        } else {
+          EXPECT_NE(out[j].first, Status::ok) << j;
+          EXPECT_EQ(to_hex(out[j].second), to_hex(in[j])) << j;  // as it arrived
+        }
+      }
+      if (::testing::Test::HasFailure()) return;
+    }
+    EXPECT_GT(ok_total, 1000u);
+    // Every packet once more, in bursts: alike in all four, and refused
+    // (replayed or too old) if it was opened before (a window bit the lean
+    // loop did not set would let one in).
+    std::vector<bool> was_opened(wire_a.size() + ib, false);
+    for (size_t i : opened_a) was_opened[i] = true;
+    for (size_t i = 0; i < ib; ++i) was_opened[wire_a.size() + i] = true;
+    std::vector<Bytes> again = wire_a;
+    again.insert(again.end(), wire_b.begin(), wire_b.begin() + static_cast<ptrdiff_t>(ib));
+    for (size_t from = 0; from < again.size(); from += 50) {
+      const size_t to = std::min(again.size(), from + 50);
+      const auto out = run4(rx, false, std::vector<Bytes>(again.begin() + from, again.begin() + to), {});
+      for (size_t j = from; j < to; ++j) {
+        if (was_opened[j]) { EXPECT_NE(out[j - from].first, Status::ok) << j; }
+      }
+    }
+    EXPECT_EQ(rx[0]->stream_info(kA)->highest_index, tx[0]->stream_info(kA)->highest_index);
   }
 }
 
