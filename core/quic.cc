@@ -579,6 +579,18 @@ void store_pn(uint8_t* p, uint64_t pn, unsigned len) {
   }
 }
 
+// What seal reports for a 1-RTT packet whose short header starts at h.
+inline void sealed_1rtt(Packet& p, uint64_t pn, unsigned pn_len, bool phase, uint8_t* h,
+                        size_t cid_len) {
+  p.pn = pn;
+  p.pn_length = static_cast<uint8_t>(pn_len);
+  p.key_phase = phase;
+  p.type = PacketType::one_rtt;
+  p.header_length = static_cast<uint32_t>(1 + cid_len + pn_len);
+  p.dcid = {h + 1, cid_len};
+  p.scid = {};
+}
+
 }  // namespace
 
 // The data path: a burst of 1-RTT packets only. Everything that is the same
@@ -666,13 +678,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
                    data + v.length);
       masks[i].key = hp;
       masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-      p.pn = pn;
-      p.pn_length = static_cast<uint8_t>(tmpl_len);
-      p.key_phase = phase;
-      p.type = PacketType::one_rtt;
-      p.header_length = static_cast<uint32_t>(hdr_len);
-      p.dcid = {h + 1, cid_len};
-      p.scid = {};
+      sealed_1rtt(p, pn, tmpl_len, phase, h, cid_len);
       total += v.length;
     }
   }
@@ -711,13 +717,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     m.key = hp;
     m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
     // Outputs while the packet's line is at hand (a fallback rewrites them).
-    p.pn = pn;
-    p.pn_length = static_cast<uint8_t>(pn_len);
-    p.key_phase = phase;
-    p.type = PacketType::one_rtt;
-    p.header_length = static_cast<uint32_t>(hdr_len);
-    p.dcid = {h + 1, cid_len};
-    p.scid = {};
+    sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
     total += body;
   }
   if (g.epoch.admit_seal(n, total, now()) != Status::ok) return false;
