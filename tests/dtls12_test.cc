@@ -437,15 +437,9 @@ TEST(Dtls12, MixedBurstsAgreeWithOneAtATime) {
       KeyOptions o;
       o.replay_window = 256;
       ASSERT_EQ(c.install(Direction::open, 1, s, key_for(s, 1), iv_for(s, 1), o), Status::ok);
-      std::vector<Bytes> wire;
-      std::vector<std::pair<uint8_t, Bytes>> sent;  // type 0: must be refused
+      test::Wire wire;
       auto add = [&](const Bytes& plain, uint8_t type = 23) {
-        wire.push_back(seal_one(a, plain, type));
-        sent.emplace_back(type, plain);
-      };
-      auto refused = [&](Bytes w) {
-        wire.push_back(std::move(w));
-        sent.emplace_back(0, Bytes{});
+        wire.add(seal_one(a, plain, type), type, plain);
       };
       for (int round = 0; round < 3; ++round) {
         if (round == 2) {  // the peer moves to epoch 2; epoch 1 stays for late records
@@ -456,22 +450,22 @@ TEST(Dtls12, MixedBurstsAgreeWithOneAtATime) {
         for (int i = 0; i < 5; ++i) add(test::random_bytes(1350 + i, 40 + i + round));
         add(test::random_bytes(40, 52), 22);
         add({1, 90}, 21);
-        Bytes forged = wire[wire.size() - 3];
+        Bytes forged = wire.records[wire.records.size() - 3];
         forged[forged.size() / 2] ^= 0x40;
-        refused(forged);
-        refused(test::random_bytes(9, 53));
+        wire.refused(forged);
+        wire.refused(test::random_bytes(9, 53));
         Bytes bad_version = seal_one(a, {7});
         bad_version[2] ^= 1;
-        refused(bad_version);
-        refused(wire[wire.size() - 8]);  // a duplicate of an earlier record
+        wire.refused(bad_version);
+        wire.refused(wire.records[wire.records.size() - 8]);  // a duplicate of an earlier record
         const Bytes early = seal_one(a, test::random_bytes(70, 54));
         add(test::random_bytes(80, 55));
-        wire.push_back(early);  // late, below the newest: still inside the window
-        sent.emplace_back(23, test::random_bytes(70, 54));
+        // late, below the newest: still inside the window
+        wire.add(early, 23, test::random_bytes(70, 54));
         add({});
         for (int i = 0; i < 40; ++i) add(test::random_bytes(64 + 97 * i, 60 + i));
       }
-      test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {1, 2});
+      test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {1, 2});
     }
   });
 }

@@ -682,15 +682,9 @@ TEST(Dtls13, MixedBurstsAgreeWithOneAtATime) {
         o.replay_window = 256;
         ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
         ASSERT_EQ(c.set_open_cid(sh.cid), Status::ok);
-        std::vector<Bytes> wire;
-        std::vector<std::pair<uint8_t, Bytes>> sent;  // type 0: must be refused
+        test::Wire wire;
         auto add = [&](const Bytes& plain, uint8_t type = 23, uint16_t pad = 0) {
-          wire.push_back(seal_one(a, plain, sh, type, pad));
-          sent.emplace_back(type, plain);
-        };
-        auto refused = [&](Bytes w) {
-          wire.push_back(std::move(w));
-          sent.emplace_back(0, Bytes{});
+          wire.add(seal_one(a, plain, sh, type, pad), type, plain);
         };
         for (int round = 0; round < 3; ++round) {
           if (round == 2) {  // the peer moves to epoch 4; epoch 3 stays for late records
@@ -702,27 +696,26 @@ TEST(Dtls13, MixedBurstsAgreeWithOneAtATime) {
           add(test::random_bytes(40, 52), 22);
           add({1, 90}, 21);
           add(test::random_bytes(100, 56), 23, 20);  // padded
-          Bytes forged = wire[wire.size() - 3];
+          Bytes forged = wire.records[wire.records.size() - 3];
           forged[forged.size() / 2] ^= 0x40;
-          refused(forged);
-          refused(test::random_bytes(9, 53));
-          refused(wire[wire.size() - 9]);  // a duplicate of an earlier record
+          wire.refused(forged);
+          wire.refused(test::random_bytes(9, 53));
+          wire.refused(wire.records[wire.records.size() - 9]);  // a duplicate of an earlier record
           const Bytes early = seal_one(a, test::random_bytes(70, 54), sh);
           add(test::random_bytes(80, 55));
-          wire.push_back(early);  // late, below the newest: still inside the window
-          sent.emplace_back(23, test::random_bytes(70, 54));
+          // late, below the newest: still inside the window
+          wire.add(early, 23, test::random_bytes(70, 54));
           add({});
           for (int i = 0; i < 40; ++i) add(test::random_bytes(64 + 97 * i, 60 + i));
         }
-        test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3, 4});
+        test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {3, 4});
 
         // Part 2. Both receivers now have epoch 4 current and epoch 3 kept.
         const ref::Shape ln{sh.cid, true, true};  // the shape the lean loops take
         uint8_t seed = 0;
         auto usual = [&](size_t len) {
           const Bytes plain = test::random_bytes(len, ++seed);
-          wire.push_back(seal_one(a, plain, ln));
-          sent.emplace_back(23, plain);
+          wire.add(seal_one(a, plain, ln), 23, plain);
         };
         // One record sealed after each burst and held back; the late kind
         // sends the one from two bursts ago (below the top, in the window).
@@ -739,58 +732,55 @@ TEST(Dtls13, MixedBurstsAgreeWithOneAtATime) {
             const Odd odd = static_cast<Odd>(k);
             SCOPED_TRACE("odd kind " + std::to_string(k) + " at " + std::to_string(pos));
             wire.clear();
-            sent.clear();
             const size_t len = std::min<size_t>(32, pos + 4);
             for (size_t i = 0; i < pos; ++i) usual(20 + (37 * i) % 300);
             switch (odd) {
               case Odd::none: usual(500); break;
-              case Odd::handshake: wire.push_back(seal_one(a, {5, 6, 7}, ln, 22)); sent.emplace_back(22, Bytes{5, 6, 7}); break;
-              case Odd::alert: wire.push_back(seal_one(a, {1, 0}, ln, 21)); sent.emplace_back(21, Bytes{1, 0}); break;
-              case Odd::padded: wire.push_back(seal_one(a, {3}, ln, 23, 7)); sent.emplace_back(23, Bytes{3}); break;
+              case Odd::handshake: wire.add(seal_one(a, {5, 6, 7}, ln, 22), 22, {5, 6, 7}); break;
+              case Odd::alert: wire.add(seal_one(a, {1, 0}, ln, 21), 21, {1, 0}); break;
+              case Odd::padded: wire.add(seal_one(a, {3}, ln, 23, 7), 23, {3}); break;
               case Odd::forged: {
                 Bytes f = seal_one(a, test::random_bytes(60, ++seed), ln);
                 f[f.size() - 20] ^= 1;
-                refused(f);
+                wire.refused(f);
                 break;
               }
-              case Odd::junk: refused(test::random_bytes(40, ++seed)); break;
+              case Odd::junk: wire.refused(test::random_bytes(40, ++seed)); break;
               case Odd::duplicate:
                 if (pos == 0) {
                   // The last record of the previous burst.
-                  refused(seal_one(a, {}, ln));
-                  ASSERT_EQ(open_one(b, wire.back()), Status::ok);
-                  ASSERT_EQ(open_one(c, wire.back()), Status::ok);
+                  wire.refused(seal_one(a, {}, ln));
+                  ASSERT_EQ(open_one(b, wire.records.back()), Status::ok);
+                  ASSERT_EQ(open_one(c, wire.records.back()), Status::ok);
                 } else {
-                  refused(wire[pos / 2]);
+                  wire.refused(wire.records[pos / 2]);
                 }
                 break;
               case Odd::late:
-                wire.push_back(held[held.size() - 2].first);
-                sent.emplace_back(23, held[held.size() - 2].second);
+                wire.add(held[held.size() - 2].first, 23, held[held.size() - 2].second);
                 break;
-              case Odd::seq8: wire.push_back(seal_one(a, {8}, {sh.cid, false, true})); sent.emplace_back(23, Bytes{8}); break;
-              case Odd::no_length: wire.push_back(seal_one(a, {9}, {sh.cid, true, false})); sent.emplace_back(23, Bytes{9}); break;
+              case Odd::seq8: wire.add(seal_one(a, {8}, {sh.cid, false, true}), 23, {8}); break;
+              case Odd::no_length: wire.add(seal_one(a, {9}, {sh.cid, true, false}), 23, {9}); break;
               case Odd::gap:  // 100 records never arrive
                 for (int i = 0; i < 100; ++i) seal_one(a, {}, ln);
                 usual(77);
                 break;
               case Odd::old_epoch:  // a late record of epoch 3, above its top
-                wire.push_back(ref::protect(s, secret_for(s, 1), 3, old_seq++, ln, 23, {4, 4}, 0));
-                sent.emplace_back(23, Bytes{4, 4});
+                wire.add(ref::protect(s, secret_for(s, 1), 3, old_seq++, ln, 23, {4, 4}, 0), 23, {4, 4});
                 break;
               case Odd::empty: usual(0); break;
               case Odd::largest: usual(kMaxPlaintext); break;
               case Odd::overflow: {  // content of 2^14 + 1 bytes (RFC 8446 §5.4)
                 const uint64_t seq = a.next_seq();
                 seal_one(a, {}, ln);  // never arrives: its sequence number is taken
-                refused(ref::protect(s, secret_for(s, 2), 4, seq, ln, 23,
-                                     Bytes(kMaxPlaintext + 1, 1), 0));
+                wire.refused(ref::protect(s, secret_for(s, 2), 4, seq, ln, 23,
+                                          Bytes(kMaxPlaintext + 1, 1), 0));
                 break;
               }
               default: FAIL();
             }
-            while (wire.size() < len) usual(100 + wire.size());
-            test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3, 4});
+            while (wire.records.size() < len) usual(100 + wire.records.size());
+            test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {3, 4});
             hold();
           }
         }
@@ -817,17 +807,16 @@ TEST(Dtls13Seq, LeanReconstructionAtHalfTheSpace) {
         ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), {nullptr, 256}), Status::ok);
         ASSERT_EQ(c.set_open_cid(cid), Status::ok);
         const ref::Shape ln{cid, true, true};
-        std::vector<Bytes> wire;
-        std::vector<std::pair<uint8_t, Bytes>> sent;
+        test::Wire wire;
         auto rec = [&](uint64_t seq, bool ok) {
           const Bytes plain = test::random_bytes(50, static_cast<uint8_t>(seq));
-          wire.push_back(ref::protect(s, secret_for(s, 1), 3, seq, ln, 23, plain, 0));
-          sent.emplace_back(ok ? 23 : 0, ok ? plain : Bytes{});
+          const Bytes record = ref::protect(s, secret_for(s, 1), 3, seq, ln, 23, plain, 0);
+          if (ok) wire.add(record, 23, plain);
+          else wire.refused(record);
         };
         auto burst = [&] {
-          test::expect_burst_equals_one_by_one<Buf>(b, c, wire, sent, {3});
+          test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {3});
           wire.clear();
-          sent.clear();
         };
         for (uint64_t q = 0; q < 3; ++q) rec(q, true);
         burst();  // top 2: expected 3

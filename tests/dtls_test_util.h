@@ -43,19 +43,35 @@ struct RecordBuf {
   Bytes bytes() const { return Bytes(rec.pkt.data(), rec.pkt.data() + rec.pkt.length); }
 };
 
-// Opens `wire` (one record per view) as one burst on `burst` and one record
-// at a time on `one` (two receivers with the same keys), and expects the same
-// for every record and each of `epochs` (window, counters). `sent` holds per
-// record the type and content it was sealed with, type 0 for a record that
-// must be refused: both ways are also held to that. A copy of a record of
+// Records as they go on the wire, each with the type and content it was
+// sealed with (type 0: a record that must be refused).
+struct Wire {
+  std::vector<Bytes> records;
+  std::vector<std::pair<uint8_t, Bytes>> sent;
+  void add(Bytes record, uint8_t type, Bytes content) {
+    records.push_back(std::move(record));
+    sent.emplace_back(type, std::move(content));
+  }
+  void refused(Bytes record) { add(std::move(record), 0, {}); }
+  void clear() {
+    records.clear();
+    sent.clear();
+  }
+};
+
+// Opens `w.records` (one record per view) as one burst on `burst` and one
+// record at a time on `one` (two receivers with the same keys), and expects
+// the same for every record and each of `epochs` (window, counters); both
+// ways are also held to what `w.sent` says each record was sealed with. A copy of a record of
 // the same burst is found replayed alone but may fail authentication in the
 // burst, before its twin is committed: refused either way, as it arrived,
 // and counted as one failure or replay either way. `Buf` is the test's
 // RecordBuf.
 template <class Buf, class Proto>
-void expect_burst_equals_one_by_one(Proto& burst, Proto& one, const std::vector<Bytes>& wire,
-                                    const std::vector<std::pair<uint8_t, Bytes>>& sent,
+void expect_burst_equals_one_by_one(Proto& burst, Proto& one, const Wire& w,
                                     std::initializer_list<uint64_t> epochs) {
+  const std::vector<Bytes>& wire = w.records;
+  const std::vector<std::pair<uint8_t, Bytes>>& sent = w.sent;
   ASSERT_EQ(wire.size(), sent.size());
   using Record = decltype(Buf::view(std::declval<Bytes&>()));
   std::vector<Bytes> wa = wire, wb = wire;
