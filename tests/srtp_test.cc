@@ -46,6 +46,20 @@ struct Buf {
   Buf& operator=(Buf&&) = default;
 };
 
+// Each packet twice, each copy in its own Buf: `burst` (its views go to one
+// call) and `one` (one packet at a time), to compare a burst with single calls.
+struct BufPairs {
+  std::vector<Buf> burst, one;
+  std::vector<PacketView> views;  // of `burst`, in order
+  explicit BufPairs(const std::vector<Bytes>& pkts) {
+    for (const Bytes& p : pkts) {
+      burst.emplace_back(p);
+      one.emplace_back(p);
+    }
+    for (Buf& x : burst) views.push_back(x.v);
+  }
+};
+
 Status seal1(Session& s, Buf& b, bool rtcp = false) {
   std::span<PacketView> one{&b.v, 1};
   rtcp ? s.seal_rtcp(one) : s.seal(one);
@@ -927,14 +941,11 @@ TEST(SrtpBurst, BurstEqualsOneByOneSrtcpAndKdr) {
             ASSERT_EQ(seal1(all.tx, y, rtcp), Status::ok);
             ASSERT_EQ(open1(all.rx, y, rtcp), Status::ok);
           }
-          std::vector<Buf> a, b;
-          std::vector<PacketView> v;
-          for (const Bytes& p : plain) {
-            a.emplace_back(p);
-            b.emplace_back(p);
-          }
+          BufPairs sealed(plain);
+          std::vector<Buf>& a = sealed.one;
+          std::vector<Buf>& b = sealed.burst;
+          std::vector<PacketView>& v = sealed.views;
           for (Buf& x : a) ASSERT_EQ(seal1(one.tx, x, rtcp), Status::ok);
-          for (Buf& x : b) v.push_back(x.v);
           ASSERT_EQ(rtcp ? all.tx.seal_rtcp(v) : all.tx.seal(v), kN);
           for (size_t i = 0; i < kN; ++i) {
             b[i].v = v[i];
@@ -1025,13 +1036,10 @@ TEST(SrtpBurst, StreamSwitchesInsideABurstEqualOneAtATime) {
     const uint16_t q = static_cast<uint16_t>(100 + seq[ssrc]++);
     plain.push_back(rtp_packet(ssrc, q, 20 + (plain.size() * 29) % 300));
   }
-  std::vector<Buf> a, b;
-  std::vector<PacketView> v;
-  for (const Bytes& p : plain) {
-    a.emplace_back(p);
-    b.emplace_back(p);
-  }
-  for (Buf& x : b) v.push_back(x.v);
+  BufPairs sealed(plain);
+  std::vector<Buf>& a = sealed.one;
+  std::vector<Buf>& b = sealed.burst;
+  std::vector<PacketView>& v = sealed.views;
   ASSERT_EQ(tx_burst.seal(v), plain.size());
   std::vector<Bytes> wire;
   for (size_t i = 0; i < plain.size(); ++i) {
@@ -1067,13 +1075,10 @@ TEST(SrtpBurst, StreamSwitchesInsideABurstEqualOneAtATime) {
     if (i == 17) in.push_back(Bytes(wire[5].begin(), wire[5].begin() + 11));  // truncated
     if (i == 20) in.push_back(wire[20]);  // a duplicate right after itself
   }
-  std::vector<Buf> c, d;
-  std::vector<PacketView> w;
-  for (const Bytes& p : in) {
-    c.emplace_back(p);
-    d.emplace_back(p);
-  }
-  for (Buf& x : c) w.push_back(x.v);
+  BufPairs opened_bufs(in);
+  std::vector<Buf>& c = opened_bufs.burst;
+  std::vector<Buf>& d = opened_bufs.one;
+  std::vector<PacketView>& w = opened_bufs.views;
   const size_t opened = rx_burst.open(w);
   size_t opened_one = 0;
   for (size_t i = 0; i < in.size(); ++i) {
