@@ -95,17 +95,19 @@ inline AeadJob& make(AeadJob* slot, const AeadKey* key, Block16 nonce,
   return *j;
 }
 
-// Whether `n` more records of at most `max_bytes` in total stay below every
-// record and byte limit of `k` (soft and hard). Then admitting them with one
-// admit_seal(n, bytes) gives exactly what admitting them one at a time would
-// (no limit trips part way, no event falls due), so a burst is counted once.
-inline bool far_from_limits(const KeyEpoch& k, uint64_t n, uint64_t max_bytes) {
-  const Limits& l = k.limits();
-  const KeyCounters& c = k.counters();
+// Whether `n` more sealed records of at most `max_bytes` in total stay below
+// every record and byte limit in `l` (soft and hard), counted so far in `c`.
+// Then admitting them with one admit_seal(n, bytes) gives exactly what
+// admitting them one at a time would (no limit trips part way, no event falls
+// due), so a burst is counted once.
+inline bool far_from_limits(const Limits& l, const KeyCounters& c, uint64_t n, uint64_t max_bytes) {
   const uint64_t rec_cap = l.soft_records < l.hard_records ? l.soft_records : l.hard_records;
   const uint64_t byte_cap = l.soft_bytes < l.hard_bytes ? l.soft_bytes : l.hard_bytes;
   return c.sealed < rec_cap && n < rec_cap - c.sealed && c.bytes_sealed < byte_cap &&
          max_bytes < byte_cap - c.bytes_sealed;
+}
+inline bool far_from_limits(const KeyEpoch& k, uint64_t n, uint64_t max_bytes) {
+  return far_from_limits(k.limits(), k.counters(), n, max_bytes);
 }
 
 // Fast mode (far_from_limits) asks the key once per burst whether it is live

@@ -725,18 +725,11 @@ bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_
   const Limits& lim = l.limits;
   const KeyCounters& c = l.c;
   if (c.auth_failures >= lim.max_auth_failures) return false;
-  if (dir == Direction::seal) {
-    const uint64_t rec_cap = std::min(lim.soft_records, lim.hard_records);
-    const uint64_t byte_cap = std::min(lim.soft_bytes, lim.hard_bytes);
-    return c.sealed < rec_cap && n < rec_cap - c.sealed && c.bytes_sealed < byte_cap &&
-           max_bytes < byte_cap - c.bytes_sealed;
-  }
+  if (dir == Direction::seal) return recjob::far_from_limits(lim, c, n, max_bytes);
   return c.opened < lim.soft_records && n < lim.soft_records - c.opened &&
          c.bytes_opened < lim.soft_bytes && max_bytes < lim.soft_bytes - c.bytes_opened;
 }
-}  // namespace
 
-namespace {
 // The window marks of a lean chunk (indices rising, above the highest): a lone
 // packet, as in bursts of 1, through commit() inline rather than the call.
 [[gnu::always_inline]] inline void commit_run(ReplayWindow& w, const uint64_t* index, size_t n) {
