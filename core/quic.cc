@@ -1132,7 +1132,6 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   // lean loop takes the usual packets first (mask i for packet i).
   const size_t lean_masks = lean_parse(packets);
   nmasks = lean_masks;
-  {
   for (size_t i = lean_masks; i < packets.size(); ++i) {
     Packet& p = packets[i];
     PacketView& v = p.view;
@@ -1216,7 +1215,6 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     m.key = &s.hp;
     m.sample = d + mt.pn_offset + 4;
     mt.mask = static_cast<int>(nmasks++);
-  }
   }
   rl::mask({masks, nmasks});
 
