@@ -624,9 +624,13 @@ void Sadb::tick() {
     }
 }
 
-size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) { return open_bursts(pkts, info, false); }
+size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  return open_bursts(pkts, info, false);
+}
 
-size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) { return open_bursts(pkts, info, true); }
+size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  return open_bursts(pkts, info, true);
+}
 
 size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
   if (!info.empty() && info.size() != pkts.size()) {
