@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bench/support/bench_util.h"
+#include "bench/support/flip_open.h"
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/esp.h"
@@ -114,17 +116,16 @@ void bm_esp(benchmark::State& st, Suite s, bool do_open, size_t bytes, size_t bu
   set_counters(st, bytes, burst);
 }
 
-// The raw AEAD over the same pool layout: 8-byte AAD, 16-byte tag. Open uses
-// the two-tag trick of aead_bench.cc (opening flips a buffer between
-// plaintext and ciphertext), so every iteration is a successful open.
+// The raw AEAD over the same pool layout: 8-byte AAD, 16-byte tag. Open
+// flips each buffer between plaintext and ciphertext (FlipOpen), so every
+// iteration is a successful open.
 void bm_aead8(benchmark::State& st, Suite s, bool do_open, size_t bytes, size_t burst) {
   auto key = std::make_unique<AeadKey>();
   key->init(s, pattern(suite_info(s).key_len, 9));
   Pool pool(bytes, burst, do_open ? rounds_for(bytes, burst) : 1);
   const size_t n = pool.rounds * burst;
   const auto aad = pattern(8, 3);
-  std::vector<std::vector<uint8_t>> tag_p(n, std::vector<uint8_t>(16)),
-      tag_c(n, std::vector<uint8_t>(16));
+  std::vector<std::vector<uint8_t>> tag_p(n, std::vector<uint8_t>(16));
   std::vector<AeadJob> jobs(n);
   for (size_t i = 0; i < n; ++i) {
     AeadJob& j = jobs[i];
@@ -134,23 +135,14 @@ void bm_aead8(benchmark::State& st, Suite s, bool do_open, size_t bytes, size_t 
     j.data = {pool.mem[i].data() + kHead, bytes};
     j.tag = tag_p[i].data();
   }
-  std::vector<uint8_t> on_plain(pool.rounds, 1);
-  if (do_open) {
-    for (size_t i = 0; i < n; ++i) jobs[i].tag = tag_c[i].data();
-    seal(jobs);  // data = C, tag_c = tag(C)
-    for (size_t i = 0; i < n; ++i) jobs[i].tag = tag_p[i].data();
-    seal(jobs);  // data = P, tag_p = tag(P)
-  }
+  std::optional<FlipOpen> flip;
+  if (do_open) flip.emplace(jobs, burst);
   size_t r = 0;
   for (auto _ : st) {
-    std::span<AeadJob> round{jobs.data() + r * burst, burst};
     if (do_open) {
-      for (size_t i = 0; i < burst; ++i)
-        round[i].tag = on_plain[r] ? tag_p[r * burst + i].data() : tag_c[r * burst + i].data();
-      open(round);
-      if (round[0].status != Status::ok) st.SkipWithError("open failed");
-      on_plain[r] ^= 1;
+      if (flip->open(r)[0].status != Status::ok) st.SkipWithError("open failed");
     } else {
+      const std::span<AeadJob> round{jobs.data() + r * burst, burst};
       seal(round);
       benchmark::DoNotOptimize(round[0].tag[0]);
     }

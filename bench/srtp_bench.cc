@@ -20,9 +20,11 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bench/support/bench_util.h"
+#include "bench/support/flip_open.h"
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/srtp.h"
@@ -130,8 +132,8 @@ void bm_open(benchmark::State& st, Profile p, bool rtcp, size_t bytes, size_t bu
 // The raw AEAD over the srtp rows' buffers: seal over one burst of the Ring
 // (tag written after the payload, as SRTP does), open rotating over a ring as
 // large as open/srtp's. Open flips each packet between plaintext and
-// ciphertext with two tags (as aead_bench.cc does), so every timed open
-// succeeds with nothing refilled; the ring's packets come from L2 as open/srtp's do.
+// ciphertext (FlipOpen), so every timed open succeeds with nothing refilled;
+// the ring's packets come from L2 as open/srtp's do.
 void bm_aead_srtp(benchmark::State& st, Profile p, bool do_open, size_t bytes, size_t burst) {
   const Suite s = p == Profile::aead_aes256_gcm ? Suite::aes256_gcm : Suite::aes128_gcm;
   auto key = std::make_unique<AeadKey>();
@@ -140,7 +142,6 @@ void bm_aead_srtp(benchmark::State& st, Profile p, bool do_open, size_t bytes, s
   Ring r(false, bytes, n);
   r.reset(0, n);
   std::vector<AeadJob> jobs(n);
-  std::vector<std::vector<uint8_t>> tag_c(n, std::vector<uint8_t>(16));
   for (size_t i = 0; i < n; ++i) {
     AeadJob& j = jobs[i];
     uint8_t* pkt = r.v[i].data();
@@ -150,26 +151,15 @@ void bm_aead_srtp(benchmark::State& st, Profile p, bool do_open, size_t bytes, s
     j.data = {pkt + 12, bytes};
     j.tag = pkt + 12 + bytes;
   }
-  if (do_open) {
-    for (size_t i = 0; i < n; ++i) jobs[i].tag = tag_c[i].data();
-    seal(jobs);  // payload = C, tag_c = tag(C)
-    for (size_t i = 0; i < n; ++i) jobs[i].tag = r.v[i].data() + 12 + bytes;
-    seal(jobs);  // payload = P, tag(P) after it
-  }
+  std::optional<FlipOpen> flip;
+  if (do_open) flip.emplace(jobs, burst);
   const size_t rounds = n / burst;
-  std::vector<uint8_t> on_plain(rounds, 1);
   size_t k = 0;
   for (auto _ : st) {
-    std::span<AeadJob> round{jobs.data() + k * burst, burst};
     if (do_open) {
-      for (size_t i = 0; i < burst; ++i) {
-        const size_t at = k * burst + i;
-        round[i].tag = on_plain[k] ? r.v[at].data() + 12 + bytes : tag_c[at].data();
-      }
-      open(round);
-      if (round[0].status != Status::ok) st.SkipWithError("open failed");
-      on_plain[k] ^= 1;
+      if (flip->open(k)[0].status != Status::ok) st.SkipWithError("open failed");
     } else {
+      const std::span<AeadJob> round{jobs.data() + k * burst, burst};
       seal(round);
       benchmark::DoNotOptimize(round[0].tag[0]);
     }

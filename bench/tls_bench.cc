@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/support/bench_util.h"
+#include "bench/support/flip_open.h"
 #include "core/aead.h"
 #include "core/tls.h"
 
@@ -143,8 +144,8 @@ void bm_open(benchmark::State& st, bool v13, Suite s, size_t bytes, size_t burst
 // slots, each with the 5-byte header (the AAD) and `bytes` of data at the
 // same offsets and the tag right after the data, one burst per iteration in
 // the same order. Opening in place flips each buffer between plaintext and
-// ciphertext (aead_bench.cc's two-tag trick: tag(P) sits in the record,
-// tag(C) beside it), so nothing is resealed and nothing is paused.
+// ciphertext (FlipOpen: tag(P) sits in the record, tag(C) beside it), so
+// nothing is resealed and nothing is paused.
 //   open/aead-tls/<suite>/<bytes>/<burst>
 // open/tls13 over this row is the record layer's own cost plus its pool's
 // PauseTiming/ResumeTiming: ~0.55 us of timed CPU per pair (measured here
@@ -162,7 +163,6 @@ void bm_aead_pool(benchmark::State& st, Suite s, size_t bytes, size_t burst) {
   const size_t pool = std::max<size_t>(2, kPoolBytes / (slot * burst));
   const size_t n = pool * burst;
   std::vector<uint8_t> mem(slot * n);
-  std::vector<uint8_t> side(n * 16);  // tag(C) of each record; tag(P) sits in the record
   std::vector<AeadJob> jobs(n);
   auto in_rec = [&](size_t i) { return mem.data() + i * slot + rec_at + head + bytes; };
   for (size_t i = 0; i < n; ++i) {
@@ -177,24 +177,14 @@ void bm_aead_pool(benchmark::State& st, Suite s, size_t bytes, size_t burst) {
     for (size_t b = 0; b < kNonceLen; ++b) j.nonce[b] = static_cast<uint8_t>(i * 7 + b);
     j.aad = {rec, head};
     j.data = {rec + head, bytes};
-    j.tag = side.data() + i * 16;
+    j.tag = in_rec(i);
   }
-  seal(jobs);  // data = C, side = tag(C)
-  for (size_t i = 0; i < n; ++i) jobs[i].tag = in_rec(i);
-  seal(jobs);  // data = P, the record's tag = tag(P)
-  // As in aead_bench.cc, each iteration points the burst's jobs at the tag
-  // of what their data is now (the record's own on plaintext).
-  std::vector<uint8_t> on_plain(pool, 1);
+  FlipOpen flip(jobs, burst);
   size_t r = 0;
   for (auto _ : st) {
-    std::span<AeadJob> b{jobs.data() + r * burst, burst};
-    for (size_t i = 0; i < burst; ++i)
-      b[i].tag = on_plain[r] ? in_rec(r * burst + i) : side.data() + (r * burst + i) * 16;
-    open(b);
     bool ok = true;  // every job checked, as the aead rows do
-    for (const AeadJob& j : b) ok &= j.status == Status::ok;
+    for (const AeadJob& j : flip.open(r)) ok &= j.status == Status::ok;
     if (!ok) st.SkipWithError("open failed");
-    on_plain[r] ^= 1;
     r = r + 1 == pool ? 0 : r + 1;
   }
   set_counters(st, bytes, burst);
