@@ -558,6 +558,7 @@ size_t PacketProtection::max_header_length(Level level, size_t payload_len,
 
 size_t PacketProtection::seal(std::span<Packet> packets) {
   size_t ok = 0;
+  if (packets.size() == 1 && seal_one(packets[0], &ok)) return ok;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += seal_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
   return ok;
@@ -750,6 +751,66 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   return true;
 }
 
+// A burst of one 1-RTT packet (the fixed cost of a call is most of what a
+// single packet pays): seal_1rtt's per-packet loop for n = 1, with the AEAD
+// and mask jobs on the stack and nothing set up for a burst (no header
+// template). Admits the packet to the key's limits before writing anything;
+// returns false, having changed nothing, when the packet needs the general
+// path.
+bool PacketProtection::seal_one(Packet& p, size_t* ok_out) {
+  Side& s = side(Level::one_rtt, Direction::seal);
+  if (!s.installed) return false;
+  Gen& g = s.slot[s.cur];
+  SpaceState& sp = spaces_[idx(Space::application)];
+  const uint64_t pn = sp.next_pn;
+  const PacketView v = p.view;
+  if (!g.epoch.live() || pn > kMaxPn || p.level != Level::one_rtt || !p.token.empty() ||
+      p.min_pn_length > 4 || !v.well_formed())
+    return false;
+  unsigned pn_len = packet_number_length(pn, sp.largest_acked, !sp.any_acked);
+  if (pn_len < p.min_pn_length) pn_len = p.min_pn_length;
+  const size_t pad = pn_len + v.length < 4 ? 4 - pn_len - v.length : 0;  // RFC 9001 §5.4.2
+  const size_t body = v.length + pad;
+  const size_t cid_len = dcid_len_;
+  const size_t hdr_len = 1 + cid_len + pn_len;
+  if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return false;
+  if (g.epoch.admit_seal(1, body, now()) != Status::ok) return false;
+  sp.next_pn = pn + 1;
+  if (!s.any_pn) {
+    s.first_pn = pn;
+    s.any_pn = true;
+  }
+  const bool phase = g.number & 1;
+  uint8_t* data = v.buf + v.offset;
+  uint8_t* h = data - hdr_len;
+  h[0] = static_cast<uint8_t>(0x40 | (spin_ ? 0x20 : 0) | (phase ? kKeyPhaseBit : 0) |
+                              (pn_len - 1));
+  copy_cid(h + 1, dcid_, cid_len);
+  store_pn(h + 1 + cid_len, pn, pn_len);
+  if (pad != 0) std::memset(data + v.length, 0, pad);
+  AeadJob j;
+  recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv(g.iv), pn), {h, hdr_len},
+               {data, body}, data + body);
+  sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
+  rl::seal({&j, 1});
+  if (j.status != Status::ok) {  // the packet number stays used
+    p.view.status = j.status;
+    *ok_out = 0;
+    return true;
+  }
+  MaskJob m;
+  m.key = &s.hp;
+  m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
+  rl::mask({&m, 1});
+  h[0] ^= m.mask[0] & kShortHpBits;
+  xor_pn(h + 1 + cid_len, m.mask, pn_len);  // pn + payload >= 4 bytes
+  p.view.offset -= static_cast<uint32_t>(hdr_len);
+  p.view.length = static_cast<uint32_t>(hdr_len + body + kTagLen);
+  p.view.status = Status::ok;
+  *ok_out = 1;
+  return true;
+}
+
 size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
   if (size_t ok = 0; seal_1rtt(packets, &ok)) return ok;
   using Meta = SealMeta;
@@ -923,6 +984,7 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
 
 size_t PacketProtection::open(std::span<Packet> packets) {
   size_t ok = 0;
+  if (packets.size() == 1 && open_one(packets[0], &ok)) return ok;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += open_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
   return ok;
@@ -1095,6 +1157,87 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
   }
   *bytes = sum;
   return i;
+}
+
+// A burst of one packet: lean_parse, lean_jobs and lean_commit for n = 1
+// in one function, with the mask and AEAD jobs on the stack and the
+// per-burst bookkeeping of open_chunk left out. The same rules in the same
+// order; returns false, having changed nothing (neither state nor bytes: the
+// mask is computed but not applied), when the packet needs the general path,
+// which then starts over. A packet that fails to authenticate is handled
+// here as the general loop would: header put back, status, and the
+// integrity-limit count (RFC 9001 §6.6).
+bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
+  Side& s = side(Level::one_rtt, Direction::open);
+  if (!s.installed || s.exhausted || !s.hp.valid()) return false;
+  const PacketView v = p.view;
+  const size_t cid_len = short_dcid_len_;
+  const size_t pn_off = 1 + cid_len;
+  if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return false;
+  uint8_t* d = v.buf + v.offset;
+  const uint8_t first_raw = d[0];
+  // RFC 9000 §17.3.1: fixed bit set, unless greased (RFC 9287).
+  if ((first_raw & (grease_quic_bit_ ? 0x80 : 0xc0)) != (grease_quic_bit_ ? 0x00 : 0x40))
+    return false;
+  SpaceState& sp = spaces_[idx(Space::application)];
+  ReplayWindow& w = sp.window;
+  const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
+  if (expected >= kLeanMaxExpected) return false;
+  MaskJob m;
+  m.key = &s.hp;
+  m.sample = d + pn_off + 4;  // RFC 9001 §5.4.2
+  rl::mask({&m, 1});
+  Gen& g = s.slot[s.cur];
+  const uint8_t first = first_raw ^ (m.mask[0] & kShortHpBits);
+  const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
+  if ((first & (kKeyPhaseBit | kShortReserved)) != want) return false;
+  // As lean_jobs: the packet number field in one 4-byte load, decoded
+  // (RFC 9000 App. A.3) when the answer is at least `expected`.
+  const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
+  const uint32_t low = ~uint32_t{0} >> shift;
+  const uint32_t pn_mask = recjob::le32(m.mask + 1) & low;
+  const uint32_t raw = recjob::le32(d + pn_off) ^ pn_mask;
+  const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
+  if (up > (low >> 1) + 1) return false;
+  if (g.epoch.admit_open(now()) != Status::ok) return false;
+  const uint64_t pn = expected + up;
+  p.level = Level::one_rtt;
+  p.type = PacketType::one_rtt;
+  p.token = {};
+  p.scid = {};
+  p.dcid = {d + 1, cid_len};
+  d[0] = first;
+  std::memcpy(d + pn_off, &raw, 4);
+  const size_t hdr_len = pn_off + 4 - shift / 8;
+  const size_t len = v.length - hdr_len - kTagLen;
+  AeadJob j;
+  recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv(g.iv), pn), {d, hdr_len},
+               {d + hdr_len, len}, d + v.length - kTagLen);
+  rl::open({&j, 1});
+  if (j.status != Status::ok) {
+    d[0] = first_raw;
+    const uint32_t back = recjob::le32(d + pn_off) ^ pn_mask;  // bytes after the field unchanged
+    std::memcpy(d + pn_off, &back, 4);
+    p.view.status = j.status;
+    if (j.status == Status::auth_failed) count_auth_failure(s, &g);
+    *ok_out = 0;
+    return true;
+  }
+  w.commit(pn);
+  if (!s.any_pn) {
+    s.first_pn = pn;
+    s.any_pn = true;
+  }
+  g.epoch.count_opened(len);
+  p.pn = pn;
+  p.pn_length = static_cast<uint8_t>(hdr_len - pn_off);
+  p.key_phase = g.number & 1;
+  p.header_length = static_cast<uint32_t>(hdr_len);
+  p.view.offset += static_cast<uint32_t>(hdr_len);
+  p.view.length = static_cast<uint32_t>(len);
+  p.view.status = Status::ok;
+  *ok_out = 1;
+  return true;
 }
 
 // Hands the lean packets over to the general loops: [0, jobs) have job i
