@@ -1088,7 +1088,7 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
   const recjob::Block16 iv = recjob::load_iv(g.iv);
   const MaskJob* masks = scratch_.masks;
   AeadJob* jobs = scratch_.jobs;
-  LeanMeta* lm = scratch_.lean;
+  uint64_t* lean_pn = scratch_.lean_pn;
   uint64_t lo = expected;  // the lowest packet number the next one may have
   size_t i = 0;
   for (; i < count; ++i) {
@@ -1120,7 +1120,7 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
     const size_t len = v.length;
     recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
                  {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
-    lm[i].pn = pn;
+    lean_pn[i] = pn;
   }
   return i;
 }
@@ -1135,14 +1135,13 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
   const uint32_t pn_off = 1 + uint32_t{short_dcid_len_};
   ReplayWindow& w = spaces_[idx(Space::application)].window;
   const AeadJob* jobs = scratch_.jobs;
-  const LeanMeta* lm = scratch_.lean;
+  const uint64_t* lean_pn = scratch_.lean_pn;
   uint64_t sum = 0;
   size_t i = 0;
   for (; i < count; ++i) {
     const AeadJob& j = jobs[i];
     if (j.status != Status::ok) break;
-    const uint64_t pn = lm[i].pn;
-    w.commit(pn);
+    const uint64_t pn = lean_pn[i];
     const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint32_t len = static_cast<uint32_t>(j.data.size());
     Packet& p = packets[i];
@@ -1155,6 +1154,7 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
     p.view.status = Status::ok;
     sum += len;
   }
+  w.commit_rising(lean_pn, i);  // rising above the window: commit() for each
   *bytes = sum;
   return i;
 }
@@ -1258,7 +1258,7 @@ void PacketProtection::lean_to_meta(size_t jobs, size_t masks) {
       mt.job = static_cast<int>(i);
       mt.gen = cur;
       mt.gen_number = cur->number;
-      mt.pn = scratch_.lean[i].pn;
+      mt.pn = scratch_.lean_pn[i];
     }
   }
 }
@@ -1460,7 +1460,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     Side& s = side(Level::one_rtt, Direction::open);
     KeyEpoch& k = s.slot[s.cur].epoch;
     if (!s.any_pn) {  // rising: the first is the lowest
-      s.first_pn = scratch_.lean[0].pn;
+      s.first_pn = scratch_.lean_pn[0];
       s.any_pn = true;
     }
     const uint64_t soft = k.limits().soft_bytes, opened = k.counters().bytes_opened;
@@ -1470,7 +1470,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
       for (size_t i = 0; i < lean_ok; ++i) k.count_opened(jobs[i].data.size());
     }
     const size_t sp_i = idx(Space::application);
-    burst_top[sp_i] = scratch_.lean[lean_ok - 1].pn;
+    burst_top[sp_i] = scratch_.lean_pn[lean_ok - 1];
     burst_any[sp_i] = true;
     if (lean_ok == packets.size()) return ok;
   }

@@ -273,17 +273,15 @@ class PacketProtection {
     uint64_t gen_number = 0;
     uint64_t pn = 0;
   };
-  // What the lean open loops keep per packet beside job i (whose AAD is the
-  // header) and mask i.
-  struct LeanMeta {
-    uint64_t pn;
-  };
   struct Scratch {
     AeadJob jobs[kBurst];
     MaskJob masks[kBurst];
     SealMeta seal[kBurst];
     OpenMeta open[kBurst];
-    LeanMeta lean[kBurst];
+    // What the lean open loops keep per packet beside job i (whose AAD is
+    // the header) and mask i: the packet number, rising (one array, so that
+    // the window takes a run in one commit_rising).
+    uint64_t lean_pn[kBurst];
     int mask_of[kBurst];
   };
 
