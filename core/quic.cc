@@ -557,8 +557,12 @@ size_t PacketProtection::max_header_length(Level level, size_t payload_len,
 // ---- seal --------------------------------------------------------------------
 
 size_t PacketProtection::seal(std::span<Packet> packets) {
+  // Both tail calls, so that a single packet pays no set-up for the loop.
+  return packets.size() == 1 ? seal_one(packets) : seal_chunks(packets);
+}
+
+size_t PacketProtection::seal_chunks(std::span<Packet> packets) {
   size_t ok = 0;
-  if (packets.size() == 1 && seal_one(packets[0], &ok)) return ok;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += seal_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
   return ok;
@@ -755,26 +759,27 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
 // single packet pays): seal_1rtt's per-packet loop for n = 1, with the AEAD
 // and mask jobs on the stack and nothing set up for a burst (no header
 // template). Admits the packet to the key's limits before writing anything;
-// returns false, having changed nothing, when the packet needs the general
-// path.
-bool PacketProtection::seal_one(Packet& p, size_t* ok_out) {
+// hands the packet, having changed nothing, to seal_chunk when it needs the
+// general path.
+size_t PacketProtection::seal_one(std::span<Packet> one) {
+  Packet& p = one[0];
   Side& s = side(Level::one_rtt, Direction::seal);
-  if (!s.installed) return false;
+  if (!s.installed) return seal_chunk(one);
   Gen& g = s.slot[s.cur];
   SpaceState& sp = spaces_[idx(Space::application)];
   const uint64_t pn = sp.next_pn;
   const PacketView v = p.view;
   if (!g.epoch.live() || pn > kMaxPn || p.level != Level::one_rtt || !p.token.empty() ||
       p.min_pn_length > 4 || !v.well_formed())
-    return false;
+    return seal_chunk(one);
   unsigned pn_len = packet_number_length(pn, sp.largest_acked, !sp.any_acked);
   if (pn_len < p.min_pn_length) pn_len = p.min_pn_length;
   const size_t pad = pn_len + v.length < 4 ? 4 - pn_len - v.length : 0;  // RFC 9001 §5.4.2
   const size_t body = v.length + pad;
   const size_t cid_len = dcid_len_;
   const size_t hdr_len = 1 + cid_len + pn_len;
-  if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return false;
-  if (g.epoch.admit_seal(1, body, now()) != Status::ok) return false;
+  if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return seal_chunk(one);
+  if (g.epoch.admit_seal(1, body, now()) != Status::ok) return seal_chunk(one);
   sp.next_pn = pn + 1;
   if (!s.any_pn) {
     s.first_pn = pn;
@@ -795,8 +800,7 @@ bool PacketProtection::seal_one(Packet& p, size_t* ok_out) {
   rl::seal({&j, 1});
   if (j.status != Status::ok) {  // the packet number stays used
     p.view.status = j.status;
-    *ok_out = 0;
-    return true;
+    return 0;
   }
   MaskJob m;
   m.key = &s.hp;
@@ -807,8 +811,7 @@ bool PacketProtection::seal_one(Packet& p, size_t* ok_out) {
   p.view.offset -= static_cast<uint32_t>(hdr_len);
   p.view.length = static_cast<uint32_t>(hdr_len + body + kTagLen);
   p.view.status = Status::ok;
-  *ok_out = 1;
-  return true;
+  return 1;
 }
 
 size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
@@ -983,8 +986,12 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
 // ---- open --------------------------------------------------------------------
 
 size_t PacketProtection::open(std::span<Packet> packets) {
+  // Both tail calls, so that a single packet pays no set-up for the loop.
+  return packets.size() == 1 ? open_one(packets) : open_chunks(packets);
+}
+
+size_t PacketProtection::open_chunks(std::span<Packet> packets) {
   size_t ok = 0;
-  if (packets.size() == 1 && open_one(packets[0], &ok)) return ok;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += open_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
   return ok;
@@ -1162,27 +1169,28 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
 // A burst of one packet: lean_parse, lean_jobs and lean_commit for n = 1
 // in one function, with the mask and AEAD jobs on the stack and the
 // per-burst bookkeeping of open_chunk left out. The same rules in the same
-// order; returns false, having changed nothing (neither state nor bytes: the
-// mask is computed but not applied), when the packet needs the general path,
-// which then starts over. A packet that fails to authenticate is handled
+// order; when the packet needs the general path, hands it, having changed
+// nothing (neither state nor bytes: the mask is computed but not applied), to
+// open_chunk, which starts over. A packet that fails to authenticate is handled
 // here as the general loop would: header put back, status, and the
 // integrity-limit count (RFC 9001 §6.6).
-bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
+size_t PacketProtection::open_one(std::span<Packet> one) {
+  Packet& p = one[0];
   Side& s = side(Level::one_rtt, Direction::open);
-  if (!s.installed || s.exhausted || !s.hp.valid()) return false;
+  if (!s.installed || s.exhausted || !s.hp.valid()) return open_chunk(one);
   const PacketView v = p.view;
   const size_t cid_len = short_dcid_len_;
   const size_t pn_off = 1 + cid_len;
-  if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return false;
+  if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return open_chunk(one);
   uint8_t* d = v.buf + v.offset;
   const uint8_t first_raw = d[0];
   // RFC 9000 §17.3.1: fixed bit set, unless greased (RFC 9287).
   if ((first_raw & (grease_quic_bit_ ? 0x80 : 0xc0)) != (grease_quic_bit_ ? 0x00 : 0x40))
-    return false;
+    return open_chunk(one);
   SpaceState& sp = spaces_[idx(Space::application)];
   ReplayWindow& w = sp.window;
   const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
-  if (expected >= kLeanMaxExpected) return false;
+  if (expected >= kLeanMaxExpected) return open_chunk(one);
   MaskJob m;
   m.key = &s.hp;
   m.sample = d + pn_off + 4;  // RFC 9001 §5.4.2
@@ -1190,7 +1198,7 @@ bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
   Gen& g = s.slot[s.cur];
   const uint8_t first = first_raw ^ (m.mask[0] & kShortHpBits);
   const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
-  if ((first & (kKeyPhaseBit | kShortReserved)) != want) return false;
+  if ((first & (kKeyPhaseBit | kShortReserved)) != want) return open_chunk(one);
   // As lean_jobs: the packet number field in one 4-byte load, decoded
   // (RFC 9000 App. A.3) when the answer is at least `expected`.
   const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
@@ -1198,8 +1206,8 @@ bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
   const uint32_t pn_mask = recjob::le32(m.mask + 1) & low;
   const uint32_t raw = recjob::le32(d + pn_off) ^ pn_mask;
   const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
-  if (up > (low >> 1) + 1) return false;
-  if (g.epoch.admit_open(now()) != Status::ok) return false;
+  if (up > (low >> 1) + 1) return open_chunk(one);
+  if (g.epoch.admit_open(now()) != Status::ok) return open_chunk(one);
   const uint64_t pn = expected + up;
   p.level = Level::one_rtt;
   p.type = PacketType::one_rtt;
@@ -1220,8 +1228,7 @@ bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
     std::memcpy(d + pn_off, &back, 4);
     p.view.status = j.status;
     if (j.status == Status::auth_failed) count_auth_failure(s, &g);
-    *ok_out = 0;
-    return true;
+    return 0;
   }
   w.commit(pn);
   if (!s.any_pn) {
@@ -1236,8 +1243,7 @@ bool PacketProtection::open_one(Packet& p, size_t* ok_out) {
   p.view.offset += static_cast<uint32_t>(hdr_len);
   p.view.length = static_cast<uint32_t>(len);
   p.view.status = Status::ok;
-  *ok_out = 1;
-  return true;
+  return 1;
 }
 
 // Hands the lean packets over to the general loops: [0, jobs) have job i

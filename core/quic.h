@@ -302,8 +302,10 @@ class PacketProtection {
 
   size_t seal_chunk(std::span<Packet> packets);
   bool seal_1rtt(std::span<Packet> packets, size_t* ok);
-  bool seal_one(Packet& p, size_t* ok);
-  bool open_one(Packet& p, size_t* ok);
+  size_t seal_chunks(std::span<Packet> packets);
+  size_t open_chunks(std::span<Packet> packets);
+  size_t seal_one(std::span<Packet> one);
+  size_t open_one(std::span<Packet> one);
   size_t lean_parse(std::span<Packet> packets);
   size_t lean_jobs(std::span<Packet> packets, size_t count, uint64_t now);
   size_t lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes);
