@@ -683,7 +683,6 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
                    data + v.length);
       masks[i].key = hp;
       masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-      sealed_1rtt(p, pn, tmpl_len, phase, h, cid_len);
       total += v.length;
     }
   }
@@ -721,8 +720,6 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     MaskJob& m = masks[i];
     m.key = hp;
     m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-    // Outputs while the packet's line is at hand (a fallback rewrites them).
-    sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
     total += body;
   }
   if (g.epoch.admit_seal(n, total, now()) != Status::ok) return false;
@@ -734,15 +731,18 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   rl::seal({jobs, n});
   rl::mask({masks, n});
   size_t ok = 0;
+  // The outputs here rather than in the loops above, which have more to keep
+  // in registers.
   for (size_t i = 0; i < n; ++i) {
     Packet& p = packets[i];
     const AeadJob& j = jobs[i];
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
+    sealed_1rtt(p, pn0 + i, hdr_len - 1 - static_cast<unsigned>(cid_len), phase, h, cid_len);
     if (j.status != Status::ok) {  // the packet number stays used
       p.view.status = j.status;
       continue;
     }
-    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
-    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint8_t* mask = masks[i].mask;
     h[0] ^= mask[0] & kShortHpBits;
     xor_pn(h + 1 + cid_len, mask, hdr_len - 1 - static_cast<unsigned>(cid_len));  // pn + payload >= 4 bytes
