@@ -1191,11 +1191,11 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
   ReplayWindow& w = sp.window;
   const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
   if (expected >= kLeanMaxExpected) return open_chunk(one);
+  Gen& g = s.slot[s.cur];
   MaskJob m;
   m.key = &s.hp;
   m.sample = d + pn_off + 4;  // RFC 9001 §5.4.2
   rl::mask({&m, 1});
-  Gen& g = s.slot[s.cur];
   const uint8_t first = first_raw ^ (m.mask[0] & kShortHpBits);
   const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
   if ((first & (kKeyPhaseBit | kShortReserved)) != want) return open_chunk(one);
@@ -1222,10 +1222,14 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
   recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv(g.iv), pn), {d, hdr_len},
                {d + hdr_len, len}, d + v.length - kTagLen);
   rl::open({&j, 1});
+  // From here the header's place and lengths are read back from the job and
+  // the mask (in memory anyway) rather than kept across the call.
+  const uint32_t hdr = static_cast<uint32_t>(j.aad.size());
+  const uint32_t pn_len = hdr - 1 - short_dcid_len_;
   if (j.status != Status::ok) {
-    d[0] = first_raw;
-    const uint32_t back = recjob::le32(d + pn_off) ^ pn_mask;  // bytes after the field unchanged
-    std::memcpy(d + pn_off, &back, 4);
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());
+    h[0] ^= m.mask[0] & kShortHpBits;
+    xor_pn(h + 1 + short_dcid_len_, m.mask, pn_len);  // bytes after the field unchanged
     p.view.status = j.status;
     if (j.status == Status::auth_failed) count_auth_failure(s, &g);
     return 0;
@@ -1235,13 +1239,14 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
     s.first_pn = pn;
     s.any_pn = true;
   }
-  g.epoch.count_opened(len);
+  const uint32_t body = static_cast<uint32_t>(j.data.size());
+  g.epoch.count_opened(body);
   p.pn = pn;
-  p.pn_length = static_cast<uint8_t>(hdr_len - pn_off);
+  p.pn_length = static_cast<uint8_t>(pn_len);
   p.key_phase = g.number & 1;
-  p.header_length = static_cast<uint32_t>(hdr_len);
-  p.view.offset += static_cast<uint32_t>(hdr_len);
-  p.view.length = static_cast<uint32_t>(len);
+  p.header_length = hdr;
+  p.view.offset += hdr;
+  p.view.length = body;
   p.view.status = Status::ok;
   return 1;
 }
