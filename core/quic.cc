@@ -796,20 +796,24 @@ size_t PacketProtection::seal_one(std::span<Packet> one) {
   AeadJob j;
   recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv(g.iv), pn), {h, hdr_len},
                {data, body}, data + body);
+  MaskJob m;
+  m.key = &s.hp;
+  m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
   sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
   rl::seal({&j, 1});
   if (j.status != Status::ok) {  // the packet number stays used
     p.view.status = j.status;
     return 0;
   }
-  MaskJob m;
-  m.key = &s.hp;
-  m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
   rl::mask({&m, 1});
-  h[0] ^= m.mask[0] & kShortHpBits;
-  xor_pn(h + 1 + cid_len, m.mask, pn_len);  // pn + payload >= 4 bytes
-  p.view.offset -= static_cast<uint32_t>(hdr_len);
-  p.view.length = static_cast<uint32_t>(hdr_len + body + kTagLen);
+  // What is needed after the calls is read back from the jobs and the
+  // outputs (in memory anyway) rather than kept across them.
+  uint8_t* hdr = const_cast<uint8_t*>(j.aad.data());
+  hdr[0] ^= m.mask[0] & kShortHpBits;
+  xor_pn(const_cast<uint8_t*>(m.sample) - 4, m.mask, p.pn_length);  // pn + payload >= 4 bytes
+  const uint32_t hl = static_cast<uint32_t>(j.aad.size());
+  p.view.offset -= hl;
+  p.view.length = hl + static_cast<uint32_t>(j.data.size() + kTagLen);
   p.view.status = Status::ok;
   return 1;
 }
