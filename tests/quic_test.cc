@@ -1721,6 +1721,60 @@ TEST(QuicBurst, SinglePacketPathsAgreeWithBursts) {
   });
 }
 
+// open_one (a burst of one packet) against the lean and the general loops on
+// the same packets: receiver `burst` opens each beside a view that is refused
+// before anything is read (no buffer: {p, junk} lets the lean loops take p,
+// {junk, p} hands it to the general loops), receiver `one` opens the junk and
+// then p, each alone. Hand-built packets (no CID) cover packet-number
+// lengths 1-4, a late packet, a repeat, reserved bits set (refused after
+// authentication), a forgery, decodes half a window above the expected
+// number and one more (App. A.3's other branch), a packet too short to
+// sample, a long header, and the fixed bit clear with and without
+// grease_quic_bit (RFC 9287).
+TEST(QuicBurst, SinglePacketOpenAgreesWithLeanAndGeneralLoops) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      for (bool grease : {false, true}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + (grease ? " grease" : ""));
+        const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 701);
+        PacketProtection rx_burst, rx_one;
+        for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+          ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret), Status::ok);
+          rx->set_grease_quic_bit(grease);
+        }
+        auto pkt = [&](uint64_t pn, size_t pn_len, uint8_t bits = 0x40) {
+          return hand_protect(Version::v1, s, secret, static_cast<uint8_t>(bits | (pn_len - 1)), pn,
+                              pn_len, Bytes(24 + pn % 7, static_cast<uint8_t>(pn)));
+        };
+        Bytes forged = pkt(9, 2);
+        forged[forged.size() - 3] ^= 0x20;
+        Bytes long_hdr = pkt(12, 2);
+        long_hdr[0] |= 0x80;
+        const std::vector<Bytes> seq = {
+            pkt(0, 1),        pkt(1, 2),        pkt(3, 4),  pkt(2, 1),
+            pkt(3, 4),        pkt(4, 2, 0x50),  forged,     pkt(9, 2),
+            pkt(138, 1),      pkt(140, 1),      pkt(269, 1), pkt(0x12345, 3),
+            Bytes(10, 0x41),  long_hdr,         pkt(0x12346, 2, 0x00),
+            pkt(0x12347, 4),  pkt(0x12344, 2),
+        };
+        const Bytes junk;  // an empty view: no buffer, invalid_argument
+        for (size_t i = 0; i < seq.size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          const std::vector<Bytes> in = i % 2 == 0 ? std::vector<Bytes>{seq[i], junk}
+                                                   : std::vector<Bytes>{junk, seq[i]};
+          const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, in);
+          EXPECT_EQ(r.bufs[i % 2 == 0 ? 1 : 0].pkt.status(), Status::invalid_argument);
+        }
+        // What they should have given: the forgery counted, the fixed bit
+        // clear accepted only with grease, everything else in order.
+        EXPECT_EQ(rx_burst.auth_failures(), 1u);
+        EXPECT_EQ(rx_burst.largest_received(Space::application), 0x12347u);
+        EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->opened, grease ? 12u : 11u);
+      }
+    }
+  });
+}
+
 // seal_1rtt writes most headers from a per-burst template (packet-number
 // length computed once, CID of 7+ bytes) and the rest byte by byte; the
 // general path (a Handshake packet in front) writes every header its own
