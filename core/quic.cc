@@ -3,7 +3,12 @@
 #include "core/quic.h"
 
 #include <cstring>
+#include <new>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <openssl/mem.h>
 
@@ -164,6 +169,45 @@ inline void copy_cid(uint8_t* d, const uint8_t* s, size_t n) {
   } else {
     for (size_t i = 0; i < n; ++i) d[i] = s[i];
   }
+}
+
+// The AEAD nonce (RFC 9001 §5.3: the iv XOR the packet number, left-padded
+// to 12 bytes) composed in an XMM register: for a burst the iv then takes one
+// XMM register instead of two general ones (which the job loops are short
+// of), and the nonce is one 16-byte store, as recjob::store16 (it covers
+// AeadJob's padding after the nonce, checked in core/job_fill.h).
+#if defined(__SSE2__)
+struct NonceIv {
+  __m128i v;
+};
+inline NonceIv nonce_iv(const uint8_t iv[kNonceLen]) {
+  const recjob::Block16 b = recjob::load_iv(iv);  // bytes 12..15 zero
+  return {_mm_set_epi64x(static_cast<long long>(b.hi), static_cast<long long>(b.lo))};
+}
+inline void store_nonce(uint8_t* dst, NonceIv iv, uint64_t pn) {
+  // BE64(pn) in bytes 0..7, moved to bytes 4..11.
+  const __m128i be = _mm_slli_si128(
+      _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(pn))), 4);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_xor_si128(iv.v, be));
+}
+#else
+using NonceIv = recjob::Block16;
+inline NonceIv nonce_iv(const uint8_t iv[kNonceLen]) { return recjob::load_iv(iv); }
+inline void store_nonce(uint8_t* dst, NonceIv iv, uint64_t pn) {
+  recjob::store16(dst, recjob::xor_seq(iv, pn));
+}
+#endif
+
+// recjob::make with the nonce from store_nonce.
+inline void make_job(AeadJob* slot, const AeadKey* key, NonceIv iv, uint64_t pn,
+                     std::span<const uint8_t> aad, std::span<uint8_t> data, uint8_t* tag) {
+  AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
+  store_nonce(j->nonce, iv, pn);
+  j->key = key;
+  j->aad = aad;
+  j->data = data;
+  j->tag = tag;
+  j->status = Status::ok;
 }
 
 // Header protection of the packet number field (RFC 9001 §5.4.1) with one
@@ -557,6 +601,11 @@ size_t PacketProtection::max_header_length(Level level, size_t payload_len,
 // ---- seal --------------------------------------------------------------------
 
 size_t PacketProtection::seal(std::span<Packet> packets) {
+  // Both tail calls, so that a single packet pays no set-up for the loop.
+  return packets.size() == 1 ? seal_one(packets) : seal_chunks(packets);
+}
+
+size_t PacketProtection::seal_chunks(std::span<Packet> packets) {
   size_t ok = 0;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += seal_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
@@ -619,7 +668,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   const bool phase = g.number & 1;
   const uint64_t acked = sp.largest_acked;
   const bool none_acked = !sp.any_acked;
-  const recjob::Block16 iv = recjob::load_iv(g.iv);
+  const NonceIv iv = nonce_iv(g.iv);
   // RFC 9000 §17.1's length grows with pn - largest_acked, so when the
   // burst's first and last packet numbers need the same length, every packet
   // between does: computed once (pn_len_all), else per packet (0).
@@ -659,7 +708,6 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   if (tmpl_len != 0 && pn_len_all != 0) {
     const size_t hdr_len = 1 + cid_len + tmpl_len;
     const uint32_t min_len = tmpl_len >= 4 ? 0 : 4 - tmpl_len;  // else padded (RFC 9001 §5.4.2)
-    const recjob::Block16 iv0 = iv;
     for (; i < n; ++i) {
       Packet& p = packets[i];
       const PacketView v = p.view;
@@ -674,11 +722,10 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
       const uint64_t hi = tmpl_hi | (__builtin_bswap64(pn) & tmpl_pn_mask);
       std::memcpy(h, &tmpl_lo, 8);
       std::memcpy(data - 8, &hi, 8);
-      recjob::make(jobs + i, key, recjob::xor_seq(iv0, pn), {h, hdr_len}, {data, v.length},
+      make_job(jobs + i, key, iv, pn, {h, hdr_len}, {data, v.length},
                    data + v.length);
       masks[i].key = hp;
       masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-      sealed_1rtt(p, pn, tmpl_len, phase, h, cid_len);
       total += v.length;
     }
   }
@@ -708,7 +755,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     if (pad != 0) std::memset(data + v.length, 0, pad);
     AeadJob& j = jobs[i];
     j.key = key;
-    recjob::store16(j.nonce, recjob::xor_seq(iv, pn));  // one store (core/job_fill.h)
+    store_nonce(j.nonce, iv, pn);
     j.aad = {h, hdr_len};
     j.data = {data, body};
     j.tag = data + body;
@@ -716,8 +763,6 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     MaskJob& m = masks[i];
     m.key = hp;
     m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
-    // Outputs while the packet's line is at hand (a fallback rewrites them).
-    sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
     total += body;
   }
   if (g.epoch.admit_seal(n, total, now()) != Status::ok) return false;
@@ -729,15 +774,18 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   rl::seal({jobs, n});
   rl::mask({masks, n});
   size_t ok = 0;
+  // The outputs here rather than in the loops above, which have more to keep
+  // in registers.
   for (size_t i = 0; i < n; ++i) {
     Packet& p = packets[i];
     const AeadJob& j = jobs[i];
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
+    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
+    sealed_1rtt(p, pn0 + i, hdr_len - 1 - static_cast<unsigned>(cid_len), phase, h, cid_len);
     if (j.status != Status::ok) {  // the packet number stays used
       p.view.status = j.status;
       continue;
     }
-    uint8_t* h = const_cast<uint8_t*>(j.aad.data());  // the header, in the caller's buffer
-    const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint8_t* mask = masks[i].mask;
     h[0] ^= mask[0] & kShortHpBits;
     xor_pn(h + 1 + cid_len, mask, hdr_len - 1 - static_cast<unsigned>(cid_len));  // pn + payload >= 4 bytes
@@ -748,6 +796,69 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   }
   *ok_out = ok;
   return true;
+}
+
+// A burst of one 1-RTT packet (the fixed cost of a call is most of what a
+// single packet pays): seal_1rtt's per-packet loop for n = 1, with the AEAD
+// and mask jobs on the stack and nothing set up for a burst (no header
+// template). Admits the packet to the key's limits before writing anything;
+// hands the packet, having changed nothing, to seal_chunk when it needs the
+// general path.
+size_t PacketProtection::seal_one(std::span<Packet> one) {
+  Packet& p = one[0];
+  Side& s = side(Level::one_rtt, Direction::seal);
+  if (!s.installed) return seal_chunk(one);
+  Gen& g = s.slot[s.cur];
+  SpaceState& sp = spaces_[idx(Space::application)];
+  const uint64_t pn = sp.next_pn;
+  const PacketView v = p.view;
+  if (!g.epoch.live() || pn > kMaxPn || p.level != Level::one_rtt || !p.token.empty() ||
+      p.min_pn_length > 4 || !v.well_formed())
+    return seal_chunk(one);
+  unsigned pn_len = packet_number_length(pn, sp.largest_acked, !sp.any_acked);
+  if (pn_len < p.min_pn_length) pn_len = p.min_pn_length;
+  const size_t pad = pn_len + v.length < 4 ? 4 - pn_len - v.length : 0;  // RFC 9001 §5.4.2
+  const size_t body = v.length + pad;
+  const size_t cid_len = dcid_len_;
+  const size_t hdr_len = 1 + cid_len + pn_len;
+  if (v.offset < hdr_len || v.tailroom() < pad + kTagLen) return seal_chunk(one);
+  if (g.epoch.admit_seal(1, body, now()) != Status::ok) return seal_chunk(one);
+  sp.next_pn = pn + 1;
+  if (!s.any_pn) {
+    s.first_pn = pn;
+    s.any_pn = true;
+  }
+  const bool phase = g.number & 1;
+  uint8_t* data = v.buf + v.offset;
+  uint8_t* h = data - hdr_len;
+  h[0] = static_cast<uint8_t>(0x40 | (spin_ ? 0x20 : 0) | (phase ? kKeyPhaseBit : 0) |
+                              (pn_len - 1));
+  copy_cid(h + 1, dcid_, cid_len);
+  store_pn(h + 1 + cid_len, pn, pn_len);
+  if (pad != 0) std::memset(data + v.length, 0, pad);
+  AeadJob j;
+  make_job(&j, &g.epoch.aead(), nonce_iv(g.iv), pn, {h, hdr_len},
+               {data, body}, data + body);
+  MaskJob m;
+  m.key = &s.hp;
+  m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
+  sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
+  rl::seal({&j, 1});
+  if (j.status != Status::ok) {  // the packet number stays used
+    p.view.status = j.status;
+    return 0;
+  }
+  rl::mask({&m, 1});
+  // What is needed after the calls is read back from the jobs and the
+  // outputs (in memory anyway) rather than kept across them.
+  uint8_t* hdr = const_cast<uint8_t*>(j.aad.data());
+  hdr[0] ^= m.mask[0] & kShortHpBits;
+  xor_pn(const_cast<uint8_t*>(m.sample) - 4, m.mask, p.pn_length);  // pn + payload >= 4 bytes
+  const uint32_t hl = static_cast<uint32_t>(j.aad.size());
+  p.view.offset -= hl;
+  p.view.length = hl + static_cast<uint32_t>(j.data.size() + kTagLen);
+  p.view.status = Status::ok;
+  return 1;
 }
 
 size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
@@ -922,6 +1033,11 @@ size_t PacketProtection::seal_chunk(std::span<Packet> packets) {
 // ---- open --------------------------------------------------------------------
 
 size_t PacketProtection::open(std::span<Packet> packets) {
+  // Both tail calls, so that a single packet pays no set-up for the loop.
+  return packets.size() == 1 ? open_one(packets) : open_chunks(packets);
+}
+
+size_t PacketProtection::open_chunks(std::span<Packet> packets) {
   size_t ok = 0;
   for (size_t i = 0; i < packets.size(); i += kBurst)
     ok += open_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
@@ -1023,10 +1139,10 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
   const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
   const size_t pn_off = 1 + size_t{short_dcid_len_};
   const AeadKey* key = &g.epoch.aead();
-  const recjob::Block16 iv = recjob::load_iv(g.iv);
+  const NonceIv iv = nonce_iv(g.iv);
   const MaskJob* masks = scratch_.masks;
   AeadJob* jobs = scratch_.jobs;
-  LeanMeta* lm = scratch_.lean;
+  uint64_t* lean_pn = scratch_.lean_pn;
   uint64_t lo = expected;  // the lowest packet number the next one may have
   size_t i = 0;
   for (; i < count; ++i) {
@@ -1056,9 +1172,9 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
     std::memcpy(d + pn_off, &raw, 4);
     const size_t hdr_len = pn_off + 4 - shift / 8;
     const size_t len = v.length;
-    recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
+    make_job(jobs + i, key, iv, pn, {d, hdr_len},
                  {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
-    lm[i].pn = pn;
+    lean_pn[i] = pn;
   }
   return i;
 }
@@ -1073,14 +1189,13 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
   const uint32_t pn_off = 1 + uint32_t{short_dcid_len_};
   ReplayWindow& w = spaces_[idx(Space::application)].window;
   const AeadJob* jobs = scratch_.jobs;
-  const LeanMeta* lm = scratch_.lean;
+  const uint64_t* lean_pn = scratch_.lean_pn;
   uint64_t sum = 0;
   size_t i = 0;
   for (; i < count; ++i) {
     const AeadJob& j = jobs[i];
     if (j.status != Status::ok) break;
-    const uint64_t pn = lm[i].pn;
-    w.commit(pn);
+    const uint64_t pn = lean_pn[i];
     const uint32_t hdr_len = static_cast<uint32_t>(j.aad.size());
     const uint32_t len = static_cast<uint32_t>(j.data.size());
     Packet& p = packets[i];
@@ -1093,8 +1208,94 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
     p.view.status = Status::ok;
     sum += len;
   }
+  w.commit_rising(lean_pn, i);  // rising above the window: commit() for each
   *bytes = sum;
   return i;
+}
+
+// A burst of one packet: lean_parse, lean_jobs and lean_commit for n = 1
+// in one function, with the mask and AEAD jobs on the stack and the
+// per-burst bookkeeping of open_chunk left out. The same rules in the same
+// order; when the packet needs the general path, hands it, having changed
+// nothing (neither state nor bytes: the mask is computed but not applied), to
+// open_chunk, which starts over. A packet that fails to authenticate is handled
+// here as the general loop would: header put back, status, and the
+// integrity-limit count (RFC 9001 §6.6).
+size_t PacketProtection::open_one(std::span<Packet> one) {
+  Packet& p = one[0];
+  Side& s = side(Level::one_rtt, Direction::open);
+  if (!s.installed || s.exhausted || !s.hp.valid()) return open_chunk(one);
+  const PacketView v = p.view;
+  const size_t cid_len = short_dcid_len_;
+  const size_t pn_off = 1 + cid_len;
+  if (!v.well_formed() || v.length < pn_off + 4 + kSampleLen) return open_chunk(one);
+  uint8_t* d = v.buf + v.offset;
+  const uint8_t first_raw = d[0];
+  // RFC 9000 §17.3.1: fixed bit set, unless greased (RFC 9287).
+  if ((first_raw & (grease_quic_bit_ ? 0x80 : 0xc0)) != (grease_quic_bit_ ? 0x00 : 0x40))
+    return open_chunk(one);
+  SpaceState& sp = spaces_[idx(Space::application)];
+  ReplayWindow& w = sp.window;
+  const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
+  if (expected >= kLeanMaxExpected) return open_chunk(one);
+  Gen& g = s.slot[s.cur];
+  MaskJob m;
+  m.key = &s.hp;
+  m.sample = d + pn_off + 4;  // RFC 9001 §5.4.2
+  rl::mask({&m, 1});
+  const uint8_t first = first_raw ^ (m.mask[0] & kShortHpBits);
+  const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
+  if ((first & (kKeyPhaseBit | kShortReserved)) != want) return open_chunk(one);
+  // As lean_jobs: the packet number field in one 4-byte load, decoded
+  // (RFC 9000 App. A.3) when the answer is at least `expected`.
+  const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
+  const uint32_t low = ~uint32_t{0} >> shift;
+  const uint32_t pn_mask = recjob::le32(m.mask + 1) & low;
+  const uint32_t raw = recjob::le32(d + pn_off) ^ pn_mask;
+  const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
+  if (up > (low >> 1) + 1) return open_chunk(one);
+  if (g.epoch.admit_open(now()) != Status::ok) return open_chunk(one);
+  const uint64_t pn = expected + up;
+  p.level = Level::one_rtt;
+  p.type = PacketType::one_rtt;
+  p.token = {};
+  p.scid = {};
+  p.dcid = {d + 1, cid_len};
+  d[0] = first;
+  std::memcpy(d + pn_off, &raw, 4);
+  const size_t hdr_len = pn_off + 4 - shift / 8;
+  const size_t len = v.length - hdr_len - kTagLen;
+  AeadJob j;
+  make_job(&j, &g.epoch.aead(), nonce_iv(g.iv), pn, {d, hdr_len},
+               {d + hdr_len, len}, d + v.length - kTagLen);
+  rl::open({&j, 1});
+  // From here the header's place and lengths are read back from the job and
+  // the mask (in memory anyway) rather than kept across the call.
+  const uint32_t hdr = static_cast<uint32_t>(j.aad.size());
+  const uint32_t pn_len = hdr - 1 - short_dcid_len_;
+  if (j.status != Status::ok) {
+    uint8_t* h = const_cast<uint8_t*>(j.aad.data());
+    h[0] ^= m.mask[0] & kShortHpBits;
+    xor_pn(h + 1 + short_dcid_len_, m.mask, pn_len);  // bytes after the field unchanged
+    p.view.status = j.status;
+    if (j.status == Status::auth_failed) count_auth_failure(s, &g);
+    return 0;
+  }
+  w.commit(pn);
+  if (!s.any_pn) {
+    s.first_pn = pn;
+    s.any_pn = true;
+  }
+  const uint32_t body = static_cast<uint32_t>(j.data.size());
+  g.epoch.count_opened(body);
+  p.pn = pn;
+  p.pn_length = static_cast<uint8_t>(pn_len);
+  p.key_phase = g.number & 1;
+  p.header_length = hdr;
+  p.view.offset += hdr;
+  p.view.length = body;
+  p.view.status = Status::ok;
+  return 1;
 }
 
 // Hands the lean packets over to the general loops: [0, jobs) have job i
@@ -1115,7 +1316,7 @@ void PacketProtection::lean_to_meta(size_t jobs, size_t masks) {
       mt.job = static_cast<int>(i);
       mt.gen = cur;
       mt.gen_number = cur->number;
-      mt.pn = scratch_.lean[i].pn;
+      mt.pn = scratch_.lean_pn[i];
     }
   }
 }
@@ -1317,7 +1518,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     Side& s = side(Level::one_rtt, Direction::open);
     KeyEpoch& k = s.slot[s.cur].epoch;
     if (!s.any_pn) {  // rising: the first is the lowest
-      s.first_pn = scratch_.lean[0].pn;
+      s.first_pn = scratch_.lean_pn[0];
       s.any_pn = true;
     }
     const uint64_t soft = k.limits().soft_bytes, opened = k.counters().bytes_opened;
@@ -1327,7 +1528,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
       for (size_t i = 0; i < lean_ok; ++i) k.count_opened(jobs[i].data.size());
     }
     const size_t sp_i = idx(Space::application);
-    burst_top[sp_i] = scratch_.lean[lean_ok - 1].pn;
+    burst_top[sp_i] = scratch_.lean_pn[lean_ok - 1];
     burst_any[sp_i] = true;
     if (lean_ok == packets.size()) return ok;
   }

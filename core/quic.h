@@ -273,17 +273,15 @@ class PacketProtection {
     uint64_t gen_number = 0;
     uint64_t pn = 0;
   };
-  // What the lean open loops keep per packet beside job i (whose AAD is the
-  // header) and mask i.
-  struct LeanMeta {
-    uint64_t pn;
-  };
   struct Scratch {
     AeadJob jobs[kBurst];
     MaskJob masks[kBurst];
     SealMeta seal[kBurst];
     OpenMeta open[kBurst];
-    LeanMeta lean[kBurst];
+    // What the lean open loops keep per packet beside job i (whose AAD is
+    // the header) and mask i: the packet number, rising (one array, so that
+    // the window takes a run in one commit_rising).
+    uint64_t lean_pn[kBurst];
     int mask_of[kBurst];
   };
 
@@ -304,6 +302,10 @@ class PacketProtection {
 
   size_t seal_chunk(std::span<Packet> packets);
   bool seal_1rtt(std::span<Packet> packets, size_t* ok);
+  size_t seal_chunks(std::span<Packet> packets);
+  size_t open_chunks(std::span<Packet> packets);
+  size_t seal_one(std::span<Packet> one);
+  size_t open_one(std::span<Packet> one);
   size_t lean_parse(std::span<Packet> packets);
   size_t lean_jobs(std::span<Packet> packets, size_t count, uint64_t now);
   size_t lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes);

@@ -1630,6 +1630,151 @@ TEST(QuicBurst, LeanRunEdgesAgreeWithOneAtATime) {
   });
 }
 
+// seal and open of a single packet have their own paths (seal_one,
+// open_one); with the spin bit set, across a key update (key phase 1),
+// payloads that need padding and a CID, the packets sealed one at a time must
+// be the bytes of the same packets sealed as one burst, and opening them one
+// at a time must give what opening them as a burst gives.
+TEST(QuicBurst, SinglePacketPathsAgreeWithBursts) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 601);
+      const Bytes dcid = test::random_bytes(5, 602);
+      PacketProtection tx[2];
+      for (PacketProtection& t : tx) {
+        ASSERT_EQ(t.install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+        ASSERT_EQ(t.set_dcid(dcid), Status::ok);
+        t.set_spin(true);
+      }
+      constexpr size_t kLen[] = {0, 1, 2, 3, 40, 700, 5};
+      constexpr uint8_t kMinLen[] = {0, 1, 0, 2, 4, 0, 3};
+      std::vector<Buf> bufs[2];
+      std::vector<Bytes> wire;
+      for (int round = 0; round < 2; ++round) {
+        if (round == 1) {  // a key update: key phase 1 from here on
+          for (PacketProtection& t : tx) {
+            ASSERT_EQ(t.on_ack(Space::application, 2), Status::ok);
+            ASSERT_EQ(t.update(Direction::seal), Status::ok);
+            t.set_spin(false);
+          }
+        }
+        const size_t first = bufs[0].size();
+        for (int k = 0; k < 2; ++k) {
+          for (size_t i = 0; i < std::size(kLen); ++i) {
+            bufs[k].emplace_back(test::random_bytes(kLen[i], 610 + i + 10 * round), Level::one_rtt);
+            bufs[k].back().pkt.min_pn_length = kMinLen[i];
+          }
+          std::vector<Packet> pk;
+          for (size_t i = first; i < bufs[k].size(); ++i) pk.push_back(bufs[k][i].pkt);
+          if (k == 1) {
+            for (Packet& p : pk) ASSERT_EQ(tx[k].seal({&p, 1}), 1u);
+          } else {
+            ASSERT_EQ(tx[k].seal(pk), pk.size());
+          }
+          for (size_t i = 0; i < pk.size(); ++i) bufs[k][first + i].pkt = pk[i];
+        }
+        for (size_t i = first; i < bufs[0].size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          const Packet& a = bufs[0][i].pkt;
+          const Packet& b = bufs[1][i].pkt;
+          EXPECT_EQ(bufs[0][i].mem, bufs[1][i].mem);
+          EXPECT_EQ(a.pn, i);
+          EXPECT_EQ(a.pn, b.pn);
+          EXPECT_EQ(a.pn_length, b.pn_length);
+          EXPECT_EQ(a.header_length, b.header_length);
+          EXPECT_EQ(a.view.offset, b.view.offset);
+          EXPECT_EQ(a.view.length, b.view.length);
+          EXPECT_EQ(a.key_phase, round == 1);
+          EXPECT_EQ(a.key_phase, b.key_phase);
+          EXPECT_EQ(a.dcid.size(), b.dcid.size());
+          wire.push_back(bufs[0][i].bytes());
+        }
+      }
+      for (int k = 0; k < 2; ++k) {
+        EXPECT_EQ(tx[k].counters(Level::one_rtt, Direction::seal)->sealed, std::size(kLen));
+      }
+      EXPECT_EQ(tx[0].counters(Level::one_rtt, Direction::seal)->bytes_sealed,
+                tx[1].counters(Level::one_rtt, Direction::seal)->bytes_sealed);
+      PacketProtection rx_burst, rx_one;
+      for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+        ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, app), Status::ok);
+        ASSERT_EQ(rx->set_short_dcid_length(dcid.size()), Status::ok);
+      }
+      Bytes forged = wire[10];  // never opened genuine: an authentication failure
+      forged[forged.size() / 2] ^= 0x08;
+      const std::vector<std::vector<Bytes>> bursts = {
+          {wire[0], wire[1], wire[2]}, {wire[4]}, {wire[3]}, {wire[4]}, {forged},
+          {wire[5], wire[6]}, {wire[8], wire[7]}, {wire[9]}, {wire[13]}, {wire[12]},
+      };
+      size_t opened = 0;
+      for (size_t bi = 0; bi < bursts.size(); ++bi) {
+        SCOPED_TRACE("burst " + std::to_string(bi));
+        const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, bursts[bi]);
+        for (const Buf& x : r.bufs) opened += x.pkt.status() == Status::ok;
+      }
+      EXPECT_EQ(opened, 12u);  // all but the repeat of wire[4] and the forgery
+      EXPECT_EQ(rx_burst.generation(Direction::open), 1u);
+      EXPECT_EQ(rx_burst.auth_failures(), 1u);
+      EXPECT_EQ(rx_burst.largest_received(Space::application), 13u);
+    }
+  });
+}
+
+// open_one (a burst of one packet) against the lean and the general loops on
+// the same packets: receiver `burst` opens each beside a view that is refused
+// before anything is read (no buffer: {p, junk} lets the lean loops take p,
+// {junk, p} hands it to the general loops), receiver `one` opens the junk and
+// then p, each alone. Hand-built packets (no CID) cover packet-number
+// lengths 1-4, a late packet, a repeat, reserved bits set (refused after
+// authentication), a forgery, decodes half a window above the expected
+// number and one more (App. A.3's other branch), a packet too short to
+// sample, a long header, and the fixed bit clear with and without
+// grease_quic_bit (RFC 9287).
+TEST(QuicBurst, SinglePacketOpenAgreesWithLeanAndGeneralLoops) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      for (bool grease : {false, true}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + (grease ? " grease" : ""));
+        const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 701);
+        PacketProtection rx_burst, rx_one;
+        for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+          ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret), Status::ok);
+          rx->set_grease_quic_bit(grease);
+        }
+        auto pkt = [&](uint64_t pn, size_t pn_len, uint8_t bits = 0x40) {
+          return hand_protect(Version::v1, s, secret, static_cast<uint8_t>(bits | (pn_len - 1)), pn,
+                              pn_len, Bytes(24 + pn % 7, static_cast<uint8_t>(pn)));
+        };
+        Bytes forged = pkt(9, 2);
+        forged[forged.size() - 3] ^= 0x20;
+        Bytes long_hdr = pkt(12, 2);
+        long_hdr[0] |= 0x80;
+        const std::vector<Bytes> seq = {
+            pkt(0, 1),        pkt(1, 2),        pkt(3, 4),  pkt(2, 1),
+            pkt(3, 4),        pkt(4, 2, 0x50),  forged,     pkt(9, 2),
+            pkt(138, 1),      pkt(140, 1),      pkt(269, 1), pkt(0x12345, 3),
+            Bytes(10, 0x41),  long_hdr,         pkt(0x12346, 2, 0x00),
+            pkt(0x12347, 4),  pkt(0x12344, 2),
+        };
+        const Bytes junk;  // an empty view: no buffer, invalid_argument
+        for (size_t i = 0; i < seq.size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          const std::vector<Bytes> in = i % 2 == 0 ? std::vector<Bytes>{seq[i], junk}
+                                                   : std::vector<Bytes>{junk, seq[i]};
+          const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, in);
+          EXPECT_EQ(r.bufs[i % 2 == 0 ? 1 : 0].pkt.status(), Status::invalid_argument);
+        }
+        // What they should have given: the forgery counted, the fixed bit
+        // clear accepted only with grease, everything else in order.
+        EXPECT_EQ(rx_burst.auth_failures(), 1u);
+        EXPECT_EQ(rx_burst.largest_received(Space::application), 0x12347u);
+        EXPECT_EQ(rx_burst.counters(Level::one_rtt, Direction::open)->opened, grease ? 12u : 11u);
+      }
+    }
+  });
+}
+
 // seal_1rtt writes most headers from a per-burst template (packet-number
 // length computed once, CID of 7+ bytes) and the rest byte by byte; the
 // general path (a Handshake packet in front) writes every header its own
@@ -1652,16 +1797,17 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
           SCOPED_TRACE("cid " + std::to_string(cid_len) + " skip " + std::to_string(skip) +
                        " lengths " + std::to_string(kLen[1]));
           const Bytes dcid = test::random_bytes(cid_len, 403 + cid_len);
-          PacketProtection tx[2];
-          for (int k = 0; k < 2; ++k) {
+          // tx[2] seals the same packets one at a time (seal_one).
+          PacketProtection tx[3];
+          for (int k = 0; k < 3; ++k) {
             ASSERT_EQ(tx[k].install(Level::handshake, Direction::seal, s, hs), Status::ok);
             ASSERT_EQ(tx[k].install(Level::one_rtt, Direction::seal, s, app), Status::ok);
             ASSERT_EQ(tx[k].set_dcid(dcid), Status::ok);
             ASSERT_EQ(tx[k].skip_packet_numbers(Space::application, skip), Status::ok);
           }
           constexpr uint8_t kMinLen[] = {0, 4, 2, 0, 3, 1, 0, 0};
-          std::vector<Buf> bufs[2];
-          for (int k = 0; k < 2; ++k) {
+          std::vector<Buf> bufs[3];
+          for (int k = 0; k < 3; ++k) {
             if (k == 1) bufs[k].emplace_back(Bytes(30, 0xaa), Level::handshake);
             for (size_t i = 0; i < std::size(kLen); ++i) {
               bufs[k].emplace_back(test::random_bytes(kLen[i], 410 + i), Level::one_rtt);
@@ -1669,13 +1815,32 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
             }
             std::vector<Packet> pk;
             for (Buf& b : bufs[k]) pk.push_back(b.pkt);
-            ASSERT_EQ(tx[k].seal(pk), pk.size());
+            if (k == 2) {
+              for (Packet& p : pk) ASSERT_EQ(tx[k].seal({&p, 1}), 1u);
+            } else {
+              ASSERT_EQ(tx[k].seal(pk), pk.size());
+            }
             for (size_t i = 0; i < pk.size(); ++i) bufs[k][i].pkt = pk[i];
           }
+          EXPECT_EQ(tx[2].next_pn(Space::application), tx[0].next_pn(Space::application));
+          EXPECT_EQ(tx[2].counters(Level::one_rtt, Direction::seal)->sealed,
+                    tx[0].counters(Level::one_rtt, Direction::seal)->sealed);
+          EXPECT_EQ(tx[2].counters(Level::one_rtt, Direction::seal)->bytes_sealed,
+                    tx[0].counters(Level::one_rtt, Direction::seal)->bytes_sealed);
           for (size_t i = 0; i < std::size(kLen); ++i) {
             const Packet& a = bufs[0][i].pkt;
             const Packet& b = bufs[1][i + 1].pkt;
+            const Packet& c = bufs[2][i].pkt;
             EXPECT_EQ(bufs[0][i].bytes(), bufs[1][i + 1].bytes()) << i;
+            EXPECT_EQ(bufs[0][i].bytes(), bufs[2][i].bytes()) << i;
+            EXPECT_EQ(a.pn, c.pn);
+            EXPECT_EQ(a.pn_length, c.pn_length);
+            EXPECT_EQ(a.header_length, c.header_length);
+            EXPECT_EQ(a.view.offset, c.view.offset);
+            EXPECT_EQ(a.view.length, c.view.length);
+            EXPECT_EQ(a.key_phase, c.key_phase);
+            EXPECT_EQ(a.type, c.type);
+            EXPECT_EQ(a.dcid.size(), c.dcid.size());
             EXPECT_EQ(a.pn, b.pn);
             EXPECT_EQ(a.pn, skip + i);
             EXPECT_EQ(a.pn_length, b.pn_length);
