@@ -590,6 +590,8 @@ Status Sadb::remove(Direction dir, uint32_t spi) {
   auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
   if (it == t.end() || (*it)->spi() != spi) return Status::unknown_epoch;
   if ((*it)->lifetime().has_age_limit()) --timed_;
+  if (out_hint_ == it->get()) out_hint_ = nullptr;
+  if (in_hint_ == it->get()) in_hint_ = nullptr;
   (*it)->expire();
   t.erase(it);
   return Status::ok;
@@ -606,7 +608,7 @@ const Sa* Sadb::find(Direction dir, uint32_t spi) const {
 }
 
 size_t Sadb::seal(uint32_t spi, std::span<PacketView> pkts, std::span<const SealMeta> meta) {
-  Sa* sa = find(Direction::seal, spi);
+  Sa* sa = find_cached(Direction::seal, spi);
   if (sa == nullptr) {
     for (PacketView& p : pkts) p.status = Status::unknown_epoch;
     return 0;
@@ -655,20 +657,21 @@ size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, b
 
 template <bool kEsn, bool kExplicitIv>
 size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                     uint8_t (*aad)[16]) const {
+                     uint8_t (*aad)[16], uint64_t& bytes) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
   const size_t hdr = header_len(), icv = key_.tag_len(), min_len = hdr + 2 + icv;
   const uint64_t top = window_.empty() ? 0 : window_.highest();
   const uint32_t window = window_.size();
   const uint32_t salt = recjob::le32(salt_);
   const AeadKey* const key = &key_;
-  uint64_t prev = top;
+  uint64_t prev = top, sum = 0;
   size_t i = 0;
   for (; i < pkts.size(); ++i) {
     const PacketView& p = pkts[i];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
-    if (buf == nullptr || off > cap || len > cap - off || len < min_len) break;
+    // well_formed(), in 64 bits where offset + length cannot wrap.
+    if (buf == nullptr || uint64_t{off} + len > cap || len < min_len) break;
     uint8_t* const d = buf + off;
     const uint64_t h = recjob::le64(d);  // SPI ‖ Seql, memory order: read once
     if (static_cast<uint32_t>(h) != spi_mem) break;
@@ -689,83 +692,95 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     if (seq <= prev) break;
     prev = seq;
     seqs[i] = seq;
+    sum += len;
     const size_t body = len - min_len + 2;
     recjob::make(jobs + i, key,
                  kExplicitIv ? recjob::salt_explicit(salt, d + 8) : recjob::salt_seq(salt, seq), a,
                  {d + hdr, body}, d + hdr + body);
   }
+  bytes = sum;
   return i;
 }
+
+namespace {
+// §2.4 padding of 0..6 bytes, checked on t << 16 (t: the 8 bytes that end
+// with the next header): the padding bytes 1, 2, .., pad are then its top
+// `pad` bytes.
+struct PadRule {
+  uint64_t expect, mask;
+};
+constexpr PadRule pad_rule(unsigned pad) {
+  constexpr uint64_t kOneToSix = 0x060504030201;  // 01 02 .. 06 in memory order
+  if (pad == 0) return {0, 0};
+  const uint64_t mask = ~uint64_t{0} << (64 - 8 * pad);
+  return {(kOneToSix << (64 - 8 * pad)) & mask, mask};
+}
+constexpr PadRule kPadRules[7] = {pad_rule(0), pad_rule(1), pad_rule(2), pad_rule(3),
+                                  pad_rule(4), pad_rule(5), pad_rule(6)};
+}  // namespace
 
 // What the general commit does for an authenticated packet of a quiet SA
 // (no admission or soft check) that sits above the window top (no second
 // window check) with padding 1, 2, .. of at most 6 bytes and a next header
-// that is not 59 (in tunnel mode: the inner IP version's). Counters are
-// summed in registers and written once.
+// that is not 59 (in tunnel mode: the inner IP version's, with an inner
+// header long enough to state its length). Counters are summed in registers
+// and written once; the window takes the run's numbers in one commit_rising.
 template <bool kTunnel>
 size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                       const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
-  if (dying_) return k;
-  const size_t hdr = header_len(), icv = key_.tag_len();
-  // The trailer and inner header lines, written by the AEAD long ago in a
-  // large burst: requested a few packets ahead.
-  constexpr size_t kAhead = 4;
-  for (size_t a = k; a < std::min(n, k + kAhead); ++a) {
-    __builtin_prefetch(jobs[a].tag - 1);
-    if constexpr (kTunnel) __builtin_prefetch(pkts[a].data() + hdr);
-  }
-  const uint64_t packets0 = counters_.packets;
-  uint64_t packets = packets0, bytes = counters_.bytes;
+  if (dying_ || k == n) return k;
+  // The run rises, and each commit raises the top to its own number: only a
+  // resync in the general commit (between two calls) can have moved the top
+  // past the rest of the run.
+  if (!window_.empty() && seqs[k] <= window_.highest()) return k;
+  const uint32_t hdr = static_cast<uint32_t>(header_len());
+  const size_t k0 = k;
+  uint64_t bytes = 0;
   for (; k < n; ++k) {
-    if (k + kAhead < n) {
-      __builtin_prefetch(jobs[k + kAhead].tag - 1);
-      if constexpr (kTunnel) __builtin_prefetch(pkts[k + kAhead].data() + hdr);
-    }
-    if (jobs[k].status != Status::ok) break;
-    PacketView& p = pkts[k];
-    uint8_t* const b = p.buf + p.offset + hdr;
-    const size_t body = p.length - hdr - icv;
+    const AeadJob& j = jobs[k];
+    if (j.status != Status::ok) break;
+    const uint8_t* const b = j.data.data();
+    const size_t body = j.data.size();
     // The 8 bytes that end with the next header, one load: inside the
     // packet, as the ESP header alone is 8 bytes.
-    const uint64_t t = recjob::le64(b + body - 8);
+    const uint64_t t = recjob::le64(j.tag - 8);
     const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
     const uint8_t nh = static_cast<uint8_t>(t >> 56);
-    if (pad > 6 || pad + 2 > body || nh == kNextHeaderNone) break;
-    constexpr uint64_t kOneToSix = 0x060504030201;  // §2.4: 01 02 .. 06 in memory order
-    const uint64_t mask = (uint64_t{1} << (8 * pad)) - 1;
-    if (((t >> (8 * (6 - pad))) & mask) != (kOneToSix & mask)) break;
+    if (pad > 6 || pad + 2 > body) break;
+    const PadRule r = kPadRules[pad];
+    if (((t << 16) ^ r.expect) & r.mask) break;
     const size_t payload = body - 2 - pad;
     size_t tfc = 0;
     if constexpr (kTunnel) {
-      if (payload == 0) break;
-      const unsigned version = b[0] >> 4;
-      if (!((nh == kNextHeaderIpv4 && version == 4) || (nh == kNextHeaderIpv6 && version == 6)))
+      // §2.7 TFC padding: what follows the inner packet's own length.
+      const unsigned version = b[0] >> 4;  // payload >= 20 before b[0] counts
+      size_t inner;
+      if (nh == kNextHeaderIpv4 && version == 4 && payload >= 20)
+        inner = load_be16(b + 2);
+      else if (nh == kNextHeaderIpv6 && version == 6 && payload >= 40)
+        inner = size_t{40} + load_be16(b + 4);
+      else
         break;
-      const size_t inner = inner_ip_length(b, payload, nh);
-      if (inner != 0 && inner < payload) tfc = payload - inner;  // §2.7 TFC padding
+      if (inner - 1 < payload - 1) tfc = payload - inner;  // 0 < inner < payload
+    } else {
+      if (nh == kNextHeaderNone) break;
     }
-    const uint64_t seq = seqs[k];
-    if (!window_.empty() && seq <= window_.highest()) break;  // moved by a resync
-    // The first packet that authenticates tells the IKE daemon the peer has
-    // moved to this SA (counters_ are exact here: nothing summed yet).
-    if (packets == 0) event(KeyEvent::peer_updated);
-    window_.commit(seq);
-    ++packets;
     bytes += payload;
-    p.offset += static_cast<uint32_t>(hdr);
+    PacketView& p = pkts[k];
+    p.offset += hdr;
     p.length = static_cast<uint32_t>(payload - tfc);
     p.status = Status::ok;
-    if (!info.empty()) {
-      info[k].seq = seq;
-      info[k].next_header = nh;
-      info[k].tfc_stripped = static_cast<uint32_t>(tfc);
-    }
+    if (!info.empty()) info[k] = OpenInfo{spi_, seqs[k], nh, static_cast<uint32_t>(tfc)};
   }
-  if (packets != packets0) {
-    counters_.packets = packets;
-    counters_.bytes = bytes;
+  if (k != k0) {
+    // The first packet that authenticates tells the IKE daemon the peer has
+    // moved to this SA (counters_ are exact here: nothing added yet).
+    if (counters_.packets == 0) event(KeyEvent::peer_updated);
+    window_.commit_rising(seqs + k0, k - k0);
+    counters_.packets += k - k0;
+    counters_.bytes += bytes;
     failed_in_a_row_ = 0;
-    ok += packets - packets0;
+    ok += k - k0;
   }
   return k;
 }
@@ -778,14 +793,57 @@ size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, cons
 // bytes as they arrived (a decrypted one is sealed again, which restores the
 // ciphertext and tag exactly) and its SA's window and sequence state untouched.
 //
-// A prefix of packets of the first packet's SA (not GMAC, quiet for the whole
-// chunk) takes the lean loops above on both sides of the AEAD call; the
-// general loops take over at the first packet that is anything else (another
-// SPI, a replay, a short packet, ...) and, after the AEAD call, for each
-// prefix packet the lean commit leaves (failed ICV, bad padding, dummy, a
-// resync that moved the window). esp_test compares bursts that mix both with
-// opens one packet at a time.
+// A prefix of packets of the first packet's SA (not GMAC, quiet for the
+// prefix) takes the lean loops above on both sides of the AEAD call; the
+// general loops (open_rest) take over at the first packet that is anything
+// else (another SPI, a replay, a short packet, ...) and, after the AEAD call,
+// for each prefix packet the lean commit leaves (failed ICV, bad padding,
+// dummy, a resync that moved the window). esp_test compares bursts that mix
+// both with opens one packet at a time.
 size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
+  JobArray jobs;
+  uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
+  alignas(16) uint8_t aad[kMaxBurst][16];
+  AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+  const uint64_t now = burst_time();
+  // The lean prefix: what it takes, the general loop would take too (well
+  // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
+  // classifier as well; admitted, as the SA is quiet; window check ok).
+  Sa* fast = nullptr;
+  size_t fast_n = 0;
+  const PacketView& p0 = pkts[0];  // open_bursts passes 1..kMaxBurst packets
+  if (p0.well_formed() && p0.length >= 8) {
+    Sa* sa = find_cached(Direction::open, load_be32(p0.data()));
+    if (sa != nullptr && !sa->gmac_) {
+      uint64_t bytes = 0;
+      const bool iv = sa->iv_len_ != 0;
+      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad, bytes)
+                              : sa->parse_run<true, false>(pkts, raw, seqs, aad, bytes))
+                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad, bytes)
+                              : sa->parse_run<false, false>(pkts, raw, seqs, aad, bytes));
+      // Quiet for the prefix (lengths bound the payloads): no packet of it
+      // can reach a lifetime, so none is admitted or soft-checked.
+      if (fast_n != 0 && sa->quiet(now, fast_n, bytes))
+        fast = sa;
+      else
+        fast_n = 0;
+    }
+  }
+  if (fast != nullptr && fast_n == pkts.size()) {  // the whole chunk: no general parse
+    rl::open({raw, fast_n});
+    size_t ok = 0;
+    const size_t k = fast->mode_ == Mode::tunnel
+                         ? fast->commit_run<true>(pkts, info, raw, seqs, 0, fast_n, ok)
+                         : fast->commit_run<false>(pkts, info, raw, seqs, 0, fast_n, ok);
+    if (k == fast_n) return ok;
+    return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, true, k, ok);
+  }
+  return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, false, 0, 0);
+}
+
+size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp,
+                       uint64_t now, AeadJob* jobs, const uint64_t* seqs, uint8_t (*aad)[16],
+                       Sa* fast, size_t fast_n, bool opened, size_t k, size_t ok) {
   struct Slot {
     Sa* sa;
     uint64_t seq;
@@ -794,163 +852,144 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     bool quiet;     // the SA cannot reach a lifetime in this chunk (Sa::quiet)
     uint8_t saved[4];
   };
-  JobArray jobs;
   Slot slots[kMaxBurst];
-  uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
-  alignas(16) uint8_t aad[kMaxBurst][16];
-  size_t n = 0;
-  const uint64_t now = burst_time();
-  Sa* last = nullptr;
-  bool last_quiet = false;
+  size_t n = fast_n;
   // Whether the accepted packets are all of one SA with rising sequence
   // numbers: then none repeats another of this chunk, and the commit pass
   // need not check the window a second time.
   bool rising = true;
   bool any_borrowed = false;
 
-  // Headers and trailers are the only bytes ESP itself reads, one cache line
-  // each per packet: ask for all of them at once so the misses overlap.
-  uint64_t total = 0;
-  for (const PacketView& p : pkts) {
-    total += p.length;
-    if (p.well_formed()) __builtin_prefetch(p.data());
-  }
-  if (!info.empty()) std::fill(info.begin(), info.end(), OpenInfo{});
-
-  // The lean prefix: what it takes, the general loop would take too (well
-  // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
-  // classifier as well; admitted, as the SA is quiet; window check ok).
-  Sa* fast = nullptr;
-  size_t fast_n = 0;
-  if (!pkts.empty() && pkts[0].well_formed() && pkts[0].length >= 8) {
-    Sa* sa = find(Direction::open, load_be32(pkts[0].data()));
-    if (sa != nullptr && !sa->gmac_ && sa->quiet(now, pkts.size(), total)) {
-      fast = last = sa;
-      last_quiet = true;
-      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
-      const bool iv = sa->iv_len_ != 0;
-      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad)
-                              : sa->parse_run<true, false>(pkts, raw, seqs, aad))
-                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad)
-                              : sa->parse_run<false, false>(pkts, raw, seqs, aad));
-      n = fast_n;
-      if (!info.empty())
-        for (size_t k = 0; k < fast_n; ++k) info[k].spi = sa->spi_;
-      // The general loop compares with the last accepted packet.
-      if (n != 0) slots[n - 1] = Slot{sa, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
-    }
+  // Packets the lean commit wrote whole OpenInfos for: [0, k).
+  if (!info.empty()) {
+    std::fill(info.begin() + static_cast<ptrdiff_t>(k), info.end(), OpenInfo{});
+    for (size_t m = k; m < fast_n; ++m) info[m].spi = fast->spi_;
   }
 
-  for (size_t i = fast_n; i < pkts.size(); ++i) {
-    PacketView& p = pkts[i];
-    if (!p.well_formed()) {
-      p.status = Status::invalid_argument;
-      continue;
+  if (!opened) {
+    // Headers and trailers are the only bytes ESP itself reads, one cache
+    // line each per packet: ask for all of them at once so the misses overlap.
+    uint64_t total = 0;
+    for (size_t i = fast_n; i < pkts.size(); ++i) {
+      const PacketView& p = pkts[i];
+      if (p.well_formed()) __builtin_prefetch(p.data());
     }
-    if (udp) {
-      const Status c = classify_udp(p.bytes());
-      if (c == Status::not_protected) {
-        p.offset += 4;
-        p.length -= 4;
-      }
-      if (c != Status::ok) {
-        p.status = c;
+    for (const PacketView& p : pkts) total += p.length;
+    // The general loop compares with the last accepted packet; it asks
+    // whether an SA is quiet for the whole chunk.
+    if (n != 0) slots[n - 1] = Slot{fast, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
+    Sa* last = nullptr;
+    bool last_quiet = false;
+    for (size_t i = fast_n; i < pkts.size(); ++i) {
+      PacketView& p = pkts[i];
+      if (!p.well_formed()) {
+        p.status = Status::invalid_argument;
         continue;
       }
-    }
-    if (p.length < 8) {
-      p.status = Status::truncated;
-      continue;
-    }
-    const uint8_t* h = p.data();
-    const uint32_t spi = load_be32(h);
-    Sa* sa = last != nullptr && last->spi() == spi ? last : find(Direction::open, spi);
-    if (sa == nullptr) {
-      p.status = Status::unknown_epoch;
-      continue;
-    }
-    if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
-    last = sa;
-    if (!info.empty()) info[i].spi = spi;
-    const size_t hdr = sa->header_len(), icv = sa->icv_len();
-    if (p.length < hdr + 2 + icv) {
-      p.status = Status::truncated;
-      continue;
-    }
-    if (const Status st = last_quiet ? Status::ok : sa->admit(now, 1, 0); st != Status::ok) {
-      p.status = st;
-      continue;
-    }
-    const uint32_t seql = load_be32(h + 4);
-    uint64_t seq = seql;
-    if (sa->esn_) {
-      const ReplayWindow& w = sa->window_;
-      const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
-      if (!hi.valid) {
+      if (udp) {
+        const Status c = classify_udp(p.bytes());
+        if (c == Status::not_protected) {
+          p.offset += 4;
+          p.length -= 4;
+        }
+        if (c != Status::ok) {
+          p.status = c;
+          continue;
+        }
+      }
+      if (p.length < 8) {
+        p.status = Status::truncated;
+        continue;
+      }
+      const uint8_t* h = p.data();
+      const uint32_t spi = load_be32(h);
+      Sa* sa = last != nullptr && last->spi() == spi ? last : find(Direction::open, spi);
+      if (sa == nullptr) {
+        p.status = Status::unknown_epoch;
+        continue;
+      }
+      if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
+      last = sa;
+      if (!info.empty()) info[i].spi = spi;
+      const size_t hdr = sa->header_len(), icv = sa->icv_len();
+      if (p.length < hdr + 2 + icv) {
+        p.status = Status::truncated;
+        continue;
+      }
+      if (const Status st = last_quiet ? Status::ok : sa->admit(now, 1, 0); st != Status::ok) {
+        p.status = st;
+        continue;
+      }
+      const uint32_t seql = load_be32(h + 4);
+      uint64_t seq = seql;
+      if (sa->esn_) {
+        const ReplayWindow& w = sa->window_;
+        const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
+        if (!hi.valid) {
+          ++sa->counters_.replay;
+          p.status = Status::too_old;
+          continue;
+        }
+        seq = uint64_t{hi.hi} << 32 | seql;
+      }
+      // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
+      Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
+      if (rs != Status::ok) {
         ++sa->counters_.replay;
-        p.status = Status::too_old;
+        p.status = rs;
         continue;
       }
-      seq = uint64_t{hi.hi} << 32 | seql;
+      const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
+      const bool borrow = sa->gmac_ && sa->esn_;
+      if (borrow && p.offset < 4) {
+        p.status = Status::buffer_too_small;
+        continue;
+      }
+      any_borrowed |= borrow;
+      if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
+      AeadJob& j = *::new (jobs + n) AeadJob{};
+      Slot& s = slots[n];
+      s.sa = sa;
+      s.seq = seq;
+      s.pkt = static_cast<uint32_t>(i);
+      s.borrowed = borrow;
+      s.quiet = last_quiet;
+      sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
+      ++n;
     }
-    // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
-    Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
-    if (rs != Status::ok) {
-      ++sa->counters_.replay;
-      p.status = rs;
-      continue;
-    }
-    const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
-    const bool borrow = sa->gmac_ && sa->esn_;
-    if (borrow && p.offset < 4) {
-      p.status = Status::buffer_too_small;
-      continue;
-    }
-    any_borrowed |= borrow;
-    if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
-    AeadJob& j = jobs.make(n);
-    Slot& s = slots[n];
-    s.sa = sa;
-    s.seq = seq;
-    s.pkt = static_cast<uint32_t>(i);
-    s.borrowed = borrow;
-    s.quiet = last_quiet;
-    sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
-    ++n;
-  }
 
-  rl::open(jobs.first(n));
+    rl::open({jobs, n});
 
-  if (any_borrowed) {
-    for (size_t k = fast_n; k < n; ++k) {
-      if (!slots[k].borrowed) continue;
-      uint8_t* d = pkts[slots[k].pkt].data();
-      std::memcpy(d, d - 4, 4);
-      std::memcpy(d - 4, slots[k].saved, 4);
+    if (any_borrowed) {
+      for (size_t m = fast_n; m < n; ++m) {
+        if (!slots[m].borrowed) continue;
+        uint8_t* d = pkts[slots[m].pkt].data();
+        std::memcpy(d, d - 4, 4);
+        std::memcpy(d - 4, slots[m].saved, 4);
+      }
+    }
+
+    // The commit pass reads each trailer and, in tunnel mode, the inner IP
+    // header: lines the AEAD touched long ago in a large burst.
+    for (size_t m = fast_n; m < n; ++m) {
+      __builtin_prefetch(jobs[m].tag - 1);
+      const Sa& sa = *slots[m].sa;
+      if (sa.mode_ == Mode::tunnel)
+        __builtin_prefetch(pkts[slots[m].pkt].data() + sa.header_len());
     }
   }
-
-  // The commit pass reads each trailer and, in tunnel mode, the inner IP
-  // header: lines the AEAD touched long ago in a large burst. (The lean
-  // commit requests them a few packets ahead itself.)
-  for (size_t k = fast_n; k < n; ++k) {
-    __builtin_prefetch(jobs[k].tag - 1);
-    const Sa& sa = *slots[k].sa;
-    if (sa.mode_ == Mode::tunnel) __builtin_prefetch(pkts[slots[k].pkt].data() + sa.header_len());
-  }
-  size_t ok = 0;
   bool any_dying = false;
 
-  // The general commit of packet k.
-  const auto commit = [&](size_t k) {
-    AeadJob& j = jobs[k];
-    Slot& s = slots[k];
+  // The general commit of packet m.
+  const auto commit = [&](size_t m) {
+    AeadJob& j = jobs[m];
+    Slot& s = slots[m];
     Sa& sa = *s.sa;
     PacketView& p = pkts[s.pkt];
     if (j.status == Status::auth_failed) {
       ++sa.failed_in_a_row_;
       const size_t body = p.length - sa.header_len() - sa.icv_len();
-      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[k])) {
+      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[m])) {
         j.status = Status::ok;
         // A new sequence number: it and everything after it is checked
         // against the window again.
@@ -1033,13 +1072,11 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     ++ok;
   };
 
-  size_t k = 0;
   if (fast != nullptr) {
-    AeadJob* const done = &jobs[0];
     const bool tunnel = fast->mode_ == Mode::tunnel;
     while (k < fast_n) {
-      k = tunnel ? fast->commit_run<true>(pkts, info, done, seqs, k, fast_n, ok)
-                 : fast->commit_run<false>(pkts, info, done, seqs, k, fast_n, ok);
+      k = tunnel ? fast->commit_run<true>(pkts, info, jobs, seqs, k, fast_n, ok)
+                 : fast->commit_run<false>(pkts, info, jobs, seqs, k, fast_n, ok);
       if (k == fast_n) break;
       slots[k] = Slot{fast, seqs[k], static_cast<uint32_t>(k), false, true, {}};
       commit(k++);

@@ -169,9 +169,10 @@ class Sa {
   // window; it returns how many it took. commit_run commits jobs [k, n) of
   // such a prefix while they authenticated with an ordinary trailer and
   // returns the first it left for the general commit.
+  // `bytes` gets the sum of the lengths of the packets it took.
   template <bool kEsn, bool kExplicitIv>
   size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                   uint8_t (*aad)[16]) const;
+                   uint8_t (*aad)[16], uint64_t& bytes) const;
   // The lean seal loop of seal() (see there): seals pkts[0..) while they need
   // nothing unusual (no dummy, no TFC, room enough, a next header the mode
   // allows); returns how many it took, their jobs in raw storage `jobs`.
@@ -259,6 +260,19 @@ class Sadb {
   // open / open_udp: checks info, then kMaxBurst packets at a time.
   size_t open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
   size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
+  // The general path of open_chunk: takes over from the lean one with the
+  // jobs it built (jobs[0..fast_n) of SA `fast`, sequence numbers in `seqs`).
+  // `opened`: the AEAD call is done and jobs [0, k) are committed (`ok` of
+  // them ok); otherwise it parses pkts[fast_n..), opens all and commits all.
+  size_t open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp, uint64_t now,
+                   AeadJob* jobs, const uint64_t* seqs, uint8_t (*aad)[16], Sa* fast,
+                   size_t fast_n, bool opened, size_t k, size_t ok);
+  // find() behind a one-entry cache of the last SA found in that direction.
+  Sa* find_cached(Direction dir, uint32_t spi) {
+    Sa*& hint = dir == Direction::seal ? out_hint_ : in_hint_;
+    if (hint == nullptr || hint->spi_ != spi) hint = find(dir, spi);
+    return hint;
+  }
   // The clock is read once per burst, and only when some SA has an age limit
   // (0 then never reaches an age: every SA was installed at a later time or
   // has none).
@@ -272,6 +286,8 @@ class Sadb {
   EventQueue events_;
   std::vector<std::unique_ptr<Sa>> out_, in_;  // sorted by SPI
   size_t timed_ = 0;                           // SAs with a soft or hard age
+  Sa* out_hint_ = nullptr;                     // find_cached(); cleared by remove()
+  Sa* in_hint_ = nullptr;
 };
 
 }  // namespace rl::esp
