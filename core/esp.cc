@@ -137,6 +137,9 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   iv_mask_ = cfg.implicit_iv ? 0 : cfg.iv_mask;
   next_seq_ = cfg.first_seq;
   limits_ = cfg.lifetime;
+  rec_cap_ = std::min(limits_.soft_records, limits_.hard_records);
+  byte_cap_ = std::min(limits_.soft_bytes, limits_.hard_bytes);
+  age_cap_ = std::min(limits_.soft_age_s, limits_.hard_age_s);
   counters_ = SaCounters{};
   resync_after_ = cfg.resync_after;
   resync_tries_ = cfg.resync_tries;
@@ -191,15 +194,11 @@ Status Sa::admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes) {
 }
 
 bool Sa::quiet(uint64_t now, uint64_t packets, uint64_t bytes) const {
-  const auto below = [](uint64_t count, uint64_t add, uint64_t soft, uint64_t hard) {
-    const uint64_t limit = std::min(soft, hard);  // reaching soft speaks; passing hard refuses
-    return count < limit && add < limit - count;
-  };
-  return key_.valid() && !dying_ &&
-         (now < installed_at_ ||
-          now - installed_at_ < std::min(limits_.soft_age_s, limits_.hard_age_s)) &&
-         below(counters_.packets, packets, limits_.soft_records, limits_.hard_records) &&
-         below(counters_.bytes, bytes, limits_.soft_bytes, limits_.hard_bytes);
+  // Reaching a soft limit speaks, passing a hard one refuses: below the
+  // smaller of the two (the caps), both stay silent.
+  return key_.valid() && !dying_ && (now < installed_at_ || now - installed_at_ < age_cap_) &&
+         counters_.packets < rec_cap_ && packets < rec_cap_ - counters_.packets &&
+         counters_.bytes < byte_cap_ && bytes < byte_cap_ - counters_.bytes;
 }
 
 // Soft lifetime: one event for the IKE daemon to rekey.
@@ -627,6 +626,9 @@ void Sadb::tick() {
 }
 
 size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  // One chunk (the usual burst): straight to it.
+  if (pkts.size() - 1 < kMaxBurst && (info.empty() || info.size() == pkts.size()))
+    return open_chunk(pkts, info, false);
   return open_bursts(pkts, info, false);
 }
 
@@ -726,7 +728,7 @@ constexpr PadRule kPadRules[7] = {pad_rule(0), pad_rule(1), pad_rule(2), pad_rul
 // header long enough to state its length). Counters are summed in registers
 // and written once; the window takes the run's numbers in one commit_rising.
 template <bool kTunnel>
-size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
+[[gnu::always_inline]] inline size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                       const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
   if (dying_ || k == n) return k;
   // The run rises, and each commit raises the top to its own number: only a
@@ -776,7 +778,10 @@ size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, cons
     // The first packet that authenticates tells the IKE daemon the peer has
     // moved to this SA (counters_ are exact here: nothing added yet).
     if (counters_.packets == 0) event(KeyEvent::peer_updated);
-    window_.commit_rising(seqs + k0, k - k0);
+    if (k - k0 == 1)
+      window_.commit(seqs[k0]);
+    else
+      window_.commit_rising(seqs + k0, k - k0);
     counters_.packets += k - k0;
     counters_.bytes += bytes;
     failed_in_a_row_ = 0;

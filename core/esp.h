@@ -200,6 +200,8 @@ class Sa {
   uint64_t next_seq_ = 1;
   uint64_t iv_mask_ = 0;
   uint64_t installed_at_ = 0;
+  // min(soft, hard) of the lifetimes in limits_, for quiet().
+  uint64_t rec_cap_ = 0, byte_cap_ = 0, age_cap_ = 0;
   uint32_t spi_ = 0;
   uint32_t iv_len_ = kIvLen;
   Direction dir_ = Direction::seal;
