@@ -217,34 +217,55 @@ void Sa::soft_check(uint64_t now) {
 // consumed even if something later fails), write header and trailer, build
 // the AEAD job. Then one AEAD call for the burst.
 
+namespace {
+// §2.4 for a payload of length ≡ r (mod 4): the padding 1, 2, 3 and the pad
+// length as they sit in memory, where the next header goes, and how much the
+// trailer adds (pad + 2).
+struct TrailerRule {
+  uint64_t bytes;
+  uint32_t nh_shift, add;
+};
+constexpr TrailerRule trailer_rule(size_t r) {
+  const size_t pad = pad_for(r);
+  return {(uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) | uint64_t{pad} << (8 * pad),
+          static_cast<uint32_t>(8 * pad + 8), static_cast<uint32_t>(pad + 2)};
+}
+constexpr TrailerRule kTrailerRules[4] = {trailer_rule(0), trailer_rule(1), trailer_rule(2),
+                                          trailer_rule(3)};
+constexpr SealMeta kNoMeta{};
+}  // namespace
+
 // The lean seal loop: a burst of a quiet, non-GMAC SA whose sequence numbers
 // stay below the last one. Per packet only what varies: the next header, the
 // room check, header, IV, trailer and job, composed in registers and written
 // with one store each; the sequence number and counters live in registers and
 // are written once. It stops at the first packet that needs anything else
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
+// Each packet it takes already has its sealed offset, length and status ok;
+// `old_len` keeps its payload length in case the AEAD refuses the job.
 template <bool kEsn, bool kTunnel>
 size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                    uint8_t (*aad)[16], uint32_t* new_len) {
-  const size_t hdr = header_len(), icv = key_.tag_len();
+                    uint8_t (*aad)[16], uint32_t* old_len) {
+  const uint32_t hdr = static_cast<uint32_t>(header_len());
+  const uint32_t icv = static_cast<uint32_t>(key_.tag_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
-  const bool explicit_iv = iv_len_ != 0;
-  const uint64_t mask = iv_mask_;
+  const uint64_t mask = iv_mask_;  // 0 with RFC 8750: the IV is the sequence number
   const AeadKey* const key = &key_;
+  const SealMeta* m = meta.empty() ? &kNoMeta : meta.data();
+  const size_t m_step = meta.empty() ? 0 : 1;
   uint64_t seq = next_seq_, bytes = 0;
   size_t k = 0;
-  for (; k < pkts.size(); ++k) {
+  for (; k < pkts.size(); ++k, m += m_step) {
     PacketView& p = pkts[k];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
-    if (buf == nullptr || off > cap || len > cap - off) break;
-    uint8_t nh = 0;
-    if (!meta.empty()) {
-      const SealMeta& m = meta[k];
-      if (m.dummy || m.tfc_pad_to > len) break;
-      nh = m.next_header;
-    }
+    const TrailerRule& tr = kTrailerRules[len & 3];
+    // well_formed() and room for header and trailer, in 64 bits where the
+    // sum cannot wrap.
+    if (buf == nullptr || off < hdr || uint64_t{off} + len + tr.add + icv > cap) break;
+    if (m->dummy || m->tfc_pad_to > len) break;
+    uint8_t nh = m->next_header;
     if constexpr (kTunnel) {
       if (nh == 0) {
         const unsigned version = len > 0 ? buf[off] >> 4 : 0;
@@ -254,21 +275,19 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     } else {
       if (nh == 0 || nh == kNextHeaderNone) break;
     }
-    const size_t pad = pad_for(len);
-    if (off < hdr || cap - off - len < pad + 2 + icv) break;
     uint8_t* const d = buf + off;
-    uint8_t* const h = d - hdr;
+    // The IV (explicit) goes right before the payload, SPI ‖ Seq before it;
+    // without an IV field the second store covers the first.
+    const uint64_t ivv = seq ^ mask;
+    store_be64(d - 8, ivv);
     const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
     const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
-    std::memcpy(h, &spi_seql, 8);
-    const uint64_t ivv = explicit_iv ? seq ^ mask : seq;
-    if (explicit_iv) store_be64(h + 8, ivv);
-    // §2.4 padding 1, 2, 3, pad length, next header: one 8-byte store (the
-    // bytes past the trailer are the ICV's, written by the kernel).
-    const uint64_t trailer = (uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
-                             uint64_t{pad} << (8 * pad) | uint64_t{nh} << (8 * pad + 8);
+    std::memcpy(d - hdr, &spi_seql, 8);
+    // Padding, pad length, next header: one 8-byte store (the bytes past the
+    // trailer are the ICV's, written by the kernel; ICV >= 8).
+    const uint64_t trailer = tr.bytes | uint64_t{nh} << tr.nh_shift;
     std::memcpy(d + len, &trailer, 8);
-    const size_t protected_len = len + pad + 2;
+    const uint32_t protected_len = len + tr.add;
     std::span<const uint8_t> a;
     if constexpr (kEsn) {
       const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
@@ -280,7 +299,10 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     }
     recjob::make(jobs + k, key, recjob::salt_seq(salt, ivv), a, {d, protected_len},
                  d + protected_len);
-    new_len[k] = static_cast<uint32_t>(hdr + protected_len + icv);
+    old_len[k] = len;
+    p.offset = off - hdr;
+    p.length = hdr + protected_len + icv;
+    p.status = Status::ok;
     bytes += len;
     ++seq;
   }
@@ -295,12 +317,58 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
     return 0;
   }
+  const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
+                                : std::numeric_limits<uint32_t>::max();
+  size_t ok = 0;
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+    const size_t count = std::min(kMaxBurst, pkts.size() - base);
+    const std::span<PacketView> chunk = pkts.subspan(base, count);
+    const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
+    // Quiet: live and within lifetimes for the whole chunk (every length is
+    // below 2^32: only an SA near a byte limit needs them summed); no packet
+    // of the chunk can take the last sequence number (nor is it gone).
+    const auto quiet_chunk = [&] {
+      if (quiet(now, count, uint64_t{count} << 32)) return true;
+      uint64_t total = 0;
+      for (const PacketView& p : chunk) total += p.length;
+      return quiet(now, count, total);
+    };
+    size_t k = 0;
+    if (!gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_ && quiet_chunk()) {
+      JobArray jobs;
+      alignas(16) uint8_t aad[kMaxBurst][16];
+      uint32_t old_len[kMaxBurst];
+      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+      const bool tunnel = mode_ == Mode::tunnel;
+      k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, old_len)
+                         : seal_run<true, false>(chunk, cmeta, raw, aad, old_len))
+               : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, old_len)
+                         : seal_run<false, false>(chunk, cmeta, raw, aad, old_len));
+      rl::seal({raw, k});
+      ok += k;
+      for (size_t i = 0; i < k; ++i) {
+        if (raw[i].status == Status::ok) continue;
+        PacketView& p = chunk[i];  // as it was, with the AEAD's status
+        p.status = raw[i].status;
+        p.offset += static_cast<uint32_t>(header_len());
+        p.length = old_len[i];
+        --ok;
+      }
+      if (k == count) continue;
+    }
+    ok += seal_general(chunk.subspan(k), cmeta.empty() ? cmeta : cmeta.subspan(k), now);
+  }
+  return ok;
+}
+
+// The general seal of one chunk (at most kMaxBurst packets).
+size_t Sa::seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now) {
   const size_t hdr = header_len();
   const size_t icv = key_.tag_len();
   const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
                                 : std::numeric_limits<uint32_t>::max();
   size_t ok = 0;
-  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {  // once: one chunk
     const size_t count = std::min(kMaxBurst, pkts.size() - base);
     JobArray jobs;
     // AADs in 16-byte slots, each written with one store (core/job_fill.h):
@@ -324,19 +392,6 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     const uint32_t salt = recjob::le32(salt_);
     const uint32_t spi_be = __builtin_bswap32(spi_);
     size_t k = 0;
-    // quiet: live and within lifetimes for the whole chunk; no packet of the
-    // chunk can take the last sequence number (nor is it gone).
-    if (quiet_burst && !gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_) {
-      const std::span<PacketView> chunk = pkts.subspan(base, count);
-      const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
-      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
-      const bool tunnel = mode_ == Mode::tunnel;
-      n = k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, new_len)
-                             : seal_run<true, false>(chunk, cmeta, raw, aad, new_len))
-                   : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, new_len)
-                             : seal_run<false, false>(chunk, cmeta, raw, aad, new_len));
-      for (size_t i = 0; i < n; ++i) which[i] = static_cast<uint32_t>(base + i);
-    }
     for (; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];

@@ -178,7 +178,9 @@ class Sa {
   // allows); returns how many it took, their jobs in raw storage `jobs`.
   template <bool kEsn, bool kTunnel>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                  uint8_t (*aad)[16], uint32_t* new_len);
+                  uint8_t (*aad)[16], uint32_t* old_len);
+  // seal() for what the lean loop leaves of one chunk: every rule, per packet.
+  size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
   template <bool kTunnel>
   size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                     const uint64_t* seqs, size_t k, size_t n, size_t& ok);
