@@ -128,6 +128,14 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   const Status st = key_.init(cfg.suite, cfg.keymat.first(info.key_len), cfg.icv_len);
   if (st != Status::ok) return st;
   std::memcpy(salt_, cfg.keymat.data() + info.key_len, kSaltLen);
+  for (size_t r = 0; r < 4; ++r) {
+    const size_t pad = pad_for(r), hdr = cfg.implicit_iv ? 8 : 8 + kIvLen;
+    seal_rules_[r] = {(uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
+                          uint64_t{pad} << (8 * pad),
+                      static_cast<uint8_t>(8 * pad + 8), static_cast<uint8_t>(pad + 2),
+                      static_cast<uint8_t>(pad + 2 + cfg.icv_len),
+                      static_cast<uint8_t>(hdr + pad + 2 + cfg.icv_len)};
+  }
   spi_ = cfg.spi;
   dir_ = dir;
   mode_ = cfg.mode;
@@ -218,20 +226,6 @@ void Sa::soft_check(uint64_t now) {
 // the AEAD job. Then one AEAD call for the burst.
 
 namespace {
-// §2.4 for a payload of length ≡ r (mod 4): the padding 1, 2, 3 and the pad
-// length as they sit in memory, where the next header goes, and how much the
-// trailer adds (pad + 2).
-struct TrailerRule {
-  uint64_t bytes;
-  uint32_t nh_shift, add;
-};
-constexpr TrailerRule trailer_rule(size_t r) {
-  const size_t pad = pad_for(r);
-  return {(uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) | uint64_t{pad} << (8 * pad),
-          static_cast<uint32_t>(8 * pad + 8), static_cast<uint32_t>(pad + 2)};
-}
-constexpr TrailerRule kTrailerRules[4] = {trailer_rule(0), trailer_rule(1), trailer_rule(2),
-                                          trailer_rule(3)};
 constexpr SealMeta kNoMeta{};
 }  // namespace
 
@@ -241,17 +235,14 @@ constexpr SealMeta kNoMeta{};
 // with one store each; the sequence number and counters live in registers and
 // are written once. It stops at the first packet that needs anything else
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
-// Each packet it takes already has its sealed offset, length and status ok;
-// `old_len` keeps its payload length in case the AEAD refuses the job.
+// Each packet it takes already has its sealed offset, length and status ok.
 template <bool kEsn, bool kTunnel>
 size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                    uint8_t (*aad)[16], uint32_t* old_len) {
+                    uint8_t (*aad)[16]) {
   const uint32_t hdr = static_cast<uint32_t>(header_len());
-  const uint32_t icv = static_cast<uint32_t>(key_.tag_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
   const uint64_t mask = iv_mask_;  // 0 with RFC 8750: the IV is the sequence number
-  const AeadKey* const key = &key_;
   const SealMeta* m = meta.empty() ? &kNoMeta : meta.data();
   const size_t m_step = meta.empty() ? 0 : 1;
   uint64_t seq = next_seq_, bytes = 0;
@@ -260,10 +251,10 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     PacketView& p = pkts[k];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
-    const TrailerRule& tr = kTrailerRules[len & 3];
-    // well_formed() and room for header and trailer, in 64 bits where the
-    // sum cannot wrap.
-    if (buf == nullptr || off < hdr || uint64_t{off} + len + tr.add + icv > cap) break;
+    const SealRule& r = seal_rules_[len & 3];
+    // well_formed() and room for header, trailer and ICV, in 64 bits where
+    // the sum cannot wrap.
+    if (buf == nullptr || off < hdr || uint64_t{off} + len + r.room > cap) break;
     if (m->dummy || m->tfc_pad_to > len) break;
     uint8_t nh = m->next_header;
     if constexpr (kTunnel) {
@@ -285,23 +276,25 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     std::memcpy(d - hdr, &spi_seql, 8);
     // Padding, pad length, next header: one 8-byte store (the bytes past the
     // trailer are the ICV's, written by the kernel; ICV >= 8).
-    const uint64_t trailer = tr.bytes | uint64_t{nh} << tr.nh_shift;
+    const uint64_t trailer = r.bytes | uint64_t{nh} << r.nh_shift;
     std::memcpy(d + len, &trailer, 8);
-    const uint32_t protected_len = len + tr.add;
+    const uint32_t protected_len = len + r.add;
+    // The AAD slot's last four bytes (past the AAD) keep the payload length
+    // in case the AEAD refuses the job.
     std::span<const uint8_t> a;
     if constexpr (kEsn) {
       const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
-      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
+      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32,
+                               seql_be | uint64_t{len} << 32});
       a = {aad[k], 12};
     } else {
-      recjob::store16(aad[k], {spi_seql, 0});
+      recjob::store16(aad[k], {spi_seql, uint64_t{len} << 32});
       a = {aad[k], 8};
     }
-    recjob::make(jobs + k, key, recjob::salt_seq(salt, ivv), a, {d, protected_len},
+    recjob::make(jobs + k, &key_, recjob::salt_seq(salt, ivv), a, {d, protected_len},
                  d + protected_len);
-    old_len[k] = len;
     p.offset = off - hdr;
-    p.length = hdr + protected_len + icv;
+    p.length = len + r.grow;
     p.status = Status::ok;
     bytes += len;
     ++seq;
@@ -337,13 +330,12 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     if (!gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_ && quiet_chunk()) {
       JobArray jobs;
       alignas(16) uint8_t aad[kMaxBurst][16];
-      uint32_t old_len[kMaxBurst];
       AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
       const bool tunnel = mode_ == Mode::tunnel;
-      k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, old_len)
-                         : seal_run<true, false>(chunk, cmeta, raw, aad, old_len))
-               : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, old_len)
-                         : seal_run<false, false>(chunk, cmeta, raw, aad, old_len));
+      k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad)
+                         : seal_run<true, false>(chunk, cmeta, raw, aad))
+               : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad)
+                         : seal_run<false, false>(chunk, cmeta, raw, aad));
       rl::seal({raw, k});
       ok += k;
       for (size_t i = 0; i < k; ++i) {
@@ -351,7 +343,7 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
         PacketView& p = chunk[i];  // as it was, with the AEAD's status
         p.status = raw[i].status;
         p.offset += static_cast<uint32_t>(header_len());
-        p.length = old_len[i];
+        p.length = recjob::le32(aad[i] + 12);
         --ok;
       }
       if (k == count) continue;

@@ -178,7 +178,7 @@ class Sa {
   // allows); returns how many it took, their jobs in raw storage `jobs`.
   template <bool kEsn, bool kTunnel>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                  uint8_t (*aad)[16], uint32_t* old_len);
+                  uint8_t (*aad)[16]);
   // seal() for what the lean loop leaves of one chunk: every rule, per packet.
   size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
   template <bool kTunnel>
@@ -202,6 +202,15 @@ class Sa {
   uint64_t next_seq_ = 1;
   uint64_t iv_mask_ = 0;
   uint64_t installed_at_ = 0;
+  // The lean seal loop's trailer for a payload of length ≡ r (mod 4), r =
+  // 0..3 (§2.4 padding to 4 bytes): padding 1, 2, 3 and pad length in memory
+  // order, the next header's bit position, and what the trailer (add), the
+  // trailer and ICV (room), and header, trailer and ICV (grow) add.
+  struct SealRule {
+    uint64_t bytes;
+    uint8_t nh_shift, add, room, grow;
+  };
+  SealRule seal_rules_[4] = {};
   // min(soft, hard) of the lifetimes in limits_, for quiet().
   uint64_t rec_cap_ = 0, byte_cap_ = 0, age_cap_ = 0;
   uint32_t spi_ = 0;
