@@ -226,7 +226,6 @@ void Sa::soft_check(uint64_t now) {
 // the AEAD job. Then one AEAD call for the burst.
 
 namespace {
-constexpr SealMeta kNoMeta{};
 }  // namespace
 
 // The lean seal loop: a burst of a quiet, non-GMAC SA whose sequence numbers
@@ -236,18 +235,16 @@ constexpr SealMeta kNoMeta{};
 // are written once. It stops at the first packet that needs anything else
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
 // Each packet it takes already has its sealed offset, length and status ok.
-template <bool kEsn, bool kTunnel>
+template <bool kEsn, bool kTunnel, bool kMeta>
 size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
                     uint8_t (*aad)[16]) {
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
   const uint64_t mask = iv_mask_;  // 0 with RFC 8750: the IV is the sequence number
-  const SealMeta* m = meta.empty() ? &kNoMeta : meta.data();
-  const size_t m_step = meta.empty() ? 0 : 1;
   uint64_t seq = next_seq_, bytes = 0;
   size_t k = 0;
-  for (; k < pkts.size(); ++k, m += m_step) {
+  for (; k < pkts.size(); ++k) {
     PacketView& p = pkts[k];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
@@ -255,8 +252,14 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     // well_formed() and room for header, trailer and ICV, in 64 bits where
     // the sum cannot wrap.
     if (buf == nullptr || off < hdr || uint64_t{off} + len + r.room > cap) break;
-    if (m->dummy || m->tfc_pad_to > len) break;
-    uint8_t nh = m->next_header;
+    // The next header, from SealMeta (no dummy, no TFC) or, in tunnel mode
+    // when it says 0, from the inner IP version.
+    uint8_t nh = 0;
+    if constexpr (kMeta) {
+      const SealMeta& m = meta[k];
+      if (m.dummy || m.tfc_pad_to > len) break;
+      nh = m.next_header;
+    }
     if constexpr (kTunnel) {
       if (nh == 0) {
         const unsigned version = len > 0 ? buf[off] >> 4 : 0;
@@ -332,10 +335,17 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
       alignas(16) uint8_t aad[kMaxBurst][16];
       AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
       const bool tunnel = mode_ == Mode::tunnel;
-      k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad)
-                         : seal_run<true, false>(chunk, cmeta, raw, aad))
-               : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad)
-                         : seal_run<false, false>(chunk, cmeta, raw, aad));
+      // Transport mode needs the next header from SealMeta: without it the
+      // general loop refuses each packet.
+      if (cmeta.empty())
+        k = !tunnel ? 0
+            : esn_  ? seal_run<true, true, false>(chunk, cmeta, raw, aad)
+                    : seal_run<false, true, false>(chunk, cmeta, raw, aad);
+      else
+        k = esn_ ? (tunnel ? seal_run<true, true, true>(chunk, cmeta, raw, aad)
+                           : seal_run<true, false, true>(chunk, cmeta, raw, aad))
+                 : (tunnel ? seal_run<false, true, true>(chunk, cmeta, raw, aad)
+                           : seal_run<false, false, true>(chunk, cmeta, raw, aad));
       rl::seal({raw, k});
       ok += k;
       for (size_t i = 0; i < k; ++i) {

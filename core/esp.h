@@ -176,7 +176,7 @@ class Sa {
   // The lean seal loop of seal() (see there): seals pkts[0..) while they need
   // nothing unusual (no dummy, no TFC, room enough, a next header the mode
   // allows); returns how many it took, their jobs in raw storage `jobs`.
-  template <bool kEsn, bool kTunnel>
+  template <bool kEsn, bool kTunnel, bool kMeta>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
                   uint8_t (*aad)[16]);
   // seal() for what the lean loop leaves of one chunk: every rule, per packet.
