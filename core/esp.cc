@@ -718,7 +718,11 @@ template <bool kEsn, bool kExplicitIv>
 size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
                      uint8_t (*aad)[16], uint64_t& bytes) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
-  const size_t hdr = header_len(), icv = key_.tag_len(), min_len = hdr + 2 + icv;
+  const size_t hdr = header_len(), icv = key_.tag_len();
+  // At least 8 bytes of payload ‖ padding ‖ pad length ‖ next header, so the
+  // lean commit's padding (at most 6) always fits; in tunnel mode 28, so an
+  // inner IPv4 header (20) fits too. Shorter packets take the general path.
+  const size_t min_body = mode_ == Mode::tunnel ? 28 : 8, min_len = hdr + icv + min_body;
   const uint64_t top = window_.empty() ? 0 : window_.highest();
   const uint32_t window = window_.size();
   const uint32_t salt = recjob::le32(salt_);
@@ -752,7 +756,7 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     prev = seq;
     seqs[i] = seq;
     sum += len;
-    const size_t body = len - min_len + 2;
+    const size_t body = len - hdr - icv;
     recjob::make(jobs + i, key,
                  kExplicitIv ? recjob::salt_explicit(salt, d + 8) : recjob::salt_seq(salt, seq), a,
                  {d + hdr, body}, d + hdr + body);
@@ -784,7 +788,7 @@ constexpr PadRule kPadRules[7] = {pad_rule(0), pad_rule(1), pad_rule(2), pad_rul
 // that is not 59 (in tunnel mode: the inner IP version's, with an inner
 // header long enough to state its length). Counters are summed in registers
 // and written once; the window takes the run's numbers in one commit_rising.
-template <bool kTunnel>
+template <bool kTunnel, bool kInfo>
 [[gnu::always_inline]] inline size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                       const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
   if (dying_ || k == n) return k;
@@ -805,16 +809,16 @@ template <bool kTunnel>
     const uint64_t t = recjob::le64(j.tag - 8);
     const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
     const uint8_t nh = static_cast<uint8_t>(t >> 56);
-    if (pad > 6 || pad + 2 > body) break;
+    if (pad > 6) break;  // and body >= 8 (parse_run): pad + 2 <= body
     const PadRule r = kPadRules[pad];
     if (((t << 16) ^ r.expect) & r.mask) break;
     const size_t payload = body - 2 - pad;
     size_t tfc = 0;
     if constexpr (kTunnel) {
       // §2.7 TFC padding: what follows the inner packet's own length.
-      const unsigned version = b[0] >> 4;  // payload >= 20 before b[0] counts
+      const unsigned version = b[0] >> 4;  // payload >= 20: body >= 28 (parse_run)
       size_t inner;
-      if (nh == kNextHeaderIpv4 && version == 4 && payload >= 20)
+      if (nh == kNextHeaderIpv4 && version == 4)
         inner = load_be16(b + 2);
       else if (nh == kNextHeaderIpv6 && version == 6 && payload >= 40)
         inner = size_t{40} + load_be16(b + 4);
@@ -829,7 +833,7 @@ template <bool kTunnel>
     p.offset += hdr;
     p.length = static_cast<uint32_t>(payload - tfc);
     p.status = Status::ok;
-    if (!info.empty()) info[k] = OpenInfo{spi_, seqs[k], nh, static_cast<uint32_t>(tfc)};
+    if constexpr (kInfo) info[k] = OpenInfo{spi_, seqs[k], nh, static_cast<uint32_t>(tfc)};
   }
   if (k != k0) {
     // The first packet that authenticates tells the IKE daemon the peer has
@@ -894,9 +898,13 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   if (fast != nullptr && fast_n == pkts.size()) {  // the whole chunk: no general parse
     rl::open({raw, fast_n});
     size_t ok = 0;
-    const size_t k = fast->mode_ == Mode::tunnel
-                         ? fast->commit_run<true>(pkts, info, raw, seqs, 0, fast_n, ok)
-                         : fast->commit_run<false>(pkts, info, raw, seqs, 0, fast_n, ok);
+    const bool tunnel = fast->mode_ == Mode::tunnel;
+    const size_t k =
+        info.empty()
+            ? (tunnel ? fast->commit_run<true, false>(pkts, info, raw, seqs, 0, fast_n, ok)
+                      : fast->commit_run<false, false>(pkts, info, raw, seqs, 0, fast_n, ok))
+            : (tunnel ? fast->commit_run<true, true>(pkts, info, raw, seqs, 0, fast_n, ok)
+                      : fast->commit_run<false, true>(pkts, info, raw, seqs, 0, fast_n, ok));
     if (k == fast_n) return ok;
     return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, true, k, ok);
   }
@@ -1137,8 +1145,11 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
   if (fast != nullptr) {
     const bool tunnel = fast->mode_ == Mode::tunnel;
     while (k < fast_n) {
-      k = tunnel ? fast->commit_run<true>(pkts, info, jobs, seqs, k, fast_n, ok)
-                 : fast->commit_run<false>(pkts, info, jobs, seqs, k, fast_n, ok);
+      k = info.empty()
+              ? (tunnel ? fast->commit_run<true, false>(pkts, info, jobs, seqs, k, fast_n, ok)
+                        : fast->commit_run<false, false>(pkts, info, jobs, seqs, k, fast_n, ok))
+              : (tunnel ? fast->commit_run<true, true>(pkts, info, jobs, seqs, k, fast_n, ok)
+                        : fast->commit_run<false, true>(pkts, info, jobs, seqs, k, fast_n, ok));
       if (k == fast_n) break;
       slots[k] = Slot{fast, seqs[k], static_cast<uint32_t>(k), false, true, {}};
       commit(k++);

@@ -181,7 +181,7 @@ class Sa {
                   uint8_t (*aad)[16]);
   // seal() for what the lean loop leaves of one chunk: every rule, per packet.
   size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
-  template <bool kTunnel>
+  template <bool kTunnel, bool kInfo>
   size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
                     const uint64_t* seqs, size_t k, size_t n, size_t& ok);
 
