@@ -201,7 +201,8 @@ Status Sa::admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes) {
   return Status::ok;
 }
 
-bool Sa::quiet(uint64_t now, uint64_t packets, uint64_t bytes) const {
+[[gnu::always_inline]] inline bool Sa::quiet(uint64_t now, uint64_t packets,
+                                             uint64_t bytes) const {
   // Reaching a soft limit speaks, passing a hard one refuses: below the
   // smaller of the two (the caps), both stay silent.
   return key_.valid() && !dying_ && (now < installed_at_ || now - installed_at_ < age_cap_) &&
