@@ -242,7 +242,9 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
-  const uint64_t mask = iv_mask_;  // 0 with RFC 8750: the IV is the sequence number
+  // IV = seq ^ mask, in memory order (0 with RFC 8750: the IV is the
+  // sequence number).
+  const uint64_t mask_be = __builtin_bswap64(iv_mask_);
   uint64_t seq = next_seq_, bytes = 0;
   size_t k = 0;
   for (; k < pkts.size(); ++k) {
@@ -273,10 +275,11 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     uint8_t* const d = buf + off;
     // The IV (explicit) goes right before the payload, SPI ‖ Seq before it;
     // without an IV field the second store covers the first.
-    const uint64_t ivv = seq ^ mask;
-    store_be64(d - 8, ivv);
-    const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
-    const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
+    const uint64_t seq_be = __builtin_bswap64(seq);  // memory order: Seqh ‖ Seql
+    const uint64_t iv_be = seq_be ^ mask_be;
+    std::memcpy(d - 8, &iv_be, 8);
+    const uint32_t seql_be = static_cast<uint32_t>(seq_be >> 32);
+    const uint64_t spi_seql = uint64_t{spi_be} | (seq_be & ~uint64_t{0xffffffff});
     std::memcpy(d - hdr, &spi_seql, 8);
     // Padding, pad length, next header: one 8-byte store (the bytes past the
     // trailer are the ICV's, written by the kernel; ICV >= 8).
@@ -295,8 +298,9 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
       recjob::store16(aad[k], {spi_seql, uint64_t{len} << 32});
       a = {aad[k], 8};
     }
-    recjob::make(jobs + k, &key_, recjob::salt_seq(salt, ivv), a, {d, protected_len},
-                 d + protected_len);
+    // salt ‖ IV (RFC 4106 §4), one 16-byte store.
+    recjob::make(jobs + k, &key_, {uint64_t{salt} | iv_be << 32, iv_be >> 32}, a,
+                 {d, protected_len}, d + protected_len);
     p.offset = off - hdr;
     p.length = len + r.grow;
     p.status = Status::ok;
@@ -349,7 +353,11 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
                            : seal_run<false, false, true>(chunk, cmeta, raw, aad));
       rl::seal({raw, k});
       ok += k;
-      for (size_t i = 0; i < k; ++i) {
+      // A refusal is rare (a job the backend finds invalid): look for one
+      // in a single pass, then undo what seal_run wrote of its view.
+      unsigned any = 0;
+      for (size_t i = 0; i < k; ++i) any |= static_cast<unsigned>(raw[i].status);
+      for (size_t i = 0; any != 0 && i < k; ++i) {
         if (raw[i].status == Status::ok) continue;
         PacketView& p = chunk[i];  // as it was, with the AEAD's status
         p.status = raw[i].status;
