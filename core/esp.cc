@@ -252,9 +252,11 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
     const SealRule& r = seal_rules_[len & 3];
-    // well_formed() and room for header, trailer and ICV, in 64 bits where
-    // the sum cannot wrap.
-    if (buf == nullptr || off < hdr || uint64_t{off} + len + r.room > cap) break;
+    // well_formed() and room for header, trailer and ICV: in 64 bits, where
+    // the sum cannot wrap, and with off < hdr wrapped to above 2^32 - hdr,
+    // so that the sum passes cap (< 2^32) unless hdr <= off.
+    const uint32_t new_off = off - hdr;
+    if (buf == nullptr || uint64_t{new_off} + len + r.grow > cap) break;
     // The next header, from SealMeta (no dummy, no TFC) or, in tunnel mode
     // when it says 0, from the inner IP version.
     uint8_t nh = 0;
@@ -301,7 +303,7 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     // salt ‖ IV (RFC 4106 §4), one 16-byte store.
     recjob::make(jobs + k, &key_, {uint64_t{salt} | iv_be << 32, iv_be >> 32}, a,
                  {d, protected_len}, d + protected_len);
-    p.offset = off - hdr;
+    p.offset = new_off;
     p.length = len + r.grow;
     p.status = Status::ok;
     bytes += len;
