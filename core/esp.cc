@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -259,21 +260,32 @@ size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, 
     if (buf == nullptr || uint64_t{new_off} + len + r.grow > cap) break;
     // The next header, from SealMeta (no dummy, no TFC) or, in tunnel mode
     // when it says 0, from the inner IP version.
-    uint8_t nh = 0;
+    // nd = next header | dummy << 8 (one load): a dummy never matches.
+    unsigned nd = 0;
     if constexpr (kMeta) {
       const SealMeta& m = meta[k];
-      if (m.dummy || m.tfc_pad_to > len) break;
-      nh = m.next_header;
+      static_assert(offsetof(SealMeta, next_header) == 0 && offsetof(SealMeta, dummy) == 1 &&
+                    sizeof(bool) == 1);
+      uint16_t w;
+      std::memcpy(&w, &m, 2);
+      nd = w;
+      if (m.tfc_pad_to > len) break;
     }
     if constexpr (kTunnel) {
-      if (nh == 0) {
+      if (nd != kNextHeaderIpv4 && nd != kNextHeaderIpv6) {
+        if (nd != 0) break;
         const unsigned version = len > 0 ? buf[off] >> 4 : 0;
-        nh = version == 4 ? kNextHeaderIpv4 : version == 6 ? kNextHeaderIpv6 : 0;
+        if (version == 4)
+          nd = kNextHeaderIpv4;
+        else if (version == 6)
+          nd = kNextHeaderIpv6;
+        else
+          break;
       }
-      if (nh != kNextHeaderIpv4 && nh != kNextHeaderIpv6) break;
     } else {
-      if (nh == 0 || nh == kNextHeaderNone) break;
+      if (nd - 1 >= 0xff || nd == kNextHeaderNone) break;  // 0, 59 or a dummy
     }
+    const uint8_t nh = static_cast<uint8_t>(nd);
     uint8_t* const d = buf + off;
     // The IV (explicit) goes right before the payload, SPI ‖ Seq before it;
     // without an IV field the second store covers the first.
