@@ -813,12 +813,14 @@ constexpr PadRule kPadRules[7] = {pad_rule(0), pad_rule(1), pad_rule(2), pad_rul
 // and written once; the window takes the run's numbers in one commit_rising.
 template <bool kTunnel, bool kInfo>
 [[gnu::always_inline]] inline size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
-                      const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
-  if (dying_ || k == n) return k;
-  // The run rises, and each commit raises the top to its own number: only a
-  // resync in the general commit (between two calls) can have moved the top
-  // past the rest of the run.
-  if (!window_.empty() && seqs[k] <= window_.highest()) return k;
+                      const uint64_t* seqs, size_t k, size_t n, size_t& ok, bool resume) {
+  // Resuming after the general commit of a packet of the run: that commit
+  // may have found the integrity limit (dying_), or, by a resync, moved the
+  // window top past the rest of the run (the run rises, and each commit
+  // raises the top to its own number: nothing else can). A first call comes
+  // right after parse_run and a quiet() that said no to both.
+  if (resume && (dying_ || k == n || (!window_.empty() && seqs[k] <= window_.highest())))
+    return k;
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const size_t k0 = k;
   uint64_t bytes = 0;
@@ -829,7 +831,7 @@ template <bool kTunnel, bool kInfo>
     const size_t body = j.data.size();
     // The 8 bytes that end with the next header, one load: inside the
     // packet, as the ESP header alone is 8 bytes.
-    const uint64_t t = recjob::le64(j.tag - 8);
+    const uint64_t t = recjob::le64(b + body - 8);
     const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
     const uint8_t nh = static_cast<uint8_t>(t >> 56);
     if (pad > 6) break;  // and body >= 8 (parse_run): pad + 2 <= body
@@ -924,10 +926,10 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     const bool tunnel = fast->mode_ == Mode::tunnel;
     const size_t k =
         info.empty()
-            ? (tunnel ? fast->commit_run<true, false>(pkts, info, raw, seqs, 0, fast_n, ok)
-                      : fast->commit_run<false, false>(pkts, info, raw, seqs, 0, fast_n, ok))
-            : (tunnel ? fast->commit_run<true, true>(pkts, info, raw, seqs, 0, fast_n, ok)
-                      : fast->commit_run<false, true>(pkts, info, raw, seqs, 0, fast_n, ok));
+            ? (tunnel ? fast->commit_run<true, false>(pkts, info, raw, seqs, 0, fast_n, ok, false)
+                      : fast->commit_run<false, false>(pkts, info, raw, seqs, 0, fast_n, ok, false))
+            : (tunnel ? fast->commit_run<true, true>(pkts, info, raw, seqs, 0, fast_n, ok, false)
+                      : fast->commit_run<false, true>(pkts, info, raw, seqs, 0, fast_n, ok, false));
     if (k == fast_n) return ok;
     return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, true, k, ok);
   }
@@ -1169,10 +1171,10 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     const bool tunnel = fast->mode_ == Mode::tunnel;
     while (k < fast_n) {
       k = info.empty()
-              ? (tunnel ? fast->commit_run<true, false>(pkts, info, jobs, seqs, k, fast_n, ok)
-                        : fast->commit_run<false, false>(pkts, info, jobs, seqs, k, fast_n, ok))
-              : (tunnel ? fast->commit_run<true, true>(pkts, info, jobs, seqs, k, fast_n, ok)
-                        : fast->commit_run<false, true>(pkts, info, jobs, seqs, k, fast_n, ok));
+              ? (tunnel ? fast->commit_run<true, false>(pkts, info, jobs, seqs, k, fast_n, ok, true)
+                        : fast->commit_run<false, false>(pkts, info, jobs, seqs, k, fast_n, ok, true))
+              : (tunnel ? fast->commit_run<true, true>(pkts, info, jobs, seqs, k, fast_n, ok, true)
+                        : fast->commit_run<false, true>(pkts, info, jobs, seqs, k, fast_n, ok, true));
       if (k == fast_n) break;
       slots[k] = Slot{fast, seqs[k], static_cast<uint32_t>(k), false, true, {}};
       commit(k++);

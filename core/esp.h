@@ -183,7 +183,7 @@ class Sa {
   size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
   template <bool kTunnel, bool kInfo>
   size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
-                    const uint64_t* seqs, size_t k, size_t n, size_t& ok);
+                    const uint64_t* seqs, size_t k, size_t n, size_t& ok, bool resume);
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);
