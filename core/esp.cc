@@ -739,7 +739,7 @@ size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, b
 
 template <bool kEsn, bool kExplicitIv>
 size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                     uint8_t (*aad)[16], uint64_t& bytes) const {
+                     uint8_t (*aad)[16]) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
   const size_t hdr = header_len(), icv = key_.tag_len();
   // At least 8 bytes of payload ‖ padding ‖ pad length ‖ next header, so the
@@ -750,7 +750,7 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
   const uint32_t window = window_.size();
   const uint32_t salt = recjob::le32(salt_);
   const AeadKey* const key = &key_;
-  uint64_t prev = top, sum = 0;
+  uint64_t prev = top;
   size_t i = 0;
   for (; i < pkts.size(); ++i) {
     const PacketView& p = pkts[i];
@@ -762,7 +762,7 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     const uint64_t h = recjob::le64(d);  // SPI ‖ Seql, memory order: read once
     if (static_cast<uint32_t>(h) != spi_mem) break;
     const uint32_t seql_mem = static_cast<uint32_t>(h >> 32);
-    uint64_t seq = __builtin_bswap32(seql_mem);
+    uint64_t seq = static_cast<uint32_t>(__builtin_bswap64(h));  // Seql
     std::span<const uint8_t> a{d, 8};
     if constexpr (kEsn) {
       const SeqHi hi = reconstruct_seq_hi(top, window, static_cast<uint32_t>(seq));
@@ -778,13 +778,11 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     if (seq <= prev) break;
     prev = seq;
     seqs[i] = seq;
-    sum += len;
     const size_t body = len - hdr - icv;
     recjob::make(jobs + i, key,
                  kExplicitIv ? recjob::salt_explicit(salt, d + 8) : recjob::salt_seq(salt, seq), a,
                  {d + hdr, body}, d + hdr + body);
   }
-  bytes = sum;
   return i;
 }
 
@@ -906,15 +904,22 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
   if (p0.well_formed() && p0.length >= 8) {
     Sa* sa = find_cached(Direction::open, load_be32(p0.data()));
     if (sa != nullptr && !sa->gmac_) {
-      uint64_t bytes = 0;
       const bool iv = sa->iv_len_ != 0;
-      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad, bytes)
-                              : sa->parse_run<true, false>(pkts, raw, seqs, aad, bytes))
-                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad, bytes)
-                              : sa->parse_run<false, false>(pkts, raw, seqs, aad, bytes));
-      // Quiet for the prefix (lengths bound the payloads): no packet of it
-      // can reach a lifetime, so none is admitted or soft-checked.
-      if (fast_n != 0 && sa->quiet(now, fast_n, bytes))
+      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<true, false>(pkts, raw, seqs, aad))
+                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<false, false>(pkts, raw, seqs, aad));
+      // Quiet for the prefix (lengths bound the payloads, and every length
+      // is below 2^32: only an SA near a byte limit needs them summed): no
+      // packet of it can reach a lifetime, so none is admitted or
+      // soft-checked.
+      const auto quiet_prefix = [&] {
+        if (sa->quiet(now, fast_n, uint64_t{fast_n} << 32)) return true;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < fast_n; ++i) bytes += pkts[i].length;
+        return sa->quiet(now, fast_n, bytes);
+      };
+      if (fast_n != 0 && quiet_prefix())
         fast = sa;
       else
         fast_n = 0;

@@ -169,10 +169,9 @@ class Sa {
   // window; it returns how many it took. commit_run commits jobs [k, n) of
   // such a prefix while they authenticated with an ordinary trailer and
   // returns the first it left for the general commit.
-  // `bytes` gets the sum of the lengths of the packets it took.
   template <bool kEsn, bool kExplicitIv>
   size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                   uint8_t (*aad)[16], uint64_t& bytes) const;
+                   uint8_t (*aad)[16]) const;
   // The lean seal loop of seal() (see there): seals pkts[0..) while they need
   // nothing unusual (no dummy, no TFC, room enough, a next header the mode
   // allows); returns how many it took, their jobs in raw storage `jobs`.
