@@ -58,7 +58,6 @@ bool padding_ok(const uint8_t* pad_at, size_t pad) {
 // logic itself on a burst of one).
 class JobArray {
  public:
-  AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
   void* slot(size_t i) { return raw_ + i * sizeof(AeadJob); }
   AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
   std::span<AeadJob> first(size_t n) {
