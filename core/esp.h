@@ -165,16 +165,21 @@ class Sa {
   bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
   // The lean open path of Sadb::open_chunk (see there). parse_run builds the
   // AEAD jobs of pkts[0..) (into raw storage `jobs`, sequence numbers into
-  // `seqs`) while the packets are this SA's, long enough and rising above the
-  // window; it returns how many it took. commit_run commits jobs [k, n) of
-  // such a prefix while they authenticated with an ordinary trailer and
-  // returns the first it left for the general commit.
+  // `seqs`) while the packets are this SA's, long enough (8 bytes between
+  // header and ICV, 28 in tunnel mode) and rising above the window; it
+  // returns how many it took. commit_run commits jobs [k, n) of such a prefix
+  // while they authenticated with an ordinary trailer and returns the first
+  // it left for the general commit (`resume`: called again after the general
+  // commit of a packet of the run). Both are inlined into open_chunk /
+  // open_rest.
   template <bool kEsn, bool kExplicitIv>
   size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
                    uint8_t (*aad)[16]) const;
   // The lean seal loop of seal() (see there): seals pkts[0..) while they need
   // nothing unusual (no dummy, no TFC, room enough, a next header the mode
-  // allows); returns how many it took, their jobs in raw storage `jobs`.
+  // allows); returns how many it took, their jobs in raw storage `jobs`, their
+  // views already sealed (seal() undoes a view whose job the AEAD refuses).
+  // kMeta: `meta` is not empty.
   template <bool kEsn, bool kTunnel, bool kMeta>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
                   uint8_t (*aad)[16]);
