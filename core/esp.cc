@@ -3,6 +3,7 @@
 #include "core/esp.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstring>
@@ -798,8 +799,14 @@ constexpr PadRule pad_rule(unsigned pad) {
   const uint64_t mask = ~uint64_t{0} << (64 - 8 * pad);
   return {(kOneToSix << (64 - 8 * pad)) & mask, mask};
 }
-constexpr PadRule kPadRules[7] = {pad_rule(0), pad_rule(1), pad_rule(2), pad_rule(3),
-                                  pad_rule(4), pad_rule(5), pad_rule(6)};
+// One rule per pad length byte: above 6 (left to the general commit) a rule
+// no t << 16 meets, as its low 16 bits are 0.
+constexpr std::array<PadRule, 256> kPadRules = [] {
+  std::array<PadRule, 256> r{};
+  for (unsigned pad = 0; pad < 256; ++pad)
+    r[pad] = pad <= 6 ? pad_rule(pad) : PadRule{1, ~uint64_t{0}};
+  return r;
+}();
 }  // namespace
 
 // What the general commit does for an authenticated packet of a quiet SA
@@ -831,7 +838,8 @@ template <bool kTunnel, bool kInfo>
     const uint64_t t = recjob::le64(b + body - 8);
     const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
     const uint8_t nh = static_cast<uint8_t>(t >> 56);
-    if (pad > 6) break;  // and body >= 8 (parse_run): pad + 2 <= body
+    // Padding of at most 6 (the rule for more never matches), so that with
+    // body >= 8 (parse_run) pad + 2 <= body.
     const PadRule r = kPadRules[pad];
     if (((t << 16) ^ r.expect) & r.mask) break;
     const size_t payload = body - 2 - pad;
