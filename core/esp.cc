@@ -3,7 +3,9 @@
 #include "core/esp.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -57,7 +59,6 @@ bool padding_ok(const uint8_t* pad_at, size_t pad) {
 // logic itself on a burst of one).
 class JobArray {
  public:
-  AeadJob& make(size_t i) { return *new (raw_ + i * sizeof(AeadJob)) AeadJob{}; }
   void* slot(size_t i) { return raw_ + i * sizeof(AeadJob); }
   AeadJob& operator[](size_t i) { return *std::launder(reinterpret_cast<AeadJob*>(raw_) + i); }
   std::span<AeadJob> first(size_t n) {
@@ -128,6 +129,14 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   const Status st = key_.init(cfg.suite, cfg.keymat.first(info.key_len), cfg.icv_len);
   if (st != Status::ok) return st;
   std::memcpy(salt_, cfg.keymat.data() + info.key_len, kSaltLen);
+  for (size_t r = 0; r < 4; ++r) {
+    const size_t pad = pad_for(r), hdr = cfg.implicit_iv ? 8 : 8 + kIvLen;
+    seal_rules_[r] = {(uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
+                          uint64_t{pad} << (8 * pad),
+                      static_cast<uint8_t>(8 * pad + 8), static_cast<uint8_t>(pad + 2),
+                      static_cast<uint8_t>(pad + 2 + cfg.icv_len),
+                      static_cast<uint8_t>(hdr + pad + 2 + cfg.icv_len)};
+  }
   spi_ = cfg.spi;
   dir_ = dir;
   mode_ = cfg.mode;
@@ -137,6 +146,9 @@ Status Sa::install(Direction dir, const SaConfig& cfg, uint64_t now, EventQueue*
   iv_mask_ = cfg.implicit_iv ? 0 : cfg.iv_mask;
   next_seq_ = cfg.first_seq;
   limits_ = cfg.lifetime;
+  rec_cap_ = std::min(limits_.soft_records, limits_.hard_records);
+  byte_cap_ = std::min(limits_.soft_bytes, limits_.hard_bytes);
+  age_cap_ = std::min(limits_.soft_age_s, limits_.hard_age_s);
   counters_ = SaCounters{};
   resync_after_ = cfg.resync_after;
   resync_tries_ = cfg.resync_tries;
@@ -190,16 +202,13 @@ Status Sa::admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes) {
   return Status::ok;
 }
 
-bool Sa::quiet(uint64_t now, uint64_t packets, uint64_t bytes) const {
-  const auto below = [](uint64_t count, uint64_t add, uint64_t soft, uint64_t hard) {
-    const uint64_t limit = std::min(soft, hard);  // reaching soft speaks; passing hard refuses
-    return count < limit && add < limit - count;
-  };
-  return key_.valid() && !dying_ &&
-         (now < installed_at_ ||
-          now - installed_at_ < std::min(limits_.soft_age_s, limits_.hard_age_s)) &&
-         below(counters_.packets, packets, limits_.soft_records, limits_.hard_records) &&
-         below(counters_.bytes, bytes, limits_.soft_bytes, limits_.hard_bytes);
+[[gnu::always_inline]] inline bool Sa::quiet(uint64_t now, uint64_t packets,
+                                             uint64_t bytes) const {
+  // Reaching a soft limit speaks, passing a hard one refuses: below the
+  // smaller of the two (the caps), both stay silent.
+  return key_.valid() && !dying_ && (now < installed_at_ || now - installed_at_ < age_cap_) &&
+         counters_.packets < rec_cap_ && packets < rec_cap_ - counters_.packets &&
+         counters_.bytes < byte_cap_ && bytes < byte_cap_ - counters_.bytes;
 }
 
 // Soft lifetime: one event for the IKE daemon to rekey.
@@ -218,70 +227,97 @@ void Sa::soft_check(uint64_t now) {
 // consumed even if something later fails), write header and trailer, build
 // the AEAD job. Then one AEAD call for the burst.
 
+namespace {
+}  // namespace
+
 // The lean seal loop: a burst of a quiet, non-GMAC SA whose sequence numbers
 // stay below the last one. Per packet only what varies: the next header, the
 // room check, header, IV, trailer and job, composed in registers and written
 // with one store each; the sequence number and counters live in registers and
 // are written once. It stops at the first packet that needs anything else
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
-template <bool kEsn, bool kTunnel>
+// Each packet it takes already has its sealed offset, length and status ok.
+template <bool kEsn, bool kTunnel, bool kMeta>
 size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                    uint8_t (*aad)[16], uint32_t* new_len) {
-  const size_t hdr = header_len(), icv = key_.tag_len();
+                    uint8_t (*aad)[16]) {
+  const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
-  const bool explicit_iv = iv_len_ != 0;
-  const uint64_t mask = iv_mask_;
-  const AeadKey* const key = &key_;
+  // IV = seq ^ mask, in memory order (0 with RFC 8750: the IV is the
+  // sequence number).
+  const uint64_t mask_be = __builtin_bswap64(iv_mask_);
   uint64_t seq = next_seq_, bytes = 0;
   size_t k = 0;
   for (; k < pkts.size(); ++k) {
     PacketView& p = pkts[k];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
-    if (buf == nullptr || off > cap || len > cap - off) break;
-    uint8_t nh = 0;
-    if (!meta.empty()) {
+    const SealRule& r = seal_rules_[len & 3];
+    // well_formed() and room for header, trailer and ICV: in 64 bits, where
+    // the sum cannot wrap, and with off < hdr wrapped to above 2^32 - hdr,
+    // so that the sum passes cap (< 2^32) unless hdr <= off.
+    const uint32_t new_off = off - hdr;
+    if (buf == nullptr || uint64_t{new_off} + len + r.grow > cap) break;
+    // The next header, from SealMeta (no dummy, no TFC) or, in tunnel mode
+    // when it says 0, from the inner IP version.
+    // nd = next header | dummy << 8 (one load): a dummy never matches.
+    unsigned nd = 0;
+    if constexpr (kMeta) {
       const SealMeta& m = meta[k];
-      if (m.dummy || m.tfc_pad_to > len) break;
-      nh = m.next_header;
+      static_assert(offsetof(SealMeta, next_header) == 0 && offsetof(SealMeta, dummy) == 1 &&
+                    sizeof(bool) == 1);
+      uint16_t w;
+      std::memcpy(&w, &m, 2);
+      nd = w;
+      if (m.tfc_pad_to > len) break;
     }
     if constexpr (kTunnel) {
-      if (nh == 0) {
+      if (nd != kNextHeaderIpv4 && nd != kNextHeaderIpv6) {
+        if (nd != 0) break;
         const unsigned version = len > 0 ? buf[off] >> 4 : 0;
-        nh = version == 4 ? kNextHeaderIpv4 : version == 6 ? kNextHeaderIpv6 : 0;
+        if (version == 4)
+          nd = kNextHeaderIpv4;
+        else if (version == 6)
+          nd = kNextHeaderIpv6;
+        else
+          break;
       }
-      if (nh != kNextHeaderIpv4 && nh != kNextHeaderIpv6) break;
     } else {
-      if (nh == 0 || nh == kNextHeaderNone) break;
+      if (nd - 1 >= 0xff || nd == kNextHeaderNone) break;  // 0, 59 or a dummy
     }
-    const size_t pad = pad_for(len);
-    if (off < hdr || cap - off - len < pad + 2 + icv) break;
+    const uint8_t nh = static_cast<uint8_t>(nd);
     uint8_t* const d = buf + off;
-    uint8_t* const h = d - hdr;
-    const uint32_t seql_be = __builtin_bswap32(static_cast<uint32_t>(seq));
-    const uint64_t spi_seql = uint64_t{spi_be} | uint64_t{seql_be} << 32;  // memory order
-    std::memcpy(h, &spi_seql, 8);
-    const uint64_t ivv = explicit_iv ? seq ^ mask : seq;
-    if (explicit_iv) store_be64(h + 8, ivv);
-    // §2.4 padding 1, 2, 3, pad length, next header: one 8-byte store (the
-    // bytes past the trailer are the ICV's, written by the kernel).
-    const uint64_t trailer = (uint64_t{0x030201} & ((uint64_t{1} << (8 * pad)) - 1)) |
-                             uint64_t{pad} << (8 * pad) | uint64_t{nh} << (8 * pad + 8);
+    // The IV (explicit) goes right before the payload, SPI ‖ Seq before it;
+    // without an IV field the second store covers the first.
+    const uint64_t seq_be = __builtin_bswap64(seq);  // memory order: Seqh ‖ Seql
+    const uint64_t iv_be = seq_be ^ mask_be;
+    std::memcpy(d - 8, &iv_be, 8);
+    const uint32_t seql_be = static_cast<uint32_t>(seq_be >> 32);
+    const uint64_t spi_seql = uint64_t{spi_be} | (seq_be & ~uint64_t{0xffffffff});
+    std::memcpy(d - hdr, &spi_seql, 8);
+    // Padding, pad length, next header: one 8-byte store (the bytes past the
+    // trailer are the ICV's, written by the kernel; ICV >= 8).
+    const uint64_t trailer = r.bytes | uint64_t{nh} << r.nh_shift;
     std::memcpy(d + len, &trailer, 8);
-    const size_t protected_len = len + pad + 2;
+    const uint32_t protected_len = len + r.add;
+    // The AAD slot's last four bytes (past the AAD) keep the payload length
+    // in case the AEAD refuses the job.
     std::span<const uint8_t> a;
     if constexpr (kEsn) {
       const uint32_t seqh_be = __builtin_bswap32(static_cast<uint32_t>(seq >> 32));
-      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32, seql_be});
+      recjob::store16(aad[k], {uint64_t{spi_be} | uint64_t{seqh_be} << 32,
+                               seql_be | uint64_t{len} << 32});
       a = {aad[k], 12};
     } else {
-      recjob::store16(aad[k], {spi_seql, 0});
+      recjob::store16(aad[k], {spi_seql, uint64_t{len} << 32});
       a = {aad[k], 8};
     }
-    recjob::make(jobs + k, key, recjob::salt_seq(salt, ivv), a, {d, protected_len},
-                 d + protected_len);
-    new_len[k] = static_cast<uint32_t>(hdr + protected_len + icv);
+    // salt ‖ IV (RFC 4106 §4), one 16-byte store.
+    recjob::make(jobs + k, &key_, {uint64_t{salt} | iv_be << 32, iv_be >> 32}, a,
+                 {d, protected_len}, d + protected_len);
+    p.offset = new_off;
+    p.length = len + r.grow;
+    p.status = Status::ok;
     bytes += len;
     ++seq;
   }
@@ -296,12 +332,68 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
     return 0;
   }
+  const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
+                                : std::numeric_limits<uint32_t>::max();
+  size_t ok = 0;
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+    const size_t count = std::min(kMaxBurst, pkts.size() - base);
+    const std::span<PacketView> chunk = pkts.subspan(base, count);
+    const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
+    // Quiet: live and within lifetimes for the whole chunk (every length is
+    // below 2^32: only an SA near a byte limit needs them summed); no packet
+    // of the chunk can take the last sequence number (nor is it gone).
+    const auto quiet_chunk = [&] {
+      if (quiet(now, count, uint64_t{count} << 32)) return true;
+      uint64_t total = 0;
+      for (const PacketView& p : chunk) total += p.length;
+      return quiet(now, count, total);
+    };
+    size_t k = 0;
+    if (!gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_ && quiet_chunk()) {
+      JobArray jobs;
+      alignas(16) uint8_t aad[kMaxBurst][16];
+      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+      const bool tunnel = mode_ == Mode::tunnel;
+      // Transport mode needs the next header from SealMeta: without it the
+      // general loop refuses each packet.
+      if (cmeta.empty())
+        k = !tunnel ? 0
+            : esn_  ? seal_run<true, true, false>(chunk, cmeta, raw, aad)
+                    : seal_run<false, true, false>(chunk, cmeta, raw, aad);
+      else
+        k = esn_ ? (tunnel ? seal_run<true, true, true>(chunk, cmeta, raw, aad)
+                           : seal_run<true, false, true>(chunk, cmeta, raw, aad))
+                 : (tunnel ? seal_run<false, true, true>(chunk, cmeta, raw, aad)
+                           : seal_run<false, false, true>(chunk, cmeta, raw, aad));
+      rl::seal({raw, k});
+      ok += k;
+      // A refusal is rare (a job the backend finds invalid): look for one
+      // in a single pass, then undo what seal_run wrote of its view.
+      unsigned any = 0;
+      for (size_t i = 0; i < k; ++i) any |= static_cast<unsigned>(raw[i].status);
+      for (size_t i = 0; any != 0 && i < k; ++i) {
+        if (raw[i].status == Status::ok) continue;
+        PacketView& p = chunk[i];  // as it was, with the AEAD's status
+        p.status = raw[i].status;
+        p.offset += static_cast<uint32_t>(header_len());
+        p.length = recjob::le32(aad[i] + 12);
+        --ok;
+      }
+      if (k == count) continue;
+    }
+    ok += seal_general(chunk.subspan(k), cmeta.empty() ? cmeta : cmeta.subspan(k), now);
+  }
+  return ok;
+}
+
+// The general seal of one chunk (at most kMaxBurst packets).
+size_t Sa::seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now) {
   const size_t hdr = header_len();
   const size_t icv = key_.tag_len();
   const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
                                 : std::numeric_limits<uint32_t>::max();
   size_t ok = 0;
-  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
+  for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {  // once: one chunk
     const size_t count = std::min(kMaxBurst, pkts.size() - base);
     JobArray jobs;
     // AADs in 16-byte slots, each written with one store (core/job_fill.h):
@@ -325,19 +417,6 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     const uint32_t salt = recjob::le32(salt_);
     const uint32_t spi_be = __builtin_bswap32(spi_);
     size_t k = 0;
-    // quiet: live and within lifetimes for the whole chunk; no packet of the
-    // chunk can take the last sequence number (nor is it gone).
-    if (quiet_burst && !gmac_ && !seq_exhausted_ && count <= max_seq - next_seq_) {
-      const std::span<PacketView> chunk = pkts.subspan(base, count);
-      const std::span<const SealMeta> cmeta = meta.empty() ? meta : meta.subspan(base, count);
-      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
-      const bool tunnel = mode_ == Mode::tunnel;
-      n = k = esn_ ? (tunnel ? seal_run<true, true>(chunk, cmeta, raw, aad, new_len)
-                             : seal_run<true, false>(chunk, cmeta, raw, aad, new_len))
-                   : (tunnel ? seal_run<false, true>(chunk, cmeta, raw, aad, new_len)
-                             : seal_run<false, false>(chunk, cmeta, raw, aad, new_len));
-      for (size_t i = 0; i < n; ++i) which[i] = static_cast<uint32_t>(base + i);
-    }
     for (; k < count; ++k) {
       PacketView& p = pkts[base + k];
       const SealMeta m = meta.empty() ? SealMeta{} : meta[base + k];
@@ -590,6 +669,8 @@ Status Sadb::remove(Direction dir, uint32_t spi) {
   auto it = std::lower_bound(t.begin(), t.end(), spi, by_spi);
   if (it == t.end() || (*it)->spi() != spi) return Status::unknown_epoch;
   if ((*it)->lifetime().has_age_limit()) --timed_;
+  if (out_hint_ == it->get()) out_hint_ = nullptr;
+  if (in_hint_ == it->get()) in_hint_ = nullptr;
   (*it)->expire();
   t.erase(it);
   return Status::ok;
@@ -606,7 +687,7 @@ const Sa* Sadb::find(Direction dir, uint32_t spi) const {
 }
 
 size_t Sadb::seal(uint32_t spi, std::span<PacketView> pkts, std::span<const SealMeta> meta) {
-  Sa* sa = find(Direction::seal, spi);
+  Sa* sa = find_cached(Direction::seal, spi);
   if (sa == nullptr) {
     for (PacketView& p : pkts) p.status = Status::unknown_epoch;
     return 0;
@@ -625,6 +706,9 @@ void Sadb::tick() {
 }
 
 size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  // One chunk (the usual burst): straight to it.
+  if (pkts.size() - 1 < kMaxBurst && (info.empty() || info.size() == pkts.size()))
+    return open_chunk(pkts, info, false);
   return open_bursts(pkts, info, false);
 }
 
@@ -657,7 +741,11 @@ template <bool kEsn, bool kExplicitIv>
 size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
                      uint8_t (*aad)[16]) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
-  const size_t hdr = header_len(), icv = key_.tag_len(), min_len = hdr + 2 + icv;
+  const size_t hdr = header_len(), icv = key_.tag_len();
+  // At least 8 bytes of payload ‖ padding ‖ pad length ‖ next header, so the
+  // lean commit's padding (at most 6) always fits; in tunnel mode 28, so an
+  // inner IPv4 header (20) fits too. Shorter packets take the general path.
+  const size_t min_body = mode_ == Mode::tunnel ? 28 : 8, min_len = hdr + icv + min_body;
   const uint64_t top = window_.empty() ? 0 : window_.highest();
   const uint32_t window = window_.size();
   const uint32_t salt = recjob::le32(salt_);
@@ -668,12 +756,13 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     const PacketView& p = pkts[i];
     uint8_t* const buf = p.buf;
     const uint32_t off = p.offset, len = p.length, cap = p.capacity;
-    if (buf == nullptr || off > cap || len > cap - off || len < min_len) break;
+    // well_formed(), in 64 bits where offset + length cannot wrap.
+    if (buf == nullptr || uint64_t{off} + len > cap || len < min_len) break;
     uint8_t* const d = buf + off;
     const uint64_t h = recjob::le64(d);  // SPI ‖ Seql, memory order: read once
     if (static_cast<uint32_t>(h) != spi_mem) break;
     const uint32_t seql_mem = static_cast<uint32_t>(h >> 32);
-    uint64_t seq = __builtin_bswap32(seql_mem);
+    uint64_t seq = static_cast<uint32_t>(__builtin_bswap64(h));  // Seql
     std::span<const uint8_t> a{d, 8};
     if constexpr (kEsn) {
       const SeqHi hi = reconstruct_seq_hi(top, window, static_cast<uint32_t>(seq));
@@ -689,7 +778,7 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
     if (seq <= prev) break;
     prev = seq;
     seqs[i] = seq;
-    const size_t body = len - min_len + 2;
+    const size_t body = len - hdr - icv;
     recjob::make(jobs + i, key,
                  kExplicitIv ? recjob::salt_explicit(salt, d + 8) : recjob::salt_seq(salt, seq), a,
                  {d + hdr, body}, d + hdr + body);
@@ -697,75 +786,97 @@ size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
   return i;
 }
 
+namespace {
+// §2.4 padding of 0..6 bytes, checked on t << 16 (t: the 8 bytes that end
+// with the next header): the padding bytes 1, 2, .., pad are then its top
+// `pad` bytes.
+struct PadRule {
+  uint64_t expect, mask;
+};
+constexpr PadRule pad_rule(unsigned pad) {
+  constexpr uint64_t kOneToSix = 0x060504030201;  // 01 02 .. 06 in memory order
+  if (pad == 0) return {0, 0};
+  const uint64_t mask = ~uint64_t{0} << (64 - 8 * pad);
+  return {(kOneToSix << (64 - 8 * pad)) & mask, mask};
+}
+// One rule per pad length byte: above 6 (left to the general commit) a rule
+// no t << 16 meets, as its low 16 bits are 0.
+constexpr std::array<PadRule, 256> kPadRules = [] {
+  std::array<PadRule, 256> r{};
+  for (unsigned pad = 0; pad < 256; ++pad)
+    r[pad] = pad <= 6 ? pad_rule(pad) : PadRule{1, ~uint64_t{0}};
+  return r;
+}();
+}  // namespace
+
 // What the general commit does for an authenticated packet of a quiet SA
 // (no admission or soft check) that sits above the window top (no second
 // window check) with padding 1, 2, .. of at most 6 bytes and a next header
-// that is not 59 (in tunnel mode: the inner IP version's). Counters are
-// summed in registers and written once.
-template <bool kTunnel>
-size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
-                      const uint64_t* seqs, size_t k, size_t n, size_t& ok) {
-  if (dying_) return k;
-  const size_t hdr = header_len(), icv = key_.tag_len();
-  // The trailer and inner header lines, written by the AEAD long ago in a
-  // large burst: requested a few packets ahead.
-  constexpr size_t kAhead = 4;
-  for (size_t a = k; a < std::min(n, k + kAhead); ++a) {
-    __builtin_prefetch(jobs[a].tag - 1);
-    if constexpr (kTunnel) __builtin_prefetch(pkts[a].data() + hdr);
-  }
-  const uint64_t packets0 = counters_.packets;
-  uint64_t packets = packets0, bytes = counters_.bytes;
+// that is not 59 (in tunnel mode: the inner IP version's, with an inner
+// header long enough to state its length). Counters are summed in registers
+// and written once; the window takes the run's numbers in one commit_rising.
+template <bool kTunnel, bool kInfo>
+[[gnu::always_inline]] inline size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
+                      const uint64_t* seqs, size_t k, size_t n, size_t& ok, bool resume) {
+  // Resuming after the general commit of a packet of the run: that commit
+  // may have found the integrity limit (dying_), or, by a resync, moved the
+  // window top past the rest of the run (the run rises, and each commit
+  // raises the top to its own number: nothing else can). A first call comes
+  // right after parse_run and a quiet() that said no to both.
+  if (resume && (dying_ || k == n || (!window_.empty() && seqs[k] <= window_.highest())))
+    return k;
+  const uint32_t hdr = static_cast<uint32_t>(header_len());
+  const size_t k0 = k;
+  uint64_t bytes = 0;
   for (; k < n; ++k) {
-    if (k + kAhead < n) {
-      __builtin_prefetch(jobs[k + kAhead].tag - 1);
-      if constexpr (kTunnel) __builtin_prefetch(pkts[k + kAhead].data() + hdr);
-    }
-    if (jobs[k].status != Status::ok) break;
-    PacketView& p = pkts[k];
-    uint8_t* const b = p.buf + p.offset + hdr;
-    const size_t body = p.length - hdr - icv;
+    const AeadJob& j = jobs[k];
+    if (j.status != Status::ok) break;
+    const uint8_t* const b = j.data.data();
+    const size_t body = j.data.size();
     // The 8 bytes that end with the next header, one load: inside the
     // packet, as the ESP header alone is 8 bytes.
     const uint64_t t = recjob::le64(b + body - 8);
     const unsigned pad = static_cast<unsigned>(t >> 48) & 0xff;
     const uint8_t nh = static_cast<uint8_t>(t >> 56);
-    if (pad > 6 || pad + 2 > body || nh == kNextHeaderNone) break;
-    constexpr uint64_t kOneToSix = 0x060504030201;  // §2.4: 01 02 .. 06 in memory order
-    const uint64_t mask = (uint64_t{1} << (8 * pad)) - 1;
-    if (((t >> (8 * (6 - pad))) & mask) != (kOneToSix & mask)) break;
+    // Padding of at most 6 (the rule for more never matches), so that with
+    // body >= 8 (parse_run) pad + 2 <= body.
+    const PadRule r = kPadRules[pad];
+    if (((t << 16) ^ r.expect) & r.mask) break;
     const size_t payload = body - 2 - pad;
     size_t tfc = 0;
     if constexpr (kTunnel) {
-      if (payload == 0) break;
-      const unsigned version = b[0] >> 4;
-      if (!((nh == kNextHeaderIpv4 && version == 4) || (nh == kNextHeaderIpv6 && version == 6)))
+      // §2.7 TFC padding: what follows the inner packet's own length.
+      const unsigned version = b[0] >> 4;  // payload >= 20: body >= 28 (parse_run)
+      size_t inner;
+      if (nh == kNextHeaderIpv4 && version == 4)
+        inner = load_be16(b + 2);
+      else if (nh == kNextHeaderIpv6 && version == 6 && payload >= 40)
+        inner = size_t{40} + load_be16(b + 4);
+      else
         break;
-      const size_t inner = inner_ip_length(b, payload, nh);
-      if (inner != 0 && inner < payload) tfc = payload - inner;  // §2.7 TFC padding
+      if (inner - 1 < payload - 1) tfc = payload - inner;  // 0 < inner < payload
+    } else {
+      if (nh == kNextHeaderNone) break;
     }
-    const uint64_t seq = seqs[k];
-    if (!window_.empty() && seq <= window_.highest()) break;  // moved by a resync
-    // The first packet that authenticates tells the IKE daemon the peer has
-    // moved to this SA (counters_ are exact here: nothing summed yet).
-    if (packets == 0) event(KeyEvent::peer_updated);
-    window_.commit(seq);
-    ++packets;
     bytes += payload;
-    p.offset += static_cast<uint32_t>(hdr);
+    PacketView& p = pkts[k];
+    p.offset += hdr;
     p.length = static_cast<uint32_t>(payload - tfc);
     p.status = Status::ok;
-    if (!info.empty()) {
-      info[k].seq = seq;
-      info[k].next_header = nh;
-      info[k].tfc_stripped = static_cast<uint32_t>(tfc);
-    }
+    if constexpr (kInfo) info[k] = OpenInfo{spi_, seqs[k], nh, static_cast<uint32_t>(tfc)};
   }
-  if (packets != packets0) {
-    counters_.packets = packets;
-    counters_.bytes = bytes;
+  if (k != k0) {
+    // The first packet that authenticates tells the IKE daemon the peer has
+    // moved to this SA (counters_ are exact here: nothing added yet).
+    if (counters_.packets == 0) event(KeyEvent::peer_updated);
+    if (k - k0 == 1)
+      window_.commit(seqs[k0]);
+    else
+      window_.commit_rising(seqs + k0, k - k0);
+    counters_.packets += k - k0;
+    counters_.bytes += bytes;
     failed_in_a_row_ = 0;
-    ok += packets - packets0;
+    ok += k - k0;
   }
   return k;
 }
@@ -778,14 +889,68 @@ size_t Sa::commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, cons
 // bytes as they arrived (a decrypted one is sealed again, which restores the
 // ciphertext and tag exactly) and its SA's window and sequence state untouched.
 //
-// A prefix of packets of the first packet's SA (not GMAC, quiet for the whole
-// chunk) takes the lean loops above on both sides of the AEAD call; the
-// general loops take over at the first packet that is anything else (another
-// SPI, a replay, a short packet, ...) and, after the AEAD call, for each
-// prefix packet the lean commit leaves (failed ICV, bad padding, dummy, a
-// resync that moved the window). esp_test compares bursts that mix both with
-// opens one packet at a time.
+// A prefix of packets of the first packet's SA (not GMAC, quiet for the
+// prefix) takes the lean loops above on both sides of the AEAD call; the
+// general loops (open_rest) take over at the first packet that is anything
+// else (another SPI, a replay, a short packet, ...) and, after the AEAD call,
+// for each prefix packet the lean commit leaves (failed ICV, bad padding,
+// dummy, a resync that moved the window). esp_test compares bursts that mix
+// both with opens one packet at a time.
 size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
+  JobArray jobs;
+  uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
+  alignas(16) uint8_t aad[kMaxBurst][16];
+  AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
+  const uint64_t now = burst_time();
+  // The lean prefix: what it takes, the general loop would take too (well
+  // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
+  // classifier as well; admitted, as the SA is quiet; window check ok).
+  Sa* fast = nullptr;
+  size_t fast_n = 0;
+  const PacketView& p0 = pkts[0];  // open_bursts passes 1..kMaxBurst packets
+  if (p0.well_formed() && p0.length >= 8) {
+    Sa* sa = find_cached(Direction::open, load_be32(p0.data()));
+    if (sa != nullptr && !sa->gmac_) {
+      const bool iv = sa->iv_len_ != 0;
+      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<true, false>(pkts, raw, seqs, aad))
+                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad)
+                              : sa->parse_run<false, false>(pkts, raw, seqs, aad));
+      // Quiet for the prefix (lengths bound the payloads, and every length
+      // is below 2^32: only an SA near a byte limit needs them summed): no
+      // packet of it can reach a lifetime, so none is admitted or
+      // soft-checked.
+      const auto quiet_prefix = [&] {
+        if (sa->quiet(now, fast_n, uint64_t{fast_n} << 32)) return true;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < fast_n; ++i) bytes += pkts[i].length;
+        return sa->quiet(now, fast_n, bytes);
+      };
+      if (fast_n != 0 && quiet_prefix())
+        fast = sa;
+      else
+        fast_n = 0;
+    }
+  }
+  if (fast != nullptr && fast_n == pkts.size()) {  // the whole chunk: no general parse
+    rl::open({raw, fast_n});
+    size_t ok = 0;
+    const bool tunnel = fast->mode_ == Mode::tunnel;
+    const size_t k =
+        info.empty()
+            ? (tunnel ? fast->commit_run<true, false>(pkts, info, raw, seqs, 0, fast_n, ok, false)
+                      : fast->commit_run<false, false>(pkts, info, raw, seqs, 0, fast_n, ok, false))
+            : (tunnel ? fast->commit_run<true, true>(pkts, info, raw, seqs, 0, fast_n, ok, false)
+                      : fast->commit_run<false, true>(pkts, info, raw, seqs, 0, fast_n, ok, false));
+    if (k == fast_n) return ok;
+    return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, true, k, ok);
+  }
+  return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, false, 0, 0);
+}
+
+size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp,
+                       uint64_t now, AeadJob* jobs, const uint64_t* seqs, uint8_t (*aad)[16],
+                       Sa* fast, size_t fast_n, bool opened, size_t k, size_t ok) {
   struct Slot {
     Sa* sa;
     uint64_t seq;
@@ -794,163 +959,144 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     bool quiet;     // the SA cannot reach a lifetime in this chunk (Sa::quiet)
     uint8_t saved[4];
   };
-  JobArray jobs;
   Slot slots[kMaxBurst];
-  uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
-  alignas(16) uint8_t aad[kMaxBurst][16];
-  size_t n = 0;
-  const uint64_t now = burst_time();
-  Sa* last = nullptr;
-  bool last_quiet = false;
+  size_t n = fast_n;
   // Whether the accepted packets are all of one SA with rising sequence
   // numbers: then none repeats another of this chunk, and the commit pass
   // need not check the window a second time.
   bool rising = true;
   bool any_borrowed = false;
 
-  // Headers and trailers are the only bytes ESP itself reads, one cache line
-  // each per packet: ask for all of them at once so the misses overlap.
-  uint64_t total = 0;
-  for (const PacketView& p : pkts) {
-    total += p.length;
-    if (p.well_formed()) __builtin_prefetch(p.data());
-  }
-  if (!info.empty()) std::fill(info.begin(), info.end(), OpenInfo{});
-
-  // The lean prefix: what it takes, the general loop would take too (well
-  // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
-  // classifier as well; admitted, as the SA is quiet; window check ok).
-  Sa* fast = nullptr;
-  size_t fast_n = 0;
-  if (!pkts.empty() && pkts[0].well_formed() && pkts[0].length >= 8) {
-    Sa* sa = find(Direction::open, load_be32(pkts[0].data()));
-    if (sa != nullptr && !sa->gmac_ && sa->quiet(now, pkts.size(), total)) {
-      fast = last = sa;
-      last_quiet = true;
-      AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
-      const bool iv = sa->iv_len_ != 0;
-      fast_n = sa->esn_ ? (iv ? sa->parse_run<true, true>(pkts, raw, seqs, aad)
-                              : sa->parse_run<true, false>(pkts, raw, seqs, aad))
-                        : (iv ? sa->parse_run<false, true>(pkts, raw, seqs, aad)
-                              : sa->parse_run<false, false>(pkts, raw, seqs, aad));
-      n = fast_n;
-      if (!info.empty())
-        for (size_t k = 0; k < fast_n; ++k) info[k].spi = sa->spi_;
-      // The general loop compares with the last accepted packet.
-      if (n != 0) slots[n - 1] = Slot{sa, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
-    }
+  // Packets the lean commit wrote whole OpenInfos for: [0, k).
+  if (!info.empty()) {
+    std::fill(info.begin() + static_cast<ptrdiff_t>(k), info.end(), OpenInfo{});
+    for (size_t m = k; m < fast_n; ++m) info[m].spi = fast->spi_;
   }
 
-  for (size_t i = fast_n; i < pkts.size(); ++i) {
-    PacketView& p = pkts[i];
-    if (!p.well_formed()) {
-      p.status = Status::invalid_argument;
-      continue;
+  if (!opened) {
+    // Headers and trailers are the only bytes ESP itself reads, one cache
+    // line each per packet: ask for all of them at once so the misses overlap.
+    uint64_t total = 0;
+    for (size_t i = fast_n; i < pkts.size(); ++i) {
+      const PacketView& p = pkts[i];
+      if (p.well_formed()) __builtin_prefetch(p.data());
     }
-    if (udp) {
-      const Status c = classify_udp(p.bytes());
-      if (c == Status::not_protected) {
-        p.offset += 4;
-        p.length -= 4;
-      }
-      if (c != Status::ok) {
-        p.status = c;
+    for (const PacketView& p : pkts) total += p.length;
+    // The general loop compares with the last accepted packet; it asks
+    // whether an SA is quiet for the whole chunk.
+    if (n != 0) slots[n - 1] = Slot{fast, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
+    Sa* last = nullptr;
+    bool last_quiet = false;
+    for (size_t i = fast_n; i < pkts.size(); ++i) {
+      PacketView& p = pkts[i];
+      if (!p.well_formed()) {
+        p.status = Status::invalid_argument;
         continue;
       }
-    }
-    if (p.length < 8) {
-      p.status = Status::truncated;
-      continue;
-    }
-    const uint8_t* h = p.data();
-    const uint32_t spi = load_be32(h);
-    Sa* sa = last != nullptr && last->spi() == spi ? last : find(Direction::open, spi);
-    if (sa == nullptr) {
-      p.status = Status::unknown_epoch;
-      continue;
-    }
-    if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
-    last = sa;
-    if (!info.empty()) info[i].spi = spi;
-    const size_t hdr = sa->header_len(), icv = sa->icv_len();
-    if (p.length < hdr + 2 + icv) {
-      p.status = Status::truncated;
-      continue;
-    }
-    if (const Status st = last_quiet ? Status::ok : sa->admit(now, 1, 0); st != Status::ok) {
-      p.status = st;
-      continue;
-    }
-    const uint32_t seql = load_be32(h + 4);
-    uint64_t seq = seql;
-    if (sa->esn_) {
-      const ReplayWindow& w = sa->window_;
-      const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
-      if (!hi.valid) {
+      if (udp) {
+        const Status c = classify_udp(p.bytes());
+        if (c == Status::not_protected) {
+          p.offset += 4;
+          p.length -= 4;
+        }
+        if (c != Status::ok) {
+          p.status = c;
+          continue;
+        }
+      }
+      if (p.length < 8) {
+        p.status = Status::truncated;
+        continue;
+      }
+      const uint8_t* h = p.data();
+      const uint32_t spi = load_be32(h);
+      Sa* sa = last != nullptr && last->spi() == spi ? last : find(Direction::open, spi);
+      if (sa == nullptr) {
+        p.status = Status::unknown_epoch;
+        continue;
+      }
+      if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
+      last = sa;
+      if (!info.empty()) info[i].spi = spi;
+      const size_t hdr = sa->header_len(), icv = sa->icv_len();
+      if (p.length < hdr + 2 + icv) {
+        p.status = Status::truncated;
+        continue;
+      }
+      if (const Status st = last_quiet ? Status::ok : sa->admit(now, 1, 0); st != Status::ok) {
+        p.status = st;
+        continue;
+      }
+      const uint32_t seql = load_be32(h + 4);
+      uint64_t seq = seql;
+      if (sa->esn_) {
+        const ReplayWindow& w = sa->window_;
+        const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
+        if (!hi.valid) {
+          ++sa->counters_.replay;
+          p.status = Status::too_old;
+          continue;
+        }
+        seq = uint64_t{hi.hi} << 32 | seql;
+      }
+      // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
+      Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
+      if (rs != Status::ok) {
         ++sa->counters_.replay;
-        p.status = Status::too_old;
+        p.status = rs;
         continue;
       }
-      seq = uint64_t{hi.hi} << 32 | seql;
+      const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
+      const bool borrow = sa->gmac_ && sa->esn_;
+      if (borrow && p.offset < 4) {
+        p.status = Status::buffer_too_small;
+        continue;
+      }
+      any_borrowed |= borrow;
+      if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
+      AeadJob& j = *::new (jobs + n) AeadJob{};
+      Slot& s = slots[n];
+      s.sa = sa;
+      s.seq = seq;
+      s.pkt = static_cast<uint32_t>(i);
+      s.borrowed = borrow;
+      s.quiet = last_quiet;
+      sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
+      ++n;
     }
-    // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
-    Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
-    if (rs != Status::ok) {
-      ++sa->counters_.replay;
-      p.status = rs;
-      continue;
-    }
-    const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
-    const bool borrow = sa->gmac_ && sa->esn_;
-    if (borrow && p.offset < 4) {
-      p.status = Status::buffer_too_small;
-      continue;
-    }
-    any_borrowed |= borrow;
-    if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
-    AeadJob& j = jobs.make(n);
-    Slot& s = slots[n];
-    s.sa = sa;
-    s.seq = seq;
-    s.pkt = static_cast<uint32_t>(i);
-    s.borrowed = borrow;
-    s.quiet = last_quiet;
-    sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
-    ++n;
-  }
 
-  rl::open(jobs.first(n));
+    rl::open({jobs, n});
 
-  if (any_borrowed) {
-    for (size_t k = fast_n; k < n; ++k) {
-      if (!slots[k].borrowed) continue;
-      uint8_t* d = pkts[slots[k].pkt].data();
-      std::memcpy(d, d - 4, 4);
-      std::memcpy(d - 4, slots[k].saved, 4);
+    if (any_borrowed) {
+      for (size_t m = fast_n; m < n; ++m) {
+        if (!slots[m].borrowed) continue;
+        uint8_t* d = pkts[slots[m].pkt].data();
+        std::memcpy(d, d - 4, 4);
+        std::memcpy(d - 4, slots[m].saved, 4);
+      }
+    }
+
+    // The commit pass reads each trailer and, in tunnel mode, the inner IP
+    // header: lines the AEAD touched long ago in a large burst.
+    for (size_t m = fast_n; m < n; ++m) {
+      __builtin_prefetch(jobs[m].tag - 1);
+      const Sa& sa = *slots[m].sa;
+      if (sa.mode_ == Mode::tunnel)
+        __builtin_prefetch(pkts[slots[m].pkt].data() + sa.header_len());
     }
   }
-
-  // The commit pass reads each trailer and, in tunnel mode, the inner IP
-  // header: lines the AEAD touched long ago in a large burst. (The lean
-  // commit requests them a few packets ahead itself.)
-  for (size_t k = fast_n; k < n; ++k) {
-    __builtin_prefetch(jobs[k].tag - 1);
-    const Sa& sa = *slots[k].sa;
-    if (sa.mode_ == Mode::tunnel) __builtin_prefetch(pkts[slots[k].pkt].data() + sa.header_len());
-  }
-  size_t ok = 0;
   bool any_dying = false;
 
-  // The general commit of packet k.
-  const auto commit = [&](size_t k) {
-    AeadJob& j = jobs[k];
-    Slot& s = slots[k];
+  // The general commit of packet m.
+  const auto commit = [&](size_t m) {
+    AeadJob& j = jobs[m];
+    Slot& s = slots[m];
     Sa& sa = *s.sa;
     PacketView& p = pkts[s.pkt];
     if (j.status == Status::auth_failed) {
       ++sa.failed_in_a_row_;
       const size_t body = p.length - sa.header_len() - sa.icv_len();
-      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[k])) {
+      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[m])) {
         j.status = Status::ok;
         // A new sequence number: it and everything after it is checked
         // against the window again.
@@ -1033,13 +1179,14 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     ++ok;
   };
 
-  size_t k = 0;
   if (fast != nullptr) {
-    AeadJob* const done = &jobs[0];
     const bool tunnel = fast->mode_ == Mode::tunnel;
     while (k < fast_n) {
-      k = tunnel ? fast->commit_run<true>(pkts, info, done, seqs, k, fast_n, ok)
-                 : fast->commit_run<false>(pkts, info, done, seqs, k, fast_n, ok);
+      k = info.empty()
+              ? (tunnel ? fast->commit_run<true, false>(pkts, info, jobs, seqs, k, fast_n, ok, true)
+                        : fast->commit_run<false, false>(pkts, info, jobs, seqs, k, fast_n, ok, true))
+              : (tunnel ? fast->commit_run<true, true>(pkts, info, jobs, seqs, k, fast_n, ok, true)
+                        : fast->commit_run<false, true>(pkts, info, jobs, seqs, k, fast_n, ok, true));
       if (k == fast_n) break;
       slots[k] = Slot{fast, seqs[k], static_cast<uint32_t>(k), false, true, {}};
       commit(k++);

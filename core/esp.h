@@ -165,22 +165,29 @@ class Sa {
   bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
   // The lean open path of Sadb::open_chunk (see there). parse_run builds the
   // AEAD jobs of pkts[0..) (into raw storage `jobs`, sequence numbers into
-  // `seqs`) while the packets are this SA's, long enough and rising above the
-  // window; it returns how many it took. commit_run commits jobs [k, n) of
-  // such a prefix while they authenticated with an ordinary trailer and
-  // returns the first it left for the general commit.
+  // `seqs`) while the packets are this SA's, long enough (8 bytes between
+  // header and ICV, 28 in tunnel mode) and rising above the window; it
+  // returns how many it took. commit_run commits jobs [k, n) of such a prefix
+  // while they authenticated with an ordinary trailer and returns the first
+  // it left for the general commit (`resume`: called again after the general
+  // commit of a packet of the run). Both are inlined into open_chunk /
+  // open_rest.
   template <bool kEsn, bool kExplicitIv>
   size_t parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
                    uint8_t (*aad)[16]) const;
   // The lean seal loop of seal() (see there): seals pkts[0..) while they need
   // nothing unusual (no dummy, no TFC, room enough, a next header the mode
-  // allows); returns how many it took, their jobs in raw storage `jobs`.
-  template <bool kEsn, bool kTunnel>
+  // allows); returns how many it took, their jobs in raw storage `jobs`, their
+  // views already sealed (seal() undoes a view whose job the AEAD refuses).
+  // kMeta: `meta` is not empty.
+  template <bool kEsn, bool kTunnel, bool kMeta>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                  uint8_t (*aad)[16], uint32_t* new_len);
-  template <bool kTunnel>
+                  uint8_t (*aad)[16]);
+  // seal() for what the lean loop leaves of one chunk: every rule, per packet.
+  size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
+  template <bool kTunnel, bool kInfo>
   size_t commit_run(std::span<PacketView> pkts, std::span<OpenInfo> info, const AeadJob* jobs,
-                    const uint64_t* seqs, size_t k, size_t n, size_t& ok);
+                    const uint64_t* seqs, size_t k, size_t n, size_t& ok, bool resume);
 
   Status admit(uint64_t now, uint64_t add_packets, uint64_t add_bytes);
   void soft_check(uint64_t now);
@@ -199,6 +206,17 @@ class Sa {
   uint64_t next_seq_ = 1;
   uint64_t iv_mask_ = 0;
   uint64_t installed_at_ = 0;
+  // The lean seal loop's trailer for a payload of length ≡ r (mod 4), r =
+  // 0..3 (§2.4 padding to 4 bytes): padding 1, 2, 3 and pad length in memory
+  // order, the next header's bit position, and what the trailer (add), the
+  // trailer and ICV (room), and header, trailer and ICV (grow) add.
+  struct SealRule {
+    uint64_t bytes;
+    uint8_t nh_shift, add, room, grow;
+  };
+  SealRule seal_rules_[4] = {};
+  // min(soft, hard) of the lifetimes in limits_, for quiet().
+  uint64_t rec_cap_ = 0, byte_cap_ = 0, age_cap_ = 0;
   uint32_t spi_ = 0;
   uint32_t iv_len_ = kIvLen;
   Direction dir_ = Direction::seal;
@@ -259,6 +277,19 @@ class Sadb {
   // open / open_udp: checks info, then kMaxBurst packets at a time.
   size_t open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
   size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
+  // The general path of open_chunk: takes over from the lean one with the
+  // jobs it built (jobs[0..fast_n) of SA `fast`, sequence numbers in `seqs`).
+  // `opened`: the AEAD call is done and jobs [0, k) are committed (`ok` of
+  // them ok); otherwise it parses pkts[fast_n..), opens all and commits all.
+  size_t open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp, uint64_t now,
+                   AeadJob* jobs, const uint64_t* seqs, uint8_t (*aad)[16], Sa* fast,
+                   size_t fast_n, bool opened, size_t k, size_t ok);
+  // find() behind a one-entry cache of the last SA found in that direction.
+  Sa* find_cached(Direction dir, uint32_t spi) {
+    Sa*& hint = dir == Direction::seal ? out_hint_ : in_hint_;
+    if (hint == nullptr || hint->spi_ != spi) hint = find(dir, spi);
+    return hint;
+  }
   // The clock is read once per burst, and only when some SA has an age limit
   // (0 then never reaches an age: every SA was installed at a later time or
   // has none).
@@ -272,6 +303,8 @@ class Sadb {
   EventQueue events_;
   std::vector<std::unique_ptr<Sa>> out_, in_;  // sorted by SPI
   size_t timed_ = 0;                           // SAs with a soft or hard age
+  Sa* out_hint_ = nullptr;                     // find_cached(); cleared by remove()
+  Sa* in_hint_ = nullptr;
 };
 
 }  // namespace rl::esp

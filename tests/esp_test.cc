@@ -1308,6 +1308,7 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       Sadb tx;
       ASSERT_EQ(tx.install(Direction::seal, ca), Status::ok);
       ASSERT_EQ(tx.install(Direction::seal, cb), Status::ok);
+      std::map<std::string, Bytes> sealed_plain;  // wire packet (hex) -> the inner packet sealed
       auto seal_one = [&](uint32_t spi, size_t len, SealMeta m) {
         Bytes inner = su.mode == Mode::tunnel ? (rng() & 1 ? ipv4_packet(len, rng())
                                                             : ipv6_packet(len + 40, rng()))
@@ -1315,6 +1316,7 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         if (su.mode == Mode::transport) m.next_header = m.next_header ? m.next_header : 17;
         Buf b(inner, 64, 128);
         EXPECT_EQ(tx.seal(spi, {&b.view, 1}, {&m, 1}), 1u);
+        if (!m.dummy) sealed_plain[to_hex(b.bytes())] = inner;
         return b.bytes();
       };
       // The arrival list: mostly A's packets in order, with every kind of
@@ -1384,10 +1386,15 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         }
       }
       // Opens `wire` in bursts whose sizes `next_burst` picks, on fresh SAs.
-      auto run = [&](auto next_burst) {
+      // `general`: SAs with a soft packet lifetime of 1, never quiet, so that
+      // every packet takes the general path (the reference for the lean one;
+      // the soft_limit event it queues is left out). `with_info`: pass OpenInfo.
+      auto run = [&](auto next_burst, bool general = false, bool with_info = true) {
         Sadb rx;
-        EXPECT_EQ(rx.install(Direction::open, ca), Status::ok);
-        EXPECT_EQ(rx.install(Direction::open, cb), Status::ok);
+        SaConfig ra = ca, rb = cb;
+        if (general) ra.lifetime.soft_records = rb.lifetime.soft_records = 1;
+        EXPECT_EQ(rx.install(Direction::open, ra), Status::ok);
+        EXPECT_EQ(rx.install(Direction::open, rb), Status::ok);
         drain(rx);
         MixResult r;
         std::vector<Buf> bufs;
@@ -1397,14 +1404,18 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         r.info.resize(wire.size());
         for (size_t at = 0; at < wire.size();) {
           const size_t n = std::min(next_burst(), wire.size() - at);
-          rx.open({views.data() + at, n}, {r.info.data() + at, n});
+          if (with_info)
+            rx.open({views.data() + at, n}, {r.info.data() + at, n});
+          else
+            rx.open({views.data() + at, n});
           at += n;
         }
         for (const PacketView& v : views) {
           r.status.push_back(v.status);
           r.bytes.push_back(Bytes(v.data(), v.data() + v.length));
         }
-        for (const KeyEvent& e : drain(rx)) r.events.push_back(e.kind);
+        for (const KeyEvent& e : drain(rx))
+          if (e.kind != KeyEvent::soft_limit) r.events.push_back(e.kind);
         for (uint32_t spi : {kSpiA, kSpiB}) {
           const Sa* sa = rx.find(Direction::open, spi);
           const SaCounters& k = sa->counters();
@@ -1417,6 +1428,9 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       const MixResult all = run([] { return size_t{64}; });
       std::mt19937_64 split(seed);
       const MixResult some = run([&] { return size_t{1} + split() % 40; });
+      const MixResult general = run([] { return size_t{64}; }, true);
+      MixResult no_info = run([] { return size_t{64}; }, false, false);
+      no_info.info = one.info;  // not asked for: compared below without it
       // The reference saw every kind of packet the lean path leaves.
       std::set<Status> kinds(one.status.begin(), one.status.end());
       for (Status want : {Status::ok, Status::replayed, Status::auth_failed, Status::dummy_packet,
@@ -1425,7 +1439,22 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       if (!su.t.gmac) {
         EXPECT_TRUE(kinds.count(Status::malformed));
       }
-      for (const MixResult* r : {&all, &some}) {
+      // What authenticated opened to exactly what was sealed.
+      size_t opened = 0;
+      for (size_t i = 0; i < wire.size(); ++i) {
+        if (one.status[i] != Status::ok) continue;
+        ++opened;
+        const auto it = sealed_plain.find(to_hex(wire[i]));
+        ASSERT_NE(it, sealed_plain.end()) << "packet " << i;
+        // Transport mode cannot strip TFC padding (§2.7: the payload states
+        // no length): it stays, as the zero bytes the sender added.
+        Bytes want = it->second;
+        if (su.mode == Mode::transport && one.bytes[i].size() > want.size())
+          want.resize(one.bytes[i].size(), 0);
+        EXPECT_EQ(to_hex(one.bytes[i]), to_hex(want)) << "packet " << i;
+      }
+      EXPECT_GT(opened, 60u);
+      for (const MixResult* r : {&all, &some, &general, static_cast<const MixResult*>(&no_info)}) {
         ASSERT_EQ(r->status.size(), one.status.size());
         for (size_t i = 0; i < one.status.size(); ++i) {
           SCOPED_TRACE("packet " + std::to_string(i));
@@ -1520,9 +1549,13 @@ TEST(EspBurst, SealBurstsMatchOneAtATime) {
         meta.push_back(m);
         if (kind >= 75 && kind < 78) plain.back().view.length = 1u << 30;  // not well formed
       }
-      auto run = [&](auto next_burst) {
+      // `general`: an SA with a soft packet lifetime of 1, never quiet, so
+      // that every packet takes the general loop (the lean loop's reference).
+      auto run = [&](auto next_burst, bool general = false) {
         Sadb tx;
-        EXPECT_EQ(tx.install(Direction::seal, c), Status::ok);
+        SaConfig sc = c;
+        if (general) sc.lifetime.soft_records = 1;
+        EXPECT_EQ(tx.install(Direction::seal, sc), Status::ok);
         std::vector<Buf> bufs = plain;
         std::vector<PacketView> views;
         for (Buf& b : bufs) views.push_back(b.view);
@@ -1550,6 +1583,8 @@ TEST(EspBurst, SealBurstsMatchOneAtATime) {
       const auto some = run([&] { return size_t{1} + split() % 30; });
       EXPECT_EQ(all, one);
       EXPECT_EQ(some, one);
+      EXPECT_EQ(run([] { return size_t{90}; }, true), one);
+      EXPECT_EQ(run([] { return size_t{1}; }, true), one);
       // The reference saw sealed packets and refusals.
       size_t sealed = 0;
       for (size_t i = 0; i + 1 < one.size(); ++i) sealed += one[i].rfind("ok ", 0) == 0;
