@@ -111,7 +111,7 @@ inline void bcast(__m512i& v, uint32_t x) { v = _mm512_set1_epi32(static_cast<in
 inline void bcast(__m256i& v, uint32_t x) { v = _mm256_set1_epi32(static_cast<int>(x)); }
 
 template <class V>
-inline void quarter(V& a, V& b, V& c, V& d) {
+inline __attribute__((always_inline)) void quarter(V& a, V& b, V& c, V& d) {
   a = vadd(a, b), d = vrol<16>(vxor(d, a));
   c = vadd(c, d), b = vrol<12>(vxor(b, c));
   a = vadd(a, b), d = vrol<8>(vxor(d, a));
@@ -396,7 +396,7 @@ inline Acc6 acc6_zero() {
 
 // a += h * r (unreduced): limb products at weight 2^(44(i+j)); those at 2^132
 // and above fold back as x20 via s1, s2.
-inline void madd(Acc6& a, const L3& h, const Mul& r) {
+inline __attribute__((always_inline)) void madd(Acc6& a, const L3& h, const Mul& r) {
   a.lo0 = _mm512_madd52lo_epu64(a.lo0, h.l0, r.r0);
   a.hi0 = _mm512_madd52hi_epu64(a.hi0, h.l0, r.r0);
   a.lo1 = _mm512_madd52lo_epu64(a.lo1, h.l0, r.r1);
@@ -421,7 +421,7 @@ inline void madd(Acc6& a, const L3& h, const Mul& r) {
 // halves sit 52 bits up: 8 bits into the next limb; hi2 is at 2^140 = 5·2^10.
 // Bounds: inputs below 2^46 times multipliers below 2^50, at most six terms
 // per limb: lo sums < 2^55, hi < 2^47, so nothing here reaches 2^64.
-inline L3 carry(const Acc6& a) {
+inline __attribute__((always_inline)) L3 carry(const Acc6& a) {
   const __m512i m44 = _mm512_set1_epi64(static_cast<long long>(kM44));
   const __m512i m42 = _mm512_set1_epi64(static_cast<long long>(kM42));
   const __m512i a0 = _mm512_add_epi64(a.lo0, _mm512_add_epi64(_mm512_slli_epi64(a.hi2, 12), _mm512_slli_epi64(a.hi2, 10)));
@@ -435,7 +435,7 @@ inline L3 carry(const Acc6& a) {
 // h * r + m for the Horner loop (m rides in the low accumulators). The chain
 // from one group to the next is long, but the groups run inside the ChaCha20
 // rounds (seal) where the latency is hidden; fewer instructions win here.
-inline L3 horner(const L3& h, const L3& m, const Mul& r) {
+inline __attribute__((always_inline)) L3 horner(const L3& h, const L3& m, const Mul& r) {
   const __m512i z = _mm512_setzero_si512();
   Acc6 a{m.l0, m.l1, m.l2, z, z, z};
   madd(a, h, r);
@@ -446,7 +446,7 @@ inline L3 horner(const L3& h, const L3& m, const Mul& r) {
 // twelve terms per limb (lo sums < 2^56, hi < 2^46), and the m1 products do
 // not wait for h, so the chain from step to step is as long as horner()'s
 // for twice the blocks.
-inline L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const Mul& r8) {
+inline __attribute__((always_inline)) L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const Mul& r8) {
   const __m512i z = _mm512_setzero_si512();
   Acc6 a{m2.l0, m2.l1, m2.l2, z, z, z};
   madd(a, m1, r8);
@@ -454,13 +454,13 @@ inline L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const
   return carry(a);
 }
 
-inline L3 mul(const L3& a, const L3& b) {
+inline __attribute__((always_inline)) L3 mul(const L3& a, const L3& b) {
   Acc6 acc = acc6_zero();
   madd(acc, a, as_mul(b));
   return carry(acc);
 }
 
-inline L3 blend(__mmask8 k, const L3& a, const L3& b) {
+inline __attribute__((always_inline)) L3 blend(__mmask8 k, const L3& a, const L3& b) {
   return {_mm512_mask_blend_epi64(k, a.l0, b.l0), _mm512_mask_blend_epi64(k, a.l1, b.l1),
           _mm512_mask_blend_epi64(k, a.l2, b.l2)};
 }
@@ -472,14 +472,14 @@ inline L3 lane(const L3& a, int i) {
 
 // Eight 16-byte blocks (lo = bytes 0..7 of each, hi = bytes 8..15) as limbs,
 // with the 2^128 bit in the lanes of `pad`.
-inline L3 limbs(__m512i lo, __m512i hi, __mmask8 pad) {
+inline __attribute__((always_inline)) L3 limbs(__m512i lo, __m512i hi, __mmask8 pad) {
   const __m512i m44 = _mm512_set1_epi64(static_cast<long long>(kM44));
   const __m512i l2 = _mm512_srli_epi64(hi, 24);
   return {_mm512_and_si512(lo, m44),
           _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(lo, 44), _mm512_slli_epi64(hi, 20)), m44),
           _mm512_mask_or_epi64(l2, pad, l2, _mm512_set1_epi64(int64_t{1} << 40))};
 }
-inline L3 limbs_at(const uint8_t* p, __mmask8 pad) {  // 128 contiguous bytes
+inline __attribute__((always_inline)) L3 limbs_at(const uint8_t* p, __mmask8 pad) {  // 128 contiguous bytes
   const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
   const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
@@ -759,13 +759,35 @@ inline void clamp_r(const uint8_t otk[32], uint64_t& r0, uint64_t& r1, uint64_t&
 }
 
 void poly1305_short(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
-  uint64_t r0, r1, s1;
-  clamp_r(otk, r0, r1, s1);
+  uint64_t r0, r1;
+  std::memcpy(&r0, otk, 8);
+  std::memcpy(&r1, otk + 8, 8);
+  r0 &= 0x0ffffffc0fffffffULL;
+  r1 &= 0x0ffffffc0ffffffcULL;
+  const uint64_t s1 = r1 + (r1 >> 2);
   uint64_t h0 = 0, h1 = 0, h2 = 0;
   for (size_t k = 0; k < in.n; ++k) {
     uint64_t lo, hi;
     in.block(k, lo, hi);
-    sblock(h0, h1, h2, r0, r1, s1, lo, hi);
+    u128 t = static_cast<u128>(h0) + lo;
+    h0 = static_cast<uint64_t>(t);
+    t = static_cast<u128>(h1) + hi + static_cast<uint64_t>(t >> 64);
+    h1 = static_cast<uint64_t>(t);
+    h2 += 1 + static_cast<uint64_t>(t >> 64);
+    const u128 d0 = static_cast<u128>(h0) * r0 + static_cast<u128>(h1) * s1;
+    u128 d1 = static_cast<u128>(h0) * r1 + static_cast<u128>(h1) * r0 + static_cast<u128>(h2) * s1;
+    uint64_t d2 = h2 * r0;
+    d1 += static_cast<uint64_t>(d0 >> 64);
+    d2 += static_cast<uint64_t>(d1 >> 64);
+    h0 = static_cast<uint64_t>(d0);
+    h1 = static_cast<uint64_t>(d1);
+    h2 = d2 & 3;
+    const uint64_t fold = (d2 & ~uint64_t{3}) + (d2 >> 2);  // 5·(d2 >> 2)
+    t = static_cast<u128>(h0) + fold;
+    h0 = static_cast<uint64_t>(t);
+    t = static_cast<u128>(h1) + static_cast<uint64_t>(t >> 64);
+    h1 = static_cast<uint64_t>(t);
+    h2 += static_cast<uint64_t>(t >> 64);
   }
   poly1305_finish(h0, h1, h2, otk, tag);
 }
@@ -1777,7 +1799,7 @@ inline void load_samples(const MaskJob* m, size_t n, V* x12) {
 
 // Feed-forward of words 0..3 and the masks of lanes l < n out.
 template <class V, int W>
-inline void put_masks(const V* x, MaskJob* m, size_t n) {
+inline __attribute__((always_inline)) void put_masks(const V* x, MaskJob* m, size_t n) {
   V in[4], out[4];
   for (int i = 0; i < 4; ++i) {
     V c;
