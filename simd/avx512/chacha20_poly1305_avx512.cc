@@ -47,7 +47,7 @@
 // two chains (no power table, no horizontal sum). Seal MACs the ciphertext
 // of earlier passes; open verifies before it writes any plaintext (packets
 // 8..15 before the passes, packets 0..7 after them from a keystream buffer).
-// At 32 x 1350 B this measured ~6% (seal) and ~4.5% (open) fewer cycles than
+// At 32 x 1350 B this measured ~5% (seal) and ~6% (open) fewer cycles than
 // all sixteen in IFMA lanes after the passes (rdtsc, minimum and 10th
 // percentile of 6000 bursts). All sixteen as scalar chains was slower (the
 // multiplier then limits: ~0.87 against 0.78 cycles/byte), as were single
