@@ -38,14 +38,21 @@
 //
 // Runs of sixteen packets of 449..1472 bytes (seal and open, bursts of 16 or
 // more) go across the lanes instead: ChaCha20 with lane l = packet l (pass c
-// computes block c of all sixteen: 1 + ceil(len/64) passes, no partial pass)
-// and Poly1305 with 64-bit lane p = packet p, eight packets per register,
-// each lane multiplying by its own r one block at a time (no power table, no
-// horizontal sum). The data passes run in pairs (two interleaved states) and
-// Poly1305 runs outside them: seal encrypts all sixteen packets, then MACs
-// them; open MACs them, then decrypts the packets whose tag matched. At 32 x
-// 1350 B that measured 3.35 (seal) and 3.33 GB/s (open) against 2.94 and 2.93
-// for single passes with four MAC blocks per packet inside each pass's rounds.
+// computes block c of all sixteen: 1 + ceil(len/64) passes, no partial pass),
+// the data passes in pairs (two interleaved states). Poly1305 of packets
+// 0..7 runs as scalar radix-2^64 chains (MULX) stitched into those rounds:
+// the rounds saturate the vector pipes but leave the integer ALUs and the
+// multiplier idle. Poly1305 of packets 8..15 runs outside the rounds with
+// 64-bit IFMA lanes, lane p = packet p, each multiplying by its own r^2 in
+// two chains (no power table, no horizontal sum). Seal MACs the ciphertext
+// of earlier passes; open verifies before it writes any plaintext (packets
+// 8..15 before the passes, packets 0..7 after them from a keystream buffer).
+// At 32 x 1350 B this measured ~5% (seal) and ~6% (open) fewer cycles than
+// all sixteen in IFMA lanes after the passes (rdtsc, minimum and 10th
+// percentile of 6000 bursts). All sixteen as scalar chains was slower (the
+// multiplier then limits: ~0.87 against 0.78 cycles/byte), as were single
+// (not paired) states with scalar chains, and GCC's own code for the chains
+// (128-bit products through the stack, state words spilled in the rounds).
 //
 // Open computes block 0 (the one-time Poly1305 key) and the first pass of
 // keystream, then (packets up to 2 KiB) the rest of the keystream into a
@@ -71,6 +78,7 @@
 #endif
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <type_traits>
@@ -103,7 +111,7 @@ inline void bcast(__m512i& v, uint32_t x) { v = _mm512_set1_epi32(static_cast<in
 inline void bcast(__m256i& v, uint32_t x) { v = _mm256_set1_epi32(static_cast<int>(x)); }
 
 template <class V>
-inline void quarter(V& a, V& b, V& c, V& d) {
+inline __attribute__((always_inline)) void quarter(V& a, V& b, V& c, V& d) {
   a = vadd(a, b), d = vrol<16>(vxor(d, a));
   c = vadd(c, d), b = vrol<12>(vxor(b, c));
   a = vadd(a, b), d = vrol<8>(vxor(d, a));
@@ -125,6 +133,23 @@ inline __attribute__((always_inline)) void columns_diagonals(V* x) {
   quarter(x[1], x[6], x[11], x[12]);
   quarter(x[2], x[7], x[8], x[13]);
   quarter(x[3], x[4], x[9], x[14]);
+}
+
+// The same with hook() after every second quarter round.
+template <class V, class Hook>
+inline __attribute__((always_inline)) void columns_diagonals_hooked(V* x, Hook& hook) {
+  quarter(x[0], x[4], x[8], x[12]);
+  quarter(x[1], x[5], x[9], x[13]);
+  hook();
+  quarter(x[2], x[6], x[10], x[14]);
+  quarter(x[3], x[7], x[11], x[15]);
+  hook();
+  quarter(x[0], x[5], x[10], x[15]);
+  quarter(x[1], x[6], x[11], x[12]);
+  hook();
+  quarter(x[2], x[7], x[8], x[13]);
+  quarter(x[3], x[4], x[9], x[14]);
+  hook();
 }
 
 // 20 rounds (§2.3): ten column + diagonal double rounds. `hook` runs once per
@@ -255,6 +280,27 @@ inline __attribute__((always_inline)) void double_round(V* x, V* y) {
   RL_QSTEP(a, b2, d2, 8)
   RL_QSTEP(c2, d2, b2, 7)
 }
+
+// The same with hook() before every second step (four times per double
+// round): scalar Poly1305 work for the integer units, in small pieces so
+// that the out-of-order window overlaps it with the vector rounds.
+template <class V, class Hook>
+inline __attribute__((always_inline)) void double_round_hooked(V* x, V* y, Hook& hook) {
+  static constexpr int a[4] = {0, 1, 2, 3}, b[4] = {4, 5, 6, 7}, c[4] = {8, 9, 10, 11}, d[4] = {12, 13, 14, 15};
+  static constexpr int b2[4] = {5, 6, 7, 4}, c2[4] = {10, 11, 8, 9}, d2[4] = {15, 12, 13, 14};
+  hook();
+  RL_QSTEP(a, b, d, 16)
+  RL_QSTEP(c, d, b, 12)
+  hook();
+  RL_QSTEP(a, b, d, 8)
+  RL_QSTEP(c, d, b, 7)
+  hook();
+  RL_QSTEP(a, b2, d2, 16)
+  RL_QSTEP(c2, d2, b2, 12)
+  hook();
+  RL_QSTEP(a, b2, d2, 8)
+  RL_QSTEP(c2, d2, b2, 7)
+}
 #undef RL_QSTEP
 
 // Keystream blocks c .. c+W-1 into ks (64·W bytes, 64-aligned).
@@ -350,7 +396,7 @@ inline Acc6 acc6_zero() {
 
 // a += h * r (unreduced): limb products at weight 2^(44(i+j)); those at 2^132
 // and above fold back as x20 via s1, s2.
-inline void madd(Acc6& a, const L3& h, const Mul& r) {
+inline __attribute__((always_inline)) void madd(Acc6& a, const L3& h, const Mul& r) {
   a.lo0 = _mm512_madd52lo_epu64(a.lo0, h.l0, r.r0);
   a.hi0 = _mm512_madd52hi_epu64(a.hi0, h.l0, r.r0);
   a.lo1 = _mm512_madd52lo_epu64(a.lo1, h.l0, r.r1);
@@ -375,7 +421,7 @@ inline void madd(Acc6& a, const L3& h, const Mul& r) {
 // halves sit 52 bits up: 8 bits into the next limb; hi2 is at 2^140 = 5·2^10.
 // Bounds: inputs below 2^46 times multipliers below 2^50, at most six terms
 // per limb: lo sums < 2^55, hi < 2^47, so nothing here reaches 2^64.
-inline L3 carry(const Acc6& a) {
+inline __attribute__((always_inline)) L3 carry(const Acc6& a) {
   const __m512i m44 = _mm512_set1_epi64(static_cast<long long>(kM44));
   const __m512i m42 = _mm512_set1_epi64(static_cast<long long>(kM42));
   const __m512i a0 = _mm512_add_epi64(a.lo0, _mm512_add_epi64(_mm512_slli_epi64(a.hi2, 12), _mm512_slli_epi64(a.hi2, 10)));
@@ -389,7 +435,7 @@ inline L3 carry(const Acc6& a) {
 // h * r + m for the Horner loop (m rides in the low accumulators). The chain
 // from one group to the next is long, but the groups run inside the ChaCha20
 // rounds (seal) where the latency is hidden; fewer instructions win here.
-inline L3 horner(const L3& h, const L3& m, const Mul& r) {
+inline __attribute__((always_inline)) L3 horner(const L3& h, const L3& m, const Mul& r) {
   const __m512i z = _mm512_setzero_si512();
   Acc6 a{m.l0, m.l1, m.l2, z, z, z};
   madd(a, h, r);
@@ -400,7 +446,7 @@ inline L3 horner(const L3& h, const L3& m, const Mul& r) {
 // twelve terms per limb (lo sums < 2^56, hi < 2^46), and the m1 products do
 // not wait for h, so the chain from step to step is as long as horner()'s
 // for twice the blocks.
-inline L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const Mul& r8) {
+inline __attribute__((always_inline)) L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const Mul& r8) {
   const __m512i z = _mm512_setzero_si512();
   Acc6 a{m2.l0, m2.l1, m2.l2, z, z, z};
   madd(a, m1, r8);
@@ -408,13 +454,13 @@ inline L3 horner2(const L3& h, const L3& m1, const L3& m2, const Mul& r16, const
   return carry(a);
 }
 
-inline L3 mul(const L3& a, const L3& b) {
+inline __attribute__((always_inline)) L3 mul(const L3& a, const L3& b) {
   Acc6 acc = acc6_zero();
   madd(acc, a, as_mul(b));
   return carry(acc);
 }
 
-inline L3 blend(__mmask8 k, const L3& a, const L3& b) {
+inline __attribute__((always_inline)) L3 blend(__mmask8 k, const L3& a, const L3& b) {
   return {_mm512_mask_blend_epi64(k, a.l0, b.l0), _mm512_mask_blend_epi64(k, a.l1, b.l1),
           _mm512_mask_blend_epi64(k, a.l2, b.l2)};
 }
@@ -426,14 +472,14 @@ inline L3 lane(const L3& a, int i) {
 
 // Eight 16-byte blocks (lo = bytes 0..7 of each, hi = bytes 8..15) as limbs,
 // with the 2^128 bit in the lanes of `pad`.
-inline L3 limbs(__m512i lo, __m512i hi, __mmask8 pad) {
+inline __attribute__((always_inline)) L3 limbs(__m512i lo, __m512i hi, __mmask8 pad) {
   const __m512i m44 = _mm512_set1_epi64(static_cast<long long>(kM44));
   const __m512i l2 = _mm512_srli_epi64(hi, 24);
   return {_mm512_and_si512(lo, m44),
           _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(lo, 44), _mm512_slli_epi64(hi, 20)), m44),
           _mm512_mask_or_epi64(l2, pad, l2, _mm512_set1_epi64(int64_t{1} << 40))};
 }
-inline L3 limbs_at(const uint8_t* p, __mmask8 pad) {  // 128 contiguous bytes
+inline __attribute__((always_inline)) L3 limbs_at(const uint8_t* p, __mmask8 pad) {  // 128 contiguous bytes
   const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
   const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
@@ -676,8 +722,43 @@ struct PolyRun {
 // 2^64 with 64x64->128 multiplications; no powers of r to set up.
 // h = h0 + h1·2^64 + h2·2^128 (h2 small); r1 is a multiple of 4, so
 // r1·2^128 = (r1/4)·2^130 = 5·(r1/4) = s1 (mod p).
+using u128 = unsigned __int128;
+
+// One block: h = (h + lo + hi·2^64 + 2^128)·r, partly reduced (h2 stays
+// small).
+inline __attribute__((always_inline)) void sblock(uint64_t& h0, uint64_t& h1, uint64_t& h2, uint64_t r0, uint64_t r1,
+                                                  uint64_t s1, uint64_t lo, uint64_t hi) {
+  u128 t = static_cast<u128>(h0) + lo;
+  h0 = static_cast<uint64_t>(t);
+  t = static_cast<u128>(h1) + hi + static_cast<uint64_t>(t >> 64);
+  h1 = static_cast<uint64_t>(t);
+  h2 += 1 + static_cast<uint64_t>(t >> 64);
+  const u128 d0 = static_cast<u128>(h0) * r0 + static_cast<u128>(h1) * s1;
+  u128 d1 = static_cast<u128>(h0) * r1 + static_cast<u128>(h1) * r0 + static_cast<u128>(h2) * s1;
+  uint64_t d2 = h2 * r0;
+  d1 += static_cast<uint64_t>(d0 >> 64);
+  d2 += static_cast<uint64_t>(d1 >> 64);
+  h0 = static_cast<uint64_t>(d0);
+  h1 = static_cast<uint64_t>(d1);
+  h2 = d2 & 3;
+  const uint64_t fold = (d2 & ~uint64_t{3}) + (d2 >> 2);  // 5·(d2 >> 2)
+  t = static_cast<u128>(h0) + fold;
+  h0 = static_cast<uint64_t>(t);
+  t = static_cast<u128>(h1) + static_cast<uint64_t>(t >> 64);
+  h1 = static_cast<uint64_t>(t);
+  h2 += static_cast<uint64_t>(t >> 64);
+}
+
+// r (clamped, §2.5) and s1 = r1 + r1/4.
+inline void clamp_r(const uint8_t otk[32], uint64_t& r0, uint64_t& r1, uint64_t& s1) {
+  std::memcpy(&r0, otk, 8);
+  std::memcpy(&r1, otk + 8, 8);
+  r0 &= 0x0ffffffc0fffffffULL;
+  r1 &= 0x0ffffffc0ffffffcULL;
+  s1 = r1 + (r1 >> 2);
+}
+
 void poly1305_short(const uint8_t otk[32], const MacInput& in, uint8_t tag[16]) {
-  using u128 = unsigned __int128;
   uint64_t r0, r1;
   std::memcpy(&r0, otk, 8);
   std::memcpy(&r1, otk + 8, 8);
@@ -1156,6 +1237,9 @@ struct alignas(64) MbPoly {
   L3 m[4];
   L3 h;
   Mul r;
+  L3 hb;        // two-chain mode (step2): blocks 4q+1, 4q+3; h takes 4q, 4q+2
+  Mul rr;       // r^2
+  __mmask8 odd;  // lanes whose MAC input has an odd number of blocks
   __mmask8 act[4];
   const MacInput* mi[8];
   const uint8_t* base[8];  // ct - 16·a: MAC block k of a ciphertext block at base + 16k
@@ -1228,11 +1312,50 @@ struct alignas(64) MbPoly {
     h = act[i] == 0xFF ? carry(a) : blend(act[i], h, carry(a));
   }
 
+  // Two independent chains per lane at r^2 (the latency of one step hides
+  // behind the other): set up with init2() after init(), then step2(i).
+  void init2() {
+    const L3 rl{r.r0, r.r1, r.r2};
+    rr = as_mul(mul(rl, rl));
+    hb = h;
+    odd = 0;
+    for (int p = 0; p < 8; ++p) odd |= static_cast<__mmask8>((mi[p]->n & 1) << p);
+  }
+  inline void step2(int i) {
+    L3& t = (i & 1) ? hb : h;
+    const __m512i z = _mm512_setzero_si512();
+    Acc6 a{m[i].l0, m[i].l1, m[i].l2, z, z, z};
+    madd(a, t, rr);
+    t = act[i] == 0xFF ? carry(a) : blend(act[i], t, carry(a));
+  }
+  // With A = h (even blocks) and B = hb (odd), both at r^2: the value h·r
+  // of the single chain is A·r^2 + B·r for an even number of blocks (the
+  // last one is B's) and A·r + B·r^2 for an odd number.
+  void finish2(const uint8_t* const* otk, uint8_t (*tags)[16]) {
+    const Mul x{_mm512_mask_blend_epi64(odd, rr.r0, r.r0), _mm512_mask_blend_epi64(odd, rr.r1, r.r1),
+                _mm512_mask_blend_epi64(odd, rr.r2, r.r2), _mm512_mask_blend_epi64(odd, rr.s1, r.s1),
+                _mm512_mask_blend_epi64(odd, rr.s2, r.s2)};
+    const Mul y{_mm512_mask_blend_epi64(odd, r.r0, rr.r0), _mm512_mask_blend_epi64(odd, r.r1, rr.r1),
+                _mm512_mask_blend_epi64(odd, r.r2, rr.r2), _mm512_mask_blend_epi64(odd, r.s1, rr.s1),
+                _mm512_mask_blend_epi64(odd, r.s2, rr.s2)};
+    Acc6 a = acc6_zero();
+    madd(a, h, x);
+    madd(a, hb, y);
+    h = carry(a);
+    tags_of(otk, tags);
+  }
+
   // Lane p's tag.
   void finish(const uint8_t* const* otk, uint8_t (*tags)[16]) {
     Acc6 a = acc6_zero();
     madd(a, h, r);
     h = carry(a);
+    tags_of(otk, tags);
+  }
+
+  // Lane p's tag from h (the value of h·r of §2.5.1, before the final
+  // reduction).
+  void tags_of(const uint8_t* const* otk, uint8_t (*tags)[16]) {
     alignas(64) uint64_t l0[8], l1[8], l2[8];
     _mm512_store_si512(l0, h.l0);
     _mm512_store_si512(l1, h.l1);
@@ -1253,20 +1376,173 @@ struct alignas(64) MbPoly {
 };
 
 
-// Sixteen packets of kShortMax + 1 .. kPipeMax bytes. After pass 0 (the
-// one-time keys), the data passes run two at a time (blocks c and c+1 of
-// every packet in two interleaved states, as keystream32), and Poly1305 runs
-// between them, outside the rounds, its two eight-packet halves as two
-// independent chains. Seal MACs the chunks whose ciphertext is written;
-// open MACs everything first and then decrypts only the packets whose tag
-// matched, straight into the packets (no keystream buffer).
+// One scalar Poly1305 chain per packet (radix 2^64, as poly1305_short), for
+// the integer units while the vector units run the rounds. The chains step
+// over the whole ciphertext blocks; the AAD blocks before and the partial
+// block and the length block after run outside the rounds.
+struct alignas(64) Chain {
+  uint64_t h0, h1, h2, r0, r1, s1;
+  const uint8_t* p;    // next whole ciphertext block
+  const uint8_t* lim;  // blocks below lim hold their final bytes
+};
+
+inline uint64_t ld64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// One block of sblock() in assembly, for the chain at %[A] (r0, r1, s1 at
+// 24, 32, 40): h += block at p + OFF (with the 2^128 bit), then d0 = h0·r0 +
+// h1·s1, d1 = h0·r1 + h1·r0 + h2·s1 + d0/2^64, d2 = h2·r0 + d1/2^64, and h =
+// d mod 2^130 + 5·(d2 >> 2). (GCC's own code for the 128-bit products went
+// through the stack.)
+#define RL_SBLOCK(OFF)                    \
+  "add  " #OFF "(%[p]), %[h0]\n\t"        \
+  "adc  " #OFF "+8(%[p]), %[h1]\n\t"      \
+  "adc  $1, %[h2]\n\t"                    \
+  "mov  %[h1], %%rdx\n\t"                 \
+  "mulx 40(%[A]), %[a], %[b]\n\t"         \
+  "mulx 24(%[A]), %[h1], %[c]\n\t"        \
+  "mov  %[h0], %%rdx\n\t"                 \
+  "mulx 24(%[A]), %[h0], %[d]\n\t"        \
+  "add  %[a], %[h0]\n\t"                  \
+  "adc  %[b], %[d]\n\t"                   \
+  "mulx 32(%[A]), %[a], %[b]\n\t"         \
+  "add  %[a], %[h1]\n\t"                  \
+  "adc  %[b], %[c]\n\t"                   \
+  "mov  %[h2], %[a]\n\t"                  \
+  "imul 40(%[A]), %[a]\n\t"               \
+  "imul 24(%[A]), %[h2]\n\t"              \
+  "add  %[a], %[h1]\n\t"                  \
+  "adc  $0, %[c]\n\t"                     \
+  "add  %[d], %[h1]\n\t"                  \
+  "adc  %[c], %[h2]\n\t"                  \
+  "mov  %[h2], %[b]\n\t"                  \
+  "shr  $2, %[b]\n\t"                     \
+  "and  $3, %[h2]\n\t"                    \
+  "lea  (%[b], %[b], 4), %[a]\n\t"        \
+  "add  %[a], %[h0]\n\t"                  \
+  "adc  $0, %[h1]\n\t"                    \
+  "adc  $0, %[h2]\n\t"
+
+// Two blocks of chain A if they are ready (lim - p >= 32). One asm
+// statement, branch included, so that the compiler sees no branch inside the
+// rounds (with branches of its own it spilled state words there).
+inline __attribute__((always_inline)) void chain2(Chain* A) {
+  uint64_t h0, h1, h2, a, b, c, d, rdx;
+  const uint8_t* p;
+  asm volatile(
+      "mov  48(%[A]), %[p]\n\t"
+      "mov  56(%[A]), %[a]\n\t"
+      "sub  %[p], %[a]\n\t"
+      "cmp  $32, %[a]\n\t"
+      "jl   1f\n\t"
+      "mov  0(%[A]), %[h0]\n\t"
+      "mov  8(%[A]), %[h1]\n\t"
+      "mov  16(%[A]), %[h2]\n\t"
+      RL_SBLOCK(0) RL_SBLOCK(16)
+      "mov  %[h0], 0(%[A])\n\t"
+      "mov  %[h1], 8(%[A])\n\t"
+      "mov  %[h2], 16(%[A])\n\t"
+      "add  $32, %[p]\n\t"
+      "mov  %[p], 48(%[A])\n\t"
+      "1:\n\t"
+      : [h0] "=&r"(h0), [h1] "=&r"(h1), [h2] "=&r"(h2), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d),
+        [p] "=&r"(p), "=&d"(rdx)
+      : [A] "r"(A)
+      : "cc", "memory");
+}
+#undef RL_SBLOCK
+static_assert(offsetof(Chain, r0) == 24 && offsetof(Chain, s1) == 40 && offsetof(Chain, p) == 48 &&
+              offsetof(Chain, lim) == 56);
+
+template <int N>
+struct Chains {
+  Chain ch[N];
+  const uint8_t* end[N];  // past the whole ciphertext blocks
+  void init(int l, const uint8_t otk[32], const MacInput& mi) {
+    Chain& c = ch[l];
+    clamp_r(otk, c.r0, c.r1, c.s1);
+    c.h0 = c.h1 = c.h2 = 0;
+    for (size_t k = 0; k < mi.a; ++k) {
+      uint64_t lo, hi;
+      mi.block(k, lo, hi);
+      sblock(c.h0, c.h1, c.h2, c.r0, c.r1, c.s1, lo, hi);
+    }
+    c.p = c.lim = mi.ct;
+    end[l] = mi.ct + 16 * mi.c_full;
+  }
+
+  // One stitch site: chain cur (then the next in turn), two blocks if they
+  // are ready.
+  inline __attribute__((always_inline)) void site(unsigned& cur) {
+    chain2(ch + cur);
+    cur = (cur + 1) & (N - 1);
+  }
+
+  // Blocks below ct + bytes are ready.
+  void ready(const MacInput* mi, size_t bytes) {
+    for (int l = 0; l < N; ++l) ch[l].lim = bytes < 16 * mi[l].c_full ? mi[l].ct + bytes : end[l];
+  }
+
+  // Everything left (outside the rounds), then the tags. The chains take
+  // turns (independent: their multiplications overlap).
+  void finish(const MacInput* mi, const uint8_t (*otk)[32], uint8_t (*tags)[16]) {
+    size_t most = 0;
+    for (int l = 0; l < N; ++l) {
+      ch[l].lim = end[l];
+      const size_t left = static_cast<size_t>(end[l] - ch[l].p);
+      if (left > most) most = left;
+    }
+    for (size_t i = 0; i + 32 <= most; i += 32)
+      for (int l = 0; l < N; ++l) chain2(ch + l);
+    size_t k[N];
+    for (int l = 0; l < N; ++l) {
+      Chain& c = ch[l];
+      if (end[l] - c.p >= 16) {  // an odd last whole block
+        sblock(c.h0, c.h1, c.h2, c.r0, c.r1, c.s1, ld64(c.p), ld64(c.p + 8));
+        c.p += 16;
+      }
+      k[l] = mi[l].a + static_cast<size_t>(c.p - mi[l].ct) / 16;
+    }
+    for (int t = 0; t < 2; ++t) {  // the partial block (if any) and the length block
+      for (int l = 0; l < N; ++l) {
+        if (k[l] >= mi[l].n) continue;
+        Chain& c = ch[l];
+        uint64_t lo, hi;
+        mi[l].block(k[l]++, lo, hi);
+        sblock(c.h0, c.h1, c.h2, c.r0, c.r1, c.s1, lo, hi);
+      }
+    }
+    for (int l = 0; l < N; ++l) poly1305_finish(ch[l].h0, ch[l].h1, ch[l].h2, otk[l], tags[l]);
+  }
+
+  void wipe() { OPENSSL_cleanse(this, sizeof *this); }
+};
+
+// Sixteen packets of kShortMax + 1 .. kPipeMax bytes: ChaCha20 across the
+// lanes (pass 0 the one-time keys, then the data passes two at a time in
+// interleaved states). Poly1305 of packets 0..7 as scalar chains stitched
+// into the data passes (four sites per double round, two blocks each; the
+// vector pipes are saturated by the rounds, the multiplier and integer ALUs
+// are not), of packets 8..15 in the 64-bit IFMA lanes (two chains per lane
+// at r^2) outside the rounds. Seal: the chains run over the ciphertext of
+// the earlier passes; the IFMA half after the passes, with the chains'
+// leftovers in its shadow. Open: the IFMA half first, so packets 8..15 are
+// decrypted in the passes if their tag matched; the keystream of packets
+// 0..7 goes to a buffer while their chains run over the ciphertext, and is
+// XORed in only for those whose tag then matched.
 template <bool kSeal>
 __attribute__((noinline)) void mb16(AeadJob* const* js) {
   alignas(64) uint32_t w[16][16];  // w[word][lane]
-  alignas(64) uint8_t ks[1024];
   alignas(64) uint8_t otk[16][32];
+  constexpr int kS = 8;  // packets 0..7: scalar chains; 8..15: IFMA
+  alignas(64) uint8_t kb[kSeal ? 1 : 23][64 * kS];  // open: kb[c-1][64·l] = keystream block c of packet l < kS
   MacInput mi[16];
-  alignas(64) MbPoly poly[2];
+  Chains<kS> st;
+  alignas(64) MbPoly poly;
+  const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
   size_t maxb = 0;
   for (int l = 0; l < kMbLanes; ++l) {
     const ChaChaInput in = input_for(*js[l]);
@@ -1285,13 +1561,19 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   size_t lens[16];
   uint8_t* data[16];
   for (int l = 0; l < kMbLanes; ++l) lens[l] = js[l]->data.size(), data[l] = js[l]->data.data();
-  uint32_t live = 0xFFFF;  // open: the packets whose tag matched
-  // Feed-forward of pass c and data block c-1 XORed into every live packet.
+  uint32_t live = 0xFFFF;  // open: packets 8..15 whose tag matched (0..7 wait)
+  // Feed-forward of pass c and data block c-1 XORed into every live packet
+  // (open: packets 0..7 to kb instead).
   auto emit_pass = [&](__m512i* x, uint32_t c) {
     s[12] = _mm512_set1_epi32(static_cast<int>(c));
     for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
     const size_t off = 64 * (c - 1);
+    uint8_t* k = kb[kSeal ? 0 : c - 1];
     emit_blocks(x, [&](int l, __m512i b) {
+      if (!kSeal && l < kS) {
+        _mm512_store_si512(k + 64 * l, b);
+        return;
+      }
       if (((live >> l) & 1) == 0) return;
       if (off + 64 <= lens[l]) {
         uint8_t* p = data[l] + off;
@@ -1303,27 +1585,27 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
       }
     });
   };
-  // Data passes c .. maxb, two at a time; after(c_done) runs after each.
-  auto data_passes = [&](auto&& after) {
-    for (uint32_t c = 1; c <= maxb;) {
-      __m512i x[16], y[16];
-      for (int i = 0; i < 16; ++i) x[i] = s[i];
-      x[12] = _mm512_set1_epi32(static_cast<int>(c));
-      if (c + 1 <= maxb) {
-        for (int i = 0; i < 16; ++i) y[i] = s[i];
-        y[12] = _mm512_set1_epi32(static_cast<int>(c + 1));
-#pragma GCC unroll 10
-        for (int r = 0; r < 10; ++r) double_round(x, y);
-        emit_pass(x, c);
-        emit_pass(y, c + 1);
-        c += 2;
-      } else {
-        rounds20_unrolled(x);
-        emit_pass(x, c);
-        c += 1;
-      }
-      after(c - 1);
+  uint8_t tags[16][16];
+  unsigned cur = 0;
+  // The IFMA Poly1305 of packets kS.., with scalar chain steps of packets
+  // 0..kS-1 (those whose blocks are ready) in its shadow.
+  auto mac_ifma = [&] {
+    for (size_t q = 0, nq = poly.chunks(); q < nq; ++q) {
+      poly.prep(q);
+      for (int i = 0; i < 4; ++i) poly.step2(i);
+      if constexpr (kSeal)
+        for (int i = 0; i < 4; ++i) st.site(cur);
     }
+    poly.finish2(o1, tags + 8);
+  };
+  // Open: whether packet l's tag matched (its status set).
+  auto verify = [&](int l) {
+    AeadJob& j = *js[l];
+    const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
+    const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tags[l]), _mm_maskz_loadu_epi8(tm, j.tag));
+    const bool ok = _mm_testz_si128(diff, diff);
+    j.status = ok ? Status::ok : Status::auth_failed;
+    return ok;
   };
 
   {  // pass 0: the one-time keys
@@ -1332,65 +1614,73 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
     for (int i = 0; i < 16; ++i) x[i] = s[i];
     rounds20_unrolled(x);
     for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
-    store_blocks(x, ks);
+    emit_blocks(x, [&](int l, __m512i b) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(otk[l]), _mm512_castsi512_si256(b));
+    });
   }
-  for (int l = 0; l < kMbLanes; ++l) std::memcpy(otk[l], ks + 64 * l, 32);
-  const uint8_t* o0[8] = {otk[0], otk[1], otk[2], otk[3], otk[4], otk[5], otk[6], otk[7]};
-  const uint8_t* o1[8] = {otk[8], otk[9], otk[10], otk[11], otk[12], otk[13], otk[14], otk[15]};
+  for (int l = 0; l < kS; ++l) st.init(l, otk[l], mi[l]);
   {
-    const MacInput* m0[8] = {&mi[0], &mi[1], &mi[2], &mi[3], &mi[4], &mi[5], &mi[6], &mi[7]};
     const MacInput* m1[8] = {&mi[8], &mi[9], &mi[10], &mi[11], &mi[12], &mi[13], &mi[14], &mi[15]};
-    poly[0].init(m0, o0);
-    poly[1].init(m1, o1);
+    poly.init(m1, o1);
+    poly.init2();
   }
-  const size_t nq = poly[0].chunks() > poly[1].chunks() ? poly[0].chunks() : poly[1].chunks();
-  size_t q_next = 0;
-  // MAC chunks q_next .. upto-1 (chunk q lies in data blocks <= q).
-  auto mac_upto = [&](size_t upto) {
-    for (; q_next < upto && q_next < nq; ++q_next) {
-      poly[0].prep(q_next);
-      poly[1].prep(q_next);
-      for (int i = 0; i < 4; ++i) {
-        poly[0].step(i);
-        poly[1].step(i);
-      }
+  if constexpr (!kSeal) {
+    st.ready(mi, SIZE_MAX);
+    mac_ifma();
+    live = 0;
+    for (int l = kS; l < kMbLanes; ++l) live |= static_cast<uint32_t>(verify(l)) << l;
+  }
+  auto hook = [&st, &cur]() __attribute__((always_inline)) { st.site(cur); };
+  for (uint32_t c = 1; c <= maxb;) {
+    if constexpr (kSeal) st.ready(mi, 64 * (c - 1));
+    __m512i x[16], y[16];
+    for (int i = 0; i < 16; ++i) x[i] = s[i];
+    x[12] = _mm512_set1_epi32(static_cast<int>(c));
+    if (c + 1 <= maxb) {
+      for (int i = 0; i < 16; ++i) y[i] = s[i];
+      y[12] = _mm512_set1_epi32(static_cast<int>(c + 1));
+#pragma GCC unroll 10
+      for (int r = 0; r < 10; ++r) double_round_hooked(x, y, hook);
+      emit_pass(x, c);
+      emit_pass(y, c + 1);
+      c += 2;
+    } else {
+      for (int r = 0; r < 10; ++r) columns_diagonals_hooked(x, hook);
+      emit_pass(x, c);
+      c += 1;
     }
-  };
-  uint8_t tags[16][16];
+  }
   if constexpr (kSeal) {
-    // All the ciphertext first (16 packets of at most 1472 bytes stay in
-    // L1), then the MACs: running them between the pass pairs measured ~27%
-    // slower.
-    data_passes([](uint32_t) {});
-    mac_upto(nq);
-    poly[0].finish(o0, tags);
-    poly[1].finish(o1, tags + 8);
+    st.ready(mi, SIZE_MAX);
+    mac_ifma();
+    st.finish(mi, otk, tags);
     for (int l = 0; l < kMbLanes; ++l) {
       AeadJob& j = *js[l];
       std::memcpy(j.tag, tags[l], j.key->tag_len());
       j.status = Status::ok;
     }
   } else {
-    mac_upto(nq);
-    poly[0].finish(o0, tags);
-    poly[1].finish(o1, tags + 8);
-    live = 0;
-    for (int l = 0; l < kMbLanes; ++l) {
-      AeadJob& j = *js[l];
-      const __mmask16 tm = static_cast<__mmask16>((1u << j.key->tag_len()) - 1);
-      const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tags[l]), _mm_maskz_loadu_epi8(tm, j.tag));
-      const bool ok = _mm_testz_si128(diff, diff);
-      live |= static_cast<uint32_t>(ok) << l;
-      j.status = ok ? Status::ok : Status::auth_failed;
+    st.finish(mi, otk, tags);
+    for (int l = 0; l < kS; ++l) {
+      if (!verify(l)) continue;
+      uint8_t* p = data[l];
+      const size_t len = lens[l];
+      size_t off = 0, c = 0;
+      for (; off + 64 <= len; off += 64, ++c)
+        _mm512_storeu_si512(p + off, _mm512_xor_si512(_mm512_loadu_si512(p + off), _mm512_load_si512(kb[c] + 64 * l)));
+      if (off < len) {
+        const __mmask64 m = byte_mask(len - off);
+        _mm512_mask_storeu_epi8(p + off, m,
+                                _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, p + off), _mm512_load_si512(kb[c] + 64 * l)));
+      }
     }
-    if (live != 0) data_passes([](uint32_t) {});
+    OPENSSL_cleanse(kb, 64 * kS * maxb);
   }
-  OPENSSL_cleanse(ks, sizeof ks);
   OPENSSL_cleanse(otk, sizeof otk);
   OPENSSL_cleanse(tags, sizeof tags);
   OPENSSL_cleanse(s, sizeof s);  // the keys, if spilled
-  poly[0].wipe();
-  poly[1].wipe();
+  st.wipe();
+  poly.wipe();
 }
 
 // Whether a run of sixteen packets fills enough of the multi-buffer passes.
@@ -1509,7 +1799,7 @@ inline void load_samples(const MaskJob* m, size_t n, V* x12) {
 
 // Feed-forward of words 0..3 and the masks of lanes l < n out.
 template <class V, int W>
-inline void put_masks(const V* x, MaskJob* m, size_t n) {
+inline __attribute__((always_inline)) void put_masks(const V* x, MaskJob* m, size_t n) {
   V in[4], out[4];
   for (int i = 0; i < 4; ++i) {
     V c;
