@@ -15,7 +15,7 @@ const char* backend_requirements(Backend b) {
     case Backend::portable: return "nothing";
     case Backend::avx2: return "AVX2 + VAES + VPCLMULQDQ + AES-NI + PCLMUL + BMI2 with OS YMM state";
     case Backend::avx512:
-      return "AVX-512F/BW/VL + VAES + VPCLMULQDQ + AES-NI with OS ZMM state";
+      return "AVX-512F/BW/VL + VAES + VPCLMULQDQ + AES-NI + BMI2 with OS ZMM state";
   }
   return "?";
 }
@@ -88,7 +88,7 @@ bool backend_supported(Backend b) {
              f.bmi2;
     case Backend::avx512:
       return backend_ops_for(b) != nullptr && f.avx512f && f.avx512bw && f.avx512vl && f.vaes &&
-             f.vpclmulqdq && f.aesni;
+             f.vpclmulqdq && f.aesni && f.bmi2;  // BMI2: MULX in the ChaCha20-Poly1305 chains
   }
   return false;
 }
