@@ -491,7 +491,113 @@ size_t commit_run(std::span<Record> records, const AeadJob* jobs, const OpenMeta
 
 }  // namespace
 
+// After the AEAD, one record of the general loop: TLS 1.3's inner type
+// (§5.4), then the commit; or its refusal (bytes as they arrived). Sets
+// `closing` for an alert that closes this direction.
+Status RecordProtection::settle(Record& r, AeadJob& j, uint64_t seq, uint32_t body_off,
+                                bool& closing) {
+  Side& s = open_;
+  Status st = j.status;
+  uint8_t type = r.buf[r.offset];
+  size_t content = j.data.size();
+  if (st == Status::ok && cfg_.version == Version::tls13) {
+    // §5.4: the real type is the last non-zero byte; zeros after it are
+    // padding; no non-zero byte at all is an error.
+    const uint8_t* d = j.data.data();
+    size_t i = j.data.size();
+    while (i > 0 && d[i - 1] == 0) --i;
+    if (i == 0) st = Status::malformed;
+    else {
+      type = d[i - 1];
+      content = i - 1;
+      if (!protected_type(type) || (content == 0 && type != application_data) ||
+          (type == alert && content != 2))
+        st = Status::malformed;
+    }
+    if (st != Status::ok) restore(j);
+  }
+  if (st != Status::ok) {
+    r.status = st;
+    return st;
+  }
+  // Commit: the sequence number moves past this record.
+  if (seq == kLastSeq) s.seq_exhausted = true; else s.seq = seq + 1;
+  s.key.count_opened(content);
+  r.offset += body_off;
+  r.length = static_cast<uint32_t>(content);
+  r.type = type;
+  r.seq = seq;
+  r.status = Status::ok;
+  if (type == alert && alert_closes(cfg_.version, r.buf[r.offset], r.buf[r.offset + 1]))
+    closing = true;
+  return Status::ok;
+}
+
+// records[stop] failed or closed the direction: what follows from it.
+// Returns whether the chunk ends here (else it goes on after `stop`).
+bool RecordProtection::ends_chunk(std::span<Record> records, size_t stop, bool closing) {
+  Side& s = open_;
+  auto refuse_rest = [&](Status st) {
+    for (size_t k = stop + 1; k < records.size(); ++k) records[k].status = st;
+  };
+  // Counted only now: reaching the integrity limit wipes the key, and the
+  // restores above still needed it.
+  if (records[stop].status == Status::auth_failed && s.key.count_auth_failure() != Status::ok) {
+    refuse_rest(Status::key_exhausted);
+    return true;
+  }
+  if (closing) {
+    s.closed = true;
+    refuse_rest(Status::closed);
+    return true;
+  }
+  if (cfg_.stop_after_failure) {
+    failure_ = records[stop].status;
+    s.closed = true;
+    refuse_rest(Status::closed);
+    return true;
+  }
+  return false;  // the failed record is as if it never arrived
+}
+
+// A burst of one record, the usual shape of an interactive connection: the
+// lean loops' parse and commit without the chunk's arrays and loops. A
+// record the lean parse would not take goes to open_chunk before anything
+// is asked or changed; after the AEAD, settle() and ends_chunk() decide as
+// for a record of a burst.
+size_t RecordProtection::open_one(Record& r) {
+  Side& s = open_;
+  if (!s.installed || s.closed || s.seq_exhausted || s.seq == kLastSeq) return open_chunk({&r, 1});
+  const bool v13 = cfg_.version == Version::tls13;
+  Scratch<AeadJob, 1> jobs;  // constructed by the parse
+  AeadJob& job = jobs[0];
+  OpenMeta meta;
+  alignas(16) uint8_t aad[1][16];
+  const size_t took =
+      v13 ? parse13_run({&r, 1}, &s.key.aead(), recjob::load_iv(s.iv), s.seq, &job, &meta)
+          : parse12_run({&r, 1}, &s.key.aead(), recjob::load_iv(s.iv), recjob::le32(s.iv),
+                        is_gcm(s.suite), s.seq, &job, &meta, aad);
+  if (took == 0) return open_chunk({&r, 1});
+  if (const Status st = s.key.admit_open(now_for(s)); st != Status::ok) {
+    r.status = st;
+    return 0;
+  }
+  rl::open({&job, 1});
+  uint64_t bytes = 0;
+  if (commit_run({&r, 1}, &job, &meta, v13, &bytes) == 1) {
+    s.seq = meta.seq + 1;  // not kLastSeq (checked above)
+    s.key.count_opened(1, bytes);
+    return 1;
+  }
+  bool closing = false;
+  if (settle(r, job, meta.seq, meta.body_off, closing) == Status::ok && !closing) return 1;
+  const size_t ok = r.status == Status::ok ? 1 : 0;
+  ends_chunk({&r, 1}, 0, closing);
+  return ok;
+}
+
 size_t RecordProtection::open(std::span<Record> records) {
+  if (records.size() == 1) return open_one(records[0]);
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kChunk)
     ok += open_chunk(records.subspan(i, std::min(kChunk, records.size() - i)));
@@ -647,64 +753,16 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
         if (jobs[m].status == Status::ok) restore(jobs[m]);
         continue;
       }
-      Status st = jobs[m].status;
-      uint8_t type = r.buf[r.offset];
-      size_t content = jobs[m].data.size();
-      if (st == Status::ok && v13) {
-        // §5.4: the real type is the last non-zero byte; zeros after it are
-        // padding; no non-zero byte at all is an error.
-        const uint8_t* d = jobs[m].data.data();
-        size_t i = jobs[m].data.size();
-        while (i > 0 && d[i - 1] == 0) --i;
-        if (i == 0) st = Status::malformed;
-        else {
-          type = d[i - 1];
-          content = i - 1;
-          if (!protected_type(type) || (content == 0 && type != application_data) ||
-              (type == alert && content != 2))
-            st = Status::malformed;
-        }
-        if (st != Status::ok) restore(jobs[m]);
-      }
-      if (st != Status::ok) {
-        r.status = st;
+      if (settle(r, jobs[m], meta[m].seq, meta[m].body_off, closing) != Status::ok) {
         stop = idx[m];
         continue;
       }
-      // Commit: the sequence number moves past this record.
-      if (meta[m].seq == kLastSeq) s.seq_exhausted = true; else s.seq = meta[m].seq + 1;
-      s.key.count_opened(content);
-      r.offset += meta[m].body_off;
-      r.length = static_cast<uint32_t>(content);
-      r.type = type;
-      r.seq = meta[m].seq;
-      r.status = Status::ok;
       ++ok;
-      if (type == alert && alert_closes(cfg_.version, r.buf[r.offset], r.buf[r.offset + 1])) {
-        closing = true;
-        stop = idx[m];
-      }
+      if (closing) stop = idx[m];
     }
 
     if (stop >= records.size()) break;  // everything done
-    // Counted only now: reaching the integrity limit wipes the key, and the
-    // restores above still needed it.
-    if (records[stop].status == Status::auth_failed &&
-        s.key.count_auth_failure() != Status::ok) {
-      refuse_rest(stop + 1, Status::key_exhausted);
-      break;
-    }
-    if (closing) {
-      s.closed = true;
-      refuse_rest(stop + 1, Status::closed);
-      break;
-    }
-    if (cfg_.stop_after_failure) {
-      failure_ = records[stop].status;
-      s.closed = true;
-      refuse_rest(stop + 1, Status::closed);
-      break;
-    }
+    if (ends_chunk(records, stop, closing)) break;
     start = stop + 1;  // the failed record is as if it never arrived
   }
   return ok;
