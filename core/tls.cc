@@ -420,48 +420,60 @@ inline uint8_t* whole_app_record(const Record& r, size_t min_len, size_t* len) {
   return p[0] == application_data && kHeaderLen + *len == len_v ? p : nullptr;
 }
 
+// Builds *job for `r` if it is such a record, sealed with `seq`.
+[[gnu::always_inline]] inline bool parse13(const Record& r, const AeadKey* key, recjob::Block16 iv,
+                                           uint64_t seq, AeadJob* job, OpenMeta* meta) {
+  size_t len = 0;
+  uint8_t* const p = whole_app_record(r, kTagLen + 1, &len);
+  // §5.2, §5.4: application_data, the type byte and the tag at least, and
+  // at most 2^14+1 bytes of inner plaintext (which is under 2^14+256).
+  if (p == nullptr || len - (kTagLen + 1) > kMaxInner13 - 1) return false;
+  const size_t clen = len - kTagLen;
+  recjob::make(job, key, recjob::xor_seq(iv, seq), {p, kHeaderLen}, {p + kHeaderLen, clen},
+               p + kHeaderLen + clen);
+  meta->seq = seq;
+  meta->body_off = kHeaderLen;
+  return true;
+}
+
 // Builds jobs[i] for records[i] while each is such a record; seq is the
 // first record's. Returns how many.
 size_t parse13_run(std::span<Record> records, const AeadKey* key, recjob::Block16 iv,
                    uint64_t seq, AeadJob* jobs, OpenMeta* meta) {
   size_t i = 0;
-  for (; i < records.size(); ++i) {
-    size_t len = 0;
-    uint8_t* const p = whole_app_record(records[i], kTagLen + 1, &len);
-    // §5.2, §5.4: application_data, the type byte and the tag at least, and
-    // at most 2^14+1 bytes of inner plaintext (which is under 2^14+256).
-    if (p == nullptr || len - (kTagLen + 1) > kMaxInner13 - 1) break;
-    const size_t clen = len - kTagLen;
-    recjob::make(jobs + i, key, recjob::xor_seq(iv, seq + i), {p, kHeaderLen},
-                 {p + kHeaderLen, clen}, p + kHeaderLen + clen);
-    meta[i].seq = seq + i;
-    meta[i].body_off = kHeaderLen;
-  }
+  for (; i < records.size(); ++i)
+    if (!parse13(records[i], key, iv, seq + i, jobs + i, meta + i)) break;
   return i;
 }
 
 // The same for TLS 1.2 application_data records (RFC 5246 §6.2.3.3, RFC
 // 5288 §3 with the explicit nonce, RFC 7905 without): the 13-byte AAD built
 // in registers, one store per slot.
+[[gnu::always_inline]] inline bool parse12(const Record& r, const AeadKey* key, recjob::Block16 iv,
+                                           uint32_t salt, bool gcm, uint64_t seq, AeadJob* job,
+                                           OpenMeta* meta, uint8_t* aad) {
+  const size_t expl = gcm ? kExplicitNonceLen : 0;
+  size_t len = 0;
+  uint8_t* const p = whole_app_record(r, expl + kTagLen, &len);
+  if (p == nullptr || len - expl - kTagLen > kMaxPlaintext) return false;
+  const size_t plen = len - expl - kTagLen;
+  const recjob::Block16 nonce =
+      gcm ? recjob::salt_explicit(salt, p + kHeaderLen) : recjob::xor_seq(iv, seq);
+  recjob::store16(aad, recjob::aad13(seq, application_data, load_be16(p + 1),
+                                     static_cast<uint16_t>(plen)));
+  uint8_t* const body = p + kHeaderLen + expl;
+  recjob::make(job, key, nonce, {aad, kAad12Len}, {body, plen}, body + plen);
+  meta->seq = seq;
+  meta->body_off = static_cast<uint32_t>(kHeaderLen + expl);
+  return true;
+}
+
 size_t parse12_run(std::span<Record> records, const AeadKey* key, recjob::Block16 iv,
                    uint32_t salt, bool gcm, uint64_t seq, AeadJob* jobs, OpenMeta* meta,
                    uint8_t (*aads)[16]) {
-  const size_t expl = gcm ? kExplicitNonceLen : 0;
   size_t i = 0;
-  for (; i < records.size(); ++i) {
-    size_t len = 0;
-    uint8_t* const p = whole_app_record(records[i], expl + kTagLen, &len);
-    if (p == nullptr || len - expl - kTagLen > kMaxPlaintext) break;
-    const size_t plen = len - expl - kTagLen;
-    const recjob::Block16 nonce =
-        gcm ? recjob::salt_explicit(salt, p + kHeaderLen) : recjob::xor_seq(iv, seq + i);
-    recjob::store16(aads[i], recjob::aad13(seq + i, application_data, load_be16(p + 1),
-                                           static_cast<uint16_t>(plen)));
-    uint8_t* const body = p + kHeaderLen + expl;
-    recjob::make(jobs + i, key, nonce, {aads[i], kAad12Len}, {body, plen}, body + plen);
-    meta[i].seq = seq + i;
-    meta[i].body_off = static_cast<uint32_t>(kHeaderLen + expl);
-  }
+  for (; i < records.size(); ++i)
+    if (!parse12(records[i], key, iv, salt, gcm, seq + i, jobs + i, meta + i, aads[i])) break;
   return i;
 }
 
@@ -572,12 +584,12 @@ size_t RecordProtection::open_one(Record& r) {
   Scratch<AeadJob, 1> jobs;  // constructed by the parse
   AeadJob& job = jobs[0];
   OpenMeta meta;
-  alignas(16) uint8_t aad[1][16];
-  const size_t took =
-      v13 ? parse13_run({&r, 1}, &s.key.aead(), recjob::load_iv(s.iv), s.seq, &job, &meta)
-          : parse12_run({&r, 1}, &s.key.aead(), recjob::load_iv(s.iv), recjob::le32(s.iv),
-                        is_gcm(s.suite), s.seq, &job, &meta, aad);
-  if (took == 0) return open_chunk({&r, 1});
+  alignas(16) uint8_t aad[16];
+  const bool took =
+      v13 ? parse13(r, &s.key.aead(), recjob::load_iv(s.iv), s.seq, &job, &meta)
+          : parse12(r, &s.key.aead(), recjob::load_iv(s.iv), recjob::le32(s.iv), is_gcm(s.suite),
+                    s.seq, &job, &meta, aad);
+  if (!took) return open_chunk({&r, 1});
   if (const Status st = s.key.admit_open(now_for(s)); st != Status::ok) {
     r.status = st;
     return 0;
