@@ -138,6 +138,9 @@ class RecordProtection {
   [[gnu::noinline]] size_t seal_lean_finish(std::span<Record> records, const AeadJob* jobs,
                                             const MaskJob* masks, const uint8_t (*aad)[16]);
   size_t open_chunk(std::span<Record> records);
+  size_t open_one(Record& r);
+  Epoch* lean_epoch(size_t n, uint64_t* expected);
+  bool settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising);
 
   Clock clock_;
   EventQueue events_;

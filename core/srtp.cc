@@ -737,14 +737,9 @@ bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_
 
 // The window marks of a lean chunk (indices rising, above the highest): a lone
 // packet, as in bursts of 1, through commit() inline rather than the call.
-// (ReplayWindow::commit is otherwise left out of line: flatten puts its
-// body here, ~10 instructions instead of ~33 with the call.)
-[[gnu::always_inline, gnu::flatten]] inline void commit_one(ReplayWindow& w, uint64_t index) {
-  w.commit(index);
-}
 [[gnu::always_inline]] inline void commit_run(ReplayWindow& w, const uint64_t* index, size_t n) {
   if (n == 1) {
-    commit_one(w, index[0]);
+    w.commit(index[0]);
   } else {
     w.commit_rising(index, n);
   }

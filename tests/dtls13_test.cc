@@ -923,5 +923,102 @@ TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
   EXPECT_TRUE(r.newest);
 }
 
+
+// A record opened alone (open's one-record path) gives what the same record
+// gives at the head of a burst (open_chunk): status, type, sequence number,
+// newest, CID, bytes (a refused record's as they arrived), counters and
+// events; for the usual record, a forged one, a padded handshake record,
+// one that arrives late (below the window's top), after the soft age limit
+// and after the hard one. Each burst is the record and a copy of it (the
+// copy is refused as a replay or a failure; only the first is compared).
+TEST(Dtls13, OneRecordAloneEqualsTheHeadOfABurst) {
+  struct Fake {
+    uint64_t t = 100;
+    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
+  } fake;
+  for (Suite s : kAllSuites) {
+    for (const Bytes& cid : {Bytes{}, Bytes{7, 8, 9}}) {
+      SCOPED_TRACE(std::string(suite_info(s).name) + " cid " + std::to_string(cid.size()));
+      fake.t = 100;
+      Limits l;
+      l.soft_age_s = 5;
+      l.hard_age_s = 10;
+      KeyOptions o;
+      o.limits = &l;
+      const Clock clock{&Fake::read, &fake};
+      RecordProtection a(clock), one(clock), burst(clock);
+      ASSERT_EQ(a.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(one.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(burst.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(a.set_seal_cid(cid), Status::ok);
+      ASSERT_EQ(one.set_open_cid(cid), Status::ok);
+      ASSERT_EQ(burst.set_open_cid(cid), Status::ok);
+      const uint8_t junk[1] = {0};
+      auto both = [&](const Bytes& w, Status want) {
+        Bytes x = w, y = w, y2 = w;
+        Record r = Buf::view(x);
+        Record rs[2] = {Buf::view(y), Buf::view(y2)};
+        for (Record* q : {&r, &rs[0]}) {
+          q->newest = true;
+          q->cid = junk;
+        }
+        EXPECT_EQ(one.open({&r, 1}), want == Status::ok ? 1u : 0u);
+        burst.open(rs);
+        const Record& q = rs[0];
+        EXPECT_EQ(r.status(), want);
+        EXPECT_EQ(q.status(), r.status());
+        EXPECT_EQ(q.newest, r.newest);
+        EXPECT_EQ(q.cid.size(), r.cid.size());
+        if (r.status() == Status::ok) {
+          EXPECT_EQ(r.cid.size(), cid.size());
+          EXPECT_EQ(q.type, r.type);
+          EXPECT_EQ(q.epoch, r.epoch);
+          EXPECT_EQ(q.seq, r.seq);
+          EXPECT_EQ(Bytes(q.pkt.data(), q.pkt.data() + q.pkt.length),
+                    Bytes(r.pkt.data(), r.pkt.data() + r.pkt.length));
+        } else {
+          EXPECT_FALSE(r.newest);
+          EXPECT_TRUE(r.cid.empty());
+          EXPECT_EQ(x, w);
+          EXPECT_EQ(y, w);
+        }
+        const KeyEpoch* ko = one.key(Direction::open, 3);
+        const KeyEpoch* kb = burst.key(Direction::open, 3);
+        ASSERT_TRUE(ko != nullptr && kb != nullptr);
+        EXPECT_EQ(ko->counters().opened, kb->counters().opened);
+        EXPECT_EQ(ko->counters().bytes_opened, kb->counters().bytes_opened);
+        EXPECT_EQ(one.window(3)->highest(), burst.window(3)->highest());
+        KeyEvent eo, eb;
+        while (one.poll_event(eo)) {
+          ASSERT_TRUE(burst.poll_event(eb));
+          EXPECT_EQ(eo.kind, eb.kind);
+        }
+        EXPECT_FALSE(burst.poll_event(eb));
+      };
+      both(seal_one(a, {0, 1, 2}, {cid}), Status::ok);
+      Bytes forged = seal_one(a, test::random_bytes(40, 3), {cid});
+      forged[forged.size() - 2] ^= 4;
+      both(forged, Status::auth_failed);
+      both(seal_one(a, test::random_bytes(30, 4), {cid}, 22, 3), Status::ok);  // padded handshake
+      const Bytes late = seal_one(a, {5}, {cid});
+      both(seal_one(a, {6}, {cid}), Status::ok);
+      both(late, Status::ok);  // below the window's top: not the lean reconstruction
+      fake.t += 6;  // past the soft age
+      both(seal_one(a, {7}, {cid}), Status::ok);
+      fake.t += 5;  // past the hard age
+      Bytes expired_w;
+      {
+        // Sealed by a sender without the age limit (ours refuses by now).
+        RecordProtection a2;
+        ASSERT_EQ(a2.install(Direction::seal, 3, s, secret_for(s, 1)), Status::ok);
+        ASSERT_EQ(a2.set_seal_cid(cid), Status::ok);
+        for (int i = 0; i < 9; ++i) seal_one(a2, {0});
+        expired_w = seal_one(a2, {8}, {cid});
+      }
+      both(expired_w, Status::key_expired);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rl::dtls13
