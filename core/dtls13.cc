@@ -232,10 +232,13 @@ inline bool lean_sealable(const Record& r, size_t hdr) {
 // slot with one store; the record's header is written after the mask.
 // Sequence numbers seq0, seq0 + 1, ...; *bytes gets the content bytes.
 template <int kPos>
-size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, unsigned seq_at,
-                uint64_t seq0, const AeadKey* key, recjob::Block16 iv, const MaskKey* sn,
-                uint64_t epoch, AeadJob* jobs, MaskJob* masks, uint8_t (*aad)[16],
-                uint64_t* bytes) {
+[[gnu::always_inline]] inline size_t seal_run_body(std::span<Record> records,
+                                                   recjob::Block16 base, size_t hdr,
+                                                   unsigned seq_at, uint64_t seq0,
+                                                   const AeadKey* key, recjob::Block16 iv,
+                                                   const MaskKey* sn, uint64_t epoch,
+                                                   AeadJob* jobs, MaskJob* masks,
+                                                   uint8_t (*aad)[16], uint64_t* bytes) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t sum = 0;
@@ -265,12 +268,23 @@ size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, uns
   return i;
 }
 
+template <int kPos>
+size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, unsigned seq_at,
+                uint64_t seq0, const AeadKey* key, recjob::Block16 iv, const MaskKey* sn,
+                uint64_t epoch, AeadJob* jobs, MaskJob* masks, uint8_t (*aad)[16],
+                uint64_t* bytes) {
+  return seal_run_body<kPos>(records, base, hdr, seq_at, seq0, key, iv, sn, epoch, jobs, masks,
+                             aad, bytes);
+}
+
 // Phase 3 for those records: the header, the AAD slot with the mask XORed
 // onto the sequence number (§4.2.3), written before the ciphertext; the view
 // widened to the whole record.
 template <int kPos>
-size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob* masks,
-                   const uint8_t (*aad)[16], size_t hdr, unsigned seq_at) {
+[[gnu::always_inline]] inline size_t seal_finish_body(std::span<Record> records,
+                                                      const AeadJob* jobs, const MaskJob* masks,
+                                                      const uint8_t (*aad)[16], size_t hdr,
+                                                      unsigned seq_at) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   size_t ok = 0;
@@ -298,10 +312,56 @@ size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob
   }
   return ok;
 }
+template <int kPos>
+size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob* masks,
+                   const uint8_t (*aad)[16], size_t hdr, unsigned seq_at) {
+  return seal_finish_body<kPos>(records, jobs, masks, aad, hdr, seq_at);
+}
 }  // namespace
 
 
+// A burst of one record: the lean loop's phases for it (seal_lean,
+// seal_lean_finish) without seal_chunk's arrays and general loop; anything
+// else goes to seal_chunk before anything is asked or changed. The key is
+// asked once, admit_seal(1, length): what seal_chunk's general mode asks
+// for one record, and (no age limit, so the key is quiet whenever it is
+// live) what its fast mode's two questions, admit_seal(0, 0) then
+// admit_seal(1, length), come to.
+size_t RecordProtection::seal_one(Record& r) {
+  const size_t cid_len = seal_cid_len_;
+  if (!seal_.live() || seal_.next_seq == UINT64_MAX || cid_len > kLeanMaxCid ||
+      seal_.key.limits().has_age_limit() || !lean_sealable(r, seal_headroom(cid_len)))
+    return seal_chunk({&r, 1});
+  // (BurstClock's "now" for a key without an age limit.)
+  if (const Status st = seal_.key.admit_seal(1, r.pkt.length, seal_.key.installed_at());
+      st != Status::ok) {
+    r.pkt.status = st;  // no sequence number used
+    return 0;
+  }
+  Scratch<AeadJob, 1> jobs;
+  Scratch<MaskJob, 1> masks;
+  alignas(16) uint8_t aad[1][16];
+  uint64_t bytes = 0;
+  // Both take it (lean_sealable); without a CID (the constant 5-byte
+  // header) inline, with one as seal_chunk's lean loop.
+  if (cid_len == 0) {
+    const recjob::Block16 base{
+        static_cast<uint8_t>(kFixedBits | kBitS | kBitL | (seal_.epoch & 3)), 0};
+    seal_run_body<3>({&r, 1}, base, 5, 1, seal_.next_seq, &seal_.key.aead(),
+                     recjob::load_iv(seal_.iv), &seal_.sn, seal_.epoch, &jobs[0], &masks[0], aad,
+                     &bytes);
+  } else {
+    seal_lean({&r, 1}, &jobs[0], &masks[0], aad, &bytes);
+  }
+  ++seal_.next_seq;
+  rl::seal(jobs.first(1));
+  rl::mask(masks.first(1));  // §4.2.3, over the ciphertext just produced
+  if (cid_len == 0) return seal_finish_body<3>({&r, 1}, &jobs[0], &masks[0], aad, 5, 1);
+  return seal_lean_finish({&r, 1}, &jobs[0], &masks[0], aad);
+}
+
 size_t RecordProtection::seal(std::span<Record> records) {
+  if (records.size() == 1) return seal_one(records[0]);
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));

@@ -130,6 +130,7 @@ class RecordProtection {
     return e.live() ? &e : nullptr;
   }
   size_t seal_chunk(std::span<Record> records);
+  size_t seal_one(Record& r);
   // The seal's lean loop (core/dtls13.cc): CIDs up to this many bytes keep
   // the header within one 16-byte AAD slot.
   static constexpr size_t kLeanMaxCid = 11;

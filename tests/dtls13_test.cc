@@ -1020,5 +1020,115 @@ TEST(Dtls13, OneRecordAloneEqualsTheHeadOfABurst) {
   }
 }
 
+
+// Sealing one record at a time (seal's one-record path) gives exactly what
+// bursts give (seal_chunk's lean and general loops): bytes of every buffer,
+// statuses, epochs, sequence numbers, the next sequence number, counters
+// and events; with and without a CID (also one too long for the lean
+// header), near the record and byte limits and with an age limit.
+TEST(Dtls13, SealOneAtATimeEqualsBursts) {
+  struct Fake {
+    uint64_t t = 100;
+    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
+  } fake;
+  struct In {
+    Bytes plain;
+    uint8_t type = 23;
+    uint16_t pad = 0;
+    bool seq16 = true, with_length = true;
+    uint32_t head = 8 + kMaxCidLen;
+    int tail = -1;  // -1: RecordBuf's
+  };
+  std::vector<In> mix;
+  for (int i = 0; i < 5; ++i) mix.push_back({test::random_bytes(1350 + i, 90 + i)});
+  mix.push_back({test::random_bytes(20, 100), 22});
+  mix.push_back({test::random_bytes(20, 101), 23, 7});
+  mix.push_back({test::random_bytes(20, 102), 23, 0, false});
+  mix.push_back({test::random_bytes(20, 103), 23, 0, true, false});
+  mix.push_back({test::random_bytes(20, 104), 24});  // not a type that can be sealed
+  mix.push_back({test::random_bytes(20, 105), 23, 0, true, true, 2});
+  mix.push_back({test::random_bytes(20, 106), 23, 0, true, true, 8 + kMaxCidLen, 16});
+  mix.push_back({test::random_bytes(kMaxPlaintext + 1, 107)});
+  mix.push_back({{}, 23});
+  for (int i = 0; i < 4; ++i) mix.push_back({test::random_bytes(64 + 301 * i, 110 + i)});
+  auto run = [&](const char* what, Suite s, const Bytes& cid, const Limits* l, bool ages,
+                 size_t burst_len) {
+    SCOPED_TRACE(std::string(suite_info(s).name) + " " + what + " cid " +
+                 std::to_string(cid.size()));
+    fake.t = 100;
+    const Clock clock = ages ? Clock{&Fake::read, &fake} : Clock{};
+    RecordProtection a(clock), b(clock);
+    KeyOptions o;
+    o.limits = l;
+    ASSERT_EQ(a.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+    ASSERT_EQ(b.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+    ASSERT_EQ(a.set_seal_cid(cid), Status::ok);
+    ASSERT_EQ(b.set_seal_cid(cid), Status::ok);
+    if (ages) fake.t += 7;  // past the soft age
+    std::vector<Buf> ba, bb;
+    for (const In& in : mix) {
+      for (auto* v : {&ba, &bb}) {
+        v->emplace_back(in.plain, in.type);
+        Record& r = v->back().rec;
+        r.padding = in.pad;
+        r.seq16 = in.seq16;
+        r.with_length = in.with_length;
+        r.pkt.offset = in.head;
+        if (in.tail >= 0) r.pkt.capacity = r.pkt.offset + r.pkt.length + in.tail;
+      }
+    }
+    std::vector<Record> recs;
+    for (Buf& x : ba) recs.push_back(x.rec);
+    size_t ok_burst = 0, ok_one = 0;
+    for (size_t i = 0; i < recs.size(); i += burst_len)
+      ok_burst += a.seal(std::span<Record>(recs).subspan(i, std::min(burst_len, recs.size() - i)));
+    for (size_t i = 0; i < mix.size(); ++i) {
+      SCOPED_TRACE("record " + std::to_string(i));
+      Record r = bb[i].rec;
+      ok_one += b.seal({&r, 1});
+      EXPECT_EQ(recs[i].status(), r.status());
+      EXPECT_EQ(recs[i].pkt.offset, r.pkt.offset);
+      EXPECT_EQ(recs[i].pkt.length, r.pkt.length);
+      if (r.status() == Status::ok) {
+        EXPECT_EQ(recs[i].epoch, r.epoch);
+        EXPECT_EQ(recs[i].seq, r.seq);
+      }
+      EXPECT_EQ(ba[i].mem, bb[i].mem);
+    }
+    EXPECT_EQ(ok_burst, ok_one);
+    EXPECT_EQ(a.next_seq(), b.next_seq());
+    const KeyCounters& ca = a.key(Direction::seal, 3)->counters();
+    const KeyCounters& cb = b.key(Direction::seal, 3)->counters();
+    EXPECT_EQ(ca.sealed, cb.sealed);
+    EXPECT_EQ(ca.bytes_sealed, cb.bytes_sealed);
+    KeyEvent ea, eb;
+    while (a.poll_event(ea)) {
+      ASSERT_TRUE(b.poll_event(eb));
+      EXPECT_EQ(ea.kind, eb.kind);
+      EXPECT_EQ(ea.records, eb.records);
+      EXPECT_EQ(ea.bytes, eb.bytes);
+    }
+    EXPECT_FALSE(b.poll_event(eb));
+  };
+  for (Suite s : kAllSuites) {
+    for (const Bytes& cid : {Bytes{}, Bytes{1, 2, 3}, test::random_bytes(12, 120)}) {
+      run("bursts of 5", s, cid, nullptr, false, 5);
+      run("one burst", s, cid, nullptr, false, 32);
+      Limits l;
+      l.soft_records = 4;
+      l.hard_records = 9;
+      run("record limits", s, cid, &l, false, 3);
+      Limits bytes;
+      bytes.soft_bytes = 3000;
+      bytes.hard_bytes = 6000;
+      run("byte limits", s, cid, &bytes, false, 4);
+      Limits ages;
+      ages.soft_age_s = 5;
+      ages.hard_age_s = 100;
+      run("age limit", s, cid, &ages, true, 5);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rl::dtls13
