@@ -232,10 +232,13 @@ inline bool lean_sealable(const Record& r, size_t hdr) {
 // slot with one store; the record's header is written after the mask.
 // Sequence numbers seq0, seq0 + 1, ...; *bytes gets the content bytes.
 template <int kPos>
-size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, unsigned seq_at,
-                uint64_t seq0, const AeadKey* key, recjob::Block16 iv, const MaskKey* sn,
-                uint64_t epoch, AeadJob* jobs, MaskJob* masks, uint8_t (*aad)[16],
-                uint64_t* bytes) {
+[[gnu::always_inline]] inline size_t seal_run_body(std::span<Record> records,
+                                                   recjob::Block16 base, size_t hdr,
+                                                   unsigned seq_at, uint64_t seq0,
+                                                   const AeadKey* key, recjob::Block16 iv,
+                                                   const MaskKey* sn, uint64_t epoch,
+                                                   AeadJob* jobs, MaskJob* masks,
+                                                   uint8_t (*aad)[16], uint64_t* bytes) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t sum = 0;
@@ -265,12 +268,23 @@ size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, uns
   return i;
 }
 
+template <int kPos>
+size_t seal_run(std::span<Record> records, recjob::Block16 base, size_t hdr, unsigned seq_at,
+                uint64_t seq0, const AeadKey* key, recjob::Block16 iv, const MaskKey* sn,
+                uint64_t epoch, AeadJob* jobs, MaskJob* masks, uint8_t (*aad)[16],
+                uint64_t* bytes) {
+  return seal_run_body<kPos>(records, base, hdr, seq_at, seq0, key, iv, sn, epoch, jobs, masks,
+                             aad, bytes);
+}
+
 // Phase 3 for those records: the header, the AAD slot with the mask XORed
 // onto the sequence number (§4.2.3), written before the ciphertext; the view
 // widened to the whole record.
 template <int kPos>
-size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob* masks,
-                   const uint8_t (*aad)[16], size_t hdr, unsigned seq_at) {
+[[gnu::always_inline]] inline size_t seal_finish_body(std::span<Record> records,
+                                                      const AeadJob* jobs, const MaskJob* masks,
+                                                      const uint8_t (*aad)[16], size_t hdr,
+                                                      unsigned seq_at) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   size_t ok = 0;
@@ -298,10 +312,56 @@ size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob
   }
   return ok;
 }
+template <int kPos>
+size_t seal_finish(std::span<Record> records, const AeadJob* jobs, const MaskJob* masks,
+                   const uint8_t (*aad)[16], size_t hdr, unsigned seq_at) {
+  return seal_finish_body<kPos>(records, jobs, masks, aad, hdr, seq_at);
+}
 }  // namespace
 
 
+// A burst of one record: the lean loop's phases for it (seal_lean,
+// seal_lean_finish) without seal_chunk's arrays and general loop; anything
+// else goes to seal_chunk before anything is asked or changed. The key is
+// asked once, admit_seal(1, length): what seal_chunk's general mode asks
+// for one record, and (no age limit, so the key is quiet whenever it is
+// live) what its fast mode's two questions, admit_seal(0, 0) then
+// admit_seal(1, length), come to.
+size_t RecordProtection::seal_one(Record& r) {
+  const size_t cid_len = seal_cid_len_;
+  if (!seal_.live() || seal_.next_seq == UINT64_MAX || cid_len > kLeanMaxCid ||
+      seal_.key.limits().has_age_limit() || !lean_sealable(r, seal_headroom(cid_len)))
+    return seal_chunk({&r, 1});
+  // (BurstClock's "now" for a key without an age limit.)
+  if (const Status st = seal_.key.admit_seal(1, r.pkt.length, seal_.key.installed_at());
+      st != Status::ok) {
+    r.pkt.status = st;  // no sequence number used
+    return 0;
+  }
+  Scratch<AeadJob, 1> jobs;
+  Scratch<MaskJob, 1> masks;
+  alignas(16) uint8_t aad[1][16];
+  uint64_t bytes = 0;
+  // Both take it (lean_sealable); without a CID (the constant 5-byte
+  // header) inline, with one as seal_chunk's lean loop.
+  if (cid_len == 0) {
+    const recjob::Block16 base{
+        static_cast<uint8_t>(kFixedBits | kBitS | kBitL | (seal_.epoch & 3)), 0};
+    seal_run_body<3>({&r, 1}, base, 5, 1, seal_.next_seq, &seal_.key.aead(),
+                     recjob::load_iv(seal_.iv), &seal_.sn, seal_.epoch, &jobs[0], &masks[0], aad,
+                     &bytes);
+  } else {
+    seal_lean({&r, 1}, &jobs[0], &masks[0], aad, &bytes);
+  }
+  ++seal_.next_seq;
+  rl::seal(jobs.first(1));
+  rl::mask(masks.first(1));  // §4.2.3, over the ciphertext just produced
+  if (cid_len == 0) return seal_finish_body<3>({&r, 1}, &jobs[0], &masks[0], aad, 5, 1);
+  return seal_lean_finish({&r, 1}, &jobs[0], &masks[0], aad);
+}
+
 size_t RecordProtection::seal(std::span<Record> records) {
+  if (records.size() == 1) return seal_one(records[0]);
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
@@ -497,6 +557,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 // ---- 4. Open --------------------------------------------------------------------
 
 size_t RecordProtection::open(std::span<Record> records) {
+  if (records.size() == 1) return open_one(records[0]);
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
@@ -526,8 +587,10 @@ inline void put_byte(recjob::Block16& w, size_t at, uint8_t v) {
 
 // Phase 1: how many records from the first have the lean shape; their mask
 // jobs (sample = the first ciphertext bytes, §4.2.3) are built.
-size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8_t* cid,
-                  size_t cid_len, const MaskKey* sn, MaskJob* masks) {
+[[gnu::always_inline]] inline size_t lean_parse_body(std::span<Record> records, uint8_t b0,
+                                                     size_t hdr, const uint8_t* cid,
+                                                     size_t cid_len, const MaskKey* sn,
+                                                     MaskJob* masks) {
   size_t i = 0;
   for (; i < records.size(); ++i) {
     const PacketView& p = records[i].pkt;
@@ -547,6 +610,11 @@ size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8
   return i;
 }
 
+size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8_t* cid,
+                  size_t cid_len, const MaskKey* sn, MaskJob* masks) {
+  return lean_parse_body(records, b0, hdr, cid, cid_len, sn, masks);
+}
+
 // Phase 3: unmasks and reconstructs each record's sequence number (§4.2.2)
 // and builds its AEAD job, while the number lies in [expected, expected +
 // 2^15] (then the closest candidate is expected + (low - expected) mod 2^16,
@@ -557,9 +625,11 @@ size_t lean_parse(std::span<Record> records, uint8_t b0, size_t hdr, const uint8
 // where those bytes sit: 0 in the first 8 (a CID of up to 5 bytes), 1 in
 // the second 8, 2 across the two; 3 is no CID (a constant 5-byte header).
 template <int kPos>
-size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned seq_at,
-                 uint64_t expected, const AeadKey* key, recjob::Block16 iv, const MaskJob* masks,
-                 AeadJob* jobs, uint8_t (*aad)[16]) {
+[[gnu::always_inline]] inline size_t lean_jobs_body(std::span<Record> records, uint64_t epoch,
+                                                    size_t hdr, unsigned seq_at,
+                                                    uint64_t expected, const AeadKey* key,
+                                                    recjob::Block16 iv, const MaskJob* masks,
+                                                    AeadJob* jobs, uint8_t (*aad)[16]) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t lo = expected;  // the least sequence number the next record may have
@@ -597,11 +667,19 @@ size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned
   return k;
 }
 
+template <int kPos>
+size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned seq_at,
+                 uint64_t expected, const AeadKey* key, recjob::Block16 iv, const MaskJob* masks,
+                 AeadJob* jobs, uint8_t (*aad)[16]) {
+  return lean_jobs_body<kPos>(records, epoch, hdr, seq_at, expected, key, iv, masks, jobs, aad);
+}
+
 // Phase 5: commits records[t] (job t) while each opened and is application
 // data without padding (RFC 8446 §5.4: its last byte is the type). Returns
 // how many; *bytes gets their content bytes.
-size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow& window,
-                   size_t cid_len, uint64_t* bytes) {
+[[gnu::always_inline]] inline size_t lean_commit_body(std::span<Record> records,
+                                                      const AeadJob* jobs, ReplayWindow& window,
+                                                      size_t cid_len, uint64_t* bytes) {
   uint64_t sum = 0;
   size_t t = 0;
   for (; t < records.size(); ++t) {
@@ -615,7 +693,8 @@ size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow&
     window.commit(r.seq);
     r.type = 23;
     r.newest = true;  // the current epoch, above every record opened before
-    if (cid_len != 0) r.cid = {p.buf + p.offset + 1, cid_len};
+    // (Without a CID: empty, as the general loop leaves it.)
+    r.cid = {p.buf + p.offset + 1, cid_len};
     p.offset = static_cast<uint32_t>(plain - p.buf);
     p.length = static_cast<uint32_t>(content);
     p.status = Status::ok;
@@ -624,7 +703,137 @@ size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow&
   *bytes = sum;
   return t;
 }
+size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow& window,
+                   size_t cid_len, uint64_t* bytes) {
+  return lean_commit_body(records, jobs, window, cid_len, bytes);
+}
 }  // namespace
+
+// Phase 5 for one record whose AEAD ran (its job `j`, its epoch `e`): the
+// commit of what authenticated, or its refusal (bytes as they arrived).
+// `rising`: the burst's records are of one epoch with rising sequence
+// numbers (none repeats another of the burst).
+bool RecordProtection::settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising) {
+  PacketView& p = r.pkt;
+  if (j.status != Status::ok) {
+    e.key.count_auth_failure();  // may reach the integrity limit (§4.5.3)
+    p.status = j.status;
+    return false;
+  }
+  if (!rising) {
+    if (const Status st = e.window.check(r.seq); st != Status::ok) {
+      // A duplicate of a record earlier in this same burst. It opened:
+      // sealing it again with the same key, nonce and AAD puts back the
+      // exact ciphertext and tag (its bytes as they arrived).
+      rl::seal({&j, 1});
+      e.key.count_replay();
+      p.status = st;
+      return false;
+    }
+  }
+  // RFC 8446 §5.4: strip the zero padding; the last non-zero byte is the
+  // real content type; all zeros is an error.
+  uint8_t* plain = j.data.data();
+  size_t plain_len = j.data.size();
+  // A record refused here opened: it is sealed again (as above) so that
+  // it keeps its bytes as they arrived.
+  while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
+  if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
+    rl::seal({&j, 1});
+    p.status = Status::malformed;
+    return false;
+  }
+  if (plain_len - 1 > kMaxPlaintext) {
+    rl::seal({&j, 1});
+    p.status = Status::record_overflow;
+    return false;
+  }
+  r.type = plain[--plain_len];
+  r.newest = !open_any_ || e.epoch > open_current_ ||
+             (e.epoch == open_current_ && (e.window.empty() || r.seq > e.window.highest()));
+  e.window.commit(r.seq);
+  e.key.count_opened(plain_len);
+  if (e.key.counters().opened == 1 && open_any_ && e.epoch > open_current_) {
+    KeyEvent ev;
+    ev.epoch = e.epoch;
+    ev.dir = Direction::open;
+    ev.kind = KeyEvent::peer_updated;
+    events_.push(ev);
+  }
+  if (!open_any_ || e.epoch > open_current_) open_current_ = e.epoch;
+  open_any_ = true;
+  // A CID sits before the sequence number; the header line itself is
+  // not read again (a large burst has long pushed it out of L1).
+  if (seq_at > 1) r.cid = {p.data() + 1, open_cid_len_};
+  p.offset = static_cast<uint32_t>(plain - p.buf);
+  p.length = static_cast<uint32_t>(plain_len);
+  p.status = Status::ok;
+  return true;
+}
+
+// The lean loops' epoch for a burst of n records: the current one, when the
+// burst cannot reach a limit (then counting it once equals counting each
+// record), its sequence numbers are far from 2^64, and the header fits one
+// 16-byte AAD slot. *expected: the least sequence number the next record
+// may have.
+inline RecordProtection::Epoch* RecordProtection::lean_epoch(size_t n, uint64_t* expected) {
+  Epoch* const le = &open_[open_current_ & 3];
+  const size_t lhdr = 1 + size_t{open_cid_len_} + 2 + 2;
+  const uint64_t lexpected = le->window.empty() ? 0 : le->window.highest() + 1;
+  const KeyCounters& lc = le->key.counters();
+  const uint64_t lsoft = le->key.limits().soft_bytes;
+  *expected = lexpected;
+  const bool ok = open_any_ && le->live() && le->epoch == open_current_ && lhdr <= 16 &&
+                  lexpected < (uint64_t{1} << 62) && lc.bytes_opened < lsoft &&
+                  lsoft - lc.bytes_opened > n * uint64_t{kMaxPlaintext};
+  return ok ? le : nullptr;
+}
+
+// A burst of one record (interactive traffic): the lean loops' phases for
+// it without the chunk's arrays and loops. A record the lean parse or the
+// lean reconstruction would not take goes to open_chunk with nothing
+// changed (the epoch's admit_open, asked again there, has no further
+// effect); after the AEAD, settle() decides as for a record of a burst.
+size_t RecordProtection::open_one(Record& r) {
+  uint64_t expected = 0;
+  Epoch* const le = lean_epoch(1, &expected);
+  if (le == nullptr) return open_chunk({&r, 1});
+  const size_t hdr = 1 + size_t{open_cid_len_} + 2 + 2;
+  const unsigned seq_at = 1u + open_cid_len_;
+  const uint8_t b0 = static_cast<uint8_t>(kFixedBits | (open_cid_len_ != 0 ? kBitC : 0) | kBitS |
+                                          kBitL | (open_current_ & 3));
+  Scratch<MaskJob, 1> masks;
+  Scratch<AeadJob, 1> jobs;
+  alignas(16) uint8_t aad[1][16];
+  if (lean_parse_body({&r, 1}, b0, hdr, open_cid_, open_cid_len_, &le->sn, &masks[0]) == 0)
+    return open_chunk({&r, 1});
+  if (const Status st = le->key.admit_open(BurstClock(clock_).now_for(le->key)); st != Status::ok) {
+    // What open_chunk's general loop gives this record.
+    r.cid = {};
+    r.newest = false;
+    r.pkt.status = st;
+    return 0;
+  }
+  rl::mask(masks.first(1));
+  const recjob::Block16 iv = recjob::load_iv(le->iv);
+  // No CID: the constant 5-byte header, inline; with one, as open_chunk.
+  const auto run = seq_at + 2 <= 8 ? lean_jobs<0> : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
+  const size_t took =
+      seq_at == 1 ? lean_jobs_body<3>({&r, 1}, le->epoch, hdr, seq_at, expected, &le->key.aead(),
+                                      iv, &masks[0], &jobs[0], aad)
+                  : run({&r, 1}, le->epoch, hdr, seq_at, expected, &le->key.aead(), iv, &masks[0],
+                        &jobs[0], aad);
+  if (took == 0) return open_chunk({&r, 1});
+  rl::open(jobs.first(1));
+  uint64_t bytes = 0;
+  if (lean_commit_body({&r, 1}, &jobs[0], le->window, open_cid_len_, &bytes) == 1) {
+    le->key.count_opened(1, bytes);
+    return 1;
+  }
+  r.cid = {};
+  r.newest = false;
+  return settle(r, jobs[0], *le, seq_at, true) ? 1 : 0;
+}
 
 size_t RecordProtection::open_chunk(std::span<Record> records) {
   struct Parsed {
@@ -660,17 +869,12 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // first is parsed (a prefetch never faults, whatever the view holds).
   for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
 
-  // The lean loops' epoch: the current one, when the burst cannot reach a
-  // limit (then counting it once equals counting each record), its sequence
-  // numbers are far from 2^64, and the header fits one 16-byte AAD slot.
+  // The lean loops' epoch (lean_epoch()).
+  uint64_t lexpected = 0;
+  Epoch* const lean_e = lean_epoch(records.size(), &lexpected);
+  const bool lean_ok = lean_e != nullptr;
   Epoch* const le = &open_[open_current_ & 3];
   const size_t lhdr = 1 + size_t{open_cid_len_} + 2 + 2;
-  const uint64_t lexpected = le->window.empty() ? 0 : le->window.highest() + 1;
-  const KeyCounters& lc = le->key.counters();
-  const uint64_t lsoft = le->key.limits().soft_bytes;
-  const bool lean_ok = open_any_ && le->live() && le->epoch == open_current_ && lhdr <= 16 &&
-                       lexpected < (uint64_t{1} << 62) && lc.bytes_opened < lsoft &&
-                       lsoft - lc.bytes_opened > records.size() * uint64_t{kMaxPlaintext};
   size_t lean = 0;  // records 0..lean-1 passed the lean parse
 
   // Phase 1: parse; nothing changes. The usual records first, through the
@@ -865,64 +1069,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
   for (size_t k = m0; k < lean_a; ++k) ps[k] = lean_parsed(le, lhdr, records[k]);
   for (size_t t = m0; t < a; ++t) {
-    Parsed& q = ps[aidx[t]];
-    Record& r = records[idx[aidx[t]]];
-    PacketView& p = r.pkt;
-    if (jobs[t].status != Status::ok) {
-      q.e->key.count_auth_failure();  // may reach the integrity limit (§4.5.3)
-      p.status = jobs[t].status;
-      continue;
-    }
-    if (!rising) {
-      if (const Status st = q.e->window.check(r.seq); st != Status::ok) {
-        // A duplicate of a record earlier in this same burst. It opened:
-        // sealing it again with the same key, nonce and AAD puts back the
-        // exact ciphertext and tag (its bytes as they arrived).
-        rl::seal({&jobs[t], 1});
-        q.e->key.count_replay();
-        p.status = st;
-        continue;
-      }
-    }
-    // RFC 8446 §5.4: strip the zero padding; the last non-zero byte is the
-    // real content type; all zeros is an error.
-    uint8_t* plain = jobs[t].data.data();
-    size_t plain_len = jobs[t].data.size();
-    // A record refused here opened: it is sealed again (as above) so that
-    // it keeps its bytes as they arrived.
-    while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
-    if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
-      rl::seal({&jobs[t], 1});
-      p.status = Status::malformed;
-      continue;
-    }
-    if (plain_len - 1 > kMaxPlaintext) {
-      rl::seal({&jobs[t], 1});
-      p.status = Status::record_overflow;
-      continue;
-    }
-    r.type = plain[--plain_len];
-    r.newest = !open_any_ || q.e->epoch > open_current_ ||
-               (q.e->epoch == open_current_ &&
-                (q.e->window.empty() || r.seq > q.e->window.highest()));
-    q.e->window.commit(r.seq);
-    q.e->key.count_opened(plain_len);
-    if (q.e->key.counters().opened == 1 && open_any_ && q.e->epoch > open_current_) {
-      KeyEvent ev;
-      ev.epoch = q.e->epoch;
-      ev.dir = Direction::open;
-      ev.kind = KeyEvent::peer_updated;
-      events_.push(ev);
-    }
-    if (!open_any_ || q.e->epoch > open_current_) open_current_ = q.e->epoch;
-    open_any_ = true;
-    // A CID sits before the sequence number; the header line itself is
-    // not read again (a large burst has long pushed it out of L1).
-    if (q.seq_at > 1) r.cid = {p.data() + 1, open_cid_len_};
-    p.offset = static_cast<uint32_t>(plain - p.buf);
-    p.length = static_cast<uint32_t>(plain_len);
-    p.status = Status::ok;
-    ++ok;
+    const Parsed& q = ps[aidx[t]];
+    ok += settle(records[idx[aidx[t]]], jobs[t], *q.e, q.seq_at, rising) ? 1 : 0;
   }
   return ok;
 }

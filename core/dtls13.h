@@ -130,6 +130,7 @@ class RecordProtection {
     return e.live() ? &e : nullptr;
   }
   size_t seal_chunk(std::span<Record> records);
+  size_t seal_one(Record& r);
   // The seal's lean loop (core/dtls13.cc): CIDs up to this many bytes keep
   // the header within one 16-byte AAD slot.
   static constexpr size_t kLeanMaxCid = 11;
@@ -138,6 +139,9 @@ class RecordProtection {
   [[gnu::noinline]] size_t seal_lean_finish(std::span<Record> records, const AeadJob* jobs,
                                             const MaskJob* masks, const uint8_t (*aad)[16]);
   size_t open_chunk(std::span<Record> records);
+  size_t open_one(Record& r);
+  Epoch* lean_epoch(size_t n, uint64_t* expected);
+  bool settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising);
 
   Clock clock_;
   EventQueue events_;

@@ -721,13 +721,18 @@ namespace {
 // key's SRTP lifetime below every limit that admit() and count() check: then
 // admitting and counting them one at a time refuses none and posts no event,
 // and one sum at the end gives the same counters.
-bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_bytes) {
+[[gnu::always_inline]] inline bool far_from_limits_inl(const Lifetime& l, Direction dir,
+                                                       uint64_t n, uint64_t max_bytes) {
   const Limits& lim = l.limits;
   const KeyCounters& c = l.c;
   if (c.auth_failures >= lim.max_auth_failures) return false;
   if (dir == Direction::seal) return recjob::far_from_limits(lim, c, n, max_bytes);
   return c.opened < lim.soft_records && n < lim.soft_records - c.opened &&
          c.bytes_opened < lim.soft_bytes && max_bytes < lim.soft_bytes - c.bytes_opened;
+}
+
+bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_bytes) {
+  return far_from_limits_inl(l, dir, n, max_bytes);
 }
 
 // The window marks of a lean chunk (indices rising, above the highest): a lone
@@ -741,7 +746,7 @@ bool far_from_limits(const Lifetime& l, Direction dir, uint64_t n, uint64_t max_
 }
 }  // namespace
 
-template <bool sealing>
+template <bool sealing, bool one>
 size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   constexpr Direction dir = sealing ? Direction::seal : Direction::open;
   constexpr uint32_t kTag = 16;  // RFC 7714 §8: AEAD_AES_*_GCM tags
@@ -758,9 +763,11 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   }
   MasterSlot& m = ks.slots[ks.active];
   DerivedKeys& d = m.d[0];
-  const size_t count = pkts.size();
+  const size_t count = one ? 1 : pkts.size();
   // (Lengths are 32-bit: 2^32 bytes a packet bounds the chunk's bytes.)
-  if (!m.live || !d.valid || !far_from_limits(m.life[0], dir, count, uint64_t{count} << 32)) {
+  // (Inline for one packet: the call is a visible share of its cost.)
+  if (!m.live || !d.valid ||
+      !(one ? far_from_limits_inl : far_from_limits)(m.life[0], dir, count, uint64_t{count} << 32)) {
     return 0;
   }
   // Every index this chunk can reach is below 2^48 (RFC 3711 §3.3.1: the
@@ -777,12 +784,12 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   const uint64_t salt_hi = recjob::le64(d.salt) ^ uint64_t{ssrc_mem} << 16;
   const uint32_t salt_lo = recjob::le32(d.salt + 8);
   uint64_t prev = top;
-  uint64_t index[Burst::kMax];
+  uint64_t index[one ? 1 : Burst::kMax];
   // Every header of the chunk requested at once so that the misses overlap:
   // received packets are often not in L1 yet, nor are a large burst's sent
   // ones (the AEAD of the last burst went through them). A prefetch never
   // faults, whatever a view holds.
-  if (count > 1) {
+  if (!one && count > 1) {
     for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
   }
   size_t n = 0;
@@ -884,7 +891,7 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
 // one (accept: tag written, or tag checked and state committed; reject).
 // The pieces are defined in that order below: settling, kernels, rules.
 template <bool rtcp, bool sealing>
-size_t Session::run(std::span<PacketView> pkts) {
+size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
   constexpr Direction dir = sealing ? Direction::seal : Direction::open;
   if (dir_ != dir) {
     for (PacketView& p : pkts) p.status = Status::invalid_argument;
@@ -892,16 +899,19 @@ size_t Session::run(std::span<PacketView> pkts) {
   }
   size_t ok = 0;
   // SRTP: the lean loop takes whole chunks while it can, the general loop
-  // below the rest, from the first packet the lean loop left.
+  // below the rest, from the first packet the lean loop left (a lone packet
+  // has been offered to the lean loop already: see seal() / open()).
   std::span<PacketView> rest = pkts;
   if constexpr (!rtcp) {
-    while (!rest.empty()) {
-      const size_t n = std::min(Burst::kMax, rest.size());
-      const size_t took = lean<sealing>(rest.first(n), ok);
-      rest = rest.subspan(took);
-      if (took < n) break;
+    if (lean_loop) {
+      while (!rest.empty()) {
+        const size_t n = std::min(Burst::kMax, rest.size());
+        const size_t took = lean<sealing>(rest.first(n), ok);
+        rest = rest.subspan(took);
+        if (took < n) break;
+      }
+      if (rest.empty()) return ok;
     }
-    if (rest.empty()) return ok;
   }
   // The clock is read at most once per call, and only for keys with age limits.
   uint64_t now_cache = 0;
@@ -1487,8 +1497,25 @@ size_t Session::run(std::span<PacketView> pkts) {
 
 // The direction is the session's: a seal call on an open session (or the
 // reverse) refuses every packet.
-size_t Session::seal(std::span<PacketView> pkts) { return run<false, true>(pkts); }
-size_t Session::open(std::span<PacketView> pkts) { return run<false, false>(pkts); }
+// A lone packet (bursts of 1) goes to the lean loop compiled for one packet
+// first; one it leaves goes to the general loop, as from run()'s own lean
+// loop (the same code and checks).
+size_t Session::seal(std::span<PacketView> pkts) {
+  if (pkts.size() == 1 && dir_ == Direction::seal) {
+    size_t ok = 0;
+    if (lean<true, true>(pkts, ok) == 1) return ok;
+    return run<false, true>(pkts, false);
+  }
+  return run<false, true>(pkts);
+}
+size_t Session::open(std::span<PacketView> pkts) {
+  if (pkts.size() == 1 && dir_ == Direction::open) {
+    size_t ok = 0;
+    if (lean<false, true>(pkts, ok) == 1) return ok;
+    return run<false, false>(pkts, false);
+  }
+  return run<false, false>(pkts);
+}
 size_t Session::seal_rtcp(std::span<PacketView> pkts) { return run<true, true>(pkts); }
 size_t Session::open_rtcp(std::span<PacketView> pkts) { return run<true, false>(pkts); }
 

@@ -228,10 +228,12 @@ class Session {
                      std::unique_ptr<KeySet>& out);
   // One burst of SRTP or SRTCP packets to seal or to open (srtp.cc §4).
   template <bool rtcp, bool sealing>
-  size_t run(std::span<PacketView> pkts);
+  size_t run(std::span<PacketView> pkts, bool lean_loop = true);
   // The lean loop for the usual SRTP AEAD chunk (srtp.cc §4): how many of the
   // first `pkts` (at most one chunk) it settled; run() takes the rest.
-  template <bool sealing>
+  // `one`: a call with a single packet (pkts.size() == 1), compiled apart so
+  // that the chunk's loops and arrays fold away.
+  template <bool sealing, bool one = false>
   size_t lean(std::span<PacketView> pkts, size_t& ok);
 
   Direction dir_;

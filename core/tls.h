@@ -44,6 +44,7 @@
 
 #include "core/keys.h"
 #include "core/packet.h"
+#include "simd/jobs.h"
 #include "simd/status.h"
 #include "simd/suite.h"
 
@@ -195,7 +196,11 @@ class RecordProtection {
   uint64_t now_for(const Side& s) const;
   size_t padded_inner(size_t content_len) const;
   size_t seal_chunk(std::span<Record> records);
+  size_t seal_one(Record& r);
   size_t open_chunk(std::span<Record> records);
+  size_t open_one(Record& r);
+  Status settle(Record& r, AeadJob& j, uint64_t seq, uint32_t body_off, bool& closing);
+  bool ends_chunk(std::span<Record> records, size_t stop, bool closing);
 
   Config cfg_;
   Padding padding_{};

@@ -923,5 +923,212 @@ TEST(Dtls13Cid, NewestFlagAcrossEpochs) {
   EXPECT_TRUE(r.newest);
 }
 
+
+// A record opened alone (open's one-record path) gives what the same record
+// gives at the head of a burst (open_chunk): status, type, sequence number,
+// newest, CID, bytes (a refused record's as they arrived), counters and
+// events; for the usual record, a forged one, a padded handshake record,
+// one that arrives late (below the window's top), after the soft age limit
+// and after the hard one. Each burst is the record and a copy of it (the
+// copy is refused as a replay or a failure; only the first is compared).
+TEST(Dtls13, OneRecordAloneEqualsTheHeadOfABurst) {
+  struct Fake {
+    uint64_t t = 100;
+    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
+  } fake;
+  for (Suite s : kAllSuites) {
+    for (const Bytes& cid : {Bytes{}, Bytes{7, 8, 9}}) {
+      SCOPED_TRACE(std::string(suite_info(s).name) + " cid " + std::to_string(cid.size()));
+      fake.t = 100;
+      Limits l;
+      l.soft_age_s = 5;
+      l.hard_age_s = 10;
+      KeyOptions o;
+      o.limits = &l;
+      const Clock clock{&Fake::read, &fake};
+      RecordProtection a(clock), one(clock), burst(clock);
+      ASSERT_EQ(a.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(one.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(burst.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      ASSERT_EQ(a.set_seal_cid(cid), Status::ok);
+      ASSERT_EQ(one.set_open_cid(cid), Status::ok);
+      ASSERT_EQ(burst.set_open_cid(cid), Status::ok);
+      const uint8_t junk[1] = {0};
+      auto both = [&](const Bytes& w, Status want) {
+        Bytes x = w, y = w, y2 = w;
+        Record r = Buf::view(x);
+        Record rs[2] = {Buf::view(y), Buf::view(y2)};
+        for (Record* q : {&r, &rs[0]}) {
+          q->newest = true;
+          q->cid = junk;
+        }
+        EXPECT_EQ(one.open({&r, 1}), want == Status::ok ? 1u : 0u);
+        burst.open(rs);
+        const Record& q = rs[0];
+        EXPECT_EQ(r.status(), want);
+        EXPECT_EQ(q.status(), r.status());
+        EXPECT_EQ(q.newest, r.newest);
+        EXPECT_EQ(q.cid.size(), r.cid.size());
+        if (r.status() == Status::ok) {
+          EXPECT_EQ(r.cid.size(), cid.size());
+          EXPECT_EQ(q.type, r.type);
+          EXPECT_EQ(q.epoch, r.epoch);
+          EXPECT_EQ(q.seq, r.seq);
+          EXPECT_EQ(Bytes(q.pkt.data(), q.pkt.data() + q.pkt.length),
+                    Bytes(r.pkt.data(), r.pkt.data() + r.pkt.length));
+        } else {
+          EXPECT_FALSE(r.newest);
+          EXPECT_TRUE(r.cid.empty());
+          EXPECT_EQ(x, w);
+          EXPECT_EQ(y, w);
+        }
+        const KeyEpoch* ko = one.key(Direction::open, 3);
+        const KeyEpoch* kb = burst.key(Direction::open, 3);
+        ASSERT_TRUE(ko != nullptr && kb != nullptr);
+        EXPECT_EQ(ko->counters().opened, kb->counters().opened);
+        EXPECT_EQ(ko->counters().bytes_opened, kb->counters().bytes_opened);
+        EXPECT_EQ(one.window(3)->highest(), burst.window(3)->highest());
+        KeyEvent eo, eb;
+        while (one.poll_event(eo)) {
+          ASSERT_TRUE(burst.poll_event(eb));
+          EXPECT_EQ(eo.kind, eb.kind);
+        }
+        EXPECT_FALSE(burst.poll_event(eb));
+      };
+      both(seal_one(a, {0, 1, 2}, {cid}), Status::ok);
+      Bytes forged = seal_one(a, test::random_bytes(40, 3), {cid});
+      forged[forged.size() - 2] ^= 4;
+      both(forged, Status::auth_failed);
+      both(seal_one(a, test::random_bytes(30, 4), {cid}, 22, 3), Status::ok);  // padded handshake
+      const Bytes late = seal_one(a, {5}, {cid});
+      both(seal_one(a, {6}, {cid}), Status::ok);
+      both(late, Status::ok);  // below the window's top: not the lean reconstruction
+      fake.t += 6;  // past the soft age
+      both(seal_one(a, {7}, {cid}), Status::ok);
+      fake.t += 5;  // past the hard age
+      Bytes expired_w;
+      {
+        // Sealed by a sender without the age limit (ours refuses by now).
+        RecordProtection a2;
+        ASSERT_EQ(a2.install(Direction::seal, 3, s, secret_for(s, 1)), Status::ok);
+        ASSERT_EQ(a2.set_seal_cid(cid), Status::ok);
+        for (int i = 0; i < 9; ++i) seal_one(a2, {0});
+        expired_w = seal_one(a2, {8}, {cid});
+      }
+      both(expired_w, Status::key_expired);
+    }
+  }
+}
+
+
+// Sealing one record at a time (seal's one-record path) gives exactly what
+// bursts give (seal_chunk's lean and general loops): bytes of every buffer,
+// statuses, epochs, sequence numbers, the next sequence number, counters
+// and events; with and without a CID (also one too long for the lean
+// header), near the record and byte limits and with an age limit.
+TEST(Dtls13, SealOneAtATimeEqualsBursts) {
+  struct Fake {
+    uint64_t t = 100;
+    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
+  } fake;
+  struct In {
+    Bytes plain;
+    uint8_t type = 23;
+    uint16_t pad = 0;
+    bool seq16 = true, with_length = true;
+    uint32_t head = 8 + kMaxCidLen;
+    int tail = -1;  // -1: RecordBuf's
+  };
+  std::vector<In> mix;
+  for (int i = 0; i < 5; ++i) mix.push_back({test::random_bytes(1350 + i, 90 + i)});
+  mix.push_back({test::random_bytes(20, 100), 22});
+  mix.push_back({test::random_bytes(20, 101), 23, 7});
+  mix.push_back({test::random_bytes(20, 102), 23, 0, false});
+  mix.push_back({test::random_bytes(20, 103), 23, 0, true, false});
+  mix.push_back({test::random_bytes(20, 104), 24});  // not a type that can be sealed
+  mix.push_back({test::random_bytes(20, 105), 23, 0, true, true, 2});
+  mix.push_back({test::random_bytes(20, 106), 23, 0, true, true, 8 + kMaxCidLen, 16});
+  mix.push_back({test::random_bytes(kMaxPlaintext + 1, 107)});
+  mix.push_back({{}, 23});
+  for (int i = 0; i < 4; ++i) mix.push_back({test::random_bytes(64 + 301 * i, 110 + i)});
+  auto run = [&](const char* what, Suite s, const Bytes& cid, const Limits* l, bool ages,
+                 size_t burst_len) {
+    SCOPED_TRACE(std::string(suite_info(s).name) + " " + what + " cid " +
+                 std::to_string(cid.size()));
+    fake.t = 100;
+    const Clock clock = ages ? Clock{&Fake::read, &fake} : Clock{};
+    RecordProtection a(clock), b(clock);
+    KeyOptions o;
+    o.limits = l;
+    ASSERT_EQ(a.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+    ASSERT_EQ(b.install(Direction::seal, 3, s, secret_for(s, 1), o), Status::ok);
+    ASSERT_EQ(a.set_seal_cid(cid), Status::ok);
+    ASSERT_EQ(b.set_seal_cid(cid), Status::ok);
+    if (ages) fake.t += 7;  // past the soft age
+    std::vector<Buf> ba, bb;
+    for (const In& in : mix) {
+      for (auto* v : {&ba, &bb}) {
+        v->emplace_back(in.plain, in.type);
+        Record& r = v->back().rec;
+        r.padding = in.pad;
+        r.seq16 = in.seq16;
+        r.with_length = in.with_length;
+        r.pkt.offset = in.head;
+        if (in.tail >= 0) r.pkt.capacity = r.pkt.offset + r.pkt.length + in.tail;
+      }
+    }
+    std::vector<Record> recs;
+    for (Buf& x : ba) recs.push_back(x.rec);
+    size_t ok_burst = 0, ok_one = 0;
+    for (size_t i = 0; i < recs.size(); i += burst_len)
+      ok_burst += a.seal(std::span<Record>(recs).subspan(i, std::min(burst_len, recs.size() - i)));
+    for (size_t i = 0; i < mix.size(); ++i) {
+      SCOPED_TRACE("record " + std::to_string(i));
+      Record r = bb[i].rec;
+      ok_one += b.seal({&r, 1});
+      EXPECT_EQ(recs[i].status(), r.status());
+      EXPECT_EQ(recs[i].pkt.offset, r.pkt.offset);
+      EXPECT_EQ(recs[i].pkt.length, r.pkt.length);
+      if (r.status() == Status::ok) {
+        EXPECT_EQ(recs[i].epoch, r.epoch);
+        EXPECT_EQ(recs[i].seq, r.seq);
+      }
+      EXPECT_EQ(ba[i].mem, bb[i].mem);
+    }
+    EXPECT_EQ(ok_burst, ok_one);
+    EXPECT_EQ(a.next_seq(), b.next_seq());
+    const KeyCounters& ca = a.key(Direction::seal, 3)->counters();
+    const KeyCounters& cb = b.key(Direction::seal, 3)->counters();
+    EXPECT_EQ(ca.sealed, cb.sealed);
+    EXPECT_EQ(ca.bytes_sealed, cb.bytes_sealed);
+    KeyEvent ea, eb;
+    while (a.poll_event(ea)) {
+      ASSERT_TRUE(b.poll_event(eb));
+      EXPECT_EQ(ea.kind, eb.kind);
+      EXPECT_EQ(ea.records, eb.records);
+      EXPECT_EQ(ea.bytes, eb.bytes);
+    }
+    EXPECT_FALSE(b.poll_event(eb));
+  };
+  for (Suite s : kAllSuites) {
+    for (const Bytes& cid : {Bytes{}, Bytes{1, 2, 3}, test::random_bytes(12, 120)}) {
+      run("bursts of 5", s, cid, nullptr, false, 5);
+      run("one burst", s, cid, nullptr, false, 32);
+      Limits l;
+      l.soft_records = 4;
+      l.hard_records = 9;
+      run("record limits", s, cid, &l, false, 3);
+      Limits bytes;
+      bytes.soft_bytes = 3000;
+      bytes.hard_bytes = 6000;
+      run("byte limits", s, cid, &bytes, false, 4);
+      Limits ages;
+      ages.soft_age_s = 5;
+      ages.hard_age_s = 100;
+      run("age limit", s, cid, &ages, true, 5);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rl::dtls13
