@@ -418,76 +418,22 @@ TEST(Tls12, MixedBurstsAgreeWithOneAtATime) {
 }
 
 
-// Inputs for seal's one-record path against its burst loops: the usual
-// records (seal_one takes them) with every kind it leaves to seal_chunk
-// between them: empty application data, another type, an alert that does not
-// close, too little headroom or tailroom, too long, a type that cannot be
-// sealed, a full-size record.
-std::vector<test::ToSeal> seal_mix(uint64_t seed) {
-  std::vector<test::ToSeal> v;
-  for (int i = 0; i < 6; ++i) v.push_back({random_bytes(1350 + i, seed + i)});
-  v.push_back({{}, application_data});
-  v.push_back({random_bytes(40, seed + 20), handshake});
-  v.push_back({Bytes{1, 90}, alert});  // warning user_canceled: does not close
-  v.push_back({random_bytes(10, seed + 21), application_data, 4});  // no headroom
-  v.push_back({random_bytes(10, seed + 22), application_data, 16, 15});  // no room for the tag
-  v.push_back({random_bytes(10, seed + 26), application_data, 16, 16});  // 1.3: no room for the type
-  v.push_back({random_bytes(kMaxPlaintext + 1, seed + 23)});
-  v.push_back({random_bytes(10, seed + 24), change_cipher_spec});
-  v.push_back({random_bytes(kMaxPlaintext, seed + 25), application_data, 16, 17});
-  for (int i = 0; i < 5; ++i) v.push_back({random_bytes(64 + 97 * i, seed + 30 + i)});
-  return v;
-}
-
 // Sealing one record at a time (seal_one) gives exactly what bursts give
 // (seal_chunk's simple and general loops): bytes, statuses, sequence
 // numbers, counters and events; with padding (ignored by 1.2), near the record limits, near
 // the end of the sequence space, with an age limit, and across close_notify.
 TEST(Tls12, SealOneAtATimeEqualsBursts) {
-  struct Fake {
-    uint64_t t = 5000;
-    static uint64_t read(void* c) { return static_cast<Fake*>(c)->t; }
-  } fake;
   rl::test::for_each_backend([&](Backend) {
     for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
       const Bytes key = random_bytes(suite_info(s).key_len, 70);
       const Bytes iv = random_bytes(s == Suite::chacha20_poly1305 ? 12 : 4, 71);
-      auto run = [&](const char* what, const std::vector<test::ToSeal>& in, size_t burst_len,
-                     const Limits* l = nullptr, uint64_t initial_seq = 0, Padding pad = {},
-                     bool ages = false) -> size_t {
-        SCOPED_TRACE(std::string(suite_info(s).name) + " " + what);
-        Config c = v12();
-        if (ages) c.clock = Clock{&Fake::read, &fake};
-        RecordProtection a(c), b(c);
-        EXPECT_EQ(a.install_tls12(Direction::seal, s, key, iv, l, initial_seq), Status::ok);
-        EXPECT_EQ(b.install_tls12(Direction::seal, s, key, iv, l, initial_seq), Status::ok);
-        EXPECT_EQ(a.set_padding(pad), Status::ok);
-        EXPECT_EQ(b.set_padding(pad), Status::ok);
-        KeyEvent e;
-        while (a.poll_event(e)) {}
-        while (b.poll_event(e)) {}
-        return test::expect_seal_burst_equals_one_by_one(a, b, in, burst_len);
-      };
-      const std::vector<test::ToSeal> mix = seal_mix(80);
-      EXPECT_EQ(run("bursts of 5", mix, 5), 16u);  // 16 bytes of tailroom fit 1.2
-      EXPECT_EQ(run("one burst", mix, 64), 16u);
-      run("padded", mix, 5, nullptr, 0, {Padding::multiple, 64});
-      Limits l;
-      l.soft_records = 4;
-      l.hard_records = 9;
-      l.soft_bytes = 20000;
-      EXPECT_EQ(run("record limits", mix, 3, &l), 9u);
-      Limits bytes_only;
-      bytes_only.hard_bytes = 6000;
-      run("byte limit", mix, 4, &bytes_only);
-      run("end of the sequence space", mix, 2, nullptr, ~uint64_t{0} - 4);
-      Limits ages;
-      ages.soft_age_s = 10;
-      ages.hard_age_s = 20;
-      run("age limit", mix, 5, &ages, 0, {}, true);
-      std::vector<test::ToSeal> closing = mix;
-      closing.insert(closing.begin() + 3, test::ToSeal{Bytes{1, close_notify}, alert});
-      EXPECT_EQ(run("close_notify", closing, 4), 4u);
+      test::seal_one_cases(
+          v12(),
+          [&](RecordProtection& rp, const Limits* l, uint64_t seq) {
+            return rp.install_tls12(Direction::seal, s, key, iv, l, seq);
+          },
+          16);  // 16 bytes of tailroom fit 1.2
     }
   });
 }
