@@ -382,8 +382,17 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 }
 
 // ---- 4. Open -------------------------------------------------------------------
+//
+// Phase 1 parses and checks every record and builds its AEAD job, changing
+// nothing; phase 2 runs the burst; phase 3 commits, in order, only what
+// authenticated. The usual burst (application data of one epoch, no CID,
+// record numbers rising above the replay window's top) goes through lean
+// loops that keep their constants in registers and update the window and
+// counters once; the first record that needs anything else, and everything
+// after it, goes through the general loops, which apply every rule.
 
 size_t RecordProtection::open(std::span<Record> records) {
+  if (records.size() <= kBurst) return records.empty() ? 0 : open_chunk(records);
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
@@ -391,41 +400,55 @@ size_t RecordProtection::open(std::span<Record> records) {
 }
 
 namespace {
-// The lean parse of DTLS 1.2 open, for the usual burst: kApplicationData
-// records (no CID) of one epoch, admitted, with record numbers rising above
-// the window's top (so its check passes), one per view. It takes only what
-// the general loop of open_chunk would take with the same result, and stops
-// at the first record that needs anything else; the general loop goes on
-// from there. (A separate function: its few constants stay in registers.)
-size_t parse_run(std::span<Record> records, uint16_t epoch, const AeadKey* key,
-                 const uint8_t* iv, size_t ex, bool have_top, uint64_t top_rn, AeadJob* jobs,
-                 uint8_t (*aad)[16]) {
+
+// The first three header bytes of an application data record as a
+// little-endian word: type ‖ version as on the wire.
+constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 8} << 8 |
+                              uint32_t{kVersion & 0xff} << 16;
+
+// The lean parse: builds jobs[i] for records[i] while each is one whole
+// kApplicationData record (no CID) alone in its view, of `epoch`, with a
+// record number above `prev` (the window's top, or just below the epoch's
+// first record number when the window is empty) and above the record before
+// it: the replay check passes for each, and no record repeats another of the
+// burst. Every other check is the general loop's, with the same result.
+// Returns how many; seqs[i] gets each one's sequence number.
+template <bool GCM>
+size_t parse_run(std::span<Record> records, uint16_t epoch, uint64_t prev, const AeadKey* key,
+                 const uint8_t* iv, AeadJob* jobs, uint8_t (*aad)[16], uint64_t* seqs) {
+  constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr size_t kMin = kHeaderLen + kEx + kTagLen;
+  const uint64_t last = uint64_t{epoch} << 48 | kMaxSeq;  // the epoch's last record number
   const uint32_t salt = recjob::le32(iv);
   const recjob::Block16 ivb = recjob::load_iv(iv);
-  uint64_t prev = top_rn;
-  bool have_prev = have_top;
   size_t i = 0;
   for (; i < records.size(); ++i) {
     Record& r = records[i];
     uint8_t* const buf = r.pkt.buf;
     const uint32_t off = r.pkt.offset, n_in = r.pkt.length, cap = r.pkt.capacity;
-    if (buf == nullptr || off > cap || n_in > cap - off || n_in < kHeaderLen + ex + kTagLen) break;
+    // A well formed view of kMin .. kMin + 2^14 bytes (one unsigned test).
+    if (buf == nullptr || off > cap || n_in > cap - off || n_in - kMin > kMaxPlaintext) break;
     uint8_t* const b = buf + off;
     const uint64_t rn = load_be64(b + 3);  // epoch(2) ‖ sequence_number(6)
-    const size_t frag_len = load_be16(b + 11);
-    if (b[0] != kApplicationData || load_be16(b + 1) != kVersion || rn >> 48 != epoch ||
-        kHeaderLen + frag_len != n_in || frag_len - ex - kTagLen > kMaxPlaintext ||
-        (have_prev && rn <= prev))
+    if ((recjob::le32(b) & 0xffffff) != kAppHead || rn <= prev || rn > last ||
+        kHeaderLen + load_be16(b + 11) != n_in)
       break;
     prev = rn;
-    have_prev = true;
-    const size_t inner_len = frag_len - ex - kTagLen;
+    const size_t inner_len = n_in - kMin;
     uint8_t* const frag = b + kHeaderLen;
     recjob::store16(aad[i], recjob::aad13(rn, kApplicationData, kVersion,
                                           static_cast<uint16_t>(inner_len)));
-    const recjob::Block16 nonce =
-        ex != 0 ? recjob::salt_explicit(salt, frag) : recjob::xor_seq(ivb, rn);
-    recjob::make(jobs + i, key, nonce, {aad[i], 13}, {frag + ex, inner_len}, frag + ex + inner_len);
+    recjob::Block16 nonce;
+    if constexpr (GCM) {
+      // RFC 5288 §3: salt ‖ the explicit nonce as sent.
+      const uint64_t x = recjob::le64(frag);
+      nonce = {uint64_t{salt} | x << 32, x >> 32};
+    } else {
+      nonce = recjob::xor_seq(ivb, rn);
+    }
+    recjob::make(jobs + i, key, nonce, {aad[i], 13}, {frag + kEx, inner_len},
+                 frag + kEx + inner_len);
+    seqs[i] = rn & kMaxSeq;
     r.cid = {};
     r.newest = false;
     r.epoch = epoch;
@@ -433,59 +456,114 @@ size_t parse_run(std::span<Record> records, uint16_t epoch, const AeadKey* key,
   }
   return i;
 }
+
 }  // namespace
 
 size_t RecordProtection::open_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  // 13-byte AADs in 16-byte slots (four to a cache line, each written with
-  // one store); the long RFC 9146 AADs only when a CID is in use.
-  alignas(64) uint8_t aad[kBurst][16];
-  uint8_t cid_aad[kBurst][kMaxAad];
-  uint8_t idx[kBurst];
-  Epoch* slot[kBurst];
-  uint8_t otype[kBurst];  // outer content type, kept so commit need not re-read the header
-  size_t n = 0;
+  alignas(64) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  uint64_t seqs[kBurst];                // the lean records' sequence numbers
   BurstClock clock(clock_);
-  // Whether the record numbers (epoch ‖ seq) accepted so far strictly
-  // increase: then no record repeats an earlier one of this burst and the
-  // commit phase need not check the window a second time.
-  bool rising = true;
-  uint64_t prev_rn = 0;
-  // The epoch of the previous record and what its key said: a burst is
-  // almost always one epoch, looked up and admitted once.
-  Epoch* last = nullptr;
-  Status last_admit = Status::ok;
 
   // The headers are most likely not in L1: ask for all of them before the
   // first is parsed (a prefetch never faults, whatever the view holds).
   for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
 
-  // Phase 1: parse and check; nothing is changed here. The usual records
-  // first, through the lean loop, under the first record's epoch.
-  // (The epoch is admitted only for a first record that the general loop
-  // would admit it for too: well framed kApplicationData.)
+  // The lean parse runs under the first record's epoch. That epoch is
+  // looked up and admitted only for a first record that the general loop
+  // would look it up for too (well framed application data), so that what
+  // the key says (and any event it raises) is the same either way.
   size_t lean = 0;
-  const PacketView* p0 = records.empty() ? nullptr : &records[0].pkt;
   Epoch* e0 = nullptr;
-  if (!open_cid_set_ && p0 != nullptr && p0->well_formed() && p0->length >= kHeaderLen &&
-      p0->data()[0] == kApplicationData && load_be16(p0->data() + 1) == kVersion &&
-      kHeaderLen + load_be16(p0->data() + 11) == p0->length &&
-      (e0 = open_epoch(load_be16(p0->data() + 3))) != nullptr) {
-    last = e0;
-    last_admit = e0->key.admit_open(clock.now_for(e0->key));
-    if (last_admit == Status::ok) {
-      lean = parse_run(records, e0->epoch, &e0->key.aead(), e0->iv, explicit_len(e0->key.suite()),
-                       !e0->window.empty(), uint64_t{e0->epoch} << 48 | e0->window.highest(),
-                       &jobs[0], aad);
-      for (size_t i = 0; i < lean; ++i) {
-        slot[i] = e0;
-        otype[i] = kApplicationData;
-        idx[i] = static_cast<uint8_t>(i);
-      }
-      if (lean != 0) prev_rn = uint64_t{e0->epoch} << 48 | records[lean - 1].seq;
-      n = lean;
+  Status admit0 = Status::ok;
+  const PacketView& p0 = records[0].pkt;  // open() never passes an empty chunk
+  if (!open_cid_set_ && p0.well_formed() && p0.length >= kHeaderLen &&
+      (recjob::le32(p0.data()) & 0xffffff) == kAppHead &&
+      kHeaderLen + load_be16(p0.data() + 11) == p0.length &&
+      (e0 = open_epoch(load_be16(p0.data() + 3))) != nullptr) {
+    admit0 = e0->key.admit_open(clock.now_for(e0->key));
+    const uint64_t first_rn = uint64_t{e0->epoch} << 48;
+    // Epoch 0 with an empty window has no record number below its first:
+    // the general loop takes its first record.
+    if (admit0 == Status::ok && (!e0->window.empty() || first_rn != 0)) {
+      const uint64_t prev = e0->window.empty() ? first_rn - 1 : first_rn | e0->window.highest();
+      lean = is_gcm(e0->key.suite())
+                 ? parse_run<true>(records, e0->epoch, prev, &e0->key.aead(), e0->iv, &jobs[0],
+                                   aad, seqs)
+                 : parse_run<false>(records, e0->epoch, prev, &e0->key.aead(), e0->iv, &jobs[0],
+                                    aad, seqs);
     }
   }
+  if (lean != records.size())
+    return open_general(records, lean, e0, admit0, clock, &jobs[0], aad, seqs);
+
+  rl::open(jobs.first(lean));
+  const size_t ok = commit_lean(records, &jobs[0], seqs, e0);
+  if (ok == lean) return ok;
+  return ok + commit_general(records, &jobs[0], ok, lean, lean, e0, nullptr, nullptr, nullptr, true);
+}
+
+// Commits the lean records in order while each authenticated: the window
+// once for the run (each record lies above the one before, as its
+// commit() one at a time would see it), the counters once unless the run
+// crosses the soft byte limit (then one at a time, so that the event carries
+// the counters of the record that crossed it). Returns how many.
+inline size_t RecordProtection::commit_lean(std::span<Record> records, const AeadJob* jobs,
+                                     const uint64_t* seqs, Epoch* e) {
+  // Each record is above the window's top, so the general rule (first ever,
+  // a newer epoch, or the newest epoch's highest record number so far)
+  // gives the first one's answer to every one after it.
+  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
+  uint64_t bytes = 0;
+  size_t m = 0;
+  for (; m < records.size(); ++m) {
+    const AeadJob& j = jobs[m];
+    if (j.status != Status::ok) break;
+    PacketView& p = records[m].pkt;
+    const size_t len = j.data.size();
+    p.offset = static_cast<uint32_t>(j.data.data() - p.buf);
+    p.length = static_cast<uint32_t>(len);
+    p.status = Status::ok;
+    records[m].type = kApplicationData;
+    records[m].newest = newest;
+    bytes += len;
+  }
+  if (m == 0) return 0;
+  if (m == 1) e->window.commit(seqs[0]);  // the same, with less set-up
+  else e->window.commit_rising(seqs, m);
+  const KeyCounters& c = e->key.counters();
+  const uint64_t soft = e->key.limits().soft_bytes;
+  if (c.bytes_opened < soft && bytes < soft - c.bytes_opened) {
+    e->key.count_opened(m, bytes);
+  } else {
+    for (size_t k = 0; k < m; ++k) e->key.count_opened(jobs[k].data.size());
+  }
+  if (newest) newest_epoch_ = e->epoch;
+  any_opened_ = true;
+  return m;
+}
+
+// The general parse, from record `lean` on (jobs[0..lean) are the lean
+// records', of epoch e0), then the AEAD burst and the commit.
+size_t RecordProtection::open_general(std::span<Record> records, size_t lean, Epoch* e0,
+                                      Status admit0, BurstClock clock, AeadJob* jobs,
+                                      uint8_t (*aad)[16], const uint64_t* seqs) {
+  // The long RFC 9146 AADs, only here: a CID is not in use on the lean path.
+  uint8_t cid_aad[kBurst][kMaxAad];
+  uint8_t idx[kBurst];
+  Epoch* slot[kBurst];
+  uint8_t otype[kBurst];  // outer content type, kept so commit need not re-read the header
+  size_t n = lean;
+  // Whether the record numbers (epoch ‖ seq) accepted so far strictly
+  // increase: then no record repeats an earlier one of this burst and the
+  // commit phase need not check the window a second time. (The lean ones do.)
+  bool rising = true;
+  uint64_t prev_rn = lean != 0 ? uint64_t{e0->epoch} << 48 | seqs[lean - 1] : 0;
+  // The epoch of the previous record and what its key said: a burst is
+  // almost always one epoch, looked up and admitted once.
+  Epoch* last = e0;
+  Status last_admit = admit0;
+
   for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
     PacketView& p = r.pkt;
@@ -587,14 +665,24 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
 
   // Phase 2: one burst of AEAD work.
-  rl::open(jobs.first(n));
+  rl::open({jobs, n});
 
   // Phase 3: commit, in order, only what authenticated.
+  const size_t ok = lean != 0 ? commit_lean(records.first(lean), jobs, seqs, e0) : 0;
+  return ok + commit_general(records, jobs, ok, n, lean, e0, idx, slot, otype, rising);
+}
+
+// The general commit of jobs[from..n): jobs below `lean` are the lean
+// records' (record k, epoch e0, application data), the others record
+// idx[k] of epoch slot[k] with outer type otype[k].
+size_t RecordProtection::commit_general(std::span<Record> records, AeadJob* jobs, size_t from,
+                                        size_t n, size_t lean, Epoch* e0, const uint8_t* idx,
+                                        Epoch* const* slot, const uint8_t* otype, bool rising) {
   size_t ok = 0;
-  for (size_t k = 0; k < n; ++k) {
-    Record& r = records[idx[k]];
+  for (size_t k = from; k < n; ++k) {
+    Record& r = records[k < lean ? k : idx[k]];
     PacketView& p = r.pkt;
-    Epoch* e = slot[k];
+    Epoch* e = k < lean ? e0 : slot[k];
     const AeadJob& j = jobs[k];
     if (j.status != Status::ok) {
       // The integrity limit (RFC 9147 §4.5.3) may kill the key here; the
@@ -617,7 +705,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     uint8_t* plain = j.data.data();
     size_t plain_len = j.data.size();
-    uint8_t type = otype[k];
+    uint8_t type = k < lean ? kApplicationData : otype[k];
     if (type == kContentTls12Cid) {
       // RFC 9146 §4: strip the zero padding; the last non-zero byte is the
       // real content type. All zeros is an error.
