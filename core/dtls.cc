@@ -391,8 +391,14 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 // counters once; the first record that needs anything else, and everything
 // after it, goes through the general loops, which apply every rule.
 
+// One chunk (the usual call) is opened right here; more go through
+// open_chunks(). (open_chunk is inlined into both.)
 size_t RecordProtection::open(std::span<Record> records) {
-  if (records.size() <= kBurst) return records.empty() ? 0 : open_chunk(records);
+  if (records.size() > kBurst) return open_chunks(records);
+  return records.empty() ? 0 : open_chunk(records);
+}
+
+size_t RecordProtection::open_chunks(std::span<Record> records) {
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
@@ -414,7 +420,7 @@ constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 
 // burst. Every other check is the general loop's, with the same result.
 // Returns how many; seqs[i] gets each one's sequence number.
 template <bool GCM>
-size_t parse_run(std::span<Record> records, uint16_t epoch, uint64_t prev, const AeadKey* key,
+[[gnu::always_inline]] inline size_t parse_run(std::span<Record> records, uint16_t epoch, uint64_t prev, const AeadKey* key,
                  const uint8_t* iv, AeadJob* jobs, uint8_t (*aad)[16], uint64_t* seqs) {
   constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
   constexpr size_t kMin = kHeaderLen + kEx + kTagLen;
@@ -459,7 +465,7 @@ size_t parse_run(std::span<Record> records, uint16_t epoch, uint64_t prev, const
 
 }  // namespace
 
-size_t RecordProtection::open_chunk(std::span<Record> records) {
+inline size_t RecordProtection::open_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
   alignas(64) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
   uint64_t seqs[kBurst];                // the lean records' sequence numbers
@@ -467,7 +473,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
 
   // The headers are most likely not in L1: ask for all of them before the
   // first is parsed (a prefetch never faults, whatever the view holds).
-  for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
+  // (One record is read right away.)
+  if (records.size() > 1)
+    for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
 
   // The lean parse runs under the first record's epoch. That epoch is
   // looked up and admitted only for a first record that the general loop
@@ -510,6 +518,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
 // the counters of the record that crossed it). Returns how many.
 inline size_t RecordProtection::commit_lean(std::span<Record> records, const AeadJob* jobs,
                                      const uint64_t* seqs, Epoch* e) {
+  // Header and explicit nonce: the plaintext starts right after them.
+  const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + explicit_len(e->key.suite()));
   // Each record is above the window's top, so the general rule (first ever,
   // a newer epoch, or the newest epoch's highest record number so far)
   // gives the first one's answer to every one after it.
@@ -521,7 +531,7 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
     if (j.status != Status::ok) break;
     PacketView& p = records[m].pkt;
     const size_t len = j.data.size();
-    p.offset = static_cast<uint32_t>(j.data.data() - p.buf);
+    p.offset += hdr;
     p.length = static_cast<uint32_t>(len);
     p.status = Status::ok;
     records[m].type = kApplicationData;
@@ -533,7 +543,7 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
   else e->window.commit_rising(seqs, m);
   const KeyCounters& c = e->key.counters();
   const uint64_t soft = e->key.limits().soft_bytes;
-  if (c.bytes_opened < soft && bytes < soft - c.bytes_opened) {
+  if (m == 1 || (c.bytes_opened < soft && bytes < soft - c.bytes_opened)) {
     e->key.count_opened(m, bytes);
   } else {
     for (size_t k = 0; k < m; ++k) e->key.count_opened(jobs[k].data.size());

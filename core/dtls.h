@@ -122,7 +122,8 @@ class RecordProtection {
   };
   Epoch* open_epoch(uint16_t epoch);
   size_t seal_chunk(std::span<Record> records);
-  size_t open_chunk(std::span<Record> records);
+  [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
+  [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
                                         Status admit0, BurstClock clock, AeadJob* jobs,
                                         uint8_t (*aad)[16], const uint64_t* seqs);
