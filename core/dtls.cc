@@ -186,23 +186,143 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 }
 
 // ---- 3. Seal -------------------------------------------------------------------
+//
+// Headers, AADs and nonces for a burst, one burst of AEAD work, then the
+// views are widened over what was written. The usual burst (records without
+// a CID, far from every limit and from the end of the sequence space) goes
+// through a lean loop; the first record that needs anything else, and every
+// one after it, goes through the general loop, which applies every rule.
 
+// One chunk (the usual call) is sealed right here; more go through
+// seal_chunks(). (seal_chunk is inlined into both.)
 size_t RecordProtection::seal(std::span<Record> records) {
+  if (records.size() > kBurst) return seal_chunks(records);
+  return records.empty() ? 0 : seal_chunk(records);
+}
+
+size_t RecordProtection::seal_chunks(std::span<Record> records) {
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
   return ok;
 }
 
-size_t RecordProtection::seal_chunk(std::span<Record> records) {
+namespace {
+
+// The lean seal: builds jobs[k] for records[k] while each is a record the
+// general loop would take without a CID (a valid type, at most 2^14 bytes,
+// room for header, explicit nonce and tag), the first one admitted by the
+// key. `rn` is the first record number (epoch ‖ seq); the caller made sure
+// that the chunk stays inside the epoch's sequence space. Returns how many;
+// *bytes gets their plaintext bytes.
+template <bool GCM>
+[[gnu::always_inline]] inline size_t seal_run(std::span<Record> records, uint64_t rn,
+                                              uint64_t ex_off, const AeadKey* key,
+                                              const uint8_t* iv, KeyEpoch& k0, uint64_t now,
+                                              recjob::BurstAdmit& admit, AeadJob* jobs,
+                                              uint8_t (*aad)[16], uint64_t* bytes) {
+  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr uint32_t kH = kHeaderLen + kEx;
+  const uint16_t epoch = static_cast<uint16_t>(rn >> 48);
+  const uint32_t salt = recjob::le32(iv);
+  const recjob::Block16 ivb = recjob::load_iv(iv);
+  uint64_t sum = 0;
+  size_t k = 0;
+  for (; k < records.size(); ++k) {
+    Record& r = records[k];
+    PacketView& p = r.pkt;
+    uint8_t* const buf = p.buf;
+    const uint32_t cap = p.capacity, off = p.offset, len = p.length;
+    const uint8_t type = r.type;
+    // The general loop's checks in one: well formed, headroom for header and
+    // explicit nonce, tailroom for the tag (off + len + tag <= cap without
+    // overflow in 64 bits).
+    if (buf == nullptr || !valid_type(type) || off < kH || len > kMaxPlaintext ||
+        uint64_t{off} + len + kTagLen > cap)
+      break;
+    if (k == 0 && admit(k0, now) != Status::ok) break;  // live, not too old
+    uint8_t* const data = buf + off;
+    uint8_t* const rec = data - kH;
+    rec[0] = type;
+    store_be16(rec + 1, kVersion);
+    store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
+    store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
+    recjob::store16(aad[k], recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
+    recjob::Block16 nonce;
+    if constexpr (GCM) {
+      // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
+      // configured offset.
+      const uint64_t explicit_nonce = rn + ex_off;
+      store_be64(data - kEx, explicit_nonce);
+      nonce = recjob::salt_seq(salt, explicit_nonce);
+    } else {
+      nonce = recjob::xor_seq(ivb, rn);  // RFC 7905 §2
+    }
+    recjob::make(jobs + k, key, nonce, {aad[k], 13}, {data, len}, data + len);
+    r.epoch = epoch;
+    r.seq = rn & kMaxSeq;
+    r.cid = {};
+    ++rn;
+    sum += len;
+  }
+  *bytes = sum;
+  return k;
+}
+
+}  // namespace
+
+inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  // 13-byte AADs in 16-byte slots (four to a cache line, each written with
-  // one store); the long RFC 9146 AADs only when a CID is in use.
-  alignas(64) uint8_t aad[kBurst][16];
+  alignas(64) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  const uint64_t now = BurstClock(clock_).now_for(seal_.key);
+  const bool gcm = is_gcm(seal_.key.suite());
+  // Fast mode: the whole chunk fits under every limit and in the sequence
+  // space: the key is asked once (lazily) and counts the burst once.
+  const bool fast = seal_.live() && seal_.next_seq <= kMaxSeq &&
+                    kMaxSeq - seal_.next_seq >= records.size() &&
+                    recjob::far_from_limits(seal_.key, records.size(),
+                                            records.size() * uint64_t{kMaxPlaintext});
+  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
+  uint64_t bytes = 0;
+  size_t lean = 0;
+  if (fast && seal_cid_len_ == 0) {
+    const uint64_t rn = record_number(seal_.epoch, seal_.next_seq);
+    lean = gcm ? seal_run<true>(records, rn, seal_.explicit_offset, &seal_.key.aead(), seal_.iv,
+                                seal_.key, now, admit, &jobs[0], aad, &bytes)
+               : seal_run<false>(records, rn, seal_.explicit_offset, &seal_.key.aead(), seal_.iv,
+                                 seal_.key, now, admit, &jobs[0], aad, &bytes);
+    seal_.next_seq += lean;
+  }
+  if (lean != records.size())
+    return seal_general(records, lean, fast, &admit, bytes, now, &jobs[0], aad);
+
+  // Counted once: far_from_limits() guaranteed this cannot refuse.
+  seal_.key.admit_seal(lean, bytes, now);
+  rl::seal(jobs.first(lean));
+  // The view grows over header and explicit nonce before, the tag after.
+  const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + explicit_len(seal_.key.suite()));
+  size_t ok = 0;
+  for (size_t k = 0; k < lean; ++k) {
+    PacketView& p = records[k].pkt;
+    p.status = jobs[k].status;
+    if (p.status != Status::ok) continue;
+    p.offset -= hdr;
+    p.length += hdr + kTagLen;
+    ++ok;
+  }
+  return ok;
+}
+
+// The general loop, from record `lean` on (jobs[0..lean) are the lean
+// loop's), then the AEAD burst and the views.
+size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bool fast,
+                                      recjob::BurstAdmit* admit, uint64_t bytes, uint64_t now,
+                                      AeadJob* jobs, uint8_t (*aad)[16]) {
+  // The long RFC 9146 AADs, only here: a CID is not in use on the lean path.
   uint8_t cid_aad[kBurst][kMaxAad];
   uint8_t idx[kBurst];
-  size_t n = 0;
-  const uint64_t now = BurstClock(clock_).now_for(seal_.key);
+  for (size_t k = 0; k < lean; ++k) idx[k] = static_cast<uint8_t>(k);
+  size_t n = lean;
   const Suite suite = seal_.key.suite();
   const size_t cid_len = seal_cid_len_;
   const size_t ex = explicit_len(suite);
@@ -214,75 +334,8 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   const AeadKey* key = &seal_.key.aead();
   const recjob::Block16 iv = recjob::load_iv(seal_.iv);
   const uint32_t salt = recjob::le32(seal_.iv);
-  // Fast mode: the whole chunk fits under every limit and in the sequence
-  // space: the key is asked once (lazily) and counts the burst once.
-  const bool fast = live && seal_.next_seq <= kMaxSeq &&
-                    kMaxSeq - seal_.next_seq >= records.size() &&
-                    recjob::far_from_limits(seal_.key, records.size(),
-                                            records.size() * uint64_t{kMaxPlaintext});
-  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
-  uint64_t bytes = 0;
 
-  // The common burst, records without a CID, in a loop of its own (as in
-  // core/tls.cc): one test says every check of the general loop would pass,
-  // and header, AAD and nonce are composed without its branches. It stops at
-  // the first record that is not that simple; the general loop takes over
-  // from there, so every status is the one the general loop gives.
-  size_t from = 0;
-  auto simple = [&](auto gcmc) {
-    constexpr bool GCM = decltype(gcmc)::value;
-    constexpr uint32_t EX = GCM ? kExplicitNonceLen : 0;
-    constexpr uint32_t H = kHeaderLen + EX;
-    uint64_t seq = seal_.next_seq;
-    const uint64_t ex_off = seal_.explicit_offset;
-    uint64_t sum = 0;
-    size_t k = 0;
-    for (; k < records.size(); ++k) {
-      Record& r = records[k];
-      PacketView& p = r.pkt;
-      uint8_t* const buf = p.buf;
-      const uint32_t cap = p.capacity, off = p.offset, len = p.length;
-      const uint8_t type = r.type;
-      if (buf == nullptr || !valid_type(type) || off < H || off > cap || cap - off < len ||
-          len > kMaxPlaintext || cap - off - len < kTagLen)
-        break;
-      if (k == 0) {
-        if (admit(seal_.key, now) != Status::ok) break;  // live, not too old
-      }
-      uint8_t* const data = buf + off;
-      uint8_t* const rec = data - H;
-      const uint64_t rn = record_number(epoch, seq);
-      rec[0] = type;
-      store_be16(rec + 1, kVersion);
-      store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
-      store_be16(rec + 11, static_cast<uint16_t>(EX + len + kTagLen));
-      recjob::store16(aad[n], recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
-      recjob::Block16 nonce;
-      if constexpr (GCM) {
-        const uint64_t explicit_nonce = rn + ex_off;
-        store_be64(data - EX, explicit_nonce);
-        nonce = recjob::salt_seq(salt, explicit_nonce);
-      } else {
-        nonce = recjob::xor_seq(iv, rn);
-      }
-      recjob::make(&jobs[n], key, nonce, {aad[n], 13}, {data, len}, data + len);
-      r.epoch = epoch;
-      r.seq = seq;
-      r.cid = {};
-      idx[n++] = static_cast<uint8_t>(k);
-      ++seq;
-      sum += len;
-    }
-    seal_.next_seq = seq;
-    bytes = sum;
-    from = k;
-  };
-  if (fast && cid_len == 0) {
-    if (gcm) simple(std::true_type{});
-    else simple(std::false_type{});
-  }
-
-  for (size_t i = from; i < records.size(); ++i) {
+  for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
     PacketView& p = r.pkt;
     if (!p.well_formed() || !valid_type(r.type)) {
@@ -305,7 +358,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       continue;
     }
     if (fast) {
-      const Status refuse = admit(seal_.key, now);  // live, not too old
+      const Status refuse = (*admit)(seal_.key, now);  // live, not too old
       if (refuse != Status::ok) {
         p.status = refuse;
         continue;
@@ -365,7 +418,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   // Counted once: far_from_limits() guaranteed this cannot refuse.
   if (fast && n != 0) seal_.key.admit_seal(n, bytes, now);
 
-  rl::seal(jobs.first(n));
+  rl::seal({jobs, n});
 
   size_t ok = 0;
   const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + cid_len + ex);

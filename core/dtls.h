@@ -20,6 +20,10 @@
 #include "core/replay_window.h"
 #include "simd/jobs.h"
 
+namespace rl::recjob {
+struct BurstAdmit;
+}
+
 namespace rl::dtls {
 
 inline constexpr uint8_t kContentTls12Cid = 25;    // RFC 9146 §4
@@ -121,7 +125,11 @@ class RecordProtection {
     bool live() const { return key.live(); }
   };
   Epoch* open_epoch(uint16_t epoch);
-  size_t seal_chunk(std::span<Record> records);
+  [[gnu::always_inline]] size_t seal_chunk(std::span<Record> records);
+  [[gnu::noinline]] size_t seal_chunks(std::span<Record> records);
+  [[gnu::noinline]] size_t seal_general(std::span<Record> records, size_t lean, bool fast,
+                                        recjob::BurstAdmit* admit, uint64_t bytes, uint64_t now,
+                                        AeadJob* jobs, uint8_t (*aad)[16]);
   [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
