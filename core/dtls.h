@@ -20,10 +20,6 @@
 #include "core/replay_window.h"
 #include "simd/jobs.h"
 
-namespace rl::recjob {
-struct BurstAdmit;
-}
-
 namespace rl::dtls {
 
 inline constexpr uint8_t kContentTls12Cid = 25;    // RFC 9146 §4
@@ -128,8 +124,8 @@ class RecordProtection {
   [[gnu::always_inline]] size_t seal_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t seal_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t seal_general(std::span<Record> records, size_t lean, bool fast,
-                                        recjob::BurstAdmit* admit, uint64_t bytes, uint64_t now,
-                                        AeadJob* jobs, uint8_t (*aad)[16]);
+                                        Status answer, bool asked, uint64_t now, AeadJob* jobs,
+                                        uint8_t (*aad)[16]);
   [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
