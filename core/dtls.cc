@@ -590,10 +590,11 @@ inline size_t RecordProtection::open_chunk(std::span<Record> records) {
       kHeaderLen + load_be16(p0.data() + 11) == p0.length &&
       (e0 = open_epoch(load_be16(p0.data() + 3))) != nullptr) {
     admit0 = e0->key.admit_open(clock.now_for(e0->key));
-    const uint64_t first_rn = uint64_t{e0->epoch} << 48;
-    // Epoch 0 with an empty window has no record number below its first:
-    // the general loop takes its first record.
-    if (admit0 == Status::ok && (!e0->window.empty() || first_rn != 0)) {
+    if (admit0 == Status::ok) {
+      // Epoch 0 with an empty window has no record number below its first:
+      // first_rn - 1 wraps to the top, nothing passes, and the general loop
+      // takes the first record.
+      const uint64_t first_rn = uint64_t{e0->epoch} << 48;
       const uint64_t prev = e0->window.empty() ? first_rn - 1 : first_rn | e0->window.highest();
       lean = is_gcm(e0->key.suite())
                  ? parse_run<true>(records, e0->epoch, prev, &e0->key.aead(), e0->iv, &jobs[0],
