@@ -208,7 +208,7 @@ Status RecordProtection::expire(Direction dir, uint16_t epoch) {
   return Status::ok;
 }
 
-RecordProtection::Epoch* RecordProtection::open_epoch(uint16_t epoch) {
+inline RecordProtection::Epoch* RecordProtection::open_epoch(uint16_t epoch) {
   for (Epoch& e : open_)
     if (e.live() && e.epoch == epoch) return &e;
   return nullptr;
@@ -316,7 +316,7 @@ template <bool GCM>
 
 inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  alignas(64) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  alignas(16) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
   const uint64_t now = BurstClock(clock_).now_for(seal_.key);
   const bool gcm = is_gcm(seal_.key.suite());
   // Fast mode: the whole chunk fits under every limit and in the sequence
@@ -567,7 +567,7 @@ template <bool GCM>
 
 inline size_t RecordProtection::open_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  alignas(64) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  alignas(16) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
   uint64_t seqs[kBurst];                // the lean records' sequence numbers
   BurstClock clock(clock_);
 
