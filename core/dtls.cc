@@ -352,8 +352,9 @@ inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
     p.length += hdr + kTagLen;
     ++ok;
   }
-  // Counted once (far_from_limits() guaranteed this cannot refuse or raise
-  // an event, so after the AEAD work is the same as before it).
+  // Counted once: far_from_limits() guaranteed that the counts fit, and the
+  // key has answered for this `now` already (so counting after the AEAD
+  // work gives what counting before it gave).
   seal_.key.admit_seal(lean, bytes, now);
   return ok;
 }
@@ -523,8 +524,10 @@ constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 
 // burst. Every other check is the general loop's, with the same result.
 // Returns how many; seqs[i] gets each one's sequence number.
 template <bool GCM>
-[[gnu::always_inline]] inline size_t parse_run(std::span<Record> records, uint16_t epoch, uint64_t prev, const AeadKey* key,
-                 const uint8_t* iv, AeadJob* jobs, uint8_t (*aad)[16], uint64_t* seqs) {
+[[gnu::always_inline]] inline size_t parse_run(std::span<Record> records, uint16_t epoch,
+                                               uint64_t prev, const AeadKey* key,
+                                               const uint8_t* iv, AeadJob* jobs,
+                                               uint8_t (*aad)[16], uint64_t* seqs) {
   constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
   constexpr size_t kMin = kHeaderLen + kEx + kTagLen;
   const uint64_t last = uint64_t{epoch} << 48 | kMaxSeq;  // the epoch's last record number
@@ -609,7 +612,9 @@ inline size_t RecordProtection::open_chunk(std::span<Record> records) {
   rl::open(jobs.first(lean));
   const size_t ok = commit_lean(records, &jobs[0], seqs, e0);
   if (ok == lean) return ok;
-  return ok + commit_general(records, &jobs[0], ok, lean, lean, e0, nullptr, nullptr, nullptr, true);
+  // A record failed: it and everything after it through the general commit.
+  return ok + commit_general(records, &jobs[0], ok, lean, lean, e0, nullptr, nullptr, nullptr,
+                             true);
 }
 
 // Commits the lean records in order while each authenticated: the window
@@ -618,7 +623,7 @@ inline size_t RecordProtection::open_chunk(std::span<Record> records) {
 // crosses the soft byte limit (then one at a time, so that the event carries
 // the counters of the record that crossed it). Returns how many.
 inline size_t RecordProtection::commit_lean(std::span<Record> records, const AeadJob* jobs,
-                                     const uint64_t* seqs, Epoch* e) {
+                                            const uint64_t* seqs, Epoch* e) {
   // Header and explicit nonce: the plaintext starts right after them.
   const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + explicit_len(e->key.suite()));
   // Each record is above the window's top, so the general rule (first ever,
