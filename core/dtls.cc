@@ -10,6 +10,10 @@
 #include <new>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <openssl/mem.h>
 
 #include "core/aead.h"
@@ -58,6 +62,44 @@ uint64_t record_number(uint16_t epoch, uint64_t seq) { return uint64_t{epoch} <<
 // AAD without a CID (recjob::aad13), RFC 5246 §6.2.3.3 as amended by RFC 6347
 // §4.1.2.1: additional_data = epoch ‖ seq_num(6) ‖ type ‖ version ‖ length
 // (13 bytes), length being the plaintext length.
+
+// The lean loops fill a job as recjob::make does (every field once, the
+// nonce with one 16-byte store), but compose the AES-GCM nonce, salt(4) ‖
+// explicit(8), in a vector register: the 8 explicit-nonce bytes, as they sit
+// in memory, moved up four bytes next to the salt. That is fewer
+// instructions per record than two scalar words.
+#if defined(__SSE2__)
+using GcmNonce = __m128i;
+inline GcmNonce salt_only(const uint8_t* iv) {
+  return _mm_cvtsi32_si128(static_cast<int>(recjob::le32(iv)));
+}
+// `mem`: the explicit nonce's 8 bytes in memory order (a little-endian load).
+inline GcmNonce with_explicit(GcmNonce salt, uint64_t mem) {
+  return _mm_or_si128(_mm_slli_si128(_mm_cvtsi64_si128(static_cast<long long>(mem)), 4), salt);
+}
+inline void store_nonce(AeadJob* j, GcmNonce n) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(j->nonce), n);
+}
+#else
+using GcmNonce = recjob::Block16;
+inline GcmNonce salt_only(const uint8_t* iv) { return {recjob::le32(iv), 0}; }
+inline GcmNonce with_explicit(GcmNonce salt, uint64_t mem) {
+  return {salt.lo | mem << 32, mem >> 32};
+}
+#endif
+inline void store_nonce(AeadJob* j, recjob::Block16 n) { recjob::store16(j->nonce, n); }
+
+template <class Nonce>
+inline void make_job(AeadJob* slot, const AeadKey* key, Nonce nonce, const uint8_t* aad,
+                     uint8_t* data, size_t len) {
+  AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
+  store_nonce(j, nonce);
+  j->key = key;
+  j->aad = {aad, 13};
+  j->data = {data, len};
+  j->tag = data + len;
+  j->status = Status::ok;
+}
 
 // RFC 9146 §5 (AEAD ciphers, the RFC text, which replaced the draft's AAD):
 //   additional_data = seq_num_placeholder ‖ tls12_cid ‖ cid_length ‖ tls12_cid ‖
@@ -166,7 +208,7 @@ Status RecordProtection::expire(Direction dir, uint16_t epoch) {
   return Status::ok;
 }
 
-RecordProtection::Epoch* RecordProtection::open_epoch(uint16_t epoch) {
+inline RecordProtection::Epoch* RecordProtection::open_epoch(uint16_t epoch) {
   for (Epoch& e : open_)
     if (e.live() && e.epoch == epoch) return &e;
   return nullptr;
@@ -186,23 +228,152 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 }
 
 // ---- 3. Seal -------------------------------------------------------------------
+//
+// Headers, AADs and nonces for a burst, one burst of AEAD work, then the
+// views are widened over what was written. The usual burst (records without
+// a CID, far from every limit and from the end of the sequence space) goes
+// through a lean loop; the first record that needs anything else, and every
+// one after it, goes through the general loop, which applies every rule.
 
+// One chunk (the usual call) is sealed right here; more go through
+// seal_chunks(). (seal_chunk is inlined into both.)
 size_t RecordProtection::seal(std::span<Record> records) {
+  if (records.size() > kBurst) return seal_chunks(records);
+  return records.empty() ? 0 : seal_chunk(records);
+}
+
+size_t RecordProtection::seal_chunks(std::span<Record> records) {
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += seal_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
   return ok;
 }
 
-size_t RecordProtection::seal_chunk(std::span<Record> records) {
+namespace {
+
+// The lean seal: builds jobs[k] for records[k] while each is a record the
+// general loop would take without a CID (a valid type, at most 2^14 bytes,
+// room for header, explicit nonce and tag), the first one admitted by the
+// key. `rn` is the first record number (epoch ‖ seq); the caller made sure
+// that the chunk stays inside the epoch's sequence space. Returns how many.
+template <bool GCM>
+[[gnu::always_inline]] inline size_t seal_run(std::span<Record> records, uint64_t rn,
+                                              uint64_t ex_off, const AeadKey* key,
+                                              const uint8_t* iv, KeyEpoch& k0, uint64_t now,
+                                              recjob::BurstAdmit& admit, AeadJob* jobs,
+                                              uint8_t (*aad)[16]) {
+  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr uint32_t kH = kHeaderLen + kEx;
+  const recjob::Block16 ivb = recjob::load_iv(iv);  // ChaCha20-Poly1305
+  const GcmNonce salt = salt_only(iv);               // AES-GCM
+  // The general loop's checks in one: well formed, a valid type, at most
+  // 2^14 bytes, headroom for header and explicit nonce, tailroom for the tag
+  // (off + len + tag <= cap, without overflow in 64 bits).
+  auto simple = [](const Record& r) __attribute__((always_inline)) {
+    const PacketView& p = r.pkt;
+    return p.buf != nullptr && valid_type(r.type) && p.offset >= kH &&
+           p.length <= kMaxPlaintext && uint64_t{p.offset} + p.length + kTagLen <= p.capacity;
+  };
+  auto build = [&](Record& r) __attribute__((always_inline)) {
+    PacketView& p = r.pkt;
+    const uint32_t len = p.length;
+    const uint8_t type = r.type;
+    uint8_t* const data = p.buf + p.offset;
+    uint8_t* const rec = data - kH;
+    // type ‖ version in one store; byte 3 is then written by the next one.
+    const uint32_t head = uint32_t{type} | uint32_t{__builtin_bswap16(kVersion)} << 8;
+    std::memcpy(rec, &head, 4);
+    store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
+    store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
+    recjob::store16(*aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
+    if constexpr (GCM) {
+      // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
+      // configured offset.
+      const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
+      std::memcpy(data - kEx, &mem, 8);
+      make_job(jobs, key, with_explicit(salt, mem), *aad, data, len);
+    } else {
+      make_job(jobs, key, recjob::xor_seq(ivb, rn), *aad, data, len);  // RFC 7905 §2
+    }
+    r.epoch = static_cast<uint16_t>(rn >> 48);
+    r.seq = rn & kMaxSeq;
+    r.cid = {};
+    ++jobs;
+    ++aad;
+    ++rn;
+  };
+  // The first record is asked about first, and the key only then (what it
+  // says, and any event it raises, as in the general loop).
+  Record* r = records.data();
+  Record* const end = r + records.size();
+  if (!simple(*r) || admit(k0, now) != Status::ok) return 0;  // live, not too old
+  build(*r);
+  for (++r; r != end && simple(*r); ++r) build(*r);
+  return static_cast<size_t>(r - records.data());
+}
+
+}  // namespace
+
+inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  // 13-byte AADs in 16-byte slots (four to a cache line, each written with
-  // one store); the long RFC 9146 AADs only when a CID is in use.
-  alignas(64) uint8_t aad[kBurst][16];
+  alignas(16) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  const uint64_t now = BurstClock(clock_).now_for(seal_.key);
+  const bool gcm = is_gcm(seal_.key.suite());
+  // Fast mode: the whole chunk fits under every limit and in the sequence
+  // space: the key is asked once (lazily) and counts the burst once.
+  const bool fast = seal_.live() && seal_.next_seq <= kMaxSeq &&
+                    kMaxSeq - seal_.next_seq >= records.size() &&
+                    recjob::far_from_limits(seal_.key, records.size(),
+                                            records.size() * uint64_t{kMaxPlaintext});
+  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
+  size_t lean = 0;
+  if (fast && seal_cid_len_ == 0) {
+    const uint64_t rn = record_number(seal_.epoch, seal_.next_seq);
+    lean = gcm ? seal_run<true>(records, rn, seal_.explicit_offset, &seal_.key.aead(), seal_.iv,
+                                seal_.key, now, admit, &jobs[0], aad)
+               : seal_run<false>(records, rn, seal_.explicit_offset, &seal_.key.aead(), seal_.iv,
+                                 seal_.key, now, admit, &jobs[0], aad);
+    seal_.next_seq += lean;
+  }
+  if (lean != records.size())
+    return seal_general(records, lean, fast, admit.answer, admit.asked, now, &jobs[0], aad);
+
+  rl::seal(jobs.first(lean));
+  // The view grows over header and explicit nonce before, the tag after.
+  const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + explicit_len(seal_.key.suite()));
+  uint64_t bytes = 0;
+  size_t ok = 0;
+  for (size_t k = 0; k < lean; ++k) {
+    PacketView& p = records[k].pkt;
+    bytes += p.length;
+    p.status = jobs[k].status;
+    if (p.status != Status::ok) continue;
+    p.offset -= hdr;
+    p.length += hdr + kTagLen;
+    ++ok;
+  }
+  // Counted once: far_from_limits() guaranteed that the counts fit, and the
+  // key has answered for this `now` already (so counting after the AEAD
+  // work gives what counting before it gave).
+  seal_.key.admit_seal(lean, bytes, now);
+  return ok;
+}
+
+// The general loop, from record `lean` on (jobs[0..lean) are the lean
+// loop's), then the AEAD burst and the views.
+size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bool fast,
+                                      Status answer, bool asked, uint64_t now, AeadJob* jobs,
+                                      uint8_t (*aad)[16]) {
+  recjob::BurstAdmit admit;  // what the key said to the lean loop, if asked
+  admit.answer = answer;
+  admit.asked = asked;
+  uint64_t bytes = 0;  // the lean records' plaintext, counted with the rest
+  for (size_t k = 0; k < lean; ++k) bytes += records[k].pkt.length;
+  // The long RFC 9146 AADs, only here: a CID is not in use on the lean path.
   uint8_t cid_aad[kBurst][kMaxAad];
   uint8_t idx[kBurst];
-  size_t n = 0;
-  const uint64_t now = BurstClock(clock_).now_for(seal_.key);
+  for (size_t k = 0; k < lean; ++k) idx[k] = static_cast<uint8_t>(k);
+  size_t n = lean;
   const Suite suite = seal_.key.suite();
   const size_t cid_len = seal_cid_len_;
   const size_t ex = explicit_len(suite);
@@ -214,75 +385,8 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   const AeadKey* key = &seal_.key.aead();
   const recjob::Block16 iv = recjob::load_iv(seal_.iv);
   const uint32_t salt = recjob::le32(seal_.iv);
-  // Fast mode: the whole chunk fits under every limit and in the sequence
-  // space: the key is asked once (lazily) and counts the burst once.
-  const bool fast = live && seal_.next_seq <= kMaxSeq &&
-                    kMaxSeq - seal_.next_seq >= records.size() &&
-                    recjob::far_from_limits(seal_.key, records.size(),
-                                            records.size() * uint64_t{kMaxPlaintext});
-  recjob::BurstAdmit admit;  // fast mode: the key's answer for every record
-  uint64_t bytes = 0;
 
-  // The common burst, records without a CID, in a loop of its own (as in
-  // core/tls.cc): one test says every check of the general loop would pass,
-  // and header, AAD and nonce are composed without its branches. It stops at
-  // the first record that is not that simple; the general loop takes over
-  // from there, so every status is the one the general loop gives.
-  size_t from = 0;
-  auto simple = [&](auto gcmc) {
-    constexpr bool GCM = decltype(gcmc)::value;
-    constexpr uint32_t EX = GCM ? kExplicitNonceLen : 0;
-    constexpr uint32_t H = kHeaderLen + EX;
-    uint64_t seq = seal_.next_seq;
-    const uint64_t ex_off = seal_.explicit_offset;
-    uint64_t sum = 0;
-    size_t k = 0;
-    for (; k < records.size(); ++k) {
-      Record& r = records[k];
-      PacketView& p = r.pkt;
-      uint8_t* const buf = p.buf;
-      const uint32_t cap = p.capacity, off = p.offset, len = p.length;
-      const uint8_t type = r.type;
-      if (buf == nullptr || !valid_type(type) || off < H || off > cap || cap - off < len ||
-          len > kMaxPlaintext || cap - off - len < kTagLen)
-        break;
-      if (k == 0) {
-        if (admit(seal_.key, now) != Status::ok) break;  // live, not too old
-      }
-      uint8_t* const data = buf + off;
-      uint8_t* const rec = data - H;
-      const uint64_t rn = record_number(epoch, seq);
-      rec[0] = type;
-      store_be16(rec + 1, kVersion);
-      store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
-      store_be16(rec + 11, static_cast<uint16_t>(EX + len + kTagLen));
-      recjob::store16(aad[n], recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
-      recjob::Block16 nonce;
-      if constexpr (GCM) {
-        const uint64_t explicit_nonce = rn + ex_off;
-        store_be64(data - EX, explicit_nonce);
-        nonce = recjob::salt_seq(salt, explicit_nonce);
-      } else {
-        nonce = recjob::xor_seq(iv, rn);
-      }
-      recjob::make(&jobs[n], key, nonce, {aad[n], 13}, {data, len}, data + len);
-      r.epoch = epoch;
-      r.seq = seq;
-      r.cid = {};
-      idx[n++] = static_cast<uint8_t>(k);
-      ++seq;
-      sum += len;
-    }
-    seal_.next_seq = seq;
-    bytes = sum;
-    from = k;
-  };
-  if (fast && cid_len == 0) {
-    if (gcm) simple(std::true_type{});
-    else simple(std::false_type{});
-  }
-
-  for (size_t i = from; i < records.size(); ++i) {
+  for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
     PacketView& p = r.pkt;
     if (!p.well_formed() || !valid_type(r.type)) {
@@ -365,7 +469,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
   // Counted once: far_from_limits() guaranteed this cannot refuse.
   if (fast && n != 0) seal_.key.admit_seal(n, bytes, now);
 
-  rl::seal(jobs.first(n));
+  rl::seal({jobs, n});
 
   size_t ok = 0;
   const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + cid_len + ex);
@@ -382,8 +486,23 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 }
 
 // ---- 4. Open -------------------------------------------------------------------
+//
+// Phase 1 parses and checks every record and builds its AEAD job, changing
+// nothing; phase 2 runs the burst; phase 3 commits, in order, only what
+// authenticated. The usual burst (application data of one epoch, no CID,
+// record numbers rising above the replay window's top) goes through lean
+// loops that keep their constants in registers and update the window and
+// counters once; the first record that needs anything else, and everything
+// after it, goes through the general loops, which apply every rule.
 
+// One chunk (the usual call) is opened right here; more go through
+// open_chunks(). (open_chunk is inlined into both.)
 size_t RecordProtection::open(std::span<Record> records) {
+  if (records.size() > kBurst) return open_chunks(records);
+  return records.empty() ? 0 : open_chunk(records);
+}
+
+size_t RecordProtection::open_chunks(std::span<Record> records) {
   size_t ok = 0;
   for (size_t i = 0; i < records.size(); i += kBurst)
     ok += open_chunk(records.subspan(i, std::min(kBurst, records.size() - i)));
@@ -391,41 +510,54 @@ size_t RecordProtection::open(std::span<Record> records) {
 }
 
 namespace {
-// The lean parse of DTLS 1.2 open, for the usual burst: kApplicationData
-// records (no CID) of one epoch, admitted, with record numbers rising above
-// the window's top (so its check passes), one per view. It takes only what
-// the general loop of open_chunk would take with the same result, and stops
-// at the first record that needs anything else; the general loop goes on
-// from there. (A separate function: its few constants stay in registers.)
-size_t parse_run(std::span<Record> records, uint16_t epoch, const AeadKey* key,
-                 const uint8_t* iv, size_t ex, bool have_top, uint64_t top_rn, AeadJob* jobs,
-                 uint8_t (*aad)[16]) {
-  const uint32_t salt = recjob::le32(iv);
+
+// The first three header bytes of an application data record as a
+// little-endian word: type ‖ version as on the wire.
+constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 8} << 8 |
+                              uint32_t{kVersion & 0xff} << 16;
+
+// The lean parse: builds jobs[i] for records[i] while each is one whole
+// kApplicationData record (no CID) alone in its view, of `epoch`, with a
+// record number above `prev` (the window's top, or just below the epoch's
+// first record number when the window is empty) and above the record before
+// it: the replay check passes for each, and no record repeats another of the
+// burst. Every other check is the general loop's, with the same result.
+// Returns how many; seqs[i] gets each one's sequence number.
+template <bool GCM>
+[[gnu::always_inline]] inline size_t parse_run(std::span<Record> records, uint16_t epoch,
+                                               uint64_t prev, const AeadKey* key,
+                                               const uint8_t* iv, AeadJob* jobs,
+                                               uint8_t (*aad)[16], uint64_t* seqs) {
+  constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr size_t kMin = kHeaderLen + kEx + kTagLen;
+  const uint64_t last = uint64_t{epoch} << 48 | kMaxSeq;  // the epoch's last record number
+  const GcmNonce salt = salt_only(iv);
   const recjob::Block16 ivb = recjob::load_iv(iv);
-  uint64_t prev = top_rn;
-  bool have_prev = have_top;
   size_t i = 0;
   for (; i < records.size(); ++i) {
     Record& r = records[i];
     uint8_t* const buf = r.pkt.buf;
     const uint32_t off = r.pkt.offset, n_in = r.pkt.length, cap = r.pkt.capacity;
-    if (buf == nullptr || off > cap || n_in > cap - off || n_in < kHeaderLen + ex + kTagLen) break;
+    // A well formed view of kMin .. kMin + 2^14 bytes (one unsigned test).
+    if (buf == nullptr || off > cap || n_in > cap - off || n_in - kMin > kMaxPlaintext) break;
     uint8_t* const b = buf + off;
     const uint64_t rn = load_be64(b + 3);  // epoch(2) ‖ sequence_number(6)
-    const size_t frag_len = load_be16(b + 11);
-    if (b[0] != kApplicationData || load_be16(b + 1) != kVersion || rn >> 48 != epoch ||
-        kHeaderLen + frag_len != n_in || frag_len - ex - kTagLen > kMaxPlaintext ||
-        (have_prev && rn <= prev))
+    if ((recjob::le32(b) & 0xffffff) != kAppHead || rn <= prev || rn > last ||
+        kHeaderLen + load_be16(b + 11) != n_in)
       break;
     prev = rn;
-    have_prev = true;
-    const size_t inner_len = frag_len - ex - kTagLen;
+    const size_t inner_len = n_in - kMin;
     uint8_t* const frag = b + kHeaderLen;
     recjob::store16(aad[i], recjob::aad13(rn, kApplicationData, kVersion,
                                           static_cast<uint16_t>(inner_len)));
-    const recjob::Block16 nonce =
-        ex != 0 ? recjob::salt_explicit(salt, frag) : recjob::xor_seq(ivb, rn);
-    recjob::make(jobs + i, key, nonce, {aad[i], 13}, {frag + ex, inner_len}, frag + ex + inner_len);
+    if constexpr (GCM) {
+      // RFC 5288 §3: salt ‖ the explicit nonce as sent.
+      make_job(jobs + i, key, with_explicit(salt, recjob::le64(frag)), aad[i], frag + kEx,
+               inner_len);
+    } else {
+      make_job(jobs + i, key, recjob::xor_seq(ivb, rn), aad[i], frag + kEx, inner_len);
+    }
+    seqs[i] = rn & kMaxSeq;
     r.cid = {};
     r.newest = false;
     r.epoch = epoch;
@@ -433,59 +565,121 @@ size_t parse_run(std::span<Record> records, uint16_t epoch, const AeadKey* key,
   }
   return i;
 }
+
 }  // namespace
 
-size_t RecordProtection::open_chunk(std::span<Record> records) {
+inline size_t RecordProtection::open_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
-  // 13-byte AADs in 16-byte slots (four to a cache line, each written with
-  // one store); the long RFC 9146 AADs only when a CID is in use.
-  alignas(64) uint8_t aad[kBurst][16];
+  alignas(16) uint8_t aad[kBurst][16];  // 13-byte AADs, one 16-byte store each
+  uint64_t seqs[kBurst];                // the lean records' sequence numbers
+  BurstClock clock(clock_);
+
+  // The headers are most likely not in L1: ask for all of them before the
+  // first is parsed (a prefetch never faults, whatever the view holds).
+  // (One record is read right away.)
+  if (records.size() > 1)
+    for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
+
+  // The lean parse runs under the first record's epoch. That epoch is
+  // looked up and admitted only for a first record that the general loop
+  // would look it up for too (well framed application data), so that what
+  // the key says (and any event it raises) is the same either way.
+  size_t lean = 0;
+  Epoch* e0 = nullptr;
+  Status admit0 = Status::ok;
+  const PacketView& p0 = records[0].pkt;  // open() never passes an empty chunk
+  if (!open_cid_set_ && p0.well_formed() && p0.length >= kHeaderLen &&
+      (recjob::le32(p0.data()) & 0xffffff) == kAppHead &&
+      kHeaderLen + load_be16(p0.data() + 11) == p0.length &&
+      (e0 = open_epoch(load_be16(p0.data() + 3))) != nullptr) {
+    admit0 = e0->key.admit_open(clock.now_for(e0->key));
+    if (admit0 == Status::ok) {
+      // Epoch 0 with an empty window has no record number below its first:
+      // first_rn - 1 wraps to the top, nothing passes, and the general loop
+      // takes the first record.
+      const uint64_t first_rn = uint64_t{e0->epoch} << 48;
+      const uint64_t prev = e0->window.empty() ? first_rn - 1 : first_rn | e0->window.highest();
+      lean = is_gcm(e0->key.suite())
+                 ? parse_run<true>(records, e0->epoch, prev, &e0->key.aead(), e0->iv, &jobs[0],
+                                   aad, seqs)
+                 : parse_run<false>(records, e0->epoch, prev, &e0->key.aead(), e0->iv, &jobs[0],
+                                    aad, seqs);
+    }
+  }
+  if (lean != records.size())
+    return open_general(records, lean, e0, admit0, clock, &jobs[0], aad, seqs);
+
+  rl::open(jobs.first(lean));
+  const size_t ok = commit_lean(records, &jobs[0], seqs, e0);
+  if (ok == lean) return ok;
+  // A record failed: it and everything after it through the general commit.
+  return ok + commit_general(records, &jobs[0], ok, lean, lean, e0, nullptr, nullptr, nullptr,
+                             true);
+}
+
+// Commits the lean records in order while each authenticated: the window
+// once for the run (each record lies above the one before, as its
+// commit() one at a time would see it), the counters once unless the run
+// crosses the soft byte limit (then one at a time, so that the event carries
+// the counters of the record that crossed it). Returns how many.
+inline size_t RecordProtection::commit_lean(std::span<Record> records, const AeadJob* jobs,
+                                            const uint64_t* seqs, Epoch* e) {
+  // Header and explicit nonce: the plaintext starts right after them.
+  const uint32_t hdr = static_cast<uint32_t>(kHeaderLen + explicit_len(e->key.suite()));
+  // Each record is above the window's top, so the general rule (first ever,
+  // a newer epoch, or the newest epoch's highest record number so far)
+  // gives the first one's answer to every one after it.
+  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
+  uint64_t bytes = 0;
+  size_t m = 0;
+  for (; m < records.size(); ++m) {
+    const AeadJob& j = jobs[m];
+    if (j.status != Status::ok) break;
+    PacketView& p = records[m].pkt;
+    const size_t len = j.data.size();
+    p.offset += hdr;
+    p.length = static_cast<uint32_t>(len);
+    p.status = Status::ok;
+    records[m].type = kApplicationData;
+    records[m].newest = newest;
+    bytes += len;
+  }
+  if (m == 0) return 0;
+  if (m == 1) e->window.commit(seqs[0]);  // the same, with less set-up
+  else e->window.commit_rising(seqs, m);
+  const KeyCounters& c = e->key.counters();
+  const uint64_t soft = e->key.limits().soft_bytes;
+  if (m == 1 || (c.bytes_opened < soft && bytes < soft - c.bytes_opened)) {
+    e->key.count_opened(m, bytes);
+  } else {
+    for (size_t k = 0; k < m; ++k) e->key.count_opened(jobs[k].data.size());
+  }
+  if (newest) newest_epoch_ = e->epoch;
+  any_opened_ = true;
+  return m;
+}
+
+// The general parse, from record `lean` on (jobs[0..lean) are the lean
+// records', of epoch e0), then the AEAD burst and the commit.
+size_t RecordProtection::open_general(std::span<Record> records, size_t lean, Epoch* e0,
+                                      Status admit0, BurstClock clock, AeadJob* jobs,
+                                      uint8_t (*aad)[16], const uint64_t* seqs) {
+  // The long RFC 9146 AADs, only here: a CID is not in use on the lean path.
   uint8_t cid_aad[kBurst][kMaxAad];
   uint8_t idx[kBurst];
   Epoch* slot[kBurst];
   uint8_t otype[kBurst];  // outer content type, kept so commit need not re-read the header
-  size_t n = 0;
-  BurstClock clock(clock_);
+  size_t n = lean;
   // Whether the record numbers (epoch ‖ seq) accepted so far strictly
   // increase: then no record repeats an earlier one of this burst and the
-  // commit phase need not check the window a second time.
+  // commit phase need not check the window a second time. (The lean ones do.)
   bool rising = true;
-  uint64_t prev_rn = 0;
+  uint64_t prev_rn = lean != 0 ? uint64_t{e0->epoch} << 48 | seqs[lean - 1] : 0;
   // The epoch of the previous record and what its key said: a burst is
   // almost always one epoch, looked up and admitted once.
-  Epoch* last = nullptr;
-  Status last_admit = Status::ok;
+  Epoch* last = e0;
+  Status last_admit = admit0;
 
-  // The headers are most likely not in L1: ask for all of them before the
-  // first is parsed (a prefetch never faults, whatever the view holds).
-  for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
-
-  // Phase 1: parse and check; nothing is changed here. The usual records
-  // first, through the lean loop, under the first record's epoch.
-  // (The epoch is admitted only for a first record that the general loop
-  // would admit it for too: well framed kApplicationData.)
-  size_t lean = 0;
-  const PacketView* p0 = records.empty() ? nullptr : &records[0].pkt;
-  Epoch* e0 = nullptr;
-  if (!open_cid_set_ && p0 != nullptr && p0->well_formed() && p0->length >= kHeaderLen &&
-      p0->data()[0] == kApplicationData && load_be16(p0->data() + 1) == kVersion &&
-      kHeaderLen + load_be16(p0->data() + 11) == p0->length &&
-      (e0 = open_epoch(load_be16(p0->data() + 3))) != nullptr) {
-    last = e0;
-    last_admit = e0->key.admit_open(clock.now_for(e0->key));
-    if (last_admit == Status::ok) {
-      lean = parse_run(records, e0->epoch, &e0->key.aead(), e0->iv, explicit_len(e0->key.suite()),
-                       !e0->window.empty(), uint64_t{e0->epoch} << 48 | e0->window.highest(),
-                       &jobs[0], aad);
-      for (size_t i = 0; i < lean; ++i) {
-        slot[i] = e0;
-        otype[i] = kApplicationData;
-        idx[i] = static_cast<uint8_t>(i);
-      }
-      if (lean != 0) prev_rn = uint64_t{e0->epoch} << 48 | records[lean - 1].seq;
-      n = lean;
-    }
-  }
   for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
     PacketView& p = r.pkt;
@@ -587,14 +781,24 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   }
 
   // Phase 2: one burst of AEAD work.
-  rl::open(jobs.first(n));
+  rl::open({jobs, n});
 
   // Phase 3: commit, in order, only what authenticated.
+  const size_t ok = lean != 0 ? commit_lean(records.first(lean), jobs, seqs, e0) : 0;
+  return ok + commit_general(records, jobs, ok, n, lean, e0, idx, slot, otype, rising);
+}
+
+// The general commit of jobs[from..n): jobs below `lean` are the lean
+// records' (record k, epoch e0, application data), the others record
+// idx[k] of epoch slot[k] with outer type otype[k].
+size_t RecordProtection::commit_general(std::span<Record> records, AeadJob* jobs, size_t from,
+                                        size_t n, size_t lean, Epoch* e0, const uint8_t* idx,
+                                        Epoch* const* slot, const uint8_t* otype, bool rising) {
   size_t ok = 0;
-  for (size_t k = 0; k < n; ++k) {
-    Record& r = records[idx[k]];
+  for (size_t k = from; k < n; ++k) {
+    Record& r = records[k < lean ? k : idx[k]];
     PacketView& p = r.pkt;
-    Epoch* e = slot[k];
+    Epoch* e = k < lean ? e0 : slot[k];
     const AeadJob& j = jobs[k];
     if (j.status != Status::ok) {
       // The integrity limit (RFC 9147 §4.5.3) may kill the key here; the
@@ -617,7 +821,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     }
     uint8_t* plain = j.data.data();
     size_t plain_len = j.data.size();
-    uint8_t type = otype[k];
+    uint8_t type = k < lean ? kApplicationData : otype[k];
     if (type == kContentTls12Cid) {
       // RFC 9146 §4: strip the zero padding; the last non-zero byte is the
       // real content type. All zeros is an error.

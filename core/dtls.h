@@ -18,6 +18,7 @@
 #include "core/keys.h"
 #include "core/packet.h"
 #include "core/replay_window.h"
+#include "simd/jobs.h"
 
 namespace rl::dtls {
 
@@ -120,8 +121,21 @@ class RecordProtection {
     bool live() const { return key.live(); }
   };
   Epoch* open_epoch(uint16_t epoch);
-  size_t seal_chunk(std::span<Record> records);
-  size_t open_chunk(std::span<Record> records);
+  [[gnu::always_inline]] size_t seal_chunk(std::span<Record> records);
+  [[gnu::noinline]] size_t seal_chunks(std::span<Record> records);
+  [[gnu::noinline]] size_t seal_general(std::span<Record> records, size_t lean, bool fast,
+                                        Status answer, bool asked, uint64_t now, AeadJob* jobs,
+                                        uint8_t (*aad)[16]);
+  [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
+  [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
+  [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
+                                        Status admit0, BurstClock clock, AeadJob* jobs,
+                                        uint8_t (*aad)[16], const uint64_t* seqs);
+  [[gnu::always_inline]] size_t commit_lean(std::span<Record> records, const AeadJob* jobs, const uint64_t* seqs,
+                     Epoch* e);
+  size_t commit_general(std::span<Record> records, AeadJob* jobs, size_t from, size_t n,
+                        size_t lean, Epoch* e0, const uint8_t* idx, Epoch* const* slot,
+                        const uint8_t* otype, bool rising);
 
   Clock clock_;
   EventQueue events_;

@@ -716,3 +716,263 @@ TEST(Dtls12Limits, AgeLimitsUseTheInjectedClock) {
 
 }  // namespace
 }  // namespace rl::dtls
+
+// ---- the lean loops against the general ones ------------------------------------
+//
+// open and seal take the usual burst (application data of one epoch, no CID,
+// rising record numbers, far from every limit) through lean loops that
+// commit the window and count once per burst; everything else through the
+// general loops. These bursts hit every way in and out of the lean loops, and
+// each is held to one-at-a-time opens (records, windows bit by bit, counters,
+// events) and to what was sealed.
+
+namespace rl::dtls {
+namespace {
+
+size_t explicit_len_for(Suite s) { return s == Suite::chacha20_poly1305 ? 0 : 8; }
+
+// Receiver b opens each wire as one burst, receiver c one record at a time.
+struct LeanPair {
+  RecordProtection a, b, c;
+  test::Wire wire;
+  void install(Suite s, uint16_t epoch, uint32_t window, const Limits* l = nullptr,
+               uint64_t first_seq = 0) {
+    KeyOptions o;
+    o.replay_window = window;
+    o.limits = l;
+    o.first_seq = first_seq;
+    ASSERT_EQ(a.install(Direction::seal, epoch, s, key_for(s, epoch), iv_for(s, epoch), o),
+              Status::ok);
+    ASSERT_EQ(b.install(Direction::open, epoch, s, key_for(s, epoch), iv_for(s, epoch), o),
+              Status::ok);
+    ASSERT_EQ(c.install(Direction::open, epoch, s, key_for(s, epoch), iv_for(s, epoch), o),
+              Status::ok);
+  }
+  Bytes seal(size_t len, uint8_t type = 23) {
+    const Bytes plain = test::random_bytes(len, static_cast<uint8_t>(len * 7 + type));
+    return seal_one(a, plain, type);
+  }
+  void add(size_t len, uint8_t type = 23) {
+    const Bytes plain = test::random_bytes(len, static_cast<uint8_t>(len * 7 + type));
+    wire.add(seal_one(a, plain, type), type, plain);
+  }
+  void open_and_compare(std::initializer_list<uint64_t> epochs) {
+    test::expect_burst_equals_one_by_one<Buf>(b, c, wire, epochs);
+    test::expect_same_windows(b, c, epochs);
+    test::expect_same_events(b, c);
+    wire.clear();
+  }
+};
+
+TEST(Dtls12Lean, OpenRunsAgreeWithOneAtATime) {
+  rl::test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      LeanPair p;
+      p.install(s, 1, 256);
+      // A whole lean burst, then one of a single record.
+      for (int i = 0; i < 32; ++i) p.add(100 + 40 * i);
+      p.open_and_compare({1});
+      p.add(1350);
+      p.open_and_compare({1});
+      // Forgeries first, in the middle and last of otherwise lean bursts: the
+      // commit leaves the lean run there and the general one goes on.
+      for (size_t at : {size_t{0}, size_t{7}, size_t{19}}) {
+        SCOPED_TRACE("forged at " + std::to_string(at));
+        for (size_t i = 0; i < 20; ++i) {
+          if (i == at) {
+            Bytes f = p.seal(200);
+            f[f.size() - 3] ^= 0x01;
+            p.wire.refused(f);
+          } else {
+            p.add(300 + i);
+          }
+        }
+        p.open_and_compare({1});
+      }
+      // Gaps: records lost on the way, within a 64-bit block, across
+      // blocks, and past the whole window (its ring is cleared).
+      for (size_t gap : {size_t{1}, size_t{3}, size_t{63}, size_t{64}, size_t{130}, size_t{300},
+                         size_t{1000}}) {
+        SCOPED_TRACE("gap " + std::to_string(gap));
+        p.add(60);
+        for (size_t g = 0; g < gap; ++g) p.seal(1);
+        p.add(61);
+        p.add(62);
+        p.open_and_compare({1});
+      }
+      // A late record (below the window's top) first, then rising ones.
+      const Bytes late = p.seal(70);
+      p.add(71);
+      p.open_and_compare({1});
+      p.wire.add(late, 23, test::random_bytes(70, static_cast<uint8_t>(70 * 7 + 23)));
+      for (int i = 0; i < 5; ++i) p.add(80 + i);
+      p.open_and_compare({1});
+      // A duplicate inside a lean run, and a record of the run repeated
+      // after it; a record too long for 2^14 bytes of content, another type.
+      p.add(90);
+      p.add(91);
+      p.wire.refused(p.wire.records[0]);
+      p.add(92);
+      p.open_and_compare({1});
+      p.add(93);
+      p.add(40, 22);
+      p.add(94);
+      p.add({}, 23);
+      p.add(95);
+      p.open_and_compare({1});
+      // More than one chunk (kBurst = 32) of lean records.
+      for (int i = 0; i < 70; ++i) p.add(64 + i);
+      p.open_and_compare({1});
+      // A new epoch: a burst that switches in its middle, then late records
+      // of the old epoch (lean under an epoch older than the newest: none of
+      // them is "newest"), then the new one again.
+      const Bytes old1 = p.seal(111), old2 = p.seal(112), old3 = p.seal(113);
+      p.add(114);
+      p.install(s, 2, 256);
+      p.add(115);
+      p.add(116);
+      p.open_and_compare({1, 2});
+      p.wire.add(old1, 23, test::random_bytes(111, static_cast<uint8_t>(111 * 7 + 23)));
+      p.wire.add(old2, 23, test::random_bytes(112, static_cast<uint8_t>(112 * 7 + 23)));
+      p.wire.add(old3, 23, test::random_bytes(113, static_cast<uint8_t>(113 * 7 + 23)));
+      p.open_and_compare({1, 2});
+      for (int i = 0; i < 6; ++i) p.add(120 + i);
+      p.open_and_compare({1, 2});
+      // A record of an epoch nobody installed ends a lean run.
+      p.add(130);
+      Bytes unknown = p.seal(131);
+      unknown[3] = 0x7f;
+      p.wire.refused(unknown);
+      p.add(132);
+      p.open_and_compare({1, 2});
+    }
+  });
+}
+
+// The counters are written once per lean run unless the run crosses the
+// soft byte limit: then the event must carry the counters of the record that
+// crossed it, as one at a time.
+TEST(Dtls12Lean, SoftByteLimitInsideARun) {
+  for (uint64_t soft : {uint64_t{1000}, uint64_t{1001}, uint64_t{4000}}) {
+    SCOPED_TRACE("soft bytes " + std::to_string(soft));
+    Limits l;
+    l.soft_bytes = soft;
+    LeanPair p;
+    p.install(Suite::aes128_gcm, 1, 64, &l);
+    test::expect_same_events(p.b, p.c);  // the installs
+    for (int i = 0; i < 12; ++i) p.add(250);
+    p.open_and_compare({1});
+    for (int i = 0; i < 12; ++i) p.add(250);
+    p.open_and_compare({1});
+  }
+}
+
+// Epoch 0 with an empty window has no record number below its first (the
+// general loop takes the first record); record numbers up to the last of the
+// sequence space; epoch 0xffff, where the next record number would wrap.
+TEST(Dtls12Lean, EdgesOfTheRecordNumberSpace) {
+  for (Suite s : kAllSuites) {
+    SCOPED_TRACE(suite_info(s).name);
+    {
+      LeanPair p;
+      p.install(s, 0, 64);
+      for (int i = 0; i < 5; ++i) p.add(30 + i);
+      p.open_and_compare({0});
+      for (int i = 0; i < 5; ++i) p.add(40 + i);
+      p.open_and_compare({0});
+    }
+    for (uint16_t epoch : {uint16_t{1}, uint16_t{0xffff}}) {
+      SCOPED_TRACE("epoch " + std::to_string(epoch));
+      LeanPair p;
+      p.install(s, epoch, 64, nullptr, kMaxSeq - 9);
+      for (int i = 0; i < 4; ++i) p.add(50 + i);
+      p.open_and_compare({epoch});
+      for (int i = 0; i < 6; ++i) p.add(60 + i);  // the last is seq 2^48 - 1
+      const Bytes last = p.wire.records.back(), before = p.wire.records[4];
+      p.open_and_compare({epoch});
+      EXPECT_EQ(p.b.window(epoch)->highest(), kMaxSeq);
+      // Replays of the last record numbers stay refused, alone or in a burst.
+      p.wire.refused(before);
+      p.wire.refused(last);
+      p.open_and_compare({epoch});
+      p.wire.refused(last);
+      p.open_and_compare({epoch});
+    }
+  }
+}
+
+// Seal: the same records sealed as one burst (a1) and one at a time (a2,
+// same keys) give the same bytes, statuses, record numbers, counters and
+// events, whatever mix of lean-eligible and other records a burst holds.
+TEST(Dtls12Lean, SealBurstsAgreeWithOneAtATime) {
+  rl::test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      for (uint64_t offset : {uint64_t{0}, uint64_t{0x0123456789abcdef}}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + " offset " + std::to_string(offset));
+        RecordProtection a1, a2;
+        KeyOptions o;
+        o.gcm_explicit_offset = offset;
+        ASSERT_EQ(a1.install(Direction::seal, 3, s, key_for(s, 3), iv_for(s, 3), o), Status::ok);
+        ASSERT_EQ(a2.install(Direction::seal, 3, s, key_for(s, 3), iv_for(s, 3), o), Status::ok);
+        // kinds: 0 lean, 1 bad type, 2 no headroom, 3 no tailroom, 4 too long,
+        // 5 empty, 6 handshake, 7 exactly no room to spare
+        const std::vector<std::vector<int>> bursts = {
+            std::vector<int>(32, 0), {0}, {1}, {2, 0, 0}, {0, 0, 3, 0}, {0, 4, 0, 5, 6, 0},
+            {7, 7, 0}, std::vector<int>(40, 0), {6}, {0, 0, 0, 1}};
+        for (const auto& kinds : bursts) {
+          std::vector<Bytes> m1, m2;
+          std::vector<Record> r1, r2;
+          const size_t ex = explicit_len_for(s);
+          for (size_t i = 0; i < kinds.size(); ++i) {
+            const int k = kinds[i];
+            const size_t len = k == 4 ? 16385 : k == 5 ? 0 : 100 + 13 * i;
+            const size_t head = k == 2 ? 13 + ex - 1 : k == 7 ? 13 + ex : 40;
+            const size_t tail = k == 3 ? 15 : k == 7 ? 16 : 40;
+            Bytes mem = test::random_bytes(head + len + tail, static_cast<uint8_t>(i));
+            Record r;
+            r.type = k == 1 ? 99 : k == 6 ? 22 : 23;
+            m1.push_back(mem);
+            m2.push_back(mem);
+            r.pkt = {nullptr, static_cast<uint32_t>(mem.size()), static_cast<uint32_t>(head),
+                     static_cast<uint32_t>(len), Status::ok};
+            r1.push_back(r);
+            r2.push_back(r);
+          }
+          for (size_t i = 0; i < kinds.size(); ++i) {
+            r1[i].pkt.buf = m1[i].data();
+            r2[i].pkt.buf = m2[i].data();
+          }
+          size_t ok2 = 0;
+          for (Record& r : r2) ok2 += a2.seal({&r, 1});
+          EXPECT_EQ(a1.seal(r1), ok2);
+          for (size_t i = 0; i < kinds.size(); ++i) {
+            SCOPED_TRACE("record " + std::to_string(i) + " kind " + std::to_string(kinds[i]));
+            EXPECT_EQ(r1[i].status(), r2[i].status());
+            EXPECT_EQ(r1[i].pkt.offset, r2[i].pkt.offset);
+            EXPECT_EQ(r1[i].pkt.length, r2[i].pkt.length);
+            EXPECT_EQ(m1[i], m2[i]);
+            if (r2[i].status() != Status::ok) continue;
+            EXPECT_EQ(r1[i].epoch, r2[i].epoch);
+            EXPECT_EQ(r1[i].seq, r2[i].seq);
+            EXPECT_TRUE(r1[i].cid.empty());
+          }
+          EXPECT_EQ(a1.next_seq(), a2.next_seq());
+          const KeyCounters& c1 = a1.key(Direction::seal, 3)->counters();
+          const KeyCounters& c2 = a2.key(Direction::seal, 3)->counters();
+          EXPECT_EQ(c1.sealed, c2.sealed);
+          EXPECT_EQ(c1.bytes_sealed, c2.bytes_sealed);
+          test::expect_same_events(a1, a2);
+        }
+        // And what was sealed opens, in order.
+        RecordProtection b;
+        ASSERT_EQ(b.install(Direction::open, 3, s, key_for(s, 3), iv_for(s, 3)), Status::ok);
+        Bytes plain = test::random_bytes(500, 9);
+        EXPECT_EQ(open_one(b, seal_one(a1, plain)), Status::ok);
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace rl::dtls

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/keys.h"
 #include "tests/support/vectors.h"
 
 namespace rl::test {
@@ -116,6 +117,48 @@ void expect_burst_equals_one_by_one(Proto& burst, Proto& one, const Wire& w,
     EXPECT_EQ(kb.bytes_opened, ko.bytes_opened);
     EXPECT_EQ(kb.auth_failures + kb.replays, ko.auth_failures + ko.replays);
   }
+}
+
+}  // namespace rl::test
+
+namespace rl::test {
+
+// Both receivers' replay windows of each of `epochs` give the same answer
+// for every sequence number from below the oldest one they can hold to just
+// above the newest (not only the same top): a window committed once for a
+// burst must hold exactly the bits that committing one record at a time sets.
+template <class Proto>
+void expect_same_windows(const Proto& burst, const Proto& one, std::initializer_list<uint64_t> epochs) {
+  for (uint64_t ep : epochs) {
+    SCOPED_TRACE("window of epoch " + std::to_string(ep));
+    const auto* wb = burst.window(ep);
+    const auto* wo = one.window(ep);
+    ASSERT_TRUE(wb != nullptr && wo != nullptr);
+    ASSERT_EQ(wb->empty(), wo->empty());
+    ASSERT_EQ(wb->size(), wo->size());
+    if (wb->empty()) continue;
+    ASSERT_EQ(wb->highest(), wo->highest());
+    const uint64_t top = wb->highest();
+    const uint64_t from = top > wb->size() + 2 ? top - wb->size() - 2 : 0;
+    for (uint64_t seq = from; seq <= top + 2; ++seq)
+      ASSERT_EQ(wb->check(seq), wo->check(seq)) << "seq " << seq;
+  }
+}
+
+// Both queues hold the same events (kind, epoch, direction and the counters
+// each carries), in the same order; both are drained.
+template <class Proto>
+void expect_same_events(Proto& a, Proto& b) {
+  auto drain = [](Proto& p) {
+    std::vector<std::string> out;
+    KeyEvent e;
+    while (p.poll_event(e))
+      out.push_back(std::string(to_string(e.kind)) + " epoch " + std::to_string(e.epoch) + " " +
+                    to_string(e.dir) + " records " + std::to_string(e.records) + " bytes " +
+                    std::to_string(e.bytes));
+    return out;
+  };
+  EXPECT_EQ(drain(a), drain(b));
 }
 
 }  // namespace rl::test
