@@ -45,19 +45,14 @@ class ReplayWindow {
     return (bits_[block(seq)] >> (seq & 63)) & 1 ? Status::replayed : Status::ok;
   }
 
-  // Call only after check(seq) == ok and the packet authenticated.
-  void commit(uint64_t seq) {
-    if (!any_ || seq > top_) {
-      // Clear the blocks the window slides over (at most all of them).
-      const uint64_t from = any_ ? (top_ >> 6) + 1 : seq >> 6;
-      const uint64_t to = seq >> 6;
-      if (!any_ || to - from + 1 >= blocks_) {
-        for (uint32_t i = 0; i < blocks_; ++i) bits_[i] = 0;
-      } else {
-        for (uint64_t b = from; b <= to; ++b) bits_[b & (blocks_ - 1)] = 0;
-      }
+  // Call only after check(seq) == ok and the packet authenticated. Inline
+  // for the usual packet (in the top's block, or a late one inside the
+  // window); the window slides out of line.
+  [[gnu::always_inline]] void commit(uint64_t seq) {
+    if (!any_ || (seq > top_ && (seq >> 6) != (top_ >> 6))) {
+      slide_to(seq);
+    } else if (seq > top_) {
       top_ = seq;
-      any_ = true;
     }
     bits_[block(seq)] |= uint64_t{1} << (seq & 63);
   }
@@ -93,6 +88,20 @@ class ReplayWindow {
 
  private:
   size_t block(uint64_t seq) const { return static_cast<size_t>((seq >> 6) & (blocks_ - 1)); }
+
+  // The new top `seq` is in a later block than the old one (or the window is
+  // empty): clear the blocks the window slides over (at most all of them).
+  [[gnu::noinline]] void slide_to(uint64_t seq) {
+    const uint64_t from = any_ ? (top_ >> 6) + 1 : seq >> 6;
+    const uint64_t to = seq >> 6;
+    if (!any_ || to - from + 1 >= blocks_) {
+      for (uint32_t i = 0; i < blocks_; ++i) bits_[i] = 0;
+    } else {
+      for (uint64_t b = from; b <= to; ++b) bits_[b & (blocks_ - 1)] = 0;
+    }
+    top_ = seq;
+    any_ = true;
+  }
 
   uint64_t bits_[std::bit_ceil(kMaxSize / 64 + 1)] = {};
   uint64_t top_ = 0;
