@@ -10,10 +10,6 @@
 #include <new>
 #include <type_traits>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <openssl/mem.h>
 
 #include "core/aead.h"
@@ -63,43 +59,9 @@ uint64_t record_number(uint16_t epoch, uint64_t seq) { return uint64_t{epoch} <<
 // §4.1.2.1: additional_data = epoch ‖ seq_num(6) ‖ type ‖ version ‖ length
 // (13 bytes), length being the plaintext length.
 
-// The lean loops fill a job as recjob::make does (every field once, the
-// nonce with one 16-byte store), but compose the AES-GCM nonce, salt(4) ‖
-// explicit(8), in a vector register: the 8 explicit-nonce bytes, as they sit
-// in memory, moved up four bytes next to the salt. That is fewer
-// instructions per record than two scalar words.
-#if defined(__SSE2__)
-using GcmNonce = __m128i;
-inline GcmNonce salt_only(const uint8_t* iv) {
-  return _mm_cvtsi32_si128(static_cast<int>(recjob::le32(iv)));
-}
-// `mem`: the explicit nonce's 8 bytes in memory order (a little-endian load).
-inline GcmNonce with_explicit(GcmNonce salt, uint64_t mem) {
-  return _mm_or_si128(_mm_slli_si128(_mm_cvtsi64_si128(static_cast<long long>(mem)), 4), salt);
-}
-inline void store_nonce(AeadJob* j, GcmNonce n) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(j->nonce), n);
-}
-#else
-using GcmNonce = recjob::Block16;
-inline GcmNonce salt_only(const uint8_t* iv) { return {recjob::le32(iv), 0}; }
-inline GcmNonce with_explicit(GcmNonce salt, uint64_t mem) {
-  return {salt.lo | mem << 32, mem >> 32};
-}
-#endif
-inline void store_nonce(AeadJob* j, recjob::Block16 n) { recjob::store16(j->nonce, n); }
-
-template <class Nonce>
-inline void make_job(AeadJob* slot, const AeadKey* key, Nonce nonce, const uint8_t* aad,
-                     uint8_t* data, size_t len) {
-  AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
-  store_nonce(j, nonce);
-  j->key = key;
-  j->aad = {aad, 13};
-  j->data = {data, len};
-  j->tag = data + len;
-  j->status = Status::ok;
-}
+// The lean loops compose the AES-GCM nonce, salt(4) ‖ explicit(8), and the
+// ChaCha20 one in a vector register (recjob::Nonce128): fewer instructions
+// per record than two scalar words.
 
 // RFC 9146 §5 (AEAD ciphers, the RFC text, which replaced the draft's AAD):
 //   additional_data = seq_num_placeholder ‖ tls12_cid ‖ cid_length ‖ tls12_cid ‖
@@ -265,7 +227,7 @@ template <bool GCM>
   constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
   constexpr uint32_t kH = kHeaderLen + kEx;
   const recjob::Block16 ivb = recjob::load_iv(iv);  // ChaCha20-Poly1305
-  const GcmNonce salt = salt_only(iv);               // AES-GCM
+  const recjob::Nonce128 salt = recjob::salt128(iv);               // AES-GCM
   // The general loop's checks in one: well formed, a valid type, at most
   // 2^14 bytes, headroom for header and explicit nonce, tailroom for the tag
   // (off + len + tag <= cap, without overflow in 64 bits).
@@ -291,9 +253,10 @@ template <bool GCM>
       // configured offset.
       const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
       std::memcpy(data - kEx, &mem, 8);
-      make_job(jobs, key, with_explicit(salt, mem), *aad, data, len);
+      recjob::make(jobs, key, recjob::with_explicit(salt, mem), {*aad, 13}, {data, len}, data + len);
     } else {
-      make_job(jobs, key, recjob::xor_seq(ivb, rn), *aad, data, len);  // RFC 7905 §2
+      // RFC 7905 §2
+      recjob::make(jobs, key, recjob::xor_seq(ivb, rn), {*aad, 13}, {data, len}, data + len);
     }
     r.epoch = static_cast<uint16_t>(rn >> 48);
     r.seq = rn & kMaxSeq;
@@ -531,7 +494,7 @@ template <bool GCM>
   constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
   constexpr size_t kMin = kHeaderLen + kEx + kTagLen;
   const uint64_t last = uint64_t{epoch} << 48 | kMaxSeq;  // the epoch's last record number
-  const GcmNonce salt = salt_only(iv);
+  const recjob::Nonce128 salt = recjob::salt128(iv);
   const recjob::Block16 ivb = recjob::load_iv(iv);
   size_t i = 0;
   for (; i < records.size(); ++i) {
@@ -552,10 +515,11 @@ template <bool GCM>
                                           static_cast<uint16_t>(inner_len)));
     if constexpr (GCM) {
       // RFC 5288 §3: salt ‖ the explicit nonce as sent.
-      make_job(jobs + i, key, with_explicit(salt, recjob::le64(frag)), aad[i], frag + kEx,
-               inner_len);
+      recjob::make(jobs + i, key, recjob::with_explicit(salt, recjob::le64(frag)), {aad[i], 13},
+                   {frag + kEx, inner_len}, frag + kEx + inner_len);
     } else {
-      make_job(jobs + i, key, recjob::xor_seq(ivb, rn), aad[i], frag + kEx, inner_len);
+      recjob::make(jobs + i, key, recjob::xor_seq(ivb, rn), {aad[i], 13}, {frag + kEx, inner_len},
+                   frag + kEx + inner_len);
     }
     seqs[i] = rn & kMaxSeq;
     r.cid = {};

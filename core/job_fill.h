@@ -1,4 +1,4 @@
-// Filling AEAD jobs on the record-layer hot path (TLS, DTLS 1.2, DTLS 1.3).
+// Filling AEAD jobs on the record-layer hot path (TLS, DTLS 1.2, DTLS 1.3, QUIC).
 //
 // The kernels read a job's 12-byte nonce and a short AAD with one wide
 // (masked) load. A load that spans several narrower stores still sitting in
@@ -73,6 +73,33 @@ inline Block16 salt_seq(uint32_t salt_le, uint64_t be_seq_number) {
   return {uint64_t{salt_le} | be << 32, be >> 32};
 }
 
+// The same nonces composed in an XMM register instead of two general ones,
+// for loops that are short of general registers (the QUIC 1-RTT and DTLS 1.2
+// lean loops: ~8 fewer instructions per packet). Without SSE2, Block16.
+#if defined(__SSE2__)
+using Nonce128 = __m128i;
+inline Nonce128 load_iv128(const uint8_t iv[kNonceLen]) {
+  const Block16 b = load_iv(iv);
+  return _mm_set_epi64x(static_cast<long long>(b.hi), static_cast<long long>(b.lo));
+}
+inline Nonce128 xor_seq(Nonce128 iv, uint64_t seq) {
+  // BE64(seq) in bytes 0..7, moved to bytes 4..11.
+  return _mm_xor_si128(iv, _mm_slli_si128(_mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(seq))), 4));
+}
+// The salt alone (bytes 4..15 zero), then salt ‖ explicit with the explicit
+// part's 8 bytes given as they sit in memory (a little-endian load).
+inline Nonce128 salt128(const uint8_t* salt) { return _mm_cvtsi32_si128(static_cast<int>(le32(salt))); }
+inline Nonce128 with_explicit(Nonce128 salt, uint64_t mem) {
+  return _mm_or_si128(_mm_slli_si128(_mm_cvtsi64_si128(static_cast<long long>(mem)), 4), salt);
+}
+inline void store16(void* dst, Nonce128 v) { _mm_storeu_si128(static_cast<__m128i*>(dst), v); }
+#else
+using Nonce128 = Block16;
+inline Nonce128 load_iv128(const uint8_t iv[kNonceLen]) { return load_iv(iv); }
+inline Nonce128 salt128(const uint8_t* salt) { return {le32(salt), 0}; }
+inline Nonce128 with_explicit(Nonce128 salt, uint64_t mem) { return {salt.lo | mem << 32, mem >> 32}; }
+#endif
+
 // The 13-byte TLS 1.2 / DTLS 1.2 AAD (RFC 5246 §6.2.3.3, RFC 6347 §4.1.2.1):
 // seq64 ‖ type ‖ version ‖ length, seq64 being epoch ‖ seq48 for DTLS.
 inline Block16 aad13(uint64_t seq64, uint8_t type, uint16_t version, uint16_t len) {
@@ -83,7 +110,9 @@ inline Block16 aad13(uint64_t seq64, uint8_t type, uint16_t version, uint16_t le
 
 // Constructs job `j` in place (raw storage) with every field given: nothing
 // is zeroed first and then overwritten, and the nonce is one store.
-inline AeadJob& make(AeadJob* slot, const AeadKey* key, Block16 nonce,
+// `nonce`: a Block16 (also as {lo, hi}) or a Nonce128.
+template <class Nonce = Block16>
+inline AeadJob& make(AeadJob* slot, const AeadKey* key, Nonce nonce,
                      std::span<const uint8_t> aad, std::span<uint8_t> data, uint8_t* tag) {
   AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
   store16(j->nonce, nonce);

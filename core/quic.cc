@@ -3,12 +3,7 @@
 #include "core/quic.h"
 
 #include <cstring>
-#include <new>
 #include <vector>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <openssl/mem.h>
 
@@ -169,45 +164,6 @@ inline void copy_cid(uint8_t* d, const uint8_t* s, size_t n) {
   } else {
     for (size_t i = 0; i < n; ++i) d[i] = s[i];
   }
-}
-
-// The AEAD nonce (RFC 9001 §5.3: the iv XOR the packet number, left-padded
-// to 12 bytes) composed in an XMM register: for a burst the iv then takes one
-// XMM register instead of two general ones (which the job loops are short
-// of), and the nonce is one 16-byte store, as recjob::store16 (it covers
-// AeadJob's padding after the nonce, checked in core/job_fill.h).
-#if defined(__SSE2__)
-struct NonceIv {
-  __m128i v;
-};
-inline NonceIv nonce_iv(const uint8_t iv[kNonceLen]) {
-  const recjob::Block16 b = recjob::load_iv(iv);  // bytes 12..15 zero
-  return {_mm_set_epi64x(static_cast<long long>(b.hi), static_cast<long long>(b.lo))};
-}
-inline void store_nonce(uint8_t* dst, NonceIv iv, uint64_t pn) {
-  // BE64(pn) in bytes 0..7, moved to bytes 4..11.
-  const __m128i be = _mm_slli_si128(
-      _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(pn))), 4);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_xor_si128(iv.v, be));
-}
-#else
-using NonceIv = recjob::Block16;
-inline NonceIv nonce_iv(const uint8_t iv[kNonceLen]) { return recjob::load_iv(iv); }
-inline void store_nonce(uint8_t* dst, NonceIv iv, uint64_t pn) {
-  recjob::store16(dst, recjob::xor_seq(iv, pn));
-}
-#endif
-
-// recjob::make with the nonce from store_nonce.
-inline void make_job(AeadJob* slot, const AeadKey* key, NonceIv iv, uint64_t pn,
-                     std::span<const uint8_t> aad, std::span<uint8_t> data, uint8_t* tag) {
-  AeadJob* j = ::new (static_cast<void*>(slot)) AeadJob;
-  store_nonce(j->nonce, iv, pn);
-  j->key = key;
-  j->aad = aad;
-  j->data = data;
-  j->tag = tag;
-  j->status = Status::ok;
 }
 
 // Header protection of the packet number field (RFC 9001 §5.4.1) with one
@@ -668,7 +624,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
   const bool phase = g.number & 1;
   const uint64_t acked = sp.largest_acked;
   const bool none_acked = !sp.any_acked;
-  const NonceIv iv = nonce_iv(g.iv);
+  const recjob::Nonce128 iv = recjob::load_iv128(g.iv);  // RFC 9001 §5.3: iv XOR pn
   // RFC 9000 §17.1's length grows with pn - largest_acked, so when the
   // burst's first and last packet numbers need the same length, every packet
   // between does: computed once (pn_len_all), else per packet (0).
@@ -722,7 +678,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
       const uint64_t hi = tmpl_hi | (__builtin_bswap64(pn) & tmpl_pn_mask);
       std::memcpy(h, &tmpl_lo, 8);
       std::memcpy(data - 8, &hi, 8);
-      make_job(jobs + i, key, iv, pn, {h, hdr_len}, {data, v.length},
+      recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {h, hdr_len}, {data, v.length},
                    data + v.length);
       masks[i].key = hp;
       masks[i].sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
@@ -755,7 +711,7 @@ bool PacketProtection::seal_1rtt(std::span<Packet> packets, size_t* ok_out) {
     if (pad != 0) std::memset(data + v.length, 0, pad);
     AeadJob& j = jobs[i];
     j.key = key;
-    store_nonce(j.nonce, iv, pn);
+    recjob::store16(j.nonce, recjob::xor_seq(iv, pn));
     j.aad = {h, hdr_len};
     j.data = {data, body};
     j.tag = data + body;
@@ -837,7 +793,7 @@ size_t PacketProtection::seal_one(std::span<Packet> one) {
   store_pn(h + 1 + cid_len, pn, pn_len);
   if (pad != 0) std::memset(data + v.length, 0, pad);
   AeadJob j;
-  make_job(&j, &g.epoch.aead(), nonce_iv(g.iv), pn, {h, hdr_len},
+  recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv128(g.iv), pn), {h, hdr_len},
                {data, body}, data + body);
   MaskJob m;
   m.key = &s.hp;
@@ -1139,7 +1095,7 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
   const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
   const size_t pn_off = 1 + size_t{short_dcid_len_};
   const AeadKey* key = &g.epoch.aead();
-  const NonceIv iv = nonce_iv(g.iv);
+  const recjob::Nonce128 iv = recjob::load_iv128(g.iv);  // RFC 9001 §5.3: iv XOR pn
   const MaskJob* masks = scratch_.masks;
   AeadJob* jobs = scratch_.jobs;
   uint64_t* lean_pn = scratch_.lean_pn;
@@ -1172,7 +1128,7 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
     std::memcpy(d + pn_off, &raw, 4);
     const size_t hdr_len = pn_off + 4 - shift / 8;
     const size_t len = v.length;
-    make_job(jobs + i, key, iv, pn, {d, hdr_len},
+    recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
                  {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
     lean_pn[i] = pn;
   }
@@ -1266,7 +1222,7 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
   const size_t hdr_len = pn_off + 4 - shift / 8;
   const size_t len = v.length - hdr_len - kTagLen;
   AeadJob j;
-  make_job(&j, &g.epoch.aead(), nonce_iv(g.iv), pn, {d, hdr_len},
+  recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv128(g.iv), pn), {d, hdr_len},
                {d + hdr_len, len}, d + v.length - kTagLen);
   rl::open({&j, 1});
   // From here the header's place and lengths are read back from the job and
