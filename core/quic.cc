@@ -181,6 +181,37 @@ inline uint32_t xor_pn(uint8_t* pn, const uint8_t* mask, unsigned pn_len) {
   return __builtin_bswap32(raw) >> (8 * (4 - pn_len));
 }
 
+// The lean open paths' packet number (RFC 9001 §5.4.1): the field unmasked
+// with one 4-byte load (the sample lies 4 bytes after its start, so they are
+// in the packet); `low` covers its pn_len bytes, as a little-endian mask of
+// the first bytes and, the same number, as the mask of the truncated packet
+// number's bits. Decoded (RFC 9000 App. A.3, reconstruct_closest) only when
+// the answer is not below `expected`: expected + the distance up to the
+// truncated value, when that is at most half a window. Anything else (an
+// answer below `expected`) is the general loop's: ok = false.
+struct LeanPn {
+  uint32_t raw;     // the unmasked field's 4 bytes, memory order
+  uint64_t pn;
+  size_t pn_len;
+  bool ok;
+};
+inline LeanPn decode_lean_pn(uint8_t first, const uint8_t* field, const uint8_t* mask, uint64_t expected) {
+  const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
+  const uint32_t low = ~uint32_t{0} >> shift;
+  const uint32_t raw = recjob::le32(field) ^ (recjob::le32(mask + 1) & low);
+  const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
+  return {raw, expected + up, 4 - shift / 8, up <= (low >> 1) + 1};
+}
+
+// The outputs of a 1-RTT packet taken by a lean open path.
+inline void one_rtt_outputs(Packet& p, const uint8_t* d, size_t cid_len) {
+  p.level = Level::one_rtt;
+  p.type = PacketType::one_rtt;
+  p.token = {};
+  p.scid = {};
+  p.dcid = {d + 1, cid_len};
+}
+
 }  // namespace
 
 const char* to_string(PacketType t) {
@@ -1070,11 +1101,7 @@ size_t PacketProtection::lean_parse(std::span<Packet> packets) {
     if ((d[0] & check) != want) break;
     masks[i].key = hp;
     masks[i].sample = d + pn_off + 4;
-    p.level = Level::one_rtt;
-    p.type = PacketType::one_rtt;
-    p.token = {};
-    p.scid = {};
-    p.dcid = {d + 1, cid_len};
+    one_rtt_outputs(p, d, cid_len);
   }
   return i;
 }
@@ -1107,26 +1134,15 @@ size_t PacketProtection::lean_jobs(std::span<Packet> packets, size_t count, uint
     const uint8_t* mask = masks[i].mask;
     const uint8_t first = d[0] ^ (mask[0] & kShortHpBits);
     if ((first & (kKeyPhaseBit | kShortReserved)) != want) break;
-    // RFC 9001 §5.4.1: the packet number field, one 4-byte load (the sample
-    // lies 4 bytes after its start, so they are in the packet). `low` covers
-    // its pn_len bytes: as a little-endian mask of the first bytes and, the
-    // same number, as the mask of the truncated packet number's bits.
-    const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
-    const uint32_t low = ~uint32_t{0} >> shift;
-    const uint32_t raw = recjob::le32(d + pn_off) ^ (recjob::le32(mask + 1) & low);
-    // RFC 9000 App. A.3 (reconstruct_closest) when its answer is not below
-    // `expected`: expected + the distance up to the truncated value, when that
-    // is at most half a window. Anything else (an answer below `expected`,
-    // never rising) is the general loop's.
-    const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
-    if (up > (low >> 1) + 1) break;
-    const uint64_t pn = expected + up;
+    const LeanPn n = decode_lean_pn(first, d + pn_off, mask, expected);
+    if (!n.ok) break;
+    const uint64_t pn = n.pn;
     if (pn < lo) break;
     if (i == 0 && g.epoch.admit_open(now) != Status::ok) break;  // asked once, as the general loop would
     lo = pn + 1;
     d[0] = first;
-    std::memcpy(d + pn_off, &raw, 4);
-    const size_t hdr_len = pn_off + 4 - shift / 8;
+    std::memcpy(d + pn_off, &n.raw, 4);
+    const size_t hdr_len = pn_off + n.pn_len;
     const size_t len = v.length;
     recjob::make(jobs + i, key, recjob::xor_seq(iv, pn), {d, hdr_len},
                  {d + hdr_len, len - hdr_len - kTagLen}, d + len - kTagLen);
@@ -1202,24 +1218,14 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
   const uint8_t first = first_raw ^ (m.mask[0] & kShortHpBits);
   const uint8_t want = (g.number & 1) ? kKeyPhaseBit : 0;
   if ((first & (kKeyPhaseBit | kShortReserved)) != want) return open_chunk(one);
-  // As lean_jobs: the packet number field in one 4-byte load, decoded
-  // (RFC 9000 App. A.3) when the answer is at least `expected`.
-  const unsigned shift = 24 - 8 * (first & 3u);  // 32 - 8 * pn_len
-  const uint32_t low = ~uint32_t{0} >> shift;
-  const uint32_t pn_mask = recjob::le32(m.mask + 1) & low;
-  const uint32_t raw = recjob::le32(d + pn_off) ^ pn_mask;
-  const uint64_t up = (uint64_t{__builtin_bswap32(raw) >> shift} - expected) & low;
-  if (up > (low >> 1) + 1) return open_chunk(one);
+  const LeanPn n = decode_lean_pn(first, d + pn_off, m.mask, expected);
+  if (!n.ok) return open_chunk(one);
   if (g.epoch.admit_open(now()) != Status::ok) return open_chunk(one);
-  const uint64_t pn = expected + up;
-  p.level = Level::one_rtt;
-  p.type = PacketType::one_rtt;
-  p.token = {};
-  p.scid = {};
-  p.dcid = {d + 1, cid_len};
+  const uint64_t pn = n.pn;
+  one_rtt_outputs(p, d, cid_len);
   d[0] = first;
-  std::memcpy(d + pn_off, &raw, 4);
-  const size_t hdr_len = pn_off + 4 - shift / 8;
+  std::memcpy(d + pn_off, &n.raw, 4);
+  const size_t hdr_len = pn_off + n.pn_len;
   const size_t len = v.length - hdr_len - kTagLen;
   AeadJob j;
   recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv128(g.iv), pn), {d, hdr_len},
