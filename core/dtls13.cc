@@ -629,7 +629,8 @@ template <int kPos>
                                                     size_t hdr, unsigned seq_at,
                                                     uint64_t expected, const AeadKey* key,
                                                     recjob::Block16 iv, const MaskJob* masks,
-                                                    AeadJob* jobs, uint8_t (*aad)[16]) {
+                                                    AeadJob* jobs, uint8_t (*aad)[16],
+                                                    uint64_t* seqs) {
   if constexpr (kPos == 3) hdr = 5, seq_at = 1;
   const unsigned sh = 8 * seq_at;
   uint64_t lo = expected;  // the least sequence number the next record may have
@@ -663,6 +664,7 @@ template <int kPos>
                  {b + hdr, ct_len - kTagLen}, b + hdr + ct_len - kTagLen);
     r.epoch = epoch;
     r.seq = seq;
+    seqs[k] = seq;
   }
   return k;
 }
@@ -670,16 +672,19 @@ template <int kPos>
 template <int kPos>
 size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned seq_at,
                  uint64_t expected, const AeadKey* key, recjob::Block16 iv, const MaskJob* masks,
-                 AeadJob* jobs, uint8_t (*aad)[16]) {
-  return lean_jobs_body<kPos>(records, epoch, hdr, seq_at, expected, key, iv, masks, jobs, aad);
+                 AeadJob* jobs, uint8_t (*aad)[16], uint64_t* seqs) {
+  return lean_jobs_body<kPos>(records, epoch, hdr, seq_at, expected, key, iv, masks, jobs, aad,
+                              seqs);
 }
 
 // Phase 5: commits records[t] (job t) while each opened and is application
 // data without padding (RFC 8446 §5.4: its last byte is the type). Returns
-// how many; *bytes gets their content bytes.
+// how many; *bytes gets their content bytes. Their sequence numbers (seqs,
+// from lean_jobs) rise above the window's top: one commit_rising for all.
 [[gnu::always_inline]] inline size_t lean_commit_body(std::span<Record> records,
                                                       const AeadJob* jobs, ReplayWindow& window,
-                                                      size_t cid_len, uint64_t* bytes) {
+                                                      const uint64_t* seqs, size_t cid_len,
+                                                      uint64_t* bytes) {
   uint64_t sum = 0;
   size_t t = 0;
   for (; t < records.size(); ++t) {
@@ -690,7 +695,6 @@ size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned
     if (plain[content] != 23 || content > kMaxPlaintext) break;
     Record& r = records[t];
     PacketView& p = r.pkt;
-    window.commit(r.seq);
     r.type = 23;
     r.newest = true;  // the current epoch, above every record opened before
     // (Without a CID: empty, as the general loop leaves it.)
@@ -700,12 +704,13 @@ size_t lean_jobs(std::span<Record> records, uint64_t epoch, size_t hdr, unsigned
     p.status = Status::ok;
     sum += content;
   }
+  window.commit_rising(seqs, t);
   *bytes = sum;
   return t;
 }
 size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow& window,
-                   size_t cid_len, uint64_t* bytes) {
-  return lean_commit_body(records, jobs, window, cid_len, bytes);
+                   const uint64_t* seqs, size_t cid_len, uint64_t* bytes) {
+  return lean_commit_body(records, jobs, window, seqs, cid_len, bytes);
 }
 }  // namespace
 
@@ -805,6 +810,7 @@ size_t RecordProtection::open_one(Record& r) {
   Scratch<MaskJob, 1> masks;
   Scratch<AeadJob, 1> jobs;
   alignas(16) uint8_t aad[1][16];
+  uint64_t seq[1];
   if (lean_parse_body({&r, 1}, b0, hdr, open_cid_, open_cid_len_, &le->sn, &masks[0]) == 0)
     return open_chunk({&r, 1});
   if (const Status st = le->key.admit_open(BurstClock(clock_).now_for(le->key)); st != Status::ok) {
@@ -820,13 +826,13 @@ size_t RecordProtection::open_one(Record& r) {
   const auto run = seq_at + 2 <= 8 ? lean_jobs<0> : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
   const size_t took =
       seq_at == 1 ? lean_jobs_body<3>({&r, 1}, le->epoch, hdr, seq_at, expected, &le->key.aead(),
-                                      iv, &masks[0], &jobs[0], aad)
+                                      iv, &masks[0], &jobs[0], aad, seq)
                   : run({&r, 1}, le->epoch, hdr, seq_at, expected, &le->key.aead(), iv, &masks[0],
-                        &jobs[0], aad);
+                        &jobs[0], aad, seq);
   if (took == 0) return open_chunk({&r, 1});
   rl::open(jobs.first(1));
   uint64_t bytes = 0;
-  if (lean_commit_body({&r, 1}, &jobs[0], le->window, open_cid_len_, &bytes) == 1) {
+  if (lean_commit_body({&r, 1}, &jobs[0], le->window, seq, open_cid_len_, &bytes) == 1) {
     le->key.count_opened(1, bytes);
     return 1;
   }
@@ -859,6 +865,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   alignas(16) uint8_t aad[kBurst][16];
   uint8_t long_aad[kBurst][kMaxHdr];  // touched only for headers over 16 bytes
   uint8_t idx[kBurst], aidx[kBurst];
+  uint64_t lean_seq[kBurst];  // the lean loop's sequence numbers, for commit_rising
   size_t n = 0;
   BurstClock clock(clock_);
   unsigned last_bits = 4;  // the epoch bits of the previous record (4: none)
@@ -993,7 +1000,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
                      : seq_at + 2 <= 8 ? lean_jobs<0>
                      : seq_at >= 8 ? lean_jobs<1> : lean_jobs<2>;
     lean_a = run(records.first(lean), le->epoch, lhdr, seq_at, lexpected, &le->key.aead(),
-                 recjob::load_iv(le->iv), &masks[0], &jobs[0], aad);
+                 recjob::load_iv(le->iv), &masks[0], &jobs[0], aad, lean_seq);
     std::memcpy(aidx, kIota.data(), kBurst);  // aidx[k] = k for the lean records
     a = lean_a;
     if (lean_a != 0) {
@@ -1057,7 +1064,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   size_t m0 = 0;  // the lean loop's records, committed with one count
   if (lean_a != 0) {
     uint64_t bytes = 0;
-    m0 = lean_commit(records.first(lean_a), &jobs[0], le->window, open_cid_len_, &bytes);
+    m0 = lean_commit(records.first(lean_a), &jobs[0], le->window, lean_seq, open_cid_len_, &bytes);
     if (m0 != 0) le->key.count_opened(m0, bytes);
     ok = m0;
   }
