@@ -1394,7 +1394,14 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     xor_pn(d + mt.pn_offset, mask, mt.pn_len);
     d[0] ^= mask[0] & (mt.long_hdr ? kLongHpBits : kShortHpBits);
   };
-  for (size_t i = lean_jobs_n; i < packets.size(); ++i) {
+  // A packet of the next keys ends the run here: those after it are opened
+  // by a second run once it is committed (and the keys have rotated if it
+  // authenticated), as they would be one at a time. After a key update the
+  // key phase names the previous keys or the ones after the new keys by the
+  // packet number (RFC 9001 §6.3, §6.5), which only the committed update
+  // decides; a peer may update again once we acknowledged its first update.
+  size_t end = packets.size();
+  for (size_t i = lean_jobs_n; i < end; ++i) {
     Meta& mt = meta[i];
     if (mt.mask < 0) continue;
     Packet& p = packets[i];
@@ -1454,6 +1461,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     j.tag = d + p.view.length - kTagLen;
     j.status = Status::ok;
     mt.job = static_cast<int>(njobs++);
+    if (mt.level == Level::one_rtt && s.has_next && g == &s.slot[s.next]) end = i + 1;
   }
   rl::open({jobs, njobs});
 
@@ -1573,6 +1581,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
       count_auth_failure(s, gen_by_number(s, mt.gen_number));
     }
   }
+  if (end < packets.size()) ok += open_chunk(packets.subspan(end));
   return ok;
 }
 

@@ -1863,5 +1863,53 @@ TEST(QuicBurst, SealHeaderTemplateAgreesWithGeneralPath) {
     }
   });
 }
+
+// The peer updates its keys twice (RFC 9001 §6: the second update once we
+// acknowledged a packet of its first) and one burst holds packets of all
+// three generations, with late ones of each. After the first update the
+// key phase 0 again names the previous keys or the keys after the new ones
+// by the packet number (§6.3, §6.5), which only the committed first update
+// decides: the burst must open every packet as one-at-a-time does.
+TEST(QuicBurst, TwoKeyUpdatesInOneBurst) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      SCOPED_TRACE(suite_info(s).name);
+      const Bytes app = test::random_bytes(hash_len(suite_info(s).hash), 501);
+      PacketProtection tx, rx_burst, rx_one;
+      ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, app), Status::ok);
+      ASSERT_EQ(tx.set_dcid(Bytes(8, 0x5a)), Status::ok);
+      for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+        ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, app), Status::ok);
+        ASSERT_EQ(rx->set_short_dcid_length(8), Status::ok);
+      }
+      auto seal_one = [&](size_t len, uint64_t seed) {
+        Buf b(test::random_bytes(len, seed), Level::one_rtt);
+        std::vector<Packet> pk{b.pkt};
+        EXPECT_EQ(tx.seal(pk), 1u);
+        b.pkt = pk[0];
+        return b.bytes();
+      };
+      std::vector<Bytes> g0, g1, g2;  // packets of generations 0, 1, 2
+      for (int i = 0; i < 4; ++i) g0.push_back(seal_one(100 + 10 * i, 510 + i));
+      ASSERT_EQ(tx.on_ack(Space::application, 3), Status::ok);
+      ASSERT_EQ(tx.update(Direction::seal), Status::ok);
+      for (int i = 0; i < 4; ++i) g1.push_back(seal_one(200 + 10 * i, 520 + i));
+      ASSERT_EQ(tx.on_ack(Space::application, 7), Status::ok);
+      ASSERT_EQ(tx.update(Direction::seal), Status::ok);
+      for (int i = 0; i < 4; ++i) g2.push_back(seal_one(300 + 10 * i, 530 + i));
+      // In order with late packets behind newer ones: of generation 0 after
+      // the first update, of generation 1 after the second (only one
+      // previous generation is kept).
+      const std::vector<Bytes> in = {g0[0], g0[1], g1[0], g0[3], g1[1], g0[2], g2[0], g1[2],
+                                     g2[1], g2[2], g1[3], g2[3]};
+      const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, in);
+      for (size_t i = 0; i < in.size(); ++i) {
+        SCOPED_TRACE("packet " + std::to_string(i));
+        EXPECT_EQ(r.bufs[i].pkt.status(), Status::ok);
+      }
+      EXPECT_EQ(rx_burst.generation(Direction::open), 2u);
+    }
+  });
+}
 }  // namespace
 }  // namespace rl::quic
