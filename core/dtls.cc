@@ -542,7 +542,7 @@ inline size_t RecordProtection::open_chunk(std::span<Record> records) {
   // first is parsed (a prefetch never faults, whatever the view holds).
   // (One record is read right away.)
   if (records.size() > 1)
-    for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
+    for (const Record& r : records) r.pkt.prefetch();
 
   // The lean parse runs under the first record's epoch. That epoch is
   // looked up and admitted only for a first record that the general loop

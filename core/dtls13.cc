@@ -874,7 +874,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
 
   // The headers are most likely not in L1: ask for all of them before the
   // first is parsed (a prefetch never faults, whatever the view holds).
-  for (const Record& r : records) __builtin_prefetch(r.pkt.buf + r.pkt.offset);
+  for (const Record& r : records) r.pkt.prefetch();
 
   // The lean loops' epoch (lean_epoch()).
   uint64_t lexpected = 0;

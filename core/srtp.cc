@@ -790,7 +790,7 @@ size_t Session::lean(std::span<PacketView> pkts, size_t& ok) {
   // ones (the AEAD of the last burst went through them). A prefetch never
   // faults, whatever a view holds.
   if (!one && count > 1) {
-    for (const PacketView& pkt : pkts) __builtin_prefetch(pkt.buf + pkt.offset);
+    for (const PacketView& pkt : pkts) pkt.prefetch();
   }
   size_t n = 0;
   for (; n < count; ++n) {
@@ -1225,7 +1225,7 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
   // (an open burst's packets have usually just arrived from the network and
   // are not in L1). A prefetch never faults, whatever the view holds.
   auto prefetch = [&](size_t i) {
-    if (i < rest.size()) __builtin_prefetch(rest[i].buf + rest[i].offset);
+    if (i < rest.size()) rest[i].prefetch();
   };
   prefetch(0);
   prefetch(1);

@@ -742,7 +742,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     // The headers are most likely not in L1: ask for all of them before the
     // first is parsed (a prefetch never faults, whatever the view holds).
     for (size_t k = start; k < records.size(); ++k)
-      __builtin_prefetch(records[k].buf + records[k].offset + 3);
+      records[k].prefetch(3);
 
     // Phase 1: parse every record and build its job, assuming each earlier one
     // authenticates (over TCP the records come strictly in order). The usual
