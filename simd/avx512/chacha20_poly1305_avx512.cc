@@ -334,6 +334,28 @@ __attribute__((noinline)) void keystream32(const ChaChaInput& in, uint32_t c, ui
   store_blocks(y, ks + 1024);
 }
 
+// The same 32 blocks XORed straight into p[0..2048) (no keystream buffer
+// to store and load again).
+__attribute__((noinline)) void xor32(const ChaChaInput& in, uint32_t c, uint8_t* p) {
+  __m512i x[16], y[16], s[16];
+  init_state(x, in, c);
+  for (int i = 0; i < 16; ++i) y[i] = x[i];
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  y[12] = _mm512_add_epi32(x[12], sixteen);
+#pragma GCC unroll 10
+  for (int r = 0; r < 10; ++r) double_round(x, y);
+  init_state(s, in, c);
+  for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+  emit_blocks(x, [p](int l, __m512i b) __attribute__((always_inline)) {
+    _mm512_storeu_si512(p + 64 * l, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * l), b));
+  });
+  s[12] = _mm512_add_epi32(s[12], sixteen);
+  for (int i = 0; i < 16; ++i) y[i] = vadd(y[i], s[i]);
+  emit_blocks(y, [p](int l, __m512i b) __attribute__((always_inline)) {
+    _mm512_storeu_si512(p + 1024 + 64 * l, _mm512_xor_si512(_mm512_loadu_si512(p + 1024 + 64 * l), b));
+  });
+}
+
 inline uint64_t byte_mask(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
 
 // p[0..n) ^= ks[0..n); masked lanes are neither read nor written.
@@ -352,12 +374,14 @@ inline void xor_ks(uint8_t* p, const uint8_t* ks, size_t n) {
 void crypt_rest(const ChaChaInput& in, uint8_t* data, size_t len, size_t off, uint32_t ctr, uint8_t* ks) {
   while (off < len) {
     const size_t left = len - off;
-    if (left > 1536) {
-      keystream32(in, ctr, ks);
-      const size_t n = left < 2048 ? left : 2048;
-      xor_ks(data + off, ks, n);
-      off += n;
+    if (left >= 2048) {
+      xor32(in, ctr, data + off);
+      off += 2048;
       ctr += 32;
+    } else if (left > 1536) {
+      keystream32(in, ctr, ks);
+      xor_ks(data + off, ks, left);
+      off = len;
     } else if (left > 512) {
       keystream16(in, ctr, ks);
       const size_t n = left < 1024 ? left : 1024;
@@ -848,9 +872,13 @@ __attribute__((noinline)) void chacha_seal_one(AeadJob& j) {
     // Long packets: 32-block passes, then the Poly1305 of what they wrote
     // (up to 16 KiB: still in L1) in two chains.
     while (len - off > 1536) {
-      keystream32(in, ctr, ks);
-      const size_t n = len - off < 2048 ? len - off : 2048;
-      xor_ks(data + off, ks, n);
+      size_t n = 2048;
+      if (len - off >= 2048) {
+        xor32(in, ctr, data + off);
+      } else {
+        keystream32(in, ctr, ks);
+        xor_ks(data + off, ks, n = len - off);
+      }
       off += n;
       ctr += 32;
       if (off % 16384 < 2048) pr.run2_upto(mi.a + off / 16);
