@@ -336,6 +336,70 @@ TEST(SimdDiff, ChaChaLengthsAndAad) {
   }
 }
 
+// Long single ChaCha20-Poly1305 packets (the avx512 tier's long path: a
+// 32-block first pass above 4 KiB, whole 32-block passes XORed straight into
+// the data, 16- and 8-block tails; Poly1305 groups of eight blocks): every
+// length near the 4 KiB switch and near each 2048-byte pass boundary after
+// the first 1984 bytes up to ~20 KiB (multiples of 16 and 64, +-1), AAD
+// shapes that shift the Poly1305 groups, random lengths 2049..20000; half of
+// them forged (the failed open must give the bytes back as they arrived).
+// Then a 16 KiB and a 9000-byte packet with one bit flipped at each pass
+// boundary and in the tag: each must fail and leave every byte as it was.
+TEST(SimdDiff, ChaChaLongPackets) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    const BackendOps& tier = *backend_ops_for(t);
+    Rng r{0x5eed0017};
+    KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
+    size_t cases = 0;
+    std::vector<size_t> bases = {2048, 4096};
+    for (size_t k = 1; 1984 + 2048 * k <= 20480; ++k) bases.push_back(1984 + 2048 * k);
+    for (size_t base : bases)
+      for (long d : {-65L, -64L, -63L, -17L, -16L, -15L, -1L, 0L, 1L, 15L, 16L, 17L, 63L, 64L, 65L})
+        for (size_t aad : {size_t{0}, size_t{1}, size_t{13}, size_t{16}, size_t{64}, size_t{300}}) {
+          const size_t len = static_cast<size_t>(static_cast<long>(base) + d);
+          ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, len, r.below(2) == 0)) << "len " << len;
+          ++cases;
+        }
+    for (size_t i = 0; i < 1500; ++i) {
+      ASSERT_TRUE(check_one(tier, r, pool.pick(r), r.below(65), 2049 + r.below(20000 - 2049 + 1),
+                            r.below(2) == 0));
+      ++cases;
+    }
+    for (size_t len : {size_t{16384}, size_t{9000}}) {
+      const AeadKey& k = pool.pick(r);
+      Packet p(r, 13, len, k.tag_len());
+      AeadJob s = p.job(k);
+      tier.seal({&s, 1});
+      ASSERT_EQ(s.status, Status::ok);
+      const Bytes sealed = p.buf;
+      for (size_t at : {size_t{0}, size_t{959}, size_t{960}, size_t{1983}, size_t{1984}, size_t{4031},
+                        size_t{4032}, len / 2, len - 1025, len - 64, len - 1}) {
+        p.data()[at] ^= 0x10;
+        const Bytes arrived = p.buf;
+        AeadJob o = p.job(k);
+        tier.open({&o, 1});
+        EXPECT_EQ(o.status, Status::auth_failed) << "len " << len << " flip at " << at;
+        EXPECT_TRUE(p.buf == arrived) << "len " << len << " flip at " << at << ": bytes changed";
+        p.buf = sealed;
+        ++cases;
+      }
+      p.tag()[k.tag_len() - 1] ^= 0x80;
+      const Bytes arrived = p.buf;
+      AeadJob o = p.job(k);
+      tier.open({&o, 1});
+      EXPECT_EQ(o.status, Status::auth_failed);
+      EXPECT_TRUE(p.buf == arrived) << "len " << len << " tag flip: bytes changed";
+      p.buf = sealed;
+      AeadJob g = p.job(k);
+      tier.open({&g, 1});
+      EXPECT_EQ(g.status, Status::ok);
+    }
+    std::printf("[ %s ] %zu long ChaCha20-Poly1305 cases\n", to_string(t), cases);
+  }
+}
+
 // Bursts of 1..64 jobs, mixed suites (ChaCha20 too), keys, truncated tags,
 // lengths and AAD; some jobs forged. Each job gets its own status; a forged
 // job's bytes are left as they arrived; neighbours are unaffected.
