@@ -14,37 +14,15 @@
 // sequence numbers (RFC 9147 §4.2.2: closest to the expected one).
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "core/dtls13.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
+using namespace rl::fuzz;
 
 namespace {
-
-#define CHECK(c)                                                                     \
-  do {                                                                               \
-    if (!(c)) {                                                                      \
-      std::fprintf(stderr, "dtls13_burst_fuzz: %s (line %d)\n", #c, __LINE__);      \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 
 // One record sealed by tx with the content and shape the input asks for.
 Bytes seal_record(dtls13::RecordProtection& tx, Input& in, size_t cid_len, uint32_t serial) {
@@ -65,12 +43,6 @@ Bytes seal_record(dtls13::RecordProtection& tx, Input& in, size_t cid_len, uint3
   return Bytes(r.pkt.data(), r.pkt.data() + r.pkt.length);
 }
 
-dtls13::Record view(Bytes& b) {
-  dtls13::Record r;
-  r.pkt = {b.data(), static_cast<uint32_t>(b.size()), 0, static_cast<uint32_t>(b.size()), Status::ok};
-  return r;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -86,13 +58,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.replay_window = (cfg & 8) != 0 ? 256 : 64;
 
   dtls13::RecordProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
-  CHECK(tx.install(Direction::seal, 3, suite, {secret, sl}, o) == Status::ok);
+  RL_FUZZ_CHECK(tx.install(Direction::seal, 3, suite, {secret, sl}, o) == Status::ok);
   for (dtls13::RecordProtection* rx : {&rb, &ro}) {
-    CHECK(rx->install(Direction::open, 3, suite, {secret, sl}, o) == Status::ok);
-    CHECK(rx->update(Direction::open) == Status::ok);  // epoch 4 beside 3
-    if (cid_len != 0) CHECK(rx->set_open_cid({kCid, cid_len}) == Status::ok);
+    RL_FUZZ_CHECK(rx->install(Direction::open, 3, suite, {secret, sl}, o) == Status::ok);
+    RL_FUZZ_CHECK(rx->update(Direction::open) == Status::ok);  // epoch 4 beside 3
+    if (cid_len != 0) RL_FUZZ_CHECK(rx->set_open_cid({kCid, cid_len}) == Status::ok);
   }
-  if (cid_len != 0) CHECK(tx.set_seal_cid({kCid, cid_len}) == Status::ok);
+  if (cid_len != 0) RL_FUZZ_CHECK(tx.set_seal_cid({kCid, cid_len}) == Status::ok);
 
   // Bursts until the input runs out: each seals some records, then composes
   // what arrives (up to 64 records) from all sealed so far.
@@ -103,94 +75,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t first_new = sealed.size();
     for (size_t i = 0; i < want && sealed.size() < 60; ++i) {
       if (!updated && (in.byte() & 0x1f) == 0x1f) {  // key update: epoch 4 from here on
-        CHECK(tx.update(Direction::seal) == Status::ok);
+        RL_FUZZ_CHECK(tx.update(Direction::seal) == Status::ok);
         updated = true;
       }
       Bytes rec = seal_record(tx, in, cid_len, static_cast<uint32_t>(sealed.size()));
       if (!rec.empty()) sealed.push_back(std::move(rec));  // else refused, nothing changed
     }
     if (sealed.empty()) continue;
-    std::vector<Bytes> wire;
     size_t next = first_new;  // this round's records, in order, unless the input says otherwise
-    const size_t count = 1 + in.byte() % 40;
-    while (wire.size() < count && in.n > 0) {
-      const uint8_t op = in.byte();
-      switch (op % 12) {
-        case 0: case 1: case 2: case 3: case 4: case 5:  // the next one in order
-          if (next < sealed.size()) wire.push_back(sealed[next++]);
-          break;
-        case 6: wire.push_back(sealed[in.byte() % sealed.size()]); break;  // late or duplicate
-        case 7:
-          if (next < sealed.size()) {  // a byte flipped
-            Bytes b = sealed[next++];
-            b[in.u16() % b.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 8:
-          if (next < sealed.size()) {  // truncated
-            Bytes b = sealed[next++];
-            b.resize(in.u16() % b.size());
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 9: {  // junk
-          Bytes b(in.byte() % 48);
-          for (uint8_t& x : b) x = in.byte();
-          wire.push_back(std::move(b));
-          break;
-        }
-        case 10:
-          if (next < sealed.size()) ++next;  // lost
-          break;
-        default:
-          if (next < sealed.size()) wire.push_back(sealed[next++]);
-          break;
-      }
-    }
+    const std::vector<Bytes> wire = compose(in, {&sealed, 1}, {&next, 1}, 1 + in.byte() % 40);
     if (wire.empty()) continue;
-
-    std::vector<Bytes> wa = wire, wo = wire;
-    std::vector<dtls13::Record> burst;
-    for (Bytes& b : wa) burst.push_back(view(b));
-    const size_t ok_b = rb.open(burst);
-    size_t ok_o = 0;
-    for (size_t i = 0; i < wire.size(); ++i) {
-      dtls13::Record r = view(wo[i]);
-      ok_o += ro.open({&r, 1});
-      const dtls13::Record& q = burst[i];
-      CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
-      if (r.status() != Status::ok) {
-        CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
-        CHECK(wo[i] == wire[i]);
-        continue;
-      }
-      CHECK(q.type == r.type);
-      CHECK(q.epoch == r.epoch);
-      CHECK(q.seq == r.seq);
-      CHECK(q.newest == r.newest);
-      CHECK(q.cid.size() == r.cid.size());
-      CHECK(q.pkt.length == r.pkt.length && q.pkt.offset == r.pkt.offset);
-      CHECK(std::memcmp(q.pkt.data(), r.pkt.data(), r.pkt.length) == 0);
-    }
-    CHECK(ok_b == ok_o);
-    for (uint64_t epoch : {3u, 4u}) {
-      const ReplayWindow* wb = rb.window(epoch);
-      const ReplayWindow* wo1 = ro.window(epoch);
-      CHECK((wb == nullptr) == (wo1 == nullptr));
-      if (wb == nullptr) continue;
-      CHECK(wb->empty() == wo1->empty());
-      if (!wb->empty()) {
-        CHECK(wb->highest() == wo1->highest());
-        const uint64_t hi = wb->highest();
-        for (uint64_t s = hi > 300 ? hi - 300 : 0; s <= hi + 2; ++s) CHECK(wb->check(s) == wo1->check(s));
-      }
-      const KeyCounters& kb = rb.key(Direction::open, epoch)->counters();
-      const KeyCounters& ko = ro.key(Direction::open, epoch)->counters();
-      CHECK(kb.opened == ko.opened);
-      CHECK(kb.bytes_opened == ko.bytes_opened);
-      CHECK(kb.auth_failures + kb.replays == ko.auth_failures + ko.replays);
-    }
+    expect_dtls_burst_equals_one_by_one<dtls13::RecordProtection, dtls13::Record, uint64_t>(
+        rb, ro, wire, {3, 4});
   }
   return 0;
 }

@@ -16,39 +16,19 @@
 // as refusals; their counts only without ESN.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/esp.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
 using namespace rl::esp;
+using namespace rl::fuzz;
 
 namespace {
 
-#define CHECK(c)                                                                \
-  do {                                                                          \
-    if (!(c)) {                                                                 \
-      std::fprintf(stderr, "esp_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                             \
-    }                                                                           \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 constexpr uint32_t kSpi[2] = {0x5100, 0x5200};
 
 PacketView view(Bytes& b) {
@@ -112,8 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.spi = kSpi[s];
     c.keymat = {keymat[s], klen};
     if (tx.install(Direction::seal, c) != Status::ok) return 0;  // a combination refused (GMAC ICV 16 only, ...)
-    CHECK(rb.install(Direction::open, c) == Status::ok);
-    CHECK(ro.install(Direction::open, c) == Status::ok);
+    RL_FUZZ_CHECK(rb.install(Direction::open, c) == Status::ok);
+    RL_FUZZ_CHECK(ro.install(Direction::open, c) == Status::ok);
   }
 
   std::vector<Bytes> sealed[2];
@@ -126,45 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Bytes p = seal_packet(tx, in, kSpi[s], base.mode, static_cast<uint32_t>(sealed[s].size()));
       if (!p.empty()) sealed[s].push_back(std::move(p));
     }
-    std::vector<Bytes> wire;
     size_t next[2] = {first_new[0], first_new[1]};
-    const size_t count = 1 + in.byte() % 48;
-    while (wire.size() < count && in.n > 0) {
-      const uint8_t op = in.byte();
-      const int s = (op & 0x80) != 0 ? 1 : 0;
-      std::vector<Bytes>& sl = sealed[s];
-      switch (op % 12) {
-        case 6:
-          if (!sl.empty()) wire.push_back(sl[in.byte() % sl.size()]);  // late or duplicate
-          break;
-        case 7:
-          if (next[s] < sl.size()) {  // a byte flipped
-            Bytes b = sl[next[s]++];
-            b[in.u16() % b.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 8:
-          if (next[s] < sl.size()) {  // truncated
-            Bytes b = sl[next[s]++];
-            b.resize(in.u16() % b.size());
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 9: {  // junk, or an unknown SPI
-          Bytes b(in.byte() % 64);
-          for (uint8_t& x : b) x = in.byte();
-          wire.push_back(std::move(b));
-          break;
-        }
-        case 10:
-          if (next[s] < sl.size()) ++next[s];  // lost
-          break;
-        default:
-          if (next[s] < sl.size()) wire.push_back(sl[next[s]++]);
-          break;
-      }
-    }
+    const std::vector<Bytes> wire = compose(in, sealed, next, 1 + in.byte() % 48);
     if (wire.empty()) continue;
 
     std::vector<Bytes> wa = wire, wo = wire;
@@ -178,35 +121,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       OpenInfo io;
       ok_o += ro.open({&r, 1}, {&io, 1});
       const PacketView& q = burst[i];
-      CHECK((q.status == Status::ok) == (r.status == Status::ok));
-      CHECK((q.status == Status::dummy_packet) == (r.status == Status::dummy_packet));
+      RL_FUZZ_CHECK((q.status == Status::ok) == (r.status == Status::ok));
+      RL_FUZZ_CHECK((q.status == Status::dummy_packet) == (r.status == Status::dummy_packet));
       if (r.status != Status::ok) {
         if (r.status != Status::dummy_packet) {
-          CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
-          CHECK(wo[i] == wire[i]);
+          RL_FUZZ_CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
+          RL_FUZZ_CHECK(wo[i] == wire[i]);
         }
         continue;
       }
-      CHECK(q.offset == r.offset && q.length == r.length);
-      CHECK(std::memcmp(q.data(), r.data(), r.length) == 0);
-      CHECK(ib[i].spi == io.spi && ib[i].seq == io.seq && ib[i].next_header == io.next_header &&
+      RL_FUZZ_CHECK(q.offset == r.offset && q.length == r.length);
+      RL_FUZZ_CHECK(std::memcmp(q.data(), r.data(), r.length) == 0);
+      RL_FUZZ_CHECK(ib[i].spi == io.spi && ib[i].seq == io.seq && ib[i].next_header == io.next_header &&
             ib[i].tfc_stripped == io.tfc_stripped);
     }
-    CHECK(ok_b == ok_o);
+    RL_FUZZ_CHECK(ok_b == ok_o);
     for (uint32_t spi : kSpi) {
       const Sa* a = rb.find(Direction::open, spi);
       const Sa* b = ro.find(Direction::open, spi);
-      CHECK(a != nullptr && b != nullptr);
-      CHECK(a->replay().empty() == b->replay().empty());
-      CHECK(a->replay().highest() == b->replay().highest());
+      RL_FUZZ_CHECK(a != nullptr && b != nullptr);
+      RL_FUZZ_CHECK(a->replay().empty() == b->replay().empty());
+      RL_FUZZ_CHECK(a->replay().highest() == b->replay().highest());
       const uint64_t hi = a->replay().highest();
       for (uint64_t s = hi > 300 ? hi - 300 : 0; s <= hi + 2; ++s)
-        CHECK(a->replay().check(s) == b->replay().check(s));
+        RL_FUZZ_CHECK(a->replay().check(s) == b->replay().check(s));
       const SaCounters& ca = a->counters();
       const SaCounters& cb = b->counters();
-      CHECK(ca.packets == cb.packets && ca.bytes == cb.bytes && ca.dummy == cb.dummy);
+      RL_FUZZ_CHECK(ca.packets == cb.packets && ca.bytes == cb.bytes && ca.dummy == cb.dummy);
       if (!base.esn)
-        CHECK(ca.replay + ca.integrity_failed + ca.malformed ==
+        RL_FUZZ_CHECK(ca.replay + ca.integrity_failed + ca.malformed ==
               cb.replay + cb.integrity_failed + cb.malformed);
     }
   }

@@ -16,38 +16,18 @@
 // its start) and one-at-a-time (which moves on) read the same numbers.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/quic.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
 using namespace rl::quic;
+using namespace rl::fuzz;
 
 namespace {
 
-#define CHECK(c)                                                                 \
-  do {                                                                           \
-    if (!(c)) {                                                                  \
-      std::fprintf(stderr, "quic_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 constexpr size_t kHead = 64, kTail = 32;
 
 Bytes seal_packet(PacketProtection& tx, Input& in, uint32_t serial) {
@@ -73,23 +53,23 @@ Packet view(Bytes& b) {
 // fail_delta: packets the burst receiver refused as auth_failed and the other
 // did not, minus the reverse, so far.
 void expect_same_state(const PacketProtection& a, const PacketProtection& b, int64_t fail_delta) {
-  CHECK(a.has_received(Space::application) == b.has_received(Space::application));
-  CHECK(a.largest_received(Space::application) == b.largest_received(Space::application));
-  CHECK(a.generation(Direction::open) == b.generation(Direction::open));
-  CHECK(a.has_previous() == b.has_previous());
-  CHECK(a.key_update_error() == b.key_update_error());
+  RL_FUZZ_CHECK(a.has_received(Space::application) == b.has_received(Space::application));
+  RL_FUZZ_CHECK(a.largest_received(Space::application) == b.largest_received(Space::application));
+  RL_FUZZ_CHECK(a.generation(Direction::open) == b.generation(Direction::open));
+  RL_FUZZ_CHECK(a.has_previous() == b.has_previous());
+  RL_FUZZ_CHECK(a.key_update_error() == b.key_update_error());
   const KeyCounters* ca = a.counters(Level::one_rtt, Direction::open);
   const KeyCounters* cb = b.counters(Level::one_rtt, Direction::open);
-  CHECK(ca != nullptr && cb != nullptr);
-  CHECK(ca->opened == cb->opened);
-  CHECK(ca->bytes_opened == cb->bytes_opened);
+  RL_FUZZ_CHECK(ca != nullptr && cb != nullptr);
+  RL_FUZZ_CHECK(ca->opened == cb->opened);
+  RL_FUZZ_CHECK(ca->bytes_opened == cb->bytes_opened);
   // A damaged copy of a packet of the same burst passes the burst's replay
   // check (made before anything commits) and fails authentication, counted
   // for the connection (RFC 9001 §6.6); alone it is a replay. Which key's
   // counter holds a replay or a failure can differ the same way (a key
   // update inside the burst takes effect at its end), so per-key failure
   // and replay counts are not compared; the connection's failures are.
-  CHECK(static_cast<int64_t>(a.auth_failures() - b.auth_failures()) == fail_delta);
+  RL_FUZZ_CHECK(static_cast<int64_t>(a.auth_failures() - b.auth_failures()) == fail_delta);
 }
 
 // Opens `wire` as one burst on `rb` and one packet at a time on `ro`.
@@ -100,32 +80,31 @@ void open_both(PacketProtection& rb, PacketProtection& ro, const std::vector<Byt
   for (Bytes& b : wa) burst.push_back(view(b));
   const size_t ok_b = rb.open(burst);
   size_t ok_o = 0;
-  static const bool debug = std::getenv("RL_FUZZ_DEBUG") != nullptr;
   for (size_t i = 0; i < wire.size(); ++i) {
     Packet r = view(wo[i]);
     ok_o += ro.open({&r, 1});
     const Packet& q = burst[i];
-    if (debug)
+    if (debug())
       std::fprintf(stderr, "  [%zu] len %zu burst %s pn %llu phase %d | one %s pn %llu phase %d | fail %llu/%llu\n", i,
                    wire[i].size(), to_string(q.status()), static_cast<unsigned long long>(q.pn), q.key_phase,
                    to_string(r.status()), static_cast<unsigned long long>(r.pn), r.key_phase,
                    static_cast<unsigned long long>(rb.auth_failures()),
                    static_cast<unsigned long long>(ro.auth_failures()));
-    CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
+    RL_FUZZ_CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
     fail_delta += (q.status() == Status::auth_failed) - (r.status() == Status::auth_failed);
-    CHECK(wa[i] == wo[i]);
+    RL_FUZZ_CHECK(wa[i] == wo[i]);
     if (r.status() != Status::ok) {
-      CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
+      RL_FUZZ_CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
       continue;
     }
-    CHECK(q.pn == r.pn);
-    CHECK(q.pn_length == r.pn_length);
-    CHECK(q.key_phase == r.key_phase);
-    CHECK(q.header_length == r.header_length);
-    CHECK(q.view.offset == r.view.offset && q.view.length == r.view.length);
-    CHECK(q.dcid.size() == r.dcid.size());
+    RL_FUZZ_CHECK(q.pn == r.pn);
+    RL_FUZZ_CHECK(q.pn_length == r.pn_length);
+    RL_FUZZ_CHECK(q.key_phase == r.key_phase);
+    RL_FUZZ_CHECK(q.header_length == r.header_length);
+    RL_FUZZ_CHECK(q.view.offset == r.view.offset && q.view.length == r.view.length);
+    RL_FUZZ_CHECK(q.dcid.size() == r.dcid.size());
   }
-  CHECK(ok_b == ok_o);
+  RL_FUZZ_CHECK(ok_b == ok_o);
   expect_same_state(rb, ro, fail_delta);
 }
 
@@ -142,11 +121,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t sl = suite == Suite::aes256_gcm ? 48 : 32;
 
   PacketProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
-  CHECK(tx.install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
-  CHECK(tx.set_dcid({cid, cid_len}) == Status::ok);
+  RL_FUZZ_CHECK(tx.install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
+  RL_FUZZ_CHECK(tx.set_dcid({cid, cid_len}) == Status::ok);
   for (PacketProtection* rx : {&rb, &ro}) {
-    CHECK(rx->install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
-    CHECK(rx->set_short_dcid_length(cid_len) == Status::ok);
+    RL_FUZZ_CHECK(rx->install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
+    RL_FUZZ_CHECK(rx->set_short_dcid_length(cid_len) == Status::ok);
   }
 
   std::vector<Bytes> sealed;
@@ -165,42 +144,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!pkt.empty()) sealed.push_back(std::move(pkt));
     }
     if (sealed.empty()) continue;
-    std::vector<Bytes> wire;
-    size_t next = first_new;
-    const size_t count = 1 + in.byte() % 40;
-    while (wire.size() < count && in.n > 0) {
-      const uint8_t op = in.byte();
-      switch (op % 12) {
-        case 6: wire.push_back(sealed[in.byte() % sealed.size()]); break;  // late or duplicate
-        case 7:
-          if (next < sealed.size()) {  // a byte flipped
-            Bytes b = sealed[next++];
-            b[in.u16() % b.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 8:
-          if (next < sealed.size()) {  // truncated
-            Bytes b = sealed[next++];
-            b.resize(in.u16() % b.size());
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 9: {  // junk, a short header's first byte or not
-          Bytes b(in.byte() % 64);
-          for (uint8_t& x : b) x = in.byte();
-          wire.push_back(std::move(b));
-          break;
-        }
-        case 10:
-          if (next < sealed.size()) ++next;  // lost
-          break;
-        default:  // the next one in order
-          if (next < sealed.size()) wire.push_back(sealed[next++]);
-          break;
-      }
-    }
-    if (std::getenv("RL_FUZZ_DEBUG") != nullptr)
+    size_t next = first_new;  // this round's packets, in order, unless the input says otherwise
+    const std::vector<Bytes> wire = compose(in, {&sealed, 1}, {&next, 1}, 1 + in.byte() % 40);
+    if (debug())
       std::fprintf(stderr, "round %d: %zu sealed, tx generation %llu\n", round, sealed.size(),
                    static_cast<unsigned long long>(tx.generation(Direction::seal)));
     if (!wire.empty()) open_both(rb, ro, wire, fail_delta);
@@ -211,7 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Packet pa = view(b), po = view(c);
     rb.open({&pa, 1});
     ro.open({&po, 1});
-    CHECK(pa.status() == po.status());
+    RL_FUZZ_CHECK(pa.status() == po.status());
   }
   expect_same_state(rb, ro, fail_delta);
   return 0;

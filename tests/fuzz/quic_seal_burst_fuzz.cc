@@ -9,38 +9,17 @@
 // phase aborts; every packet that sealed must open on a receiver.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/quic.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
 using namespace rl::quic;
+using namespace rl::fuzz;
 
 namespace {
-
-#define CHECK(c)                                                                      \
-  do {                                                                                \
-    if (!(c)) {                                                                       \
-      std::fprintf(stderr, "quic_seal_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                                   \
-    }                                                                                 \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 
 struct Buf {
   Bytes mem;
@@ -62,14 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   PacketProtection ta, tb, rx;  // burst sender, one-at-a-time sender, receiver
   for (PacketProtection* t : {&ta, &tb}) {
-    CHECK(t->install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
-    CHECK(t->install(Level::handshake, Direction::seal, suite, {hs, sl}) == Status::ok);
-    CHECK(t->set_dcid({cid, cid_len}) == Status::ok);
-    CHECK(t->set_scid({cid + 3, 5}) == Status::ok);
+    RL_FUZZ_CHECK(t->install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
+    RL_FUZZ_CHECK(t->install(Level::handshake, Direction::seal, suite, {hs, sl}) == Status::ok);
+    RL_FUZZ_CHECK(t->set_dcid({cid, cid_len}) == Status::ok);
+    RL_FUZZ_CHECK(t->set_scid({cid + 3, 5}) == Status::ok);
   }
-  CHECK(rx.install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
-  CHECK(rx.install(Level::handshake, Direction::open, suite, {hs, sl}) == Status::ok);
-  CHECK(rx.set_short_dcid_length(cid_len) == Status::ok);
+  RL_FUZZ_CHECK(rx.install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
+  RL_FUZZ_CHECK(rx.install(Level::handshake, Direction::open, suite, {hs, sl}) == Status::ok);
+  RL_FUZZ_CHECK(rx.set_short_dcid_length(cid_len) == Status::ok);
 
   for (int step = 0; step < 12 && in.n > 0; ++step) {
     const uint8_t what = in.byte();
@@ -79,20 +58,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 0:
           if (next > 0) {
             const uint64_t acked = next - 1 - in.byte() % next;
-            CHECK(ta.on_ack(Space::application, acked) == tb.on_ack(Space::application, acked));
+            RL_FUZZ_CHECK(ta.on_ack(Space::application, acked) == tb.on_ack(Space::application, acked));
           }
           break;
-        case 1: CHECK(ta.update(Direction::seal) == tb.update(Direction::seal)); break;
+        case 1: RL_FUZZ_CHECK(ta.update(Direction::seal) == tb.update(Direction::seal)); break;
         case 2: {
           const uint64_t k = in.byte() % 40;
-          CHECK(ta.skip_packet_numbers(Space::application, k) ==
+          RL_FUZZ_CHECK(ta.skip_packet_numbers(Space::application, k) ==
                 tb.skip_packet_numbers(Space::application, k));
           break;
         }
         default:  // a new destination CID (RFC 8922 ME); the receiver's length follows
           cid_len = in.byte() % 21;
-          CHECK(ta.set_dcid({cid, cid_len}) == Status::ok && tb.set_dcid({cid, cid_len}) == Status::ok);
-          CHECK(rx.set_short_dcid_length(cid_len) == Status::ok);
+          RL_FUZZ_CHECK(ta.set_dcid({cid, cid_len}) == Status::ok && tb.set_dcid({cid, cid_len}) == Status::ok);
+          RL_FUZZ_CHECK(rx.set_short_dcid_length(cid_len) == Status::ok);
           break;
       }
       continue;
@@ -118,27 +97,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t ok_a = ta.seal(pa);
     size_t ok_b = 0;
     for (size_t i = 0; i < count; ++i) ok_b += tb.seal({&b[i].pkt, 1});
-    CHECK(ok_a == ok_b);
+    RL_FUZZ_CHECK(ok_a == ok_b);
     for (size_t i = 0; i < count; ++i) {
       const Packet& p = pa[i];
       const Packet& q = b[i].pkt;
-      CHECK(p.status() == q.status());
-      CHECK(a[i].mem == b[i].mem);
+      RL_FUZZ_CHECK(p.status() == q.status());
+      RL_FUZZ_CHECK(a[i].mem == b[i].mem);
       if (p.status() != Status::ok) continue;
-      CHECK(p.pn == q.pn && p.pn_length == q.pn_length && p.header_length == q.header_length);
-      CHECK(p.key_phase == q.key_phase && p.type == q.type);
-      CHECK(p.view.offset == q.view.offset && p.view.length == q.view.length);
+      RL_FUZZ_CHECK(p.pn == q.pn && p.pn_length == q.pn_length && p.header_length == q.header_length);
+      RL_FUZZ_CHECK(p.key_phase == q.key_phase && p.type == q.type);
+      RL_FUZZ_CHECK(p.view.offset == q.view.offset && p.view.length == q.view.length);
       // And it opens (the receiver follows key updates by itself).
       Bytes w(p.view.data(), p.view.data() + p.view.length);
       Packet r;
       r.view = PacketView{w.data(), static_cast<uint32_t>(w.size()), 0, static_cast<uint32_t>(w.size())};
       rx.open({&r, 1});
-      CHECK(r.status() == Status::ok);
-      CHECK(r.pn == p.pn && r.view.length + r.header_length + 16 == p.view.length);
+      RL_FUZZ_CHECK(r.status() == Status::ok);
+      RL_FUZZ_CHECK(r.pn == p.pn && r.view.length + r.header_length + 16 == p.view.length);
     }
-    CHECK(ta.next_pn(Space::application) == tb.next_pn(Space::application));
-    CHECK(ta.next_pn(Space::handshake) == tb.next_pn(Space::handshake));
-    CHECK(ta.generation(Direction::seal) == tb.generation(Direction::seal));
+    RL_FUZZ_CHECK(ta.next_pn(Space::application) == tb.next_pn(Space::application));
+    RL_FUZZ_CHECK(ta.next_pn(Space::handshake) == tb.next_pn(Space::handshake));
+    RL_FUZZ_CHECK(ta.generation(Direction::seal) == tb.generation(Direction::seal));
   }
   return 0;
 }

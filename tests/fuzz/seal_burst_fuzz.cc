@@ -8,8 +8,6 @@
 // (next sequence number), aborts.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -19,31 +17,12 @@
 #include "core/esp.h"
 #include "core/srtp.h"
 #include "core/tls.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
+using namespace rl::fuzz;
 
 namespace {
-
-#define CHECK(c)                                                                 \
-  do {                                                                           \
-    if (!(c)) {                                                                  \
-      std::fprintf(stderr, "seal_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 
 uint8_t kKey[48], kIv[16], kSalt[14];
 const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
@@ -85,10 +64,10 @@ PacketView view_of(Item& it) {
 void same(const std::vector<Item>& a, const std::vector<Item>& b, const std::vector<PacketView>& va,
           const std::vector<PacketView>& vb) {
   for (size_t i = 0; i < a.size(); ++i) {
-    CHECK(va[i].status == vb[i].status);
-    CHECK(a[i].mem == b[i].mem);
+    RL_FUZZ_CHECK(va[i].status == vb[i].status);
+    RL_FUZZ_CHECK(a[i].mem == b[i].mem);
     if (va[i].status != Status::ok) continue;
-    CHECK(va[i].offset == vb[i].offset && va[i].length == vb[i].length);
+    RL_FUZZ_CHECK(va[i].offset == vb[i].offset && va[i].length == vb[i].length);
   }
 }
 
@@ -140,7 +119,7 @@ void seal_both(P& a, P& b, Input& in, size_t count, size_t head, size_t tail, si
   const size_t ok_a = a.seal(ra);
   size_t ok_b = 0;
   for (Rec& r : rb) ok_b += b.seal({&r, 1});
-  CHECK(ok_a == ok_b);
+  RL_FUZZ_CHECK(ok_a == ok_b);
   std::vector<PacketView> va, vb;
   for (size_t i = 0; i < count; ++i) {
     va.push_back(pv(ra[i]));
@@ -159,17 +138,17 @@ void run_tls(Input& in, uint8_t cfg) {
     const Status st = c.version == tls::Version::tls13
                           ? p->install(Direction::seal, suite, {kKey, suite == Suite::aes256_gcm ? 48u : 32u})
                           : p->install_tls12(Direction::seal, suite, {kKey, kl}, {kIv, il});
-    CHECK(st == Status::ok);
+    RL_FUZZ_CHECK(st == Status::ok);
     if (c.version == tls::Version::tls13 && (cfg & 0x80) != 0) {
       tls::Padding pad;
       pad.kind = tls::Padding::multiple;
       pad.n = 64;
-      CHECK(p->set_padding(pad) == Status::ok);
+      RL_FUZZ_CHECK(p->set_padding(pad) == Status::ok);
     }
   }
   for (int step = 0; step < 6 && in.n > 0; ++step) {
     seal_both<tls::Record>(a, b, in, 1 + in.byte() % 40, 5 + 8, 16 + 1 + 64 + 16, 17000);
-    CHECK(a.sequence(Direction::seal) == b.sequence(Direction::seal));
+    RL_FUZZ_CHECK(a.sequence(Direction::seal) == b.sequence(Direction::seal));
   }
 }
 
@@ -179,13 +158,13 @@ void run_dtls12(Input& in, uint8_t cfg) {
   const size_t cid_len = (cfg & 0x80) != 0 ? 1 + (cfg >> 3) % 8 : 0;
   dtls::RecordProtection a, b;
   for (dtls::RecordProtection* p : {&a, &b}) {
-    CHECK(p->install(Direction::seal, 1, suite, {kKey, kl}, {kIv, il}) == Status::ok);
-    if (cid_len != 0) CHECK(p->set_seal_cid({kCid, cid_len}) == Status::ok);
+    RL_FUZZ_CHECK(p->install(Direction::seal, 1, suite, {kKey, kl}, {kIv, il}) == Status::ok);
+    if (cid_len != 0) RL_FUZZ_CHECK(p->set_seal_cid({kCid, cid_len}) == Status::ok);
   }
   for (int step = 0; step < 6 && in.n > 0; ++step) {
     seal_both<dtls::Record>(a, b, in, 1 + in.byte() % 40, dtls::seal_headroom(suite, cid_len),
                             dtls::seal_tailroom(suite, cid_len, 40), 17000);
-    CHECK(a.next_seq() == b.next_seq());
+    RL_FUZZ_CHECK(a.next_seq() == b.next_seq());
   }
 }
 
@@ -194,15 +173,15 @@ void run_dtls13(Input& in, uint8_t cfg) {
   const size_t cid_len = (cfg & 0x80) != 0 ? 1 + (cfg >> 3) % 8 : 0;
   dtls13::RecordProtection a, b;
   for (dtls13::RecordProtection* p : {&a, &b}) {
-    CHECK(p->install(Direction::seal, 3, suite, {kKey, suite == Suite::aes256_gcm ? 48u : 32u}) ==
+    RL_FUZZ_CHECK(p->install(Direction::seal, 3, suite, {kKey, suite == Suite::aes256_gcm ? 48u : 32u}) ==
           Status::ok);
-    if (cid_len != 0) CHECK(p->set_seal_cid({kCid, cid_len}) == Status::ok);
+    if (cid_len != 0) RL_FUZZ_CHECK(p->set_seal_cid({kCid, cid_len}) == Status::ok);
   }
   for (int step = 0; step < 6 && in.n > 0; ++step) {
-    if ((in.byte() & 0x1f) == 0x1f) CHECK(a.update(Direction::seal) == b.update(Direction::seal));
+    if ((in.byte() & 0x1f) == 0x1f) RL_FUZZ_CHECK(a.update(Direction::seal) == b.update(Direction::seal));
     seal_both<dtls13::Record>(a, b, in, 1 + in.byte() % 40, dtls13::seal_headroom(cid_len),
                               dtls13::seal_tailroom(40), 17000);
-    CHECK(a.next_seq() == b.next_seq() && a.seal_epoch() == b.seal_epoch());
+    RL_FUZZ_CHECK(a.next_seq() == b.next_seq() && a.seal_epoch() == b.seal_epoch());
   }
 }
 
@@ -217,7 +196,7 @@ void run_esp(Input& in, uint8_t cfg) {
   c.first_seq = c.esn ? (uint64_t{1} << 32) - 20 : 1;
   esp::Sadb a, b;
   if (a.install(Direction::seal, c) != Status::ok) return;
-  CHECK(b.install(Direction::seal, c) == Status::ok);
+  RL_FUZZ_CHECK(b.install(Direction::seal, c) == Status::ok);
   for (int step = 0; step < 6 && in.n > 0; ++step) {
     const size_t count = 1 + in.byte() % 40;
     std::vector<Item> ia = items(in, count, 16, 300, 1500), ib = ia;
@@ -248,9 +227,9 @@ void run_esp(Input& in, uint8_t cfg) {
     size_t ok_b = 0;
     for (size_t i = 0; i < count; ++i)
       ok_b += b.seal(c.spi, {&vb[i], 1}, with_meta ? all.subspan(i, 1) : std::span<const esp::SealMeta>{});
-    CHECK(ok_a == ok_b);
+    RL_FUZZ_CHECK(ok_a == ok_b);
     same(ia, ib, va, vb);
-    CHECK(a.find(Direction::seal, c.spi)->next_seq() == b.find(Direction::seal, c.spi)->next_seq());
+    RL_FUZZ_CHECK(a.find(Direction::seal, c.spi)->next_seq() == b.find(Direction::seal, c.spi)->next_seq());
   }
 }
 
@@ -263,7 +242,7 @@ void run_srtp(Input& in, uint8_t cfg) {
   const srtp::MasterKey mk{{kKey, info.master_key_len}, {kSalt, info.master_salt_len}, {mki, pol.mki_len}};
   srtp::Session a(Direction::seal, 8), b(Direction::seal, 8);
   if (a.set_template(pol, {&mk, 1}) != Status::ok) return;
-  CHECK(b.set_template(pol, {&mk, 1}) == Status::ok);
+  RL_FUZZ_CHECK(b.set_template(pol, {&mk, 1}) == Status::ok);
   uint16_t seq[3] = {static_cast<uint16_t>(65530 + in.byte() % 6), in.u16(), 7};
   static const uint32_t kSsrc[3] = {0x1111, 0x2222, 0x3333};
   for (int step = 0; step < 6 && in.n > 0; ++step) {
@@ -293,12 +272,12 @@ void run_srtp(Input& in, uint8_t cfg) {
     const size_t ok_a = a.seal(va);
     size_t ok_b = 0;
     for (size_t i = 0; i < count; ++i) ok_b += b.seal({&vb[i], 1});
-    CHECK(ok_a == ok_b);
+    RL_FUZZ_CHECK(ok_a == ok_b);
     same(ia, ib, va, vb);
     for (uint32_t ssrc : kSsrc) {
       const auto x = a.stream_info(ssrc), y = b.stream_info(ssrc);
-      CHECK(x.has_value() == y.has_value());
-      if (x) CHECK(x->highest_index == y->highest_index && x->packets == y->packets);
+      RL_FUZZ_CHECK(x.has_value() == y.has_value());
+      if (x) RL_FUZZ_CHECK(x->highest_index == y->highest_index && x->packets == y->packets);
     }
   }
 }

@@ -19,39 +19,19 @@
 // replay counts against the statuses it reported.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/srtp.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
 using namespace rl::srtp;
+using namespace rl::fuzz;
 
 namespace {
 
-#define CHECK(c)                                                                 \
-  do {                                                                           \
-    if (!(c)) {                                                                  \
-      std::fprintf(stderr, "srtp_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 constexpr uint32_t kSsrc[3] = {0x1111, 0x2222, 0x3333};
 constexpr size_t kTail = 16 + 4 + 16;  // tag, MKI
 
@@ -102,8 +82,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Session tx(Direction::seal, 8), rb(Direction::open, 8), ro(Direction::open, 8);
   if (tx.set_template(pol, {&mk, 1}) != Status::ok) return 0;  // a combination refused
-  CHECK(rb.set_template(pol, {&mk, 1}) == Status::ok);
-  CHECK(ro.set_template(pol, {&mk, 1}) == Status::ok);
+  RL_FUZZ_CHECK(rb.set_template(pol, {&mk, 1}) == Status::ok);
+  RL_FUZZ_CHECK(ro.set_template(pol, {&mk, 1}) == Status::ok);
 
   // Each stream's first sequence number: near the wrap (ROC 0 -> 1) or not.
   uint16_t seq[3];
@@ -124,45 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       p.resize(v.length);
       sealed[s].push_back(std::move(p));
     }
-    std::vector<Bytes> wire;
     size_t next[3] = {first_new[0], first_new[1], first_new[2]};
-    const size_t count = 1 + in.byte() % 48;
-    while (wire.size() < count && in.n > 0) {
-      const uint8_t op = in.byte();
-      const int s = (op >> 4) % 3;
-      std::vector<Bytes>& sl = sealed[s];
-      switch (op % 12) {
-        case 6:
-          if (!sl.empty()) wire.push_back(sl[in.byte() % sl.size()]);  // late or duplicate
-          break;
-        case 7:
-          if (next[s] < sl.size()) {  // a byte flipped
-            Bytes b = sl[next[s]++];
-            b[in.u16() % b.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 8:
-          if (next[s] < sl.size()) {  // truncated
-            Bytes b = sl[next[s]++];
-            b.resize(in.u16() % b.size());
-            wire.push_back(std::move(b));
-          }
-          break;
-        case 9: {  // junk
-          Bytes b(in.byte() % 64);
-          for (uint8_t& x : b) x = in.byte();
-          wire.push_back(std::move(b));
-          break;
-        }
-        case 10:
-          if (next[s] < sl.size()) ++next[s];  // lost
-          break;
-        default:
-          if (next[s] < sl.size()) wire.push_back(sl[next[s]++]);
-          break;
-      }
-    }
+    const std::vector<Bytes> wire = compose(in, sealed, next, 1 + in.byte() % 48);
     if (wire.empty()) continue;
 
     std::vector<Bytes> wa = wire, wo = wire;
@@ -175,40 +118,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       PacketView r = view(wo[i], wo[i].size());
       ok_o += ro.open({&r, 1});
       const PacketView& q = burst[i];
-      static const bool debug = std::getenv("RL_FUZZ_DEBUG") != nullptr;
-      if (debug)
+      if (debug())
         std::fprintf(stderr, "  [%zu] len %zu ssrc %x seq %u: burst %s | one %s\n", i, wire[i].size(),
                      wire[i].size() >= 12 ? load_be32(wire[i].data() + 8) : 0,
                      wire[i].size() >= 4 ? load_be16(wire[i].data() + 2) : 0, to_string(q.status),
                      to_string(r.status));
-      CHECK((q.status == Status::ok) == (r.status == Status::ok));
+      RL_FUZZ_CHECK((q.status == Status::ok) == (r.status == Status::ok));
       fail_delta += (q.status == Status::auth_failed) - (r.status == Status::auth_failed);
       replay_delta += (q.status == Status::replayed) - (r.status == Status::replayed);
-      CHECK(wa[i] == wo[i]);
+      RL_FUZZ_CHECK(wa[i] == wo[i]);
       if (r.status != Status::ok) {
-        CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
+        RL_FUZZ_CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
         continue;
       }
-      CHECK(q.offset == r.offset && q.length == r.length);
+      RL_FUZZ_CHECK(q.offset == r.offset && q.length == r.length);
     }
-    CHECK(ok_b == ok_o);
-    CHECK(rb.stream_count() == ro.stream_count());
-    CHECK(rb.refused_new_streams() == ro.refused_new_streams());
+    RL_FUZZ_CHECK(ok_b == ok_o);
+    RL_FUZZ_CHECK(rb.stream_count() == ro.stream_count());
+    RL_FUZZ_CHECK(rb.refused_new_streams() == ro.refused_new_streams());
     for (uint32_t ssrc : kSsrc) {
       const auto x = rb.stream_info(ssrc), y = ro.stream_info(ssrc);
-      CHECK(x.has_value() == y.has_value());
+      RL_FUZZ_CHECK(x.has_value() == y.has_value());
       if (!x) continue;
-      CHECK(x->any == y->any);
-      CHECK(x->highest_index == y->highest_index);
-      CHECK(x->roc == y->roc);
-      CHECK(x->packets == y->packets);
+      RL_FUZZ_CHECK(x->any == y->any);
+      RL_FUZZ_CHECK(x->highest_index == y->highest_index);
+      RL_FUZZ_CHECK(x->roc == y->roc);
+      RL_FUZZ_CHECK(x->packets == y->packets);
     }
     const KeyCounters* ka = rb.key_counters(std::nullopt, {mki, pol.mki_len}, false);
     const KeyCounters* kb = ro.key_counters(std::nullopt, {mki, pol.mki_len}, false);
-    CHECK(ka != nullptr && kb != nullptr);
-    CHECK(ka->opened == kb->opened && ka->bytes_opened == kb->bytes_opened);
-    CHECK(static_cast<int64_t>(ka->auth_failures - kb->auth_failures) == fail_total + fail_delta);
-    CHECK(static_cast<int64_t>(ka->replays - kb->replays) == replay_total + replay_delta);
+    RL_FUZZ_CHECK(ka != nullptr && kb != nullptr);
+    RL_FUZZ_CHECK(ka->opened == kb->opened && ka->bytes_opened == kb->bytes_opened);
+    RL_FUZZ_CHECK(static_cast<int64_t>(ka->auth_failures - kb->auth_failures) == fail_total + fail_delta);
+    RL_FUZZ_CHECK(static_cast<int64_t>(ka->replays - kb->replays) == replay_total + replay_delta);
     fail_total += fail_delta;
     replay_total += replay_delta;
   }

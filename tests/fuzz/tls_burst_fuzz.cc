@@ -10,38 +10,17 @@
 // counters, whether the direction closed or the failure it closed on aborts.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/tls.h"
+#include "tests/fuzz/burst_fuzz.h"
 
 using namespace rl;
 using namespace rl::tls;
+using namespace rl::fuzz;
 
 namespace {
-
-#define CHECK(c)                                                                \
-  do {                                                                          \
-    if (!(c)) {                                                                 \
-      std::fprintf(stderr, "tls_burst_fuzz: %s (line %d)\n", #c, __LINE__);    \
-      std::abort();                                                             \
-    }                                                                           \
-  } while (0)
-
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  uint8_t byte() {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
-};
-
-using Bytes = std::vector<uint8_t>;
 
 Record view(Bytes& b) {
   Record r;
@@ -74,13 +53,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Direction d = p == &tx ? Direction::seal : Direction::open;
     const Status st = c.version == Version::tls13 ? p->install(d, suite, {secret, sl})
                                                   : p->install_tls12(d, suite, {key, kl}, {iv, il});
-    CHECK(st == Status::ok);
+    RL_FUZZ_CHECK(st == Status::ok);
   }
   if (c.version == Version::tls13 && (cfg & 0x30) != 0) {
     Padding pad;
     pad.kind = (cfg & 0x30) == 0x30 ? Padding::full : Padding::multiple;
     pad.n = static_cast<uint16_t>(1 + (cfg >> 6) * 50);
-    CHECK(tx.set_padding(pad) == Status::ok);
+    RL_FUZZ_CHECK(tx.set_padding(pad) == Status::ok);
   }
 
   std::vector<Bytes> sealed;
@@ -136,24 +115,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Record r = view(wo[i]);
       ok_o += ro.open({&r, 1});
       const Record& q = burst[i];
-      CHECK(q.status == r.status);
+      RL_FUZZ_CHECK(q.status == r.status);
       if (r.status != Status::ok) {
-        CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
-        CHECK(wo[i] == wire[i]);
+        RL_FUZZ_CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
+        RL_FUZZ_CHECK(wo[i] == wire[i]);
         continue;
       }
-      CHECK(q.type == r.type && q.seq == r.seq);
-      CHECK(q.offset == r.offset && q.length == r.length);
-      CHECK(wa[i] == wo[i]);
+      RL_FUZZ_CHECK(q.type == r.type && q.seq == r.seq);
+      RL_FUZZ_CHECK(q.offset == r.offset && q.length == r.length);
+      RL_FUZZ_CHECK(wa[i] == wo[i]);
     }
-    CHECK(ok_b == ok_o);
-    CHECK(rb.sequence(Direction::open) == ro.sequence(Direction::open));
-    CHECK(rb.closed(Direction::open) == ro.closed(Direction::open));
-    CHECK(rb.failure() == ro.failure());
+    RL_FUZZ_CHECK(ok_b == ok_o);
+    RL_FUZZ_CHECK(rb.sequence(Direction::open) == ro.sequence(Direction::open));
+    RL_FUZZ_CHECK(rb.closed(Direction::open) == ro.closed(Direction::open));
+    RL_FUZZ_CHECK(rb.failure() == ro.failure());
     const KeyCounters& kb = rb.counters(Direction::open);
     const KeyCounters& ko = ro.counters(Direction::open);
-    CHECK(kb.opened == ko.opened && kb.bytes_opened == ko.bytes_opened);
-    CHECK(kb.auth_failures == ko.auth_failures);
+    RL_FUZZ_CHECK(kb.opened == ko.opened && kb.bytes_opened == ko.bytes_opened);
+    RL_FUZZ_CHECK(kb.auth_failures == ko.auth_failures);
   }
   return 0;
 }

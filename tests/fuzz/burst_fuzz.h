@@ -1,0 +1,155 @@
+// Shared by the *_burst_fuzz targets, which hold a protocol's burst open (or
+// seal) against the same packets one per call: reading the input, composing
+// what arrives from what was sealed, and aborting on a difference.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <vector>
+
+#include "core/keys.h"
+#include "simd/status.h"
+
+namespace rl::fuzz {
+
+#define RL_FUZZ_CHECK(c)                                                                 \
+  do {                                                                                   \
+    if (!(c)) {                                                                          \
+      std::fprintf(stderr, "%s:%d: burst and one at a time differ: %s\n", __FILE__,     \
+                   __LINE__, #c);                                                        \
+      std::abort();                                                                      \
+    }                                                                                    \
+  } while (0)
+
+using Bytes = std::vector<uint8_t>;
+
+// The fuzzer's bytes, read front to back; zeros once they run out.
+struct Input {
+  const uint8_t* p;
+  size_t n;
+  uint8_t byte() {
+    if (n == 0) return 0;
+    --n;
+    return *p++;
+  }
+  uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
+};
+
+inline bool debug() {
+  static const bool on = std::getenv("RL_FUZZ_DEBUG") != nullptr;
+  return on;
+}
+
+// What arrives, up to `count` packets: each input byte says what comes next
+// from one of the streams (its high bits pick the stream): the next packet
+// in order, a late or repeated one, the next with one bit flipped or cut
+// short, junk, or the next lost. next[s] is stream s's next packet in order.
+inline std::vector<Bytes> compose(Input& in, std::span<const std::vector<Bytes>> streams,
+                                  std::span<size_t> next, size_t count) {
+  std::vector<Bytes> wire;
+  while (wire.size() < count && in.n > 0) {
+    const uint8_t op = in.byte();
+    const size_t s = streams.size() == 1 ? 0 : (op >> 4) % streams.size();
+    const std::vector<Bytes>& sl = streams[s];
+    const bool more = next[s] < sl.size();
+    switch (op % 12) {
+      case 6:  // late, or a repeat
+        if (!sl.empty()) wire.push_back(sl[in.byte() % sl.size()]);
+        break;
+      case 7:  // one bit flipped
+        if (more) {
+          Bytes b = sl[next[s]++];
+          b[in.u16() % b.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
+          wire.push_back(std::move(b));
+        }
+        break;
+      case 8:  // cut short
+        if (more) {
+          Bytes b = sl[next[s]++];
+          b.resize(in.u16() % b.size());
+          wire.push_back(std::move(b));
+        }
+        break;
+      case 9: {  // junk
+        Bytes b(in.byte() % 64);
+        for (uint8_t& x : b) x = in.byte();
+        wire.push_back(std::move(b));
+        break;
+      }
+      case 10:  // lost
+        if (more) ++next[s];
+        break;
+      default:  // the next one in order
+        if (more) wire.push_back(sl[next[s]++]);
+        break;
+    }
+  }
+  return wire;
+}
+
+// DTLS 1.2 and 1.3 (same Record fields and introspection): `wire` opened as
+// one burst on `rb` and one record per call on `ro`, compared record by
+// record and then for each epoch: window (top and every bit near it) and the
+// key's counters (a refusal may count as a failure one way and a replay the
+// other; their sum is compared).
+template <class Proto, class Record, class Epoch>
+void expect_dtls_burst_equals_one_by_one(Proto& rb, Proto& ro, const std::vector<Bytes>& wire,
+                                         std::initializer_list<Epoch> epochs) {
+  auto view = [](Bytes& b) {
+    Record r;
+    r.pkt = {b.data(), static_cast<uint32_t>(b.size()), 0, static_cast<uint32_t>(b.size()), Status::ok};
+    return r;
+  };
+  std::vector<Bytes> wa = wire, wo = wire;
+  std::vector<Record> burst;
+  for (Bytes& b : wa) burst.push_back(view(b));
+  const size_t ok_b = rb.open(burst);
+  size_t ok_o = 0;
+  for (size_t i = 0; i < wire.size(); ++i) {
+    Record r = view(wo[i]);
+    ok_o += ro.open({&r, 1});
+    const Record& q = burst[i];
+    if (debug())
+      std::fprintf(stderr, "  [%zu] len %zu: burst %s seq %llu | one %s seq %llu\n", i, wire[i].size(),
+                   to_string(q.status()), static_cast<unsigned long long>(q.seq), to_string(r.status()),
+                   static_cast<unsigned long long>(r.seq));
+    RL_FUZZ_CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
+    if (r.status() != Status::ok) {
+      RL_FUZZ_CHECK(wa[i] == wire[i]);  // refused: the bytes as they arrived
+      RL_FUZZ_CHECK(wo[i] == wire[i]);
+      continue;
+    }
+    RL_FUZZ_CHECK(q.type == r.type);
+    RL_FUZZ_CHECK(q.epoch == r.epoch);
+    RL_FUZZ_CHECK(q.seq == r.seq);
+    RL_FUZZ_CHECK(q.newest == r.newest);
+    RL_FUZZ_CHECK(q.cid.size() == r.cid.size());
+    RL_FUZZ_CHECK(q.pkt.length == r.pkt.length && q.pkt.offset == r.pkt.offset);
+    RL_FUZZ_CHECK(std::memcmp(q.pkt.data(), r.pkt.data(), r.pkt.length) == 0);
+  }
+  RL_FUZZ_CHECK(ok_b == ok_o);
+  for (Epoch epoch : epochs) {
+    const auto* wb = rb.window(epoch);
+    const auto* wn = ro.window(epoch);
+    RL_FUZZ_CHECK((wb == nullptr) == (wn == nullptr));
+    if (wb == nullptr) continue;
+    RL_FUZZ_CHECK(wb->empty() == wn->empty());
+    if (!wb->empty()) {
+      RL_FUZZ_CHECK(wb->highest() == wn->highest());
+      const uint64_t hi = wb->highest();
+      for (uint64_t s = hi > 300 ? hi - 300 : 0; s <= hi + 2; ++s)
+        RL_FUZZ_CHECK(wb->check(s) == wn->check(s));
+    }
+    const auto& kb = rb.key(Direction::open, epoch)->counters();
+    const auto& ko = ro.key(Direction::open, epoch)->counters();
+    RL_FUZZ_CHECK(kb.opened == ko.opened);
+    RL_FUZZ_CHECK(kb.bytes_opened == ko.bytes_opened);
+    RL_FUZZ_CHECK(kb.auth_failures + kb.replays == ko.auth_failures + ko.replays);
+  }
+}
+
+}  // namespace rl::fuzz
