@@ -1,7 +1,7 @@
-// libFuzzer target: QUIC 1-RTT open of a burst against the same packets opened
-// one at a time (core/quic.h). The input seals short-header packets (payload
-// sizes, packet-number lengths, ACKs that shorten them, key updates) and
-// composes what arrives from them: in order, late, duplicated, dropped, with
+// libFuzzer target: QUIC open of a burst against the same packets opened one
+// at a time (core/quic.h). The input seals 1-RTT short-header packets and some
+// Handshake long-header ones (payload sizes, packet-number lengths, ACKs that
+// shorten them, key updates) and composes what arrives from them: in order, late, duplicated, dropped, with
 // a byte flipped, truncated, or junk. Two receivers with the same keys open
 // it, one as a burst (the lean loops and the general ones), one packet per
 // call; any difference in what authenticates, the plaintext, the reported
@@ -38,7 +38,7 @@ Bytes seal_packet(PacketProtection& tx, Input& in, uint32_t serial) {
   for (size_t i = 0; i < len; ++i) mem[kHead + i] = static_cast<uint8_t>(serial * 29 + i);
   Packet p;
   p.view = PacketView{mem.data(), static_cast<uint32_t>(mem.size()), kHead, static_cast<uint32_t>(len)};
-  p.level = Level::one_rtt;
+  p.level = (shape & 0x0f) == 0x0f ? Level::handshake : Level::one_rtt;  // a long header now and then
   p.min_pn_length = static_cast<uint8_t>((shape >> 6) & 3) + 1;
   if (tx.seal({&p, 1}) != 1) return {};
   return Bytes(p.view.data(), p.view.data() + p.view.length);
@@ -53,8 +53,10 @@ Packet view(Bytes& b) {
 // fail_delta: packets the burst receiver refused as auth_failed and the other
 // did not, minus the reverse, so far.
 void expect_same_state(const PacketProtection& a, const PacketProtection& b, int64_t fail_delta) {
-  RL_FUZZ_CHECK(a.has_received(Space::application) == b.has_received(Space::application));
-  RL_FUZZ_CHECK(a.largest_received(Space::application) == b.largest_received(Space::application));
+  for (Space sp : {Space::handshake, Space::application}) {
+    RL_FUZZ_CHECK(a.has_received(sp) == b.has_received(sp));
+    RL_FUZZ_CHECK(a.largest_received(sp) == b.largest_received(sp));
+  }
   RL_FUZZ_CHECK(a.generation(Direction::open) == b.generation(Direction::open));
   RL_FUZZ_CHECK(a.has_previous() == b.has_previous());
   RL_FUZZ_CHECK(a.key_update_error() == b.key_update_error());
@@ -91,7 +93,9 @@ void open_both(PacketProtection& rb, PacketProtection& ro, const std::vector<Byt
                    static_cast<unsigned long long>(rb.auth_failures()),
                    static_cast<unsigned long long>(ro.auth_failures()));
     RL_FUZZ_CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
-    fail_delta += (q.status() == Status::auth_failed) - (r.status() == Status::auth_failed);
+    // The connection's failure count is the 1-RTT keys' (RFC 9001 §6.6).
+    fail_delta += (q.status() == Status::auth_failed && q.level == Level::one_rtt) -
+                  (r.status() == Status::auth_failed && r.level == Level::one_rtt);
     RL_FUZZ_CHECK(wa[i] == wo[i]);
     if (r.status() != Status::ok) {
       RL_FUZZ_CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
@@ -115,16 +119,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t cfg = in.byte();
   const Suite suite = kAllSuites[cfg % 3];
   const size_t cid_len = (cfg >> 2) % 21;  // 0..20 bytes (RFC 9000 §17.2)
-  uint8_t secret[48], cid[20];
+  uint8_t secret[48], hs[48], cid[20];
   for (size_t i = 0; i < sizeof secret; ++i) secret[i] = static_cast<uint8_t>(i * 5 + 3);
+  for (size_t i = 0; i < sizeof hs; ++i) hs[i] = static_cast<uint8_t>(i * 9 + 1);
   for (size_t i = 0; i < sizeof cid; ++i) cid[i] = static_cast<uint8_t>(0xa0 + i);
   const size_t sl = suite == Suite::aes256_gcm ? 48 : 32;
 
   PacketProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
   RL_FUZZ_CHECK(tx.install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
+  RL_FUZZ_CHECK(tx.install(Level::handshake, Direction::seal, suite, {hs, sl}) == Status::ok);
   RL_FUZZ_CHECK(tx.set_dcid({cid, cid_len}) == Status::ok);
   for (PacketProtection* rx : {&rb, &ro}) {
     RL_FUZZ_CHECK(rx->install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
+    RL_FUZZ_CHECK(rx->install(Level::handshake, Direction::open, suite, {hs, sl}) == Status::ok);
     RL_FUZZ_CHECK(rx->set_short_dcid_length(cid_len) == Status::ok);
   }
 
