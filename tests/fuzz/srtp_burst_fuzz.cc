@@ -9,6 +9,7 @@
 // cache, the general loop), one packet per call; any difference in what
 // authenticates, the RTP packet, the bytes of a refused packet (as they
 // arrived), the streams (highest index, ROC, packets) or their number aborts.
+// Then the same for SRTCP sender reports of those SSRCs (index, E flag).
 //
 // At most 60 packets per stream and a window of at least 64: a late packet
 // is judged the same against the window and the index estimate (RFC 3711
@@ -153,6 +154,54 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     RL_FUZZ_CHECK(static_cast<int64_t>(ka->replays - kb->replays) == replay_total + replay_delta);
     fail_total += fail_delta;
     replay_total += replay_delta;
+  }
+
+  // SRTCP (RFC 3711 §3.4): sender reports of the same SSRCs, each stream's
+  // 31-bit index counted by the sender, replay-checked by the receivers.
+  std::vector<Bytes> rtcp[3];
+  for (int round = 0; round < 2 && in.n > 0; ++round) {
+    size_t first_new[3] = {rtcp[0].size(), rtcp[1].size(), rtcp[2].size()};
+    const size_t want = 1 + in.byte() % 16;
+    for (size_t i = 0; i < want; ++i) {
+      const int s = in.byte() % 3;
+      if (rtcp[s].size() >= 60) continue;
+      const size_t body = 4 * (in.byte() % 40);
+      Bytes p(8 + body + kTail + 4);
+      p[0] = 0x80;
+      p[1] = 200;  // SR
+      store_be16(p.data() + 2, static_cast<uint16_t>((8 + body) / 4 - 1));
+      store_be32(p.data() + 4, kSsrc[s]);
+      for (size_t k = 0; k < body; ++k) p[8 + k] = static_cast<uint8_t>(k * 13 + i);
+      PacketView v = view(p, 8 + body);
+      if (tx.seal_rtcp({&v, 1}) != 1) continue;
+      p.resize(v.length);
+      rtcp[s].push_back(std::move(p));
+    }
+    size_t next[3] = {first_new[0], first_new[1], first_new[2]};
+    const std::vector<Bytes> wire = compose(in, rtcp, next, 1 + in.byte() % 40);
+    if (wire.empty()) continue;
+    std::vector<Bytes> wa = wire, wo = wire;
+    std::vector<PacketView> burst;
+    for (Bytes& b : wa) burst.push_back(view(b, b.size()));
+    const size_t ok_b = rb.open_rtcp(burst);
+    size_t ok_o = 0;
+    for (size_t i = 0; i < wire.size(); ++i) {
+      PacketView r = view(wo[i], wo[i].size());
+      ok_o += ro.open_rtcp({&r, 1});
+      RL_FUZZ_CHECK((burst[i].status == Status::ok) == (r.status == Status::ok));
+      RL_FUZZ_CHECK(wa[i] == wo[i]);
+      if (r.status != Status::ok) RL_FUZZ_CHECK(wo[i] == wire[i]);
+      else RL_FUZZ_CHECK(burst[i].offset == r.offset && burst[i].length == r.length);
+    }
+    RL_FUZZ_CHECK(ok_b == ok_o);
+    RL_FUZZ_CHECK(rb.stream_count() == ro.stream_count());
+    for (uint32_t ssrc : kSsrc) {
+      const auto x = rb.stream_info(ssrc), y = ro.stream_info(ssrc);
+      RL_FUZZ_CHECK(x.has_value() == y.has_value());
+      if (!x) continue;
+      RL_FUZZ_CHECK(x->rtcp_any == y->rtcp_any && x->rtcp_highest == y->rtcp_highest);
+      RL_FUZZ_CHECK(x->rtcp_packets == y->rtcp_packets);
+    }
   }
   return 0;
 }
