@@ -340,9 +340,10 @@ void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook = {})
 inline void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m512i>(in, c, ks); }
 inline void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m256i>(in, c, ks); }
 
-// Keystream blocks c .. c+31 into ks (2048 bytes, 64-aligned): two 16-lane
-// states with their rounds interleaved, ~12% less per block than keystream16.
-__attribute__((noinline)) void keystream32(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
+// Blocks c .. c+31 (two 16-lane states with their rounds interleaved, ~12%
+// less per block than keystream16): block l goes to emit(l, block).
+template <class Emit>
+inline __attribute__((always_inline)) void blocks32(const ChaChaInput& in, uint32_t c, Emit&& emit) {
   __m512i x[16], y[16], s[16];
   init_state(x, in, c);
   for (int i = 0; i < 16; ++i) y[i] = x[i];
@@ -352,31 +353,22 @@ __attribute__((noinline)) void keystream32(const ChaChaInput& in, uint32_t c, ui
   for (int r = 0; r < 10; ++r) double_round(x, y);
   init_state(s, in, c);
   for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
-  store_blocks(x, ks);
+  emit_blocks(x, emit);
   s[12] = _mm512_add_epi32(s[12], sixteen);
   for (int i = 0; i < 16; ++i) y[i] = vadd(y[i], s[i]);
-  store_blocks(y, ks + 1024);
+  emit_blocks(y, [&emit](int l, __m512i b) __attribute__((always_inline)) { emit(16 + l, b); });
+}
+
+// Keystream blocks c .. c+31 into ks (2048 bytes, 64-aligned).
+__attribute__((noinline)) void keystream32(const ChaChaInput& in, uint32_t c, uint8_t* ks) {
+  blocks32(in, c, [ks](int l, __m512i b) __attribute__((always_inline)) { _mm512_store_si512(ks + 64 * l, b); });
 }
 
 // The same 32 blocks XORed straight into p[0..2048) (no keystream buffer
 // to store and load again).
 __attribute__((noinline)) void xor32(const ChaChaInput& in, uint32_t c, uint8_t* p) {
-  __m512i x[16], y[16], s[16];
-  init_state(x, in, c);
-  for (int i = 0; i < 16; ++i) y[i] = x[i];
-  const __m512i sixteen = _mm512_set1_epi32(16);
-  y[12] = _mm512_add_epi32(x[12], sixteen);
-#pragma GCC unroll 10
-  for (int r = 0; r < 10; ++r) double_round(x, y);
-  init_state(s, in, c);
-  for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
-  emit_blocks(x, [p](int l, __m512i b) __attribute__((always_inline)) {
+  blocks32(in, c, [p](int l, __m512i b) __attribute__((always_inline)) {
     _mm512_storeu_si512(p + 64 * l, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * l), b));
-  });
-  s[12] = _mm512_add_epi32(s[12], sixteen);
-  for (int i = 0; i < 16; ++i) y[i] = vadd(y[i], s[i]);
-  emit_blocks(y, [p](int l, __m512i b) __attribute__((always_inline)) {
-    _mm512_storeu_si512(p + 1024 + 64 * l, _mm512_xor_si512(_mm512_loadu_si512(p + 1024 + 64 * l), b));
   });
 }
 
