@@ -26,6 +26,7 @@
 // verdict is branched on); no memory index depends on key or data; lengths,
 // nonces and counters are public and may steer branches.
 #include "simd/avx2/aes_gcm_avx2.h"
+#include "simd/mask_runs.h"
 
 #include <immintrin.h>
 
@@ -512,23 +513,6 @@ void mask_run(MaskJob* m, size_t n) {
   }
 }
 
-template <int R>
-inline void mask1(MaskJob& m) {
-  const auto* rk = reinterpret_cast<const __m128i*>(m.key->simd_round_keys());
-  __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m.sample)), _mm_loadu_si128(rk));
-  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm_loadu_si128(rk + r));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m.mask), _mm_aesenclast_si128(b, _mm_loadu_si128(rk + R)));
-}
-
-bool aes_mask_job(const MaskJob& m) {
-  return m.key != nullptr && m.key->valid() && m.sample != nullptr && m.key->suite() != Suite::chacha20_poly1305 &&
-         m.key->simd_rounds() != 0;
-}
-
-bool chacha_mask_job(const MaskJob& m) {
-  return m.key != nullptr && m.key->valid() && m.sample != nullptr && m.key->suite() == Suite::chacha20_poly1305;
-}
-
 }  // namespace
 
 // Runs of consecutive jobs under the same key (the usual case: one
@@ -536,30 +520,16 @@ bool chacha_mask_job(const MaskJob& m) {
 // pass through the ChaCha20 kernel; anything else (unusable jobs) takes the
 // portable path, which reports it.
 void mask(std::span<MaskJob> jobs) {
-  size_t i = 0;
-  while (i < jobs.size()) {
-    MaskJob& m = jobs[i];
-    if (chacha_mask_job(m)) {
-      size_t e = i + 1;
-      while (e < jobs.size() && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
-      chacha_masks(&jobs[i], e - i);
-      i = e;
-      continue;
-    }
-    if (!aes_mask_job(m)) {
-      portable::mask({&m, 1});
-      ++i;
-      continue;
-    }
-    size_t e = i + 1;
-    while (e < jobs.size() && e - i < 16 && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
-    const bool r10 = m.key->simd_rounds() == 10;
-    if (e - i == 1)
-      r10 ? mask1<10>(m) : mask1<14>(m);
-    else
-      r10 ? mask_run<10>(&jobs[i], e - i) : mask_run<14>(&jobs[i], e - i);
-    i = e;
-  }
+  simd_masks::by_key_runs(
+      jobs, true, 16, [](MaskJob* m, size_t n) { chacha_masks(m, n); },
+      [](MaskJob* m, size_t n) {
+        const bool r10 = m->key->simd_rounds() == 10;
+        if (n == 1)
+          r10 ? simd_masks::aes_mask1<10>(*m) : simd_masks::aes_mask1<14>(*m);
+        else
+          r10 ? mask_run<10>(m, n) : mask_run<14>(m, n);
+      },
+      [](MaskJob& m) { portable::mask({&m, 1}); });
 }
 
 }  // namespace rl::avx2

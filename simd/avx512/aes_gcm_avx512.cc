@@ -33,6 +33,7 @@
 // verdict is branched on); no memory index depends on key or data; lengths,
 // nonces and counters are public and may steer branches.
 #include "simd/avx512/aes_gcm_avx512.h"
+#include "simd/mask_runs.h"
 
 // GCC 12's AVX-512 headers build "undefined" vectors from self-initialised
 // variables, which -Wuninitialized flags inside the headers' own inlines.
@@ -1029,15 +1030,6 @@ void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
 
 namespace {
 
-// One AES-ECB block with AES-NI (a burst's lone sample, or a run of one).
-template <int R>
-inline void mask1(MaskJob& m) {
-  const auto* rk = reinterpret_cast<const __m128i*>(m.key->simd_round_keys());
-  __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m.sample)), _mm_load_si128(rk));
-  for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm_load_si128(rk + r));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(m.mask), _mm_aesenclast_si128(b, _mm_load_si128(rk + R)));
-}
-
 // Up to 4K samples under one key: four samples per ZMM, K ZMMs in flight.
 // Spare lanes repeat the last sample; their results are not stored.
 template <int R, int K>
@@ -1073,21 +1065,11 @@ inline void mask_run(MaskJob* m, size_t n) {
 template <int R>
 void mask_same_key(MaskJob* m, size_t n) {
   switch ((n + 3) / 4) {
-    case 1: return n == 1 ? mask1<R>(m[0]) : mask_run<R, 1>(m, n);
+    case 1: return n == 1 ? simd_masks::aes_mask1<R>(m[0]) : mask_run<R, 1>(m, n);
     case 2: return mask_run<R, 2>(m, n);
     case 3: return mask_run<R, 3>(m, n);
     default: return mask_run<R, 4>(m, n);
   }
-}
-
-bool chacha_mask_job(const MaskJob& m) {
-  return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
-         m.key->suite() == Suite::chacha20_poly1305 && chacha_ifma();
-}
-
-bool aes_mask_job(const MaskJob& m) {
-  return m.key != nullptr && m.key->valid() && m.sample != nullptr &&
-         m.key->suite() != Suite::chacha20_poly1305 && m.key->simd_rounds() != 0;
 }
 
 }  // namespace
@@ -1097,30 +1079,10 @@ bool aes_mask_job(const MaskJob& m) {
 // ChaCha20 key through chacha_masks (16 per pass); anything else (unusable
 // jobs) takes the portable path for that job.
 void mask(std::span<MaskJob> jobs) {
-  size_t i = 0;
-  while (i < jobs.size()) {
-    MaskJob& m = jobs[i];
-    if (chacha_mask_job(m)) {
-      // A run of one ChaCha20 key: sixteen masks per pass.
-      size_t e = i + 1;
-      while (e < jobs.size() && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
-      chacha_masks(&jobs[i], e - i);
-      i = e;
-      continue;
-    }
-    if (!aes_mask_job(m)) {
-      portable::mask({&m, 1});
-      ++i;
-      continue;
-    }
-    size_t e = i + 1;
-    while (e < jobs.size() && e - i < 16 && jobs[e].key == m.key && jobs[e].sample != nullptr) ++e;
-    if (m.key->simd_rounds() == 10)
-      mask_same_key<10>(&jobs[i], e - i);
-    else
-      mask_same_key<14>(&jobs[i], e - i);
-    i = e;
-  }
+  simd_masks::by_key_runs(
+      jobs, chacha_ifma(), 16, [](MaskJob* m, size_t n) { chacha_masks(m, n); },
+      [](MaskJob* m, size_t n) { m->key->simd_rounds() == 10 ? mask_same_key<10>(m, n) : mask_same_key<14>(m, n); },
+      [](MaskJob& m) { portable::mask({&m, 1}); });
 }
 
 }  // namespace rl::avx512
