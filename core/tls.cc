@@ -226,12 +226,10 @@ template <bool V13, bool GCM>
 // Builds the job of a simple record with sequence number `seq` (header in
 // the headroom, AAD in `aad`); returns its inner length.
 template <bool V13, bool GCM>
-[[gnu::always_inline]] inline uint32_t seal_simple(Record& r, const AeadKey* key,
+[[gnu::always_inline]] inline uint32_t seal_simple(Record& r, uint8_t* body, uint32_t len, const AeadKey* key,
                                                    recjob::Block16 iv, uint64_t seq, AeadJob* job,
                                                    uint8_t* aad) {
   constexpr uint32_t H = GCM ? kHeaderLen + kExplicitNonceLen : kHeaderLen;
-  const uint32_t len = r.length;
-  uint8_t* const body = r.buf + r.offset;
   uint8_t* const hdr = body - H;
   const uint32_t inner = V13 ? len + 1 : len;
   if constexpr (V13) body[len] = application_data;
@@ -281,9 +279,9 @@ size_t RecordProtection::seal_one(Record& r) {
   const AeadKey* key = &s.key.aead();
   const recjob::Block16 iv = recjob::load_iv(s.iv);
   const uint64_t seq = s.seq;
-  if (v13) seal_simple<true, false>(r, key, iv, seq, &jobs[0], aad);
-  else if (gcm12) seal_simple<false, true>(r, key, iv, seq, &jobs[0], aad);
-  else seal_simple<false, false>(r, key, iv, seq, &jobs[0], aad);
+  if (v13) seal_simple<true, false>(r, r.buf + r.offset, r.length, key, iv, seq, &jobs[0], aad);
+  else if (gcm12) seal_simple<false, true>(r, r.buf + r.offset, r.length, key, iv, seq, &jobs[0], aad);
+  else seal_simple<false, false>(r, r.buf + r.offset, r.length, key, iv, seq, &jobs[0], aad);
   s.seq = seq + 1;
   rl::seal(jobs.first(1));
   r.status = jobs[0].status;
@@ -352,25 +350,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
       if (k == 0) {
         if (admit(s.key, now) != Status::ok) break;  // live, not too old
       }
-      uint8_t* const body = buf + off;
-      uint8_t* const hdr = body - H;
-      const uint32_t inner = V13 ? len + 1 : len;
-      if constexpr (V13) body[len] = application_data;
-      const uint16_t wire_len = static_cast<uint16_t>(H - kHeaderLen + inner + kTagLen);
-      const uint32_t h4 = uint32_t{application_data} | uint32_t{0x0303} << 8 |
-                          uint32_t{static_cast<uint8_t>(wire_len >> 8)} << 24;
-      std::memcpy(hdr, &h4, 4);
-      hdr[4] = static_cast<uint8_t>(wire_len);
-      if constexpr (GCM) store_be64(hdr + kHeaderLen, seq);  // explicit nonce
-      if constexpr (V13) {
-        recjob::store16(aads[n], {uint64_t{h4} | uint64_t{static_cast<uint8_t>(wire_len)} << 32, 0});
-      } else {
-        recjob::store16(aads[n], recjob::aad13(seq, application_data, kLegacyVersion,
-                                               static_cast<uint16_t>(len)));
-      }
-      recjob::make(&jobs[n], key, recjob::xor_seq(iv, seq), {aads[n], V13 ? kHeaderLen : kAad12Len},
-                   {body, inner}, body + inner);
-      r.seq = seq;
+      const uint32_t inner = seal_simple<V13, GCM>(r, buf + off, len, key, iv, seq, &jobs[n], aads[n]);
       owner[n] = &r;
       ++n;
       ++seq;
