@@ -99,6 +99,26 @@ Rekey (ESP): on SIGHUP the --xfrm file is read again, and the newest state
   beside the old one, which keeps opening late packets until the next rekey;
   sealing moves to the new SPI. "rl-pipe: rekeyed seal|open spi=0x..." (or
   "rekey failed ...") is printed per direction.
+Key update (QUIC, DTLS 1.3): on SIGHUP the seal side moves to the next keys,
+  derived from the current traffic secret ("quic ku", RFC 9001 section 6;
+  "traffic upd", RFC 9147 section 8); the peer's open side recognises them on
+  the wire and prints "rl-pipe: peer updated keys" with the new open
+  generation or epoch. The seal side prints "rl-pipe: updated seal
+  generation N" (QUIC) or "... epoch N" (DTLS 1.3), marked "following the
+  peer" when QUIC's send keys answer the peer's update (RFC 9001 section
+  6.2), and "update waiting ..." when it must wait (it is retried after
+  later bursts). No ACK or KeyUpdate message is carried, so:
+  QUIC: the first update needs one packet sent with the current keys; each
+  later one waits until the peer's packets arrived under the current
+  generation (the peer answers an update only after it opened one of ours,
+  which stands in for the ACK of section 6.1), so updates need traffic both
+  ways. The open side keeps the previous generation for late packets until
+  the next update.
+  DTLS 1.3: an update waits until one record was sealed in the current
+  epoch; the open side keeps the two epochs after the peer's current one
+  installed, and the previous one for late records until the epoch moves
+  on again. A peer that lost every record of two epochs in a row cannot
+  follow any more.
   --verbose            print the topology and the io paths chosen
   --help               this text
 The io path is chosen by probing (io_uring, else recvmmsg/sendmmsg); the
@@ -389,13 +409,66 @@ bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
 
 // A rekey handed from the main thread to the workers: each applies its
 // direction between bursts (no lock on the data path: one flag load per
-// loop) and clears its flag.
+// loop) and clears its flag. ESP: new SAs from `next`, both directions.
+// QUIC / DTLS 1.3: a key update of the seal side only (the open side
+// follows the peer by itself); the protocol may make it wait
+// (Codec::update), then the flag stays set and the seal worker tries again
+// after its next bursts. `peer` is written by the open worker: the newest
+// key generation (QUIC) or epoch (DTLS 1.3) the peer's packets
+// authenticated with, which QUIC's seal side needs (see QuicCodec::update).
 struct RekeyOrder {
   CodecConfig next;
   std::atomic<bool> seal{false}, open{false};
+  std::atomic<uint64_t> peer{0};
 };
 
-void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d) {
+// What one worker last printed about its direction's keys.
+struct KeyWatch {
+  uint64_t generation = 0;
+  bool waiting = false;  // "update waiting" printed for the pending update
+};
+
+// QUIC / DTLS 1.3 seal side: runs the ordered update, or the one the
+// protocol asks for in answer to the peer's (QUIC, RFC 9001 §6.2), and
+// prints every change of the send generation once (with --workers 1 the
+// QUIC engine also follows the peer by itself while opening).
+void update_seal(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, KeyWatch& w) {
+  const bool order = flag.load(std::memory_order_acquire);
+  const uint64_t peer = r.peer.load(std::memory_order_acquire);
+  bool mine = false;
+  if (order || codec.must_follow(peer)) {
+    const char* why = "";
+    const Status s = codec.update(peer, &why);
+    if (s == Status::ok) {
+      mine = order;
+      w.waiting = false;
+      if (order) flag.store(false, std::memory_order_release);
+    } else if (s == Status::invalid_argument) {
+      if (!w.waiting)
+        std::fprintf(stderr, "rl-pipe: update waiting seal %s %llu: %s\n", codec.generation_name(),
+                     (unsigned long long)codec.generation(Direction::seal), why);
+      w.waiting = true;
+    } else {
+      std::fprintf(stderr, "rl-pipe: update failed seal %s %llu: %s\n", codec.generation_name(),
+                   (unsigned long long)codec.generation(Direction::seal), why);
+      w.waiting = false;
+      if (order) flag.store(false, std::memory_order_release);
+    }
+  }
+  const uint64_t g = codec.generation(Direction::seal);
+  if (g != w.generation) {
+    std::fprintf(stderr, "rl-pipe: updated seal %s %llu%s\n", codec.generation_name(),
+                 (unsigned long long)g, mine ? "" : " (following the peer)");
+    w.generation = g;
+  }
+}
+
+void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d, KeyWatch& w) {
+  if (codec.updates_keys()) {
+    if (d == Direction::seal) update_seal(r, flag, codec, w);
+    else flag.store(false, std::memory_order_release);  // the open side follows the peer
+    return;
+  }
   if (!flag.load(std::memory_order_acquire)) return;
   const Status s = codec.rekey(r.next, d);
   const uint32_t spi = d == Direction::seal ? r.next.spi_out : r.next.spi_in;
@@ -405,6 +478,18 @@ void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction
   else
     std::fprintf(stderr, "rl-pipe: rekey failed %s spi=0x%x: %s\n", what, spi, to_string(s));
   flag.store(false, std::memory_order_release);
+}
+
+// QUIC / DTLS 1.3 open side, after each burst: reports the peer's key
+// update (the engine's peer_updated event) and hands its generation to the
+// seal side.
+void watch_peer(RekeyOrder& r, Codec& codec, KeyWatch& w) {
+  uint64_t g = 0;
+  if (!codec.poll_peer_update(&g)) return;
+  w.generation = g;
+  std::fprintf(stderr, "rl-pipe: peer updated keys (open %s %llu)\n", codec.generation_name(),
+               (unsigned long long)g);
+  r.peer.store(g, std::memory_order_release);
 }
 
 // Counters of one direction, updated once per burst by its worker.
@@ -626,6 +711,10 @@ int run(int argc, char** argv) {
   sigaction(SIGHUP, &act, nullptr);
   RekeyOrder rekey;
   Codec* sealer = seal_codec.get();
+  KeyWatch seal_watch, open_watch;
+  seal_watch.generation = sealer->generation(Direction::seal);
+  open_watch.generation = opener->generation(Direction::open);
+  rekey.peer.store(open_watch.generation);
   std::fprintf(stderr, "rl-pipe: ready proto=%s path=%s workers=%u\n", to_string(o.codec.proto),
                io::to_string(wire_in->kind()), o.workers);
 
@@ -634,15 +723,16 @@ int run(int argc, char** argv) {
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[0 % cores.size()]);
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal, seal_watch);
         prot.step(5);
       }
     });
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[1 % cores.size()]);
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.open, *opener, Direction::open);
+        apply_rekey(rekey, rekey.open, *opener, Direction::open, open_watch);
         unprot.step(5);
+        watch_peer(rekey, *opener, open_watch);
       }
     });
   } else {
@@ -650,10 +740,11 @@ int run(int argc, char** argv) {
       topo.pin_current_thread(cores[0]);
       bool idle = false;
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.open, *opener, Direction::open);  // inbound first
-        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
+        apply_rekey(rekey, rekey.open, *opener, Direction::open, open_watch);  // inbound first
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal, seal_watch);
         const size_t a = prot.step(idle ? 1 : 0);
         const size_t b = unprot.step(idle ? 1 : 0);
+        watch_peer(rekey, *opener, open_watch);
         idle = a == 0 && b == 0;
       }
     });
@@ -665,7 +756,9 @@ int run(int argc, char** argv) {
         !rekey.open.load(std::memory_order_acquire)) {
       g_hup.store(false);
       std::string why;
-      if (next_esp_keys(o, rekey.next, &why)) {
+      if (sealer->updates_keys()) {
+        rekey.seal.store(true, std::memory_order_release);  // QUIC / DTLS 1.3: next keys
+      } else if (next_esp_keys(o, rekey.next, &why)) {
         o.codec.spi_out = rekey.next.spi_out;  // the current SAs from now on
         o.codec.spi_in = rekey.next.spi_in;
         rekey.open.store(true, std::memory_order_release);
