@@ -730,6 +730,61 @@ TEST_P(PipeKeyUpdateTest, ForgedAfterUpdateDroppedAndCounted) {
   for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
+// An update waits for what stands in for the acknowledgement rl-pipe does
+// not carry (see QuicCodec::update / Dtls13Codec::update): SIGHUP before
+// anything was sealed waits until a packet went out with the current keys;
+// a second QUIC update waits until the peer's packets arrive under the
+// current generation (RFC 9001 §6.1). The keys on the wire do not move
+// while it waits, and do once the condition holds.
+TEST_P(PipeKeyUpdateTest, UpdateWaitsForTheStandInAck) {
+  sender_ = udp_socket();
+  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
+  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
+  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
+  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  ASSERT_EQ(pids_.size(), 2u);
+  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  kill(pids_[a.idx], SIGHUP);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: update waiting seal", 1)) << slurp(logs_[a.idx]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(count_in_log(a.idx, "rl-pipe: updated seal"), 0u);
+  // The first packet goes out with the current keys, then the update runs.
+  const std::vector<Bytes> first = through(a, 1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(phase_of(first[0], true), expect_phase(0));
+  ASSERT_TRUE(wait_log(a.idx, std::string("rl-pipe: updated seal ") + unit() + " " + (quic() ? "1" : "4"), 1))
+      << slurp(logs_[a.idx]);
+  const std::vector<Bytes> second = through(a, 3);
+  ASSERT_EQ(second.size(), 3u);
+  for (const Bytes& w : second) EXPECT_EQ(phase_of(w, true), expect_phase(1));
+  to_peer(a, b, first, 0, 1, true);
+  to_peer(a, b, second, 0, 3, true);
+  if (!quic()) {
+    for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
+    return;
+  }
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: updated seal generation 1 (following the peer)", 1)) << slurp(logs_[b.idx]);
+  // Second update: B has not sent anything under generation 1 yet.
+  kill(pids_[a.idx], SIGHUP);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: update waiting seal", 2)) << slurp(logs_[a.idx]);
+  const std::vector<Bytes> still = through(a, 2);
+  ASSERT_EQ(still.size(), 2u);
+  for (const Bytes& w : still) EXPECT_EQ(phase_of(w, true), expect_phase(1)) << "updated before the peer answered";
+  to_peer(a, b, still, 0, 2, true);
+  // B's packet under generation 1 reaches A: the update goes through.
+  const std::vector<Bytes> answer = through(b, 1);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(phase_of(answer[0], false), expect_phase(1));
+  to_peer(b, a, answer, 0, 1, true);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: updated seal generation 2\n", 1)) << slurp(logs_[a.idx]);
+  const std::vector<Bytes> third = through(a, 3);
+  ASSERT_EQ(third.size(), 3u);
+  for (const Bytes& w : third) EXPECT_EQ(phase_of(w, true), expect_phase(2));
+  to_peer(a, b, third, 0, 3, true);
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: peer updated keys (open generation 2)", 1)) << slurp(logs_[b.idx]);
+  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
+}
+
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
                             {"quic", "mmsg"},    {"dtls13", "uring"}, {"dtls13", "mmsg"},
                             {"srtp", "uring"},   {"srtp", "mmsg"}};
