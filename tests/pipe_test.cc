@@ -785,6 +785,86 @@ TEST_P(PipeKeyUpdateTest, UpdateWaitsForTheStandInAck) {
   for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
+// SRTP rekey by MKI (RFC 3711 §8.1) on SIGHUP, make-before-break: the key
+// file's lines get new inline keys with new MKIs (same crypto tags); A's
+// packets then name the new MKI (read on the wire before the 80-bit tag),
+// B opens them and still the late ones of the old key; after a second
+// rekey the key before the previous one is gone and its late packets fail.
+class PipeSrtpRekeyTest : public PipeKeyUpdateTest {
+ protected:
+  // One a=crypto line per direction listing the keys of generations 1..gen,
+  // each with its MKI (RFC 4568 §6.1: key-params separated by ';').
+  void write_mki_keys(uint32_t gen) {
+    std::ofstream f(dir_ + "/srtp.txt", std::ios::trunc);
+    for (int dir = 0; dir < 2; ++dir) {
+      f << (dir == 0 ? "ssrc=0x11223344 a=crypto:1 AES_CM_128_HMAC_SHA1_80 "
+                     : "ssrc=0x55667788 a=crypto:2 AEAD_AES_128_GCM ");
+      for (uint32_t g = 1; g <= gen; ++g)
+        f << (g > 1 ? ";" : "") << "inline:"
+          << base64(pattern(dir == 0 ? 30 : 28, static_cast<uint8_t>((dir == 0 ? 40 : 60) + g))) << "|"
+          << g << ":4";
+      f << "\n";
+    }
+  }
+  // A seals with AES_CM_128_HMAC_SHA1_80: MKI (4 bytes) then a 10-byte tag.
+  static uint32_t mki_of(const Bytes& w) {
+    if (w.size() < 12 + 14) return ~0u;
+    const size_t at = w.size() - 14;
+    return uint32_t{w[at]} << 24 | uint32_t{w[at + 1]} << 16 | uint32_t{w[at + 2]} << 8 | w[at + 3];
+  }
+};
+
+TEST_P(PipeSrtpRekeyTest, RekeyByMkiOnSighupMakeBeforeBreak) {
+  write_mki_keys(1);
+  sender_ = udp_socket();
+  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
+  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
+  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
+  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  ASSERT_EQ(pids_.size(), 2u);
+  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  auto rekey = [&](uint32_t gen) {
+    write_mki_keys(gen);
+    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
+    kill(pids_[a.idx], SIGHUP);
+    kill(pids_[b.idx], SIGHUP);
+    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
+    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    for (const Side* x : {&a, &b}) {
+      EXPECT_EQ(count_in_log(x->idx, "rl-pipe: rekeyed seal mki=0x0000000" + std::to_string(gen)), 1u)
+          << slurp(logs_[x->idx]);
+      EXPECT_EQ(count_in_log(x->idx, "rl-pipe: rekeyed open mki=0x0000000" + std::to_string(gen)), 1u)
+          << slurp(logs_[x->idx]);
+    }
+  };
+  const std::vector<Bytes> old_wire = through(a, 16);
+  ASSERT_EQ(old_wire.size(), 16u);
+  for (const Bytes& w : old_wire) ASSERT_EQ(mki_of(w), 1u);
+  to_peer(a, b, old_wire, 0, 8, true);
+  rekey(2);
+  const std::vector<Bytes> new_wire = through(a, 16);
+  ASSERT_EQ(new_wire.size(), 16u);
+  for (const Bytes& w : new_wire) ASSERT_EQ(mki_of(w), 2u) << "still sealing with the old master key";
+  to_peer(a, b, new_wire, 0, 16, true);
+  to_peer(a, b, old_wire, 8, 12, true);  // late, old MKI: still opens
+  // B's direction moved too: A opens B's packets of the new key.
+  const std::vector<Bytes> back = through(b, 4);
+  ASSERT_EQ(back.size(), 4u);
+  to_peer(b, a, back, 0, 4, true);
+  rekey(3);
+  to_peer(a, b, old_wire, 12, 16, false);  // the key before the previous one is gone
+  const std::vector<Bytes> gen3 = through(a, 8);
+  ASSERT_EQ(gen3.size(), 8u);
+  for (const Bytes& w : gen3) ASSERT_EQ(mki_of(w), 3u);
+  to_peer(a, b, gen3, 0, 8, true);
+  auto cb = exit_counters(b.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(cb["opened"], 36u);
+  EXPECT_EQ(cb["failed"], 4u);
+  auto ca = exit_counters(a.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(ca["opened"], 4u);
+  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
+}
+
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
                             {"quic", "mmsg"},    {"dtls13", "uring"}, {"dtls13", "mmsg"},
                             {"srtp", "uring"},   {"srtp", "mmsg"}};
@@ -796,5 +876,7 @@ const ProtoCase kEspCases[] = {{"esp", "uring"}, {"esp", "mmsg"}};
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeEspTest, ::testing::ValuesIn(kEspCases), kCaseName);
 const ProtoCase kUpdateCases[] = {{"quic", "uring"}, {"quic", "mmsg"}, {"dtls13", "uring"}, {"dtls13", "mmsg"}};
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeKeyUpdateTest, ::testing::ValuesIn(kUpdateCases), kCaseName);
+const ProtoCase kSrtpCases[] = {{"srtp", "uring"}, {"srtp", "mmsg"}};
+INSTANTIATE_TEST_SUITE_P(Pipe, PipeSrtpRekeyTest, ::testing::ValuesIn(kSrtpCases), kCaseName);
 
 }  // namespace

@@ -403,16 +403,59 @@ class SrtpCodec final : public Codec {
     };
     if (Status s = load(seal_, cfg.srtp_seal_profile, cfg.seal_key, cfg.srtp_seal_mki); s != Status::ok)
       return s;
-    return load(open_, cfg.srtp_open_profile, cfg.open_key, cfg.srtp_open_mki);
+    if (Status s = load(open_, cfg.srtp_open_profile, cfg.open_key, cfg.srtp_open_mki); s != Status::ok)
+      return s;
+    seal_prof_ = cfg.srtp_seal_profile;
+    open_prof_ = cfg.srtp_open_profile;
+    seal_mki_ = cfg.srtp_seal_mki;
+    open_mki_ = cfg.srtp_open_mki;
+    return Status::ok;
   }
   uint32_t headroom() const override { return 0; }
   uint32_t tailroom() const override { return tail_; }
   size_t seal(std::span<PacketView> v) override { return seal_.seal(v); }
   size_t open(std::span<PacketView> v) override { return open_.open(v); }
 
+  // MKI rekeying (RFC 3711 §8.1): every packet names its master key by MKI,
+  // so the receiver adds the new master key beside the current one and
+  // tells them apart per packet (make-before-break, like ESP's SPIs); the
+  // sender switches to the new MKI and wipes the old key. Needs MKIs of one
+  // length (the tailroom and the policy's mki_len stay) and the same
+  // profile. Open keeps two master keys: the new one and the one it
+  // replaces (late packets); the one before that is removed.
+  Status rekey(const CodecConfig& next, Direction which) override {
+    const bool sealing = which == Direction::seal;
+    srtp::Session& sess = sealing ? seal_ : open_;
+    const std::vector<uint8_t>& km = sealing ? next.seal_key : next.open_key;
+    const std::vector<uint8_t>& mki = sealing ? next.srtp_seal_mki : next.srtp_open_mki;
+    std::vector<uint8_t>& cur = sealing ? seal_mki_ : open_mki_;
+    const srtp::Profile prof = sealing ? next.srtp_seal_profile : next.srtp_open_profile;
+    if (prof != (sealing ? seal_prof_ : open_prof_)) return Status::invalid_argument;
+    if (cur.empty() || mki.size() != cur.size() || mki == cur) return Status::invalid_argument;
+    const srtp::ProfileInfo info = srtp::profile_info(prof);
+    const size_t klen = info.master_key_len, slen = info.master_salt_len;
+    if (km.size() != klen + slen) return Status::invalid_argument;
+    const srtp::MasterKey mk{{km.data(), klen}, {km.data() + klen, slen}, mki};
+    if (Status st = sess.add_master_key(std::nullopt, mk); st != Status::ok) return st;
+    if (sealing) {
+      if (Status st = sess.select_master_key(std::nullopt, mki); st != Status::ok) {
+        sess.remove_master_key(std::nullopt, mki);
+        return st;
+      }
+      sess.remove_master_key(std::nullopt, cur);  // no packet is sealed with it any more
+    } else {
+      if (!old_open_mki_.empty()) sess.remove_master_key(std::nullopt, old_open_mki_);
+      old_open_mki_ = cur;
+    }
+    cur = mki;
+    return Status::ok;
+  }
+
  private:
   srtp::Session seal_, open_;
   uint32_t tail_ = 0;
+  srtp::Profile seal_prof_ = srtp::Profile::aes128_cm_sha1_80, open_prof_ = srtp::Profile::aes128_cm_sha1_80;
+  std::vector<uint8_t> seal_mki_, open_mki_, old_open_mki_;
 };
 
 template <class C>

@@ -65,11 +65,12 @@ class Codec {
   virtual size_t seal(std::span<PacketView> v) = 0;
   virtual size_t open(std::span<PacketView> v) = 0;
   // Make-before-break rekey of one direction from `next` (new keys, new
-  // SPIs): open installs the new inbound SA beside the current one, which
-  // still opens late packets until the rekey after this one removes it;
-  // seal moves to the new outbound SA. Called by the worker that owns the
-  // direction, between bursts (it allocates). unsupported where the
-  // protocol has no such rekey here (only ESP has).
+  // SPIs for ESP, new MKIs for SRTP): open installs the new inbound SA /
+  // master key beside the current one, which still opens late packets
+  // until the rekey after this one removes it; seal moves to the new one.
+  // Called by the worker that owns the direction, between bursts (it
+  // allocates). unsupported where the protocol has no such rekey here (ESP
+  // and SRTP have; QUIC and DTLS 1.3 use update() below).
   virtual Status rekey(const CodecConfig& next, Direction which) {
     (void)next;
     (void)which;

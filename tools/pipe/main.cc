@@ -99,6 +99,13 @@ Rekey (ESP): on SIGHUP the --xfrm file is read again, and the newest state
   beside the old one, which keeps opening late packets until the next rekey;
   sealing moves to the new SPI. "rl-pipe: rekeyed seal|open spi=0x..." (or
   "rekey failed ...") is printed per direction.
+Rekey (SRTP, MKI rekeying, RFC 3711 section 8.1): on SIGHUP the --srtp-keys
+  file is read again; per direction the last inline key of the last line
+  with that direction's crypto tag becomes the new master key if its MKI
+  differs from the current one (MKIs needed, of one length; several keys may
+  share a line, separated by ';'). Open adds it beside the current key (late
+  packets name the old MKI and still open until the next rekey); seal moves
+  to the new MKI. "rl-pipe: rekeyed seal|open mki=0x..." is printed.
 Key update (QUIC, DTLS 1.3): on SIGHUP the seal side moves to the next keys,
   derived from the current traffic secret ("quic ku", RFC 9001 section 6;
   "traffic upd", RFC 9147 section 8); the peer's open side recognises them on
@@ -356,8 +363,12 @@ void load_keys(Options& o) {
         for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
       if (key.kdr != 0) c.srtp_kdr = key.kdr;
     };
-    take(pick(o.srtp_out_tag, 0), c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
-    take(pick(o.srtp_in_tag, 1), c.open_key, c.srtp_open_mki, c.srtp_open_profile);
+    const replay::SrtpKey& out = pick(o.srtp_out_tag, 0);
+    const replay::SrtpKey& in = pick(o.srtp_in_tag, 1);
+    take(out, c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
+    take(in, c.open_key, c.srtp_open_mki, c.srtp_open_profile);
+    o.srtp_out_tag = out.tag;  // SIGHUP looks for the next keys under these tags
+    o.srtp_in_tag = in.tag;
   }
   if (c.seal_key.empty() || c.open_key.empty())
     die("no keys: give a key file or --seal-key and --open-key");
@@ -368,7 +379,7 @@ void load_keys(Options& o) {
 // than the current one. False (with *why) when there is none.
 bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   if (o.codec.proto != Proto::esp || o.xfrm.empty()) {
-    *why = "rekey needs --proto esp with --xfrm";
+    *why = "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, or quic / dtls13";
     return false;
   }
   if (o.reqid_out == o.reqid_in) {
@@ -405,6 +416,62 @@ bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   next.spi_out = out->spi;
   next.spi_in = in->spi;
   return true;
+}
+
+// The next SRTP master keys from the --srtp-keys file read again (SIGHUP):
+// per direction, the last inline key of the last line with that
+// direction's crypto tag, which must carry an MKI other than the current
+// one (RFC 3711 §8.1: the MKI tells the receiver which master key a packet
+// used; RFC 4568 §6.1: a=crypto lines may list several keys, each with
+// its MKI). False (with *why) when there is none.
+bool next_srtp_keys(const Options& o, CodecConfig& next, std::string* why) {
+  replay::Diag diag;
+  replay::SrtpKeys k;
+  if (!k.load_file(o.srtp_keys, diag)) {
+    *why = "cannot read " + o.srtp_keys;
+    return false;
+  }
+  next = o.codec;
+  for (const bool out : {true, false}) {
+    const uint64_t tag = *(out ? o.srtp_out_tag : o.srtp_in_tag);
+    const replay::SrtpKey* line = nullptr;
+    for (const replay::SrtpKey& key : k.keys())
+      if (key.tag == tag && key.suite != nullptr && !key.keys.empty()) line = &key;
+    if (line == nullptr) {
+      *why = "no line with crypto tag " + std::to_string(tag);
+      return false;
+    }
+    const replay::SrtpKeyParam& p = line->keys.back();
+    std::vector<uint8_t> mki;
+    if (p.mki)
+      for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
+    const std::vector<uint8_t>& cur = out ? o.codec.srtp_seal_mki : o.codec.srtp_open_mki;
+    if (mki.empty() || mki == cur) {
+      *why = "no new key with an MKI under crypto tag " + std::to_string(tag);
+      return false;
+    }
+    srtp::Profile prof;
+    if (!parse_profile(line->suite->name, prof)) {
+      *why = std::string("suite ") + line->suite->name;
+      return false;
+    }
+    std::vector<uint8_t>& km = out ? next.seal_key : next.open_key;
+    km = p.key;
+    km.insert(km.end(), p.salt.begin(), p.salt.end());
+    (out ? next.srtp_seal_mki : next.srtp_open_mki) = mki;
+    (out ? next.srtp_seal_profile : next.srtp_open_profile) = prof;
+  }
+  return true;
+}
+
+std::string hex_of(const std::vector<uint8_t>& b) {
+  std::string s;
+  char x[3];
+  for (uint8_t v : b) {
+    std::snprintf(x, sizeof x, "%02x", v);
+    s += x;
+  }
+  return s;
 }
 
 // A rekey handed from the main thread to the workers: each applies its
@@ -471,12 +538,18 @@ void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction
   }
   if (!flag.load(std::memory_order_acquire)) return;
   const Status s = codec.rekey(r.next, d);
-  const uint32_t spi = d == Direction::seal ? r.next.spi_out : r.next.spi_in;
-  const char* what = d == Direction::seal ? "seal" : "open";
-  if (s == Status::ok)
-    std::fprintf(stderr, "rl-pipe: rekeyed %s spi=0x%x\n", what, spi);
+  const bool seal = d == Direction::seal;
+  char id[80];
+  if (r.next.proto == Proto::srtp)
+    std::snprintf(id, sizeof id, "mki=0x%s",
+                  hex_of(seal ? r.next.srtp_seal_mki : r.next.srtp_open_mki).c_str());
   else
-    std::fprintf(stderr, "rl-pipe: rekey failed %s spi=0x%x: %s\n", what, spi, to_string(s));
+    std::snprintf(id, sizeof id, "spi=0x%x", seal ? r.next.spi_out : r.next.spi_in);
+  const char* what = seal ? "seal" : "open";
+  if (s == Status::ok)
+    std::fprintf(stderr, "rl-pipe: rekeyed %s %s\n", what, id);
+  else
+    std::fprintf(stderr, "rl-pipe: rekey failed %s %s: %s\n", what, id, to_string(s));
   flag.store(false, std::memory_order_release);
 }
 
@@ -758,9 +831,13 @@ int run(int argc, char** argv) {
       std::string why;
       if (sealer->updates_keys()) {
         rekey.seal.store(true, std::memory_order_release);  // QUIC / DTLS 1.3: next keys
-      } else if (next_esp_keys(o, rekey.next, &why)) {
-        o.codec.spi_out = rekey.next.spi_out;  // the current SAs from now on
+      } else if (o.codec.proto == Proto::srtp && !o.srtp_keys.empty()
+                     ? next_srtp_keys(o, rekey.next, &why)
+                     : next_esp_keys(o, rekey.next, &why)) {
+        o.codec.spi_out = rekey.next.spi_out;  // the current SAs / master keys from now on
         o.codec.spi_in = rekey.next.spi_in;
+        o.codec.srtp_seal_mki = rekey.next.srtp_seal_mki;
+        o.codec.srtp_open_mki = rekey.next.srtp_open_mki;
         rekey.open.store(true, std::memory_order_release);
         rekey.seal.store(true, std::memory_order_release);
       } else {
