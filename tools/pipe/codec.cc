@@ -132,6 +132,7 @@ class QuicCodec final : public Codec {
         s != Status::ok)
       return s;
     head_ = static_cast<uint32_t>(pp_.max_header_length(quic::Level::one_rtt, 65535)) + 1 + 4;
+    first_pn_ = pp_.next_pn(quic::Space::application);
     return Status::ok;
   }
   uint32_t headroom() const override { return head_; }
@@ -171,7 +172,79 @@ class QuicCodec final : public Codec {
       ok += p.status == Status::ok;
       v[i] = p;
     }
+    // With one codec for both directions (--workers 1) the engine moves the
+    // send keys itself when the peer updated (RFC 9001 §6.2, rotate_open);
+    // the first packet number of the new send keys is the next one.
+    if (pp_.generation(Direction::seal) != seal_gen_) {
+      seal_gen_ = pp_.generation(Direction::seal);
+      first_pn_ = pp_.next_pn(quic::Space::application);
+    }
     return ok;
+  }
+
+  // Key update (RFC 9001 §6). rl-pipe carries DATAGRAM frames only, no ACK
+  // frames, yet PacketProtection::update(seal) is refused until on_ack()
+  // reported an acknowledgement of a packet sent with the current keys
+  // (§6.1: "An endpoint MUST NOT initiate a subsequent key update unless it
+  // has received an acknowledgment for a packet that was sent protected
+  // with keys from the current key phase"; that rule makes sure the peer
+  // has the keys before the phase flips again). What rl-pipe knows instead:
+  //  - generation 0: the first update needs only a confirmed handshake
+  //    (§6.1), and the handshake is over before rl-pipe gets its secrets;
+  //    the peer derived generation 1 when it installed generation 0.
+  //  - generation g > 0: a peer answers an update by updating its own send
+  //    keys (§6.2), and only after a packet of ours authenticated under the
+  //    new keys; so once our open side authenticated the peer's packets of
+  //    generation g (`peer` >= g), the peer has received one of our
+  //    generation-g packets: an implicit acknowledgement.
+  // In both cases we report the first packet number sealed with the current
+  // keys as the largest acknowledged: it is the least we can claim, it is at
+  // or below what the peer really received (the peer's largest received is
+  // at or above it), so the packet-number encoding chosen from it (RFC 9000
+  // §17.1) stays decodable by the peer. Until at least one packet was
+  // sealed with the current keys (the engine asks for that too) or the peer
+  // answered, the update waits; the worker retries after later bursts.
+  bool updates_keys() const override { return true; }
+  uint64_t generation(Direction which) const override { return pp_.generation(which); }
+  Status update(uint64_t peer, const char** why) override {
+    const uint64_t g = pp_.generation(Direction::seal);
+    if (pp_.next_pn(quic::Space::application) == first_pn_) {
+      *why = "no packet sealed with the current keys yet (RFC 9001 section 6.1)";
+      return Status::invalid_argument;
+    }
+    if (g > 0 && peer < g) {
+      *why = "the peer has not answered the previous update yet (RFC 9001 section 6.1)";
+      return Status::invalid_argument;
+    }
+    Status s = pp_.on_ack(quic::Space::application, first_pn_);
+    if (s == Status::ok) s = pp_.update(Direction::seal);
+    if (s != Status::ok) {
+      *why = rl::to_string(s);
+      return s;
+    }
+    seal_gen_ = pp_.generation(Direction::seal);
+    first_pn_ = pp_.next_pn(quic::Space::application);
+    return Status::ok;
+  }
+  // §6.2: "The endpoint MUST update its send keys to the corresponding key
+  // phase in response" to a packet that opened with the next keys.
+  bool must_follow(uint64_t peer) const override { return peer > pp_.generation(Direction::seal); }
+  // The open side needs nothing from us: the engine keeps the pre-derived
+  // next keys, tries them when the key phase flips, commits on
+  // authentication and keeps the previous generation for late packets
+  // (until the following update; RFC 9001 §6.5 allows discarding it
+  // earlier, rl-pipe does not).
+  bool poll_peer_update(uint64_t* generation) override {
+    bool moved = false;
+    KeyEvent e;
+    while (pp_.poll_event(e)) {
+      if (e.kind == KeyEvent::peer_updated && e.dir == Direction::open &&
+          quic::level_of_epoch(e.epoch) == quic::Level::one_rtt) {
+        *generation = quic::generation_of_epoch(e.epoch);
+        moved = true;
+      }
+    }
+    return moved;
   }
 
  private:
@@ -202,6 +275,8 @@ class QuicCodec final : public Codec {
   quic::PacketProtection pp_;
   quic::Packet pk_[kMaxBurst];
   uint32_t head_ = 0;
+  uint64_t seal_gen_ = 0;  // the send generation first_pn_ belongs to
+  uint64_t first_pn_ = 0;  // first packet number sealed with it
 };
 
 // DTLS 1.3 application_data records, one per datagram, unified header with a
@@ -214,7 +289,11 @@ class Dtls13Codec final : public Codec {
     if (Status s = rp_.install(Direction::seal, cfg.dtls_epoch, cfg.seal_suite, cfg.seal_key, opt);
         s != Status::ok)
       return s;
-    return rp_.install(Direction::open, cfg.dtls_epoch, cfg.open_suite, cfg.open_key, opt);
+    if (Status s = rp_.install(Direction::open, cfg.dtls_epoch, cfg.open_suite, cfg.open_key, opt);
+        s != Status::ok)
+      return s;
+    first_open_ = newest_open_ = cfg.dtls_epoch;
+    return top_up(cfg.dtls_epoch);
   }
   uint32_t headroom() const override { return static_cast<uint32_t>(dtls13::seal_headroom(0)); }
   uint32_t tailroom() const override { return static_cast<uint32_t>(dtls13::seal_tailroom(0)); }
@@ -243,9 +322,63 @@ class Dtls13Codec final : public Codec {
     return ok;
   }
 
+  // Key update (RFC 9147 §8): the next epoch's secret is
+  // HKDF-Expand-Label(secret, "traffic upd", "", Hash.length), so both
+  // sides can derive it; the record header carries the epoch's low two bits
+  // (§4.2.2) and the engine keeps an open epoch in slot epoch mod 4. rl-pipe
+  // sends no KeyUpdate message and gets no ACK (§8 has the sender wait for
+  // the ACK of its KeyUpdate before it uses the new keys); instead the open
+  // side keeps the two epochs after the peer's current one installed ahead
+  // (kAhead), which leaves the fourth slot to the previous epoch for late
+  // records: a record of epoch N+1 or N+2 opens at once, and records of N-1
+  // open until the peer's epoch moves on again. The seal side moves only
+  // after it sealed at least one record in its current epoch, so an epoch
+  // is never skipped unsent; a peer that lost every record of two epochs in
+  // a row can no longer follow (stated in --help).
+  bool updates_keys() const override { return true; }
+  const char* generation_name() const override { return "epoch"; }
+  uint64_t generation(Direction which) const override {
+    if (which == Direction::seal) return rp_.seal_epoch();
+    return std::max(rp_.open_current_epoch(), first_open_);
+  }
+  Status update(uint64_t peer, const char** why) override {
+    (void)peer;  // the directions update independently (RFC 9147 §8)
+    if (rp_.next_seq() == 0) {
+      *why = "no record sealed in the current epoch yet";
+      return Status::invalid_argument;
+    }
+    const Status s = rp_.update(Direction::seal);
+    if (s != Status::ok) *why = rl::to_string(s);
+    return s;
+  }
+  bool poll_peer_update(uint64_t* generation) override {
+    bool moved = false;
+    KeyEvent e;
+    while (rp_.poll_event(e)) {
+      if (e.kind == KeyEvent::peer_updated && e.dir == Direction::open) {
+        *generation = e.epoch;
+        moved = true;
+      }
+    }
+    if (moved) top_up(rp_.open_current_epoch());
+    return moved;
+  }
+
  private:
+  static constexpr uint64_t kAhead = 2;
+  // Installs the open epochs after `current` up to current + kAhead (each
+  // from the one before: update(open) derives from the newest epoch).
+  Status top_up(uint64_t current) {
+    while (newest_open_ < current + kAhead) {
+      if (Status s = rp_.update(Direction::open); s != Status::ok) return s;
+      ++newest_open_;
+    }
+    return Status::ok;
+  }
+
   dtls13::RecordProtection rp_;
   dtls13::Record rec_[kMaxBurst];
+  uint64_t first_open_ = 0, newest_open_ = 0;
 };
 
 // SRTP: the plaintext datagrams are RTP packets; each direction is a Session
@@ -270,16 +403,59 @@ class SrtpCodec final : public Codec {
     };
     if (Status s = load(seal_, cfg.srtp_seal_profile, cfg.seal_key, cfg.srtp_seal_mki); s != Status::ok)
       return s;
-    return load(open_, cfg.srtp_open_profile, cfg.open_key, cfg.srtp_open_mki);
+    if (Status s = load(open_, cfg.srtp_open_profile, cfg.open_key, cfg.srtp_open_mki); s != Status::ok)
+      return s;
+    seal_prof_ = cfg.srtp_seal_profile;
+    open_prof_ = cfg.srtp_open_profile;
+    seal_mki_ = cfg.srtp_seal_mki;
+    open_mki_ = cfg.srtp_open_mki;
+    return Status::ok;
   }
   uint32_t headroom() const override { return 0; }
   uint32_t tailroom() const override { return tail_; }
   size_t seal(std::span<PacketView> v) override { return seal_.seal(v); }
   size_t open(std::span<PacketView> v) override { return open_.open(v); }
 
+  // MKI rekeying (RFC 3711 §8.1): every packet names its master key by MKI,
+  // so the receiver adds the new master key beside the current one and
+  // tells them apart per packet (make-before-break, like ESP's SPIs); the
+  // sender switches to the new MKI and wipes the old key. Needs MKIs of one
+  // length (the tailroom and the policy's mki_len stay) and the same
+  // profile. Open keeps two master keys: the new one and the one it
+  // replaces (late packets); the one before that is removed.
+  Status rekey(const CodecConfig& next, Direction which) override {
+    const bool sealing = which == Direction::seal;
+    srtp::Session& sess = sealing ? seal_ : open_;
+    const std::vector<uint8_t>& km = sealing ? next.seal_key : next.open_key;
+    const std::vector<uint8_t>& mki = sealing ? next.srtp_seal_mki : next.srtp_open_mki;
+    std::vector<uint8_t>& cur = sealing ? seal_mki_ : open_mki_;
+    const srtp::Profile prof = sealing ? next.srtp_seal_profile : next.srtp_open_profile;
+    if (prof != (sealing ? seal_prof_ : open_prof_)) return Status::invalid_argument;
+    if (cur.empty() || mki.size() != cur.size() || mki == cur) return Status::invalid_argument;
+    const srtp::ProfileInfo info = srtp::profile_info(prof);
+    const size_t klen = info.master_key_len, slen = info.master_salt_len;
+    if (km.size() != klen + slen) return Status::invalid_argument;
+    const srtp::MasterKey mk{{km.data(), klen}, {km.data() + klen, slen}, mki};
+    if (Status st = sess.add_master_key(std::nullopt, mk); st != Status::ok) return st;
+    if (sealing) {
+      if (Status st = sess.select_master_key(std::nullopt, mki); st != Status::ok) {
+        sess.remove_master_key(std::nullopt, mki);
+        return st;
+      }
+      sess.remove_master_key(std::nullopt, cur);  // no packet is sealed with it any more
+    } else {
+      if (!old_open_mki_.empty()) sess.remove_master_key(std::nullopt, old_open_mki_);
+      old_open_mki_ = cur;
+    }
+    cur = mki;
+    return Status::ok;
+  }
+
  private:
   srtp::Session seal_, open_;
   uint32_t tail_ = 0;
+  srtp::Profile seal_prof_ = srtp::Profile::aes128_cm_sha1_80, open_prof_ = srtp::Profile::aes128_cm_sha1_80;
+  std::vector<uint8_t> seal_mki_, open_mki_, old_open_mki_;
 };
 
 template <class C>

@@ -65,15 +65,55 @@ class Codec {
   virtual size_t seal(std::span<PacketView> v) = 0;
   virtual size_t open(std::span<PacketView> v) = 0;
   // Make-before-break rekey of one direction from `next` (new keys, new
-  // SPIs): open installs the new inbound SA beside the current one, which
-  // still opens late packets until the rekey after this one removes it;
-  // seal moves to the new outbound SA. Called by the worker that owns the
-  // direction, between bursts (it allocates). unsupported where the
-  // protocol has no such rekey here (only ESP has).
+  // SPIs for ESP, new MKIs for SRTP): open installs the new inbound SA /
+  // master key beside the current one, which still opens late packets
+  // until the rekey after this one removes it; seal moves to the new one.
+  // Called by the worker that owns the direction, between bursts (it
+  // allocates). unsupported where the protocol has no such rekey here (ESP
+  // and SRTP have; QUIC and DTLS 1.3 use update() below).
   virtual Status rekey(const CodecConfig& next, Direction which) {
     (void)next;
     (void)which;
     return Status::unsupported;
+  }
+
+  // Key updates without a handshake channel (QUIC RFC 9001 §6, DTLS 1.3
+  // RFC 9147 §8): both sides derive the next keys from the current traffic
+  // secret, and the receiver recognises them on the wire (QUIC key phase,
+  // DTLS epoch bits). rl-pipe carries no handshake, ACK or KeyUpdate
+  // message, so each codec says what stands in for them. Called by the
+  // worker that owns the direction, between bursts; no allocation.
+  virtual bool updates_keys() const { return false; }
+  // "generation" (QUIC 1-RTT key generation) or "epoch" (DTLS 1.3).
+  virtual const char* generation_name() const { return "generation"; }
+  // Seal: the generation sealed with now. Open: the newest one the peer's
+  // packets authenticated with (the configured one before any).
+  virtual uint64_t generation(Direction which) const {
+    (void)which;
+    return 0;
+  }
+  // Seal only: move to the next keys. `peer` is the newest generation this
+  // process's open side authenticated from the peer. ok; invalid_argument
+  // with *why when the protocol does not allow it yet (the worker retries
+  // after later bursts); unsupported without key updates.
+  virtual Status update(uint64_t peer, const char** why) {
+    (void)peer;
+    *why = "no key update for this protocol";
+    return Status::unsupported;
+  }
+  // Seal only: whether the send keys must follow a peer that moved to
+  // generation `peer` (QUIC, RFC 9001 §6.2); then update() is called.
+  virtual bool must_follow(uint64_t peer) const {
+    (void)peer;
+    return false;
+  }
+  // Open only, after each burst: drains the engine's key events; true once
+  // per key change of the peer, with its new generation in *generation. The
+  // codec also gets ready for the peer's next update here (DTLS 1.3: the
+  // epochs after it are installed).
+  virtual bool poll_peer_update(uint64_t* generation) {
+    (void)generation;
+    return false;
   }
 };
 

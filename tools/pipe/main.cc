@@ -99,6 +99,33 @@ Rekey (ESP): on SIGHUP the --xfrm file is read again, and the newest state
   beside the old one, which keeps opening late packets until the next rekey;
   sealing moves to the new SPI. "rl-pipe: rekeyed seal|open spi=0x..." (or
   "rekey failed ...") is printed per direction.
+Rekey (SRTP, MKI rekeying, RFC 3711 section 8.1): on SIGHUP the --srtp-keys
+  file is read again; per direction the last inline key of the last line
+  with that direction's crypto tag becomes the new master key if its MKI
+  differs from the current one (MKIs needed, of one length; several keys may
+  share a line, separated by ';'). Open adds it beside the current key (late
+  packets name the old MKI and still open until the next rekey); seal moves
+  to the new MKI. "rl-pipe: rekeyed seal|open mki=0x..." is printed.
+Key update (QUIC, DTLS 1.3): on SIGHUP the seal side moves to the next keys,
+  derived from the current traffic secret ("quic ku", RFC 9001 section 6;
+  "traffic upd", RFC 9147 section 8); the peer's open side recognises them on
+  the wire and prints "rl-pipe: peer updated keys" with the new open
+  generation or epoch. The seal side prints "rl-pipe: updated seal
+  generation N" (QUIC) or "... epoch N" (DTLS 1.3), marked "following the
+  peer" when QUIC's send keys answer the peer's update (RFC 9001 section
+  6.2), and "update waiting ..." when it must wait (it is retried after
+  later bursts). No ACK or KeyUpdate message is carried, so:
+  QUIC: the first update needs one packet sent with the current keys; each
+  later one waits until the peer's packets arrived under the current
+  generation (the peer answers an update only after it opened one of ours,
+  which stands in for the ACK of section 6.1), so updates need traffic both
+  ways. The open side keeps the previous generation for late packets until
+  the next update.
+  DTLS 1.3: an update waits until one record was sealed in the current
+  epoch; the open side keeps the two epochs after the peer's current one
+  installed, and the previous one for late records until the epoch moves
+  on again. A peer that lost every record of two epochs in a row cannot
+  follow any more.
   --verbose            print the topology and the io paths chosen
   --help               this text
 The io path is chosen by probing (io_uring, else recvmmsg/sendmmsg); the
@@ -336,8 +363,12 @@ void load_keys(Options& o) {
         for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
       if (key.kdr != 0) c.srtp_kdr = key.kdr;
     };
-    take(pick(o.srtp_out_tag, 0), c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
-    take(pick(o.srtp_in_tag, 1), c.open_key, c.srtp_open_mki, c.srtp_open_profile);
+    const replay::SrtpKey& out = pick(o.srtp_out_tag, 0);
+    const replay::SrtpKey& in = pick(o.srtp_in_tag, 1);
+    take(out, c.seal_key, c.srtp_seal_mki, c.srtp_seal_profile);
+    take(in, c.open_key, c.srtp_open_mki, c.srtp_open_profile);
+    o.srtp_out_tag = out.tag;  // SIGHUP looks for the next keys under these tags
+    o.srtp_in_tag = in.tag;
   }
   if (c.seal_key.empty() || c.open_key.empty())
     die("no keys: give a key file or --seal-key and --open-key");
@@ -348,7 +379,7 @@ void load_keys(Options& o) {
 // than the current one. False (with *why) when there is none.
 bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   if (o.codec.proto != Proto::esp || o.xfrm.empty()) {
-    *why = "rekey needs --proto esp with --xfrm";
+    *why = "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, or quic / dtls13";
     return false;
   }
   if (o.reqid_out == o.reqid_in) {
@@ -387,24 +418,151 @@ bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   return true;
 }
 
+// The next SRTP master keys from the --srtp-keys file read again (SIGHUP):
+// per direction, the last inline key of the last line with that
+// direction's crypto tag, which must carry an MKI other than the current
+// one (RFC 3711 §8.1: the MKI tells the receiver which master key a packet
+// used; RFC 4568 §6.1: a=crypto lines may list several keys, each with
+// its MKI). False (with *why) when there is none.
+bool next_srtp_keys(const Options& o, CodecConfig& next, std::string* why) {
+  replay::Diag diag;
+  replay::SrtpKeys k;
+  if (!k.load_file(o.srtp_keys, diag)) {
+    *why = "cannot read " + o.srtp_keys;
+    return false;
+  }
+  next = o.codec;
+  for (const bool out : {true, false}) {
+    const uint64_t tag = *(out ? o.srtp_out_tag : o.srtp_in_tag);
+    const replay::SrtpKey* line = nullptr;
+    for (const replay::SrtpKey& key : k.keys())
+      if (key.tag == tag && key.suite != nullptr && !key.keys.empty()) line = &key;
+    if (line == nullptr) {
+      *why = "no line with crypto tag " + std::to_string(tag);
+      return false;
+    }
+    const replay::SrtpKeyParam& p = line->keys.back();
+    std::vector<uint8_t> mki;
+    if (p.mki)
+      for (int b = p.mki_len - 1; b >= 0; --b) mki.push_back(static_cast<uint8_t>(*p.mki >> (8 * b)));
+    const std::vector<uint8_t>& cur = out ? o.codec.srtp_seal_mki : o.codec.srtp_open_mki;
+    if (mki.empty() || mki == cur) {
+      *why = "no new key with an MKI under crypto tag " + std::to_string(tag);
+      return false;
+    }
+    srtp::Profile prof;
+    if (!parse_profile(line->suite->name, prof)) {
+      *why = std::string("suite ") + line->suite->name;
+      return false;
+    }
+    std::vector<uint8_t>& km = out ? next.seal_key : next.open_key;
+    km = p.key;
+    km.insert(km.end(), p.salt.begin(), p.salt.end());
+    (out ? next.srtp_seal_mki : next.srtp_open_mki) = mki;
+    (out ? next.srtp_seal_profile : next.srtp_open_profile) = prof;
+  }
+  return true;
+}
+
+std::string hex_of(const std::vector<uint8_t>& b) {
+  std::string s;
+  char x[3];
+  for (uint8_t v : b) {
+    std::snprintf(x, sizeof x, "%02x", v);
+    s += x;
+  }
+  return s;
+}
+
 // A rekey handed from the main thread to the workers: each applies its
 // direction between bursts (no lock on the data path: one flag load per
-// loop) and clears its flag.
+// loop) and clears its flag. ESP: new SAs from `next`, both directions.
+// QUIC / DTLS 1.3: a key update of the seal side only (the open side
+// follows the peer by itself); the protocol may make it wait
+// (Codec::update), then the flag stays set and the seal worker tries again
+// after its next bursts. `peer` is written by the open worker: the newest
+// key generation (QUIC) or epoch (DTLS 1.3) the peer's packets
+// authenticated with, which QUIC's seal side needs (see QuicCodec::update).
 struct RekeyOrder {
   CodecConfig next;
   std::atomic<bool> seal{false}, open{false};
+  std::atomic<uint64_t> peer{0};
 };
 
-void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d) {
+// What one worker last printed about its direction's keys.
+struct KeyWatch {
+  uint64_t generation = 0;
+  bool waiting = false;  // "update waiting" printed for the pending update
+};
+
+// QUIC / DTLS 1.3 seal side: runs the ordered update, or the one the
+// protocol asks for in answer to the peer's (QUIC, RFC 9001 §6.2), and
+// prints every change of the send generation once (with --workers 1 the
+// QUIC engine also follows the peer by itself while opening).
+void update_seal(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, KeyWatch& w) {
+  const bool order = flag.load(std::memory_order_acquire);
+  const uint64_t peer = r.peer.load(std::memory_order_acquire);
+  bool mine = false;
+  if (order || codec.must_follow(peer)) {
+    const char* why = "";
+    const Status s = codec.update(peer, &why);
+    if (s == Status::ok) {
+      mine = order;
+      w.waiting = false;
+      if (order) flag.store(false, std::memory_order_release);
+    } else if (s == Status::invalid_argument) {
+      if (!w.waiting)
+        std::fprintf(stderr, "rl-pipe: update waiting seal %s %llu: %s\n", codec.generation_name(),
+                     (unsigned long long)codec.generation(Direction::seal), why);
+      w.waiting = true;
+    } else {
+      std::fprintf(stderr, "rl-pipe: update failed seal %s %llu: %s\n", codec.generation_name(),
+                   (unsigned long long)codec.generation(Direction::seal), why);
+      w.waiting = false;
+      if (order) flag.store(false, std::memory_order_release);
+    }
+  }
+  const uint64_t g = codec.generation(Direction::seal);
+  if (g != w.generation) {
+    std::fprintf(stderr, "rl-pipe: updated seal %s %llu%s\n", codec.generation_name(),
+                 (unsigned long long)g, mine ? "" : " (following the peer)");
+    w.generation = g;
+  }
+}
+
+void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d, KeyWatch& w) {
+  if (codec.updates_keys()) {
+    if (d == Direction::seal) update_seal(r, flag, codec, w);
+    else flag.store(false, std::memory_order_release);  // the open side follows the peer
+    return;
+  }
   if (!flag.load(std::memory_order_acquire)) return;
   const Status s = codec.rekey(r.next, d);
-  const uint32_t spi = d == Direction::seal ? r.next.spi_out : r.next.spi_in;
-  const char* what = d == Direction::seal ? "seal" : "open";
-  if (s == Status::ok)
-    std::fprintf(stderr, "rl-pipe: rekeyed %s spi=0x%x\n", what, spi);
+  const bool seal = d == Direction::seal;
+  char id[80];
+  if (r.next.proto == Proto::srtp)
+    std::snprintf(id, sizeof id, "mki=0x%s",
+                  hex_of(seal ? r.next.srtp_seal_mki : r.next.srtp_open_mki).c_str());
   else
-    std::fprintf(stderr, "rl-pipe: rekey failed %s spi=0x%x: %s\n", what, spi, to_string(s));
+    std::snprintf(id, sizeof id, "spi=0x%x", seal ? r.next.spi_out : r.next.spi_in);
+  const char* what = seal ? "seal" : "open";
+  if (s == Status::ok)
+    std::fprintf(stderr, "rl-pipe: rekeyed %s %s\n", what, id);
+  else
+    std::fprintf(stderr, "rl-pipe: rekey failed %s %s: %s\n", what, id, to_string(s));
   flag.store(false, std::memory_order_release);
+}
+
+// QUIC / DTLS 1.3 open side, after each burst: reports the peer's key
+// update (the engine's peer_updated event) and hands its generation to the
+// seal side.
+void watch_peer(RekeyOrder& r, Codec& codec, KeyWatch& w) {
+  uint64_t g = 0;
+  if (!codec.poll_peer_update(&g)) return;
+  w.generation = g;
+  std::fprintf(stderr, "rl-pipe: peer updated keys (open %s %llu)\n", codec.generation_name(),
+               (unsigned long long)g);
+  r.peer.store(g, std::memory_order_release);
 }
 
 // Counters of one direction, updated once per burst by its worker.
@@ -626,6 +784,10 @@ int run(int argc, char** argv) {
   sigaction(SIGHUP, &act, nullptr);
   RekeyOrder rekey;
   Codec* sealer = seal_codec.get();
+  KeyWatch seal_watch, open_watch;
+  seal_watch.generation = sealer->generation(Direction::seal);
+  open_watch.generation = opener->generation(Direction::open);
+  rekey.peer.store(open_watch.generation);
   std::fprintf(stderr, "rl-pipe: ready proto=%s path=%s workers=%u\n", to_string(o.codec.proto),
                io::to_string(wire_in->kind()), o.workers);
 
@@ -634,15 +796,16 @@ int run(int argc, char** argv) {
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[0 % cores.size()]);
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal, seal_watch);
         prot.step(5);
       }
     });
     workers.emplace_back([&] {
       topo.pin_current_thread(cores[1 % cores.size()]);
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.open, *opener, Direction::open);
+        apply_rekey(rekey, rekey.open, *opener, Direction::open, open_watch);
         unprot.step(5);
+        watch_peer(rekey, *opener, open_watch);
       }
     });
   } else {
@@ -650,10 +813,11 @@ int run(int argc, char** argv) {
       topo.pin_current_thread(cores[0]);
       bool idle = false;
       while (!g_stop.load(std::memory_order_relaxed)) {
-        apply_rekey(rekey, rekey.open, *opener, Direction::open);  // inbound first
-        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal);
+        apply_rekey(rekey, rekey.open, *opener, Direction::open, open_watch);  // inbound first
+        apply_rekey(rekey, rekey.seal, *sealer, Direction::seal, seal_watch);
         const size_t a = prot.step(idle ? 1 : 0);
         const size_t b = unprot.step(idle ? 1 : 0);
+        watch_peer(rekey, *opener, open_watch);
         idle = a == 0 && b == 0;
       }
     });
@@ -665,9 +829,15 @@ int run(int argc, char** argv) {
         !rekey.open.load(std::memory_order_acquire)) {
       g_hup.store(false);
       std::string why;
-      if (next_esp_keys(o, rekey.next, &why)) {
-        o.codec.spi_out = rekey.next.spi_out;  // the current SAs from now on
+      if (sealer->updates_keys()) {
+        rekey.seal.store(true, std::memory_order_release);  // QUIC / DTLS 1.3: next keys
+      } else if (o.codec.proto == Proto::srtp && !o.srtp_keys.empty()
+                     ? next_srtp_keys(o, rekey.next, &why)
+                     : next_esp_keys(o, rekey.next, &why)) {
+        o.codec.spi_out = rekey.next.spi_out;  // the current SAs / master keys from now on
         o.codec.spi_in = rekey.next.spi_in;
+        o.codec.srtp_seal_mki = rekey.next.srtp_seal_mki;
+        o.codec.srtp_open_mki = rekey.next.srtp_open_mki;
         rekey.open.store(true, std::memory_order_release);
         rekey.seal.store(true, std::memory_order_release);
       } else {
