@@ -24,7 +24,8 @@ using srtp_simd::kHmacMaxB;
 
 // Jobs sharing a key (same rk pointer) next to each other run their blocks
 // together, up to 24 blocks in flight. Nothing outside each job's data is
-// read or written.
+// read or written; jobs' data must not overlap (a job's partial last chunk
+// is XORed in after the other chunks in flight with it).
 void srtp_ctr_xor(const CtrJob* jobs, size_t n);
 
 // out = HMAC-SHA1 over a ‖ b for each job (blen <= kHmacMaxB).
