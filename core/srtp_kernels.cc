@@ -34,18 +34,22 @@ constexpr SimdKernels kAvx2{Backend::avx2,           avx2::srtp_ctr_xor,       a
 #endif
 
 // The kernels of the active backend when it has them and this CPU runs them
-// (VAES + SHA-NI besides the tier itself), else nullptr: BoringSSL.
+// (VAES + SHA-NI besides the tier itself), else nullptr: BoringSSL. One
+// table per process, indexed by the active backend (a lone packet asks twice
+// per call of Session::seal/open).
 const SimdKernels* simd_kernels() {
 #if defined(__x86_64__)
-  static const bool has512 = avx512::srtp_kernels_supported() && backend_supported(Backend::avx512);
-  static const bool has2 = avx2::srtp_kernels_supported() && backend_supported(Backend::avx2);
-  switch (active_backend()) {
-    case Backend::avx512: return has512 ? &kAvx512 : nullptr;
-    case Backend::avx2: return has2 ? &kAvx2 : nullptr;
-    case Backend::portable: return nullptr;
-  }
-#endif
+  static const SimdKernels* const by_backend[] = {
+      nullptr,
+      avx2::srtp_kernels_supported() && backend_supported(Backend::avx2) ? &kAvx2 : nullptr,
+      avx512::srtp_kernels_supported() && backend_supported(Backend::avx512) ? &kAvx512 : nullptr,
+  };
+  static_assert(static_cast<int>(Backend::portable) == 0 && static_cast<int>(Backend::avx2) == 1 &&
+                static_cast<int>(Backend::avx512) == 2);
+  return by_backend[static_cast<int>(active_backend())];
+#else
   return nullptr;
+#endif
 }
 
 }  // namespace
