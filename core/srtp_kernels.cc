@@ -2,6 +2,7 @@
 // srtp_kernels.h for why these two sit behind their own interface.
 #include "core/srtp_kernels.h"
 
+#include <atomic>
 #include <cstring>
 
 #include <openssl/mem.h>
@@ -33,10 +34,19 @@ constexpr SimdKernels kAvx2{Backend::avx2,           avx2::srtp_ctr_xor,       a
                             avx2::srtp_cm_hmac_seal1, avx2::srtp_cm_hmac_open1, avx2::srtp_xor_into};
 #endif
 
+// The kernels simd_kernels() found last (never reset to null). A lone
+// packet's cm_seal_one / cm_open_one + xor_into follow cm_hmac_one_active()
+// and run these instead of asking for the active backend again: that lookup
+// (a call into simd/backend.cc, ~1.5-3 ns) twice more per packet cost the
+// avx512 lone-packet rows ~2-3%. The backend is one per process and is not
+// changed while a data path runs (simd/backend.h), so these are the active
+// tier's kernels. Stored only when it changes: the cache line stays shared
+// between threads.
+std::atomic<const SimdKernels*> g_last{nullptr};
+
 // The kernels of the active backend when it has them and this CPU runs them
 // (VAES + SHA-NI besides the tier itself), else nullptr: BoringSSL. One
-// table per process, indexed by the active backend (a lone packet asks twice
-// per call of Session::seal/open).
+// table per process, indexed by the active backend.
 const SimdKernels* simd_kernels() {
 #if defined(__x86_64__)
   static const SimdKernels* const by_backend[] = {
@@ -46,10 +56,20 @@ const SimdKernels* simd_kernels() {
   };
   static_assert(static_cast<int>(Backend::portable) == 0 && static_cast<int>(Backend::avx2) == 1 &&
                 static_cast<int>(Backend::avx512) == 2);
-  return by_backend[static_cast<int>(active_backend())];
+  const SimdKernels* s = by_backend[static_cast<int>(active_backend())];
+  if (s != nullptr && g_last.load(std::memory_order_relaxed) != s) {
+    g_last.store(s, std::memory_order_relaxed);
+  }
+  return s;
 #else
   return nullptr;
 #endif
+}
+
+// For the calls after cm_hmac_one_active() said yes.
+const SimdKernels& lone_kernels() {
+  const SimdKernels* s = g_last.load(std::memory_order_relaxed);
+  return s != nullptr ? *s : *simd_kernels();
 }
 
 }  // namespace
@@ -239,13 +259,13 @@ void hmac_sha1_tags(std::span<const TagJob> jobs) {
 
 bool cm_hmac_one_active(const CmKey& k) { return k.rounds != 0 && simd_kernels_active(); }
 
-// The three calls below run only after cm_hmac_one_active() said yes on this
-// thread's backend (core/srtp.cc), so simd_kernels() is not null here.
+// The three calls below run only after cm_hmac_one_active() said yes
+// (core/srtp.cc), so lone_kernels() are the active tier's.
 void cm_seal_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, uint8_t* msg,
                  size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]) {
   srtp_simd::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
   std::memcpy(j.iv, iv, 16);
-  simd_kernels()->seal1(j);
+  lone_kernels().seal1(j);
 }
 
 void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, const uint8_t* msg,
@@ -254,9 +274,9 @@ void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, c
   srtp_simd::CmHmacJob j{k.rk,          k.rounds, {}, const_cast<uint8_t*>(msg), mlen, hdr, roc, 4,
                          mac.inner.h, mac.outer.h, out};
   std::memcpy(j.iv, iv, 16);
-  simd_kernels()->open1(j, ks);
+  lone_kernels().open1(j, ks);
 }
 
-void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { simd_kernels()->xor_into(data, ks, len); }
+void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { lone_kernels().xor_into(data, ks, len); }
 
 }  // namespace rl::srtp::detail
