@@ -6,8 +6,9 @@
 // key run their rounds together, so a burst of short packets keeps 24 blocks
 // in flight instead of waiting for one packet's 10-14 dependent rounds.
 // AVX2 has no byte-masked loads or stores: a chunk's partial tail is XORed in
-// 16/8/4/2/1-byte pieces taken from the keystream register, so nothing beyond
-// a packet is read or written and no keystream is stored to memory.
+// 16/8/4/2/1-byte pieces (from the keystream register in the lone-packet
+// kernel; from a 32-byte stack slot, wiped afterwards, in the burst kernel),
+// so nothing beyond a packet is read or written.
 //
 // SHA-1: simd/sha1_shani.h (the same code the avx512 tier runs, compiled here
 // with this tier's flags); the tail blocks are built with overlapping in-bounds
