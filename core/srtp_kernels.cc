@@ -2,23 +2,83 @@
 // srtp_kernels.h for why these two sit behind their own interface.
 #include "core/srtp_kernels.h"
 
+#include <atomic>
 #include <cstring>
 
 #include <openssl/mem.h>
 
+#include "simd/avx2/srtp_avx2.h"
 #include "simd/avx512/srtp_avx512.h"
 #include "simd/backend.h"
+#include "simd/srtp_jobs.h"
 #include "simd/tiers.h"
 
 namespace rl::srtp::detail {
 
-bool simd_kernels_active() {
+namespace {
+
+// A tier's SRTP kernels (simd/srtp_jobs.h jobs, the same for every tier).
+struct SimdKernels {
+  Backend tier;
+  void (*ctr)(const srtp_simd::CtrJob*, size_t);
+  void (*hmac)(const srtp_simd::HmacJob*, size_t);
+  void (*seal1)(const srtp_simd::CmHmacJob&);
+  void (*open1)(const srtp_simd::CmHmacJob&, uint8_t*);
+  void (*xor_into)(uint8_t*, const uint8_t*, size_t);
+};
+
 #if defined(__x86_64__)
-  static const bool cpu = avx512::srtp_kernels_supported() && backend_supported(Backend::avx512);
-  return cpu && active_backend() == Backend::avx512;
-#else
-  return false;
+constexpr SimdKernels kAvx512{Backend::avx512,       avx512::aes_ctr_xor,   avx512::hmac_sha1,
+                              avx512::cm_hmac_seal1, avx512::cm_hmac_open1, avx512::xor_into};
+constexpr SimdKernels kAvx2{Backend::avx2,           avx2::srtp_ctr_xor,       avx2::srtp_hmac_sha1,
+                            avx2::srtp_cm_hmac_seal1, avx2::srtp_cm_hmac_open1, avx2::srtp_xor_into};
 #endif
+
+// The kernels simd_kernels() found last (never reset to null). A lone
+// packet's cm_seal_one / cm_open_one + xor_into follow cm_hmac_one_active()
+// and run these instead of asking for the active backend again: that lookup
+// (a call into simd/backend.cc, ~1.5-3 ns) twice more per packet cost the
+// avx512 lone-packet rows ~2-3%. The backend is one per process and is not
+// changed while a data path runs (simd/backend.h), so these are the active
+// tier's kernels. Stored only when it changes: the cache line stays shared
+// between threads.
+std::atomic<const SimdKernels*> g_last{nullptr};
+
+// The kernels of the active backend when it has them and this CPU runs them
+// (VAES + SHA-NI besides the tier itself), else nullptr: BoringSSL. One
+// table per process, indexed by the active backend.
+const SimdKernels* simd_kernels() {
+#if defined(__x86_64__)
+  static const SimdKernels* const by_backend[] = {
+      nullptr,
+      avx2::srtp_kernels_supported() && backend_supported(Backend::avx2) ? &kAvx2 : nullptr,
+      avx512::srtp_kernels_supported() && backend_supported(Backend::avx512) ? &kAvx512 : nullptr,
+  };
+  static_assert(static_cast<int>(Backend::portable) == 0 && static_cast<int>(Backend::avx2) == 1 &&
+                static_cast<int>(Backend::avx512) == 2);
+  const SimdKernels* s = by_backend[static_cast<int>(active_backend())];
+  if (s != nullptr && g_last.load(std::memory_order_relaxed) != s) {
+    g_last.store(s, std::memory_order_relaxed);
+  }
+  return s;
+#else
+  return nullptr;
+#endif
+}
+
+// For the calls after cm_hmac_one_active() said yes.
+const SimdKernels& lone_kernels() {
+  const SimdKernels* s = g_last.load(std::memory_order_relaxed);
+  return s != nullptr ? *s : *simd_kernels();
+}
+
+}  // namespace
+
+bool simd_kernels_active() { return simd_kernels() != nullptr; }
+
+Backend simd_kernels_tier() {
+  const SimdKernels* s = simd_kernels();
+  return s != nullptr ? s->tier : Backend::portable;
 }
 
 bool cm_init(CmKey& k, std::span<const uint8_t> key) {
@@ -73,29 +133,31 @@ static void cm_portable(const CmKey& k, const uint8_t iv[16], uint8_t* data, siz
 void cm_keystream_xor(const CmKey& k, const uint8_t iv[16], uint8_t* data, size_t len,
                       uint64_t offset) {
   if (len == 0) return;
-  if (k.rounds != 0 && simd_kernels_active()) {
-    avx512::CtrJob j{k.rk, k.rounds, {}, data, len, offset};
+  const SimdKernels* s = k.rounds != 0 ? simd_kernels() : nullptr;
+  if (s != nullptr) {
+    srtp_simd::CtrJob j{k.rk, k.rounds, {}, data, len, offset};
     std::memcpy(j.iv, iv, 16);
-    avx512::aes_ctr_xor(&j, 1);
+    s->ctr(&j, 1);
     return;
   }
   cm_portable(k, iv, data, len, offset);
 }
 
 void cm_keystream_xor_burst(std::span<const CmJob> jobs) {
-  if (!simd_kernels_active()) {
+  const SimdKernels* s = simd_kernels();
+  if (s == nullptr) {
     for (const CmJob& j : jobs) cm_portable(*j.key, j.iv, j.data, j.len, j.offset);
     return;
   }
   constexpr size_t kChunk = 32;
-  avx512::CtrJob cj[kChunk];
+  srtp_simd::CtrJob cj[kChunk];
   size_t k = 0;
   for (const CmJob& j : jobs) {
     if (j.key->rounds == 0) {
       cm_portable(*j.key, j.iv, j.data, j.len, j.offset);
       continue;
     }
-    avx512::CtrJob& c = cj[k++];
+    srtp_simd::CtrJob& c = cj[k++];
     c.rk = j.key->rk;
     c.rounds = j.key->rounds;
     std::memcpy(c.iv, j.iv, 16);
@@ -103,11 +165,11 @@ void cm_keystream_xor_burst(std::span<const CmJob> jobs) {
     c.len = j.len;
     c.offset = j.offset;
     if (k == kChunk) {
-      avx512::aes_ctr_xor(cj, k);
+      s->ctr(cj, k);
       k = 0;
     }
   }
-  if (k != 0) avx512::aes_ctr_xor(cj, k);
+  if (k != 0) s->ctr(cj, k);
 }
 
 void hmac_sha1_init(HmacSha1Key& k, std::span<const uint8_t> key) {
@@ -163,54 +225,58 @@ static void tag_portable(const HmacSha1Key& k, std::span<const uint8_t> a,
 
 void hmac_sha1_tag(const HmacSha1Key& k, std::span<const uint8_t> a, std::span<const uint8_t> b,
                    uint8_t out[20]) {
-  if (b.size() <= avx512::kHmacMaxB && simd_kernels_active()) {
-    const avx512::HmacJob j{k.inner.h, k.outer.h, a.data(), a.size(), b.data(), b.size(), out};
-    avx512::hmac_sha1(&j, 1);
+  const SimdKernels* s = b.size() <= srtp_simd::kHmacMaxB ? simd_kernels() : nullptr;
+  if (s != nullptr) {
+    const srtp_simd::HmacJob j{k.inner.h, k.outer.h, a.data(), a.size(), b.data(), b.size(), out};
+    s->hmac(&j, 1);
     return;
   }
   tag_portable(k, a, b, out);
 }
 
 void hmac_sha1_tags(std::span<const TagJob> jobs) {
-  if (!simd_kernels_active()) {
+  const SimdKernels* s = simd_kernels();
+  if (s == nullptr) {
     for (const TagJob& j : jobs) tag_portable(*j.key, {j.a, j.alen}, {j.b, j.blen}, j.out);
     return;
   }
   constexpr size_t kChunk = 32;
-  avx512::HmacJob hj[kChunk];
+  srtp_simd::HmacJob hj[kChunk];
   size_t k = 0;
   for (const TagJob& j : jobs) {
-    if (j.blen > avx512::kHmacMaxB) {
+    if (j.blen > srtp_simd::kHmacMaxB) {
       tag_portable(*j.key, {j.a, j.alen}, {j.b, j.blen}, j.out);
       continue;
     }
-    hj[k++] = avx512::HmacJob{j.key->inner.h, j.key->outer.h, j.a, j.alen, j.b, j.blen, j.out};
+    hj[k++] = srtp_simd::HmacJob{j.key->inner.h, j.key->outer.h, j.a, j.alen, j.b, j.blen, j.out};
     if (k == kChunk) {
-      avx512::hmac_sha1(hj, k);
+      s->hmac(hj, k);
       k = 0;
     }
   }
-  if (k != 0) avx512::hmac_sha1(hj, k);
+  if (k != 0) s->hmac(hj, k);
 }
 
 bool cm_hmac_one_active(const CmKey& k) { return k.rounds != 0 && simd_kernels_active(); }
 
+// The three calls below run only after cm_hmac_one_active() said yes
+// (core/srtp.cc), so lone_kernels() are the active tier's.
 void cm_seal_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, uint8_t* msg,
                  size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]) {
-  avx512::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
+  srtp_simd::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
   std::memcpy(j.iv, iv, 16);
-  avx512::cm_hmac_seal1(j);
+  lone_kernels().seal1(j);
 }
 
 void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, const uint8_t* msg,
                  size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20], uint8_t* ks) {
   // The open kernel only reads msg.
-  avx512::CmHmacJob j{k.rk,          k.rounds, {}, const_cast<uint8_t*>(msg), mlen, hdr, roc, 4,
-                      mac.inner.h, mac.outer.h, out};
+  srtp_simd::CmHmacJob j{k.rk,          k.rounds, {}, const_cast<uint8_t*>(msg), mlen, hdr, roc, 4,
+                         mac.inner.h, mac.outer.h, out};
   std::memcpy(j.iv, iv, 16);
-  avx512::cm_hmac_open1(j, ks);
+  lone_kernels().open1(j, ks);
 }
 
-void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { avx512::xor_into(data, ks, len); }
+void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { lone_kernels().xor_into(data, ks, len); }
 
 }  // namespace rl::srtp::detail

@@ -2,8 +2,9 @@
 // smallest interface the protocol needs, so that a SIMD tier can replace them
 // (several packets' keystreams at once, multi-buffer SHA-1) without touching
 // core/srtp.cc. The portable versions run on BoringSSL; when the active
-// backend is avx512 and the CPU has VAES and SHA-NI, the same calls run the
-// kernels of simd/avx512/srtp_avx512 (bit-identical, tested side by side).
+// backend is avx512 or avx2 and the CPU has VAES and SHA-NI, the same calls
+// run that tier's kernels, simd/avx512/srtp_avx512 or simd/avx2/srtp_avx2
+// (bit-identical, tested side by side).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,8 @@
 
 #include <openssl/aes.h>
 #include <openssl/sha.h>
+
+#include "simd/backend.h"
 
 namespace rl::srtp::detail {
 
@@ -82,8 +85,10 @@ void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, c
                  size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20], uint8_t* ks);
 void xor_into(uint8_t* data, const uint8_t* ks, size_t len);
 
-// Whether the calls above run the SIMD kernels now (active backend avx512 on
-// a CPU with VAES + SHA-NI).
+// Whether the calls above run the SIMD kernels now (active backend avx512 or
+// avx2 on a CPU with VAES + SHA-NI), and which tier's: Backend::portable
+// when they run on BoringSSL.
 bool simd_kernels_active();
+Backend simd_kernels_tier();
 
 }  // namespace rl::srtp::detail

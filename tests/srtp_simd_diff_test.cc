@@ -1,8 +1,11 @@
-// Differential test of SRTP's SIMD kernels (simd/avx512/srtp_avx512 behind
-// core/srtp_kernels) against BoringSSL's AES_ctr128_encrypt and HMAC(), on
-// random keys, IVs (counters near 2^64 and 2^128 wraps included), every
-// length 0..1500 and random lengths up to 16 KiB, singly and in bursts that
-// mix keys. Every backend this machine runs takes the same inputs.
+// Differential test of SRTP's SIMD kernels (simd/avx512/srtp_avx512 and
+// simd/avx2/srtp_avx2 behind core/srtp_kernels) against BoringSSL's
+// AES_ctr128_encrypt and HMAC(), on random keys, IVs (counters near 2^64 and
+// 2^128 wraps included), every length 0..1500 and random lengths up to
+// 16 KiB, singly and in bursts that mix keys. Every backend this machine runs
+// takes the same inputs (for_each_backend: portable, avx2, avx512), and the
+// buffers are exactly as long as the data, so that an ASan build catches a
+// kernel touching a byte past a tail.
 #include <gtest/gtest.h>
 #include <openssl/aes.h>
 #include <openssl/hmac.h>
@@ -15,6 +18,8 @@
 #include "core/bytes.h"
 #include "core/srtp.h"
 #include "core/srtp_kernels.h"
+#include "simd/avx2/srtp_avx2.h"
+#include "simd/avx512/srtp_avx512.h"
 #include "simd/backend.h"
 #include "tests/support/backends.h"
 #include "tests/support/vectors.h"
@@ -67,23 +72,37 @@ void random_iv(std::mt19937_64& rng, uint8_t iv[16]) {
   }
 }
 
-bool simd_here() {
-  return backend_supported(Backend::avx512) && [] {
-    const Backend saved = active_backend();
-    set_backend(Backend::avx512);
-    const bool on = simd_kernels_active();
-    set_backend(saved);
-    return on;
-  }();
+// The tiers whose own SRTP kernels run here: forced to b, the kernels
+// report tier b.
+std::vector<Backend> kernel_tiers() {
+  std::vector<Backend> v;
+  const Backend saved = active_backend();
+  for (Backend b : {Backend::avx2, Backend::avx512}) {
+    if (set_backend(b) == Status::ok && simd_kernels_tier() == b) v.push_back(b);
+  }
+  set_backend(saved);
+  return v;
 }
 
-TEST(SrtpSimdDiff, SimdKernelsActiveOnlyOnAvx512) {
-  test::for_each_backend([](Backend b) {
-    if (b != Backend::avx512) {
-      EXPECT_FALSE(simd_kernels_active());
-    }
+// Which kernels each backend must run: its own tier's when the CPU has what
+// that tier's SRTP file needs (VAES, SHA-NI), BoringSSL otherwise; never
+// another tier's.
+TEST(SrtpSimdDiff, SimdKernelsActiveOnTheirOwnTier) {
+  size_t simd = 0;
+  test::for_each_backend([&](Backend b) {
+    Backend want = Backend::portable;
+    if (b == Backend::avx512 && avx512::srtp_kernels_supported()) want = Backend::avx512;
+    if (b == Backend::avx2 && avx2::srtp_kernels_supported()) want = Backend::avx2;
+    EXPECT_EQ(simd_kernels_tier(), want);
+    EXPECT_EQ(simd_kernels_active(), want != Backend::portable);
+    CmKey k;
+    ASSERT_TRUE(cm_init(k, test::random_bytes(16, 1)));
+    EXPECT_EQ(cm_hmac_one_active(k), want != Backend::portable);
+    cm_wipe(k);
+    simd += want != Backend::portable ? 1 : 0;
   });
-  if (!simd_here()) GTEST_SKIP() << "CPU lacks AVX-512/VAES/SHA-NI: only the portable kernels ran";
+  EXPECT_EQ(kernel_tiers().size(), simd);
+  if (simd == 0) GTEST_SKIP() << "CPU lacks VAES/SHA-NI (or AVX2): only the portable kernels ran";
 }
 
 TEST(SrtpSimdDiff, KeystreamEveryLengthAndRandomLongOnes) {
@@ -264,59 +283,64 @@ TEST(SrtpSimdDiff, HmacBurstsOfEqualBlockCounts) {
 // then random ones (open: up to kOneMaxPayload). Open must leave the packet
 // as it is and hand back the keystream that decrypts it.
 TEST(SrtpSimdDiff, LonePacketStitchedKernelEveryLength) {
-  if (!simd_here()) GTEST_SKIP() << "no SIMD tier here";
+  const std::vector<Backend> tiers = kernel_tiers();
+  if (tiers.empty()) GTEST_SKIP() << "no SIMD tier here";
   const Backend saved = active_backend();
-  ASSERT_EQ(set_backend(Backend::avx512), Status::ok);
-  std::mt19937_64 rng(6);
-  std::vector<std::pair<size_t, size_t>> cases;  // (header, payload)
-  for (size_t hdr : {size_t{12}, size_t{16}, size_t{60}, size_t{64}, size_t{76}}) {
-    for (size_t pl = 0; pl <= 1500; ++pl) cases.emplace_back(hdr, pl);
-  }
-  for (int i = 0; i < 200; ++i) cases.emplace_back(12 + 4 * (rng() % 40), rng() % (kOneMaxPayload + 1));
-  alignas(64) static uint8_t ks[kOneMaxPayload];
-  for (auto [hdr, pl] : cases) {
-    const Bytes key = test::random_bytes(rng() % 2 ? 16 : 32, rng());
-    const Bytes auth = test::random_bytes(20, rng());
-    CmKey ck;
-    ASSERT_TRUE(cm_init(ck, key));
-    ASSERT_TRUE(cm_hmac_one_active(ck));
-    HmacSha1Key hk;
-    hmac_sha1_init(hk, auth);
-    uint8_t iv[16];
-    random_iv(rng, iv);
-    const Bytes roc = test::random_bytes(4, rng());
-    const Bytes plain = test::random_bytes(hdr + pl, rng());
-    // Reference: header ‖ E(payload), tag over that ‖ ROC.
-    Bytes want(plain.begin(), plain.begin() + static_cast<long>(hdr));
-    const Bytes ct = ref_ctr(key, iv, Bytes(plain.begin() + static_cast<long>(hdr), plain.end()), 0);
-    want.insert(want.end(), ct.begin(), ct.end());
-    const Bytes want_tag = ref_hmac(auth, want, roc);
-
-    Bytes msg = plain;
-    uint8_t tag[20];
-    cm_seal_one(ck, iv, hk, msg.data(), msg.size(), hdr, roc.data(), tag);
-    ASSERT_EQ(msg, want) << "seal hdr " << hdr << " payload " << pl;
-    ASSERT_EQ(Bytes(tag, tag + 20), want_tag) << "seal hdr " << hdr << " payload " << pl;
-
-    if (pl <= kOneMaxPayload) {
-      uint8_t tag2[20];
-      cm_open_one(ck, iv, hk, msg.data(), msg.size(), hdr, roc.data(), tag2, ks);
-      ASSERT_EQ(msg, want) << "open wrote to the packet, payload " << pl;
-      ASSERT_EQ(Bytes(tag2, tag2 + 20), want_tag) << "open hdr " << hdr << " payload " << pl;
-      xor_into(msg.data() + hdr, ks, pl);
-      ASSERT_EQ(msg, plain) << "open keystream, hdr " << hdr << " payload " << pl;
+  for (Backend tier : tiers) {
+    SCOPED_TRACE(to_string(tier));
+    ASSERT_EQ(set_backend(tier), Status::ok);
+    std::mt19937_64 rng(6);
+    std::vector<std::pair<size_t, size_t>> cases;  // (header, payload)
+    for (size_t hdr : {size_t{12}, size_t{16}, size_t{60}, size_t{64}, size_t{76}}) {
+      for (size_t pl = 0; pl <= 1500; ++pl) cases.emplace_back(hdr, pl);
     }
-    hmac_sha1_wipe(hk);
-    cm_wipe(ck);
+    for (int i = 0; i < 200; ++i) cases.emplace_back(12 + 4 * (rng() % 40), rng() % (kOneMaxPayload + 1));
+    alignas(64) static uint8_t ks[kOneMaxPayload];
+    for (auto [hdr, pl] : cases) {
+      const Bytes key = test::random_bytes(rng() % 2 ? 16 : 32, rng());
+      const Bytes auth = test::random_bytes(20, rng());
+      CmKey ck;
+      ASSERT_TRUE(cm_init(ck, key));
+      ASSERT_TRUE(cm_hmac_one_active(ck));
+      HmacSha1Key hk;
+      hmac_sha1_init(hk, auth);
+      uint8_t iv[16];
+      random_iv(rng, iv);
+      const Bytes roc = test::random_bytes(4, rng());
+      const Bytes plain = test::random_bytes(hdr + pl, rng());
+      // Reference: header ‖ E(payload), tag over that ‖ ROC.
+      Bytes want(plain.begin(), plain.begin() + static_cast<long>(hdr));
+      const Bytes ct = ref_ctr(key, iv, Bytes(plain.begin() + static_cast<long>(hdr), plain.end()), 0);
+      want.insert(want.end(), ct.begin(), ct.end());
+      const Bytes want_tag = ref_hmac(auth, want, roc);
+
+      Bytes msg = plain;
+      uint8_t tag[20];
+      cm_seal_one(ck, iv, hk, msg.data(), msg.size(), hdr, roc.data(), tag);
+      ASSERT_EQ(msg, want) << "seal hdr " << hdr << " payload " << pl;
+      ASSERT_EQ(Bytes(tag, tag + 20), want_tag) << "seal hdr " << hdr << " payload " << pl;
+
+      if (pl <= kOneMaxPayload) {
+        uint8_t tag2[20];
+        cm_open_one(ck, iv, hk, msg.data(), msg.size(), hdr, roc.data(), tag2, ks);
+        ASSERT_EQ(msg, want) << "open wrote to the packet, payload " << pl;
+        ASSERT_EQ(Bytes(tag2, tag2 + 20), want_tag) << "open hdr " << hdr << " payload " << pl;
+        xor_into(msg.data() + hdr, ks, pl);
+        ASSERT_EQ(msg, plain) << "open keystream, hdr " << hdr << " payload " << pl;
+      }
+      hmac_sha1_wipe(hk);
+      cm_wipe(ck);
+    }
   }
   set_backend(saved);
 }
 
 // Whole sessions: a burst of 32 packets over three SSRCs sealed on each tier
-// gives the same bytes; each tier opens the other's burst, with some packets
+// gives the same bytes; each tier opens each other's burst, with some packets
 // corrupted in the middle of it (those fail, the rest come back as sent).
 TEST(SrtpSimdDiff, SessionBurstsSameBytesOnEveryTier) {
-  if (!simd_here()) GTEST_SKIP() << "no SIMD tier to compare with";
+  const std::vector<Backend> tiers = kernel_tiers();
+  if (tiers.empty()) GTEST_SKIP() << "no SIMD tier to compare with";
   std::mt19937_64 rng(5);
   for (Profile prof : {Profile::aes128_cm_sha1_80, Profile::aes256_cm_sha1_32,
                        Profile::aes128_cm_sha1_32, Profile::null_sha1_80}) {
@@ -356,40 +380,125 @@ TEST(SrtpSimdDiff, SessionBurstsSameBytesOnEveryTier) {
       for (size_t i = 0; i < kN; ++i) mem[i].resize(v[i].length);
     };
     const Backend saved = active_backend();
-    std::vector<Bytes> by_portable, by_simd;
+    std::vector<Bytes> by_portable;
     seal_on(Backend::portable, by_portable);
-    seal_on(Backend::avx512, by_simd);
-    ASSERT_EQ(by_portable, by_simd);
-    for (Backend opener : {Backend::portable, Backend::avx512}) {
-      SCOPED_TRACE(to_string(opener));
-      ASSERT_EQ(set_backend(opener), Status::ok);
-      Session rx(Direction::open);
-      ASSERT_EQ(rx.set_template(pol, {&mk, 1}), Status::ok);
-      std::vector<Bytes> mem = by_simd;
-      std::vector<bool> bad(kN);
-      std::vector<PacketView> v;
-      for (size_t i = 0; i < kN; ++i) {
-        bad[i] = i % 7 == 3;
-        if (bad[i]) mem[i][rng() % mem[i].size()] ^= static_cast<uint8_t>(1 + rng() % 255);
-        v.push_back(PacketView{mem[i].data(), static_cast<uint32_t>(mem[i].size()), 0,
-                               static_cast<uint32_t>(mem[i].size())});
-      }
-      const std::vector<Bytes> arrived = mem;
-      size_t want = 0;
-      for (size_t i = 0; i < kN; ++i) want += bad[i] ? 0 : 1;
-      EXPECT_EQ(rx.open(v), want);
-      for (size_t i = 0; i < kN; ++i) {
-        if (bad[i]) {
-          EXPECT_NE(v[i].status, Status::ok) << i;
-          EXPECT_EQ(mem[i], arrived[i]) << i;  // left as it arrived
-        } else {
-          ASSERT_EQ(v[i].status, Status::ok) << i;
-          EXPECT_EQ(Bytes(mem[i].begin(), mem[i].begin() + v[i].length), plain[i]) << i;
+    std::vector<Backend> all{Backend::portable};
+    all.insert(all.end(), tiers.begin(), tiers.end());
+    for (Backend sealer : all) {
+      SCOPED_TRACE(std::string("sealed by ") + to_string(sealer));
+      std::vector<Bytes> by_simd;
+      seal_on(sealer, by_simd);
+      ASSERT_EQ(by_portable, by_simd);
+      for (Backend opener : all) {
+        SCOPED_TRACE(std::string("opened by ") + to_string(opener));
+        ASSERT_EQ(set_backend(opener), Status::ok);
+        Session rx(Direction::open);
+        ASSERT_EQ(rx.set_template(pol, {&mk, 1}), Status::ok);
+        std::vector<Bytes> mem = by_simd;
+        std::vector<bool> bad(kN);
+        std::vector<PacketView> v;
+        for (size_t i = 0; i < kN; ++i) {
+          bad[i] = i % 7 == 3;
+          if (bad[i]) mem[i][rng() % mem[i].size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+          v.push_back(PacketView{mem[i].data(), static_cast<uint32_t>(mem[i].size()), 0,
+                                 static_cast<uint32_t>(mem[i].size())});
+        }
+        const std::vector<Bytes> arrived = mem;
+        size_t want = 0;
+        for (size_t i = 0; i < kN; ++i) want += bad[i] ? 0 : 1;
+        EXPECT_EQ(rx.open(v), want);
+        for (size_t i = 0; i < kN; ++i) {
+          if (bad[i]) {
+            EXPECT_NE(v[i].status, Status::ok) << i;
+            EXPECT_EQ(mem[i], arrived[i]) << i;  // left as it arrived
+          } else {
+            ASSERT_EQ(v[i].status, Status::ok) << i;
+            EXPECT_EQ(Bytes(mem[i].begin(), mem[i].begin() + v[i].length), plain[i]) << i;
+          }
         }
       }
     }
     set_backend(saved);
   }
+}
+
+// Lone packets through a Session (a burst of one takes the stitched kernel
+// on a SIMD tier): sealed one at a time on each tier, the bytes equal
+// BoringSSL's; each tier opens each other's packets one at a time, corrupted
+// ones fail and stay as they arrived.
+TEST(SrtpSimdDiff, SessionLonePacketsSameBytesOnEveryTier) {
+  const std::vector<Backend> tiers = kernel_tiers();
+  if (tiers.empty()) GTEST_SKIP() << "no SIMD tier to compare with";
+  std::vector<Backend> all{Backend::portable};
+  all.insert(all.end(), tiers.begin(), tiers.end());
+  const Backend saved = active_backend();
+  std::mt19937_64 rng(7);
+  for (Profile prof : {Profile::aes128_cm_sha1_80, Profile::aes256_cm_sha1_80,
+                       Profile::aes128_cm_sha1_32}) {
+    const ProfileInfo info = profile_info(prof);
+    SCOPED_TRACE(info.name);
+    const Bytes key = test::random_bytes(info.master_key_len, rng());
+    const Bytes salt = test::random_bytes(14, rng());
+    Policy pol;
+    pol.profile = prof;
+    const MasterKey mk{key, salt, {}};
+    // Payloads across chunk and block edges, one past kOneMaxPayload (which
+    // opens through the burst path).
+    std::vector<Bytes> plain;
+    for (size_t payload : {size_t{0}, size_t{1}, size_t{31}, size_t{32}, size_t{33}, size_t{40},
+                           size_t{63}, size_t{64}, size_t{65}, size_t{148}, size_t{160},
+                           size_t{1188}, size_t{1500}, kOneMaxPayload, kOneMaxPayload + 1}) {
+      Bytes pk = test::random_bytes(12 + payload, rng());
+      pk[0] = 0x80;
+      pk[1] = 96;
+      store_be16(pk.data() + 2, static_cast<uint16_t>(200 + plain.size()));
+      store_be32(pk.data() + 8, 0x2000);
+      plain.push_back(pk);
+    }
+    auto seal_on = [&](Backend b) {
+      EXPECT_EQ(set_backend(b), Status::ok);
+      Session tx(Direction::seal);
+      EXPECT_EQ(tx.set_template(pol, {&mk, 1}), Status::ok);
+      std::vector<Bytes> out;
+      for (const Bytes& pk : plain) {
+        Bytes m = pk;
+        m.resize(pk.size() + 32);
+        PacketView v{m.data(), static_cast<uint32_t>(m.size()), 0, static_cast<uint32_t>(pk.size())};
+        EXPECT_EQ(tx.seal({&v, 1}), 1u);
+        m.resize(v.length);
+        out.push_back(m);
+      }
+      return out;
+    };
+    const std::vector<Bytes> by_portable = seal_on(Backend::portable);
+    for (Backend sealer : all) {
+      SCOPED_TRACE(std::string("sealed by ") + to_string(sealer));
+      const std::vector<Bytes> sealed = seal_on(sealer);
+      ASSERT_EQ(sealed, by_portable);
+      for (Backend opener : all) {
+        SCOPED_TRACE(std::string("opened by ") + to_string(opener));
+        ASSERT_EQ(set_backend(opener), Status::ok);
+        Session rx(Direction::open);
+        ASSERT_EQ(rx.set_template(pol, {&mk, 1}), Status::ok);
+        for (size_t i = 0; i < sealed.size(); ++i) {
+          Bytes m = sealed[i];
+          const bool bad = i % 4 == 2;
+          if (bad) m[rng() % m.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+          const Bytes arrived = m;
+          PacketView v{m.data(), static_cast<uint32_t>(m.size()), 0, static_cast<uint32_t>(m.size())};
+          EXPECT_EQ(rx.open({&v, 1}), bad ? 0u : 1u) << i;
+          if (bad) {
+            EXPECT_NE(v.status, Status::ok) << i;
+            EXPECT_EQ(m, arrived) << i;
+          } else {
+            ASSERT_EQ(v.status, Status::ok) << i;
+            EXPECT_EQ(Bytes(m.begin(), m.begin() + v.length), plain[i]) << i;
+          }
+        }
+      }
+    }
+  }
+  set_backend(saved);
 }
 
 }  // namespace

@@ -8,16 +8,12 @@
 // flight instead of waiting for one packet's 10-14 dependent rounds. Tails use
 // AVX-512BW byte masks: nothing is read or written beyond a packet.
 //
-// SHA-1: one 64-byte block is 20 groups of four rounds (SHA1RNDS4), the next
-// group's E comes from SHA1NEXTE and the message schedule from SHA1MSG1 /
-// XOR / SHA1MSG2. Each group depends on the previous one, so a single stream
-// is latency bound; up to four streams (packets) run in lockstep, one block
-// each per step, which fills the gaps. A stream's blocks are: the message
-// blocks read in place, one or two tail blocks (message tail, b, padding,
-// length) built on the stack, then the outer block (inner digest + padding)
-// run from the precomputed outer state. Bursts of 16 or more tags instead run
-// sixteen streams in the 32-bit lanes of ZMM registers (plain FIPS 180-4
-// rounds with VPROLD/VPTERNLOGD, blocks transposed on load).
+// SHA-1 (simd/sha1_shani.h, shared with the avx2 tier): up to four SHA-NI
+// streams in lockstep, one block each per step; the tail blocks (message
+// tail, b, padding, length) are built here with AVX-512BW masked loads.
+// Bursts of 16 or more tags instead run sixteen streams in the 32-bit lanes
+// of ZMM registers (plain FIPS 180-4 rounds with VPROLD/VPTERNLOGD, blocks
+// transposed on load).
 //
 // A lone packet (cm_hmac_seal1/open1) runs its keystream and its tag in one
 // loop: the single SHA-1 stream waits on SHA1RNDS4 latency (about 40 ns a
@@ -38,6 +34,7 @@
 #include <openssl/mem.h>
 
 #include "simd/cpu.h"
+#include "simd/sha1_shani.h"
 
 
 namespace rl::avx512 {
@@ -127,30 +124,11 @@ void flush(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch, i
   }
 }
 
-// SRTP's counter blocks start with their low 16 bits zero (RFC 3711 §4.1.1:
-// IV = (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16); the PRF's IV is
-// x * 2^16, §4.3.1), so block i < 2^16 is the IV with i in its last two
-// bytes: no carry, and big-endian i can be XORed in from a table instead of
-// adding in little-endian and byte-swapping every chunk. kCtrTab[c] holds
-// blocks 4c..4c+3 of a chunk (i in bytes 14-15 of each 16-byte lane). Other
-// jobs (an offset, as RFC 6904 and cryptex use; or low IV bits set) take the
-// general counter path.
-constexpr int kTabChunks = 64;  // payloads up to 4 KiB
-struct CtrTab {
-  alignas(64) uint8_t b[kTabChunks][64];
-};
-constexpr CtrTab make_ctr_tab() {
-  CtrTab t{};
-  for (int c = 0; c < kTabChunks; ++c) {
-    for (int j = 0; j < 4; ++j) {
-      const int i = 4 * c + j;
-      t.b[c][16 * j + 14] = static_cast<uint8_t>(i >> 8);
-      t.b[c][16 * j + 15] = static_cast<uint8_t>(i);
-    }
-  }
-  return t;
-}
-constexpr CtrTab kCtrTab = make_ctr_tab();
+// SRTP's counter blocks: srtp_simd::kCtrTab (simd/srtp_jobs.h); a 64-byte
+// row is one chunk. Other jobs (an offset, as RFC 6904 and cryptex use; or
+// low IV bits set) take the general counter path.
+using srtp_simd::kCtrTab;
+using srtp_simd::kTabChunks;
 
 inline uint64_t load_be64(const uint8_t* p) {
   uint64_t v;
@@ -235,66 +213,7 @@ void aes_ctr_xor(const CtrJob* jobs, size_t n) {
 
 namespace {
 
-inline __m128i bswap_mask() {
-  return _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-
-// Four rounds of group g (0..19) for every lane; f = g / 5 selects the round
-// function and constant (FIPS 180-4 §4.1.1, §4.2.1).
-#define RL_SHA1_GROUP(g, f)                                                                  \
-  _Pragma("GCC unroll 4") for (int l = 0; l < N; ++l) {                                      \
-    if ((g) >= 4) {                                                                          \
-      w[l][(g) % 4] = _mm_sha1msg2_epu32(                                                    \
-          _mm_xor_si128(_mm_sha1msg1_epu32(w[l][(g) % 4], w[l][((g) + 1) % 4]),              \
-                        w[l][((g) + 2) % 4]),                                                \
-          w[l][((g) + 3) % 4]);                                                              \
-    }                                                                                        \
-    const __m128i ein = _mm_sha1nexte_epu32(prev[l], w[l][(g) % 4]);                         \
-    prev[l] = a[l];                                                                          \
-    a[l] = _mm_sha1rnds4_epu32(a[l], ein, f);                                                \
-  }
-
-// One block for each of N lanes. abcd holds A in its top dword (D in the
-// lowest), e holds E in its top dword.
-template <int N>
-__attribute__((always_inline)) inline void sha1_step(__m128i* abcd, __m128i* e,
-                                                    const uint8_t* const* blk) {
-  const __m128i bs = bswap_mask();
-  __m128i a[N], prev[N], w[N][4];
-#pragma GCC unroll 4
-  for (int l = 0; l < N; ++l) {
-    a[l] = abcd[l];
-#pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) {
-      w[l][t] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[l] + 16 * t)), bs);
-    }
-    prev[l] = a[l];
-    a[l] = _mm_sha1rnds4_epu32(a[l], _mm_add_epi32(e[l], w[l][0]), 0);
-  }
-  RL_SHA1_GROUP(1, 0) RL_SHA1_GROUP(2, 0) RL_SHA1_GROUP(3, 0) RL_SHA1_GROUP(4, 0)
-  RL_SHA1_GROUP(5, 1) RL_SHA1_GROUP(6, 1) RL_SHA1_GROUP(7, 1) RL_SHA1_GROUP(8, 1)
-  RL_SHA1_GROUP(9, 1) RL_SHA1_GROUP(10, 2) RL_SHA1_GROUP(11, 2) RL_SHA1_GROUP(12, 2)
-  RL_SHA1_GROUP(13, 2) RL_SHA1_GROUP(14, 2) RL_SHA1_GROUP(15, 3) RL_SHA1_GROUP(16, 3)
-  RL_SHA1_GROUP(17, 3) RL_SHA1_GROUP(18, 3) RL_SHA1_GROUP(19, 3)
-#pragma GCC unroll 4
-  for (int l = 0; l < N; ++l) {
-    e[l] = _mm_sha1nexte_epu32(prev[l], e[l]);
-    abcd[l] = _mm_add_epi32(a[l], abcd[l]);
-  }
-}
-#undef RL_SHA1_GROUP
-
-inline __m128i load_abcd(const uint32_t* h) {
-  return _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)), 0x1B);
-}
-inline __m128i load_e(const uint32_t* h) { return _mm_set_epi32(static_cast<int>(h[4]), 0, 0, 0); }
-
-// Big-endian digest (20 bytes) from a lane's state.
-inline void digest(__m128i abcd, __m128i e, uint8_t* out) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_shuffle_epi8(abcd, bswap_mask()));
-  const uint32_t ev = __builtin_bswap32(static_cast<uint32_t>(_mm_extract_epi32(e, 3)));
-  std::memcpy(out + 16, &ev, 4);
-}
+using sha1ni::Lane;
 
 // Bursts of at least this many tags take the 16-lane path. Measured on the
 // AMD EPYC (Zen 4) here, seal of 32 packets: 8.9 vs 8.6 Mpkt/s at 160 B and
@@ -311,13 +230,6 @@ inline void digest(__m128i abcd, __m128i e, uint8_t* out) {
 // VPTERNLOGD ~0.43, a shift ~0.2, a 128-bit insert or broadcast from memory
 // ~0.4, so neither shifts-for-rotates nor load-side transposes pay.)
 constexpr size_t kX16Min = 16;
-
-struct Lane {
-  const HmacJob* job;
-  size_t step, ndirect, ntail;  // blocks: ndirect in place, ntail in tail[], then outer
-  alignas(64) uint8_t tail[128];
-  alignas(64) uint8_t outer[64];
-};
 
 template <class L>
 void lane_start(L& ln, const HmacJob* j) {
@@ -724,69 +636,7 @@ void hmac_sha1(const HmacJob* jobs, size_t n) {
     hmac_sha1_x16(jobs, n);
     return;
   }
-  constexpr int kLanes = 4;
-  Lane lanes[kLanes];
-  __m128i abcd[kLanes], e[kLanes];
-  const uint8_t* blk[kLanes];
-  int nact = 0;
-  size_t next = 0;
-  auto refill = [&](int slot) -> bool {
-    if (next == n) return false;
-    lane_start(lanes[slot], &jobs[next]);
-    abcd[slot] = load_abcd(jobs[next].inner);
-    e[slot] = load_e(jobs[next].inner);
-    ++next;
-    return true;
-  };
-  while (nact < kLanes && refill(nact)) ++nact;
-  while (nact != 0) {
-    for (int l = 0; l < nact; ++l) {
-      Lane& ln = lanes[l];
-      const size_t s = ln.step;
-      if (s < ln.ndirect) {
-        blk[l] = ln.job->a + 64 * s;
-      } else if (s < ln.ndirect + ln.ntail) {
-        blk[l] = ln.tail + 64 * (s - ln.ndirect);
-      } else {
-        // Outer hash: inner digest ‖ 0x80 ‖ 0… ‖ length of 64 + 20 bytes (672 bits).
-        std::memset(ln.outer, 0, sizeof ln.outer);
-        digest(abcd[l], e[l], ln.outer);
-        ln.outer[20] = 0x80;
-        ln.outer[62] = 0x02;
-        ln.outer[63] = 0xA0;
-        abcd[l] = load_abcd(ln.job->outer);
-        e[l] = load_e(ln.job->outer);
-        blk[l] = ln.outer;
-      }
-    }
-    switch (nact) {
-      case 4: sha1_step<4>(abcd, e, blk); break;
-      case 3: sha1_step<3>(abcd, e, blk); break;
-      case 2: sha1_step<2>(abcd, e, blk); break;
-      default: sha1_step<1>(abcd, e, blk); break;
-    }
-    for (int l = 0; l < nact;) {
-      Lane& ln = lanes[l];
-      if (++ln.step < ln.ndirect + ln.ntail + 1) {
-        ++l;
-        continue;
-      }
-      digest(abcd[l], e[l], ln.job->out);
-      if (refill(l)) {
-        ++l;
-        continue;
-      }
-      // Close the gap: the last active lane moves into slot l.
-      --nact;
-      if (l != nact) {
-        std::memcpy(static_cast<void*>(&lanes[l]), &lanes[nact], sizeof(Lane));
-        abcd[l] = abcd[nact];
-        e[l] = e[nact];
-      }
-    }
-  }
-  // The tail and outer blocks held message and inner-digest bytes.
-  OPENSSL_cleanse(lanes, sizeof lanes);
+  sha1ni::hmac_streams(jobs, n, [](Lane& ln, const HmacJob* j) { lane_start(ln, j); });
 }
 
 // ---------------------------------------------------------------------------
@@ -820,51 +670,10 @@ void cm_hmac_one(const CmHmacJob& j, uint8_t* ks) {
                                         static_cast<long long>(hi), static_cast<long long>(lo),
                                         static_cast<long long>(hi), static_cast<long long>(lo),
                                         static_cast<long long>(hi), static_cast<long long>(lo));
-  uint8_t* const pay = j.msg + j.hdr;
-  const size_t plen = j.mlen - j.hdr;
-  size_t done = 0;  // payload bytes whose keystream is done
-  // Keystream up to message byte `end` (whole 64-byte payload chunks).
-  auto upto = [&](size_t end) {
-    const size_t want = end > j.hdr ? (end - j.hdr < plen ? end - j.hdr : plen) : 0;
-    while (done < want) {
-      const uint32_t n = plen - done < 64 ? static_cast<uint32_t>(plen - done) : 64u;
-      if (kSeal) {
-        ctr_chunk<true>(j.rk, j.rounds, base, done, pay + done, n);
-      } else {
-        ctr_chunk<false>(j.rk, j.rounds, base, done, ks + done, n);
-      }
-      done += 64;
-    }
-  };
-  __m128i abcd = load_abcd(j.inner), e = load_e(j.inner);
-  const size_t ndirect = j.mlen / 64;
-  // Sealing hashes ciphertext: block s needs its bytes encrypted first, and
-  // the next block's keystream runs while block s is hashed.
-  upto(64);
-  for (size_t s = 0; s < ndirect; ++s) {
-    upto(64 * (s + 2));
-    const uint8_t* blk = j.msg + 64 * s;
-    sha1_step<1>(&abcd, &e, &blk);
-  }
-  upto(j.mlen);
-  const HmacJob hj{j.inner, j.outer, j.msg, j.mlen, j.b, j.blen, j.out};
-  Lane ln;
-  lane_start(ln, &hj);
-  for (size_t t = 0; t < ln.ntail; ++t) {
-    const uint8_t* blk = ln.tail + 64 * t;
-    sha1_step<1>(&abcd, &e, &blk);
-  }
-  std::memset(ln.outer, 0, sizeof ln.outer);
-  digest(abcd, e, ln.outer);
-  ln.outer[20] = 0x80;
-  ln.outer[62] = 0x02;
-  ln.outer[63] = 0xA0;
-  abcd = load_abcd(j.outer);
-  e = load_e(j.outer);
-  const uint8_t* ob = ln.outer;
-  sha1_step<1>(&abcd, &e, &ob);
-  digest(abcd, e, j.out);
-  OPENSSL_cleanse(&ln, sizeof ln);
+  sha1ni::cm_hmac_one<kSeal>(
+      j, ks,
+      [&](size_t at, uint8_t* dst, uint32_t n) { ctr_chunk<kSeal>(j.rk, j.rounds, base, at, dst, n); },
+      [](Lane& ln, const HmacJob* hj) { lane_start(ln, hj); });
 }
 
 }  // namespace
