@@ -11,9 +11,10 @@
 // duplicated or lost ones, DTLSPlaintext records (first byte 21, 22 or 26,
 // §4.1) with a right or a wrong length, junk and zero padding, then maybe
 // one mutation of the whole datagram: a flipped bit, a cut, or a length
-// field rewritten. Two receivers with the same keys open each datagram: A
-// with open_datagram, B by frame() below and open() of one record at a
-// time. Any difference aborts: how many records were found, where each
+// field rewritten; now and then a whole datagram from before arrives again.
+// Two receivers with the same keys open each datagram: A with
+// open_datagram, B by frame() below and open() of one record at a time.
+// Any difference aborts: how many records were found, where each
 // starts and ends, its status, type, epoch, sequence number, CID, newest
 // flag, the bytes of the datagram afterwards, the replay windows and the
 // key counters.
@@ -138,6 +139,11 @@ Sealed plaintext_record(Input& in) {
 
 struct Seg {
   size_t off, idx;  // sealed[idx] was put at datagram offset `off`
+};
+
+struct Sent {
+  Bytes dg;
+  std::vector<Seg> segs;
 };
 
 void open_both(RecordProtection& ra, RecordProtection& rb, const Bytes& dg,
@@ -325,6 +331,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (tx_cid_len != 0) RL_FUZZ_CHECK(tx.set_seal_cid({tx_cid, tx_cid_len}) == Status::ok);
 
   std::vector<Sealed> sealed;
+  std::vector<Sent> history;  // every datagram composed so far
   size_t cursor = 0, protected_count = 0;
   for (int round = 0; round < 8 && in.n > 0; ++round) {
     for (size_t want = 1 + in.byte() % 12; want > 0 && protected_count < kMaxSealed; --want) {
@@ -339,10 +346,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ++protected_count;
     }
     for (size_t d = 1 + in.byte() % 6; d > 0 && in.n > 0; --d) {
-      std::vector<Seg> segs;
-      const Bytes dg = compose_datagram(in, sealed, cursor, segs, tx_cid_len);
       const uint8_t r = in.byte();
       const size_t room = (r & 0xe0) == 0xe0 ? 1 + r % 4 : kOut;  // sometimes too little room
+      Bytes dg;
+      std::vector<Seg> segs;
+      if ((r & 0x18) == 0x18 && !history.empty()) {
+        // A datagram from before, again: late, or duplicated by the network.
+        const Sent& h = history[in.byte() % history.size()];
+        dg = h.dg;
+        segs = h.segs;
+      } else {
+        dg = compose_datagram(in, sealed, cursor, segs, tx_cid_len);
+        history.push_back({dg, segs});
+      }
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu records placed, room %zu\n", round,
                      dg.size(), segs.size(), room);

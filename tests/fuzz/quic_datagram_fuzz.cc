@@ -8,9 +8,10 @@
 // that shorten them, key updates), v1 or v2 (RFC 9369 moves the long-header
 // type bits), and packs them into datagrams: several per datagram in any
 // order (a short header in the middle takes the rest), late, duplicated or
-// lost ones, junk and zero padding between or after them, then maybe one
-// mutation of the whole datagram: a flipped bit, a cut, or a long header's
-// Length field rewritten. Two servers with the same keys open each datagram:
+// lost ones, junk, zero padding, Version Negotiation or unknown-version long
+// headers between or after them, then maybe one mutation of the whole
+// datagram: a flipped bit, a cut, or a long header's Length field
+// rewritten; now and then a whole datagram from before arrives again. Two servers with the same keys open each datagram:
 // A with open_datagram, B by frame() below and open() of one packet at a
 // time. Any difference aborts: how many packets were found, where each
 // starts and ends, its status, packet number, length, key phase, the bytes
@@ -148,6 +149,11 @@ Sealed seal_packet(PacketProtection& tx, Input& in, uint32_t serial) {
 
 struct Seg {
   size_t off, idx;  // sealed[idx] was put at datagram offset `off`
+};
+
+struct Sent {
+  Bytes dg;
+  std::vector<Seg> segs;
 };
 
 void expect_same_state(const PacketProtection& a, const PacketProtection& b) {
@@ -300,6 +306,13 @@ Bytes compose_datagram(Input& in, const std::vector<Sealed>& sealed, size_t& cur
       case 8:  // zero padding (a datagram padded to 1200, RFC 9000 §14.1)
         dg.resize(dg.size() + in.byte() % 64 + (op & 0x80 ? 1200 : 0), 0);
         break;
+      case 9: {  // a long header of another version: Version Negotiation (0) or an unknown one
+        const uint8_t v = (op & 0x80) != 0 ? 0 : 0x1a;  // 0x1a1a1a1a: reserved (RFC 9000 §15)
+        const size_t cid = in.byte() % 24;
+        dg.insert(dg.end(), {static_cast<uint8_t>(0xc0 | in.byte()), v, v, v, v, static_cast<uint8_t>(cid)});
+        for (size_t n = cid + in.byte() % 32; n > 0; --n) dg.push_back(in.byte());
+        break;
+      }
       default:  // the next one in order
         if (cursor < sealed.size()) {
           segs.push_back({dg.size(), cursor});
@@ -375,6 +388,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   std::vector<Sealed> sealed;
+  std::vector<Sent> history;  // every datagram composed so far
   size_t cursor = 0;
   for (int round = 0; round < 8 && in.n > 0; ++round) {
     for (size_t want = 1 + in.byte() % 12; want > 0 && sealed.size() < kMaxSealed; --want) {
@@ -395,10 +409,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       sealed.push_back(seal_packet(tx, in, static_cast<uint32_t>(sealed.size())));
     }
     for (size_t d = 1 + in.byte() % 6; d > 0 && in.n > 0; --d) {
-      std::vector<Seg> segs;
-      const Bytes dg = compose_datagram(in, sealed, cursor, segs, grease);
       const uint8_t r = in.byte();
       const size_t room = (r & 0xe0) == 0xe0 ? 1 + r % 4 : kOut;  // sometimes too little room
+      Bytes dg;
+      std::vector<Seg> segs;
+      if ((r & 0x18) == 0x18 && !history.empty()) {
+        // A datagram from before, again: late, or duplicated by the network.
+        const Sent& h = history[in.byte() % history.size()];
+        dg = h.dg;
+        segs = h.segs;
+      } else {
+        dg = compose_datagram(in, sealed, cursor, segs, grease);
+        history.push_back({dg, segs});
+      }
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu packets placed, room %zu\n", round,
                      dg.size(), segs.size(), room);
