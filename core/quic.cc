@@ -1033,7 +1033,7 @@ size_t PacketProtection::open_chunks(std::span<Packet> packets) {
 
 size_t PacketProtection::open_datagram(std::span<uint8_t> datagram, std::span<Packet> out,
                                        size_t* count) {
-  const size_t n = split_datagram(datagram, out);
+  const size_t n = split_datagram(datagram, out, grease_quic_bit_);
   if (count != nullptr) *count = n;
   return open(out.first(n));
 }
@@ -1585,7 +1585,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   return ok;
 }
 
-size_t split_datagram(std::span<uint8_t> datagram, std::span<Packet> out) {
+size_t split_datagram(std::span<uint8_t> datagram, std::span<Packet> out, bool greased_ok) {
   size_t off = 0, count = 0;
   while (off < datagram.size() && count < out.size()) {
     const uint8_t* d = datagram.data() + off;
@@ -1593,7 +1593,7 @@ size_t split_datagram(std::span<uint8_t> datagram, std::span<Packet> out) {
     size_t len = rest;
     if (d[0] & 0x80) {
       LongHeader h;
-      if (parse_long(d, rest, h) == Status::ok && h.length <= rest - h.pn_offset)
+      if (parse_long(d, rest, h, greased_ok) == Status::ok && h.length <= rest - h.pn_offset)
         len = h.pn_offset + static_cast<size_t>(h.length);
     }
     Packet& p = out[count++];

@@ -340,8 +340,11 @@ class PacketProtection {
 // header's Length field is checked against what is left; a short-header,
 // Retry or Version Negotiation packet runs to the end. A packet whose header
 // cannot be read covers the rest of the datagram (open() then says why).
+// `greased_ok`: the fixed bit may be 0 (RFC 9287, set_grease_quic_bit); such a
+// long header is framed by its Length like any other (open_datagram passes
+// the connection's setting).
 // Returns the number of packets written to `out` (stops when `out` is full).
-size_t split_datagram(std::span<uint8_t> datagram, std::span<Packet> out);
+size_t split_datagram(std::span<uint8_t> datagram, std::span<Packet> out, bool greased_ok = false);
 
 // Retry Integrity Tag (RFC 9001 §5.8, RFC 9369 §3.3.3): AES-128-GCM with a
 // fixed key and nonce over the Retry pseudo-packet, usable without any

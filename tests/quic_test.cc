@@ -1911,5 +1911,106 @@ TEST(QuicBurst, TwoKeyUpdatesInOneBurst) {
     }
   });
 }
+
+// RFC 9287 §3: a peer that got grease_quic_bit may clear the fixed bit of
+// long headers too (a Handshake packet, once transport parameters are
+// known); such a packet still carries its Length, so open_datagram must
+// frame it by that and find the 1-RTT packet coalesced behind it (RFC 9000
+// §12.2). split_datagram used to parse without grease: the greased packet
+// covered the rest of the datagram, open refused it as malformed (its
+// Length short of the view) and the 1-RTT packet behind it was lost.
+// Found by tests/fuzz/quic_datagram_fuzz.
+TEST(QuicDatagram, GreasedLongHeaderIsFramedByItsLength) {
+  for (Version v : {Version::v1, Version::v2}) {
+    SCOPED_TRACE(v == Version::v1 ? "v1" : "v2");
+    const Bytes hs = test::random_bytes(32, 901), ap = test::random_bytes(32, 902);
+    const Bytes cid = test::random_bytes(5, 903);
+    // The Handshake packet, protected by hand (RFC 9001 §5.3, §5.4) with
+    // the fixed bit clear.
+    PacketKeys k;
+    ASSERT_EQ(derive_packet_keys(v, Suite::aes128_gcm, hs, k), Status::ok);
+    const Bytes frames(40, 0x06);
+    constexpr size_t kPnLen = 2;
+    constexpr uint64_t kPn = 7;
+    Bytes pkt = {static_cast<uint8_t>(0x80 | long_type_bits(v, PacketType::handshake) << 4 | (kPnLen - 1))};
+    for (int i = 3; i >= 0; --i) pkt.push_back(static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i)));
+    pkt.push_back(static_cast<uint8_t>(cid.size()));
+    pkt.insert(pkt.end(), cid.begin(), cid.end());
+    pkt.push_back(0);  // no SCID
+    const size_t length = kPnLen + frames.size() + 16;
+    pkt.push_back(static_cast<uint8_t>(0x40 | length >> 8));  // 2-byte varint
+    pkt.push_back(static_cast<uint8_t>(length));
+    const size_t pn_at = pkt.size();
+    pkt.push_back(0);
+    pkt.push_back(static_cast<uint8_t>(kPn));
+    const size_t hl = pkt.size();
+    pkt.insert(pkt.end(), frames.begin(), frames.end());
+    pkt.resize(pkt.size() + 16);
+    AeadKey key;
+    ASSERT_EQ(key.init(Suite::aes128_gcm, {k.key, k.key_len}), Status::ok);
+    AeadJob j;
+    j.key = &key;
+    xor_nonce(k.iv, kPn, j.nonce);
+    j.aad = {pkt.data(), hl};
+    j.data = {pkt.data() + hl, frames.size()};
+    j.tag = pkt.data() + hl + frames.size();
+    rl::seal({&j, 1});
+    ASSERT_EQ(j.status, Status::ok);
+    MaskKey hp;
+    ASSERT_EQ(hp.init(Suite::aes128_gcm, {k.hp, k.hp_len}), Status::ok);
+    MaskJob m;
+    m.key = &hp;
+    m.sample = pkt.data() + pn_at + 4;
+    rl::mask({&m, 1});
+    pkt[0] ^= m.mask[0] & 0x0f;
+    for (size_t i = 0; i < kPnLen; ++i) pkt[pn_at + i] ^= m.mask[1 + i];
+    // The 1-RTT packet behind it, sealed by the engine.
+    PacketProtection client(v);
+    ASSERT_EQ(client.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, ap), Status::ok);
+    ASSERT_EQ(client.set_dcid(cid), Status::ok);
+    Buf c(Bytes(30, 0xc3), Level::one_rtt);
+    ASSERT_EQ(client.seal({&c.pkt, 1}), 1u);
+    Bytes dgram = pkt;
+    const Bytes one_rtt = c.bytes();
+    dgram.insert(dgram.end(), one_rtt.begin(), one_rtt.end());
+
+    for (bool grease : {true, false}) {
+      SCOPED_TRACE(grease ? "grease" : "no grease");
+      PacketProtection server(v);
+      ASSERT_EQ(server.install(Level::handshake, Direction::open, Suite::aes128_gcm, hs), Status::ok);
+      ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, ap), Status::ok);
+      ASSERT_EQ(server.set_short_dcid_length(cid.size()), Status::ok);
+      server.set_grease_quic_bit(grease);
+      Bytes d = dgram;
+      Packet out[4];
+      size_t n = 0;
+      const size_t ok = server.open_datagram(d, out, &n);
+      if (grease) {
+        EXPECT_EQ(ok, 2u);
+        ASSERT_EQ(n, 2u);
+        EXPECT_EQ(out[0].status(), Status::ok);
+        EXPECT_EQ(out[0].type, PacketType::handshake);
+        EXPECT_EQ(out[0].pn, kPn);
+        EXPECT_EQ(Bytes(out[0].view.data(), out[0].view.data() + out[0].view.length), frames);
+        EXPECT_EQ(out[1].status(), Status::ok);
+        EXPECT_EQ(out[1].type, PacketType::one_rtt);
+        EXPECT_EQ(Bytes(out[1].view.data(), out[1].view.data() + out[1].view.length), Bytes(30, 0xc3));
+      } else {
+        // Without grease the fixed bit 0 breaks RFC 9000 §17.2: the header
+        // is not read, covers the rest, and nothing opens or changes.
+        EXPECT_EQ(ok, 0u);
+        ASSERT_EQ(n, 1u);
+        EXPECT_EQ(out[0].status(), Status::malformed);
+        EXPECT_EQ(d, dgram);
+        EXPECT_FALSE(server.has_received(Space::application));
+      }
+    }
+    // split_datagram alone: the connection's setting is its argument.
+    Bytes d = dgram;
+    Packet out[4];
+    EXPECT_EQ(split_datagram(d, out), 1u);
+    EXPECT_EQ(split_datagram(d, out, true), 2u);
+  }
+}
 }  // namespace
 }  // namespace rl::quic

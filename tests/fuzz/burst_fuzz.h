@@ -152,4 +152,29 @@ void expect_dtls_burst_equals_one_by_one(Proto& rb, Proto& ro, const std::vector
   }
 }
 
+// DTLS 1.2 and 1.3 receivers `a` and `b` that should hold the same state for
+// each of `epochs`: the same window (top and every bit near it) and the same
+// key counters (a refusal may count as a failure one way and a replay the
+// other; their sum is compared). Used by the *_datagram_fuzz targets.
+template <class Proto, class Epoch>
+void expect_dtls_same_state(const Proto& a, const Proto& b, std::initializer_list<Epoch> epochs) {
+  for (Epoch epoch : epochs) {
+    const auto* wa = a.window(epoch);
+    const auto* wb = b.window(epoch);
+    RL_FUZZ_CHECK((wa == nullptr) == (wb == nullptr));
+    if (wa == nullptr) continue;
+    RL_FUZZ_CHECK(wa->empty() == wb->empty());
+    if (!wa->empty()) {
+      RL_FUZZ_CHECK(wa->highest() == wb->highest());
+      const uint64_t hi = wa->highest();
+      for (uint64_t s = hi > 300 ? hi - 300 : 0; s <= hi + 2; ++s) RL_FUZZ_CHECK(wa->check(s) == wb->check(s));
+    }
+    const auto& ka = a.key(Direction::open, epoch)->counters();
+    const auto& kb = b.key(Direction::open, epoch)->counters();
+    RL_FUZZ_CHECK(ka.opened == kb.opened);
+    RL_FUZZ_CHECK(ka.bytes_opened == kb.bytes_opened);
+    RL_FUZZ_CHECK(ka.auth_failures + ka.replays == kb.auth_failures + kb.replays);
+  }
+}
+
 }  // namespace rl::fuzz
