@@ -200,6 +200,7 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 // One chunk (the usual call) is sealed right here; more go through
 // seal_chunks(). (seal_chunk is inlined into both.)
 size_t RecordProtection::seal(std::span<Record> records) {
+  if (records.size() == 1) return seal_chunk({records.data(), 1});
   if (records.size() > kBurst) return seal_chunks(records);
   return records.empty() ? 0 : seal_chunk(records);
 }
@@ -461,6 +462,7 @@ size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bo
 // One chunk (the usual call) is opened right here; more go through
 // open_chunks(). (open_chunk is inlined into both.)
 size_t RecordProtection::open(std::span<Record> records) {
+  if (records.size() == 1) return open_chunk({records.data(), 1});
   if (records.size() > kBurst) return open_chunks(records);
   return records.empty() ? 0 : open_chunk(records);
 }
