@@ -197,12 +197,11 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 // through a lean loop; the first record that needs anything else, and every
 // one after it, goes through the general loop, which applies every rule.
 
-// One chunk (the usual call) is sealed right here; more go through
-// seal_chunks(). (seal_chunk is inlined into both.)
+// One record goes to seal_one(), more to seal_chunks() (seal_chunk is
+// inlined there and into seal_one's hand-over).
 size_t RecordProtection::seal(std::span<Record> records) {
-  if (records.size() == 1) return seal_chunk({records.data(), 1});
-  if (records.size() > kBurst) return seal_chunks(records);
-  return records.empty() ? 0 : seal_chunk(records);
+  // A tail call either way: seal() saves no registers for one record.
+  return records.size() == 1 ? seal_one(records[0]) : seal_chunks(records);
 }
 
 size_t RecordProtection::seal_chunks(std::span<Record> records) {
@@ -214,69 +213,117 @@ size_t RecordProtection::seal_chunks(std::span<Record> records) {
 
 namespace {
 
+// The lean seal's record: one the general loop would take without a CID (a
+// valid type, at most 2^14 bytes, headroom for header and explicit nonce,
+// tailroom for the tag: off + len + tag <= cap, without overflow in 64 bits).
+template <bool GCM>
+[[gnu::always_inline]] inline bool seal_simple(const Record& r) {
+  constexpr uint32_t kH = kHeaderLen + (GCM ? kExplicitNonceLen : 0);
+  const PacketView& p = r.pkt;
+  return p.buf != nullptr && valid_type(r.type) && p.offset >= kH &&
+         p.length <= kMaxPlaintext && uint64_t{p.offset} + p.length + kTagLen <= p.capacity;
+}
+
+// Writes the header (and explicit nonce) of a lean record with record number
+// `rn` (epoch ‖ seq) and builds its job, AAD in `aad`.
+template <bool GCM>
+[[gnu::always_inline]] inline void seal_build(Record& r, uint64_t rn, uint64_t ex_off,
+                                              const AeadKey* key, recjob::Nonce128 salt,
+                                              recjob::Block16 ivb, AeadJob* job, uint8_t* aad) {
+  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr uint32_t kH = kHeaderLen + kEx;
+  PacketView& p = r.pkt;
+  const uint32_t len = p.length;
+  const uint8_t type = r.type;
+  uint8_t* const data = p.buf + p.offset;
+  uint8_t* const rec = data - kH;
+  // type ‖ version in one store; byte 3 is then written by the next one.
+  const uint32_t head = uint32_t{type} | uint32_t{__builtin_bswap16(kVersion)} << 8;
+  std::memcpy(rec, &head, 4);
+  store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
+  store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
+  recjob::store16(aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
+  if constexpr (GCM) {
+    // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
+    // configured offset.
+    const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
+    std::memcpy(data - kEx, &mem, 8);
+    recjob::make(job, key, recjob::with_explicit(salt, mem), {aad, 13}, {data, len}, data + len);
+  } else {
+    // RFC 7905 §2
+    recjob::make(job, key, recjob::xor_seq(ivb, rn), {aad, 13}, {data, len}, data + len);
+  }
+  r.epoch = static_cast<uint16_t>(rn >> 48);
+  r.seq = rn & kMaxSeq;
+  r.cid = {};
+}
+
 // The lean seal: builds jobs[k] for records[k] while each is a record the
-// general loop would take without a CID (a valid type, at most 2^14 bytes,
-// room for header, explicit nonce and tag), the first one admitted by the
-// key. `rn` is the first record number (epoch ‖ seq); the caller made sure
-// that the chunk stays inside the epoch's sequence space. Returns how many.
+// general loop would take without a CID (seal_simple), the first one
+// admitted by the key. `rn` is the first record number (epoch ‖ seq); the
+// caller made sure that the chunk stays inside the epoch's sequence space.
+// Returns how many.
 template <bool GCM>
 [[gnu::always_inline]] inline size_t seal_run(std::span<Record> records, uint64_t rn,
                                               uint64_t ex_off, const AeadKey* key,
                                               const uint8_t* iv, KeyEpoch& k0, uint64_t now,
                                               recjob::BurstAdmit& admit, AeadJob* jobs,
                                               uint8_t (*aad)[16]) {
-  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
-  constexpr uint32_t kH = kHeaderLen + kEx;
   const recjob::Block16 ivb = recjob::load_iv(iv);  // ChaCha20-Poly1305
   const recjob::Nonce128 salt = recjob::salt128(iv);               // AES-GCM
-  // The general loop's checks in one: well formed, a valid type, at most
-  // 2^14 bytes, headroom for header and explicit nonce, tailroom for the tag
-  // (off + len + tag <= cap, without overflow in 64 bits).
-  auto simple = [](const Record& r) __attribute__((always_inline)) {
-    const PacketView& p = r.pkt;
-    return p.buf != nullptr && valid_type(r.type) && p.offset >= kH &&
-           p.length <= kMaxPlaintext && uint64_t{p.offset} + p.length + kTagLen <= p.capacity;
-  };
-  auto build = [&](Record& r) __attribute__((always_inline)) {
-    PacketView& p = r.pkt;
-    const uint32_t len = p.length;
-    const uint8_t type = r.type;
-    uint8_t* const data = p.buf + p.offset;
-    uint8_t* const rec = data - kH;
-    // type ‖ version in one store; byte 3 is then written by the next one.
-    const uint32_t head = uint32_t{type} | uint32_t{__builtin_bswap16(kVersion)} << 8;
-    std::memcpy(rec, &head, 4);
-    store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
-    store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
-    recjob::store16(*aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
-    if constexpr (GCM) {
-      // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
-      // configured offset.
-      const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
-      std::memcpy(data - kEx, &mem, 8);
-      recjob::make(jobs, key, recjob::with_explicit(salt, mem), {*aad, 13}, {data, len}, data + len);
-    } else {
-      // RFC 7905 §2
-      recjob::make(jobs, key, recjob::xor_seq(ivb, rn), {*aad, 13}, {data, len}, data + len);
-    }
-    r.epoch = static_cast<uint16_t>(rn >> 48);
-    r.seq = rn & kMaxSeq;
-    r.cid = {};
-    ++jobs;
-    ++aad;
-    ++rn;
-  };
   // The first record is asked about first, and the key only then (what it
   // says, and any event it raises, as in the general loop).
   Record* r = records.data();
   Record* const end = r + records.size();
-  if (!simple(*r) || admit(k0, now) != Status::ok) return 0;  // live, not too old
-  build(*r);
-  for (++r; r != end && simple(*r); ++r) build(*r);
+  if (!seal_simple<GCM>(*r) || admit(k0, now) != Status::ok) return 0;  // live, not too old
+  seal_build<GCM>(*r, rn++, ex_off, key, salt, ivb, jobs++, *aad++);
+  for (++r; r != end && seal_simple<GCM>(*r); ++r)
+    seal_build<GCM>(*r, rn++, ex_off, key, salt, ivb, jobs++, *aad++);
   return static_cast<size_t>(r - records.data());
 }
 
 }  // namespace
+
+// A burst of one record: seal_chunk's lean record (seal_simple, seal_build)
+// without the chunk's loops, for a key without an age limit, far from its
+// limits (far_from_limits) and from the end of the sequence space. The key is
+// then asked once, admit_seal(1, length): what seal_chunk's fast mode's two
+// questions, admit_seal(0, 0) then admit_seal(1, length), come to, as with
+// no age limit nothing can raise an event or refuse between them (nor can
+// the second, far from the limits, refuse; it counts the record). Anything
+// else goes to seal_chunk before anything is asked or changed. Held to
+// seal_chunk by the tests that seal one record at a time and in bursts
+// (dtls12_test, seal_burst_fuzz).
+size_t RecordProtection::seal_one(Record& r) {
+  KeyEpoch& k = seal_.key;
+  const bool gcm = is_gcm(k.suite());
+  if (seal_cid_len_ != 0 || !seal_.live() || seal_.next_seq >= kMaxSeq ||
+      k.limits().has_age_limit() || !recjob::far_from_limits(k, 1, kMaxPlaintext) ||
+      !(gcm ? seal_simple<true>(r) : seal_simple<false>(r)))
+    return seal_chunks({&r, 1});  // seal_chunk, out of line
+  // No age limit: the burst's time is the install time (BurstClock).
+  if (const Status st = k.admit_seal(1, r.pkt.length, k.installed_at()); st != Status::ok) {
+    r.pkt.status = st;  // not reached: live and far from the limits
+    return 0;
+  }
+  Scratch<AeadJob, 1> jobs;  // constructed by seal_build
+  alignas(16) uint8_t aad[16];
+  const uint64_t rn = record_number(seal_.epoch, seal_.next_seq++);
+  if (gcm)
+    seal_build<true>(r, rn, seal_.explicit_offset, &k.aead(), recjob::salt128(seal_.iv), {},
+                     &jobs[0], aad);
+  else
+    seal_build<false>(r, rn, 0, &k.aead(), recjob::Nonce128{}, recjob::load_iv(seal_.iv), &jobs[0],
+                      aad);
+  rl::seal(jobs.first(1));
+  PacketView& p = r.pkt;
+  p.status = jobs[0].status;
+  if (p.status != Status::ok) return 0;
+  const uint32_t hdr = gcm ? kHeaderLen + kExplicitNonceLen : kHeaderLen;
+  p.offset -= hdr;
+  p.length += hdr + kTagLen;
+  return 1;
+}
 
 inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
@@ -459,13 +506,19 @@ size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bo
 // counters once; the first record that needs anything else, and everything
 // after it, goes through the general loops, which apply every rule.
 
-// One chunk (the usual call) is opened right here; more go through
-// open_chunks(). (open_chunk is inlined into both.)
+// One record goes to open_one(), more to open_chunks() (open_chunk is
+// inlined into both).
 size_t RecordProtection::open(std::span<Record> records) {
-  if (records.size() == 1) return open_chunk({records.data(), 1});
-  if (records.size() > kBurst) return open_chunks(records);
-  return records.empty() ? 0 : open_chunk(records);
+  // A tail call either way: open() saves no registers for one record.
+  return records.size() == 1 ? open_one(records[0]) : open_chunks(records);
 }
+
+// A burst of one record: open_chunk on a one-record span, inlined, so that
+// its lean parse and commit (parse_run, commit_lean) run with n = 1 known:
+// no loops, no prefetch pass. What they leave goes, as from any chunk, to
+// open_general (before the AEAD: nothing asked or changed but what the first
+// record's epoch said, which is handed over) or commit_general (after it).
+size_t RecordProtection::open_one(Record& r) { return open_chunk({&r, 1}); }
 
 size_t RecordProtection::open_chunks(std::span<Record> records) {
   size_t ok = 0;
