@@ -238,7 +238,7 @@ namespace {
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
 // Each packet it takes already has its sealed offset, length and status ok.
 template <bool kEsn, bool kTunnel, bool kMeta>
-size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
+[[gnu::always_inline]] inline size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
                     uint8_t (*aad)[16]) {
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
