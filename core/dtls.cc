@@ -285,25 +285,25 @@ template <bool GCM>
 }  // namespace
 
 // A burst of one record: seal_chunk's lean record (seal_simple, seal_build)
-// without the chunk's loops, for a key without an age limit, far from its
-// limits (far_from_limits) and from the end of the sequence space. The key is
-// then asked once, admit_seal(1, length): what seal_chunk's fast mode's two
-// questions, admit_seal(0, 0) then admit_seal(1, length), come to, as with
-// no age limit nothing can raise an event or refuse between them (nor can
-// the second, far from the limits, refuse; it counts the record). Anything
-// else goes to seal_chunk before anything is asked or changed. Held to
-// seal_chunk by the tests that seal one record at a time and in bursts
-// (dtls12_test, seal_burst_fuzz).
+// without the chunk's loops, for a key without an age limit, short of the
+// end of the sequence space, without a CID. The key is asked once,
+// admit_seal(1, length), as seal_general asks it for each record when the
+// burst is not far from the limits (and with no age limit, what the fast
+// mode's two questions, admit_seal(0, 0) then admit_seal(1, length), come
+// to: nothing can raise an event or refuse between them); a refusal uses no
+// sequence number, as there. Anything else goes to seal_chunk before
+// anything is asked or changed. Held to seal_chunk by the tests that seal
+// one record at a time and in bursts (dtls12_test: SealBurstsAgreeWithOneAtATime,
+// SealOneAtATimeAtTheEdges; seal_burst_fuzz).
 size_t RecordProtection::seal_one(Record& r) {
   KeyEpoch& k = seal_.key;
   const bool gcm = is_gcm(k.suite());
   if (seal_cid_len_ != 0 || !seal_.live() || seal_.next_seq >= kMaxSeq ||
-      k.limits().has_age_limit() || !recjob::far_from_limits(k, 1, kMaxPlaintext) ||
-      !(gcm ? seal_simple<true>(r) : seal_simple<false>(r)))
+      k.limits().has_age_limit() || !(gcm ? seal_simple<true>(r) : seal_simple<false>(r)))
     return seal_chunks({&r, 1});  // seal_chunk, out of line
   // No age limit: the burst's time is the install time (BurstClock).
   if (const Status st = k.admit_seal(1, r.pkt.length, k.installed_at()); st != Status::ok) {
-    r.pkt.status = st;  // not reached: live and far from the limits
+    r.pkt.status = st;
     return 0;
   }
   Scratch<AeadJob, 1> jobs;  // constructed by seal_build
