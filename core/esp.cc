@@ -238,8 +238,9 @@ namespace {
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
 // Each packet it takes already has its sealed offset, length and status ok.
 template <bool kEsn, bool kTunnel, bool kMeta>
-[[gnu::always_inline]] inline size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                    uint8_t (*aad)[16]) {
+[[gnu::always_inline]] inline size_t Sa::seal_run(std::span<PacketView> pkts,
+                                                  std::span<const SealMeta> meta, AeadJob* jobs,
+                                                  uint8_t (*aad)[16]) {
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
@@ -783,8 +784,8 @@ size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, b
 // packet that needs anything else; the general loops go on from there.
 
 template <bool kEsn, bool kExplicitIv>
-[[gnu::always_inline]] inline size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                     uint8_t (*aad)[16]) const {
+[[gnu::always_inline]] inline size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs,
+                                                   uint64_t* seqs, uint8_t (*aad)[16]) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
   const size_t hdr = header_len(), icv = key_.tag_len();
   // At least 8 bytes of payload ‖ padding ‖ pad length ‖ next header, so the
