@@ -513,12 +513,6 @@ size_t RecordProtection::open(std::span<Record> records) {
   return records.size() == 1 ? open_one(records[0]) : open_chunks(records);
 }
 
-// A burst of one record: open_chunk on a one-record span, inlined, so that
-// its lean parse and commit (parse_run, commit_lean) run with n = 1 known:
-// no loops, no prefetch pass. What they leave goes, as from any chunk, to
-// open_general (before the AEAD: nothing asked or changed but what the first
-// record's epoch said, which is handed over) or commit_general (after it).
-size_t RecordProtection::open_one(Record& r) { return open_chunk({&r, 1}); }
 
 size_t RecordProtection::open_chunks(std::span<Record> records) {
   size_t ok = 0;
@@ -533,6 +527,30 @@ namespace {
 // little-endian word: type ‖ version as on the wire.
 constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 8} << 8 |
                               uint32_t{kVersion & 0xff} << 16;
+
+// Builds the job of a lean record at `b` (header first) with `inner_len`
+// bytes of content and record number `rn`, and the record's out fields.
+template <bool GCM>
+[[gnu::always_inline]] inline void open_build(Record& r, uint8_t* b, size_t inner_len, uint64_t rn,
+                                              const AeadKey* key, recjob::Nonce128 salt,
+                                              recjob::Block16 ivb, AeadJob* job, uint8_t* aad) {
+  constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
+  uint8_t* const frag = b + kHeaderLen;
+  recjob::store16(aad, recjob::aad13(rn, kApplicationData, kVersion,
+                                     static_cast<uint16_t>(inner_len)));
+  if constexpr (GCM) {
+    // RFC 5288 §3: salt ‖ the explicit nonce as sent.
+    recjob::make(job, key, recjob::with_explicit(salt, recjob::le64(frag)), {aad, 13},
+                 {frag + kEx, inner_len}, frag + kEx + inner_len);
+  } else {
+    recjob::make(job, key, recjob::xor_seq(ivb, rn), {aad, 13}, {frag + kEx, inner_len},
+                 frag + kEx + inner_len);
+  }
+  r.cid = {};
+  r.newest = false;
+  r.epoch = static_cast<uint16_t>(rn >> 48);
+  r.seq = rn & kMaxSeq;
+}
 
 // The lean parse: builds jobs[i] for records[i] while each is one whole
 // kApplicationData record (no CID) alone in its view, of `epoch`, with a
@@ -564,23 +582,8 @@ template <bool GCM>
         kHeaderLen + load_be16(b + 11) != n_in)
       break;
     prev = rn;
-    const size_t inner_len = n_in - kMin;
-    uint8_t* const frag = b + kHeaderLen;
-    recjob::store16(aad[i], recjob::aad13(rn, kApplicationData, kVersion,
-                                          static_cast<uint16_t>(inner_len)));
-    if constexpr (GCM) {
-      // RFC 5288 §3: salt ‖ the explicit nonce as sent.
-      recjob::make(jobs + i, key, recjob::with_explicit(salt, recjob::le64(frag)), {aad[i], 13},
-                   {frag + kEx, inner_len}, frag + kEx + inner_len);
-    } else {
-      recjob::make(jobs + i, key, recjob::xor_seq(ivb, rn), {aad[i], 13}, {frag + kEx, inner_len},
-                   frag + kEx + inner_len);
-    }
+    open_build<GCM>(r, b, n_in - kMin, rn, key, salt, ivb, jobs + i, aad[i]);
     seqs[i] = rn & kMaxSeq;
-    r.cid = {};
-    r.newest = false;
-    r.epoch = epoch;
-    r.seq = rn & kMaxSeq;
   }
   return i;
 }
@@ -676,6 +679,65 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
   if (newest) newest_epoch_ = e->epoch;
   any_opened_ = true;
   return m;
+}
+
+// A burst of one record: open_chunk's questions for its first record and
+// parse_run's, each asked once and in their order (a whole application data
+// record, no CID, of a live epoch; then the key; then its length and a
+// record number above the window's top), the job built as parse_run builds
+// it (open_build), and commit_lean's commit for one record. A record that
+// fails a question before the key is asked goes to open_chunk untouched; one
+// the key refuses or the lean parse would not take goes to open_general with
+// what the key said, as from open_chunk; after the AEAD, a record that failed
+// goes to commit_general. Held to the burst path by the tests that open one
+// record at a time and in bursts (dtls12_test: MixedBurstsAgreeWithOneAtATime,
+// OpenRunsAgreeWithOneAtATime, ...; dtls12_burst_fuzz).
+size_t RecordProtection::open_one(Record& r) {
+  PacketView& p = r.pkt;
+  const uint32_t off = p.offset, n_in = p.length, cap = p.capacity;
+  if (open_cid_set_ || p.buf == nullptr || off > cap || n_in > cap - off || n_in < kHeaderLen)
+    return open_chunks({&r, 1});
+  uint8_t* const b = p.buf + off;
+  if ((recjob::le32(b) & 0xffffff) != kAppHead || kHeaderLen + load_be16(b + 11) != n_in)
+    return open_chunks({&r, 1});
+  const uint64_t rn = load_be64(b + 3);  // epoch(2) ‖ sequence_number(6)
+  Epoch* const e = open_epoch(static_cast<uint16_t>(rn >> 48));
+  if (e == nullptr) return open_chunks({&r, 1});
+  BurstClock clock(clock_);
+  const Status admit = e->key.admit_open(clock.now_for(e->key));
+  Scratch<AeadJob, 1> jobs;  // constructed by open_build / open_general
+  alignas(16) uint8_t aad[1][16];
+  uint64_t seqs[1];
+  const bool gcm = is_gcm(e->key.suite());
+  const size_t min = kHeaderLen + (gcm ? kExplicitNonceLen : 0) + kTagLen;
+  // Epoch 0 with an empty window: nothing is above first_rn - 1 (as there).
+  const uint64_t first_rn = uint64_t{e->epoch} << 48;
+  const uint64_t prev = e->window.empty() ? first_rn - 1 : first_rn | e->window.highest();
+  if (admit != Status::ok || n_in - min > kMaxPlaintext || rn <= prev)
+    return open_general({&r, 1}, 0, e, admit, clock, &jobs[0], aad, seqs);
+  const size_t inner_len = n_in - min;
+  if (gcm)
+    open_build<true>(r, b, inner_len, rn, &e->key.aead(), recjob::salt128(e->iv), {}, &jobs[0],
+                     aad[0]);
+  else
+    open_build<false>(r, b, inner_len, rn, &e->key.aead(), recjob::Nonce128{},
+                      recjob::load_iv(e->iv), &jobs[0], aad[0]);
+  seqs[0] = rn & kMaxSeq;
+  rl::open(jobs.first(1));
+  if (jobs[0].status != Status::ok)
+    return commit_general({&r, 1}, &jobs[0], 0, 1, 1, e, nullptr, nullptr, nullptr, true);
+  // commit_lean for one record.
+  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
+  p.offset = off + static_cast<uint32_t>(min - kTagLen);
+  p.length = static_cast<uint32_t>(inner_len);
+  p.status = Status::ok;
+  r.type = kApplicationData;
+  r.newest = newest;
+  e->window.commit(seqs[0]);
+  e->key.count_opened(1, inner_len);
+  if (newest) newest_epoch_ = e->epoch;
+  any_opened_ = true;
+  return 1;
 }
 
 // The general parse, from record `lean` on (jobs[0..lean) are the lean
