@@ -394,7 +394,8 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
 // chunk's arrays and the refusal scan are gone. A packet seal_run would not
 // take goes to seal() / seal_general unchanged: seal_run changes nothing
 // before it takes a packet. Held to seal() by the tests that seal one packet
-// at a time and in bursts (esp_test, seal_burst_fuzz, esp_burst_fuzz).
+// at a time and in bursts (esp_test: SealBurstsMatchOneAtATime;
+// seal_burst_fuzz).
 [[gnu::always_inline]] inline size_t Sa::seal_one(std::span<PacketView> one,
                                                   std::span<const SealMeta> meta, uint64_t now) {
   const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
