@@ -197,11 +197,11 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 // through a lean loop; the first record that needs anything else, and every
 // one after it, goes through the general loop, which applies every rule.
 
-// One chunk (the usual call) is sealed right here; more go through
-// seal_chunks(). (seal_chunk is inlined into both.)
+// One record goes to seal_one(), more to seal_chunks() (seal_chunk is
+// inlined there and into seal_one's hand-over).
 size_t RecordProtection::seal(std::span<Record> records) {
-  if (records.size() > kBurst) return seal_chunks(records);
-  return records.empty() ? 0 : seal_chunk(records);
+  // A tail call either way: seal() saves no registers for one record.
+  return records.size() == 1 ? seal_one(records[0]) : seal_chunks(records);
 }
 
 size_t RecordProtection::seal_chunks(std::span<Record> records) {
@@ -213,69 +213,117 @@ size_t RecordProtection::seal_chunks(std::span<Record> records) {
 
 namespace {
 
+// The lean seal's record: one the general loop would take without a CID (a
+// valid type, at most 2^14 bytes, headroom for header and explicit nonce,
+// tailroom for the tag: off + len + tag <= cap, without overflow in 64 bits).
+template <bool GCM>
+[[gnu::always_inline]] inline bool seal_simple(const Record& r) {
+  constexpr uint32_t kH = kHeaderLen + (GCM ? kExplicitNonceLen : 0);
+  const PacketView& p = r.pkt;
+  return p.buf != nullptr && valid_type(r.type) && p.offset >= kH &&
+         p.length <= kMaxPlaintext && uint64_t{p.offset} + p.length + kTagLen <= p.capacity;
+}
+
+// Writes the header (and explicit nonce) of a lean record with record number
+// `rn` (epoch ‖ seq) and builds its job, AAD in `aad`.
+template <bool GCM>
+[[gnu::always_inline]] inline void seal_build(Record& r, uint64_t rn, uint64_t ex_off,
+                                              const AeadKey* key, recjob::Nonce128 salt,
+                                              recjob::Block16 ivb, AeadJob* job, uint8_t* aad) {
+  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
+  constexpr uint32_t kH = kHeaderLen + kEx;
+  PacketView& p = r.pkt;
+  const uint32_t len = p.length;
+  const uint8_t type = r.type;
+  uint8_t* const data = p.buf + p.offset;
+  uint8_t* const rec = data - kH;
+  // type ‖ version in one store; byte 3 is then written by the next one.
+  const uint32_t head = uint32_t{type} | uint32_t{__builtin_bswap16(kVersion)} << 8;
+  std::memcpy(rec, &head, 4);
+  store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
+  store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
+  recjob::store16(aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
+  if constexpr (GCM) {
+    // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
+    // configured offset.
+    const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
+    std::memcpy(data - kEx, &mem, 8);
+    recjob::make(job, key, recjob::with_explicit(salt, mem), {aad, 13}, {data, len}, data + len);
+  } else {
+    // RFC 7905 §2
+    recjob::make(job, key, recjob::xor_seq(ivb, rn), {aad, 13}, {data, len}, data + len);
+  }
+  r.epoch = static_cast<uint16_t>(rn >> 48);
+  r.seq = rn & kMaxSeq;
+  r.cid = {};
+}
+
 // The lean seal: builds jobs[k] for records[k] while each is a record the
-// general loop would take without a CID (a valid type, at most 2^14 bytes,
-// room for header, explicit nonce and tag), the first one admitted by the
-// key. `rn` is the first record number (epoch ‖ seq); the caller made sure
-// that the chunk stays inside the epoch's sequence space. Returns how many.
+// general loop would take without a CID (seal_simple), the first one
+// admitted by the key. `rn` is the first record number (epoch ‖ seq); the
+// caller made sure that the chunk stays inside the epoch's sequence space.
+// Returns how many.
 template <bool GCM>
 [[gnu::always_inline]] inline size_t seal_run(std::span<Record> records, uint64_t rn,
                                               uint64_t ex_off, const AeadKey* key,
                                               const uint8_t* iv, KeyEpoch& k0, uint64_t now,
                                               recjob::BurstAdmit& admit, AeadJob* jobs,
                                               uint8_t (*aad)[16]) {
-  constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
-  constexpr uint32_t kH = kHeaderLen + kEx;
   const recjob::Block16 ivb = recjob::load_iv(iv);  // ChaCha20-Poly1305
   const recjob::Nonce128 salt = recjob::salt128(iv);               // AES-GCM
-  // The general loop's checks in one: well formed, a valid type, at most
-  // 2^14 bytes, headroom for header and explicit nonce, tailroom for the tag
-  // (off + len + tag <= cap, without overflow in 64 bits).
-  auto simple = [](const Record& r) __attribute__((always_inline)) {
-    const PacketView& p = r.pkt;
-    return p.buf != nullptr && valid_type(r.type) && p.offset >= kH &&
-           p.length <= kMaxPlaintext && uint64_t{p.offset} + p.length + kTagLen <= p.capacity;
-  };
-  auto build = [&](Record& r) __attribute__((always_inline)) {
-    PacketView& p = r.pkt;
-    const uint32_t len = p.length;
-    const uint8_t type = r.type;
-    uint8_t* const data = p.buf + p.offset;
-    uint8_t* const rec = data - kH;
-    // type ‖ version in one store; byte 3 is then written by the next one.
-    const uint32_t head = uint32_t{type} | uint32_t{__builtin_bswap16(kVersion)} << 8;
-    std::memcpy(rec, &head, 4);
-    store_be64(rec + 3, rn);  // epoch(2) ‖ sequence_number(6)
-    store_be16(rec + 11, static_cast<uint16_t>(kEx + len + kTagLen));
-    recjob::store16(*aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
-    if constexpr (GCM) {
-      // RFC 5288 §3: salt ‖ explicit nonce, which is epoch ‖ seq plus the
-      // configured offset.
-      const uint64_t mem = __builtin_bswap64(rn + ex_off);  // BE64 in memory order
-      std::memcpy(data - kEx, &mem, 8);
-      recjob::make(jobs, key, recjob::with_explicit(salt, mem), {*aad, 13}, {data, len}, data + len);
-    } else {
-      // RFC 7905 §2
-      recjob::make(jobs, key, recjob::xor_seq(ivb, rn), {*aad, 13}, {data, len}, data + len);
-    }
-    r.epoch = static_cast<uint16_t>(rn >> 48);
-    r.seq = rn & kMaxSeq;
-    r.cid = {};
-    ++jobs;
-    ++aad;
-    ++rn;
-  };
   // The first record is asked about first, and the key only then (what it
   // says, and any event it raises, as in the general loop).
   Record* r = records.data();
   Record* const end = r + records.size();
-  if (!simple(*r) || admit(k0, now) != Status::ok) return 0;  // live, not too old
-  build(*r);
-  for (++r; r != end && simple(*r); ++r) build(*r);
+  if (!seal_simple<GCM>(*r) || admit(k0, now) != Status::ok) return 0;  // live, not too old
+  seal_build<GCM>(*r, rn++, ex_off, key, salt, ivb, jobs++, *aad++);
+  for (++r; r != end && seal_simple<GCM>(*r); ++r)
+    seal_build<GCM>(*r, rn++, ex_off, key, salt, ivb, jobs++, *aad++);
   return static_cast<size_t>(r - records.data());
 }
 
 }  // namespace
+
+// A burst of one record: seal_chunk's lean record (seal_simple, seal_build)
+// without the chunk's loops, for a key without an age limit, short of the
+// end of the sequence space, without a CID. The key is asked once,
+// admit_seal(1, length), as seal_general asks it for each record when the
+// burst is not far from the limits (and with no age limit, what the fast
+// mode's two questions, admit_seal(0, 0) then admit_seal(1, length), come
+// to: nothing can raise an event or refuse between them); a refusal uses no
+// sequence number, as there. Anything else goes to seal_chunk before
+// anything is asked or changed. Held to seal_chunk by the tests that seal
+// one record at a time and in bursts (dtls12_test: SealBurstsAgreeWithOneAtATime,
+// SealOneAtATimeAtTheEdges; seal_burst_fuzz).
+size_t RecordProtection::seal_one(Record& r) {
+  KeyEpoch& k = seal_.key;
+  const bool gcm = is_gcm(k.suite());
+  if (seal_cid_len_ != 0 || !seal_.live() || seal_.next_seq >= kMaxSeq ||
+      k.limits().has_age_limit() || !(gcm ? seal_simple<true>(r) : seal_simple<false>(r)))
+    return seal_chunks({&r, 1});  // seal_chunk, out of line
+  // No age limit: the burst's time is the install time (BurstClock).
+  if (const Status st = k.admit_seal(1, r.pkt.length, k.installed_at()); st != Status::ok) {
+    r.pkt.status = st;
+    return 0;
+  }
+  Scratch<AeadJob, 1> jobs;  // constructed by seal_build
+  alignas(16) uint8_t aad[16];
+  const uint64_t rn = record_number(seal_.epoch, seal_.next_seq++);
+  if (gcm)
+    seal_build<true>(r, rn, seal_.explicit_offset, &k.aead(), recjob::salt128(seal_.iv), {},
+                     &jobs[0], aad);
+  else
+    seal_build<false>(r, rn, 0, &k.aead(), recjob::Nonce128{}, recjob::load_iv(seal_.iv), &jobs[0],
+                      aad);
+  rl::seal(jobs.first(1));
+  PacketView& p = r.pkt;
+  p.status = jobs[0].status;
+  if (p.status != Status::ok) return 0;
+  const uint32_t hdr = gcm ? kHeaderLen + kExplicitNonceLen : kHeaderLen;
+  p.offset -= hdr;
+  p.length += hdr + kTagLen;
+  return 1;
+}
 
 inline size_t RecordProtection::seal_chunk(std::span<Record> records) {
   Scratch<AeadJob, kBurst> jobs;
@@ -458,12 +506,13 @@ size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bo
 // counters once; the first record that needs anything else, and everything
 // after it, goes through the general loops, which apply every rule.
 
-// One chunk (the usual call) is opened right here; more go through
-// open_chunks(). (open_chunk is inlined into both.)
+// One record goes to open_one(), more to open_chunks() (open_chunk is
+// inlined into both).
 size_t RecordProtection::open(std::span<Record> records) {
-  if (records.size() > kBurst) return open_chunks(records);
-  return records.empty() ? 0 : open_chunk(records);
+  // A tail call either way: open() saves no registers for one record.
+  return records.size() == 1 ? open_one(records[0]) : open_chunks(records);
 }
+
 
 size_t RecordProtection::open_chunks(std::span<Record> records) {
   size_t ok = 0;
@@ -478,6 +527,30 @@ namespace {
 // little-endian word: type ‖ version as on the wire.
 constexpr uint32_t kAppHead = uint32_t{kApplicationData} | uint32_t{kVersion >> 8} << 8 |
                               uint32_t{kVersion & 0xff} << 16;
+
+// Builds the job of a lean record at `b` (header first) with `inner_len`
+// bytes of content and record number `rn`, and the record's out fields.
+template <bool GCM>
+[[gnu::always_inline]] inline void open_build(Record& r, uint8_t* b, size_t inner_len, uint64_t rn,
+                                              const AeadKey* key, recjob::Nonce128 salt,
+                                              recjob::Block16 ivb, AeadJob* job, uint8_t* aad) {
+  constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
+  uint8_t* const frag = b + kHeaderLen;
+  recjob::store16(aad, recjob::aad13(rn, kApplicationData, kVersion,
+                                     static_cast<uint16_t>(inner_len)));
+  if constexpr (GCM) {
+    // RFC 5288 §3: salt ‖ the explicit nonce as sent.
+    recjob::make(job, key, recjob::with_explicit(salt, recjob::le64(frag)), {aad, 13},
+                 {frag + kEx, inner_len}, frag + kEx + inner_len);
+  } else {
+    recjob::make(job, key, recjob::xor_seq(ivb, rn), {aad, 13}, {frag + kEx, inner_len},
+                 frag + kEx + inner_len);
+  }
+  r.cid = {};
+  r.newest = false;
+  r.epoch = static_cast<uint16_t>(rn >> 48);
+  r.seq = rn & kMaxSeq;
+}
 
 // The lean parse: builds jobs[i] for records[i] while each is one whole
 // kApplicationData record (no CID) alone in its view, of `epoch`, with a
@@ -509,23 +582,8 @@ template <bool GCM>
         kHeaderLen + load_be16(b + 11) != n_in)
       break;
     prev = rn;
-    const size_t inner_len = n_in - kMin;
-    uint8_t* const frag = b + kHeaderLen;
-    recjob::store16(aad[i], recjob::aad13(rn, kApplicationData, kVersion,
-                                          static_cast<uint16_t>(inner_len)));
-    if constexpr (GCM) {
-      // RFC 5288 §3: salt ‖ the explicit nonce as sent.
-      recjob::make(jobs + i, key, recjob::with_explicit(salt, recjob::le64(frag)), {aad[i], 13},
-                   {frag + kEx, inner_len}, frag + kEx + inner_len);
-    } else {
-      recjob::make(jobs + i, key, recjob::xor_seq(ivb, rn), {aad[i], 13}, {frag + kEx, inner_len},
-                   frag + kEx + inner_len);
-    }
+    open_build<GCM>(r, b, n_in - kMin, rn, key, salt, ivb, jobs + i, aad[i]);
     seqs[i] = rn & kMaxSeq;
-    r.cid = {};
-    r.newest = false;
-    r.epoch = epoch;
-    r.seq = rn & kMaxSeq;
   }
   return i;
 }
@@ -621,6 +679,65 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
   if (newest) newest_epoch_ = e->epoch;
   any_opened_ = true;
   return m;
+}
+
+// A burst of one record: open_chunk's questions for its first record and
+// parse_run's, each asked once and in their order (a whole application data
+// record, no CID, of a live epoch; then the key; then its length and a
+// record number above the window's top), the job built as parse_run builds
+// it (open_build), and commit_lean's commit for one record. A record that
+// fails a question before the key is asked goes to open_chunk untouched; one
+// the key refuses or the lean parse would not take goes to open_general with
+// what the key said, as from open_chunk; after the AEAD, a record that failed
+// goes to commit_general. Held to the burst path by the tests that open one
+// record at a time and in bursts (dtls12_test: MixedBurstsAgreeWithOneAtATime,
+// OpenRunsAgreeWithOneAtATime, ...; dtls12_burst_fuzz).
+size_t RecordProtection::open_one(Record& r) {
+  PacketView& p = r.pkt;
+  const uint32_t off = p.offset, n_in = p.length, cap = p.capacity;
+  if (open_cid_set_ || p.buf == nullptr || off > cap || n_in > cap - off || n_in < kHeaderLen)
+    return open_chunks({&r, 1});
+  uint8_t* const b = p.buf + off;
+  if ((recjob::le32(b) & 0xffffff) != kAppHead || kHeaderLen + load_be16(b + 11) != n_in)
+    return open_chunks({&r, 1});
+  const uint64_t rn = load_be64(b + 3);  // epoch(2) ‖ sequence_number(6)
+  Epoch* const e = open_epoch(static_cast<uint16_t>(rn >> 48));
+  if (e == nullptr) return open_chunks({&r, 1});
+  BurstClock clock(clock_);
+  const Status admit = e->key.admit_open(clock.now_for(e->key));
+  Scratch<AeadJob, 1> jobs;  // constructed by open_build / open_general
+  alignas(16) uint8_t aad[1][16];
+  uint64_t seqs[1];
+  const bool gcm = is_gcm(e->key.suite());
+  const size_t min = kHeaderLen + (gcm ? kExplicitNonceLen : 0) + kTagLen;
+  // Epoch 0 with an empty window: nothing is above first_rn - 1 (as there).
+  const uint64_t first_rn = uint64_t{e->epoch} << 48;
+  const uint64_t prev = e->window.empty() ? first_rn - 1 : first_rn | e->window.highest();
+  if (admit != Status::ok || n_in - min > kMaxPlaintext || rn <= prev)
+    return open_general({&r, 1}, 0, e, admit, clock, &jobs[0], aad, seqs);
+  const size_t inner_len = n_in - min;
+  if (gcm)
+    open_build<true>(r, b, inner_len, rn, &e->key.aead(), recjob::salt128(e->iv), {}, &jobs[0],
+                     aad[0]);
+  else
+    open_build<false>(r, b, inner_len, rn, &e->key.aead(), recjob::Nonce128{},
+                      recjob::load_iv(e->iv), &jobs[0], aad[0]);
+  seqs[0] = rn & kMaxSeq;
+  rl::open(jobs.first(1));
+  if (jobs[0].status != Status::ok)
+    return commit_general({&r, 1}, &jobs[0], 0, 1, 1, e, nullptr, nullptr, nullptr, true);
+  // commit_lean for one record.
+  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
+  p.offset = off + static_cast<uint32_t>(min - kTagLen);
+  p.length = static_cast<uint32_t>(inner_len);
+  p.status = Status::ok;
+  r.type = kApplicationData;
+  r.newest = newest;
+  e->window.commit(seqs[0]);
+  e->key.count_opened(1, inner_len);
+  if (newest) newest_epoch_ = e->epoch;
+  any_opened_ = true;
+  return 1;
 }
 
 // The general parse, from record `lean` on (jobs[0..lean) are the lean

@@ -121,11 +121,13 @@ class RecordProtection {
     bool live() const { return key.live(); }
   };
   Epoch* open_epoch(uint16_t epoch);
+  size_t seal_one(Record& r);
   [[gnu::always_inline]] size_t seal_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t seal_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t seal_general(std::span<Record> records, size_t lean, bool fast,
                                         Status answer, bool asked, uint64_t now, AeadJob* jobs,
                                         uint8_t (*aad)[16]);
+  size_t open_one(Record& r);
   [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,

@@ -238,8 +238,9 @@ namespace {
 // (dummy, TFC, too little room, a next header to refuse); seal() goes on.
 // Each packet it takes already has its sealed offset, length and status ok.
 template <bool kEsn, bool kTunnel, bool kMeta>
-size_t Sa::seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
-                    uint8_t (*aad)[16]) {
+[[gnu::always_inline]] inline size_t Sa::seal_run(std::span<PacketView> pkts,
+                                                  std::span<const SealMeta> meta, AeadJob* jobs,
+                                                  uint8_t (*aad)[16]) {
   const uint32_t hdr = static_cast<uint32_t>(header_len());
   const uint32_t salt = recjob::le32(salt_);
   const uint32_t spi_be = __builtin_bswap32(spi_);
@@ -384,6 +385,48 @@ size_t Sa::seal(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint
     ok += seal_general(chunk.subspan(k), cmeta.empty() ? cmeta : cmeta.subspan(k), now);
   }
   return ok;
+}
+
+// A burst of one packet: seal()'s questions for a chunk of one (quiet for
+// one packet of at most its length: the two quiet() calls of quiet_chunk
+// come to that one; room for one more sequence number), then seal_run on
+// that one packet, inlined with its length known, so that the loop, the
+// chunk's arrays and the refusal scan are gone. A packet seal_run would not
+// take goes to seal() / seal_general unchanged: seal_run changes nothing
+// before it takes a packet. Held to seal() by the tests that seal one packet
+// at a time and in bursts (esp_test: SealBurstsMatchOneAtATime;
+// seal_burst_fuzz).
+[[gnu::always_inline]] inline size_t Sa::seal_one(std::span<PacketView> one,
+                                                  std::span<const SealMeta> meta, uint64_t now) {
+  const uint64_t max_seq = esn_ ? std::numeric_limits<uint64_t>::max()
+                                : std::numeric_limits<uint32_t>::max();
+  const bool tunnel = mode_ == Mode::tunnel;
+  if (gmac_ || seq_exhausted_ || max_seq - next_seq_ < 1 || (!tunnel && meta.empty()) ||
+      !quiet(now, 1, one[0].length))
+    return seal(one, meta, now);
+  alignas(AeadJob) unsigned char slot[sizeof(AeadJob)];
+  AeadJob* const raw = reinterpret_cast<AeadJob*>(slot);  // constructed by seal_run
+  alignas(16) uint8_t aad[1][16];
+  const std::span<PacketView> p{one.data(), 1};
+  size_t k;
+  if (meta.empty())
+    k = esn_ ? seal_run<true, true, false>(p, meta, raw, aad)
+             : seal_run<false, true, false>(p, meta, raw, aad);
+  else
+    k = esn_ ? (tunnel ? seal_run<true, true, true>(p, meta, raw, aad)
+                       : seal_run<true, false, true>(p, meta, raw, aad))
+             : (tunnel ? seal_run<false, true, true>(p, meta, raw, aad)
+                       : seal_run<false, false, true>(p, meta, raw, aad));
+  if (k == 0) return seal_general(one, meta, now);
+  AeadJob& j = *std::launder(raw);
+  rl::seal({&j, 1});
+  if (j.status == Status::ok) return 1;
+  // As seal(): the view as it was, with the AEAD's status.
+  PacketView& v = one[0];
+  v.status = j.status;
+  v.offset += static_cast<uint32_t>(header_len());
+  v.length = recjob::le32(aad[0] + 12);
+  return 0;
 }
 
 // The general seal of one chunk (at most kMaxBurst packets).
@@ -692,6 +735,7 @@ size_t Sadb::seal(uint32_t spi, std::span<PacketView> pkts, std::span<const Seal
     for (PacketView& p : pkts) p.status = Status::unknown_epoch;
     return 0;
   }
+  if (pkts.size() == 1 && meta.size() <= 1) return sa->seal_one(pkts, meta, burst_time());
   return sa->seal(pkts, meta, burst_time());
 }
 
@@ -706,13 +750,15 @@ void Sadb::tick() {
 }
 
 size_t Sadb::open(std::span<PacketView> pkts, std::span<OpenInfo> info) {
-  // One chunk (the usual burst): straight to it.
+  // One packet, or one chunk (the usual burst): straight to it.
+  if (pkts.size() == 1 && info.size() <= 1) return open_one(pkts, info, false);
   if (pkts.size() - 1 < kMaxBurst && (info.empty() || info.size() == pkts.size()))
-    return open_chunk(pkts, info, false);
+    return open_chunk(pkts, info, false, burst_time());
   return open_bursts(pkts, info, false);
 }
 
 size_t Sadb::open_udp(std::span<PacketView> pkts, std::span<OpenInfo> info) {
+  if (pkts.size() == 1 && info.size() <= 1) return open_one(pkts, info, true);
   return open_bursts(pkts, info, true);
 }
 
@@ -724,7 +770,8 @@ size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, b
   size_t ok = 0;
   for (size_t base = 0; base < pkts.size(); base += kMaxBurst) {
     const size_t n = std::min(kMaxBurst, pkts.size() - base);
-    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), udp);
+    ok += open_chunk(pkts.subspan(base, n), info.empty() ? info : info.subspan(base, n), udp,
+                     burst_time());
   }
   return ok;
 }
@@ -738,8 +785,8 @@ size_t Sadb::open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, b
 // packet that needs anything else; the general loops go on from there.
 
 template <bool kEsn, bool kExplicitIv>
-size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs, uint64_t* seqs,
-                     uint8_t (*aad)[16]) const {
+[[gnu::always_inline]] inline size_t Sa::parse_run(std::span<PacketView> pkts, AeadJob* jobs,
+                                                   uint64_t* seqs, uint8_t (*aad)[16]) const {
   const uint32_t spi_mem = __builtin_bswap32(spi_);  // SPI as it sits in memory
   const size_t hdr = header_len(), icv = key_.tag_len();
   // At least 8 bytes of payload ‖ padding ‖ pad length ‖ next header, so the
@@ -896,12 +943,12 @@ template <bool kTunnel, bool kInfo>
 // for each prefix packet the lean commit leaves (failed ICV, bad padding,
 // dummy, a resync that moved the window). esp_test compares bursts that mix
 // both with opens one packet at a time.
-size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp) {
+size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp,
+                        uint64_t now) {
   JobArray jobs;
   uint64_t seqs[kMaxBurst];  // the lean prefix's sequence numbers
   alignas(16) uint8_t aad[kMaxBurst][16];
   AeadJob* const raw = static_cast<AeadJob*>(jobs.slot(0));
-  const uint64_t now = burst_time();
   // The lean prefix: what it takes, the general loop would take too (well
   // formed, long enough, the SPI of `fast`, so nonzero: ESP to RFC 3948's
   // classifier as well; admitted, as the SA is quiet; window check ok).
@@ -946,6 +993,49 @@ size_t Sadb::open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bo
     return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, true, k, ok);
   }
   return open_rest(pkts, info, udp, now, raw, seqs, aad, fast, fast_n, false, 0, 0);
+}
+
+// A burst of one packet: open_chunk's lean path for a chunk of one, its
+// questions in its order (well formed and at least an ESP header; the SA of
+// the SPI, not GMAC; parse_run; quiet for the packet), parse_run and
+// commit_run inlined with the length known. A packet the lean path would not
+// take goes to open_chunk before anything is changed (the SA lookup only
+// moves find_cached's hint, which open_chunk would move the same way); the
+// clock is read once and handed over. After the AEAD call, a packet the lean
+// commit leaves (failed ICV, padding, dummy, ...) goes to open_rest as from
+// open_chunk. UDP-encapsulated packets take the same path: an SA's SPI is
+// nonzero and 8 bytes or more are neither a keepalive nor an IKE message
+// (classify_udp says ok). Held to open_chunk by the tests that open one
+// packet at a time and in bursts (esp_test, esp_burst_fuzz).
+size_t Sadb::open_one(std::span<PacketView> one, std::span<OpenInfo> info, bool udp) {
+  const uint64_t now = burst_time();
+  const PacketView& p0 = one[0];
+  if (!p0.well_formed() || p0.length < 8) return open_chunk(one, info, udp, now);
+  Sa* sa = find_cached(Direction::open, load_be32(p0.data()));
+  if (sa == nullptr || sa->gmac_) return open_chunk(one, info, udp, now);
+  alignas(AeadJob) unsigned char slot[sizeof(AeadJob)];
+  AeadJob* const raw = reinterpret_cast<AeadJob*>(slot);  // constructed by parse_run
+  uint64_t seqs[1];
+  alignas(16) uint8_t aad[1][16];
+  const std::span<PacketView> p{one.data(), 1};
+  const bool iv = sa->iv_len_ != 0;
+  const size_t took = sa->esn_ ? (iv ? sa->parse_run<true, true>(p, raw, seqs, aad)
+                                     : sa->parse_run<true, false>(p, raw, seqs, aad))
+                               : (iv ? sa->parse_run<false, true>(p, raw, seqs, aad)
+                                     : sa->parse_run<false, false>(p, raw, seqs, aad));
+  if (took == 0 || !sa->quiet(now, 1, p0.length)) return open_chunk(one, info, udp, now);
+  AeadJob* const job = std::launder(raw);
+  rl::open({job, 1});
+  size_t ok = 0;
+  const bool tunnel = sa->mode_ == Mode::tunnel;
+  const size_t k =
+      info.empty()
+          ? (tunnel ? sa->commit_run<true, false>(p, info, job, seqs, 0, 1, ok, false)
+                    : sa->commit_run<false, false>(p, info, job, seqs, 0, 1, ok, false))
+          : (tunnel ? sa->commit_run<true, true>(p, info, job, seqs, 0, 1, ok, false)
+                    : sa->commit_run<false, true>(p, info, job, seqs, 0, 1, ok, false));
+  if (k == 1) return ok;
+  return open_rest(one, info, udp, now, job, seqs, aad, sa, 1, true, 0, 0);
 }
 
 size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp,

@@ -183,6 +183,10 @@ class Sa {
   template <bool kEsn, bool kTunnel, bool kMeta>
   size_t seal_run(std::span<PacketView> pkts, std::span<const SealMeta> meta, AeadJob* jobs,
                   uint8_t (*aad)[16]);
+  // A burst of one packet (Sadb::seal): seal()'s lean path for one packet
+  // without the chunk loop and arrays; a packet the lean loop would not take
+  // goes to seal() before anything is changed.
+  size_t seal_one(std::span<PacketView> one, std::span<const SealMeta> meta, uint64_t now);
   // seal() for what the lean loop leaves of one chunk: every rule, per packet.
   size_t seal_general(std::span<PacketView> pkts, std::span<const SealMeta> meta, uint64_t now);
   template <bool kTunnel, bool kInfo>
@@ -276,7 +280,12 @@ class Sadb {
  private:
   // open / open_udp: checks info, then kMaxBurst packets at a time.
   size_t open_bursts(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
-  size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp);
+  size_t open_chunk(std::span<PacketView> pkts, std::span<OpenInfo> info, bool udp, uint64_t now);
+  // A burst of one packet (open / open_udp): open_chunk's lean path for one
+  // packet without the chunk's arrays and loops; a packet it would not take
+  // goes to open_chunk before anything is asked or changed, and after the
+  // AEAD call a packet the lean commit leaves goes to open_rest, as there.
+  size_t open_one(std::span<PacketView> one, std::span<OpenInfo> info, bool udp);
   // The general path of open_chunk: takes over from the lean one with the
   // jobs it built (jobs[0..fast_n) of SA `fast`, sequence numbers in `seqs`).
   // `opened`: the AEAD call is done and jobs [0, k) are committed (`ok` of

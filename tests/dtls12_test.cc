@@ -974,5 +974,95 @@ TEST(Dtls12Lean, SealBurstsAgreeWithOneAtATime) {
   });
 }
 
+// seal_one (a burst of one record) asks the key once, admit_seal(1, length),
+// where seal_chunk asks admit_seal(0, 0) and then counts; it takes only keys
+// without an age limit, far from their limits, short of the end of the
+// sequence space, and no CID, and hands everything else to seal_chunk. At
+// each of those edges, sealing one record at a time must give what bursts
+// give: bytes, statuses, record numbers, counters, and events with the
+// counters they carry. The clock is injected and moves between rounds (a
+// burst reads it once; the same round sealed one at a time sees the same
+// time).
+uint64_t g_edge_now = 0;
+TEST(Dtls12Lean, SealOneAtATimeAtTheEdges) {
+  const Clock clock{[](void*) { return g_edge_now; }, nullptr};
+  struct Edge {
+    const char* name;
+    Limits limits;
+    bool cid;
+    uint64_t first_seq;
+  };
+  Limits age, soft_rec, hard_rec, bytes;
+  age.soft_age_s = 10;
+  age.hard_age_s = 20;
+  soft_rec.soft_records = 7;
+  hard_rec.soft_records = 5;
+  hard_rec.hard_records = 9;
+  bytes.soft_bytes = 1000;
+  bytes.hard_bytes = 2500;
+  const Edge edges[] = {{"unlimited", Limits{}, false, 0},
+                        {"age limits", age, false, 0},
+                        {"soft records", soft_rec, false, 0},
+                        {"hard records", hard_rec, false, 0},
+                        {"soft and hard bytes", bytes, false, 0},
+                        {"cid", Limits{}, true, 0},
+                        {"end of the sequence space", Limits{}, false, kMaxSeq - 6}};
+  for (Suite s : kAllSuites)
+    for (const Edge& e : edges) {
+      SCOPED_TRACE(std::string(suite_info(s).name) + " " + e.name);
+      g_edge_now = 1000;
+      RecordProtection a1(clock), a2(clock);
+      KeyOptions o;
+      o.limits = &e.limits;
+      o.first_seq = e.first_seq;
+      for (RecordProtection* a : {&a1, &a2}) {
+        ASSERT_EQ(a->install(Direction::seal, 4, s, key_for(s, 4), iv_for(s, 4), o), Status::ok);
+        if (e.cid) {
+          ASSERT_EQ(a->set_seal_cid(Bytes{1, 2, 3}), Status::ok);
+        }
+      }
+      test::expect_same_events(a1, a2);
+      for (int round = 0; round < 6; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        g_edge_now = 1000 + 6 * static_cast<uint64_t>(round);  // soft age in round 2, hard in 4
+        const size_t n = 1 + static_cast<size_t>(round) % 4;
+        std::vector<Bytes> m1, m2;
+        std::vector<Record> r1(n), r2(n);
+        for (size_t i = 0; i < n; ++i) {
+          const size_t len = 90 + 37 * i + 11 * static_cast<size_t>(round);
+          m1.push_back(test::random_bytes(64 + kMaxCidLen + len + 40, static_cast<uint8_t>(i + 9 * round)));
+          m2.push_back(m1.back());
+          r1[i].type = r2[i].type = (round == 3 && i == 1) ? 99 : 23;  // one refused type
+          r1[i].pkt = {m1[i].data(), static_cast<uint32_t>(m1[i].size()), 64 + kMaxCidLen,
+                       static_cast<uint32_t>(len), Status::ok};
+          r2[i].pkt = {m2[i].data(), static_cast<uint32_t>(m2[i].size()), 64 + kMaxCidLen,
+                       static_cast<uint32_t>(len), Status::ok};
+        }
+        size_t ok2 = 0;
+        for (Record& r : r2) ok2 += a2.seal({&r, 1});
+        EXPECT_EQ(a1.seal(r1), ok2);
+        for (size_t i = 0; i < n; ++i) {
+          SCOPED_TRACE("record " + std::to_string(i));
+          EXPECT_EQ(r1[i].status(), r2[i].status());
+          EXPECT_EQ(r1[i].pkt.offset, r2[i].pkt.offset);
+          EXPECT_EQ(r1[i].pkt.length, r2[i].pkt.length);
+          EXPECT_EQ(m1[i], m2[i]);
+          if (r2[i].status() != Status::ok) continue;
+          EXPECT_EQ(r1[i].seq, r2[i].seq);
+          EXPECT_EQ(r1[i].epoch, r2[i].epoch);
+        }
+        EXPECT_EQ(a1.next_seq(), a2.next_seq());
+        const KeyEpoch* k1 = a1.key(Direction::seal, 4);
+        const KeyEpoch* k2 = a2.key(Direction::seal, 4);
+        ASSERT_EQ(k1 != nullptr, k2 != nullptr);
+        if (k1 != nullptr) {
+          EXPECT_EQ(k1->counters().sealed, k2->counters().sealed);
+          EXPECT_EQ(k1->counters().bytes_sealed, k2->counters().bytes_sealed);
+        }
+        test::expect_same_events(a1, a2);
+      }
+    }
+}
+
 }  // namespace
 }  // namespace rl::dtls

@@ -1389,10 +1389,18 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       // `general`: SAs with a soft packet lifetime of 1, never quiet, so that
       // every packet takes the general path (the reference for the lean one;
       // the soft_limit event it queues is left out). `with_info`: pass OpenInfo.
-      auto run = [&](auto next_burst, bool general = false, bool with_info = true) {
+      // `udp`: through open_udp (RFC 3948). `soft`/`hard`: packet lifetimes
+      // reached on the way (their events kept).
+      struct Opt {
+        bool udp = false;
+        uint64_t soft = kUnlimited, hard = kUnlimited;
+      };
+      auto run = [&](auto next_burst, bool general = false, bool with_info = true, Opt opt = {}) {
         Sadb rx;
         SaConfig ra = ca, rb = cb;
         if (general) ra.lifetime.soft_records = rb.lifetime.soft_records = 1;
+        if (opt.soft != kUnlimited) ra.lifetime.soft_records = rb.lifetime.soft_records = opt.soft;
+        if (opt.hard != kUnlimited) ra.lifetime.hard_records = rb.lifetime.hard_records = opt.hard;
         EXPECT_EQ(rx.install(Direction::open, ra), Status::ok);
         EXPECT_EQ(rx.install(Direction::open, rb), Status::ok);
         drain(rx);
@@ -1404,10 +1412,13 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         r.info.resize(wire.size());
         for (size_t at = 0; at < wire.size();) {
           const size_t n = std::min(next_burst(), wire.size() - at);
-          if (with_info)
-            rx.open({views.data() + at, n}, {r.info.data() + at, n});
+          const std::span<PacketView> burst{views.data() + at, n};
+          const std::span<OpenInfo> info = with_info ? std::span<OpenInfo>{r.info.data() + at, n}
+                                                     : std::span<OpenInfo>{};
+          if (opt.udp)
+            rx.open_udp(burst, info);
           else
-            rx.open({views.data() + at, n});
+            rx.open(burst, info);
           at += n;
         }
         for (const PacketView& v : views) {
@@ -1415,7 +1426,7 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
           r.bytes.push_back(Bytes(v.data(), v.data() + v.length));
         }
         for (const KeyEvent& e : drain(rx))
-          if (e.kind != KeyEvent::soft_limit) r.events.push_back(e.kind);
+          if (e.kind != KeyEvent::soft_limit || !general) r.events.push_back(e.kind);
         for (uint32_t spi : {kSpiA, kSpiB}) {
           const Sa* sa = rx.find(Direction::open, spi);
           const SaCounters& k = sa->counters();
@@ -1429,8 +1440,11 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
       std::mt19937_64 split(seed);
       const MixResult some = run([&] { return size_t{1} + split() % 40; });
       const MixResult general = run([] { return size_t{64}; }, true);
+      const MixResult general_one = run([] { return size_t{1}; }, true);
       MixResult no_info = run([] { return size_t{64}; }, false, false);
       no_info.info = one.info;  // not asked for: compared below without it
+      MixResult no_info_one = run([] { return size_t{1}; }, false, false);
+      no_info_one.info = one.info;
       // The reference saw every kind of packet the lean path leaves.
       std::set<Status> kinds(one.status.begin(), one.status.end());
       for (Status want : {Status::ok, Status::replayed, Status::auth_failed, Status::dummy_packet,
@@ -1454,7 +1468,11 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         EXPECT_EQ(to_hex(one.bytes[i]), to_hex(want)) << "packet " << i;
       }
       EXPECT_GT(opened, 60u);
-      for (const MixResult* r : {&all, &some, &general, static_cast<const MixResult*>(&no_info)}) {
+      // Bursts of one packet (Sadb::open_one) against the general path one
+      // at a time and in bursts, with and without OpenInfo.
+      for (const MixResult* r : {&all, &some, &general, &general_one,
+                                 static_cast<const MixResult*>(&no_info),
+                                 static_cast<const MixResult*>(&no_info_one)}) {
         ASSERT_EQ(r->status.size(), one.status.size());
         for (size_t i = 0; i < one.status.size(); ++i) {
           SCOPED_TRACE("packet " + std::to_string(i));
@@ -1468,6 +1486,64 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
         EXPECT_EQ(r->events, one.events);
         EXPECT_EQ(r->state, one.state);
       }
+      // RFC 3948 UDP encapsulation (open_udp, one at a time and in bursts):
+      // what is 8 bytes or more ends as above; shorter packets are classified
+      // (truncated or malformed) and change nothing.
+      const MixResult udp_one = run([] { return size_t{1}; }, false, true, {true});
+      const MixResult udp_all = run([] { return size_t{64}; }, false, true, {true});
+      const MixResult udp_general = run([] { return size_t{1}; }, true, true, {true});
+      for (const MixResult* r : {&udp_one, &udp_all, &udp_general}) {
+        ASSERT_EQ(r->status.size(), one.status.size());
+        for (size_t i = 0; i < one.status.size(); ++i) {
+          SCOPED_TRACE("udp packet " + std::to_string(i));
+          EXPECT_EQ(r->status[i], udp_one.status[i]);
+          EXPECT_EQ(to_hex(r->bytes[i]), to_hex(udp_one.bytes[i]));
+          if (wire[i].size() < 8) {
+            EXPECT_EQ(r->status[i], classify_udp(wire[i]));
+            EXPECT_EQ(to_hex(r->bytes[i]), to_hex(wire[i]));
+            continue;
+          }
+          EXPECT_EQ(r->status[i], one.status[i]);
+          EXPECT_EQ(to_hex(r->bytes[i]), to_hex(one.bytes[i]));
+          EXPECT_EQ(r->info[i].seq, one.info[i].seq);
+          EXPECT_EQ(r->info[i].tfc_stripped, one.info[i].tfc_stripped);
+        }
+        EXPECT_EQ(r->events, one.events);
+        EXPECT_EQ(r->state, one.state);
+      }
+      // Packet lifetimes reached on the way. Soft: the SAs stop being quiet
+      // (an event, and every packet after it takes the general path); one at
+      // a time against bursts, events included. Hard: the SAs refuse; one at
+      // a time against the general path one at a time (a burst judges its
+      // refusals against the counters as the burst found them).
+      const Opt soft{false, 20, kUnlimited}, hard{false, kUnlimited, 45};
+      const MixResult soft_one = run([] { return size_t{1}; }, false, true, soft);
+      std::mt19937_64 split2(seed + 1);
+      for (const MixResult& r : {run([] { return size_t{64}; }, false, true, soft),
+                                 run([&] { return size_t{1} + split2() % 7; }, false, true, soft)}) {
+        ASSERT_EQ(r.status.size(), soft_one.status.size());
+        for (size_t i = 0; i < soft_one.status.size(); ++i) {
+          SCOPED_TRACE("soft lifetime packet " + std::to_string(i));
+          EXPECT_EQ(r.status[i], soft_one.status[i]);
+          EXPECT_EQ(to_hex(r.bytes[i]), to_hex(soft_one.bytes[i]));
+        }
+        EXPECT_EQ(r.events, soft_one.events);
+        EXPECT_EQ(r.state, soft_one.state);
+      }
+      EXPECT_TRUE(std::count(soft_one.events.begin(), soft_one.events.end(), KeyEvent::soft_limit));
+      const MixResult life_one = run([] { return size_t{1}; }, false, true, hard);
+      const MixResult life_general = run([] { return size_t{1}; }, true, true, hard);
+      ASSERT_EQ(life_general.status.size(), life_one.status.size());
+      for (size_t i = 0; i < life_one.status.size(); ++i) {
+        SCOPED_TRACE("hard lifetime packet " + std::to_string(i));
+        EXPECT_EQ(life_general.status[i], life_one.status[i]);
+        EXPECT_EQ(to_hex(life_general.bytes[i]), to_hex(life_one.bytes[i]));
+        EXPECT_EQ(life_general.info[i].seq, life_one.info[i].seq);
+      }
+      EXPECT_EQ(life_general.events, life_one.events);
+      EXPECT_EQ(life_general.state, life_one.state);
+      std::set<Status> life_kinds(life_one.status.begin(), life_one.status.end());
+      EXPECT_TRUE(life_kinds.count(Status::key_expired));
     }
 }
 
@@ -1551,18 +1627,26 @@ TEST(EspBurst, SealBurstsMatchOneAtATime) {
       }
       // `general`: an SA with a soft packet lifetime of 1, never quiet, so
       // that every packet takes the general loop (the lean loop's reference).
-      auto run = [&](auto next_burst, bool general = false) {
+      // `with_meta`: pass the SealMeta (without: tunnel mode takes the next
+      // header from the inner version, transport mode refuses every packet).
+      // `hard`: a hard packet lifetime reached on the way (with `general`,
+      // the soft_limit event it queues is left out).
+      auto run = [&](auto next_burst, bool general = false, bool with_meta = true,
+                     uint64_t hard = kUnlimited) {
         Sadb tx;
         SaConfig sc = c;
         if (general) sc.lifetime.soft_records = 1;
+        sc.lifetime.hard_records = hard;
         EXPECT_EQ(tx.install(Direction::seal, sc), Status::ok);
+        drain(tx);
         std::vector<Buf> bufs = plain;
         std::vector<PacketView> views;
         for (Buf& b : bufs) views.push_back(b.view);
         size_t ok = 0;
         for (size_t at = 0; at < views.size();) {
           const size_t n = std::min(next_burst(), views.size() - at);
-          ok += tx.seal(0x5500, {views.data() + at, n}, {meta.data() + at, n});
+          ok += with_meta ? tx.seal(0x5500, {views.data() + at, n}, {meta.data() + at, n})
+                          : tx.seal(0x5500, {views.data() + at, n});
           at += n;
         }
         std::vector<std::string> out;
@@ -1575,6 +1659,10 @@ TEST(EspBurst, SealBurstsMatchOneAtATime) {
                       std::to_string(sa->counters().packets) + " bytes " +
                       std::to_string(sa->counters().bytes) + " dummy " +
                       std::to_string(sa->counters().dummy));
+        for (const KeyEvent& e : drain(tx))
+          if (e.kind != KeyEvent::soft_limit || !general)
+            out.push_back(std::string(to_string(e.kind)) + " " + std::to_string(e.records) + " " +
+                          std::to_string(e.bytes));
         return out;
       };
       const auto one = run([] { return size_t{1}; });
@@ -1585,6 +1673,15 @@ TEST(EspBurst, SealBurstsMatchOneAtATime) {
       EXPECT_EQ(some, one);
       EXPECT_EQ(run([] { return size_t{90}; }, true), one);
       EXPECT_EQ(run([] { return size_t{1}; }, true), one);
+      // Without SealMeta, and with a hard lifetime reached on the way: one at
+      // a time (seal_one) against bursts and the general loop.
+      const auto bare = run([] { return size_t{1}; }, false, false);
+      EXPECT_EQ(run([] { return size_t{90}; }, false, false), bare);
+      EXPECT_EQ(run([] { return size_t{1}; }, true, false), bare);
+      const auto hard = run([] { return size_t{1}; }, false, true, 30);
+      EXPECT_EQ(run([] { return size_t{90}; }, false, true, 30), hard);
+      EXPECT_EQ(run([] { return size_t{1}; }, true, true, 30), hard);
+      EXPECT_NE(hard, one);
       // The reference saw sealed packets and refusals.
       size_t sealed = 0;
       for (size_t i = 0; i + 1 < one.size(); ++i) sealed += one[i].rfind("ok ", 0) == 0;
