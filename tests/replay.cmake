@@ -25,5 +25,6 @@ if(RL_FUZZ)
     target_link_libraries(${name} PRIVATE rl_replay)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer ${RL_WARNINGS})
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    list(APPEND RL_REPLAY_FUZZ_TARGETS ${name})  # tests/CMakeLists.txt: fuzz_targets
   endforeach()
 endif()
