@@ -4,8 +4,16 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace rl::srtp_simd {
+
+// A 64-bit big-endian word (the halves of a counter block).
+inline uint64_t load_be64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
 
 // data ^= AES-CTR keystream, block i = E(rk, iv + offset/16 + i mod 2^128),
 // starting offset%16 bytes into the first block. rk: rounds+1 16-byte AES-NI

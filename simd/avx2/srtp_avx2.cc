@@ -198,12 +198,7 @@ void flush(const uint8_t* rk, int rounds, const __m256i* ctr, const Chunk* ch, i
 // path, which adds in 128 bits.
 constexpr size_t kTabBytes = sizeof(srtp_simd::kCtrTab.b);
 inline const uint8_t* tab() { return srtp_simd::kCtrTab.b[0]; }
-
-inline uint64_t load_be64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
+using srtp_simd::load_be64;
 
 // Counter blocks blk and blk + 1 (mod 2^128) after the IV hi ‖ lo, big-endian.
 inline __m256i counters2(uint64_t hi, uint64_t lo, uint64_t blk) {

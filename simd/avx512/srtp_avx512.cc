@@ -129,12 +129,7 @@ void flush(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch, i
 // low IV bits set) take the general counter path.
 using srtp_simd::kCtrTab;
 using srtp_simd::kTabChunks;
-
-inline uint64_t load_be64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
+using srtp_simd::load_be64;
 
 }  // namespace
 
