@@ -39,6 +39,29 @@ struct Input {
   uint16_t u16() { return static_cast<uint16_t>(byte() | byte() << 8); }
 };
 
+// The datagram targets (*_datagram_fuzz.cc): where each sealed packet was put
+// in a datagram, and the datagrams sent so far.
+struct Seg {
+  size_t off, idx;  // sealed[idx] was put at datagram offset `off`
+};
+
+struct Sent {
+  Bytes dg;
+  std::vector<Seg> segs;
+};
+
+// This round's datagram: with `again` (and a history), one sent before,
+// late or duplicated by the network; otherwise a new one from
+// compose(segs), which is kept in the history.
+template <class Compose>
+Sent next_datagram(Input& in, bool again, std::vector<Sent>& history, Compose&& compose) {
+  if (again && !history.empty()) return history[in.byte() % history.size()];
+  Sent s;
+  s.dg = compose(s.segs);
+  history.push_back(s);
+  return s;
+}
+
 inline bool debug() {
   static const bool on = std::getenv("RL_FUZZ_DEBUG") != nullptr;
   return on;

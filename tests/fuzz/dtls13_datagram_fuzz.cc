@@ -137,15 +137,6 @@ Sealed plaintext_record(Input& in) {
 
 // ---- The two receivers ---------------------------------------------------------
 
-struct Seg {
-  size_t off, idx;  // sealed[idx] was put at datagram offset `off`
-};
-
-struct Sent {
-  Bytes dg;
-  std::vector<Seg> segs;
-};
-
 void open_both(RecordProtection& ra, RecordProtection& rb, const Bytes& dg,
                const std::vector<Seg>& segs, std::vector<Sealed>& sealed, size_t room,
                size_t cid_len, bool cid_match) {
@@ -348,17 +339,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t d = 1 + in.byte() % 6; d > 0 && in.n > 0; --d) {
       const uint8_t r = in.byte();
       const size_t room = (r & 0xe0) == 0xe0 ? 1 + r % 4 : kOut;  // sometimes too little room
-      Bytes dg;
-      std::vector<Seg> segs;
-      if ((r & 0x18) == 0x18 && !history.empty()) {
-        // A datagram from before, again: late, or duplicated by the network.
-        const Sent& h = history[in.byte() % history.size()];
-        dg = h.dg;
-        segs = h.segs;
-      } else {
-        dg = compose_datagram(in, sealed, cursor, segs, tx_cid_len);
-        history.push_back({dg, segs});
-      }
+      const auto [dg, segs] = next_datagram(in, (r & 0x18) == 0x18, history, [&](std::vector<Seg>& segs) {
+        return compose_datagram(in, sealed, cursor, segs, tx_cid_len);
+      });
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu records placed, room %zu\n", round,
                      dg.size(), segs.size(), room);
