@@ -562,6 +562,28 @@ class PipeKeyUpdateTest : public PipeTest {
     std::vector<uint8_t> seen = std::vector<uint8_t>(1024, 0);  // of what it receives
   };
   int sender_ = -1;
+  int sockets_[4] = {-1, -1, -1, -1};  // A's and B's capture and delivery sockets
+  Side a_{}, b_{};
+
+  // A (two workers) and B (one worker, so both layouts run), wired through
+  // the test's sockets: the test carries the protected datagrams between
+  // them. The sockets are closed in TearDown.
+  void start_pair() {
+    sender_ = udp_socket();
+    for (int& fd : sockets_) fd = udp_socket();
+    const auto [cap_a, cap_b, recv_a, recv_b] = sockets_;
+    const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
+    const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
+    const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+    a_ = Side{ia, pa, wa, cap_a, recv_a, 0};
+    b_ = Side{ib, pb, wb, cap_b, recv_b, 1};
+  }
+  void TearDown() override {
+    PipeTest::TearDown();  // the pipes first
+    for (int fd : sockets_)
+      if (fd >= 0) close(fd);
+    if (sender_ >= 0) close(sender_);
+  }
 
   // n datagrams into x's plaintext port; returns what x put on the wire.
   std::vector<Bytes> through(Side& x, uint32_t n) {
@@ -601,13 +623,10 @@ class PipeKeyUpdateTest : public PipeTest {
 };
 
 TEST_P(PipeKeyUpdateTest, SighupUpdatesKeysRoundAfterRound) {
-  sender_ = udp_socket();
-  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
-  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
-  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
-  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  start_pair();
   ASSERT_EQ(pids_.size(), 2u);
-  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  Side& a = a_;
+  Side& b = b_;
   // Key generation per side (QUIC: both sides share it, the peer follows;
   // DTLS 1.3: updates of that side's epoch).
   uint64_t gen_a = 0, gen_b = 0;
@@ -688,7 +707,6 @@ TEST_P(PipeKeyUpdateTest, SighupUpdatesKeysRoundAfterRound) {
   EXPECT_EQ(ca["failed"], failed_at[0]);
   EXPECT_EQ(cb["failed"], failed_at[1]);
   EXPECT_GT(failed_at[0] + failed_at[1], 0u);
-  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
 // After a key update, tampered and forged packets of the new keys, and
@@ -696,13 +714,10 @@ TEST_P(PipeKeyUpdateTest, SighupUpdatesKeysRoundAfterRound) {
 // (no "peer updated keys" before the genuine packets arrive), and the
 // genuine packets open afterwards.
 TEST_P(PipeKeyUpdateTest, ForgedAfterUpdateDroppedAndCounted) {
-  sender_ = udp_socket();
-  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
-  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
-  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
-  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  start_pair();
   ASSERT_EQ(pids_.size(), 2u);
-  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  Side& a = a_;
+  Side& b = b_;
   const std::vector<Bytes> pre = through(a, 4);
   ASSERT_EQ(pre.size(), 4u);
   to_peer(a, b, pre, 0, 4, true);
@@ -731,7 +746,6 @@ TEST_P(PipeKeyUpdateTest, ForgedAfterUpdateDroppedAndCounted) {
   auto cb = exit_counters(b.idx, "rl-pipe: exit unprotect");
   EXPECT_EQ(cb["opened"], pre.size() + post.size());
   EXPECT_EQ(cb["failed"], 2 * post.size() + pre.size());
-  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
 // An update waits for what stands in for the acknowledgement rl-pipe does
@@ -741,13 +755,10 @@ TEST_P(PipeKeyUpdateTest, ForgedAfterUpdateDroppedAndCounted) {
 // current generation (RFC 9001 §6.1). The keys on the wire do not move
 // while it waits, and do once the condition holds.
 TEST_P(PipeKeyUpdateTest, UpdateWaitsForTheStandInAck) {
-  sender_ = udp_socket();
-  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
-  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
-  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
-  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  start_pair();
   ASSERT_EQ(pids_.size(), 2u);
-  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  Side& a = a_;
+  Side& b = b_;
   kill(pids_[a.idx], SIGHUP);
   ASSERT_TRUE(wait_log(a.idx, "rl-pipe: update waiting seal", 1)) << slurp(logs_[a.idx]);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -763,10 +774,7 @@ TEST_P(PipeKeyUpdateTest, UpdateWaitsForTheStandInAck) {
   for (const Bytes& w : second) EXPECT_EQ(phase_of(w, true), expect_phase(1));
   to_peer(a, b, first, 0, 1, true);
   to_peer(a, b, second, 0, 3, true);
-  if (!quic()) {
-    for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
-    return;
-  }
+  if (!quic()) return;
   ASSERT_TRUE(wait_log(b.idx, "rl-pipe: updated seal generation 1 (following the peer)", 1)) << slurp(logs_[b.idx]);
   // Second update: B has not sent anything under generation 1 yet.
   kill(pids_[a.idx], SIGHUP);
@@ -786,7 +794,6 @@ TEST_P(PipeKeyUpdateTest, UpdateWaitsForTheStandInAck) {
   for (const Bytes& w : third) EXPECT_EQ(phase_of(w, true), expect_phase(2));
   to_peer(a, b, third, 0, 3, true);
   ASSERT_TRUE(wait_log(b.idx, "rl-pipe: peer updated keys (open generation 2)", 1)) << slurp(logs_[b.idx]);
-  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
 // SRTP rekey by MKI (RFC 3711 §8.1) on SIGHUP, make-before-break: the key
@@ -820,13 +827,10 @@ class PipeSrtpRekeyTest : public PipeKeyUpdateTest {
 
 TEST_P(PipeSrtpRekeyTest, RekeyByMkiOnSighupMakeBeforeBreak) {
   write_mki_keys(1);
-  sender_ = udp_socket();
-  const int cap_a = udp_socket(), cap_b = udp_socket(), recv_a = udp_socket(), recv_b = udp_socket();
-  const uint16_t pa = free_port(), wa = free_port(), pb = free_port(), wb = free_port();
-  const size_t ia = start(true, pa, port_of(recv_a), wa, port_of(cap_a), {"--workers", "2"});
-  const size_t ib = start(false, pb, port_of(recv_b), wb, port_of(cap_b), {"--workers", "1"});
+  start_pair();
   ASSERT_EQ(pids_.size(), 2u);
-  Side a{ia, pa, wa, cap_a, recv_a, 0}, b{ib, pb, wb, cap_b, recv_b, 1};
+  Side& a = a_;
+  Side& b = b_;
   auto rekey = [&](uint32_t gen) {
     write_mki_keys(gen);
     const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
@@ -866,7 +870,6 @@ TEST_P(PipeSrtpRekeyTest, RekeyByMkiOnSighupMakeBeforeBreak) {
   EXPECT_EQ(cb["failed"], 4u);
   auto ca = exit_counters(a.idx, "rl-pipe: exit unprotect");
   EXPECT_EQ(ca["opened"], 4u);
-  for (int fd : {cap_a, cap_b, recv_a, recv_b, sender_}) close(fd);
 }
 
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
