@@ -1031,11 +1031,45 @@ size_t PacketProtection::open_chunks(std::span<Packet> packets) {
   return ok;
 }
 
+// The Destination Connection ID of a packet as the version-independent
+// invariants place it (RFC 8999 §5.1, §5.2): after a long header's length
+// byte, whatever the version; right after a short header's first byte, as
+// long as this connection's CIDs are. False when the packet is too short to
+// hold it.
+bool PacketProtection::dcid_of(const Packet& p, std::span<const uint8_t>& cid) const {
+  const uint8_t* d = p.view.buf + p.view.offset;
+  const size_t n = p.view.length;
+  if (n == 0) return false;
+  const size_t off = (d[0] & 0x80) != 0 ? 6 : 1;
+  if (n < off) return false;
+  const size_t len = (d[0] & 0x80) != 0 ? d[5] : short_dcid_len_;
+  if (len > n - off) return false;
+  cid = {d + off, len};
+  return true;
+}
+
+// RFC 9000 §12.2: senders MUST NOT coalesce packets with different
+// connection IDs, and receivers SHOULD ignore any packet in a datagram whose
+// DCID differs from the first packet's. Those get `malformed` without being
+// opened (no AEAD, so no integrity-limit count, no state change); the others
+// open in runs between them, usually one burst for the whole datagram.
 size_t PacketProtection::open_datagram(std::span<uint8_t> datagram, std::span<Packet> out,
                                        size_t* count) {
   const size_t n = split_datagram(datagram, out, grease_quic_bit_);
   if (count != nullptr) *count = n;
-  return open(out.first(n));
+  std::span<const uint8_t> first;
+  if (n < 2 || !dcid_of(out[0], first)) return open(out.first(n));
+  size_t ok = 0, run = 0;
+  for (size_t i = 1; i < n; ++i) {
+    std::span<const uint8_t> cid;
+    if (!dcid_of(out[i], cid) ||
+        (cid.size() == first.size() && std::memcmp(cid.data(), first.data(), cid.size()) == 0))
+      continue;
+    ok += open(out.subspan(run, i - run));
+    out[i].view.status = Status::malformed;
+    run = i + 1;
+  }
+  return ok + open(out.subspan(run, n - run));
 }
 
 void PacketProtection::count_auth_failure(Side& s, Gen* g) {

@@ -201,7 +201,9 @@ class PacketProtection {
   // Returns how many packets are ok; each packet has its own Status.
   size_t seal(std::span<Packet> packets);
   size_t open(std::span<Packet> packets);
-  // Splits `datagram` into `out` with split_datagram, then opens them.
+  // Splits `datagram` into `out` with split_datagram, then opens them; a
+  // packet whose Destination Connection ID differs from the first packet's is
+  // `malformed` and not opened (RFC 9000 §12.2).
   size_t open_datagram(std::span<uint8_t> datagram, std::span<Packet> out, size_t* count);
 
   bool poll_event(KeyEvent& e) { return events_.poll(e); }
@@ -334,6 +336,7 @@ class PacketProtection {
   uint64_t largest_ack_sent_ = 0;
   KeyUpdateError key_update_error_ = KeyUpdateError::none;
   uint64_t now() const { return uses_clock_ ? clock_.read() : 0; }
+  bool dcid_of(const Packet& p, std::span<const uint8_t>& cid) const;
 };
 
 // Splits a datagram into its coalesced packets (RFC 9000 §12.2): each long

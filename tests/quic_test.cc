@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -2010,6 +2011,86 @@ TEST(QuicDatagram, GreasedLongHeaderIsFramedByItsLength) {
     Packet out[4];
     EXPECT_EQ(split_datagram(d, out), 1u);
     EXPECT_EQ(split_datagram(d, out, true), 2u);
+  }
+}
+// RFC 9000 §12.2: a packet coalesced behind the first one with another
+// Destination Connection ID is ignored (`malformed`, not opened), even when
+// it would authenticate; the packets around it still open.
+TEST(QuicDatagram, PacketWithAnotherDcidIsIgnored) {
+  for (Version v : {Version::v1, Version::v2}) {
+    SCOPED_TRACE(v == Version::v1 ? "v1" : "v2");
+    const Bytes odcid = test::random_bytes(8, 911);
+    const Bytes hs = test::random_bytes(32, 912), ap = test::random_bytes(32, 913);
+    const Bytes cid = test::random_bytes(6, 914);
+    // Three senders with the same keys; only their DCIDs differ.
+    auto sender = [&](const Bytes& dcid) {
+      auto c = std::make_unique<PacketProtection>(v);
+      EXPECT_EQ(c->install_initial(v, odcid, false), Status::ok);
+      EXPECT_EQ(c->install(Level::handshake, Direction::seal, Suite::aes128_gcm, hs), Status::ok);
+      EXPECT_EQ(c->install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, ap), Status::ok);
+      EXPECT_EQ(c->set_dcid(dcid), Status::ok);
+      return c;
+    };
+    auto ours = sender(cid);
+    Bytes same_len = cid;
+    same_len[5] ^= 1;
+    auto other = sender(same_len), longer = sender(test::random_bytes(8, 915));
+    auto seal = [](PacketProtection& c, Level l, uint8_t fill) {
+      Buf b(Bytes(60, fill), l);
+      EXPECT_EQ(c.seal({&b.pkt, 1}), 1u);
+      return b.bytes();
+    };
+    const Bytes initial = seal(*ours, Level::initial, 0xa1);
+    const Bytes one_rtt = seal(*ours, Level::one_rtt, 0xc3);
+    for (PacketProtection* stranger : {other.get(), longer.get()}) {
+      const Bytes foreign = seal(*stranger, Level::handshake, 0xb2);
+      for (bool grease : {false, true}) {
+        PacketProtection server(v);
+        ASSERT_EQ(server.install_initial(v, odcid, true), Status::ok);
+        ASSERT_EQ(server.install(Level::handshake, Direction::open, Suite::aes128_gcm, hs), Status::ok);
+        ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, ap), Status::ok);
+        ASSERT_EQ(server.set_short_dcid_length(cid.size()), Status::ok);
+        server.set_grease_quic_bit(grease);
+        Bytes dgram = initial;
+        dgram.insert(dgram.end(), foreign.begin(), foreign.end());
+        dgram.insert(dgram.end(), one_rtt.begin(), one_rtt.end());
+        Bytes d = dgram;
+        Packet out[4];
+        size_t n = 0;
+        EXPECT_EQ(server.open_datagram(d, out, &n), 2u);
+        ASSERT_EQ(n, 3u);
+        EXPECT_EQ(out[0].status(), Status::ok);
+        EXPECT_EQ(out[1].status(), Status::malformed);
+        EXPECT_EQ(out[2].status(), Status::ok);
+        EXPECT_EQ(Bytes(out[2].view.data(), out[2].view.data() + out[2].view.length), Bytes(60, 0xc3));
+        EXPECT_TRUE(std::equal(foreign.begin(), foreign.end(), d.begin() + initial.size()));
+        EXPECT_FALSE(server.has_received(Space::handshake));
+        EXPECT_EQ(server.auth_failures(), 0u);
+        // The same packet alone, or first in its datagram, opens: the rule
+        // is about the datagram, not the packet.
+        Bytes alone = foreign;
+        Packet one[1];
+        EXPECT_EQ(server.open_datagram(alone, one, &n), 1u);
+      }
+    }
+    // Zero padding after the packets (a short header by its first bit) is
+    // not a packet of this connection either: no AEAD runs on it, so it
+    // costs nothing from the integrity limit even when the fixed bit may be
+    // greased (RFC 9287). With zero-length CIDs it cannot be told apart and
+    // fails as a packet (as before).
+    PacketProtection server(v);
+    ASSERT_EQ(server.install_initial(v, odcid, true), Status::ok);
+    ASSERT_EQ(server.install(Level::one_rtt, Direction::open, Suite::aes128_gcm, ap), Status::ok);
+    ASSERT_EQ(server.set_short_dcid_length(cid.size()), Status::ok);
+    server.set_grease_quic_bit(true);
+    Bytes d = initial;
+    d.resize(d.size() + 200, 0);
+    Packet out[4];
+    size_t n = 0;
+    EXPECT_EQ(server.open_datagram(d, out, &n), 1u);
+    ASSERT_EQ(n, 2u);
+    EXPECT_EQ(out[1].status(), Status::malformed);
+    EXPECT_EQ(server.auth_failures(), 0u);
   }
 }
 }  // namespace

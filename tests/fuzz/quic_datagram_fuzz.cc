@@ -13,7 +13,8 @@
 // datagram: a flipped bit, a cut, or a long header's Length field
 // rewritten; now and then a whole datagram from before arrives again. Two servers with the same keys open each datagram:
 // A with open_datagram, B by frame() below and open() of one packet at a
-// time. Any difference aborts: how many packets were found, where each
+// time, skipping the packets whose Destination Connection ID differs from
+// the first packet's (RFC 9000 §12.2: ignored). Any difference aborts: how many packets were found, where each
 // starts and ends, its status, packet number, length, key phase, the bytes
 // of the datagram afterwards, the largest packet number of each space, key
 // generations, counters and failure counts.
@@ -115,6 +116,20 @@ Frame frame(const uint8_t* d, size_t rest, bool grease) {
   return Frame{p + w + static_cast<size_t>(v), p, w};
 }
 
+// The Destination Connection ID of the packet at d[0..rest) by the
+// version-independent invariants (RFC 8999 §5.1, §5.2): a long header of any
+// version says its length in byte 5; a short header's is `short_len` bytes
+// (what the connection chose) after byte 0. False when it does not fit.
+bool dcid(const uint8_t* d, size_t rest, size_t short_len, Bytes& out) {
+  const bool is_long = (d[0] & 0x80) != 0;
+  const size_t at = is_long ? 6 : 1;
+  if (rest < at) return false;
+  const size_t len = is_long ? d[5] : short_len;
+  if (rest - at < len) return false;
+  out.assign(d + at, d + at + len);
+  return true;
+}
+
 // ---- The sender --------------------------------------------------------------
 
 Sealed seal_packet(PacketProtection& tx, Input& in, uint32_t serial) {
@@ -172,7 +187,7 @@ void expect_same_state(const PacketProtection& a, const PacketProtection& b, int
 // Opens datagram `dg` (built from `segs`) on A and B, compares, and checks the model.
 void open_both(PacketProtection& ra, PacketProtection& rb, const Bytes& dg,
                const std::vector<Seg>& segs, std::vector<Sealed>& sealed, size_t room,
-               bool grease, int64_t& fail_delta) {
+               bool grease, size_t cid_len, int64_t& fail_delta) {
   // A: the library walks the datagram and opens what it found as one burst.
   Bytes da = dg;
   Packet pa[kOut];
@@ -201,6 +216,10 @@ void open_both(PacketProtection& ra, PacketProtection& rb, const Bytes& dg,
                    db[fb[i].off]);
   }
   RL_FUZZ_CHECK(found == fb.size());
+  // RFC 9000 §12.2: a packet whose DCID differs from the first packet's is
+  // ignored (B does not open it; A must say `malformed` and change nothing).
+  Bytes first_cid;
+  const bool first_has_cid = !fb.empty() && dcid(db.data(), fb[0].len, cid_len, first_cid);
   bool space_ok[3] = {};  // a packet of this space opened earlier in this datagram (on B)
   for (size_t i = 0; i < fb.size(); ++i) {
     B& f = fb[i];
@@ -209,7 +228,12 @@ void open_both(PacketProtection& ra, PacketProtection& rb, const Bytes& dg,
                         static_cast<uint32_t>(f.len)};
     const uint64_t rgen = rb.generation(Direction::open);
     const bool had_prev = rb.has_previous();
-    ok_b += rb.open({&p, 1});
+    Bytes cid;
+    const bool ignored = i > 0 && first_has_cid && dcid(db.data() + f.off, f.len, cid_len, cid) && cid != first_cid;
+    if (ignored)
+      p.view.status = Status::malformed;
+    else
+      ok_b += rb.open({&p, 1});
     const Packet& q = pa[i];
     if (debug())
       std::fprintf(stderr, "  [%zu] off %zu len %zu: A %s pn %llu | B %s pn %llu\n", i, f.off, f.len,
@@ -254,7 +278,7 @@ void open_both(PacketProtection& ra, PacketProtection& rb, const Bytes& dg,
         const Sealed& s = sealed[seg->idx];
         const bool keys = s.level != Level::one_rtt || s.gen == rgen || s.gen == rgen + 1 ||
                           (s.gen + 1 == rgen && had_prev);
-        RL_FUZZ_CHECK(s.opened || !keys);  // intact, first time, keys there: must open
+        RL_FUZZ_CHECK(s.opened || !keys || ignored);  // intact, first time, keys there: must open
       }
       continue;
     }
@@ -415,7 +439,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu packets placed, room %zu\n", round,
                      dg.size(), segs.size(), room);
-      open_both(ra, rb, dg, segs, sealed, room, grease, fail_delta);
+      open_both(ra, rb, dg, segs, sealed, room, grease, dcid_len, fail_delta);
     }
   }
   return 0;
