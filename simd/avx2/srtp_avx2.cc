@@ -23,6 +23,7 @@
 
 #include "simd/cpu.h"
 #include "simd/sha1_shani.h"
+#include "simd/srtp_ctr.h"
 
 namespace rl::avx2 {
 
@@ -75,12 +76,7 @@ __attribute__((always_inline)) inline void xor_part(uint8_t* p, __m256i ks, uint
 // ---------------------------------------------------------------------------
 // AES-CTR
 
-constexpr int kMaxChunks = 12;  // YMMs in flight (24 blocks)
-
-struct Chunk {
-  uint8_t* p;
-  uint32_t n;  // 1..32 bytes
-};
+using srtp_simd::Chunk;  // 1..32 bytes
 
 inline __m256i bcast_key(const uint8_t* rk) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rk)));
@@ -210,76 +206,27 @@ inline __m256i counters2(uint64_t hi, uint64_t lo, uint64_t blk) {
                            static_cast<long long>(__builtin_bswap64(static_cast<uint64_t>(c0 >> 64))));
 }
 
+// The tier for srtp_simd::ctr_walk (simd/srtp_ctr.h).
+struct Ctr256 {
+  using V = __m256i;
+  static constexpr int kMaxChunks = 12;  // YMMs in flight (24 blocks)
+  static V bcast(const uint8_t* p) { return bcast_key(p); }
+  static V row(const uint8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static V xor_(V a, V b) { return _mm256_xor_si256(a, b); }
+  static __m128i lo(V v) { return _mm256_castsi256_si128(v); }
+  struct Ctr {
+    uint64_t hi, lo;
+    explicit Ctr(const uint8_t* iv) : hi(load_be64(iv)), lo(load_be64(iv + 8)) {}
+    V at(uint64_t blk) const { return counters2(hi, lo, blk); }
+  };
+  static void flush(const uint8_t* rk, int rounds, const V* ctr, const Chunk* ch, int k) {
+    avx2::flush(rk, rounds, ctr, ch, k);
+  }
+};
+
 }  // namespace
 
-void srtp_ctr_xor(const CtrJob* jobs, size_t n) {
-  __m256i ctr[kMaxChunks];
-  Chunk ch[kMaxChunks];
-  int k = 0;
-  const uint8_t* cur_rk = nullptr;
-  int cur_rounds = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const CtrJob& j = jobs[i];
-    if (j.len == 0) continue;
-    if (k != 0 && j.rk != cur_rk) {
-      flush(cur_rk, cur_rounds, ctr, ch, k);
-      k = 0;
-    }
-    cur_rk = j.rk;
-    cur_rounds = j.rounds;
-    uint8_t* p = j.data;
-    size_t left = j.len;
-    auto push = [&](__m256i c, uint32_t m) {  // one chunk of m bytes at p
-      ctr[k] = c;
-      ch[k] = Chunk{p, m};
-      if (++k == kMaxChunks) {
-        flush(cur_rk, cur_rounds, ctr, ch, k);
-        k = 0;
-      }
-      p += m;
-      left -= m;
-    };
-    const __m256i k0 = bcast_key(j.rk);
-    if (j.offset == 0 && (j.iv[14] | j.iv[15]) == 0 && left <= kTabBytes) {
-      // The usual SRTP job: counter blocks from the table.
-      const __m256i iv = _mm256_xor_si256(
-          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(j.iv))), k0);
-      const uint8_t* row = tab();
-      while (left != 0) {  // (push() advances p and left)
-        push(_mm256_xor_si256(iv, _mm256_load_si256(reinterpret_cast<const __m256i*>(row))),
-             left < 32 ? static_cast<uint32_t>(left) : 32u);
-        row += 32;
-      }
-      continue;
-    }
-    const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
-    uint64_t blk = j.offset / 16;
-    const unsigned skip = static_cast<unsigned>(j.offset % 16);
-    if (skip != 0) {
-      // Start inside a block: that block on its own, its tail used.
-      __m128i x = _mm_xor_si128(_mm256_castsi256_si128(counters2(hi, lo, blk)),
-                                _mm256_castsi256_si128(k0));
-      for (int r = 1; r < j.rounds; ++r) {
-        x = _mm_aesenc_si128(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(j.rk + 16 * r)));
-      }
-      x = _mm_aesenclast_si128(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(j.rk + 16 * j.rounds)));
-      alignas(16) uint8_t ks[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(ks), x);
-      const size_t take = left < 16 - skip ? left : 16 - skip;
-      for (size_t t = 0; t < take; ++t) p[t] ^= ks[skip + t];
-      OPENSSL_cleanse(ks, sizeof ks);
-      x = _mm_setzero_si128();
-      p += take;
-      left -= take;
-      ++blk;
-    }
-    while (left != 0) {
-      push(_mm256_xor_si256(counters2(hi, lo, blk), k0), left < 32 ? static_cast<uint32_t>(left) : 32u);
-      blk += 2;
-    }
-  }
-  if (k != 0) flush(cur_rk, cur_rounds, ctr, ch, k);
-}
+void srtp_ctr_xor(const CtrJob* jobs, size_t n) { srtp_simd::ctr_walk<Ctr256>(jobs, n); }
 
 // ---------------------------------------------------------------------------
 // HMAC-SHA1

@@ -35,6 +35,7 @@
 
 #include "simd/cpu.h"
 #include "simd/sha1_shani.h"
+#include "simd/srtp_ctr.h"
 
 
 namespace rl::avx512 {
@@ -49,12 +50,7 @@ bool srtp_kernels_supported() {
 
 namespace {
 
-constexpr int kMaxChunks = 8;  // ZMMs in flight (32 blocks)
-
-struct Chunk {
-  uint8_t* p;
-  uint32_t n;  // 1..64 bytes
-};
+using srtp_simd::Chunk;  // 1..64 bytes
 
 // Big-endian counter block for each 128-bit lane from a little-endian lane
 // value (low qword = low 64 bits of the counter).
@@ -124,84 +120,38 @@ void flush(const uint8_t* rk, int rounds, const __m512i* ctr, const Chunk* ch, i
   }
 }
 
-// SRTP's counter blocks: srtp_simd::kCtrTab (simd/srtp_jobs.h); a 64-byte
-// row is one chunk. Other jobs (an offset, as RFC 6904 and cryptex use; or
-// low IV bits set) take the general counter path.
-using srtp_simd::kCtrTab;
-using srtp_simd::kTabChunks;
 using srtp_simd::load_be64;
+
+// 128-bit counter hi ‖ lo in every lane, little-endian (for counters()).
+inline __m512i counter_base(const uint8_t* iv) {
+  const uint64_t hi = load_be64(iv), lo = load_be64(iv + 8);
+  return _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
+                          static_cast<long long>(hi), static_cast<long long>(lo),
+                          static_cast<long long>(hi), static_cast<long long>(lo),
+                          static_cast<long long>(hi), static_cast<long long>(lo));
+}
+
+// The tier for srtp_simd::ctr_walk (simd/srtp_ctr.h).
+struct Ctr512 {
+  using V = __m512i;
+  static constexpr int kMaxChunks = 8;  // ZMMs in flight (32 blocks)
+  static V bcast(const uint8_t* p) { return round_key0(p); }
+  static V row(const uint8_t* p) { return _mm512_load_si512(p); }
+  static V xor_(V a, V b) { return _mm512_xor_si512(a, b); }
+  static __m128i lo(V v) { return _mm512_castsi512_si128(v); }
+  struct Ctr {
+    __m512i base;
+    explicit Ctr(const uint8_t* iv) : base(counter_base(iv)) {}
+    V at(uint64_t blk) const { return to_be(counters(base, blk)); }
+  };
+  static void flush(const uint8_t* rk, int rounds, const V* ctr, const Chunk* ch, int k) {
+    avx512::flush(rk, rounds, ctr, ch, k);
+  }
+};
 
 }  // namespace
 
-void aes_ctr_xor(const CtrJob* jobs, size_t n) {
-  __m512i ctr[kMaxChunks];
-  Chunk ch[kMaxChunks];
-  int k = 0;
-  const uint8_t* cur_rk = nullptr;
-  int cur_rounds = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const CtrJob& j = jobs[i];
-    if (j.len == 0) continue;
-    if (k != 0 && j.rk != cur_rk) {
-      flush(cur_rk, cur_rounds, ctr, ch, k);
-      k = 0;
-    }
-    cur_rk = j.rk;
-    cur_rounds = j.rounds;
-    uint8_t* p = j.data;
-    size_t left = j.len;
-    auto push = [&](__m512i c, uint32_t m) {  // one chunk of m bytes at p
-      ctr[k] = c;
-      ch[k] = Chunk{p, m};
-      if (++k == kMaxChunks) {
-        flush(cur_rk, cur_rounds, ctr, ch, k);
-        k = 0;
-      }
-      p += m;
-      left -= m;
-    };
-    if (j.offset == 0 && (j.iv[14] | j.iv[15]) == 0 && (left + 63) / 64 <= kTabChunks) {
-      // The usual SRTP job: counter blocks from the table.
-      const __m512i iv = _mm512_xor_si512(
-          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(j.iv))),
-          round_key0(j.rk));
-      const uint8_t* row = kCtrTab.b[0];
-      while (left != 0) {  // (push() advances p and left)
-        push(_mm512_xor_si512(iv, _mm512_load_si512(row)), left < 64 ? static_cast<uint32_t>(left) : 64u);
-        row += 64;
-      }
-      continue;
-    }
-    const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
-    const __m512i base = _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
-                                          static_cast<long long>(hi), static_cast<long long>(lo),
-                                          static_cast<long long>(hi), static_cast<long long>(lo),
-                                          static_cast<long long>(hi), static_cast<long long>(lo));
-    const __m512i k0 = round_key0(j.rk);
-    uint64_t blk = j.offset / 16;
-    const unsigned skip = static_cast<unsigned>(j.offset % 16);
-    if (skip != 0) {
-      // Start inside a block: one block on its own, its tail used.
-      __m512i c = _mm512_xor_si512(to_be(counters(base, blk)), k0);
-      alignas(64) uint8_t ks[64];
-      Chunk tmp{ks, 16};
-      std::memset(ks, 0, sizeof ks);
-      run_chunks<1>(j.rk, j.rounds, &c, &tmp);
-      const size_t take = left < 16 - skip ? left : 16 - skip;
-      for (size_t t = 0; t < take; ++t) p[t] ^= ks[skip + t];
-      OPENSSL_cleanse(ks, sizeof ks);
-      p += take;
-      left -= take;
-      ++blk;
-    }
-    while (left != 0) {
-      push(_mm512_xor_si512(to_be(counters(base, blk)), k0),
-           left < 64 ? static_cast<uint32_t>(left) : 64u);
-      blk += 4;
-    }
-  }
-  if (k != 0) flush(cur_rk, cur_rounds, ctr, ch, k);
-}
+void aes_ctr_xor(const CtrJob* jobs, size_t n) { srtp_simd::ctr_walk<Ctr512>(jobs, n); }
 
 // ---------------------------------------------------------------------------
 // HMAC-SHA1
@@ -660,11 +610,7 @@ inline void ctr_chunk(const uint8_t* rk, int rounds, __m512i base, size_t at, ui
 
 template <bool kSeal>
 void cm_hmac_one(const CmHmacJob& j, uint8_t* ks) {
-  const uint64_t hi = load_be64(j.iv), lo = load_be64(j.iv + 8);
-  const __m512i base = _mm512_set_epi64(static_cast<long long>(hi), static_cast<long long>(lo),
-                                        static_cast<long long>(hi), static_cast<long long>(lo),
-                                        static_cast<long long>(hi), static_cast<long long>(lo),
-                                        static_cast<long long>(hi), static_cast<long long>(lo));
+  const __m512i base = counter_base(j.iv);
   sha1ni::cm_hmac_one<kSeal>(
       j, ks,
       [&](size_t at, uint8_t* dst, uint32_t n) { ctr_chunk<kSeal>(j.rk, j.rounds, base, at, dst, n); },
