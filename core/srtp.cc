@@ -992,23 +992,25 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     // A lone packet runs keystream and tag stitched in one kernel: one SHA-1
     // stream is latency bound and the AES work fits in its gaps.
     Waiting& c0 = b.cm[0];
-    const bool one = b.nc == 1 && c0.encrypts && !c0.cryptex &&
-                     detail::cm_hmac_one_active(c0.d->cm) &&
-                     (sealing || c0.auth_len - c0.enc_from <= detail::kOneMaxPayload);
+    const detail::SimdKernels* one =
+        b.nc == 1 && c0.encrypts && !c0.cryptex &&
+                (sealing || c0.auth_len - c0.enc_from <= detail::kOneMaxPayload)
+            ? detail::cm_hmac_one_kernels(c0.d->cm)
+            : nullptr;
     size_t nj = 0;
-    if (one) {
+    if (one != nullptr) {
       uint8_t iv[16];
       cm_iv(c0.d->salt, c0.h.ssrc, c0.index, iv);
       uint8_t* p = c0.pkt->data();
       if (sealing) {
-        detail::cm_seal_one(c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
+        detail::cm_seal_one(*one, c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
                             b.tags[0]);
       } else {
         const size_t plen = c0.auth_len - c0.enc_from;
-        detail::cm_open_one(c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
+        detail::cm_open_one(*one, c0.d->cm, iv, c0.d->mac, p, c0.auth_len, c0.enc_from, c0.word,
                             b.tags[0], b.ks);
         c0.good = CRYPTO_memcmp(b.tags[0], p + c0.tag_at, c0.tag_len) == 0;
-        if (c0.good) detail::xor_into(p + c0.enc_from, b.ks, plen);
+        if (c0.good) detail::xor_into(*one, p + c0.enc_from, b.ks, plen);
         OPENSSL_cleanse(b.ks, (plen + 63) & ~size_t{63});
       }
     } else {

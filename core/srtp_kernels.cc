@@ -2,7 +2,6 @@
 // srtp_kernels.h for why these two sit behind their own interface.
 #include "core/srtp_kernels.h"
 
-#include <atomic>
 #include <cstring>
 
 #include <openssl/mem.h>
@@ -15,8 +14,6 @@
 
 namespace rl::srtp::detail {
 
-namespace {
-
 // A tier's SRTP kernels (simd/srtp_jobs.h jobs, the same for every tier).
 struct SimdKernels {
   Backend tier;
@@ -27,22 +24,14 @@ struct SimdKernels {
   void (*xor_into)(uint8_t*, const uint8_t*, size_t);
 };
 
+namespace {
+
 #if defined(__x86_64__)
 constexpr SimdKernels kAvx512{Backend::avx512,       avx512::aes_ctr_xor,   avx512::hmac_sha1,
                               avx512::cm_hmac_seal1, avx512::cm_hmac_open1, avx512::xor_into};
 constexpr SimdKernels kAvx2{Backend::avx2,           avx2::srtp_ctr_xor,       avx2::srtp_hmac_sha1,
                             avx2::srtp_cm_hmac_seal1, avx2::srtp_cm_hmac_open1, avx2::srtp_xor_into};
 #endif
-
-// The kernels simd_kernels() found last (never reset to null). A lone
-// packet's cm_seal_one / cm_open_one + xor_into follow cm_hmac_one_active()
-// and run these instead of asking for the active backend again: that lookup
-// (a call into simd/backend.cc, ~1.5-3 ns) twice more per packet cost the
-// avx512 lone-packet rows ~2-3%. The backend is one per process and is not
-// changed while a data path runs (simd/backend.h), so these are the active
-// tier's kernels. Stored only when it changes: the cache line stays shared
-// between threads.
-std::atomic<const SimdKernels*> g_last{nullptr};
 
 // The kernels of the active backend when it has them and this CPU runs them
 // (VAES + SHA-NI besides the tier itself), else nullptr: BoringSSL. One
@@ -56,20 +45,10 @@ const SimdKernels* simd_kernels() {
   };
   static_assert(static_cast<int>(Backend::portable) == 0 && static_cast<int>(Backend::avx2) == 1 &&
                 static_cast<int>(Backend::avx512) == 2);
-  const SimdKernels* s = by_backend[static_cast<int>(active_backend())];
-  if (s != nullptr && g_last.load(std::memory_order_relaxed) != s) {
-    g_last.store(s, std::memory_order_relaxed);
-  }
-  return s;
+  return by_backend[static_cast<int>(active_backend())];
 #else
   return nullptr;
 #endif
-}
-
-// For the calls after cm_hmac_one_active() said yes.
-const SimdKernels& lone_kernels() {
-  const SimdKernels* s = g_last.load(std::memory_order_relaxed);
-  return s != nullptr ? *s : *simd_kernels();
 }
 
 }  // namespace
@@ -257,26 +236,29 @@ void hmac_sha1_tags(std::span<const TagJob> jobs) {
   if (k != 0) s->hmac(hj, k);
 }
 
-bool cm_hmac_one_active(const CmKey& k) { return k.rounds != 0 && simd_kernels_active(); }
-
-// The three calls below run only after cm_hmac_one_active() said yes
-// (core/srtp.cc), so lone_kernels() are the active tier's.
-void cm_seal_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, uint8_t* msg,
-                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]) {
-  srtp_simd::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
-  std::memcpy(j.iv, iv, 16);
-  lone_kernels().seal1(j);
+const SimdKernels* cm_hmac_one_kernels(const CmKey& k) {
+  return k.rounds != 0 ? simd_kernels() : nullptr;
 }
 
-void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, const uint8_t* msg,
-                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20], uint8_t* ks) {
+void cm_seal_one(const SimdKernels& s, const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac,
+                 uint8_t* msg, size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]) {
+  srtp_simd::CmHmacJob j{k.rk, k.rounds, {}, msg, mlen, hdr, roc, 4, mac.inner.h, mac.outer.h, out};
+  std::memcpy(j.iv, iv, 16);
+  s.seal1(j);
+}
+
+void cm_open_one(const SimdKernels& s, const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac,
+                 const uint8_t* msg, size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20],
+                 uint8_t* ks) {
   // The open kernel only reads msg.
   srtp_simd::CmHmacJob j{k.rk,          k.rounds, {}, const_cast<uint8_t*>(msg), mlen, hdr, roc, 4,
                          mac.inner.h, mac.outer.h, out};
   std::memcpy(j.iv, iv, 16);
-  lone_kernels().open1(j, ks);
+  s.open1(j, ks);
 }
 
-void xor_into(uint8_t* data, const uint8_t* ks, size_t len) { lone_kernels().xor_into(data, ks, len); }
+void xor_into(const SimdKernels& s, uint8_t* data, const uint8_t* ks, size_t len) {
+  s.xor_into(data, ks, len);
+}
 
 }  // namespace rl::srtp::detail

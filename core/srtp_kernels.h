@@ -72,18 +72,23 @@ void hmac_sha1_tags(std::span<const TagJob> jobs);
 // One packet of an AES-CM + HMAC-SHA1 profile on the SIMD tier, keystream
 // stitched with the tag (a lone SHA-1 stream is latency bound; the AES work
 // runs in its gaps). msg[0, mlen) is header msg[0, hdr) ‖ payload; the tag is
-// HMAC-SHA1(mac, msg ‖ roc). Use only when cm_hmac_one_active(k).
+// HMAC-SHA1(mac, msg ‖ roc). The caller asks cm_hmac_one_kernels() once and
+// hands its answer to the calls that follow (one backend lookup a packet).
 inline constexpr size_t kOneMaxPayload = 2048;  // open: size of the keystream buffer
-bool cm_hmac_one_active(const CmKey& k);
+struct SimdKernels;  // a tier's kernel table (core/srtp_kernels.cc)
+// The active tier's kernels when they can run key k, else nullptr (BoringSSL).
+const SimdKernels* cm_hmac_one_kernels(const CmKey& k);
 // Seal: payload ^= keystream (offset 0), then out = tag over the ciphertext.
-void cm_seal_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, uint8_t* msg,
-                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]);
+void cm_seal_one(const SimdKernels& s, const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac,
+                 uint8_t* msg, size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20]);
 // Open: out = tag over msg as it arrived (msg unchanged); ks = the payload's
 // keystream (mlen - hdr <= kOneMaxPayload; ks holds kOneMaxPayload bytes),
 // to be applied with xor_into() only if the tag matches.
-void cm_open_one(const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac, const uint8_t* msg,
-                 size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20], uint8_t* ks);
-void xor_into(uint8_t* data, const uint8_t* ks, size_t len);
+void cm_open_one(const SimdKernels& s, const CmKey& k, const uint8_t iv[16], const HmacSha1Key& mac,
+                 const uint8_t* msg, size_t mlen, size_t hdr, const uint8_t roc[4], uint8_t out[20],
+                 uint8_t* ks);
+// data[0, len) ^= ks[0, len) with tier s.
+void xor_into(const SimdKernels& s, uint8_t* data, const uint8_t* ks, size_t len);
 
 // Whether the calls above run the SIMD kernels now (active backend avx512 or
 // avx2 on a CPU with VAES + SHA-NI), and which tier's: Backend::portable
