@@ -59,6 +59,21 @@ std::vector<Backend> simd_tiers() {
 #define RL_REQUIRE_SIMD_TIER()                                                     \
   if (simd_tiers().empty()) GTEST_SKIP() << "no SIMD tier supported on this CPU/build"
 
+// Runs body(tier, r) once per SIMD tier this CPU runs, under the tier's name
+// and with r seeded alike, so every tier sees the same inputs. Skips the test
+// when there is no tier; stops after a tier's fatal failure (an ASSERT in body
+// ends only that call).
+template <class F>
+void for_each_tier(uint64_t seed, F&& body) {
+  RL_REQUIRE_SIMD_TIER();
+  for (Backend t : simd_tiers()) {
+    SCOPED_TRACE(to_string(t));
+    Rng r{seed};
+    body(*backend_ops_for(t), r);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 constexpr size_t kGuard = 32;
 
 // One packet laid out in its own buffer, at an arbitrary misalignment, with
@@ -230,11 +245,7 @@ bool check_burst(const BackendOps& tier, Rng& r, std::vector<Packet>& mine,
 // Every payload length 0..1024 with AAD lengths 0..64, then random lengths up
 // to 16400, then AAD lengths up to 1100, through every tier; about a fifth of the cases also forge one bit.
 TEST(SimdDiff, LengthsAndAad) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0001};
+  for_each_tier(0x5eed0001, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/false);
     size_t cases = 0;
     const size_t reps = long_run() ? 20 : 1;
@@ -256,8 +267,8 @@ TEST(SimdDiff, LengthsAndAad) {
                             r.below(5) == 0));
       ++cases;
     }
-    std::printf("[ %s ] %zu single-packet cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu single-packet cases\n", tier.name, cases);
+  });
 }
 
 // The single-packet kernel works in 512-byte chunks whose GHASH is stitched
@@ -266,11 +277,7 @@ TEST(SimdDiff, LengthsAndAad) {
 // every AAD shape that takes a different grouping (none, joins the first
 // chunk, hashed on its own).
 TEST(SimdDiff, ChunkBoundaries) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0007};
+  for_each_tier(0x5eed0007, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/false);
     size_t cases = 0;
     for (size_t k = 1; k <= 33; ++k)
@@ -280,8 +287,8 @@ TEST(SimdDiff, ChunkBoundaries) {
           ASSERT_TRUE(check_one(tier, r, pool.pick(r), aad, len, true)) << "len " << len;
           ++cases;
         }
-    std::printf("[ %s ] %zu chunk-boundary cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu chunk-boundary cases\n", tier.name, cases);
+  });
 }
 
 // The same coverage for ChaCha20-Poly1305 alone (full and truncated tags):
@@ -290,11 +297,7 @@ TEST(SimdDiff, ChunkBoundaries) {
 // 16400, long AAD; then ChaCha20-only bursts to the bounded budget (>= 200,000
 // cases per tier; RL_SIMD_LONG=1 for >= 10^7).
 TEST(SimdDiff, ChaChaLengthsAndAad) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0011};
+  for_each_tier(0x5eed0011, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
     size_t cases = 0;
     const size_t reps = long_run() ? 20 : 1;
@@ -332,8 +335,8 @@ TEST(SimdDiff, ChaChaLengthsAndAad) {
       ASSERT_TRUE(check_burst(tier, r, mine, std::vector<const AeadKey*>(n, &k), 0, "one-key burst"));
       cases += n;
     }
-    std::printf("[ %s ] %zu ChaCha20-Poly1305 cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu ChaCha20-Poly1305 cases\n", tier.name, cases);
+  });
 }
 
 // Long single ChaCha20-Poly1305 packets (the avx512 tier's long path: a
@@ -346,11 +349,7 @@ TEST(SimdDiff, ChaChaLengthsAndAad) {
 // Then a 16 KiB and a 9000-byte packet with one bit flipped at each pass
 // boundary and in the tag: each must fail and leave every byte as it was.
 TEST(SimdDiff, ChaChaLongPackets) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0017};
+  for_each_tier(0x5eed0017, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
     size_t cases = 0;
     std::vector<size_t> bases = {2048, 4096};
@@ -396,19 +395,15 @@ TEST(SimdDiff, ChaChaLongPackets) {
       tier.open({&g, 1});
       EXPECT_EQ(g.status, Status::ok);
     }
-    std::printf("[ %s ] %zu long ChaCha20-Poly1305 cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu long ChaCha20-Poly1305 cases\n", tier.name, cases);
+  });
 }
 
 // Bursts of 1..64 jobs, mixed suites (ChaCha20 too), keys, truncated tags,
 // lengths and AAD; some jobs forged. Each job gets its own status; a forged
 // job's bytes are left as they arrived; neighbours are unaffected.
 TEST(SimdDiff, MixedBursts) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0002};
+  for_each_tier(0x5eed0002, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/true);
     const size_t budget = case_budget();
     size_t cases = 0;
@@ -428,8 +423,8 @@ TEST(SimdDiff, MixedBursts) {
       ASSERT_TRUE(check_burst(tier, r, mine, keys, 8, "mixed burst"));
       cases += n;
     }
-    std::printf("[ %s ] %zu burst cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu burst cases\n", tier.name, cases);
+  });
 }
 
 // ChaCha20-Poly1305 bursts of 16..64 packets of 449..1472 bytes, the sizes
@@ -438,11 +433,7 @@ TEST(SimdDiff, MixedBursts) {
 // that range); AAD of 0..64 bytes per packet (lanes end their MAC input at
 // different blocks), truncated tags, about one job in eight forged.
 TEST(SimdDiff, ChaChaAcrossLanes) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed00c4};
+  for_each_tier(0x5eed00c4, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/true, /*only_chacha=*/true);
     const size_t budget = long_run() ? 2000000 : 40000;
     size_t cases = 0;
@@ -466,8 +457,8 @@ TEST(SimdDiff, ChaChaAcrossLanes) {
       ASSERT_TRUE(check_burst(tier, r, mine, keys, 8, "across lanes, mode " + std::to_string(mode)));
       cases += n;
     }
-    std::printf("[ %s ] %zu across-lanes cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu across-lanes cases\n", tier.name, cases);
+  });
 }
 
 // Every bit of one packet's ciphertext, tag, AAD and nonce, flipped in turn
@@ -475,11 +466,7 @@ TEST(SimdDiff, ChaChaAcrossLanes) {
 // Poly1305 register): that packet fails and keeps its bytes, the other
 // fifteen open.
 TEST(SimdDiff, ChaChaAcrossLanesEveryBitFlip) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed00c5};
+  for_each_tier(0x5eed00c5, [](const BackendOps& tier, Rng& r) {
     AeadKey k;
     ASSERT_EQ(k.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
     std::vector<Packet> sealed;
@@ -518,8 +505,8 @@ TEST(SimdDiff, ChaChaAcrossLanesEveryBitFlip) {
         ++flips;
       }
     }
-    std::printf("[ %s ] %zu bit flips across lanes\n", to_string(t), flips);
-  }
+    std::printf("[ %s ] %zu bit flips across lanes\n", tier.name, flips);
+  });
 }
 
 // Every single bit of ciphertext, tag, AAD and nonce, flipped in turn, fails
@@ -527,11 +514,7 @@ TEST(SimdDiff, ChaChaAcrossLanesEveryBitFlip) {
 // of four; lengths around the 16/64/128/256/448/512-byte boundaries of the
 // kernels; AES-GCM and ChaCha20-Poly1305.
 TEST(SimdDiff, EveryBitFlipFails) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0003};
+  for_each_tier(0x5eed0003, [](const BackendOps& tier, Rng& r) {
     for (Suite s : kAllSuites) {
       AeadKey k;
       ASSERT_EQ(k.init(s, r.bytes(suite_info(s).key_len)), Status::ok);
@@ -586,18 +569,14 @@ TEST(SimdDiff, EveryBitFlipFails) {
         ASSERT_EQ(o.status, Status::ok);
       }
     }
-  }
+  });
 }
 
 // Batched masks against BoringSSL's one-at-a-time AES (and ChaCha20) masks:
 // bursts of 1..64 mixing AES-128, AES-256 and ChaCha20 keys, including
 // unusable jobs (no key, no sample), which get a zero mask as on portable.
 TEST(SimdDiff, MaskBursts) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0004};
+  for_each_tier(0x5eed0004, [](const BackendOps& tier, Rng& r) {
     std::vector<std::unique_ptr<MaskKey>> keys;
     for (int i = 0; i < 12; ++i) {
       const Suite s = kAllSuites[i % 3];
@@ -629,19 +608,15 @@ TEST(SimdDiff, MaskBursts) {
         ASSERT_EQ(0, std::memcmp(a[i].mask, b[i].mask, 16)) << "round " << round << " job " << i;
       cases += n;
     }
-    std::printf("[ %s ] %zu mask cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu mask cases\n", tier.name, cases);
+  });
 }
 
 // ChaCha20 masks (QUIC §5.4.4, DTLS 1.3 §4.2.3) in long same-key runs (the
 // tier's 16- and 8-lane passes and their remainders), against BoringSSL one at
 // a time, with samples at every alignment and counters near 2^32.
 TEST(SimdDiff, ChaChaMaskRuns) {
-  RL_REQUIRE_SIMD_TIER();
-  for (Backend t : simd_tiers()) {
-    SCOPED_TRACE(to_string(t));
-    const BackendOps& tier = *backend_ops_for(t);
-    Rng r{0x5eed0014};
+  for_each_tier(0x5eed0014, [](const BackendOps& tier, Rng& r) {
     MaskKey k1, k2;
     ASSERT_EQ(k1.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
     ASSERT_EQ(k2.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
@@ -665,8 +640,8 @@ TEST(SimdDiff, ChaChaMaskRuns) {
           ASSERT_EQ(0, std::memcmp(a[i].mask, b[i].mask, 16)) << "n " << n << " job " << i;
         cases += n;
       }
-    std::printf("[ %s ] %zu ChaCha20 mask cases\n", to_string(t), cases);
-  }
+    std::printf("[ %s ] %zu ChaCha20 mask cases\n", tier.name, cases);
+  });
 }
 
 // The tier's expanded state (round keys, powers of H) exists after init and is
