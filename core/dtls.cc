@@ -1173,6 +1173,9 @@ size_t RecordProtection::commit_general(std::span<Record> records, AeadJob* jobs
       // real content type. All zeros is an error.
       while (plain_len > 0 && plain[plain_len - 1] == 0) --plain_len;
       if (plain_len == 0 || !valid_type(plain[plain_len - 1])) {
+        // Refused after it opened: put its bytes back as they arrived (as
+        // for a duplicate below).
+        rl::seal({&jobs[k], 1});
         p.status = Status::malformed;
         continue;
       }

@@ -367,6 +367,20 @@ TEST(Dtls12Cid, AllZeroInnerPlaintextRefused) {
   const Bytes rec = reference_cid_record(s, key_for(s, 1), iv_for(s, 1), 1, 5, cid, 0, {}, 4);
   EXPECT_EQ(open_one(b, rec), Status::malformed);
   EXPECT_TRUE(b.window(1)->empty());
+  EXPECT_EQ(b.key(Direction::open, 1)->counters().opened, 0u);
+  // Refused, so its bytes stay as they arrived, alone and in a burst after a
+  // record that opens.
+  Bytes w = rec;
+  Record r = Buf::view(w);
+  EXPECT_EQ(b.open({&r, 1}), 0u);
+  EXPECT_EQ(w, rec);
+  Bytes w0 = reference_cid_record(s, key_for(s, 1), iv_for(s, 1), 1, 4, cid, 23, {1, 2}, 0);
+  Bytes w1 = rec;
+  Record rs[2] = {Buf::view(w0), Buf::view(w1)};
+  EXPECT_EQ(b.open(rs), 1u);
+  EXPECT_EQ(rs[1].status(), Status::malformed);
+  EXPECT_EQ(w1, rec);
+  EXPECT_EQ(b.window(1)->highest(), 4u);
 }
 
 // ---- replay window, epochs, sequence exhaustion -----------------------------------
