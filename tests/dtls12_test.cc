@@ -1350,11 +1350,12 @@ TEST(Dtls12Lean, CidOpenAgreesWithGeneralAndOneAtATime) {
         p.add_bad_inner(99);
         p.add(51);
         p.open_and_compare({1});
-        // Too long: 2^14 bytes of content and the type.
+        // The longest inner plaintext (2^14 bytes: content and type), then
+        // one byte too long, inside a rising run.
         {
+          p.add(kMaxPlaintext - 1);
           const uint64_t seq = p.a.next_seq();
           p.seal(1);
-          p.add(52);
           p.wire.refused(reference_cid_record(s, key_for(s, 1), iv_for(s, 1), 1, seq, p.cid, 23,
                                               Bytes(kMaxPlaintext, 1), 0));
           p.add(53);
