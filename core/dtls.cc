@@ -96,9 +96,37 @@ inline void cid_aad_template(uint8_t* t, const uint8_t* cid, size_t cid_len) {
   std::memset(t, 0, kLeanCidAad);
   aad_cid(t, kVersion, 0, 0, cid, cid_len, 0);
 }
-[[gnu::always_inline]] inline void cid_aad_fill(uint8_t* a, const uint8_t* tmpl, uint64_t rn,
+// The template as a burst loop holds it: in four XMM registers (with SSE2;
+// the copy is then four stores: no loads, which the compiler could not
+// hoist past the stores of the AADs before). One record copies it from
+// memory (MemTmpl): loading it into registers first only costs there.
+struct MemTmpl {
+  const uint8_t* t = nullptr;
+  [[gnu::always_inline]] void store(uint8_t* a) const { std::memcpy(a, t, kLeanCidAad); }
+};
+struct AadTmpl {
+#if defined(__SSE2__)
+  __m128i v[4];
+  [[gnu::always_inline]] AadTmpl() : v{} {}
+  [[gnu::always_inline]] explicit AadTmpl(const uint8_t* t) {
+    for (int i = 0; i < 4; ++i) v[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 16 * i));
+  }
+  [[gnu::always_inline]] void store(uint8_t* a) const {
+    for (int i = 0; i < 4; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(a + 16 * i), v[i]);
+  }
+#else
+  const uint8_t* t = nullptr;
+  AadTmpl() = default;
+  explicit AadTmpl(const uint8_t* p) : t(p) {}
+  void store(uint8_t* a) const { std::memcpy(a, t, kLeanCidAad); }
+#endif
+};
+static_assert(kLeanCidAad == 64);
+
+template <class Tmpl>
+[[gnu::always_inline]] inline void cid_aad_fill(uint8_t* a, const Tmpl& tmpl, uint64_t rn,
                                                 size_t cid_len, size_t inner_len) {
-  std::memcpy(a, tmpl, kLeanCidAad);
+  tmpl.store(a);
   store_be64(a + 13, rn);  // epoch(2) ‖ sequence_number(6)
   store_be16(a + 21 + cid_len, static_cast<uint16_t>(inner_len));
 }
@@ -289,11 +317,34 @@ template <bool GCM, bool CID>
 
 // What a lean CID record needs besides the key: the CID, the AAD template
 // (cid_aad_template) and where each record's AAD goes.
+// A CID of up to 16 bytes (`cid` is a kMaxCidLen array, so reading 8 bytes at
+// any offset below 16 stays inside it) is compared as two 8-byte words, at 0
+// and at o1 (n - 8, or 0 below 8 bytes) under one mask (the low n bytes
+// below 8 bytes): no branch on its length per record.
 struct CidRun {
   const uint8_t* cid = nullptr;
   uint32_t len = 0;
-  const uint8_t* tmpl = nullptr;
+  const uint8_t* tmpl = nullptr;  // cid_aad_template's
   uint8_t (*aad)[kLeanCidAad] = nullptr;
+  uint64_t w0, w1, mask;  // set by prepare_match() (not for seal: no stores)
+  uint32_t o1;
+  CidRun() = default;
+  [[gnu::always_inline]] CidRun(const uint8_t* id, uint32_t n, const uint8_t* t,
+                                uint8_t (*slots)[kLeanCidAad])
+      : cid(id), len(n), tmpl(t), aad(slots) {}
+  // For match(): once per burst, by the lean open loop only.
+  [[gnu::always_inline]] void prepare_match() {
+    o1 = len > 8 ? len - 8 : 0;
+    mask = len >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * len)) - 1;
+    w0 = recjob::le64(cid) & mask;
+    w1 = recjob::le64(cid + o1) & mask;
+  }
+  // Whether the record's CID at `p` (with 8 readable bytes at p + o1) is ours.
+  [[gnu::always_inline]] bool match(const uint8_t* p) const {
+    if (len > 16) [[unlikely]]
+      return cid_equal(p, cid, len);
+    return (((recjob::le64(p) ^ w0) | (recjob::le64(p + o1) ^ w1)) & mask) == 0;
+  }
 };
 
 // Writes the header (and explicit nonce) of a lean record with record number
@@ -301,11 +352,11 @@ struct CidRun {
 // With a CID (RFC 9146 §4): outer type tls12_cid, the CID after the
 // sequence number, the real type after the content (no padding), the §5
 // AAD in `aad`, a kLeanCidAad-byte slot.
-template <bool GCM, bool CID>
+template <bool GCM, bool CID, class Tmpl = MemTmpl>
 [[gnu::always_inline]] inline void seal_build(Record& r, uint64_t rn, uint64_t ex_off,
                                               const AeadKey* key, recjob::Nonce128 salt,
                                               recjob::Block16 ivb, AeadJob* job, uint8_t* aad,
-                                              const CidRun& c = {}) {
+                                              const CidRun& c = {}, const Tmpl& tmpl = {}) {
   constexpr uint32_t kEx = GCM ? kExplicitNonceLen : 0;
   const uint32_t cl = CID ? c.len : 0;
   const uint32_t kH = kHeaderLen + kEx + cl;
@@ -324,7 +375,7 @@ template <bool GCM, bool CID>
   if constexpr (CID) {
     cid_copy(rec + 11, c.cid, cl);
     data[len] = type;
-    cid_aad_fill(aad, c.tmpl, rn, cl, inner);
+    cid_aad_fill(aad, tmpl, rn, cl, inner);
     alen = 23 + cl;
   } else {
     recjob::store16(aad, recjob::aad13(rn, type, kVersion, static_cast<uint16_t>(len)));
@@ -360,6 +411,8 @@ template <bool GCM, bool CID>
   const recjob::Nonce128 salt = recjob::salt128(iv);               // AES-GCM
   // CID records' AADs go to their own slots.
   auto slot = [&](size_t k) -> uint8_t* { return CID ? c.aad[k] : aad[k]; };
+  AadTmpl tmpl;
+  if constexpr (CID) tmpl = AadTmpl(c.tmpl);
   // The first record is asked about first, and the key only then (what it
   // says, and any event it raises, as in the general loop).
   Record* r = records.data();
@@ -367,9 +420,9 @@ template <bool GCM, bool CID>
   if (!seal_simple<GCM, CID>(*r, c.len) || admit(k0, now) != Status::ok)
     return 0;  // live, not too old
   size_t k = 0;
-  seal_build<GCM, CID>(*r, rn++, ex_off, key, salt, ivb, jobs + k, slot(k), c);
+  seal_build<GCM, CID>(*r, rn++, ex_off, key, salt, ivb, jobs + k, slot(k), c, tmpl);
   for (++r, ++k; r != end && seal_simple<GCM, CID>(*r, c.len); ++r, ++k)
-    seal_build<GCM, CID>(*r, rn++, ex_off, key, salt, ivb, jobs + k, slot(k), c);
+    seal_build<GCM, CID>(*r, rn++, ex_off, key, salt, ivb, jobs + k, slot(k), c, tmpl);
   return k;
 }
 
@@ -436,10 +489,10 @@ size_t RecordProtection::seal_one_cid(Record& r) {
   const uint64_t rn = record_number(seal_.epoch, seal_.next_seq++);
   if (gcm)
     seal_build<true, true>(r, rn, seal_.explicit_offset, &k.aead(), recjob::salt128(seal_.iv), {},
-                           &jobs[0], aad[0], c);
+                           &jobs[0], aad[0], c, MemTmpl{seal_cid_aad_});
   else
     seal_build<false, true>(r, rn, 0, &k.aead(), recjob::Nonce128{}, recjob::load_iv(seal_.iv),
-                            &jobs[0], aad[0], c);
+                            &jobs[0], aad[0], c, MemTmpl{seal_cid_aad_});
   rl::seal(jobs.first(1));
   PacketView& p = r.pkt;
   p.status = jobs[0].status;
@@ -673,17 +726,17 @@ constexpr uint32_t kCidHead = uint32_t{kContentTls12Cid} | uint32_t{kVersion >> 
 // fields. A CID record (RFC 9146 §4, the CID checked already) has the CID
 // after the sequence number and its §5 AAD in `aad`, a kLeanCidAad-byte
 // slot.
-template <bool GCM, bool CID>
+template <bool GCM, bool CID, class Tmpl = MemTmpl>
 [[gnu::always_inline]] inline void open_build(Record& r, uint8_t* b, size_t inner_len, uint64_t rn,
                                               const AeadKey* key, recjob::Nonce128 salt,
                                               recjob::Block16 ivb, AeadJob* job, uint8_t* aad,
-                                              const CidRun& c = {}) {
+                                              const CidRun& c = {}, const Tmpl& tmpl = {}) {
   constexpr size_t kEx = GCM ? kExplicitNonceLen : 0;
   const size_t cl = CID ? c.len : 0;
   uint8_t* const frag = b + kHeaderLen + cl;
   size_t alen = 13;
   if constexpr (CID) {
-    cid_aad_fill(aad, c.tmpl, rn, cl, inner_len);
+    cid_aad_fill(aad, tmpl, rn, cl, inner_len);
     alen = 23 + cl;
   } else {
     recjob::store16(aad, recjob::aad13(rn, kApplicationData, kVersion,
@@ -726,6 +779,8 @@ template <bool GCM, bool CID>
   const uint64_t last = uint64_t{epoch} << 48 | kMaxSeq;  // the epoch's last record number
   const recjob::Nonce128 salt = recjob::salt128(iv);
   const recjob::Block16 ivb = recjob::load_iv(iv);
+  AadTmpl tmpl;
+  if constexpr (CID) tmpl = AadTmpl(c.tmpl);
   size_t i = 0;
   for (; i < records.size(); ++i) {
     Record& r = records[i];
@@ -738,12 +793,12 @@ template <bool GCM, bool CID>
     if ((recjob::le32(b) & 0xffffff) != kHead || rn <= prev || rn > last ||
         kHeaderLen + cl + load_be16(b + 11 + cl) != n_in)
       break;
-    if constexpr (CID)
-      if (!cid_equal(b + 11, c.cid, cl)) break;
+    if constexpr (CID)  // n_in >= kMin: 8 bytes at b + 11 + o1 are in the record
+      if (!c.match(b + 11)) break;
     prev = rn;
     const size_t inner_len = n_in - (kMin - (CID ? 1 : 0));
     open_build<GCM, CID>(r, b, inner_len, rn, key, salt, ivb, jobs + i,
-                         CID ? c.aad[i] : aad[i], c);
+                         CID ? c.aad[i] : aad[i], c, tmpl);
     seqs[i] = rn & kMaxSeq;
   }
   return i;
@@ -807,7 +862,8 @@ inline size_t RecordProtection::open_chunk(std::span<Record> records) {
                    : parse_run<false, false>(records, e0->epoch, prev, key, e0->iv, &jobs[0],
                                              aad, seqs);
       } else {
-        const CidRun c{open_cid_, cl, open_cid_aad_, cid_aad};
+        CidRun c{open_cid_, cl, open_cid_aad_, cid_aad};
+        c.prepare_match();
         lean = gcm ? parse_run<true, true>(records, e0->epoch, prev, key, e0->iv, &jobs[0], aad,
                                            seqs, c)
                    : parse_run<false, true>(records, e0->epoch, prev, key, e0->iv, &jobs[0], aad,
@@ -977,10 +1033,11 @@ size_t RecordProtection::open_one_cid(Record& r) {
   const CidRun c{open_cid_, cl, open_cid_aad_, cid_aad};
   if (gcm)
     open_build<true, true>(r, b, inner_len, rn, &e->key.aead(), recjob::salt128(e->iv), {},
-                           &jobs[0], cid_aad[0], c);
+                           &jobs[0], cid_aad[0], c, MemTmpl{open_cid_aad_});
   else
     open_build<false, true>(r, b, inner_len, rn, &e->key.aead(), recjob::Nonce128{},
-                            recjob::load_iv(e->iv), &jobs[0], cid_aad[0], c);
+                            recjob::load_iv(e->iv), &jobs[0], cid_aad[0], c,
+                            MemTmpl{open_cid_aad_});
   seqs[0] = rn & kMaxSeq;
   rl::open(jobs.first(1));
   size_t len = inner_len;
