@@ -84,10 +84,10 @@ size_t aad_cid(uint8_t* a, uint16_t version, uint16_t epoch, uint64_t seq, const
   return 23 + cid_len;
 }
 
-// The lean loops take CID records whose CID is at most kLeanCid bytes (the
-// usual ones are 4..16): its AAD then fits a kLeanCidAad-byte slot, built
-// from a per-burst template (aad_cid with epoch, seq and length 0) by one
-// fixed-size copy, then the record number and the length.
+// The lean loops take CID records whose CID is at most kLeanCid bytes
+// (longer ones take the general loops): the AAD then fits a kLeanCidAad-byte
+// slot, built from a template (aad_cid with epoch, seq and length 0, set
+// with the CID) by one fixed-size copy, then the record number and length.
 constexpr size_t kLeanCid = 32;
 constexpr size_t kLeanCidAad = RecordProtection::kLeanCidAad;
 static_assert(23 + kLeanCid <= kLeanCidAad);
@@ -277,9 +277,10 @@ const ReplayWindow* RecordProtection::window(uint16_t epoch) const {
 //
 // Headers, AADs and nonces for a burst, one burst of AEAD work, then the
 // views are widened over what was written. The usual burst (records without
-// a CID, far from every limit and from the end of the sequence space) goes
-// through a lean loop; the first record that needs anything else, and every
-// one after it, goes through the general loop, which applies every rule.
+// a CID, or RFC 9146 records with a CID of up to 32 bytes and no padding, far
+// from every limit and from the end of the sequence space) goes through a
+// lean loop; the first record that needs anything else, and every one after
+// it, goes through the general loop, which applies every rule.
 
 // One record goes to seal_one(), more to seal_chunks() (seal_chunk is
 // inlined there and into seal_one's hand-over).
@@ -316,11 +317,11 @@ template <bool GCM, bool CID>
 }
 
 // What a lean CID record needs besides the key: the CID, the AAD template
-// (cid_aad_template) and where each record's AAD goes.
-// A CID of up to 16 bytes (`cid` is a kMaxCidLen array, so reading 8 bytes at
-// any offset below 16 stays inside it) is compared as two 8-byte words, at 0
-// and at o1 (n - 8, or 0 below 8 bytes) under one mask (the low n bytes
-// below 8 bytes): no branch on its length per record.
+// (cid_aad_template) and where each record's AAD goes. The lean open loop
+// compares a CID of up to 16 bytes as two 8-byte words, at 0 and at o1 (n -
+// 8, or 0 below 8 bytes) under one mask (the low n bytes below 8 bytes), set
+// once per burst: no branch on its length per record. (`cid` is a
+// kMaxCidLen array: 8 bytes read at any offset below 16 stay inside it.)
 struct CidRun {
   const uint8_t* cid = nullptr;
   uint32_t len = 0;
@@ -690,9 +691,10 @@ size_t RecordProtection::seal_general(std::span<Record> records, size_t lean, bo
 //
 // Phase 1 parses and checks every record and builds its AEAD job, changing
 // nothing; phase 2 runs the burst; phase 3 commits, in order, only what
-// authenticated. The usual burst (application data of one epoch, no CID,
-// record numbers rising above the replay window's top) goes through lean
-// loops that keep their constants in registers and update the window and
+// authenticated. The usual burst (records of one epoch, application data or,
+// with a CID of up to 32 bytes, tls12_cid records carrying it; record
+// numbers rising above the replay window's top) goes through lean loops
+// that keep their constants in registers and update the window and
 // counters once; the first record that needs anything else, and everything
 // after it, goes through the general loops, which apply every rule.
 
@@ -935,9 +937,10 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
   return m;
 }
 
-// A burst of one record: open_chunk's questions for its first record and
-// parse_run's, each asked once and in their order (a whole application data
-// record, no CID, of a live epoch; then the key; then its length and a
+// A burst of one record (no CID; open_one_cid has the CID record's):
+// open_chunk's questions for its first record and parse_run's, each asked
+// once and in their order (a whole application data record of a live
+// epoch; then the key; then its length and a
 // record number above the window's top), the job built as parse_run builds
 // it (open_build), and commit_lean's commit for one record. A record that
 // fails a question before the key is asked goes to open_chunk untouched; one
