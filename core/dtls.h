@@ -66,6 +66,7 @@ class RecordProtection {
  public:
   static constexpr size_t kOpenEpochs = 2;  // current and the one before (rehandshake)
   static constexpr size_t kBurst = 32;      // records per AEAD burst
+  static constexpr size_t kLeanCidAad = 64; // AAD slot of a lean CID record (dtls.cc)
 
   explicit RecordProtection(Clock clock = {}) : clock_(clock) {}
   RecordProtection(const RecordProtection&) = delete;
@@ -122,19 +123,22 @@ class RecordProtection {
   };
   Epoch* open_epoch(uint16_t epoch);
   size_t seal_one(Record& r);
+  [[gnu::noinline]] size_t seal_one_cid(Record& r);
   [[gnu::always_inline]] size_t seal_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t seal_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t seal_general(std::span<Record> records, size_t lean, bool fast,
                                         Status answer, bool asked, uint64_t now, AeadJob* jobs,
                                         uint8_t (*aad)[16]);
   size_t open_one(Record& r);
+  [[gnu::noinline]] size_t open_one_cid(Record& r);
   [[gnu::always_inline]] size_t open_chunk(std::span<Record> records);
   [[gnu::noinline]] size_t open_chunks(std::span<Record> records);
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
                                         Status admit0, BurstClock clock, AeadJob* jobs,
                                         uint8_t (*aad)[16], const uint64_t* seqs);
-  [[gnu::always_inline]] size_t commit_lean(std::span<Record> records, const AeadJob* jobs, const uint64_t* seqs,
-                     Epoch* e);
+  template <bool CID>
+  [[gnu::always_inline]] size_t commit_lean(std::span<Record> records, const AeadJob* jobs,
+                                            const uint64_t* seqs, Epoch* e);
   size_t commit_general(std::span<Record> records, AeadJob* jobs, size_t from, size_t n,
                         size_t lean, Epoch* e0, const uint8_t* idx, Epoch* const* slot,
                         const uint8_t* otype, bool rising);
@@ -145,6 +149,9 @@ class RecordProtection {
   Epoch open_[kOpenEpochs];
   uint8_t seal_cid_[kMaxCidLen] = {};
   uint8_t open_cid_[kMaxCidLen] = {};
+  // RFC 9146 §5 AAD templates of the lean loops (CIDs of up to 32 bytes).
+  alignas(16) uint8_t seal_cid_aad_[kLeanCidAad] = {};
+  alignas(16) uint8_t open_cid_aad_[kLeanCidAad] = {};
   uint8_t seal_cid_len_ = 0, open_cid_len_ = 0;
   bool open_cid_set_ = false;
   uint16_t newest_epoch_ = 0;  // highest epoch with an authenticated record

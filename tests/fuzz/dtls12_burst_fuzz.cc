@@ -6,12 +6,18 @@
 // as a burst (the lean loops and the general ones), one record per call; any
 // difference in what authenticates, the plaintext, the reported epoch,
 // sequence number, CID and newest flag, the bytes of a refused record (as
-// they arrived), the replay windows or the counters aborts.
+// they arrived), the replay windows or the counters aborts. Two more
+// receivers open each wire as bursts, one through open() (lean loops where
+// they apply) and one through the general loops only (a refused record first
+// in every call): they must agree exactly, status for status and byte for
+// byte, with every counter.
 //
 // At most 60 records, the window holds 64 or 256: a late record is judged
 // the same against the window as the burst found it and as it is later.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "core/dtls.h"
@@ -40,14 +46,84 @@ Bytes seal_record(dtls::RecordProtection& tx, Input& in, Suite suite, size_t cid
   return Bytes(r.pkt.data(), r.pkt.data() + r.pkt.length);
 }
 
+dtls::Record view(Bytes& b) {
+  dtls::Record r;
+  r.pkt = {b.data(), static_cast<uint32_t>(b.size()), 0, static_cast<uint32_t>(b.size()), Status::ok};
+  return r;
+}
+
+// `wire` opened as bursts on rl (open()) and through the general loops only
+// on rg: the same statuses, bytes (opened or as they arrived), out fields,
+// windows, counters and events. Both take the same bursts of up to kBurst - 1
+// records (rg's after its refused record): where a burst ends decides
+// whether a copy of a record is refused before the AEAD (its twin
+// committed) or after it.
+void expect_lean_equals_general(dtls::RecordProtection& rl, dtls::RecordProtection& rg,
+                                const std::vector<Bytes>& wire) {
+  std::vector<Bytes> wl = wire, wg = wire;
+  std::vector<dtls::Record> l, g;
+  for (Bytes& b : wl) l.push_back(view(b));
+  for (Bytes& b : wg) g.push_back(view(b));
+  size_t ok_l = 0, ok_g = 0;
+  for (size_t i = 0; i < g.size(); i += dtls::RecordProtection::kBurst - 1) {
+    const size_t n = std::min(dtls::RecordProtection::kBurst - 1, g.size() - i);
+    ok_l += rl.open(std::span<dtls::Record>(l).subspan(i, n));
+    std::vector<dtls::Record> v(n + 1);  // v[0]: no buffer, refused first
+    for (size_t k = 0; k < n; ++k) v[k + 1] = g[i + k];
+    ok_g += rg.open(v);
+    RL_FUZZ_CHECK(v[0].status() == Status::invalid_argument);
+    for (size_t k = 0; k < n; ++k) g[i + k] = v[k + 1];
+  }
+  RL_FUZZ_CHECK(ok_l == ok_g);
+  for (size_t i = 0; i < wire.size(); ++i) {
+    RL_FUZZ_CHECK(l[i].status() == g[i].status());
+    RL_FUZZ_CHECK(wl[i] == wg[i]);
+    if (l[i].status() != Status::ok) continue;
+    RL_FUZZ_CHECK(l[i].pkt.offset == g[i].pkt.offset && l[i].pkt.length == g[i].pkt.length);
+    RL_FUZZ_CHECK(l[i].type == g[i].type && l[i].epoch == g[i].epoch && l[i].seq == g[i].seq);
+    RL_FUZZ_CHECK(l[i].newest == g[i].newest);
+    RL_FUZZ_CHECK(l[i].cid.size() == g[i].cid.size());
+    RL_FUZZ_CHECK(l[i].cid.empty() || l[i].cid.data() == wl[i].data() + 11);
+    RL_FUZZ_CHECK(l[i].cid.empty() || std::memcmp(l[i].cid.data(), g[i].cid.data(), l[i].cid.size()) == 0);
+  }
+  for (uint16_t epoch : {uint16_t{1}, uint16_t{2}}) {
+    const ReplayWindow* a = rl.window(epoch);
+    const ReplayWindow* b = rg.window(epoch);
+    RL_FUZZ_CHECK((a == nullptr) == (b == nullptr));
+    if (a == nullptr) continue;
+    RL_FUZZ_CHECK(a->empty() == b->empty());
+    if (!a->empty()) {
+      RL_FUZZ_CHECK(a->highest() == b->highest());
+      const uint64_t hi = a->highest();
+      for (uint64_t s = hi > 300 ? hi - 300 : 0; s <= hi + 2; ++s) RL_FUZZ_CHECK(a->check(s) == b->check(s));
+    }
+    const KeyCounters& ka = rl.key(Direction::open, epoch)->counters();
+    const KeyCounters& kg = rg.key(Direction::open, epoch)->counters();
+    RL_FUZZ_CHECK(ka.opened == kg.opened && ka.bytes_opened == kg.bytes_opened);
+    RL_FUZZ_CHECK(ka.auth_failures == kg.auth_failures && ka.replays == kg.replays);
+  }
+  KeyEvent el, eg;
+  for (;;) {
+    const bool hl = rl.poll_event(el), hg = rg.poll_event(eg);
+    RL_FUZZ_CHECK(hl == hg);
+    if (!hl) break;
+    RL_FUZZ_CHECK(el.kind == eg.kind && el.epoch == eg.epoch && el.records == eg.records &&
+                  el.bytes == eg.bytes);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in{data, size};
   const uint8_t cfg = in.byte();
   const Suite suite = kAllSuites[cfg % 3];
-  static const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
-  const size_t cid_len = (cfg & 4) != 0 ? 1 + (cfg >> 5) % 9 : 0;
+  static const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                                 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
+                                 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d};
+  // The lean loops take CIDs of 1..32 bytes in size classes; 33 is general.
+  static constexpr size_t kCidLens[] = {1, 3, 4, 8, 9, 16, 32, 33};
+  const size_t cid_len = (cfg & 4) != 0 ? kCidLens[(cfg >> 5) % 8] : 0;
   uint8_t key[2][32], iv[2][12];
   for (int e = 0; e < 2; ++e) {
     for (size_t i = 0; i < sizeof key[e]; ++i) key[e][i] = static_cast<uint8_t>(i * 7 + 1 + 40 * e);
@@ -58,9 +134,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.replay_window = (cfg & 8) != 0 ? 256 : 64;
   o.first_seq = (cfg & 0x10) != 0 ? 1 : 0;
 
-  dtls::RecordProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
+  // sender, burst receiver, one-at-a-time receiver, lean and general-only
+  // burst receivers
+  dtls::RecordProtection tx, rb, ro, rl, rg;
   RL_FUZZ_CHECK(tx.install(Direction::seal, 1, suite, {key[0], kl}, {iv[0], il}, o) == Status::ok);
-  for (dtls::RecordProtection* rx : {&rb, &ro}) {
+  for (dtls::RecordProtection* rx : {&rb, &ro, &rl, &rg}) {
     RL_FUZZ_CHECK(rx->install(Direction::open, 1, suite, {key[0], kl}, {iv[0], il}, o) == Status::ok);
     RL_FUZZ_CHECK(rx->install(Direction::open, 2, suite, {key[1], kl}, {iv[1], il}, o) == Status::ok);
     if (cid_len != 0) RL_FUZZ_CHECK(rx->set_open_cid({kCid, cid_len}) == Status::ok);
@@ -88,6 +166,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (wire.empty()) continue;
     expect_dtls_burst_equals_one_by_one<dtls::RecordProtection, dtls::Record, uint16_t>(
         rb, ro, wire, {1, 2});
+    expect_lean_equals_general(rl, rg, wire);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 // sender as one call and on another one record per call. Any difference in
 // status, bytes, offset or length, or in what the senders report afterwards
 // (next sequence number), aborts.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,7 +26,9 @@ using namespace rl::fuzz;
 namespace {
 
 uint8_t kKey[48], kIv[16], kSalt[14];
-const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
+const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                        0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
+                        0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d};
 struct Init {
   Init() {
     for (size_t i = 0; i < sizeof kKey; ++i) kKey[i] = static_cast<uint8_t>(i * 7 + 1);
@@ -108,7 +111,6 @@ std::vector<dtls13::Record> records(std::vector<Item>& v) {
 }
 
 PacketView& pv(tls::Record& r) { return r; }
-PacketView& pv(dtls::Record& r) { return r.pkt; }
 PacketView& pv(dtls13::Record& r) { return r.pkt; }
 
 // Seals `count` records from the input on a (one call) and b (one per call).
@@ -152,19 +154,62 @@ void run_tls(Input& in, uint8_t cfg) {
   }
 }
 
+// DTLS 1.2 also seals the records on a third sender through its general
+// loop only (each call starts with a record of an invalid type, refused
+// before anything is asked), which the lean loops of the other two (bursts
+// and seal_one, with and without a CID) must match byte for byte.
+void seal_three_dtls12(dtls::RecordProtection& a, dtls::RecordProtection& b,
+                       dtls::RecordProtection& c, Input& in, size_t count, size_t head, size_t tail) {
+  std::vector<Item> ia = items(in, count, head, tail, 17000), ib = ia, ic = ia;
+  std::vector<dtls::Record> ra = records<dtls::Record>(ia), rb = records<dtls::Record>(ib),
+                            rc = records<dtls::Record>(ic);
+  const size_t ok_a = a.seal(ra);
+  size_t ok_b = 0, ok_c = 0;
+  for (dtls::Record& r : rb) ok_b += b.seal({&r, 1});
+  for (size_t i = 0; i < count; i += dtls::RecordProtection::kBurst - 1) {
+    const size_t n = std::min(dtls::RecordProtection::kBurst - 1, count - i);
+    std::vector<dtls::Record> v(n + 1);
+    v[0].type = 99;
+    for (size_t k = 0; k < n; ++k) v[k + 1] = rc[i + k];
+    ok_c += c.seal(v);
+    RL_FUZZ_CHECK(v[0].pkt.status == Status::invalid_argument);
+    for (size_t k = 0; k < n; ++k) rc[i + k] = v[k + 1];
+  }
+  RL_FUZZ_CHECK(ok_a == ok_b && ok_a == ok_c);
+  std::vector<PacketView> va, vb, vc;
+  for (size_t i = 0; i < count; ++i) {
+    va.push_back(ra[i].pkt);
+    vb.push_back(rb[i].pkt);
+    vc.push_back(rc[i].pkt);
+    if (rc[i].pkt.status != Status::ok) continue;
+    RL_FUZZ_CHECK(ra[i].seq == rc[i].seq && rb[i].seq == rc[i].seq);
+    RL_FUZZ_CHECK(ra[i].epoch == rc[i].epoch && rb[i].epoch == rc[i].epoch);
+  }
+  same(ia, ic, va, vc);
+  same(ib, ic, vb, vc);
+  const KeyCounters& ka = a.key(Direction::seal, 1)->counters();
+  const KeyCounters& kb = b.key(Direction::seal, 1)->counters();
+  const KeyCounters& kc = c.key(Direction::seal, 1)->counters();
+  RL_FUZZ_CHECK(ka.sealed == kc.sealed && kb.sealed == kc.sealed);
+  RL_FUZZ_CHECK(ka.bytes_sealed == kc.bytes_sealed && kb.bytes_sealed == kc.bytes_sealed);
+}
+
 void run_dtls12(Input& in, uint8_t cfg) {
   const Suite suite = kAllSuites[(cfg >> 4) % 3];
   const size_t kl = suite_info(suite).key_len, il = suite == Suite::chacha20_poly1305 ? 12 : 4;
-  const size_t cid_len = (cfg & 0x80) != 0 ? 1 + (cfg >> 3) % 8 : 0;
-  dtls::RecordProtection a, b;
-  for (dtls::RecordProtection* p : {&a, &b}) {
+  // DTLS 1.2's lean loops take CIDs of 1..32 bytes in size classes (1-3,
+  // 4-7, 8-16, 17-32); 33 bytes take the general loop.
+  static constexpr size_t kCidLens[] = {1, 3, 4, 8, 9, 17, 32, 33};
+  const size_t cid_len = (cfg & 0x80) != 0 ? kCidLens[(cfg >> 3) % 8] : 0;
+  dtls::RecordProtection a, b, c;
+  for (dtls::RecordProtection* p : {&a, &b, &c}) {
     RL_FUZZ_CHECK(p->install(Direction::seal, 1, suite, {kKey, kl}, {kIv, il}) == Status::ok);
     if (cid_len != 0) RL_FUZZ_CHECK(p->set_seal_cid({kCid, cid_len}) == Status::ok);
   }
   for (int step = 0; step < 6 && in.n > 0; ++step) {
-    seal_both<dtls::Record>(a, b, in, 1 + in.byte() % 40, dtls::seal_headroom(suite, cid_len),
-                            dtls::seal_tailroom(suite, cid_len, 40), 17000);
-    RL_FUZZ_CHECK(a.next_seq() == b.next_seq());
+    seal_three_dtls12(a, b, c, in, 1 + in.byte() % 40, dtls::seal_headroom(suite, cid_len),
+                      dtls::seal_tailroom(suite, cid_len, 40));
+    RL_FUZZ_CHECK(a.next_seq() == b.next_seq() && a.next_seq() == c.next_seq());
   }
 }
 
