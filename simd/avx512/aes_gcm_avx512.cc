@@ -17,7 +17,8 @@
 // those pipes, so the multiplication count is what bounds the stitched loop.
 //
 // Paths: packets with AAD and data of at most 64 bytes run eight (or four) at
-// a time with their AES rounds interleaved (small_n); longer ones run alone
+// a time with their AES rounds interleaved (small_n), with 65..128 bytes of
+// data four at a time (two ZMMs of counters each); longer ones run alone
 // (gcm_run) with a 512-byte main loop whose GHASH trails the AES by one chunk.
 // Its GHASH multiplications are stitched into the AES rounds in program order
 // (one ZMM of products after each round), so VAES and VPCLMULQDQ issue side
@@ -671,30 +672,34 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
 
 namespace {
 
-// N short packets (AAD and data at most 64 bytes each; keys may differ but
-// have the same number of rounds) at once. Their AES rounds are interleaved so
-// that the dependency chains overlap; when all N share one key their J0 blocks
-// ride four to a ZMM as well. Each packet hashes AAD, data and length block as
-// one group with one reduction. Open verifies before it writes anything, so a
-// forged packet's bytes are never touched.
-template <int R, Mode M, int N, bool kSameKey>
+// N short packets (AAD at most 64 bytes, data at most 64·D bytes each; keys
+// may differ but have the same number of rounds) at once. Their AES rounds
+// are interleaved so that the dependency chains overlap; when all N share one
+// key their J0 blocks ride four to a ZMM as well. Each packet hashes AAD, data
+// and length block as one group with one reduction. Open verifies before it
+// writes anything, so a forged packet's bytes are never touched. D = 2 serves
+// 65..128-byte data: a 64-byte payload with TLS 1.3's or DTLS 1.3's inner
+// content type, ESP's trailer or an RFC 9146 CID record's.
+template <int R, Mode M, int N, bool kSameKey, int D = 1>
 void small_n(AeadJob* const* job, const GcmState* const* st) {
-  static_assert(N % 4 == 0);
+  static_assert(N % 4 == 0 && (D == 1 || D == 2));
   const __m512i rv = rev512();
-  // Counters 2..5 differ from J0 only in the last byte: no carries, no shuffles.
-  const __m512i ctr_low = _mm512_set_epi32(5 << 24, 0, 0, 0, 4 << 24, 0, 0, 0, 3 << 24, 0, 0, 0,
-                                           2 << 24, 0, 0, 0);
+  // Counters 2..9 differ from J0 only in the last byte: no carries, no shuffles.
+  auto ctr_low = [](int c) {  // counters c..c+3, one per lane
+    return _mm512_set_epi32((c + 3) << 24, 0, 0, 0, (c + 2) << 24, 0, 0, 0, (c + 1) << 24, 0, 0, 0, c << 24, 0, 0, 0);
+  };
   const __m128i one = _mm_set_epi32(0x01000000, 0, 0, 0);
   auto rk = [&](int i, int r) {
     return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(st[kSameKey ? 0 : i]->rk[r])));
   };
-  __m512i b[N];
+  __m512i b[N][D];
   __m128i n[N];
   __m512i ez[N / 4];  // kSameKey: E(K, J0) of packet 4g+l in lane l of ez[g]
   __m128i ex[N];      // otherwise one XMM per packet
   for (int i = 0; i < N; ++i) {
     n[i] = load_nonce(*job[i]);
-    b[i] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n[i]), ctr_low), rk(i, 0));
+    for (int d = 0; d < D; ++d)
+      b[i][d] = _mm512_xor_si512(_mm512_or_si512(_mm512_broadcast_i32x4(n[i]), ctr_low(2 + 4 * d)), rk(i, 0));
     if constexpr (!kSameKey) ex[i] = _mm_xor_si128(_mm_or_si128(n[i], one), _mm512_castsi512_si128(rk(i, 0)));
   }
   if constexpr (kSameKey) {
@@ -709,7 +714,7 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
   for (int r = 1; r < R; ++r) {
     for (int i = 0; i < N; ++i) {
       const __m512i k = rk(i, r);
-      b[i] = _mm512_aesenc_epi128(b[i], k);
+      for (int d = 0; d < D; ++d) b[i][d] = _mm512_aesenc_epi128(b[i][d], k);
       if constexpr (!kSameKey) ex[i] = _mm_aesenc_si128(ex[i], _mm512_castsi512_si128(k));
     }
     if constexpr (kSameKey)
@@ -717,7 +722,7 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
   }
   for (int i = 0; i < N; ++i) {
     const __m512i k = rk(i, R);
-    b[i] = _mm512_aesenclast_epi128(b[i], k);
+    for (int d = 0; d < D; ++d) b[i][d] = _mm512_aesenclast_epi128(b[i][d], k);
     if constexpr (!kSameKey) ex[i] = _mm_aesenclast_si128(ex[i], _mm512_castsi512_si128(k));
   }
   if constexpr (kSameKey) {
@@ -730,14 +735,18 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
     }
   }
   // Per packet: counter-mode data, and the reflected blocks it hashes.
-  __m512i o[N], hr[N];
+  // (With D = 2 every packet has more than 64 bytes: ZMM 0 is whole.)
+  __m512i o[N][D], hr[N][D];
   for (int i = 0; i < N; ++i) {
     AeadJob& j = *job[i];
-    const size_t len = j.data.size();
-    const __m512i d = load_n(j.data.data(), len);
-    o[i] = _mm512_maskz_mov_epi8(byte_mask(len), _mm512_xor_si512(d, b[i]));
-    if constexpr (M == Mode::seal) store_n(j.data.data(), len, o[i]);
-    hr[i] = _mm512_shuffle_epi8(M == Mode::open ? d : o[i], rv);
+    for (int k = 0; k < D; ++k) {
+      const size_t len = j.data.size() - 64 * k;
+      uint8_t* p = j.data.data() + 64 * k;
+      const __m512i d = load_n(p, len);
+      o[i][k] = _mm512_maskz_mov_epi8(byte_mask(len), _mm512_xor_si512(d, b[i][k]));
+      if constexpr (M == Mode::seal) store_n(p, len, o[i][k]);
+      hr[i][k] = _mm512_shuffle_epi8(M == Mode::open ? d : o[i][k], rv);
+    }
   }
   for (int g = 0; g < N / 4; ++g) {
     AeadJob* const* jg = job + 4 * g;
@@ -751,33 +760,38 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       // in ZMM k (a 4x4 transpose), the AAD blocks in one ZMM, the length
       // blocks in another, each times per-lane powers of H. Six ZMM products
       // and one lane-wise sum replace a product per packet of each kind.
-      const __m512i u0 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(1, 0, 1, 0));
-      const __m512i u1 = _mm512_shuffle_i64x2(hr[4 * g], hr[4 * g + 1], _MM_SHUFFLE(3, 2, 3, 2));
-      const __m512i u2 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
-      const __m512i u3 = _mm512_shuffle_i64x2(hr[4 * g + 2], hr[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      __m512i v[6];
-      v[0] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
-      v[1] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
-      v[2] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
-      v[3] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+      constexpr int kA = 4 * D, kL = 4 * D + 1;  // v[kA]: AAD blocks, v[kL]: length blocks
+      __m512i v[4 * D + 2];
+      for (int k = 0; k < D; ++k) {
+        const __m512i u0 = _mm512_shuffle_i64x2(hr[4 * g][k], hr[4 * g + 1][k], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i u1 = _mm512_shuffle_i64x2(hr[4 * g][k], hr[4 * g + 1][k], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512i u2 = _mm512_shuffle_i64x2(hr[4 * g + 2][k], hr[4 * g + 3][k], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i u3 = _mm512_shuffle_i64x2(hr[4 * g + 2][k], hr[4 * g + 3][k], _MM_SHUFFLE(3, 2, 3, 2));
+        v[4 * k + 0] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+        v[4 * k + 1] = _mm512_shuffle_i64x2(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+        v[4 * k + 2] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+        v[4 * k + 3] = _mm512_shuffle_i64x2(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+      }
       __m128i a[4];
       for (int l = 0; l < 4; ++l) {
         const size_t alen = jg[l]->aad.size();
         a[l] = alen == 0 ? _mm_setzero_si128() : load_short(jg[l]->aad.data(), alen);
       }
-      v[4] = _mm512_castsi128_si512(a[0]);
-      v[4] = _mm512_inserti32x4(v[4], a[1], 1);
-      v[4] = _mm512_inserti32x4(v[4], a[2], 2);
-      v[4] = _mm512_inserti32x4(v[4], a[3], 3);
-      v[4] = _mm512_shuffle_epi8(v[4], rv);
+      v[kA] = _mm512_castsi128_si512(a[0]);
+      v[kA] = _mm512_inserti32x4(v[kA], a[1], 1);
+      v[kA] = _mm512_inserti32x4(v[kA], a[2], 2);
+      v[kA] = _mm512_inserti32x4(v[kA], a[3], 3);
+      v[kA] = _mm512_shuffle_epi8(v[kA], rv);
       auto bits = [&](int l, bool of_aad) {
         return static_cast<long long>((of_aad ? jg[l]->aad.size() : jg[l]->data.size()) * 8);
       };
-      v[5] = _mm512_set_epi64(bits(3, true), bits(3, false), bits(2, true), bits(2, false), bits(1, true),
-                              bits(1, false), bits(0, true), bits(0, false));
+      v[kL] = _mm512_set_epi64(bits(3, true), bits(3, false), bits(2, true), bits(2, false), bits(1, true),
+                               bits(1, false), bits(0, true), bits(0, false));
       // Powers: row r_l = powers(s_l, nd_l + 2); its row 0 is the AAD
       // block's power H^(nd+2), row 1+k block k's H^(nd+1-k) (zero rows past
-      // H^1 for blocks that are all padding); the length block takes H^1.
+      // H^1 for blocks that are all padding: row 1+k is hpow[35 - nd + k],
+      // within the 40 rows as k < 4D and, with D = 2, nd >= 5); the length
+      // block takes H^1.
       const uint8_t* r[4];
       bool uniform = true;
       for (int l = 0; l < 4; ++l) {
@@ -792,9 +806,9 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       };
       auto row = [](const uint8_t* q, int k) { return _mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * k)); };
       if (uniform) {
-        for (int k = 0; k < 4; ++k) mul(v[k], _mm512_broadcast_i32x4(row(r[0], 1 + k)));
-        mul(v[4], _mm512_broadcast_i32x4(row(r[0], 0)));
-        mul(v[5], _mm512_broadcast_i32x4(row(powers(*sg[0], 1), 0)));
+        for (int k = 0; k < 4 * D; ++k) mul(v[k], _mm512_broadcast_i32x4(row(r[0], 1 + k)));
+        mul(v[kA], _mm512_broadcast_i32x4(row(r[0], 0)));
+        mul(v[kL], _mm512_broadcast_i32x4(row(powers(*sg[0], 1), 0)));
       } else {
         auto lanes = [&](const uint8_t* const* q, int k) {
           __m512i z = _mm512_castsi128_si512(row(q[0], k));
@@ -802,10 +816,10 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
           z = _mm512_inserti32x4(z, row(q[2], k), 2);
           return _mm512_inserti32x4(z, row(q[3], k), 3);
         };
-        for (int k = 0; k < 4; ++k) mul(v[k], lanes(r, 1 + k));
-        mul(v[4], lanes(r, 0));
+        for (int k = 0; k < 4 * D; ++k) mul(v[k], lanes(r, 1 + k));
+        mul(v[kA], lanes(r, 0));
         const uint8_t* h1[4] = {powers(*sg[0], 1), powers(*sg[1], 1), powers(*sg[2], 1), powers(*sg[3], 1)};
-        mul(v[5], lanes(h1, 0));
+        mul(v[kL], lanes(h1, 0));
       }
       l4 = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
       h4 = _mm512_xor_si512(acc.hi, _mm512_bsrli_epi128(acc.mid, 8));
@@ -820,7 +834,7 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
         const size_t na = blocks(alen), nd = blocks(len);
         Acc acc = acc_zero();
         if (alen != 0) acc_bytes_any(acc, s, j.aad.data(), alen, na + nd + 1, _mm_setzero_si128());
-        if (len != 0) acc_add<1>(acc, &hr[4 * g + l], powers(s, nd + 1));
+        if (len != 0) acc_add<D>(acc, hr[4 * g + l], powers(s, nd + 1));
         const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
         acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
         lo[l] = _mm512_xor_si512(acc.lo, _mm512_bslli_epi128(acc.mid, 8));
@@ -850,7 +864,7 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
       } else {
         const __m128i diff = _mm_xor_si128(_mm_maskz_mov_epi8(tm, t[l]), _mm_maskz_loadu_epi8(tm, j.tag));
         if (_mm_testz_si128(diff, diff)) {
-          store_n(j.data.data(), j.data.size(), o[4 * g + l]);
+          for (int k = 0; k < D; ++k) store_n(j.data.data() + 64 * k, j.data.size() - 64 * k, o[4 * g + l][k]);
           j.status = Status::ok;
         } else {
           j.status = Status::auth_failed;
@@ -860,14 +874,14 @@ void small_n(AeadJob* const* job, const GcmState* const* st) {
   }
 }
 
-template <int R, Mode M, int N>
+template <int R, Mode M, int N, int D = 1>
 void small_group(AeadJob* const* job, const GcmState* const* st) {
   bool same = true;
   for (int i = 1; i < N; ++i) same &= st[i] == st[0];
   if (same)
-    small_n<R, M, N, true>(job, st);
+    small_n<R, M, N, true, D>(job, st);
   else
-    small_n<R, M, N, false>(job, st);
+    small_n<R, M, N, false, D>(job, st);
 }
 
 template <Mode M>
@@ -943,9 +957,11 @@ __attribute__((noinline)) size_t seal_long_run(AeadJob* j, size_t n) {
   return i;
 }
 
-// Runs a burst: short AES-GCM packets go four at a time through small4, the
-// rest one at a time; ChaCha20-Poly1305 goes to chacha20_poly1305_avx512.cc
-// (or the portable backend on a CPU without IFMA).
+// Runs a burst: short AES-GCM packets (data and AAD at most 64 bytes) go
+// eight or four at a time through small_n, those with 65..128 bytes of data
+// four at a time through small_n with two ZMMs each, the rest one at a time;
+// ChaCha20-Poly1305 goes to chacha20_poly1305_avx512.cc (or the portable
+// backend on a CPU without IFMA).
 template <Mode M>
 void run_jobs(std::span<AeadJob> jobs) {
   constexpr int kGroup = 8;
@@ -963,6 +979,14 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
     for (; i < n; ++i) one<M>(*group[i], *gs[i]);
     n = 0;
+  };
+  // 65..128 bytes of data: groups of four (leftovers one at a time).
+  AeadJob* mid[4];
+  const GcmState* ms[4];
+  int nm = 0;
+  auto drain_mid = [&] {
+    for (int i = 0; i < nm; ++i) one<M>(*mid[i], *ms[i]);
+    nm = 0;
   };
   // ChaCha20-Poly1305 jobs are collected so that short ones share passes.
   constexpr size_t kChaCha = 16;
@@ -996,6 +1020,19 @@ void run_jobs(std::span<AeadJob> jobs) {
       j.status = Status::invalid_argument;
       continue;
     }
+    if (j.data.size() > 64 && j.data.size() <= 128 && j.aad.size() <= 64) {
+      if (nm > 0 && ms[0]->rounds != s->rounds) drain_mid();
+      mid[nm] = &j;
+      ms[nm] = s;
+      if (++nm == 4) {
+        if (s->rounds == 10)
+          small_group<10, M, 4, 2>(mid, ms);
+        else
+          small_group<14, M, 4, 2>(mid, ms);
+        nm = 0;
+      }
+      continue;
+    }
     if (j.data.size() > 64 || j.aad.size() > 64) {
       if constexpr (M == Mode::seal) {
         // Runs of long AES-128 packets (AES-256 keeps its 15 round keys in
@@ -1020,6 +1057,7 @@ void run_jobs(std::span<AeadJob> jobs) {
     }
   }
   drain();
+  drain_mid();
   if (cn > 0) flush_chacha();
 }
 
