@@ -427,6 +427,37 @@ TEST(SimdDiff, MixedBursts) {
   });
 }
 
+// AES-GCM bursts shaped for the avx512 tier's multi-packet short paths:
+// data of 0..64 bytes (eight or four per group) and 65..128 bytes (four per
+// group, two ZMMs each), AAD of at most 16 bytes (hashed across the lanes)
+// or 17..64 (per packet), one key, or keys of the same or different AES
+// sizes, truncated tags, about one job in eight forged.
+TEST(SimdDiff, ShortGcmBands) {
+  for_each_tier(0x5eed0128, [](const BackendOps& tier, Rng& r) {
+    KeyPool pool(r, /*with_chacha=*/false);
+    const size_t budget = long_run() ? 2000000 : 30000;
+    size_t cases = 0;
+    std::vector<Packet> mine;
+    std::vector<const AeadKey*> keys;
+    while (cases < budget) {
+      const size_t n = 4 + r.below(37);
+      const AeadKey* one_key = r.below(2) == 0 ? &pool.pick(r) : nullptr;
+      const bool header_aad = r.below(4) != 0;
+      const size_t lo = r.below(3) == 0 ? 0 : 65;  // both bands, or 65..128 only
+      mine.clear(), keys.clear();
+      for (size_t i = 0; i < n; ++i) {
+        const AeadKey& k = one_key != nullptr ? *one_key : pool.pick(r);
+        const size_t len = lo + r.below(129 - lo);
+        mine.emplace_back(r, header_aad ? r.below(17) : 17 + r.below(48), len, k.tag_len());
+        keys.push_back(&k);
+      }
+      ASSERT_TRUE(check_burst(tier, r, mine, keys, 8, "short gcm bands"));
+      cases += n;
+    }
+    std::printf("[ %s ] %zu short-band cases\n", tier.name, cases);
+  });
+}
+
 // ChaCha20-Poly1305 bursts of 16..64 packets of 449..1472 bytes, the sizes
 // the avx512 tier runs sixteen at a time across the lanes: equal lengths,
 // lengths within 64 bytes of each other, and mixed lengths (partly outside
