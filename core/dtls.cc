@@ -937,6 +937,24 @@ inline size_t RecordProtection::commit_lean(std::span<Record> records, const Aea
   return m;
 }
 
+// commit_lean for one record that authenticated: its view (payload at
+// `offset`, `len` bytes), type and epoch flag, the window, the counters.
+inline size_t RecordProtection::commit_one(Record& r, Epoch* e, uint32_t offset, size_t len,
+                                           uint8_t type, uint64_t seq) {
+  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
+  PacketView& p = r.pkt;
+  p.offset = offset;
+  p.length = static_cast<uint32_t>(len);
+  p.status = Status::ok;
+  r.type = type;
+  r.newest = newest;
+  e->window.commit(seq);
+  e->key.count_opened(1, len);
+  if (newest) newest_epoch_ = e->epoch;
+  any_opened_ = true;
+  return 1;
+}
+
 // A burst of one record (no CID; open_one_cid has the CID record's):
 // open_chunk's questions for its first record and parse_run's, each asked
 // once and in their order (a whole application data record of a live
@@ -984,18 +1002,8 @@ size_t RecordProtection::open_one(Record& r) {
   rl::open(jobs.first(1));
   if (jobs[0].status != Status::ok)
     return commit_general({&r, 1}, &jobs[0], 0, 1, 1, e, nullptr, nullptr, nullptr, true);
-  // commit_lean for one record.
-  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
-  p.offset = off + static_cast<uint32_t>(min - kTagLen);
-  p.length = static_cast<uint32_t>(inner_len);
-  p.status = Status::ok;
-  r.type = kApplicationData;
-  r.newest = newest;
-  e->window.commit(seqs[0]);
-  e->key.count_opened(1, inner_len);
-  if (newest) newest_epoch_ = e->epoch;
-  any_opened_ = true;
-  return 1;
+  return commit_one(r, e, off + static_cast<uint32_t>(min - kTagLen), inner_len, kApplicationData,
+                    seqs[0]);
 }
 
 // open_one for a CID association (RFC 9146 §4): the same questions in the
@@ -1047,19 +1055,8 @@ size_t RecordProtection::open_one_cid(Record& r) {
   uint8_t type = 0;
   if (jobs[0].status != Status::ok || !inner_type(jobs[0].data.data(), len, type))
     return commit_general({&r, 1}, &jobs[0], 0, 1, 1, e, nullptr, nullptr, nullptr, true);
-  // commit_lean<true> for one record.
-  const bool newest = !any_opened_ || e->epoch >= newest_epoch_;
   r.cid = {b + 11, cl};
-  p.offset = off + (min - kTagLen);
-  p.length = static_cast<uint32_t>(len);
-  p.status = Status::ok;
-  r.type = type;
-  r.newest = newest;
-  e->window.commit(seqs[0]);
-  e->key.count_opened(1, len);
-  if (newest) newest_epoch_ = e->epoch;
-  any_opened_ = true;
-  return 1;
+  return commit_one(r, e, off + (min - kTagLen), len, type, seqs[0]);
 }
 
 // The general parse, from record `lean` on (jobs[0..lean) are the lean

@@ -136,6 +136,8 @@ class RecordProtection {
   [[gnu::noinline]] size_t open_general(std::span<Record> records, size_t lean, Epoch* e0,
                                         Status admit0, BurstClock clock, AeadJob* jobs,
                                         uint8_t (*aad)[16], const uint64_t* seqs);
+  [[gnu::always_inline]] size_t commit_one(Record& r, Epoch* e, uint32_t offset, size_t len,
+                                           uint8_t type, uint64_t seq);
   template <bool CID>
   [[gnu::always_inline]] size_t commit_lean(std::span<Record> records, const AeadJob* jobs,
                                             const uint64_t* seqs, Epoch* e);
