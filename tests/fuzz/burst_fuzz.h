@@ -62,6 +62,50 @@ Sent next_datagram(Input& in, bool again, std::vector<Sent>& history, Compose&& 
   return s;
 }
 
+// A datagram target's last step, mutations 0 and 1 of `mut % 8` (the others
+// are the target's own): one bit flipped anywhere, or the datagram cut
+// short. Returns whether it applied one.
+inline bool flip_or_cut(Bytes& dg, Input& in, uint8_t mut) {
+  switch (mut % 8) {
+    case 0:  // one bit flipped anywhere
+      dg[in.u16() % dg.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
+      return true;
+    case 1:  // cut short
+      dg.resize(in.u16() % dg.size());
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The DTLS datagram targets' connection IDs: the receivers issue `rx` of
+// rx_len bytes (0..9, from cfg); mostly the sender writes it, now and then
+// (one input byte) none, another one of the same length, or one where they
+// expect none. `match`: what the sender writes is what they expect.
+struct CidChoice {
+  const uint8_t* rx;
+  size_t rx_len;
+  const uint8_t* tx;
+  size_t tx_len;
+  bool match;
+};
+inline CidChoice pick_cids(uint8_t cfg, Input& in) {
+  static const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
+  static const uint8_t kOtherCid[] = {0x5c, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
+  CidChoice c{kCid, (cfg & 4) != 0 ? 1 + size_t{(cfg >> 5) % 9u} : 0, kCid, 0, false};
+  c.tx_len = c.rx_len;
+  const uint8_t how = in.byte();
+  if ((how & 0xf0) == 0xf0) {
+    switch (how & 3) {
+      case 0: c.tx_len = 0; break;
+      case 1: c.tx = kOtherCid; break;
+      default: c.tx_len = 1 + how % 9; break;
+    }
+  }
+  c.match = c.tx_len == c.rx_len && (c.rx_len == 0 || c.tx == kCid);
+  return c;
+}
+
 inline bool debug() {
   static const bool on = std::getenv("RL_FUZZ_DEBUG") != nullptr;
   return on;

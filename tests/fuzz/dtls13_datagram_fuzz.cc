@@ -263,23 +263,12 @@ Bytes compose_datagram(Input& in, std::vector<Sealed>& sealed, size_t& cursor,
   }
   if (dg.empty()) return dg;
   const uint8_t mut = in.byte();
-  switch (mut % 8) {
-    case 0:  // one bit flipped anywhere
-      dg[in.u16() % dg.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-      break;
-    case 1:  // cut short
-      dg.resize(in.u16() % dg.size());
-      break;
-    case 2:  // a length field rewritten: too long, too short
-      if (!segs.empty()) {
-        const Seg& s = segs[in.byte() % segs.size()];
-        const Bytes& w = sealed[s.idx].wire;
-        const Frame f = frame(w.data(), w.size(), tx_cid_len);
-        if (f.length_at != 0) dg[s.off + f.length_at + 1 - (mut >> 7)] = in.byte();
-      }
-      break;
-    default:
-      break;
+  // Mutation 2: a length field rewritten: too long, too short
+  if (!flip_or_cut(dg, in, mut) && mut % 8 == 2 && !segs.empty()) {
+    const Seg& s = segs[in.byte() % segs.size()];
+    const Bytes& w = sealed[s.idx].wire;
+    const Frame f = frame(w.data(), w.size(), tx_cid_len);
+    if (f.length_at != 0) dg[s.off + f.length_at + 1 - (mut >> 7)] = in.byte();
   }
   return dg;
 }
@@ -290,22 +279,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in{data, size};
   const uint8_t cfg = in.byte();
   const Suite suite = kAllSuites[cfg % 3];
-  static const uint8_t kCid[] = {0xc1, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
-  static const uint8_t kOtherCid[] = {0x5c, 0xd1, 0xe1, 0xf1, 0x01, 0x02, 0x03, 0x04, 0x05};
-  const size_t cid_len = (cfg & 4) != 0 ? 1 + (cfg >> 5) % 9 : 0;
-  // Mostly the sender writes the CID the receivers issued; now and then none,
-  // another one of the same length, or one where they expect none.
-  const uint8_t how = in.byte();
-  const uint8_t* tx_cid = kCid;
-  size_t tx_cid_len = cid_len;
-  if ((how & 0xf0) == 0xf0) {
-    switch (how & 3) {
-      case 0: tx_cid_len = 0; break;
-      case 1: tx_cid = kOtherCid; break;
-      default: tx_cid_len = 1 + how % 9; break;
-    }
-  }
-  const bool cid_match = tx_cid_len == cid_len && (cid_len == 0 || tx_cid == kCid);
+  const CidChoice cids = pick_cids(cfg, in);
+  const size_t cid_len = cids.rx_len, tx_cid_len = cids.tx_len;
   uint8_t secret[48];
   for (size_t i = 0; i < sizeof secret; ++i) secret[i] = static_cast<uint8_t>(i * 7 + 1);
   const size_t sl = suite == Suite::aes256_gcm ? 48 : 32;
@@ -317,9 +292,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (RecordProtection* rx : {&ra, &rb}) {
     RL_FUZZ_CHECK(rx->install(Direction::open, 3, suite, {secret, sl}, o) == Status::ok);
     RL_FUZZ_CHECK(rx->update(Direction::open) == Status::ok);  // epoch 4 beside 3
-    if (cid_len != 0) RL_FUZZ_CHECK(rx->set_open_cid({kCid, cid_len}) == Status::ok);
+    if (cid_len != 0) RL_FUZZ_CHECK(rx->set_open_cid({cids.rx, cid_len}) == Status::ok);
   }
-  if (tx_cid_len != 0) RL_FUZZ_CHECK(tx.set_seal_cid({tx_cid, tx_cid_len}) == Status::ok);
+  if (tx_cid_len != 0) RL_FUZZ_CHECK(tx.set_seal_cid({cids.tx, tx_cid_len}) == Status::ok);
 
   std::vector<Sealed> sealed;
   std::vector<Sent> history;  // every datagram composed so far
@@ -345,7 +320,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu records placed, room %zu\n", round,
                      dg.size(), segs.size(), room);
-      open_both(ra, rb, dg, segs, sealed, room, cid_len, cid_match);
+      open_both(ra, rb, dg, segs, sealed, room, cid_len, cids.match);
     }
   }
   return 0;

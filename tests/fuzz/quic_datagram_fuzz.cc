@@ -345,27 +345,16 @@ Bytes compose_datagram(Input& in, const std::vector<Sealed>& sealed, size_t& cur
   }
   if (dg.empty()) return dg;
   const uint8_t mut = in.byte();
-  switch (mut % 8) {
-    case 0:  // one bit flipped anywhere (header, Length, payload, tag)
-      dg[in.u16() % dg.size()] ^= static_cast<uint8_t>(1u << (in.byte() & 7));
-      break;
-    case 1:  // cut short
-      dg.resize(in.u16() % dg.size());
-      break;
-    case 2:  // a long header's Length rewritten (same width): too long, too short
-      if (!segs.empty()) {
-        const Seg& s = segs[in.byte() % segs.size()];
-        const Bytes& w = sealed[s.idx].wire;
-        const Frame f = frame(w.data(), w.size(), grease);
-        if (f.length_at != 0) {
-          uint8_t* l = dg.data() + s.off + f.length_at;
-          l[f.length_width - 1] = in.byte();  // the low byte
-          if (f.length_width > 1 && (mut & 0x80)) l[0] = static_cast<uint8_t>((l[0] & 0xc0) | (in.byte() & 0x3f));
-        }
-      }
-      break;
-    default:
-      break;
+  // Mutation 2: a long header's Length rewritten (same width): too long, too short
+  if (!flip_or_cut(dg, in, mut) && mut % 8 == 2 && !segs.empty()) {
+    const Seg& s = segs[in.byte() % segs.size()];
+    const Bytes& w = sealed[s.idx].wire;
+    const Frame f = frame(w.data(), w.size(), grease);
+    if (f.length_at != 0) {
+      uint8_t* l = dg.data() + s.off + f.length_at;
+      l[f.length_width - 1] = in.byte();  // the low byte
+      if (f.length_width > 1 && (mut & 0x80)) l[0] = static_cast<uint8_t>((l[0] & 0xc0) | (in.byte() & 0x3f));
+    }
   }
   return dg;
 }
