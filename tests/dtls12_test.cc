@@ -885,34 +885,42 @@ TEST(Dtls12Lean, SoftByteLimitInsideARun) {
 // Epoch 0 with an empty window has no record number below its first (the
 // general loop takes the first record); record numbers up to the last of the
 // sequence space; epoch 0xffff, where the next record number would wrap.
+// P: LeanPair, or CidQuad; setup(p) runs after install (a CID, or nothing).
+template <class P, class Setup>
+void record_number_edges(Suite s, Setup&& setup) {
+  {
+    P p;
+    p.install(s, 0, 64);
+    setup(p);
+    for (int i = 0; i < 5; ++i) p.add(30 + i);
+    p.open_and_compare({0});
+    for (int i = 0; i < 5; ++i) p.add(40 + i);
+    p.open_and_compare({0});
+  }
+  for (uint16_t epoch : {uint16_t{1}, uint16_t{0xffff}}) {
+    SCOPED_TRACE("epoch " + std::to_string(epoch));
+    P p;
+    p.install(s, epoch, 64, nullptr, kMaxSeq - 9);
+    setup(p);
+    for (int i = 0; i < 4; ++i) p.add(50 + i);
+    p.open_and_compare({epoch});
+    for (int i = 0; i < 6; ++i) p.add(60 + i);  // the last is seq 2^48 - 1
+    const Bytes last = p.wire.records.back(), before = p.wire.records[4];
+    p.open_and_compare({epoch});
+    EXPECT_EQ(p.b.window(epoch)->highest(), kMaxSeq);
+    // Replays of the last record numbers stay refused, alone or in a burst.
+    p.wire.refused(before);
+    p.wire.refused(last);
+    p.open_and_compare({epoch});
+    p.wire.refused(last);
+    p.open_and_compare({epoch});
+  }
+}
+
 TEST(Dtls12Lean, EdgesOfTheRecordNumberSpace) {
   for (Suite s : kAllSuites) {
     SCOPED_TRACE(suite_info(s).name);
-    {
-      LeanPair p;
-      p.install(s, 0, 64);
-      for (int i = 0; i < 5; ++i) p.add(30 + i);
-      p.open_and_compare({0});
-      for (int i = 0; i < 5; ++i) p.add(40 + i);
-      p.open_and_compare({0});
-    }
-    for (uint16_t epoch : {uint16_t{1}, uint16_t{0xffff}}) {
-      SCOPED_TRACE("epoch " + std::to_string(epoch));
-      LeanPair p;
-      p.install(s, epoch, 64, nullptr, kMaxSeq - 9);
-      for (int i = 0; i < 4; ++i) p.add(50 + i);
-      p.open_and_compare({epoch});
-      for (int i = 0; i < 6; ++i) p.add(60 + i);  // the last is seq 2^48 - 1
-      const Bytes last = p.wire.records.back(), before = p.wire.records[4];
-      p.open_and_compare({epoch});
-      EXPECT_EQ(p.b.window(epoch)->highest(), kMaxSeq);
-      // Replays of the last record numbers stay refused, alone or in a burst.
-      p.wire.refused(before);
-      p.wire.refused(last);
-      p.open_and_compare({epoch});
-      p.wire.refused(last);
-      p.open_and_compare({epoch});
-    }
+    record_number_edges<LeanPair>(s, [](LeanPair&) {});
   }
 }
 
@@ -1460,32 +1468,7 @@ TEST(Dtls12Lean, CidNearLimitsAndEdges) {
         EXPECT_EQ(p.b.key(Direction::open, 1), nullptr);
         EXPECT_EQ(p.g.key(Direction::open, 1), nullptr);
       }
-      {
-        CidQuad p;
-        p.install(s, 0, 64);
-        p.set_cid(cid_of(cl));
-        for (int i = 0; i < 5; ++i) p.add(30 + i);
-        p.open_and_compare({0});
-        for (int i = 0; i < 5; ++i) p.add(40 + i);
-        p.open_and_compare({0});
-      }
-      for (uint16_t epoch : {uint16_t{1}, uint16_t{0xffff}}) {
-        SCOPED_TRACE("epoch " + std::to_string(epoch));
-        CidQuad p;
-        p.install(s, epoch, 64, nullptr, kMaxSeq - 9);
-        p.set_cid(cid_of(cl));
-        for (int i = 0; i < 4; ++i) p.add(50 + i);
-        p.open_and_compare({epoch});
-        for (int i = 0; i < 6; ++i) p.add(60 + i);  // the last is seq 2^48 - 1
-        const Bytes last = p.wire.records.back(), before = p.wire.records[4];
-        p.open_and_compare({epoch});
-        EXPECT_EQ(p.b.window(epoch)->highest(), kMaxSeq);
-        p.wire.refused(before);
-        p.wire.refused(last);
-        p.open_and_compare({epoch});
-        p.wire.refused(last);
-        p.open_and_compare({epoch});
-      }
+      record_number_edges<CidQuad>(s, [&](CidQuad& p) { p.set_cid(cid_of(cl)); });
     }
 }
 
