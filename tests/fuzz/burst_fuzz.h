@@ -106,6 +106,58 @@ inline CidChoice pick_cids(uint8_t cfg, Input& in) {
   return c;
 }
 
+// The DTLS datagram targets' datagram from the sealed records (`cursor` is
+// the next one in order): 1..5 steps of the next record, a late or repeated
+// one, a lost one, junk, zero padding or a record in the clear (clear(in)
+// makes it), then maybe one mutation: flip_or_cut, or (2) a record's 16-bit
+// length field rewritten where length_at(wire) says it starts (0: none).
+// Sealed has `wire` and `plaintext` (a record in the clear: never opens).
+template <class Sealed, class Clear, class LengthAt>
+Bytes compose_dtls_datagram(Input& in, std::vector<Sealed>& sealed, size_t& cursor,
+                            std::vector<Seg>& segs, Clear&& clear, LengthAt&& length_at) {
+  Bytes dg;
+  auto put = [&](size_t i) {
+    segs.push_back({dg.size(), i});
+    dg.insert(dg.end(), sealed[i].wire.begin(), sealed[i].wire.end());
+  };
+  const size_t k = 1 + in.byte() % 5;
+  for (size_t j = 0; j < k; ++j) {
+    const uint8_t op = in.byte();
+    switch (op % 12) {
+      case 5:  // late, or a repeat
+        if (!sealed.empty()) put(in.byte() % sealed.size());
+        break;
+      case 6:  // lost
+        while (cursor < sealed.size() && sealed[cursor].plaintext) ++cursor;
+        if (cursor < sealed.size()) ++cursor;
+        break;
+      case 7:  // junk
+        for (size_t n = in.byte() % 24; n > 0; --n) dg.push_back(in.byte());
+        break;
+      case 8:  // zero padding
+        dg.resize(dg.size() + 1 + in.byte() % 64, 0);
+        break;
+      case 9:  // a record in the clear
+        sealed.push_back(clear(in));
+        put(sealed.size() - 1);
+        break;
+      default:  // the next one in order
+        while (cursor < sealed.size() && sealed[cursor].plaintext) ++cursor;
+        if (cursor < sealed.size()) put(cursor++);
+        break;
+    }
+  }
+  if (dg.empty()) return dg;
+  const uint8_t mut = in.byte();
+  // Mutation 2: a length field rewritten: too long, too short
+  if (!flip_or_cut(dg, in, mut) && mut % 8 == 2 && !segs.empty()) {
+    const Seg& s = segs[in.byte() % segs.size()];
+    const size_t at = length_at(sealed[s.idx].wire);
+    if (at != 0) dg[s.off + at + 1 - (mut >> 7)] = in.byte();
+  }
+  return dg;
+}
+
 inline bool debug() {
   static const bool on = std::getenv("RL_FUZZ_DEBUG") != nullptr;
   return on;

@@ -206,52 +206,6 @@ void open_both(RecordProtection& ra, RecordProtection& rb, const Bytes& dg,
   expect_dtls_same_state<RecordProtection, uint16_t>(ra, rb, {1, 2});
 }
 
-// A datagram from the sealed records: `cursor` is the next one in order.
-Bytes compose_datagram(Input& in, std::vector<Sealed>& sealed, size_t& cursor,
-                       std::vector<Seg>& segs, size_t tx_cid_len) {
-  Bytes dg;
-  auto put = [&](size_t i) {
-    segs.push_back({dg.size(), i});
-    dg.insert(dg.end(), sealed[i].wire.begin(), sealed[i].wire.end());
-  };
-  const size_t k = 1 + in.byte() % 5;
-  for (size_t j = 0; j < k; ++j) {
-    const uint8_t op = in.byte();
-    switch (op % 12) {
-      case 5:  // late, or a repeat
-        if (!sealed.empty()) put(in.byte() % sealed.size());
-        break;
-      case 6:  // lost
-        while (cursor < sealed.size() && sealed[cursor].plaintext) ++cursor;
-        if (cursor < sealed.size()) ++cursor;
-        break;
-      case 7:  // junk
-        for (size_t n = in.byte() % 24; n > 0; --n) dg.push_back(in.byte());
-        break;
-      case 8:  // zero padding
-        dg.resize(dg.size() + 1 + in.byte() % 64, 0);
-        break;
-      case 9:  // an epoch-0 record in the clear
-        sealed.push_back(plaintext_record(in));
-        put(sealed.size() - 1);
-        break;
-      default:  // the next one in order
-        while (cursor < sealed.size() && sealed[cursor].plaintext) ++cursor;
-        if (cursor < sealed.size()) put(cursor++);
-        break;
-    }
-  }
-  if (dg.empty()) return dg;
-  const uint8_t mut = in.byte();
-  // Mutation 2: a length field rewritten: too long, too short
-  if (!flip_or_cut(dg, in, mut) && mut % 8 == 2 && !segs.empty()) {
-    const Seg& s = segs[in.byte() % segs.size()];
-    const Bytes& w = sealed[s.idx].wire;
-    const Frame f = frame(w.data(), w.size(), tx_cid_len);
-    if (f.whole) dg[s.off + f.length_at + 1 - (mut >> 7)] = in.byte();
-  }
-  return dg;
-}
 
 }  // namespace
 
@@ -297,7 +251,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const uint8_t r = in.byte();
       const size_t room = (r & 0xe0) == 0xe0 ? 1 + r % 4 : kOut;  // sometimes too little room
       const auto [dg, segs] = next_datagram(in, (r & 0x18) == 0x18, history, [&](std::vector<Seg>& segs) {
-        return compose_datagram(in, sealed, cursor, segs, tx_cid_len);
+        return compose_dtls_datagram(in, sealed, cursor, segs, plaintext_record, [&](const Bytes& w) {
+          const Frame f = frame(w.data(), w.size(), tx_cid_len);  // the sender's CID length
+          return size_t{f.whole ? f.length_at : 0};
+        });
       });
       if (debug())
         std::fprintf(stderr, "round %d: datagram of %zu bytes, %zu records placed, room %zu\n", round,
