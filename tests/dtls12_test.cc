@@ -778,6 +778,26 @@ struct LeanPair {
   }
 };
 
+// Forgeries first, in the middle and last of otherwise lean bursts of 20
+// (epoch 1): the commit leaves the lean run there and the general one goes
+// on. P: LeanPair or CidQuad.
+template <class P>
+void forgeries_in_runs(P& p) {
+  for (size_t at : {size_t{0}, size_t{7}, size_t{19}}) {
+    SCOPED_TRACE("forged at " + std::to_string(at));
+    for (size_t i = 0; i < 20; ++i) {
+      if (i == at) {
+        Bytes f = p.seal(200);
+        f[f.size() - 3] ^= 0x01;
+        p.wire.refused(f);
+      } else {
+        p.add(300 + i);
+      }
+    }
+    p.open_and_compare({1});
+  }
+}
+
 TEST(Dtls12Lean, OpenRunsAgreeWithOneAtATime) {
   rl::test::for_each_backend([&](Backend) {
     for (Suite s : kAllSuites) {
@@ -789,21 +809,7 @@ TEST(Dtls12Lean, OpenRunsAgreeWithOneAtATime) {
       p.open_and_compare({1});
       p.add(1350);
       p.open_and_compare({1});
-      // Forgeries first, in the middle and last of otherwise lean bursts: the
-      // commit leaves the lean run there and the general one goes on.
-      for (size_t at : {size_t{0}, size_t{7}, size_t{19}}) {
-        SCOPED_TRACE("forged at " + std::to_string(at));
-        for (size_t i = 0; i < 20; ++i) {
-          if (i == at) {
-            Bytes f = p.seal(200);
-            f[f.size() - 3] ^= 0x01;
-            p.wire.refused(f);
-          } else {
-            p.add(300 + i);
-          }
-        }
-        p.open_and_compare({1});
-      }
+      forgeries_in_runs(p);
       // Gaps: records lost on the way, within a 64-bit block, across
       // blocks, and past the whole window (its ring is cleared).
       for (size_t gap : {size_t{1}, size_t{3}, size_t{63}, size_t{64}, size_t{130}, size_t{300},
@@ -1327,20 +1333,7 @@ TEST(Dtls12Lean, CidOpenAgreesWithGeneralAndOneAtATime) {
         p.open_and_compare({1});
         p.add(0);
         p.open_and_compare({1});
-        // Forgeries first, in the middle and last.
-        for (size_t at : {size_t{0}, size_t{7}, size_t{19}}) {
-          SCOPED_TRACE("forged at " + std::to_string(at));
-          for (size_t i = 0; i < 20; ++i) {
-            if (i == at) {
-              Bytes f = p.seal(200);
-              f[f.size() - 3] ^= 0x01;
-              p.wire.refused(f);
-            } else {
-              p.add(300 + i);
-            }
-          }
-          p.open_and_compare({1});
-        }
+        forgeries_in_runs(p);
         // Another association's CID (each of its bytes), a plain record, a
         // bad version, a record cut short, a header only.
         for (size_t at : {size_t{0}, cl / 2, cl - 1}) {
