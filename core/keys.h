@@ -8,6 +8,7 @@
 //
 // Not thread-safe: one protocol object, one thread.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -93,6 +94,27 @@ struct KeyCounters {
   uint64_t auth_failures = 0, replays = 0;
 };
 
+// Bursts count their failed opens after the AEAD pass. So that a burst
+// refuses what one-at-a-time opens would once a failure reaches the integrity
+// limit, it is opened in chunks (of at most `burst`) that hold no more
+// records than the failures the keys still allow (`failures_left()`, read
+// before each chunk; 0: the next failure kills a key): a chunk then reaches
+// the limit, if at all, only at its last record. Far from the limit a chunk
+// is `burst` long.
+template <class T, class Left, class OpenChunk>
+size_t open_within_integrity(std::span<T> items, size_t burst, Left&& failures_left,
+                             OpenChunk&& open_chunk) {
+  size_t ok = 0;
+  for (size_t i = 0; i < items.size();) {
+    size_t n = std::min(burst, items.size() - i);
+    if (const uint64_t left = failures_left(); left < n) [[unlikely]]
+      n = left == 0 ? 1 : static_cast<size_t>(left);
+    ok += open_chunk(items.subspan(i, n));
+    i += n;
+  }
+  return ok;
+}
+
 class KeyEpoch {
  public:
   KeyEpoch() = default;
@@ -142,6 +164,12 @@ class KeyEpoch {
   // Returns key_exhausted once the integrity limit is reached (the key is then
   // wiped), ok otherwise.
   Status count_auth_failure();
+  // Failed opens the key may still see before the integrity limit kills it.
+  uint64_t failures_left() const {
+    return limits_.max_auth_failures > counters_.auth_failures
+               ? limits_.max_auth_failures - counters_.auth_failures
+               : 0;
+  }
 
  private:
   void event(KeyEvent::Kind k);

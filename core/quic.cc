@@ -1024,11 +1024,17 @@ size_t PacketProtection::open(std::span<Packet> packets) {
   return packets.size() == 1 ? open_one(packets) : open_chunks(packets);
 }
 
+// The integrity limit holds across all 1-RTT open keys (RFC 9001 §6.6), in a
+// burst as one packet at a time: see open_within_integrity.
 size_t PacketProtection::open_chunks(std::span<Packet> packets) {
-  size_t ok = 0;
-  for (size_t i = 0; i < packets.size(); i += kBurst)
-    ok += open_chunk(packets.subspan(i, std::min(kBurst, packets.size() - i)));
-  return ok;
+  const Side& s = side(Level::one_rtt, Direction::open);
+  return open_within_integrity(
+      packets, kBurst,
+      [&]() -> uint64_t {
+        const uint64_t max = s.limits.max_auth_failures;
+        return s.exhausted ? kUnlimited : max > auth_failures_ ? max - auth_failures_ : 0;
+      },
+      [&](std::span<Packet> chunk) { return open_chunk(chunk); });
 }
 
 // The Destination Connection ID of a packet as the version-independent

@@ -727,6 +727,9 @@ namespace {
   const KeyCounters& c = l.c;
   if (c.auth_failures >= lim.max_auth_failures) return false;
   if (dir == Direction::seal) return recjob::far_from_limits(lim, c, n, max_bytes);
+  // Failures are counted after the run's AEAD pass: if they could reach the
+  // integrity limit, the packets go one by one (the general loop retakes them).
+  if (lim.max_auth_failures - c.auth_failures < n) return false;
   return c.opened < lim.soft_records && n < lim.soft_records - c.opened &&
          c.bytes_opened < lim.soft_bytes && max_bytes < lim.soft_bytes - c.bytes_opened;
 }
@@ -1131,10 +1134,16 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
   // the packet was retaken: it has the index of a packet still waiting in
   // this burst, so it goes after it, and a forged copy ahead of the genuine
   // packet cannot get the genuine one refused.
+  // Also retaken: a packet whose master key could reach its integrity limit
+  // through the failures of the packets waiting before it (counted only once
+  // the kernels ran); one at a time it would then be refused.
   auto replay_check = [&](PacketView& pkt, Stream* s, MasterSlot* m, uint64_t index,
                           Status& st) -> bool {
     st = (rtcp ? s->rtcp : s->rtp).check(index);
-    if (st == Status::ok && b.pending_dup(s, index)) {
+    const Lifetime& l = m->life[rtcp];
+    const uint64_t max = l.limits.max_auth_failures, failed = l.c.auth_failures;
+    if (st == Status::ok &&
+        (b.pending_dup(s, index) || (failed < max && max - failed <= b.n + b.nc))) [[unlikely]] {
       retake(pkt);
       return true;
     }

@@ -583,6 +583,44 @@ TEST(Dtls13Limits, SoftHardAndIntegrity) {
   EXPECT_EQ(open_one(b, r0), Status::unknown_epoch);  // the key died at the limit
 }
 
+// A forgery that reaches the integrity limit (§4.5.3) inside a burst kills
+// the key there: the genuine records after it are refused in the burst as
+// one at a time, and left as they arrived. Limits of 1 to 40 put that
+// failure at the head, middle and tail of the first burst, in the second,
+// or nowhere.
+TEST(Dtls13Limits, IntegrityLimitReachedInsideABurst) {
+  for (Suite s : kAllSuites) {
+    for (uint64_t limit : {1, 2, 3, 7, 11, 12, 40}) {
+      SCOPED_TRACE(std::string(suite_info(s).name) + " limit " + std::to_string(limit));
+      Limits l;
+      l.max_auth_failures = limit;
+      RecordProtection a, b, c;
+      pair(a, b, s, {}, &l);
+      KeyOptions o;
+      o.limits = &l;
+      ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      test::Wire wire;
+      size_t forged = 0;
+      for (size_t i = 0; i < 50; ++i) {
+        const Bytes plain = test::random_bytes(40 + i, static_cast<uint8_t>(i));
+        Bytes w = seal_one(a, plain);
+        if (i % 3 == 2) {
+          w[i % 2 ? w.size() - 1 : w.size() - 20] ^= 0x04;
+          wire.refused(w);
+          ++forged;
+        } else if (forged >= limit) {
+          wire.refused(w);
+        } else {
+          wire.add(w, 23, plain);
+        }
+      }
+      test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {});
+      test::expect_same_events(b, c);
+      EXPECT_EQ(b.key(Direction::open, 3) == nullptr, forged >= limit);
+    }
+  }
+}
+
 // ---- mutation, truncation, short records ---------------------------------------------------
 
 TEST(Dtls13Mutation, EveryByteFailsAndChangesNothing) {

@@ -2093,5 +2093,48 @@ TEST(QuicDatagram, PacketWithAnotherDcidIsIgnored) {
     EXPECT_EQ(server.auth_failures(), 0u);
   }
 }
+
+// A burst in which a forgery reaches the integrity limit (RFC 9001 §6.6):
+// every 1-RTT key dies there, so the genuine packets after it are refused in
+// the burst exactly as one at a time, and left as they arrived. Limits of 1
+// to 40 put the limit's failure at the head, middle and tail of the first
+// burst of 32, inside later bursts, or nowhere.
+TEST(QuicLimits, IntegrityLimitReachedInsideABurst) {
+  for (Suite s : kAllSuites) {
+    for (uint64_t limit : {1, 2, 3, 7, 11, 12, 40}) {
+      SCOPED_TRACE(std::string(suite_info(s).name) + " limit " + std::to_string(limit));
+      Limits l;
+      l.max_auth_failures = limit;
+      const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 61);
+      PacketProtection tx(Version::v1), rx_burst(Version::v1), rx_one(Version::v1);
+      ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
+      for (PacketProtection* rx : {&rx_burst, &rx_one})
+        ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret, &l), Status::ok);
+      drain(rx_burst);
+      drain(rx_one);
+      // 50 packets, every third forged (its tag or its ciphertext).
+      std::vector<Bytes> in;
+      size_t forged = 0, refused_genuine = 0;
+      for (size_t i = 0; i < 50; ++i) {
+        Buf b(test::random_bytes(30 + i, static_cast<uint8_t>(i)), Level::one_rtt);
+        ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+        Bytes w = b.bytes();
+        if (i % 3 == 2) {
+          w[i % 2 ? w.size() - 1 : w.size() - 20] ^= 0x04;
+          ++forged;
+        } else if (forged >= limit) {
+          ++refused_genuine;
+        }
+        in.push_back(std::move(w));
+      }
+      const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, in);
+      size_t refused_exhausted = 0;
+      for (const Buf& x : r.bufs) refused_exhausted += x.pkt.status() == Status::key_exhausted;
+      EXPECT_EQ(refused_exhausted, refused_genuine + (forged > limit ? forged - limit : 0));
+      EXPECT_EQ(rx_burst.auth_failures(), std::min<uint64_t>(forged, limit));
+      EXPECT_EQ(has_event(r.events, KeyEvent::integrity_limit), forged >= limit);
+    }
+  }
+}
 }  // namespace
 }  // namespace rl::quic

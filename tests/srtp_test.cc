@@ -1501,6 +1501,74 @@ TEST(SrtpLimits, MasterKeyLifetimeSoftEventThenHardStop) {
   EXPECT_EQ(Policy{}.srtcp_limits.hard_records, uint64_t{1} << 31);
 }
 
+// A forgery that reaches the master key's integrity limit inside a burst:
+// the genuine packets after it are refused in the burst as one at a time
+// (key_exhausted), and left as they arrived. Limits of 1 to 40 put that
+// failure at the head, middle and tail of the first burst of 16, in later
+// ones, or nowhere; SRTP (lean AEAD loop, general loop) and SRTCP.
+TEST(SrtpLimits, IntegrityLimitReachedInsideABurst) {
+  for (Profile prof : {Profile::aes128_cm_sha1_80, Profile::aead_aes128_gcm}) {
+    for (bool rtcp : {false, true}) {
+      for (uint64_t limit : {1, 2, 3, 7, 11, 12, 40}) {
+        SCOPED_TRACE(std::string(profile_info(prof).name) + (rtcp ? " srtcp" : " srtp") +
+                     " limit " + std::to_string(limit));
+        Policy pol;
+        pol.profile = prof;
+        (rtcp ? pol.srtcp_limits : pol.srtp_limits).max_auth_failures = limit;
+        const Keys k = keys_for(prof, 91);
+        Pair burst(pol, {k}), one(pol, {k});
+        auto packet = [&](size_t i) {
+          return rtcp ? rtcp_packet(0x99, 32 + 4 * i) : rtp_packet(0x99, static_cast<uint16_t>(i), 30 + i);
+        };
+        // The stream exists on both receivers before the burst.
+        {
+          Buf x(packet(0)), y(packet(0));
+          ASSERT_EQ(seal1(burst.tx, x, rtcp), Status::ok);
+          ASSERT_EQ(seal1(one.tx, y, rtcp), Status::ok);
+          ASSERT_EQ(open1(burst.rx, x, rtcp), Status::ok);
+          ASSERT_EQ(open1(one.rx, y, rtcp), Status::ok);
+        }
+        std::vector<Bytes> wire;
+        size_t forged = 0, refused_genuine = 0;
+        for (size_t i = 1; i <= 50; ++i) {
+          Buf x(packet(i)), y(packet(i));
+          ASSERT_EQ(seal1(burst.tx, x, rtcp), Status::ok);
+          ASSERT_EQ(seal1(one.tx, y, rtcp), Status::ok);
+          Bytes w = x.bytes();
+          if (i % 3 == 2) {
+            w[w.size() / 2 + i % 2] ^= 0x04;
+            ++forged;
+          } else if (forged >= limit) {
+            ++refused_genuine;
+          }
+          wire.push_back(std::move(w));
+        }
+        BufPairs p(wire);
+        const size_t ok_burst = rtcp ? burst.rx.open_rtcp(p.views) : burst.rx.open(p.views);
+        size_t ok_one = 0;
+        for (Buf& x : p.one) ok_one += open1(one.rx, x, rtcp) == Status::ok;
+        EXPECT_EQ(ok_burst, ok_one);
+        EXPECT_EQ(ok_burst, wire.size() - forged - refused_genuine);
+        for (size_t i = 0; i < wire.size(); ++i) {
+          SCOPED_TRACE("packet " + std::to_string(i));
+          p.burst[i].v = p.views[i];
+          EXPECT_EQ(p.burst[i].v.status, p.one[i].v.status);
+          EXPECT_EQ(to_hex(p.burst[i].bytes()), to_hex(p.one[i].bytes()));
+          if (p.one[i].v.status != Status::ok) {
+            EXPECT_EQ(to_hex(p.burst[i].bytes()), to_hex(wire[i]));  // as it arrived
+          }
+        }
+        for (Session* rx : {&burst.rx, &one.rx}) {
+          bool integrity = false;
+          KeyEvent e;
+          while (rx->poll_event(e)) integrity |= e.kind == KeyEvent::integrity_limit;
+          EXPECT_EQ(integrity, forged >= limit);
+        }
+      }
+    }
+  }
+}
+
 TEST(SrtpLimits, HardAgeOnInjectedClock) {
   FakeClock fc;
   Policy pol;
