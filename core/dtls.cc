@@ -710,13 +710,7 @@ size_t RecordProtection::open(std::span<Record> records) {
 // time: see open_within_integrity.
 size_t RecordProtection::open_chunks(std::span<Record> records) {
   return open_within_integrity(
-      records, kBurst,
-      [&] {
-        uint64_t left = kUnlimited;
-        for (const Epoch& e : open_)
-          if (e.live()) left = std::min(left, e.key.failures_left());
-        return left;
-      },
+      records, kBurst, [&] { return fewest_failures_left(open_); },
       [&](std::span<Record> chunk) { return open_chunk(chunk); });
 }
 

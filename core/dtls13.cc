@@ -561,13 +561,7 @@ size_t RecordProtection::seal_chunk(std::span<Record> records) {
 size_t RecordProtection::open(std::span<Record> records) {
   if (records.size() == 1) return open_one(records[0]);
   return open_within_integrity(
-      records, kBurst,
-      [&] {
-        uint64_t left = kUnlimited;
-        for (const Epoch& e : open_)
-          if (e.live()) left = std::min(left, e.key.failures_left());
-        return left;
-      },
+      records, kBurst, [&] { return fewest_failures_left(open_); },
       [&](std::span<Record> chunk) { return open_chunk(chunk); });
 }
 

@@ -94,6 +94,16 @@ struct KeyCounters {
   uint64_t auth_failures = 0, replays = 0;
 };
 
+// The fewest failures any live key of `epochs` (each with .live() and a
+// KeyEpoch .key) still allows.
+template <class Epochs>
+uint64_t fewest_failures_left(const Epochs& epochs) {
+  uint64_t left = kUnlimited;
+  for (const auto& e : epochs)
+    if (e.live()) left = std::min(left, e.key.failures_left());
+  return left;
+}
+
 // Bursts count their failed opens after the AEAD pass. So that a burst
 // refuses what one-at-a-time opens would once a failure reaches the integrity
 // limit, it is opened in chunks (of at most `burst`) that hold no more
