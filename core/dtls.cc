@@ -1204,6 +1204,16 @@ size_t RecordProtection::commit_general(std::span<Record> records, AeadJob* jobs
     Epoch* e = k < lean ? e0 : slot[k];
     const AeadJob& j = jobs[k];
     if (j.status != Status::ok) {
+      // One record at a time, a repeat of (or a record now too old for) one
+      // committed earlier in this burst is refused before its AEAD, as a
+      // replay: so it is here, and does not count as a failure.
+      if (!rising) {
+        if (const Status st = e->window.check(r.seq); st != Status::ok) {
+          e->key.count_replay();
+          p.status = st;
+          continue;
+        }
+      }
       // The integrity limit (RFC 9147 §4.5.3) may kill the key here; the
       // record itself failed authentication either way.
       e->key.count_auth_failure();

@@ -722,6 +722,16 @@ size_t lean_commit(std::span<Record> records, const AeadJob* jobs, ReplayWindow&
 bool RecordProtection::settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising) {
   PacketView& p = r.pkt;
   if (j.status != Status::ok) {
+    // One record at a time, a repeat of (or a record now too old for) one
+    // committed earlier in this burst is refused before its AEAD, as a
+    // replay: so it is here, and does not count as a failure.
+    if (!rising) {
+      if (const Status st = e.window.check(r.seq); st != Status::ok) {
+        e.key.count_replay();
+        p.status = st;
+        return false;
+      }
+    }
     e.key.count_auth_failure();  // may reach the integrity limit (§4.5.3)
     p.status = j.status;
     return false;

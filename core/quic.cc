@@ -1556,6 +1556,16 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
         note_key_update_error(KeyUpdateError::old_keys_after_new);
         j.status = Status::malformed;
       }
+      // One packet at a time, a repeat of (or a packet now too old for) one
+      // committed earlier in this burst is refused before its AEAD, as a
+      // replay: so it is here, and does not count against the integrity
+      // limit.
+      if (j.status == Status::auth_failed) {
+        if (const Status rs = spaces_[idx(space_of(mt.level))].window.check(mt.pn); rs != Status::ok) {
+          s.slot[s.cur].epoch.count_replay();
+          j.status = rs;
+        }
+      }
       restore_header(i);
       p.view.status = j.status;
       any_failed |= j.status == Status::auth_failed;

@@ -985,6 +985,16 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     ++ok;
   };
   auto reject = [&](Waiting& w, Status st) {
+    // One packet at a time, a packet now too old for one committed earlier
+    // in this burst is refused before its tag check (RFC 3711 §3.3.2), as a
+    // replay: so it is here, and does not count as a failure.
+    if (!sealing && st == Status::auth_failed) {
+      if (const Status rs = (rtcp ? w.stream->rtcp : w.stream->rtp).check(w.index); rs != Status::ok) {
+        if (rs == Status::replayed) ++w.slot->life[rtcp].c.replays;  // as replay_check counts
+        w.pkt->status = rs;
+        return;
+      }
+    }
     w.pkt->status = st;
     if (!sealing) count_failure(events_, *w.slot, rtcp);
   };
@@ -1116,14 +1126,17 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     if (cur.s != nullptr && cur.s->ssrc == ssrc) return cur.s;
     Stream* s = find(ssrc);
     if (s != nullptr) return s;
+    if (template_ && !sealing && free_.empty() && b.np != 0) {
+      // The table is full of streams that packets of this burst created and
+      // may yet fail: finish the burst (which drops those) and retake this
+      // packet, so forged packets cannot crowd out a genuine new stream (nor
+      // count as a refused one, which one at a time they would not be).
+      retake(pkt);
+      return nullptr;
+    }
     if (template_) s = create(ssrc, template_.get(), !sealing);
     if (s != nullptr) {
       if (!sealing) b.provisional[b.np++] = s;
-    } else if (template_ && !sealing && free_.empty() && b.np != 0) {
-      // The table is full of streams that packets of this burst created and
-      // may yet fail: finish the burst (which drops those) and retake this
-      // packet, so forged packets cannot crowd out a genuine new stream.
-      retake(pkt);
     } else {
       pkt.status = Status::unknown_epoch;  // no template, or the table is full
     }

@@ -920,6 +920,30 @@ TEST(Dtls12Limits, IntegrityLimitReachedInsideABurst) {
   }
 }
 
+// A forged copy of a record earlier in the same burst: one at a time it is
+// refused before its AEAD as a replay, so in a burst it is a replay too and
+// does not count against the integrity limit.
+TEST(Dtls12Limits, ForgedRepeatInABurstIsAReplayNotAFailure) {
+  for (Suite s : kAllSuites) {
+    SCOPED_TRACE(suite_info(s).name);
+    Limits l;
+    l.max_auth_failures = 100;  // more than the burst: one chunk
+    LeanPair p;
+    p.install(s, 1, 64, &l);
+    p.wire.refused(Bytes{23, 0xfe, 0xfd});  // too short: the burst takes the general loops
+    p.add(100);
+    p.add(101);
+    Bytes f = p.wire.records[1];
+    f[f.size() - 1] ^= 0x01;
+    p.wire.refused(f);  // after its genuine copy
+    p.add(102);
+    p.open_and_compare({1});
+    ASSERT_NE(p.b.key(Direction::open, 1), nullptr);
+    EXPECT_EQ(p.b.key(Direction::open, 1)->counters().auth_failures, 0u);
+    EXPECT_EQ(p.b.key(Direction::open, 1)->counters().replays, 1u);
+  }
+}
+
 // Epoch 0 with an empty window has no record number below its first (the
 // general loop takes the first record); record numbers up to the last of the
 // sequence space; epoch 0xffff, where the next record number would wrap.
@@ -1332,8 +1356,8 @@ struct CidQuad {
       if (kb == nullptr) continue;
       EXPECT_EQ(kb->counters().opened, kc->counters().opened);
       EXPECT_EQ(kb->counters().bytes_opened, kc->counters().bytes_opened);
-      EXPECT_EQ(kb->counters().auth_failures + kb->counters().replays,
-                kc->counters().auth_failures + kc->counters().replays);
+      EXPECT_EQ(kb->counters().auth_failures, kc->counters().auth_failures);
+      EXPECT_EQ(kb->counters().replays, kc->counters().replays);
     }
     wire.clear();
   }

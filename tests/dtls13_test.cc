@@ -621,6 +621,36 @@ TEST(Dtls13Limits, IntegrityLimitReachedInsideABurst) {
   }
 }
 
+// A forged copy of a record earlier in the same burst is a replay, as one
+// at a time, not a failure that the integrity limit would count.
+TEST(Dtls13Limits, ForgedRepeatInABurstIsAReplayNotAFailure) {
+  for (Suite s : kAllSuites) {
+    SCOPED_TRACE(suite_info(s).name);
+    Limits l;
+    l.max_auth_failures = 100;  // more than the burst: one chunk
+    RecordProtection a, b, c;
+    pair(a, b, s, {}, &l);
+    KeyOptions o;
+    o.limits = &l;
+    ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+    test::Wire wire;
+    wire.refused(Bytes{0x2f, 0x00});  // too short: the burst takes the general loops
+    for (uint8_t i = 0; i < 3; ++i) {
+      const Bytes plain = test::random_bytes(60, i);
+      wire.add(seal_one(a, plain), 23, plain);
+      if (i == 1) {
+        Bytes f = wire.records[1];
+        f[f.size() - 1] ^= 0x01;
+        wire.refused(f);
+      }
+    }
+    test::expect_burst_equals_one_by_one<Buf>(b, c, wire, {3});
+    ASSERT_NE(b.key(Direction::open, 3), nullptr);
+    EXPECT_EQ(b.key(Direction::open, 3)->counters().auth_failures, 0u);
+    EXPECT_EQ(b.key(Direction::open, 3)->counters().replays, 1u);
+  }
+}
+
 // ---- mutation, truncation, short records ---------------------------------------------------
 
 TEST(Dtls13Mutation, EveryByteFailsAndChangesNothing) {

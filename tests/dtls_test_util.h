@@ -115,7 +115,11 @@ void expect_burst_equals_one_by_one(Proto& burst, Proto& one, const Wire& w,
     const KeyCounters& ko = key_o->counters();
     EXPECT_EQ(kb.opened, ko.opened);
     EXPECT_EQ(kb.bytes_opened, ko.bytes_opened);
-    EXPECT_EQ(kb.auth_failures + kb.replays, ko.auth_failures + ko.replays);
+    // A record that one at a time is refused before its AEAD as a replay
+    // (a repeat of one earlier in the burst) is a replay in the burst too,
+    // not a failure: the integrity limit counts the same either way.
+    EXPECT_EQ(kb.auth_failures, ko.auth_failures);
+    EXPECT_EQ(kb.replays, ko.replays);
   }
 }
 

@@ -2094,6 +2094,38 @@ TEST(QuicDatagram, PacketWithAnotherDcidIsIgnored) {
   }
 }
 
+// A forged copy of a packet earlier in the same burst: one at a time it is
+// refused before its AEAD as a replay, so in a burst it is a replay too and
+// not a failure that the integrity limit would count.
+TEST(QuicLimits, ForgedRepeatInABurstIsAReplayNotAFailure) {
+  for (Suite s : kAllSuites) {
+    SCOPED_TRACE(suite_info(s).name);
+    Limits l;
+    l.max_auth_failures = 100;  // more than the burst: one chunk
+    const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 62);
+    PacketProtection tx(Version::v1), rx_burst(Version::v1), rx_one(Version::v1);
+    ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
+    for (PacketProtection* rx : {&rx_burst, &rx_one})
+      ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret, &l), Status::ok);
+    drain(rx_burst);
+    drain(rx_one);
+    std::vector<Bytes> in;
+    for (uint8_t i = 0; i < 3; ++i) {
+      Buf b(test::random_bytes(40, i), Level::one_rtt);
+      ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+      in.push_back(b.bytes());
+    }
+    Bytes f = in[0];
+    f.back() ^= 0x01;
+    in.insert(in.begin() + 2, f);  // after its genuine copy
+    in.insert(in.begin(), Bytes(in[0].begin(), in[0].begin() + 20));  // too short to sample: general loops
+    const BurstResult r = expect_burst_equals_one_by_one(rx_burst, rx_one, in);
+    EXPECT_EQ(r.bufs[3].pkt.status(), Status::replayed);
+    EXPECT_EQ(r.bufs[4].pkt.status(), Status::ok);
+    EXPECT_EQ(rx_burst.auth_failures(), 0u);
+  }
+}
+
 // A burst in which a forgery reaches the integrity limit (RFC 9001 §6.6):
 // every 1-RTT key dies there, so the genuine packets after it are refused in
 // the burst exactly as one at a time, and left as they arrived. Limits of 1
