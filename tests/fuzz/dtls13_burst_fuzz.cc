@@ -56,11 +56,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t sl = suite == Suite::aes256_gcm ? 48 : 32;
   dtls13::KeyOptions o;
   o.replay_window = (cfg & 8) != 0 ? 256 : 64;
+  // The receivers' open limits (epoch 4 inherits epoch 3's), now and then a
+  // small integrity limit (one input byte); the sender keeps the defaults.
+  Limits open_limits = default_limits(Protocol::dtls13, suite);
+  small_integrity_limit(in.byte(), open_limits);
+  dtls13::KeyOptions oo = o;
+  oo.limits = &open_limits;
 
   dtls13::RecordProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
   RL_FUZZ_CHECK(tx.install(Direction::seal, 3, suite, {secret, sl}, o) == Status::ok);
   for (dtls13::RecordProtection* rx : {&rb, &ro}) {
-    RL_FUZZ_CHECK(rx->install(Direction::open, 3, suite, {secret, sl}, o) == Status::ok);
+    RL_FUZZ_CHECK(rx->install(Direction::open, 3, suite, {secret, sl}, oo) == Status::ok);
     RL_FUZZ_CHECK(rx->update(Direction::open) == Status::ok);  // epoch 4 beside 3
     if (cid_len != 0) RL_FUZZ_CHECK(rx->set_open_cid({kCid, cid_len}) == Status::ok);
   }

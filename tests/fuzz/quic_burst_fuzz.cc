@@ -124,13 +124,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < sizeof hs; ++i) hs[i] = static_cast<uint8_t>(i * 9 + 1);
   for (size_t i = 0; i < sizeof cid; ++i) cid[i] = static_cast<uint8_t>(0xa0 + i);
   const size_t sl = suite == Suite::aes256_gcm ? 48 : 32;
+  // The receivers' 1-RTT open limits, now and then a small integrity limit
+  // (one input byte); the sender keeps the defaults.
+  Limits open_limits = default_limits(Protocol::quic, suite);
+  small_integrity_limit(in.byte(), open_limits);
 
   PacketProtection tx, rb, ro;  // sender, burst receiver, one-at-a-time receiver
   RL_FUZZ_CHECK(tx.install(Level::one_rtt, Direction::seal, suite, {secret, sl}) == Status::ok);
   RL_FUZZ_CHECK(tx.install(Level::handshake, Direction::seal, suite, {hs, sl}) == Status::ok);
   RL_FUZZ_CHECK(tx.set_dcid({cid, cid_len}) == Status::ok);
   for (PacketProtection* rx : {&rb, &ro}) {
-    RL_FUZZ_CHECK(rx->install(Level::one_rtt, Direction::open, suite, {secret, sl}) == Status::ok);
+    RL_FUZZ_CHECK(rx->install(Level::one_rtt, Direction::open, suite, {secret, sl}, &open_limits) ==
+                  Status::ok);
     RL_FUZZ_CHECK(rx->install(Level::handshake, Direction::open, suite, {hs, sl}) == Status::ok);
     RL_FUZZ_CHECK(rx->set_short_dcid_length(cid_len) == Status::ok);
   }

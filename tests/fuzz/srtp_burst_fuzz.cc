@@ -81,10 +81,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < sizeof salt; ++i) salt[i] = static_cast<uint8_t>(i * 5 + 9);
   const MasterKey mk{{key, info.master_key_len}, {salt, info.master_salt_len}, {mki, pol.mki_len}};
 
+  // The receivers' policy: the sender's, now and then with a small integrity
+  // limit for the master key's SRTP and SRTCP (cfg2's high bits; the low
+  // three are the streams').
+  Policy rpol = pol;
+  if (small_integrity_limit(cfg2 >> 3, rpol.srtp_limits))
+    rpol.srtcp_limits.max_auth_failures = rpol.srtp_limits.max_auth_failures;
+
   Session tx(Direction::seal, 8), rb(Direction::open, 8), ro(Direction::open, 8);
   if (tx.set_template(pol, {&mk, 1}) != Status::ok) return 0;  // a combination refused
-  RL_FUZZ_CHECK(rb.set_template(pol, {&mk, 1}) == Status::ok);
-  RL_FUZZ_CHECK(ro.set_template(pol, {&mk, 1}) == Status::ok);
+  RL_FUZZ_CHECK(rb.set_template(rpol, {&mk, 1}) == Status::ok);
+  RL_FUZZ_CHECK(ro.set_template(rpol, {&mk, 1}) == Status::ok);
 
   // Each stream's first sequence number: near the wrap (ROC 0 -> 1) or not.
   uint16_t seq[3];
