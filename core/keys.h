@@ -94,6 +94,10 @@ struct KeyCounters {
   uint64_t auth_failures = 0, replays = 0;
 };
 
+// Failed opens the integrity limit `max` still allows after `failed` of them
+// (0: the next failure reaches it, or it is reached).
+inline uint64_t failures_left(uint64_t max, uint64_t failed) { return max > failed ? max - failed : 0; }
+
 // The fewest failures any live key of `epochs` (each with .live() and a
 // KeyEpoch .key) still allows.
 template <class Epochs>
@@ -107,17 +111,17 @@ uint64_t fewest_failures_left(const Epochs& epochs) {
 // Bursts count their failed opens after the AEAD pass. So that a burst
 // refuses what one-at-a-time opens would once a failure reaches the integrity
 // limit, it is opened in chunks (of at most `burst`) that hold no more
-// records than the failures the keys still allow (`failures_left()`, read
-// before each chunk; 0: the next failure kills a key): a chunk then reaches
+// records than the failures the keys still allow (`budget()`, read before
+// each chunk; 0: the next failure kills a key): a chunk then reaches
 // the limit, if at all, only at its last record. Far from the limit a chunk
 // is `burst` long.
 template <class T, class Left, class OpenChunk>
-size_t open_within_integrity(std::span<T> items, size_t burst, Left&& failures_left,
+size_t open_within_integrity(std::span<T> items, size_t burst, Left&& budget,
                              OpenChunk&& open_chunk) {
   size_t ok = 0;
   for (size_t i = 0; i < items.size();) {
     size_t n = std::min(burst, items.size() - i);
-    if (const uint64_t left = failures_left(); left < n) [[unlikely]]
+    if (const uint64_t left = budget(); left < n) [[unlikely]]
       n = left == 0 ? 1 : static_cast<size_t>(left);
     ok += open_chunk(items.subspan(i, n));
     i += n;
@@ -176,9 +180,7 @@ class KeyEpoch {
   Status count_auth_failure();
   // Failed opens the key may still see before the integrity limit kills it.
   uint64_t failures_left() const {
-    return limits_.max_auth_failures > counters_.auth_failures
-               ? limits_.max_auth_failures - counters_.auth_failures
-               : 0;
+    return rl::failures_left(limits_.max_auth_failures, counters_.auth_failures);
   }
 
  private:

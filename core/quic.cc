@@ -1030,10 +1030,7 @@ size_t PacketProtection::open_chunks(std::span<Packet> packets) {
   const Side& s = side(Level::one_rtt, Direction::open);
   return open_within_integrity(
       packets, kBurst,
-      [&]() -> uint64_t {
-        const uint64_t max = s.limits.max_auth_failures;
-        return s.exhausted ? kUnlimited : max > auth_failures_ ? max - auth_failures_ : 0;
-      },
+      [&] { return s.exhausted ? kUnlimited : failures_left(s.limits.max_auth_failures, auth_failures_); },
       [&](std::span<Packet> chunk) { return open_chunk(chunk); });
 }
 

@@ -729,7 +729,7 @@ namespace {
   if (dir == Direction::seal) return recjob::far_from_limits(lim, c, n, max_bytes);
   // Failures are counted after the run's AEAD pass: if they could reach the
   // integrity limit, the packets go one by one (the general loop retakes them).
-  if (lim.max_auth_failures - c.auth_failures < n) return false;
+  if (failures_left(lim.max_auth_failures, c.auth_failures) < n) return false;
   return c.opened < lim.soft_records && n < lim.soft_records - c.opened &&
          c.bytes_opened < lim.soft_bytes && max_bytes < lim.soft_bytes - c.bytes_opened;
 }
@@ -1154,9 +1154,8 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
                           Status& st) -> bool {
     st = (rtcp ? s->rtcp : s->rtp).check(index);
     const Lifetime& l = m->life[rtcp];
-    const uint64_t max = l.limits.max_auth_failures, failed = l.c.auth_failures;
-    if (st == Status::ok &&
-        (b.pending_dup(s, index) || (failed < max && max - failed <= b.n + b.nc))) [[unlikely]] {
+    const uint64_t left = failures_left(l.limits.max_auth_failures, l.c.auth_failures);
+    if (st == Status::ok && (b.pending_dup(s, index) || (left != 0 && left <= b.n + b.nc))) [[unlikely]] {
       retake(pkt);
       return true;
     }

@@ -583,6 +583,20 @@ TEST(Dtls13Limits, SoftHardAndIntegrity) {
   EXPECT_EQ(open_one(b, r0), Status::unknown_epoch);  // the key died at the limit
 }
 
+// Sender a, burst receiver b and one-at-a-time receiver c of epoch 3 with
+// the integrity limit `max_failures` (no CID).
+struct LimitedTrio {
+  RecordProtection a, b, c;
+  LimitedTrio(Suite s, uint64_t max_failures) {
+    Limits l;
+    l.max_auth_failures = max_failures;
+    pair(a, b, s, {}, &l);
+    KeyOptions o;
+    o.limits = &l;
+    EXPECT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+  }
+};
+
 // A forgery that reaches the integrity limit (§4.5.3) inside a burst kills
 // the key there: the genuine records after it are refused in the burst as
 // one at a time, and left as they arrived. Limits of 1 to 40 put that
@@ -592,13 +606,8 @@ TEST(Dtls13Limits, IntegrityLimitReachedInsideABurst) {
   for (Suite s : kAllSuites) {
     for (uint64_t limit : {1, 2, 3, 7, 11, 12, 40}) {
       SCOPED_TRACE(std::string(suite_info(s).name) + " limit " + std::to_string(limit));
-      Limits l;
-      l.max_auth_failures = limit;
-      RecordProtection a, b, c;
-      pair(a, b, s, {}, &l);
-      KeyOptions o;
-      o.limits = &l;
-      ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+      LimitedTrio t(s, limit);
+      RecordProtection &a = t.a, &b = t.b, &c = t.c;
       test::Wire wire;
       size_t forged = 0;
       for (size_t i = 0; i < 50; ++i) {
@@ -626,13 +635,8 @@ TEST(Dtls13Limits, IntegrityLimitReachedInsideABurst) {
 TEST(Dtls13Limits, ForgedRepeatInABurstIsAReplayNotAFailure) {
   for (Suite s : kAllSuites) {
     SCOPED_TRACE(suite_info(s).name);
-    Limits l;
-    l.max_auth_failures = 100;  // more than the burst: one chunk
-    RecordProtection a, b, c;
-    pair(a, b, s, {}, &l);
-    KeyOptions o;
-    o.limits = &l;
-    ASSERT_EQ(c.install(Direction::open, 3, s, secret_for(s, 1), o), Status::ok);
+    LimitedTrio t(s, 100);  // a limit above the burst: one chunk
+    RecordProtection &a = t.a, &b = t.b, &c = t.c;
     test::Wire wire;
     wire.refused(Bytes{0x2f, 0x00});  // too short: the burst takes the general loops
     for (uint8_t i = 0; i < 3; ++i) {

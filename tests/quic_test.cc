@@ -2094,21 +2094,30 @@ TEST(QuicDatagram, PacketWithAnotherDcidIsIgnored) {
   }
 }
 
+// A 1-RTT sender and two receivers (one for bursts, one for single packets)
+// whose open side has the integrity limit `max_failures`; events drained.
+struct LimitedTrio {
+  PacketProtection tx{Version::v1}, rx_burst{Version::v1}, rx_one{Version::v1};
+  LimitedTrio(Suite s, uint64_t max_failures, uint8_t seed) {
+    Limits l;
+    l.max_auth_failures = max_failures;
+    const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), seed);
+    EXPECT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
+    for (PacketProtection* rx : {&rx_burst, &rx_one}) {
+      EXPECT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret, &l), Status::ok);
+      drain(*rx);
+    }
+  }
+};
+
 // A forged copy of a packet earlier in the same burst: one at a time it is
 // refused before its AEAD as a replay, so in a burst it is a replay too and
 // not a failure that the integrity limit would count.
 TEST(QuicLimits, ForgedRepeatInABurstIsAReplayNotAFailure) {
   for (Suite s : kAllSuites) {
     SCOPED_TRACE(suite_info(s).name);
-    Limits l;
-    l.max_auth_failures = 100;  // more than the burst: one chunk
-    const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 62);
-    PacketProtection tx(Version::v1), rx_burst(Version::v1), rx_one(Version::v1);
-    ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
-    for (PacketProtection* rx : {&rx_burst, &rx_one})
-      ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret, &l), Status::ok);
-    drain(rx_burst);
-    drain(rx_one);
+    LimitedTrio t(s, 100, 62);  // a limit above the burst: one chunk
+    PacketProtection &tx = t.tx, &rx_burst = t.rx_burst, &rx_one = t.rx_one;
     std::vector<Bytes> in;
     for (uint8_t i = 0; i < 3; ++i) {
       Buf b(test::random_bytes(40, i), Level::one_rtt);
@@ -2135,15 +2144,8 @@ TEST(QuicLimits, IntegrityLimitReachedInsideABurst) {
   for (Suite s : kAllSuites) {
     for (uint64_t limit : {1, 2, 3, 7, 11, 12, 40}) {
       SCOPED_TRACE(std::string(suite_info(s).name) + " limit " + std::to_string(limit));
-      Limits l;
-      l.max_auth_failures = limit;
-      const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 61);
-      PacketProtection tx(Version::v1), rx_burst(Version::v1), rx_one(Version::v1);
-      ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
-      for (PacketProtection* rx : {&rx_burst, &rx_one})
-        ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, s, secret, &l), Status::ok);
-      drain(rx_burst);
-      drain(rx_one);
+      LimitedTrio t(s, limit, 61);
+      PacketProtection &tx = t.tx, &rx_burst = t.rx_burst, &rx_one = t.rx_one;
       // 50 packets, every third forged (its tag or its ciphertext).
       std::vector<Bytes> in;
       size_t forged = 0, refused_genuine = 0;
