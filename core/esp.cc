@@ -642,26 +642,55 @@ bool Sa::resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t jo
     ++hi;
     const uint64_t candidate = hi << 32 | seql;
     if (window_.check(candidate) != Status::ok) continue;
-    AeadJob j;
-    alignas(16) uint8_t aad[16];
-    uint8_t saved[4];
-    open_job(d, body, candidate, j, aad, saved);
-    rl::open({&j, 1});
-    if (gmac_ && esn_) {
-      std::memcpy(d, d - 4, 4);
-      std::memcpy(d - 4, saved, 4);
-    }
     ++counters_.resync_tries;
-    if (j.status == Status::ok) {
+    if (open_as(d, body, candidate, job, job_aad)) {
       ++counters_.resyncs;
       seq = candidate;
-      std::memcpy(job_aad, aad, sizeof aad);
-      if (j.aad.data() == aad) j.aad = {job_aad, j.aad.size()};
-      job = j;
       return true;
     }
   }
   return false;
+}
+
+bool Sa::open_as(uint8_t* d, size_t body, uint64_t seq, AeadJob& job, uint8_t job_aad[16]) {
+  AeadJob j;
+  alignas(16) uint8_t aad[16];
+  uint8_t saved[4];
+  open_job(d, body, seq, j, aad, saved);
+  rl::open({&j, 1});
+  if (gmac_ && esn_) {
+    std::memcpy(d, d - 4, 4);
+    std::memcpy(d - 4, saved, 4);
+  }
+  if (j.status != Status::ok) return false;
+  std::memcpy(job_aad, aad, sizeof aad);
+  if (j.aad.data() == aad) j.aad = {job_aad, j.aad.size()};
+  job = j;
+  return true;
+}
+
+// One packet at a time, §3.4.3's replay check (and, with ESN, Appendix A2's
+// Seqh) comes before the ICV, against the window as the packets before it
+// left it; a burst asked the window as it was before the burst. For a packet
+// that failed as `seq`, ask again: a forged copy of a packet earlier in the
+// burst is a replay, not an integrity failure, and a Seqh the window now
+// gives differently (a resync earlier in the burst moved it) is tried.
+Status Sa::open_again(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t aad[16]) {
+  uint64_t now_seq = seq;
+  if (!seq_now(seq, &now_seq)) return Status::too_old;
+  if (const Status rs = window_.check(now_seq); rs != Status::ok) return rs;
+  if (now_seq == seq) return Status::auth_failed;
+  seq = now_seq;  // what it is tried as, one packet at a time
+  return open_as(d, body, now_seq, job, aad) ? Status::ok : Status::auth_failed;
+}
+
+bool Sa::seq_now(uint64_t seq, uint64_t* now) const {
+  *now = seq;
+  if (!esn_) return true;
+  const SeqHi hi = reconstruct_seq_hi(window_.empty() ? 0 : window_.highest(), window_.size(),
+                                      static_cast<uint32_t>(seq));
+  *now = uint64_t{hi.hi} << 32 | static_cast<uint32_t>(seq);
+  return hi.valid;
 }
 
 // ---- UDP encapsulation framing (RFC 3948) -------------------------------------
@@ -1183,10 +1212,32 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     Slot& s = slots[m];
     Sa& sa = *s.sa;
     PacketView& p = pkts[s.pkt];
+    if (sa.dying_) {
+      // A packet before this one in the burst reached the integrity limit:
+      // one at a time this one finds its SA dead before anything else.
+      if (j.status == Status::ok && !sa.gmac_) rl::seal({&j, 1});  // bytes as they arrived
+      p.status = Status::key_expired;
+      return;
+    }
+    if (uint64_t now_seq = 0; j.status == Status::ok && !rising && sa.esn_ &&
+                              (!sa.seq_now(s.seq, &now_seq) || now_seq != s.seq)) {
+      // Authenticated as the Seqh the window gave before the burst, but the
+      // window as the packets before it left it (a resync moved it) gives
+      // another: one packet at a time it would have been tried as that. Its
+      // bytes go back as they arrived and open_again below does so.
+      if (!sa.gmac_) rl::seal({&j, 1});
+      j.status = Status::auth_failed;
+    }
     if (j.status == Status::auth_failed) {
-      ++sa.failed_in_a_row_;
       const size_t body = p.length - sa.header_len() - sa.icv_len();
-      if (!sa.dying_ && sa.resync(p.data(), body, s.seq, j, aad[m])) {
+      const Status again = sa.open_again(p.data(), body, s.seq, j, aad[m]);
+      if (again != Status::ok && again != Status::auth_failed) {
+        ++sa.counters_.replay;
+        p.status = again;
+        return;
+      }
+      if (again == Status::auth_failed) ++sa.failed_in_a_row_;
+      if (again == Status::ok || sa.resync(p.data(), body, s.seq, j, aad[m])) {
         j.status = Status::ok;
         // A new sequence number: it and everything after it is checked
         // against the window again.
@@ -1197,8 +1248,9 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
       p.status = j.status;
       if (j.status == Status::auth_failed) {
         ++sa.counters_.integrity_failed;
-        if (sa.counters_.integrity_failed >= sa.limits_.max_auth_failures && !sa.dying_) {
+        if (sa.counters_.integrity_failed >= sa.limits_.max_auth_failures) {
           sa.dying_ = true;  // wiped after this chunk: its other jobs may need the key
+          sa.died_at_ = s.pkt;
           any_dying = true;
           sa.event(KeyEvent::integrity_limit);
         }
@@ -1225,7 +1277,7 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     }
     if (st == Status::malformed) {
       ++sa.counters_.malformed;
-    } else if (sa.dying_ || !sa.live()) {
+    } else if (!sa.live()) {
       st = Status::key_expired;
     } else if (Status rs = rising ? Status::ok : sa.window_.check(s.seq);
                rs != Status::ok) {
@@ -1285,6 +1337,19 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
   for (; k < n; ++k) commit(k);
 
   if (any_dying) {
+    // One at a time, a packet after the one that reached its SA's integrity
+    // limit finds the SA dead before the window is asked: what the parse
+    // loop refused after that point for the window (or for headroom) is
+    // key_expired, and no replay.
+    for (size_t i = fast_n; i < pkts.size(); ++i) {
+      PacketView& p = pkts[i];
+      const bool replay = p.status == Status::replayed || p.status == Status::too_old;
+      if (!replay && p.status != Status::buffer_too_small) continue;
+      Sa* sa = find(Direction::open, load_be32(p.data()));
+      if (sa == nullptr || !sa->dying_ || i < sa->died_at_) continue;
+      if (replay) --sa->counters_.replay;
+      p.status = Status::key_expired;
+    }
     for (size_t m = 0; m < n; ++m) {
       Sa* sa = m < fast_n ? fast : slots[m].sa;
       if (sa->dying_ && sa->live()) sa->expire();

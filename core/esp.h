@@ -163,6 +163,16 @@ class Sa {
   // packet's sequence number, the packet is decrypted and `j`/`aad` are the
   // job that did it (so that a later refusal can seal the bytes back).
   bool resync(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
+  // Opens the packet at `d` as `seq` alone; on success `j`/`aad` are the job
+  // that did it.
+  bool open_as(uint8_t* d, size_t body, uint64_t seq, AeadJob& j, uint8_t aad[16]);
+  // For a packet of a burst that failed to authenticate as `seq`: the window
+  // asked again as the burst left it (see esp.cc). A replay status, ok (then
+  // `seq`, `j` and `aad` are those that opened it) or auth_failed.
+  Status open_again(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
+  // The sequence number the window gives now for `seq`'s low half
+  // (Appendix A2 with ESN, else `seq`); false if it is too old for one.
+  bool seq_now(uint64_t seq, uint64_t* now) const;
   // The lean open path of Sadb::open_chunk (see there). parse_run builds the
   // AEAD jobs of pkts[0..) (into raw storage `jobs`, sequence numbers into
   // `seqs`) while the packets are this SA's, long enough (8 bytes between
@@ -231,6 +241,7 @@ class Sa {
   uint64_t failed_in_a_row_ = 0;  // consecutive packets that failed authentication
   bool seq_exhausted_ = false;  // the last sequence number was sent
   bool dying_ = false;          // integrity limit reached inside the current burst
+  uint32_t died_at_ = 0;        // ... by this packet of the chunk
 };
 
 // RFC 3948 §2: what a UDP payload on port 4500 carries.

@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "core/aead.h"
 #include "core/bytes.h"
@@ -1548,9 +1549,12 @@ TEST(EspBurst, MixedBurstsMatchOneAtATime) {
 }
 
 // An Appendix A3 resync inside a burst moves the window top past the rest of
-// the burst's lean prefix: a later packet that authenticated with its old
-// sequence number is now left of the window and must be refused, not
-// committed.
+// the burst's lean prefix. A later packet that authenticated with the Seqh
+// the window gave before the burst must not be committed: one packet at a
+// time the moved window gives it another Seqh (Appendix A2), as which it
+// fails. Another later packet that failed as the old Seqh opens as the new
+// one without a resync of its own. Statuses, bytes and counters as one
+// packet at a time.
 TEST(EspBurst, ResyncInsideABurstRechecksLaterPackets) {
   const Bytes keymat = test::random_bytes(20, 31);
   SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x5400, true, Mode::tunnel);
@@ -1567,19 +1571,162 @@ TEST(EspBurst, ResyncInsideABurstRechecksLaterPackets) {
   ASSERT_EQ(near.seal(0x5400, {&b.view, 1}), 1u);  // 6
   ASSERT_EQ(far.seal(0x5400, {&d.view, 1}), 1u);   // 2^32 + 6
   const Bytes b_wire = b.bytes();
+  Buf a1(a), b1(b), d1(d);  // the same packets for a receiver one at a time
   PacketView v[3] = {a.view, b.view, d.view};
   OpenInfo info[3];
   EXPECT_EQ(rx.open(v, info), 2u);
   EXPECT_EQ(v[0].status, Status::ok);
   EXPECT_EQ(info[0].seq, (uint64_t{1} << 32) + 5);
-  EXPECT_EQ(v[1].status, Status::too_old);
+  EXPECT_EQ(v[1].status, Status::auth_failed);  // tried as 2^32 + 6
   EXPECT_EQ(Bytes(v[1].data(), v[1].data() + v[1].length), b_wire);  // as it arrived
   EXPECT_EQ(v[2].status, Status::ok);
   EXPECT_EQ(info[2].seq, (uint64_t{1} << 32) + 6);
   const Sa* sa = rx.find(Direction::open, 0x5400);
   EXPECT_EQ(sa->replay().highest(), (uint64_t{1} << 32) + 6);
   EXPECT_EQ(sa->counters().packets, 2u);
-  EXPECT_EQ(sa->counters().resyncs, 2u);
+  // One packet at a time, d's Seqh comes from the window a's resync moved
+  // (Appendix A2), so it opens without a resync of its own; the burst asks
+  // the window again for a packet that failed and gets the same.
+  EXPECT_EQ(sa->counters().resyncs, 1u);
+  // The same packets one at a time: the same counters.
+  Sadb rx1;
+  ASSERT_EQ(rx1.install(Direction::open, c), Status::ok);
+  PacketView w[3] = {a1.view, b1.view, d1.view};
+  for (PacketView& x : w) rx1.open({&x, 1});
+  EXPECT_EQ(w[0].status, Status::ok);
+  EXPECT_EQ(w[1].status, Status::auth_failed);
+  EXPECT_EQ(Bytes(w[1].data(), w[1].data() + w[1].length), b_wire);
+  EXPECT_EQ(w[2].status, Status::ok);
+  const Sa* sa1 = rx1.find(Direction::open, 0x5400);
+  EXPECT_EQ(sa->counters().resyncs, sa1->counters().resyncs);
+  EXPECT_EQ(sa->counters().resync_tries, sa1->counters().resync_tries);
+  EXPECT_EQ(sa->counters().integrity_failed, sa1->counters().integrity_failed);
+  EXPECT_EQ(sa->counters().replay, sa1->counters().replay);
+}
+
+// A forged copy of a packet that comes earlier in the same burst: one packet
+// at a time the window refuses it before its ICV is checked, a replay; a
+// burst, which asked the window before any of its packets committed, must
+// count it the same way and not as an integrity failure (with a small
+// integrity budget that would kill the SA one failure early). With and
+// without ESN, lean prefix and general loop.
+TEST(EspBurst, ForgedRepeatInABurstIsAReplayNotAFailure) {
+  for (bool esn : {false, true})
+    for (bool lean : {true, false}) {
+      SCOPED_TRACE(std::string(esn ? "esn" : "no esn") + (lean ? " lean" : " general"));
+      const Bytes keymat = test::random_bytes(20, 33);
+      SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x89, esn, Mode::tunnel);
+      c.lifetime.max_auth_failures = 2;
+      Sadb tx;
+      ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
+      std::vector<Buf> sealed;
+      for (int i = 0; i < 4; ++i) sealed.emplace_back(ipv4_packet(60, 40 + i));
+      for (Buf& b : sealed) ASSERT_EQ(tx.seal(0x89, {&b.view, 1}), 1u);
+      // [x] 1 2 1' 3: 1' is a forged copy of 1; the general loop starts at a
+      // packet of another SPI in front.
+      Buf forged(sealed[0]);
+      forged.view.data()[30] ^= 0x40;
+      Buf other(sealed[3]);
+      store_be32(other.view.data(), 0x12345678);
+      std::vector<Buf> burst;
+      if (!lean) burst.push_back(other);
+      burst.push_back(sealed[0]);
+      burst.push_back(sealed[1]);
+      burst.push_back(forged);
+      burst.push_back(sealed[2]);
+      auto run = [&](bool one_at_a_time) {
+        Sadb rx;
+        EXPECT_EQ(rx.install(Direction::open, c), Status::ok);
+        std::vector<Buf> in = burst;
+        std::vector<PacketView> v;
+        for (Buf& b : in) v.push_back(b.view);
+        if (one_at_a_time)
+          for (PacketView& x : v) rx.open({&x, 1});
+        else
+          rx.open(v);
+        std::vector<Status> st;
+        for (const PacketView& x : v) st.push_back(x.status);
+        const Sa* sa = rx.find(Direction::open, 0x89);
+        return std::make_tuple(st, sa->counters().replay, sa->counters().integrity_failed,
+                               sa->counters().packets, Bytes(v[v.size() - 2].data(),
+                                                             v[v.size() - 2].data() + v[v.size() - 2].length));
+      };
+      const auto one = run(true), all = run(false);
+      const size_t f = lean ? 2 : 3;  // the forged packet's place
+      EXPECT_EQ(std::get<0>(one)[f], Status::replayed);
+      EXPECT_EQ(std::get<0>(all), std::get<0>(one));
+      EXPECT_EQ(std::get<1>(all), std::get<1>(one));  // replays
+      EXPECT_EQ(std::get<1>(all), 1u);
+      EXPECT_EQ(std::get<2>(all), std::get<2>(one));  // integrity failures
+      EXPECT_EQ(std::get<2>(all), 0u);
+      EXPECT_EQ(std::get<3>(all), 3u);
+      EXPECT_EQ(std::get<4>(all), forged.bytes());  // as it arrived
+    }
+}
+
+// The integrity limit reached by a forgery in the middle of a burst: one
+// packet at a time, every later packet of that SA finds it dead before its
+// window is asked (key_expired, bytes as they arrived), including a replay
+// of a packet opened in an earlier burst, which the burst refused before its
+// AEAD call. Statuses and counters as one packet at a time.
+TEST(EspBurst, IntegrityLimitReachedInsideABurst) {
+  const Bytes keymat = test::random_bytes(20, 34);
+  for (bool esn : {false, true}) {
+    SCOPED_TRACE(esn ? "esn" : "no esn");
+    SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x8a, esn, Mode::tunnel);
+    c.lifetime.max_auth_failures = 2;
+    Sadb tx;
+    ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
+    std::vector<Buf> sealed;
+    for (int i = 0; i < 6; ++i) sealed.emplace_back(ipv4_packet(60, 50 + i));
+    for (Buf& b : sealed) ASSERT_EQ(tx.seal(0x8a, {&b.view, 1}), 1u);
+    Buf f1(sealed[2]), f2(sealed[3]);
+    f1.view.data()[30] ^= 1;
+    f2.view.data()[31] ^= 1;
+    // First burst: packet 0. Second: 1, f1, 0 again (a replay), f2 (the
+    // limit), 0 again, 4, 5.
+    const std::vector<Buf> first = {sealed[0]};
+    const std::vector<Buf> second = {sealed[1], f1, sealed[0], f2, sealed[0], sealed[4], sealed[5]};
+    struct Result {
+      std::vector<Status> st;
+      std::vector<Bytes> bytes;
+      SaCounters cnt;
+    };
+    auto run = [&](bool one_at_a_time) {
+      Sadb rx;
+      EXPECT_EQ(rx.install(Direction::open, c), Status::ok);
+      Result r;
+      for (const std::vector<Buf>* b : {&first, &second}) {
+        std::vector<Buf> in = *b;
+        std::vector<PacketView> v;
+        for (Buf& x : in) v.push_back(x.view);
+        if (one_at_a_time)
+          for (PacketView& x : v) rx.open({&x, 1});
+        else
+          rx.open(v);
+        for (const PacketView& x : v) {
+          r.st.push_back(x.status);
+          r.bytes.push_back(Bytes(x.data(), x.data() + x.length));
+        }
+      }
+      const Sa* sa = rx.find(Direction::open, 0x8a);
+      EXPECT_NE(sa, nullptr);
+      if (sa != nullptr) r.cnt = sa->counters();
+      return r;
+    };
+    const Result one = run(true), all = run(false);
+    const std::vector<Status> want = {Status::ok,      Status::ok,          Status::auth_failed,
+                                      Status::replayed, Status::auth_failed, Status::key_expired,
+                                      Status::key_expired, Status::key_expired};
+    EXPECT_EQ(one.st, want);
+    EXPECT_EQ(all.st, want);
+    for (size_t i = 5; i < want.size(); ++i) EXPECT_EQ(all.bytes[i], one.bytes[i]) << i;  // as they arrived
+    EXPECT_EQ(all.cnt.replay, 1u);
+    EXPECT_EQ(all.cnt.replay, one.cnt.replay);
+    EXPECT_EQ(all.cnt.integrity_failed, 2u);
+    EXPECT_EQ(all.cnt.integrity_failed, one.cnt.integrity_failed);
+    EXPECT_EQ(all.cnt.packets, one.cnt.packets);
+  }
 }
 
 // Seal has a lean loop for the common burst too; it hands over to the general
