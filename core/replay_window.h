@@ -47,12 +47,17 @@ class ReplayWindow {
 
   // Call only after check(seq) == ok and the packet authenticated. Inline
   // for the usual packet (in the top's block, or a late one inside the
-  // window); the window slides out of line.
+  // window); the window slides out of line. A number left of the window is
+  // not marked: its bit would land in a block that now holds newer numbers
+  // and refuse one of them later (callers check first; this keeps a slip
+  // from costing a genuine packet).
   [[gnu::always_inline]] void commit(uint64_t seq) {
     if (!any_ || (seq > top_ && (seq >> 6) != (top_ >> 6))) {
       slide_to(seq);
     } else if (seq > top_) {
       top_ = seq;
+    } else if (top_ - seq >= size_) {
+      return;
     }
     bits_[block(seq)] |= uint64_t{1} << (seq & 63);
   }

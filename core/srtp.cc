@@ -639,6 +639,20 @@ struct Session::Burst {
     return dup;
   }
 
+  // The most any waiting SRTP packet's index is above the highest of its
+  // stream (the estimate it was queued with); 0 when nothing waits.
+  uint64_t ahead = 0;
+
+  // The highest index of a waiting packet of `s` (0: none).
+  uint64_t pending_max(const Stream* s) const {
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (ae[i].stream == s && ae[i].index > top) top = ae[i].index;
+    for (size_t i = 0; i < nc; ++i)
+      if (cm[i].stream == s && cm[i].index > top) top = cm[i].index;
+    return top;
+  }
+
   bool waiting(const Stream* s) const {
     for (size_t i = 0; i < n; ++i) {
       if (ae[i].stream == s) return true;
@@ -1143,24 +1157,54 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     return s;
   };
 
+  // Whether the packets waiting in the burst could leave `index` left of
+  // `win`, s's window (see replay_check).
+  auto falls_behind = [&](const Stream* s, const ReplayWindow& win, uint64_t index) {
+    if (b.n + b.nc == 0) return false;
+    const uint64_t h = win.empty() ? 0 : win.highest();
+    if (!win.empty() && index + win.size() > h + b.ahead) return false;
+    return index + win.size() <= std::max(h, b.pending_max(s));
+  };
+
   // Open: the replay check before authentication (RFC 3711 §3.3.2). True when
   // the packet was retaken: it has the index of a packet still waiting in
   // this burst, so it goes after it, and a forged copy ahead of the genuine
   // packet cannot get the genuine one refused.
   // Also retaken: a packet whose master key could reach its integrity limit
   // through the failures of the packets waiting before it (counted only once
-  // the kernels ran); one at a time it would then be refused.
+  // the kernels ran); one at a time it would then be refused. And a packet
+  // (new or a replay) the waiting ones could leave left of the window (too
+  // old, one at a time): only a late packet behind packets up to b.ahead
+  // past the highest index.
   auto replay_check = [&](PacketView& pkt, Stream* s, MasterSlot* m, uint64_t index,
                           Status& st) -> bool {
-    st = (rtcp ? s->rtcp : s->rtp).check(index);
+    const ReplayWindow& win = rtcp ? s->rtcp : s->rtp;
+    st = win.check(index);
     const Lifetime& l = m->life[rtcp];
     const uint64_t left = failures_left(l.limits.max_auth_failures, l.c.auth_failures);
-    if (st == Status::ok && (b.pending_dup(s, index) || (left != 0 && left <= b.n + b.nc))) [[unlikely]] {
+    if ((st == Status::ok && (b.pending_dup(s, index) || (left != 0 && left <= b.n + b.nc))) ||
+        ((st == Status::ok || st == Status::replayed) && falls_behind(s, win, index))) [[unlikely]] {
       retake(pkt);
       return true;
     }
     if (st == Status::replayed) ++m->life[rtcp].c.replays;
     return false;
+  };
+
+  // One at a time, an SRTP packet's index is estimated (RFC 3711 Appendix A)
+  // from the highest index the packets before it left; here from the highest
+  // before the burst. The packets waiting can only raise it, by at most
+  // b.ahead: when that could move this packet's estimate (the nearest index
+  // to the highest, so only after a jump of about 2^15 in the burst), and
+  // the highest they would leave does move it, the packet is retaken after
+  // them. (An estimate moves monotonically with the highest index: equal at
+  // both ends, equal between.)
+  auto estimate_moves = [&](const Stream* s, uint16_t seq, bool valid, uint64_t index) {
+    const uint64_t h = s->rtp.highest();
+    if (b.n + b.nc == 0 || (valid && index + 0x8000 > h + b.ahead)) return false;
+    uint64_t later = 0;
+    const bool later_valid = estimate(std::max(h, b.pending_max(s)), seq, later);
+    return later_valid != valid || (valid && later != index);
   };
 
   // The master key's lifetime (RFC 3711 §9.2), then the session keys for the
@@ -1197,6 +1241,13 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     w.good = false;
     w.cc_swapped = 0;
     w.e0 = false;
+  };
+  // Open: keeps b.ahead (for estimate_moves and replay_check) as a packet of
+  // window `win` with `index` is about to wait.
+  auto note_ahead = [&](const ReplayWindow& win, uint64_t index) {
+    if (b.n + b.nc == 0) b.ahead = 0;
+    const uint64_t h = win.highest();  // meaningful when !win.empty()
+    if (!win.empty() && index > h + b.ahead) b.ahead = index - h;
   };
   auto queue = [&](bool aead, const KeySet& ks) {
     if (aead) {
@@ -1394,8 +1445,13 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
         }
         if (s->rtp.empty()) {
           index = uint64_t{s->initial_roc} << 16 | h.seq;
-        } else if (!estimate(s->rtp.highest(), h.seq, index)) {
-          st = Status::too_old;
+        } else {
+          const bool valid = estimate(s->rtp.highest(), h.seq, index);
+          if (!valid) st = Status::too_old;
+          if (estimate_moves(s, h.seq, valid, index)) {
+            retake(pkt);
+            continue;
+          }
         }
       }
       if (st == Status::ok && replay_check(pkt, s, m, index, st)) continue;
@@ -1416,6 +1472,7 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
       } else {
         srtp_aead(w, h, p, auth_len, w.cryptex);
       }
+      note_ahead(s->rtp, index);
       queue(c.aead, ks);
       continue;
     }
@@ -1512,6 +1569,7 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
         job.tag = w.scratch;
       }
     }
+    if (!sealing) note_ahead(s->rtcp, index);
     queue(info.aead, ks);
   }
   finish_chunk();
