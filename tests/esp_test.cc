@@ -1604,6 +1604,46 @@ TEST(EspBurst, ResyncInsideABurstRechecksLaterPackets) {
   EXPECT_EQ(sa->counters().replay, sa1->counters().replay);
 }
 
+// `n` packets sealed one at a time on an SA with config `c` (its spi), small
+// IPv4 packets made from `seed`.
+std::vector<Buf> sealed_packets(const SaConfig& c, int n, uint64_t seed) {
+  Sadb tx;
+  EXPECT_EQ(tx.install(Direction::seal, c), Status::ok);
+  std::vector<Buf> out;
+  for (int i = 0; i < n; ++i) out.emplace_back(ipv4_packet(60, seed + i));
+  for (Buf& b : out) EXPECT_EQ(tx.seal(c.spi, {&b.view, 1}), 1u);
+  return out;
+}
+
+// What a fresh inbound SA with config `c` makes of `bursts` (copies of each),
+// opened as bursts or one packet at a time: every packet's status and bytes
+// after, and the SA's counters.
+struct Opened {
+  std::vector<Status> status;
+  std::vector<Bytes> bytes;
+  SaCounters counters;
+};
+Opened open_bursts(const SaConfig& c, const std::vector<std::vector<Buf>>& bursts, bool one_at_a_time) {
+  Opened r;
+  Sadb rx;
+  EXPECT_EQ(rx.install(Direction::open, c), Status::ok);
+  for (const std::vector<Buf>& burst : bursts) {
+    std::vector<Buf> in = burst;
+    std::vector<PacketView> v;
+    for (Buf& x : in) v.push_back(x.view);
+    if (one_at_a_time)
+      for (PacketView& x : v) rx.open({&x, 1});
+    else
+      rx.open(v);
+    for (const PacketView& x : v) {
+      r.status.push_back(x.status);
+      r.bytes.push_back(Bytes(x.data(), x.data() + x.length));
+    }
+  }
+  if (const Sa* sa = rx.find(Direction::open, c.spi); sa != nullptr) r.counters = sa->counters();
+  return r;
+}
+
 // A forged copy of a packet that comes earlier in the same burst: one packet
 // at a time the window refuses it before its ICV is checked, a replay; a
 // burst, which asked the window before any of its packets committed, must
@@ -1614,14 +1654,10 @@ TEST(EspBurst, ForgedRepeatInABurstIsAReplayNotAFailure) {
   for (bool esn : {false, true})
     for (bool lean : {true, false}) {
       SCOPED_TRACE(std::string(esn ? "esn" : "no esn") + (lean ? " lean" : " general"));
-      const Bytes keymat = test::random_bytes(20, 33);
+      const Bytes keymat = test::random_bytes(20, 33);  // c holds a view of it
       SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x89, esn, Mode::tunnel);
       c.lifetime.max_auth_failures = 2;
-      Sadb tx;
-      ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
-      std::vector<Buf> sealed;
-      for (int i = 0; i < 4; ++i) sealed.emplace_back(ipv4_packet(60, 40 + i));
-      for (Buf& b : sealed) ASSERT_EQ(tx.seal(0x89, {&b.view, 1}), 1u);
+      const std::vector<Buf> sealed = sealed_packets(c, 4, 40);
       // [x] 1 2 1' 3: 1' is a forged copy of 1; the general loop starts at a
       // packet of another SPI in front.
       Buf forged(sealed[0]);
@@ -1634,33 +1670,16 @@ TEST(EspBurst, ForgedRepeatInABurstIsAReplayNotAFailure) {
       burst.push_back(sealed[1]);
       burst.push_back(forged);
       burst.push_back(sealed[2]);
-      auto run = [&](bool one_at_a_time) {
-        Sadb rx;
-        EXPECT_EQ(rx.install(Direction::open, c), Status::ok);
-        std::vector<Buf> in = burst;
-        std::vector<PacketView> v;
-        for (Buf& b : in) v.push_back(b.view);
-        if (one_at_a_time)
-          for (PacketView& x : v) rx.open({&x, 1});
-        else
-          rx.open(v);
-        std::vector<Status> st;
-        for (const PacketView& x : v) st.push_back(x.status);
-        const Sa* sa = rx.find(Direction::open, 0x89);
-        return std::make_tuple(st, sa->counters().replay, sa->counters().integrity_failed,
-                               sa->counters().packets, Bytes(v[v.size() - 2].data(),
-                                                             v[v.size() - 2].data() + v[v.size() - 2].length));
-      };
-      const auto one = run(true), all = run(false);
+      const Opened one = open_bursts(c, {burst}, true), all = open_bursts(c, {burst}, false);
       const size_t f = lean ? 2 : 3;  // the forged packet's place
-      EXPECT_EQ(std::get<0>(one)[f], Status::replayed);
-      EXPECT_EQ(std::get<0>(all), std::get<0>(one));
-      EXPECT_EQ(std::get<1>(all), std::get<1>(one));  // replays
-      EXPECT_EQ(std::get<1>(all), 1u);
-      EXPECT_EQ(std::get<2>(all), std::get<2>(one));  // integrity failures
-      EXPECT_EQ(std::get<2>(all), 0u);
-      EXPECT_EQ(std::get<3>(all), 3u);
-      EXPECT_EQ(std::get<4>(all), forged.bytes());  // as it arrived
+      EXPECT_EQ(one.status[f], Status::replayed);
+      EXPECT_EQ(all.status, one.status);
+      EXPECT_EQ(all.counters.replay, one.counters.replay);
+      EXPECT_EQ(all.counters.replay, 1u);
+      EXPECT_EQ(all.counters.integrity_failed, one.counters.integrity_failed);
+      EXPECT_EQ(all.counters.integrity_failed, 0u);
+      EXPECT_EQ(all.counters.packets, 3u);
+      EXPECT_EQ(all.bytes[f], forged.bytes());  // as it arrived
     }
 }
 
@@ -1670,62 +1689,31 @@ TEST(EspBurst, ForgedRepeatInABurstIsAReplayNotAFailure) {
 // of a packet opened in an earlier burst, which the burst refused before its
 // AEAD call. Statuses and counters as one packet at a time.
 TEST(EspBurst, IntegrityLimitReachedInsideABurst) {
-  const Bytes keymat = test::random_bytes(20, 34);
   for (bool esn : {false, true}) {
     SCOPED_TRACE(esn ? "esn" : "no esn");
+    const Bytes keymat = test::random_bytes(20, 34);  // c holds a view of it
     SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x8a, esn, Mode::tunnel);
     c.lifetime.max_auth_failures = 2;
-    Sadb tx;
-    ASSERT_EQ(tx.install(Direction::seal, c), Status::ok);
-    std::vector<Buf> sealed;
-    for (int i = 0; i < 6; ++i) sealed.emplace_back(ipv4_packet(60, 50 + i));
-    for (Buf& b : sealed) ASSERT_EQ(tx.seal(0x8a, {&b.view, 1}), 1u);
+    const std::vector<Buf> sealed = sealed_packets(c, 6, 50);
     Buf f1(sealed[2]), f2(sealed[3]);
     f1.view.data()[30] ^= 1;
     f2.view.data()[31] ^= 1;
     // First burst: packet 0. Second: 1, f1, 0 again (a replay), f2 (the
     // limit), 0 again, 4, 5.
-    const std::vector<Buf> first = {sealed[0]};
-    const std::vector<Buf> second = {sealed[1], f1, sealed[0], f2, sealed[0], sealed[4], sealed[5]};
-    struct Result {
-      std::vector<Status> st;
-      std::vector<Bytes> bytes;
-      SaCounters cnt;
-    };
-    auto run = [&](bool one_at_a_time) {
-      Sadb rx;
-      EXPECT_EQ(rx.install(Direction::open, c), Status::ok);
-      Result r;
-      for (const std::vector<Buf>* b : {&first, &second}) {
-        std::vector<Buf> in = *b;
-        std::vector<PacketView> v;
-        for (Buf& x : in) v.push_back(x.view);
-        if (one_at_a_time)
-          for (PacketView& x : v) rx.open({&x, 1});
-        else
-          rx.open(v);
-        for (const PacketView& x : v) {
-          r.st.push_back(x.status);
-          r.bytes.push_back(Bytes(x.data(), x.data() + x.length));
-        }
-      }
-      const Sa* sa = rx.find(Direction::open, 0x8a);
-      EXPECT_NE(sa, nullptr);
-      if (sa != nullptr) r.cnt = sa->counters();
-      return r;
-    };
-    const Result one = run(true), all = run(false);
+    const std::vector<std::vector<Buf>> bursts = {
+        {sealed[0]}, {sealed[1], f1, sealed[0], f2, sealed[0], sealed[4], sealed[5]}};
+    const Opened one = open_bursts(c, bursts, true), all = open_bursts(c, bursts, false);
     const std::vector<Status> want = {Status::ok,      Status::ok,          Status::auth_failed,
                                       Status::replayed, Status::auth_failed, Status::key_expired,
                                       Status::key_expired, Status::key_expired};
-    EXPECT_EQ(one.st, want);
-    EXPECT_EQ(all.st, want);
+    EXPECT_EQ(one.status, want);
+    EXPECT_EQ(all.status, want);
     for (size_t i = 5; i < want.size(); ++i) EXPECT_EQ(all.bytes[i], one.bytes[i]) << i;  // as they arrived
-    EXPECT_EQ(all.cnt.replay, 1u);
-    EXPECT_EQ(all.cnt.replay, one.cnt.replay);
-    EXPECT_EQ(all.cnt.integrity_failed, 2u);
-    EXPECT_EQ(all.cnt.integrity_failed, one.cnt.integrity_failed);
-    EXPECT_EQ(all.cnt.packets, one.cnt.packets);
+    EXPECT_EQ(all.counters.replay, 1u);
+    EXPECT_EQ(all.counters.replay, one.counters.replay);
+    EXPECT_EQ(all.counters.integrity_failed, 2u);
+    EXPECT_EQ(all.counters.integrity_failed, one.counters.integrity_failed);
+    EXPECT_EQ(all.counters.packets, one.counters.packets);
   }
 }
 

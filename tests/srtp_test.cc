@@ -127,6 +127,16 @@ struct Pair {
   }
 };
 
+// `one`: a receiver beside pr.rx with the same policy and key, for the same
+// packets one at a time; `first` is opened on both.
+void open_first_on_both(Pair& pr, Session& one, const Policy& pol, const Keys& k, const Bytes& first) {
+  const MasterKey mk = k.mk();
+  ASSERT_EQ(one.set_template(pol, {&mk, 1}), Status::ok);
+  Buf a(first), b(first);
+  ASSERT_EQ(open1(pr.rx, a), Status::ok);
+  ASSERT_EQ(open1(one, b), Status::ok);
+}
+
 // ---------------------------------------------------------------------------
 // Key derivation and keystream known answers
 
@@ -1179,12 +1189,7 @@ TEST(SrtpBurst, EstimateMovedByAJumpInsideTheBurst) {
       }
       if (forged) wire[2][20] ^= 1;
       Session one{Direction::open, 16};
-      const Keys k = keys_for(prof, 92);
-      const MasterKey mk = k.mk();
-      ASSERT_EQ(one.set_template(pol, {&mk, 1}), Status::ok);
-      Buf first(wire[0]), first1(wire[0]);
-      ASSERT_EQ(open1(pr.rx, first), Status::ok);
-      ASSERT_EQ(open1(one, first1), Status::ok);
+      ASSERT_NO_FATAL_FAILURE(open_first_on_both(pr, one, pol, keys_for(prof, 92), wire[0]));
       BufPairs bp({wire[1], wire[2]});
       pr.rx.open(bp.views);
       const Status want = forged ? Status::auth_failed : Status::ok;
@@ -1224,12 +1229,7 @@ TEST(SrtpBurst, LatePacketLeftBehindByTheBurst) {
       wire[seq] = x.bytes();
     }
     Session one{Direction::open, 16};
-    const Keys k = keys_for(prof, 93);
-    const MasterKey mk = k.mk();
-    ASSERT_EQ(one.set_template(pol, {&mk, 1}), Status::ok);
-    Buf first(wire[100]), first1(wire[100]);
-    ASSERT_EQ(open1(pr.rx, first), Status::ok);
-    ASSERT_EQ(open1(one, first1), Status::ok);
+    ASSERT_NO_FATAL_FAILURE(open_first_on_both(pr, one, pol, keys_for(prof, 93), wire[100]));
     BufPairs bp({wire[300], wire[90]});
     pr.rx.open(bp.views);
     EXPECT_EQ(open1(one, bp.one[0]), Status::ok);
