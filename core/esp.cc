@@ -1146,17 +1146,11 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
         p.status = st;
         continue;
       }
-      const uint32_t seql = load_be32(h + 4);
-      uint64_t seq = seql;
-      if (sa->esn_) {
-        const ReplayWindow& w = sa->window_;
-        const SeqHi hi = reconstruct_seq_hi(w.empty() ? 0 : w.highest(), w.size(), seql);
-        if (!hi.valid) {
-          ++sa->counters_.replay;
-          p.status = Status::too_old;
-          continue;
-        }
-        seq = uint64_t{hi.hi} << 32 | seql;
+      uint64_t seq = 0;
+      if (!sa->seq_now(load_be32(h + 4), &seq)) {
+        ++sa->counters_.replay;
+        p.status = Status::too_old;
+        continue;
       }
       // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
       Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);

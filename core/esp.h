@@ -170,7 +170,7 @@ class Sa {
   // asked again as the burst left it (see esp.cc). A replay status, ok (then
   // `seq`, `j` and `aad` are those that opened it) or auth_failed.
   Status open_again(uint8_t* d, size_t body, uint64_t& seq, AeadJob& j, uint8_t aad[16]);
-  // The sequence number the window gives now for `seq`'s low half
+  // The sequence number the window, as it is, gives `seq`'s low half
   // (Appendix A2 with ESN, else `seq`); false if it is too old for one.
   bool seq_now(uint64_t seq, uint64_t* now) const;
   // The lean open path of Sadb::open_chunk (see there). parse_run builds the
