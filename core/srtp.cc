@@ -643,9 +643,9 @@ struct Session::Burst {
   // stream (the estimate it was queued with); 0 when nothing waits.
   uint64_t ahead = 0;
 
-  // The highest index of a waiting packet of `s` (0: none).
-  uint64_t pending_max(const Stream* s) const {
-    uint64_t top = 0;
+  // The highest index s's window can have once the packets waiting settle,
+  // from `top`, its highest now (0 if none).
+  uint64_t highest_after(const Stream* s, uint64_t top) const {
     for (size_t i = 0; i < n; ++i)
       if (ae[i].stream == s && ae[i].index > top) top = ae[i].index;
     for (size_t i = 0; i < nc; ++i)
@@ -998,17 +998,10 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     pkt.status = Status::ok;
     ++ok;
   };
+  // (A packet that waited never finds the window refusing it here: one that
+  // repeats a waiting packet's index, or that the waiting ones could leave
+  // left of the window, is retaken instead; see replay_check.)
   auto reject = [&](Waiting& w, Status st) {
-    // One packet at a time, a packet now too old for one committed earlier
-    // in this burst is refused before its tag check (RFC 3711 §3.3.2), as a
-    // replay: so it is here, and does not count as a failure.
-    if (!sealing && st == Status::auth_failed) {
-      if (const Status rs = (rtcp ? w.stream->rtcp : w.stream->rtp).check(w.index); rs != Status::ok) {
-        if (rs == Status::replayed) ++w.slot->life[rtcp].c.replays;  // as replay_check counts
-        w.pkt->status = rs;
-        return;
-      }
-    }
     w.pkt->status = st;
     if (!sealing) count_failure(events_, *w.slot, rtcp);
   };
@@ -1163,7 +1156,7 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     if (b.n + b.nc == 0) return false;
     const uint64_t h = win.empty() ? 0 : win.highest();
     if (!win.empty() && index + win.size() > h + b.ahead) return false;
-    return index + win.size() <= std::max(h, b.pending_max(s));
+    return index + win.size() <= b.highest_after(s, h);
   };
 
   // Open: the replay check before authentication (RFC 3711 §3.3.2). True when
@@ -1203,7 +1196,7 @@ size_t Session::run(std::span<PacketView> pkts, bool lean_loop) {
     const uint64_t h = s->rtp.highest();
     if (b.n + b.nc == 0 || (valid && index + 0x8000 > h + b.ahead)) return false;
     uint64_t later = 0;
-    const bool later_valid = estimate(std::max(h, b.pending_max(s)), seq, later);
+    const bool later_valid = estimate(b.highest_after(s, h), seq, later);
     return later_valid != valid || (valid && later != index);
   };
 
