@@ -1964,12 +1964,17 @@ void chacha_masks(MaskJob* m, size_t n) {
     mask_one(m[0]);
     return;
   }
-  // 17..32 masks: two ZMM states; 9..16: two YMM states in lockstep
-  // (masks_2w: 9.9 ns per mask at 16, best of 2000 batches, against 11.0-11.7
-  // for one ZMM state; the earlier 14.7-vs-12.0 verdict predates the lockstep
-  // double round); up to 8: one YMM state. Stopping the last round once words
-  // 0..3 are done (only the last diagonal quarter rounds' a outputs are
-  // needed) removes 2% of the vector ops but measured 2% slower here.
+  // 17..32 masks: two ZMM states in lockstep; 9..16: one ZMM state; up to 8:
+  // one YMM state. On the Zen 5 host one ZMM state at 16 masks measured 18%
+  // less than two YMM states in lockstep (147-168 vs 187-206 ns per 16,
+  // interleaved runs); two YMM states had won on an earlier (Zen 4) host,
+  // where a ZMM operation costs two YMM ones. The rounds are bound both by latency (a
+  // quarter-round step add-xor-rotate takes 4.2 cycles, 20 rounds of four
+  // steps) and by throughput (three ZMM operations per cycle with rotates on
+  // two pipes), so 16 lanes take ~1.5x the ~330-cycle bound. Stopping the
+  // last round once words 0..3 are done (only the last diagonal quarter
+  // rounds' a outputs are needed) removes 2% of the vector ops but measured
+  // 2% slower here.
   while (n > 16) {
     const size_t k = n < 32 ? n : 32;
     masks_2w<__m512i, 16>(m, k);
@@ -1977,7 +1982,7 @@ void chacha_masks(MaskJob* m, size_t n) {
   }
   while (n > 8) {
     const size_t k = n < 16 ? n : 16;
-    masks_2w<__m256i, 8>(m, k);
+    masks_w<__m512i, 16>(m, k);
     m += k, n -= k;
   }
   if (n > 0) masks_w<__m256i, 8>(m, n);
