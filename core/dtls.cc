@@ -1080,6 +1080,9 @@ size_t RecordProtection::open_general(std::span<Record> records, size_t lean, Ep
   // almost always one epoch, looked up and admitted once.
   Epoch* last = e0;
   Status last_admit = admit0;
+  // Whether the window refused a record as a repeat of one inside it, which
+  // records before it in this burst may have left too old (too_old_by_now).
+  bool refused_inside = false;
 
   for (size_t i = lean; i < records.size(); ++i) {
     Record& r = records[i];
@@ -1155,6 +1158,9 @@ size_t RecordProtection::open_general(std::span<Record> records, size_t lean, Ep
     if (const Status st = e->window.check(seq); st != Status::ok) {
       e->key.count_replay();
       p.status = st;
+      r.epoch = epoch;
+      r.seq = seq;
+      refused_inside |= st == Status::replayed;
       continue;
     }
     uint8_t* frag = b + hdr;
@@ -1188,7 +1194,14 @@ size_t RecordProtection::open_general(std::span<Record> records, size_t lean, Ep
   const size_t ok = lean == 0        ? 0
                     : open_cid_set_ ? commit_lean<true>(records.first(lean), jobs, seqs, e0)
                                     : commit_lean<false>(records.first(lean), jobs, seqs, e0);
-  return ok + commit_general(records, jobs, ok, n, lean, e0, idx, slot, otype, rising);
+  const size_t opened = ok + commit_general(records, jobs, ok, n, lean, e0, idx, slot, otype, rising);
+  if (refused_inside) {
+    too_old_by_now(records, [this](const Record& r) -> const ReplayWindow* {
+      const Epoch* e = open_epoch(r.epoch);
+      return e != nullptr ? &e->window : nullptr;
+    });
+  }
+  return opened;
 }
 
 // The general commit of jobs[from..n): jobs below `lean` are the lean

@@ -1005,6 +1005,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   const Epoch* prev_e = nullptr;
   uint64_t prev_seq = 0;
   size_t lean_a = 0;  // records 0..lean_a-1 got their jobs in the lean loop
+  // Whether the window refused a record as a repeat of one inside it, which
+  // records before it in this burst may have left too old (too_old_by_now).
+  bool refused_inside = false;
   if (lean != 0) {
     const unsigned seq_at = 1u + open_cid_len_;
     const auto run = seq_at == 1 ? lean_jobs<3>
@@ -1036,6 +1039,9 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     if (const Status st = w.check(seq); st != Status::ok) {
       q.e->key.count_replay();
       p.status = st;
+      r.epoch = q.e->epoch;
+      r.seq = seq;
+      refused_inside |= st == Status::replayed;
       continue;
     }
     uint8_t* ad;
@@ -1089,6 +1095,12 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   for (size_t t = m0; t < a; ++t) {
     const Parsed& q = ps[aidx[t]];
     ok += settle(records[idx[aidx[t]]], jobs[t], *q.e, q.seq_at, rising) ? 1 : 0;
+  }
+  if (refused_inside) {
+    too_old_by_now(records, [this](const Record& r) -> const ReplayWindow* {
+      const Epoch& e = open_[r.epoch & 3];
+      return e.live() && e.epoch == r.epoch ? &e.window : nullptr;
+    });
   }
   return ok;
 }

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "simd/status.h"
 
@@ -114,5 +115,30 @@ class ReplayWindow {
   uint32_t blocks_ = std::bit_ceil(kDefaultSize / 64 + 1);
   bool any_ = false;
 };
+
+// A burst's parse asks the window as it was before the burst. One record at
+// a time, a record it refused as replayed would come after the burst's
+// earlier records were committed, and is too old when one of them that
+// opened lies a whole window above it (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1).
+// Both statuses count as a replay; this only gives the record the status
+// one at a time gives it. `window_of(r)` is the window of r's epoch (or
+// nullptr). Rare (a burst reaching a window past a repeat), so a plain look
+// back over the records before each one.
+template <class Record, class WindowOf>
+[[gnu::noinline, gnu::cold]] void too_old_by_now(std::span<Record> records, WindowOf&& window_of) {
+  for (size_t i = 1; i < records.size(); ++i) {
+    Record& r = records[i];
+    if (r.pkt.status != Status::replayed) continue;
+    const ReplayWindow* w = window_of(r);
+    if (w == nullptr) continue;
+    for (size_t j = 0; j < i; ++j) {
+      const Record& q = records[j];
+      if (q.pkt.status == Status::ok && q.epoch == r.epoch && q.seq > r.seq && q.seq - r.seq >= w->size()) {
+        r.pkt.status = Status::too_old;
+        break;
+      }
+    }
+  }
+}
 
 }  // namespace rl

@@ -437,6 +437,33 @@ TEST(Dtls12Replay, DuplicateAfterHigherRecordInOneBurst) {
   }
 }
 
+// A repeat inside the window as the burst found it, after records of the
+// same burst that move the window a whole size past it: one at a time it
+// is too old by the time it comes, and the burst says so too (both count
+// as a replay). Lean prefix first, and behind a refused record (general
+// loop only).
+TEST(Dtls12Replay, RepeatLeftTooOldByTheBurstBeforeIt) {
+  for (bool general : {false, true}) {
+    SCOPED_TRACE(general);
+    RecordProtection a, b;
+    pair(a, b, Suite::aes128_gcm, 64);
+    std::vector<Bytes> recs;
+    for (int i = 0; i <= 80; ++i) recs.push_back(seal_one(a, {uint8_t(i)}));
+    for (int i = 0; i <= 48; ++i) ASSERT_EQ(open_one(b, recs[i]), Status::ok);
+    std::vector<Bytes> wire;
+    if (general) wire.push_back(Bytes(5, 0x17));  // junk first: no lean prefix
+    for (int i = 49; i <= 70; ++i) wire.push_back(recs[i]);
+    wire.push_back(recs[6]);   // 70 - 6 = 64: too old once 70 is in
+    wire.push_back(recs[7]);   // 70 - 7 = 63: still inside, a replay
+    std::vector<Record> rs;
+    for (Bytes& w : wire) rs.push_back(Buf::view(w));
+    EXPECT_EQ(b.open(rs), 22u);
+    EXPECT_EQ(rs[rs.size() - 2].status(), Status::too_old);
+    EXPECT_EQ(rs[rs.size() - 1].status(), Status::replayed);
+    EXPECT_EQ(b.key(Direction::open, 1)->counters().replays, 2u);
+  }
+}
+
 // Bursts that mix the usual records (open's lean parse) with every record
 // that needs its general loop: another type, an alert, a forged record,
 // junk, a wrong version, a duplicate, a late record below the newest, and

@@ -4,14 +4,17 @@
 // what arrives from them: in order, late, duplicated, dropped, with a byte
 // flipped, truncated, or junk. Two receivers with the same keys open it, one
 // as a burst (the lean loops and the general ones), one record per call; any
-// difference in what authenticates, the plaintext, the reported epoch,
+// difference in a record's status, the plaintext, the reported epoch,
 // sequence number, CID and newest flag, the bytes of a refused record (as
 // they arrived), the replay windows or the counters aborts.
 //
-// Sealed records stay within 60 sequence numbers of each other per epoch and
-// the window holds 64 or 256, so a burst (which reconstructs every record from
-// the window at its start) and one-at-a-time (which moves on) read the same
-// sequence numbers (RFC 9147 §4.2.2: closest to the expected one).
+// Sealed records stay within 120 sequence numbers of each other per epoch,
+// so a burst (which reconstructs every record from the window at its start)
+// and one-at-a-time (which moves on) read the same 8-bit sequence numbers
+// (RFC 9147 §4.2.2: closest to the expected one; a burst reaching back 128
+// or more would read some differently). The window holds 64 or 256: a
+// record the burst's parse refused as a repeat may be too old one at a time,
+// and gets that status in the burst too.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -79,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int round = 0; round < 4 && in.n > 0; ++round) {
     const size_t want = 1 + in.byte() % 24;
     const size_t first_new = sealed.size();
-    for (size_t i = 0; i < want && sealed.size() < 60; ++i) {
+    for (size_t i = 0; i < want && sealed.size() < 120; ++i) {
       if (!updated && (in.byte() & 0x1f) == 0x1f) {  // key update: epoch 4 from here on
         RL_FUZZ_CHECK(tx.update(Direction::seal) == Status::ok);
         updated = true;
