@@ -1077,6 +1077,9 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     bool borrowed;  // GMAC with ESN: four headroom bytes hold SPI
     bool quiet;     // the SA cannot reach a lifetime in this chunk (Sa::quiet)
     uint8_t saved[4];
+    // Refused by the window as it was before the chunk, not opened: the
+    // commit asks the window again as the packets before it left it.
+    bool deferred = false;
   };
   Slot slots[kMaxBurst];
   size_t n = fast_n;
@@ -1101,9 +1104,10 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
       if (p.well_formed()) __builtin_prefetch(p.data());
     }
     for (const PacketView& p : pkts) total += p.length;
-    // The general loop compares with the last accepted packet; it asks
-    // whether an SA is quiet for the whole chunk.
+    // The general loop compares with the last accepted packet (acc); it
+    // asks whether an SA is quiet for the whole chunk.
     if (n != 0) slots[n - 1] = Slot{fast, seqs[n - 1], static_cast<uint32_t>(n - 1), false, true, {}};
+    const Slot* acc = n != 0 ? &slots[n - 1] : nullptr;  // the last packet given an AEAD job
     Sa* last = nullptr;
     bool last_quiet = false;
     for (size_t i = fast_n; i < pkts.size(); ++i) {
@@ -1137,6 +1141,10 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
       if (sa != last) last_quiet = sa->quiet(now, pkts.size(), total);
       last = sa;
       if (!info.empty()) info[i].spi = spi;
+      if (!sa->live() || sa->dying_) {  // a dead SA's lengths mean nothing (its key is wiped)
+        p.status = Status::key_expired;
+        continue;
+      }
       const size_t hdr = sa->header_len(), icv = sa->icv_len();
       if (p.length < hdr + 2 + icv) {
         p.status = Status::truncated;
@@ -1147,16 +1155,21 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
         continue;
       }
       uint64_t seq = 0;
-      if (!sa->seq_now(load_be32(h + 4), &seq)) {
+      const bool seq_ok = sa->seq_now(load_be32(h + 4), &seq);
+      // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
+      if (seq_ok && seq == 0) {
         ++sa->counters_.replay;
         p.status = Status::too_old;
         continue;
       }
-      // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
-      Status rs = seq == 0 ? Status::too_old : sa->window_.check(seq);
-      if (rs != Status::ok) {
-        ++sa->counters_.replay;
-        p.status = rs;
+      if (!seq_ok || sa->window_.check(seq) != Status::ok) {
+        // One at a time the window (§3.4.3, Appendix A2) is asked as the
+        // packets before this one left it: a repeat may be too old by then,
+        // or with ESN have another Seqh. The commit asks again, in order;
+        // the job has no key, so the AEAD burst passes it by.
+        ::new (jobs + n) AeadJob{};
+        slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), false, last_quiet, {}, true};
+        ++n;
         continue;
       }
       const size_t body = p.length - hdr - icv;  // payload ‖ padding ‖ pad length ‖ next header
@@ -1166,7 +1179,7 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
         continue;
       }
       any_borrowed |= borrow;
-      if (n != 0 && (slots[n - 1].sa != sa || seq <= slots[n - 1].seq)) rising = false;
+      if (acc != nullptr && (acc->sa != sa || seq <= acc->seq)) rising = false;
       AeadJob& j = *::new (jobs + n) AeadJob{};
       Slot& s = slots[n];
       s.sa = sa;
@@ -1175,6 +1188,7 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
       s.borrowed = borrow;
       s.quiet = last_quiet;
       sa->open_job(p.data(), body, seq, j, aad[n], s.saved);
+      acc = &s;
       ++n;
     }
 
@@ -1192,6 +1206,7 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     // The commit pass reads each trailer and, in tunnel mode, the inner IP
     // header: lines the AEAD touched long ago in a large burst.
     for (size_t m = fast_n; m < n; ++m) {
+      if (slots[m].deferred) continue;
       __builtin_prefetch(jobs[m].tag - 1);
       const Sa& sa = *slots[m].sa;
       if (sa.mode_ == Mode::tunnel)
@@ -1213,7 +1228,29 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
       p.status = Status::key_expired;
       return;
     }
-    if (uint64_t now_seq = 0; j.status == Status::ok && !rising && sa.esn_ &&
+    if (s.deferred) {
+      // Refused before the AEAD as the window stood before the chunk.
+      uint64_t now_seq = s.seq;
+      const Status rs = !sa.seq_now(s.seq, &now_seq) ? Status::too_old
+                        : now_seq == 0               ? Status::too_old
+                                                     : sa.window_.check(now_seq);
+      if (rs != Status::ok) {
+        ++sa.counters_.replay;
+        p.status = rs;
+        return;
+      }
+      if (sa.gmac_ && sa.esn_ && p.offset < 4) {  // as the parse loop: no headroom for the AAD's Seqh
+        p.status = Status::buffer_too_small;
+        return;
+      }
+      // With ESN a Seqh the packets before it moved: tried as that one.
+      s.seq = now_seq;
+      rising = false;
+      const size_t body = p.length - sa.header_len() - sa.icv_len();
+      // A failure goes on below as any other: open_again, asked for the
+      // same number, says auth_failed at once; then the resync rule.
+      j.status = sa.open_as(p.data(), body, now_seq, j, aad[m]) ? Status::ok : Status::auth_failed;
+    } else if (uint64_t now_seq = 0; j.status == Status::ok && !rising && sa.esn_ &&
                               (!sa.seq_now(s.seq, &now_seq) || now_seq != s.seq)) {
       // Authenticated as the Seqh the window gave before the burst, but the
       // window as the packets before it left it (a resync moved it) gives
@@ -1332,13 +1369,15 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
 
   if (any_dying) {
     // One at a time, a packet after the one that reached its SA's integrity
-    // limit finds the SA dead before the window is asked: what the parse
-    // loop refused after that point for the window (or for headroom) is
-    // key_expired, and no replay.
+    // limit finds the SA dead before its length is checked or the window is
+    // asked: what the parse loop refused after that point for its length
+    // (with the SPI read), the window or headroom is key_expired, and no
+    // replay.
     for (size_t i = fast_n; i < pkts.size(); ++i) {
       PacketView& p = pkts[i];
       const bool replay = p.status == Status::replayed || p.status == Status::too_old;
-      if (!replay && p.status != Status::buffer_too_small) continue;
+      const bool short_body = p.status == Status::truncated && p.well_formed() && p.length >= 8;
+      if (!replay && !short_body && p.status != Status::buffer_too_small) continue;
       Sa* sa = find(Direction::open, load_be32(p.data()));
       if (sa == nullptr || !sa->dying_ || i < sa->died_at_) continue;
       if (replay) --sa->counters_.replay;
