@@ -4,7 +4,7 @@
 // shorten them, key updates) and composes what arrives from them: in order, late, duplicated, dropped, with
 // a byte flipped, truncated, or junk. Two receivers with the same keys open
 // it, one as a burst (the lean loops and the general ones), one packet per
-// call; any difference in what authenticates, the plaintext, the reported
+// call; any difference in a packet's status, the plaintext, the reported
 // packet number, lengths and key phase, the bytes of a refused packet (as
 // they arrived), the largest packet number received, the key generation,
 // the previous keys, the failure counts, key-update errors or counters aborts.
@@ -87,8 +87,7 @@ void open_both(PacketProtection& rb, PacketProtection& ro, const std::vector<Byt
                    to_string(r.status()), static_cast<unsigned long long>(r.pn), r.key_phase,
                    static_cast<unsigned long long>(rb.auth_failures()),
                    static_cast<unsigned long long>(ro.auth_failures()));
-    RL_FUZZ_CHECK((q.status() == Status::ok) == (r.status() == Status::ok));
-    RL_FUZZ_CHECK((q.status() == Status::auth_failed) == (r.status() == Status::auth_failed));
+    RL_FUZZ_CHECK(q.status() == r.status());
     RL_FUZZ_CHECK(wa[i] == wo[i]);
     if (r.status() != Status::ok) {
       RL_FUZZ_CHECK(wo[i] == wire[i]);  // refused: the bytes as they arrived
