@@ -1676,6 +1676,44 @@ TEST(EspBurst, ForgedRepeatInABurstIsAReplayNotAFailure) {
     }
 }
 
+// A repeat inside the window as the burst found it, after packets of the
+// same burst that move the window a whole size past it: one packet at a time
+// it is too old by the time it comes (with ESN: tried as the next Seqh, and
+// failing); the burst's parse refused it against the window before the
+// burst and the commit asks again (§3.4.3, Appendix A2). Lean prefix first
+// and behind a packet of another SPI (general loop only).
+TEST(EspBurst, RepeatLeftTooOldByTheBurstBeforeIt) {
+  for (bool esn : {false, true})
+    for (bool lean : {true, false}) {
+      SCOPED_TRACE(std::string(esn ? "esn" : "no esn") + (lean ? " lean" : " general"));
+      const Bytes keymat = test::random_bytes(20, 35);
+      SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x8a, esn, Mode::tunnel);
+      c.replay_window = 64;
+      const std::vector<Buf> sealed = sealed_packets(c, 80, 50);  // sequence numbers 1..80
+      std::vector<Buf> first(sealed.begin(), sealed.begin() + 48);  // 1..48
+      std::vector<Buf> burst;
+      if (!lean) {
+        Buf other(sealed[0]);
+        store_be32(other.view.data(), 0x12345678);
+        burst.push_back(other);
+      }
+      for (int i = 48; i < 70; ++i) burst.push_back(sealed[i]);  // 49..70
+      burst.push_back(sealed[5]);  // 6: 70 - 6 = 64, too old once 70 is in
+      burst.push_back(sealed[6]);  // 7: still inside, a replay
+      const Opened one = open_bursts(c, {first, burst}, true), all = open_bursts(c, {first, burst}, false);
+      // With ESN, Appendix A2 takes a low half below the window for the
+      // next Seqh: 6 is tried as 2^32 + 6, above the window, and fails.
+      EXPECT_EQ(one.status[one.status.size() - 2], esn ? Status::auth_failed : Status::too_old);
+      EXPECT_EQ(one.status.back(), Status::replayed);
+      EXPECT_EQ(all.status, one.status);
+      EXPECT_EQ(all.counters.replay, one.counters.replay);
+      EXPECT_EQ(all.counters.replay, esn ? 1u : 2u);
+      EXPECT_EQ(all.counters.integrity_failed, one.counters.integrity_failed);
+      EXPECT_EQ(all.counters.integrity_failed, esn ? 1u : 0u);
+      EXPECT_EQ(all.counters.packets, 70u);
+    }
+}
+
 // The integrity limit reached by a forgery in the middle of a burst: one
 // packet at a time, every later packet of that SA finds it dead before its
 // window is asked (key_expired, bytes as they arrived), including a replay
