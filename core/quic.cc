@@ -1320,7 +1320,7 @@ void PacketProtection::lean_to_meta(size_t jobs, size_t masks) {
   }
 }
 
-size_t PacketProtection::open_chunk(std::span<Packet> packets) {
+size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) {
   using Meta = OpenMeta;
   AeadJob* jobs = scratch_.jobs;
   MaskJob* masks = scratch_.masks;
@@ -1438,6 +1438,22 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
   // packet number (RFC 9001 §6.3, §6.5), which only the committed update
   // decides; a peer may update again once we acknowledged its first update.
   size_t end = packets.size();
+  // The highest packet number given a job so far in this run, per space.
+  // One packet at a time, a packet comes after those, and when they
+  // authenticate its number decodes (RFC 9000 App. A.3) from the highest of
+  // them, not from the largest before the burst. Where the two decodings
+  // differ, the run ends before the packet, and a second run (below) opens it
+  // and those after it once the others are committed, as one at a time. A
+  // packet that far behind (half a decoding window) is rare from a peer that
+  // picks packet-number lengths by RFC 9000 §17.1; junk could ask for it at
+  // every packet, so a call splits at most kMaxPnSplits times and then
+  // decodes from the largest before the burst.
+  uint64_t queued_hi[3] = {};
+  bool queued_any[3] = {};
+  if (lean_jobs_n != 0) {
+    queued_hi[idx(Space::application)] = scratch_.lean_pn[lean_jobs_n - 1];
+    queued_any[idx(Space::application)] = true;
+  }
   for (size_t i = lean_jobs_n; i < end; ++i) {
     Meta& mt = meta[i];
     if (mt.mask < 0) continue;
@@ -1453,6 +1469,15 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     const uint64_t expected = sp.window.empty() ? 0 : sp.window.highest() + 1;
     // RFC 9000 App. A.3.
     mt.pn = reconstruct_closest(expected, truncated, 8 * mt.pn_len, 62);
+    const size_t sp_i = idx(space_of(mt.level));
+    if (queued_any[sp_i] && queued_hi[sp_i] >= expected && splits != 0 &&
+        reconstruct_closest(queued_hi[sp_i] + 1, truncated, 8 * mt.pn_len, 62) != mt.pn) {
+      restore_header(i);
+      mt.unmasked = false;
+      --splits;
+      end = i;
+      break;
+    }
     Status st = sp.window.check(mt.pn);
     Side& s = side(mt.level, Direction::open);
     Gen* g = nullptr;
@@ -1498,6 +1523,8 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
     j.tag = d + p.view.length - kTagLen;
     j.status = Status::ok;
     mt.job = static_cast<int>(njobs++);
+    if (!queued_any[sp_i] || mt.pn > queued_hi[sp_i]) queued_hi[sp_i] = mt.pn;
+    queued_any[sp_i] = true;
     if (mt.level == Level::one_rtt && s.has_next && g == &s.slot[s.next]) end = i + 1;
   }
   rl::open({jobs, njobs});
@@ -1628,7 +1655,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets) {
       count_auth_failure(s, gen_by_number(s, mt.gen_number));
     }
   }
-  if (end < packets.size()) ok += open_chunk(packets.subspan(end));
+  if (end < packets.size()) ok += open_chunk(packets.subspan(end), splits);
   return ok;
 }
 

@@ -317,7 +317,10 @@ class PacketProtection {
   void note_key_update_error(KeyUpdateError e) {
     if (key_update_error_ == KeyUpdateError::none) key_update_error_ = e;
   }
-  size_t open_chunk(std::span<Packet> packets);
+  // `splits`: how many more times a run may end early at a packet whose
+  // number would decode differently after the ones before it (open_chunk).
+  static constexpr unsigned kMaxPnSplits = 8;
+  size_t open_chunk(std::span<Packet> packets, unsigned splits = kMaxPnSplits);
 
   Scratch scratch_;
   Side sides_[4][2];
