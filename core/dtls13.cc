@@ -852,7 +852,7 @@ size_t RecordProtection::open_one(Record& r) {
   return settle(r, jobs[0], *le, seq_at, true) ? 1 : 0;
 }
 
-size_t RecordProtection::open_chunk(std::span<Record> records) {
+size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) {
   struct Parsed {
     Epoch* e;
     uint16_t hdr, seq_at;
@@ -1008,6 +1008,16 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
   // Whether the window refused a record as a repeat of one inside it, which
   // records before it in this burst may have left too old (too_old_by_now).
   bool refused_inside = false;
+  // The highest sequence number given a job so far, per epoch slot. One at
+  // a time a record comes after those, and when they authenticate its number
+  // is reconstructed (§4.2.2) from the highest of them, not from the window
+  // as the burst found it. Where the two differ (an 8-bit number 128 or more
+  // behind), the chunk ends before the record and a second call opens it
+  // and those after it once the others are committed, as one at a time.
+  // Junk could ask for that at every record: at most kMaxSeqSplits times.
+  uint64_t queued_hi[4] = {};
+  bool queued_any[4] = {};
+  size_t end = records.size();  // the first record left to the second call
   if (lean != 0) {
     const unsigned seq_at = 1u + open_cid_len_;
     const auto run = seq_at == 1 ? lean_jobs<3>
@@ -1020,6 +1030,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     if (lean_a != 0) {
       prev_e = le;
       prev_seq = records[lean_a - 1].seq;
+      queued_hi[le->epoch & 3] = prev_seq;
+      queued_any[le->epoch & 3] = true;
     }
     // The rest of the lean-parsed records go through the general loop.
     for (size_t k = lean_a; k < lean; ++k) ps[k] = lean_parsed(le, lhdr, records[k]);
@@ -1036,6 +1048,13 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     const ReplayWindow& w = q.e->window;
     const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
     const uint64_t seq = reconstruct_closest(expected, low, q.seq16 ? 16 : 8);
+    const size_t slot = q.e->epoch & 3;
+    if (queued_any[slot] && queued_hi[slot] >= expected && splits != 0 &&
+        reconstruct_closest(queued_hi[slot] + 1, low, q.seq16 ? 16 : 8) != seq) {
+      end = idx[k];
+      --splits;
+      break;
+    }
     if (const Status st = w.check(seq); st != Status::ok) {
       q.e->key.count_replay();
       p.status = st;
@@ -1064,6 +1083,8 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
                  {ad, q.hdr}, {b + q.hdr, q.ct_len - kTagLen}, b + q.hdr + q.ct_len - kTagLen);
     r.epoch = q.e->epoch;
     r.seq = seq;
+    if (!queued_any[slot] || seq > queued_hi[slot]) queued_hi[slot] = seq;
+    queued_any[slot] = true;
     if (prev_e != nullptr && (q.e != prev_e || seq <= prev_seq)) rising = false;
     prev_e = q.e;
     prev_seq = seq;
@@ -1097,11 +1118,12 @@ size_t RecordProtection::open_chunk(std::span<Record> records) {
     ok += settle(records[idx[aidx[t]]], jobs[t], *q.e, q.seq_at, rising) ? 1 : 0;
   }
   if (refused_inside) {
-    too_old_by_now(records, [this](const Record& r) -> const ReplayWindow* {
+    too_old_by_now(records.first(end), [this](const Record& r) -> const ReplayWindow* {
       const Epoch& e = open_[r.epoch & 3];
       return e.live() && e.epoch == r.epoch ? &e.window : nullptr;
     });
   }
+  if (end < records.size()) ok += open_chunk(records.subspan(end), splits);
   return ok;
 }
 

@@ -138,7 +138,10 @@ class RecordProtection {
                                      uint8_t (*aad)[16], uint64_t* bytes);
   [[gnu::noinline]] size_t seal_lean_finish(std::span<Record> records, const AeadJob* jobs,
                                             const MaskJob* masks, const uint8_t (*aad)[16]);
-  size_t open_chunk(std::span<Record> records);
+  // `splits`: how many more times a chunk may end early at a record whose
+  // sequence number would reconstruct differently after the ones before it.
+  static constexpr unsigned kMaxSeqSplits = 8;
+  size_t open_chunk(std::span<Record> records, unsigned splits = kMaxSeqSplits);
   size_t open_one(Record& r);
   Epoch* lean_epoch(size_t n, uint64_t* expected);
   bool settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising);

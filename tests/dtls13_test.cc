@@ -934,6 +934,49 @@ TEST(Dtls13Replay, DuplicateAfterHigherRecordInOneBurst) {
   }
 }
 
+// A record with an 8-bit sequence number 140 behind one that came first in
+// the same burst. One at a time its number is reconstructed from the
+// highest so far (§4.2.2): 10 after 150 reads as 266 and fails. The burst
+// does the same (the chunk ends before it, and a second call opens it after
+// 150 is committed); with 150 forged in front, 10 opens both ways. A window
+// of 256 keeps 10 inside it.
+TEST(Dtls13Replay, SequenceNumberReconstructedAfterTheRecordsBeforeIt) {
+  for (bool forged : {false, true}) {
+    SCOPED_TRACE(forged ? "the record in front forged" : "the record in front genuine");
+    RecordProtection a, one, burst;
+    pair(a, one, Suite::aes128_gcm, {}, nullptr, 256);
+    KeyOptions o;
+    o.replay_window = 256;
+    ASSERT_EQ(burst.install(Direction::open, 3, Suite::aes128_gcm, secret_for(Suite::aes128_gcm, 1), o),
+              Status::ok);
+    ref::Shape sh;
+    sh.seq16 = false;
+    std::vector<Bytes> wire;
+    for (int i = 0; i <= 160; ++i) wire.push_back(seal_one(a, {static_cast<uint8_t>(i)}, sh));
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_EQ(open_one(one, wire[i]), Status::ok);
+      ASSERT_EQ(open_one(burst, wire[i]), Status::ok);
+    }
+    Bytes front = wire[150];
+    if (forged) front[front.size() - 1] ^= 1;
+    std::vector<Bytes> in = {front, wire[10], wire[11], wire[151]}, copy = in;
+    std::vector<Record> rs;
+    for (Bytes& w : in) rs.push_back(Buf::view(w));
+    burst.open(rs);
+    for (size_t i = 0; i < copy.size(); ++i) {
+      SCOPED_TRACE(i);
+      Record r;
+      EXPECT_EQ(open_one(one, copy[i], nullptr, &r), rs[i].status());
+      if (r.status() == Status::ok) {
+        EXPECT_EQ(rs[i].seq, r.seq);
+      }
+    }
+    EXPECT_EQ(rs[0].status(), forged ? Status::auth_failed : Status::ok);
+    EXPECT_EQ(rs[1].status(), forged ? Status::ok : Status::auth_failed);
+    EXPECT_EQ(burst.window(3)->highest(), one.window(3)->highest());
+  }
+}
+
 }  // namespace
 }  // namespace rl::dtls13
 

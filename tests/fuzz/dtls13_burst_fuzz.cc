@@ -8,13 +8,13 @@
 // sequence number, CID and newest flag, the bytes of a refused record (as
 // they arrived), the replay windows or the counters aborts.
 //
-// Sealed records stay within 120 sequence numbers of each other per epoch,
-// so a burst (which reconstructs every record from the window at its start)
-// and one-at-a-time (which moves on) read the same 8-bit sequence numbers
-// (RFC 9147 §4.2.2: closest to the expected one; a burst reaching back 128
-// or more would read some differently). The window holds 64 or 256: a
-// record the burst's parse refused as a repeat may be too old one at a time,
-// and gets that status in the burst too.
+// Up to 150 records over eight rounds, 8- or 16-bit sequence numbers, a
+// window of 64 or 256: a record may come 128 or more behind one earlier in
+// the same burst, where one at a time reconstructs its number from the
+// highest so far (RFC 9147 §4.2.2), and the burst does too (it ends the
+// chunk before such a record and opens it in a second call); a record the
+// burst's parse refused as a repeat may be too old one at a time, and gets
+// that status in the burst too.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -79,10 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // what arrives (up to 64 records) from all sealed so far.
   std::vector<Bytes> sealed;
   bool updated = false;
-  for (int round = 0; round < 4 && in.n > 0; ++round) {
+  for (int round = 0; round < 8 && in.n > 0; ++round) {
     const size_t want = 1 + in.byte() % 24;
     const size_t first_new = sealed.size();
-    for (size_t i = 0; i < want && sealed.size() < 120; ++i) {
+    for (size_t i = 0; i < want && sealed.size() < 150; ++i) {
       if (!updated && (in.byte() & 0x1f) == 0x1f) {  // key update: epoch 4 from here on
         RL_FUZZ_CHECK(tx.update(Direction::seal) == Status::ok);
         updated = true;
