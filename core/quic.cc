@@ -1450,9 +1450,16 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
   // decodes from the largest before the burst.
   uint64_t queued_hi[3] = {};
   bool queued_any[3] = {};
+  // The lowest and highest 1-RTT packet numbers given a job with the
+  // current keys so far in this run.
+  uint64_t cur_min = 0, cur_max = 0;
+  bool cur_queued = false;
   if (lean_jobs_n != 0) {
     queued_hi[idx(Space::application)] = scratch_.lean_pn[lean_jobs_n - 1];
     queued_any[idx(Space::application)] = true;
+    cur_min = scratch_.lean_pn[0];
+    cur_max = scratch_.lean_pn[lean_jobs_n - 1];
+    cur_queued = true;
   }
   for (size_t i = lean_jobs_n; i < end; ++i) {
     Meta& mt = meta[i];
@@ -1490,6 +1497,18 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
         // which case it belongs to the previous keys.
         const bool phase = d[0] & kKeyPhaseBit;
         const bool cur_phase = s.slot[s.cur].number & 1;
+        // One at a time, packets of the current keys committed before this
+        // one may have moved the first packet number of the current phase,
+        // which decides between the previous and the next keys: where those
+        // queued in this run could, the run ends here (as for the number).
+        if (phase != cur_phase && s.has_prev && cur_queued && splits != 0 &&
+            (s.any_pn ? mt.pn < s.first_pn && cur_min < mt.pn : cur_max > mt.pn)) {
+          restore_header(i);
+          mt.unmasked = false;
+          --splits;
+          end = i;
+          break;
+        }
         if (phase == cur_phase) {
           g = &s.slot[s.cur];
         } else if (s.has_prev && s.any_pn && mt.pn < s.first_pn) {
@@ -1525,6 +1544,11 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
     mt.job = static_cast<int>(njobs++);
     if (!queued_any[sp_i] || mt.pn > queued_hi[sp_i]) queued_hi[sp_i] = mt.pn;
     queued_any[sp_i] = true;
+    if (mt.level == Level::one_rtt && g == &s.slot[s.cur]) {
+      if (!cur_queued || mt.pn < cur_min) cur_min = mt.pn;
+      if (!cur_queued || mt.pn > cur_max) cur_max = mt.pn;
+      cur_queued = true;
+    }
     if (mt.level == Level::one_rtt && s.has_next && g == &s.slot[s.next]) end = i + 1;
   }
   rl::open({jobs, njobs});

@@ -447,6 +447,58 @@ TEST(QuicPn, DecodedAfterThePacketsBeforeItInTheBurst) {
   }
 }
 
+// A packet of the old keys numbered above a packet of the new ones (RFC
+// 9001 §6.4) that comes, in the same burst, after a late packet of the new
+// keys: one at a time that packet has moved the first number of the new
+// phase down to 7, so 8 is tried with the next keys, then opens with the
+// previous ones: a key update error. The burst gives the same (before, it
+// chose the previous keys from the first number as the burst found it, 9,
+// and opened 8 without a word).
+TEST(QuicPn, OldKeysAfterALateNewPacketInTheBurst) {
+  const Bytes secret = test::random_bytes(32, 12);
+  PacketProtection tx, old_tx, one, burst;
+  ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+  ASSERT_EQ(old_tx.install(Level::one_rtt, Direction::seal, Suite::aes128_gcm, secret), Status::ok);
+  for (PacketProtection* rx : {&one, &burst})
+    ASSERT_EQ(rx->install(Level::one_rtt, Direction::open, Suite::aes128_gcm, secret), Status::ok);
+  std::vector<Bytes> wire;
+  for (uint64_t pn = 0; pn <= 9; ++pn) {
+    if (pn == 5) {
+      tx.on_ack(Space::application, 4);
+      ASSERT_EQ(tx.update(Direction::seal), Status::ok);
+    }
+    Buf b(Bytes(30, static_cast<uint8_t>(pn)), Level::one_rtt);
+    ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+    wire.push_back(b.bytes());
+  }
+  ASSERT_EQ(old_tx.skip_packet_numbers(Space::application, 8), Status::ok);
+  Buf stale(Bytes(30, 0x88), Level::one_rtt);
+  ASSERT_EQ(old_tx.seal({&stale.pkt, 1}), 1u);
+  ASSERT_EQ(stale.pkt.pn, 8u);
+  for (PacketProtection* rx : {&one, &burst}) {
+    for (int pn : {0, 1, 2, 3, 4, 9}) {
+      Buf r(wire[pn]);
+      ASSERT_EQ(rx->open({&r.pkt, 1}), 1u) << pn;
+    }
+    ASSERT_EQ(rx->generation(Direction::open), 1u);
+  }
+  const std::vector<Bytes> in = {wire[7], stale.bytes()};
+  std::vector<Buf> a, b;
+  a.reserve(in.size()), b.reserve(in.size());
+  for (const Bytes& w : in) a.emplace_back(w), b.emplace_back(w);
+  std::vector<Packet> pa;
+  for (Buf& x : a) pa.push_back(x.pkt);
+  burst.open(pa);
+  for (size_t i = 0; i < in.size(); ++i) {
+    one.open({&b[i].pkt, 1});
+    EXPECT_EQ(pa[i].status(), b[i].pkt.status()) << i;
+  }
+  EXPECT_EQ(b[0].pkt.status(), Status::ok);
+  EXPECT_EQ(b[1].pkt.status(), Status::malformed);
+  EXPECT_EQ(one.key_update_error(), KeyUpdateError::old_keys_after_new);
+  EXPECT_EQ(burst.key_update_error(), one.key_update_error());
+}
+
 // ---- random round trips --------------------------------------------------------
 
 struct Pair {

@@ -68,6 +68,12 @@ void expect_same_state(const PacketProtection& a, const PacketProtection& b) {
   // The connection's failures (RFC 9001 §6.6) and the current keys'
   // failures and replays: a damaged copy of a packet of the same burst is a
   // replay in both (the burst asks the window again for what failed).
+  if (debug())
+    std::fprintf(stderr, "state: gen %llu/%llu failures %llu/%llu cur keys failures %llu/%llu replays %llu/%llu\n",
+                 (unsigned long long)a.generation(Direction::open), (unsigned long long)b.generation(Direction::open),
+                 (unsigned long long)a.auth_failures(), (unsigned long long)b.auth_failures(),
+                 (unsigned long long)ca->auth_failures, (unsigned long long)cb->auth_failures,
+                 (unsigned long long)ca->replays, (unsigned long long)cb->replays);
   RL_FUZZ_CHECK(a.auth_failures() == b.auth_failures());
   RL_FUZZ_CHECK(ca->auth_failures == cb->auth_failures && ca->replays == cb->replays);
 }
@@ -162,6 +168,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Packet pa = view(b), po = view(c);
     rb.open({&pa, 1});
     ro.open({&po, 1});
+    if (debug())
+      std::fprintf(stderr, "  again len %zu: %s pn %llu | %s | gen %llu/%llu cur failures %llu/%llu\n", b.size(),
+                   to_string(pa.status()), (unsigned long long)pa.pn, to_string(po.status()),
+                   (unsigned long long)rb.generation(Direction::open), (unsigned long long)ro.generation(Direction::open),
+                   (unsigned long long)rb.counters(Level::one_rtt, Direction::open)->auth_failures,
+                   (unsigned long long)ro.counters(Level::one_rtt, Direction::open)->auth_failures);
     RL_FUZZ_CHECK(pa.status() == po.status());
   }
   expect_same_state(rb, ro);
