@@ -1050,7 +1050,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
     const uint64_t seq = reconstruct_closest(expected, low, q.seq16 ? 16 : 8);
     const size_t slot = q.e->epoch & 3;
     if (queued_any[slot] && queued_hi[slot] >= expected && splits != 0 &&
-        reconstruct_closest(queued_hi[slot] + 1, low, q.seq16 ? 16 : 8) != seq) {
+        !reads_alike_up_to(expected, queued_hi[slot], low, q.seq16 ? 16 : 8)) {
       end = idx[k];
       --splits;
       break;

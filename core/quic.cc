@@ -1450,6 +1450,13 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
   // decodes from the largest before the burst.
   uint64_t queued_hi[3] = {};
   bool queued_any[3] = {};
+  // Ends the run before packet i: its header back as it arrived.
+  auto end_run_before = [&](size_t i) {
+    restore_header(i);
+    meta[i].unmasked = false;
+    --splits;
+    end = i;
+  };
   // The lowest and highest 1-RTT packet numbers given a job with the
   // current keys so far in this run.
   uint64_t cur_min = 0, cur_max = 0;
@@ -1478,11 +1485,8 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
     mt.pn = reconstruct_closest(expected, truncated, 8 * mt.pn_len, 62);
     const size_t sp_i = idx(space_of(mt.level));
     if (queued_any[sp_i] && queued_hi[sp_i] >= expected && splits != 0 &&
-        reconstruct_closest(queued_hi[sp_i] + 1, truncated, 8 * mt.pn_len, 62) != mt.pn) {
-      restore_header(i);
-      mt.unmasked = false;
-      --splits;
-      end = i;
+        !reads_alike_up_to(expected, queued_hi[sp_i], truncated, 8 * mt.pn_len, 62)) {
+      end_run_before(i);
       break;
     }
     Status st = sp.window.check(mt.pn);
@@ -1503,10 +1507,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
         // queued in this run could, the run ends here (as for the number).
         if (phase != cur_phase && s.has_prev && cur_queued && splits != 0 &&
             (s.any_pn ? mt.pn < s.first_pn && cur_min < mt.pn : cur_max > mt.pn)) {
-          restore_header(i);
-          mt.unmasked = false;
-          --splits;
-          end = i;
+          end_run_before(i);
           break;
         }
         if (phase == cur_phase) {

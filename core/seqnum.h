@@ -22,6 +22,17 @@ constexpr uint64_t reconstruct_closest(uint64_t expected, uint64_t truncated, un
   return candidate;
 }
 
+// Whether `truncated` reconstructs to the same number from `expected` and
+// from any expected value up to `highest` + 1 (`highest` >= `expected`):
+// the number closest to `expected` lies within half a window of both ends
+// only if it does of every value between them. A burst asks this of a
+// packet behind ones it queued, whichever of them authenticate.
+constexpr bool reads_alike_up_to(uint64_t expected, uint64_t highest, uint64_t truncated, unsigned bits,
+                                 unsigned max_bits = 64) {
+  return reconstruct_closest(expected, truncated, bits, max_bits) ==
+         reconstruct_closest(highest + 1, truncated, bits, max_bits);
+}
+
 // QUIC packet-number encoding length (RFC 9000 §17.1, App. A.2): enough bytes
 // to represent more than twice the unacknowledged range.
 constexpr unsigned quic_pn_length(uint64_t full_pn, uint64_t largest_acked, bool none_acked) {
