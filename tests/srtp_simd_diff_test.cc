@@ -227,7 +227,8 @@ TEST(SrtpSimdDiff, HmacBurstsMixingKeysAndLengths) {
 
 // Bursts of equal-sized packets, as a sender's burst usually is: the 16-lane
 // kernel runs groups of 16 jobs with the same block count in lockstep (one
-// phase for all lanes) and the rest with per-lane refills. Sizes on both
+// phase for all lanes; two groups side by side where 32 agree, as in n = 32,
+// 33 and 48) and the rest with per-lane refills. Sizes on both
 // sides of the one/two tail block edge (alen % 64 + blen + 9 vs 64), burst
 // sizes around multiples of 16, one key or several, lengths that differ
 // within a block count, and a group whose last job breaks the lockstep.

@@ -13,7 +13,8 @@
 // tail, b, padding, length) are built here with AVX-512BW masked loads.
 // Bursts of 16 or more tags instead run sixteen streams in the 32-bit lanes
 // of ZMM registers (plain FIPS 180-4 rounds with VPROLD/VPTERNLOGD, blocks
-// transposed on load).
+// transposed on load); 32 tags of one block count run as two such groups
+// side by side, since one group's rounds wait on their own latency.
 //
 // A lone packet (cm_hmac_seal1/open1) runs its keystream and its tag in one
 // loop: the single SHA-1 stream waits on SHA1RNDS4 latency (about 40 ns a
@@ -269,58 +270,86 @@ inline void load_transposed(const uint8_t* const* blk, __m512i* w) {
 // Zen 4); f(b, c, d) with b = a} -> add -> add: three cycles if the sum is
 // formed as rol5(a) + (f + (e + (K + W))), where e, K and W are ready rounds
 // ahead. Written as (rol5(a) + f) + (e + (K + W)), GCC emitted rol5(a) + f,
-// + (e + W), + K: five cycles a round, 400 cycles per block of latency
-// alone, as much as the block's ~750 vector ops take at the ~1.6-1.9 ZMM
-// integer ops per cycle this core sustains, and the two did not overlap
-// well. The empty asm makes each partial sum opaque, so the order written
-// is the order run: one 16-lane block step went from about 165 to 144 ns.
+// + (e + W), + K: five cycles a round. The empty asm makes each partial sum
+// opaque, so the order written is the order run.
+//
+// G groups of sixteen lanes run step by step side by side. On the Zen 5
+// here one group is latency-bound: its 80 rounds alone take ~350 cycles
+// (~4.4 a round, not the 3 above), the schedule hiding beneath them, while
+// two groups take ~350 cycles for both. With the block loads, transposes and
+// the message schedule of both, a 16-lane block measured 372 cycles alone and
+// 267 in a pair. c = rol30(b) is formed before f(b, c, d) so that VPTERNLOGD,
+// which overwrites its first operand, may take b's register without a copy,
+// and the schedule's VPTERNLOGD overwrites w[t-16], which dies there.
 #define RL_OPAQUE(x) __asm__("" : "+v"(x))
-#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                          \
-  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                         \
-    if (t >= 16) {                                                                           \
-      /* w[t-3] last: it is the one computed most recently. */                              \
-      w[t & 15] = RL_ROL(_mm512_xor_si512(_mm512_ternarylogic_epi32(w[(t - 8) & 15],         \
-                                                                    w[(t - 14) & 15],        \
-                                                                    w[t & 15], 0x96),        \
-                                          w[(t - 3) & 15]),                                  \
-                         1);                                                                 \
-    }                                                                                        \
-    __m512i x = _mm512_add_epi32(                                                            \
-        e, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(kval)), w[t & 15]));          \
-    RL_OPAQUE(x);                                                                            \
-    x = _mm512_add_epi32(_mm512_ternarylogic_epi32(b, c, d, fimm), x);                       \
-    RL_OPAQUE(x);                                                                            \
-    x = _mm512_add_epi32(RL_ROL(a, 5), x);                                                   \
-    e = d;                                                                                   \
-    d = c;                                                                                   \
-    c = RL_ROL(b, 30);                                                                       \
-    b = a;                                                                                   \
-    a = x;                                                                                   \
+#define RL_SHA1_X16_ROUNDS(first, last, fimm, kval)                                           \
+  _Pragma("GCC unroll 20") for (int t = (first); t <= (last); ++t) {                          \
+    const __m512i k = _mm512_set1_epi32(static_cast<int>(kval));                              \
+    __m512i x[G], c30[G];                                                                     \
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {                                     \
+      if (t >= 16) {                                                                          \
+        /* w[t-3] last: it is the one computed most recently. */                             \
+        w[g][t & 15] = RL_ROL(                                                                \
+            _mm512_xor_si512(_mm512_ternarylogic_epi32(w[g][t & 15], w[g][(t - 8) & 15],     \
+                                                       w[g][(t - 14) & 15], 0x96),            \
+                             w[g][(t - 3) & 15]),                                             \
+            1);                                                                               \
+      }                                                                                       \
+    }                                                                                         \
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {                                     \
+      x[g] = _mm512_add_epi32(e[g], _mm512_add_epi32(k, w[g][t & 15]));                       \
+      RL_OPAQUE(x[g]);                                                                        \
+    }                                                                                         \
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) c30[g] = RL_ROL(b[g], 30);            \
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {                                     \
+      x[g] = _mm512_add_epi32(_mm512_ternarylogic_epi32(b[g], c[g], d[g], fimm), x[g]);       \
+      RL_OPAQUE(x[g]);                                                                        \
+    }                                                                                         \
+    _Pragma("GCC unroll 2") for (int g = 0; g < G; ++g) {                                     \
+      x[g] = _mm512_add_epi32(RL_ROL(a[g], 5), x[g]);                                         \
+      e[g] = d[g];                                                                            \
+      d[g] = c[g];                                                                            \
+      c[g] = c30[g];                                                                          \
+      b[g] = a[g];                                                                            \
+      a[g] = x[g];                                                                            \
+    }                                                                                         \
   }
 
-// One block for each of the 16 lanes; st[k] holds word k of every lane's
-// state, w[t] word t of every lane's block (overwritten).
-inline void sha1_x16_words(__m512i* st, __m512i* w) {
-  __m512i a = st[0], b = st[1], c = st[2], d = st[3], e = st[4];
+// One block for each lane of G groups; st[g][k] holds word k of the state
+// of every lane of group g, w[g][t] word t of every lane's block
+// (overwritten).
+template <int G>
+inline void sha1_x16_words(__m512i (*st)[5], __m512i (*w)[16]) {
+  __m512i a[G], b[G], c[G], d[G], e[G];
+  for (int g = 0; g < G; ++g) {
+    a[g] = st[g][0];
+    b[g] = st[g][1];
+    c[g] = st[g][2];
+    d[g] = st[g][3];
+    e[g] = st[g][4];
+  }
   // Ch = 0xCA, Parity = 0x96, Maj = 0xE8 as three-input truth tables.
   RL_SHA1_X16_ROUNDS(0, 19, 0xCA, 0x5a827999u)
   RL_SHA1_X16_ROUNDS(20, 39, 0x96, 0x6ed9eba1u)
   RL_SHA1_X16_ROUNDS(40, 59, 0xE8, 0x8f1bbcdcu)
   RL_SHA1_X16_ROUNDS(60, 79, 0x96, 0xca62c1d6u)
-  st[0] = _mm512_add_epi32(st[0], a);
-  st[1] = _mm512_add_epi32(st[1], b);
-  st[2] = _mm512_add_epi32(st[2], c);
-  st[3] = _mm512_add_epi32(st[3], d);
-  st[4] = _mm512_add_epi32(st[4], e);
+  for (int g = 0; g < G; ++g) {
+    st[g][0] = _mm512_add_epi32(st[g][0], a[g]);
+    st[g][1] = _mm512_add_epi32(st[g][1], b[g]);
+    st[g][2] = _mm512_add_epi32(st[g][2], c[g]);
+    st[g][3] = _mm512_add_epi32(st[g][3], d[g]);
+    st[g][4] = _mm512_add_epi32(st[g][4], e[g]);
+  }
 }
 #undef RL_SHA1_X16_ROUNDS
 #undef RL_OPAQUE
 #undef RL_ROL
 
-void sha1_x16(__m512i* st, const uint8_t* const* blk) {
-  __m512i w[16];
-  load_transposed(blk, w);
-  sha1_x16_words(st, w);
+template <int G>
+void sha1_x16(__m512i (*st)[5], const uint8_t* const (*blk)[16]) {
+  __m512i w[G][16];
+  for (int g = 0; g < G; ++g) load_transposed(blk[g], w[g]);
+  sha1_x16_words<G>(st, w);
 }
 
 struct LaneX16 {
@@ -347,63 +376,76 @@ inline void states_x16(__m512i* v, const uint32_t* const* h) {
   }
 }
 
-// Sixteen jobs whose messages have the same number of blocks (a burst of
+// 16 * G jobs whose messages have the same number of blocks (a burst of
 // equal-sized packets, the usual case): every lane is in the same phase at
 // every step, so the steps run without the per-lane bookkeeping of
-// hmac_sha1_x16 (which lets lanes finish and refill at different steps).
-// `lanes` is scratch for the tail blocks.
-void hmac_sha1_wave16(const HmacJob* j, LaneX16* lanes) {
-  const uint32_t* h[16];
-  const uint8_t* blk[16];
-  for (int l = 0; l < 16; ++l) {
-    lane_start(lanes[l], &j[l]);
-    h[l] = j[l].inner;
-    blk[l] = j[l].a;
+// hmac_sha1_x16_mixed (which lets lanes finish and refill at different
+// steps). `lanes` (16 * G) is scratch for the tail blocks.
+template <int G>
+void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
+  const uint32_t* h[G][16];
+  const uint8_t* blk[G][16];
+  for (int g = 0; g < G; ++g) {
+    for (int l = 0; l < 16; ++l) {
+      lane_start(lanes[16 * g + l], &j[16 * g + l]);
+      h[g][l] = j[16 * g + l].inner;
+      blk[g][l] = j[16 * g + l].a;
+    }
   }
-  __m512i v[5];
-  states_x16(v, h);
+  __m512i v[G][5];
+  for (int g = 0; g < G; ++g) states_x16(v[g], h[g]);
   const size_t nd = lanes[0].ndirect, nt = lanes[0].ntail;
   for (size_t s = 0; s < nd; ++s) {
-    sha1_x16(v, blk);
-    for (int l = 0; l < 16; ++l) blk[l] += 64;
+    sha1_x16<G>(v, blk);
+    for (int g = 0; g < G; ++g) {
+      for (int l = 0; l < 16; ++l) blk[g][l] += 64;
+    }
   }
   for (size_t t = 0; t < nt; ++t) {
-    for (int l = 0; l < 16; ++l) blk[l] = lanes[l].tail + 64 * t;
-    sha1_x16(v, blk);
+    for (int g = 0; g < G; ++g) {
+      for (int l = 0; l < 16; ++l) blk[g][l] = lanes[16 * g + l].tail + 64 * t;
+    }
+    sha1_x16<G>(v, blk);
   }
   // Outer block: inner digest ‖ 0x80 ‖ 0… ‖ 672 (bits of 64 + 20 bytes) as
   // 32-bit words, the digest words being the state as it stands.
-  __m512i w[16];
-  for (int k = 0; k < 5; ++k) w[k] = v[k];
-  w[5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-  for (int k = 6; k < 15; ++k) w[k] = _mm512_setzero_si512();
-  w[15] = _mm512_set1_epi32(672);
-  for (int l = 0; l < 16; ++l) h[l] = j[l].outer;
-  states_x16(v, h);
-  sha1_x16_words(v, w);
-  for (int k = 0; k < 16; ++k) w[k] = _mm512_setzero_si512();
+  __m512i w[G][16];
+  for (int g = 0; g < G; ++g) {
+    for (int k = 0; k < 5; ++k) w[g][k] = v[g][k];
+    w[g][5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    for (int k = 6; k < 15; ++k) w[g][k] = _mm512_setzero_si512();
+    w[g][15] = _mm512_set1_epi32(672);
+    for (int l = 0; l < 16; ++l) h[g][l] = j[16 * g + l].outer;
+    states_x16(v[g], h[g]);
+  }
+  sha1_x16_words<G>(v, w);
+  for (int g = 0; g < G; ++g) {
+    for (int k = 0; k < 16; ++k) w[g][k] = _mm512_setzero_si512();
+  }
   alignas(64) uint32_t st[5][16];
-  for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
-  for (int l = 0; l < 16; ++l) {
-    // One 16-byte and one 4-byte store (see hmac_sha1_x16).
-    const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
-                                    static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(j[l].out),
-                     _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
-                                                      0, 1, 2, 3)));
-    const uint32_t e4 = __builtin_bswap32(st[4][l]);
-    std::memcpy(j[l].out + 16, &e4, 4);
+  for (int g = 0; g < G; ++g) {
+    for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[g][k]);
+    for (int l = 0; l < 16; ++l) {
+      // One 16-byte and one 4-byte store (see hmac_sha1_x16_mixed).
+      const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
+                                      static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(j[16 * g + l].out),
+                       _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
+                                                        0, 1, 2, 3)));
+      const uint32_t e4 = __builtin_bswap32(st[4][l]);
+      std::memcpy(j[16 * g + l].out + 16, &e4, 4);
+    }
   }
   OPENSSL_cleanse(st, sizeof st);
 }
 
-// Whether jobs[0, 16) have messages of the same block count, tails included.
-inline bool same_blocks16(const HmacJob* j) {
+// Whether jobs[0, n) have messages of the same block count, tails included.
+inline bool same_blocks(const HmacJob* j, size_t n) {
   auto tails = [](const HmacJob& x) { return x.alen % 64 + x.blen + 9 <= 64 ? 1u : 2u; };
   const size_t nd = j[0].alen / 64;
   const unsigned nt = tails(j[0]);
   bool same = true;
-  for (int l = 1; l < 16; ++l) same = same && j[l].alen / 64 == nd && tails(j[l]) == nt;
+  for (size_t l = 1; l < n; ++l) same = same && j[l].alen / 64 == nd && tails(j[l]) == nt;
   return same;
 }
 
@@ -411,10 +453,15 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n);
 
 void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
   size_t done = 0;
-  if (same_blocks16(jobs)) {
-    LaneX16 lanes[16];
-    while (n - done >= 16 && same_blocks16(jobs + done)) {
-      hmac_sha1_wave16(jobs + done, lanes);
+  if (same_blocks(jobs, 16)) {
+    // Two groups of 16 side by side where 32 jobs agree (see the rounds).
+    LaneX16 lanes[32];
+    while (n - done >= 32 && same_blocks(jobs + done, 32)) {
+      hmac_sha1_wave<2>(jobs + done, lanes);
+      done += 32;
+    }
+    while (n - done >= 16 && same_blocks(jobs + done, 16)) {
+      hmac_sha1_wave<1>(jobs + done, lanes);
       done += 16;
     }
     OPENSSL_cleanse(lanes, sizeof lanes);
@@ -495,7 +542,7 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
       }
       flush_state();
       for (size_t r = 0; r < run; ++r) {
-        sha1_x16(v, blk);
+        sha1_x16<1>(&v, &blk);
         for (int l = 0; l < kL; ++l) blk[l] += adv[l];
       }
       for (int l = 0; l < kL; ++l) {
@@ -520,7 +567,7 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
         if (live[l]) set_state(l, lanes[l].job->outer);
       }
       flush_state();
-      sha1_x16_words(v, w);
+      sha1_x16_words<1>(&v, &w);
       for (int k = 0; k < 16; ++k) w[k] = _mm512_setzero_si512();
     }
     for (int l = 0; l < kL && !all_outer; ++l) {
@@ -549,7 +596,7 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
     }
     if (!all_outer) {
       flush_state();
-      sha1_x16(v, blk);
+      sha1_x16<1>(&v, &blk);
     }
     for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
     for (int l = 0; l < kL; ++l) {
