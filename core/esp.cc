@@ -677,11 +677,17 @@ bool Sa::open_as(uint8_t* d, size_t body, uint64_t seq, AeadJob& job, uint8_t jo
 // gives differently (a resync earlier in the burst moved it) is tried.
 Status Sa::open_again(uint8_t* d, size_t body, uint64_t& seq, AeadJob& job, uint8_t aad[16]) {
   uint64_t now_seq = seq;
-  if (!seq_now(seq, &now_seq)) return Status::too_old;
-  if (const Status rs = window_.check(now_seq); rs != Status::ok) return rs;
+  if (const Status rs = ask_window(seq, &now_seq); rs != Status::ok) return rs;
   if (now_seq == seq) return Status::auth_failed;
   seq = now_seq;  // what it is tried as, one packet at a time
   return open_as(d, body, now_seq, job, aad) ? Status::ok : Status::auth_failed;
+}
+
+// Sequence number 0 is never sent (§3.3.3: the first packet carries 1), so a
+// packet that reads as 0 is too old as surely as one no Seqh fits.
+Status Sa::ask_window(uint64_t seq, uint64_t* now) const {
+  if (!seq_now(seq, now) || *now == 0) return Status::too_old;
+  return window_.check(*now);
 }
 
 bool Sa::seq_now(uint64_t seq, uint64_t* now) const {
@@ -1155,17 +1161,11 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
         continue;
       }
       uint64_t seq = 0;
-      const bool seq_ok = sa->seq_now(load_be32(h + 4), &seq);
-      // Sequence number 0 is never sent (§3.3.3: the first packet carries 1).
-      if (seq_ok && seq == 0) {
-        ++sa->counters_.replay;
-        p.status = Status::too_old;
-        continue;
-      }
-      if (!seq_ok || sa->window_.check(seq) != Status::ok) {
+      if (sa->ask_window(load_be32(h + 4), &seq) != Status::ok) {
         // One at a time the window (§3.4.3, Appendix A2) is asked as the
         // packets before this one left it: a repeat may be too old by then,
-        // or with ESN have another Seqh. The commit asks again, in order;
+        // or with ESN have another Seqh (even one that no longer reads as
+        // 0), and the SA may have died. The commit asks again, in order;
         // the job has no key, so the AEAD burst passes it by.
         ::new (jobs + n) AeadJob{};
         slots[n] = Slot{sa, seq, static_cast<uint32_t>(i), false, last_quiet, {}, true};
@@ -1231,10 +1231,7 @@ size_t Sadb::open_rest(std::span<PacketView> pkts, std::span<OpenInfo> info, boo
     if (s.deferred) {
       // Refused before the AEAD as the window stood before the chunk.
       uint64_t now_seq = s.seq;
-      const Status rs = !sa.seq_now(s.seq, &now_seq) ? Status::too_old
-                        : now_seq == 0               ? Status::too_old
-                                                     : sa.window_.check(now_seq);
-      if (rs != Status::ok) {
+      if (const Status rs = sa.ask_window(s.seq, &now_seq); rs != Status::ok) {
         ++sa.counters_.replay;
         p.status = rs;
         return;

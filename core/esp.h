@@ -173,6 +173,9 @@ class Sa {
   // The sequence number the window, as it is, gives `seq`'s low half
   // (Appendix A2 with ESN, else `seq`); false if it is too old for one.
   bool seq_now(uint64_t seq, uint64_t* now) const;
+  // seq_now, then the window's answer for that number (too_old for none or
+  // for 0): what one packet at a time is told before its ICV.
+  Status ask_window(uint64_t seq, uint64_t* now) const;
   // The lean open path of Sadb::open_chunk (see there). parse_run builds the
   // AEAD jobs of pkts[0..) (into raw storage `jobs`, sequence numbers into
   // `seqs`) while the packets are this SA's, long enough (8 bytes between

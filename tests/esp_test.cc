@@ -1748,6 +1748,39 @@ TEST(EspBurst, IntegrityLimitReachedInsideABurst) {
   }
 }
 
+// A packet whose 32-bit sequence number is 0 in a burst with ESN. Before the
+// burst the window's top low half is 40, below W - 1 = 63 (RFC 4303 Appendix
+// A2.1, case B), so 0 reads as the 64-bit number 0, never sent (§3.3.3): too
+// old. One packet at a time the 30 packets before it in the burst have moved
+// the top to 70 (case A), where 0 reads as 2^32 + 0: above the window, tried,
+// and it fails to authenticate. The burst must ask the window as they left
+// it, not as it stood before the burst. Without ESN it is too old both ways.
+TEST(EspBurst, SequenceNumberZeroReadAfterTheBurstBeforeIt) {
+  for (bool esn : {true, false}) {
+    SCOPED_TRACE(esn ? "esn" : "no esn");
+    const Bytes keymat = test::random_bytes(20, 36);
+    SaConfig c = config({Suite::aes128_gcm, 16, false, false}, keymat, 0x8a, esn, Mode::tunnel);
+    c.replay_window = 64;
+    const std::vector<Buf> sealed = sealed_packets(c, 70, 50);  // sequence numbers 1..70
+    const std::vector<Buf> first(sealed.begin(), sealed.begin() + 40);
+    Buf other(sealed[0]), zero(sealed[0]);
+    store_be32(other.view.data(), 0x12345678);  // an unknown SPI first: the general loop
+    store_be32(zero.view.data() + 4, 0);
+    std::vector<Buf> burst = {other};
+    for (int i = 40; i < 70; ++i) burst.push_back(sealed[i]);
+    burst.push_back(zero);
+    const Opened one = open_bursts(c, {first, burst}, true), all = open_bursts(c, {first, burst}, false);
+    EXPECT_EQ(one.status.back(), esn ? Status::auth_failed : Status::too_old);
+    EXPECT_EQ(all.status, one.status);
+    EXPECT_EQ(all.bytes.back(), one.bytes.back());  // as it arrived
+    EXPECT_EQ(all.counters.replay, esn ? 0u : 1u);
+    EXPECT_EQ(all.counters.replay, one.counters.replay);
+    EXPECT_EQ(all.counters.integrity_failed, esn ? 1u : 0u);
+    EXPECT_EQ(all.counters.integrity_failed, one.counters.integrity_failed);
+    EXPECT_EQ(all.counters.packets, 70u);
+  }
+}
+
 // Seal has a lean loop for the common burst too; it hands over to the general
 // loop at a dummy, TFC padding, a next header to refuse, a packet without room
 // or not well formed. Bursts mixing them must seal exactly what sealing one
