@@ -225,6 +225,47 @@ TEST(SrtpSimdDiff, HmacBurstsMixingKeysAndLengths) {
   });
 }
 
+// The avx512 tag kernel called directly with more jobs than core/srtp_kernels
+// hands it at once (32): mixed lengths and keys run as two 16-lane groups
+// whose lanes refill as their jobs finish; runs of equal block counts first
+// take the lockstep waves and leave the rest to the refilling lanes.
+TEST(SrtpSimdDiff, Avx512TagKernelBeyondOneChunk) {
+  if (!avx512::srtp_kernels_supported()) GTEST_SKIP() << "CPU lacks the avx512 SRTP kernels";
+  std::mt19937_64 rng(7);
+  for (size_t n : {size_t{32}, size_t{33}, size_t{40}, size_t{47}, size_t{63}, size_t{64}, size_t{100}}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      // 0: lengths in 0..3000; 1: 32 of one length, then mixed; 2: 1200 +- a block.
+      const size_t nkeys = 1 + rng() % 3;
+      std::vector<Bytes> keys;
+      std::vector<HmacSha1Key> hk(nkeys);
+      for (size_t i = 0; i < nkeys; ++i) {
+        keys.push_back(test::random_bytes(20, rng()));
+        hmac_sha1_init(hk[i], keys[i]);
+      }
+      std::vector<Bytes> a(n), b(n);
+      std::vector<std::array<uint8_t, 20>> out(n);
+      std::vector<avx512::HmacJob> jobs(n);
+      std::vector<size_t> which(n);
+      for (size_t i = 0; i < n; ++i) {
+        which[i] = variant == 1 && i < 32 ? 0 : rng() % nkeys;
+        size_t len = rng() % 3000;
+        if (variant == 1 && i < 32) len = 1212;
+        if (variant == 2) len = 1140 + rng() % 128;
+        a[i] = test::random_bytes(len, rng());
+        b[i] = test::random_bytes(4, rng());
+        jobs[i] = avx512::HmacJob{hk[which[i]].inner.h, hk[which[i]].outer.h, a[i].data(), a[i].size(),
+                                  b[i].data(), b[i].size(), out[i].data()};
+      }
+      avx512::hmac_sha1(jobs.data(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(Bytes(out[i].begin(), out[i].end()), ref_hmac(keys[which[i]], a[i], b[i]))
+            << "n " << n << " variant " << variant << " job " << i;
+      }
+      for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
+    }
+  }
+}
+
 // Bursts of equal-sized packets, as a sender's burst usually is: the 16-lane
 // kernel runs groups of 16 jobs with the same block count in lockstep (one
 // phase for all lanes; two groups side by side where 32 agree, as in n = 32,

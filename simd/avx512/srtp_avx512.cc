@@ -449,6 +449,7 @@ inline bool same_blocks(const HmacJob* j, size_t n) {
   return same;
 }
 
+template <int G>
 void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n);
 
 void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
@@ -467,53 +468,65 @@ void hmac_sha1_x16(const HmacJob* jobs, size_t n) {
     OPENSSL_cleanse(lanes, sizeof lanes);
   }
   if (done == n) return;
-  if (done == 0 || n - done >= kX16Min) {
-    hmac_sha1_x16_mixed(jobs + done, n - done);
+  if (n - done >= 32) {
+    hmac_sha1_x16_mixed<2>(jobs + done, n - done);
+  } else if (done == 0 || n - done >= kX16Min) {
+    hmac_sha1_x16_mixed<1>(jobs + done, n - done);
   } else {
     hmac_sha1(jobs + done, n - done);
   }
 }
 
+// G groups of 16 lanes (see the rounds: two groups run in about the time of
+// one), each lane taking the next job when its own finishes.
+template <int G>
 void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
-  constexpr int kL = 16;
+  constexpr int kL = 16 * G;
   static const uint8_t kZero[64] = {};
   LaneX16 lanes[kL];
-  alignas(64) uint32_t st[5][kL];
+  alignas(64) uint32_t st[G][5][16];
   bool live[kL] = {};
-  const uint8_t* blk[kL];
+  const uint8_t* blk[G][16];
+  auto block = [&blk](int l) -> const uint8_t*& { return blk[l >> 4][l & 15]; };
   size_t next = 0;
   int nlive = 0;
   // The state lives in v[]; st[] is its copy after each step, for reading
   // finished digests. Lanes are (re)loaded with masked broadcasts, so no
   // scalar store is ever read back as a vector.
-  __m512i v[5];
-  for (int k = 0; k < 5; ++k) v[k] = _mm512_setzero_si512();
+  __m512i v[G][5];
+  for (int g = 0; g < G; ++g) {
+    for (int k = 0; k < 5; ++k) v[g][k] = _mm512_setzero_si512();
+  }
   // New lane states are collected and merged just before the next block:
   // lanes of one key (the usual burst) take one masked broadcast per word.
   const uint32_t* pend_h[kL];
-  uint32_t pend_mask = 0;
+  uint32_t pend_mask[G] = {};
   auto set_state = [&](int l, const uint32_t* h) {
     pend_h[l] = h;
-    pend_mask |= 1u << l;
+    pend_mask[l >> 4] |= 1u << (l & 15);
   };
   auto flush_state = [&]() {
-    if (pend_mask == 0) return;
-    const uint32_t* h0 = pend_h[__builtin_ctz(pend_mask)];
-    bool same = true;
-    for (uint32_t m = pend_mask; m != 0; m &= m - 1) same = same && pend_h[__builtin_ctz(m)] == h0;
-    if (same) {
-      const __mmask16 mk = static_cast<__mmask16>(pend_mask);
-      for (int k = 0; k < 5; ++k) v[k] = _mm512_mask_set1_epi32(v[k], mk, static_cast<int>(h0[k]));
-    } else {
-      for (uint32_t m = pend_mask; m != 0; m &= m - 1) {
-        const int l = __builtin_ctz(m);
-        const __mmask16 mk = static_cast<__mmask16>(1u << l);
-        for (int k = 0; k < 5; ++k) {
-          v[k] = _mm512_mask_set1_epi32(v[k], mk, static_cast<int>(pend_h[l][k]));
+    for (int g = 0; g < G; ++g) {
+      const uint32_t pm = pend_mask[g];
+      if (pm == 0) continue;
+      const uint32_t* const* ph = pend_h + 16 * g;
+      const uint32_t* h0 = ph[__builtin_ctz(pm)];
+      bool same = true;
+      for (uint32_t m = pm; m != 0; m &= m - 1) same = same && ph[__builtin_ctz(m)] == h0;
+      if (same) {
+        const __mmask16 mk = static_cast<__mmask16>(pm);
+        for (int k = 0; k < 5; ++k) v[g][k] = _mm512_mask_set1_epi32(v[g][k], mk, static_cast<int>(h0[k]));
+      } else {
+        for (uint32_t m = pm; m != 0; m &= m - 1) {
+          const int l = __builtin_ctz(m);
+          const __mmask16 mk = static_cast<__mmask16>(1u << l);
+          for (int k = 0; k < 5; ++k) {
+            v[g][k] = _mm512_mask_set1_epi32(v[g][k], mk, static_cast<int>(ph[l][k]));
+          }
         }
       }
+      pend_mask[g] = 0;
     }
-    pend_mask = 0;
   };
   auto refill = [&](int l) {
     live[l] = next < n;
@@ -537,13 +550,13 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
     if (run != 0) {
       size_t adv[kL];
       for (int l = 0; l < kL; ++l) {
-        blk[l] = live[l] ? lanes[l].job->a + 64 * lanes[l].step : kZero;
+        block(l) = live[l] ? lanes[l].job->a + 64 * lanes[l].step : kZero;
         adv[l] = live[l] ? 64 : 0;
       }
       flush_state();
       for (size_t r = 0; r < run; ++r) {
-        sha1_x16<1>(&v, &blk);
-        for (int l = 0; l < kL; ++l) blk[l] += adv[l];
+        sha1_x16<G>(v, blk);
+        for (int l = 0; l < kL; ++l) block(l) += adv[l];
       }
       for (int l = 0; l < kL; ++l) {
         if (live[l]) lanes[l].step += run;
@@ -558,47 +571,53 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
       // Every live lane is at its outer block, inner digest ‖ 0x80 ‖ 0… ‖
       // 672 as 32-bit words: the digest words are the lanes' state as it
       // stands, so the block is built in registers, not stored and reloaded.
-      __m512i w[16];
-      for (int k = 0; k < 5; ++k) w[k] = v[k];
-      w[5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-      for (int k = 6; k < 15; ++k) w[k] = _mm512_setzero_si512();
-      w[15] = _mm512_set1_epi32(672);
+      __m512i w[G][16];
+      for (int g = 0; g < G; ++g) {
+        for (int k = 0; k < 5; ++k) w[g][k] = v[g][k];
+        w[g][5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+        for (int k = 6; k < 15; ++k) w[g][k] = _mm512_setzero_si512();
+        w[g][15] = _mm512_set1_epi32(672);
+      }
       for (int l = 0; l < kL; ++l) {
         if (live[l]) set_state(l, lanes[l].job->outer);
       }
       flush_state();
-      sha1_x16_words<1>(&v, &w);
-      for (int k = 0; k < 16; ++k) w[k] = _mm512_setzero_si512();
+      sha1_x16_words<G>(v, w);
+      for (int g = 0; g < G; ++g) {
+        for (int k = 0; k < 16; ++k) w[g][k] = _mm512_setzero_si512();
+      }
     }
     for (int l = 0; l < kL && !all_outer; ++l) {
       if (!live[l]) {
-        blk[l] = kZero;
+        block(l) = kZero;
         continue;
       }
       LaneX16& ln = lanes[l];
       const size_t s = ln.step;
       if (s < ln.ndirect) {
-        blk[l] = ln.job->a + 64 * s;
+        block(l) = ln.job->a + 64 * s;
       } else if (s < ln.ndirect + ln.ntail) {
-        blk[l] = ln.tail + 64 * (s - ln.ndirect);
+        block(l) = ln.tail + 64 * (s - ln.ndirect);
       } else {
         std::memset(ln.outer, 0, sizeof ln.outer);
         for (int k = 0; k < 5; ++k) {
-          const uint32_t be = __builtin_bswap32(st[k][l]);
+          const uint32_t be = __builtin_bswap32(st[l >> 4][k][l & 15]);
           std::memcpy(ln.outer + 4 * k, &be, 4);
         }
         ln.outer[20] = 0x80;
         ln.outer[62] = 0x02;
         ln.outer[63] = 0xA0;
         set_state(l, ln.job->outer);
-        blk[l] = ln.outer;
+        block(l) = ln.outer;
       }
     }
     if (!all_outer) {
       flush_state();
-      sha1_x16<1>(&v, &blk);
+      sha1_x16<G>(v, blk);
     }
-    for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[k]);
+    for (int g = 0; g < G; ++g) {
+      for (int k = 0; k < 5; ++k) _mm512_store_si512(st[g][k], v[g][k]);
+    }
     for (int l = 0; l < kL; ++l) {
       if (!live[l]) continue;
       LaneX16& ln = lanes[l];
@@ -606,12 +625,14 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
       // One 16-byte and one 4-byte store: callers read the tag back in 8-
       // and 2-byte pieces, which forward from these but not from five
       // separate 4-byte stores.
-      const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
-                                      static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
+      const uint32_t(&d5)[5][16] = st[l >> 4];
+      const int i = l & 15;
+      const __m128i d = _mm_set_epi32(static_cast<int>(d5[3][i]), static_cast<int>(d5[2][i]),
+                                      static_cast<int>(d5[1][i]), static_cast<int>(d5[0][i]));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(ln.job->out),
                        _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
                                                         0, 1, 2, 3)));
-      const uint32_t e4 = __builtin_bswap32(st[4][l]);
+      const uint32_t e4 = __builtin_bswap32(d5[4][i]);
       std::memcpy(ln.job->out + 16, &e4, 4);
       --nlive;
       refill(l);
