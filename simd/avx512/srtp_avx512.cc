@@ -381,6 +381,7 @@ inline void states_x16(__m512i* v, const uint32_t* const* h) {
 // every step, so the steps run without the per-lane bookkeeping of
 // hmac_sha1_x16_mixed (which lets lanes finish and refill at different
 // steps). `lanes` (16 * G) is scratch for the tail blocks.
+constexpr size_t kPfAhead = 4;  // blocks ahead of each lane's next one
 template <int G>
 void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
   const uint32_t* h[G][16];
@@ -396,6 +397,17 @@ void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
   for (int g = 0; g < G; ++g) states_x16(v[g], h[g]);
   const size_t nd = lanes[0].ndirect, nt = lanes[0].ntail;
   for (size_t s = 0; s < nd; ++s) {
+    // 16 * G streams at once are more than the hardware prefetchers follow
+    // when received packets come from L3 (open/srtp's ring of 1024 packets
+    // reads from L3: this took 7680 -> 7481 ns per 32 x 1200 B; seal, from
+    // L1, unchanged).
+    if (s + kPfAhead < nd) {
+      for (int g = 0; g < G; ++g) {
+        for (int l = 0; l < 16; ++l) {
+          _mm_prefetch(reinterpret_cast<const char*>(blk[g][l] + 64 * kPfAhead), _MM_HINT_T0);
+        }
+      }
+    }
     sha1_x16<G>(v, blk);
     for (int g = 0; g < G; ++g) {
       for (int l = 0; l < 16; ++l) blk[g][l] += 64;

@@ -81,8 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   base.gmac = (cfg & 0xc0) == 0xc0 && base.suite != Suite::chacha20_poly1305 && !base.implicit_iv;
   base.mode = (cfg2 & 1) != 0 ? Mode::transport : Mode::tunnel;
   base.replay_window = (cfg2 & 2) != 0 ? 256 : 64;
-  // With ESN, start near a high-half change (RFC 4303 Appendix A2).
-  const uint64_t first = base.esn ? (static_cast<uint64_t>(1 + (cfg2 >> 4)) << 32) - (cfg2 & 0x0c) * 4 : 1;
+  // With ESN, start near a high-half change (RFC 4303 Appendix A2), or (one
+  // in four) at 1, where the window's top low half is below W - 1 (A2.1
+  // case B) until the first packets move it past (case A), and a flipped
+  // bit turns a low half into 0, which reads as 0 before and as 2^32 after.
+  const uint64_t first = !base.esn                ? 1
+                         : (cfg2 & 0x0c) == 0x0c ? 1
+                                                 : (static_cast<uint64_t>(1 + (cfg2 >> 4)) << 32) - (cfg2 & 0x0c) * 4;
   base.first_seq = first;
   base.highest_received = first - 1;
   small_integrity_limit(in.byte(), base.lifetime);
