@@ -226,15 +226,18 @@ TEST(SrtpSimdDiff, HmacBurstsMixingKeysAndLengths) {
 }
 
 // The avx512 tag kernel called directly with more jobs than core/srtp_kernels
-// hands it at once (32): mixed lengths and keys run as two 16-lane groups
-// whose lanes refill as their jobs finish; runs of equal block counts first
-// take the lockstep waves and leave the rest to the refilling lanes.
+// hands it at once (32): mixed lengths and keys run as one or two 16-lane
+// groups (pair_pays) whose lanes refill as their jobs finish, a group with
+// nothing left dropping out; runs of equal block counts first take the
+// lockstep waves and leave the rest to the refilling lanes.
 TEST(SrtpSimdDiff, Avx512TagKernelBeyondOneChunk) {
   if (!avx512::srtp_kernels_supported()) GTEST_SKIP() << "CPU lacks the avx512 SRTP kernels";
   std::mt19937_64 rng(7);
   for (size_t n : {size_t{32}, size_t{33}, size_t{40}, size_t{47}, size_t{63}, size_t{64}, size_t{100}}) {
-    for (int variant = 0; variant < 3; ++variant) {
-      // 0: lengths in 0..3000; 1: 32 of one length, then mixed; 2: 1200 +- a block.
+    for (int variant = 0; variant < 4; ++variant) {
+      // 0: lengths in 0..3000; 1: 32 of one length, then mixed; 2: 1200 +- a
+      // block; 3: 16 of 1212 B, then 700 B ones (the second group of lanes
+      // runs out first and drops out; past 32 jobs, refills bring it back).
       const size_t nkeys = 1 + rng() % 3;
       std::vector<Bytes> keys;
       std::vector<HmacSha1Key> hk(nkeys);
@@ -251,6 +254,7 @@ TEST(SrtpSimdDiff, Avx512TagKernelBeyondOneChunk) {
         size_t len = rng() % 3000;
         if (variant == 1 && i < 32) len = 1212;
         if (variant == 2) len = 1140 + rng() % 128;
+        if (variant == 3) len = i < 16 ? 1212 : 700;
         a[i] = test::random_bytes(len, rng());
         b[i] = test::random_bytes(4, rng());
         jobs[i] = avx512::HmacJob{hk[which[i]].inner.h, hk[which[i]].outer.h, a[i].data(), a[i].size(),
