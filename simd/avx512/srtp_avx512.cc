@@ -382,6 +382,29 @@ inline void states_x16(__m512i* v, const uint32_t* const* h) {
 // hmac_sha1_x16_mixed (which lets lanes finish and refill at different
 // steps). `lanes` (16 * G) is scratch for the tail blocks.
 constexpr size_t kPfAhead = 4;  // blocks ahead of each lane's next one
+
+// The outer block of every lane of a group as 32-bit words: inner digest ‖
+// 0x80 ‖ 0… ‖ 672 (bits of 64 + 20 bytes), the digest words being the
+// group's state as it stands, so the block is built in registers, not
+// stored and reloaded.
+inline void outer_words(const __m512i* digest, __m512i* w) {
+  for (int k = 0; k < 5; ++k) w[k] = digest[k];
+  w[5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  for (int k = 6; k < 15; ++k) w[k] = _mm512_setzero_si512();
+  w[15] = _mm512_set1_epi32(672);
+}
+
+// Lane i's digest (word k at st[k][i]) to out as one 16-byte and one 4-byte
+// store: callers read the tag back in 8- and 2-byte pieces, which forward
+// from these but not from five separate 4-byte stores.
+inline void put_digest(const uint32_t (&st)[5][16], int i, uint8_t* out) {
+  const __m128i d = _mm_set_epi32(static_cast<int>(st[3][i]), static_cast<int>(st[2][i]),
+                                  static_cast<int>(st[1][i]), static_cast<int>(st[0][i]));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                   _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3)));
+  const uint32_t e4 = __builtin_bswap32(st[4][i]);
+  std::memcpy(out + 16, &e4, 4);
+}
 template <int G>
 void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
   const uint32_t* h[G][16];
@@ -419,14 +442,9 @@ void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
     }
     sha1_x16<G>(v, blk);
   }
-  // Outer block: inner digest ‖ 0x80 ‖ 0… ‖ 672 (bits of 64 + 20 bytes) as
-  // 32-bit words, the digest words being the state as it stands.
   __m512i w[G][16];
   for (int g = 0; g < G; ++g) {
-    for (int k = 0; k < 5; ++k) w[g][k] = v[g][k];
-    w[g][5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-    for (int k = 6; k < 15; ++k) w[g][k] = _mm512_setzero_si512();
-    w[g][15] = _mm512_set1_epi32(672);
+    outer_words(v[g], w[g]);
     for (int l = 0; l < 16; ++l) h[g][l] = j[16 * g + l].outer;
     states_x16(v[g], h[g]);
   }
@@ -437,16 +455,7 @@ void hmac_sha1_wave(const HmacJob* j, LaneX16* lanes) {
   alignas(64) uint32_t st[5][16];
   for (int g = 0; g < G; ++g) {
     for (int k = 0; k < 5; ++k) _mm512_store_si512(st[k], v[g][k]);
-    for (int l = 0; l < 16; ++l) {
-      // One 16-byte and one 4-byte store (see hmac_sha1_x16_mixed).
-      const __m128i d = _mm_set_epi32(static_cast<int>(st[3][l]), static_cast<int>(st[2][l]),
-                                      static_cast<int>(st[1][l]), static_cast<int>(st[0][l]));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(j[16 * g + l].out),
-                       _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
-                                                        0, 1, 2, 3)));
-      const uint32_t e4 = __builtin_bswap32(st[4][l]);
-      std::memcpy(j[16 * g + l].out + 16, &e4, 4);
-    }
+    for (int l = 0; l < 16; ++l) put_digest(st, l, j[16 * g + l].out);
   }
   OPENSSL_cleanse(st, sizeof st);
 }
@@ -569,15 +578,23 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
     ++nlive;
     ++glive[l >> 4];
   };
-  // One block step of the groups that have live lanes: a group whose jobs
-  // are all done, with none left to refill it, drops out and the other
-  // steps alone (a group costs ~70% of a pair).
-  auto step = [&]() {
+  // Block steps run only the groups that have live lanes: a group whose
+  // jobs are all done, with none left to refill it, drops out and the other
+  // steps alone (a group costs ~70% of a pair). The group that steps alone,
+  // or -1 for all of them:
+  auto alone = [&]() -> int {
     if constexpr (G == 2) {
-      if (glive[1] == 0) return sha1_x16<1>(&v[0], &blk[0]);
-      if (glive[0] == 0) return sha1_x16<1>(&v[1], &blk[1]);
+      if (glive[1] == 0) return 0;
+      if (glive[0] == 0) return 1;
     }
-    sha1_x16<G>(v, blk);
+    return -1;
+  };
+  auto step = [&]() {
+    if (const int g = alone(); g >= 0) {
+      sha1_x16<1>(&v[g], &blk[g]);
+    } else {
+      sha1_x16<G>(v, blk);
+    }
   };
   for (int l = 0; l < kL; ++l) refill(l);
   while (nlive != 0) {
@@ -611,24 +628,15 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
       if (live[l] && lanes[l].step != lanes[l].ndirect + lanes[l].ntail) all_outer = false;
     }
     if (all_outer) {
-      // Every live lane is at its outer block, inner digest ‖ 0x80 ‖ 0… ‖
-      // 672 as 32-bit words: the digest words are the lanes' state as it
-      // stands, so the block is built in registers, not stored and reloaded.
+      // Every live lane is at its outer block (outer_words).
       __m512i w[G][16];
-      for (int g = 0; g < G; ++g) {
-        for (int k = 0; k < 5; ++k) w[g][k] = v[g][k];
-        w[g][5] = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-        for (int k = 6; k < 15; ++k) w[g][k] = _mm512_setzero_si512();
-        w[g][15] = _mm512_set1_epi32(672);
-      }
+      for (int g = 0; g < G; ++g) outer_words(v[g], w[g]);
       for (int l = 0; l < kL; ++l) {
         if (live[l]) set_state(l, lanes[l].job->outer);
       }
       flush_state();
-      if (G == 2 && glive[1] == 0) {
-        sha1_x16_words<1>(&v[0], &w[0]);
-      } else if (G == 2 && glive[0] == 0) {
-        sha1_x16_words<1>(&v[G - 1], &w[G - 1]);
+      if (const int g = alone(); g >= 0) {
+        sha1_x16_words<1>(&v[g], &w[g]);
       } else {
         sha1_x16_words<G>(v, w);
       }
@@ -671,18 +679,7 @@ void hmac_sha1_x16_mixed(const HmacJob* jobs, size_t n) {
       if (!live[l]) continue;
       LaneX16& ln = lanes[l];
       if (++ln.step < ln.ndirect + ln.ntail + 1) continue;
-      // One 16-byte and one 4-byte store: callers read the tag back in 8-
-      // and 2-byte pieces, which forward from these but not from five
-      // separate 4-byte stores.
-      const uint32_t(&d5)[5][16] = st[l >> 4];
-      const int i = l & 15;
-      const __m128i d = _mm_set_epi32(static_cast<int>(d5[3][i]), static_cast<int>(d5[2][i]),
-                                      static_cast<int>(d5[1][i]), static_cast<int>(d5[0][i]));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(ln.job->out),
-                       _mm_shuffle_epi8(d, _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7,
-                                                        0, 1, 2, 3)));
-      const uint32_t e4 = __builtin_bswap32(d5[4][i]);
-      std::memcpy(ln.job->out + 16, &e4, 4);
+      put_digest(st[l >> 4], l & 15, ln.job->out);
       --nlive;
       --glive[l >> 4];
       refill(l);
