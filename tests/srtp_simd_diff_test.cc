@@ -54,6 +54,53 @@ Bytes ref_hmac(const Bytes& key, const Bytes& a, const Bytes& b) {
   return Bytes(out, out + 20);
 }
 
+// A burst of tag jobs: random 20-byte keys (keys drawn first), messages a ‖ b
+// per job set by the test, each job's output, and the reference tag
+// BoringSSL's HMAC gives it. The keys are wiped when the burst goes.
+struct TagBurst {
+  std::vector<Bytes> keys;
+  std::vector<HmacSha1Key> hk;
+  std::vector<Bytes> a, b;
+  std::vector<std::array<uint8_t, 20>> out;
+  std::vector<size_t> which;
+
+  TagBurst(std::mt19937_64& rng, size_t nkeys, size_t n) : hk(nkeys), a(n), b(n), out(n), which(n) {
+    for (size_t i = 0; i < nkeys; ++i) {
+      keys.push_back(test::random_bytes(20, rng()));
+      hmac_sha1_init(hk[i], keys[i]);
+    }
+  }
+  ~TagBurst() {
+    for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
+  }
+  TagBurst(const TagBurst&) = delete;
+  TagBurst& operator=(const TagBurst&) = delete;
+
+  size_t size() const { return a.size(); }
+  void set(size_t i, size_t key, Bytes msg, Bytes tail) {
+    which[i] = key;
+    a[i] = std::move(msg);
+    b[i] = std::move(tail);
+  }
+  // The jobs once every message is set: through core/srtp_kernels, or
+  // straight to a tier's kernel.
+  std::vector<TagJob> tag_jobs() {
+    std::vector<TagJob> j;
+    for (size_t i = 0; i < size(); ++i)
+      j.push_back(TagJob{&hk[which[i]], a[i].data(), a[i].size(), b[i].data(), b[i].size(), out[i].data()});
+    return j;
+  }
+  std::vector<srtp_simd::HmacJob> tier_jobs() {
+    std::vector<srtp_simd::HmacJob> j;
+    for (size_t i = 0; i < size(); ++i)
+      j.push_back(srtp_simd::HmacJob{hk[which[i]].inner.h, hk[which[i]].outer.h, a[i].data(), a[i].size(),
+                                     b[i].data(), b[i].size(), out[i].data()});
+    return j;
+  }
+  Bytes tag(size_t i) const { return Bytes(out[i].begin(), out[i].end()); }
+  Bytes want(size_t i) const { return ref_hmac(keys[which[i]], a[i], b[i]); }
+};
+
 void random_iv(std::mt19937_64& rng, uint8_t iv[16]) {
   for (int i = 0; i < 16; ++i) iv[i] = static_cast<uint8_t>(rng());
   switch (rng() % 4) {
@@ -196,31 +243,18 @@ TEST(SrtpSimdDiff, HmacBurstsMixingKeysAndLengths) {
   test::for_each_backend([&](Backend) {
     for (int round = 0; round < 300; ++round) {
       const size_t nkeys = 1 + rng() % 4;
-      std::vector<Bytes> keys;
-      std::vector<HmacSha1Key> hk(nkeys);
-      for (size_t i = 0; i < nkeys; ++i) {
-        keys.push_back(test::random_bytes(20, rng()));
-        hmac_sha1_init(hk[i], keys[i]);
-      }
-      const size_t n = 1 + rng() % 40;
-      std::vector<Bytes> a(n), b(n);
-      std::vector<std::array<uint8_t, 20>> out(n);
-      std::vector<TagJob> jobs(n);
-      std::vector<size_t> which(n);
-      for (size_t i = 0; i < n; ++i) {
-        which[i] = rng() % nkeys;
+      TagBurst t(rng, nkeys, 1 + rng() % 40);
+      for (size_t i = 0; i < t.size(); ++i) {
+        const size_t key = rng() % nkeys;
         // Lengths that differ in block count so lanes finish at different steps.
-        a[i] = test::random_bytes(rng() % 2 ? rng() % 200 : rng() % 3000, rng());
-        b[i] = test::random_bytes(rng() % 2 ? 4 : 0, rng());
-        jobs[i] = TagJob{&hk[which[i]], a[i].data(), a[i].size(), b[i].data(), b[i].size(),
-                         out[i].data()};
+        Bytes msg = test::random_bytes(rng() % 2 ? rng() % 200 : rng() % 3000, rng());
+        Bytes tail = test::random_bytes(rng() % 2 ? 4 : 0, rng());
+        t.set(i, key, std::move(msg), std::move(tail));
       }
-      hmac_sha1_tags(jobs);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(Bytes(out[i].begin(), out[i].end()), ref_hmac(keys[which[i]], a[i], b[i]))
-            << "round " << round << " job " << i;
+      hmac_sha1_tags(t.tag_jobs());
+      for (size_t i = 0; i < t.size(); ++i) {
+        ASSERT_EQ(t.tag(i), t.want(i)) << "round " << round << " job " << i;
       }
-      for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
     }
   });
 }
@@ -239,33 +273,22 @@ TEST(SrtpSimdDiff, Avx512TagKernelBeyondOneChunk) {
       // block; 3: 16 of 1212 B, then 700 B ones (the second group of lanes
       // runs out first and drops out; past 32 jobs, refills bring it back).
       const size_t nkeys = 1 + rng() % 3;
-      std::vector<Bytes> keys;
-      std::vector<HmacSha1Key> hk(nkeys);
-      for (size_t i = 0; i < nkeys; ++i) {
-        keys.push_back(test::random_bytes(20, rng()));
-        hmac_sha1_init(hk[i], keys[i]);
-      }
-      std::vector<Bytes> a(n), b(n);
-      std::vector<std::array<uint8_t, 20>> out(n);
-      std::vector<avx512::HmacJob> jobs(n);
-      std::vector<size_t> which(n);
+      TagBurst t(rng, nkeys, n);
       for (size_t i = 0; i < n; ++i) {
-        which[i] = variant == 1 && i < 32 ? 0 : rng() % nkeys;
+        const size_t key = variant == 1 && i < 32 ? 0 : rng() % nkeys;
         size_t len = rng() % 3000;
         if (variant == 1 && i < 32) len = 1212;
         if (variant == 2) len = 1140 + rng() % 128;
         if (variant == 3) len = i < 16 ? 1212 : 700;
-        a[i] = test::random_bytes(len, rng());
-        b[i] = test::random_bytes(4, rng());
-        jobs[i] = avx512::HmacJob{hk[which[i]].inner.h, hk[which[i]].outer.h, a[i].data(), a[i].size(),
-                                  b[i].data(), b[i].size(), out[i].data()};
+        Bytes msg = test::random_bytes(len, rng());
+        Bytes tail = test::random_bytes(4, rng());
+        t.set(i, key, std::move(msg), std::move(tail));
       }
+      const std::vector<srtp_simd::HmacJob> jobs = t.tier_jobs();
       avx512::hmac_sha1(jobs.data(), n);
       for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(Bytes(out[i].begin(), out[i].end()), ref_hmac(keys[which[i]], a[i], b[i]))
-            << "n " << n << " variant " << variant << " job " << i;
+        ASSERT_EQ(t.tag(i), t.want(i)) << "n " << n << " variant " << variant << " job " << i;
       }
-      for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
     }
   }
 }
@@ -290,33 +313,21 @@ TEST(SrtpSimdDiff, HmacBurstsOfEqualBlockCounts) {
           // (same block count unless at an edge); 3: job 20 (or the last)
           // one block longer.
           const size_t nkeys = variant == 1 ? 3 : 1;
-          std::vector<Bytes> keys;
-          std::vector<HmacSha1Key> hk(nkeys);
-          for (size_t i = 0; i < nkeys; ++i) {
-            keys.push_back(test::random_bytes(20, rng()));
-            hmac_sha1_init(hk[i], keys[i]);
-          }
-          std::vector<Bytes> a(n), b(n);
-          std::vector<std::array<uint8_t, 20>> out(n);
-          std::vector<TagJob> jobs(n);
-          std::vector<size_t> which(n);
+          TagBurst t(rng, nkeys, n);
           const size_t odd = n > 20 ? 20 : n - 1;
           for (size_t i = 0; i < n; ++i) {
-            which[i] = i % nkeys;
             size_t len = alen;
             if (variant == 2) len += rng() % 4;
             if (variant == 3 && i == odd) len += 64;
-            a[i] = test::random_bytes(len, rng());
-            b[i] = test::random_bytes(4, rng());
-            jobs[i] = TagJob{&hk[which[i]], a[i].data(), a[i].size(), b[i].data(), b[i].size(),
-                             out[i].data()};
+            Bytes msg = test::random_bytes(len, rng());
+            Bytes tail = test::random_bytes(4, rng());
+            t.set(i, i % nkeys, std::move(msg), std::move(tail));
           }
-          hmac_sha1_tags(jobs);
+          hmac_sha1_tags(t.tag_jobs());
           for (size_t i = 0; i < n; ++i) {
-            ASSERT_EQ(Bytes(out[i].begin(), out[i].end()), ref_hmac(keys[which[i]], a[i], b[i]))
+            ASSERT_EQ(t.tag(i), t.want(i))
                 << "alen " << alen << " n " << n << " variant " << variant << " job " << i;
           }
-          for (HmacSha1Key& k : hk) hmac_sha1_wipe(k);
         }
       }
     }
