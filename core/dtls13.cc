@@ -1015,8 +1015,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
   // behind), the chunk ends before the record and a second call opens it
   // and those after it once the others are committed, as one at a time.
   // Junk could ask for that at every record: at most kMaxSeqSplits times.
-  uint64_t queued_hi[4] = {};
-  bool queued_any[4] = {};
+  QueuedHighest queued[4];  // per epoch slot
   size_t end = records.size();  // the first record left to the second call
   if (lean != 0) {
     const unsigned seq_at = 1u + open_cid_len_;
@@ -1030,8 +1029,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
     if (lean_a != 0) {
       prev_e = le;
       prev_seq = records[lean_a - 1].seq;
-      queued_hi[le->epoch & 3] = prev_seq;
-      queued_any[le->epoch & 3] = true;
+      queued[le->epoch & 3].note(prev_seq);
     }
     // The rest of the lean-parsed records go through the general loop.
     for (size_t k = lean_a; k < lean; ++k) ps[k] = lean_parsed(le, lhdr, records[k]);
@@ -1049,8 +1047,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
     const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
     const uint64_t seq = reconstruct_closest(expected, low, q.seq16 ? 16 : 8);
     const size_t slot = q.e->epoch & 3;
-    if (queued_any[slot] && queued_hi[slot] >= expected && splits != 0 &&
-        !reads_alike_up_to(expected, queued_hi[slot], low, q.seq16 ? 16 : 8)) {
+    if (splits != 0 && queued[slot].moves(expected, low, q.seq16 ? 16 : 8)) {
       end = idx[k];
       --splits;
       break;
@@ -1083,8 +1080,7 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
                  {ad, q.hdr}, {b + q.hdr, q.ct_len - kTagLen}, b + q.hdr + q.ct_len - kTagLen);
     r.epoch = q.e->epoch;
     r.seq = seq;
-    if (!queued_any[slot] || seq > queued_hi[slot]) queued_hi[slot] = seq;
-    queued_any[slot] = true;
+    queued[slot].note(seq);
     if (prev_e != nullptr && (q.e != prev_e || seq <= prev_seq)) rising = false;
     prev_e = q.e;
     prev_seq = seq;

@@ -1448,8 +1448,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
   // picks packet-number lengths by RFC 9000 §17.1; junk could ask for it at
   // every packet, so a call splits at most kMaxPnSplits times and then
   // decodes from the largest before the burst.
-  uint64_t queued_hi[3] = {};
-  bool queued_any[3] = {};
+  QueuedHighest queued[3];  // per space
   // Ends the run before packet i: its header back as it arrived.
   auto end_run_before = [&](size_t i) {
     restore_header(i);
@@ -1462,8 +1461,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
   uint64_t cur_min = 0, cur_max = 0;
   bool cur_queued = false;
   if (lean_jobs_n != 0) {
-    queued_hi[idx(Space::application)] = scratch_.lean_pn[lean_jobs_n - 1];
-    queued_any[idx(Space::application)] = true;
+    queued[idx(Space::application)].note(scratch_.lean_pn[lean_jobs_n - 1]);
     cur_min = scratch_.lean_pn[0];
     cur_max = scratch_.lean_pn[lean_jobs_n - 1];
     cur_queued = true;
@@ -1484,8 +1482,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
     // RFC 9000 App. A.3.
     mt.pn = reconstruct_closest(expected, truncated, 8 * mt.pn_len, 62);
     const size_t sp_i = idx(space_of(mt.level));
-    if (queued_any[sp_i] && queued_hi[sp_i] >= expected && splits != 0 &&
-        !reads_alike_up_to(expected, queued_hi[sp_i], truncated, 8 * mt.pn_len, 62)) {
+    if (splits != 0 && queued[sp_i].moves(expected, truncated, 8 * mt.pn_len, 62)) {
       end_run_before(i);
       break;
     }
@@ -1543,8 +1540,7 @@ size_t PacketProtection::open_chunk(std::span<Packet> packets, unsigned splits) 
     j.tag = d + p.view.length - kTagLen;
     j.status = Status::ok;
     mt.job = static_cast<int>(njobs++);
-    if (!queued_any[sp_i] || mt.pn > queued_hi[sp_i]) queued_hi[sp_i] = mt.pn;
-    queued_any[sp_i] = true;
+    queued[sp_i].note(mt.pn);
     if (mt.level == Level::one_rtt && g == &s.slot[s.cur]) {
       if (!cur_queued || mt.pn < cur_min) cur_min = mt.pn;
       if (!cur_queued || mt.pn > cur_max) cur_max = mt.pn;

@@ -33,6 +33,24 @@ constexpr bool reads_alike_up_to(uint64_t expected, uint64_t highest, uint64_t t
          reconstruct_closest(highest + 1, truncated, bits, max_bits);
 }
 
+// The highest number a burst has queued (given a job) so far in one number
+// space. One at a time a later packet comes after those, and once they
+// authenticate its truncated number is reconstructed from the highest of
+// them, not from the window the burst found: moves() says whether the two
+// readings can differ, so that the burst ends before it (QUIC packet
+// numbers, DTLS 1.3 sequence numbers).
+struct QueuedHighest {
+  uint64_t highest = 0;
+  bool any = false;
+  constexpr void note(uint64_t n) {
+    if (!any || n > highest) highest = n;
+    any = true;
+  }
+  constexpr bool moves(uint64_t expected, uint64_t truncated, unsigned bits, unsigned max_bits = 64) const {
+    return any && highest >= expected && !reads_alike_up_to(expected, highest, truncated, bits, max_bits);
+  }
+};
+
 // QUIC packet-number encoding length (RFC 9000 §17.1, App. A.2): enough bytes
 // to represent more than twice the unacknowledged range.
 constexpr unsigned quic_pn_length(uint64_t full_pn, uint64_t largest_acked, bool none_acked) {
