@@ -1,5 +1,6 @@
 // An anti-replay sliding window you can read on one screen: a ring of 64-bit
-// blocks (RFC 6479), O(1) per packet, sized at install from 1 to 4096.
+// blocks (RFC 6479), O(1) per packet, sized at install from 1 to 4096
+// (8128 for WireGuard).
 // Two-phase, as everywhere that gets it right: check() before authentication
 // (cheap, changes nothing), commit() only after the tag verified.
 // Not thread-safe.
@@ -15,12 +16,15 @@ namespace rl {
 
 class ReplayWindow {
  public:
-  static constexpr uint32_t kMaxSize = 4096;
+  static constexpr uint32_t kMaxSize = 4096;  // what the protocols' settings offer
   static constexpr uint32_t kDefaultSize = 64;
+  // WireGuard's fixed window (2^13 - 64 counters, as Linux and wireguard-go
+  // keep): 127 blocks and the spare, the same storage as kMaxSize's.
+  static constexpr uint32_t kLargestSize = 8128;
 
-  // Refuses sizes outside 1..kMaxSize with invalid_argument.
+  // Refuses sizes outside 1..kLargestSize with invalid_argument.
   Status init(uint32_t size = kDefaultSize) {
-    if (size == 0 || size > kMaxSize) return Status::invalid_argument;
+    if (size == 0 || size > kLargestSize) return Status::invalid_argument;
     size_ = size;
     // One spare block so that the block holding `top_` never shares bits with
     // the oldest block still inside the window; a power of two so that the
@@ -109,7 +113,8 @@ class ReplayWindow {
     any_ = true;
   }
 
-  uint64_t bits_[std::bit_ceil(kMaxSize / 64 + 1)] = {};
+  uint64_t bits_[std::bit_ceil(kLargestSize / 64 + 1)] = {};
+  static_assert(sizeof(bits_) == sizeof(uint64_t) * std::bit_ceil(kMaxSize / 64 + 1));
   uint64_t top_ = 0;
   uint32_t size_ = kDefaultSize;
   uint32_t blocks_ = std::bit_ceil(kDefaultSize / 64 + 1);

@@ -45,7 +45,7 @@ TEST(ReplayWindow, Edges) {
   EXPECT_EQ(w.check(999'999), Status::ok);
   EXPECT_EQ(w.check(1'000'000 - 64), Status::too_old);
   EXPECT_EQ(w.init(0), Status::invalid_argument);
-  EXPECT_EQ(w.init(ReplayWindow::kMaxSize + 1), Status::invalid_argument);
+  EXPECT_EQ(w.init(ReplayWindow::kLargestSize + 1), Status::invalid_argument);
 }
 
 TEST(ReplayWindow, CheckChangesNothing) {
@@ -62,7 +62,7 @@ TEST(ReplayWindow, CheckChangesNothing) {
 // the ring has two blocks, so 50's bit (block 0) would land in the ring slot
 // that holds block 2 (128..191) and mark 178, a number not yet received.
 TEST(ReplayWindow, CommitLeftOfTheWindowMarksNothing) {
-  for (uint32_t size : {1u, 64u, 100u, 4096u}) {
+  for (uint32_t size : {1u, 64u, 100u, 4096u, 8128u}) {
     SCOPED_TRACE(size);
     ReplayWindow w;
     ASSERT_EQ(w.init(size), Status::ok);
@@ -91,7 +91,7 @@ TEST(ReplayWindow, HighValuesNearTheTop) {
 }
 
 TEST(ReplayWindow, MatchesModelRandomised) {
-  for (uint32_t size : {1u, 32u, 64u, 65u, 100u, 1024u, 2048u, 4096u}) {
+  for (uint32_t size : {1u, 32u, 64u, 65u, 100u, 1024u, 2048u, 4096u, 8128u}) {
     ReplayWindow w;
     ASSERT_EQ(w.init(size), Status::ok);
     Model m{size, {}, 0, false};
@@ -124,7 +124,7 @@ TEST(ReplayWindow, CommitRisingEqualsOneCommitEach) {
     rng = rng * 6364136223846793005ull + 1442695040888963407ull;
     return (rng >> 33) % n;
   };
-  for (uint32_t size : {64u, 65u, 128u, 1000u, 4096u}) {
+  for (uint32_t size : {64u, 65u, 128u, 1000u, 4096u, 8128u}) {
     ReplayWindow a, b;
     ASSERT_EQ(a.init(size), Status::ok);
     ASSERT_EQ(b.init(size), Status::ok);
