@@ -154,6 +154,13 @@ Status Peer::install(const Keypair& kp, const Limits* limits) {
     drop(prev_);
     next_ = free;
   }
+  // As the other protocols report a new key: seal when it sends at once,
+  // open when it only receives until promoted.
+  KeyEvent e;
+  e.epoch = kp.local_index;
+  e.dir = kp.initiator ? Direction::seal : Direction::open;
+  e.kind = KeyEvent::installed;
+  events_.push(e);
   return Status::ok;
 }
 
@@ -296,7 +303,9 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
     }
     const int r = find(recjob::le32(d + 4));
     if (r < 0 || !slots_[r].recv.live()) {
-      p.status = Status::unknown_epoch;
+      // A keypair whose receiving key died at the integrity limit is still
+      // there (it may send): key_expired; no keypair: unknown_epoch.
+      p.status = r < 0 ? Status::unknown_epoch : Status::key_expired;
       continue;
     }
     Slot& s = slots_[r];

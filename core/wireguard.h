@@ -104,7 +104,8 @@ class Peer {
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
 
-  // Installs a keypair as described at the top of this file. Refuses with
+  // Installs a keypair as described at the top of this file and posts
+  // `installed` (dir seal: current at once; open: next). Refuses with
   // invalid_argument (changing nothing) keys that are not 32 bytes and a
   // local index that a live keypair of this peer already has. `limits`, when
   // given, replaces the defaults for both directions (tests, policy).
@@ -118,8 +119,9 @@ class Peer {
   // Opens each view's message in place: on success the view is the (padded)
   // plaintext. Statuses: truncated (< 32 bytes), malformed (not type 4),
   // unknown_epoch (no live keypair with that receiver index), key_exhausted
-  // (counter >= Reject-After-Messages, or the integrity limit), key_expired
-  // (the keypair is past Reject-After-Time), replayed, too_old, auth_failed.
+  // (counter >= Reject-After-Messages), key_expired (the keypair is past
+  // Reject-After-Time, or its receiving key died at the integrity limit),
+  // replayed, too_old, auth_failed.
   size_t open(std::span<PacketView> pkts);
 
   // The cap for padding (the tunnel's MTU); 0, the default, pads to 16 only.
