@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bench/support/bench_util.h"
-#include "bench/support/flip_open.h"
+#include "bench/support/packet_pool.h"
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/wireguard.h"
@@ -26,32 +26,7 @@ namespace {
 
 constexpr size_t kSizes[] = {64, 576, 1420};
 constexpr size_t kBursts[] = {1, 32};
-constexpr size_t kHead = 64, kTail = 64;
-constexpr size_t kPoolBytes = 384 * 1024;
 constexpr uint32_t kMtu = 1420;
-
-size_t rounds_for(size_t bytes, size_t burst) {
-  return std::clamp<size_t>(kPoolBytes / (bytes * burst), 16, 4096);
-}
-
-struct Pool {
-  size_t rounds, burst;
-  std::vector<std::vector<uint8_t>> mem;
-  std::vector<PacketView> views, fresh;  // fresh: the views to restore before each call
-  Pool(size_t bytes, size_t burst_, size_t rounds_) : rounds(rounds_), burst(burst_) {
-    for (size_t i = 0; i < rounds * burst; ++i) {
-      mem.push_back(pattern(kHead + bytes + kTail, static_cast<uint8_t>(i)));
-      uint8_t* p = mem.back().data() + kHead;
-      p[0] = 0x45;
-      store_be16(p + 2, static_cast<uint16_t>(bytes));
-      views.push_back(PacketView{mem.back().data(), static_cast<uint32_t>(mem.back().size()), kHead,
-                                 static_cast<uint32_t>(bytes), Status::ok});
-    }
-    fresh = views;
-  }
-  std::span<PacketView> round(size_t r) { return {views.data() + r * burst, burst}; }
-  void restore(size_t r) { std::copy_n(fresh.begin() + r * burst, burst, views.begin() + r * burst); }
-};
 
 void bm_wireguard(benchmark::State& st, bool do_open, size_t bytes, size_t burst) {
   const auto k1 = pattern(32, 1), k2 = pattern(32, 2);
@@ -65,7 +40,7 @@ void bm_wireguard(benchmark::State& st, bool do_open, size_t bytes, size_t burst
     st.SkipWithError("install failed");
     return;
   }
-  Pool pool(bytes, burst, do_open ? rounds_for(bytes, burst) : 1);
+  PacketPool pool(bytes, burst, do_open ? pool_rounds(bytes, burst) : 1);
   if (!do_open) {
     for (auto _ : st) {
       pool.restore(0);
@@ -99,34 +74,14 @@ void bm_wireguard(benchmark::State& st, bool do_open, size_t bytes, size_t burst
   set_counters(st, bytes, burst);
 }
 
-// The raw AEAD over the same pool layout: no AAD, 16-byte tag after the data.
+// The raw AEAD over the same pool layout: no AAD, the tag after the data.
 void bm_aead_wireguard(benchmark::State& st, bool do_open, size_t bytes, size_t burst) {
   auto key = std::make_unique<AeadKey>();
   key->init(Suite::chacha20_poly1305, pattern(32, 9));
-  Pool pool(bytes, burst, do_open ? rounds_for(bytes, burst) : 1);
-  const size_t n = pool.rounds * burst;
-  std::vector<AeadJob> jobs(n);
-  for (size_t i = 0; i < n; ++i) {
-    AeadJob& j = jobs[i];
-    j.key = key.get();
-    store_be64(j.nonce + 4, i + 1);
-    j.data = {pool.mem[i].data() + kHead, bytes};
-    j.tag = pool.mem[i].data() + kHead + bytes;
-  }
-  std::optional<FlipOpen> flip;
-  if (do_open) flip.emplace(jobs, burst);
-  size_t r = 0;
-  for (auto _ : st) {
-    if (do_open) {
-      if (flip->open(r)[0].status != Status::ok) st.SkipWithError("open failed");
-    } else {
-      const std::span<AeadJob> round{jobs.data() + r * burst, burst};
-      seal(round);
-      benchmark::DoNotOptimize(round[0].tag[0]);
-    }
-    r = r + 1 == pool.rounds ? 0 : r + 1;
-  }
-  set_counters(st, bytes, burst);
+  PacketPool pool(bytes, burst, do_open ? pool_rounds(bytes, burst) : 1);
+  std::vector<uint8_t*> tags;
+  for (size_t i = 0; i < pool.rounds * burst; ++i) tags.push_back(pool.payload(i) + bytes);
+  run_raw_aead(st, *key, {}, tags, do_open, pool);
 }
 
 int register_all() {
