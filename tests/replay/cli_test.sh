@@ -1,6 +1,7 @@
 #!/bin/bash
 # rl-replay command line: options, exit statuses, --json/--expect round trip on the real
-# TLS 1.3 capture. Usage: cli_test.sh RL_REPLAY DATA_DIR
+# TLS 1.3 capture, and the WireGuard fixture with and without its key log. Usage:
+# cli_test.sh RL_REPLAY DATA_DIR (data/replay; the WireGuard fixture is ../wireguard)
 set -u
 BIN=$1
 DATA=$2
@@ -9,6 +10,7 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$BIN" --help | grep -q -- '--srtp-keys FILE' || fail "--help does not explain --srtp-keys"
+"$BIN" --help | grep -q -- '--wg-keylog FILE' || fail "--help does not explain --wg-keylog"
 "$BIN" >/dev/null 2>&1; [[ $? == 2 ]] || fail "no capture: exit status not 2"
 "$BIN" --bogus "$DATA/tls13.pcap" >/dev/null 2>&1; [[ $? == 2 ]] || fail "unknown option: not 2"
 "$BIN" --proto udp/x=srtp "$DATA/tls13.pcap" >/dev/null 2>&1; [[ $? == 2 ]] || fail "bad --proto: not 2"
@@ -37,6 +39,22 @@ grep -q '^tls13 ' "$T/o3.txt" || fail "did not go on after a bad key line"
 "$BIN" --fail-fast --keylog "$T/bad.keylog" "$DATA/tls13.pcap" >"$T/o4.txt" 2>&1
 [[ $? == 2 ]] || fail "--fail-fast: exit status not 2"
 grep -q '^tls13 ' "$T/o4.txt" && fail "--fail-fast went on"
+
+# WireGuard (tests/data/wireguard): every transport message opens, exit 0; a bad key log
+# line is named and exits 2; without keys a --proto rule gives no_key (exit 0).
+WG="$DATA/../wireguard"
+"$BIN" --json --wg-keylog "$WG/transport.keylog" "$WG/transport.pcap" >"$T/wg.jsonl" 2>"$T/wg.err"
+[[ $? == 0 ]] || fail "WireGuard with its key log: exit status not 0: $(cat "$T/wg.err")"
+n=$(grep -c '"proto":"wireguard".*"status":"ok"' "$T/wg.jsonl")
+[[ $n == 22 ]] || fail "WireGuard: $n transport messages ok, want 22"
+printf 'LOCAL_STATIC_PRIVATE_KEY = zz\n' >"$T/bad.wg"
+"$BIN" --wg-keylog "$T/bad.wg" "$WG/transport.pcap" >"$T/o6.txt" 2>&1
+[[ $? == 2 ]] || fail "bad WireGuard key line: exit status not 2"
+grep -q "bad.wg:1: error:" "$T/o6.txt" || fail "bad WireGuard key line not named"
+"$BIN" --json --proto udp/51820=wireguard "$WG/transport.pcap" >"$T/wg2.jsonl" 2>/dev/null
+[[ $? == 0 ]] || fail "WireGuard without keys: exit status not 0"
+n=$(grep -c '"status":"no_key"' "$T/wg2.jsonl")
+[[ $n == 22 ]] || fail "WireGuard without keys: $n no_key, want 22"
 
 head -c 20000 "$DATA/tls13.pcap" >"$T/cut.pcap"
 "$BIN" "$T/cut.pcap" >"$T/o5.txt" 2>&1

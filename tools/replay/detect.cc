@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/bytes.h"
+#include "core/wireguard.h"
 #include "tools/replay/tls_framing.h"
 
 namespace rl::replay {
@@ -45,9 +46,10 @@ bool parse_port_rule(std::string_view spec, PortRule& out, std::string& err) {
   else if (name == "quic") r.proto = Proto::quic;
   else if (name == "srtp" || name == "srtcp" || name == "rtp") r.proto = Proto::srtp;
   else if (name == "esp") r.proto = Proto::esp_udp;
+  else if (name == "wireguard" || name == "wg") r.proto = Proto::wireguard;
   else if (name == "none" || name == "ignore") r.proto = Proto::unknown;
   else {
-    err = "unknown protocol '" + std::string(name) + "' (tls, dtls, quic, srtp, esp, none)";
+    err = "unknown protocol '" + std::string(name) + "' (tls, dtls, quic, srtp, esp, wireguard, none)";
     return false;
   }
   if (r.ip_proto == 6 && r.proto != Proto::tls && r.proto != Proto::unknown) {
@@ -76,6 +78,8 @@ uint32_t rtp_ssrc(ByteSpan p) {
   return p.size() >= 12 ? load_be32(p.data() + 8) : 0;
 }
 
+bool looks_like_wireguard(ByteSpan p) { return wireguard::message_type(p) != 0; }
+
 bool looks_like_tls_stream(ByteSpan b) {
   // A handshake (or, mid-stream, any) record header.
   return b.size() >= kTlsHeaderLen && plausible_tls_header(b.data());
@@ -99,6 +103,10 @@ Proto Detector::detect_udp(const FiveTuple& t, ByteSpan p, const QuicTracker& qu
     if ((ip == t.dst && port == t.dport) || (ip == t.src && port == t.sport)) return Proto::srtp;
   if (rtp_version_ok(p) && (p.size() >= 12 || is_rtcp(p)) && hints_.ssrcs.count(rtp_ssrc(p)))
     return Proto::srtp;
+  // With WireGuard keys given. A first byte of 1..4 is no DTLS content type, no QUIC long
+  // header and no RTP version 2, so this takes nothing from the checks below but a QUIC
+  // short header with a greased fixed bit (RFC 9287) that also has a WireGuard length.
+  if (hints_.wireguard && looks_like_wireguard(p)) return Proto::wireguard;
   if (plausible_dtls_header(p)) return Proto::dtls;
   if ((p[0] & 0xc0) == 0xc0 && p.size() >= 7 && quic_version_known(load_be32(p.data() + 1)))
     return Proto::quic;

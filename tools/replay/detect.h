@@ -16,7 +16,8 @@
 
 namespace rl::replay {
 
-// --proto udp/5004=srtp, tcp/8443=tls, udp/4433-4440=dtls, udp/443=quic, udp/4501=esp
+// --proto udp/5004=srtp, tcp/8443=tls, udp/4433-4440=dtls, udp/443=quic, udp/4501=esp,
+// udp/51820=wireguard
 struct PortRule {
   uint8_t ip_proto = 0;  // 6 or 17
   uint16_t lo = 0, hi = 0;
@@ -31,6 +32,9 @@ struct KeyHints {
   std::set<uint16_t> esp_udp_ports{4500};  // RFC 3948; plus encap ports from `ip xfrm state`
   std::set<uint32_t> ssrcs;
   std::vector<std::pair<IpAddr, uint16_t>> srtp_dsts;  // dst=<ip>:<port>
+  // --wg-keylog given: WireGuard is found by content (looks_like_wireguard). Without keys
+  // only a --proto rule says so: four bytes and a length are too weak a sign on their own.
+  bool wireguard = false;
 };
 
 struct QuicConn {
@@ -68,6 +72,10 @@ EspUdpKind classify_esp_udp(ByteSpan payload);
 bool rtp_version_ok(ByteSpan p);
 bool is_rtcp(ByteSpan p);
 uint32_t rtp_ssrc(ByteSpan p);  // RTP: bytes 8..11; RTCP: bytes 4..7 (caller checked length)
+// A WireGuard message (the WireGuard paper §5.4): a little-endian type 1..4 whose three
+// reserved bytes are zero, with its fixed length (148 / 92 / 64) or, for transport data,
+// at least a header and a tag (rl::wireguard::message_type).
+bool looks_like_wireguard(ByteSpan p);
 // First bytes of a TCP stream that look like a TLS record.
 bool looks_like_tls_stream(ByteSpan first);
 

@@ -14,15 +14,17 @@
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
 #include "tools/replay/tls_decryptor.h"
+#include "tools/replay/wg_decryptor.h"
 
 namespace {
 
 const char* kHelp = R"(usage: rl-replay [options] CAPTURE
 
 Reads CAPTURE (pcap or pcapng; Ethernet, raw IP, Linux cooked SLL/SLL2; IPv4/IPv6,
-fragments reassembled, VLAN tags skipped), finds TLS (TCP), DTLS, QUIC, SRTP/SRTCP and
-ESP (IP protocol 50 or UDP-encapsulated) traffic, and gives one verdict per record or
-packet. Keys come from the files below and from the pcapng's Decryption Secrets Blocks.
+fragments reassembled, VLAN tags skipped), finds TLS (TCP), DTLS, QUIC, SRTP/SRTCP, ESP
+(IP protocol 50 or UDP-encapsulated) and WireGuard traffic, and gives one verdict per
+record or packet. Keys come from the files below and from the pcapng's Decryption Secrets
+Blocks.
 
   --keylog FILE         NSS key log (SSLKEYLOGFILE format) for TLS, DTLS and QUIC:
                         CLIENT_RANDOM, CLIENT/SERVER_HANDSHAKE_TRAFFIC_SECRET,
@@ -35,9 +37,17 @@ packet. Keys come from the files below and from the pcapng's Decryption Secrets 
   --srtp-keys FILE      SRTP keys: one SDP "a=crypto:" attribute per line (RFC 4568),
                         preceded by ssrc=<n|0xhex> and/or dst=<ip>:<port>, optionally
                         roc=<n>; '#' starts a comment.
+  --wg-keylog FILE      WireGuard keys: Wireshark's WireGuard key log (wg.keylog_file:
+                        LOCAL_STATIC_PRIVATE_KEY, REMOTE_STATIC_PUBLIC_KEY,
+                        LOCAL_EPHEMERAL_PRIVATE_KEY, PRESHARED_KEY = base64 lines, as
+                        extract-handshakes.sh writes them). Transport data opens when its
+                        handshake is in the capture. With it, WireGuard is also found by
+                        content (message types 1-4 and their lengths); without it only a
+                        --proto rule says so. May be given more than once.
   --proto SPEC=PROTO    Decide a port's protocol instead of detecting it, e.g.
                         udp/5004=srtp, udp/4433-4440=dtls, tcp/8443=tls, udp/443=quic,
-                        udp/4501=esp, udp/53=none. May be given more than once.
+                        udp/4501=esp, udp/51820=wireguard, udp/53=none. May be given
+                        more than once.
   --json                One JSON line per record on stdout (frame, index, proto, dir,
                         epoch, seq, status, len, sha256, type; plus wire_len and flow);
                         the summary then goes to stderr.
@@ -67,7 +77,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   using namespace rl::replay;
-  std::vector<std::string> keylogs, xfrms, srtps, protos;
+  std::vector<std::string> keylogs, xfrms, srtps, wgs, protos;
   std::string expect, plain_dir, capture;
   bool json = false, fail_fast = false, quiet = false;
   for (int i = 1; i < argc; ++i) {
@@ -106,6 +116,9 @@ int main(int argc, char** argv) {
     } else if ((r = takes("--srtp-keys", val))) {
       if (r < 0) return usage("--srtp-keys needs a FILE");
       srtps.push_back(val);
+    } else if ((r = takes("--wg-keylog", val))) {
+      if (r < 0) return usage("--wg-keylog needs a FILE");
+      wgs.push_back(val);
     } else if ((r = takes("--proto", val))) {
       if (r < 0) return usage("--proto needs PORTSPEC=PROTO");
       protos.push_back(val);
@@ -140,6 +153,7 @@ int main(int argc, char** argv) {
   for (const std::string& f : keylogs) keys.keylog.load_file(f, diag);
   for (const std::string& f : xfrms) keys.xfrm.load_file(f, diag);
   for (const std::string& f : srtps) keys.srtp.load_file(f, diag);
+  for (const std::string& f : wgs) load_wg_keylog(f, keys.wg, diag);
   keys.keylog.load_pcapng_dsb(capture, diag);
   if (diag.stop()) return 2;
 
@@ -169,12 +183,14 @@ int main(int argc, char** argv) {
     QuicDecryptor quic(keys);
     EspDecryptor esp(keys);
     SrtpDecryptor srtp(keys);
+    WgDecryptor wg(keys);
     Replayer rep(keys, opts, fan, diag);
     rep.set_sink(Proto::tls, &tls_dec);
     rep.set_sink(Proto::dtls, &dtls_dec);
     rep.set_sink(Proto::quic, &quic);
     rep.set_sink(Proto::esp, &esp);
     rep.set_sink(Proto::srtp, &srtp);
+    rep.set_sink(Proto::wireguard, &wg);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {

@@ -1,6 +1,7 @@
 #include "tools/replay/record_sink.h"
 
 #include "core/bytes.h"
+#include "core/wireguard.h"
 
 namespace rl::replay {
 
@@ -85,6 +86,22 @@ void RecordSink::on_esp_packet(const EspPacket& p, VerdictSink& out) {
   v.dir = spi_text(p.spi);
   v.seq = p.seq;
   v.status = p.sa ? kSkipped : kNoKey;
+  out.emit(v);
+}
+
+void RecordSink::on_wg_message(const WgMessage& m, VerdictSink& out) {
+  Verdict v = base_verdict(m.ctx, "wireguard", m.wire.size());
+  v.type = static_cast<int>(m.type);
+  if (m.receiver_index) v.epoch = *m.receiver_index;
+  if (m.type != wireguard::kTransportData) {
+    // Handshake messages travel as they are (their AEAD fields are the handshake's own,
+    // not the tunnel's), as a ClientHello does.
+    v.set_status(Status::not_protected);
+    v.set_plaintext(m.wire);
+  } else {
+    v.seq = m.counter;
+    v.status = keys_.wg.empty() ? kNoKey : kSkipped;
+  }
   out.emit(v);
 }
 

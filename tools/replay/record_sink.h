@@ -13,6 +13,7 @@
 // Per-flow state goes in Flow::state.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "tools/replay/datagram_framing.h"
@@ -84,6 +85,18 @@ struct EspPacket {
   const XfrmState* sa = nullptr; // from --xfrm, nullptr if none
 };
 
+// One WireGuard message, the whole UDP payload (the WireGuard paper §5.4): handshake
+// initiation (type 1), response (2), cookie reply (3) or transport data (4). The type and
+// length were checked (rl::wireguard::message_type); the fields are the wire's (LE32/LE64).
+struct WgMessage {
+  UnitContext ctx;
+  uint32_t type = 0;
+  std::optional<uint32_t> sender_index;    // initiation, response: the sender's own index
+  std::optional<uint32_t> receiver_index;  // response, cookie reply, transport data
+  uint64_t counter = 0;                    // transport data: the nonce counter (§5.4.6)
+  std::span<uint8_t> wire;                 // the whole message, mutable copy
+};
+
 class RecordSink {
  public:
   explicit RecordSink(const Keys& keys) : keys_(keys) {}
@@ -97,6 +110,7 @@ class RecordSink {
   virtual void on_quic_packet(const QuicPacket& p, VerdictSink& out);
   virtual void on_srtp_packet(const SrtpPacket& p, VerdictSink& out);
   virtual void on_esp_packet(const EspPacket& p, VerdictSink& out);
+  virtual void on_wg_message(const WgMessage& m, VerdictSink& out);
   // End of capture (report keys that never matched, flush state...).
   virtual void finish(Diag& diag);
   // A sink may hold verdicts back (to open several units as one burst) and emit them here.

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/bytes.h"
+#include "core/wireguard.h"
 
 namespace rl::replay {
 
@@ -15,6 +16,11 @@ namespace {
 // How many bytes of a TCP flow seen only from its middle are searched for TLS records.
 constexpr size_t kMidStreamProbeBytes = 64 * 1024;
 constexpr size_t kMidStreamHeldTotal = 64 * 1024 * 1024;
+// WireGuard's integers are little-endian (the WireGuard paper §5.4).
+uint32_t load_le32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+uint64_t load_le64(const uint8_t* p) { return load_le32(p) | uint64_t{load_le32(p + 4)} << 32; }
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -83,6 +89,7 @@ Replayer::Replayer(const Keys& keys, ReplayOptions opts, VerdictSink& out, Diag&
                   if (k.ssrc) h.ssrcs.insert(*k.ssrc);
                   if (k.dst) h.srtp_dsts.push_back(*k.dst);
                 }
+                h.wireguard = !keys.wg.empty();
                 return h;
               }()),
       default_sink_(keys),
@@ -413,6 +420,7 @@ void Replayer::on_udp(const IpPacket& p, uint64_t frame) {
     case Proto::dtls: on_dtls(f, d, payload, frame); break;
     case Proto::quic: on_quic(f, d, payload, frame); break;
     case Proto::srtp: on_srtp(f, d, p, payload, t.dport, frame); break;
+    case Proto::wireguard: on_wg(f, d, payload, frame); break;
     case Proto::esp_udp:
     case Proto::esp:
       switch (classify_esp_udp(payload)) {
@@ -528,6 +536,23 @@ void Replayer::on_srtp(Flow& f, Dir d, const IpPacket& p, ByteSpan payload, uint
   sp.ctx = {&f, d, frame, next_index(frame)};
   sp.wire = copy_unit(payload);
   sink(Proto::srtp).on_srtp_packet(sp, out_);
+}
+
+void Replayer::on_wg(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
+  const uint32_t type = wireguard::message_type(payload);
+  if (type == 0) {
+    malformed_unit(f, d, "wireguard", frame, payload.size(),
+                   "not a WireGuard message (type 1-4 with zero reserved bytes and its length)");
+    return;
+  }
+  WgMessage m;
+  m.type = type;
+  if (type == 1 || type == 2) m.sender_index = load_le32(payload.data() + 4);  // type ‖ sender
+  m.receiver_index = wireguard::receiver_index(payload);
+  if (type == wireguard::kTransportData) m.counter = load_le64(payload.data() + 8);
+  m.ctx = {&f, d, frame, next_index(frame)};
+  m.wire = copy_unit(payload);
+  sink(Proto::wireguard).on_wg_message(m, out_);
 }
 
 void Replayer::on_esp(const IpPacket& p, ByteSpan esp, bool udp, Flow& f, Dir d, uint64_t frame) {

@@ -1,6 +1,6 @@
 // The driver: frames in, units out. Link layer -> IP (reassembled) -> TCP/UDP/ESP -> flow
 // -> protocol detection -> framing (TLS records over the TCP stream, DTLS records and QUIC
-// packets inside datagrams, SRTP/ESP packets) -> one RecordSink call per unit, with the
+// packets inside datagrams, SRTP/ESP/WireGuard packets) -> one RecordSink call per unit, with the
 // frame/index attribution fixed here.
 #pragma once
 #include <array>
@@ -71,6 +71,7 @@ class Replayer {
   void on_dtls(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void on_quic(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void on_srtp(Flow& f, Dir d, const IpPacket& p, ByteSpan payload, uint16_t dport, uint64_t frame);
+  void on_wg(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void malformed_unit(Flow& f, Dir d, const char* proto, uint64_t frame, size_t len,
                       const std::string& why);
   // The sink a unit goes to; another sink's held verdicts are flushed first.

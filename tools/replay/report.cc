@@ -50,12 +50,12 @@ uint64_t Summary::failed() const {
 }
 
 void Summary::print(std::FILE* out) const {
-  std::fprintf(out, "%-8s %-10s %9s %9s %9s %9s %9s %9s  %s\n", "proto", "dir", "seen", "decrypted",
+  std::fprintf(out, "%-9s %-10s %9s %9s %9s %9s %9s %9s  %s\n", "proto", "dir", "seen", "decrypted",
                "failed", "no_key", "skipped", "plain", "failures by status");
   for (auto& [k, r] : rows_) {
     std::string by;
     for (auto& [st, c] : r.failed) by += (by.empty() ? "" : ", ") + st + "=" + std::to_string(c);
-    std::fprintf(out, "%-8s %-10s %9llu %9llu %9llu %9llu %9llu %9llu  %s\n", k.first.c_str(),
+    std::fprintf(out, "%-9s %-10s %9llu %9llu %9llu %9llu %9llu %9llu  %s\n", k.first.c_str(),
                  k.second.c_str(), (unsigned long long)r.seen, (unsigned long long)r.ok,
                  (unsigned long long)r.failed_total(), (unsigned long long)r.no_key,
                  (unsigned long long)r.skipped, (unsigned long long)r.not_protected, by.c_str());
