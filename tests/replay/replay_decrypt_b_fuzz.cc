@@ -1,5 +1,6 @@
-// libFuzzer: the QUIC, ESP and SRTP decryptors behind the input side, with keys for every
-// protocol (an ESP SA per algorithm, SRTP keys for two SSRCs and a QUIC key log), on
+// libFuzzer: the QUIC, ESP, SRTP and WireGuard decryptors behind the input side, with keys
+// for every protocol (an ESP SA per algorithm, SRTP keys for two SSRCs, a QUIC key log and
+// the WireGuard fixture's key log, so handshake derivation runs on what arrives), on
 // arbitrary Ethernet frames given as [2-byte length][bytes]... Forged packets cannot
 // authenticate; what is fuzzed is every parse before the AEAD and the state they must
 // leave alone (QUIC Initials always open: their keys come from the packet itself).
@@ -7,11 +8,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sstream>
+#include <string>
 
 #include "tools/replay/esp_decryptor.h"
 #include "tools/replay/quic_decryptor.h"
 #include "tools/replay/replay.h"
 #include "tools/replay/srtp_decryptor.h"
+#include "tools/replay/wg_decryptor.h"
 
 namespace {
 struct Null : rl::replay::VerdictSink {
@@ -43,6 +47,12 @@ const rl::replay::Keys& keys() {
         "CLIENT_TRAFFIC_SECRET_0 a0a3a6a9acafb2b5b8bbbec1c4c7cacdd0d3d6d9dcdfe2e5e8ebeef1f4f7fafd "
         "0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",
         "fuzz.keylog", d);
+    std::istringstream wg(
+        "LOCAL_STATIC_PRIVATE_KEY = gEvTlmoxhfSeLBafF9Wa7zR1UQqUTMCQA1egLugvWU8=\n"
+        "REMOTE_STATIC_PUBLIC_KEY = CYv9qvgvIhxwjuEJvjWgd8B0J/oHsATVz+bVwRSU0i0=\n"
+        "LOCAL_EPHEMERAL_PRIVATE_KEY = eGCK+aIxJvUDpYzK+FraQI39DNjae0MtbgJdO6o1XX8=\n");
+    std::string err;
+    rl::replay::parse_wg_keylog(wg, k->wg, err);
     return k;
   }();
   return *k;
@@ -58,10 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   QuicDecryptor quic(keys());
   EspDecryptor esp(keys());
   SrtpDecryptor srtp(keys());
+  WgDecryptor wg(keys());
   Replayer rep(keys(), {}, out, diag);
   rep.set_sink(Proto::quic, &quic);
   rep.set_sink(Proto::esp, &esp);
   rep.set_sink(Proto::srtp, &srtp);
+  rep.set_sink(Proto::wireguard, &wg);
   rep.begin(DLT_EN10MB, "fuzz");
   uint64_t n = 0;
   while (in.size() >= 2) {
