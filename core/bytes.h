@@ -1,4 +1,5 @@
-// Big-endian loads and stores for wire formats.
+// Big-endian loads and stores for wire formats (and the little-endian loads
+// of the few formats that use them).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,17 @@ constexpr uint64_t load_be64(const uint8_t* p) {
   std::memcpy(&v, p, 8);
   return __builtin_bswap64(v);
 }
+
+// Little-endian loads (WireGuard's integers, BLAKE2s words): one load on x86.
+constexpr uint32_t load_le32(const uint8_t* p) {
+  if (!std::is_constant_evaluated()) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+constexpr uint64_t load_le64(const uint8_t* p) { return load_le32(p) | uint64_t{load_le32(p + 4)} << 32; }
 
 constexpr void store_be(uint8_t* p, uint64_t v, size_t n) {
   for (size_t i = n; i-- > 0; v >>= 8) p[i] = static_cast<uint8_t>(v);

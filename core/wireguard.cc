@@ -34,7 +34,7 @@ size_t padded_length(size_t len, uint32_t mtu) {
 
 uint32_t message_type(std::span<const uint8_t> d) {
   if (d.size() < 4) return 0;
-  const uint32_t type = recjob::le32(d.data());  // one byte of type, three reserved zero bytes
+  const uint32_t type = load_le32(d.data());  // one byte of type, three reserved zero bytes
   // §5.4.2-§5.4.7: the handshake messages have fixed sizes, a transport
   // message is at least a header and a tag.
   switch (type) {
@@ -48,9 +48,9 @@ uint32_t message_type(std::span<const uint8_t> d) {
 
 std::optional<uint32_t> receiver_index(std::span<const uint8_t> d) {
   switch (message_type(d)) {
-    case 2: return recjob::le32(d.data() + 8);  // type ‖ sender ‖ receiver
+    case 2: return load_le32(d.data() + 8);  // type ‖ sender ‖ receiver
     case 3:
-    case kTransportData: return recjob::le32(d.data() + 4);  // type ‖ receiver
+    case kTransportData: return load_le32(d.data() + 4);  // type ‖ receiver
     default: return std::nullopt;
   }
 }
@@ -301,13 +301,13 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
       continue;
     }
     uint8_t* d = p.data();
-    if (recjob::le32(d) != kTransportData) {  // reserved bytes zero too
+    if (load_le32(d) != kTransportData) {  // reserved bytes zero too
       p.status = Status::malformed;
       continue;
     }
     // Most messages of a burst are under one keypair: the last one found
     // and admitted is asked again without the search.
-    const uint32_t index = recjob::le32(d + 4);
+    const uint32_t index = load_le32(d + 4);
     const int r = index == last_index && last_r >= 0 ? last_r : find(index);
     if (r < 0 || !slots_[r].recv.live()) {
       // A keypair whose receiving key died at the integrity limit is still
@@ -316,7 +316,7 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
       continue;
     }
     Slot& s = slots_[r];
-    const uint64_t counter = recjob::le64(d + 8);
+    const uint64_t counter = load_le64(d + 8);
     Status st = counter >= kRejectAfterMessages ? Status::key_exhausted
                 : r == last_r                   ? Status::ok
                                                 : s.recv.admit_open(now);

@@ -16,11 +16,6 @@ namespace {
 // How many bytes of a TCP flow seen only from its middle are searched for TLS records.
 constexpr size_t kMidStreamProbeBytes = 64 * 1024;
 constexpr size_t kMidStreamHeldTotal = 64 * 1024 * 1024;
-// WireGuard's integers are little-endian (the WireGuard paper §5.4).
-uint32_t load_le32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
-uint64_t load_le64(const uint8_t* p) { return load_le32(p) | uint64_t{load_le32(p + 4)} << 32; }
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())

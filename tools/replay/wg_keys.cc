@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "core/bytes.h"
 #include "tools/replay/common.h"
 
 namespace rl::replay {
@@ -38,10 +39,6 @@ constexpr uint8_t kSigma[10][16] = {
     {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
 };
-
-uint32_t load_le32(const uint8_t* p) {
-  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-}
 
 // RFC 7693 §3.1, with BLAKE2s's rotations R1..R4 = 16, 12, 8, 7.
 inline void mix(uint32_t* v, int a, int b, int c, int d, uint32_t x, uint32_t y) {
