@@ -2,12 +2,14 @@
 // sender writes into its plaintext port and forwards it to B, B unprotects
 // and delivers it to a receiver (and the same the other way round). Every
 // datagram must arrive once with its exact bytes (order may differ), for ESP,
-// QUIC, DTLS 1.3 and SRTP, in both io paths (RL_IO=uring and RL_IO=mmsg),
-// with keys from key files in rl-replay's formats. A second test injects
-// tampered, forged and replayed datagrams towards B: none is delivered, each
-// is counted in B's exit counters. Rekeying on SIGHUP: ESP (new SAs), SRTP
-// (new MKIs), QUIC and DTLS 1.3 (key updates, several in a row, with the
-// key phase / epoch checked on the wire).
+// QUIC, DTLS 1.3, SRTP and WireGuard, in both io paths (RL_IO=uring and
+// RL_IO=mmsg), with keys from key files in rl-replay's formats (WireGuard:
+// rl-pipe's --wg-keys). A second test injects tampered, forged and replayed
+// datagrams towards B: none is delivered, each is counted in B's exit
+// counters. Rekeying on SIGHUP: ESP (new SAs), SRTP (new MKIs), QUIC and
+// DTLS 1.3 (key updates, several in a row, with the key phase / epoch
+// checked on the wire), WireGuard (new keypairs, initiator and responder,
+// with the receiver index checked on the wire).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -170,6 +172,9 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
         << "src 127.0.0.1 dst 127.0.0.1\n\tproto esp spi 0x00001002 reqid 2 mode transport\n"
         << "\taead rfc7539esp(chacha20,poly1305) 0x" << hexs(k2) << hexs(Bytes{9, 8, 7, 6})
         << " 128\n";
+    } else if (p == "wireguard") {
+      // Session 1: A initiated the handshake. One file per side, mirror images.
+      write_wg_session(1, true, false);
     } else if (p == "quic" || p == "dtls13") {
       std::ofstream f(dir_ + "/keys.log");
       const std::string cr = hexs(pattern(32, 5));
@@ -183,9 +188,25 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     }
   }
 
-  // Side A is the client / first SA; B the other.
+  // WireGuard session `gen` (indices 0x100 + gen for A, 0x200 + gen for B),
+  // written to A's and B's --wg-keys files (appended: a later session goes
+  // on the last line). `a_initiates`: A has initiator=1, B initiator=0.
+  void write_wg_session(uint32_t gen, bool a_initiates, bool append) {
+    const Bytes ab = pattern(32, static_cast<uint8_t>(70 + gen)), ba = pattern(32, static_cast<uint8_t>(90 + gen));
+    for (const bool a : {true, false}) {
+      std::ofstream f(dir_ + (a ? "/wg_a.txt" : "/wg_b.txt"), append ? std::ios::app : std::ios::trunc);
+      if (!append) f << "# rl-pipe --wg-keys: one session per line, the last one is used\n";
+      char idx[64];
+      std::snprintf(idx, sizeof idx, "local=0x%x remote=0x%x", (a ? 0x100 : 0x200) + gen, (a ? 0x200 : 0x100) + gen);
+      f << idx << " send=" << hexs(a ? ab : ba) << "  recv=" << hexs(a ? ba : ab)
+        << " initiator=" << (a == a_initiates ? 1 : 0) << "  # session " << gen << "\n";
+    }
+  }
+
+  // Side A is the client / first SA / WireGuard initiator; B the other.
   std::vector<std::string> key_args(bool a) const {
     const std::string p = proto();
+    if (p == "wireguard") return {"--wg-keys", dir_ + (a ? "/wg_a.txt" : "/wg_b.txt")};
     if (p == "esp")
       return {"--xfrm", dir_ + "/xfrm.txt", "--spi-out", a ? "0x1001" : "0x1002", "--spi-in",
               a ? "0x1002" : "0x1001"};
@@ -241,13 +262,18 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
   // lines that begin with `prefix` (e.g. "rl-pipe: exit unprotect"). The
   // indices of the other pipes (and their logs) stay as they are.
   std::map<std::string, uint64_t> stop(size_t i, const std::string& prefix) {
-    std::map<std::string, uint64_t> out;
-    if (i >= pids_.size() || pids_[i] <= 0) return out;
+    if (i >= pids_.size() || pids_[i] <= 0) return {};
     kill(pids_[i], SIGTERM);
     int st = 0;
     waitpid(pids_[i], &st, 0);
     pids_[i] = -1;
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << slurp(logs_[i]);
+    return log_counters(i, prefix);
+  }
+  // The counters of pipe i's log lines that begin with `prefix` (read a
+  // stopped pipe's exit lines with more than one prefix).
+  std::map<std::string, uint64_t> log_counters(size_t i, const std::string& prefix) const {
+    std::map<std::string, uint64_t> out;
     std::istringstream in(slurp(logs_[i]));
     std::string line;
     while (std::getline(in, line)) {
@@ -275,9 +301,18 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     return s.str();
   }
 
-  // Datagram i of a stream: SRTP needs an RTP header; the index sits at
-  // `at` (after the header) so that the receiver can tell which it got.
+  // Datagram i of a stream: SRTP needs an RTP header, WireGuard an IP packet
+  // (a tunnel's inner packet: IPv4 / UDP, every third one IPv6 / UDP); the
+  // index sits at `at` (after the headers) so that the receiver can tell
+  // which it got.
   Bytes datagram(uint32_t i, uint8_t stream) const {
+    if (proto() == "wireguard") {
+      const bool v6 = i % 3 == 2;
+      Bytes payload = pattern(8 + (i * 37u) % 1300, static_cast<uint8_t>(i + stream * 101));
+      for (int k = 0; k < 4; ++k) payload[k] = static_cast<uint8_t>(i >> (24 - 8 * k));
+      payload[4] = stream;
+      return ip_udp_packet(payload, stream, v6);
+    }
     const size_t len = 24 + (i * 37u) % 1300;
     Bytes b = pattern(len, static_cast<uint8_t>(i + stream * 101));
     size_t at = 0;
@@ -295,9 +330,63 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     return b;
   }
   uint32_t index_of(const Bytes& b) const {
-    const size_t at = proto() == "srtp" ? 12 : 0;
+    size_t at = proto() == "srtp" ? 12 : 0;
+    if (proto() == "wireguard") at = !b.empty() && b[0] >> 4 == 6 ? 40 + 8 : 20 + 8;
     if (b.size() < at + 5) return ~0u;
     return uint32_t{b[at]} << 24 | uint32_t{b[at + 1]} << 16 | uint32_t{b[at + 2]} << 8 | b[at + 3];
+  }
+
+  // A UDP packet from 10.0.0.(1 + stream):4000 to 10.0.0.9:5000 (IPv6:
+  // fd00::(1 + stream) to fd00::9), checksums included.
+  static Bytes ip_udp_packet(const Bytes& payload, uint8_t stream, bool v6) {
+    const size_t udp_len = 8 + payload.size();
+    const size_t ip_len = v6 ? 40 : 20;
+    Bytes b(ip_len + udp_len, 0);
+    auto be16 = [&](size_t at, uint32_t v) {
+      b[at] = static_cast<uint8_t>(v >> 8);
+      b[at + 1] = static_cast<uint8_t>(v);
+    };
+    uint32_t sum = 0;  // the UDP checksum's pseudo header
+    auto add = [&](const uint8_t* p, size_t n) {
+      for (size_t k = 0; k < n; k += 2) sum += uint32_t{p[k]} << 8 | (k + 1 < n ? p[k + 1] : 0);
+    };
+    auto fold = [](uint32_t v) {
+      while (v >> 16) v = (v & 0xffff) + (v >> 16);
+      return static_cast<uint16_t>(~v);
+    };
+    if (v6) {
+      b[0] = 0x60;
+      be16(4, static_cast<uint32_t>(udp_len));  // payload length
+      b[6] = 17;                                 // next header: UDP
+      b[7] = 64;                                 // hop limit
+      b[8] = 0xfd;
+      b[23] = static_cast<uint8_t>(1 + stream);
+      b[24] = 0xfd;
+      b[39] = 9;
+      add(b.data() + 8, 32);
+    } else {
+      b[0] = 0x45;
+      be16(2, static_cast<uint32_t>(b.size()));  // total length
+      b[8] = 64;                                   // TTL
+      b[9] = 17;                                   // protocol: UDP
+      b[12] = 10;
+      b[15] = static_cast<uint8_t>(1 + stream);
+      b[16] = 10;
+      b[19] = 9;
+      uint32_t h = 0;
+      for (size_t k = 0; k < 20; k += 2) h += uint32_t{b[k]} << 8 | b[k + 1];
+      be16(10, fold(h));
+      add(b.data() + 12, 8);
+    }
+    sum += 17 + static_cast<uint32_t>(udp_len);
+    be16(ip_len, 4000);
+    be16(ip_len + 2, 5000);
+    be16(ip_len + 4, static_cast<uint32_t>(udp_len));
+    std::copy(payload.begin(), payload.end(), b.begin() + static_cast<std::ptrdiff_t>(ip_len + 8));
+    add(b.data() + ip_len, udp_len);
+    const uint16_t c = fold(sum);
+    be16(ip_len + 6, c == 0 ? 0xffff : c);
+    return b;
   }
 
   std::string dir_;
@@ -325,6 +414,21 @@ TEST_P(PipeTest, EveryDatagramArrivesBothWays) {
     uint32_t sent = 0, got = 0;
     std::vector<uint8_t> seen = std::vector<uint8_t>(kTotal, 0);
   } streams[2] = {{recv_b, pa, 0}, {recv_a, pb, 1}};
+  if (proto() == "wireguard") {
+    // B answered the handshake: it seals only once A's first message under
+    // the keypair authenticated (the WireGuard paper, section 5.4.5).
+    const Bytes d = datagram(0, 0);
+    send_to(sender, pa, d.data(), d.size());
+    const Bytes r = recv_one(recv_b, 5000);
+    ASSERT_EQ(r, d) << "A's first datagram";
+    streams[0].seen[0] = 1;
+    streams[0].sent = streams[0].got = 1;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (count_in_log(b, "rl-pipe: sealing with keypair local=0x201") == 0 &&
+           std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(count_in_log(b, "rl-pipe: sealing with keypair local=0x201"), 1u) << slurp(logs_[b]);
+  }
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while ((streams[0].got < kTotal || streams[1].got < kTotal) &&
          std::chrono::steady_clock::now() < end) {
@@ -872,9 +976,195 @@ TEST_P(PipeSrtpRekeyTest, RekeyByMkiOnSighupMakeBeforeBreak) {
   EXPECT_EQ(ca["opened"], 4u);
 }
 
+// WireGuard keypairs on SIGHUP (the WireGuard paper §5.4.5, core/wireguard.h):
+// each side's --wg-keys file gets a new last line (new indices and keys), the
+// initiator seals with it at once, the responder only after the initiator's
+// first message under it authenticated; the receiver index on the wire tells
+// which keypair sealed. Late packets of the previous keypair still open, a
+// forgery under the new index moves nothing, and the keypair two sessions
+// back is gone. Session 2 is A's (two workers: one Peer per direction),
+// session 3 B's (one worker), so both sides are responder once.
+class PipeWireGuardTest : public PipeKeyUpdateTest {
+ protected:
+  static uint32_t receiver_index(const Bytes& w) {
+    if (w.size() < 32 || w[0] != 4 || w[1] != 0 || w[2] != 0 || w[3] != 0) return ~0u;
+    return uint32_t{w[4]} | uint32_t{w[5]} << 8 | uint32_t{w[6]} << 16 | uint32_t{w[7]} << 24;
+  }
+  static std::string hex_index(uint32_t i) {
+    char b[16];
+    std::snprintf(b, sizeof b, "0x%x", i);
+    return b;
+  }
+  // How long the wire message of plaintext d is: header, d padded to 16, tag.
+  static size_t wire_length(const Bytes& d) { return 16 + (d.size() + 15) / 16 * 16 + 16; }
+};
+
+TEST_P(PipeWireGuardTest, RekeyOnSighupLatePacketsOfThePreviousKeypairOpen) {
+  start_pair();
+  ASSERT_EQ(pids_.size(), 2u);
+  Side& a = a_;
+  Side& b = b_;
+  auto rekey = [&](uint32_t gen, bool a_initiates) {
+    write_wg_session(gen, a_initiates, true);
+    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
+    kill(pids_[a.idx], SIGHUP);
+    kill(pids_[b.idx], SIGHUP);
+    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
+    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    for (const bool is_a : {true, false}) {
+      const Side& x = is_a ? a : b;
+      const std::string line = "keypair local=" + hex_index((is_a ? 0x100 : 0x200) + gen) + " remote=" +
+                               hex_index((is_a ? 0x200 : 0x100) + gen) + (is_a == a_initiates ? " initiator" : " responder");
+      EXPECT_EQ(count_in_log(x.idx, "rl-pipe: rekeyed seal " + line), 1u) << slurp(logs_[x.idx]);
+      EXPECT_EQ(count_in_log(x.idx, "rl-pipe: rekeyed open " + line), 1u) << slurp(logs_[x.idx]);
+    }
+  };
+  auto expect_index = [](const std::vector<Bytes>& wire, uint32_t index, const char* what) {
+    for (const Bytes& w : wire) EXPECT_EQ(receiver_index(w), index) << what;
+  };
+  uint32_t opened_a = 0, opened_b = 0, failed_b = 0;
+
+  // B answered session 1's handshake: nothing to seal with before A's first message.
+  {
+    const Bytes d = datagram(b.next++, b.id);
+    send_to(sender_, b.plain, d.data(), d.size());
+    EXPECT_TRUE(recv_one(b.cap, 300).empty()) << "the responder sealed before the keypair was confirmed";
+  }
+  const std::vector<Bytes> s1 = through(a, 16);
+  ASSERT_EQ(s1.size(), 16u);
+  expect_index(s1, 0x201, "session 1, A -> B");
+  for (size_t k = 0; k < s1.size(); ++k)
+    EXPECT_EQ(s1[k].size(), wire_length(datagram(static_cast<uint32_t>(k), a.id))) << "padding of " << k;
+  to_peer(a, b, s1, 0, 8, true);
+  opened_b += 8;
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: peer updated keys (open keypair local=0x201)", 1)) << slurp(logs_[b.idx]);
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: sealing with keypair local=0x201", 1)) << slurp(logs_[b.idx]);
+  const std::vector<Bytes> back1 = through(b, 4);
+  ASSERT_EQ(back1.size(), 4u);
+  expect_index(back1, 0x101, "session 1, B -> A");
+  to_peer(b, a, back1, 0, 4, true);
+  opened_a += 4;
+
+  // Session 2, A initiates: A seals with it at once, B not yet.
+  rekey(2, true);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: sealing with keypair local=0x102", 1)) << slurp(logs_[a.idx]);
+  const std::vector<Bytes> s2 = through(a, 16);
+  ASSERT_EQ(s2.size(), 16u);
+  expect_index(s2, 0x202, "session 2, A -> B");
+  const std::vector<Bytes> back_old = through(b, 4);
+  ASSERT_EQ(back_old.size(), 4u);
+  expect_index(back_old, 0x101, "B before A's first message of session 2");
+  to_peer(b, a, back_old, 0, 4, true);  // A opens them under its previous keypair
+  opened_a += 4;
+  // A forgery under the new index neither opens nor confirms the keypair.
+  Bytes forged = s2[0];
+  forged[forged.size() - 1] ^= 0x80;
+  send_to(a.cap, b.listen, forged.data(), forged.size());
+  EXPECT_TRUE(recv_one(b.recv, 300).empty()) << "a forgery was delivered";
+  ++failed_b;
+  EXPECT_EQ(count_in_log(b.idx, "rl-pipe: peer updated keys (open keypair local=0x202)"), 0u)
+      << "a forgery confirmed the keypair: " << slurp(logs_[b.idx]);
+  EXPECT_EQ(count_in_log(b.idx, "rl-pipe: sealing with keypair local=0x202"), 0u) << slurp(logs_[b.idx]);
+  to_peer(a, b, s2, 0, 16, true);
+  opened_b += 16;
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: peer updated keys (open keypair local=0x202)", 1)) << slurp(logs_[b.idx]);
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: sealing with keypair local=0x202", 1)) << slurp(logs_[b.idx]);
+  const std::vector<Bytes> back2 = through(b, 4);
+  ASSERT_EQ(back2.size(), 4u);
+  expect_index(back2, 0x102, "session 2, B -> A");
+  to_peer(b, a, back2, 0, 2, true);  // two held back until after session 3
+  opened_a += 2;
+  to_peer(a, b, s1, 8, 12, true);  // late, session 1: still opens
+  opened_b += 4;
+  send_to(a.cap, b.listen, s1[8].data(), s1[8].size());  // replayed
+  EXPECT_TRUE(recv_one(b.recv, 300).empty()) << "a replay was delivered";
+  ++failed_b;
+
+  // Session 3, B initiates; A (one Peer per worker) follows on its seal side
+  // once its open side saw B's first message.
+  rekey(3, false);
+  ASSERT_TRUE(wait_log(b.idx, "rl-pipe: sealing with keypair local=0x203", 1)) << slurp(logs_[b.idx]);
+  to_peer(a, b, s1, 12, 16, false);  // session 1 left B's Peer
+  failed_b += 4;
+  const std::vector<Bytes> s2_late = through(a, 4);
+  ASSERT_EQ(s2_late.size(), 4u);
+  expect_index(s2_late, 0x202, "A before B's first message of session 3");
+  to_peer(a, b, s2_late, 0, 4, true);  // B's previous keypair
+  opened_b += 4;
+  const std::vector<Bytes> b3 = through(b, 8);
+  ASSERT_EQ(b3.size(), 8u);
+  expect_index(b3, 0x103, "session 3, B -> A");
+  to_peer(b, a, b3, 0, 8, true);
+  opened_a += 8;
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: peer updated keys (open keypair local=0x103)", 1)) << slurp(logs_[a.idx]);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: sealing with keypair local=0x103", 1)) << slurp(logs_[a.idx]);
+  const std::vector<Bytes> s3 = through(a, 4);
+  ASSERT_EQ(s3.size(), 4u);
+  expect_index(s3, 0x203, "session 3, A -> B");
+  to_peer(a, b, s3, 0, 4, true);
+  opened_b += 4;
+  to_peer(b, a, back2, 2, 4, true);  // late, session 2: A's previous keypair
+  opened_a += 2;
+
+  auto cb = exit_counters(b.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(cb["opened"], opened_b);
+  EXPECT_EQ(cb["failed"], failed_b);
+  EXPECT_EQ(log_counters(b.idx, "rl-pipe: exit protect")["seal_failed"], 1u) << "the datagram before confirmation";
+  auto ca = exit_counters(a.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(ca["opened"], opened_a);
+  EXPECT_EQ(ca["failed"], 0u);
+  EXPECT_EQ(log_counters(a.idx, "rl-pipe: exit protect")["seal_failed"], 0u);
+  EXPECT_EQ(count_in_log(a.idx, "follow failed"), 0u);
+}
+
+// The plaintext rule: only datagrams that are one IPv4 or IPv6 packet of
+// their own length are sealed; the others are not sent and are counted as
+// refused. The keys on both sides move on a SIGHUP only with a new session.
+TEST_P(PipeWireGuardTest, NonIpPlaintextIsRefusedAndCounted) {
+  start_pair();
+  ASSERT_EQ(pids_.size(), 2u);
+  Side& a = a_;
+  Side& b = b_;
+  std::vector<Bytes> bad;
+  bad.push_back(pattern(100, 3));  // first nibble 0
+  bad.back()[0] = 0x12;
+  Bytes v4 = datagram(0, a.id);  // IPv4 with one byte more than its total length
+  v4.push_back(0);
+  bad.push_back(v4);
+  v4.resize(v4.size() - 2);  // one byte less
+  bad.push_back(v4);
+  Bytes v6 = datagram(2, a.id);  // IPv6 with a byte more than 40 + payload length
+  ASSERT_EQ(v6[0] >> 4, 6);
+  v6.push_back(0);
+  bad.push_back(v6);
+  bad.push_back(Bytes(v4.begin(), v4.begin() + 19));  // shorter than an IPv4 header
+  bad.push_back(Bytes(v6.begin(), v6.begin() + 39));  // shorter than an IPv6 header
+  for (const Bytes& d : bad) send_to(sender_, a.plain, d.data(), d.size());
+  EXPECT_TRUE(recv_one(a.cap, 300).empty()) << "a plaintext that is not one IP packet was sealed";
+  // Real packets pass, every byte intact.
+  const std::vector<Bytes> wire = through(a, 9);
+  ASSERT_EQ(wire.size(), 9u);
+  to_peer(a, b, wire, 0, wire.size(), true);
+  // SIGHUP without a new session: nothing changes.
+  kill(pids_[a.idx], SIGHUP);
+  ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekey failed: no new session", 1)) << slurp(logs_[a.idx]);
+  const std::vector<Bytes> more = through(a, 3);
+  ASSERT_EQ(more.size(), 3u);
+  for (const Bytes& w : more) EXPECT_EQ(receiver_index(w), 0x201u);
+  to_peer(a, b, more, 0, more.size(), true);
+  auto ca = exit_counters(a.idx, "rl-pipe: exit protect");
+  EXPECT_EQ(ca["sealed"], 12u);
+  EXPECT_EQ(ca["seal_failed"], bad.size());
+  EXPECT_EQ(log_counters(a.idx, "rl-pipe: exit open_status")["refused"], bad.size());
+  auto cb = exit_counters(b.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(cb["opened"], 12u);
+  EXPECT_EQ(cb["failed"], 0u);
+}
+
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
                             {"quic", "mmsg"},    {"dtls13", "uring"}, {"dtls13", "mmsg"},
-                            {"srtp", "uring"},   {"srtp", "mmsg"}};
+                            {"srtp", "uring"},   {"srtp", "mmsg"},  {"wireguard", "uring"},
+                            {"wireguard", "mmsg"}};
 const auto kCaseName = [](const auto& info) {
   return std::string(info.param.name) + "_" + info.param.io;
 };
@@ -885,5 +1175,7 @@ const ProtoCase kUpdateCases[] = {{"quic", "uring"}, {"quic", "mmsg"}, {"dtls13"
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeKeyUpdateTest, ::testing::ValuesIn(kUpdateCases), kCaseName);
 const ProtoCase kSrtpCases[] = {{"srtp", "uring"}, {"srtp", "mmsg"}};
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeSrtpRekeyTest, ::testing::ValuesIn(kSrtpCases), kCaseName);
+const ProtoCase kWgCases[] = {{"wireguard", "uring"}, {"wireguard", "mmsg"}};
+INSTANTIATE_TEST_SUITE_P(Pipe, PipeWireGuardTest, ::testing::ValuesIn(kWgCases), kCaseName);
 
 }  // namespace

@@ -1,12 +1,17 @@
 #include "tools/pipe/codec.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 
+#include "core/bytes.h"
 #include "core/dtls13.h"
 #include "core/esp.h"
 #include "core/quic.h"
 #include "core/srtp.h"
+#include "core/wireguard.h"
 
 namespace rl::pipe {
 
@@ -16,6 +21,7 @@ const char* to_string(Proto p) {
     case Proto::quic: return "quic";
     case Proto::dtls13: return "dtls13";
     case Proto::srtp: return "srtp";
+    case Proto::wireguard: return "wireguard";
   }
   return "?";
 }
@@ -458,6 +464,182 @@ class SrtpCodec final : public Codec {
   std::vector<uint8_t> seal_mki_, open_mki_, old_open_mki_;
 };
 
+// WireGuard transport data (core/wireguard.h): one Peer holds the keypairs
+// that --wg-keys hands in, as a handshake would (rl-pipe does none).
+//
+// The plaintext datagrams are the tunnel's inner packets. A tunnel carries
+// IP packets, and the receiving end cuts the opened plaintext to the inner
+// packet's IP length (trim_padding), so the pipe carries only what survives
+// that unchanged: a datagram is sealed only when it is one IPv4 or IPv6
+// packet whose length field covers exactly the datagram; anything else is
+// refused before any counter is used (malformed; rl-pipe counts it and does
+// not send it). Open delivers the trimmed inner packet: byte for byte what
+// the peer's plain side received. An authenticated plaintext that holds no
+// IP packet is malformed, an empty one (a keepalive, which rl-pipe never
+// sends but a peer may) is counted and not delivered.
+//
+// Keys: install() follows the Peer's rule (initiator: current at once;
+// responder: next, sealing stays on the current keypair until the peer's
+// first message under the new one authenticates, which promotes it). With
+// one codec for both directions that is all. With one codec per direction
+// (two Peers, one per worker) the open side's Peer is the one that sees the
+// promotion; the seal side's then follows (must_follow / update): it
+// installs the keypair it holds as next again, as the initiator would, so
+// that it becomes current. Its counter starts at 0 (nothing was sealed
+// under it while it was next); its Reject-After-Time clock starts then, at
+// most a few milliseconds after the open side's.
+class WireGuardCodec final : public Codec {
+ public:
+  ~WireGuardCodec() override { forget_held(); }
+
+  Status init(const CodecConfig& cfg) {
+    peer_.set_mtu(cfg.wg_mtu);
+    return install(cfg);
+  }
+  uint32_t headroom() const override { return wireguard::kHeaderLen; }
+  uint32_t tailroom() const override { return wireguard::kPadding - 1 + wireguard::kTagLen; }
+
+  size_t seal(std::span<PacketView> v) override {
+    size_t m = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!is_ip_packet(v[i])) {
+        v[i].status = Status::malformed;
+        continue;
+      }
+      at_[m] = static_cast<uint32_t>(i);
+      work_[m++] = v[i];
+    }
+    const size_t ok = m == 0 ? 0 : peer_.seal({work_, m});
+    for (size_t k = 0; k < m; ++k) v[at_[k]] = work_[k];
+    drain_events();  // a seal-only Peer's events (installed, limits) go nowhere else
+    return ok;
+  }
+
+  size_t open(std::span<PacketView> v) override {
+    peer_.open(v);
+    size_t ok = 0;
+    for (PacketView& p : v) {
+      if (p.status != Status::ok) continue;
+      if (p.length == 0) p.status = Status::keepalive;
+      else if (wireguard::trim_padding(p) != Status::ok) p.status = Status::malformed;
+      ok += p.status == Status::ok;
+    }
+    drain_events();
+    return ok;
+  }
+
+  // A new session from the re-read key file. The second call for the same
+  // session (--workers 1: the worker rekeys open, then seal, on one codec)
+  // finds it installed.
+  Status rekey(const CodecConfig& next, Direction which) override {
+    (void)which;
+    if (installed_ && next.wg_local == last_local_) return Status::ok;
+    return install(next);
+  }
+
+  const char* generation_name() const override { return "keypair"; }
+  // The keypair sealed with (and the one the peer's packets last confirmed):
+  // kKnown | its local index; 0 before there is one (a responder at start).
+  uint64_t generation(Direction which) const override {
+    (void)which;
+    const std::optional<uint32_t> c = peer_.current();
+    return c ? kKnown | *c : 0;
+  }
+  std::string describe(uint64_t g) const override {
+    if ((g & kKnown) == 0) return "no keypair";
+    char b[40];
+    std::snprintf(b, sizeof b, "keypair local=0x%x", static_cast<unsigned>(g & 0xffffffffu));
+    return b;
+  }
+  bool must_follow(uint64_t peer) const override {
+    const std::optional<uint32_t> n = peer_.next();
+    return (peer & kKnown) != 0 && held_ && n && *n == static_cast<uint32_t>(peer) && held_local_ == *n;
+  }
+  Status update(uint64_t peer, const char** why) override {
+    if (!must_follow(peer)) {
+      *why = "no such next keypair";
+      return Status::invalid_argument;
+    }
+    peer_.expire(held_local_);
+    const wireguard::Keypair kp{held_local_, held_remote_, held_send_, held_recv_, true};
+    const Status s = peer_.install(kp);
+    forget_held();
+    if (s != Status::ok) *why = rl::to_string(s);
+    return s;
+  }
+  bool poll_peer_update(uint64_t* generation) override {
+    drain_events();
+    if (!confirmed_) return false;
+    *generation = kKnown | *confirmed_;
+    // This Peer promoted it itself: the seal side has nothing to follow.
+    if (held_ && held_local_ == *confirmed_) forget_held();
+    confirmed_.reset();
+    return true;
+  }
+
+ private:
+  static constexpr uint64_t kKnown = uint64_t{1} << 32;
+
+  // One IPv4 packet (IHL >= 5, total length = the datagram) or one IPv6
+  // packet (40 + payload length = the datagram); the first nibble tells.
+  static bool is_ip_packet(const PacketView& p) {
+    if (!p.well_formed() || p.length == 0) return false;
+    const uint8_t* d = p.data();
+    switch (d[0] >> 4) {
+      case 4: return p.length >= 20 && (d[0] & 0x0fu) >= 5 && load_be16(d + 2) == p.length;
+      case 6: return p.length >= 40 && 40 + size_t{load_be16(d + 4)} == p.length;
+      default: return false;
+    }
+  }
+
+  Status install(const CodecConfig& c) {
+    if (c.seal_key.size() != wireguard::kKeyLen || c.open_key.size() != wireguard::kKeyLen)
+      return Status::invalid_argument;
+    const wireguard::Keypair kp{c.wg_local, c.wg_remote, c.seal_key, c.open_key, c.wg_initiator};
+    if (const Status s = peer_.install(kp); s != Status::ok) return s;
+    installed_ = true;
+    last_local_ = c.wg_local;
+    forget_held();
+    if (!c.wg_initiator) {
+      // Kept for must_follow / update (one codec per direction).
+      held_ = true;
+      held_local_ = c.wg_local;
+      held_remote_ = c.wg_remote;
+      std::copy(c.seal_key.begin(), c.seal_key.end(), held_send_.begin());
+      std::copy(c.open_key.begin(), c.open_key.end(), held_recv_.begin());
+    }
+    return Status::ok;
+  }
+
+  void forget_held() {
+    volatile uint8_t* a = held_send_.data();
+    volatile uint8_t* b = held_recv_.data();
+    for (size_t i = 0; i < wireguard::kKeyLen; ++i) {
+      a[i] = 0;
+      b[i] = 0;
+    }
+    held_ = false;
+  }
+
+  void drain_events() {
+    KeyEvent e;
+    while (peer_.poll_event(e))
+      if (e.kind == KeyEvent::peer_updated && e.dir == Direction::open)
+        confirmed_ = static_cast<uint32_t>(e.epoch);
+  }
+
+  wireguard::Peer peer_;
+  PacketView work_[kMaxBurst];
+  uint32_t at_[kMaxBurst];
+  bool installed_ = false;
+  uint32_t last_local_ = 0;
+  std::optional<uint32_t> confirmed_;  // promoted by this Peer, not reported yet
+  // The responder keypair installed last, while it may still be next.
+  bool held_ = false;
+  uint32_t held_local_ = 0, held_remote_ = 0;
+  std::array<uint8_t, wireguard::kKeyLen> held_send_{}, held_recv_{};
+};
+
 template <class C>
 std::unique_ptr<Codec> build(const CodecConfig& cfg, std::string* error) {
   auto c = std::make_unique<C>();
@@ -476,6 +658,7 @@ std::unique_ptr<Codec> make_codec(const CodecConfig& cfg, std::string* error) {
     case Proto::quic: return build<QuicCodec>(cfg, error);
     case Proto::dtls13: return build<Dtls13Codec>(cfg, error);
     case Proto::srtp: return build<SrtpCodec>(cfg, error);
+    case Proto::wireguard: return build<WireGuardCodec>(cfg, error);
   }
   return nullptr;
 }

@@ -1,7 +1,7 @@
 // rl-pipe's protocol adapters: one object per protocol that seals a burst of
 // plaintext datagrams in place and opens a burst of protected datagrams in
 // place, with the real protocol engines (core/esp, core/quic, core/dtls13,
-// core/srtp). Configuration allocates; seal/open do not.
+// core/srtp, core/wireguard). Configuration allocates; seal/open do not.
 //
 // Seal: each view holds the plaintext at [offset, offset+length) with at
 // least headroom() bytes before it and tailroom() after it; on ok it covers
@@ -21,7 +21,7 @@
 
 namespace rl::pipe {
 
-enum class Proto : uint8_t { esp, quic, dtls13, srtp };
+enum class Proto : uint8_t { esp, quic, dtls13, srtp, wireguard };
 const char* to_string(Proto p);
 
 inline constexpr size_t kMaxBurst = 64;
@@ -31,7 +31,8 @@ struct CodecConfig {
   Proto proto = Proto::esp;
   // Each direction has its own suite (its own SA / key / crypto suite).
   Suite seal_suite = Suite::aes128_gcm, open_suite = Suite::aes128_gcm;
-  std::vector<uint8_t> seal_key, open_key;  // ESP: key‖salt; QUIC/DTLS: secret; SRTP: key‖salt
+  // ESP: key‖salt; QUIC/DTLS: secret; SRTP: key‖salt; WireGuard: T_send / T_recv.
+  std::vector<uint8_t> seal_key, open_key;
   // ESP (transport mode over UDP encapsulation, RFC 3948).
   uint32_t spi_out = 0x100, spi_in = 0x100;
   uint8_t seal_icv = 16, open_icv = 16;
@@ -49,10 +50,17 @@ struct CodecConfig {
   srtp::Profile srtp_open_profile = srtp::Profile::aes128_cm_sha1_80;
   std::vector<uint8_t> srtp_seal_mki, srtp_open_mki;
   uint64_t srtp_kdr = 0;
+  // WireGuard: one session as the handshake hands it in (core/wireguard.h
+  // Keypair), and the tunnel MTU that caps the padding (0: pad to 16).
+  uint32_t wg_local = 0, wg_remote = 0;
+  bool wg_initiator = false;
+  uint32_t wg_mtu = 0;
 };
 
 struct CodecCounters {
-  uint64_t sealed = 0, seal_failed = 0;
+  // seal_malformed: plaintext the protocol does not carry, refused as
+  // malformed (part of seal_failed; WireGuard: not one IPv4 / IPv6 packet).
+  uint64_t sealed = 0, seal_failed = 0, seal_malformed = 0;
   uint64_t opened = 0, auth_failed = 0, replayed = 0, malformed = 0, other_failed = 0;
 };
 
@@ -69,8 +77,10 @@ class Codec {
   // master key beside the current one, which still opens late packets
   // until the rekey after this one removes it; seal moves to the new one.
   // Called by the worker that owns the direction, between bursts (it
-  // allocates). unsupported where the protocol has no such rekey here (ESP
-  // and SRTP have; QUIC and DTLS 1.3 use update() below).
+  // allocates). unsupported where the protocol has no such rekey here (ESP,
+  // SRTP and WireGuard have; QUIC and DTLS 1.3 use update() below).
+  // WireGuard installs a new keypair (new indices) into its Peer; one codec
+  // doing both directions (--workers 1) installs it once, on the first call.
   virtual Status rekey(const CodecConfig& next, Direction which) {
     (void)next;
     (void)which;
@@ -86,6 +96,11 @@ class Codec {
   virtual bool updates_keys() const { return false; }
   // "generation" (QUIC 1-RTT key generation) or "epoch" (DTLS 1.3).
   virtual const char* generation_name() const { return "generation"; }
+  // A generation for the log: "<generation_name()> <g>" unless the protocol
+  // names its keys otherwise (WireGuard: "keypair local=0x...").
+  virtual std::string describe(uint64_t g) const {
+    return std::string(generation_name()) + " " + std::to_string(g);
+  }
   // Seal: the generation sealed with now. Open: the newest one the peer's
   // packets authenticated with (the configured one before any).
   virtual uint64_t generation(Direction which) const {
@@ -102,7 +117,9 @@ class Codec {
     return Status::unsupported;
   }
   // Seal only: whether the send keys must follow a peer that moved to
-  // generation `peer` (QUIC, RFC 9001 §6.2); then update() is called.
+  // generation `peer` (QUIC, RFC 9001 §6.2; WireGuard with one codec per
+  // direction: the open side's Peer promoted a keypair that the seal side's
+  // holds as next); then update() is called.
   virtual bool must_follow(uint64_t peer) const {
     (void)peer;
     return false;

@@ -23,6 +23,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,9 +44,10 @@ void on_signal(int) { g_stop.store(true); }
 void on_hup(int) { g_hup.store(true); }
 
 const char kHelp[] = R"(rl-pipe: protect plaintext UDP datagrams and forward them to a peer rl-pipe,
-unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP).
+unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP,
+WireGuard transport data).
 
-Usage: rl-pipe --proto esp|quic|dtls13|srtp --plain-listen A:P --plain-peer A:P
+Usage: rl-pipe --proto esp|quic|dtls13|srtp|wireguard --plain-listen A:P --plain-peer A:P
                --listen A:P --peer A:P [keys] [options]
 
 Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
@@ -54,7 +57,7 @@ Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
   --peer A:P           send protected datagrams to the peer here (sent from an
                        ephemeral port; the peer accepts any source address)
 
-Keys from a key file (the rl-replay formats):
+Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
   --xfrm FILE          `ip xfrm state` text (ESP; rfc4106(gcm(aes)) or
                        rfc7539esp(chacha20,poly1305)); the SAs are picked by
                        --spi-out / --spi-in, default: the first state seals, the
@@ -66,6 +69,18 @@ Keys from a key file (the rl-replay formats):
   --srtp-keys FILE     SDES a=crypto lines (SRTP); --srtp-out-tag / --srtp-in-tag
                        pick lines by their crypto tag, default: the first line
                        seals, the second (or the first again) opens
+  --wg-keys FILE       WireGuard transport keys as a handshake hands them (the
+                       only key source for --proto wireguard), one session per
+                       line, oldest first; the last line is used:
+                         local=IDX remote=IDX send=HEX64 recv=HEX64 initiator=0|1
+                       local: our receiver index (the peer writes it into what
+                       it sends us); remote: the peer's, written into what we
+                       send; send / recv: T_send / T_recv, 32 bytes in hex;
+                       initiator=1 on the side that sent the handshake
+                       initiation. IDX is decimal or 0x hex. Fields in any
+                       order; '#' starts a comment. The peer's file holds the
+                       mirror image: local and remote swapped, send and recv
+                       swapped, the other initiator value.
 Keys from flags:
   --seal-key HEX       ESP: key||4-byte salt; QUIC/DTLS 1.3: traffic secret;
                        SRTP: master key||master salt
@@ -82,7 +97,10 @@ Protocol options:
   --dcid HEX           QUIC: Destination Connection ID written on seal
                        (default 0102030405060708)
   --cid-len N          QUIC: length of the CID in received short headers (default 8)
-  --replay-window N    inbound replay window in packets (default 1024)
+  --replay-window N    inbound replay window in packets (default 1024; WireGuard
+                       always keeps 8128)
+  --mtu N              WireGuard: the tunnel MTU that caps the padding of the
+                       plaintext (default 0: pad to a multiple of 16 only)
 Running:
   --workers 1|2        2 (default): one worker per direction; 1: one worker
                        doing both
@@ -128,6 +146,31 @@ Key update (QUIC, DTLS 1.3): on SIGHUP the seal side moves to the next keys,
   follow any more.
   --verbose            print the topology and the io paths chosen
   --help               this text
+Rekey (WireGuard): on SIGHUP the --wg-keys file is read again and its last
+  line, if its local index is not the one installed last, is installed as a
+  new keypair as WireGuard does after a handshake: initiator=1 seals with it
+  at once (the keypair before stays for late packets); initiator=0 keeps it
+  as next and goes on sealing with the current one until the first message
+  of the peer under the new keypair authenticates, then moves to it (the old
+  one stays for late packets). So one pipe of a pair must have initiator=1
+  on the new line and the other initiator=0. A pipe keeps the current, the
+  previous and a next keypair: a third session pushes out the oldest.
+  "rl-pipe: rekeyed seal|open keypair local=0x..." is printed per direction,
+  "rl-pipe: peer updated keys", naming the keypair, when the peer's first
+  message under a next keypair authenticated, and "rl-pipe: sealing with
+  keypair local=0x..." whenever the keys sealed with change.
+WireGuard plaintext: each plaintext datagram must be one IPv4 or IPv6
+  packet whose IP length field covers exactly the datagram (a tunnel's inner
+  packet; the receiving side cuts the padded plaintext to that length).
+  Other datagrams are not sent: they are counted as seal_failed and as
+  refused in the exit seal_status line. What opens is delivered cut to its
+  IP length; an authenticated plaintext without an IP packet is counted
+  malformed, a keepalive (empty) is counted under other, neither delivered.
+  At start a responder (initiator=0) has no keypair to seal with until the
+  initiator's first message arrives: plaintext before it is counted as
+  seal_failed. WireGuard's limits apply (the paper, section 6): a keypair
+  seals nothing after 180 s (Reject-After-Time) or 2^64-2^13-1 messages, so
+  new sessions must be fed in with SIGHUP before that.
 The io path is chosen by probing (io_uring, else recvmmsg/sendmmsg); the
 environment variable RL_IO=uring|mmsg forces one. Counters are printed to
 stderr on exit (SIGINT/SIGTERM). "rl-pipe: ready" is printed to stderr once
@@ -190,7 +233,7 @@ bool parse_profile(const std::string& s, srtp::Profile& out) {
 struct Options {
   CodecConfig codec;
   std::string plain_listen, plain_peer, listen, peer;
-  std::string xfrm, keylog, srtp_keys, client_random, cpus;
+  std::string xfrm, keylog, srtp_keys, wg_keys, client_random, cpus;
   bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
   bool spi_out_given = false, spi_in_given = false;
   uint32_t reqid_out = 0, reqid_in = 0;  // of the SAs picked from --xfrm
@@ -230,6 +273,7 @@ Options parse_args(int argc, char** argv) {
       else if (v == "quic") o.codec.proto = Proto::quic;
       else if (v == "dtls13" || v == "dtls") o.codec.proto = Proto::dtls13;
       else if (v == "srtp") o.codec.proto = Proto::srtp;
+      else if (v == "wireguard" || v == "wg") o.codec.proto = Proto::wireguard;
       else die("--proto: unknown " + v);
     } else if (a == "--plain-listen") o.plain_listen = val();
     else if (a == "--plain-peer") o.plain_peer = val();
@@ -238,6 +282,8 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--xfrm") o.xfrm = val();
     else if (a == "--keylog") o.keylog = val();
     else if (a == "--srtp-keys") o.srtp_keys = val();
+    else if (a == "--wg-keys") o.wg_keys = val();
+    else if (a == "--mtu") o.codec.wg_mtu = static_cast<uint32_t>(parse_num(a, val()));
     else if (a == "--client-random") o.client_random = val();
     else if (a == "--seal-key") hexval(o.codec.seal_key);
     else if (a == "--open-key") hexval(o.codec.open_key);
@@ -285,10 +331,103 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
+// One line of a --wg-keys file: a session as the handshake hands it in.
+struct WgSession {
+  uint32_t local = 0, remote = 0;
+  std::vector<uint8_t> send, recv;
+  bool initiator = false;
+};
+
+// Reads a --wg-keys file (format in --help). False with *why on the first
+// line it cannot use, or when it holds no session.
+bool read_wg_sessions(const std::string& path, std::vector<WgSession>& out, std::string* why) {
+  std::ifstream f(path);
+  if (!f) {
+    *why = "cannot read " + path;
+    return false;
+  }
+  out.clear();
+  std::string line;
+  for (size_t no = 1; std::getline(f, line); ++no) {
+    if (const size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream words(line);
+    std::string w;
+    WgSession s;
+    unsigned seen = 0;  // one bit per field
+    const std::string at = path + ":" + std::to_string(no) + ": ";
+    while (words >> w) {
+      const size_t eq = w.find('=');
+      const std::string k = w.substr(0, eq), v = eq == std::string::npos ? "" : w.substr(eq + 1);
+      static const char* const kFields[] = {"local", "remote", "send", "recv", "initiator"};
+      unsigned bit = 0;
+      while (bit < 5 && k != kFields[bit]) ++bit;
+      if (bit == 5 || eq == std::string::npos) {
+        *why = at + "not a field: " + w;
+        return false;
+      }
+      if (seen & (1u << bit)) {
+        *why = at + k + " given twice";
+        return false;
+      }
+      seen |= 1u << bit;
+      uint64_t n = 0;
+      if (bit < 2) {
+        if (!replay::parse_uint(v, n) || n > 0xffffffffu) {
+          *why = at + k + ": not a 32-bit index: " + v;
+          return false;
+        }
+        (bit == 0 ? s.local : s.remote) = static_cast<uint32_t>(n);
+      } else if (bit < 4) {
+        std::vector<uint8_t>& key = bit == 2 ? s.send : s.recv;
+        if (!replay::parse_hex(v, key, true) || key.size() != 32) {
+          *why = at + k + ": not 32 bytes of hex";
+          return false;
+        }
+      } else {
+        if (v != "0" && v != "1") {
+          *why = at + "initiator: 0 or 1";
+          return false;
+        }
+        s.initiator = v == "1";
+      }
+    }
+    if (seen == 0) continue;  // blank or comment
+    if (seen != 0x1f) {
+      *why = at + "local, remote, send, recv and initiator are all needed";
+      return false;
+    }
+    out.push_back(std::move(s));
+  }
+  if (out.empty()) {
+    *why = "no session in " + path;
+    return false;
+  }
+  return true;
+}
+
+void take_wg_session(const WgSession& s, CodecConfig& c) {
+  c.wg_local = s.local;
+  c.wg_remote = s.remote;
+  c.wg_initiator = s.initiator;
+  c.seal_key = s.send;
+  c.open_key = s.recv;
+}
+
 // Fills o.codec's keys from the key files (flags already there win).
 void load_keys(Options& o) {
   replay::Diag diag;
   CodecConfig& c = o.codec;
+  if (c.proto == Proto::wireguard) {
+    if (o.wg_keys.empty()) die("--proto wireguard needs --wg-keys");
+    if (o.suite_given && c.seal_suite != Suite::chacha20_poly1305)
+      die("--suite: WireGuard is ChaCha20-Poly1305 only");
+    std::vector<WgSession> sessions;
+    std::string why;
+    if (!read_wg_sessions(o.wg_keys, sessions, &why)) die("--wg-keys: " + why);
+    take_wg_session(sessions.back(), c);
+    return;
+  }
+  if (!o.wg_keys.empty()) die("--wg-keys is for --proto wireguard");
   if (!o.xfrm.empty()) {
     replay::XfrmKeys x;
     if (!x.load_file(o.xfrm, diag) || x.states().empty()) die("--xfrm: no usable state in " + o.xfrm);
@@ -374,12 +513,30 @@ void load_keys(Options& o) {
     die("no keys: give a key file or --seal-key and --open-key");
 }
 
+// The next WireGuard session from the --wg-keys file read again (SIGHUP):
+// its last line, when that is not the session installed last. False (with
+// *why) when there is none.
+bool next_wg_keys(const Options& o, CodecConfig& next, std::string* why) {
+  std::vector<WgSession> sessions;
+  if (!read_wg_sessions(o.wg_keys, sessions, why)) return false;
+  if (sessions.back().local == o.codec.wg_local) {
+    char b[96];
+    std::snprintf(b, sizeof b, "no new session (the last line has local=0x%x, installed already)",
+                  static_cast<unsigned>(o.codec.wg_local));
+    *why = b;
+    return false;
+  }
+  next = o.codec;
+  take_wg_session(sessions.back(), next);
+  return true;
+}
+
 // The next ESP SAs from the --xfrm file read again (SIGHUP): per direction,
 // the last state in file order with that direction's reqid and an SPI other
 // than the current one. False (with *why) when there is none.
 bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   if (o.codec.proto != Proto::esp || o.xfrm.empty()) {
-    *why = "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, or quic / dtls13";
+    *why = "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, wireguard, or quic / dtls13";
     return false;
   }
   if (o.reqid_out == o.reqid_in) {
@@ -476,13 +633,15 @@ std::string hex_of(const std::vector<uint8_t>& b) {
 
 // A rekey handed from the main thread to the workers: each applies its
 // direction between bursts (no lock on the data path: one flag load per
-// loop) and clears its flag. ESP: new SAs from `next`, both directions.
-// QUIC / DTLS 1.3: a key update of the seal side only (the open side
-// follows the peer by itself); the protocol may make it wait
-// (Codec::update), then the flag stays set and the seal worker tries again
-// after its next bursts. `peer` is written by the open worker: the newest
-// key generation (QUIC) or epoch (DTLS 1.3) the peer's packets
-// authenticated with, which QUIC's seal side needs (see QuicCodec::update).
+// loop) and clears its flag. ESP / SRTP / WireGuard: new SAs / master keys
+// / keypair from `next`, both directions. QUIC / DTLS 1.3: a key update of
+// the seal side only (the open side follows the peer by itself); the
+// protocol may make it wait (Codec::update), then the flag stays set and the
+// seal worker tries again after its next bursts. `peer` is written by the
+// open worker: the newest key generation (QUIC) or epoch (DTLS 1.3) the
+// peer's packets authenticated with, which QUIC's seal side needs (see
+// QuicCodec::update), or the WireGuard keypair the peer confirmed, which a
+// seal side with its own codec follows (watch_seal).
 struct RekeyOrder {
   CodecConfig next;
   std::atomic<bool> seal{false}, open{false};
@@ -530,38 +689,64 @@ void update_seal(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, KeyWatch&
   }
 }
 
+// ESP / SRTP / WireGuard seal side, between bursts: follows the peer where
+// the protocol asks for it (WireGuard with one codec per direction: the
+// keypair the open side's Peer saw confirmed, handed over in r.peer by
+// watch_peer), and prints every change of the keys sealed with (WireGuard: a
+// new keypair as initiator at once, as responder once the peer confirmed it;
+// ESP and SRTP report none here, their rekey lines say it).
+void watch_seal(RekeyOrder& r, Codec& codec, KeyWatch& w) {
+  const uint64_t peer = r.peer.load(std::memory_order_acquire);
+  if (codec.must_follow(peer)) {
+    const char* why = "";
+    if (codec.update(peer, &why) != Status::ok)
+      std::fprintf(stderr, "rl-pipe: follow failed seal %s: %s\n", codec.describe(peer).c_str(), why);
+  }
+  const uint64_t g = codec.generation(Direction::seal);
+  if (g != w.generation) {
+    std::fprintf(stderr, "rl-pipe: sealing with %s\n", codec.describe(g).c_str());
+    w.generation = g;
+  }
+}
+
 void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction d, KeyWatch& w) {
   if (codec.updates_keys()) {
     if (d == Direction::seal) update_seal(r, flag, codec, w);
     else flag.store(false, std::memory_order_release);  // the open side follows the peer
     return;
   }
-  if (!flag.load(std::memory_order_acquire)) return;
-  const Status s = codec.rekey(r.next, d);
-  const bool seal = d == Direction::seal;
-  char id[80];
-  if (r.next.proto == Proto::srtp)
-    std::snprintf(id, sizeof id, "mki=0x%s",
-                  hex_of(seal ? r.next.srtp_seal_mki : r.next.srtp_open_mki).c_str());
-  else
-    std::snprintf(id, sizeof id, "spi=0x%x", seal ? r.next.spi_out : r.next.spi_in);
-  const char* what = seal ? "seal" : "open";
-  if (s == Status::ok)
-    std::fprintf(stderr, "rl-pipe: rekeyed %s %s\n", what, id);
-  else
-    std::fprintf(stderr, "rl-pipe: rekey failed %s %s: %s\n", what, id, to_string(s));
-  flag.store(false, std::memory_order_release);
+  if (flag.load(std::memory_order_acquire)) {
+    const Status s = codec.rekey(r.next, d);
+    const bool seal = d == Direction::seal;
+    char id[80];
+    if (r.next.proto == Proto::srtp)
+      std::snprintf(id, sizeof id, "mki=0x%s",
+                    hex_of(seal ? r.next.srtp_seal_mki : r.next.srtp_open_mki).c_str());
+    else if (r.next.proto == Proto::wireguard)
+      std::snprintf(id, sizeof id, "keypair local=0x%x remote=0x%x %s",
+                    static_cast<unsigned>(r.next.wg_local), static_cast<unsigned>(r.next.wg_remote),
+                    r.next.wg_initiator ? "initiator" : "responder");
+    else
+      std::snprintf(id, sizeof id, "spi=0x%x", seal ? r.next.spi_out : r.next.spi_in);
+    const char* what = seal ? "seal" : "open";
+    if (s == Status::ok)
+      std::fprintf(stderr, "rl-pipe: rekeyed %s %s\n", what, id);
+    else
+      std::fprintf(stderr, "rl-pipe: rekey failed %s %s: %s\n", what, id, to_string(s));
+    flag.store(false, std::memory_order_release);
+  }
+  if (d == Direction::seal) watch_seal(r, codec, w);
 }
 
-// QUIC / DTLS 1.3 open side, after each burst: reports the peer's key
-// update (the engine's peer_updated event) and hands its generation to the
-// seal side.
+// QUIC / DTLS 1.3 / WireGuard open side, after each burst: reports the
+// peer's key update (the engine's peer_updated event; WireGuard: the first
+// message under a next keypair authenticated) and hands its generation to
+// the seal side.
 void watch_peer(RekeyOrder& r, Codec& codec, KeyWatch& w) {
   uint64_t g = 0;
   if (!codec.poll_peer_update(&g)) return;
   w.generation = g;
-  std::fprintf(stderr, "rl-pipe: peer updated keys (open %s %llu)\n", codec.generation_name(),
-               (unsigned long long)g);
+  std::fprintf(stderr, "rl-pipe: peer updated keys (open %s)\n", codec.describe(g).c_str());
   r.peer.store(g, std::memory_order_release);
 }
 
@@ -617,6 +802,7 @@ class Flow {
       const io::RxPacket& r = rx[idx_[j]];
       if (views_[j].status != Status::ok) {
         ++c.codec.seal_failed;
+        c.codec.seal_malformed += views_[j].status == Status::malformed;
         in_->recycle({&r, 1});
         continue;
       }
@@ -689,10 +875,11 @@ void print_counters(const char* when, const Flow& prot, const Flow& unprot, cons
     // Per-status detail, read after the workers stopped.
     std::fprintf(stderr,
                  "rl-pipe: exit open_status auth_failed=%llu replayed=%llu malformed=%llu other=%llu "
-                 "seal_status sealed=%llu failed=%llu\n",
+                 "seal_status sealed=%llu failed=%llu refused=%llu\n",
                  (unsigned long long)o.auth_failed, (unsigned long long)o.replayed,
                  (unsigned long long)o.malformed, (unsigned long long)o.other_failed,
-                 (unsigned long long)s.sealed, (unsigned long long)s.seal_failed);
+                 (unsigned long long)s.sealed, (unsigned long long)s.seal_failed,
+                 (unsigned long long)s.seal_malformed);
     for (const io::UdpPath* p : {&wire_out, &plain_out}) {
       const io::IoCounters& c = p->counters();
       std::fprintf(stderr,
@@ -831,13 +1018,15 @@ int run(int argc, char** argv) {
       std::string why;
       if (sealer->updates_keys()) {
         rekey.seal.store(true, std::memory_order_release);  // QUIC / DTLS 1.3: next keys
-      } else if (o.codec.proto == Proto::srtp && !o.srtp_keys.empty()
+      } else if (o.codec.proto == Proto::wireguard ? next_wg_keys(o, rekey.next, &why)
+                 : o.codec.proto == Proto::srtp && !o.srtp_keys.empty()
                      ? next_srtp_keys(o, rekey.next, &why)
                      : next_esp_keys(o, rekey.next, &why)) {
-        o.codec.spi_out = rekey.next.spi_out;  // the current SAs / master keys from now on
+        o.codec.spi_out = rekey.next.spi_out;  // the current SAs / master keys / session from now on
         o.codec.spi_in = rekey.next.spi_in;
         o.codec.srtp_seal_mki = rekey.next.srtp_seal_mki;
         o.codec.srtp_open_mki = rekey.next.srtp_open_mki;
+        o.codec.wg_local = rekey.next.wg_local;
         rekey.open.store(true, std::memory_order_release);
         rekey.seal.store(true, std::memory_order_release);
       } else {
