@@ -61,29 +61,9 @@ void bm_esp(benchmark::State& st, Suite s, bool do_open, size_t bytes, size_t bu
       r = r + 1 == pool.rounds ? 0 : r + 1;
     }
   } else {
-    // Seal every round; remember the sealed views; open them in order.
-    auto reseal = [&] {
-      for (size_t r = 0; r < pool.rounds; ++r) {
-        pool.restore(r);
-        db->seal(kSpi, pool.round(r), meta);
-      }
-      std::copy(pool.views.begin(), pool.views.end(), pool.fresh.begin());
-    };
-    const std::vector<PacketView> plain = pool.fresh;
-    reseal();
-    size_t r = 0;
-    for (auto _ : st) {
-      if (db->open(pool.round(r)) != burst) st.SkipWithError("open failed");
-      if (++r == pool.rounds) {
-        st.PauseTiming();
-        std::copy(plain.begin(), plain.end(), pool.fresh.begin());
-        reseal();
-        st.ResumeTiming();
-        r = 0;
-      } else {
-        benchmark::DoNotOptimize(pool.views[0].status);
-      }
-    }
+    run_protocol_opens(
+        st, pool, [&](std::span<PacketView> round) { db->seal(kSpi, round, meta); },
+        [&](std::span<PacketView> round) { return db->open(round); });
   }
   set_counters(st, bytes, burst);
 }

@@ -48,28 +48,9 @@ void bm_wireguard(benchmark::State& st, bool do_open, size_t bytes, size_t burst
       benchmark::DoNotOptimize(pool.views[0].status);
     }
   } else {
-    const std::vector<PacketView> plain = pool.fresh;
-    auto reseal = [&] {
-      std::copy(plain.begin(), plain.end(), pool.fresh.begin());
-      for (size_t r = 0; r < pool.rounds; ++r) {
-        pool.restore(r);
-        tx->seal(pool.round(r));
-      }
-      std::copy(pool.views.begin(), pool.views.end(), pool.fresh.begin());
-    };
-    reseal();
-    size_t r = 0;
-    for (auto _ : st) {
-      if (rx->open(pool.round(r)) != burst) st.SkipWithError("open failed");
-      if (++r == pool.rounds) {
-        st.PauseTiming();
-        reseal();
-        st.ResumeTiming();
-        r = 0;
-      } else {
-        benchmark::DoNotOptimize(pool.views[0].status);
-      }
-    }
+    run_protocol_opens(
+        st, pool, [&](std::span<PacketView> round) { tx->seal(round); },
+        [&](std::span<PacketView> round) { return rx->open(round); });
   }
   set_counters(st, bytes, burst);
 }

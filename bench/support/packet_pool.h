@@ -47,6 +47,36 @@ struct PacketPool {
   uint8_t* payload(size_t i) { return mem[i].data() + kPoolHead; }
 };
 
+// A protocol's open over the pool: every round sealed with seal_round(span)
+// (each from its plaintext), then opened in order with open_round(span),
+// which returns how many opened; when the pool is used up it is sealed again
+// with timing paused (the replay window refuses repeats).
+template <class SealRound, class OpenRound>
+void run_protocol_opens(benchmark::State& st, PacketPool& pool, SealRound&& seal_round, OpenRound&& open_round) {
+  const std::vector<PacketView> plain = pool.fresh;
+  auto reseal = [&] {
+    std::copy(plain.begin(), plain.end(), pool.fresh.begin());
+    for (size_t r = 0; r < pool.rounds; ++r) {
+      pool.restore(r);
+      seal_round(pool.round(r));
+    }
+    std::copy(pool.views.begin(), pool.views.end(), pool.fresh.begin());
+  };
+  reseal();
+  size_t r = 0;
+  for (auto _ : st) {
+    if (open_round(pool.round(r)) != pool.burst) st.SkipWithError("open failed");
+    if (++r == pool.rounds) {
+      st.PauseTiming();
+      reseal();
+      st.ResumeTiming();
+      r = 0;
+    } else {
+      benchmark::DoNotOptimize(pool.views[0].status);
+    }
+  }
+}
+
 // rl::seal / rl::open of each pool packet's `bytes` in place with `aad` and
 // the tag at tags[i] (one round per iteration, rotating): what a protocol row
 // over the same pool does without its framing. Open flips each buffer between
