@@ -1,7 +1,8 @@
 // WireGuard key log and handshake key derivation for rl-replay (tools/replay/wg_keys.h):
-// BLAKE2s against published vectors, the key log parser, and the transport keys of the
-// two handshakes in tests/data/wireguard/transport.pcap against transport.txt (made by
-// make_capture.py and checked by tshark), from either end's logged keys.
+// BLAKE2s (core/blake2s.h, which wg_keys.cc uses) against published vectors, the key
+// log parser, and the transport keys of the two handshakes in
+// tests/data/wireguard/transport.pcap against transport.txt (made by make_capture.py and
+// checked by tshark), from either end's logged keys.
 #include "tools/replay/wg_keys.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/blake2s.h"
 #include "tools/replay/common.h"
 #include "tools/replay/pcap_source.h"
 
@@ -19,7 +21,7 @@ const std::string kData = std::string(RL_SOURCE_DIR) + "/tests/data/wireguard/";
 
 std::string b2s(std::string_view in, std::span<const uint8_t> key = {}, size_t out_len = 32) {
   uint8_t out[32];
-  blake2s({reinterpret_cast<const uint8_t*>(in.data()), in.size()}, key, out, out_len);
+  rl::blake2s({reinterpret_cast<const uint8_t*>(in.data()), in.size()}, key, out, out_len);
   return hex({out, out_len});
 }
 

@@ -57,8 +57,4 @@ struct WgSession {
 std::optional<WgSession> wg_derive(std::span<const WgKeylogEntry> keys, std::span<const uint8_t> initiation,
                                    std::span<const uint8_t> response);
 
-// BLAKE2s-256 (RFC 7693), unkeyed or keyed (key up to 32 bytes), with `out_len` 1..32
-// bytes of digest. Exposed for its tests.
-void blake2s(std::span<const uint8_t> in, std::span<const uint8_t> key, uint8_t* out, size_t out_len);
-
 }  // namespace rl::replay
