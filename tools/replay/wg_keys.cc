@@ -11,6 +11,7 @@
 
 #include "core/blake2s.h"
 #include "core/bytes.h"
+#include "core/wireguard_cookie.h"
 #include "tools/replay/common.h"
 
 namespace rl::replay {
@@ -25,7 +26,6 @@ using Parts = std::initializer_list<std::span<const uint8_t>>;
 
 constexpr std::string_view kConstruction = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 constexpr std::string_view kIdentifier = "WireGuard v1 zx2c4 Jason@zx2c4.com";
-constexpr std::string_view kLabelMac1 = "mac1----";
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -127,7 +127,7 @@ struct Initiation {
   std::span<const uint8_t, 32> ephemeral;
   std::span<const uint8_t> enc_static;     // 32 + 16
   std::span<const uint8_t> enc_timestamp;  // 12 + 16
-  std::span<const uint8_t> mac1_input;     // the message up to mac1
+  std::span<const uint8_t> whole;          // the message (its mac1 is checked on it)
   std::span<const uint8_t> mac1;
 };
 struct Response {
@@ -142,7 +142,7 @@ bool header_ok(std::span<const uint8_t> m, uint8_t type, size_t len) {
 
 std::optional<Initiation> parse_initiation(std::span<const uint8_t> m) {
   if (!header_ok(m, 1, 148)) return std::nullopt;
-  return Initiation{le32(m, 4), m.subspan<8, 32>(), m.subspan(40, 48), m.subspan(88, 28), m.first(116),
+  return Initiation{le32(m, 4), m.subspan<8, 32>(), m.subspan(40, 48), m.subspan(88, 28), m,
                     m.subspan(116, 16)};
 }
 
@@ -151,14 +151,14 @@ std::optional<Response> parse_response(std::span<const uint8_t> m) {
   return Response{le32(m, 4), le32(m, 8), m.subspan<12, 32>(), m.subspan(44, 16)};
 }
 
-// mac1 = MAC(HASH(LABEL_MAC1 ‖ S_pub), msg up to mac1) (§5.4.4): whether the
-// initiation was sent to the holder of `s_pub`.
+// Whether the initiation was sent to the holder of `s_pub`: its mac1 (§5.4.4) is the
+// one core/wireguard_cookie.h computes for that key.
 bool mac1_matches(const Initiation& in, const Key32& s_pub) {
-  Wiped<Key32> key;
-  hash({bytes_of(kLabelMac1), s_pub}, key.v.data());
-  uint8_t mac[16];
-  blake2s(in.mac1_input, key.v, mac, sizeof mac);
-  return equal(mac, in.mac1);
+  wireguard::Mac mac{};
+  const bool ok = wireguard::compute_mac1(in.whole, wireguard::PublicKey(s_pub), mac) == Status::ok &&
+                  equal(mac, in.mac1);
+  OPENSSL_cleanse(mac.data(), mac.size());
+  return ok;
 }
 
 // One end's secrets for one handshake. The initiator knows S_i, E_i and S_r's public
