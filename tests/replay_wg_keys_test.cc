@@ -13,11 +13,12 @@
 #include "core/blake2s.h"
 #include "tools/replay/common.h"
 #include "tools/replay/pcap_source.h"
+#include "tests/support/wireguard_fixture.h"
 
 namespace rl::replay {
 namespace {
 
-const std::string kData = std::string(RL_SOURCE_DIR) + "/tests/data/wireguard/";
+const std::string kData = rl::test::wg::data_dir();
 
 std::string b2s(std::string_view in, std::span<const uint8_t> key = {}, size_t out_len = 32) {
   uint8_t out[32];
@@ -99,25 +100,15 @@ std::vector<Handshake> read_handshakes() {
 // transport.txt's `session` lines.
 std::vector<WgSession> read_sessions() {
   std::vector<WgSession> out;
-  std::ifstream in(kData + "transport.txt");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto w = split_ws(line);
-    if (w.size() != 10 || w[0] != "session") continue;
-    EXPECT_EQ(w[2], "initiator_index");
-    EXPECT_EQ(w[4], "responder_index");
-    EXPECT_EQ(w[6], "i2r_key");
-    EXPECT_EQ(w[8], "r2i_key");
+  const std::optional<rl::test::wg::Fixture> f = rl::test::wg::load_fixture();
+  EXPECT_TRUE(f.has_value()) << "missing " << kData << "transport.txt";
+  if (!f) return out;
+  for (const auto& [n, fs] : f->sessions) {
     WgSession s;
-    Bytes b;
-    EXPECT_TRUE(parse_hex(w[3], b) && b.size() == 4);
-    s.initiator_index = uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-    EXPECT_TRUE(parse_hex(w[5], b) && b.size() == 4);
-    s.responder_index = uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-    EXPECT_TRUE(parse_hex(w[7], b) && b.size() == 32);
-    std::copy(b.begin(), b.end(), s.i2r.begin());
-    EXPECT_TRUE(parse_hex(w[9], b) && b.size() == 32);
-    std::copy(b.begin(), b.end(), s.r2i.begin());
+    s.initiator_index = fs.initiator_index;
+    s.responder_index = fs.responder_index;
+    std::copy(fs.i2r.begin(), fs.i2r.end(), s.i2r.begin());
+    std::copy(fs.r2i.begin(), fs.r2i.end(), s.r2i.begin());
     out.push_back(s);
   }
   return out;

@@ -11,19 +11,19 @@
 #include <array>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/bytes.h"
 #include "tests/replay/harness.h"
 #include "tests/replay/pcap_builder.h"
+#include "tests/support/wireguard_fixture.h"
 #include "tools/replay/wg_decryptor.h"
 
 namespace rl::replay::test {
 namespace {
 
-const std::string kData = std::string(RL_SOURCE_DIR) + "/tests/data/wireguard/";
+const std::string kData = rl::test::wg::data_dir();
 // Ethernet (14) + IPv4 without options (20) + UDP (8): where a frame's WireGuard message starts.
 constexpr size_t kUdpPayload = 14 + 20 + 8;
 
@@ -60,32 +60,13 @@ Bytes cut_to_ip(const Bytes& padded) {
 
 Fixture read_fixture() {
   Fixture fx;
-  std::ifstream in(kData + "transport.txt");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string kind;
-    ls >> kind;
-    if (kind == "session") {
-      int n = 0;
-      std::string k1, ini, k2, resp;
-      ls >> n >> k1 >> ini >> k2 >> resp;
-      fx.sessions[n] = {static_cast<uint32_t>(std::stoul(ini, nullptr, 16)),
-                        static_cast<uint32_t>(std::stoul(resp, nullptr, 16))};
-    } else if (kind == "msg") {
-      Msg m;
-      std::string dir, wire, tshark;
-      ls >> m.frame >> m.session >> dir >> m.counter >> wire >> tshark;
-      m.i2r = dir == "i2r";
-      EXPECT_TRUE(parse_hex(wire, m.wire)) << line;
-      EXPECT_NE(tshark, "-") << "tshark did not decrypt frame " << m.frame;
-      Bytes plain;
-      if (tshark != "empty") {
-        EXPECT_TRUE(parse_hex(tshark, plain)) << line;
-      }
-      m.inner = cut_to_ip(plain);
-      fx.msgs.push_back(std::move(m));
-    }
+  const std::optional<rl::test::wg::Fixture> f = rl::test::wg::load_fixture();
+  EXPECT_TRUE(f.has_value()) << "missing " << kData << "transport.txt";
+  if (!f) return fx;
+  for (const auto& [n, s] : f->sessions) fx.sessions[n] = {s.initiator_index, s.responder_index};
+  for (const rl::test::wg::Message& fm : f->msgs) {
+    EXPECT_TRUE(fm.tshark_checked) << "tshark did not decrypt frame " << fm.frame;
+    fx.msgs.push_back({fm.frame, fm.session, fm.i2r, fm.counter, fm.wire, cut_to_ip(fm.tshark)});
   }
   return fx;
 }
@@ -425,19 +406,10 @@ TEST_F(ReplayWireGuard, AnAuthenticatedPlaintextThatIsNoIpPacketIsMalformed) {
   // Session 1's i2r keys from transport.txt seal two more messages from A (counters 9 and
   // 10, after the capture's 0..8): junk (the tunnel drops it: no IP packet to deliver) and
   // an IPv4 packet.
-  std::string k1;
-  {
-    std::ifstream in(kData + "transport.txt");
-    std::string line;
-    while (std::getline(in, line) && k1.empty())
-      if (line.rfind("session 1 ", 0) == 0) k1 = line;
-  }
-  std::istringstream ls(k1);
-  std::string w, i2r_hex, r2i_hex;
-  for (int i = 0; i < 7; ++i) ls >> w;
-  ls >> i2r_hex >> w >> r2i_hex;
-  Bytes i2r, r2i;
-  ASSERT_TRUE(parse_hex(i2r_hex, i2r) && parse_hex(r2i_hex, r2i)) << k1;
+  const std::optional<rl::test::wg::Fixture> f = rl::test::wg::load_fixture();
+  ASSERT_TRUE(f.has_value());
+  const Bytes& i2r = f->sessions.at(1).i2r;
+  const Bytes& r2i = f->sessions.at(1).r2i;
   wireguard::Peer a;
   wireguard::Keypair kp;
   kp.local_index = fx.sessions.at(1).first;

@@ -8,65 +8,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/wireguard.h"
 #include "tests/support/vectors.h"
+#include "tests/support/wireguard_fixture.h"
 
 namespace rl::wireguard {
 namespace {
 
 using test::Bytes;
-
-const std::string kFixture = std::string(RL_SOURCE_DIR) + "/tests/data/wireguard/transport.txt";
-
-struct FixtureSession {
-  uint32_t i_index = 0, r_index = 0;
-  Bytes i2r, r2i;
-};
-struct FixtureMsg {
-  int frame = 0, session = 0;
-  bool i2r = false;
-  uint64_t counter = 0;
-  Bytes wire, tshark, generator;
-  bool tshark_checked = false;
-};
-
-Bytes field(const std::string& s) { return s == "empty" ? Bytes{} : test::hex(s); }
-
-bool load(std::map<int, FixtureSession>& sessions, std::vector<FixtureMsg>& msgs) {
-  std::ifstream in(kFixture);
-  if (!in) return false;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string kind;
-    ls >> kind;
-    if (kind == "session") {
-      int n;
-      std::string k1, i, k2, r, k3, i2r, k4, r2i;
-      ls >> n >> k1 >> i >> k2 >> r >> k3 >> i2r >> k4 >> r2i;
-      EXPECT_EQ(k1 + k2 + k3 + k4, "initiator_indexresponder_indexi2r_keyr2i_key") << line;
-      sessions[n] = {static_cast<uint32_t>(std::stoul(i, nullptr, 16)),
-                     static_cast<uint32_t>(std::stoul(r, nullptr, 16)), test::hex(i2r), test::hex(r2i)};
-    } else if (kind == "msg") {
-      FixtureMsg m;
-      std::string dir, wire, tshark, gen;
-      ls >> m.frame >> m.session >> dir >> m.counter >> wire >> tshark >> gen;
-      m.i2r = dir == "i2r";
-      m.wire = test::hex(wire);
-      m.tshark_checked = tshark != "-";
-      if (m.tshark_checked) m.tshark = field(tshark);
-      m.generator = field(gen);
-      msgs.push_back(m);
-    }
-  }
-  return true;
-}
 
 struct Buf {
   std::vector<uint8_t> mem;
@@ -79,23 +31,24 @@ struct Buf {
 };
 
 TEST(WireGuardCapture, OpensWhatTsharkDecryptedAndSealsTheSameBytes) {
-  std::map<int, FixtureSession> sessions;
-  std::vector<FixtureMsg> msgs;
-  ASSERT_TRUE(load(sessions, msgs)) << "missing " << kFixture;
+  const std::optional<test::wg::Fixture> fx = test::wg::load_fixture();
+  ASSERT_TRUE(fx.has_value()) << "missing " << test::wg::data_dir() << "transport.txt";
+  const auto& sessions = fx->sessions;
+  const auto& msgs = fx->msgs;
   ASSERT_EQ(sessions.size(), 2u);
   ASSERT_EQ(msgs.size(), 22u);
   // Peer A (10.0.0.1) initiated session 1, peer B session 2.
   const auto keypair = [&](int n, bool initiator) {
-    const FixtureSession& s = sessions.at(n);
-    return initiator ? Keypair{s.i_index, s.r_index, s.i2r, s.r2i, true}
-                     : Keypair{s.r_index, s.i_index, s.r2i, s.i2r, false};
+    const test::wg::Session& s = sessions.at(n);
+    return initiator ? Keypair{s.initiator_index, s.responder_index, s.i2r, s.r2i, true}
+                     : Keypair{s.responder_index, s.initiator_index, s.r2i, s.i2r, false};
   };
   Peer a, b;
   ASSERT_EQ(a.install(keypair(1, true)), Status::ok);
   ASSERT_EQ(b.install(keypair(1, false)), Status::ok);
   bool rekeyed = false;
   size_t checked_by_tshark = 0;
-  for (const FixtureMsg& m : msgs) {
+  for (const test::wg::Message& m : msgs) {
     SCOPED_TRACE("frame " + std::to_string(m.frame));
     if (m.session == 2 && !rekeyed) {  // the second handshake happened here
       ASSERT_EQ(b.install(keypair(2, true)), Status::ok);
@@ -119,18 +72,18 @@ TEST(WireGuardCapture, OpensWhatTsharkDecryptedAndSealsTheSameBytes) {
   EXPECT_EQ(checked_by_tshark, msgs.size());
   // After B's first session-2 message A moved to session 2; A's session 1
   // stays as previous, B's session 1 too (it initiated session 2).
-  EXPECT_EQ(a.current(), sessions.at(2).r_index);
-  EXPECT_EQ(a.previous(), sessions.at(1).i_index);
-  EXPECT_EQ(b.current(), sessions.at(2).i_index);
-  EXPECT_EQ(b.previous(), sessions.at(1).r_index);
+  EXPECT_EQ(a.current(), sessions.at(2).responder_index);
+  EXPECT_EQ(a.previous(), sessions.at(1).initiator_index);
+  EXPECT_EQ(b.current(), sessions.at(2).initiator_index);
+  EXPECT_EQ(b.previous(), sessions.at(1).responder_index);
 
   // Seal: each direction of each session from a fresh sender, in counter
   // order, the inner packets (padding cut) with the tunnel MTU 1420. A
   // responder first opens the initiator's first message (§5.4.5).
   for (int n : {1, 2}) {
     for (bool i2r : {true, false}) {
-      std::vector<FixtureMsg> run;
-      for (const FixtureMsg& m : msgs)
+      std::vector<test::wg::Message> run;
+      for (const test::wg::Message& m : msgs)
         if (m.session == n && m.i2r == i2r) run.push_back(m);
       std::sort(run.begin(), run.end(), [](const auto& x, const auto& y) { return x.counter < y.counter; });
       Peer tx;
@@ -138,7 +91,7 @@ TEST(WireGuardCapture, OpensWhatTsharkDecryptedAndSealsTheSameBytes) {
       ASSERT_EQ(tx.install(keypair(n, i2r)), Status::ok);
       if (!i2r) {  // the responder sends once the initiator's first message confirmed the session
         const auto first = std::find_if(msgs.begin(), msgs.end(),
-                                        [&](const FixtureMsg& m) { return m.session == n && m.i2r; });
+                                        [&](const test::wg::Message& m) { return m.session == n && m.i2r; });
         ASSERT_NE(first, msgs.end());
         Buf c(first->wire);
         ASSERT_EQ(tx.open({&c.view, 1}), 1u);
