@@ -133,7 +133,6 @@ Status Peer::install(const Keypair& kp, const Limits* limits) {
   s.local = kp.local_index;
   s.remote = kp.remote_index;
   s.next_counter = 0;
-  s.initiator = kp.initiator;
   if (kp.initiator) {
     // The response confirmed the session: current at once. A next still
     // waiting for its first packet becomes previous (and the current goes);
@@ -165,13 +164,10 @@ Status Peer::install(const Keypair& kp, const Limits* limits) {
 }
 
 Status Peer::expire(uint32_t local_index) {
-  for (int8_t* r : {&cur_, &prev_, &next_}) {
-    if (*r != kNone && slots_[*r].local == local_index && slots_[*r].live()) {
-      drop(*r);
-      return Status::ok;
-    }
-  }
-  return Status::unknown_epoch;
+  const int r = find(local_index);
+  if (r < 0) return Status::unknown_epoch;
+  drop(r == cur_ ? cur_ : r == prev_ ? prev_ : next_);
+  return Status::ok;
 }
 
 void Peer::clear() {

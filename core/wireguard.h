@@ -152,7 +152,6 @@ class Peer {
     ReplayWindow window;
     uint32_t local = 0, remote = 0;
     uint64_t next_counter = 0;
-    bool initiator = false;
     bool live() const { return recv.live() || send.live(); }
   };
   static constexpr int kSlots = 4;  // current, previous, next, and room for a new one
