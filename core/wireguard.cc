@@ -163,6 +163,22 @@ Status Peer::install(const Keypair& kp, const Limits* limits) {
   return Status::ok;
 }
 
+// §5.4.5: the initiator's first packet confirms the session: next ->
+// current -> previous. There is no previous to wipe: installing a next wiped
+// it, and only an initiator's install (which clears next) makes one.
+void Peer::promote_next() {
+  prev_ = cur_;
+  cur_ = next_;
+  next_ = kNone;
+}
+
+Status Peer::confirm(uint32_t local_index) {
+  if (next_ == kNone || slots_[next_].local != local_index || !slots_[next_].live())
+    return Status::unknown_epoch;
+  promote_next();
+  return Status::ok;
+}
+
 Status Peer::expire(uint32_t local_index) {
   const int r = find(local_index);
   if (r < 0) return Status::unknown_epoch;
@@ -360,12 +376,7 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
     s.window.commit(counter_of[k]);
     s.recv.count_opened(j.data.size());
     if (slot_of[k] == next_) {
-      // §5.4.5: the initiator's first packet confirms the session: next ->
-      // current -> previous. There is no previous to wipe: installing a next
-      // wiped it, and only an initiator's install (which clears next) makes one.
-      prev_ = cur_;
-      cur_ = next_;
-      next_ = kNone;
+      promote_next();
       KeyEvent e;
       e.epoch = s.local;
       e.dir = Direction::open;

@@ -124,6 +124,13 @@ class Peer {
   // replayed, too_old, auth_failed.
   size_t open(std::span<PacketView> pkts);
 
+  // Promotes the next keypair `local_index` as its first authenticated
+  // message does (next -> current -> previous), for a Peer that seals apart
+  // from the Peer that opens (another thread's Peer saw that message and
+  // posted peer_updated; this one posts nothing). unknown_epoch, changing
+  // nothing, when next is not that keypair.
+  Status confirm(uint32_t local_index);
+
   // The cap for padding (the tunnel's MTU); 0, the default, pads to 16 only.
   void set_mtu(uint32_t mtu) { mtu_ = mtu; }
   // Wipes the keypair with this local index (expired events); unknown_epoch
@@ -160,6 +167,7 @@ class Peer {
   std::optional<uint32_t> index_of(int8_t slot) const;
   int find(uint32_t local_index) const;
   void drop(int8_t& role);
+  void promote_next();
   size_t seal_chunk(std::span<PacketView> pkts, uint64_t now);
   size_t open_chunk(std::span<PacketView> pkts);
 

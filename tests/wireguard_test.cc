@@ -302,6 +302,30 @@ TEST(WireGuardKeypairs, ResponderWaitsForTheFirstPacket) {
   EXPECT_EQ(open_one(a, reply), Status::ok);
 }
 
+// A Peer that seals apart from the Peer that opens (one per thread) follows
+// the other's promotion with confirm(): the same move, no second event.
+TEST(WireGuardKeypairs, ConfirmPromotesTheNextKeypair) {
+  const Session s1 = session(25), s2 = session(26);
+  Peer a, b;
+  ASSERT_EQ(b.install(s1.initiator()), Status::ok);
+  ASSERT_EQ(b.install(s2.responder()), Status::ok);
+  ASSERT_EQ(a.install(s2.initiator()), Status::ok);
+  events(b);
+  EXPECT_EQ(b.confirm(s2.i_index), Status::unknown_epoch);  // not the next keypair's index
+  EXPECT_EQ(b.confirm(s1.i_index), Status::unknown_epoch);  // the current one
+  EXPECT_EQ(b.current(), s1.i_index);
+  EXPECT_EQ(b.next(), s2.r_index);
+  EXPECT_EQ(b.confirm(s2.r_index), Status::ok);
+  EXPECT_EQ(b.current(), s2.r_index);
+  EXPECT_EQ(b.previous(), s1.i_index);
+  EXPECT_FALSE(b.next());
+  EXPECT_TRUE(events(b).empty());
+  EXPECT_EQ(b.confirm(s2.r_index), Status::unknown_epoch);  // nothing waits any more
+  const Bytes reply = seal_one(b, Bytes(20, 3));
+  EXPECT_EQ(reply, reference_message(s2.r2i, s2.i_index, 0, padded(Bytes(20, 3), 32)));
+  EXPECT_EQ(open_one(a, reply), Status::ok);
+}
+
 // A rekey as WireGuard runs it: the new initiator's keypair is current at
 // once; the responder keeps sending under the old one until the first packet
 // under the new one arrives; late packets under the old one still open

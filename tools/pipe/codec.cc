@@ -483,15 +483,10 @@ class SrtpCodec final : public Codec {
 // first message under the new one authenticates, which promotes it). With
 // one codec for both directions that is all. With one codec per direction
 // (two Peers, one per worker) the open side's Peer is the one that sees the
-// promotion; the seal side's then follows (must_follow / update): it
-// installs the keypair it holds as next again, as the initiator would, so
-// that it becomes current. Its counter starts at 0 (nothing was sealed
-// under it while it was next); its Reject-After-Time clock starts then, at
-// most a few milliseconds after the open side's.
+// promotion; the seal side's then follows (must_follow / update) with
+// Peer::confirm, which promotes its own next keypair the same way.
 class WireGuardCodec final : public Codec {
  public:
-  ~WireGuardCodec() override { forget_held(); }
-
   Status init(const CodecConfig& cfg) {
     peer_.set_mtu(cfg.wg_mtu);
     return install(cfg);
@@ -553,17 +548,14 @@ class WireGuardCodec final : public Codec {
   }
   bool must_follow(uint64_t peer) const override {
     const std::optional<uint32_t> n = peer_.next();
-    return (peer & kKnown) != 0 && held_ && n && *n == static_cast<uint32_t>(peer) && held_local_ == *n;
+    return (peer & kKnown) != 0 && n && *n == static_cast<uint32_t>(peer);
   }
   Status update(uint64_t peer, const char** why) override {
     if (!must_follow(peer)) {
       *why = "no such next keypair";
       return Status::invalid_argument;
     }
-    peer_.expire(held_local_);
-    const wireguard::Keypair kp{held_local_, held_remote_, held_send_, held_recv_, true};
-    const Status s = peer_.install(kp);
-    forget_held();
+    const Status s = peer_.confirm(static_cast<uint32_t>(peer));
     if (s != Status::ok) *why = rl::to_string(s);
     return s;
   }
@@ -571,8 +563,6 @@ class WireGuardCodec final : public Codec {
     drain_events();
     if (!confirmed_) return false;
     *generation = kKnown | *confirmed_;
-    // This Peer promoted it itself: the seal side has nothing to follow.
-    if (held_ && held_local_ == *confirmed_) forget_held();
     confirmed_.reset();
     return true;
   }
@@ -599,26 +589,7 @@ class WireGuardCodec final : public Codec {
     if (const Status s = peer_.install(kp); s != Status::ok) return s;
     installed_ = true;
     last_local_ = c.wg_local;
-    forget_held();
-    if (!c.wg_initiator) {
-      // Kept for must_follow / update (one codec per direction).
-      held_ = true;
-      held_local_ = c.wg_local;
-      held_remote_ = c.wg_remote;
-      std::copy(c.seal_key.begin(), c.seal_key.end(), held_send_.begin());
-      std::copy(c.open_key.begin(), c.open_key.end(), held_recv_.begin());
-    }
     return Status::ok;
-  }
-
-  void forget_held() {
-    volatile uint8_t* a = held_send_.data();
-    volatile uint8_t* b = held_recv_.data();
-    for (size_t i = 0; i < wireguard::kKeyLen; ++i) {
-      a[i] = 0;
-      b[i] = 0;
-    }
-    held_ = false;
   }
 
   void drain_events() {
@@ -634,10 +605,6 @@ class WireGuardCodec final : public Codec {
   bool installed_ = false;
   uint32_t last_local_ = 0;
   std::optional<uint32_t> confirmed_;  // promoted by this Peer, not reported yet
-  // The responder keypair installed last, while it may still be next.
-  bool held_ = false;
-  uint32_t held_local_ = 0, held_remote_ = 0;
-  std::array<uint8_t, wireguard::kKeyLen> held_send_{}, held_recv_{};
 };
 
 template <class C>
