@@ -29,14 +29,12 @@ then ChaCha20-Poly1305(subkey, 00 00 00 00 || nonce[16:24]). Both are first
 checked against the draft's test vectors (section 2.2.1 and appendix A.3.1).
 """
 
-import hashlib
+import importlib.util
+import os
 import struct
 import sys
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABEL_MAC1 = b"mac1----"
@@ -47,12 +45,12 @@ NONCE = bytes(range(0x60, 0x78))                # 24 bytes
 SOURCE = bytes([10, 0, 0, 1]) + struct.pack(">H", 51820)
 
 
-def HASH(data):
-    return hashlib.blake2s(data, digest_size=32).digest()
-
-
-def MAC(key, data):
-    return hashlib.blake2s(data, key=key, digest_size=16).digest()
+# HASH, MAC and the fixture's keys are make_capture.py's (the generator that
+# tshark checked); only the cookie parts are written here.
+_spec = importlib.util.spec_from_file_location("wg_make_capture", os.path.join(HERE, "make_capture.py"))
+_capture = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_capture)
+HASH, MAC, fixed_key, public_of = _capture.HASH, _capture.MAC, _capture.fixed_key, _capture.DH_PUB
 
 
 # --- draft-irtf-cfrg-xchacha-03 section 2.2: HChaCha20 ---------------------
@@ -109,19 +107,6 @@ def check_draft_vectors():
 
 
 # --- the fixture ------------------------------------------------------------
-
-def fixed_key(label):
-    """make_capture.py's fixed_key(): clamp(BLAKE2s("wg-fixture " + label))."""
-    b = bytearray(hashlib.blake2s(b"wg-fixture " + label.encode()).digest())
-    b[0] &= 248
-    b[31] = (b[31] & 127) | 64
-    return bytes(b)
-
-
-def public_of(priv):
-    return X25519PrivateKey.from_private_bytes(priv).public_key().public_bytes(
-        Encoding.Raw, PublicFormat.Raw)
-
 
 def first_initiation(path):
     """The UDP payload of the first 148-byte type-1 message in a classic
