@@ -64,6 +64,11 @@ Limits default_limits(Protocol p, Suite s) {
       l.hard_age_s = 180;
       return l;
     }
+    case Protocol::openvpn:
+      // OpenVPN 2.6's own bounds (no wrap of the 32-bit packet ID, AES-GCM
+      // usage of 2^36 - 1 blocks + packets) are kept by core/openvpn.cc;
+      // --reneg-sec/--reneg-bytes/--reneg-pkts are the control channel's.
+      return Limits{};
   }
   return Limits{};
 }

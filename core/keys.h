@@ -23,7 +23,7 @@ namespace rl {
 enum class Direction : uint8_t { seal, open };
 constexpr const char* to_string(Direction d) { return d == Direction::seal ? "seal" : "open"; }
 
-enum class Protocol : uint8_t { tls13, tls12, dtls12, dtls13, quic, srtp, srtcp, esp, wireguard };
+enum class Protocol : uint8_t { tls13, tls12, dtls12, dtls13, quic, srtp, srtcp, esp, wireguard, openvpn };
 
 inline constexpr uint64_t kUnlimited = std::numeric_limits<uint64_t>::max();
 

@@ -12,14 +12,13 @@
 
 #include <array>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "core/blake2s.h"
 #include "core/bytes.h"
 #include "core/wireguard.h"
+#include "tests/support/pcap_file.h"
 #include "tests/support/vectors.h"
 
 namespace rl::wireguard {
@@ -46,54 +45,20 @@ std::array<uint8_t, 32> public_of(const Bytes& priv) {
   return pub;
 }
 
-// ---- A tiny classic-pcap reader (Ethernet / IPv4 / UDP) --------------------
-
-struct Datagram {
-  uint32_t src_ip = 0, dst_ip = 0;
-  uint16_t src_port = 0, dst_port = 0;
-  Bytes payload;
-  // The paper's A_m': IPv4 address ‖ UDP port, network byte order.
-  Bytes source() const {
-    Bytes b(6);
-    store_be32(b.data(), src_ip);
-    store_be16(b.data() + 4, src_port);
-    return b;
-  }
-};
-
-std::vector<Datagram> read_pcap(const std::string& path) {
-  std::vector<Datagram> out;
-  std::ifstream in(path, std::ios::binary);
-  const Bytes f((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (f.size() < 24 || load_le32(f.data()) != 0xa1b2c3d4 || load_le32(f.data() + 20) != 1) return out;
-  for (size_t off = 24; off + 16 <= f.size();) {
-    const size_t incl = load_le32(f.data() + off + 8);
-    if (off + 16 + incl > f.size()) break;
-    const uint8_t* fr = f.data() + off + 16;
-    off += 16 + incl;
-    if (incl < 14 + 20 + 8 || load_be16(fr + 12) != 0x0800) continue;
-    const uint8_t* ip = fr + 14;
-    const size_t ihl = size_t(ip[0] & 15) * 4;
-    if (ip[0] >> 4 != 4 || ip[9] != 17 || incl < 14 + ihl + 8) continue;
-    const uint8_t* udp = ip + ihl;
-    const size_t udp_len = load_be16(udp + 4);
-    if (udp_len < 8 || 14 + ihl + udp_len > incl) continue;
-    Datagram d;
-    d.src_ip = load_be32(ip + 12);
-    d.dst_ip = load_be32(ip + 16);
-    d.src_port = load_be16(udp);
-    d.dst_port = load_be16(udp + 2);
-    d.payload.assign(udp + 8, udp + udp_len);
-    out.push_back(std::move(d));
-  }
-  return out;
+// The paper's A_m' of a captured datagram: IPv4 address ‖ UDP port, network
+// byte order.
+Bytes source_of(const test::Datagram& d) {
+  Bytes b(6);
+  store_be32(b.data(), d.src_ip);
+  store_be16(b.data() + 4, d.src_port);
+  return b;
 }
 
 // The four handshake messages: initiation and response of session 1 (A -> B,
 // B -> A) and of session 2 (B -> A, A -> B).
-std::vector<Datagram> handshakes() {
-  std::vector<Datagram> hs;
-  for (auto& d : read_pcap(kPcap))
+std::vector<test::Datagram> handshakes() {
+  std::vector<test::Datagram> hs;
+  for (auto& d : test::read_udp_datagrams(kPcap))
     if (check_handshake_framing(d.payload) == Status::ok) hs.push_back(std::move(d));
   return hs;
 }
@@ -134,15 +99,15 @@ class WgCookie : public ::testing::Test {
     ASSERT_EQ(hs[2].payload.size(), kInitiationLen);
     ASSERT_EQ(hs[3].payload.size(), kResponseLen);
   }
-  const std::array<uint8_t, 32>& receiver_key(const Datagram& d) const {
+  const std::array<uint8_t, 32>& receiver_key(const test::Datagram& d) const {
     return d.dst_ip == kAddrA ? pub_a : pub_b;
   }
-  const std::array<uint8_t, 32>& other_key(const Datagram& d) const {
+  const std::array<uint8_t, 32>& other_key(const test::Datagram& d) const {
     return d.dst_ip == kAddrA ? pub_b : pub_a;
   }
 
   std::array<uint8_t, 32> pub_a = public_of(kPrivA), pub_b = public_of(kPrivB);
-  std::vector<Datagram> hs;
+  std::vector<test::Datagram> hs;
 };
 
 // ---- mac1 of the captured handshakes -----------------------------------------
@@ -176,7 +141,7 @@ TEST_F(WgCookie, Mac1OfCapturedHandshakes) {
     }
     // The fixture has no cookie: mac2 is zero, which no cookie makes.
     EXPECT_EQ(to_hex(d.payload.data() + d.payload.size() - 16, 16), std::string(32, '0'));
-    EXPECT_FALSE(to.check_mac2(d.payload, d.source()));
+    EXPECT_FALSE(to.check_mac2(d.payload, source_of(d)));
   }
 }
 
@@ -241,13 +206,13 @@ const char* const kReply =
 const char* const kMac2 = "9cf2295e1c421d9049aa59e848d33c24";  // of the initiation, with that cookie
 
 TEST_F(WgCookie, KnownAnswerCookieReply) {
-  const Datagram& init = hs[0];
-  ASSERT_EQ(to_hex(init.source()), kSource);
+  const test::Datagram& init = hs[0];
+  ASSERT_EQ(to_hex(source_of(init)), kSource);
   FakeClock clock;
   FixedRandom rnd{hex(kRm), hex(kNonce)};
   CookieChecker b(key_of(pub_b), clock.clock(), rnd.source());
   std::array<uint8_t, kCookieReplyLen> reply{};
-  ASSERT_EQ(b.make_cookie_reply(init.payload, init.source(), reply), Status::ok);
+  ASSERT_EQ(b.make_cookie_reply(init.payload, source_of(init), reply), Status::ok);
   EXPECT_EQ(to_hex(reply.data(), reply.size()), kReply);
   EXPECT_EQ(rnd.secrets, 1);
   EXPECT_EQ(rnd.nonces, 1);
@@ -268,7 +233,7 @@ TEST_F(WgCookie, KnownAnswerCookieReply) {
   uint8_t mac2[16];
   blake2s({msg.data(), 132}, hex(kCookie), mac2, 16);
   EXPECT_EQ(to_hex(mac2, 16), kMac2);
-  EXPECT_TRUE(b.check_mac2(msg, init.source()));
+  EXPECT_TRUE(b.check_mac2(msg, source_of(init)));
   EXPECT_TRUE(b.check_mac1(msg));
 }
 
@@ -283,25 +248,25 @@ TEST_F(WgCookie, RoundTripInitiationAndResponse) {
     Bytes msg = d.payload;
     ASSERT_EQ(init.add_macs(msg, key_of(receiver_key(d))), Status::ok);
     std::array<uint8_t, kCookieReplyLen> reply{}, reply2{};
-    ASSERT_EQ(resp.make_cookie_reply(msg, d.source(), reply), Status::ok);
-    ASSERT_EQ(resp.make_cookie_reply(msg, d.source(), reply2), Status::ok);
+    ASSERT_EQ(resp.make_cookie_reply(msg, source_of(d), reply), Status::ok);
+    ASSERT_EQ(resp.make_cookie_reply(msg, source_of(d), reply2), Status::ok);
     EXPECT_NE(reply, reply2);  // fresh nonces
     EXPECT_EQ(receiver_index(reply).value_or(0), load_le32(d.payload.data() + 4));
     ASSERT_EQ(init.open_cookie_reply(reply, *init.last_mac1(), key_of(receiver_key(d))), Status::ok);
     ASSERT_EQ(init.add_macs(msg, key_of(receiver_key(d))), Status::ok);
     EXPECT_TRUE(resp.check_mac1(msg));
-    EXPECT_TRUE(resp.check_mac2(msg, d.source()));
-    Bytes other = d.source();
+    EXPECT_TRUE(resp.check_mac2(msg, source_of(d)));
+    Bytes other = source_of(d);
     other[5] ^= 1;  // another port
     EXPECT_FALSE(resp.check_mac2(msg, other));
-    other = d.source();
+    other = source_of(d);
     other[3] ^= 1;  // another address
     EXPECT_FALSE(resp.check_mac2(msg, other));
     // mac2 covers the message up to it, mac1 included.
     for (size_t i = 0; i < msg.size(); ++i) {
       Bytes t = msg;
       t[i] ^= 0x80;
-      EXPECT_FALSE(resp.check_mac2(t, d.source())) << "byte " << i;
+      EXPECT_FALSE(resp.check_mac2(t, source_of(d))) << "byte " << i;
     }
     // The other peer's key opens nothing.
     CookieState wrong;
@@ -310,14 +275,14 @@ TEST_F(WgCookie, RoundTripInitiationAndResponse) {
 }
 
 TEST_F(WgCookie, CookiesLive120Seconds) {
-  const Datagram& d = hs[0];
+  const test::Datagram& d = hs[0];
   FakeClock rclock, iclock;  // the two ends' clocks, moved separately
   CookieChecker b(key_of(pub_b), rclock.clock());
   CookieState a(iclock.clock());
   Bytes msg = d.payload;
   ASSERT_EQ(a.add_macs(msg, key_of(pub_b)), Status::ok);
   std::array<uint8_t, kCookieReplyLen> reply{};
-  ASSERT_EQ(b.make_cookie_reply(msg, d.source(), reply), Status::ok);
+  ASSERT_EQ(b.make_cookie_reply(msg, source_of(d), reply), Status::ok);
   ASSERT_EQ(a.open_cookie_reply(reply, *a.last_mac1(), key_of(pub_b)), Status::ok);
 
   // Initiator: mac2 while the cookie is younger than 120 s, zeros after.
@@ -326,29 +291,29 @@ TEST_F(WgCookie, CookiesLive120Seconds) {
   ASSERT_EQ(a.add_macs(msg, key_of(pub_b)), Status::ok);
   const Bytes with_old_cookie = msg;
   EXPECT_NE(to_hex(msg.data() + msg.size() - 16, 16), std::string(32, '0'));
-  EXPECT_TRUE(b.check_mac2(msg, d.source()));
+  EXPECT_TRUE(b.check_mac2(msg, source_of(d)));
   iclock.t += 1;
   EXPECT_FALSE(a.has_cookie());
   ASSERT_EQ(a.add_macs(msg, key_of(pub_b)), Status::ok);
   EXPECT_EQ(to_hex(msg.data() + msg.size() - 16, 16), std::string(32, '0'));
   EXPECT_TRUE(b.check_mac1(msg));
-  EXPECT_FALSE(b.check_mac2(msg, d.source()));
+  EXPECT_FALSE(b.check_mac2(msg, source_of(d)));
   iclock.t -= 1;  // the expired cookie was wiped, not just hidden
   EXPECT_FALSE(a.has_cookie());
 
   // Responder: R_m is replaced once 120 s old, and the old cookie fails.
   rclock.t += 119;
-  EXPECT_TRUE(b.check_mac2(with_old_cookie, d.source()));
+  EXPECT_TRUE(b.check_mac2(with_old_cookie, source_of(d)));
   rclock.t += 1;
-  EXPECT_FALSE(b.check_mac2(with_old_cookie, d.source()));
+  EXPECT_FALSE(b.check_mac2(with_old_cookie, source_of(d)));
   // A new cookie from the new R_m works again.
-  ASSERT_EQ(b.make_cookie_reply(msg, d.source(), reply), Status::ok);
+  ASSERT_EQ(b.make_cookie_reply(msg, source_of(d), reply), Status::ok);
   ASSERT_EQ(a.open_cookie_reply(reply, *a.last_mac1(), key_of(pub_b)), Status::ok);
   ASSERT_EQ(a.add_macs(msg, key_of(pub_b)), Status::ok);
-  EXPECT_TRUE(b.check_mac2(msg, d.source()));
+  EXPECT_TRUE(b.check_mac2(msg, source_of(d)));
   // A clock that went back counts as old on both sides.
   rclock.t -= 5;
-  EXPECT_FALSE(b.check_mac2(msg, d.source()));
+  EXPECT_FALSE(b.check_mac2(msg, source_of(d)));
   iclock.t -= 5;
   EXPECT_FALSE(a.has_cookie());
 }
@@ -360,17 +325,17 @@ TEST_F(WgCookie, RotationUsesFreshRandomness) {
   FixedRandom rnd{hex(kRm), hex(kNonce)};
   CookieChecker b(key_of(pub_b), clock.clock(), rnd.source());
   EXPECT_EQ(rnd.secrets, 1);
-  EXPECT_FALSE(b.check_mac2(hs[0].payload, hs[0].source()));
+  EXPECT_FALSE(b.check_mac2(hs[0].payload, source_of(hs[0])));
   EXPECT_EQ(rnd.secrets, 1);
   clock.t += kCookieRefreshTime;
-  EXPECT_FALSE(b.check_mac2(hs[0].payload, hs[0].source()));
+  EXPECT_FALSE(b.check_mac2(hs[0].payload, source_of(hs[0])));
   EXPECT_EQ(rnd.secrets, 2);
 }
 
 // ---- Tampering and malformed input -----------------------------------------------
 
 TEST_F(WgCookie, EveryFlippedReplyByteIsRefused) {
-  const Datagram& d = hs[0];
+  const test::Datagram& d = hs[0];
   FakeClock clock;
   CookieChecker b(key_of(pub_b), clock.clock());
   CookieState a(clock.clock());
@@ -379,12 +344,12 @@ TEST_F(WgCookie, EveryFlippedReplyByteIsRefused) {
   const Mac mac1 = *a.last_mac1();
   // A first cookie, held while the forgeries arrive.
   std::array<uint8_t, kCookieReplyLen> first{}, reply{};
-  ASSERT_EQ(b.make_cookie_reply(msg, d.source(), first), Status::ok);
+  ASSERT_EQ(b.make_cookie_reply(msg, source_of(d), first), Status::ok);
   ASSERT_EQ(a.open_cookie_reply(first, mac1, key_of(pub_b)), Status::ok);
   ASSERT_EQ(a.add_macs(msg, key_of(pub_b)), Status::ok);
   const Bytes want = msg;
   // A second reply from another source address carries another cookie.
-  Bytes elsewhere = d.source();
+  Bytes elsewhere = source_of(d);
   elsewhere[0] ^= 0x40;
   ASSERT_EQ(b.make_cookie_reply(msg, elsewhere, reply), Status::ok);
   const uint32_t index = load_le32(d.payload.data() + 4);
@@ -419,7 +384,7 @@ TEST_F(WgCookie, WrongLengthsAndTypesAreRefused) {
   CookieState a;
   const Bytes& init = hs[0].payload;
   const Bytes& resp = hs[1].payload;
-  const Bytes src = hs[0].source();
+  const Bytes src = source_of(hs[0]);
   struct Case {
     Bytes msg;
     Status want;

@@ -1,0 +1,338 @@
+// The OpenVPN data channel: see openvpn.h for the packets, the keys and the
+// limits. This file reads top to bottom: helpers, keys, seal, open.
+#include "core/openvpn.h"
+
+#include <openssl/mem.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+#include "core/job_fill.h"
+
+namespace rl::openvpn {
+
+namespace {
+
+// nonce = packet-id (BE32) ‖ implicit IV (crypto.c openvpn_encrypt_aead).
+recjob::Block16 nonce_of(uint32_t packet_id, const uint8_t iv[kImplicitIvLen]) {
+  uint8_t n[16] = {};
+  store_be32(n, packet_id);
+  std::memcpy(n + kPacketIdLen, iv, kImplicitIvLen);
+  return {recjob::le64(n), recjob::le64(n + 8)};
+}
+
+// AES blocks of a plaintext plus the call: what OpenVPN adds to a GCM key's
+// usage per packet (crypto.c aead_usage_limit_reached).
+uint64_t gcm_usage_of(uint64_t len) { return (len + 15) / 16 + 1; }
+constexpr uint64_t kGcmUsageSoft = kGcmUsageLimit / 8 * 7;
+
+}  // namespace
+
+KeySet key_set(std::span<const uint8_t, kKeyMaterialLen> m, Suite suite, uint8_t key_id,
+               bool tls_server) {
+  const size_t key_len = suite_info(suite).key_len;
+  const uint8_t* client = m.data();        // keys[0]: the TLS client's sending half
+  const uint8_t* server = m.data() + 128;  // keys[1]
+  const uint8_t* send = tls_server ? server : client;
+  const uint8_t* recv = tls_server ? client : server;
+  KeySet ks;
+  ks.key_id = key_id;
+  ks.suite = suite;
+  ks.send_key = {send, key_len};
+  ks.send_iv = {send + 64, kImplicitIvLen};
+  ks.recv_key = {recv, key_len};
+  ks.recv_iv = {recv + 64, kImplicitIvLen};
+  return ks;
+}
+
+uint8_t opcode_of(std::span<const uint8_t> d) { return d.empty() ? 0 : d[0] >> 3; }
+
+// ---- Keys -----------------------------------------------------------------
+
+Channel::Channel(Config cfg, Clock clock) : cfg_(cfg), clock_(clock) {}
+Channel::~Channel() { clear(); }
+
+void Channel::wipe(Slot& s) {
+  s.send.expire();
+  s.recv.expire();
+  OPENSSL_cleanse(s.send_iv, sizeof s.send_iv);
+  OPENSSL_cleanse(s.recv_iv, sizeof s.recv_iv);
+  s.window.reset();
+}
+
+Status Channel::install(const KeySet& ks, const Limits* limits) {
+  const size_t key_len = suite_info(ks.suite).key_len;
+  const bool config_ok = cfg_.peer_id <= kMaxPeerId && cfg_.replay_window != 0 &&
+                         cfg_.replay_window <= ReplayWindow::kLargestSize;
+  if (!config_ok || ks.key_id >= kSlots || key_len == 0 || ks.send_key.size() != key_len ||
+      ks.recv_key.size() != key_len || ks.send_iv.size() != kImplicitIvLen ||
+      ks.recv_iv.size() != kImplicitIvLen)
+    return Status::invalid_argument;
+  Slot& s = slots_[ks.key_id];
+  wipe(s);  // a key_id comes back after eight renegotiations
+  const Limits lim = limits ? *limits : default_limits(Protocol::openvpn, ks.suite);
+  const uint64_t now = clock_.read();
+  Status st = s.send.install(ks.key_id, Direction::seal, ks.suite, ks.send_key, lim, now, &events_);
+  if (st == Status::ok) st = s.recv.install(ks.key_id, Direction::open, ks.suite, ks.recv_key, lim, now, &events_);
+  if (st != Status::ok) {  // not reached with the lengths checked above
+    wipe(s);
+    if (primary_ == ks.key_id) primary_ = kNone;
+    return st;
+  }
+  std::memcpy(s.send_iv, ks.send_iv.data(), kImplicitIvLen);
+  std::memcpy(s.recv_iv, ks.recv_iv.data(), kImplicitIvLen);
+  s.window.init(cfg_.replay_window);
+  s.next_id = 1;
+  s.gcm_usage = 0;
+  s.gcm = ks.suite != Suite::chacha20_poly1305;
+  s.usage_soft_sent = s.wrap_soft_sent = false;
+  primary_ = static_cast<int8_t>(ks.key_id);
+  KeyEvent e;
+  e.epoch = ks.key_id;
+  e.dir = Direction::seal;
+  e.kind = KeyEvent::installed;
+  events_.push(e);
+  return Status::ok;
+}
+
+Status Channel::expire(uint8_t key_id) {
+  if (key_id >= kSlots || !slots_[key_id].live()) return Status::unknown_epoch;
+  wipe(slots_[key_id]);
+  if (primary_ == key_id) primary_ = kNone;
+  return Status::ok;
+}
+
+void Channel::clear() {
+  for (Slot& s : slots_) wipe(s);
+  primary_ = kNone;
+}
+
+std::optional<uint8_t> Channel::primary() const {
+  if (primary_ == kNone) return std::nullopt;
+  return static_cast<uint8_t>(primary_);
+}
+
+std::optional<uint32_t> Channel::next_packet_id() const {
+  if (primary_ == kNone || slots_[primary_].next_id > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(slots_[primary_].next_id);
+}
+
+Status Channel::skip_packet_ids(uint32_t count) {
+  if (primary_ == kNone) return Status::unknown_epoch;
+  Slot& s = slots_[primary_];
+  if (s.next_id <= UINT32_MAX) s.next_id = std::min<uint64_t>(s.next_id + count, UINT32_MAX);
+  return Status::ok;
+}
+
+void Channel::debug_set_gcm_usage(uint64_t usage) {
+  if (primary_ != kNone) slots_[primary_].gcm_usage = usage;
+}
+
+const KeyCounters* Channel::counters(uint8_t key_id, Direction dir) const {
+  if (key_id >= kSlots || !slots_[key_id].live()) return nullptr;
+  return dir == Direction::seal ? &slots_[key_id].send.counters() : &slots_[key_id].recv.counters();
+}
+
+void Channel::debug_key_bytes(std::span<std::span<const uint8_t>> out) const {
+  size_t k = 0;
+  for (const Slot& s : slots_) {
+    if (k < out.size()) out[k++] = s.send.aead().debug_raw_bytes();
+    if (k < out.size()) out[k++] = s.recv.aead().debug_raw_bytes();
+    if (k < out.size()) out[k++] = {s.send_iv, kImplicitIvLen};
+    if (k < out.size()) out[k++] = {s.recv_iv, kImplicitIvLen};
+  }
+}
+
+// "Renegotiate now", once per reason per key (ssl.c: the packet ID close to
+// wrapping, or the AEAD usage limit near).
+void Channel::soft_event(const Slot& s, uint8_t key_id) {
+  KeyEvent e;
+  e.epoch = key_id;
+  e.dir = Direction::seal;
+  e.kind = KeyEvent::soft_limit;
+  e.records = s.send.counters().sealed;
+  e.bytes = s.send.counters().bytes_sealed;
+  events_.push(e);
+}
+
+// ---- Seal -----------------------------------------------------------------
+
+size_t Channel::seal(std::span<PacketView> pkts) {
+  const uint64_t now = clock_.read();
+  size_t ok = 0;
+  for (size_t i = 0; i < pkts.size(); i += kMaxBurst)
+    ok += seal_chunk(pkts.subspan(i, std::min(kMaxBurst, pkts.size() - i)), now);
+  return ok;
+}
+
+size_t Channel::seal_chunk(std::span<PacketView> pkts, uint64_t now) {
+  const size_t over = cfg_.data_v2 ? kOverheadV2 : kOverheadV1;
+  size_t n = 0;
+  uint32_t at[kMaxBurst];
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    PacketView& p = pkts[i];
+    if (primary_ == kNone || !slots_[primary_].send.live()) {
+      p.status = Status::key_expired;
+      continue;
+    }
+    Slot& s = slots_[primary_];
+    if (!p.well_formed() || p.length == 0) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    if (p.offset < over) {
+      p.status = Status::buffer_too_small;
+      continue;
+    }
+    // No wrap (packet_id.c packet_id_send_update); GCM's usage bound.
+    const uint64_t usage = s.gcm ? gcm_usage_of(p.length) : 0;
+    Status st = s.next_id > UINT32_MAX || s.gcm_usage + usage > kGcmUsageLimit
+                    ? Status::key_exhausted
+                    : s.send.admit_seal(1, p.length, now);
+    if (st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    const uint32_t id = static_cast<uint32_t>(s.next_id++);
+    s.gcm_usage += usage;
+    uint8_t* d = p.data();
+    uint8_t* tag = d - kTagLen;
+    uint8_t* pid = tag - kPacketIdLen;
+    store_be32(pid, id);
+    std::span<const uint8_t> aad{pid, kPacketIdLen};
+    if (cfg_.data_v2) {
+      store_be32(pid - 4, uint32_t{kDataV2} << 27 | uint32_t(primary_) << 24 | cfg_.peer_id);
+      aad = {pid - 4, 4 + kPacketIdLen};
+    } else {
+      pid[-1] = static_cast<uint8_t>(kDataV1 << 3 | primary_);
+    }
+    recjob::make(&jobs_[n], &s.send.aead(), nonce_of(id, s.send_iv), aad, {d, p.length}, tag);
+    at[n++] = static_cast<uint32_t>(i);
+    if (!s.wrap_soft_sent && id >= kPacketIdWrapTrigger) {  // packet_id_close_to_wrapping
+      s.wrap_soft_sent = true;
+      soft_event(s, static_cast<uint8_t>(primary_));
+    }
+    if (s.gcm && !s.usage_soft_sent && s.gcm_usage >= kGcmUsageSoft) {
+      s.usage_soft_sent = true;
+      soft_event(s, static_cast<uint8_t>(primary_));
+    }
+  }
+  if (n == 0) return 0;
+  rl::seal({jobs_, n});
+  size_t ok = 0;
+  for (size_t k = 0; k < n; ++k) {
+    PacketView& p = pkts[at[k]];
+    p.status = jobs_[k].status;  // the packet ID stays used either way
+    if (p.status != Status::ok) continue;
+    p.offset -= static_cast<uint32_t>(over);
+    p.length += static_cast<uint32_t>(over);
+    ++ok;
+  }
+  return ok;
+}
+
+// ---- Open -----------------------------------------------------------------
+
+size_t Channel::open(std::span<Packet> pkts) {
+  // Failures are counted after a burst's AEAD pass: near an integrity limit
+  // the burst goes in chunks no longer than the failures still allowed, so
+  // that it refuses what one at a time would (keys.h).
+  return open_within_integrity(
+      pkts, kMaxBurst,
+      [this] {
+        uint64_t left = kUnlimited;
+        for (const Slot& s : slots_)
+          if (s.recv.live()) left = std::min(left, s.recv.failures_left());
+        return left;
+      },
+      [this](std::span<Packet> chunk) { return open_chunk(chunk); });
+}
+
+size_t Channel::open_chunk(std::span<Packet> pkts) {
+  const uint64_t now = clock_.read();
+  size_t n = 0;
+  uint32_t at[kMaxBurst];
+  // Phase 1: parse, find the key, ask the window as it stands.
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    Packet& pk = pkts[i];
+    PacketView& p = pk.view;
+    if (!p.well_formed()) {
+      p.status = Status::invalid_argument;
+      continue;
+    }
+    const uint8_t* d = p.data();
+    const uint8_t op = p.length == 0 ? 0 : d[0] >> 3;
+    if (op != kDataV1 && op != kDataV2) {
+      p.status = p.length == 0 ? Status::truncated : Status::malformed;
+      continue;
+    }
+    const size_t over = op == kDataV2 ? kOverheadV2 : kOverheadV1;
+    // crypto.c openvpn_decrypt_aead: a header, the tag and at least one byte.
+    if (p.length < over + 1) {
+      p.status = Status::truncated;
+      continue;
+    }
+    pk.opcode = op;
+    pk.key_id = d[0] & 7;
+    pk.peer_id = op == kDataV2 ? load_be32(d) & kMaxPeerId : 0;
+    const uint8_t* pid = d + over - kTagLen - kPacketIdLen;
+    pk.packet_id = load_be32(pid);
+    Slot& s = slots_[pk.key_id];
+    if (!s.recv.live()) {
+      // A key that died at its integrity limit may still be sending.
+      p.status = s.send.live() ? Status::key_expired : Status::unknown_epoch;
+      continue;
+    }
+    Status st = pk.packet_id == 0 ? Status::malformed : s.recv.admit_open(now);
+    if (st == Status::ok) {
+      st = s.window.check(pk.packet_id);
+      if (st != Status::ok) s.recv.count_replay();
+    }
+    if (st != Status::ok) {
+      p.status = st;
+      continue;
+    }
+    uint8_t* body = p.data() + over;
+    const std::span<const uint8_t> aad = op == kDataV2 ? std::span<const uint8_t>{d, 4 + kPacketIdLen}
+                                                      : std::span<const uint8_t>{pid, kPacketIdLen};
+    recjob::make(&jobs_[n], &s.recv.aead(), nonce_of(pk.packet_id, s.recv_iv), aad,
+                 {body, p.length - over}, body - kTagLen);
+    at[n++] = static_cast<uint32_t>(i);
+  }
+  if (n == 0) return 0;
+  rl::open({jobs_, n});
+  // Phase 2: commit in order, asking the window again as one at a time would
+  // (a duplicate or forgery of an ID opened earlier in this burst, or one a
+  // later ID pushed out, is refused as such; one that had authenticated is
+  // sealed back to the bytes it came with).
+  size_t ok = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Packet& pk = pkts[at[k]];
+    PacketView& p = pk.view;
+    AeadJob& j = jobs_[k];
+    Slot& s = slots_[pk.key_id];
+    if (const Status st = s.window.check(pk.packet_id); st != Status::ok) {
+      if (j.status == Status::ok) rl::seal({&j, 1});  // same key, nonce, AAD: same bytes
+      s.recv.count_replay();
+      p.status = st;
+      continue;
+    }
+    if (j.status != Status::ok) {
+      p.status = j.status;  // rl::open left the bytes as they arrived
+      if (j.status == Status::auth_failed) s.recv.count_auth_failure();
+      continue;
+    }
+    s.window.commit(pk.packet_id);
+    s.recv.count_opened(j.data.size());
+    const uint32_t over = static_cast<uint32_t>(pk.opcode == kDataV2 ? kOverheadV2 : kOverheadV1);
+    p.offset += over;
+    p.length -= over;
+    p.status = Status::ok;
+    ++ok;
+  }
+  return ok;
+}
+
+}  // namespace rl::openvpn
