@@ -254,6 +254,7 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
   const uint64_t now = clock_.read();
   size_t n = 0;
   uint32_t at[kMaxBurst];
+  bool replays = false;  // a packet the window refused in phase 1
   // Phase 1: parse, find the key, ask the window as it stands.
   for (size_t i = 0; i < pkts.size(); ++i) {
     Packet& pk = pkts[i];
@@ -288,7 +289,10 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
     Status st = pk.packet_id == 0 ? Status::malformed : s.recv.admit_open(now);
     if (st == Status::ok) {
       st = s.window.check(pk.packet_id);
-      if (st != Status::ok) s.recv.count_replay();
+      if (st != Status::ok) {
+        s.recv.count_replay();
+        replays = true;  // replayed may yet become too_old: phase 2
+      }
     }
     if (st != Status::ok) {
       p.status = st;
@@ -306,9 +310,23 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
   // Phase 2: commit in order, asking the window again as one at a time would
   // (a duplicate or forgery of an ID opened earlier in this burst, or one a
   // later ID pushed out, is refused as such; one that had authenticated is
-  // sealed back to the bytes it came with).
+  // sealed back to the bytes it came with). A packet phase 1 found replayed
+  // is asked again at its place too: an earlier packet of the burst may have
+  // moved the window past it (too_old, as one at a time).
   size_t ok = 0;
+  size_t next_refused = 0;  // packets before at[k] already asked again
+  auto ask_again = [&](size_t upto) {
+    for (; next_refused < upto; ++next_refused) {
+      Packet& r = pkts[next_refused];
+      if (r.view.status == Status::replayed && slots_[r.key_id].recv.live())
+        r.view.status = slots_[r.key_id].window.check(r.packet_id);
+    }
+  };
   for (size_t k = 0; k < n; ++k) {
+    if (replays) {
+      ask_again(at[k]);
+      next_refused = at[k] + 1;
+    }
     Packet& pk = pkts[at[k]];
     PacketView& p = pk.view;
     AeadJob& j = jobs_[k];
@@ -332,6 +350,7 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
     p.status = Status::ok;
     ++ok;
   }
+  if (replays) ask_again(pkts.size());
   return ok;
 }
 

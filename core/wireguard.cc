@@ -305,6 +305,7 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
   uint64_t counter_of[kMaxBurst];
   uint32_t last_index = 0;
   int last_r = -1;  // the keypair of last_index, admitted at `now`
+  bool replays = false;  // a message the window refused in phase 1
   // Phase 1: parse, find the keypair, check the window as it stands.
   for (size_t i = 0; i < pkts.size(); ++i) {
     PacketView& p = pkts[i];
@@ -339,6 +340,7 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
     }
     if (st != Status::ok) {
       if (st == Status::replayed || st == Status::too_old) s.recv.count_replay();
+      replays |= st == Status::replayed;  // may yet become too_old: phase 2
       p.status = st;
       continue;
     }
@@ -355,9 +357,25 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
   // at a time would ask it (before its AEAD) after the packets before it: a
   // duplicate in this burst, a forgery of a counter opened earlier in it, or
   // one a later counter pushed out of the window, is refused as such. One
-  // that had authenticated is sealed back to the bytes it arrived with.
+  // that had authenticated is sealed back to the bytes it arrived with. A
+  // message phase 1 found replayed is asked again at its place too: an
+  // earlier message of the burst may have moved the window past it (too_old,
+  // as one at a time).
   size_t ok = 0;
+  size_t next_refused = 0;  // messages before it already asked again
+  auto ask_again = [&](size_t upto) {
+    for (; next_refused < upto; ++next_refused) {
+      PacketView& r = pkts[next_refused];
+      if (r.status != Status::replayed) continue;
+      const int slot = find(load_le32(r.data() + 4));  // bytes as they arrived
+      if (slot >= 0) r.status = slots_[slot].window.check(load_le64(r.data() + 8));
+    }
+  };
   for (size_t k = 0; k < n; ++k) {
+    if (replays) {
+      ask_again(at[k]);
+      next_refused = at[k] + 1;
+    }
     PacketView& p = pkts[at[k]];
     AeadJob& j = jobs_[k];
     Slot& s = slots_[slot_of[k]];
@@ -390,6 +408,7 @@ size_t Peer::open_chunk(std::span<PacketView> pkts) {
     p.status = Status::ok;
     ++ok;
   }
+  if (replays) ask_again(pkts.size());
   return ok;
 }
 

@@ -397,6 +397,37 @@ TEST(WireGuardOpen, ReplayWindowOf8128) {
   EXPECT_EQ(c->replays, 3u);
 }
 
+// A duplicate of a message opened before the burst, after a message of the
+// same burst moved the window past it: too_old, as one at a time says (the
+// window as it stood before the burst would say replayed).
+TEST(WireGuardOpen, BurstJumpMakesAnEarlierDuplicateTooOld) {
+  const Session s = session(52);
+  Peer a;
+  ASSERT_EQ(a.install(s.initiator()), Status::ok);
+  std::vector<Bytes> msgs;
+  for (int i = 0; i < 8200; ++i) msgs.push_back(seal_one(a, Bytes(1, static_cast<uint8_t>(i))));
+  for (bool burst : {false, true}) {
+    SCOPED_TRACE(burst ? "burst" : "one at a time");
+    Peer b;
+    ASSERT_EQ(b.install(s.responder()), Status::ok);
+    ASSERT_EQ(open_one(b, msgs[5]), Status::ok);
+    Bytes jump = msgs[8199], dup = msgs[5], dup2 = msgs[8199];
+    PacketView v[3] = {{jump.data(), static_cast<uint32_t>(jump.size()), 0, static_cast<uint32_t>(jump.size())},
+                       {dup.data(), static_cast<uint32_t>(dup.size()), 0, static_cast<uint32_t>(dup.size())},
+                       {dup2.data(), static_cast<uint32_t>(dup2.size()), 0, static_cast<uint32_t>(dup2.size())}};
+    if (burst) {
+      EXPECT_EQ(b.open(v), 1u);
+    } else {
+      for (auto& x : v) b.open({&x, 1});
+    }
+    EXPECT_EQ(v[0].status, Status::ok);
+    EXPECT_EQ(v[1].status, Status::too_old);
+    EXPECT_EQ(v[2].status, Status::replayed);
+    EXPECT_EQ(dup, msgs[5]);
+    EXPECT_EQ(b.counters(s.r_index, Direction::open)->replays, 2u);
+  }
+}
+
 // Counters at and past Reject-After-Messages are refused before any crypto
 // (a sender never uses them); the message need not authenticate.
 TEST(WireGuardOpen, RefusesCountersPastRejectAfterMessages) {
