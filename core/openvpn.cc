@@ -15,12 +15,13 @@ namespace rl::openvpn {
 
 namespace {
 
-// nonce = packet-id (BE32) ‖ implicit IV (crypto.c openvpn_encrypt_aead).
-recjob::Block16 nonce_of(uint32_t packet_id, const uint8_t iv[kImplicitIvLen]) {
-  uint8_t n[16] = {};
-  store_be32(n, packet_id);
-  std::memcpy(n + kPacketIdLen, iv, kImplicitIvLen);
-  return {recjob::le64(n), recjob::le64(n + 8)};
+// nonce = packet-id (BE32) ‖ implicit IV (crypto.c openvpn_encrypt_aead):
+// the IV's part of the two little-endian words, and the nonce of an ID.
+recjob::Block16 iv_words(const uint8_t iv[kImplicitIvLen]) {
+  return {uint64_t{load_le32(iv)} << 32, load_le32(iv + 4)};
+}
+recjob::Block16 nonce_of(uint32_t packet_id, recjob::Block16 iv) {
+  return {iv.lo | __builtin_bswap32(packet_id), iv.hi};
 }
 
 // AES blocks of a plaintext plus the call: what OpenVPN adds to a GCM key's
@@ -160,63 +161,93 @@ void Channel::soft_event(const Slot& s, uint8_t key_id) {
 // ---- Seal -----------------------------------------------------------------
 
 size_t Channel::seal(std::span<PacketView> pkts) {
-  const uint64_t now = clock_.read();
   size_t ok = 0;
   for (size_t i = 0; i < pkts.size(); i += kMaxBurst)
-    ok += seal_chunk(pkts.subspan(i, std::min(kMaxBurst, pkts.size() - i)), now);
+    ok += seal_chunk(pkts.subspan(i, std::min(kMaxBurst, pkts.size() - i)));
   return ok;
 }
 
-size_t Channel::seal_chunk(std::span<PacketView> pkts, uint64_t now) {
-  const size_t over = cfg_.data_v2 ? kOverheadV2 : kOverheadV1;
+size_t Channel::seal_chunk(std::span<PacketView> pkts) {
+  if (primary_ == kNone || !slots_[primary_].send.live()) {
+    for (PacketView& p : pkts) p.status = Status::key_expired;
+    return 0;
+  }
+  Slot& s = slots_[primary_];
+  const uint8_t key_id = static_cast<uint8_t>(primary_);
+  const bool v2 = cfg_.data_v2;
+  const size_t over = v2 ? kOverheadV2 : kOverheadV1;
+  // V2: op ‖ peer-id ‖ packet-id in one 8-byte store; V1: the op byte.
+  const uint64_t head = uint64_t{uint32_t{kDataV2} << 27 | uint32_t{key_id} << 24 | cfg_.peer_id} << 32;
+  const uint8_t op1 = static_cast<uint8_t>(kDataV1 << 3 | key_id);
+  const AeadKey* key = &s.send.aead();
+  const recjob::Block16 iv = iv_words(s.send_iv);
+  BurstClock clock(clock_);  // read only for a key with an age limit
   size_t n = 0;
   uint32_t at[kMaxBurst];
-  for (size_t i = 0; i < pkts.size(); ++i) {
+  // The header (in one store for V2) and the job of packet i, sealed as `id`.
+  auto emit = [&](size_t i, uint32_t id) {
     PacketView& p = pkts[i];
-    if (primary_ == kNone || !slots_[primary_].send.live()) {
-      p.status = Status::key_expired;
-      continue;
-    }
-    Slot& s = slots_[primary_];
-    if (!p.well_formed() || p.length == 0) {
-      p.status = Status::invalid_argument;
-      continue;
-    }
-    if (p.offset < over) {
-      p.status = Status::buffer_too_small;
-      continue;
-    }
-    // No wrap (packet_id.c packet_id_send_update); GCM's usage bound.
-    const uint64_t usage = s.gcm ? gcm_usage_of(p.length) : 0;
-    Status st = s.next_id > UINT32_MAX || s.gcm_usage + usage > kGcmUsageLimit
-                    ? Status::key_exhausted
-                    : s.send.admit_seal(1, p.length, now);
-    if (st != Status::ok) {
-      p.status = st;
-      continue;
-    }
-    const uint32_t id = static_cast<uint32_t>(s.next_id++);
-    s.gcm_usage += usage;
     uint8_t* d = p.data();
     uint8_t* tag = d - kTagLen;
     uint8_t* pid = tag - kPacketIdLen;
-    store_be32(pid, id);
-    std::span<const uint8_t> aad{pid, kPacketIdLen};
-    if (cfg_.data_v2) {
-      store_be32(pid - 4, uint32_t{kDataV2} << 27 | uint32_t(primary_) << 24 | cfg_.peer_id);
-      aad = {pid - 4, 4 + kPacketIdLen};
+    if (v2) {
+      store_be64(pid - 4, head | id);
     } else {
-      pid[-1] = static_cast<uint8_t>(kDataV1 << 3 | primary_);
+      pid[-1] = op1;
+      store_be32(pid, id);
     }
-    recjob::make(&jobs_[n], &s.send.aead(), nonce_of(id, s.send_iv), aad, {d, p.length}, tag);
+    const std::span<const uint8_t> aad = v2 ? std::span<const uint8_t>{pid - 4, 4 + kPacketIdLen}
+                                            : std::span<const uint8_t>{pid, kPacketIdLen};
+    recjob::make(&jobs_[n], key, nonce_of(id, iv), aad, {d, p.length}, tag);
     at[n++] = static_cast<uint32_t>(i);
-    if (!s.wrap_soft_sent && id >= kPacketIdWrapTrigger) {  // packet_id_close_to_wrapping
-      s.wrap_soft_sent = true;
-      soft_event(s, static_cast<uint8_t>(primary_));
+  };
+  auto bad_view = [&](PacketView& p) {
+    if (!p.well_formed() || p.length == 0) p.status = Status::invalid_argument;
+    else if (p.offset < over) p.status = Status::buffer_too_small;
+    else return false;
+    return true;
+  };
+  // The usual burst, far from every limit and event (keys.h far_from_limits:
+  // counting it once gives what one at a time would): the key asked once,
+  // IDs and usage in locals, the burst counted at the end.
+  const uint64_t most = pkts.size() * uint64_t{UINT32_MAX};  // bytes, as views hold at most
+  if (s.next_id + pkts.size() <= kPacketIdWrapTrigger && recjob::far_from_limits(s.send, pkts.size(), most) &&
+      (!s.gcm || s.gcm_usage + pkts.size() * gcm_usage_of(UINT32_MAX) < kGcmUsageSoft) &&
+      s.send.admit_seal(0, 0, clock.now_for(s.send)) == Status::ok) {
+    uint64_t id = s.next_id, usage = 0, bytes = 0;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      if (bad_view(pkts[i])) continue;
+      bytes += pkts[i].length;
+      usage += gcm_usage_of(pkts[i].length);
+      emit(i, static_cast<uint32_t>(id++));
     }
-    if (s.gcm && !s.usage_soft_sent && s.gcm_usage >= kGcmUsageSoft) {
-      s.usage_soft_sent = true;
-      soft_event(s, static_cast<uint8_t>(primary_));
+    s.next_id = id;
+    if (s.gcm) s.gcm_usage += usage;
+    s.send.admit_seal(n, bytes, clock.now_for(s.send));  // ok: far from the limits
+  } else {
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      PacketView& p = pkts[i];
+      if (bad_view(p)) continue;
+      // No wrap (packet_id.c packet_id_send_update); GCM's usage bound.
+      const uint64_t usage = s.gcm ? gcm_usage_of(p.length) : 0;
+      const Status st = s.next_id > UINT32_MAX || s.gcm_usage + usage > kGcmUsageLimit
+                            ? Status::key_exhausted
+                            : s.send.admit_seal(1, p.length, clock.now_for(s.send));
+      if (st != Status::ok) {
+        p.status = st;
+        continue;
+      }
+      const uint32_t id = static_cast<uint32_t>(s.next_id++);
+      s.gcm_usage += usage;
+      emit(i, id);
+      if (id >= kPacketIdWrapTrigger && !s.wrap_soft_sent) {  // packet_id_close_to_wrapping
+        s.wrap_soft_sent = true;
+        soft_event(s, key_id);
+      }
+      if (s.gcm && s.gcm_usage >= kGcmUsageSoft && !s.usage_soft_sent) {
+        s.usage_soft_sent = true;
+        soft_event(s, key_id);
+      }
     }
   }
   if (n == 0) return 0;
@@ -251,10 +282,11 @@ size_t Channel::open(std::span<Packet> pkts) {
 }
 
 size_t Channel::open_chunk(std::span<Packet> pkts) {
-  const uint64_t now = clock_.read();
+  BurstClock clock(clock_);  // read only for a key with an age limit
   size_t n = 0;
   uint32_t at[kMaxBurst];
   bool replays = false;  // a packet the window refused in phase 1
+  int admitted = -1;      // the key_id last asked (and allowed) to open
   // Phase 1: parse, find the key, ask the window as it stands.
   for (size_t i = 0; i < pkts.size(); ++i) {
     Packet& pk = pkts[i];
@@ -286,8 +318,12 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
       p.status = s.send.live() ? Status::key_expired : Status::unknown_epoch;
       continue;
     }
-    Status st = pk.packet_id == 0 ? Status::malformed : s.recv.admit_open(now);
+    // The key is asked once per burst (most of a burst is under one key).
+    Status st = pk.packet_id == 0      ? Status::malformed
+                : admitted == pk.key_id ? Status::ok
+                                        : s.recv.admit_open(clock.now_for(s.recv));
     if (st == Status::ok) {
+      admitted = pk.key_id;
       st = s.window.check(pk.packet_id);
       if (st != Status::ok) {
         s.recv.count_replay();
@@ -301,7 +337,7 @@ size_t Channel::open_chunk(std::span<Packet> pkts) {
     uint8_t* body = p.data() + over;
     const std::span<const uint8_t> aad = op == kDataV2 ? std::span<const uint8_t>{d, 4 + kPacketIdLen}
                                                       : std::span<const uint8_t>{pid, kPacketIdLen};
-    recjob::make(&jobs_[n], &s.recv.aead(), nonce_of(pk.packet_id, s.recv_iv), aad,
+    recjob::make(&jobs_[n], &s.recv.aead(), nonce_of(pk.packet_id, iv_words(s.recv_iv)), aad,
                  {body, p.length - over}, body - kTagLen);
     at[n++] = static_cast<uint32_t>(i);
   }

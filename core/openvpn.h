@@ -165,7 +165,7 @@ class Channel {
 
   void wipe(Slot& s);
   void soft_event(const Slot& s, uint8_t key_id);
-  size_t seal_chunk(std::span<PacketView> pkts, uint64_t now);
+  size_t seal_chunk(std::span<PacketView> pkts);
   size_t open_chunk(std::span<Packet> pkts);
 
   Config cfg_;
