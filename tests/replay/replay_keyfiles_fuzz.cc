@@ -1,7 +1,9 @@
-// libFuzzer: every key-file parser and the --expect/--proto parsers on arbitrary text.
+// libFuzzer: every key-file parser (OpenVPN's too) and the --expect/--proto parsers on
+// arbitrary text.
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "tools/replay/detect.h"
@@ -17,6 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   k.keylog.add_text(text, "f", d);
   k.xfrm.add_text(text, "f", d);
   k.srtp.add_text(text, "f", d);
+  {
+    std::istringstream in{std::string(text)};
+    std::string ovpn_err;
+    k.ovpn.parse(in, ovpn_err);
+  }
   std::map<std::string, std::string> m;
   parse_flat_json(text, m);
   PortRule r;

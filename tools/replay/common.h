@@ -26,7 +26,7 @@ enum class Dir : uint8_t { client = 0, server = 1 };
 constexpr const char* to_string(Dir d) { return d == Dir::client ? "client" : "server"; }
 
 // What a flow (or one datagram of it) carries.
-enum class Proto : uint8_t { unknown, tls, dtls, quic, srtp, esp, esp_udp, wireguard, count };
+enum class Proto : uint8_t { unknown, tls, dtls, quic, srtp, esp, esp_udp, wireguard, openvpn, count };
 constexpr const char* to_string(Proto p) {
   switch (p) {
     case Proto::unknown: return "unknown";
@@ -37,6 +37,7 @@ constexpr const char* to_string(Proto p) {
     case Proto::esp: return "esp";
     case Proto::esp_udp: return "esp";
     case Proto::wireguard: return "wireguard";
+    case Proto::openvpn: return "openvpn";
     case Proto::count: break;
   }
   return "?";

@@ -47,9 +47,10 @@ bool parse_port_rule(std::string_view spec, PortRule& out, std::string& err) {
   else if (name == "srtp" || name == "srtcp" || name == "rtp") r.proto = Proto::srtp;
   else if (name == "esp") r.proto = Proto::esp_udp;
   else if (name == "wireguard" || name == "wg") r.proto = Proto::wireguard;
+  else if (name == "openvpn" || name == "ovpn") r.proto = Proto::openvpn;
   else if (name == "none" || name == "ignore") r.proto = Proto::unknown;
   else {
-    err = "unknown protocol '" + std::string(name) + "' (tls, dtls, quic, srtp, esp, wireguard, none)";
+    err = "unknown protocol '" + std::string(name) + "' (tls, dtls, quic, srtp, esp, wireguard, openvpn, none)";
     return false;
   }
   if (r.ip_proto == 6 && r.proto != Proto::tls && r.proto != Proto::unknown) {
@@ -80,6 +81,18 @@ uint32_t rtp_ssrc(ByteSpan p) {
 
 bool looks_like_wireguard(ByteSpan p) { return wireguard::message_type(p) != 0; }
 
+bool looks_like_openvpn(ByteSpan p) {
+  // What a UDP flow of OpenVPN 2.x starts with, or carries once under way: a hard reset
+  // (P_CONTROL_HARD_RESET_CLIENT_V2 7, _SERVER_V2 8, _CLIENT_V3 10), P_CONTROL_V1 (4),
+  // P_ACK_V1 (5) or data (P_DATA_V1 6, P_DATA_V2 9), at least an opcode byte and a
+  // session ID or packet ID.
+  if (p.size() < 9) return false;
+  switch (p[0] >> 3) {
+    case 4: case 5: case 6: case 7: case 8: case 9: case 10: return true;
+    default: return false;
+  }
+}
+
 bool looks_like_tls_stream(ByteSpan b) {
   // A handshake (or, mid-stream, any) record header.
   return b.size() >= kTlsHeaderLen && plausible_tls_header(b.data());
@@ -107,6 +120,11 @@ Proto Detector::detect_udp(const FiveTuple& t, ByteSpan p, const QuicTracker& qu
   // header and no RTP version 2, so this takes nothing from the checks below but a QUIC
   // short header with a greased fixed bit (RFC 9287) that also has a WireGuard length.
   if (hints_.wireguard && looks_like_wireguard(p)) return Proto::wireguard;
+  // With OpenVPN keys given, or on its IANA port. Opcodes 4..10 make first bytes
+  // 0x20..0x57: no DTLS content type (20..25), no QUIC long header; a QUIC short header
+  // (0x40..0x7f) on a flow whose first datagram it is cannot be told apart, so the
+  // content test runs only with keys.
+  if ((hints_.openvpn || t.sport == 1194 || t.dport == 1194) && looks_like_openvpn(p)) return Proto::openvpn;
   if (plausible_dtls_header(p)) return Proto::dtls;
   if ((p[0] & 0xc0) == 0xc0 && p.size() >= 7 && quic_version_known(load_be32(p.data() + 1)))
     return Proto::quic;

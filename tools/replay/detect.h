@@ -17,7 +17,7 @@
 namespace rl::replay {
 
 // --proto udp/5004=srtp, tcp/8443=tls, udp/4433-4440=dtls, udp/443=quic, udp/4501=esp,
-// udp/51820=wireguard
+// udp/51820=wireguard, udp/1194=openvpn
 struct PortRule {
   uint8_t ip_proto = 0;  // 6 or 17
   uint16_t lo = 0, hi = 0;
@@ -35,6 +35,9 @@ struct KeyHints {
   // --wg-keylog given: WireGuard is found by content (looks_like_wireguard). Without keys
   // only a --proto rule says so: four bytes and a length are too weak a sign on their own.
   bool wireguard = false;
+  // --ovpn-keys given: OpenVPN is found by content (looks_like_openvpn); without keys on
+  // port 1194 only.
+  bool openvpn = false;
 };
 
 struct QuicConn {
@@ -76,6 +79,8 @@ uint32_t rtp_ssrc(ByteSpan p);  // RTP: bytes 8..11; RTCP: bytes 4..7 (caller ch
 // reserved bytes are zero, with its fixed length (148 / 92 / 64) or, for transport data,
 // at least a header and a tag (rl::wireguard::message_type).
 bool looks_like_wireguard(ByteSpan p);
+// An OpenVPN 2.x UDP datagram: opcode 4..10 (control, ack, data, hard resets).
+bool looks_like_openvpn(ByteSpan p);
 // First bytes of a TCP stream that look like a TLS record.
 bool looks_like_tls_stream(ByteSpan first);
 

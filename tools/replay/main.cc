@@ -14,6 +14,7 @@
 #include "tools/replay/replay.h"
 #include "tools/replay/report.h"
 #include "tools/replay/tls_decryptor.h"
+#include "tools/replay/ovpn_decryptor.h"
 #include "tools/replay/wg_decryptor.h"
 
 namespace {
@@ -44,9 +45,16 @@ Blocks.
                         handshake is in the capture. With it, WireGuard is also found by
                         content (message types 1-4 and their lengths); without it only a
                         --proto rule says so. May be given more than once.
+  --ovpn-keys FILE      OpenVPN data-channel keys: the lines tests/data/openvpn/ekm_shim.c
+                        logs from a running openvpn 2.6 (EXPORTER-OpenVPN-datakeys <hex>,
+                        one per renegotiation, in order), or "cipher NAME" and
+                        "key <key_id> <hex>" lines. Without a cipher line every AEAD is
+                        tried. With it, OpenVPN is also found by content (opcodes 4-10);
+                        without it on udp/1194 only. May be given more than once.
   --proto SPEC=PROTO    Decide a port's protocol instead of detecting it, e.g.
                         udp/5004=srtp, udp/4433-4440=dtls, tcp/8443=tls, udp/443=quic,
-                        udp/4501=esp, udp/51820=wireguard, udp/53=none. May be given
+                        udp/4501=esp, udp/51820=wireguard, udp/1195=openvpn, udp/53=none.
+                        May be given
                         more than once.
   --json                One JSON line per record on stdout (frame, index, proto, dir,
                         epoch, seq, status, len, sha256, type; plus wire_len and flow);
@@ -77,7 +85,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   using namespace rl::replay;
-  std::vector<std::string> keylogs, xfrms, srtps, wgs, protos;
+  std::vector<std::string> keylogs, xfrms, srtps, wgs, ovpns, protos;
   std::string expect, plain_dir, capture;
   bool json = false, fail_fast = false, quiet = false;
   for (int i = 1; i < argc; ++i) {
@@ -119,6 +127,9 @@ int main(int argc, char** argv) {
     } else if ((r = takes("--wg-keylog", val))) {
       if (r < 0) return usage("--wg-keylog needs a FILE");
       wgs.push_back(val);
+    } else if ((r = takes("--ovpn-keys", val))) {
+      if (r < 0) return usage("--ovpn-keys needs a FILE");
+      ovpns.push_back(val);
     } else if ((r = takes("--proto", val))) {
       if (r < 0) return usage("--proto needs PORTSPEC=PROTO");
       protos.push_back(val);
@@ -154,6 +165,7 @@ int main(int argc, char** argv) {
   for (const std::string& f : xfrms) keys.xfrm.load_file(f, diag);
   for (const std::string& f : srtps) keys.srtp.load_file(f, diag);
   for (const std::string& f : wgs) load_wg_keylog(f, keys.wg, diag);
+  for (const std::string& f : ovpns) keys.ovpn.load_file(f, diag);
   keys.keylog.load_pcapng_dsb(capture, diag);
   if (diag.stop()) return 2;
 
@@ -184,6 +196,7 @@ int main(int argc, char** argv) {
     EspDecryptor esp(keys);
     SrtpDecryptor srtp(keys);
     WgDecryptor wg(keys);
+    OvpnDecryptor ovpn(keys);
     Replayer rep(keys, opts, fan, diag);
     rep.set_sink(Proto::tls, &tls_dec);
     rep.set_sink(Proto::dtls, &dtls_dec);
@@ -191,6 +204,7 @@ int main(int argc, char** argv) {
     rep.set_sink(Proto::esp, &esp);
     rep.set_sink(Proto::srtp, &srtp);
     rep.set_sink(Proto::wireguard, &wg);
+    rep.set_sink(Proto::openvpn, &ovpn);
     opened = rep.run(capture);
     st = rep.stats();
     if (opened && !quiet) {

@@ -1,6 +1,7 @@
 #include "tools/replay/record_sink.h"
 
 #include "core/bytes.h"
+#include "core/openvpn.h"
 #include "core/wireguard.h"
 
 namespace rl::replay {
@@ -101,6 +102,22 @@ void RecordSink::on_wg_message(const WgMessage& m, VerdictSink& out) {
   } else {
     v.seq = m.counter;
     v.status = keys_.wg.empty() ? kNoKey : kSkipped;
+  }
+  out.emit(v);
+}
+
+void RecordSink::on_ovpn_packet(const OvpnPacket& p, VerdictSink& out) {
+  Verdict v = base_verdict(p.ctx, "openvpn", p.wire.size());
+  v.type = p.opcode;
+  if (p.opcode != openvpn::kDataV1 && p.opcode != openvpn::kDataV2) {
+    // The control channel (TLS in OpenVPN's reliability layer, maybe under tls-auth or
+    // tls-crypt): not the data channel's keys, passed on as it is.
+    v.set_status(Status::not_protected);
+    v.set_plaintext(p.wire);
+  } else {
+    v.epoch = p.key_id;
+    v.seq = load_be32(p.wire.data() + (p.opcode == openvpn::kDataV2 ? 4 : 1));
+    v.status = keys_.ovpn.empty() ? kNoKey : kSkipped;
   }
   out.emit(v);
 }

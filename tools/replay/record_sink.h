@@ -97,6 +97,15 @@ struct WgMessage {
   std::span<uint8_t> wire;                 // the whole message, mutable copy
 };
 
+// One OpenVPN datagram, the whole UDP payload: the opcode (high five bits of its first
+// byte) and key_id (low three) are the wire's; data packets (P_DATA_V1 6, P_DATA_V2 9)
+// were checked to hold at least their header and tag.
+struct OvpnPacket {
+  UnitContext ctx;
+  uint8_t opcode = 0, key_id = 0;
+  std::span<uint8_t> wire;  // mutable copy
+};
+
 class RecordSink {
  public:
   explicit RecordSink(const Keys& keys) : keys_(keys) {}
@@ -111,6 +120,7 @@ class RecordSink {
   virtual void on_srtp_packet(const SrtpPacket& p, VerdictSink& out);
   virtual void on_esp_packet(const EspPacket& p, VerdictSink& out);
   virtual void on_wg_message(const WgMessage& m, VerdictSink& out);
+  virtual void on_ovpn_packet(const OvpnPacket& p, VerdictSink& out);
   // End of capture (report keys that never matched, flush state...).
   virtual void finish(Diag& diag);
   // A sink may hold verdicts back (to open several units as one burst) and emit them here.

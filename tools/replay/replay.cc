@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/bytes.h"
+#include "core/openvpn.h"
 #include "core/wireguard.h"
 
 namespace rl::replay {
@@ -85,6 +86,7 @@ Replayer::Replayer(const Keys& keys, ReplayOptions opts, VerdictSink& out, Diag&
                   if (k.dst) h.srtp_dsts.push_back(*k.dst);
                 }
                 h.wireguard = !keys.wg.empty();
+                h.openvpn = !keys.ovpn.empty();
                 return h;
               }()),
       default_sink_(keys),
@@ -416,6 +418,7 @@ void Replayer::on_udp(const IpPacket& p, uint64_t frame) {
     case Proto::quic: on_quic(f, d, payload, frame); break;
     case Proto::srtp: on_srtp(f, d, p, payload, t.dport, frame); break;
     case Proto::wireguard: on_wg(f, d, payload, frame); break;
+    case Proto::openvpn: on_ovpn(f, d, payload, frame); break;
     case Proto::esp_udp:
     case Proto::esp:
       switch (classify_esp_udp(payload)) {
@@ -548,6 +551,24 @@ void Replayer::on_wg(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
   m.ctx = {&f, d, frame, next_index(frame)};
   m.wire = copy_unit(payload);
   sink(Proto::wireguard).on_wg_message(m, out_);
+}
+
+void Replayer::on_ovpn(Flow& f, Dir d, ByteSpan payload, uint64_t frame) {
+  const uint8_t op = openvpn::opcode_of(payload);
+  const bool data = op == openvpn::kDataV1 || op == openvpn::kDataV2;
+  // A data packet holds its header, the tag and a byte at least (crypto.c).
+  const size_t min = op == openvpn::kDataV2 ? openvpn::kOverheadV2 + 1 : openvpn::kOverheadV1 + 1;
+  if (op < 1 || op > 11 || (data && payload.size() < min)) {
+    malformed_unit(f, d, "openvpn", frame, payload.size(),
+                   "not an OpenVPN datagram (opcode 1-11; a data packet holds its header, tag and payload)");
+    return;
+  }
+  OvpnPacket p;
+  p.opcode = op;
+  p.key_id = payload[0] & 7;
+  p.ctx = {&f, d, frame, next_index(frame)};
+  p.wire = copy_unit(payload);
+  sink(Proto::openvpn).on_ovpn_packet(p, out_);
 }
 
 void Replayer::on_esp(const IpPacket& p, ByteSpan esp, bool udp, Flow& f, Dir d, uint64_t frame) {

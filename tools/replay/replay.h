@@ -72,6 +72,7 @@ class Replayer {
   void on_quic(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void on_srtp(Flow& f, Dir d, const IpPacket& p, ByteSpan payload, uint16_t dport, uint64_t frame);
   void on_wg(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
+  void on_ovpn(Flow& f, Dir d, ByteSpan payload, uint64_t frame);
   void malformed_unit(Flow& f, Dir d, const char* proto, uint64_t frame, size_t len,
                       const std::string& why);
   // The sink a unit goes to; another sink's held verdicts are flushed first.

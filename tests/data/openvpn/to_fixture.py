@@ -51,7 +51,8 @@ def main():
     print(f"cipher {cipher}")
     print(f"peer_id {peer[0]}")
     for i, k in enumerate(keys):
-        print(f"key {i} {k}")
+        # ssl.c: key_id 0 for the first negotiation only, then 1..7 over and over.
+        print(f"key {0 if i == 0 else (i - 1) % 7 + 1} {k}")
     data = tun_ip = 0
     for n, lt, f in frames(link):
         assert lt == 1, "link capture: Ethernet expected"
