@@ -79,8 +79,8 @@ void OvpnDecryptor::on_ovpn_packet(const OvpnPacket& p, VerdictSink& out) {
   if (st == Status::ok) {
     v.set_status(st);
     v.set_plaintext(ByteSpan(pk.view.data(), pk.view.length));
-  } else if (d.chosen < 0 && (st == Status::auth_failed || st == Status::unknown_epoch)) {
-    v.status = kNoKey;  // no key of the file opens it
+  } else if (st == Status::unknown_epoch || (d.chosen < 0 && st == Status::auth_failed)) {
+    v.status = kNoKey;  // the file has no key for its key_id, or none of its keys opens it
   } else {
     v.set_status(st);
   }

@@ -17,7 +17,8 @@
 // - Control channel (opcodes other than 6 and 9): not_protected, len and sha256 of the
 //   whole datagram.
 // - Data (P_DATA_V1, P_DATA_V2): epoch = key_id, seq = packet ID, status = Channel::open's
-//   (no_key when no key of the file opens it), len and sha256 of the plaintext (the
+//   (no_key when the file has no key for its key_id, or, before a packet of the
+//   direction authenticated, when none opens it), len and sha256 of the plaintext (the
 //   tunnel's IP packet).
 #pragma once
 #include <map>
