@@ -267,6 +267,7 @@ size_t Channel::seal_chunk(std::span<PacketView> pkts) {
 // ---- Open -----------------------------------------------------------------
 
 size_t Channel::open(std::span<Packet> pkts) {
+  if (pkts.size() == 1) return open_chunk(pkts);  // one packet is its own chunk
   // Failures are counted after a burst's AEAD pass: near an integrity limit
   // the burst goes in chunks no longer than the failures still allowed, so
   // that it refuses what one at a time would (keys.h).
