@@ -175,6 +175,8 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     } else if (p == "wireguard") {
       // Session 1: A initiated the handshake. One file per side, mirror images.
       write_wg_session(1, true, false);
+    } else if (p == "openvpn") {
+      write_ovpn_key(0, 0, false);
     } else if (p == "quic" || p == "dtls13") {
       std::ofstream f(dir_ + "/keys.log");
       const std::string cr = hexs(pattern(32, 5));
@@ -203,10 +205,20 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
     }
   }
 
+  // OpenVPN key `key_id` of renegotiation `gen` (material pattern(256, 40 +
+  // gen)), appended to the one file both sides read (the last key is used; A
+  // is the TLS client).
+  void write_ovpn_key(uint8_t key_id, uint8_t gen, bool append) {
+    std::ofstream f(dir_ + "/ovpn.keys", append ? std::ios::app : std::ios::trunc);
+    if (!append) f << "# rl-pipe --ovpn-keys\ncipher AES-256-GCM\npeer_id 00abcd\n";
+    f << "key " << int{key_id} << " " << hexs(pattern(256, static_cast<uint8_t>(40 + gen))) << "\n";
+  }
+
   // Side A is the client / first SA / WireGuard initiator; B the other.
   std::vector<std::string> key_args(bool a) const {
     const std::string p = proto();
     if (p == "wireguard") return {"--wg-keys", dir_ + (a ? "/wg_a.txt" : "/wg_b.txt")};
+    if (p == "openvpn") return {"--ovpn-keys", dir_ + "/ovpn.keys", "--role", a ? "client" : "server"};
     if (p == "esp")
       return {"--xfrm", dir_ + "/xfrm.txt", "--spi-out", a ? "0x1001" : "0x1002", "--spi-in",
               a ? "0x1002" : "0x1001"};
@@ -1161,10 +1173,65 @@ TEST_P(PipeWireGuardTest, NonIpPlaintextIsRefusedAndCounted) {
   EXPECT_EQ(cb["failed"], 0u);
 }
 
+// OpenVPN keys on SIGHUP (core/openvpn.h): the new key seals at once, the
+// keys before keep opening late packets until their key_id is used again
+// (after eight renegotiations), whose new material then replaces them.
+class PipeOpenVpnTest : public PipeKeyUpdateTest {
+ protected:
+  static int key_id_of(const Bytes& w) { return w.empty() ? -1 : w[0] & 7; }
+};
+
+TEST_P(PipeOpenVpnTest, RekeyOnSighupLatePacketsOfTheOldKeyOpen) {
+  start_pair();
+  ASSERT_EQ(pids_.size(), 2u);
+  Side& a = a_;
+  Side& b = b_;
+  auto rekey = [&](uint8_t key_id, uint8_t gen) {
+    write_ovpn_key(key_id, gen, true);
+    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
+    kill(pids_[b.idx], SIGHUP);
+    kill(pids_[a.idx], SIGHUP);
+    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
+    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    for (const Side* x : {&a, &b})
+      for (const char* d : {"seal", "open"})
+        EXPECT_GE(count_in_log(x->idx, std::string("rl-pipe: rekeyed ") + d + " key_id=" + std::to_string(key_id)), 1u)
+            << slurp(logs_[x->idx]);
+  };
+  const std::vector<Bytes> k0 = through(a, 16);
+  ASSERT_EQ(k0.size(), 16u);
+  for (const Bytes& w : k0) ASSERT_EQ(key_id_of(w), 0);
+  to_peer(a, b, k0, 0, 8, true);
+  rekey(1, 1);
+  const std::vector<Bytes> k1 = through(a, 16);
+  ASSERT_EQ(k1.size(), 16u);
+  for (const Bytes& w : k1) ASSERT_EQ(key_id_of(w), 1) << "still sealing with the old key";
+  to_peer(a, b, k1, 0, 16, true);
+  to_peer(a, b, k0, 8, 12, true);  // late, key_id 0: still opens
+  const std::vector<Bytes> back = through(b, 4);
+  ASSERT_EQ(back.size(), 4u);
+  for (const Bytes& w : back) ASSERT_EQ(key_id_of(w), 1);
+  to_peer(b, a, back, 0, 4, true);
+  // key_id 0 again with new material (as after eight renegotiations): the
+  // first key 0 is gone, its late packets fail.
+  rekey(0, 9);
+  to_peer(a, b, k0, 12, 16, false);
+  const std::vector<Bytes> k0b = through(a, 8);
+  ASSERT_EQ(k0b.size(), 8u);
+  for (const Bytes& w : k0b) ASSERT_EQ(key_id_of(w), 0);
+  to_peer(a, b, k0b, 0, 8, true);
+  to_peer(a, b, k1, 0, 2, false);  // replays of key 1's packets: refused
+  auto cb = exit_counters(b.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(cb["opened"], 36u);
+  EXPECT_EQ(cb["failed"], 6u);
+  auto ca = exit_counters(a.idx, "rl-pipe: exit unprotect");
+  EXPECT_EQ(ca["opened"], 4u);
+}
+
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
                             {"quic", "mmsg"},    {"dtls13", "uring"}, {"dtls13", "mmsg"},
                             {"srtp", "uring"},   {"srtp", "mmsg"},  {"wireguard", "uring"},
-                            {"wireguard", "mmsg"}};
+                            {"wireguard", "mmsg"}, {"openvpn", "uring"},  {"openvpn", "mmsg"}};
 const auto kCaseName = [](const auto& info) {
   return std::string(info.param.name) + "_" + info.param.io;
 };
@@ -1177,5 +1244,7 @@ const ProtoCase kSrtpCases[] = {{"srtp", "uring"}, {"srtp", "mmsg"}};
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeSrtpRekeyTest, ::testing::ValuesIn(kSrtpCases), kCaseName);
 const ProtoCase kWgCases[] = {{"wireguard", "uring"}, {"wireguard", "mmsg"}};
 INSTANTIATE_TEST_SUITE_P(Pipe, PipeWireGuardTest, ::testing::ValuesIn(kWgCases), kCaseName);
+const ProtoCase kOvpnCases[] = {{"openvpn", "uring"}, {"openvpn", "mmsg"}};
+INSTANTIATE_TEST_SUITE_P(Pipe, PipeOpenVpnTest, ::testing::ValuesIn(kOvpnCases), kCaseName);
 
 }  // namespace

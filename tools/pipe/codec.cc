@@ -1,5 +1,7 @@
 #include "tools/pipe/codec.h"
 
+#include <openssl/mem.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include "core/bytes.h"
 #include "core/dtls13.h"
 #include "core/esp.h"
+#include "core/openvpn.h"
 #include "core/quic.h"
 #include "core/srtp.h"
 #include "core/wireguard.h"
@@ -22,6 +25,7 @@ const char* to_string(Proto p) {
     case Proto::dtls13: return "dtls13";
     case Proto::srtp: return "srtp";
     case Proto::wireguard: return "wireguard";
+    case Proto::openvpn: return "openvpn";
   }
   return "?";
 }
@@ -607,6 +611,71 @@ class WireGuardCodec final : public Codec {
   std::optional<uint32_t> confirmed_;  // promoted by this Peer, not reported yet
 };
 
+// The OpenVPN data channel (core/openvpn.h), P_DATA_V2 with the configured
+// peer-id. Keys: the key file's last key, split by the TLS role. rekey()
+// installs a new key (another key_id, or the same key_id again with new
+// material after eight renegotiations): seal uses it at once; the keys
+// before stay open for late packets (OpenVPN's transition window) until
+// their key_id comes back. With one codec for both directions the second
+// call for the same key finds it installed.
+class OpenVpnCodec final : public Codec {
+ public:
+  ~OpenVpnCodec() override { OPENSSL_cleanse(material_.data(), material_.size()); }
+  Status init(const CodecConfig& cfg) {
+    openvpn::Config c;
+    c.peer_id = cfg.ovpn_peer_id;
+    c.replay_window = std::min<uint32_t>(cfg.replay_window, ReplayWindow::kLargestSize);
+    ch_ = std::make_unique<openvpn::Channel>(c);
+    return install(cfg);
+  }
+  uint32_t headroom() const override { return openvpn::kOverheadV2; }
+  uint32_t tailroom() const override { return 0; }
+  size_t seal(std::span<PacketView> v) override {
+    const size_t ok = ch_->seal(v);
+    drain_events();
+    return ok;
+  }
+  size_t open(std::span<PacketView> v) override {
+    for (size_t i = 0; i < v.size(); ++i) pk_[i].view = v[i];
+    const size_t ok = ch_->open({pk_, v.size()});
+    for (size_t i = 0; i < v.size(); ++i) v[i] = pk_[i].view;
+    drain_events();
+    return ok;
+  }
+  Status rekey(const CodecConfig& next, Direction which) override {
+    (void)which;
+    if (next.ovpn_key_id == key_id_ && next.ovpn_material == material_) return Status::ok;
+    return install(next);
+  }
+  const char* generation_name() const override { return "key_id"; }
+  uint64_t generation(Direction which) const override {
+    (void)which;
+    return ch_->primary().value_or(0);
+  }
+
+ private:
+  Status install(const CodecConfig& c) {
+    if (c.ovpn_material.size() != openvpn::kKeyMaterialLen) return Status::invalid_argument;
+    const std::span<const uint8_t, openvpn::kKeyMaterialLen> m(c.ovpn_material.data(), openvpn::kKeyMaterialLen);
+    const Status s = ch_->install(openvpn::key_set(m, c.seal_suite, c.ovpn_key_id, c.ovpn_tls_server));
+    if (s != Status::ok) return s;
+    key_id_ = c.ovpn_key_id;
+    OPENSSL_cleanse(material_.data(), material_.size());
+    material_ = c.ovpn_material;  // to know the same key again (rekey, --workers 1)
+    return Status::ok;
+  }
+  void drain_events() {
+    KeyEvent e;
+    while (ch_->poll_event(e)) {
+    }
+  }
+
+  std::unique_ptr<openvpn::Channel> ch_;
+  openvpn::Packet pk_[kMaxBurst];
+  uint8_t key_id_ = 0;
+  std::vector<uint8_t> material_;
+};
+
 template <class C>
 std::unique_ptr<Codec> build(const CodecConfig& cfg, std::string* error) {
   auto c = std::make_unique<C>();
@@ -626,6 +695,7 @@ std::unique_ptr<Codec> make_codec(const CodecConfig& cfg, std::string* error) {
     case Proto::dtls13: return build<Dtls13Codec>(cfg, error);
     case Proto::srtp: return build<SrtpCodec>(cfg, error);
     case Proto::wireguard: return build<WireGuardCodec>(cfg, error);
+    case Proto::openvpn: return build<OpenVpnCodec>(cfg, error);
   }
   return nullptr;
 }

@@ -1,7 +1,7 @@
 // rl-pipe's protocol adapters: one object per protocol that seals a burst of
 // plaintext datagrams in place and opens a burst of protected datagrams in
 // place, with the real protocol engines (core/esp, core/quic, core/dtls13,
-// core/srtp, core/wireguard). Configuration allocates; seal/open do not.
+// core/srtp, core/wireguard, core/openvpn). Configuration allocates; seal/open do not.
 //
 // Seal: each view holds the plaintext at [offset, offset+length) with at
 // least headroom() bytes before it and tailroom() after it; on ok it covers
@@ -21,7 +21,7 @@
 
 namespace rl::pipe {
 
-enum class Proto : uint8_t { esp, quic, dtls13, srtp, wireguard };
+enum class Proto : uint8_t { esp, quic, dtls13, srtp, wireguard, openvpn };
 const char* to_string(Proto p);
 
 inline constexpr size_t kMaxBurst = 64;
@@ -55,6 +55,13 @@ struct CodecConfig {
   uint32_t wg_local = 0, wg_remote = 0;
   bool wg_initiator = false;
   uint32_t wg_mtu = 0;
+  // OpenVPN: one key's 256 bytes of material (its TLS-EKM export), its
+  // key_id, whether this side is the TLS server (which half it seals with),
+  // and the peer-id written into P_DATA_V2. The suite is seal_suite.
+  std::vector<uint8_t> ovpn_material;
+  uint8_t ovpn_key_id = 0;
+  bool ovpn_tls_server = false;
+  uint32_t ovpn_peer_id = 0;
 };
 
 struct CodecCounters {

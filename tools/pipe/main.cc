@@ -33,6 +33,7 @@
 #include "io/udp_path.h"
 #include "tools/pipe/codec.h"
 #include "tools/replay/keylog.h"
+#include "tools/replay/ovpn_keys.h"
 #include "tools/replay/srtp_keys.h"
 #include "tools/replay/xfrm_keys.h"
 
@@ -45,9 +46,9 @@ void on_hup(int) { g_hup.store(true); }
 
 const char kHelp[] = R"(rl-pipe: protect plaintext UDP datagrams and forward them to a peer rl-pipe,
 unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP,
-WireGuard transport data).
+WireGuard transport data, OpenVPN data channel).
 
-Usage: rl-pipe --proto esp|quic|dtls13|srtp|wireguard --plain-listen A:P --plain-peer A:P
+Usage: rl-pipe --proto esp|quic|dtls13|srtp|wireguard|openvpn --plain-listen A:P --plain-peer A:P
                --listen A:P --peer A:P [keys] [options]
 
 Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
@@ -81,6 +82,13 @@ Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
                        order; '#' starts a comment. The peer's file holds the
                        mirror image: local and remote swapped, send and recv
                        swapped, the other initiator value.
+  --ovpn-keys FILE     OpenVPN data-channel keys (the only key source for --proto
+                       openvpn), in rl-replay's --ovpn-keys format: "cipher NAME",
+                       "peer_id HEX" and "key <key_id> HEX512" lines (or the
+                       EXPORTER-OpenVPN-* lines an openvpn process exports); the
+                       last key is used; --role server seals with the TLS server's
+                       half of its material, client (default) with the client's.
+                       The peer-id goes into every P_DATA_V2 packet sealed.
 Keys from flags:
   --seal-key HEX       ESP: key||4-byte salt; QUIC/DTLS 1.3: traffic secret;
                        SRTP: master key||master salt
@@ -159,6 +167,12 @@ Rekey (WireGuard): on SIGHUP the --wg-keys file is read again and its last
   "rl-pipe: peer updated keys", naming the keypair, when the peer's first
   message under a next keypair authenticated, and "rl-pipe: sealing with
   keypair local=0x..." whenever the keys sealed with change.
+Rekey (OpenVPN): on SIGHUP the --ovpn-keys file is read again and its last
+  key, if it is not the one installed last, is installed: seal uses it at
+  once, and the keys before keep opening late packets (OpenVPN's transition
+  window) until their key_id is used again. Signal the receiving pipe first:
+  a packet under a key its peer has not installed yet is refused
+  (unknown_epoch). "rl-pipe: rekeyed seal|open key_id=N" is printed.
 WireGuard plaintext: each plaintext datagram must be one IPv4 or IPv6
   packet whose IP length field covers exactly the datagram (a tunnel's inner
   packet; the receiving side cuts the padded plaintext to that length).
@@ -233,7 +247,7 @@ bool parse_profile(const std::string& s, srtp::Profile& out) {
 struct Options {
   CodecConfig codec;
   std::string plain_listen, plain_peer, listen, peer;
-  std::string xfrm, keylog, srtp_keys, wg_keys, client_random, cpus;
+  std::string xfrm, keylog, srtp_keys, wg_keys, ovpn_keys, client_random, cpus;
   bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
   bool spi_out_given = false, spi_in_given = false;
   uint32_t reqid_out = 0, reqid_in = 0;  // of the SAs picked from --xfrm
@@ -274,6 +288,7 @@ Options parse_args(int argc, char** argv) {
       else if (v == "dtls13" || v == "dtls") o.codec.proto = Proto::dtls13;
       else if (v == "srtp") o.codec.proto = Proto::srtp;
       else if (v == "wireguard" || v == "wg") o.codec.proto = Proto::wireguard;
+      else if (v == "openvpn" || v == "ovpn") o.codec.proto = Proto::openvpn;
       else die("--proto: unknown " + v);
     } else if (a == "--plain-listen") o.plain_listen = val();
     else if (a == "--plain-peer") o.plain_peer = val();
@@ -283,6 +298,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--keylog") o.keylog = val();
     else if (a == "--srtp-keys") o.srtp_keys = val();
     else if (a == "--wg-keys") o.wg_keys = val();
+    else if (a == "--ovpn-keys") o.ovpn_keys = val();
     else if (a == "--mtu") o.codec.wg_mtu = static_cast<uint32_t>(parse_num(a, val()));
     else if (a == "--client-random") o.client_random = val();
     else if (a == "--seal-key") hexval(o.codec.seal_key);
@@ -413,10 +429,41 @@ void take_wg_session(const WgSession& s, CodecConfig& c) {
   c.open_key = s.recv;
 }
 
+// The last key of an --ovpn-keys file into `c` (material, key_id, suite,
+// peer-id, role). False with *why when the file gives none.
+bool take_ovpn_key(const Options& o, CodecConfig& c, std::string* why) {
+  replay::Diag diag;
+  diag.quiet = true;
+  replay::OvpnKeys k;
+  if (!k.load_file(o.ovpn_keys, diag) || k.empty()) {
+    *why = diag.messages().empty() ? "no key in " + o.ovpn_keys : diag.messages().back();
+    return false;
+  }
+  if (!o.suite_given) {
+    if (!k.suite) {
+      *why = "no cipher line in " + o.ovpn_keys + " (or give --suite)";
+      return false;
+    }
+    c.seal_suite = c.open_suite = *k.suite;
+  }
+  c.ovpn_material.assign(k.keys.back().material.begin(), k.keys.back().material.end());
+  c.ovpn_key_id = k.keys.back().key_id;
+  c.ovpn_tls_server = !o.role_client;
+  c.ovpn_peer_id = k.peer_id.value_or(0);
+  return true;
+}
+
 // Fills o.codec's keys from the key files (flags already there win).
 void load_keys(Options& o) {
   replay::Diag diag;
   CodecConfig& c = o.codec;
+  if (c.proto == Proto::openvpn) {
+    if (o.ovpn_keys.empty()) die("--proto openvpn needs --ovpn-keys");
+    std::string why;
+    if (!take_ovpn_key(o, c, &why)) die("--ovpn-keys: " + why);
+    return;
+  }
+  if (!o.ovpn_keys.empty()) die("--ovpn-keys is for --proto openvpn");
   if (c.proto == Proto::wireguard) {
     if (o.wg_keys.empty()) die("--proto wireguard needs --wg-keys");
     if (o.suite_given && c.seal_suite != Suite::chacha20_poly1305)
@@ -528,6 +575,18 @@ bool next_wg_keys(const Options& o, CodecConfig& next, std::string* why) {
   }
   next = o.codec;
   take_wg_session(sessions.back(), next);
+  return true;
+}
+
+// The next OpenVPN key from the --ovpn-keys file read again (SIGHUP): its
+// last key, when that is not the one installed last.
+bool next_ovpn_keys(const Options& o, CodecConfig& next, std::string* why) {
+  next = o.codec;
+  if (!take_ovpn_key(o, next, why)) return false;
+  if (next.ovpn_key_id == o.codec.ovpn_key_id && next.ovpn_material == o.codec.ovpn_material) {
+    *why = "no new key (the last key line is installed already)";
+    return false;
+  }
   return true;
 }
 
@@ -722,6 +781,8 @@ void apply_rekey(RekeyOrder& r, std::atomic<bool>& flag, Codec& codec, Direction
     if (r.next.proto == Proto::srtp)
       std::snprintf(id, sizeof id, "mki=0x%s",
                     hex_of(seal ? r.next.srtp_seal_mki : r.next.srtp_open_mki).c_str());
+    else if (r.next.proto == Proto::openvpn)
+      std::snprintf(id, sizeof id, "key_id=%u", static_cast<unsigned>(r.next.ovpn_key_id));
     else if (r.next.proto == Proto::wireguard)
       std::snprintf(id, sizeof id, "keypair local=0x%x remote=0x%x %s",
                     static_cast<unsigned>(r.next.wg_local), static_cast<unsigned>(r.next.wg_remote),
@@ -1018,7 +1079,8 @@ int run(int argc, char** argv) {
       std::string why;
       if (sealer->updates_keys()) {
         rekey.seal.store(true, std::memory_order_release);  // QUIC / DTLS 1.3: next keys
-      } else if (o.codec.proto == Proto::wireguard ? next_wg_keys(o, rekey.next, &why)
+      } else if (o.codec.proto == Proto::openvpn   ? next_ovpn_keys(o, rekey.next, &why)
+                 : o.codec.proto == Proto::wireguard ? next_wg_keys(o, rekey.next, &why)
                  : o.codec.proto == Proto::srtp && !o.srtp_keys.empty()
                      ? next_srtp_keys(o, rekey.next, &why)
                      : next_esp_keys(o, rekey.next, &why)) {
@@ -1027,6 +1089,8 @@ int run(int argc, char** argv) {
         o.codec.srtp_seal_mki = rekey.next.srtp_seal_mki;
         o.codec.srtp_open_mki = rekey.next.srtp_open_mki;
         o.codec.wg_local = rekey.next.wg_local;
+        o.codec.ovpn_key_id = rekey.next.ovpn_key_id;
+        o.codec.ovpn_material = rekey.next.ovpn_material;
         rekey.open.store(true, std::memory_order_release);
         rekey.seal.store(true, std::memory_order_release);
       } else {

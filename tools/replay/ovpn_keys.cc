@@ -14,6 +14,7 @@ OvpnKeys::~OvpnKeys() {
 bool OvpnKeys::parse(std::istream& in, std::string& err) {
   std::vector<OvpnKey> got;
   std::optional<Suite> suite = this->suite;
+  std::optional<uint32_t> peer_id = this->peer_id;
   size_t exported = 0;  // shim lines so far (their key_id follows from the order)
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
@@ -39,8 +40,12 @@ bool OvpnKeys::parse(std::istream& in, std::string& err) {
       else if (a == "AES-256-GCM") suite = Suite::aes256_gcm;
       else if (a == "CHACHA20-POLY1305") suite = Suite::chacha20_poly1305;
       else return fail("unknown cipher '" + a + "' (AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305)");
-    } else if (tag == "peer_id") {
-      continue;
+    } else if (tag == "peer_id" || tag == "EXPORTER-OpenVPN-p2p-peerid") {
+      Bytes p;
+      if (!parse_hex(a, p) || p.empty() || p.size() > 3) return fail("peer-id must be 1..3 bytes of hex");
+      uint32_t v = 0;
+      for (uint8_t x : p) v = v << 8 | x;
+      peer_id = v;
     } else if (tag == "key") {
       OvpnKey k;
       uint64_t id = 0;
@@ -61,6 +66,7 @@ bool OvpnKeys::parse(std::istream& in, std::string& err) {
     }
   }
   this->suite = suite;
+  this->peer_id = peer_id;
   keys.insert(keys.end(), got.begin(), got.end());
   for (OvpnKey& k : got) OPENSSL_cleanse(k.material.data(), k.material.size());
   return true;

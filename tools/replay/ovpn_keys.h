@@ -3,10 +3,12 @@
 // SSL_export_keying_material calls, one line each):
 //   EXPORTER-OpenVPN-datakeys <512 hex digits>     the 256 bytes of one key's material,
 //                                                  in the order OpenVPN derived them
-//   EXPORTER-OpenVPN-<anything else> <hex>         ignored (p2p peer-id, tls-crypt keys)
+//   EXPORTER-OpenVPN-p2p-peerid <6 hex digits>     the p2p peer-id, as peer_id below
+//   EXPORTER-OpenVPN-<anything else> <hex>         ignored (tls-crypt keys)
 // and the fixture form tests/data/openvpn/*.keys use:
 //   cipher AES-128-GCM | AES-256-GCM | CHACHA20-POLY1305
-//   peer_id <hex>                                  ignored (the packets carry it)
+//   peer_id <hex>                                  the p2p peer-id (the packets carry it;
+//                                                  rl-pipe writes it into what it seals)
 //   key <key_id> <512 hex digits>
 // '#' starts a comment. A shim log's n-th key (from 0) gets the key_id OpenVPN gives it:
 // 0 for the first, then 1..7 over and over (ssl.c: key_id 0 only for the first
@@ -31,6 +33,7 @@ struct OvpnKey {
 
 struct OvpnKeys {
   std::optional<Suite> suite;
+  std::optional<uint32_t> peer_id;  // "peer_id" / EXPORTER-OpenVPN-p2p-peerid (rl-pipe)
   std::vector<OvpnKey> keys;  // in the order they were derived
   bool empty() const { return keys.empty(); }
   // Appends the keys of one file (whole or not at all); err names the line.
