@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +58,11 @@ Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
   --listen A:P         receive protected datagrams from the peer here
   --peer A:P           send protected datagrams to the peer here (sent from an
                        ephemeral port; the peer accepts any source address)
+  --symmetric          send protected datagrams from the --listen address and
+                       port instead, as real peers expect (OpenVPN, WireGuard,
+                       IPsec NAT-T answer the address a packet came from); the
+                       protected socket is then connected to --peer and takes
+                       datagrams from it only
 
 Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
   --xfrm FILE          `ip xfrm state` text (ESP; rfc4106(gcm(aes)) or
@@ -249,6 +255,7 @@ struct Options {
   std::string plain_listen, plain_peer, listen, peer;
   std::string xfrm, keylog, srtp_keys, wg_keys, ovpn_keys, client_random, cpus;
   bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
+  bool symmetric = false;
   bool spi_out_given = false, spi_in_given = false;
   uint32_t reqid_out = 0, reqid_in = 0;  // of the SAs picked from --xfrm
   std::optional<uint64_t> srtp_out_tag, srtp_in_tag;
@@ -337,6 +344,7 @@ Options parse_args(int argc, char** argv) {
       o.burst = static_cast<unsigned>(parse_num(a, val()));
       if (o.burst == 0 || o.burst > kMaxBurst) die("--burst: 1..64");
     } else if (a == "--gso") o.gso = true;
+    else if (a == "--symmetric") o.symmetric = true;
     else if (a == "--zerocopy") o.zerocopy = true;
     else if (a == "--stats") o.stats = static_cast<unsigned>(parse_num(a, val()));
     else if (a == "--verbose") o.verbose = true;
@@ -991,12 +999,24 @@ int run(int argc, char** argv) {
   const sockaddr_storage any_pr = any_of(pr, al1), any_pp = any_of(pp, al2);
   auto sa = [](const sockaddr_storage& s) { return reinterpret_cast<const sockaddr*>(&s); };
 
+  // --symmetric: the protected side is one socket, bound to --listen and
+  // connected to --peer; wire-out sends on a duplicate of it (a path arms its
+  // receives only when asked to receive, which wire-out never is).
+  int wire_fd = -1;
+  if (o.symmetric) {
+    std::string e;
+    wire_fd = io::open_udp_socket(sa(ls), lsl, sa(pr), prl, o.gso, &e);
+    if (wire_fd < 0) die("--symmetric: " + e);
+  }
   auto make_path = [&](const sockaddr_storage& bind, socklen_t bl, const sockaddr_storage* peer,
                        socklen_t peer_len, bool gro, bool gso, unsigned worker, uint32_t headroom,
                        const char* what) -> std::unique_ptr<io::UdpPath> {
     std::string e;
-    const int fd = io::open_udp_socket(sa(bind), bl, peer ? sa(*peer) : nullptr, peer_len, gro, &e);
-    if (fd < 0) die(std::string(what) + ": " + e);
+    const bool wire = std::strncmp(what, "wire", 4) == 0;
+    const int fd = wire && wire_fd >= 0
+                       ? dup(wire_fd)
+                       : io::open_udp_socket(sa(bind), bl, peer ? sa(*peer) : nullptr, peer_len, gro, &e);
+    if (fd < 0) die(std::string(what) + ": " + (e.empty() ? std::strerror(errno) : e));
     io::PathConfig cfg;
     cfg.gso = gso;
     cfg.gro = gro;
@@ -1020,6 +1040,7 @@ int run(int argc, char** argv) {
   auto wire_in = make_path(ls, lsl, nullptr, 0, o.gso, false, w_open, 0, "wire-in");
   auto plain_out = make_path(any_pp, al2, &pp, ppl, false, false, w_open, 0, "plain-out");
 
+  if (wire_fd >= 0) close(wire_fd);  // the paths hold their duplicates
   Flow prot(plain_in.get(), wire_out.get(), seal_codec.get(), true, o.burst);
   Flow unprot(wire_in.get(), plain_out.get(), opener, false, o.burst);
 
