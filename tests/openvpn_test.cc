@@ -310,6 +310,43 @@ TEST(OpenVpnOpen, PacketIdWindow) {
   EXPECT_EQ(p.status(), Status::malformed);
 }
 
+// A duplicate of a packet opened before the burst, after a packet of the same
+// burst moved the window past it: too_old, as one at a time says (the window
+// as it stood before the burst would say replayed).
+TEST(OpenVpnOpen, BurstJumpMakesAnEarlierDuplicateTooOld) {
+  const Keys k(Suite::aes128_gcm, 0, 31);
+  Config cfg;
+  cfg.replay_window = 64;
+  Channel tx(cfg);
+  ASSERT_EQ(tx.install(k.client()), Status::ok);
+  std::vector<Bytes> wire;
+  for (int i = 0; i < 100; ++i) {
+    Buf b(Bytes(20, static_cast<uint8_t>(i)));
+    ASSERT_EQ(tx.seal({&b.view, 1}), 1u);
+    wire.push_back(b.bytes());
+  }
+  for (bool burst : {false, true}) {
+    SCOPED_TRACE(burst ? "burst" : "one at a time");
+    Channel rx(cfg);
+    ASSERT_EQ(rx.install(k.server()), Status::ok);
+    Buf first(wire[5]);
+    Packet p0 = packet_of(first);
+    ASSERT_EQ(rx.open({&p0, 1}), 1u);
+    Buf jump(wire[99]), dup(wire[5]), dup2(wire[99]);
+    Packet pk[3] = {packet_of(jump), packet_of(dup), packet_of(dup2)};
+    if (burst) {
+      EXPECT_EQ(rx.open(pk), 1u);
+    } else {
+      for (auto& p : pk) rx.open({&p, 1});
+    }
+    EXPECT_EQ(pk[0].status(), Status::ok);
+    EXPECT_EQ(pk[1].status(), Status::too_old);
+    EXPECT_EQ(pk[2].status(), Status::replayed);
+    EXPECT_EQ(dup.bytes(), wire[5]);
+    EXPECT_EQ(rx.counters(0, Direction::open)->replays, 2u);
+  }
+}
+
 TEST(OpenVpnOpen, BadInput) {
   const Keys k(Suite::aes128_gcm, 0, 40);
   Channel tx, rx;
