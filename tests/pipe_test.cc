@@ -2,7 +2,8 @@
 // sender writes into its plaintext port and forwards it to B, B unprotects
 // and delivers it to a receiver (and the same the other way round). Every
 // datagram must arrive once with its exact bytes (order may differ), for ESP,
-// QUIC, DTLS 1.3, SRTP and WireGuard, in both io paths (RL_IO=uring and
+// QUIC, DTLS 1.2 (RFC 9146 CID records from A to B, plain records from B to
+// A), DTLS 1.3, SRTP, WireGuard and OpenVPN, in both io paths (RL_IO=uring and
 // RL_IO=mmsg), with keys from key files in rl-replay's formats (WireGuard:
 // rl-pipe's --wg-keys). A second test injects tampered, forged and replayed
 // datagrams towards B: none is delivered, each is counted in B's exit
@@ -131,6 +132,9 @@ Bytes pattern(size_t n, uint8_t seed) {
   return b;
 }
 
+// The RFC 9146 Connection ID B issued for A's DTLS 1.2 records.
+const char* const kDtls12Cid = "c1d2e3f405";
+
 struct ProtoCase {
   const char* name;
   const char* io;  // RL_IO
@@ -177,6 +181,11 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
       write_wg_session(1, true, false);
     } else if (p == "openvpn") {
       write_ovpn_key(0, 0, false);
+    } else if (p == "dtls12") {
+      // A master secret as an NSS key log holds it; the key block also needs
+      // the server random, given on the command line.
+      std::ofstream f(dir_ + "/keys.log");
+      f << "# DTLS 1.2\nCLIENT_RANDOM " << hexs(pattern(32, 5)) << " " << hexs(pattern(48, 6)) << "\n";
     } else if (p == "quic" || p == "dtls13") {
       std::ofstream f(dir_ + "/keys.log");
       const std::string cr = hexs(pattern(32, 5));
@@ -224,6 +233,14 @@ class PipeTest : public ::testing::TestWithParam<ProtoCase> {
               a ? "0x1002" : "0x1001"};
     if (p == "quic" || p == "dtls13")
       return {"--keylog", dir_ + "/keys.log", "--role", a ? "client" : "server"};
+    if (p == "dtls12") {
+      // AES-256-GCM (SHA-384 PRF); B issued the CID that A's records carry.
+      std::vector<std::string> args = {"--keylog", dir_ + "/keys.log", "--server-random", hexs(pattern(32, 8)),
+                                       "--suite", "aes256-gcm", "--role", a ? "client" : "server"};
+      args.push_back(a ? "--seal-cid" : "--open-cid");
+      args.push_back(kDtls12Cid);
+      return args;
+    }
     return {"--srtp-keys", dir_ + "/srtp.txt", "--srtp-out-tag", a ? "1" : "2", "--srtp-in-tag",
             a ? "2" : "1"};
   }
@@ -492,6 +509,14 @@ TEST_P(PipeTest, TamperedForgedAndReplayedAreDroppedAndCounted) {
     Bytes w = recv_one(capture, 2000);
     ASSERT_FALSE(w.empty()) << "A did not forward datagram " << i;
     ASSERT_NE(w, d) << "sent in clear";
+    if (proto() == "dtls12") {
+      // RFC 9146 §4 on the wire: tls12_cid, DTLS 1.2, epoch 1, sequence
+      // numbers from 1 (--first-seq), then the CID B issued.
+      ASSERT_GT(w.size(), 16u);
+      EXPECT_EQ(w[0], 25);
+      EXPECT_EQ(hexs(Bytes(w.begin() + 1, w.begin() + 11)), "fefd0001" + hexs(Bytes{0, 0, 0, 0, 0, static_cast<uint8_t>(i + 1)}));
+      EXPECT_EQ(hexs(Bytes(w.begin() + 11, w.begin() + 16)), kDtls12Cid);
+    }
     wire.push_back(w);
   }
   // Tampered: one byte flipped, a different position each time (header,
@@ -1231,7 +1256,8 @@ TEST_P(PipeOpenVpnTest, RekeyOnSighupLatePacketsOfTheOldKeyOpen) {
 const ProtoCase kCases[] = {{"esp", "uring"},    {"esp", "mmsg"},  {"quic", "uring"},
                             {"quic", "mmsg"},    {"dtls13", "uring"}, {"dtls13", "mmsg"},
                             {"srtp", "uring"},   {"srtp", "mmsg"},  {"wireguard", "uring"},
-                            {"wireguard", "mmsg"}, {"openvpn", "uring"},  {"openvpn", "mmsg"}};
+                            {"wireguard", "mmsg"}, {"openvpn", "uring"},  {"openvpn", "mmsg"},
+                            {"dtls12", "uring"},   {"dtls12", "mmsg"}};
 const auto kCaseName = [](const auto& info) {
   return std::string(info.param.name) + "_" + info.param.io;
 };

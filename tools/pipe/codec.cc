@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/bytes.h"
+#include "core/dtls.h"
 #include "core/dtls13.h"
 #include "core/esp.h"
 #include "core/openvpn.h"
@@ -26,6 +27,7 @@ const char* to_string(Proto p) {
     case Proto::srtp: return "srtp";
     case Proto::wireguard: return "wireguard";
     case Proto::openvpn: return "openvpn";
+    case Proto::dtls12: return "dtls12";
   }
   return "?";
 }
@@ -289,6 +291,35 @@ class QuicCodec final : public Codec {
   uint64_t first_pn_ = 0;  // first packet number sealed with it
 };
 
+// DTLS 1.2 and 1.3: one application_data record per datagram, through the
+// engine's Record array `rec` (kMaxBurst long).
+template <class Engine, class Rec>
+size_t seal_records(Engine& rp, Rec* rec, std::span<PacketView> v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    rec[i] = Rec{};
+    rec[i].pkt = v[i];
+  }
+  const size_t ok = rp.seal({rec, v.size()});
+  for (size_t i = 0; i < v.size(); ++i) v[i] = rec[i].pkt;
+  return ok;
+}
+template <class Engine, class Rec>
+size_t open_records(Engine& rp, Rec* rec, std::span<PacketView> v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    rec[i] = Rec{};
+    rec[i].pkt = v[i];
+  }
+  rp.open({rec, v.size()});
+  size_t ok = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = rec[i].pkt;
+    // Alerts and handshake records authenticate too, but are not data.
+    if (v[i].status == Status::ok && rec[i].type != 23) v[i].status = Status::not_protected;
+    ok += v[i].status == Status::ok;
+  }
+  return ok;
+}
+
 // DTLS 1.3 application_data records, one per datagram, unified header with a
 // 16-bit sequence number and a length (RFC 9147 §4).
 class Dtls13Codec final : public Codec {
@@ -307,30 +338,8 @@ class Dtls13Codec final : public Codec {
   }
   uint32_t headroom() const override { return static_cast<uint32_t>(dtls13::seal_headroom(0)); }
   uint32_t tailroom() const override { return static_cast<uint32_t>(dtls13::seal_tailroom(0)); }
-  size_t seal(std::span<PacketView> v) override {
-    for (size_t i = 0; i < v.size(); ++i) {
-      rec_[i] = dtls13::Record{};
-      rec_[i].pkt = v[i];
-    }
-    const size_t ok = rp_.seal({rec_, v.size()});
-    for (size_t i = 0; i < v.size(); ++i) v[i] = rec_[i].pkt;
-    return ok;
-  }
-  size_t open(std::span<PacketView> v) override {
-    for (size_t i = 0; i < v.size(); ++i) {
-      rec_[i] = dtls13::Record{};
-      rec_[i].pkt = v[i];
-    }
-    rp_.open({rec_, v.size()});
-    size_t ok = 0;
-    for (size_t i = 0; i < v.size(); ++i) {
-      v[i] = rec_[i].pkt;
-      // Alerts and handshake records authenticate too, but are not data.
-      if (v[i].status == Status::ok && rec_[i].type != 23) v[i].status = Status::not_protected;
-      ok += v[i].status == Status::ok;
-    }
-    return ok;
-  }
+  size_t seal(std::span<PacketView> v) override { return seal_records(rp_, rec_, v); }
+  size_t open(std::span<PacketView> v) override { return open_records(rp_, rec_, v); }
 
   // Key update (RFC 9147 §8): the next epoch's secret is
   // HKDF-Expand-Label(secret, "traffic upd", "", Hash.length), so both
@@ -389,6 +398,46 @@ class Dtls13Codec final : public Codec {
   dtls13::RecordProtection rp_;
   dtls13::Record rec_[kMaxBurst];
   uint64_t first_open_ = 0, newest_open_ = 0;
+};
+
+// DTLS 1.2 application_data records (RFC 6347 §4.1), one per datagram, with
+// the keys of one epoch from the TLS 1.2 key block, and RFC 9146 tls12_cid
+// records where a Connection ID is configured for that direction. The
+// epoch changes only with a new handshake, which rl-pipe does not carry:
+// no rekey here.
+class Dtls12Codec final : public Codec {
+ public:
+  Status init(const CodecConfig& cfg) {
+    dtls::KeyOptions opt;
+    opt.replay_window = std::clamp<uint32_t>(cfg.replay_window, 1, 4096);
+    opt.first_seq = cfg.dtls12_first_seq;
+    if (Status s = install(Direction::seal, cfg.seal_suite, cfg.seal_key, cfg.dtls12_epoch, opt); s != Status::ok)
+      return s;
+    if (Status s = install(Direction::open, cfg.open_suite, cfg.open_key, cfg.dtls12_epoch, opt); s != Status::ok)
+      return s;
+    if (Status s = rp_.set_seal_cid(cfg.dtls12_seal_cid); s != Status::ok) return s;
+    if (Status s = rp_.set_open_cid(cfg.dtls12_open_cid); s != Status::ok) return s;
+    head_ = static_cast<uint32_t>(dtls::seal_headroom(cfg.seal_suite, cfg.dtls12_seal_cid.size()));
+    tail_ = static_cast<uint32_t>(dtls::seal_tailroom(cfg.seal_suite, cfg.dtls12_seal_cid.size(), 0));
+    return Status::ok;
+  }
+  uint32_t headroom() const override { return head_; }
+  uint32_t tailroom() const override { return tail_; }
+  size_t seal(std::span<PacketView> v) override { return seal_records(rp_, rec_, v); }
+  size_t open(std::span<PacketView> v) override { return open_records(rp_, rec_, v); }
+
+ private:
+  // key‖IV as the key block gives them: the IV is what follows the suite's key.
+  Status install(Direction d, Suite suite, std::span<const uint8_t> keymat, uint16_t epoch,
+                 const dtls::KeyOptions& opt) {
+    const size_t key_len = suite_info(suite).key_len;
+    if (keymat.size() <= key_len) return Status::invalid_argument;
+    return rp_.install(d, epoch, suite, keymat.first(key_len), keymat.subspan(key_len), opt);
+  }
+
+  dtls::RecordProtection rp_;
+  dtls::Record rec_[kMaxBurst];
+  uint32_t head_ = 0, tail_ = 0;
 };
 
 // SRTP: the plaintext datagrams are RTP packets; each direction is a Session
@@ -696,6 +745,7 @@ std::unique_ptr<Codec> make_codec(const CodecConfig& cfg, std::string* error) {
     case Proto::srtp: return build<SrtpCodec>(cfg, error);
     case Proto::wireguard: return build<WireGuardCodec>(cfg, error);
     case Proto::openvpn: return build<OpenVpnCodec>(cfg, error);
+    case Proto::dtls12: return build<Dtls12Codec>(cfg, error);
   }
   return nullptr;
 }

@@ -1,7 +1,7 @@
 // rl-pipe's protocol adapters: one object per protocol that seals a burst of
 // plaintext datagrams in place and opens a burst of protected datagrams in
 // place, with the real protocol engines (core/esp, core/quic, core/dtls13,
-// core/srtp, core/wireguard, core/openvpn). Configuration allocates; seal/open do not.
+// core/dtls, core/srtp, core/wireguard, core/openvpn). Configuration allocates; seal/open do not.
 //
 // Seal: each view holds the plaintext at [offset, offset+length) with at
 // least headroom() bytes before it and tailroom() after it; on ok it covers
@@ -21,7 +21,7 @@
 
 namespace rl::pipe {
 
-enum class Proto : uint8_t { esp, quic, dtls13, srtp, wireguard, openvpn };
+enum class Proto : uint8_t { esp, quic, dtls13, srtp, wireguard, openvpn, dtls12 };
 const char* to_string(Proto p);
 
 inline constexpr size_t kMaxBurst = 64;
@@ -31,7 +31,9 @@ struct CodecConfig {
   Proto proto = Proto::esp;
   // Each direction has its own suite (its own SA / key / crypto suite).
   Suite seal_suite = Suite::aes128_gcm, open_suite = Suite::aes128_gcm;
-  // ESP: key‖salt; QUIC/DTLS: secret; SRTP: key‖salt; WireGuard: T_send / T_recv.
+  // ESP: key‖salt; QUIC/DTLS 1.3: secret; DTLS 1.2: write key‖write IV (the
+  // key block's: a 4-byte salt for AES-GCM, 12 bytes for ChaCha20-Poly1305);
+  // SRTP: key‖salt; WireGuard: T_send / T_recv.
   std::vector<uint8_t> seal_key, open_key;
   // ESP (transport mode over UDP encapsulation, RFC 3948).
   uint32_t spi_out = 0x100, spi_in = 0x100;
@@ -45,6 +47,13 @@ struct CodecConfig {
   uint32_t local_cid_len = 8;
   // DTLS 1.3: the epoch of the traffic secrets (3 = first application epoch).
   uint64_t dtls_epoch = 3;
+  // DTLS 1.2: the epoch of the keys (1 after the first handshake), the first
+  // sequence number sealed (the handshake's Finished took 0 of epoch 1), and
+  // the RFC 9146 Connection IDs: the one the peer issued (written on seal)
+  // and the one we issued (required on open); empty: plain records.
+  uint16_t dtls12_epoch = 1;
+  uint64_t dtls12_first_seq = 1;
+  std::vector<uint8_t> dtls12_seal_cid, dtls12_open_cid;
   // SRTP.
   srtp::Profile srtp_seal_profile = srtp::Profile::aes128_cm_sha1_80;
   srtp::Profile srtp_open_profile = srtp::Profile::aes128_cm_sha1_80;

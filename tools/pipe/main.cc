@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/tls12_prf.h"
 #include "io/topology.h"
 #include "io/udp_path.h"
 #include "tools/pipe/codec.h"
@@ -46,10 +47,10 @@ void on_signal(int) { g_stop.store(true); }
 void on_hup(int) { g_hup.store(true); }
 
 const char kHelp[] = R"(rl-pipe: protect plaintext UDP datagrams and forward them to a peer rl-pipe,
-unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.3, SRTP,
-WireGuard transport data, OpenVPN data channel).
+unprotect what the peer sends back (ESP-in-UDP, QUIC short header, DTLS 1.2 (with
+RFC 9146 CIDs) and DTLS 1.3, SRTP, WireGuard transport data, OpenVPN data channel).
 
-Usage: rl-pipe --proto esp|quic|dtls13|srtp|wireguard|openvpn --plain-listen A:P --plain-peer A:P
+Usage: rl-pipe --proto esp|quic|dtls12|dtls13|srtp|wireguard|openvpn --plain-listen A:P --plain-peer A:P
                --listen A:P --peer A:P [keys] [options]
 
 Addresses (IPv4 a.b.c.d:port or IPv6 [addr]:port):
@@ -72,7 +73,12 @@ Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
   --keylog FILE        NSS key log (QUIC, DTLS 1.3): CLIENT_TRAFFIC_SECRET_0 and
                        SERVER_TRAFFIC_SECRET_0 of the connection picked by
                        --client-random HEX (default: the only one in the file);
-                       --role says which one this side seals with
+                       --role says which one this side seals with.
+                       DTLS 1.2: the CLIENT_RANDOM line (master secret) of the
+                       connection picked by --client-random HEX, with
+                       --server-random HEX (the ServerHello's): the TLS 1.2 key
+                       block of --suite (RFC 5246 section 6.3); --role client
+                       seals with the client write key and IV
   --srtp-keys FILE     SDES a=crypto lines (SRTP); --srtp-out-tag / --srtp-in-tag
                        pick lines by their crypto tag, default: the first line
                        seals, the second (or the first again) opens
@@ -97,7 +103,8 @@ Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
                        The peer-id goes into every P_DATA_V2 packet sealed.
 Keys from flags:
   --seal-key HEX       ESP: key||4-byte salt; QUIC/DTLS 1.3: traffic secret;
-                       SRTP: master key||master salt
+                       DTLS 1.2: write key||write IV (4 bytes for AES-GCM, 12
+                       for ChaCha20-Poly1305); SRTP: master key||master salt
   --open-key HEX       the same for the direction the peer seals
   --suite S            aes128-gcm (default), aes256-gcm, chacha20-poly1305
                        (ESP from --xfrm and QUIC/DTLS with 48-byte secrets choose
@@ -111,6 +118,13 @@ Protocol options:
   --dcid HEX           QUIC: Destination Connection ID written on seal
                        (default 0102030405060708)
   --cid-len N          QUIC: length of the CID in received short headers (default 8)
+  --epoch N            DTLS 1.2: the epoch of the keys (default 1)
+  --first-seq N        DTLS 1.2: the first sequence number sealed (default 1: the
+                       handshake's Finished took 0)
+  --seal-cid HEX       DTLS 1.2: the Connection ID the peer issued (RFC 9146):
+                       seal tls12_cid records carrying it (default: plain records)
+  --open-cid HEX       DTLS 1.2: the Connection ID we issued: open only tls12_cid
+                       records carrying it (default: plain records only)
   --replay-window N    inbound replay window in packets (default 1024; WireGuard
                        always keeps 8128)
   --mtu N              WireGuard: the tunnel MTU that caps the padding of the
@@ -125,6 +139,8 @@ Running:
                        protected receive side
   --zerocopy           zero-copy sends (io_uring SENDMSG_ZC) of large GSO runs
   --stats N            print the counters every N seconds (default: only at exit)
+DTLS 1.2 has no rekey here: a new epoch needs a handshake, which rl-pipe does
+  not carry.
 Rekey (ESP): on SIGHUP the --xfrm file is read again, and the newest state
   with the reqid of the current outbound (inbound) SA but another SPI becomes
   the new outbound (inbound) SA, make-before-break: the new inbound SA opens
@@ -253,7 +269,7 @@ bool parse_profile(const std::string& s, srtp::Profile& out) {
 struct Options {
   CodecConfig codec;
   std::string plain_listen, plain_peer, listen, peer;
-  std::string xfrm, keylog, srtp_keys, wg_keys, ovpn_keys, client_random, cpus;
+  std::string xfrm, keylog, srtp_keys, wg_keys, ovpn_keys, client_random, server_random, cpus;
   bool suite_given = false, role_client = true, gso = false, zerocopy = false, verbose = false;
   bool symmetric = false;
   bool spi_out_given = false, spi_in_given = false;
@@ -293,6 +309,7 @@ Options parse_args(int argc, char** argv) {
       if (v == "esp") o.codec.proto = Proto::esp;
       else if (v == "quic") o.codec.proto = Proto::quic;
       else if (v == "dtls13" || v == "dtls") o.codec.proto = Proto::dtls13;
+      else if (v == "dtls12") o.codec.proto = Proto::dtls12;
       else if (v == "srtp") o.codec.proto = Proto::srtp;
       else if (v == "wireguard" || v == "wg") o.codec.proto = Proto::wireguard;
       else if (v == "openvpn" || v == "ovpn") o.codec.proto = Proto::openvpn;
@@ -308,6 +325,14 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--ovpn-keys") o.ovpn_keys = val();
     else if (a == "--mtu") o.codec.wg_mtu = static_cast<uint32_t>(parse_num(a, val()));
     else if (a == "--client-random") o.client_random = val();
+    else if (a == "--server-random") o.server_random = val();
+    else if (a == "--epoch") {
+      const uint64_t e = parse_num(a, val());
+      if (e > 0xffff) die("--epoch: 0..65535");
+      o.codec.dtls12_epoch = static_cast<uint16_t>(e);
+    } else if (a == "--first-seq") o.codec.dtls12_first_seq = parse_num(a, val());
+    else if (a == "--seal-cid") hexval(o.codec.dtls12_seal_cid);
+    else if (a == "--open-cid") hexval(o.codec.dtls12_open_cid);
     else if (a == "--seal-key") hexval(o.codec.seal_key);
     else if (a == "--open-key") hexval(o.codec.open_key);
     else if (a == "--suite") {
@@ -461,6 +486,29 @@ bool take_ovpn_key(const Options& o, CodecConfig& c, std::string* why) {
   return true;
 }
 
+// DTLS 1.2 from a key log's CLIENT_RANDOM line: the key block (RFC 5246
+// §6.3) of the master secret and the two randoms, split by --role.
+void take_dtls12_keys(const Options& o, const replay::SessionSecrets& s, CodecConfig& c) {
+  const replay::Secret* master = s.get(replay::SecretLabel::client_random);
+  if (master == nullptr) die("--keylog: DTLS 1.2 needs the CLIENT_RANDOM line (master secret)");
+  replay::Bytes sr;
+  if (o.server_random.empty()) die("--keylog: DTLS 1.2 needs --server-random");
+  if (!replay::parse_hex(o.server_random, sr) || sr.size() != 32) die("--server-random: 32 bytes hex");
+  if (c.seal_suite != c.open_suite) die("--suite: one suite for both directions");
+  tls::KeyBlock kb;
+  if (tls::tls12_key_block(c.seal_suite, suite_info(c.seal_suite).hash, master->value, s.client_random, sr, kb) !=
+      Status::ok)
+    die("--keylog: no key block from that master secret");
+  auto keymat = [](std::span<const uint8_t> key, std::span<const uint8_t> iv) {
+    std::vector<uint8_t> v(key.begin(), key.end());
+    v.insert(v.end(), iv.begin(), iv.end());
+    return v;
+  };
+  const auto client = keymat(kb.client_key(), kb.client_iv()), server = keymat(kb.server_key(), kb.server_iv());
+  c.seal_key = o.role_client ? client : server;
+  c.open_key = o.role_client ? server : client;
+}
+
 // Fills o.codec's keys from the key files (flags already there win).
 void load_keys(Options& o) {
   replay::Diag diag;
@@ -526,6 +574,10 @@ void load_keys(Options& o) {
       die("--keylog: several connections; pick one with --client-random");
     }
     if (s == nullptr) die("--keylog: no such client random");
+    if (c.proto == Proto::dtls12) {
+      take_dtls12_keys(o, *s, c);
+      return;
+    }
     const replay::Secret* cs = s->get(replay::SecretLabel::client_traffic_0);
     const replay::Secret* ss = s->get(replay::SecretLabel::server_traffic_0);
     if (cs == nullptr || ss == nullptr) die("--keylog: CLIENT_/SERVER_TRAFFIC_SECRET_0 needed");
@@ -603,7 +655,9 @@ bool next_ovpn_keys(const Options& o, CodecConfig& next, std::string* why) {
 // than the current one. False (with *why) when there is none.
 bool next_esp_keys(const Options& o, CodecConfig& next, std::string* why) {
   if (o.codec.proto != Proto::esp || o.xfrm.empty()) {
-    *why = "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, wireguard, or quic / dtls13";
+    *why = o.codec.proto == Proto::dtls12
+               ? "DTLS 1.2 has no rekey here (a new epoch needs a handshake)"
+               : "rekey needs --proto esp with --xfrm, --proto srtp with --srtp-keys, wireguard, or quic / dtls13";
     return false;
   }
   if (o.reqid_out == o.reqid_in) {
