@@ -77,7 +77,8 @@ Keys from a key file (the rl-replay formats, and one of rl-pipe's own):
                        DTLS 1.2: the CLIENT_RANDOM line (master secret) of the
                        connection picked by --client-random HEX, with
                        --server-random HEX (the ServerHello's): the TLS 1.2 key
-                       block of --suite (RFC 5246 section 6.3); --role client
+                       block of --suite (needed: the log does not name it; RFC
+                       5246 section 6.3); --role client
                        seals with the client write key and IV
   --srtp-keys FILE     SDES a=crypto lines (SRTP); --srtp-out-tag / --srtp-in-tag
                        pick lines by their crypto tag, default: the first line
@@ -493,6 +494,7 @@ void take_dtls12_keys(const Options& o, const replay::SessionSecrets& s, CodecCo
   if (master == nullptr) die("--keylog: DTLS 1.2 needs the CLIENT_RANDOM line (master secret)");
   replay::Bytes sr;
   if (o.server_random.empty()) die("--keylog: DTLS 1.2 needs --server-random");
+  if (!o.suite_given) die("--keylog: DTLS 1.2 needs --suite (the key log does not name it)");
   if (!replay::parse_hex(o.server_random, sr) || sr.size() != 32) die("--server-random: 32 bytes hex");
   if (c.seal_suite != c.open_suite) die("--suite: one suite for both directions");
   tls::KeyBlock kb;
