@@ -43,8 +43,10 @@ class BenchNames(unittest.TestCase):
         self.assertNotIn("manual_time", console)
 
     def test_list_tests(self):
-        listed = run(f"--benchmark_filter=^{OPEN}$", "--benchmark_list_tests=true").split()
-        self.assertEqual([l for l in listed if not l.startswith("[")], [OPEN])
+        # "=true" and the bare flag (Google Benchmark reads both as true).
+        for flag in ("--benchmark_list_tests=true", "--benchmark_list_tests"):
+            listed = run(f"--benchmark_filter=^{OPEN}$", flag).split()
+            self.assertEqual([l for l in listed if not l.startswith("[")], [OPEN], flag)
 
     def test_bracket_and_escaped_dollar_are_left_alone(self):
         # "[$]" and "\$" match a literal dollar sign: no row has one.

@@ -55,7 +55,9 @@ std::string flag(int argc, char** argv, const char* name, const char* fallback) 
     const char* a = argv[i];
     if (a[0] != '-') continue;
     a += a[1] == '-' ? 2 : 1;
-    if (std::strncmp(a, name, n) == 0 && a[n] == '=') v = a + n + 1;
+    if (std::strncmp(a, name, n) != 0) continue;
+    if (a[n] == '=') v = a + n + 1;
+    else if (a[n] == '\0') v = "true";  // a bare boolean flag, as Google Benchmark reads it
   }
   return v;
 }
