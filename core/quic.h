@@ -308,6 +308,7 @@ class PacketProtection {
   size_t open_chunks(std::span<Packet> packets);
   size_t seal_one(std::span<Packet> one);
   size_t open_one(std::span<Packet> one);
+  int open_one_guessed(Packet& p, Gen& g, uint8_t* d, uint64_t expected, uint8_t want, MaskJob& m);
   size_t lean_parse(std::span<Packet> packets);
   size_t lean_jobs(std::span<Packet> packets, size_t count, uint64_t now);
   size_t lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes);
@@ -334,6 +335,9 @@ class PacketProtection {
   uint8_t dcid_len_ = 0, scid_len_ = 0, short_dcid_len_ = 0;
   bool spin_ = false;
   bool grease_quic_bit_ = false;
+  // open_one_guessed: the packet number length of the last packet open_one
+  // opened (0: no guess).
+  uint8_t guess_pn_len_ = 0;
   bool uses_clock_ = false;  // some key has an age limit, or a clock was set
   bool ack_sent_reported_ = false;  // on_ack_sent was called at least once
   uint64_t largest_ack_sent_ = 0;

@@ -644,6 +644,63 @@ TEST(QuicMutation, ShortHeaderEveryByteAcrossKeyPhases) {
   }
 }
 
+// A lone packet after one that opened takes open_one's guessed header (the
+// next packet number, the last length, the current key phase) and its AEAD
+// runs before the header protection is known. Every byte of such a packet,
+// changed, must still fail as the unguessed path fails it: bytes as they
+// arrived, no state changed, one integrity-limit count per auth failure and
+// none for a wrong guess; the genuine packet then opens. Each mutation gets a
+// fresh receiver, so that every one meets the guess (a wrong guess turns it
+// off until a packet opens again).
+TEST(QuicMutation, GuessedHeaderEveryByte) {
+  test::for_each_backend([&](Backend) {
+    for (Suite s : kAllSuites) {
+      for (uint8_t pn_len : {uint8_t{1}, uint8_t{2}, uint8_t{4}}) {
+        SCOPED_TRACE(std::string(suite_info(s).name) + " pn_len " + std::to_string(pn_len));
+        const Bytes secret = test::random_bytes(hash_len(suite_info(s).hash), 800 + pn_len);
+        PacketProtection tx(Version::v1);
+        ASSERT_EQ(tx.install(Level::one_rtt, Direction::seal, s, secret), Status::ok);
+        ASSERT_EQ(tx.set_dcid(test::random_bytes(8, 4)), Status::ok);
+        std::vector<Bytes> wire, plain;
+        for (int k = 0; k < 2; ++k) {
+          plain.push_back(test::random_bytes(40 + 7 * k, 810 + k));
+          Buf b(plain.back(), Level::one_rtt);
+          b.pkt.min_pn_length = pn_len;
+          ASSERT_EQ(tx.seal({&b.pkt, 1}), 1u);
+          wire.push_back(b.bytes());
+        }
+        auto armed = [&](PacketProtection& rx) {
+          ASSERT_EQ(rx.install(Level::one_rtt, Direction::open, s, secret), Status::ok);
+          ASSERT_EQ(rx.set_short_dcid_length(8), Status::ok);
+          Buf first(wire[0]);
+          ASSERT_EQ(rx.open({&first.pkt, 1}), 1u);
+          ASSERT_EQ(first.pkt.pn_length, pn_len);
+        };
+        for (size_t i = 0; i < wire[1].size(); ++i) {
+          for (uint8_t delta : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0x04}}) {
+            PacketProtection rx(Version::v1);
+            armed(rx);
+            const RxState before = state_of(rx, Level::one_rtt);
+            const uint64_t failures = rx.auth_failures();
+            Buf m(wire[1]);
+            m.mem[i] ^= delta;
+            const Bytes arrived = m.mem;
+            ASSERT_EQ(rx.open({&m.pkt, 1}), 0u) << "byte " << i << " delta " << int(delta);
+            const Status st = m.pkt.status();
+            ASSERT_EQ(m.mem, arrived) << "byte " << i << " changed after " << to_string(st);
+            ASSERT_EQ(state_of(rx, Level::one_rtt), before) << "byte " << i;
+            ASSERT_EQ(rx.auth_failures(), failures + (st == Status::auth_failed ? 1 : 0)) << "byte " << i;
+            Buf ok(wire[1]);
+            ASSERT_EQ(rx.open({&ok.pkt, 1}), 1u) << "byte " << i << ": " << to_string(ok.pkt.status());
+            ASSERT_EQ(ok.pkt.pn, 1u);
+            ASSERT_EQ(ok.bytes(), plain[1]);
+          }
+        }
+      }
+    }
+  });
+}
+
 TEST(QuicMutation, HandshakeEveryByte) {
   Pair p(Version::v1);
   p.install(Level::handshake, Suite::aes256_gcm, test::random_bytes(48, 5));
