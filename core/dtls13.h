@@ -143,6 +143,7 @@ class RecordProtection {
   static constexpr unsigned kMaxSeqSplits = 8;
   size_t open_chunk(std::span<Record> records, unsigned splits = kMaxSeqSplits);
   size_t open_one(Record& r);
+  int open_one_guessed(Record& r, Epoch& e, size_t hdr, unsigned seq_at, uint64_t expected, MaskJob& m);
   Epoch* lean_epoch(size_t n, uint64_t* expected);
   bool settle(Record& r, AeadJob& j, Epoch& e, unsigned seq_at, bool rising);
 
@@ -152,6 +153,9 @@ class RecordProtection {
   Epoch open_[4];
   uint64_t open_current_ = 0;
   bool open_any_ = false;
+  // open_one guesses the next record's sequence number (open_one_guessed)
+  // after a record opened there, until a guess is wrong.
+  bool guess_seq_ = false;
   uint8_t seal_cid_[kMaxCidLen] = {};
   uint8_t open_cid_[kMaxCidLen] = {};
   uint8_t seal_cid_len_ = 0, open_cid_len_ = 0;

@@ -683,6 +683,53 @@ TEST(Dtls13Mutation, EveryByteFailsAndChangesNothing) {
   }
 }
 
+// A lone record after one that opened alone takes open_one's guessed
+// sequence number (the next one expected): its AEAD runs before the record
+// number mask is known. Every byte of such a record, changed, must fail as
+// the unguessed path fails it: bytes as they arrived, no state changed, one
+// integrity-limit count per auth failure and none for a wrong guess; the
+// genuine record then opens. A fresh receiver for each mutation, so that
+// every one meets the guess (a wrong guess turns guessing off until a record
+// opens again).
+TEST(Dtls13Mutation, GuessedSequenceEveryByte) {
+  for (Suite s : kAllSuites) {
+    for (const ref::Shape& sh : shapes()) {
+      if (!sh.seq16 || !sh.length) continue;  // the one-record lean shape
+      SCOPED_TRACE(name(s, sh));
+      RecordProtection a, scratch;
+      pair(a, scratch, s, sh.cid);
+      const Bytes first = seal_one(a, test::random_bytes(17, 1), sh);
+      const Bytes plain = test::random_bytes(33, 2);
+      const Bytes good = seal_one(a, plain, sh);
+      for (size_t i = 0; i < good.size(); ++i) {
+        for (uint8_t flip : {uint8_t{0x01}, uint8_t{0x40}, uint8_t{0x80}}) {
+          RecordProtection b, unused;
+          pair(unused, b, s, sh.cid);
+          ASSERT_EQ(open_one(b, first), Status::ok);
+          const OpenState before = state_of(b, 3);
+          const uint64_t failures = b.key(Direction::open, 3)->counters().auth_failures;
+          Bytes m = good;
+          m[i] ^= flip;
+          const Bytes arrived = m;
+          Record r = Buf::view(m);
+          ASSERT_EQ(b.open({&r, 1}), 0u) << "byte " << i;
+          ASSERT_NE(r.status(), Status::ok) << "byte " << i;
+          ASSERT_EQ(m, arrived) << "byte " << i;
+          ASSERT_EQ(state_of(b, 3), before) << "byte " << i;
+          ASSERT_EQ(b.key(Direction::open, 3)->counters().auth_failures,
+                    failures + (r.status() == Status::auth_failed ? 1 : 0))
+              << "byte " << i;
+          Bytes got;
+          Record out;
+          ASSERT_EQ(open_one(b, good, &got, &out), Status::ok) << "byte " << i;
+          ASSERT_EQ(out.seq, 1u);
+          ASSERT_EQ(got, plain);
+        }
+      }
+    }
+  }
+}
+
 TEST(Dtls13Mutation, TruncationAndShortCiphertext) {
   const Suite s = Suite::aes128_gcm;
   RecordProtection a, b;
