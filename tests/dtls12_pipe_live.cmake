@@ -5,13 +5,9 @@
 # that every application record of the other one is opened by our engine and
 # every record it reads was sealed by it. Three suites, both roles. Exits 77
 # (skip) without an openssl binary.
-if(RL_BUILD_TOOLS AND TARGET rl_io)  # rl-pipe is built then (tools/CMakeLists.txt)
-  find_program(RL_DTLS12_LIVE_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT RL_DTLS12_LIVE_PYTHON3)
-    set(RL_DTLS12_LIVE_PYTHON3 /usr/bin/python3)
-  endif()
+if(RL_BUILD_TOOLS AND TARGET rl_io AND RL_PYTHON3)  # rl-pipe is built then (tools/CMakeLists.txt)
   add_test(NAME dtls12_pipe_live_interop
-    COMMAND ${RL_DTLS12_LIVE_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/dtls12_pipe_live.py
+    COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/dtls12_pipe_live.py
             --pipe $<TARGET_FILE:rl-pipe>)
   set_tests_properties(dtls12_pipe_live_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 endif()

@@ -5,11 +5,9 @@
 add_executable(rl-esp-tool ${CMAKE_CURRENT_SOURCE_DIR}/interop/esp_tool.cc)
 target_link_libraries(rl-esp-tool PRIVATE recordlayer_static)
 target_compile_options(rl-esp-tool PRIVATE ${RL_WARNINGS})
-find_program(RL_DEBIAN_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT RL_DEBIAN_PYTHON3)
-  set(RL_DEBIAN_PYTHON3 /usr/bin/python3)
+if(RL_PYTHON3)
+  add_test(NAME esp_scapy_interop
+    COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/esp_scapy.py
+            --tool $<TARGET_FILE:rl-esp-tool>)
+  set_tests_properties(esp_scapy_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
-add_test(NAME esp_scapy_interop
-  COMMAND ${RL_DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/esp_scapy.py
-          --tool $<TARGET_FILE:rl-esp-tool>)
-set_tests_properties(esp_scapy_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -6,13 +6,9 @@
 # gets is sealed by our engine and every one it sends is opened by it. Needs
 # root, /dev/net/tun, openvpn, ip, gcc and openssl; the script exits 77
 # (skip) when the machine cannot run it.
-if(RL_BUILD_TOOLS AND TARGET rl_io)  # rl-pipe is built then (tools/CMakeLists.txt)
-  find_program(RL_OVPN_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT RL_OVPN_PYTHON3)
-    set(RL_OVPN_PYTHON3 /usr/bin/python3)
-  endif()
+if(RL_BUILD_TOOLS AND TARGET rl_io AND RL_PYTHON3)  # rl-pipe is built then (tools/CMakeLists.txt)
   add_test(NAME openvpn_live_interop
-    COMMAND ${RL_OVPN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/openvpn_live.py
+    COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/openvpn_live.py
             --pipe $<TARGET_FILE:rl-pipe>)
   set_tests_properties(openvpn_live_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 RUN_SERIAL TRUE)
 endif()

@@ -3,13 +3,9 @@
 # tshark-derived *.truth.txt (extract_truth.py), compared frame by frame, plus mutation and
 # bad-input checks (tests/replay_decrypt_test.py). Needs only python3 and the tool.
 if(RL_BUILD_TOOLS)
-  find_program(RL_REPLAY_DECRYPT_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT RL_REPLAY_DECRYPT_PYTHON)
-    find_program(RL_REPLAY_DECRYPT_PYTHON python3)
-  endif()
-  if(RL_REPLAY_DECRYPT_PYTHON)
+  if(RL_PYTHON3)
     add_test(NAME replay_decrypt
-      COMMAND ${RL_REPLAY_DECRYPT_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/replay_decrypt_test.py
+      COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/replay_decrypt_test.py
               $<TARGET_FILE:rl-replay> ${CMAKE_CURRENT_SOURCE_DIR}/data/replay)
     set_tests_properties(replay_decrypt PROPERTIES TIMEOUT 120)
   else()

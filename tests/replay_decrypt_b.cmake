@@ -3,13 +3,9 @@
 # truth (tshark's decryption, or the plaintexts the generator protected). The script needs
 # only the Python standard library.
 if(RL_BUILD_TOOLS)
-  find_program(RL_REPLAY_B_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT RL_REPLAY_B_PYTHON)
-    find_program(RL_REPLAY_B_PYTHON python3)
-  endif()
-  if(RL_REPLAY_B_PYTHON)
+  if(RL_PYTHON3)
     add_test(NAME replay_decrypt_b
-      COMMAND ${RL_REPLAY_B_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/replay/decrypt_b_test.py
+      COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/replay/decrypt_b_test.py
               $<TARGET_FILE:rl-replay> ${CMAKE_CURRENT_SOURCE_DIR}/data/replay)
   else()
     message(WARNING "python3 not found: the replay_decrypt_b test is not run")

@@ -7,13 +7,11 @@
 add_executable(rl-wg-tool ${CMAKE_CURRENT_SOURCE_DIR}/interop/wg_tool.cc)
 target_link_libraries(rl-wg-tool PRIVATE recordlayer_static)
 target_compile_options(rl-wg-tool PRIVATE ${RL_WARNINGS})
-find_program(RL_DEBIAN_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT RL_DEBIAN_PYTHON3)
-  set(RL_DEBIAN_PYTHON3 /usr/bin/python3)
+if(RL_PYTHON3)
+  add_test(NAME wireguard_go_interop
+    COMMAND ${RL_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/wireguard_go.py
+            --tool $<TARGET_FILE:rl-wg-tool>)
+  # The script keeps its own deadline (75 s) below this one, so that it always
+  # gets to stop wireguard-go and delete its namespace.
+  set_tests_properties(wireguard_go_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 110 RUN_SERIAL TRUE)
 endif()
-add_test(NAME wireguard_go_interop
-  COMMAND ${RL_DEBIAN_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/interop/wireguard_go.py
-          --tool $<TARGET_FILE:rl-wg-tool>)
-# The script keeps its own deadline (75 s) below this one, so that it always
-# gets to stop wireguard-go and delete its namespace.
-set_tests_properties(wireguard_go_interop PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 110 RUN_SERIAL TRUE)
