@@ -14,6 +14,7 @@
 
 #include "core/bytes.h"
 #include "tests/replay/harness.h"
+#include "tests/replay/pcap_builder.h"
 #include "tests/support/pcap_file.h"
 #include "tools/replay/ovpn_decryptor.h"
 
@@ -158,7 +159,8 @@ TEST_P(ReplayOpenVpn, AFlippedByte) {
   for (uint64_t n = 1; n < victim; ++n) off += 16 + load_le32(file.data() + off + 8);
   const size_t incl = load_le32(file.data() + off + 8);
   file[off + 16 + incl - 1] ^= 0x01;  // the last byte of the ciphertext
-  const std::string path = ::testing::TempDir() + "ovpn_flipped.pcap";
+  // In this process's own directory: CTest runs the three ciphers side by side.
+  const std::string path = temp_path(std::string("ovpn_flipped_") + GetParam() + ".pcap");
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(file.data()),
                                               static_cast<std::streamsize>(file.size()));
   const RunResult r = replay(path, keys_from(keys_text_));
