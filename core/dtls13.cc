@@ -868,8 +868,9 @@ size_t RecordProtection::open_one(Record& r) {
 // AAD and nonce, and only then is its answer taken and settled as open_one
 // settles it. Otherwise the record is as it arrived (its AAD is built aside;
 // an open that authenticated is sealed again: same key, nonce and AAD, same
-// bytes), guessing stops until a record opens here again, and open_one goes
-// on with the mask it has. Returns 1 or 0 when settled, -1 for a wrong guess.
+// bytes), guessing stops until a record opens through the lean paths again,
+// and open_one goes on with the mask it has. Returns 1 or 0 when settled, -1
+// for a wrong guess.
 int RecordProtection::open_one_guessed(Record& r, Epoch& e, size_t hdr, unsigned seq_at, uint64_t expected,
                                        MaskJob& m) {
   uint8_t* const b = r.pkt.buf + r.pkt.offset;
@@ -1151,7 +1152,10 @@ size_t RecordProtection::open_chunk(std::span<Record> records, unsigned splits) 
   if (lean_a != 0) {
     uint64_t bytes = 0;
     m0 = lean_commit(records.first(lean_a), &jobs[0], le->window, lean_seq, open_cid_len_, &bytes);
-    if (m0 != 0) le->key.count_opened(m0, bytes);
+    if (m0 != 0) {
+      le->key.count_opened(m0, bytes);
+      guess_seq_ = true;  // a lone record after this burst: open_one_guessed
+    }
     ok = m0;
   }
   // What the general loop of phase 1 does for every record it sees, and

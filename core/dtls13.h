@@ -154,7 +154,7 @@ class RecordProtection {
   uint64_t open_current_ = 0;
   bool open_any_ = false;
   // open_one guesses the next record's sequence number (open_one_guessed)
-  // after a record opened there, until a guess is wrong.
+  // after a record opened through the lean paths, until a guess is wrong.
   bool guess_seq_ = false;
   uint8_t seal_cid_[kMaxCidLen] = {};
   uint8_t open_cid_[kMaxCidLen] = {};

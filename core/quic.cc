@@ -1218,6 +1218,7 @@ size_t PacketProtection::lean_commit(std::span<Packet> packets, size_t count, ui
     sum += len;
   }
   w.commit_rising(lean_pn, i);  // rising above the window: commit() for each
+  if (i != 0) guess_pn_len_ = packets[i - 1].pn_length;  // a lone packet next: open_one_guessed
   *bytes = sum;
   return i;
 }
@@ -1306,7 +1307,7 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
 
 // open_one with the header guessed instead of waited for: the packet number
 // is taken to be the next one expected, with the length of the last one
-// opened here and the current key phase. The guessed header goes in place
+// the lean paths opened and the current key phase. The guessed header goes in place
 // of the protected one and the AEAD starts at once, while the header
 // protection mask (RFC 9001 §5.4: one AES or ChaCha20 block over the sample,
 // which the guess does not touch) is computed beside it; the mask's latency
@@ -1316,8 +1317,9 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
 // then is its answer taken (ok or auth_failed) and committed as open_one
 // would. Otherwise the bytes are put back as they arrived (an open that
 // authenticated is sealed again: same key, nonce and AAD, same bytes), the
-// guess is off until a packet opens here again, and open_one goes on with
-// the mask it has. Returns 1 or 0 when settled, -1 for a wrong guess.
+// guess is off until a packet opens through the lean paths again, and
+// open_one goes on with the mask it has. Returns 1 or 0 when settled, -1 for
+// a wrong guess.
 int PacketProtection::open_one_guessed(Packet& p, Gen& g, uint8_t* d, uint64_t expected, uint8_t want,
                                        MaskJob& m) {
   Side& s = side(Level::one_rtt, Direction::open);

@@ -335,8 +335,8 @@ class PacketProtection {
   uint8_t dcid_len_ = 0, scid_len_ = 0, short_dcid_len_ = 0;
   bool spin_ = false;
   bool grease_quic_bit_ = false;
-  // open_one_guessed: the packet number length of the last packet open_one
-  // opened (0: no guess).
+  // open_one_guessed: the packet number length of the last packet the lean
+  // paths opened (0: no guess).
   uint8_t guess_pn_len_ = 0;
   bool uses_clock_ = false;  // some key has an age limit, or a clock was set
   bool ack_sent_reported_ = false;  // on_ack_sent was called at least once
