@@ -7,6 +7,11 @@
 
 #include "tests/replay/harness.h"
 #include "tests/replay/pcap_builder.h"
+#include "tools/replay/keylog.h"
+#include "tools/replay/ovpn_keys.h"
+#include "tools/replay/srtp_keys.h"
+#include "tools/replay/wg_decryptor.h"
+#include "tools/replay/xfrm_keys.h"
 
 namespace rl::replay::test {
 namespace {
@@ -450,6 +455,35 @@ TEST(ReplaySrtpKeys, BadLinesNamedAndSkipped) {
                         "s.txt:14: error: expected 'a=crypto:<tag> <suite>"})
     EXPECT_TRUE(has(d, m)) << m << "\n" << all(d);
   EXPECT_EQ(k.keys()[0].ssrc, 2u);
+}
+
+// Every key file reader: a path that does not open is one error naming the
+// path and what kind of file was asked for, and nothing is loaded.
+TEST(ReplayKeyFiles, MissingFileIsOneErrorNamingIt) {
+  const std::string path = temp_path("no_such_key_file");
+  auto check = [&](const char* what, auto&& load) {
+    Diag diag;
+    diag.quiet = true;
+    EXPECT_FALSE(load(diag)) << what;
+    ASSERT_EQ(diag.errors(), 1u) << what;
+    EXPECT_NE(diag.messages()[0].find(path), std::string::npos) << diag.messages()[0];
+    EXPECT_NE(diag.messages()[0].find(std::string("cannot open ") + what), std::string::npos) << diag.messages()[0];
+  };
+  KeyLog kl;
+  check("key log", [&](Diag& d) { return kl.load_file(path, d); });
+  EXPECT_EQ(kl.size(), 0u);
+  SrtpKeys sk;
+  check("SRTP key file", [&](Diag& d) { return sk.load_file(path, d); });
+  EXPECT_TRUE(sk.keys().empty());
+  XfrmKeys xk;
+  check("xfrm state file", [&](Diag& d) { return xk.load_file(path, d); });
+  EXPECT_TRUE(xk.states().empty());
+  OvpnKeys ok;
+  check("OpenVPN key file", [&](Diag& d) { return ok.load_file(path, d); });
+  EXPECT_TRUE(ok.empty());
+  std::vector<WgKeylogEntry> wg;
+  check("WireGuard key log", [&](Diag& d) { return load_wg_keylog(path, wg, d); });
+  EXPECT_TRUE(wg.empty());
 }
 
 TEST(ReplayKeyFiles, Base64AndHexHelpers) {

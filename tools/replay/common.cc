@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace rl::replay {
 
@@ -58,6 +60,18 @@ void Diag::warn(std::string_view where, std::string_view msg) {
   add("warning: ", where, msg);
 }
 void Diag::note(std::string_view where, std::string_view msg) { add("note: ", where, msg); }
+
+bool read_key_file(const std::string& path, const char* what, Diag& diag, std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diag.error(path, std::string("cannot open ") + what);
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  text = std::move(ss).str();
+  return true;
+}
 
 std::string hex(ByteSpan b) {
   static const char* d = "0123456789abcdef";

@@ -70,6 +70,10 @@ class Diag {
   void* before_arg_ = nullptr;
 };
 
+// Reads a whole key file into `text`. False, with "cannot open <what>" against
+// the path, when it cannot be opened.
+bool read_key_file(const std::string& path, const char* what, Diag& diag, std::string& text);
+
 std::string hex(ByteSpan b);
 // Strict hex (even length, [0-9a-fA-F], optional 0x prefix when allow_0x).
 bool parse_hex(std::string_view s, Bytes& out, bool allow_0x = false);

@@ -2,8 +2,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace rl::replay {
 
@@ -115,14 +113,9 @@ size_t KeyLog::add_text(std::string_view text, const std::string& source, Diag& 
 }
 
 bool KeyLog::load_file(const std::string& path, Diag& diag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag.error(path, "cannot open key log");
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  add_text(ss.str(), path, diag);
+  std::string text;
+  if (!read_key_file(path, "key log", diag, text)) return false;
+  add_text(text, path, diag);
   return true;
 }
 

@@ -2,7 +2,6 @@
 
 #include <openssl/mem.h>
 
-#include <fstream>
 #include <sstream>
 
 namespace rl::replay {
@@ -73,11 +72,9 @@ bool OvpnKeys::parse(std::istream& in, std::string& err) {
 }
 
 bool OvpnKeys::load_file(const std::string& path, Diag& diag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag.error(path, "cannot open OpenVPN key file");
-    return false;
-  }
+  std::string text;
+  if (!read_key_file(path, "OpenVPN key file", diag, text)) return false;
+  std::istringstream in(std::move(text));
   std::string err;
   if (!parse(in, err)) {
     diag.error(path, err);

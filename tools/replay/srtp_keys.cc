@@ -1,7 +1,5 @@
 #include "tools/replay/srtp_keys.h"
 
-#include <fstream>
-#include <sstream>
 
 namespace rl::replay {
 
@@ -218,14 +216,9 @@ size_t SrtpKeys::add_text(std::string_view text, const std::string& source, Diag
 }
 
 bool SrtpKeys::load_file(const std::string& path, Diag& diag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag.error(path, "cannot open SRTP key file");
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  add_text(ss.str(), path, diag);
+  std::string text;
+  if (!read_key_file(path, "SRTP key file", diag, text)) return false;
+  add_text(text, path, diag);
   return true;
 }
 

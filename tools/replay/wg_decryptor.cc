@@ -3,8 +3,8 @@
 #include <openssl/mem.h>
 
 #include <charconv>
-#include <fstream>
 #include <optional>
+#include <sstream>
 
 namespace rl::replay {
 
@@ -52,11 +52,9 @@ bool routable(const WgMessage& m) {
 }  // namespace
 
 bool load_wg_keylog(const std::string& path, std::vector<WgKeylogEntry>& out, Diag& diag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag.error(path, "cannot open WireGuard key log");
-    return false;
-  }
+  std::string text;
+  if (!read_key_file(path, "WireGuard key log", diag, text)) return false;
+  std::istringstream in(std::move(text));
   std::string err;
   const bool ok = parse_wg_keylog(in, out, err);
   if (!ok) {

@@ -1,7 +1,5 @@
 #include "tools/replay/xfrm_keys.h"
 
-#include <fstream>
-#include <sstream>
 
 namespace rl::replay {
 
@@ -209,14 +207,9 @@ size_t XfrmKeys::add_text(std::string_view text, const std::string& source, Diag
 }
 
 bool XfrmKeys::load_file(const std::string& path, Diag& diag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diag.error(path, "cannot open xfrm state file");
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const size_t n = add_text(ss.str(), path, diag);
+  std::string text;
+  if (!read_key_file(path, "xfrm state file", diag, text)) return false;
+  const size_t n = add_text(text, path, diag);
   if (n == 0) diag.warn(path, "no usable ESP state found");
   return true;
 }
