@@ -48,21 +48,8 @@ std::string read(const std::string& path) {
 
 // The capture through the driver with the OpenVPN decryptor.
 RunResult replay(const std::string& pcap, const Keys& keys, ReplayOptions opts = {}) {
-  RunResult r;
-  Diag diag;
-  diag.quiet = true;
-  Collect c;
-  {
-    OvpnDecryptor dec(keys);
-    Replayer rep(keys, opts, c, diag);
-    rep.set_sink(Proto::openvpn, &dec);
-    r.opened = rep.run(pcap);
-    r.stats = rep.stats();
-  }
-  r.verdicts = std::move(c.v);
-  r.messages = diag.messages();
-  r.errors = diag.errors();
-  return r;
+  OvpnDecryptor dec(keys);
+  return run_capture(pcap, keys, opts, false, {{Proto::openvpn, &dec}});
 }
 
 // The tun device's packets, client to server and back, as digests in capture order.

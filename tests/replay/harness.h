@@ -1,5 +1,6 @@
 // Test helper: runs the replay driver on a capture and keeps every verdict and message.
 #pragma once
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,15 @@ struct RunResult {
   }
 };
 
+// A decryptor the driver hands one protocol's records to (Replayer::set_sink).
+struct SinkFor {
+  Proto proto;
+  RecordSink* sink;
+};
+
 inline RunResult run_capture(const std::string& path, const Keys& keys = Keys{},
-                             ReplayOptions opts = {}, bool fail_fast = false) {
+                             ReplayOptions opts = {}, bool fail_fast = false,
+                             std::initializer_list<SinkFor> sinks = {}) {
   RunResult r;
   Diag diag;
   diag.quiet = true;
@@ -43,6 +51,7 @@ inline RunResult run_capture(const std::string& path, const Keys& keys = Keys{},
   Collect c;
   {
     Replayer rep(keys, opts, c, diag);
+    for (const SinkFor& s : sinks) rep.set_sink(s.proto, s.sink);
     r.opened = rep.run(path);
     r.stats = rep.stats();
   }
