@@ -691,6 +691,17 @@ class PipeKeyUpdateTest : public PipeTest {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return count_in_log(i, what) >= count;
   }
+  // SIGHUP to pipe `first`, then to `second` (the order matters where a key
+  // must be installed on the receiving side first), and waits until each has
+  // printed two more "rekeyed" lines (seal and open).
+  void hup_and_wait_rekeyed(size_t first, size_t second) {
+    const size_t before_first = count_in_log(first, "rl-pipe: rekeyed");
+    const size_t before_second = count_in_log(second, "rl-pipe: rekeyed");
+    kill(pids_[first], SIGHUP);
+    kill(pids_[second], SIGHUP);
+    ASSERT_TRUE(wait_log(first, "rl-pipe: rekeyed", before_first + 2)) << slurp(logs_[first]);
+    ASSERT_TRUE(wait_log(second, "rl-pipe: rekeyed", before_second + 2)) << slurp(logs_[second]);
+  }
 
   struct Side {
     size_t idx;      // pipe index
@@ -974,11 +985,8 @@ TEST_P(PipeSrtpRekeyTest, RekeyByMkiOnSighupMakeBeforeBreak) {
   Side& b = b_;
   auto rekey = [&](uint32_t gen) {
     write_mki_keys(gen);
-    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
-    kill(pids_[a.idx], SIGHUP);
-    kill(pids_[b.idx], SIGHUP);
-    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
-    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    hup_and_wait_rekeyed(a.idx, b.idx);
+    if (HasFatalFailure()) return;
     for (const Side* x : {&a, &b}) {
       EXPECT_EQ(count_in_log(x->idx, "rl-pipe: rekeyed seal mki=0x0000000" + std::to_string(gen)), 1u)
           << slurp(logs_[x->idx]);
@@ -1043,11 +1051,8 @@ TEST_P(PipeWireGuardTest, RekeyOnSighupLatePacketsOfThePreviousKeypairOpen) {
   Side& b = b_;
   auto rekey = [&](uint32_t gen, bool a_initiates) {
     write_wg_session(gen, a_initiates, true);
-    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
-    kill(pids_[a.idx], SIGHUP);
-    kill(pids_[b.idx], SIGHUP);
-    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
-    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    hup_and_wait_rekeyed(a.idx, b.idx);
+    if (HasFatalFailure()) return;
     for (const bool is_a : {true, false}) {
       const Side& x = is_a ? a : b;
       const std::string line = "keypair local=" + hex_index((is_a ? 0x100 : 0x200) + gen) + " remote=" +
@@ -1213,11 +1218,8 @@ TEST_P(PipeOpenVpnTest, RekeyOnSighupLatePacketsOfTheOldKeyOpen) {
   Side& b = b_;
   auto rekey = [&](uint8_t key_id, uint8_t gen) {
     write_ovpn_key(key_id, gen, true);
-    const size_t before_a = count_in_log(a.idx, "rl-pipe: rekeyed"), before_b = count_in_log(b.idx, "rl-pipe: rekeyed");
-    kill(pids_[b.idx], SIGHUP);
-    kill(pids_[a.idx], SIGHUP);
-    ASSERT_TRUE(wait_log(a.idx, "rl-pipe: rekeyed", before_a + 2)) << slurp(logs_[a.idx]);
-    ASSERT_TRUE(wait_log(b.idx, "rl-pipe: rekeyed", before_b + 2)) << slurp(logs_[b.idx]);
+    hup_and_wait_rekeyed(b.idx, a.idx);  // the receiver first: see --help
+    if (HasFatalFailure()) return;
     for (const Side* x : {&a, &b})
       for (const char* d : {"seal", "open"})
         EXPECT_GE(count_in_log(x->idx, std::string("rl-pipe: rekeyed ") + d + " key_id=" + std::to_string(key_id)), 1u)
