@@ -1244,8 +1244,7 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
   // RFC 9000 §17.3.1: fixed bit set, unless greased (RFC 9287).
   if ((first_raw & (grease_quic_bit_ ? 0x80 : 0xc0)) != (grease_quic_bit_ ? 0x00 : 0x40))
     return open_chunk(one);
-  SpaceState& sp = spaces_[idx(Space::application)];
-  ReplayWindow& w = sp.window;
+  const ReplayWindow& w = spaces_[idx(Space::application)].window;
   const uint64_t expected = w.empty() ? 0 : w.highest() + 1;
   if (expected >= kLeanMaxExpected) return open_chunk(one);
   Gen& g = s.slot[s.cur];
@@ -1287,12 +1286,19 @@ size_t PacketProtection::open_one(std::span<Packet> one) {
     if (j.status == Status::auth_failed) count_auth_failure(s, &g);
     return 0;
   }
-  w.commit(pn);
+  return commit_one(p, s, g, pn, hdr, static_cast<uint32_t>(j.data.size()));
+}
+
+// A lone 1-RTT packet that authenticated (open_one, open_one_guessed): the
+// window, the key's counters and the packet's outputs, as the lean commit
+// gives them; its packet-number length is the next guess.
+size_t PacketProtection::commit_one(Packet& p, Side& s, Gen& g, uint64_t pn, uint32_t hdr, uint32_t body) {
+  const uint32_t pn_len = hdr - 1 - short_dcid_len_;
+  spaces_[idx(Space::application)].window.commit(pn);
   if (!s.any_pn) {
     s.first_pn = pn;
     s.any_pn = true;
   }
-  const uint32_t body = static_cast<uint32_t>(j.data.size());
   g.epoch.count_opened(body);
   p.pn = pn;
   p.pn_length = static_cast<uint8_t>(pn_len);
@@ -1358,20 +1364,7 @@ int PacketProtection::open_one_guessed(Packet& p, Gen& g, uint8_t* d, uint64_t e
     if (j.status == Status::auth_failed) count_auth_failure(s, &g);
     return 0;
   }
-  spaces_[idx(Space::application)].window.commit(expected);
-  if (!s.any_pn) {
-    s.first_pn = expected;
-    s.any_pn = true;
-  }
-  g.epoch.count_opened(len);
-  p.pn = expected;
-  p.pn_length = static_cast<uint8_t>(pn_len);
-  p.key_phase = g.number & 1;
-  p.header_length = static_cast<uint32_t>(hdr_len);
-  p.view.offset += static_cast<uint32_t>(hdr_len);
-  p.view.length = static_cast<uint32_t>(len);
-  p.view.status = Status::ok;
-  return 1;
+  return static_cast<int>(commit_one(p, s, g, expected, static_cast<uint32_t>(hdr_len), static_cast<uint32_t>(len)));
 }
 
 // Hands the lean packets over to the general loops: [0, jobs) have job i

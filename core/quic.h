@@ -309,6 +309,7 @@ class PacketProtection {
   size_t seal_one(std::span<Packet> one);
   size_t open_one(std::span<Packet> one);
   int open_one_guessed(Packet& p, Gen& g, uint8_t* d, uint64_t expected, uint8_t want, MaskJob& m);
+  size_t commit_one(Packet& p, Side& s, Gen& g, uint64_t pn, uint32_t hdr, uint32_t body);
   size_t lean_parse(std::span<Packet> packets);
   size_t lean_jobs(std::span<Packet> packets, size_t count, uint64_t now);
   size_t lean_commit(std::span<Packet> packets, size_t count, uint64_t* bytes);
