@@ -354,8 +354,7 @@ size_t RecordProtection::seal_one(Record& r) {
     seal_lean({&r, 1}, &jobs[0], &masks[0], aad, &bytes);
   }
   ++seal_.next_seq;
-  rl::seal(jobs.first(1));
-  rl::mask(masks.first(1));  // §4.2.3, over the ciphertext just produced
+  rl::seal_masked(jobs[0], masks[0]);  // §4.2.3: the mask over the ciphertext just produced
   if (cid_len == 0) return seal_finish_body<3>({&r, 1}, &jobs[0], &masks[0], aad, 5, 1);
   return seal_lean_finish({&r, 1}, &jobs[0], &masks[0], aad);
 }
@@ -879,11 +878,10 @@ int RecordProtection::open_one_guessed(Record& r, Epoch& e, size_t hdr, unsigned
   std::memcpy(aad, b, 16);
   const uint16_t guess = __builtin_bswap16(static_cast<uint16_t>(expected));  // memory order
   std::memcpy(aad + seq_at, &guess, 2);
-  rl::mask({&m, 1});
   AeadJob j;
   recjob::make(&j, &e.key.aead(), recjob::xor_seq(recjob::load_iv(e.iv), expected), {aad, hdr},
                {b + hdr, ct_len - kTagLen}, b + hdr + ct_len - kTagLen);
-  rl::open({&j, 1});
+  rl::open_masked(j, m);  // the mask over the sample as it arrived, in the open's passes where a tier can
   uint16_t wire, m16;
   std::memcpy(&wire, b + seq_at, 2);
   std::memcpy(&m16, m.mask, 2);

@@ -830,12 +830,11 @@ size_t PacketProtection::seal_one(std::span<Packet> one) {
   m.key = &s.hp;
   m.sample = h + 1 + cid_len + 4;  // RFC 9001 §5.4.2: pn_offset + 4
   sealed_1rtt(p, pn, pn_len, phase, h, cid_len);
-  rl::seal({&j, 1});
+  rl::seal_masked(j, m);  // the mask over the ciphertext, in the seal's passes where a tier can
   if (j.status != Status::ok) {  // the packet number stays used
     p.view.status = j.status;
     return 0;
   }
-  rl::mask({&m, 1});
   // What is needed after the calls is read back from the jobs and the
   // outputs (in memory anyway) rather than kept across them.
   uint8_t* hdr = const_cast<uint8_t*>(j.aad.data());
@@ -1340,13 +1339,12 @@ int PacketProtection::open_one_guessed(Packet& p, Gen& g, uint8_t* d, uint64_t e
       (field & ~keep) | (__builtin_bswap32(static_cast<uint32_t>(expected) << (8 * (4 - pn_len))) & keep);
   d[0] = guess_first;
   std::memcpy(d + pn_off, &guess_field, 4);
-  rl::mask({&m, 1});
   const size_t hdr_len = pn_off + pn_len;
   const size_t len = p.view.length - hdr_len - kTagLen;
   AeadJob j;
   recjob::make(&j, &g.epoch.aead(), recjob::xor_seq(recjob::load_iv128(g.iv), expected), {d, hdr_len},
                {d + hdr_len, len}, d + p.view.length - kTagLen);
-  rl::open({&j, 1});
+  rl::open_masked(j, m);  // the mask over the sample as it arrived, in the open's passes where a tier can
   const uint8_t real_first = first_raw ^ (m.mask[0] & kShortHpBits);
   const uint32_t real_field = field ^ (recjob::le32(m.mask + 1) & keep);
   if (real_first != guess_first || real_field != guess_field) {

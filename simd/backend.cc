@@ -20,7 +20,9 @@ const char* backend_requirements(Backend b) {
   return "?";
 }
 
-constexpr BackendOps kPortable{"portable", portable::seal, portable::open, portable::mask};
+constexpr BackendOps kPortable{"portable", portable::seal, portable::open, portable::mask,
+                               seal_then_mask<portable::seal, portable::mask>,
+                               mask_then_open<portable::open, portable::mask>};
 
 Backend initial_backend() {
   const char* env = std::getenv("RL_BACKEND");

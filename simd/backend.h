@@ -19,7 +19,29 @@ struct BackendOps {
   void (*seal)(std::span<AeadJob>);
   void (*open)(std::span<AeadJob>);
   void (*mask)(std::span<MaskJob>);
+  // One job sealed, then (only when it sealed) mask job m over its
+  // ciphertext: m's 16-byte sample lies in the job's data, as QUIC's and
+  // DTLS 1.3's lone seals have it. A tier may compute the mask inside the
+  // seal's own passes; the result is that of seal, then mask.
+  void (*seal_masked)(AeadJob& job, MaskJob& m);
+  // One job opened, and mask job m over its sample (in the job's data) as it
+  // arrived, whatever the open's result: a lone open that starts before its
+  // header protection is off (QUIC, DTLS 1.3) checks its guess with m. A tier
+  // may compute the mask inside the open's own passes.
+  void (*open_masked)(AeadJob& job, MaskJob& m);
 };
+
+// seal_masked and open_masked for kernels without a joint path.
+template <void (*Seal)(std::span<AeadJob>), void (*Mask)(std::span<MaskJob>)>
+void seal_then_mask(AeadJob& job, MaskJob& m) {
+  Seal({&job, 1});
+  if (job.status == Status::ok) Mask({&m, 1});
+}
+template <void (*Open)(std::span<AeadJob>), void (*Mask)(std::span<MaskJob>)>
+void mask_then_open(AeadJob& job, MaskJob& m) {
+  Mask({&m, 1});  // before the open decrypts the sample in place
+  Open({&job, 1});
+}
 
 const char* to_string(Backend b);
 std::optional<Backend> parse_backend(std::string_view name);  // "auto" -> nullopt

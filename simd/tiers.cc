@@ -9,12 +9,14 @@
 namespace rl {
 
 const BackendOps* tier_avx2_ops() {
-  static constexpr BackendOps ops{"avx2", avx2::seal, avx2::open, avx2::mask};
+  static constexpr BackendOps ops{"avx2", avx2::seal, avx2::open, avx2::mask,
+                                  seal_then_mask<avx2::seal, avx2::mask>, mask_then_open<avx2::open, avx2::mask>};
   return &ops;
 }
 
 const BackendOps* tier_avx512_ops() {
-  static constexpr BackendOps ops{"avx512", avx512::seal, avx512::open, avx512::mask};
+  static constexpr BackendOps ops{"avx512", avx512::seal, avx512::open, avx512::mask, avx512::seal_masked,
+                                  avx512::open_masked};
   return &ops;
 }
 

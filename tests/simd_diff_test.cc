@@ -675,6 +675,96 @@ TEST(SimdDiff, ChaChaMaskRuns) {
   });
 }
 
+// seal_masked (one job sealed, then a mask over its ciphertext, as QUIC's and
+// DTLS 1.3's lone seals call it) against BoringSSL's seal, then its mask; and
+// open_masked of the result (a lone guessed open: the mask over the sample as
+// it arrived, whatever the open gives; every third packet forged). Every data
+// length 0..2200 (the avx512 tier computes a ChaCha20 mask in a spare lane of
+// the packet's keystream passes, so lengths either side of every pass
+// boundary and of the 2048-byte buffered open), for each pairing of AEAD and
+// mask suites, with the sample anywhere in the data or, now and then, partly
+// outside it (the joint paths must not take those). A job that fails to seal
+// leaves the mask as it was.
+TEST(SimdDiff, SealAndOpenMasked) {
+  for_each_tier(0x5eed0024, [](const BackendOps& tier, Rng& r) {
+    size_t cases = 0, joint = 0;
+    for (Suite as : kAllSuites)
+      for (Suite ms : kAllSuites) {
+        AeadKey k;
+        MaskKey mk;
+        ASSERT_EQ(k.init(as, r.bytes(suite_info(as).key_len)), Status::ok);
+        ASSERT_EQ(mk.init(ms, r.bytes(suite_info(ms).hp_key_len)), Status::ok);
+        for (size_t len = 0; len <= 2200; ++len) {
+          const size_t aad = r.below(40);
+          Packet p(r, aad, len, k.tag_len());
+          Packet q = p;
+          const Bytes plain(p.data(), p.data() + len);
+          AeadJob a = p.job(k), b = q.job(k);
+          MaskJob ma, mb;
+          ma.key = mb.key = &mk;
+          // The sample: in the data (usually at its start, as QUIC and DTLS
+          // 1.3 place it), or reaching into the AAD or the tag.
+          const size_t where = r.below(8);
+          const size_t in_data = len < 16 ? 0 : where < 5 ? r.below(4) : r.below(len - 15);
+          const uint8_t* at_p = len >= 16 && where < 7 ? p.data() + in_data : p.aad();
+          ma.sample = at_p;
+          mb.sample = q.buf.data() + (at_p - p.buf.data());
+          r.fill(ma.mask, 16);
+          std::memcpy(mb.mask, ma.mask, 16);
+          tier.seal_masked(a, ma);
+          portable::seal({&b, 1});
+          portable::mask({&mb, 1});
+          ASSERT_EQ(a.status, Status::ok) << "len " << len;
+          ASSERT_TRUE(p.buf == q.buf) << suite_info(as).name << " len " << len << " aad " << aad;
+          ASSERT_EQ(0, std::memcmp(ma.mask, mb.mask, 16))
+              << suite_info(as).name << "/" << suite_info(ms).name << " len " << len << " sample at "
+              << in_data << " (" << where << ")";
+          joint += as == Suite::chacha20_poly1305 && ms == Suite::chacha20_poly1305 && len > 960 && where < 7;
+          ++cases;
+          // open_masked of what was sealed, every third one forged: the mask
+          // over the sample as it arrived (BoringSSL's mask of the sealed
+          // bytes), then the open's own result.
+          const bool forge = len % 3 == 0;
+          if (forge) p.tag()[r.below(k.tag_len())] ^= static_cast<uint8_t>(1u << r.below(8));
+          const Bytes arrived = p.buf;
+          MaskJob oa = ma, ob = ma;
+          r.fill(oa.mask, 16);
+          portable::mask({&ob, 1});
+          AeadJob o = p.job(k);
+          tier.open_masked(o, oa);
+          ASSERT_EQ(0, std::memcmp(oa.mask, ob.mask, 16)) << "open_masked: " << suite_info(as).name << "/"
+                                                           << suite_info(ms).name << " len " << len;
+          if (forge) {
+            ASSERT_EQ(o.status, Status::auth_failed) << "len " << len;
+            ASSERT_TRUE(p.buf == arrived) << "len " << len;
+          } else {
+            ASSERT_EQ(o.status, Status::ok) << "len " << len;
+            ASSERT_TRUE(std::equal(p.data(), p.data() + len, plain.begin())) << "len " << len;
+          }
+        }
+      }
+    // A job that does not seal (no tag buffer): its status, and no mask.
+    AeadKey k;
+    MaskKey mk;
+    ASSERT_EQ(k.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    ASSERT_EQ(mk.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    Packet p(r, 13, 1350, 16);
+    AeadJob a = p.job(k);
+    a.tag = nullptr;
+    MaskJob m;
+    m.key = &mk;
+    m.sample = p.data();
+    std::memset(m.mask, 0xa5, 16);
+    const Bytes before = p.buf;
+    tier.seal_masked(a, m);
+    EXPECT_NE(a.status, Status::ok);
+    EXPECT_TRUE(p.buf == before);
+    for (uint8_t b : m.mask) ASSERT_EQ(b, 0xa5);
+    std::printf("[ %s ] %zu seal_masked and open_masked cases (%zu ChaCha20 with ChaCha20 masks over 960 bytes)\n", tier.name,
+                cases, joint);
+  });
+}
+
 // The tier's expanded state (round keys, powers of H) exists after init and is
 // gone after wipe(), for AEAD keys and header-protection keys.
 TEST(SimdDiff, TierStateWiped) {

@@ -1067,6 +1067,35 @@ void seal(std::span<AeadJob> jobs) { run_jobs<Mode::seal>(jobs); }
 void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
 
 namespace {
+// A ChaCha20-Poly1305 job with a ChaCha20 mask whose sample lies in its data.
+bool chacha_joint(const AeadJob& j, const MaskJob& m) {
+  const auto data = reinterpret_cast<uintptr_t>(j.data.data());
+  const auto sample = reinterpret_cast<uintptr_t>(m.sample);
+  return usable(j) && j.key->suite() == Suite::chacha20_poly1305 && chacha_ifma() && simd_masks::usable(m) &&
+         m.key->suite() == Suite::chacha20_poly1305 && j.data.size() >= 16 && sample >= data &&
+         sample - data <= j.data.size() - 16;
+}
+}  // namespace
+
+void seal_masked(AeadJob& j, MaskJob& m) {
+  if (chacha_joint(j, m)) {
+    chacha_seal_masked(j, m);
+    return;
+  }
+  seal({&j, 1});
+  if (j.status == Status::ok) mask({&m, 1});
+}
+
+void open_masked(AeadJob& j, MaskJob& m) {
+  if (chacha_joint(j, m)) {
+    chacha_open_masked(j, m);
+    return;
+  }
+  mask({&m, 1});
+  open({&j, 1});
+}
+
+namespace {
 
 // Up to 4K samples under one key: four samples per ZMM, K ZMMs in flight.
 // Spare lanes repeat the last sample; their results are not stored.

@@ -17,5 +17,11 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state);
 void seal(std::span<AeadJob> jobs);
 void open(std::span<AeadJob> jobs);
 void mask(std::span<MaskJob> jobs);
+// BackendOps::seal_masked: a ChaCha20-Poly1305 job with a ChaCha20 mask key
+// takes the mask into its own keystream passes (chacha_seal_masked); anything
+// else seals, then masks.
+void seal_masked(AeadJob& job, MaskJob& m);
+// BackendOps::open_masked, the same way (chacha_open_masked), else mask, then open.
+void open_masked(AeadJob& job, MaskJob& m);
 
 }  // namespace rl::avx512

@@ -339,6 +339,33 @@ void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook = {})
   store_blocks(x, ks);
 }
 inline void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m512i>(in, c, ks); }
+
+// A packet's last pass with a spare lane also computes a header-protection
+// mask (RFC 9001 §5.4.4, RFC 9147 §4.2.3: a ChaCha20 block under the mask's
+// own key with the sample as counter and nonce) over ciphertext an earlier
+// pass produced. The pass is bound by its rounds' latency, not by how many
+// lanes it fills, so the mask costs a few blends and one 16-byte copy
+// instead of a 20-round chain of its own after the seal.
+inline __m512i set_lane(__m512i v, int lane, uint32_t x) {
+  return _mm512_mask_set1_epi32(v, static_cast<__mmask16>(1u << lane), static_cast<int>(x));
+}
+inline __m256i set_lane(__m256i v, int lane, uint32_t x) {
+  return _mm256_mask_set1_epi32(v, static_cast<__mmask8>(1u << lane), static_cast<int>(x));
+}
+
+template <class V, class Hook>
+void keystream_masked(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook, MaskJob& m, int lane) {
+  V x[16], s[16];
+  init_state(s, in, c);
+  const uint8_t* hp = m.key->chacha_key();
+  for (int i = 0; i < 8; ++i) s[4 + i] = set_lane(s[4 + i], lane, le32(hp + 4 * i));
+  for (int i = 0; i < 4; ++i) s[12 + i] = set_lane(s[12 + i], lane, le32(m.sample + 4 * i));
+  for (int i = 0; i < 16; ++i) x[i] = s[i];
+  rounds20(x, hook);
+  for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
+  store_blocks(x, ks);
+  std::memcpy(m.mask, ks + 64 * lane, 16);
+}
 inline void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m256i>(in, c, ks); }
 
 // Blocks c .. c+31 (two 16-lane states with their rounds interleaved, ~12%
@@ -873,13 +900,17 @@ inline size_t first_pass(const ChaChaInput& in, size_t len, uint8_t* ks) {
 
 // Seal: the first pass gives the Poly1305 key and the first 960 bytes; every
 // later pass runs the Poly1305 groups of the ciphertext written so far inside
-// its rounds.
-__attribute__((noinline)) void chacha_seal_one(AeadJob& j) {
+// its rounds. With a mask job m whose sample lies in ciphertext written
+// before the last pass, that pass computes the mask in a spare lane (an
+// 8-block pass lane 7, a 16-block pass lane 15; a last pass of exactly 8
+// blocks becomes a 16-block one). Returns whether it did.
+static __attribute__((noinline)) bool seal_one(AeadJob& j, MaskJob* m) {
   const size_t len = j.data.size();
   if (len > kMaxChaChaBytes) {
     j.status = Status::invalid_argument;
-    return;
+    return false;
   }
+  bool masked = false;
   const ChaChaInput in = input_for(j);
   uint8_t* data = j.data.data();
   alignas(64) uint8_t ks[2048 + 64];  // (+64: GCC cannot see that xor_ks(ks + 64, ...) stays inside)
@@ -912,10 +943,21 @@ __attribute__((noinline)) void chacha_seal_one(AeadJob& j) {
       if (off % 16384 < 2048) pr.run2_upto(mi.a + off / 16);
     }
     pr.run2_upto(mi.a + off / 16);
+    // The sample, 16 bytes from data + sample_at, is ciphertext once off
+    // passes its end.
+    const uintptr_t sample_at = m != nullptr ? reinterpret_cast<uintptr_t>(m->sample) - reinterpret_cast<uintptr_t>(data) : ~uintptr_t{0};
     while (off < len) {
       const size_t left = len - off, ready = mi.a + off / 16;
       auto hook = [&] { pr.step_upto(ready); };
-      if (left > 512) {
+      if (left <= 15 * 64 && off >= 16 && sample_at <= off - 16) {
+        if (left <= 7 * 64)
+          keystream_masked<__m256i>(in, ctr, ks, hook, *m, 7);
+        else
+          keystream_masked<__m512i>(in, ctr, ks, hook, *m, 15);
+        xor_ks(data + off, ks, left);
+        off = len;
+        masked = true;
+      } else if (left > 512) {
         keystream<__m512i>(in, ctr, ks, hook);
         const size_t n = left < 1024 ? left : 1024;
         xor_ks(data + off, ks, n);
@@ -933,7 +975,10 @@ __attribute__((noinline)) void chacha_seal_one(AeadJob& j) {
   OPENSSL_cleanse(ks, len - first > 1536 ? 2048 : 1024);  // what the passes wrote
   OPENSSL_cleanse(otk, sizeof otk);
   j.status = Status::ok;
+  return masked;
 }
+
+void chacha_seal_one(AeadJob& j) { seal_one(j, nullptr); }
 
 // Open of packets up to kOpenBuffered bytes keeps the whole keystream so that
 // the Poly1305 groups of the ciphertext, all present from the start, run
@@ -945,7 +990,13 @@ __attribute__((noinline)) void chacha_seal_one(AeadJob& j) {
 // and Poly1305 alone runs two groups per carry without competing for ports).
 constexpr size_t kOpenBuffered = 2048;
 
-__attribute__((noinline)) void chacha_open_one(AeadJob& j) {
+//
+// With a mask job m (its sample in the ciphertext, which the buffered path
+// leaves untouched until the tag matched), the mask runs in a spare lane of
+// the first pass (packets of up to 14 data blocks) or of the last one, which
+// has one unless 16 blocks remain for it (15 or 31 data blocks); otherwise
+// m is computed on its own before the data changes.
+static __attribute__((noinline)) void open_one(AeadJob& j, MaskJob* m) {
   const size_t len = j.data.size();
   if (len > kMaxChaChaBytes) {
     j.status = Status::invalid_argument;
@@ -959,7 +1010,18 @@ __attribute__((noinline)) void chacha_open_one(AeadJob& j) {
     // 15 blocks past nb.
     alignas(64) uint8_t kb[64 * (kOpenBuffered / 64 + 1 + 15)];
     const size_t nb = 1 + (len + 63) / 64;
-    size_t done = first_pass(in, len, kb);
+    const size_t w1 = len > 7 * 64 ? 16 : 8;  // first_pass's width up to kFirst32
+    size_t done;
+    if (m != nullptr && nb < w1) {
+      if (w1 == 16)
+        keystream_masked<__m512i>(in, 0, kb, NoHook{}, *m, 15);
+      else
+        keystream_masked<__m256i>(in, 0, kb, NoHook{}, *m, 7);
+      done = w1;
+      m = nullptr;
+    } else {
+      done = first_pass(in, len, kb);
+    }
     const MacInput mi(j.aad.data(), j.aad.size(), j.data.data(), len);
     if (mi.n <= 8) {
       if (done < nb) keystream8(in, static_cast<uint32_t>(done), kb + 64 * done), done += 8;
@@ -968,7 +1030,14 @@ __attribute__((noinline)) void chacha_open_one(AeadJob& j) {
       PolyRun pr(mi, kb);
       auto hook = [&] { pr.step_upto(mi.n); };
       while (done < nb) {
-        if (nb - done > 8) {
+        if (m != nullptr && nb - done < 16) {
+          if (nb - done < 8)
+            keystream_masked<__m256i>(in, static_cast<uint32_t>(done), kb + 64 * done, hook, *m, 7);
+          else
+            keystream_masked<__m512i>(in, static_cast<uint32_t>(done), kb + 64 * done, hook, *m, 15);
+          done += nb - done < 8 ? 8 : 16;
+          m = nullptr;
+        } else if (nb - done > 8) {
           keystream<__m512i>(in, static_cast<uint32_t>(done), kb + 64 * done, hook);
           done += 16;
         } else {
@@ -978,6 +1047,7 @@ __attribute__((noinline)) void chacha_open_one(AeadJob& j) {
       }
       pr.finish(kb, tag);
     }
+    if (m != nullptr) chacha_masks(m, 1);  // no spare lane; the data is still as it arrived
     const __m128i diff = _mm_xor_si128(_mm_maskz_loadu_epi8(tm, tag), _mm_maskz_loadu_epi8(tm, j.tag));
     const bool ok = _mm_testz_si128(diff, diff);
     if (ok) xor_ks(j.data.data(), kb + 64, len);
@@ -989,6 +1059,7 @@ __attribute__((noinline)) void chacha_open_one(AeadJob& j) {
   // Longer packets: verify first (RFC 8439 §2.8 allows it: the MAC covers
   // the ciphertext), then decrypt, recomputing the keystream after the first
   // pass.
+  if (m != nullptr) chacha_masks(m, 1);
   alignas(64) uint8_t ks[2048 + 64];  // (+64: GCC cannot see that xor_ks(ks + 64, ...) stays inside)
   const size_t w = first_pass(in, len, ks);
   poly1305(ks, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
@@ -1004,6 +1075,8 @@ __attribute__((noinline)) void chacha_open_one(AeadJob& j) {
   OPENSSL_cleanse(ks, sizeof ks);
   j.status = Status::ok;
 }
+
+void chacha_open_one(AeadJob& j) { open_one(j, nullptr); }
 
 // ---- several short packets per pass ------------------------------------------
 
@@ -1102,8 +1175,11 @@ inline void store_rows(const __m512i* r, uint8_t* ks) {
   _mm512_store_si512(ks + 192, _mm512_shuffle_i32x4(ab23, cd23, 0xDD));
 }
 
+// With a mask job m (open only: its sample is ciphertext as it arrived), the
+// last lane runs m's block instead (its key in rows b and c, the sample as row
+// d), so a packet of at most 128 bytes gets its mask from the same chain.
 template <bool kSeal, class V>
-void short_one(AeadJob& j) {
+void short_one(AeadJob& j, MaskJob* m = nullptr) {
   constexpr int kBlocks = sizeof(V) / 16;
   alignas(64) uint8_t ks[64 * kBlocks];
   const ChaChaInput in = input_for(j);
@@ -1114,6 +1190,14 @@ void short_one(AeadJob& j) {
   each_lane(s[3], _mm_set_epi32(static_cast<int>(in.nonce[2]), static_cast<int>(in.nonce[1]),
                                 static_cast<int>(in.nonce[0]), 0));
   s[3] = lane_counters(s[3]);
+  if constexpr (sizeof(V) == 64) {
+    if (m != nullptr) {
+      const uint8_t* hp = m->key->chacha_key();
+      s[1] = _mm512_inserti32x4(s[1], _mm_loadu_si128(reinterpret_cast<const __m128i*>(hp)), 3);
+      s[2] = _mm512_inserti32x4(s[2], _mm_loadu_si128(reinterpret_cast<const __m128i*>(hp + 16)), 3);
+      s[3] = _mm512_inserti32x4(s[3], _mm_loadu_si128(reinterpret_cast<const __m128i*>(m->sample)), 3);
+    }
+  }
   for (int i = 0; i < 4; ++i) r[i] = s[i];
 #pragma GCC unroll 10
   for (int i = 0; i < 10; ++i) {
@@ -1124,6 +1208,7 @@ void short_one(AeadJob& j) {
   }
   for (int i = 0; i < 4; ++i) r[i] = vadd(r[i], s[i]);
   store_rows(r, ks);
+  if (m != nullptr) std::memcpy(m->mask, ks + 64 * (kBlocks - 1), 16);
   finish_short<kSeal>(j, ks);
   OPENSSL_cleanse(ks, sizeof ks);
 }
@@ -1837,6 +1922,26 @@ void run_many(AeadJob* const* js, size_t n) {
 }  // namespace
 
 void chacha_seal_many(AeadJob* const* js, size_t n) { run_many<true>(js, n); }
+
+void chacha_open_masked(AeadJob& j, MaskJob& m) {
+  if (j.data.size() > kShortMax) {
+    open_one(j, &m);
+    return;
+  }
+  if (lanes_for(j.data.size()) <= 3) {  // up to 128 bytes: a spare fourth lane
+    short_one<false, __m512i>(j, &m);
+    return;
+  }
+  chacha_masks(&m, 1);  // before the open decrypts the sample in place
+  AeadJob* one = &j;
+  run_many<false>(&one, 1);
+}
+
+void chacha_seal_masked(AeadJob& j, MaskJob& m) {
+  AeadJob* one = &j;
+  const bool masked = j.data.size() > kShortMax ? seal_one(j, &m) : (run_many<true>(&one, 1), false);
+  if (!masked && j.status == Status::ok) chacha_masks(&m, 1);
+}
 void chacha_open_many(AeadJob* const* js, size_t n) { run_many<false>(js, n); }
 
 // ---- header-protection masks --------------------------------------------------

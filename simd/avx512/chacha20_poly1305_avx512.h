@@ -21,6 +21,19 @@ void chacha_open_one(AeadJob& j);
 void chacha_seal_many(AeadJob* const* js, size_t n);
 void chacha_open_many(AeadJob* const* js, size_t n);
 
+// One usable ChaCha20-Poly1305 job sealed, then (when it sealed) mask job m,
+// a valid ChaCha20 MaskKey whose 16-byte sample lies in the job's data: a
+// packet's last keystream pass computes the mask in a spare lane when the
+// sample is ciphertext by then (packets of more than 960 bytes whose last pass
+// is not full), else the mask runs after the seal.
+void chacha_seal_masked(AeadJob& j, MaskJob& m);
+
+// One usable ChaCha20-Poly1305 job opened, and mask job m (as above) computed
+// over its sample as it arrived: for packets of up to 128 and of 449..2048
+// bytes in a spare lane of the open's keystream passes (their data changes
+// only once the tag matched), for the others before the open.
+void chacha_open_masked(AeadJob& j, MaskJob& m);
+
 // n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
 void chacha_masks(MaskJob* m, size_t n);
 
