@@ -1066,34 +1066,6 @@ void run_jobs(std::span<AeadJob> jobs) {
 void seal(std::span<AeadJob> jobs) { run_jobs<Mode::seal>(jobs); }
 void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
 
-namespace {
-// A ChaCha20-Poly1305 job with a ChaCha20 mask whose sample lies in its data.
-bool chacha_joint(const AeadJob& j, const MaskJob& m) {
-  const auto data = reinterpret_cast<uintptr_t>(j.data.data());
-  const auto sample = reinterpret_cast<uintptr_t>(m.sample);
-  return usable(j) && j.key->suite() == Suite::chacha20_poly1305 && chacha_ifma() && simd_masks::usable(m) &&
-         m.key->suite() == Suite::chacha20_poly1305 && j.data.size() >= 16 && sample >= data &&
-         sample - data <= j.data.size() - 16;
-}
-}  // namespace
-
-void seal_masked(AeadJob& j, MaskJob& m) {
-  if (chacha_joint(j, m)) {
-    chacha_seal_masked(j, m);
-    return;
-  }
-  seal({&j, 1});
-  if (j.status == Status::ok) mask({&m, 1});
-}
-
-void open_masked(AeadJob& j, MaskJob& m) {
-  if (chacha_joint(j, m)) {
-    chacha_open_masked(j, m);
-    return;
-  }
-  mask({&m, 1});
-  open({&j, 1});
-}
 
 namespace {
 
@@ -1150,6 +1122,47 @@ void mask(std::span<MaskJob> jobs) {
       jobs, chacha_ifma(), 16, [](MaskJob* m, size_t n) { chacha_masks(m, n); },
       [](MaskJob* m, size_t n) { m->key->simd_rounds() == 10 ? mask_same_key<10>(m, n) : mask_same_key<14>(m, n); },
       [](MaskJob& m) { portable::mask({&m, 1}); });
+}
+
+namespace {
+// A ChaCha20-Poly1305 job with a ChaCha20 mask whose sample lies in its data.
+bool chacha_joint(const AeadJob& j, const MaskJob& m) {
+  const auto data = reinterpret_cast<uintptr_t>(j.data.data());
+  const auto sample = reinterpret_cast<uintptr_t>(m.sample);
+  return usable(j) && j.key->suite() == Suite::chacha20_poly1305 && chacha_ifma() && simd_masks::usable(m) &&
+         m.key->suite() == Suite::chacha20_poly1305 && j.data.size() >= 16 && sample >= data &&
+         sample - data <= j.data.size() - 16;
+}
+
+// One mask job: an AES key straight to its one-block kernel, anything else
+// through mask().
+void mask_one(MaskJob& m) {
+  const int rounds = simd_masks::usable(m) && m.key->suite() != Suite::chacha20_poly1305 ? m.key->simd_rounds() : 0;
+  if (rounds == 10)
+    simd_masks::aes_mask1<10>(m);
+  else if (rounds == 14)
+    simd_masks::aes_mask1<14>(m);
+  else
+    mask({&m, 1});
+}
+}  // namespace
+
+void seal_masked(AeadJob& j, MaskJob& m) {
+  if (chacha_joint(j, m)) {
+    chacha_seal_masked(j, m);
+    return;
+  }
+  run_jobs<Mode::seal>({&j, 1});
+  if (j.status == Status::ok) mask_one(m);
+}
+
+void open_masked(AeadJob& j, MaskJob& m) {
+  if (chacha_joint(j, m)) {
+    chacha_open_masked(j, m);
+    return;
+  }
+  mask_one(m);
+  run_jobs<Mode::open>({&j, 1});
 }
 
 }  // namespace rl::avx512
