@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <bit>
 #include <cstring>
 
 #include "simd/jobs.h"
@@ -38,6 +39,37 @@ static inline __attribute__((always_inline)) ChaChaInput input_for(const AeadJob
   for (int i = 0; i < 3; ++i) in.nonce[i] = le32(j.nonce + 4 * i);
   return in;
 }
+
+// One header-protection mask (RFC 9001 §5.4.4, RFC 9147 §4.2.3): words 0..3
+// of the ChaCha20 block under `key` with the 16-byte sample as counter and
+// nonce, in general-purpose registers. A lone mask is one dependency chain of
+// 20 rounds; integer add, xor and rotate each take one cycle, where this
+// CPU's vector forms pay more per step (README, session 13), so the scalar
+// chain is the shorter one.
+#define RL_CHACHA_QR(a, b, c, d)                   \
+  a += b, d = std::rotl(d ^ a, 16);   \
+  c += d, b = std::rotl(b ^ c, 12);   \
+  a += b, d = std::rotl(d ^ a, 8);    \
+  c += d, b = std::rotl(b ^ c, 7);
+static inline void mask_block_scalar(const uint8_t* key, const uint8_t* sample, uint8_t out[16]) {
+  uint32_t x0 = kSigma[0], x1 = kSigma[1], x2 = kSigma[2], x3 = kSigma[3];
+  uint32_t x4 = le32(key), x5 = le32(key + 4), x6 = le32(key + 8), x7 = le32(key + 12);
+  uint32_t x8 = le32(key + 16), x9 = le32(key + 20), x10 = le32(key + 24), x11 = le32(key + 28);
+  uint32_t x12 = le32(sample), x13 = le32(sample + 4), x14 = le32(sample + 8), x15 = le32(sample + 12);
+  for (int i = 0; i < 10; ++i) {
+    RL_CHACHA_QR(x0, x4, x8, x12)
+    RL_CHACHA_QR(x1, x5, x9, x13)
+    RL_CHACHA_QR(x2, x6, x10, x14)
+    RL_CHACHA_QR(x3, x7, x11, x15)
+    RL_CHACHA_QR(x0, x5, x10, x15)
+    RL_CHACHA_QR(x1, x6, x11, x12)
+    RL_CHACHA_QR(x2, x7, x8, x13)
+    RL_CHACHA_QR(x3, x4, x9, x14)
+  }
+  const uint32_t w[4] = {x0 + kSigma[0], x1 + kSigma[1], x2 + kSigma[2], x3 + kSigma[3]};
+  std::memcpy(out, w, 16);
+}
+#undef RL_CHACHA_QR
 
 // Lanes a short packet takes in a batched pass: block 0 (its Poly1305 key)
 // and one per 64 bytes of data.

@@ -577,11 +577,11 @@ void chacha_masks(MaskJob* m, size_t n) {
     masks8(m, k);
     m += k, n -= k;
   }
-  while (n > 0) {
-    const size_t k = n < 2 ? n : 2;
-    masks2(m, k);
-    m += k, n -= k;
+  while (n > 1) {
+    masks2(m, 2);
+    m += 2, n -= 2;
   }
+  if (n == 1) chacha::mask_block_scalar(m[0].key->chacha_key(), m[0].sample, m[0].mask);  // one chain, scalar
 }
 
 }  // namespace rl::avx2
