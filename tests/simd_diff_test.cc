@@ -760,8 +760,8 @@ TEST(SimdDiff, SealAndOpenMasked) {
     EXPECT_NE(a.status, Status::ok);
     EXPECT_TRUE(p.buf == before);
     for (uint8_t b : m.mask) ASSERT_EQ(b, 0xa5);
-    std::printf("[ %s ] %zu seal_masked and open_masked cases (%zu ChaCha20 with ChaCha20 masks over 960 bytes)\n", tier.name,
-                cases, joint);
+    std::printf("[ %s ] %zu seal_masked and open_masked cases (%zu ChaCha20 with ChaCha20 masks over 960 bytes)\n",
+                tier.name, cases, joint);
   });
 }
 

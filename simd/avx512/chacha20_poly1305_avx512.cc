@@ -339,6 +339,7 @@ void keystream(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook = {})
   store_blocks(x, ks);
 }
 inline void keystream16(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m512i>(in, c, ks); }
+inline void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m256i>(in, c, ks); }
 
 // A packet's last pass with a spare lane also computes a header-protection
 // mask (RFC 9001 §5.4.4, RFC 9147 §4.2.3: a ChaCha20 block under the mask's
@@ -366,7 +367,6 @@ void keystream_masked(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hoo
   store_blocks(x, ks);
   std::memcpy(m.mask, ks + 64 * lane, 16);
 }
-inline void keystream8(const ChaChaInput& in, uint32_t c, uint8_t* ks) { keystream<__m256i>(in, c, ks); }
 
 // Blocks c .. c+31 (two 16-lane states with their rounds interleaved, ~12%
 // less per block than keystream16): block l goes to emit(l, block).
@@ -945,7 +945,8 @@ static __attribute__((noinline)) bool seal_one(AeadJob& j, MaskJob* m) {
     pr.run2_upto(mi.a + off / 16);
     // The sample, 16 bytes from data + sample_at, is ciphertext once off
     // passes its end.
-    const uintptr_t sample_at = m != nullptr ? reinterpret_cast<uintptr_t>(m->sample) - reinterpret_cast<uintptr_t>(data) : ~uintptr_t{0};
+    const uintptr_t sample_at =
+        m != nullptr ? reinterpret_cast<uintptr_t>(m->sample) - reinterpret_cast<uintptr_t>(data) : ~uintptr_t{0};
     while (off < len) {
       const size_t left = len - off, ready = mi.a + off / 16;
       auto hook = [&] { pr.step_upto(ready); };
@@ -990,7 +991,6 @@ void chacha_seal_one(AeadJob& j) { seal_one(j, nullptr); }
 // and Poly1305 alone runs two groups per carry without competing for ports).
 constexpr size_t kOpenBuffered = 2048;
 
-//
 // With a mask job m (its sample in the ciphertext, which the buffered path
 // leaves untouched until the tag matched), the mask runs in a spare lane of
 // the first pass (packets of up to 14 data blocks) or of the last one, which
