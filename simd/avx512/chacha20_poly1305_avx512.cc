@@ -991,11 +991,12 @@ void chacha_seal_one(AeadJob& j) { seal_one(j, nullptr); }
 // and Poly1305 alone runs two groups per carry without competing for ports).
 constexpr size_t kOpenBuffered = 2048;
 
-// With a mask job m (its sample in the ciphertext, which the buffered path
-// leaves untouched until the tag matched), the mask runs in a spare lane of
-// the first pass (packets of up to 14 data blocks) or of the last one, which
-// has one unless 16 blocks remain for it (15 or 31 data blocks); otherwise
-// m is computed on its own before the data changes.
+// With a mask job m (packets of up to kOpenBuffered bytes: its sample in the
+// ciphertext, which the buffered path leaves untouched until the tag
+// matched), the mask runs in a spare lane of the first pass (packets of up to
+// 14 data blocks) or of the last one, which has one unless 16 blocks remain
+// for it (15 or 31 data blocks); otherwise m is computed on its own before
+// the data changes.
 static __attribute__((noinline)) void open_one(AeadJob& j, MaskJob* m) {
   const size_t len = j.data.size();
   if (len > kMaxChaChaBytes) {
@@ -1058,8 +1059,7 @@ static __attribute__((noinline)) void open_one(AeadJob& j, MaskJob* m) {
   }
   // Longer packets: verify first (RFC 8439 §2.8 allows it: the MAC covers
   // the ciphertext), then decrypt, recomputing the keystream after the first
-  // pass.
-  if (m != nullptr) chacha_masks(m, 1);
+  // pass. (chacha_open_masked gives them no mask job.)
   alignas(64) uint8_t ks[2048 + 64];  // (+64: GCC cannot see that xor_ks(ks + 64, ...) stays inside)
   const size_t w = first_pass(in, len, ks);
   poly1305(ks, MacInput(j.aad.data(), j.aad.size(), j.data.data(), len), tag);
@@ -1924,11 +1924,12 @@ void run_many(AeadJob* const* js, size_t n) {
 void chacha_seal_many(AeadJob* const* js, size_t n) { run_many<true>(js, n); }
 
 void chacha_open_masked(AeadJob& j, MaskJob& m) {
-  if (j.data.size() > kShortMax) {
+  const size_t len = j.data.size();
+  if (len > kShortMax && len <= kOpenBuffered) {
     open_one(j, &m);
     return;
   }
-  if (lanes_for(j.data.size()) <= 3) {  // up to 128 bytes: a spare fourth lane
+  if (lanes_for(len) <= 3) {  // up to 128 bytes: a spare fourth lane
     short_one<false, __m512i>(j, &m);
     return;
   }
