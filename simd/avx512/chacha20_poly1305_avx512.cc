@@ -354,13 +354,20 @@ inline __m256i set_lane(__m256i v, int lane, uint32_t x) {
   return _mm256_mask_set1_epi32(v, static_cast<__mmask8>(1u << lane), static_cast<int>(x));
 }
 
+// Lane `lane` of initial state s becomes m's block: its key (words 4..11)
+// and the sample as counter and nonce (12..15).
+template <class V>
+inline void mask_into_lane(V* s, int lane, const MaskJob& m) {
+  const uint8_t* hp = m.key->chacha_key();
+  for (int i = 0; i < 8; ++i) s[4 + i] = set_lane(s[4 + i], lane, le32(hp + 4 * i));
+  for (int i = 0; i < 4; ++i) s[12 + i] = set_lane(s[12 + i], lane, le32(m.sample + 4 * i));
+}
+
 template <class V, class Hook>
 void keystream_masked(const ChaChaInput& in, uint32_t c, uint8_t* ks, Hook&& hook, MaskJob& m, int lane) {
   V x[16], s[16];
   init_state(s, in, c);
-  const uint8_t* hp = m.key->chacha_key();
-  for (int i = 0; i < 8; ++i) s[4 + i] = set_lane(s[4 + i], lane, le32(hp + 4 * i));
-  for (int i = 0; i < 4; ++i) s[12 + i] = set_lane(s[12 + i], lane, le32(m.sample + 4 * i));
+  mask_into_lane(s, lane, m);
   for (int i = 0; i < 16; ++i) x[i] = s[i];
   rounds20(x, hook);
   for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
@@ -1113,7 +1120,7 @@ inline void finish_short(AeadJob& j, const uint8_t* otk) {
 }
 
 template <bool kSeal, class V, int W>
-void short_batch(AeadJob* const* js, size_t n) {
+void short_batch(AeadJob* const* js, size_t n, MaskJob* m = nullptr) {
   alignas(64) uint32_t w[16][W];  // w[word][lane]; words 0..3 are broadcast
   alignas(64) uint8_t ks[64 * W];
   size_t start[16];
@@ -1121,6 +1128,7 @@ void short_batch(AeadJob* const* js, size_t n) {
   if (n == 1) {  // one packet: its counters 0..W-1, nothing to gather
     start[0] = 0;
     init_state(s, input_for(*js[0]), 0);
+    if (!kSeal && m != nullptr) mask_into_lane(s, W - 1, *m);  // a spare last lane (chacha_open_masked)
   } else {
     gather_lanes(js, n, w, start);
     for (int i = 0; i < 4; ++i) bcast(s[i], kSigma[i]);
@@ -1131,6 +1139,7 @@ void short_batch(AeadJob* const* js, size_t n) {
   rounds20(x);
   for (int i = 0; i < 16; ++i) x[i] = vadd(x[i], s[i]);
   store_blocks(x, ks);
+  if (!kSeal && m != nullptr) std::memcpy(m->mask, ks + 64 * (W - 1), 16);
   for (size_t p = 0; p < n; ++p) finish_short<kSeal>(*js[p], ks + 64 * start[p]);
   OPENSSL_cleanse(ks, sizeof ks);
 }
@@ -1929,13 +1938,21 @@ void chacha_open_masked(AeadJob& j, MaskJob& m) {
     open_one(j, &m);
     return;
   }
-  if (lanes_for(len) <= 3) {  // up to 128 bytes: a spare fourth lane
-    short_one<false, __m512i>(j, &m);
-    return;
-  }
-  chacha_masks(&m, 1);  // before the open decrypts the sample in place
+  // Up to 448 bytes, the kernels run_many would take, with a spare lane: the
+  // row-wise one to 128 bytes (its fourth 128-bit lane), an 8-lane pass to
+  // 384 bytes, a 16-lane one above.
   AeadJob* one = &j;
-  run_many<false>(&one, 1);
+  const size_t lanes = lanes_for(len);
+  if (lanes <= 3) {
+    short_one<false, __m512i>(j, &m);
+  } else if (lanes <= 7) {
+    short_batch<false, __m256i, 8>(&one, 1, &m);
+  } else if (len <= kShortMax) {
+    short_batch<false, __m512i, 16>(&one, 1, &m);
+  } else {
+    chacha_masks(&m, 1);  // before the open decrypts the sample in place
+    run_many<false>(&one, 1);
+  }
 }
 
 void chacha_seal_masked(AeadJob& j, MaskJob& m) {

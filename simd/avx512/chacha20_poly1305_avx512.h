@@ -29,9 +29,9 @@ void chacha_open_many(AeadJob* const* js, size_t n);
 void chacha_seal_masked(AeadJob& j, MaskJob& m);
 
 // One usable ChaCha20-Poly1305 job opened, and mask job m (as above) computed
-// over its sample as it arrived: for packets of up to 128 and of 449..2048
-// bytes in a spare lane of the open's keystream passes (their data changes
-// only once the tag matched), for the others before the open.
+// over its sample as it arrived: for packets of up to 2048 bytes in a spare
+// lane of the open's keystream passes (their data changes only once the tag
+// matched), for longer ones before the open.
 void chacha_open_masked(AeadJob& j, MaskJob& m);
 
 // n >= 1 mask jobs under one valid ChaCha20 MaskKey with samples present.
