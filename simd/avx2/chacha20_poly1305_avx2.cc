@@ -559,14 +559,14 @@ void masks8(MaskJob* m, size_t n) {
   }
 }
 
-// One or two samples: the two-block horizontal kernel, first row only.
-void masks2(MaskJob* m, size_t n) {
+// Two samples: the two-block horizontal kernel, first row only.
+void masks2(MaskJob* m) {
   const __m128i s0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[0].sample));
-  const __m128i s1 = n > 1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[1].sample)) : s0;
+  const __m128i s1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(m[1].sample));
   alignas(32) uint8_t out[128];
   block2(m[0].key->chacha_key(), _mm256_set_m128i(s1, s0), out, 1);
   std::memcpy(m[0].mask, out, 16);
-  if (n > 1) std::memcpy(m[1].mask, out + 64, 16);
+  std::memcpy(m[1].mask, out + 64, 16);
 }
 
 }  // namespace
@@ -578,7 +578,7 @@ void chacha_masks(MaskJob* m, size_t n) {
     m += k, n -= k;
   }
   while (n > 1) {
-    masks2(m, 2);
+    masks2(m);
     m += 2, n -= 2;
   }
   if (n == 1) chacha::mask_block_scalar(m[0].key->chacha_key(), m[0].sample, m[0].mask);  // one chain, scalar
