@@ -1956,8 +1956,13 @@ void chacha_open_masked(AeadJob& j, MaskJob& m) {
 }
 
 void chacha_seal_masked(AeadJob& j, MaskJob& m) {
-  AeadJob* one = &j;
-  const bool masked = j.data.size() > kShortMax ? seal_one(j, &m) : (run_many<true>(&one, 1), false);
+  bool masked = false;
+  if (j.data.size() > kShortMax) {
+    masked = seal_one(j, &m);
+  } else {
+    AeadJob* one = &j;
+    run_many<true>(&one, 1);
+  }
   if (!masked && j.status == Status::ok) chacha_masks(&m, 1);
 }
 void chacha_open_many(AeadJob* const* js, size_t n) { run_many<false>(js, n); }
