@@ -1,6 +1,5 @@
 #include "tools/replay/srtp_keys.h"
 
-
 namespace rl::replay {
 
 const SrtpSuiteInfo* find_srtp_suite(std::string_view name) {

@@ -1,6 +1,5 @@
 #include "tools/replay/xfrm_keys.h"
 
-
 namespace rl::replay {
 
 // `reported`: a line of this state was already reported: say nothing more about it.
