@@ -684,7 +684,7 @@ TEST(SimdDiff, ChaChaMaskRuns) {
 // boundary and of the 2048-byte buffered open), for each pairing of AEAD and
 // mask suites, with the sample anywhere in the data or, now and then, partly
 // outside it (the joint paths must not take those). A job that fails to seal
-// leaves the mask as it was.
+// leaves the mask as it was; one that fails to open still gives it.
 TEST(SimdDiff, SealAndOpenMasked) {
   for_each_tier(0x5eed0024, [](const BackendOps& tier, Rng& r) {
     size_t cases = 0, joint = 0;
@@ -760,6 +760,28 @@ TEST(SimdDiff, SealAndOpenMasked) {
     EXPECT_NE(a.status, Status::ok);
     EXPECT_TRUE(p.buf == before);
     for (uint8_t b : m.mask) ASSERT_EQ(b, 0xa5);
+    // A job that does not open (no tag buffer; a key wiped): its status, its
+    // bytes as they arrived, and the mask all the same, at lengths that a
+    // usable job would take through each of the joint paths.
+    AeadKey dead;
+    ASSERT_EQ(dead.init(Suite::chacha20_poly1305, r.bytes(32)), Status::ok);
+    dead.wipe();
+    for (size_t len : {64u, 256u, 1350u, 3000u})
+      for (int how = 0; how < 2; ++how) {
+        Packet q(r, 13, len, 16);
+        AeadJob o = q.job(how == 0 ? k : dead);
+        if (how == 0) o.tag = nullptr;
+        MaskJob got, want;
+        got.key = want.key = &mk;
+        got.sample = want.sample = q.data();
+        std::memset(got.mask, 0xa5, 16);
+        portable::mask({&want, 1});
+        const Bytes arrived = q.buf;
+        tier.open_masked(o, got);
+        EXPECT_NE(o.status, Status::ok) << "len " << len << " case " << how;
+        EXPECT_TRUE(q.buf == arrived) << "len " << len << " case " << how;
+        EXPECT_EQ(0, std::memcmp(got.mask, want.mask, 16)) << "len " << len << " case " << how;
+      }
     std::printf("[ %s ] %zu seal_masked and open_masked cases (%zu ChaCha20 with ChaCha20 masks over 960 bytes)\n",
                 tier.name, cases, joint);
   });
