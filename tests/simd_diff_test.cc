@@ -428,10 +428,12 @@ TEST(SimdDiff, MixedBursts) {
 }
 
 // AES-GCM bursts shaped for the avx512 tier's multi-packet short paths:
-// data of 0..64 bytes (eight or four per group) and 65..128 bytes (four per
-// group, two ZMMs each), AAD of at most 16 bytes (hashed across the lanes)
-// or 17..64 (per packet), one key, or keys of the same or different AES
-// sizes, truncated tags, about one job in eight forged.
+// data of 0..64 bytes (eight or four per group) and 65..192 bytes (four per
+// group, two or three ZMMs each, by size class), AAD of at most 16 bytes
+// (hashed across the lanes) or 17..64 (per packet), one key, or keys of the
+// same or different AES sizes, truncated tags, about one job in eight forged.
+// Bursts take all the classes mixed (and lengths past 192, the one-at-a-time
+// path) or one class only, so that its groups fill.
 TEST(SimdDiff, ShortGcmBands) {
   for_each_tier(0x5eed0128, [](const BackendOps& tier, Rng& r) {
     KeyPool pool(r, /*with_chacha=*/false);
@@ -443,11 +445,13 @@ TEST(SimdDiff, ShortGcmBands) {
       const size_t n = 4 + r.below(37);
       const AeadKey* one_key = r.below(2) == 0 ? &pool.pick(r) : nullptr;
       const bool header_aad = r.below(4) != 0;
-      const size_t lo = r.below(3) == 0 ? 0 : 65;  // both bands, or 65..128 only
+      const size_t band = r.below(5);  // 0..1: every class and a little past; 2..4: 0..64, 65..128, 129..192
+      const size_t lo = band < 3 ? 0 : 64 * (band - 3) + 65;
+      const size_t hi = band < 2 ? 200 : 64 * (band - 1);
       mine.clear(), keys.clear();
       for (size_t i = 0; i < n; ++i) {
         const AeadKey& k = one_key != nullptr ? *one_key : pool.pick(r);
-        const size_t len = lo + r.below(129 - lo);
+        const size_t len = lo + r.below(hi - lo + 1);
         mine.emplace_back(r, header_aad ? r.below(17) : 17 + r.below(48), len, k.tag_len());
         keys.push_back(&k);
       }
