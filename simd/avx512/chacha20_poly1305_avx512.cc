@@ -1674,7 +1674,7 @@ struct Chains {
   void wipe() { OPENSSL_cleanse(this, sizeof *this); }
 };
 
-// Sixteen packets of kShortMax + 1 .. kPipeMax bytes: ChaCha20 across the
+// Sixteen packets of at most kPipeMax bytes: ChaCha20 across the
 // lanes (pass 0 the one-time keys, then the data passes two at a time in
 // interleaved states). Poly1305 of packets 0..7 as scalar chains stitched
 // into the data passes (four sites per double round, two blocks each; the
@@ -1830,6 +1830,10 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
   } else {
     st.finish(mi, otk, tags);
     for (int l = 0; l < kS; ++l) {
+      if (lens[l] == 0) {  // no data (a WireGuard keepalive): nothing to write or put back
+        verify(l);
+        continue;
+      }
       const size_t at = 64 * ((lens[l] - 1) / 64);  // the last block
       if (verify(l)) {
         const __mmask64 m = byte_mask(lens[l] - at);
@@ -1888,8 +1892,23 @@ void run_band(AeadJob** js, size_t n) {
   }
 }
 
+// Packets of at most kShortMax bytes: runs of sixteen across the lanes when
+// their lengths fill the passes well, the rest several to a pass (lanes_for
+// lanes each, short_batch). Across the lanes they cost 15-40% less (b32, TSC
+// ticks per packet: 64 bytes 175 -> 137, 128 bytes 291 -> 182, 256 bytes 378
+// -> 245, 448 bytes 452 -> 317), since a short pass leaves lanes idle and
+// its Poly1305 runs after the rounds.
 template <bool kSeal>
-void run_many(AeadJob* const* js, size_t n) {
+void run_short(AeadJob** js, size_t n) {
+  size_t rest = 0;
+  for (size_t i = 0; i < n;) {
+    if (n - i >= kMbLanes && mb_worth(js + i)) {
+      mb16<kSeal>(js + i);
+      i += kMbLanes;
+    } else {
+      js[rest++] = js[i++];
+    }
+  }
   AeadJob* batch[16];
   size_t nb = 0, lanes = 0;
   auto flush = [&] {
@@ -1903,28 +1922,36 @@ void run_many(AeadJob* const* js, size_t n) {
       short_one<kSeal, __m256i>(*batch[0]);
     nb = lanes = 0;
   };
-  AeadJob* pipe[32];
-  size_t np = 0;
-  for (size_t i = 0; i < n; ++i) {
-    AeadJob& j = *js[i];
-    const size_t len = j.data.size();
-    if (len > kShortMax) {
-      if (len <= kPipeMax && n > 1) {
-        pipe[np++] = &j;
-        if (np == 32) run_band<kSeal>(pipe, np), np = 0;
-      } else if constexpr (kSeal) {
-        chacha_seal_one(j);
-      } else {
-        chacha_open_one(j);
-      }
-      continue;
-    }
-    const size_t need = lanes_for(len);
+  for (size_t i = 0; i < rest; ++i) {
+    const size_t need = lanes_for(js[i]->data.size());
     if (lanes + need > 16) flush();
-    batch[nb++] = &j;
+    batch[nb++] = js[i];
     lanes += need;
   }
   flush();
+}
+
+template <bool kSeal>
+void run_many(AeadJob* const* js, size_t n) {
+  AeadJob* shorts[32];
+  AeadJob* pipe[32];
+  size_t ns = 0, np = 0;
+  for (size_t i = 0; i < n; ++i) {
+    AeadJob& j = *js[i];
+    const size_t len = j.data.size();
+    if (len <= kShortMax) {
+      shorts[ns++] = &j;
+      if (ns == 32) run_short<kSeal>(shorts, ns), ns = 0;
+    } else if (len <= kPipeMax && n > 1) {
+      pipe[np++] = &j;
+      if (np == 32) run_band<kSeal>(pipe, np), np = 0;
+    } else if constexpr (kSeal) {
+      chacha_seal_one(j);
+    } else {
+      chacha_open_one(j);
+    }
+  }
+  run_short<kSeal>(shorts, ns);
   run_band<kSeal>(pipe, np);
 }
 
