@@ -1878,12 +1878,11 @@ inline bool mb_worth(AeadJob* const* js) {
   return sum * 8 >= maxb * kMbLanes * 7;
 }
 
-
-
-// Packets of 449..1472 bytes: runs of sixteen across the lanes when their
-// lengths fill the passes well, the rest one by one (seal: pipelined).
+// Runs of sixteen across the lanes (mb16) wherever their lengths fill the
+// passes well; the others are moved to the front of js, in order. Returns
+// how many are left.
 template <bool kSeal>
-void run_band(AeadJob** js, size_t n) {
+size_t across_lanes(AeadJob** js, size_t n) {
   size_t rest = 0;
   for (size_t i = 0; i < n;) {
     if (n - i >= kMbLanes && mb_worth(js + i)) {
@@ -1893,6 +1892,14 @@ void run_band(AeadJob** js, size_t n) {
       js[rest++] = js[i++];
     }
   }
+  return rest;
+}
+
+// Packets of 449..1472 bytes: runs of sixteen across the lanes when their
+// lengths fill the passes well, the rest one by one (seal: pipelined).
+template <bool kSeal>
+void run_band(AeadJob** js, size_t n) {
+  const size_t rest = across_lanes<kSeal>(js, n);
   if constexpr (kSeal) {
     if (rest > 1) seal_pipelined(js, rest);
     else if (rest == 1) chacha_seal_one(*js[0]);
@@ -1903,21 +1910,13 @@ void run_band(AeadJob** js, size_t n) {
 
 // Packets of at most kShortMax bytes: runs of sixteen across the lanes when
 // their lengths fill the passes well, the rest several to a pass (lanes_for
-// lanes each, short_batch). Across the lanes they cost 15-40% less (b32, TSC
-// ticks per packet: 64 bytes 175 -> 137, 128 bytes 291 -> 182, 256 bytes 378
-// -> 245, 448 bytes 452 -> 317), since a short pass leaves lanes idle and
-// its Poly1305 runs after the rounds.
+// lanes each, short_batch). Across the lanes they cost 15-40% less (seal,
+// b32, TSC ticks per packet: 64 bytes 175 -> 137, 128 bytes 291 -> 182, 256
+// bytes 378 -> 245, 448 bytes 452 -> 317), since a short pass leaves lanes
+// idle and its Poly1305 runs after the rounds.
 template <bool kSeal>
 void run_short(AeadJob** js, size_t n) {
-  size_t rest = 0;
-  for (size_t i = 0; i < n;) {
-    if (n - i >= kMbLanes && mb_worth(js + i)) {
-      mb16<kSeal>(js + i);
-      i += kMbLanes;
-    } else {
-      js[rest++] = js[i++];
-    }
-  }
+  const size_t rest = across_lanes<kSeal>(js, n);
   AeadJob* batch[16];
   size_t nb = 0, lanes = 0;
   auto flush = [&] {
