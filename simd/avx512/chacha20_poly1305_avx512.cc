@@ -1808,11 +1808,12 @@ __attribute__((noinline)) void mb16(AeadJob* const* js) {
       for (int i = 0; i < 16; ++i) y[i] = s[i];
       y[12] = _mm512_set1_epi32(static_cast<int>(c + 1));
       // Two double rounds per iteration, not ten: fully unrolled, this loop
-      // made mb16 ~44 KB, and about one copy of the executable in sixteen
-      // ran its opens ~1.55x slower here (reproducibly for that file, with
-      // the same bytes as the fast copies: where its pages landed decided it;
-      // seals and AES-GCM were unaffected). At ~27 KB none of 24 copies did,
-      // and typical speed is the same within 2%.
+      // made mb16 ~44 KB, and byte-identical copies of the executable
+      // differed here: 2 of 32 ran their opens ~1.55x slower and 1 of 8 its
+      // seals ~1.5x slower, reproducibly for that file (where its pages
+      // landed decided it; AES-GCM was unaffected). At ~27 KB none of 24
+      // copies was slow on open nor of 8 on seal; the price is 4% on open
+      // and 6% on seal against the unrolled kernel's fast copies.
 #pragma GCC unroll 1
       for (int r = 0; r < 5; ++r) {
         double_round_hooked(x, y, hook);
