@@ -371,6 +371,7 @@ struct alignas(64) SealTail {
   uint8_t* tag;
   int k;             // ZMMs in d; 0: nothing pending
   __mmask16 tm;
+  bool lens_in;      // the length block rides in a spare lane of d (see crypt_group)
 };
 
 // A pending tail of K ZMMs being finished: work(i) multiplies ZMM i of the
@@ -382,7 +383,7 @@ struct TailRun {
   Acc a;
   const SealTail& t;
   RL_INLINE explicit TailRun(const SealTail& tail) : a(acc_zero()), t(tail) {
-    acc_add_block(a, t.lens, _mm_load_si128(reinterpret_cast<const __m128i*>(t.h1)));
+    if (!t.lens_in) acc_add_block(a, t.lens, _mm_load_si128(reinterpret_cast<const __m128i*>(t.h1)));
   }
   RL_INLINE void work(int i) {
     if (i < K) {
@@ -425,10 +426,19 @@ inline void tail_finish(SealTail& t) {
 // into x) during this group's AES rounds first.
 // Seal with kOut: the group's reflected ZMMs go to out->d for a later
 // packet to multiply (SealTail) instead of into a.
+// A packet's last group ends with the length block, whose power is H^1: the
+// lane right after the last data block, where the powers from H^P reach H^1.
+// When that lane is in the group's last ZMM (lens_lane: its four dword mask
+// bits; 0 if the data fills that ZMM), the length block goes there and costs
+// no products of its own, and nothing after the group's products but the
+// reduction stands between them and the tag. On Zen 4 that took a burst of
+// 32 x 1350-byte opens from 3727 to 3499 ns (AES-128) and 4482 to 4162
+// (AES-256), AES-256 seal 4532 -> 4460; AES-128 seal (whose tail is finished
+// in the next packet's first pass) did not change.
 template <int R, Mode M, int K, bool kPending = false, bool kOut = false>
 RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
-                        size_t len, Acc& a, size_t P, __m128i& x, const uint8_t* pending = nullptr,
-                        SealTail* out = nullptr) {
+                        size_t len, Acc& a, size_t P, __m128i& x, __m128i lens, __mmask16 lens_lane,
+                        const uint8_t* pending = nullptr, SealTail* out = nullptr) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
@@ -444,6 +454,7 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, 
       if (i < K) {
         __m512i t = _mm512_shuffle_epi8(d[i], rv);
         if (i == 0) t = with_x(t, x);
+        if (i == K - 1) t = _mm512_mask_broadcast_i32x4(t, lens_lane, lens);
         acc_add<1>(a, &t, h + 64 * i);
       }
     });
@@ -467,6 +478,7 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, 
   if constexpr (M == Mode::seal) {
     for (int i = 0; i < K; ++i) d[i] = _mm512_shuffle_epi8(d[i], rv);
     d[0] = with_x(d[0], x);
+    d[K - 1] = _mm512_mask_broadcast_i32x4(d[K - 1], lens_lane, lens);
     if constexpr (kOut) {
       for (int i = 0; i < K; ++i) {
         _mm256_store_si256(out->d + 2 * i, _mm512_castsi512_si256(d[i]));
@@ -577,53 +589,56 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
     }
   }
   const size_t P = blocks(rem) + 1;
+  __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+  const __mmask16 lane =
+      M != Mode::ctr && (P - 1) % 4 != 0 ? static_cast<__mmask16>(0xf << (4 * ((P - 1) % 4))) : 0;
   if constexpr (kDefer) {
     switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 2: crypt_group<R, M, 2, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 3: crypt_group<R, M, 3, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 4: crypt_group<R, M, 4, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 5: crypt_group<R, M, 5, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 6: crypt_group<R, M, 6, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 7: crypt_group<R, M, 7, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
-      case 8: crypt_group<R, M, 8, true, true>(s, rk, ctr, p, rem, acc, P, x, pending, tail); break;
+      case 1: crypt_group<R, M, 1, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 2: crypt_group<R, M, 2, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 3: crypt_group<R, M, 3, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 4: crypt_group<R, M, 4, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 5: crypt_group<R, M, 5, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 6: crypt_group<R, M, 6, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 7: crypt_group<R, M, 7, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
+      case 8: crypt_group<R, M, 8, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
       default: break;
     }
     // acc is empty here: the pending chunk was reduced into x.
-    tail->lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+    tail->lens = lens;
+    tail->lens_in = lane != 0;
     tail->h1 = powers(s, 1);
     tail->h = powers(s, P);
     tail->ekj0 = ekj0;
     return x;
   } else if (M == Mode::seal && pending != nullptr) {
     switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 3: crypt_group<R, M, 3, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 4: crypt_group<R, M, 4, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 5: crypt_group<R, M, 5, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 6: crypt_group<R, M, 6, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 7: crypt_group<R, M, 7, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
-      case 8: crypt_group<R, M, 8, true>(s, rk, ctr, p, rem, acc, P, x, pending); break;
+      case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 3: crypt_group<R, M, 3, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 4: crypt_group<R, M, 4, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 5: crypt_group<R, M, 5, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 6: crypt_group<R, M, 6, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 7: crypt_group<R, M, 7, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
+      case 8: crypt_group<R, M, 8, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
       default: break;
     }
   } else {
     switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x); break;
-      case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x); break;
+      case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
+      case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
       default: break;
     }
   }
   if constexpr (M == Mode::ctr) return x;
-  __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
   if (rem == 0) lens = _mm_xor_si128(lens, x);
-  acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+  if (lane == 0) acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
   return _mm_xor_si128(bswap(acc_reduce(acc)), ekj0);
 }
 
