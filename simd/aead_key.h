@@ -40,7 +40,7 @@ class AeadKey {
   EVP_CIPHER_CTX* evp_cipher() const { return cipher_; }
   uint8_t* backend_state() { return state_; }
   const uint8_t* backend_state() const { return state_; }
-  static constexpr size_t kBackendStateSize = 1152;
+  static constexpr size_t kBackendStateSize = 2112;  // avx512 AES-GCM: schedule, broadcast keys, powers of H
   // The AVX2 tier's state follows the first region (both tiers may run one
   // key on a CPU that has both): backend_state() + kBackendStateSize.
   static constexpr size_t kAvx2StateSize = 1024;

@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "simd/aes_schedule.h"
 #include "simd/ghash128.h"
@@ -84,6 +85,9 @@ struct alignas(64) GcmState {
   // in its high qword, so ZMM group 2m of a group uses the low qwords and
   // group 2m+1 the high ones (VPCLMULQDQ picks the qword by immediate).
   alignas(64) uint8_t hk[4][64];
+  // The round keys again, each broadcast to 64 bytes: VAES can take a ZMM
+  // round key straight from memory (see MemKeys).
+  alignas(64) uint8_t bk[15][64];
 };
 static_assert(sizeof(GcmState) <= AeadKey::kBackendStateSize);
 constexpr uint32_t kMagic = 0x67636d35u;
@@ -247,6 +251,8 @@ RL_INLINE __m128i ghash_bytes(const GcmState& s, __m128i x, const uint8_t* p, si
 
 enum class Mode { seal, open, ctr };
 
+// The round keys as R + 1 ZMMs, broadcast once per packet: GCC keeps them in
+// registers where it can.
 template <int R>
 struct RoundKeys {
   __m512i k[R + 1];
@@ -256,16 +262,28 @@ struct RoundKeys {
   }
 };
 
+// The same keys read from the state's broadcast copies (GcmState::bk) at
+// each use, as VAES memory operands: that leaves 11 or 15 ZMMs to the GHASH
+// accumulators, the deferred tail and the data, where with the keys in
+// registers GCC spills. Zen 4, TSC cycles per 1350-byte packet in bursts of
+// 32: AES-128 seal 416 -> 400, AES-256 seal 491 -> 478 and open 460 -> 451;
+// AES-128 open went the other way (4 KiB +2%), so it keeps RoundKeys.
+template <int R>
+struct MemKeys {
+  const __m512i* k;
+  explicit MemKeys(const GcmState& s) : k(reinterpret_cast<const __m512i*>(s.bk)) {}
+};
+
 // AES of K ZMMs that already hold block ^ round key 0 (see counters()).
-template <int R, int K>
-RL_INLINE void aes_zmm(const RoundKeys<R>& rk, __m512i* b) {
+template <int R, int K, class RK>
+RL_INLINE void aes_zmm(const RK& rk, __m512i* b) {
   for (int r = 1; r < R; ++r)
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
   for (int i = 0; i < K; ++i) b[i] = _mm512_aesenclast_epi128(b[i], rk.k[R]);
 }
 
-template <int R>
-inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
+template <int R, class RK>
+inline __m128i aes_block(const RK& rk, __m128i b) {
   b = _mm_xor_si128(b, _mm512_castsi512_si128(rk.k[0]));
   for (int r = 1; r < R; ++r) b = _mm_aesenc_si128(b, _mm512_castsi512_si128(rk.k[r]));
   return _mm_aesenclast_si128(b, _mm512_castsi512_si128(rk.k[R]));
@@ -277,8 +295,8 @@ inline __m128i aes_block(const RoundKeys<R>& rk, __m128i b) {
 // in program order lets VAES and VPCLMULQDQ issue side by side; issued one
 // after the other, the AES rounds fill the scheduler first and the GHASH of
 // the group waits behind them. b holds block ^ round key 0 (see counters()).
-template <int R, int K, class F>
-RL_INLINE void aes_stitched(const RoundKeys<R>& rk, __m512i* b, F&& work) {
+template <int R, int K, class RK, class F>
+RL_INLINE void aes_stitched(const RK& rk, __m512i* b, F&& work) {
 #pragma GCC unroll 16
   for (int r = 1; r < R; ++r) {
     for (int i = 0; i < K; ++i) b[i] = _mm512_aesenc_epi128(b[i], rk.k[r]);
@@ -435,8 +453,8 @@ inline void tail_finish(SealTail& t) {
 // 32 x 1350-byte opens from 3727 to 3499 ns (AES-128) and 4482 to 4162
 // (AES-256), AES-256 seal 4532 -> 4460; AES-128 seal (whose tail is finished
 // in the next packet's first pass) did not change.
-template <int R, Mode M, int K, bool kPending = false, bool kOut = false>
-RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
+template <int R, Mode M, int K, bool kPending = false, bool kOut = false, class RK>
+RL_INLINE void crypt_group(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
                         size_t len, Acc& a, size_t P, __m128i& x, __m128i lens, __mmask16 lens_lane,
                         const uint8_t* pending = nullptr, SealTail* out = nullptr) {
   const __m512i rv = rev512();
@@ -499,8 +517,8 @@ RL_INLINE void crypt_group(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, 
 // and is reduced into x.
 // With kPrev (and no kHash), an earlier packet's pending SealTail, if any,
 // is multiplied in the rounds instead and its tag stored.
-template <int R, Mode M, bool kHash, bool kPrev = false>
-RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uint8_t* p,
+template <int R, Mode M, bool kHash, bool kPrev = false, class RK>
+RL_INLINE void crypt512(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
                      const uint8_t* pending, Acc& seed, __m128i& x, SealTail* prev = nullptr) {
   __m512i b[8];
   counters<8>(ctr, rk.k[0], b);
@@ -553,7 +571,8 @@ RL_INLINE void crypt512(const GcmState& s, const RoundKeys<R>& rk, Ctr& ctr, uin
 template <int R, Mode M, bool kDefer = false>
 __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t alen,
                 uint8_t* data, size_t len, SealTail* tail = nullptr) {
-  const RoundKeys<R> rk(s);
+  using RK = std::conditional_t<M == Mode::seal || (M == Mode::open && R == 14), MemKeys<R>, RoundKeys<R>>;
+  const RK rk(s);
   // J0 = nonce || 0^31 || 1 (nonce from load_nonce: bytes 12..15 are zero).
   const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
   const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
@@ -681,6 +700,8 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
     h = _mm_aesenc_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[r])));
   h = _mm_aesenclast_si128(h, _mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[rounds])));
   store_powers(h, s->hpow, kPowers);
+  for (int i = 0; i <= rounds; ++i)
+    _mm512_store_si512(s->bk[i], _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(s->rk[i]))));
   for (int m = 0; m < 4; ++m)
     for (int l = 0; l < 4; ++l)
       for (int half = 0; half < 2; ++half) {
@@ -952,7 +973,9 @@ void one(AeadJob& j, const GcmState& s) {
 // 360 -> 380 TSC per packet; hashing the AAD after the first pass, or
 // broadcasting round keys from memory at each use, did not help). Measured
 // again on Zen 4 (session 19): 1350-byte AES-256 seal 496 -> 521-531 core
-// cycles per packet with the deferral.
+// cycles per packet with the deferral; with the round keys as memory
+// operands (MemKeys) 478 -> 475-476 at 0 mod 64 and 488 -> 490-493 at 16
+// mod 64, so no gain worth a second tail path.
 void seal_deferred(AeadJob& j, const GcmState& s, SealTail& t) {
   const __m128i nonce = load_nonce(j);
   gcm_run<10, Mode::seal, true>(s, nonce, j.aad.data(), j.aad.size(), j.data.data(), j.data.size(), &t);
