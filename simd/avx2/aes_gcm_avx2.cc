@@ -249,10 +249,12 @@ RL_INLINE void crypt256(const GcmState& s, __m256i& ctr, uint8_t* p, const uint8
 // The last 0 < len <= 256 bytes (K = ceil(len/32) YMMs) as one GHASH group
 // whose first block gets H^P, with x added to it, into a (not reduced). On
 // seal with `pending`, the 256 bytes of ciphertext there are hashed (and
-// reduced into x) inside this group's AES rounds first.
+// reduced into x) inside this group's AES rounds first. `lens` is XORed into
+// the last YMM: the length block in its upper lane when the data leaves that
+// lane empty (its power there is H^1), else zero (as in the avx512 tier).
 template <int R, Mode M, int K>
 RL_INLINE void crypt_last(const GcmState& s, __m256i& ctr, uint8_t* p, size_t len, Acc& a, size_t P,
-                          __m128i& x, const uint8_t* pending) {
+                          __m128i& x, const uint8_t* pending, __m256i lens) {
   const __m256i rv = rev256();
   __m256i b[K], d[K];
   counters<K>(ctr, b);
@@ -263,6 +265,7 @@ RL_INLINE void crypt_last(const GcmState& s, __m256i& ctr, uint8_t* p, size_t le
       if (i < K) {
         __m256i t = _mm256_shuffle_epi8(d[i], rv);
         if (i == 0) t = with_x(t, x);
+        if (i == K - 1) t = _mm256_xor_si256(t, lens);
         acc_add(a, t, h + 32 * i);
       }
     });
@@ -290,6 +293,7 @@ RL_INLINE void crypt_last(const GcmState& s, __m256i& ctr, uint8_t* p, size_t le
     for (int i = 0; i < K; ++i) {
       __m256i t = _mm256_shuffle_epi8(d[i], rv);
       if (i == 0) t = with_x(t, x);
+      if (i == K - 1) t = _mm256_xor_si256(t, lens);
       acc_add(a, t, h + 32 * i);
     }
   }
@@ -297,16 +301,16 @@ RL_INLINE void crypt_last(const GcmState& s, __m256i& ctr, uint8_t* p, size_t le
 
 template <int R, Mode M>
 RL_INLINE void crypt_last_any(const GcmState& s, __m256i& ctr, uint8_t* p, size_t len, Acc& a, size_t P,
-                              __m128i& x, const uint8_t* pending) {
+                              __m128i& x, const uint8_t* pending, __m256i lens) {
   switch ((len + 31) / 32) {
-    case 1: return crypt_last<R, M, 1>(s, ctr, p, len, a, P, x, pending);
-    case 2: return crypt_last<R, M, 2>(s, ctr, p, len, a, P, x, pending);
-    case 3: return crypt_last<R, M, 3>(s, ctr, p, len, a, P, x, pending);
-    case 4: return crypt_last<R, M, 4>(s, ctr, p, len, a, P, x, pending);
-    case 5: return crypt_last<R, M, 5>(s, ctr, p, len, a, P, x, pending);
-    case 6: return crypt_last<R, M, 6>(s, ctr, p, len, a, P, x, pending);
-    case 7: return crypt_last<R, M, 7>(s, ctr, p, len, a, P, x, pending);
-    case 8: return crypt_last<R, M, 8>(s, ctr, p, len, a, P, x, pending);
+    case 1: return crypt_last<R, M, 1>(s, ctr, p, len, a, P, x, pending, lens);
+    case 2: return crypt_last<R, M, 2>(s, ctr, p, len, a, P, x, pending, lens);
+    case 3: return crypt_last<R, M, 3>(s, ctr, p, len, a, P, x, pending, lens);
+    case 4: return crypt_last<R, M, 4>(s, ctr, p, len, a, P, x, pending, lens);
+    case 5: return crypt_last<R, M, 5>(s, ctr, p, len, a, P, x, pending, lens);
+    case 6: return crypt_last<R, M, 6>(s, ctr, p, len, a, P, x, pending, lens);
+    case 7: return crypt_last<R, M, 7>(s, ctr, p, len, a, P, x, pending, lens);
+    case 8: return crypt_last<R, M, 8>(s, ctr, p, len, a, P, x, pending, lens);
     default: return;
   }
 }
@@ -362,11 +366,13 @@ __m128i gcm_run(const GcmState& s, const uint8_t* nonce, const uint8_t* aad, siz
       rem -= 256;
     }
   }
-  if (rem > 0) crypt_last_any<R, M>(s, ctr, p, rem, acc, blocks(rem) + 1, x, pending);
-  if constexpr (M == Mode::ctr) return x;
   __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+  const bool lens_in = M != Mode::ctr && blocks(rem) % 2 == 1;  // the last YMM has a free upper lane
+  const __m256i lens_v = lens_in ? _mm256_set_m128i(lens, _mm_setzero_si128()) : _mm256_setzero_si256();
+  if (rem > 0) crypt_last_any<R, M>(s, ctr, p, rem, acc, blocks(rem) + 1, x, pending, lens_v);
+  if constexpr (M == Mode::ctr) return x;
   if (rem == 0) lens = _mm_xor_si128(lens, x);
-  acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
+  if (!lens_in) acc_add_block(acc, lens, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1))));
   return _mm_xor_si128(bswap(acc_reduce(acc)), ekj0);
 }
 

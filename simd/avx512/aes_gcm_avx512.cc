@@ -265,7 +265,7 @@ struct RoundKeys {
 // The same keys read from the state's broadcast copies (GcmState::bk) at
 // each use, as VAES memory operands: that leaves 11 or 15 ZMMs to the GHASH
 // accumulators, the deferred tail and the data, where with the keys in
-// registers GCC spills. Zen 4, TSC cycles per 1350-byte packet in bursts of
+// registers GCC spills. Zen 4, core cycles per 1350-byte packet in bursts of
 // 32: AES-128 seal 416 -> 400, AES-256 seal 491 -> 478 and open 460 -> 451;
 // AES-128 open went the other way (4 KiB +2%), so it keeps RoundKeys.
 template <int R>
