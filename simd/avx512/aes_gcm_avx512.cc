@@ -558,6 +558,24 @@ RL_INLINE void crypt512(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
     _mm512_storeu_si512(p + 64 * i, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * i), b[i]));
 }
 
+// crypt_group for a packet's last 1..512 bytes, with K = its number of ZMMs.
+template <int R, Mode M, bool kPending, bool kOut, class RK>
+RL_INLINE void crypt_last(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p, size_t len, Acc& a,
+                          size_t P, __m128i& x, __m128i lens, __mmask16 lens_lane, const uint8_t* pending,
+                          SealTail* out) {
+  switch ((len + 63) / 64) {
+    case 1: return crypt_group<R, M, 1, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 2: return crypt_group<R, M, 2, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 3: return crypt_group<R, M, 3, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 4: return crypt_group<R, M, 4, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 5: return crypt_group<R, M, 5, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 6: return crypt_group<R, M, 6, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 7: return crypt_group<R, M, 7, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    case 8: return crypt_group<R, M, 8, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
+    default: return;
+  }
+}
+
 // The whole GCM pass over one packet; returns the full 16-byte tag (seal and
 // open) in wire byte order.
 //
@@ -612,17 +630,7 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const __mmask16 lane =
       M != Mode::ctr && (P - 1) % 4 != 0 ? static_cast<__mmask16>(0xf << (4 * ((P - 1) % 4))) : 0;
   if constexpr (kDefer) {
-    switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 2: crypt_group<R, M, 2, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 3: crypt_group<R, M, 3, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 4: crypt_group<R, M, 4, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 5: crypt_group<R, M, 5, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 6: crypt_group<R, M, 6, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 7: crypt_group<R, M, 7, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      case 8: crypt_group<R, M, 8, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail); break;
-      default: break;
-    }
+    crypt_last<R, M, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail);
     // acc is empty here: the pending chunk was reduced into x.
     tail->lens = lens;
     tail->lens_in = lane != 0;
@@ -631,29 +639,9 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
     tail->ekj0 = ekj0;
     return x;
   } else if (M == Mode::seal && pending != nullptr) {
-    switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 2: crypt_group<R, M, 2, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 3: crypt_group<R, M, 3, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 4: crypt_group<R, M, 4, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 5: crypt_group<R, M, 5, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 6: crypt_group<R, M, 6, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 7: crypt_group<R, M, 7, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      case 8: crypt_group<R, M, 8, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending); break;
-      default: break;
-    }
+    crypt_last<R, M, true, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, nullptr);
   } else {
-    switch ((rem + 63) / 64) {
-      case 1: crypt_group<R, M, 1>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 2: crypt_group<R, M, 2>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 3: crypt_group<R, M, 3>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 4: crypt_group<R, M, 4>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 5: crypt_group<R, M, 5>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 6: crypt_group<R, M, 6>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 7: crypt_group<R, M, 7>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      case 8: crypt_group<R, M, 8>(s, rk, ctr, p, rem, acc, P, x, lens, lane); break;
-      default: break;
-    }
+    crypt_last<R, M, false, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, nullptr, nullptr);
   }
   if constexpr (M == Mode::ctr) return x;
   if (rem == 0) lens = _mm_xor_si128(lens, x);
