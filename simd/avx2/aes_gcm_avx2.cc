@@ -427,8 +427,114 @@ void one(AeadJob& j, const GcmState& s) {
   }
 }
 
+// N short packets (AAD at most 64 bytes, data at most 32·C bytes each; keys
+// may differ but have the same number of rounds) at once. One at a time such
+// a packet is a chain of dependent steps (its rounds, then its GHASH, then
+// the tag) that leaves the pipes mostly idle; here the N packets' rounds are
+// interleaved, two counter blocks per YMM and the J0 block in one more, and
+// each packet's AAD, data and length block are one GHASH group with one
+// reduction. Open verifies before it writes anything, so a forged packet's
+// bytes are never touched. N = 4, C = 2 serves data of 0..64 bytes; N = 2,
+// C = 4 65..128 (a 64-byte payload with TLS 1.3's or DTLS 1.3's inner
+// content type or ESP's trailer).
+template <int R, Mode M, int N, int C>
+__attribute__((noinline)) void small_n(AeadJob* const* job, const GcmState* const* st) {
+  static_assert(N * (C + 1) <= 12, "the AES state and a round key in 16 YMMs");
+  const __m256i rv = rev256();
+  // Per packet: counters 2, 3 | 4, 5 (SP 800-38D §7.1 step 5), kept
+  // reflected as in gcm_run; then J0 in both lanes (its E(K, J0) for the
+  // tag). XMM rounds for J0 beside the YMMs left GCC short of registers: it
+  // kept J0 on the stack, a store and a load in every round of its chain.
+  __m256i b[N][C + 1];
+  for (int i = 0; i < N; ++i) {
+    const __m128i j0 = load_nonce(job[i]->nonce);
+    __m256i ctr = _mm256_add_epi32(_mm256_broadcastsi128_si256(bswap(j0)), _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 1));
+    counters<C>(ctr, b[i]);
+    const __m256i k0 = rk256(*st[i], 0);
+    for (int c = 0; c < C; ++c) b[i][c] = _mm256_xor_si256(b[i][c], k0);
+    b[i][C] = _mm256_xor_si256(_mm256_broadcastsi128_si256(j0), k0);
+  }
+#pragma GCC unroll 16
+  for (int r = 1; r < R; ++r) {
+    for (int i = 0; i < N; ++i) {
+      const __m256i k = rk256(*st[i], r);
+      for (int c = 0; c <= C; ++c) b[i][c] = _mm256_aesenc_epi128(b[i][c], k);
+    }
+  }
+  for (int i = 0; i < N; ++i) {
+    const __m256i k = rk256(*st[i], R);
+    for (int c = 0; c <= C; ++c) b[i][c] = _mm256_aesenclast_epi128(b[i][c], k);
+  }
+  for (int i = 0; i < N; ++i) {
+    AeadJob& j = *job[i];
+    const GcmState& s = *st[i];
+    const size_t alen = j.aad.size(), len = j.data.size();
+    const size_t nd = blocks(len);
+    uint8_t* p = j.data.data();
+    // One GHASH group: AAD, the data's ciphertext (the input on open, the
+    // output on seal), the length block. The products go Karatsuba style,
+    // three VPCLMULQDQ per YMM instead of four (the carry-less multiplier
+    // takes a YMM product as long as an XMM one: it is the bound here), and
+    // an AAD of one block rides with the length block in one YMM (powers
+    // H^(nd+2) and H^1).
+    Acc k = acc_zero();
+    auto kara = [&](__m256i d, __m256i hp) {
+      k.lo = _mm256_xor_si256(k.lo, _mm256_clmulepi64_epi128(d, hp, 0x00));
+      k.hi = _mm256_xor_si256(k.hi, _mm256_clmulepi64_epi128(d, hp, 0x11));
+      const __m256i dk = _mm256_xor_si256(d, _mm256_shuffle_epi32(d, 0x4e));
+      const __m256i hk = _mm256_xor_si256(hp, _mm256_shuffle_epi32(hp, 0x4e));
+      k.mid = _mm256_xor_si256(k.mid, _mm256_clmulepi64_epi128(dk, hk, 0x00));
+    };
+    __m256i o[C];
+    for (int c = 0; c < C; ++c) {
+      if (32 * static_cast<size_t>(c) >= len) break;
+      const size_t n = len - 32 * c;
+      const __m256i d = load_n(p + 32 * c, n);
+      o[c] = _mm256_and_si256(_mm256_xor_si256(d, b[i][c]), first_bytes(n));
+      if constexpr (M == Mode::seal) store_n(p + 32 * c, n, o[c]);
+      kara(_mm256_shuffle_epi8(M == Mode::seal ? o[c] : d, rv),
+           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(powers(s, nd + 1) + 32 * c)));
+    }
+    const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
+    const __m128i h1 = _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1)));
+    const bool one_block_aad = alen <= 16;
+    const __m128i a0 = alen == 0 || !one_block_aad ? _mm_setzero_si128() : bswap(load16_part(j.aad.data(), alen));
+    kara(_mm256_set_m128i(lens, a0),
+         _mm256_set_m128i(h1, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, nd + 2)))));
+    k.mid = _mm256_xor_si256(k.mid, _mm256_xor_si256(k.lo, k.hi));  // back to lo, hi, cross terms
+    if (!one_block_aad) acc_bytes(k, s, j.aad.data(), alen, blocks(alen) + nd + 1, _mm_setzero_si128());
+    const __m128i t = _mm_xor_si128(bswap(acc_reduce(k)), _mm256_castsi256_si128(b[i][C]));
+    const size_t tl = j.key->tag_len();
+    if constexpr (M == Mode::seal) {
+      store16_part(j.tag, tl, t);
+      j.status = Status::ok;
+    } else {
+      const __m128i m = _mm256_castsi256_si128(first_bytes(tl));
+      const __m128i diff = _mm_and_si128(_mm_xor_si128(t, load16_part(j.tag, tl)), m);
+      if (_mm_testz_si128(diff, diff)) {
+        for (int c = 0; 32 * static_cast<size_t>(c) < len; ++c) store_n(p + 32 * c, len - 32 * c, o[c]);
+        j.status = Status::ok;
+      } else {
+        j.status = Status::auth_failed;
+      }
+    }
+  }
+}
+
 template <Mode M>
 void run_jobs(std::span<AeadJob> jobs) {
+  // Short AES-GCM packets (AAD at most 64 bytes) through small_n: data of
+  // 0..64 bytes four at a time, 65..128 two at a time, each group's keys
+  // with one number of rounds; leftovers one at a time.
+  struct Class {
+    AeadJob* job[4];
+    const GcmState* st[4];
+    int n = 0;
+  } cls[2];
+  auto drain = [&](Class& c) {
+    for (int i = 0; i < c.n; ++i) one<M>(*c.job[i], *c.st[i]);
+    c.n = 0;
+  };
   // ChaCha20-Poly1305 jobs are collected so that short ones share passes.
   constexpr size_t kChaCha = 16;
   AeadJob* cj[kChaCha];
@@ -462,8 +568,26 @@ void run_jobs(std::span<AeadJob> jobs) {
       j.status = Status::invalid_argument;
       continue;
     }
+    if (j.data.size() <= 128 && j.aad.size() <= 64) {
+      const bool wide = j.data.size() > 64;
+      Class& c = cls[wide];
+      if (c.n > 0 && c.st[0]->rounds != s->rounds) drain(c);
+      c.job[c.n] = &j;
+      c.st[c.n] = s;
+      if (++c.n == (wide ? 2 : 4)) {
+        const bool r10 = s->rounds == 10;
+        if (wide)
+          r10 ? small_n<10, M, 2, 4>(c.job, c.st) : small_n<14, M, 2, 4>(c.job, c.st);
+        else
+          r10 ? small_n<10, M, 4, 2>(c.job, c.st) : small_n<14, M, 4, 2>(c.job, c.st);
+        c.n = 0;
+      }
+      continue;
+    }
     one<M>(j, *s);
   }
+  drain(cls[0]);
+  drain(cls[1]);
   if (cn > 0) flush_chacha();
 }
 
