@@ -521,7 +521,9 @@ __attribute__((noinline)) void small_n(AeadJob* const* job, const GcmState* cons
   }
 }
 
-template <Mode M>
+// kGrouped: more than one job (a lone one goes straight to one(); compiled
+// without the collecting, it costs what it did before there was any).
+template <Mode M, bool kGrouped>
 void run_jobs(std::span<AeadJob> jobs) {
   // Short AES-GCM packets (AAD at most 64 bytes) through small_n: data of
   // 0..64 bytes four at a time, 65..128 two at a time, each group's keys
@@ -568,7 +570,7 @@ void run_jobs(std::span<AeadJob> jobs) {
       j.status = Status::invalid_argument;
       continue;
     }
-    if (j.data.size() <= 128 && j.aad.size() <= 64) {
+    if (kGrouped && j.data.size() <= 128 && j.aad.size() <= 64) {
       const bool wide = j.data.size() > 64;
       Class& c = cls[wide];
       if (c.n > 0 && c.st[0]->rounds != s->rounds) drain(c);
@@ -614,8 +616,12 @@ void gcm_prepare(Suite suite, const uint8_t* key, uint8_t* state) {
   s->magic = kMagic;
 }
 
-void seal(std::span<AeadJob> jobs) { run_jobs<Mode::seal>(jobs); }
-void open(std::span<AeadJob> jobs) { run_jobs<Mode::open>(jobs); }
+void seal(std::span<AeadJob> jobs) {
+  jobs.size() > 1 ? run_jobs<Mode::seal, true>(jobs) : run_jobs<Mode::seal, false>(jobs);
+}
+void open(std::span<AeadJob> jobs) {
+  jobs.size() > 1 ? run_jobs<Mode::open, true>(jobs) : run_jobs<Mode::open, false>(jobs);
+}
 
 namespace {
 
