@@ -454,13 +454,16 @@ inline void tail_finish(SealTail& t) {
 // (AES-256), AES-256 seal 4532 -> 4460; AES-128 seal (whose tail is finished
 // in the next packet's first pass) did not change.
 template <int R, Mode M, int K, bool kPending = false, bool kOut = false, class RK>
-RL_INLINE void crypt_group(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
+RL_INLINE __m128i crypt_group(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
                         size_t len, Acc& a, size_t P, __m128i& x, __m128i lens, __mmask16 lens_lane,
-                        const uint8_t* pending = nullptr, SealTail* out = nullptr) {
+                        const uint8_t* pending = nullptr, SealTail* out = nullptr, __m128i j0 = __m128i{},
+                        bool j0_lane = false) {
   const __m512i rv = rev512();
   __m512i b[K], d[K];
   uint64_t m[K];
   counters<K>(ctr, rk.k[0], b);
+  if (j0_lane)  // J0 in the last ZMM's lane 3, past the data (see gcm_run)
+    b[K - 1] = _mm512_mask_broadcast_i32x4(b[K - 1], 0xf000, _mm_xor_si128(j0, _mm512_castsi512_si128(rk.k[0])));
   for (int i = 0; i < K; ++i) {
     m[i] = byte_mask(len - 64 * i);
     d[i] = load_n(p + 64 * i, len - 64 * i);
@@ -488,6 +491,7 @@ RL_INLINE void crypt_group(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p
   } else {
     aes_zmm<R, K>(rk, b);
   }
+  const __m128i ekj0 = j0_lane ? _mm512_extracti32x4_epi32(b[K - 1], 3) : j0;
   for (int i = 0; i < K; ++i) {
     d[i] = _mm512_xor_si512(d[i], b[i]);
     if constexpr (M == Mode::seal) d[i] = _mm512_maskz_mov_epi8(m[i], d[i]);  // zero past the end
@@ -507,6 +511,7 @@ RL_INLINE void crypt_group(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p
       acc_add<K>(a, d, powers(s, P));
     }
   }
+  return ekj0;
 }
 
 // 512 bytes of counter mode with no masks, and (kHash) the GHASH of a 512-byte
@@ -560,19 +565,19 @@ RL_INLINE void crypt512(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p,
 
 // crypt_group for a packet's last 1..512 bytes, with K = its number of ZMMs.
 template <int R, Mode M, bool kPending, bool kOut, class RK>
-RL_INLINE void crypt_last(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p, size_t len, Acc& a,
+RL_INLINE __m128i crypt_last(const GcmState& s, const RK& rk, Ctr& ctr, uint8_t* p, size_t len, Acc& a,
                           size_t P, __m128i& x, __m128i lens, __mmask16 lens_lane, const uint8_t* pending,
-                          SealTail* out) {
+                          SealTail* out, __m128i j0, bool j0_lane) {
   switch ((len + 63) / 64) {
-    case 1: return crypt_group<R, M, 1, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 2: return crypt_group<R, M, 2, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 3: return crypt_group<R, M, 3, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 4: return crypt_group<R, M, 4, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 5: return crypt_group<R, M, 5, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 6: return crypt_group<R, M, 6, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 7: return crypt_group<R, M, 7, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    case 8: return crypt_group<R, M, 8, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out);
-    default: return;
+    case 1: return crypt_group<R, M, 1, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 2: return crypt_group<R, M, 2, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 3: return crypt_group<R, M, 3, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 4: return crypt_group<R, M, 4, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 5: return crypt_group<R, M, 5, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 6: return crypt_group<R, M, 6, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 7: return crypt_group<R, M, 7, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    case 8: return crypt_group<R, M, 8, kPending, kOut>(s, rk, ctr, p, len, a, P, x, lens, lens_lane, pending, out, j0, j0_lane);
+    default: return j0;
   }
 }
 
@@ -593,7 +598,13 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const RK rk(s);
   // J0 = nonce || 0^31 || 1 (nonce from load_nonce: bytes 12..15 are zero).
   const __m128i j0 = _mm_or_si128(nonce, _mm_set_epi32(0x01000000, 0, 0, 0));
-  const __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : aes_block<R>(rk, j0);
+  // E(K, J0) for the tag. When the last group's last ZMM has data in fewer
+  // than four lanes, J0 takes lane 3 there (crypt_group), and costs no AES
+  // rounds of its own: R XMM rounds are half as many ZMM rounds' worth of
+  // the VAES pipes. The last group holds the data's last 1..512 bytes.
+  const size_t last = len == 0 ? 0 : len - 512 * ((len - 1) / 512);
+  const bool j0_lane = (M == Mode::open || (M == Mode::seal && R == 10)) && blocks(last) % 4 != 0;
+  __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : j0_lane ? j0 : aes_block<R>(rk, j0);
   // Counter 2 onwards for the data (SP 800-38D §7.1 step 5).
   Ctr ctr = ctr_start(nonce, rk.k[0]);
   Acc acc = acc_zero();
@@ -630,7 +641,7 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   const __mmask16 lane =
       M != Mode::ctr && (P - 1) % 4 != 0 ? static_cast<__mmask16>(0xf << (4 * ((P - 1) % 4))) : 0;
   if constexpr (kDefer) {
-    crypt_last<R, M, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail);
+    ekj0 = crypt_last<R, M, true, true>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, tail, ekj0, j0_lane);
     // acc is empty here: the pending chunk was reduced into x.
     tail->lens = lens;
     tail->lens_in = lane != 0;
@@ -639,9 +650,9 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
     tail->ekj0 = ekj0;
     return x;
   } else if (M == Mode::seal && pending != nullptr) {
-    crypt_last<R, M, true, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, nullptr);
+    ekj0 = crypt_last<R, M, true, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, pending, nullptr, ekj0, j0_lane);
   } else {
-    crypt_last<R, M, false, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, nullptr, nullptr);
+    ekj0 = crypt_last<R, M, false, false>(s, rk, ctr, p, rem, acc, P, x, lens, lane, nullptr, nullptr, ekj0, j0_lane);
   }
   if constexpr (M == Mode::ctr) return x;
   if (rem == 0) lens = _mm_xor_si128(lens, x);
