@@ -602,6 +602,10 @@ __m128i gcm_run(const GcmState& s, __m128i nonce, const uint8_t* aad, size_t ale
   // than four lanes, J0 takes lane 3 there (crypt_group), and costs no AES
   // rounds of its own: R XMM rounds are half as many ZMM rounds' worth of
   // the VAES pipes. The last group holds the data's last 1..512 bytes.
+  // Zen 4, bursts of 32 x 1350 B: open AES-256 -3%, AES-128 seal -1.3%,
+  // AES-128 open -0.7%. AES-256 seal keeps its chain: with the lane its
+  // 1350-byte row did not move and its 16 KiB rows (which never take the
+  // lane) came out 1-3% slower, from GCC's code for gcm_run.
   const size_t last = len == 0 ? 0 : len - 512 * ((len - 1) / 512);
   const bool j0_lane = (M == Mode::open || (M == Mode::seal && R == 10)) && blocks(last) % 4 != 0;
   __m128i ekj0 = M == Mode::ctr ? _mm_setzero_si128() : j0_lane ? j0 : aes_block<R>(rk, j0);
