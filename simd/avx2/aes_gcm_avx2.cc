@@ -111,6 +111,13 @@ RL_INLINE __m256i first_bytes(size_t n) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnesThenZeros + 32 - (n < 32 ? n : 32)));
 }
 
+// Whether the first tl bytes of the computed tag t equal those of want,
+// without a data-dependent branch before the verdict.
+RL_INLINE bool tag_equal(__m128i t, __m128i want, size_t tl) {
+  const __m128i diff = _mm_and_si128(_mm_xor_si128(t, want), _mm256_castsi256_si128(first_bytes(tl)));
+  return _mm_testz_si128(diff, diff);
+}
+
 // Aggregated GHASH: products of many blocks with their powers of H are summed
 // unreduced and reduced once. A group whose first block is multiplied by H^P
 // reads its powers from powers(s, P) (lane 0 H^P, lane 1 H^(P-1), ...).
@@ -412,9 +419,7 @@ void one(AeadJob& j, const GcmState& s) {
     std::memcpy(want, j.tag, tl);
     const __m128i t = r10 ? gcm_run<10, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), d, len)
                           : gcm_run<14, Mode::open>(s, j.nonce, j.aad.data(), j.aad.size(), d, len);
-    const __m128i m = _mm256_castsi256_si128(first_bytes(tl));
-    const __m128i diff = _mm_and_si128(_mm_xor_si128(t, _mm_load_si128(reinterpret_cast<const __m128i*>(want))), m);
-    if (_mm_testz_si128(diff, diff)) {
+    if (tag_equal(t, _mm_load_si128(reinterpret_cast<const __m128i*>(want)), tl)) {
       j.status = Status::ok;
       return;
     }
@@ -502,7 +507,7 @@ __attribute__((noinline)) void small_n(AeadJob* const* job, const GcmState* cons
     const __m128i lens = _mm_set_epi64x(static_cast<long long>(alen * 8), static_cast<long long>(len * 8));
     const __m128i h1 = _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, 1)));
     const bool one_block_aad = alen <= 16;
-    const __m128i a0 = alen == 0 || !one_block_aad ? _mm_setzero_si128() : bswap(load16_part(j.aad.data(), alen));
+    const __m128i a0 = one_block_aad ? bswap(load16_part(j.aad.data(), alen)) : _mm_setzero_si128();  // 0 bytes: 0
     kara(_mm256_set_m128i(lens, a0),
          _mm256_set_m128i(h1, _mm_load_si128(reinterpret_cast<const __m128i*>(powers(s, nd + 2)))));
     k.mid = _mm256_xor_si256(k.mid, _mm256_xor_si256(k.lo, k.hi));  // back to lo, hi, cross terms
@@ -513,9 +518,7 @@ __attribute__((noinline)) void small_n(AeadJob* const* job, const GcmState* cons
       store16_part(j.tag, tl, t);
       j.status = Status::ok;
     } else {
-      const __m128i m = _mm256_castsi256_si128(first_bytes(tl));
-      const __m128i diff = _mm_and_si128(_mm_xor_si128(t, load16_part(j.tag, tl)), m);
-      if (_mm_testz_si128(diff, diff)) {
+      if (tag_equal(t, load16_part(j.tag, tl), tl)) {
         for (int c = 0; 32 * static_cast<size_t>(c) < len; ++c) store_n(p + 32 * c, len - 32 * c, o[c]);
         j.status = Status::ok;
       } else {
